@@ -1,0 +1,8 @@
+//! hl7edge protocol crate: everything about HL7 v2, normalized records and
+//! the wire format that does not need IO.
+//!
+//! Sans-IO by rule: no tokio, no sockets, no files, no clocks. Callers pass
+//! bytes in and get values out; time is passed in where it matters. That
+//! keeps every function here unit-testable and fuzzable.
+
+pub mod hl7;
