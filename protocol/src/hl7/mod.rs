@@ -1,1 +1,16 @@
 //! HL7 v2: parsing, escapes, validation, ACK/NAK building and MLLP framing.
+
+pub mod charset;
+pub mod delimiters;
+pub mod element;
+pub mod error;
+pub mod escape;
+pub mod message;
+pub mod path;
+
+pub use charset::{DeclaredCharset, Encoding};
+pub use delimiters::Delimiters;
+pub use element::{Element, Level};
+pub use error::{ParseError, PathError};
+pub use message::{Message, MessageType, Segment};
+pub use path::Path;

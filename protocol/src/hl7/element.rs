@@ -1,0 +1,196 @@
+//! Fields, repetitions, components and sub-components of a segment.
+//!
+//! An [`Element`] is a borrowed slice of the message plus the level it sits
+//! at; asking it for a lower level splits the slice on the matching
+//! delimiter. Asking a field for a component reads its first repetition, and
+//! asking a component for its sub-component 1 when it has none gives the
+//! component itself, so normalizers can read `PID-3.1` without caring how
+//! deep a sender nested its data.
+
+use std::borrow::Cow;
+
+use crate::hl7::charset::{self, Encoding};
+use crate::hl7::delimiters::Delimiters;
+use crate::hl7::escape;
+use crate::hl7::message::split_nth;
+
+/// What an element needs to split and decode itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx {
+    pub(crate) delims: Delimiters,
+    pub(crate) encoding: Encoding,
+}
+
+/// Where an element sits in the HL7 hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// A whole field, all repetitions.
+    Field,
+    /// One repetition of a field.
+    Repetition,
+    /// One component.
+    Component,
+    /// One sub-component.
+    Subcomponent,
+    /// Text that is never split or unescaped (MSH-1, MSH-2).
+    Literal,
+}
+
+/// A borrowed piece of a message at some level.
+#[derive(Debug, Clone, Copy)]
+pub struct Element<'a> {
+    raw: &'a [u8],
+    ctx: Ctx,
+    level: Level,
+}
+
+impl<'a> Element<'a> {
+    pub(crate) fn new(raw: &'a [u8], ctx: Ctx, level: Level) -> Self {
+        Element { raw, ctx, level }
+    }
+
+    /// The undecoded bytes, escapes and inner delimiters included.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The level of this element.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// True when nothing was sent here.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// True for HL7's explicit null `""` ("delete this value").
+    pub fn is_null(&self) -> bool {
+        self.raw == b"\"\""
+    }
+
+    /// The text with escapes resolved and the message's charset decoded.
+    pub fn text(&self) -> Cow<'a, str> {
+        match self.level {
+            Level::Literal => charset::decode(self.raw, self.ctx.encoding),
+            _ => escape::unescape(self.raw, &self.ctx.delims, self.ctx.encoding),
+        }
+    }
+
+    /// The text, or `None` when empty or an explicit null.
+    pub fn value(&self) -> Option<Cow<'a, str>> {
+        if self.is_empty() || self.is_null() {
+            None
+        } else {
+            Some(self.text())
+        }
+    }
+
+    /// Repetition `n` (1-based) of a field; a lower level has only itself.
+    pub fn repetition(&self, n: usize) -> Option<Element<'a>> {
+        match self.level {
+            Level::Field => self.split(self.ctx.delims.repetition, n, Level::Repetition),
+            _ => self.only(n),
+        }
+    }
+
+    /// All repetitions of a field (one for a field without repetitions;
+    /// none for an empty field).
+    pub fn repetitions(&self) -> impl Iterator<Item = Element<'a>> + '_ {
+        let count = match (self.level, self.raw.is_empty()) {
+            (_, true) => 0,
+            (Level::Field, false) => {
+                memchr::memchr_iter(self.ctx.delims.repetition, self.raw).count() + 1
+            }
+            _ => 1,
+        };
+        (1..=count).filter_map(|n| self.repetition(n))
+    }
+
+    /// Component `n` (1-based). A field reads its first repetition.
+    pub fn component(&self, n: usize) -> Option<Element<'a>> {
+        match self.level {
+            Level::Field => self.repetition(1)?.component(n),
+            Level::Repetition => self.split(self.ctx.delims.component, n, Level::Component),
+            Level::Component | Level::Subcomponent | Level::Literal => self.only(n),
+        }
+    }
+
+    /// Number of components in this element (of its first repetition).
+    pub fn component_count(&self) -> usize {
+        match self.level {
+            Level::Field => self.repetition(1).map_or(0, |r| r.component_count()),
+            Level::Repetition => {
+                memchr::memchr_iter(self.ctx.delims.component, self.raw).count() + 1
+            }
+            _ => 1,
+        }
+    }
+
+    /// Sub-component `n` (1-based). Higher levels read their first component.
+    pub fn subcomponent(&self, n: usize) -> Option<Element<'a>> {
+        match (self.level, self.ctx.delims.subcomponent) {
+            (Level::Field | Level::Repetition, _) => self.component(1)?.subcomponent(n),
+            (Level::Component, Some(sep)) => self.split(sep, n, Level::Subcomponent),
+            _ => self.only(n),
+        }
+    }
+
+    fn split(&self, sep: u8, n: usize, level: Level) -> Option<Element<'a>> {
+        let index = n.checked_sub(1)?;
+        let raw = split_nth(self.raw, sep, index)?;
+        Some(Element::new(raw, self.ctx, level))
+    }
+
+    fn only(&self, n: usize) -> Option<Element<'a>> {
+        (n == 1).then_some(*self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::hl7::Message;
+
+    #[test]
+    fn a_field_splits_into_repetitions_components_and_subcomponents() {
+        let m = Message::parse(b"MSH|^~\\&|A\rPID|1||a1^^^AUTH&1.2.3&ISO^MR~b2^^^X").unwrap();
+        let f = m.segment("PID").unwrap().field(3).unwrap();
+        assert_eq!(f.repetitions().count(), 2);
+        assert_eq!(f.component(1).unwrap().text(), "a1");
+        assert_eq!(
+            f.component(4).unwrap().subcomponent(2).unwrap().text(),
+            "1.2.3"
+        );
+        assert_eq!(
+            f.component(4).unwrap().subcomponent(1).unwrap().text(),
+            "AUTH"
+        );
+        assert_eq!(f.repetition(2).unwrap().component(4).unwrap().text(), "X");
+        assert_eq!(f.component_count(), 5);
+        assert!(f.component(6).is_none());
+        assert!(f.repetition(0).is_none());
+    }
+
+    #[test]
+    fn lower_levels_answer_for_themselves_at_index_one() {
+        let m = Message::parse(b"MSH|^~\\&|A\rOBX|1|NM|code").unwrap();
+        let c = m
+            .segment("OBX")
+            .unwrap()
+            .field(3)
+            .unwrap()
+            .component(1)
+            .unwrap();
+        assert_eq!(c.subcomponent(1).unwrap().text(), "code");
+        assert!(c.subcomponent(2).is_none());
+        assert_eq!(c.component(1).unwrap().text(), "code");
+    }
+
+    #[test]
+    fn empty_fields_have_no_repetitions() {
+        let m = Message::parse(b"MSH|^~\\&|A\rPID|1||").unwrap();
+        let f = m.segment("PID").unwrap().field(3).unwrap();
+        assert_eq!(f.repetitions().count(), 0);
+        assert!(f.value().is_none());
+    }
+}

@@ -1,0 +1,466 @@
+//! The structural HL7 v2 parser: a zero-copy index over one message.
+//!
+//! `Message::parse` does the least work that makes every later access cheap:
+//! it strips a UTF-8 BOM, reads the delimiters from MSH, chooses the text
+//! decoding from MSH-18, and records where each segment starts and ends
+//! (segments end at CR, LF or CRLF; blank lines are skipped). Fields,
+//! repetitions, components and sub-components are split on access by
+//! scanning the few bytes of that segment, and text is unescaped and
+//! transcoded only when asked for, borrowing from the input whenever the
+//! bytes need no change.
+
+use std::borrow::Cow;
+
+use crate::hl7::charset::{self, DeclaredCharset, Encoding};
+use crate::hl7::delimiters::Delimiters;
+use crate::hl7::element::{Ctx, Element, Level};
+use crate::hl7::error::{ParseError, PathError};
+use crate::hl7::path::Path;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A parsed HL7 v2 message borrowing from its input bytes.
+#[derive(Debug, Clone)]
+pub struct Message<'a> {
+    raw: &'a [u8],
+    ctx: Ctx,
+    declared: DeclaredCharset,
+    charset_mismatch: Option<usize>,
+    segments: Vec<Span>,
+}
+
+/// Byte range of one segment, without its terminator.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl<'a> Message<'a> {
+    /// Parses `input` as one HL7 v2 message.
+    ///
+    /// Fails only when the bytes cannot be read as HL7 at all: empty input,
+    /// no MSH first, or unusable delimiters. Everything else (odd segments,
+    /// missing fields, bad values) is for validation to judge.
+    pub fn parse(input: &'a [u8]) -> Result<Message<'a>, ParseError> {
+        let raw = input.strip_prefix(BOM).unwrap_or(input);
+        let start = raw
+            .iter()
+            .position(|&b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+            .ok_or(ParseError::Empty)?;
+        if u32::try_from(raw.len()).is_err() {
+            return Err(ParseError::TooLarge);
+        }
+        let body = raw.get(start..).unwrap_or_default();
+        if !body.starts_with(b"MSH") {
+            return Err(ParseError::NoMsh {
+                found: body.iter().take(8).map(|&b| char::from(b)).collect(),
+            });
+        }
+        let delims = Delimiters::from_msh(body)?;
+        let segments = split_segments(raw, start);
+        let mut msg = Message {
+            raw,
+            ctx: Ctx {
+                delims,
+                encoding: Encoding::Utf8,
+            },
+            declared: DeclaredCharset::Absent,
+            charset_mismatch: None,
+            segments,
+        };
+        let msh18 = msg
+            .msh()
+            .field(18)
+            .and_then(|f| f.repetition(1))
+            .map(|r| r.raw())
+            .unwrap_or_default();
+        msg.declared = DeclaredCharset::from_msh18(msh18);
+        let choice = charset::choose(&msg.declared, raw);
+        msg.ctx.encoding = choice.encoding;
+        msg.charset_mismatch = choice.mismatch_at;
+        Ok(msg)
+    }
+
+    /// The message bytes (without a leading BOM).
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The delimiters declared in MSH-1/MSH-2.
+    pub fn delimiters(&self) -> &Delimiters {
+        &self.ctx.delims
+    }
+
+    /// How text in this message is decoded.
+    pub fn encoding(&self) -> Encoding {
+        self.ctx.encoding
+    }
+
+    /// What MSH-18 declared.
+    pub fn declared_charset(&self) -> &DeclaredCharset {
+        &self.declared
+    }
+
+    /// Byte offset of the first byte that contradicts MSH-18, if any.
+    pub fn charset_mismatch(&self) -> Option<usize> {
+        self.charset_mismatch
+    }
+
+    /// Number of segments (blank lines not counted).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// The segment at `index` (0-based position in the message).
+    pub fn segment_at(&self, index: usize) -> Option<Segment<'a>> {
+        let span = self.segments.get(index)?;
+        let bytes = self.raw.get(span.start as usize..span.end as usize)?;
+        Some(Segment {
+            bytes,
+            ctx: self.ctx,
+            index,
+        })
+    }
+
+    /// All segments in order.
+    pub fn segments(&self) -> impl Iterator<Item = Segment<'a>> + '_ {
+        (0..self.segments.len()).filter_map(|i| self.segment_at(i))
+    }
+
+    /// All segments with this id (e.g. every `OBX`), in order.
+    pub fn segments_named<'s>(&'s self, id: &'s str) -> impl Iterator<Item = Segment<'a>> + 's {
+        self.segments()
+            .filter(move |s| s.id_bytes() == id.as_bytes())
+    }
+
+    /// The first segment with this id.
+    pub fn segment(&self, id: &str) -> Option<Segment<'a>> {
+        self.segments_named(id).next()
+    }
+
+    /// The MSH segment (always the first segment of a parsed message).
+    pub fn msh(&self) -> Segment<'a> {
+        self.segment_at(0).unwrap_or(Segment {
+            bytes: b"MSH",
+            ctx: self.ctx,
+            index: 0,
+        })
+    }
+
+    /// Looks up an element by HL7 path, e.g. `PID-3[2].4.1` or `OBX[3]-5`.
+    pub fn get(&self, path: &str) -> Result<Option<Element<'a>>, PathError> {
+        let path: Path = path.parse()?;
+        Ok(self.query(&path))
+    }
+
+    /// Looks up an element by a parsed path.
+    pub fn query(&self, path: &Path) -> Option<Element<'a>> {
+        let segment = self
+            .segments_named(&path.segment)
+            .nth(path.segment_repetition.saturating_sub(1))?;
+        path.select(segment)
+    }
+
+    /// Text of the element at `path`, or `None` when absent, empty or null.
+    ///
+    /// Panics never; an invalid path yields `None`.
+    pub fn text(&self, path: &str) -> Option<Cow<'a, str>> {
+        self.get(path).ok().flatten().and_then(|e| e.value())
+    }
+
+    /// MSH-10, the message control id.
+    pub fn control_id(&self) -> Option<Cow<'a, str>> {
+        self.msh().field(10).and_then(|f| f.value())
+    }
+
+    /// MSH-9 as message code, trigger event and message structure.
+    pub fn message_type(&self) -> MessageType {
+        let f = self.msh().field(9);
+        let part = |n| {
+            f.and_then(|f| f.component(n))
+                .and_then(|c| c.value())
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        MessageType {
+            code: part(1),
+            event: part(2),
+            structure: part(3),
+        }
+    }
+
+    /// MSH-12.1, the HL7 version id, e.g. `2.5.1`.
+    pub fn version(&self) -> Option<Cow<'a, str>> {
+        self.msh()
+            .field(12)
+            .and_then(|f| f.component(1))
+            .and_then(|c| c.value())
+    }
+}
+
+/// MSH-9: message code, trigger event and structure (`ORU^R01^ORU_R01`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageType {
+    /// MSH-9.1, e.g. `ORU`.
+    pub code: String,
+    /// MSH-9.2, e.g. `R01`.
+    pub event: String,
+    /// MSH-9.3, e.g. `ORU_R01` (often absent in older versions).
+    pub structure: String,
+}
+
+impl std::fmt::Display for MessageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code.is_empty(), self.event.is_empty()) {
+            (true, _) => f.write_str("UNKNOWN"),
+            (false, true) => f.write_str(&self.code),
+            (false, false) => write!(f, "{}^{}", self.code, self.event),
+        }
+    }
+}
+
+/// Finds segment boundaries: CR, LF and CRLF all end a segment; blank lines
+/// are skipped.
+fn split_segments(raw: &[u8], start: usize) -> Vec<Span> {
+    let mut spans = Vec::with_capacity(raw.len() / 64 + 1);
+    let mut seg_start = start;
+    for end in memchr::memchr2_iter(b'\r', b'\n', raw.get(start..).unwrap_or_default()) {
+        let end = start + end;
+        push_span(&mut spans, raw, seg_start, end);
+        seg_start = end + 1;
+    }
+    push_span(&mut spans, raw, seg_start, raw.len());
+    spans
+}
+
+fn push_span(spans: &mut Vec<Span>, raw: &[u8], start: usize, end: usize) {
+    if end <= start {
+        return;
+    }
+    let bytes = raw.get(start..end).unwrap_or_default();
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return;
+    }
+    // Lengths were checked against u32::MAX in `parse`.
+    spans.push(Span {
+        start: start as u32,
+        end: end as u32,
+    });
+}
+
+/// One segment of a message.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    bytes: &'a [u8],
+    ctx: Ctx,
+    index: usize,
+}
+
+impl<'a> Segment<'a> {
+    /// The segment's bytes without its terminator.
+    pub fn raw(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// 0-based position of this segment in the message.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The segment id bytes (everything before the first field separator).
+    pub fn id_bytes(&self) -> &'a [u8] {
+        let end = memchr::memchr(self.ctx.delims.field, self.bytes).unwrap_or(self.bytes.len());
+        self.bytes.get(..end).unwrap_or_default()
+    }
+
+    /// The segment id as text (`PID`), lossily decoded if it is not ASCII.
+    pub fn id(&self) -> Cow<'a, str> {
+        String::from_utf8_lossy(self.id_bytes())
+    }
+
+    /// True when the id is three characters, an uppercase letter followed by
+    /// uppercase letters or digits, as HL7 requires.
+    pub fn has_valid_id(&self) -> bool {
+        matches!(self.id_bytes(), [a, b, c]
+            if a.is_ascii_uppercase()
+                && (b.is_ascii_uppercase() || b.is_ascii_digit())
+                && (c.is_ascii_uppercase() || c.is_ascii_digit()))
+    }
+
+    /// True for MSH, BHS and FHS, whose first field is the separator itself.
+    fn is_header(&self) -> bool {
+        matches!(self.id_bytes(), b"MSH" | b"BHS" | b"FHS")
+    }
+
+    /// Field `n` (1-based); `None` past the last field.
+    ///
+    /// For MSH (and BHS/FHS), MSH-1 is the field separator and MSH-2 the
+    /// encoding characters, both returned as literal text.
+    pub fn field(&self, n: usize) -> Option<Element<'a>> {
+        if n == 0 {
+            return None;
+        }
+        let sep = self.ctx.delims.field;
+        if self.is_header() {
+            return match n {
+                1 => self.literal(self.bytes.get(3..4)?),
+                2 => self.literal(split_nth(self.bytes, sep, 1)?),
+                _ => self.element(split_nth(self.bytes, sep, n - 1)?),
+            };
+        }
+        self.element(split_nth(self.bytes, sep, n)?)
+    }
+
+    /// Number of fields present (trailing empty fields included).
+    pub fn field_count(&self) -> usize {
+        let seps = memchr::memchr_iter(self.ctx.delims.field, self.bytes).count();
+        if self.is_header() { seps + 1 } else { seps }
+    }
+
+    /// All fields, 1-based number first.
+    pub fn fields(&self) -> impl Iterator<Item = (usize, Element<'a>)> + '_ {
+        (1..=self.field_count()).filter_map(|n| self.field(n).map(|f| (n, f)))
+    }
+
+    fn element(&self, raw: &'a [u8]) -> Option<Element<'a>> {
+        Some(Element::new(raw, self.ctx, Level::Field))
+    }
+
+    fn literal(&self, raw: &'a [u8]) -> Option<Element<'a>> {
+        Some(Element::new(raw, self.ctx, Level::Literal))
+    }
+}
+
+/// The `n`th (0-based) piece of `bytes` split on `sep`.
+pub(crate) fn split_nth(bytes: &[u8], sep: u8, n: usize) -> Option<&[u8]> {
+    let mut start = 0;
+    let mut seps = memchr::memchr_iter(sep, bytes);
+    for _ in 0..n {
+        start = seps.next()? + 1;
+    }
+    let end = seps.next().unwrap_or(bytes.len());
+    bytes.get(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORU: &[u8] =
+        b"MSH|^~\\&|LAB|HOSP|HUB|ORG|20240102030405||ORU^R01^ORU_R01|CTRL1|P|2.5.1\r\
+PID|1||123^^^HOSP^MR~456^^^SSA^SS||DOE^JANE\r\
+OBR|1|||GLU^Glucose^L\r\
+OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|70-99|N|||F\r\
+OBX|2|ST|X^Note^L||a\\F\\b|||||F\r";
+
+    #[test]
+    fn header_fields_are_numbered_as_in_the_standard() {
+        let m = Message::parse(ORU).unwrap();
+        let msh = m.msh();
+        assert_eq!(msh.field(1).unwrap().raw(), b"|");
+        assert_eq!(msh.field(2).unwrap().raw(), b"^~\\&");
+        assert_eq!(msh.field(3).unwrap().text(), "LAB");
+        assert_eq!(m.control_id().unwrap(), "CTRL1");
+        assert_eq!(m.version().unwrap(), "2.5.1");
+        assert_eq!(m.message_type().to_string(), "ORU^R01");
+        assert_eq!(m.message_type().structure, "ORU_R01");
+    }
+
+    #[test]
+    fn paths_reach_repetitions_components_and_segment_repeats() {
+        let m = Message::parse(ORU).unwrap();
+        assert_eq!(m.text("PID-3[2].1").unwrap(), "456");
+        assert_eq!(m.text("PID-3[2].4").unwrap(), "SSA");
+        assert_eq!(m.text("PID-3.1").unwrap(), "123");
+        assert_eq!(m.text("OBX[2]-5").unwrap(), "a|b");
+        assert_eq!(m.text("OBX-3.3").unwrap(), "LN");
+        assert!(m.text("OBX[3]-5").is_none());
+        assert!(m.get("PID-").is_err());
+    }
+
+    #[test]
+    fn every_line_ending_separates_segments() {
+        for eol in ["\r", "\n", "\r\n"] {
+            let text = format!("MSH|^~\\&|A|B|C|D|||ADT^A01|1|P|2.5{eol}PID|1{eol}{eol}PV1|1{eol}");
+            let m = Message::parse(text.as_bytes()).unwrap();
+            let ids: Vec<_> = m.segments().map(|s| s.id().into_owned()).collect();
+            assert_eq!(ids, ["MSH", "PID", "PV1"], "eol {eol:?}");
+        }
+    }
+
+    #[test]
+    fn leading_bom_and_blank_lines_are_skipped() {
+        let m = Message::parse(b"\xEF\xBB\xBF\r\nMSH|^~\\&|A\rPID|1").unwrap();
+        assert_eq!(m.segment_count(), 2);
+        assert_eq!(m.msh().field(3).unwrap().text(), "A");
+    }
+
+    #[test]
+    fn input_without_msh_is_rejected() {
+        assert_eq!(Message::parse(b"").unwrap_err(), ParseError::Empty);
+        assert_eq!(Message::parse(b"\r\n  ").unwrap_err(), ParseError::Empty);
+        assert!(matches!(
+            Message::parse(b"PID|1||123").unwrap_err(),
+            ParseError::NoMsh { .. }
+        ));
+        assert!(matches!(
+            Message::parse(b"junkMSH|^~\\&|").unwrap_err(),
+            ParseError::NoMsh { .. }
+        ));
+    }
+
+    #[test]
+    fn explicit_null_is_distinct_from_empty() {
+        let m = Message::parse(b"MSH|^~\\&|A\rPID|1|\"\"||x").unwrap();
+        let pid = m.segment("PID").unwrap();
+        assert!(pid.field(2).unwrap().is_null());
+        assert!(!pid.field(2).unwrap().is_empty());
+        assert!(pid.field(3).unwrap().is_empty());
+        assert!(!pid.field(3).unwrap().is_null());
+        assert!(pid.field(9).is_none());
+    }
+
+    #[test]
+    fn custom_delimiters_split_the_message() {
+        let m = Message::parse(
+            b"MSH#!@%*#SND#FAC#RCV#FAC#2026##ADT!A01#M7#P#2.5\rPID#1##12345!!!MRN##DOE!JOHN",
+        )
+        .unwrap();
+        assert_eq!(m.message_type().to_string(), "ADT^A01");
+        assert_eq!(m.text("PID-3.4").unwrap(), "MRN");
+        assert_eq!(m.text("PID-5.2").unwrap(), "JOHN");
+    }
+
+    #[test]
+    fn z_segments_and_odd_ids_are_kept() {
+        let m = Message::parse(b"MSH|^~\\&|A\rZPI|1|custom\rPIDX|1").unwrap();
+        assert_eq!(m.text("ZPI-2").unwrap(), "custom");
+        let odd = m.segment_at(2).unwrap();
+        assert_eq!(odd.id(), "PIDX");
+        assert!(!odd.has_valid_id());
+        assert!(m.segment("ZPI").unwrap().has_valid_id());
+    }
+
+    #[test]
+    fn latin1_message_is_decoded_without_loss() {
+        let m = Message::parse(b"MSH|^~\\&|A|||||||||||||||8859/1\rPID|1||||M\xfcller").unwrap();
+        assert_eq!(m.encoding(), Encoding::Latin1);
+        assert_eq!(m.text("PID-5").unwrap(), "Müller");
+    }
+
+    #[test]
+    fn declared_utf8_with_invalid_bytes_is_reported() {
+        let m = Message::parse(b"MSH|^~\\&|A|||||||||||||||UNICODE UTF-8\rPID|1||||\xfc").unwrap();
+        assert!(m.charset_mismatch().is_some());
+    }
+
+    #[test]
+    fn field_counts_include_trailing_empty_fields() {
+        let m = Message::parse(b"MSH|^~\\&|A\rEVN|A01|2026|||").unwrap();
+        let evn = m.segment("EVN").unwrap();
+        assert_eq!(evn.field_count(), 5);
+        assert_eq!(m.msh().field_count(), 3);
+        assert_eq!(evn.fields().count(), 5);
+    }
+}
