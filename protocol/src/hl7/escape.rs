@@ -94,7 +94,7 @@ fn parse_count(n: &[u8]) -> Option<usize> {
 }
 
 fn push_hex(hex: &[u8], out: &mut Vec<u8>) -> bool {
-    if hex.is_empty() || hex.len() % 2 != 0 || !hex.iter().all(u8::is_ascii_hexdigit) {
+    if hex.is_empty() || !hex.len().is_multiple_of(2) || !hex.iter().all(u8::is_ascii_hexdigit) {
         return false;
     }
     for pair in hex.chunks_exact(2) {
