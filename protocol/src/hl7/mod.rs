@@ -5,6 +5,7 @@ pub mod delimiters;
 pub mod element;
 pub mod error;
 pub mod escape;
+pub mod issue;
 pub mod message;
 pub mod path;
 
@@ -12,5 +13,6 @@ pub use charset::{DeclaredCharset, Encoding};
 pub use delimiters::Delimiters;
 pub use element::{Element, Level};
 pub use error::{ParseError, PathError};
+pub use issue::{ErrorCode, Issue, Location, Severity};
 pub use message::{Message, MessageType, Segment};
 pub use path::Path;
