@@ -1,0 +1,57 @@
+//! Coded elements (CWE/CE/CNE) with their original and standard coding.
+
+use serde::{Deserialize, Serialize};
+
+use crate::normalize::coding_system::CodingSystem;
+
+/// One code in one coding system.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Coding {
+    /// The code (`2345-7`).
+    pub code: String,
+    /// Its display text as sent or as the mapping table gives it.
+    pub display: Option<String>,
+    /// The coding system.
+    pub system: CodingSystem,
+}
+
+/// Which coding the hub should use as the standard one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Standard {
+    /// The original coding is already in a standard system.
+    Original,
+    /// The alternate coding (CWE.4-6) is in a standard system.
+    Alternate,
+    /// The interface's mapping table translated the local code.
+    Mapped(Coding),
+    /// No standard code is known: flagged and counted, never guessed.
+    Unmapped,
+}
+
+/// A coded element as sent, plus the standard code the gateway found.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Coded {
+    /// CWE.1-3 as sent.
+    pub original: Coding,
+    /// CWE.4-6 as sent, if any.
+    pub alternate: Option<Coding>,
+    /// Where the standard code is.
+    pub standard: Standard,
+}
+
+impl Coded {
+    /// The standard coding, whichever place it is in.
+    pub fn standard_coding(&self) -> Option<&Coding> {
+        match &self.standard {
+            Standard::Original => Some(&self.original),
+            Standard::Alternate => self.alternate.as_ref(),
+            Standard::Mapped(c) => Some(c),
+            Standard::Unmapped => None,
+        }
+    }
+
+    /// True when a standard code is known.
+    pub fn is_mapped(&self) -> bool {
+        !matches!(self.standard, Standard::Unmapped)
+    }
+}
