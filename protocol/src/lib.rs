@@ -6,3 +6,4 @@
 //! keeps every function here unit-testable and fuzzable.
 
 pub mod hl7;
+pub mod topic;

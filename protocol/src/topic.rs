@@ -1,0 +1,119 @@
+//! MQTT topic names, defined once for the agent and the hub.
+//!
+//! ```text
+//! {prefix}/{org}/{site}/{gateway}/records/{message-type}   records, QoS 1
+//! {prefix}/{org}/{site}/{gateway}/status                   retained online/offline
+//! {prefix}/{org}/{site}/{gateway}/telemetry                heartbeat, QoS 1
+//! ```
+
+/// The default topic prefix.
+pub const DEFAULT_PREFIX: &str = "hl7edge/v1";
+
+/// The topic root of one gateway: `{prefix}/{org}/{site}/{gateway}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayTopics {
+    root: String,
+}
+
+impl GatewayTopics {
+    /// Topics for this gateway identity. Levels must not contain `/`, `+`
+    /// or `#` (the agent's config validation guarantees it).
+    pub fn new(prefix: &str, org: &str, site: &str, gateway: &str) -> Self {
+        let prefix = prefix.trim_end_matches('/');
+        GatewayTopics {
+            root: format!("{prefix}/{org}/{site}/{gateway}"),
+        }
+    }
+
+    /// Where records of this message type go, e.g. `.../records/ORU_R01`.
+    ///
+    /// The message type is written `CODE_EVENT` (`ORU_R01`), or `CODE` when
+    /// there is no event; characters not allowed in a topic level become `_`.
+    pub fn records(&self, code: &str, event: &str) -> String {
+        let kind = if event.is_empty() {
+            level(code)
+        } else {
+            format!("{}_{}", level(code), level(event))
+        };
+        let kind = if kind.is_empty() {
+            "UNKNOWN".to_string()
+        } else {
+            kind
+        };
+        format!("{}/records/{kind}", self.root)
+    }
+
+    /// The retained online/offline status topic (also the last will).
+    pub fn status(&self) -> String {
+        format!("{}/status", self.root)
+    }
+
+    /// The heartbeat topic.
+    pub fn telemetry(&self) -> String {
+        format!("{}/telemetry", self.root)
+    }
+}
+
+/// The hub's filter for every gateway's records, optionally through an
+/// MQTT shared subscription group.
+pub fn all_records_filter(prefix: &str, share_group: Option<&str>) -> String {
+    let prefix = prefix.trim_end_matches('/');
+    match share_group {
+        Some(group) => format!("$share/{group}/{prefix}/+/+/+/records/#"),
+        None => format!("{prefix}/+/+/+/records/#"),
+    }
+}
+
+fn level(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_follow_the_documented_layout() {
+        let t = GatewayTopics::new("hl7edge/v1/", "acme", "clinic-12", "gw-1");
+        assert_eq!(
+            t.records("ORU", "R01"),
+            "hl7edge/v1/acme/clinic-12/gw-1/records/ORU_R01"
+        );
+        assert_eq!(
+            t.records("ACK", ""),
+            "hl7edge/v1/acme/clinic-12/gw-1/records/ACK"
+        );
+        assert_eq!(
+            t.records("", ""),
+            "hl7edge/v1/acme/clinic-12/gw-1/records/UNKNOWN"
+        );
+        assert_eq!(t.status(), "hl7edge/v1/acme/clinic-12/gw-1/status");
+        assert_eq!(t.telemetry(), "hl7edge/v1/acme/clinic-12/gw-1/telemetry");
+    }
+
+    #[test]
+    fn wildcards_in_message_types_cannot_escape_their_level() {
+        let t = GatewayTopics::new("p", "o", "s", "g");
+        assert_eq!(t.records("A/B", "#+"), "p/o/s/g/records/A_B___");
+    }
+
+    #[test]
+    fn shared_subscription_filter_is_built() {
+        assert_eq!(
+            all_records_filter("hl7edge/v1", None),
+            "hl7edge/v1/+/+/+/records/#"
+        );
+        assert_eq!(
+            all_records_filter("hl7edge/v1", Some("hub")),
+            "$share/hub/hl7edge/v1/+/+/+/records/#"
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! The wire format: what travels in every MQTT payload.
+//!
+//! A payload is one postcard-encoded [`Envelope`]. Its first field is the
+//! schema version, so a decoder reads that first and refuses a version it
+//! does not know with a clear error instead of misreading the bytes.
+//!
+//! Compatibility rules:
+//! - [`SCHEMA_VERSION`] changes only when an old decoder cannot read the
+//!   new form. Fields are added at the end of structs (postcard is
+//!   positional: an added field is a new schema version for decoders that
+//!   read to the end, so additions are batched into version bumps).
+//! - The golden files in `protocol/tests/golden/` pin the encoding byte for
+//!   byte; a change to them is a change to the wire.
+//! - The raw HL7 travels only when the interface is configured for it
+//!   (PHI minimization).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::normalize::mapping::MappingVersion;
+use crate::record::Record;
+
+/// The schema version this crate writes and reads.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// One MQTT payload: one or more records from one interface of one gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Always [`SCHEMA_VERSION`] when written by this crate.
+    pub schema_version: u16,
+    /// The gateway that received the messages (`org/site/id`).
+    pub gateway: String,
+    /// The interface (listener name) the messages came in on.
+    pub source: String,
+    /// The records, in the order the gateway acknowledged them.
+    pub entries: Vec<Entry>,
+}
+
+/// One record with its delivery facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Stable, time-ordered id (UUIDv7) assigned when the message was
+    /// committed; the hub drops duplicates by it.
+    pub id: Uuid,
+    /// When the gateway received the message (ms since the Unix epoch, UTC).
+    pub received_at_ms: i64,
+    /// The mapping table the record was normalized with.
+    pub mapping_version: MappingVersion,
+    /// The normalized record.
+    pub record: Record,
+    /// The raw HL7 bytes, only when the interface is configured to send them.
+    pub raw: Option<Vec<u8>>,
+}
+
+/// Why a payload could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The payload was written with a schema this decoder does not know.
+    #[error(
+        "payload uses wire schema version {found}, this decoder reads version {supported}; upgrade the reader"
+    )]
+    UnknownSchema {
+        /// The version in the payload.
+        found: u16,
+        /// The version this crate reads.
+        supported: u16,
+    },
+    /// The bytes are not a valid envelope (or a value could not be encoded).
+    #[error("payload is not a valid hl7edge envelope: {0}")]
+    Malformed(#[from] postcard::Error),
+}
+
+impl Envelope {
+    /// An envelope of the current schema version.
+    pub fn new(gateway: impl Into<String>, source: impl Into<String>, entries: Vec<Entry>) -> Self {
+        Envelope {
+            schema_version: SCHEMA_VERSION,
+            gateway: gateway.into(),
+            source: source.into(),
+            entries,
+        }
+    }
+
+    /// Encodes the envelope with postcard.
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        Ok(postcard::to_allocvec(self)?)
+    }
+
+    /// Decodes a payload, checking the schema version first.
+    pub fn decode(bytes: &[u8]) -> Result<Envelope, WireError> {
+        let (version, _) = postcard::take_from_bytes::<u16>(bytes)?;
+        if version != SCHEMA_VERSION {
+            return Err(WireError::UnknownSchema {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(postcard::from_bytes(bytes)?)
+    }
+}
+
+/// Encodes a record body alone (what the store keeps per row).
+pub fn encode_record(record: &Record) -> Result<Vec<u8>, WireError> {
+    Ok(postcard::to_allocvec(record)?)
+}
+
+/// Decodes a record body written by [`encode_record`].
+pub fn decode_record(bytes: &[u8]) -> Result<Record, WireError> {
+    Ok(postcard::from_bytes(bytes)?)
+}
