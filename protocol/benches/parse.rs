@@ -1,0 +1,185 @@
+//! Parse benchmark: hl7edge's parser against the `hl7-parser` crate on the
+//! same messages in the same run, touching the same fields.
+//!
+//! Run: `cargo bench -p hl7edge-protocol --bench parse`
+//! (set `HL7EDGE_CORPUS` to another folder of `.hl7` files if needed).
+//!
+//! Fields touched per message, by both parsers: MSH-9.1, MSH-9.2, MSH-10,
+//! PID-3 (first repetition, component 1), and OBX-3.1 and OBX-5 of every
+//! OBX. A plain byte split (segments on CR, fields on `|`) is the ceiling.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hl7edge_protocol::hl7::Message;
+
+/// How long each measurement runs.
+const RUN_FOR: Duration = Duration::from_millis(1500);
+
+fn main() {
+    let oru = realistic_oru();
+    let corpus = load_corpus();
+    println!("hl7edge parse benchmark (one core, {} ms per figure)", RUN_FOR.as_millis());
+    println!();
+    report("ORU^R01, 20 OBX", &[oru.clone()]);
+    if corpus.is_empty() {
+        println!("corpus: not found (set HL7EDGE_CORPUS), skipped");
+    } else {
+        let bytes: usize = corpus.iter().map(Vec::len).sum();
+        report(&format!("corpus, {} messages, {} bytes", corpus.len(), bytes), &corpus);
+    }
+}
+
+fn report(label: &str, messages: &[Vec<u8>]) {
+    // hl7-parser takes &str: give it the messages that are UTF-8, and
+    // measure hl7edge on exactly the same set for a fair ratio.
+    let texts: Vec<&str> = messages.iter().filter_map(|m| std::str::from_utf8(m).ok()).collect();
+    let same: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
+    let ours = throughput(&same, |m| touch_ours(m));
+    let theirs = throughput(&same, |m| touch_hl7_parser(m));
+    let split = throughput(&same, |m| bare_split(m));
+    println!("{label} ({} of them UTF-8 and compared)", same.len());
+    println!("  hl7edge      {:>9.1} MB/s", ours);
+    println!("  hl7-parser   {:>9.1} MB/s", theirs);
+    println!("  byte split   {:>9.1} MB/s  (ceiling)", split);
+    println!("  ratio        {:>9.1} x hl7-parser", ours / theirs);
+    println!();
+}
+
+/// Runs `f` over all messages repeatedly for [`RUN_FOR`]; returns MB/s.
+fn throughput(messages: &[&[u8]], mut f: impl FnMut(&[u8]) -> usize) -> f64 {
+    let bytes: usize = messages.iter().map(|m| m.len()).sum();
+    let mut sink = 0usize;
+    for m in messages {
+        sink += f(m);
+    }
+    let start = Instant::now();
+    let mut rounds = 0u64;
+    while start.elapsed() < RUN_FOR {
+        for m in messages {
+            sink = sink.wrapping_add(f(black_box(m)));
+        }
+        rounds += 1;
+    }
+    black_box(sink);
+    (bytes as f64 * rounds as f64) / start.elapsed().as_secs_f64() / 1e6
+}
+
+fn touch_ours(m: &[u8]) -> usize {
+    let Ok(msg) = Message::parse(m) else { return 0 };
+    let msh = msg.msh();
+    let mut n = 0;
+    if let Some(f) = msh.field(9) {
+        n += f.component(1).map_or(0, |c| c.raw().len());
+        n += f.component(2).map_or(0, |c| c.raw().len());
+    }
+    n += msh.field(10).map_or(0, |f| f.raw().len());
+    let mut pid_done = false;
+    for seg in msg.segments() {
+        match seg.id_bytes() {
+            b"PID" if !pid_done => {
+                pid_done = true;
+                n += seg.field(3).and_then(|f| f.component(1)).map_or(0, |c| c.raw().len());
+            }
+            b"OBX" => {
+                n += seg.field(3).and_then(|f| f.component(1)).map_or(0, |c| c.raw().len());
+                n += seg.field(5).map_or(0, |f| f.raw().len());
+            }
+            _ => {}
+        }
+    }
+    n
+}
+
+fn touch_hl7_parser(m: &[u8]) -> usize {
+    let Ok(text) = std::str::from_utf8(m) else { return 0 };
+    let Ok(msg) = hl7_parser::Message::parse_with_lenient_newlines(text, true) else {
+        return 0;
+    };
+    let mut n = 0;
+    if let Some(msh) = msg.segment("MSH") {
+        if let Some(f) = msh.field(9) {
+            n += f.component(1).map_or(0, |c| c.raw_value().len());
+            n += f.component(2).map_or(0, |c| c.raw_value().len());
+        }
+        n += msh.field(10).map_or(0, |f| f.raw_value().len());
+    }
+    if let Some(pid) = msg.segment("PID") {
+        n += pid.field(3).and_then(|f| f.component(1)).map_or(0, |c| c.raw_value().len());
+    }
+    for seg in msg.segments().filter(|s| s.name == "OBX") {
+        n += seg.field(3).and_then(|f| f.component(1)).map_or(0, |c| c.raw_value().len());
+        n += seg.field(5).map_or(0, |f| f.raw_value().len());
+    }
+    n
+}
+
+/// The ceiling: split segments on CR and count fields, touching nothing.
+fn bare_split(m: &[u8]) -> usize {
+    m.split(|&b| b == b'\r').map(|s| s.split(|&b| b == b'|').count()).sum()
+}
+
+fn load_corpus() -> Vec<Vec<u8>> {
+    let root = std::env::var_os("HL7EDGE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/hl7"));
+    let mut files = Vec::new();
+    collect(&root, &mut files);
+    files.sort();
+    files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n != "malformed") {
+                collect(&p, out);
+            }
+        } else if p.extension().is_some_and(|x| x == "hl7") {
+            out.push(p);
+        }
+    }
+}
+
+/// A lab ORU^R01 as analyzers send it: CBC and basic chemistry, 20 OBX.
+fn realistic_oru() -> Vec<u8> {
+    let tests = [
+        ("6690-2", "WBC", "7.2", "10*3/uL", "4.0-11.0", "N"),
+        ("789-8", "RBC", "4.61", "10*6/uL", "4.20-5.40", "N"),
+        ("718-7", "Hemoglobin", "13.9", "g/dL", "12.0-16.0", "N"),
+        ("4544-3", "Hematocrit", "41.2", "%", "37.0-47.0", "N"),
+        ("787-2", "MCV", "89.4", "fL", "80.0-100.0", "N"),
+        ("785-6", "MCH", "30.2", "pg", "27.0-33.0", "N"),
+        ("786-4", "MCHC", "33.7", "g/dL", "32.0-36.0", "N"),
+        ("788-0", "RDW", "13.1", "%", "11.5-14.5", "N"),
+        ("777-3", "Platelets", "251", "10*3/uL", "150-400", "N"),
+        ("2345-7", "Glucose", "112", "mg/dL", "70-99", "H"),
+        ("3094-0", "BUN", "14", "mg/dL", "7-20", "N"),
+        ("2160-0", "Creatinine", "0.92", "mg/dL", "0.60-1.20", "N"),
+        ("2951-2", "Sodium", "139", "mmol/L", "135-145", "N"),
+        ("2823-3", "Potassium", "4.1", "mmol/L", "3.5-5.1", "N"),
+        ("2075-0", "Chloride", "101", "mmol/L", "98-107", "N"),
+        ("2028-9", "CO2", "25", "mmol/L", "22-29", "N"),
+        ("17861-6", "Calcium", "9.4", "mg/dL", "8.6-10.2", "N"),
+        ("2885-2", "Total Protein", "7.1", "g/dL", "6.4-8.3", "N"),
+        ("1751-7", "Albumin", "4.3", "g/dL", "3.5-5.2", "N"),
+        ("1975-2", "Bilirubin, Total", "0.7", "mg/dL", "0.1-1.2", "N"),
+    ];
+    let mut m = String::from(
+        "MSH|^~\\&|COBAS|MAINLAB|HL7EDGE|CLINIC12|20261122101500+0100||ORU^R01^ORU_R01|MSG000123|P|2.5.1|||AL|NE||UNICODE UTF-8\r\
+         PID|1||4711^^^CLINIC12^MR~900123456^^^SSA^SS||MUSTERMANN^ERIKA^M||19640812|F|||Hauptstr. 5^^Berlin^^10115^DE||030-1234567\r\
+         PV1|1|O|LAB^^^CLINIC12||||1234^DOC^ANNA^^^Dr.\r\
+         ORC|RE|ORD-88412|FIL-55120||CM\r\
+         OBR|1|ORD-88412|FIL-55120|24323-8^Comprehensive metabolic and CBC panel^LN|||20261122093000+0100|||||||||1234^DOC^ANNA||||||20261122101400+0100|||F\r",
+    );
+    for (i, (code, name, value, unit, range, flag)) in tests.iter().enumerate() {
+        m.push_str(&format!(
+            "OBX|{}|NM|{code}^{name}^LN||{value}|{unit}^{unit}^UCUM|{range}|{flag}|||F|||20261122093000+0100||TECH01^LAB^TECH|COBAS-8000^Roche^SN-44812\r",
+            i + 1
+        ));
+    }
+    m.into_bytes()
+}
