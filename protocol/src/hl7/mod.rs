@@ -7,6 +7,7 @@ pub mod error;
 pub mod escape;
 pub mod issue;
 pub mod message;
+pub mod mllp;
 pub mod path;
 
 pub use charset::{DeclaredCharset, Encoding};
