@@ -20,21 +20,30 @@ const RUN_FOR: Duration = Duration::from_millis(1500);
 fn main() {
     let oru = realistic_oru();
     let corpus = load_corpus();
-    println!("hl7edge parse benchmark (one core, {} ms per figure)", RUN_FOR.as_millis());
+    println!(
+        "hl7edge parse benchmark (one core, {} ms per figure)",
+        RUN_FOR.as_millis()
+    );
     println!();
     report("ORU^R01, 20 OBX", &[oru.clone()]);
     if corpus.is_empty() {
         println!("corpus: not found (set HL7EDGE_CORPUS), skipped");
     } else {
         let bytes: usize = corpus.iter().map(Vec::len).sum();
-        report(&format!("corpus, {} messages, {} bytes", corpus.len(), bytes), &corpus);
+        report(
+            &format!("corpus, {} messages, {} bytes", corpus.len(), bytes),
+            &corpus,
+        );
     }
 }
 
 fn report(label: &str, messages: &[Vec<u8>]) {
     // hl7-parser takes &str: give it the messages that are UTF-8, and
     // measure hl7edge on exactly the same set for a fair ratio.
-    let texts: Vec<&str> = messages.iter().filter_map(|m| std::str::from_utf8(m).ok()).collect();
+    let texts: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| std::str::from_utf8(m).ok())
+        .collect();
     let same: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
     let ours = throughput(&same, |m| touch_ours(m));
     let theirs = throughput(&same, |m| touch_hl7_parser(m));
@@ -80,10 +89,16 @@ fn touch_ours(m: &[u8]) -> usize {
         match seg.id_bytes() {
             b"PID" if !pid_done => {
                 pid_done = true;
-                n += seg.field(3).and_then(|f| f.component(1)).map_or(0, |c| c.raw().len());
+                n += seg
+                    .field(3)
+                    .and_then(|f| f.component(1))
+                    .map_or(0, |c| c.raw().len());
             }
             b"OBX" => {
-                n += seg.field(3).and_then(|f| f.component(1)).map_or(0, |c| c.raw().len());
+                n += seg
+                    .field(3)
+                    .and_then(|f| f.component(1))
+                    .map_or(0, |c| c.raw().len());
                 n += seg.field(5).map_or(0, |f| f.raw().len());
             }
             _ => {}
@@ -93,7 +108,9 @@ fn touch_ours(m: &[u8]) -> usize {
 }
 
 fn touch_hl7_parser(m: &[u8]) -> usize {
-    let Ok(text) = std::str::from_utf8(m) else { return 0 };
+    let Ok(text) = std::str::from_utf8(m) else {
+        return 0;
+    };
     let Ok(msg) = hl7_parser::Message::parse_with_lenient_newlines(text, true) else {
         return 0;
     };
@@ -106,10 +123,16 @@ fn touch_hl7_parser(m: &[u8]) -> usize {
         n += msh.field(10).map_or(0, |f| f.raw_value().len());
     }
     if let Some(pid) = msg.segment("PID") {
-        n += pid.field(3).and_then(|f| f.component(1)).map_or(0, |c| c.raw_value().len());
+        n += pid
+            .field(3)
+            .and_then(|f| f.component(1))
+            .map_or(0, |c| c.raw_value().len());
     }
     for seg in msg.segments().filter(|s| s.name == "OBX") {
-        n += seg.field(3).and_then(|f| f.component(1)).map_or(0, |c| c.raw_value().len());
+        n += seg
+            .field(3)
+            .and_then(|f| f.component(1))
+            .map_or(0, |c| c.raw_value().len());
         n += seg.field(5).map_or(0, |f| f.raw_value().len());
     }
     n
@@ -117,7 +140,9 @@ fn touch_hl7_parser(m: &[u8]) -> usize {
 
 /// The ceiling: split segments on CR and count fields, touching nothing.
 fn bare_split(m: &[u8]) -> usize {
-    m.split(|&b| b == b'\r').map(|s| s.split(|&b| b == b'|').count()).sum()
+    m.split(|&b| b == b'\r')
+        .map(|s| s.split(|&b| b == b'|').count())
+        .sum()
 }
 
 fn load_corpus() -> Vec<Vec<u8>> {
@@ -131,7 +156,9 @@ fn load_corpus() -> Vec<Vec<u8>> {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {

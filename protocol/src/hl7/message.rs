@@ -333,14 +333,29 @@ impl<'a> Segment<'a> {
 }
 
 /// The `n`th (0-based) piece of `bytes` split on `sep`.
+///
+/// A plain byte loop: HL7 pieces are short, and setting up a vectorized
+/// search per separator costs more than scanning a few bytes.
 pub(crate) fn split_nth(bytes: &[u8], sep: u8, n: usize) -> Option<&[u8]> {
     let mut start = 0;
-    let mut seps = memchr::memchr_iter(sep, bytes);
-    for _ in 0..n {
-        start = seps.next()? + 1;
+    let mut remaining = n;
+    if remaining > 0 {
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == sep {
+                remaining -= 1;
+                if remaining == 0 {
+                    start = i + 1;
+                    break;
+                }
+            }
+        }
+        if remaining > 0 {
+            return None;
+        }
     }
-    let end = seps.next().unwrap_or(bytes.len());
-    bytes.get(start..end)
+    let rest = bytes.get(start..)?;
+    let len = rest.iter().position(|&b| b == sep).unwrap_or(rest.len());
+    rest.get(..len)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! HL7 v2: parsing, escapes, validation, ACK/NAK building and MLLP framing.
 
+pub mod batch;
 pub mod charset;
 pub mod delimiters;
 pub mod element;
