@@ -93,18 +93,23 @@ pub fn to_ucum(unit: &str) -> Option<UcumUnit> {
 }
 
 /// Translates a coded unit given as its CWE components (identifier, text,
-/// name of coding system). With coding system `MDC` the identifier is first
-/// read as a numeric MDC code (`266016`) or reference id and the text as a
-/// reference id; then (any system) the identifier and the text are looked up
-/// as unit strings.
+/// name of coding system). With coding system `MDC` the identifier is read as
+/// a numeric MDC code (`266016`) and the text (or identifier) as a reference
+/// id (`MDC_DIM_MMHG`); when both are known but name different units the
+/// result is `None`, since the sender contradicts itself. Otherwise (and for
+/// any other system) the identifier, then the text, are looked up as unit
+/// strings.
 pub fn coded_unit_to_ucum(identifier: &str, text: &str, coding_system: &str) -> Option<UcumUnit> {
     if coding_system
         .trim()
         .eq_ignore_ascii_case(CodingSystem::Mdc.hl7_code())
     {
-        let mdc = mdc_unit_to_ucum(identifier).or_else(|| mdc::by_reference_id(text));
-        if let Some(code) = mdc {
-            return Some(translated(code));
+        let by_code = mdc::by_code(identifier);
+        let by_reference = mdc::by_reference_id(text).or_else(|| mdc::by_reference_id(identifier));
+        match (by_code, by_reference) {
+            (Some(a), Some(b)) if a != b => return None,
+            (Some(code), _) | (None, Some(code)) => return Some(translated(code)),
+            (None, None) => {}
         }
     }
     lookup_plain(identifier).or_else(|| lookup_plain(text))
@@ -445,8 +450,10 @@ mod tests {
     }
 
     #[test]
-    fn numeric_mdc_code_wins_over_a_wrong_text() {
-        assert_eq!(code("266016^MDC_DIM_PERCENT^MDC"), Some("mm[Hg]"));
+    fn contradicting_mdc_code_and_reference_id_map_to_nothing() {
+        assert_eq!(code("266016^MDC_DIM_PERCENT^MDC"), None);
+        assert_eq!(code("264864^MDC_DIM_BEAT_PER_MIN^MDC"), Some("/min"));
+        assert_eq!(code("999999^MDC_DIM_PERCENT^MDC"), Some("%"));
     }
 
     #[test]
