@@ -6,4 +6,7 @@
 //! keeps every function here unit-testable and fuzzable.
 
 pub mod hl7;
+pub mod normalize;
+pub mod record;
 pub mod topic;
+pub mod wire;
