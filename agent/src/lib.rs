@@ -1,0 +1,6 @@
+//! hl7edge agent library: all IO of the gateway.
+//!
+//! The binary (`src/main.rs`) stays thin: it loads the [`config::Config`], sets up logging and hands
+//! over to the modules here. Protocol logic without IO lives in the `hl7edge-protocol` crate.
+
+pub mod config;
