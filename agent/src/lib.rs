@@ -4,3 +4,5 @@
 //! over to the modules here. Protocol logic without IO lives in the `hl7edge-protocol` crate.
 
 pub mod config;
+pub mod forwarder;
+pub mod tls;

@@ -18,7 +18,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A PEM file could not be read or holds no usable certificate.
-    #[error("{path}: no PEM certificate could be read ({reason}); expected a file with -----BEGIN CERTIFICATE-----")]
+    #[error(
+        "{path}: no PEM certificate could be read ({reason}); expected a file with -----BEGIN CERTIFICATE-----"
+    )]
     Certificates {
         /// The file.
         path: PathBuf,
@@ -26,7 +28,9 @@ pub enum TlsError {
         reason: String,
     },
     /// A key file could not be read or holds no private key.
-    #[error("{path}: no PEM private key could be read ({reason}); expected a PKCS#8, SEC1 or PKCS#1 key")]
+    #[error(
+        "{path}: no PEM private key could be read ({reason}); expected a PKCS#8, SEC1 or PKCS#1 key"
+    )]
     PrivateKey {
         /// The file.
         path: PathBuf,

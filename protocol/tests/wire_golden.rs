@@ -125,7 +125,9 @@ fn sample_envelope() -> Envelope {
 }
 
 fn golden(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 #[test]
@@ -136,7 +138,10 @@ fn envelope_encoding_matches_the_golden_file() {
         std::fs::write(&path, &bytes).unwrap();
     }
     let expected = std::fs::read(&path).expect("golden file missing: run with UPDATE_GOLDEN=1");
-    assert_eq!(bytes, expected, "the wire encoding changed (see the module doc)");
+    assert_eq!(
+        bytes, expected,
+        "the wire encoding changed (see the module doc)"
+    );
 }
 
 #[test]
@@ -150,11 +155,17 @@ fn an_unknown_schema_version_is_refused_clearly() {
     let mut bytes = sample_envelope().encode().unwrap();
     bytes[0] = 9;
     match Envelope::decode(&bytes) {
-        Err(WireError::UnknownSchema { found: 9, supported }) => assert_eq!(supported, SCHEMA_VERSION),
+        Err(WireError::UnknownSchema {
+            found: 9,
+            supported,
+        }) => assert_eq!(supported, SCHEMA_VERSION),
         other => panic!("expected UnknownSchema, got {other:?}"),
     }
     let text = Envelope::decode(&bytes).unwrap_err().to_string();
-    assert!(text.contains("version 9") && text.contains("upgrade"), "{text}");
+    assert!(
+        text.contains("version 9") && text.contains("upgrade"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -168,6 +179,12 @@ fn truncated_payloads_are_malformed_not_panics() {
 #[test]
 fn json_rendering_is_readable() {
     let json = serde_json::to_value(sample_envelope()).unwrap();
-    assert_eq!(json["entries"][0]["id"], "01934f6a-1b2c-7d3e-8f40-123456789abc");
-    assert_eq!(json["entries"][0]["record"]["header"]["message_code"], "ORU");
+    assert_eq!(
+        json["entries"][0]["id"],
+        "01934f6a-1b2c-7d3e-8f40-123456789abc"
+    );
+    assert_eq!(
+        json["entries"][0]["record"]["header"]["message_code"],
+        "ORU"
+    );
 }

@@ -26,12 +26,19 @@ impl Backoff {
     /// The next delay: uniformly random in `[ceiling/2, ceiling]`, where
     /// the ceiling doubles per attempt up to `max`. `random` is any u64.
     pub fn next_delay(&mut self, random: u64) -> Duration {
-        let factor = 1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX);
-        let ceiling = self.base.saturating_mul(factor).min(self.max);
+        let ceiling = self.ceiling();
         self.attempt = self.attempt.saturating_add(1);
-        let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ceiling_ms = u64::try_from(ceiling.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let half = ceiling_ms / 2;
         Duration::from_millis(half + random % (ceiling_ms - half + 1))
+    }
+
+    /// The largest delay the next call may return.
+    pub fn ceiling(&self) -> Duration {
+        let factor = 1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.max)
     }
 
     /// Call after a connection proved healthy.
@@ -47,10 +54,13 @@ mod tests {
     #[test]
     fn delays_grow_exponentially_up_to_the_cap() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
-        let upper: Vec<u64> = (0..8).map(|_| b.next_delay(u64::MAX).as_millis() as u64).collect();
-        assert!(upper.windows(2).all(|w| w[0] <= w[1]), "{upper:?}");
-        assert!(*upper.last().unwrap() <= 2000);
-        assert!(upper[0] <= 100);
+        let mut ceilings = Vec::new();
+        for r in 0..8u64 {
+            let ceiling = b.ceiling();
+            assert!(b.next_delay(r * 7919) <= ceiling);
+            ceilings.push(ceiling.as_millis());
+        }
+        assert_eq!(ceilings, [100, 200, 400, 800, 1600, 2000, 2000, 2000]);
     }
 
     #[test]
@@ -68,7 +78,8 @@ mod tests {
         for _ in 0..5 {
             b.next_delay(0);
         }
+        assert_eq!(b.ceiling(), Duration::from_millis(3200));
         b.reset();
-        assert!(b.next_delay(u64::MAX) <= Duration::from_millis(100));
+        assert_eq!(b.ceiling(), Duration::from_millis(100));
     }
 }

@@ -97,7 +97,9 @@ impl ForwardState {
     pub fn on_puback(&mut self, pkid: u16, success: bool) -> Effect {
         match (self.in_flight.remove(&pkid), success) {
             (Some(batch), true) => Effect::Forwarded(batch.seqs),
-            (Some(_), false) => Effect::Reconnect("broker refused a publish (PUBACK failure reason)"),
+            (Some(_), false) => {
+                Effect::Reconnect("broker refused a publish (PUBACK failure reason)")
+            }
             (None, _) => Effect::None,
         }
     }
@@ -190,7 +192,10 @@ mod tests {
     fn consecutive_rows_with_the_same_topic_share_a_publish() {
         let rows = vec![("a", 1), ("a", 2), ("b", 3), ("a", 4), ("a", 5), ("a", 6)];
         let groups = group_consecutive(rows, |r| r.0, 2);
-        let seqs: Vec<Vec<i32>> = groups.iter().map(|g| g.iter().map(|r| r.1).collect()).collect();
+        let seqs: Vec<Vec<i32>> = groups
+            .iter()
+            .map(|g| g.iter().map(|r| r.1).collect())
+            .collect();
         assert_eq!(seqs, vec![vec![1, 2], vec![3], vec![4, 5], vec![6]]);
     }
 }
