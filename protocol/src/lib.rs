@@ -8,5 +8,6 @@
 pub mod hl7;
 pub mod normalize;
 pub mod record;
+pub mod telemetry;
 pub mod topic;
 pub mod wire;

@@ -99,12 +99,36 @@ impl Envelope {
     }
 }
 
-/// Encodes a record body alone (what the store keeps per row).
-pub fn encode_record(record: &Record) -> Result<Vec<u8>, WireError> {
-    Ok(postcard::to_allocvec(record)?)
+/// What the store keeps per row: the record and the mapping table version
+/// it was normalized with. The forwarder adds the id and receive time to
+/// make an [`Entry`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRecord {
+    /// The mapping table the record was normalized with.
+    pub mapping_version: MappingVersion,
+    /// The normalized record.
+    pub record: Record,
 }
 
-/// Decodes a record body written by [`encode_record`].
-pub fn decode_record(bytes: &[u8]) -> Result<Record, WireError> {
-    Ok(postcard::from_bytes(bytes)?)
+impl StoredRecord {
+    /// Encodes for the store.
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        Ok(postcard::to_allocvec(self)?)
+    }
+
+    /// Decodes what [`StoredRecord::encode`] wrote.
+    pub fn decode(bytes: &[u8]) -> Result<StoredRecord, WireError> {
+        Ok(postcard::from_bytes(bytes)?)
+    }
+
+    /// The wire entry for this record.
+    pub fn into_entry(self, id: Uuid, received_at_ms: i64, raw: Option<Vec<u8>>) -> Entry {
+        Entry {
+            id,
+            received_at_ms,
+            mapping_version: self.mapping_version,
+            record: self.record,
+            raw,
+        }
+    }
 }
