@@ -29,10 +29,11 @@ pub struct ForwardState {
     window: usize,
     /// Highest sequence number handed out for publishing.
     cursor: i64,
-    /// Requested publishes not yet given a packet id, in request order.
-    awaiting_pkid: VecDeque<Batch>,
+    /// Requested publishes not yet given a packet id, in request order
+    /// (`None`: a publish that carries no rows, such as the status).
+    awaiting_pkid: VecDeque<Option<Batch>>,
     /// Publishes sent and waiting for their PUBACK.
-    in_flight: HashMap<u16, Batch>,
+    in_flight: HashMap<u16, Option<Batch>>,
 }
 
 /// What to do after an MQTT event.
@@ -77,14 +78,18 @@ impl ForwardState {
         if let Some(&last) = seqs.last() {
             self.cursor = self.cursor.max(last);
         }
-        self.awaiting_pkid.push_back(Batch { seqs });
+        self.awaiting_pkid.push_back(Some(Batch { seqs }));
+    }
+
+    /// Records that a publish carrying no rows (status, telemetry) was
+    /// handed to the client; it takes a packet id like any other.
+    pub fn requested_other(&mut self) {
+        self.awaiting_pkid.push_back(None);
     }
 
     /// The client wrote a publish with this packet id.
     pub fn on_outgoing_publish(&mut self, pkid: u16) -> Effect {
         let Some(batch) = self.awaiting_pkid.pop_front() else {
-            // A publish we did not request (e.g. telemetry) has pkid too;
-            // callers only report record publishes here.
             return Effect::Reconnect("packet id reported for a publish that was not requested");
         };
         if self.in_flight.insert(pkid, batch).is_some() {
@@ -179,6 +184,17 @@ mod tests {
         assert_eq!(s.cursor(), 0);
         assert_eq!(s.outstanding(), 0);
         assert_eq!(s.on_puback(1, true), Effect::None);
+    }
+
+    #[test]
+    fn publishes_without_rows_share_the_packet_id_order() {
+        let mut s = ForwardState::new(4);
+        s.requested_other();
+        s.requested(vec![1]);
+        s.on_outgoing_publish(1);
+        s.on_outgoing_publish(2);
+        assert_eq!(s.on_puback(1, true), Effect::None);
+        assert_eq!(s.on_puback(2, true), Effect::Forwarded(vec![1]));
     }
 
     #[test]

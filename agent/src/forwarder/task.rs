@@ -1,0 +1,434 @@
+//! The forwarder task: drives one rumqttc connection at a time.
+//!
+//! Each connection generation: build the client (mutual TLS, persistent
+//! session, last will = offline status), run rumqttc's event loop in its own
+//! task that hands events over a channel (so no `poll()` is ever cancelled
+//! half-way), publish the retained online status once connected, then keep
+//! up to `inflight` publishes of queued records outstanding. A PUBACK
+//! deletes its rows through the store writer. Any error, a refused PUBACK,
+//! or no progress for too long ends the generation; the next one starts
+//! after an exponential, jittered backoff and re-reads every unacknowledged
+//! row from the store.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use hl7edge_protocol::telemetry::Status;
+use hl7edge_protocol::topic::GatewayTopics;
+use hl7edge_protocol::wire::{Envelope, StoredRecord};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::config::{Hub, HubTransport};
+use crate::forwarder::backoff::Backoff;
+use crate::forwarder::state::{Effect, ForwardState, group_consecutive};
+use crate::store::{PendingRecord, StoreHandle, StoreReader};
+
+/// How long a generation may have publishes outstanding without any PUBACK
+/// before the connection is considered wedged (also bounded below by two
+/// keep-alive periods).
+const MIN_NO_PROGRESS: Duration = Duration::from_secs(20);
+/// How long shutdown waits for outstanding PUBACKs.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
+
+/// What the forwarder needs to know.
+#[derive(Debug, Clone)]
+pub struct ForwarderSettings {
+    /// `org/site/id`, written into every envelope.
+    pub gateway_name: String,
+    /// Topic names of this gateway.
+    pub topics: GatewayTopics,
+    /// Hub connection settings.
+    pub hub: Hub,
+    /// Sources whose raw HL7 is forwarded with each record.
+    pub include_raw: HashSet<String>,
+    /// Agent version for the status message.
+    pub version: String,
+    /// Process start, Unix ms.
+    pub started_at_ms: i64,
+}
+
+/// Counters the forwarder shares with telemetry and the watchdog.
+#[derive(Debug, Default)]
+pub struct ForwarderMetrics {
+    /// Records PUBACKed since start.
+    pub forwarded: std::sync::atomic::AtomicU64,
+    /// Connections established since start.
+    pub connects: std::sync::atomic::AtomicU64,
+    /// Last time the forwarder made progress or was idle-healthy, Unix ms.
+    pub heartbeat_ms: std::sync::atomic::AtomicU64,
+}
+
+/// Why the forwarder stopped for good.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// The hub TLS files could not be loaded (fix the config).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// The store could not be read.
+    #[error("reading the queue failed: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Runs until `shutdown` turns true. Returns an error only for problems a
+/// restart cannot fix by itself.
+pub async fn run(
+    settings: ForwarderSettings,
+    store: StoreHandle,
+    metrics: std::sync::Arc<ForwarderMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ForwardError> {
+    let mut reader: Option<StoreReader> = None;
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let options = mqtt_options(&settings)?;
+        let current = match reader.take() {
+            Some(r) => r,
+            None => store.open_reader()?,
+        };
+        let outcome = Generation::new(&settings, &store, &metrics, current, options)
+            .run(&mut shutdown)
+            .await;
+        reader = outcome.reader;
+        match outcome.end {
+            End::Shutdown => return Ok(()),
+            End::Lost { healthy } => {
+                if healthy {
+                    backoff.reset();
+                }
+                let delay = backoff.next_delay(random_u64());
+                info!(delay_ms = delay.as_millis() as u64, "reconnecting to the hub after backoff");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+fn mqtt_options(s: &ForwarderSettings) -> Result<MqttOptions, ForwardError> {
+    let mut o = MqttOptions::new(s.hub.client_id.clone(), s.hub.host.clone(), s.hub.port);
+    o.set_keep_alive(s.hub.keep_alive);
+    o.set_clean_session(false);
+    o.set_inflight(s.hub.inflight.get());
+    o.set_request_channel_capacity(usize::from(s.hub.inflight.get()) * 2 + 16);
+    o.set_max_packet_size(16 << 20, 16 << 20);
+    let offline = status_payload(s, false, Some("connection lost"));
+    o.set_last_will(LastWill::new(s.topics.status(), offline, QoS::AtLeastOnce, true));
+    if let HubTransport::Tls(tls) = &s.hub.transport {
+        let config = crate::tls::client_config(&tls.ca, &tls.cert, &tls.key)?;
+        o.set_transport(Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config)));
+    }
+    Ok(o)
+}
+
+fn status_payload(s: &ForwarderSettings, online: bool, reason: Option<&str>) -> Vec<u8> {
+    Status {
+        online,
+        version: s.version.clone(),
+        started_at_ms: s.started_at_ms,
+        reason: reason.map(str::to_string),
+    }
+    .encode()
+    .unwrap_or_default()
+}
+
+enum End {
+    Shutdown,
+    Lost { healthy: bool },
+}
+
+struct Outcome {
+    /// `None` only if a blocking read task died; the next generation reopens.
+    reader: Option<StoreReader>,
+    end: End,
+}
+
+/// One connection's lifetime.
+struct Generation<'a> {
+    s: &'a ForwarderSettings,
+    store: &'a StoreHandle,
+    metrics: &'a ForwarderMetrics,
+    reader: Option<StoreReader>,
+    options: Option<MqttOptions>,
+    state: ForwardState,
+    connected: bool,
+    acked_any: bool,
+    last_progress: Instant,
+    /// True when the last read found no rows after the cursor.
+    backlog_empty: bool,
+}
+
+impl<'a> Generation<'a> {
+    fn new(
+        s: &'a ForwarderSettings,
+        store: &'a StoreHandle,
+        metrics: &'a ForwarderMetrics,
+        reader: StoreReader,
+        options: MqttOptions,
+    ) -> Self {
+        Generation {
+            s,
+            store,
+            metrics,
+            reader: Some(reader),
+            options: Some(options),
+            state: ForwardState::new(usize::from(s.hub.inflight.get())),
+            connected: false,
+            acked_any: false,
+            last_progress: Instant::now(),
+            backlog_empty: false,
+        }
+    }
+
+    async fn run(mut self, shutdown: &mut watch::Receiver<bool>) -> Outcome {
+        let Some(options) = self.options.take() else {
+            return self.finish(End::Lost { healthy: false });
+        };
+        let (client, eventloop) = AsyncClient::new(options.clone(), options.request_channel_capacity());
+        let (events_tx, mut events) = mpsc::channel(256);
+        let driver = tokio::spawn(drive(eventloop, events_tx, self.s.hub.connect_timeout));
+        let mut committed = self.store.committed();
+        let no_progress = MIN_NO_PROGRESS.max(self.s.hub.keep_alive * 2);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let end = loop {
+            if self.connected && self.state.free_slots() > 0 && !self.backlog_empty {
+                if let Err(e) = self.fill(&client).await {
+                    error!(cause = %e, "reading the queue failed");
+                    break End::Lost { healthy: false };
+                }
+            }
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(Ok(event)) => {
+                        if let Some(end) = self.on_event(event, &client).await {
+                            break end;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        warn!(cause = %e, connected = self.connected, "hub connection failed");
+                        break End::Lost { healthy: self.acked_any };
+                    }
+                    None => break End::Lost { healthy: self.acked_any },
+                },
+                _ = committed.changed() => self.backlog_empty = false,
+                _ = tick.tick() => {
+                    self.heartbeat();
+                    if self.state.outstanding() > 0 && self.last_progress.elapsed() > no_progress {
+                        warn!(outstanding = self.state.outstanding(), "no PUBACK for too long; rebuilding the hub connection");
+                        break End::Lost { healthy: false };
+                    }
+                    // Rows may have been skipped while the window was full.
+                    self.backlog_empty = false;
+                }
+                _ = shutdown.changed() => {
+                    self.flush(&client, &mut events).await;
+                    break End::Shutdown;
+                }
+            }
+        };
+        driver.abort();
+        self.finish(end)
+    }
+
+    fn finish(mut self, end: End) -> Outcome {
+        self.state.reset();
+        Outcome {
+            reader: self.reader.take(),
+            end,
+        }
+    }
+
+    fn heartbeat(&self) {
+        let now = crate::store::now_ms();
+        self.metrics
+            .heartbeat_ms
+            .store(u64::try_from(now).unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    async fn on_event(&mut self, event: Event, client: &AsyncClient) -> Option<End> {
+        match event {
+            Event::Incoming(Packet::ConnAck(ack)) => {
+                self.connected = true;
+                self.metrics.connects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                info!(session_present = ack.session_present, "connected to the hub");
+                let online = status_payload(self.s, true, None);
+                self.state.requested_other();
+                if client
+                    .try_publish(self.s.topics.status(), QoS::AtLeastOnce, true, online)
+                    .is_err()
+                {
+                    return Some(End::Lost { healthy: false });
+                }
+                self.last_progress = Instant::now();
+                self.backlog_empty = false;
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
+                return self.apply(self.state.on_outgoing_publish(pkid)).await;
+            }
+            Event::Incoming(Packet::PubAck(ack)) => {
+                self.last_progress = Instant::now();
+                return self.apply(self.state.on_puback(ack.pkid, true)).await;
+            }
+            _ => {}
+        }
+        None
+    }
+
+    async fn apply(&mut self, effect: Effect) -> Option<End> {
+        match effect {
+            Effect::None => None,
+            Effect::Reconnect(why) => {
+                warn!(reason = why, "rebuilding the hub connection");
+                Some(End::Lost { healthy: false })
+            }
+            Effect::Forwarded(seqs) => {
+                self.acked_any = true;
+                let n = seqs.len() as u64;
+                match self.store.forwarded(seqs, crate::store::now_ms()).await {
+                    Ok(_) => {
+                        self.metrics.forwarded.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                        None
+                    }
+                    Err(e) => {
+                        // The rows stay queued and are re-published later.
+                        error!(cause = %e, "could not mark records as forwarded");
+                        Some(End::Lost { healthy: false })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the next rows after the cursor and hands publishes to the client.
+    async fn fill(&mut self, client: &AsyncClient) -> Result<(), ForwardError> {
+        let batch_max = usize::from(self.s.hub.batch_max_records.get());
+        let limit = self.state.free_slots() * batch_max;
+        let cursor = self.state.cursor();
+        let Some(reader) = self.reader.take() else {
+            return Ok(());
+        };
+        let (reader, rows) = tokio::task::spawn_blocking(move || {
+            let rows = reader.pending(cursor, limit);
+            (reader, rows)
+        })
+        .await
+        .map_err(|_| ForwardError::Store(crate::store::StoreError::Closed))?;
+        self.reader = Some(reader);
+        let rows = rows?;
+        if rows.is_empty() {
+            self.backlog_empty = true;
+            return Ok(());
+        }
+        for group in group_consecutive(rows, |r| (r.source.clone(), r.message_type.clone()), batch_max) {
+            let seqs: Vec<i64> = group.iter().map(|r| r.seq).collect();
+            let Some(first) = group.first() else { continue };
+            let topic = records_topic(&self.s.topics, &first.message_type);
+            let source = first.source.clone();
+            let payload = self.envelope(&source, group);
+            match client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
+                Ok(()) => self.state.requested(seqs),
+                Err(e) => {
+                    debug!(cause = %e, "client queue full; retrying shortly");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn envelope(&self, source: &str, rows: Vec<PendingRecord>) -> Vec<u8> {
+        let include_raw = self.s.include_raw.contains(source);
+        let entries = rows
+            .into_iter()
+            .filter_map(|row| {
+                let raw = include_raw.then(|| row.raw.clone());
+                match StoredRecord::decode(&row.record) {
+                    Ok(stored) => Some(stored.into_entry(row.id, row.received_at_ms, raw)),
+                    Err(e) => {
+                        // Cannot happen for rows this agent wrote; never drop
+                        // silently: log loudly and skip the broken row's body.
+                        error!(seq = row.seq, cause = %e, "stored record cannot be decoded");
+                        None
+                    }
+                }
+            })
+            .collect();
+        Envelope::new(self.s.gateway_name.clone(), source, entries)
+            .encode()
+            .unwrap_or_default()
+    }
+
+    /// Waits briefly for outstanding PUBACKs, then says offline and disconnects.
+    async fn flush(&mut self, client: &AsyncClient, events: &mut mpsc::Receiver<Result<Event, rumqttc::ConnectionError>>) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH;
+        while self.state.outstanding() > 0 {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(Ok(event))) => {
+                    let _ = self.on_event(event, client).await;
+                }
+                _ => break,
+            }
+        }
+        if self.connected {
+            let offline = status_payload(self.s, false, Some("shutdown"));
+            let _ = client.try_publish(self.s.topics.status(), QoS::AtLeastOnce, true, offline);
+            let _ = client.try_disconnect();
+            let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                while let Some(Ok(_)) = events.recv().await {}
+            })
+            .await;
+        }
+    }
+}
+
+/// The topic for a stored message type such as `ORU^R01`.
+fn records_topic(topics: &GatewayTopics, message_type: &str) -> String {
+    let mut parts = message_type.split('^');
+    let code = parts.next().unwrap_or_default();
+    let event = parts.next().unwrap_or_default();
+    topics.records(code, event)
+}
+
+/// Polls the event loop and forwards every event; stops after the first
+/// error (the generation then ends and a new client is built).
+async fn drive(
+    mut eventloop: EventLoop,
+    tx: mpsc::Sender<Result<Event, rumqttc::ConnectionError>>,
+    connect_timeout: Duration,
+) {
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_connection_timeout(connect_timeout.as_secs().max(1));
+    eventloop.set_network_options(network);
+    loop {
+        let ev = eventloop.poll().await;
+        let failed = ev.is_err();
+        if tx.send(ev).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_types_map_to_topic_levels() {
+        let t = GatewayTopics::new("p", "o", "s", "g");
+        assert_eq!(records_topic(&t, "ORU^R01"), "p/o/s/g/records/ORU_R01");
+        assert_eq!(records_topic(&t, "ADT"), "p/o/s/g/records/ADT");
+    }
+}
