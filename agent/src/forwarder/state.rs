@@ -101,11 +101,11 @@ impl ForwardState {
     /// The broker acknowledged packet `pkid`.
     pub fn on_puback(&mut self, pkid: u16, success: bool) -> Effect {
         match (self.in_flight.remove(&pkid), success) {
-            (Some(batch), true) => Effect::Forwarded(batch.seqs),
+            (Some(Some(batch)), true) => Effect::Forwarded(batch.seqs),
             (Some(_), false) => {
                 Effect::Reconnect("broker refused a publish (PUBACK failure reason)")
             }
-            (None, _) => Effect::None,
+            (Some(None), true) | (None, _) => Effect::None,
         }
     }
 

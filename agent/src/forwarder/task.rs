@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use hl7edge_protocol::telemetry::Status;
 use hl7edge_protocol::topic::GatewayTopics;
 use hl7edge_protocol::wire::{Envelope, StoredRecord};
-use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport,
+};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
@@ -101,7 +103,10 @@ pub async fn run(
                     backoff.reset();
                 }
                 let delay = backoff.next_delay(random_u64());
-                info!(delay_ms = delay.as_millis() as u64, "reconnecting to the hub after backoff");
+                info!(
+                    delay_ms = delay.as_millis() as u64,
+                    "reconnecting to the hub after backoff"
+                );
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = shutdown.changed() => {}
@@ -119,10 +124,17 @@ fn mqtt_options(s: &ForwarderSettings) -> Result<MqttOptions, ForwardError> {
     o.set_request_channel_capacity(usize::from(s.hub.inflight.get()) * 2 + 16);
     o.set_max_packet_size(16 << 20, 16 << 20);
     let offline = status_payload(s, false, Some("connection lost"));
-    o.set_last_will(LastWill::new(s.topics.status(), offline, QoS::AtLeastOnce, true));
+    o.set_last_will(LastWill::new(
+        s.topics.status(),
+        offline,
+        QoS::AtLeastOnce,
+        true,
+    ));
     if let HubTransport::Tls(tls) = &s.hub.transport {
         let config = crate::tls::client_config(&tls.ca, &tls.cert, &tls.key)?;
-        o.set_transport(Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config)));
+        o.set_transport(Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(config),
+        ));
     }
     Ok(o)
 }
@@ -190,7 +202,8 @@ impl<'a> Generation<'a> {
         let Some(options) = self.options.take() else {
             return self.finish(End::Lost { healthy: false });
         };
-        let (client, eventloop) = AsyncClient::new(options.clone(), options.request_channel_capacity());
+        let (client, eventloop) =
+            AsyncClient::new(options.clone(), options.request_channel_capacity());
         let (events_tx, mut events) = mpsc::channel(256);
         let driver = tokio::spawn(drive(eventloop, events_tx, self.s.hub.connect_timeout));
         let mut committed = self.store.committed();
@@ -246,17 +259,23 @@ impl<'a> Generation<'a> {
 
     fn heartbeat(&self) {
         let now = crate::store::now_ms();
-        self.metrics
-            .heartbeat_ms
-            .store(u64::try_from(now).unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+        self.metrics.heartbeat_ms.store(
+            u64::try_from(now).unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     async fn on_event(&mut self, event: Event, client: &AsyncClient) -> Option<End> {
         match event {
             Event::Incoming(Packet::ConnAck(ack)) => {
                 self.connected = true;
-                self.metrics.connects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                info!(session_present = ack.session_present, "connected to the hub");
+                self.metrics
+                    .connects
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                info!(
+                    session_present = ack.session_present,
+                    "connected to the hub"
+                );
                 let online = status_payload(self.s, true, None);
                 self.state.requested_other();
                 if client
@@ -269,11 +288,13 @@ impl<'a> Generation<'a> {
                 self.backlog_empty = false;
             }
             Event::Outgoing(Outgoing::Publish(pkid)) => {
-                return self.apply(self.state.on_outgoing_publish(pkid)).await;
+                let effect = self.state.on_outgoing_publish(pkid);
+                return self.apply(effect).await;
             }
             Event::Incoming(Packet::PubAck(ack)) => {
                 self.last_progress = Instant::now();
-                return self.apply(self.state.on_puback(ack.pkid, true)).await;
+                let effect = self.state.on_puback(ack.pkid, true);
+                return self.apply(effect).await;
             }
             _ => {}
         }
@@ -292,7 +313,9 @@ impl<'a> Generation<'a> {
                 let n = seqs.len() as u64;
                 match self.store.forwarded(seqs, crate::store::now_ms()).await {
                     Ok(_) => {
-                        self.metrics.forwarded.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                        self.metrics
+                            .forwarded
+                            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                         None
                     }
                     Err(e) => {
@@ -325,7 +348,11 @@ impl<'a> Generation<'a> {
             self.backlog_empty = true;
             return Ok(());
         }
-        for group in group_consecutive(rows, |r| (r.source.clone(), r.message_type.clone()), batch_max) {
+        for group in group_consecutive(
+            rows,
+            |r| (r.source.clone(), r.message_type.clone()),
+            batch_max,
+        ) {
             let seqs: Vec<i64> = group.iter().map(|r| r.seq).collect();
             let Some(first) = group.first() else { continue };
             let topic = records_topic(&self.s.topics, &first.message_type);
@@ -365,7 +392,11 @@ impl<'a> Generation<'a> {
     }
 
     /// Waits briefly for outstanding PUBACKs, then says offline and disconnects.
-    async fn flush(&mut self, client: &AsyncClient, events: &mut mpsc::Receiver<Result<Event, rumqttc::ConnectionError>>) {
+    async fn flush(
+        &mut self,
+        client: &AsyncClient,
+        events: &mut mpsc::Receiver<Result<Event, rumqttc::ConnectionError>>,
+    ) {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH;
         while self.state.outstanding() > 0 {
             match tokio::time::timeout_at(deadline, events.recv()).await {
@@ -417,7 +448,11 @@ async fn drive(
 fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     h.finish()
 }
 

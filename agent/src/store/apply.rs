@@ -1,0 +1,187 @@
+//! The body of one group-commit transaction: every request of a batch,
+//! applied in a fixed order inside one transaction.
+//!
+//! Order: forwarded deletes (and the retention purge) first, because they
+//! free space; then quarantine resolutions and audit lines; then space is
+//! measured and inserts and quarantines are applied in arrival order. The
+//! caller commits; nothing here is visible, or answered, before that.
+
+use std::path::PathBuf;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{
+    audit,
+    error::StoreError,
+    ingest::{self, Space},
+    quarantine::{self, Resolution},
+    request::{Batch, BatchResults, Forward, OpRef, Resolve},
+    stats::StatsDelta,
+};
+
+/// The store's limits, as the writer applies them.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// See [`StoreConfig::max_bytes`](super::StoreConfig::max_bytes).
+    pub(crate) max_bytes: u64,
+    /// Sent rows are kept this long; 0 deletes at once.
+    pub(crate) retain_sent_ms: i64,
+    /// See [`StoreConfig::dedupe_window`](super::StoreConfig::dedupe_window).
+    pub(crate) dedupe_window_ms: i64,
+    /// The WAL file, whose size counts towards `max_bytes`.
+    pub(crate) wal_path: PathBuf,
+}
+
+/// Why a batch's transaction failed, and which request caused it, if one
+/// request did (a failure outside any single request has no culprit).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) culprit: Option<OpRef>,
+    pub(crate) error: rusqlite::Error,
+}
+
+impl Failure {
+    /// A failure not tied to one request (measurement, counters, COMMIT).
+    pub(crate) fn whole(error: rusqlite::Error) -> Self {
+        Self {
+            culprit: None,
+            error,
+        }
+    }
+
+    fn at(culprit: OpRef) -> impl FnOnce(rusqlite::Error) -> Self {
+        move |error| Self {
+            culprit: Some(culprit),
+            error,
+        }
+    }
+}
+
+/// What a batch did, to answer once it has committed.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    pub(crate) results: BatchResults,
+    /// The highest seq inserted, if any record was.
+    pub(crate) last_seq: Option<i64>,
+}
+
+/// Applies every request of `batch` inside `tx`.
+pub(crate) fn apply(
+    tx: &Transaction<'_>,
+    batch: &Batch,
+    limits: &Limits,
+) -> Result<Applied, Failure> {
+    let mut stats = StatsDelta::default();
+    let mut applied = Applied::default();
+    for (i, p) in batch.forwarded.iter().enumerate() {
+        let n = forward(tx, &p.req, limits.retain_sent_ms, &mut stats)
+            .map_err(Failure::at(OpRef::Forwarded(i)))?;
+        applied.results.forwarded.push(n);
+    }
+    if let Some(now_ms) = batch.forwarded.iter().map(|p| p.req.now_ms).max() {
+        purge_sent(tx, now_ms, limits.retain_sent_ms).map_err(Failure::whole)?;
+    }
+    for (i, p) in batch.resolves.iter().enumerate() {
+        let r = resolve(tx, &p.req).map_err(Failure::at(OpRef::Resolve(i)))?;
+        applied.results.resolves.push(r);
+    }
+    for (i, p) in batch.audits.iter().enumerate() {
+        let line = &p.req;
+        audit::append(tx, line.at_ms, &line.kind, &line.detail)
+            .map_err(Failure::at(OpRef::Audit(i)))?;
+    }
+    if batch.grows() {
+        let mut space =
+            Space::measure(tx, &limits.wal_path, limits.max_bytes).map_err(Failure::whole)?;
+        apply_growth(tx, batch, limits, &mut space, &mut stats, &mut applied)?;
+    }
+    stats.flush(tx).map_err(Failure::whole)?;
+    Ok(applied)
+}
+
+fn apply_growth(
+    tx: &Transaction<'_>,
+    batch: &Batch,
+    limits: &Limits,
+    space: &mut Space,
+    stats: &mut StatsDelta,
+    applied: &mut Applied,
+) -> Result<(), Failure> {
+    for (i, p) in batch.inserts.iter().enumerate() {
+        let r = ingest::insert(tx, &p.req, limits.dedupe_window_ms, space, stats)
+            .map_err(Failure::at(OpRef::Insert(i)))?;
+        if let Ok(super::Inserted::Stored { seq, .. }) = &r {
+            applied.last_seq = Some(applied.last_seq.map_or(*seq, |s| s.max(*seq)));
+        }
+        applied.results.inserts.push(r);
+    }
+    for (i, p) in batch.quarantines.iter().enumerate() {
+        let r = ingest::quarantine(tx, &p.req, space, stats)
+            .map_err(Failure::at(OpRef::Quarantine(i)))?;
+        applied.results.quarantines.push(r);
+    }
+    Ok(())
+}
+
+/// Deletes (or marks sent) the broker-acknowledged records; returns how
+/// many rows it found. Unknown or already handled seqs are skipped.
+fn forward(
+    tx: &Transaction<'_>,
+    req: &Forward,
+    retain_sent_ms: i64,
+    stats: &mut StatsDelta,
+) -> rusqlite::Result<u64> {
+    let mut done = 0;
+    for seq in &req.seqs {
+        let source: Option<String> = if retain_sent_ms == 0 {
+            tx.prepare_cached("DELETE FROM records WHERE seq = ?1 RETURNING source")?
+                .query_row([seq], |r| r.get(0))
+                .optional()?
+        } else {
+            tx.prepare_cached(
+                "UPDATE records SET sent_at_ms = ?2 WHERE seq = ?1 AND sent_at_ms IS NULL RETURNING source",
+            )?
+            .query_row(params![seq, req.now_ms], |r| r.get(0))
+            .optional()?
+        };
+        if let Some(source) = source {
+            stats.source(&source).forwarded += 1;
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// Deletes sent records older than the retention; audits how many.
+pub(crate) fn purge_sent(
+    tx: &Transaction<'_>,
+    now_ms: i64,
+    retain_sent_ms: i64,
+) -> rusqlite::Result<usize> {
+    if retain_sent_ms == 0 {
+        return Ok(0);
+    }
+    let purged = tx
+        .prepare_cached("DELETE FROM records WHERE sent_at_ms IS NOT NULL AND sent_at_ms < ?1")?
+        .execute([now_ms.saturating_sub(retain_sent_ms)])?;
+    if purged > 0 {
+        let detail = format!("{purged} sent records past retention");
+        audit::append(tx, now_ms, "records.purged", &detail)?;
+    }
+    Ok(purged)
+}
+
+fn resolve(tx: &Transaction<'_>, req: &Resolve) -> rusqlite::Result<Result<(), StoreError>> {
+    if !quarantine::resolve(tx, req.id, req.how, req.at_ms)? {
+        return Ok(Err(StoreError::NotFound {
+            what: "unresolved quarantine entry",
+            id: req.id,
+        }));
+    }
+    let kind = match req.how {
+        Resolution::Replayed => "quarantine.replayed",
+        Resolution::Dropped => "quarantine.dropped",
+    };
+    audit::append(tx, req.at_ms, kind, &format!("quarantine entry {}", req.id))?;
+    Ok(Ok(()))
+}

@@ -1,0 +1,217 @@
+//! Storing a message: resend detection, the size limit, the insert.
+//!
+//! Invariants:
+//! - A resend (same source, control id and content hash, first stored at
+//!   most `dedupe_window` before this one was received) inserts nothing and
+//!   returns the first record's id and ACK. The `dedupe` table is separate
+//!   from `records`, so this holds after the record was forwarded and
+//!   deleted. Requests of one batch run in order in one transaction, so the
+//!   second of two identical messages in a batch is a resend of the first.
+//! - A resend is answered even when the store is full: it adds no data.
+//! - Space is checked before anything is added: live pages
+//!   (`page_count - freelist_count`) plus the WAL file, plus what this
+//!   batch already admitted, plus this message's estimated footprint, must
+//!   not exceed `max_bytes`. Once one message of a batch is refused, every
+//!   later one in that batch is refused too, so a batch never reorders.
+
+use std::path::Path;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use uuid::Uuid;
+
+use super::{
+    error::StoreError,
+    quarantine::Quarantined,
+    request::{Inserted, NewMessage},
+    stats::StatsDelta,
+};
+
+/// Bytes of index entries and row headers per stored message, on top of
+/// its payload; an estimate, so the limit is approximate by this much.
+const ROW_OVERHEAD: u64 = 160;
+
+/// The space left for this batch.
+#[derive(Debug)]
+pub(crate) struct Space {
+    used: u64,
+    max: u64,
+    refusing: bool,
+}
+
+impl Space {
+    /// Measures the space in use, as seen inside the transaction.
+    pub(crate) fn measure(
+        tx: &Transaction<'_>,
+        wal_path: &Path,
+        max: u64,
+    ) -> rusqlite::Result<Self> {
+        let page_size: u64 = tx.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let pages: u64 = tx.pragma_query_value(None, "page_count", |r| r.get(0))?;
+        let free: u64 = tx.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+        // A missing WAL (or one that cannot be examined) holds no data.
+        let wal = std::fs::metadata(wal_path).map_or(0, |m| m.len());
+        let used = pages
+            .saturating_sub(free)
+            .saturating_mul(page_size)
+            .saturating_add(wal);
+        Ok(Self {
+            used,
+            max,
+            refusing: false,
+        })
+    }
+
+    /// Admits `cost` more bytes, or refuses this and every later request.
+    fn admit(&mut self, cost: u64) -> bool {
+        if self.refusing || self.used.saturating_add(cost) > self.max {
+            self.refusing = true;
+            return false;
+        }
+        self.used = self.used.saturating_add(cost);
+        true
+    }
+}
+
+/// Stores one message, or recognizes it as a resend, or refuses it.
+pub(crate) fn insert(
+    tx: &Transaction<'_>,
+    msg: &NewMessage,
+    dedupe_window_ms: i64,
+    space: &mut Space,
+    stats: &mut StatsDelta,
+) -> rusqlite::Result<Result<Inserted, StoreError>> {
+    let window_start = msg.received_at_ms.saturating_sub(dedupe_window_ms);
+    let counters = stats.seen(&msg.source, msg.received_at_ms);
+    if let Some((id, ack)) = find_resend(tx, msg, window_start)? {
+        counters.duplicates += 1;
+        return Ok(Ok(Inserted::Duplicate { id, ack }));
+    }
+    if !space.admit(footprint(msg)) {
+        counters.refused_full += 1;
+        return Ok(Err(StoreError::Full));
+    }
+    if control_id_seen(tx, msg, window_start)? {
+        counters.control_id_reuse += 1;
+    }
+    let (id, seq) = insert_record(tx, msg)?;
+    remember(tx, msg, id)?;
+    counters.stored += 1;
+    Ok(Ok(Inserted::Stored { id, seq }))
+}
+
+/// Admits and stores one quarantine entry, or refuses it for space.
+pub(crate) fn quarantine(
+    tx: &Transaction<'_>,
+    q: &Quarantined,
+    space: &mut Space,
+    stats: &mut StatsDelta,
+) -> rusqlite::Result<Result<i64, StoreError>> {
+    let counters = stats.seen(&q.source, q.received_at_ms);
+    let cost =
+        ROW_OVERHEAD + len(&q.raw) + len(&q.ack) + len(q.error.as_bytes()) + len(q.peer.as_bytes());
+    if !space.admit(cost) {
+        counters.refused_full += 1;
+        return Ok(Err(StoreError::Full));
+    }
+    let id = super::quarantine::insert(tx, q)?;
+    counters.quarantined += 1;
+    Ok(Ok(id))
+}
+
+fn len(bytes: &[u8]) -> u64 {
+    u64::try_from(bytes.len()).unwrap_or(u64::MAX)
+}
+
+/// Estimated bytes a stored message takes: the record row, its dedupe row
+/// and their index entries.
+fn footprint(msg: &NewMessage) -> u64 {
+    let keys = len(msg.source.as_bytes()) + len(msg.control_id.as_bytes());
+    ROW_OVERHEAD
+        + len(&msg.raw)
+        + len(&msg.record)
+        + len(&msg.ack)
+        + len(msg.message_type.as_bytes())
+        + 2 * keys
+        + 2 * 16
+        + 32
+}
+
+fn find_resend(
+    tx: &Transaction<'_>,
+    msg: &NewMessage,
+    window_start: i64,
+) -> rusqlite::Result<Option<(Uuid, Vec<u8>)>> {
+    let found: Option<(Uuid, Vec<u8>, i64)> = tx
+        .prepare_cached(
+            "SELECT record_id, ack, at_ms FROM dedupe
+             WHERE source = ?1 AND control_id = ?2 AND content_hash = ?3",
+        )?
+        .query_row(params![msg.source, msg.control_id, msg.content_hash], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    Ok(found.and_then(|(id, ack, at_ms)| (at_ms >= window_start).then_some((id, ack))))
+}
+
+fn control_id_seen(
+    tx: &Transaction<'_>,
+    msg: &NewMessage,
+    window_start: i64,
+) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM dedupe WHERE source = ?1 AND control_id = ?2 AND at_ms >= ?3)",
+    )?
+    .query_row(params![msg.source, msg.control_id, window_start], |r| r.get(0))
+}
+
+fn insert_record(tx: &Transaction<'_>, msg: &NewMessage) -> rusqlite::Result<(Uuid, i64)> {
+    let id = Uuid::now_v7();
+    tx.prepare_cached(
+        "INSERT INTO records (id, source, control_id, message_type, received_at_ms, raw, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        id,
+        msg.source,
+        msg.control_id,
+        msg.message_type,
+        msg.received_at_ms,
+        msg.raw,
+        msg.record
+    ])?;
+    Ok((id, tx.last_insert_rowid()))
+}
+
+/// Records the message for resend detection (replacing an expired entry).
+fn remember(tx: &Transaction<'_>, msg: &NewMessage, id: Uuid) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO dedupe (source, control_id, content_hash, record_id, ack, at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (source, control_id, content_hash) DO UPDATE SET
+             record_id = excluded.record_id, ack = excluded.ack, at_ms = excluded.at_ms",
+    )?
+    .execute(params![
+        msg.source,
+        msg.control_id,
+        msg.content_hash,
+        id,
+        msg.ack,
+        msg.received_at_ms
+    ])?;
+    Ok(())
+}
+
+/// Deletes resend-detection entries older than the window, at most `limit`
+/// of them; returns how many.
+pub(crate) fn prune_dedupe(
+    tx: &Transaction<'_>,
+    before_ms: i64,
+    limit: usize,
+) -> rusqlite::Result<usize> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    tx.prepare_cached(
+        "DELETE FROM dedupe WHERE (source, control_id, content_hash) IN
+             (SELECT source, control_id, content_hash FROM dedupe WHERE at_ms < ?1 LIMIT ?2)",
+    )?
+    .execute(params![before_ms, limit])
+}

@@ -1,0 +1,224 @@
+//! The durable store: an SQLite queue between the MLLP listener and the
+//! MQTT forwarder. It is what makes "AA means on disk" true.
+//!
+//! # Invariants
+//!
+//! 1. **Committed means fsynced.** The database runs in WAL mode with
+//!    `synchronous=FULL` (read back at open; open fails otherwise), so a
+//!    COMMIT returns only after the log is fsynced. A request is answered
+//!    with success only after the COMMIT of the transaction holding it
+//!    returned OK; the listener sends AA only after that answer.
+//! 2. **One writer, group commit.** A single OS thread owns the only write
+//!    connection. It takes every request waiting at that moment (up to
+//!    `max_batch`), applies them in one transaction and commits once.
+//!    Requests arrive over a bounded channel: a slow disk applies
+//!    backpressure to senders, memory stays bounded.
+//! 3. **A failed write is never retried into an ACK.** An I/O error (a
+//!    failed fsync included) or corruption during a write answers every
+//!    waiting request with [`StoreError::Fatal`], stops the writer and is
+//!    published as [`StoreHealth::Failed`]; the process exits non-zero and
+//!    SQLite recovers from the log at the next start. A full filesystem is
+//!    not fatal: inserts get [`StoreError::Full`] (AR), deletes go on.
+//! 4. **Seq orders records.** `records.seq` is `AUTOINCREMENT`, assigned in
+//!    commit order and never reused; the forwarder reads in seq order, so
+//!    per-source order is the order of acknowledgement, whatever the clock
+//!    does. Each record also gets a UUIDv7 id at commit, stable across
+//!    resends to the hub.
+//! 5. **Rows leave only after PUBACK** (`forwarded`), deleted at once or
+//!    marked sent and purged after `retain_sent`. Deletes use
+//!    `secure_delete`, so purged PHI does not linger in free pages.
+//! 6. **A resend is not a second record.** Same source + control id + content
+//!    hash within `dedupe_window` gets the first record's id and stored ACK
+//!    (kept in `dedupe`, independent of `records`). Same control id with
+//!    other content is stored and counted as a reuse.
+//! 7. **Bounded size.** Live pages plus the WAL, plus the incoming batch,
+//!    never exceed `max_bytes`: past it, inserts are refused (never
+//!    drop-oldest). Freed pages are reused, so deletes make room.
+//! 8. **Damage is moved aside, not crash-looped on.** See [`open`] and
+//!    [`recovery`] for what is checked at open, when `quick_check` runs in
+//!    the background, and how a damaged file is set aside.
+//!
+//! # Tables (schema version in `PRAGMA user_version`, see [`schema`])
+//!
+//! | table | holds |
+//! |---|---|
+//! | `records` | committed messages (raw + encoded record) until forwarded |
+//! | `dedupe` | source, control id, content hash → record id + ACK, for the window |
+//! | `quarantine` | rejected messages with their error and NAK |
+//! | `audit` | recoveries, purges, quarantine decisions, config changes (no PHI) |
+//! | `source_stats` | lifetime counters per source, updated in the same transaction |
+//!
+//! # Use
+//!
+//! [`Store::open`] (blocking: call it before starting the runtime or from
+//! `spawn_blocking`) returns a [`StoreHandle`] for the async tasks, the
+//! [`StoreWriter`] to join at shutdown, and an [`OpenReport`]. Readers open
+//! their own connection with [`StoreReader::open`].
+
+mod apply;
+mod audit;
+mod error;
+mod handle;
+mod ingest;
+mod open;
+mod quarantine;
+mod reader;
+mod recovery;
+mod request;
+mod schema;
+mod stats;
+mod writer;
+
+use std::{
+    num::NonZeroUsize,
+    path::PathBuf,
+    thread::JoinHandle,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use tokio::sync::mpsc;
+
+pub use self::{
+    audit::AuditEntry,
+    error::StoreError,
+    handle::{StoreHandle, StoreHealth, WriterMetrics},
+    open::{IntegrityCheck, OpenReport},
+    quarantine::{QuarantineEntry, QuarantineSummary, Quarantined, Resolution},
+    reader::{PendingRecord, StoreReader, StoreStats},
+    recovery::{LostRows, Recovery},
+    request::{Inserted, NewMessage},
+    stats::SourceStats,
+};
+
+/// How the store is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The database file; its directory must exist and be writable.
+    pub path: PathBuf,
+    /// Most bytes the store may use (live pages plus WAL). Past it, new
+    /// messages are refused with [`StoreError::Full`].
+    pub max_bytes: u64,
+    /// How long a forwarded record is kept (marked sent) before it is
+    /// purged; zero deletes it at PUBACK.
+    pub retain_sent: Duration,
+    /// How long a stored message is remembered to recognize a resend.
+    pub dedupe_window: Duration,
+    /// Most requests committed in one transaction.
+    pub max_batch: NonZeroUsize,
+    /// Requests that may wait for the writer before senders are slowed.
+    pub channel_capacity: NonZeroUsize,
+    /// Files up to this size get the full integrity check during open;
+    /// larger ones get it in the background (see [`open`]).
+    pub sync_check_max_bytes: u64,
+}
+
+/// Default request batch size.
+const DEFAULT_MAX_BATCH: NonZeroUsize = NonZeroUsize::new(512).unwrap();
+/// Default channel capacity.
+const DEFAULT_CHANNEL_CAPACITY: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
+
+impl StoreConfig {
+    /// A configuration with the defaults: 2 GiB, delete at PUBACK, a 24 h
+    /// dedupe window, batches of 512, 1024 waiting requests, and a
+    /// synchronous integrity check up to 64 MiB.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            max_bytes: 2 << 30,
+            retain_sent: Duration::ZERO,
+            dedupe_window: Duration::from_secs(24 * 3600),
+            max_batch: DEFAULT_MAX_BATCH,
+            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+            sync_check_max_bytes: 64 << 20,
+        }
+    }
+
+    fn limits(&self) -> apply::Limits {
+        apply::Limits {
+            max_bytes: self.max_bytes,
+            retain_sent_ms: duration_ms(self.retain_sent),
+            dedupe_window_ms: duration_ms(self.dedupe_window),
+            wal_path: reader::wal_path(&self.path),
+        }
+    }
+}
+
+/// Entry point: opens the store and starts its writer.
+#[derive(Debug)]
+pub struct Store;
+
+/// An open store: its handle, its writer thread and what opening found.
+#[derive(Debug)]
+pub struct OpenedStore {
+    /// Clone this into every task that writes.
+    pub handle: StoreHandle,
+    /// Join this at shutdown, after dropping every handle.
+    pub writer: StoreWriter,
+    /// What happened during open.
+    pub report: OpenReport,
+}
+
+impl Store {
+    /// Opens (creating, migrating, checking and if damaged setting aside)
+    /// the database, then starts the writer thread. Blocking.
+    pub fn open(cfg: StoreConfig) -> Result<OpenedStore, StoreError> {
+        let opened = open::open(&cfg)?;
+        let (ops, receiver) = mpsc::channel(cfg.channel_capacity.get());
+        let background = opened.report.integrity == IntegrityCheck::Background;
+        let weak = ops.downgrade();
+        let (handle, signals) = StoreHandle::new(ops, cfg.path.clone(), opened.report.last_seq);
+        let writer = writer::Writer::new(opened.conn, cfg.limits(), cfg.max_batch.get(), signals);
+        let thread = writer.spawn(receiver)?;
+        if background {
+            recovery::spawn_background_check(cfg.path.clone(), weak)?;
+        }
+        tracing::info!(
+            elapsed = ?opened.report.elapsed,
+            last_seq = opened.report.last_seq,
+            db_bytes = opened.report.db_bytes,
+            integrity = ?opened.report.integrity,
+            "store open"
+        );
+        Ok(OpenedStore {
+            handle,
+            writer: StoreWriter { thread },
+            report: opened.report,
+        })
+    }
+}
+
+/// The writer thread. It stops when every [`StoreHandle`] is dropped (after
+/// answering what was queued) or on a fatal error.
+#[derive(Debug)]
+pub struct StoreWriter {
+    thread: JoinHandle<Result<(), StoreError>>,
+}
+
+impl StoreWriter {
+    /// Waits for the writer to stop (blocking); returns the error that
+    /// stopped it, if one did.
+    pub fn join(self) -> Result<(), StoreError> {
+        self.thread
+            .join()
+            .unwrap_or(Err(StoreError::WriterPanicked))
+    }
+
+    /// True once the writer thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+/// The wall clock in Unix milliseconds (0 before 1970).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,231 @@
+//! Damage handling: the integrity check, setting a damaged file aside
+//! (RELIABILITY scenario 6), and the marker that carries a failed
+//! background check over to the next start.
+//!
+//! Invariants:
+//! - Only damage moves a file: SQLite reporting `SQLITE_CORRUPT` or
+//!   `SQLITE_NOTADB`, or `PRAGMA quick_check` reporting a problem. A
+//!   permission error, a missing directory or a foreign database never
+//!   moves anything.
+//! - A damaged file is renamed, never deleted: `<path>.corrupt-<unix-ts>`
+//!   plus its `-wal` and `-shm` (renamed with it, so SQLite can still open
+//!   the set-aside copy with its log), and the directory is fsynced. What
+//!   it held is counted if it can still be read, logged, audited in the
+//!   fresh store and returned in the open report.
+//! - The set-aside file is not salvaged automatically: SQLite pages carry
+//!   no checksums, so rows from a damaged file could carry silently altered
+//!   clinical values. They stay there for a person to recover.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::mpsc;
+
+use super::{
+    error::{FailureKind, StoreError},
+    request::Op,
+    schema,
+};
+
+/// At most this many problems are collected from `PRAGMA quick_check`.
+const MAX_PROBLEMS: i64 = 5;
+
+/// What a damaged file that was set aside held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostRows {
+    /// Records never acknowledged by the broker.
+    pub unsent_records: u64,
+    /// Quarantine entries neither replayed nor dropped.
+    pub open_quarantine: u64,
+}
+
+/// A damaged database that was moved aside at open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Where the damaged file now is.
+    pub set_aside: PathBuf,
+    /// What was wrong with it.
+    pub reason: String,
+    /// What it held, if it could still be counted.
+    pub lost: Option<LostRows>,
+}
+
+impl Recovery {
+    /// A one-line description without PHI, for logs and the audit trail.
+    pub fn describe(&self) -> String {
+        let lost = self.lost.as_ref().map_or_else(
+            || "contents unreadable".to_owned(),
+            |l| {
+                format!(
+                    "{} unsent records, {} open quarantine entries",
+                    l.unsent_records, l.open_quarantine
+                )
+            },
+        );
+        format!(
+            "set aside {} ({}): {lost}",
+            self.set_aside.display(),
+            self.reason
+        )
+    }
+}
+
+/// Runs `PRAGMA quick_check`; `Ok(None)` when the file is sound.
+pub(crate) fn quick_check(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    let mut problems = Vec::new();
+    conn.pragma(None, "quick_check", MAX_PROBLEMS, |row| {
+        problems.push(row.get::<_, String>(0)?);
+        Ok(())
+    })?;
+    if problems.len() == 1 && problems.first().is_some_and(|p| p == "ok") {
+        Ok(None)
+    } else {
+        Ok(Some(problems.join("; ")))
+    }
+}
+
+/// Reads one row from every table, which makes SQLite load each table's
+/// root and its first and last leaves: cheap, and enough to catch a file
+/// whose schema or tables cannot be read at all.
+pub(crate) fn probe(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("SELECT max(seq), min(seq) FROM records", [], |_| Ok(()))?;
+    conn.query_row("SELECT max(id) FROM quarantine", [], |_| Ok(()))?;
+    conn.query_row("SELECT max(id) FROM audit", [], |_| Ok(()))?;
+    conn.query_row("SELECT count(*) FROM source_stats", [], |_| Ok(()))?;
+    conn.query_row("SELECT min(at_ms) FROM dedupe", [], |_| Ok(()))?;
+    Ok(())
+}
+
+/// Moves a damaged database and its log aside and counts what it held.
+pub(crate) fn set_aside(
+    path: &Path,
+    reason: String,
+    now_unix_s: i64,
+) -> Result<Recovery, StoreError> {
+    let aside = free_aside_name(path, now_unix_s);
+    rename(path, &aside)?;
+    for suffix in ["-wal", "-shm"] {
+        let from = with_suffix(path, suffix);
+        if from.exists() {
+            rename(&from, &with_suffix(&aside, suffix))?;
+        }
+    }
+    sync_dir(path)?;
+    let lost = count_lost(&aside).ok();
+    let recovery = Recovery {
+        set_aside: aside,
+        reason,
+        lost,
+    };
+    tracing::error!(detail = %recovery.describe(), "store was damaged; starting a fresh one");
+    Ok(recovery)
+}
+
+/// `<path>.corrupt-<ts>`, or with `.<n>` appended when that is taken.
+fn free_aside_name(path: &Path, now_unix_s: i64) -> PathBuf {
+    let base = with_suffix(path, &format!(".corrupt-{now_unix_s}"));
+    let mut candidate = base.clone();
+    let mut n = 1;
+    while candidate.exists() || with_suffix(&candidate, "-wal").exists() {
+        candidate = with_suffix(&base, &format!(".{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+fn count_lost(aside: &Path) -> rusqlite::Result<LostRows> {
+    let conn = Connection::open_with_flags(
+        aside,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    Ok(LostRows {
+        unsent_records: conn.query_row(
+            "SELECT count(*) FROM records WHERE sent_at_ms IS NULL",
+            [],
+            |r| r.get(0),
+        )?,
+        open_quarantine: super::quarantine::count_open(&conn)?,
+    })
+}
+
+/// Appends `suffix` to a path's file name.
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn rename(from: &Path, to: &Path) -> Result<(), StoreError> {
+    fs::rename(from, to).map_err(|source| StoreError::Io {
+        path: from.to_owned(),
+        source,
+    })
+}
+
+/// Makes renames in the store's directory durable.
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| StoreError::Io {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// The file whose presence forces a full check at the next open.
+pub(crate) fn marker_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".check-failed")
+}
+
+/// Checks the store in the background, on its own read-only connection,
+/// while the writer keeps accepting. On damage it leaves the marker (so the
+/// next open checks fully and sets the file aside) and halts the writer.
+pub(crate) fn spawn_background_check(
+    path: PathBuf,
+    writer: mpsc::WeakSender<Op>,
+) -> Result<(), StoreError> {
+    std::thread::Builder::new()
+        .name("store-check".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            match background_check(&path) {
+                Ok(None) => {
+                    tracing::info!(elapsed = ?started.elapsed(), "store integrity check passed")
+                }
+                Ok(Some(detail)) => report_damage(&path, detail, &writer),
+                Err(err) => match FailureKind::of(err) {
+                    FailureKind::Fatal(e) => report_damage(&path, e.to_string(), &writer),
+                    other => tracing::warn!(kind = ?other, "store integrity check could not run"),
+                },
+            }
+        })
+        .map(drop)
+        .map_err(StoreError::Thread)
+}
+
+fn background_check(path: &Path) -> rusqlite::Result<Option<String>> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(schema::BUSY_TIMEOUT)?;
+    quick_check(&conn)
+}
+
+fn report_damage(path: &Path, detail: String, writer: &mpsc::WeakSender<Op>) {
+    tracing::error!(%detail, "store integrity check found damage; the next start sets the file aside");
+    if let Err(err) = fs::write(marker_path(path), detail.as_bytes()) {
+        tracing::error!(cause = %err, "cannot write the integrity-check marker");
+    }
+    if let Some(writer) = writer.upgrade() {
+        // The writer may have stopped meanwhile; then there is no one to halt.
+        let _stopped = writer.blocking_send(Op::Halt { detail });
+    }
+}

@@ -1,0 +1,243 @@
+//! What travels from a [`StoreHandle`](super::StoreHandle) to the writer
+//! thread, and how a batch of it is grouped and answered.
+//!
+//! Every request carries a oneshot sender for its answer. A request's
+//! answer is sent exactly once: after COMMIT returned OK (success), or when
+//! its batch failed (error). Dropping a request unanswered is also an
+//! answer (the handle maps it to [`StoreError::Closed`] or the writer's
+//! fatal state), so a sender can never wait forever.
+
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{
+    error::{FailureKind, StoreError},
+    quarantine::{Quarantined, Resolution},
+};
+
+/// A parsed, normalized message to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The listener (interface) name it arrived on.
+    pub source: String,
+    /// MSH-10, the sender's message control id.
+    pub control_id: String,
+    /// A hash of the message content (computed by the listener), used with
+    /// the control id to recognize a resend.
+    pub content_hash: [u8; 32],
+    /// MSH-9 as a short code, for example `ORU^R01`.
+    pub message_type: String,
+    /// When it was received, Unix milliseconds.
+    pub received_at_ms: i64,
+    /// The raw frame content.
+    pub raw: Vec<u8>,
+    /// The encoded normalized record (opaque to the store).
+    pub record: Vec<u8>,
+    /// The positive ACK to send once stored; answered again to a resend.
+    pub ack: Vec<u8>,
+}
+
+/// The outcome of a successful insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Committed as a new record.
+    Stored {
+        /// The record id, a UUIDv7 assigned at commit.
+        id: Uuid,
+        /// The record's sequence number; it orders records.
+        seq: i64,
+    },
+    /// A resend of a message stored within the dedupe window (same source,
+    /// control id and content): nothing was inserted.
+    Duplicate {
+        /// The id of the record stored the first time.
+        id: Uuid,
+        /// The ACK stored the first time, to send again.
+        ack: Vec<u8>,
+    },
+}
+
+/// Records acknowledged by the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Forward {
+    pub(crate) seqs: Vec<i64>,
+    pub(crate) now_ms: i64,
+}
+
+/// An operator's decision on a quarantine entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resolve {
+    pub(crate) id: i64,
+    pub(crate) how: Resolution,
+    pub(crate) at_ms: i64,
+}
+
+/// An audit trail line. `detail` must not contain PHI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuditLine {
+    pub(crate) at_ms: i64,
+    pub(crate) kind: String,
+    pub(crate) detail: String,
+}
+
+/// A request and the channel its answer goes to.
+#[derive(Debug)]
+pub(crate) struct Pending<Q, A> {
+    pub(crate) req: Q,
+    pub(crate) reply: oneshot::Sender<Result<A, StoreError>>,
+}
+
+impl<Q, A> Pending<Q, A> {
+    /// Sends the answer; a requester that went away is not an error.
+    pub(crate) fn answer(self, result: Result<A, StoreError>) {
+        let _ignored = self.reply.send(result);
+    }
+}
+
+/// One message on the writer's channel.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Insert(Pending<NewMessage, Inserted>),
+    Quarantine(Pending<Quarantined, i64>),
+    Forwarded(Pending<Forward, u64>),
+    Resolve(Pending<Resolve, ()>),
+    Audit(Pending<AuditLine, ()>),
+    /// Stop writing: the integrity check found the database corrupt.
+    Halt {
+        detail: String,
+    },
+}
+
+/// Which request of a batch caused a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpRef {
+    Insert(usize),
+    Quarantine(usize),
+    Forwarded(usize),
+    Resolve(usize),
+    Audit(usize),
+}
+
+/// The requests of one transaction, grouped by kind, each kind in arrival
+/// order. Within a transaction the writer applies forwarded deletes first
+/// (they free space), then resolutions and audit lines, then inserts and
+/// quarantines in arrival order.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) inserts: Vec<Pending<NewMessage, Inserted>>,
+    pub(crate) quarantines: Vec<Pending<Quarantined, i64>>,
+    pub(crate) forwarded: Vec<Pending<Forward, u64>>,
+    pub(crate) resolves: Vec<Pending<Resolve, ()>>,
+    pub(crate) audits: Vec<Pending<AuditLine, ()>>,
+    pub(crate) halt: Option<String>,
+}
+
+/// Per-request results of a committed batch, index-aligned with [`Batch`].
+#[derive(Debug, Default)]
+pub(crate) struct BatchResults {
+    pub(crate) inserts: Vec<Result<Inserted, StoreError>>,
+    pub(crate) quarantines: Vec<Result<i64, StoreError>>,
+    pub(crate) forwarded: Vec<u64>,
+    pub(crate) resolves: Vec<Result<(), StoreError>>,
+}
+
+impl Batch {
+    /// Adds a request to the batch.
+    pub(crate) fn push(&mut self, op: Op) {
+        match op {
+            Op::Insert(p) => self.inserts.push(p),
+            Op::Quarantine(p) => self.quarantines.push(p),
+            Op::Forwarded(p) => self.forwarded.push(p),
+            Op::Resolve(p) => self.resolves.push(p),
+            Op::Audit(p) => self.audits.push(p),
+            Op::Halt { detail } => self.halt = Some(detail),
+        }
+    }
+
+    /// Number of requests waiting for an answer.
+    pub(crate) fn len(&self) -> usize {
+        self.inserts.len()
+            + self.quarantines.len()
+            + self.forwarded.len()
+            + self.resolves.len()
+            + self.audits.len()
+    }
+
+    /// True when nothing waits for an answer.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when the batch adds data (inserts or quarantines).
+    pub(crate) fn grows(&self) -> bool {
+        !self.inserts.is_empty() || !self.quarantines.is_empty()
+    }
+
+    /// Answers every request of a committed batch.
+    pub(crate) fn answer(self, results: BatchResults) {
+        zip_answer(self.inserts, results.inserts);
+        zip_answer(self.quarantines, results.quarantines);
+        zip_answer(
+            self.forwarded,
+            results.forwarded.into_iter().map(Ok).collect(),
+        );
+        zip_answer(self.resolves, results.resolves);
+        for p in self.audits {
+            p.answer(Ok(()));
+        }
+    }
+
+    /// Answers every request with an error made by `error`.
+    pub(crate) fn fail_all(self, error: impl Fn() -> StoreError) {
+        self.inserts
+            .into_iter()
+            .for_each(|p| p.answer(Err(error())));
+        self.quarantines
+            .into_iter()
+            .for_each(|p| p.answer(Err(error())));
+        self.forwarded
+            .into_iter()
+            .for_each(|p| p.answer(Err(error())));
+        self.resolves
+            .into_iter()
+            .for_each(|p| p.answer(Err(error())));
+        self.audits.into_iter().for_each(|p| p.answer(Err(error())));
+    }
+
+    /// Answers the inserts and quarantines with `Full` and removes them.
+    pub(crate) fn refuse_growth(&mut self) {
+        self.inserts
+            .drain(..)
+            .for_each(|p| p.answer(Err(StoreError::Full)));
+        self.quarantines
+            .drain(..)
+            .for_each(|p| p.answer(Err(StoreError::Full)));
+    }
+
+    /// Answers the request that made the batch fail and removes it, so the
+    /// rest can be retried without it.
+    pub(crate) fn eject(&mut self, culprit: OpRef, kind: &FailureKind) {
+        match culprit {
+            OpRef::Insert(i) => eject_at(&mut self.inserts, i, kind),
+            OpRef::Quarantine(i) => eject_at(&mut self.quarantines, i, kind),
+            OpRef::Forwarded(i) => eject_at(&mut self.forwarded, i, kind),
+            OpRef::Resolve(i) => eject_at(&mut self.resolves, i, kind),
+            OpRef::Audit(i) => eject_at(&mut self.audits, i, kind),
+        }
+    }
+}
+
+fn eject_at<Q, A>(list: &mut Vec<Pending<Q, A>>, index: usize, kind: &FailureKind) {
+    if index < list.len() {
+        list.remove(index).answer(Err(kind.to_error()));
+    }
+}
+
+fn zip_answer<Q, A>(pending: Vec<Pending<Q, A>>, results: Vec<Result<A, StoreError>>) {
+    let mut results = results.into_iter();
+    for p in pending {
+        // A missing result would be a bug in the batch code; answering
+        // `Closed` keeps the requester from waiting forever.
+        p.answer(results.next().unwrap_or(Err(StoreError::Closed)));
+    }
+}

@@ -1,0 +1,286 @@
+//! Connection settings, the schema, and its migrations.
+//!
+//! Invariants:
+//! - A write connection is used only after every durability pragma has been
+//!   read back with the required value (`journal_mode=wal`,
+//!   `synchronous=FULL`, `secure_delete=ON`, `foreign_keys=ON`). If the
+//!   filesystem cannot do WAL (some network filesystems), open fails rather
+//!   than run with weaker guarantees.
+//! - `PRAGMA user_version` is the schema version: migration `n` (1-based)
+//!   moves a file from `n - 1` to `n` inside one transaction, so a crash
+//!   during a migration leaves the previous version intact. A file newer
+//!   than this build is refused, never rewritten.
+//! - `PRAGMA application_id` marks the file as ours; an SQLite file from
+//!   another program is refused, never set aside or migrated.
+//! - `records.seq` is `AUTOINCREMENT`: a sequence number is never reused,
+//!   even after every row was deleted, so a reader's `after_seq` cursor can
+//!   never skip a new row. Seq, not time, orders records.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::error::StoreError;
+
+/// `PRAGMA application_id` of an hl7edge store ("HL7E").
+pub(crate) const APPLICATION_ID: i32 = 0x484c_3745;
+
+/// How long a connection waits for a lock held by another connection.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The write-ahead log is checkpointed automatically every this many pages.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
+
+/// After a checkpoint the WAL file is cut back to this size when it is
+/// reused. Keeping (rather than truncating to zero) this much of it
+/// allocated means deletes can still commit on a completely full filesystem.
+const JOURNAL_SIZE_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
+
+/// Schema version 1: every table of the store.
+const V1: &str = "
+CREATE TABLE records (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             BLOB    NOT NULL UNIQUE CHECK (length(id) = 16),
+    source         TEXT    NOT NULL,
+    control_id     TEXT    NOT NULL,
+    message_type   TEXT    NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    raw            BLOB    NOT NULL,
+    record         BLOB    NOT NULL,
+    sent_at_ms     INTEGER
+) STRICT;
+CREATE INDEX records_unsent ON records (seq) WHERE sent_at_ms IS NULL;
+CREATE INDEX records_sent ON records (sent_at_ms) WHERE sent_at_ms IS NOT NULL;
+
+CREATE TABLE dedupe (
+    source       TEXT    NOT NULL,
+    control_id   TEXT    NOT NULL,
+    content_hash BLOB    NOT NULL CHECK (length(content_hash) = 32),
+    record_id    BLOB    NOT NULL CHECK (length(record_id) = 16),
+    ack          BLOB    NOT NULL,
+    at_ms        INTEGER NOT NULL,
+    PRIMARY KEY (source, control_id, content_hash)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX dedupe_at ON dedupe (at_ms);
+
+CREATE TABLE quarantine (
+    id             INTEGER PRIMARY KEY,
+    received_at_ms INTEGER NOT NULL,
+    source         TEXT    NOT NULL,
+    peer           TEXT    NOT NULL,
+    raw            BLOB    NOT NULL,
+    error          TEXT    NOT NULL,
+    error_code     INTEGER NOT NULL,
+    ack            BLOB    NOT NULL,
+    replayed_at_ms INTEGER,
+    dropped_at_ms  INTEGER
+) STRICT;
+CREATE INDEX quarantine_open ON quarantine (id)
+    WHERE replayed_at_ms IS NULL AND dropped_at_ms IS NULL;
+
+CREATE TABLE audit (
+    id     INTEGER PRIMARY KEY,
+    at_ms  INTEGER NOT NULL,
+    kind   TEXT    NOT NULL,
+    detail TEXT    NOT NULL
+) STRICT;
+
+CREATE TABLE source_stats (
+    source             TEXT    PRIMARY KEY,
+    received           INTEGER NOT NULL DEFAULT 0,
+    stored             INTEGER NOT NULL DEFAULT 0,
+    duplicates         INTEGER NOT NULL DEFAULT 0,
+    quarantined        INTEGER NOT NULL DEFAULT 0,
+    control_id_reuse   INTEGER NOT NULL DEFAULT 0,
+    refused_full       INTEGER NOT NULL DEFAULT 0,
+    forwarded          INTEGER NOT NULL DEFAULT 0,
+    last_message_at_ms INTEGER
+) STRICT, WITHOUT ROWID;
+";
+
+/// Every migration, in order; index `i` produces schema version `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Applies and verifies the durability settings of a write connection.
+pub(crate) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    expect_text("journal_mode", "wal", &mode)?;
+    set_and_verify(conn, "synchronous", 2)?; // FULL
+    set_and_verify(conn, "secure_delete", 1)?;
+    set_and_verify(conn, "foreign_keys", 1)?;
+    set_and_verify(conn, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    set_and_verify(conn, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)?;
+    Ok(())
+}
+
+/// Settings of a read-only connection (the reader, the integrity check).
+pub(crate) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    set_and_verify(conn, "query_only", 1)?;
+    Ok(())
+}
+
+fn set_and_verify(conn: &Connection, pragma: &'static str, value: i64) -> Result<(), StoreError> {
+    conn.pragma_update(None, pragma, value)?;
+    let actual: i64 = conn.pragma_query_value(None, pragma, |r| r.get(0))?;
+    if actual == value {
+        Ok(())
+    } else {
+        Err(StoreError::Pragma {
+            pragma,
+            expected: value.to_string(),
+            actual: actual.to_string(),
+        })
+    }
+}
+
+fn expect_text(pragma: &'static str, expected: &str, actual: &str) -> Result<(), StoreError> {
+    if actual.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(StoreError::Pragma {
+            pragma,
+            expected: expected.to_owned(),
+            actual: actual.to_owned(),
+        })
+    }
+}
+
+/// Brings the file to [`SCHEMA_VERSION`]; returns the version found.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    check_ownership(conn, found)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let version = i64::try_from(index).unwrap_or(i64::MAX).saturating_add(1);
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.commit()?;
+        tracing::info!(version, "store schema migrated");
+    }
+    Ok(found)
+}
+
+/// Refuses a database that belongs to another program: one with a foreign
+/// application id, or an unversioned one that already has tables.
+fn check_ownership(conn: &Connection, user_version: i64) -> Result<(), StoreError> {
+    let application_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let foreign = match application_id {
+        APPLICATION_ID => false,
+        0 => user_version != 0 || has_tables(conn)?,
+        _ => true,
+    };
+    if foreign {
+        let path = conn.path().unwrap_or_default().into();
+        return Err(StoreError::ForeignDatabase {
+            path,
+            application_id,
+        });
+    }
+    Ok(())
+}
+
+fn has_tables(conn: &Connection) -> Result<bool, rusqlite::Error> {
+    conn.query_row("SELECT 1 FROM sqlite_schema LIMIT 1", [], |_| Ok(()))
+        .optional()
+        .map(|row| row.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("q.db")).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn writer_pragmas_read_back_as_required() {
+        let (_dir, conn) = temp_db();
+        configure_writer(&conn).unwrap();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        let secure: i64 = conn
+            .pragma_query_value(None, "secure_delete", |r| r.get(0))
+            .unwrap();
+        assert_eq!((mode.as_str(), sync, secure), ("wal", 2, 1));
+    }
+
+    #[test]
+    fn in_memory_database_cannot_be_a_store_because_it_has_no_wal() {
+        let conn = Connection::open_in_memory().unwrap();
+        let err = configure_writer(&conn).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Pragma {
+                    pragma: "journal_mode",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn migration_creates_schema_once_and_is_idempotent() {
+        let (_dir, mut conn) = temp_db();
+        assert_eq!(migrate(&mut conn).unwrap(), 0);
+        assert_eq!(migrate(&mut conn).unwrap(), SCHEMA_VERSION);
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('records','dedupe','quarantine','audit','source_stats')", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 5);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let (_dir, mut conn) = temp_db();
+        migrate(&mut conn).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1)
+        );
+    }
+
+    #[test]
+    fn another_programs_database_is_refused() {
+        let (_dir, mut conn) = temp_db();
+        conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::ForeignDatabase {
+                    application_id: 0,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+}

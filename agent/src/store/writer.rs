@@ -1,0 +1,288 @@
+//! The writer thread: the only connection that writes, and group commit.
+//!
+//! Loop: wait (at most a second) for one request; take every request
+//! already waiting, up to `max_batch`; apply them all in one `IMMEDIATE`
+//! transaction; COMMIT; only then answer each request. Throughput comes
+//! from the number of requests per fsync, never from a weaker sync mode.
+//!
+//! Failure handling, by [`FailureKind`]:
+//! - `Full`: roll back; answer the inserts and quarantines `Full`; retry
+//!   the rest (forwarded deletes must keep working on a full disk).
+//! - `Transient` in one request: roll back, answer that request, retry the
+//!   others without it (one bad request cannot starve the rest).
+//! - `Fatal` (I/O error, failed fsync, corruption): roll back, answer every
+//!   request in the batch and in the channel with `Fatal`, publish
+//!   [`StoreHealth::Failed`] and stop. The commit is never retried.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::mpsc;
+
+use super::{
+    apply::{self, Applied, Failure, Limits},
+    error::{FailureKind, StoreError},
+    handle::{Signals, StoreHealth},
+    ingest, now_ms,
+    request::{Batch, Op},
+};
+
+/// The writer wakes at least this often, to beat its heartbeat.
+const TICK: Duration = Duration::from_secs(1);
+/// Pruning of expired dedupe entries and sent rows runs this often.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
+/// At most this many dedupe entries are pruned per housekeeping pass.
+const PRUNE_LIMIT: usize = 10_000;
+
+/// The writer thread's state.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    conn: Connection,
+    limits: Limits,
+    max_batch: usize,
+    signals: Signals,
+    last_housekeeping: Instant,
+    wal_dirty: bool,
+}
+
+impl Writer {
+    /// Wraps an open, configured and migrated write connection.
+    pub(crate) fn new(
+        conn: Connection,
+        limits: Limits,
+        max_batch: usize,
+        signals: Signals,
+    ) -> Self {
+        Self {
+            conn,
+            limits,
+            max_batch: max_batch.max(1),
+            signals,
+            last_housekeeping: Instant::now(),
+            wal_dirty: false,
+        }
+    }
+
+    /// Starts the writer on its own OS thread.
+    pub(crate) fn spawn(
+        self,
+        ops: mpsc::Receiver<Op>,
+    ) -> Result<JoinHandle<Result<(), StoreError>>, StoreError> {
+        // A small runtime of its own gives the thread a receive timeout.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(StoreError::Thread)?;
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || self.run(&runtime, ops))
+            .map_err(StoreError::Thread)
+    }
+
+    fn run(
+        mut self,
+        runtime: &tokio::runtime::Runtime,
+        mut ops: mpsc::Receiver<Op>,
+    ) -> Result<(), StoreError> {
+        let outcome = self.serve(runtime, &mut ops);
+        match &outcome {
+            Ok(()) => {
+                self.signals.health.send_replace(StoreHealth::Stopped);
+                tracing::info!("store writer stopped");
+            }
+            Err(err) => refuse_remaining(&mut ops, err),
+        }
+        outcome
+    }
+
+    fn serve(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        ops: &mut mpsc::Receiver<Op>,
+    ) -> Result<(), StoreError> {
+        loop {
+            self.beat();
+            let first = runtime.block_on(async { tokio::time::timeout(TICK, ops.recv()).await });
+            let op = match first {
+                Err(_idle) => {
+                    self.idle()?;
+                    continue;
+                }
+                Ok(None) => return Ok(()),
+                Ok(Some(op)) => op,
+            };
+            let mut batch = Batch::default();
+            batch.push(op);
+            while batch.len() < self.max_batch && batch.halt.is_none() {
+                match ops.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_empty) => break,
+                }
+            }
+            self.process(batch)?;
+            if ops.is_empty() {
+                self.idle()?;
+            }
+        }
+    }
+
+    fn beat(&self) {
+        let now = u64::try_from(now_ms()).unwrap_or(0);
+        self.signals
+            .shared
+            .heartbeat_ms
+            .store(now, Ordering::Relaxed);
+    }
+
+    /// Commits one batch and answers it; `Err` means the writer must stop.
+    fn process(&mut self, mut batch: Batch) -> Result<(), StoreError> {
+        if let Some(detail) = batch.halt.take() {
+            return Err(self.halt(batch, detail));
+        }
+        let taken = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        self.signals
+            .shared
+            .requests
+            .fetch_add(taken, Ordering::Relaxed);
+        while !batch.is_empty() {
+            let failure = match self.commit(&batch) {
+                Ok(applied) => {
+                    self.committed(&applied);
+                    batch.answer(applied.results);
+                    return Ok(());
+                }
+                Err(failure) => failure,
+            };
+            let kind = FailureKind::of(failure.error);
+            match (&kind, failure.culprit) {
+                (FailureKind::Fatal(error), _) => {
+                    tracing::error!(cause = %error, "store write failed; stopping the writer");
+                    self.signals.health.send_replace(StoreHealth::Failed {
+                        error: Arc::clone(error),
+                    });
+                    batch.fail_all(|| kind.to_error());
+                    return Err(kind.to_error());
+                }
+                (FailureKind::Full, _) if batch.grows() => {
+                    tracing::warn!("filesystem full; refusing new messages in this batch");
+                    batch.refuse_growth();
+                }
+                (FailureKind::Transient(error), Some(culprit)) => {
+                    tracing::warn!(cause = %error, ?culprit, "store request failed; retrying the rest of its batch");
+                    batch.eject(culprit, &kind);
+                }
+                _ => {
+                    tracing::warn!(?kind, "store batch failed");
+                    batch.fail_all(|| kind.to_error());
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, batch: &Batch) -> Result<Applied, Failure> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Failure::whole)?;
+        let applied = apply::apply(&tx, batch, &self.limits)?;
+        // On error the transaction is rolled back when `tx` drops.
+        tx.commit().map_err(Failure::whole)?;
+        Ok(applied)
+    }
+
+    fn committed(&mut self, applied: &Applied) {
+        self.wal_dirty = true;
+        self.signals
+            .shared
+            .transactions
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(seq) = applied.last_seq {
+            self.signals.committed.send_replace(seq);
+        }
+    }
+
+    fn halt(&mut self, batch: Batch, detail: String) -> StoreError {
+        tracing::error!(%detail, "store integrity check failed; stopping the writer");
+        self.signals.health.send_replace(StoreHealth::Corrupt {
+            detail: detail.clone(),
+        });
+        batch.fail_all(|| StoreError::Corrupt {
+            detail: detail.clone(),
+        });
+        StoreError::Corrupt { detail }
+    }
+
+    /// Work for quiet moments: housekeeping when due, then a passive
+    /// checkpoint so readers find a short WAL.
+    fn idle(&mut self) -> Result<(), StoreError> {
+        if self.last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
+            self.last_housekeeping = Instant::now();
+            let result = housekeeping(&mut self.conn, &self.limits);
+            self.tolerate(result)?;
+        }
+        if std::mem::take(&mut self.wal_dirty) {
+            let checkpoint = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            self.tolerate(checkpoint)?;
+        }
+        Ok(())
+    }
+
+    /// Logs a failed background write; stops the writer if it was fatal.
+    fn tolerate(&mut self, result: rusqlite::Result<()>) -> Result<(), StoreError> {
+        let Err(err) = result else { return Ok(()) };
+        match FailureKind::of(err) {
+            FailureKind::Fatal(error) => {
+                tracing::error!(cause = %error, "store maintenance failed; stopping the writer");
+                self.signals.health.send_replace(StoreHealth::Failed {
+                    error: Arc::clone(&error),
+                });
+                Err(StoreError::Fatal { source: error })
+            }
+            other => {
+                tracing::warn!(kind = ?other, "store maintenance skipped");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Prunes expired dedupe entries and sent rows past retention.
+fn housekeeping(conn: &mut Connection, limits: &Limits) -> rusqlite::Result<()> {
+    let now = now_ms();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let pruned = ingest::prune_dedupe(
+        &tx,
+        now.saturating_sub(limits.dedupe_window_ms),
+        PRUNE_LIMIT,
+    )?;
+    let purged = apply::purge_sent(&tx, now, limits.retain_sent_ms)?;
+    tx.commit()?;
+    tracing::debug!(pruned, purged, "store housekeeping done");
+    Ok(())
+}
+
+/// Answers everything still queued after the writer stopped with `err`.
+fn refuse_remaining(ops: &mut mpsc::Receiver<Op>, err: &StoreError) {
+    ops.close();
+    let mut rest = Batch::default();
+    while let Ok(op) = ops.try_recv() {
+        rest.push(op);
+    }
+    rest.fail_all(|| match err {
+        StoreError::Fatal { source } => StoreError::Fatal {
+            source: Arc::clone(source),
+        },
+        StoreError::Corrupt { detail } => StoreError::Corrupt {
+            detail: detail.clone(),
+        },
+        _ => StoreError::Closed,
+    });
+}
