@@ -14,7 +14,9 @@
 //!   when unreadable); sending and receiving application/facility are
 //!   swapped; MSH-1/MSH-2, MSH-11, MSH-12 and MSH-18 are the sender's.
 //! - Problems go in ERR segments coded with HL7 table 0357: ERR-2/3/4/8 from
-//!   v2.5 on, ERR-1 (ELD) before; warnings are listed on AA from v2.5 on.
+//!   v2.5 on, ERR-1 (ELD) before; errors first, then (from v2.5 on, where
+//!   ERR-4 carries a severity) warnings, at most ten ERR segments. Warnings
+//!   are listed on AA too; information issues never are.
 //!
 //! Invariant: a positive ACK (AA, CA) is produced only for
 //! [`Outcome::Accepted`]; the caller builds it only after the commit.

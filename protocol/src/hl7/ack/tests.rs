@@ -440,3 +440,18 @@ proptest! {
         prop_assert!(ack_code_of(&bytes).is_some(), "{:?}", String::from_utf8_lossy(&bytes));
     }
 }
+
+#[test]
+fn a_device_asking_for_application_acks_only_gets_one_aa() {
+    let h = header(crate::hl7::validate::tests::PCD01);
+    let plan = plan_acks(&h, &accepted(), AckMode::Auto);
+    assert_eq!(plan, [ApplicationAccept]);
+    let text = ack(&h, ApplicationAccept, &accepted());
+    assert_eq!(
+        segments(&text),
+        [
+            "MSH|^~\\&|HUB||MONITOR^ACDE48234567ABCD^EUI-64||20260301120000+0000||ACK^R01^ACK|GW-1|P|2.6||||||8859/1",
+            "MSA|AA|MSGID1234",
+        ]
+    );
+}

@@ -153,4 +153,4 @@ fn require_fields(seg: &Segment<'_>, fields: &[(usize, &str)], out: &mut Vec<Iss
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -499,3 +499,19 @@ fn parse_failures_become_located_errors() {
         loc("MSH", 1).field(1)
     );
 }
+
+/// An IHE PCD-01 device observation (patient monitor), as the PCD
+/// technical framework lays it out: MDC codes, hierarchy in OBX-4,
+/// equipment identifiers in OBX-18, enhanced ACK fields and MSH-18.
+pub(crate) const PCD01: &str = "MSH|^~\\&|MONITOR^ACDE48234567ABCD^EUI-64||HUB||20240713090030+0000||ORU^R01^ORU_R01|MSGID1234|P|2.6|||NE|AL||8859/1|ENG^English^ISO639||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO
+PID|||010101^^^Hospital^PI||Doe^John^^^^^L
+PV1||I|3 West^301^1
+OBR|1|AB12345^MONITOR^ACDE48234567ABCD^EUI-64|CD12345^MONITOR^ACDE48234567ABCD^EUI-64|182777000^monitoring of patient^SNOMED-CT|||20240713090015+0000
+OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X|||||||0123456789ABCDEF^EUI-64
+OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.0.1.1|98|262688^MDC_DIM_PERCENT^MDC|90-100||||R|||20240713090015+0000||||0123456789ABCDEF^EUI-64
+OBX|3|NM|147842^MDC_ECG_HEART_RATE^MDC|1.0.1.2|172|264864^MDC_DIM_BEAT_PER_MIN^MDC|50-120|H|||R|||20240713090015+0000";
+
+#[test]
+fn a_device_observation_from_a_patient_monitor_has_no_issues() {
+    assert_eq!(check(PCD01), []);
+}
