@@ -163,9 +163,10 @@ impl Writer {
         self.sep();
         self.text(stamp.control_id, TEXT_MAX_CHARS);
         self.sep();
-        match h.processing_id.is_empty() {
-            true => self.raw(b"P"),
-            false => self.raw(&h.processing_id),
+        if h.processing_id.is_empty() {
+            self.raw(b"P");
+        } else {
+            self.raw(&h.processing_id);
         }
         self.sep();
         self.raw(version.raw);

@@ -124,7 +124,7 @@ fn msh_location() -> Location {
 
 fn check_message_type(msh: &Segment<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
     let at = msh_location().field(9).repetition(1);
-    if component_text(msh, 9, 1).is_none() {
+    if component_text(msh, 9, 1).is_none_or(|code| code.trim().is_empty()) {
         out.push(Issue::error(
             ErrorCode::RequiredFieldMissing,
             at.clone().component(1),
@@ -143,7 +143,8 @@ fn check_message_type(msh: &Segment<'_>, version: Option<(u8, u8, u8)>, out: &mu
 }
 
 fn check_control_id(msh: &Segment<'_>, out: &mut Vec<Issue>) {
-    if msh.field(10).and_then(|f| f.value()).is_none() {
+    let control_id = msh.field(10).and_then(|f| f.value());
+    if control_id.is_none_or(|id| id.trim().is_empty()) {
         out.push(Issue::error(
             ErrorCode::RequiredFieldMissing,
             msh_location().field(10),

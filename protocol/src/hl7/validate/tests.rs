@@ -56,6 +56,10 @@ fn missing_message_code_is_an_error_at_msh_9_1() {
 
 #[test]
 fn empty_control_id_is_an_error_at_msh_10() {
+    assert_eq!(
+        only(&check(&ORU.replace("|CTRL1|", "|  |"))).severity,
+        Severity::Error
+    );
     let issues = check(&ORU.replace("|CTRL1|", "||"));
     let i = only(&issues);
     assert_eq!(
