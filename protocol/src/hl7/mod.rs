@@ -1,7 +1,9 @@
 //! HL7 v2: parsing, escapes, validation, ACK/NAK building and MLLP framing.
 
+pub mod ack;
 pub mod batch;
 pub mod charset;
+pub mod datetime;
 pub mod delimiters;
 pub mod element;
 pub mod error;
@@ -10,6 +12,7 @@ pub mod issue;
 pub mod message;
 pub mod mllp;
 pub mod path;
+pub mod validate;
 
 pub use charset::{DeclaredCharset, Encoding};
 pub use delimiters::Delimiters;
