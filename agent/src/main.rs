@@ -1,1 +1,60 @@
-fn main() {}
+//! The `hl7edge` command: a thin binary over the agent library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use hl7edge::config::{self, Config};
+
+/// Clinic edge gateway: HL7 v2 over MLLP in, durable queue, coded records
+/// over MQTT/TLS out.
+#[derive(Debug, Parser)]
+#[command(name = "hl7edge", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (the service).
+    Run {
+        /// Configuration file.
+        #[arg(long, short, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Show what the gateway makes of HL7 messages: validity, the ACK it
+    /// would send, and the normalized record.
+    Inspect(hl7edge::inspect::InspectArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config } => run(config),
+        Command::Inspect(args) => hl7edge::inspect::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hl7edge: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: PathBuf) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    hl7edge::logging::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let agent = hl7edge::daemon::start(config, env!("CARGO_PKG_VERSION")).await?;
+        agent.run_until(hl7edge::signals::terminate()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

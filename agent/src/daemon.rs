@@ -1,0 +1,222 @@
+//! The running gateway: opens the store, binds the listeners, starts the
+//! forwarder, and shuts everything down in order.
+//!
+//! Shutdown order (SIGTERM/SIGINT or [`RunningAgent::shutdown`]): listeners
+//! stop accepting and every connection answers the frames it already holds;
+//! the forwarder waits briefly for outstanding PUBACKs and publishes the
+//! offline status; then the store writer drains and closes. Everything is
+//! bounded so the process exits within about five seconds.
+//!
+//! A fatal store error (I/O error, failed fsync, corruption) stops
+//! everything at once and is returned as an error, so the process exits
+//! non-zero and systemd restarts it; SQLite recovers from its WAL on the
+//! next start.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hl7edge_protocol::hl7::ack::AckMode;
+use hl7edge_protocol::normalize::mapping::{MappingTable, UnmappedCounter};
+use hl7edge_protocol::topic::GatewayTopics;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::{self, Config};
+use crate::forwarder::task::{self as forwarder, ForwarderMetrics, ForwarderSettings};
+use crate::ingest::{AckIds, Interface};
+use crate::listener::{BoundListener, ConnectionSettings, ListenerMetrics, Shared};
+use crate::store::{OpenedStore, Store, StoreConfig, StoreHandle, StoreHealth, StoreWriter};
+
+/// How long listeners get to answer what they hold at shutdown.
+const LISTENER_DRAIN: Duration = Duration::from_millis(2500);
+
+/// A started agent.
+pub struct RunningAgent {
+    shutdown: watch::Sender<bool>,
+    listeners: Vec<(String, SocketAddr, Arc<Shared>)>,
+    listener_tasks: Vec<JoinHandle<()>>,
+    forwarder: JoinHandle<Result<(), forwarder::ForwardError>>,
+    forwarder_metrics: Arc<ForwarderMetrics>,
+    store: Option<StoreHandle>,
+    writer: Option<StoreWriter>,
+}
+
+/// Opens the store and starts every part. Returns once the listeners are
+/// bound (ready to accept).
+pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent> {
+    let store_cfg = StoreConfig {
+        path: config.storage.path.clone(),
+        max_bytes: config.storage.max_bytes,
+        retain_sent: config.storage.retain_sent,
+        dedupe_window: config.storage.dedupe_window,
+        ..StoreConfig::new(config.storage.path.clone())
+    };
+    let path = store_cfg.path.clone();
+    let OpenedStore { handle, writer, report } = tokio::task::spawn_blocking(move || Store::open(store_cfg))
+        .await
+        .context("opening the store")?
+        .with_context(|| format!("cannot open the queue database {}", path.display()))?;
+    if let Some(recovery) = &report.recovery {
+        error!(detail = %recovery.describe(), "the queue database was damaged and set aside");
+    }
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut listeners = Vec::new();
+    let mut listener_tasks = Vec::new();
+    for l in &config.listeners {
+        let shared = Arc::new(Shared {
+            iface: interface(l)?,
+            store: handle.clone(),
+            ids: AckIds::default(),
+            metrics: ListenerMetrics::default(),
+            settings: ConnectionSettings {
+                name: l.name.clone(),
+                max_frame_bytes: l.max_frame_bytes,
+                idle_timeout: l.idle_timeout,
+            },
+        });
+        let bound = BoundListener::bind(l.clone(), Arc::clone(&shared)).await?;
+        let addr = bound.local_addr()?;
+        listeners.push((l.name.clone(), addr, shared));
+        listener_tasks.push(tokio::spawn(bound.serve(shutdown_rx.clone())));
+    }
+    let settings = ForwarderSettings {
+        gateway_name: format!("{}/{}/{}", config.gateway.org, config.gateway.site, config.gateway.id),
+        topics: GatewayTopics::new(&config.hub.topic_prefix, &config.gateway.org, &config.gateway.site, &config.gateway.id),
+        hub: config.hub.clone(),
+        include_raw: config.listeners.iter().filter(|l| l.include_raw).map(|l| l.name.clone()).collect::<HashSet<_>>(),
+        version: version.to_string(),
+        started_at_ms: crate::store::now_ms(),
+    };
+    let forwarder_metrics = Arc::new(ForwarderMetrics::default());
+    let forwarder = tokio::spawn(forwarder::run(
+        settings,
+        handle.clone(),
+        Arc::clone(&forwarder_metrics),
+        shutdown_rx.clone(),
+    ));
+    info!(listeners = listeners.len(), "hl7edge started");
+    Ok(RunningAgent {
+        shutdown,
+        listeners,
+        listener_tasks,
+        forwarder,
+        forwarder_metrics,
+        store: Some(handle),
+        writer: Some(writer),
+    })
+}
+
+fn interface(l: &config::Listener) -> anyhow::Result<Interface> {
+    let mapping = match &l.mapping {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("listener {}: cannot read mapping file {}", l.name, path.display()))?;
+            MappingTable::parse(&text)
+                .with_context(|| format!("listener {}: mapping file {}", l.name, path.display()))?
+        }
+        None => MappingTable::empty(),
+    };
+    info!(listener = %l.name, mapping_version = %mapping.version(), "interface ready");
+    Ok(Interface {
+        name: l.name.clone(),
+        ack_mode: match l.ack_mode {
+            config::AckMode::Auto => AckMode::Auto,
+            config::AckMode::Original => AckMode::Original,
+        },
+        time_zone: l.time_zone.clone(),
+        mapping,
+        unmapped: Mutex::new(UnmappedCounter::default()),
+    })
+}
+
+impl RunningAgent {
+    /// The bound address of each listener, by name.
+    pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.listeners.iter().map(|(n, a, _)| (n.clone(), *a)).collect()
+    }
+
+    /// Shared state (counters) of each listener.
+    pub fn listener_shared(&self) -> Vec<Arc<Shared>> {
+        self.listeners.iter().map(|(_, _, s)| Arc::clone(s)).collect()
+    }
+
+    /// Forwarder counters.
+    pub fn forwarder_metrics(&self) -> Arc<ForwarderMetrics> {
+        Arc::clone(&self.forwarder_metrics)
+    }
+
+    /// The store's health: resolves when the writer fails.
+    pub fn store_health(&self) -> Option<watch::Receiver<StoreHealth>> {
+        self.store.as_ref().map(StoreHandle::health)
+    }
+
+    /// Runs until `stop` resolves (a signal) or the store fails, then shuts
+    /// down. Returns an error when the store failed (exit non-zero).
+    pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let mut health = self.store_health().context("store already closed")?;
+        let failed = async {
+            loop {
+                if health.borrow().is_failed() {
+                    return health.borrow().clone();
+                }
+                if health.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = stop => {
+                info!("shutting down");
+                self.shutdown().await
+            }
+            state = failed => {
+                error!(state = ?state, "the store failed; stopping without further ACKs");
+                let _ = self.shutdown().await;
+                anyhow::bail!("the queue database failed ({state:?}); exiting so the service restarts")
+            }
+            r = &mut self.forwarder => {
+                let r = r.context("forwarder task")?;
+                let _ = self.shutdown().await;
+                r.context("the forwarder stopped")?;
+                anyhow::bail!("the forwarder stopped unexpectedly")
+            }
+        }
+    }
+
+    /// Stops accepting, answers what is in hand, flushes and closes.
+    pub async fn shutdown(&mut self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        let drain = futures_join_all(std::mem::take(&mut self.listener_tasks));
+        if tokio::time::timeout(LISTENER_DRAIN, drain).await.is_err() {
+            warn!("some connections did not finish in time");
+        }
+        if !self.forwarder.is_finished() {
+            let _ = tokio::time::timeout(Duration::from_secs(3), &mut self.forwarder).await;
+        }
+        self.listeners.clear();
+        self.store.take();
+        if let Some(writer) = self.writer.take() {
+            // The writer ends when the last handle is gone; a task that is
+            // still holding one (it should not) must not hang the exit.
+            let join = tokio::task::spawn_blocking(move || writer.join());
+            match tokio::time::timeout(Duration::from_secs(2), join).await {
+                Ok(r) => r
+                    .context("store writer")?
+                    .context("the store writer stopped with an error")?,
+                Err(_) => warn!("the store writer did not stop in time; committed data is safe"),
+            }
+        }
+        info!("stopped");
+        Ok(())
+    }
+}
+
+async fn futures_join_all(tasks: Vec<JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}

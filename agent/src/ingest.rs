@@ -1,0 +1,230 @@
+//! What the gateway does with one received frame, before any IO: parse,
+//! validate, normalize, encode, and prepare the ACKs to send once the store
+//! has committed (or the NAK for quarantine).
+//!
+//! Pure apart from the clock and id values passed in, so every decision the
+//! listener takes is unit-tested here.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome};
+use hl7edge_protocol::hl7::mllp;
+use hl7edge_protocol::hl7::validate::{self, Validation};
+use hl7edge_protocol::hl7::{ErrorCode, Issue, Message, Severity};
+use hl7edge_protocol::normalize::coding_system::CodingSystem;
+use hl7edge_protocol::normalize::mapping::{MappingTable, UnmappedCounter};
+use hl7edge_protocol::normalize::{self, Context};
+use hl7edge_protocol::wire::StoredRecord;
+use sha2::{Digest, Sha256};
+
+use crate::store::{NewMessage, Quarantined};
+
+/// One interface (listener) as the ingest step sees it.
+#[derive(Debug)]
+pub struct Interface {
+    /// Listener name (the record's source).
+    pub name: String,
+    /// ACK mode from the config.
+    pub ack_mode: AckMode,
+    /// Site time zone for timestamps without offset.
+    pub time_zone: jiff::tz::TimeZone,
+    /// The interface's mapping table (empty when none is configured).
+    pub mapping: MappingTable,
+    /// Unmapped-code counts, for telemetry.
+    pub unmapped: Mutex<UnmappedCounter>,
+}
+
+/// The clock and id source of one processing step (sans-IO).
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    /// Now, Unix milliseconds.
+    pub now_ms: i64,
+    /// Now as an HL7 DTM for the ACK's MSH-7.
+    pub dtm: String,
+}
+
+impl Stamp {
+    /// The current time.
+    pub fn now() -> Stamp {
+        let now = jiff::Timestamp::now();
+        Stamp {
+            now_ms: now.as_millisecond(),
+            dtm: now.strftime("%Y%m%d%H%M%S%z").to_string(),
+        }
+    }
+}
+
+/// Unique ACK control ids (MSH-10 of every ACK): milliseconds since the
+/// epoch and a counter, in hex, at most 20 characters (the v2.3 limit).
+#[derive(Debug, Default)]
+pub struct AckIds {
+    counter: AtomicU64,
+}
+
+impl AckIds {
+    /// The next id.
+    pub fn next(&self, now_ms: i64) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed) & 0xFFFF;
+        format!("HE{:X}{:04X}", now_ms.max(0), n)
+    }
+}
+
+/// What to do with a frame.
+#[derive(Debug)]
+pub enum Prepared {
+    /// Store it; `message.ack` holds the framed ACK(s) to send after commit.
+    Store {
+        /// The row to insert.
+        message: Box<NewMessage>,
+        /// Warnings the record carries (for logs and counters).
+        warnings: usize,
+    },
+    /// Cannot be accepted: keep it in quarantine, then send `entry.ack`.
+    Quarantine(Box<Quarantined>),
+}
+
+/// Parses, validates and normalizes one frame.
+pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &AckIds) -> Prepared {
+    let msg = match Message::parse(raw) {
+        Ok(m) => m,
+        Err(e) => {
+            let issue = validate::parse_error_issue(&e);
+            return quarantine(iface, raw, peer, stamp, ids, &AckHeader::scrape(raw), vec![issue]);
+        }
+    };
+    let header = AckHeader::from_message(&msg);
+    let validation = Validation::of(&msg);
+    if !validation.is_acceptable() {
+        return quarantine(iface, raw, peer, stamp, ids, &header, validation.issues);
+    }
+    let ctx = Context {
+        time_zone: &iface.time_zone,
+        mapping: &iface.mapping,
+    };
+    let normalized = normalize::normalize(&msg, validation.issues.clone(), &ctx);
+    count_unmapped(iface, &normalized.unmapped);
+    let stored = StoredRecord {
+        mapping_version: iface.mapping.version().clone(),
+        record: normalized.record,
+    };
+    let record = match stored.encode() {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let issue = Issue::error(
+                ErrorCode::InternalError,
+                hl7edge_protocol::hl7::Location::default(),
+                format!("the normalized record could not be encoded: {e}"),
+            );
+            return quarantine(iface, raw, peer, stamp, ids, &header, vec![issue]);
+        }
+    };
+    let warnings = validation
+        .issues
+        .iter()
+        .filter(|i| i.severity == Severity::Warning)
+        .count();
+    let outcome = Outcome::Accepted {
+        issues: validation.issues,
+    };
+    let message_type = msg.message_type();
+    Prepared::Store {
+        message: Box::new(NewMessage {
+            source: iface.name.clone(),
+            control_id: msg.control_id().map(|c| c.into_owned()).unwrap_or_default(),
+            content_hash: Sha256::digest(raw).into(),
+            message_type: if message_type.event.is_empty() {
+                message_type.code.clone()
+            } else {
+                format!("{}^{}", message_type.code, message_type.event)
+            },
+            received_at_ms: stamp.now_ms,
+            raw: raw.to_vec(),
+            record,
+            ack: framed_acks(&header, &outcome, iface.ack_mode, stamp, ids),
+        }),
+        warnings,
+    }
+}
+
+fn quarantine(
+    iface: &Interface,
+    raw: &[u8],
+    peer: &str,
+    stamp: &Stamp,
+    ids: &AckIds,
+    header: &AckHeader,
+    issues: Vec<Issue>,
+) -> Prepared {
+    let first = issues
+        .iter()
+        .find(|i| i.severity == Severity::Error)
+        .or(issues.first());
+    let error = first.map(ToString::to_string).unwrap_or_default();
+    let error_code = first.map_or(207, |i| i.code.code());
+    let outcome = Outcome::Error { issues };
+    Prepared::Quarantine(Box::new(Quarantined {
+        source: iface.name.clone(),
+        peer: peer.to_string(),
+        received_at_ms: stamp.now_ms,
+        raw: raw.to_vec(),
+        error,
+        error_code,
+        ack: framed_acks(header, &outcome, iface.ack_mode, stamp, ids),
+    }))
+}
+
+/// The framed AR/CR for a message that could not be stored through no
+/// fault of its own (store full, shutting down): the sender keeps it.
+pub fn rejection(
+    iface: &Interface,
+    raw_head: &[u8],
+    code: ErrorCode,
+    reason: &str,
+    stamp: &Stamp,
+    ids: &AckIds,
+) -> Vec<u8> {
+    let outcome = Outcome::Rejected {
+        code,
+        reason: reason.to_string(),
+    };
+    framed_acks(&AckHeader::scrape(raw_head), &outcome, iface.ack_mode, stamp, ids)
+}
+
+/// The framed AE for a frame larger than the listener accepts; built from
+/// its first bytes, which hold the MSH.
+pub fn oversize_nak(iface: &Interface, head: &[u8], limit: usize, stamp: &Stamp, ids: &AckIds) -> Vec<u8> {
+    let issue = Issue::error(
+        ErrorCode::InternalError,
+        hl7edge_protocol::hl7::Location::default(),
+        format!("message larger than this interface accepts ({limit} bytes); not stored"),
+    );
+    let outcome = Outcome::Error { issues: vec![issue] };
+    framed_acks(&AckHeader::scrape(head), &outcome, iface.ack_mode, stamp, ids)
+}
+
+/// Builds every ACK the sender asked for and frames each for MLLP.
+fn framed_acks(header: &AckHeader, outcome: &Outcome, mode: AckMode, stamp: &Stamp, ids: &AckIds) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (_, ack) in ack::build_acks(header, outcome, mode, &stamp.dtm, || ids.next(stamp.now_ms)) {
+        // ACKs are built from escaped text and echoed header bytes; a
+        // framing byte could only come from a hostile MSH: drop that ACK
+        // (the sender times out and resends) rather than corrupt the stream.
+        if mllp::encode(&ack, &mut out).is_err() {
+            tracing::warn!("an ACK contained an MLLP framing byte and was not sent");
+        }
+    }
+    out
+}
+
+fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)]) {
+    let Ok(mut counter) = iface.unmapped.lock() else {
+        return;
+    };
+    if unmapped.is_empty() {
+        counter.record_mapped();
+    }
+    for (system, code) in unmapped {
+        counter.record_unmapped(system.hl7_code(), code);
+    }
+}

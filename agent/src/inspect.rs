@@ -1,0 +1,195 @@
+//! `hl7edge inspect`: what the gateway makes of messages, for people.
+//!
+//! For each message in the given files (or stdin): whether it is valid
+//! (with located errors and warnings), the ACK the gateway would send, and
+//! the normalized record as JSON. Files may hold several messages, HL7
+//! batches or MLLP-framed captures. The exit code is 1 when any message
+//! would be rejected, so scripts can use it as a check.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome};
+use hl7edge_protocol::hl7::batch::messages_in_file;
+use hl7edge_protocol::hl7::validate::{self, Validation};
+use hl7edge_protocol::hl7::{Issue, Message, Severity};
+use hl7edge_protocol::normalize::mapping::MappingTable;
+use hl7edge_protocol::normalize::{self, Context};
+use hl7edge_protocol::wire::StoredRecord;
+use serde::Serialize;
+
+/// Arguments of `hl7edge inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Files with HL7 messages (several per file are fine); stdin when none.
+    pub files: Vec<PathBuf>,
+    /// Apply this mapping table (CSV) as an interface would.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// Site time zone for timestamps without offset (default: the system's).
+    #[arg(long)]
+    pub time_zone: Option<String>,
+    /// Print one JSON object per message instead of the readable report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What inspect reports for one message.
+#[derive(Debug, Serialize)]
+struct Report {
+    source: String,
+    index: usize,
+    valid: bool,
+    message_type: Option<String>,
+    control_id: Option<String>,
+    issues: Vec<Issue>,
+    ack: String,
+    record: Option<serde_json::Value>,
+    encoded_bytes: Option<usize>,
+    raw_bytes: usize,
+}
+
+/// Runs the command; exit code 1 when any message is invalid.
+pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
+    let mapping = match &args.mapping {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read mapping file {}", path.display()))?;
+            MappingTable::parse(&text).with_context(|| format!("mapping file {}", path.display()))?
+        }
+        None => MappingTable::empty(),
+    };
+    let time_zone = match &args.time_zone {
+        Some(name) => jiff::tz::TimeZone::get(name)
+            .with_context(|| format!("unknown time zone {name:?} (expected e.g. \"Europe/Berlin\")"))?,
+        None => jiff::tz::TimeZone::system(),
+    };
+    let inputs = read_inputs(&args.files)?;
+    let mut any_invalid = false;
+    let mut count = 0;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (source, bytes) in inputs {
+        for (i, raw) in messages_in_file(&bytes).iter().enumerate() {
+            count += 1;
+            let report = inspect_one(&source, i + 1, raw, &mapping, &time_zone);
+            any_invalid |= !report.valid;
+            if args.json {
+                writeln!(out, "{}", serde_json::to_string(&report)?)?;
+            } else {
+                print_report(&mut out, &report)?;
+            }
+        }
+    }
+    if count == 0 {
+        anyhow::bail!("no HL7 message found in the input (expected text starting with MSH, or MLLP frames)");
+    }
+    Ok(if any_invalid { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn read_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    if files.is_empty() {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).context("reading stdin")?;
+        return Ok(vec![("stdin".to_string(), bytes)]);
+    }
+    files
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            Ok((p.display().to_string(), bytes))
+        })
+        .collect()
+}
+
+fn inspect_one(source: &str, index: usize, raw: &[u8], mapping: &MappingTable, tz: &jiff::tz::TimeZone) -> Report {
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S%z").to_string();
+    let mut report = Report {
+        source: source.to_string(),
+        index,
+        valid: false,
+        message_type: None,
+        control_id: None,
+        issues: Vec::new(),
+        ack: String::new(),
+        record: None,
+        encoded_bytes: None,
+        raw_bytes: raw.len(),
+    };
+    let msg = match Message::parse(raw) {
+        Ok(m) => m,
+        Err(e) => {
+            report.issues = vec![validate::parse_error_issue(&e)];
+            let outcome = Outcome::Error { issues: report.issues.clone() };
+            report.ack = render_acks(&AckHeader::scrape(raw), &outcome, &stamp);
+            return report;
+        }
+    };
+    report.message_type = Some(msg.message_type().to_string());
+    report.control_id = msg.control_id().map(|c| c.into_owned());
+    let validation = Validation::of(&msg);
+    report.valid = validation.is_acceptable();
+    report.issues = validation.issues.clone();
+    let header = AckHeader::from_message(&msg);
+    let outcome = if report.valid {
+        Outcome::Accepted { issues: validation.issues.clone() }
+    } else {
+        Outcome::Error { issues: validation.issues.clone() }
+    };
+    report.ack = render_acks(&header, &outcome, &stamp);
+    if report.valid {
+        let ctx = Context { time_zone: tz, mapping };
+        let normalized = normalize::normalize(&msg, validation.issues, &ctx);
+        let stored = StoredRecord {
+            mapping_version: mapping.version().clone(),
+            record: normalized.record,
+        };
+        report.encoded_bytes = stored.encode().ok().map(|b| b.len());
+        report.record = serde_json::to_value(&stored).ok();
+    }
+    report
+}
+
+fn render_acks(header: &AckHeader, outcome: &Outcome, stamp: &str) -> String {
+    let mut n = 0;
+    ack::build_acks(header, outcome, AckMode::Auto, stamp, || {
+        n += 1;
+        format!("INSPECT{n}")
+    })
+    .into_iter()
+    .map(|(_, bytes)| String::from_utf8_lossy(&bytes).replace('\r', "\n"))
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+fn print_report(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
+    writeln!(out, "== {} #{}: {} (control id {})", r.source, r.index,
+        r.message_type.as_deref().unwrap_or("not HL7"),
+        r.control_id.as_deref().unwrap_or("-"))?;
+    let errors = r.issues.iter().filter(|i| i.severity == Severity::Error).count();
+    let warnings = r.issues.iter().filter(|i| i.severity == Severity::Warning).count();
+    if r.valid {
+        writeln!(out, "valid: yes ({warnings} warnings)")?;
+    } else {
+        writeln!(out, "valid: NO ({errors} errors, {warnings} warnings): the gateway answers AE and keeps it in quarantine")?;
+    }
+    for issue in &r.issues {
+        writeln!(out, "  {issue}")?;
+    }
+    writeln!(out, "ACK the gateway sends:")?;
+    for line in r.ack.lines() {
+        writeln!(out, "  {line}")?;
+    }
+    if let Some(record) = &r.record {
+        let size = r.encoded_bytes.map_or(String::new(), |b| {
+            format!(" ({b} bytes on the wire for {} bytes of HL7, {:.0} %)", r.raw_bytes, 100.0 * b as f64 / r.raw_bytes.max(1) as f64)
+        });
+        writeln!(out, "record{size}:")?;
+        writeln!(out, "{}", serde_json::to_string_pretty(record)?)?;
+    }
+    writeln!(out)?;
+    Ok(())
+}

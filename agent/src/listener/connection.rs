@@ -1,0 +1,278 @@
+//! One MLLP connection: frames in, ACKs out, strictly in order.
+//!
+//! Each complete frame is prepared (parse, validate, normalize), handed to
+//! the store writer, and answered only when the writer has committed:
+//! AA/CA after the commit, the stored ACK for a resend, AE after the raw
+//! bytes are in quarantine, AR when the store is full. If the store fails
+//! fatally the connection is closed without an answer (the sender keeps the
+//! message and resends after the agent restarts).
+//!
+//! Limits: a read that waits longer than the idle timeout closes the
+//! connection, and so does a frame that takes longer than that to arrive
+//! completely (slowloris); frames over the size limit are discarded as
+//! they stream in and answered AE from their first bytes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hl7edge_protocol::hl7::ErrorCode;
+use hl7edge_protocol::hl7::mllp::{Decoder, Event};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::Shared;
+use crate::ingest::{self, Prepared, Stamp};
+use crate::store::{Inserted, StoreError};
+
+/// Read buffer size.
+const READ_CHUNK: usize = 16 * 1024;
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Per-connection limits of a listener.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// Listener name, for spans.
+    pub name: String,
+    /// Largest frame.
+    pub max_frame_bytes: usize,
+    /// Idle/slow-frame timeout; `None` = wait forever.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// Serves one accepted connection to its end.
+pub(super) async fn serve(
+    sock: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let span = info_span!("mllp", listener = %shared.settings.name, peer = %peer);
+    async move {
+        debug!("connection accepted");
+        match tls {
+            None => Connection::new(sock, peer, shared, shutdown).run().await,
+            Some(acceptor) => {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                    Ok(Ok(stream)) => Connection::new(stream, peer, shared, shutdown).run().await,
+                    Ok(Err(e)) => {
+                        shared.metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
+                        warn!(cause = %e, "TLS handshake refused");
+                    }
+                    Err(_) => {
+                        shared.metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
+                        warn!("TLS handshake timed out");
+                    }
+                }
+            }
+        }
+        debug!("connection closed");
+    }
+    .instrument(span)
+    .await
+}
+
+struct Connection<S> {
+    stream: S,
+    peer: String,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    decoder: Decoder,
+    frame_started: Option<Instant>,
+}
+
+/// Why the frame loop ended.
+enum Stop {
+    /// Peer closed, timed out, or shutdown.
+    Done,
+    /// The store failed: close without answering.
+    StoreFailed,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    fn new(stream: S, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) -> Self {
+        let decoder = Decoder::new(shared.settings.max_frame_bytes);
+        Connection {
+            stream,
+            peer: peer.to_string(),
+            shared,
+            shutdown,
+            decoder,
+            frame_started: None,
+        }
+    }
+
+    async fn run(mut self) {
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let n = match self.read(&mut buf).await {
+                Some(n) => n,
+                None => break,
+            };
+            if n == 0 {
+                if let Some(Event::Incomplete { len }) = self.decoder.finish() {
+                    warn!(bytes = len, "connection closed in the middle of a frame; nothing stored");
+                }
+                break;
+            }
+            let mut input = buf.get(..n).unwrap_or_default();
+            while let Some(event) = self.decoder.decode(&mut input) {
+                match self.on_event(event).await {
+                    Ok(()) => {}
+                    Err(Stop::Done) => return,
+                    Err(Stop::StoreFailed) => {
+                        warn!("store unavailable; closing the connection without an answer");
+                        return;
+                    }
+                }
+            }
+            self.frame_started = (self.decoder.buffered_len() > 0).then(|| {
+                self.frame_started.unwrap_or_else(Instant::now)
+            });
+        }
+        let _ = self.stream.shutdown().await;
+    }
+
+    /// Reads with the idle and slow-frame limits; `None` ends the connection.
+    async fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let deadline = self.shared.settings.idle_timeout.map(|t| {
+            let start = self.frame_started.unwrap_or_else(Instant::now);
+            start + t
+        });
+        let read = self.stream.read(buf);
+        tokio::select! {
+            r = read => match r {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    debug!(cause = %e, "read failed");
+                    None
+                }
+            },
+            _ = sleep_until(deadline) => {
+                info!(partial_frame = self.frame_started.is_some(), "closing idle or too slow connection");
+                None
+            }
+            _ = self.shutdown.changed() => None,
+        }
+    }
+
+    async fn on_event(&mut self, event: Event) -> Result<(), Stop> {
+        let m = &self.shared.metrics;
+        match event {
+            Event::Frame(payload) => {
+                m.received.fetch_add(1, Ordering::Relaxed);
+                let now = u64::try_from(crate::store::now_ms()).unwrap_or(0);
+                m.last_message_ms.store(now, Ordering::Relaxed);
+                let reply = self.handle_frame(&payload).await?;
+                self.write(&reply).await
+            }
+            Event::Garbage { skipped } => {
+                m.garbage_bytes.fetch_add(skipped as u64, Ordering::Relaxed);
+                warn!(bytes = skipped, "bytes outside MLLP frames skipped");
+                Ok(())
+            }
+            Event::Oversize { limit, head } => {
+                m.oversize.fetch_add(1, Ordering::Relaxed);
+                warn!(limit, "frame larger than max_frame; discarding it and answering AE");
+                let nak = ingest::oversize_nak(&self.shared.iface, &head, limit, &Stamp::now(), &self.shared.ids);
+                self.write(&nak).await
+            }
+            Event::OversizeEnd { len } => {
+                info!(bytes = len, "oversize frame ended");
+                Ok(())
+            }
+            Event::Truncated { len } => {
+                warn!(bytes = len, "frame cut off by a new start block; discarded, sender will resend");
+                Ok(())
+            }
+            Event::Incomplete { .. } => Ok(()),
+        }
+    }
+
+    /// Prepares, stores and returns the bytes to answer with.
+    async fn handle_frame(&self, payload: &[u8]) -> Result<Vec<u8>, Stop> {
+        let shared = &self.shared;
+        let stamp = Stamp::now();
+        match ingest::prepare(&shared.iface, payload, &self.peer, &stamp, &shared.ids) {
+            Prepared::Store { message, warnings } => {
+                let control_id = message.control_id.clone();
+                let ack = message.ack.clone();
+                let span = info_span!("message", control_id = %control_id, kind = %message.message_type);
+                let result = shared.store.insert(*message).instrument(span.clone()).await;
+                let _enter = span.enter();
+                match result {
+                    Ok(Inserted::Stored { seq, .. }) => {
+                        shared.metrics.acked.fetch_add(1, Ordering::Relaxed);
+                        debug!(seq, warnings, "stored");
+                        Ok(ack)
+                    }
+                    Ok(Inserted::Duplicate { ack, .. }) => {
+                        shared.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+                        info!("resend of a stored message; answering with the stored ACK");
+                        Ok(ack)
+                    }
+                    Err(e) => self.store_failed(e, payload, &stamp),
+                }
+            }
+            Prepared::Quarantine(entry) => {
+                let nak = entry.ack.clone();
+                let code = entry.error_code;
+                match shared.store.quarantine(*entry).await {
+                    Ok(id) => {
+                        shared.metrics.quarantined.fetch_add(1, Ordering::Relaxed);
+                        warn!(quarantine_id = id, error_code = code, "message rejected (AE) and kept in quarantine");
+                        Ok(nak)
+                    }
+                    Err(e) => self.store_failed(e, payload, &stamp),
+                }
+            }
+        }
+    }
+
+    fn store_failed(&self, e: StoreError, payload: &[u8], stamp: &Stamp) -> Result<Vec<u8>, Stop> {
+        let shared = &self.shared;
+        match e {
+            StoreError::Full | StoreError::Transient { .. } => {
+                shared.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                warn!(cause = %e, "message not stored; answering AR so the sender retries");
+                let reason = if matches!(e, StoreError::Full) {
+                    "gateway storage full; retry later"
+                } else {
+                    "gateway storage busy; retry later"
+                };
+                Ok(ingest::rejection(&shared.iface, payload, ErrorCode::RecordLocked, reason, stamp, &shared.ids))
+            }
+            _ => {
+                warn!(cause = %e, "store failed");
+                Err(Stop::StoreFailed)
+            }
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), Stop> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match self.stream.write_all(bytes).await {
+            Ok(()) => self.stream.flush().await.map_err(|_| Stop::Done),
+            Err(e) => {
+                debug!(cause = %e, "write failed");
+                Err(Stop::Done)
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
