@@ -6,3 +6,5 @@
 //! keeps every function here unit-testable and fuzzable.
 
 pub mod hl7;
+pub mod normalize;
+pub mod record;
