@@ -96,9 +96,9 @@ mod tests {
     fn an_admission_reads_event_times_and_the_visit() {
         let e = read(
             "MSH|^~\\&|ADT|H|HUB|O|20240101120000||ADT^A01^ADT_A01|1|P|2.5.1\r\
-             EVN|A01|20240101115900|||||20240101115500\r\
+             EVN|A01|20240101115900||||20240101115500\r\
              PID|1||123^^^HOSP^MR||DOE^JANE\r\
-             PV1|1|I|4W^401^2^NORTH||||2905^Langa^Albert^J|||||||||||||V77^^^HOSP^VN|||||||||||||||||||||||||20240101115500",
+             PV1|1|I|4W^401^2^NORTH||||2905^Langa^Albert^J||||||||||||V77^^^HOSP^VN|||||||||||||||||||||||||20240101115500",
         );
         assert!(e.recorded_at.is_some());
         assert!(e.occurred_at.is_some());

@@ -61,32 +61,36 @@ impl<'c> Work<'c> {
         }
     }
 
-    /// Records a warning at `at`. `message` must not contain message values.
+    /// Records a warning at `at`, unless an issue with the same code and
+    /// location is already there (validation may have found it first).
+    /// `message` must not contain message values.
     pub(crate) fn warn(&mut self, code: ErrorCode, at: At<'_>, message: &'static str) {
-        self.issues
-            .push(Issue::warning(code, at.location(), message));
+        let location = at.location();
+        let known = self
+            .issues
+            .iter()
+            .any(|i| i.code == code && i.location == location);
+        if !known {
+            self.issues.push(Issue::warning(code, location, message));
+        }
     }
 
     /// Notes a code without a standard mapping (once per message).
     pub(crate) fn unmapped(&mut self, system: &CodingSystem, code: &str) {
-        let seen = self
-            .unmapped
-            .iter()
-            .any(|(s, c)| s == system && c == code);
+        let seen = self.unmapped.iter().any(|(s, c)| s == system && c == code);
         if !seen {
             self.unmapped.push((system.clone(), code.to_owned()));
         }
     }
 }
 
-/// A place in the message: segment, field, repetition and component
-/// (0 = not narrowed to that level).
+/// A place in the message: segment, field and repetition (0 = not narrowed
+/// to a repetition).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct At<'a> {
     segment: Segment<'a>,
     field: usize,
     repetition: usize,
-    component: usize,
 }
 
 impl<'a> At<'a> {
@@ -96,7 +100,6 @@ impl<'a> At<'a> {
             segment,
             field,
             repetition: 0,
-            component: 0,
         }
     }
 
@@ -105,22 +108,11 @@ impl<'a> At<'a> {
         At { repetition, ..self }
     }
 
-    /// The same place narrowed to a component (1-based).
-    pub(crate) fn component(self, component: usize) -> Self {
-        At { component, ..self }
-    }
-
-    /// The segment this place is in.
-    pub(crate) fn segment(&self) -> Segment<'a> {
-        self.segment
-    }
-
     /// The HL7 location (ERL) of this place.
     pub(crate) fn location(&self) -> Location {
         Location::segment(&self.segment.id(), self.segment.index() + 1)
             .field(self.field)
             .repetition(self.repetition)
-            .component(self.component)
     }
 }
 
@@ -130,7 +122,7 @@ mod tests {
     use crate::hl7::{Message, Severity};
 
     #[test]
-    fn a_warning_names_segment_position_field_and_component() {
+    fn a_warning_names_segment_position_field_and_repetition() {
         let m = Message::parse(b"MSH|^~\\&|A\rPID|1\rOBX|1|NM").unwrap();
         let tz = TimeZone::UTC;
         let mapping = MappingTable::empty();
@@ -144,12 +136,34 @@ mod tests {
         let obx = m.segment("OBX").unwrap();
         work.warn(
             ErrorCode::DataType,
-            At::new(obx, 5).repetition(1).component(2),
+            At::new(obx, 5).repetition(2),
             "not a number",
         );
         let issue = &work.issues[0];
         assert_eq!(issue.severity, Severity::Warning);
-        assert_eq!(issue.location.to_string(), "OBX(segment 3)-5[1].2");
+        assert_eq!(issue.location.to_string(), "OBX(segment 3)-5[2]");
+    }
+
+    #[test]
+    fn a_problem_validation_already_found_is_not_repeated() {
+        let m = Message::parse(b"MSH|^~\\&|A\rOBX|1|NM").unwrap();
+        let obx = m.segment("OBX").unwrap();
+        let known = Issue::warning(
+            ErrorCode::DataType,
+            At::new(obx, 5).location(),
+            "bad number",
+        );
+        let tz = TimeZone::UTC;
+        let mapping = MappingTable::empty();
+        let ctx = Context {
+            time_zone: &tz,
+            mapping: &mapping,
+        };
+        let mut work = Work::new(ctx, vec![known]);
+        work.warn(ErrorCode::DataType, At::new(obx, 5), "not a number");
+        work.warn(ErrorCode::DataType, At::new(obx, 6), "not a unit");
+        assert_eq!(work.issues.len(), 2);
+        assert_eq!(work.issues[0].message, "bad number");
     }
 
     #[test]

@@ -173,7 +173,7 @@ mod tests {
     fn an_orm_order_falls_back_to_obr_fields() {
         let m = read(
             "MSH|^~\\&|CPOE|H|LAB|H|20240101120000||ORM^O01|1|P|2.3\r\
-             ORC|NW|||||^^^^^R\r\
+             ORC|NW||||||^^^^^R\r\
              OBR|1|PL9|FL9|CBC^Blood count^L|||||||||||BLD&Blood&HL70070|77^JONES^TOM\r\
              ORC|CA|PL10\r\
              OBR|1|||K^Potassium^L\r\

@@ -89,7 +89,11 @@ fn observation(
         status: status(work, obx),
         observed_at,
         equipment: equipment(obx.field(18)),
-        method: coded(work, obx.field(17).and_then(|f| f.repetition(1)), Accept::GENERAL),
+        method: coded(
+            work,
+            obx.field(17).and_then(|f| f.repetition(1)),
+            Accept::GENERAL,
+        ),
     }
 }
 

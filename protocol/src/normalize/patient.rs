@@ -62,7 +62,7 @@ mod tests {
     #[test]
     fn identifiers_name_birth_date_and_sex_are_read() {
         let p = read(
-            "MSH|^~\\&|A\rPID|1|OLD1|123^^^HOSP^MR~123^^^HOSP^MR~999^^^SSA^SS|ALT^^^X||DOE^JANE||19901215|F",
+            "MSH|^~\\&|A\rPID|1|OLD1|123^^^HOSP^MR~123^^^HOSP^MR~999^^^SSA^SS|ALT^^^X|DOE^JANE||19901215|F",
         )
         .unwrap();
         let values: Vec<_> = p.identifiers.iter().map(|i| i.value.as_str()).collect();

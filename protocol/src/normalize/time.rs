@@ -138,8 +138,7 @@ fn parse_dtm(text: &str) -> Option<Dtm> {
 
 /// `.S` to `.SSSS` as nanoseconds, truncated to the millisecond.
 fn parse_fraction(fraction: &str) -> Option<i32> {
-    if fraction.is_empty() || fraction.len() > 4 || !fraction.bytes().all(|b| b.is_ascii_digit())
-    {
+    if fraction.is_empty() || fraction.len() > 4 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let value: i32 = fraction.parse().ok()?;
@@ -251,7 +250,14 @@ mod tests {
 
     #[test]
     fn impossible_dates_and_junk_are_refused() {
-        for bad in ["20240230", "20241301", "2024010125", "abc", "", "1994050216163360"] {
+        for bad in [
+            "20240230",
+            "20241301",
+            "2024010125",
+            "abc",
+            "",
+            "1994050216163360",
+        ] {
             assert_eq!(
                 to_timestamp(bad, &TimeZone::UTC),
                 Err(TimeError::Malformed),

@@ -116,7 +116,7 @@ mod tests {
             "MSH|^~\\&|EHR|CLINIC|IIS|STATE|20240101120000||VXU^V04^VXU_V04|1|P|2.5.1\r\
              PID|1||123^^^HOSP^MR\r\
              ORC|RE||197023^CMC\r\
-             RXA|0|1|20240101103000||141^Influenza, seasonal, injectable^CVX|0.5|mL^mL^UCUM||00^New immunization record^NIP001||||||Z0860BB||PMC^sanofi pasteur^MVX||||CP|A\r\
+             RXA|0|1|20240101103000||141^Influenza, seasonal, injectable^CVX|0.5|mL^mL^UCUM||00^New immunization record^NIP001||||||Z0860BB||PMC^sanofi pasteur^MVX|||CP|A\r\
              RXR|C28161^Intramuscular^NCIT|LD^Left Arm^HL70163",
         );
         assert!(issues.is_empty());
@@ -128,7 +128,10 @@ mod tests {
         assert_eq!(dose.value.to_string(), "0.5");
         assert_eq!(dose.unit.as_ref().unwrap().ucum.as_deref(), Some("mL"));
         assert_eq!(i.lot.as_deref(), Some("Z0860BB"));
-        assert_eq!(i.manufacturer.as_ref().unwrap().standard, Standard::Original);
+        assert_eq!(
+            i.manufacturer.as_ref().unwrap().standard,
+            Standard::Original
+        );
         assert_eq!(i.completion.as_deref(), Some("CP"));
         assert_eq!(i.route.as_ref().unwrap().original.code, "C28161");
         assert_eq!(i.site.as_ref().unwrap().standard, Standard::Original);

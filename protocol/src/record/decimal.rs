@@ -88,7 +88,16 @@ mod tests {
 
     #[test]
     fn non_numbers_are_refused() {
-        for bad in ["", "-", ".", "1.2.3", "1e5", "abc", ">5", "99999999999999999999"] {
+        for bad in [
+            "",
+            "-",
+            ".",
+            "1.2.3",
+            "1e5",
+            "abc",
+            ">5",
+            "99999999999999999999",
+        ] {
             assert_eq!(Decimal::parse(bad), None, "{bad}");
         }
     }

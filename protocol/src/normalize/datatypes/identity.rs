@@ -13,9 +13,9 @@ use crate::record::{Identifier, PersonName, Practitioner};
 pub(crate) fn identifier(element: Option<Element<'_>>) -> Option<Identifier> {
     let element = element?;
     let value = string(element.component(1))?;
-    let authority = element.component(4).and_then(|hd| {
-        string(hd.subcomponent(1)).or_else(|| string(hd.subcomponent(2)))
-    });
+    let authority = element
+        .component(4)
+        .and_then(|hd| string(hd.subcomponent(1)).or_else(|| string(hd.subcomponent(2))));
     Some(Identifier {
         value,
         authority,
@@ -64,17 +64,15 @@ mod tests {
 
     #[test]
     fn an_identifier_keeps_value_authority_and_type() {
-        let text = "MSH|^~\\&|A\rPID|1||123^^^HOSP&1.2.3&ISO^MR~456^^^&2.16.840.1.113883.4.1&ISO^SS";
+        let text =
+            "MSH|^~\\&|A\rPID|1||123^^^HOSP&1.2.3&ISO^MR~456^^^&2.16.840.1.113883.4.1&ISO^SS";
         let f = field(text);
         let first = identifier(f.repetition(1)).unwrap();
         assert_eq!(first.value, "123");
         assert_eq!(first.authority.as_deref(), Some("HOSP"));
         assert_eq!(first.kind.as_deref(), Some("MR"));
         let second = identifier(f.repetition(2)).unwrap();
-        assert_eq!(
-            second.authority.as_deref(),
-            Some("2.16.840.1.113883.4.1")
-        );
+        assert_eq!(second.authority.as_deref(), Some("2.16.840.1.113883.4.1"));
     }
 
     #[test]

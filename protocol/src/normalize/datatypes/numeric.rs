@@ -25,8 +25,12 @@ pub(crate) fn structured_numeric(element: Element<'_>) -> Option<StructuredNumer
     let low = string(element.component(2));
     let separator = string(element.component(3));
     let high = string(element.component(4));
-    if comparator.as_deref().is_some_and(|c| !COMPARATORS.contains(&c))
-        || separator.as_deref().is_some_and(|s| !SEPARATORS.contains(&s))
+    if comparator
+        .as_deref()
+        .is_some_and(|c| !COMPARATORS.contains(&c))
+        || separator
+            .as_deref()
+            .is_some_and(|s| !SEPARATORS.contains(&s))
         || (low.is_none() && high.is_none())
     {
         return None;
@@ -162,14 +166,21 @@ mod tests {
             ("4.50&5.90", "4.50", "5.90"),
         ] {
             let r = reference_range(text);
-            assert_eq!((r.low, r.high, r.text), (dec(low), dec(high), None), "{text}");
+            assert_eq!(
+                (r.low, r.high, r.text),
+                (dec(low), dec(high), None),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn one_sided_ranges_give_one_bound_and_keep_strictness() {
         let r = reference_range("<5");
-        assert_eq!((r.low, r.high, r.text.as_deref()), (None, dec("5"), Some("<5")));
+        assert_eq!(
+            (r.low, r.high, r.text.as_deref()),
+            (None, dec("5"), Some("<5"))
+        );
         let r = reference_range(">=10");
         assert_eq!((r.low, r.high, r.text), (dec("10"), None, None));
     }

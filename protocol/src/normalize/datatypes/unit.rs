@@ -112,24 +112,24 @@ mod tests {
     fn the_mapping_table_wins_over_the_built_in_table() {
         let table = MappingTable::parse(
             "kind,local_system,local_code,target_system,target_code,target_display\n\
-             unit,,tera.l-1,UCUM,10*12/L,\n",
+             unit,,tera.l-1,UCUM,10*12/uL,\n",
         )
         .unwrap();
         let (u, _) = read("tera.l-1", &table);
-        assert_eq!(u.unwrap().ucum.as_deref(), Some("10*12/L"));
+        assert_eq!(u.unwrap().ucum.as_deref(), Some("10*12/uL"));
     }
 
     #[test]
     fn an_unknown_unit_is_kept_and_reported() {
-        let (u, unmapped) = read("tera.l-1", &MappingTable::empty());
+        let (u, unmapped) = read("bottles", &MappingTable::empty());
         assert_eq!(
             u.unwrap(),
             Unit {
                 ucum: None,
-                original: Some("tera.l-1".into())
+                original: Some("bottles".into())
             }
         );
-        assert_eq!(unmapped, [(CodingSystem::Ucum, "tera.l-1".into())]);
+        assert_eq!(unmapped, [(CodingSystem::Ucum, "bottles".into())]);
         assert!(read("", &MappingTable::empty()).0.is_none());
     }
 }

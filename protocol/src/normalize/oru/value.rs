@@ -32,7 +32,9 @@ pub(super) fn value(work: &mut Work<'_>, obx: Segment<'_>) -> Value {
         Kind::Series => series(field).map(Value::Series),
         Kind::Coded => coded_value(work, field, at),
         // An unreadable time is warned about by `timestamp` itself.
-        Kind::Time => return timestamp(work, Some(field), at).map_or_else(|| joined_text(field), Value::Time),
+        Kind::Time => {
+            return timestamp(work, Some(field), at).map_or_else(|| joined_text(field), Value::Time);
+        }
         Kind::Text => return joined_text(field),
     };
     read.unwrap_or_else(|| {
@@ -127,7 +129,7 @@ fn coded_value(work: &mut Work<'_>, field: Element<'_>, at: At<'_>) -> Option<Va
     if repetitions > 1 {
         work.warn(
             ErrorCode::DataType,
-            at,
+            at.repetition(2),
             "only the first repetition of a coded observation value is kept",
         );
     }
