@@ -126,7 +126,7 @@ fn status(work: &mut Work<'_>, obx: Segment<'_>) -> ResultStatus {
     let Some(code) = component(obx.field(11), 1) else {
         return ResultStatus::Unknown;
     };
-    let status = match code.as_str() {
+    match code.as_str() {
         "F" => ResultStatus::Final,
         "P" => ResultStatus::Preliminary,
         "C" => ResultStatus::Corrected,
@@ -147,8 +147,7 @@ fn status(work: &mut Work<'_>, obx: Segment<'_>) -> ResultStatus {
             );
             ResultStatus::Unknown
         }
-    };
-    status
+    }
 }
 
 /// OBX-18: each EI repetition as `id^namespace^universal id^type`, trailing

@@ -33,7 +33,8 @@ pub(super) fn value(work: &mut Work<'_>, obx: Segment<'_>) -> Value {
         Kind::Coded => coded_value(work, field, at),
         // An unreadable time is warned about by `timestamp` itself.
         Kind::Time => {
-            return timestamp(work, Some(field), at).map_or_else(|| joined_text(field), Value::Time);
+            return timestamp(work, Some(field), at)
+                .map_or_else(|| joined_text(field), Value::Time);
         }
         Kind::Text => return joined_text(field),
     };
