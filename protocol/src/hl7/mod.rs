@@ -1,6 +1,8 @@
 //! HL7 v2: parsing, escapes, validation, ACK/NAK building and MLLP framing.
 
+pub mod ack;
 pub mod charset;
+pub mod datetime;
 pub mod delimiters;
 pub mod element;
 pub mod error;
@@ -8,6 +10,7 @@ pub mod escape;
 pub mod issue;
 pub mod message;
 pub mod path;
+pub mod validate;
 
 pub use charset::{DeclaredCharset, Encoding};
 pub use delimiters::Delimiters;

@@ -1,0 +1,122 @@
+//! Data type checks for the values normalization relies on: NM numbers, SN
+//! structured numerics and DTM/TS date/times.
+//!
+//! The checks read decoded text (escapes resolved) and never copy a value
+//! into an issue.
+
+use crate::hl7::datetime::{Precision, parse_ts};
+use crate::hl7::element::Element;
+use crate::hl7::issue::{ErrorCode, Issue};
+use crate::hl7::message::Segment;
+use crate::hl7::validate::segment_location;
+
+/// SN.1 comparators.
+const COMPARATORS: &[&str] = &["", ">", "<", ">=", "<=", "=", "<>"];
+
+/// SN.3 separators/suffixes (range, ratio, ...).
+const SEPARATORS: &[&str] = &["", "-", "+", "/", ".", ":"];
+
+/// True for an HL7 NM value: an optional sign, digits with at most one
+/// decimal point, at least one digit. Surrounding spaces are tolerated.
+pub(super) fn is_numeric(text: &str) -> bool {
+    let body = text.trim();
+    let body = body.strip_prefix(['+', '-']).unwrap_or(body);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    !(int.is_empty() && frac.is_empty()) && digits(int) && digits(frac)
+}
+
+/// True for an HL7 SN value held in one repetition:
+/// `[comparator]^number[^separator^number]`, e.g. `>^100`, `^10^-^20`,
+/// `<^5`, `^1^/^128`.
+pub(super) fn is_structured_numeric(value: &Element<'_>) -> bool {
+    if value.component_count() > 4 {
+        return false;
+    }
+    let part = |n| {
+        value
+            .component(n)
+            .and_then(|c| c.value())
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let (comparator, first, separator, second) = (part(1), part(2), part(3), part(4));
+    COMPARATORS.contains(&comparator.as_str())
+        && is_numeric(&first)
+        && SEPARATORS.contains(&separator.as_str())
+        && if separator.is_empty() {
+            second.is_empty()
+        } else {
+            is_numeric(&second)
+        }
+}
+
+/// Pushes a 102 warning for each repetition of field `field` whose first
+/// component is not a valid DTM (or, with `date_only`, a DT: no finer than
+/// a day).
+pub(super) fn check_date_time(
+    seg: &Segment<'_>,
+    field: usize,
+    what: &str,
+    date_only: bool,
+    out: &mut Vec<Issue>,
+) {
+    let Some(f) = seg.field(field) else { return };
+    for (r, rep) in f.repetitions().enumerate() {
+        let Some(text) = rep.component(1).and_then(|c| c.value()) else {
+            continue;
+        };
+        let valid = parse_ts(&text).is_some_and(|ts| {
+            !date_only || (ts.precision <= Precision::Day && ts.offset_minutes.is_none())
+        });
+        if !valid {
+            let id = seg.id();
+            let kind = if date_only { "date" } else { "date/time" };
+            out.push(Issue::warning(
+                ErrorCode::DataType,
+                segment_location(seg)
+                    .field(field)
+                    .repetition(r + 1)
+                    .component(1),
+                format!("{id}-{field} ({what}) is not a valid {kind}"),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hl7::Message;
+
+    fn sn(raw: &str) -> bool {
+        let text = format!("MSH|^~\\&|A\rOBX|1|SN|c||{raw}");
+        let m = Message::parse(text.as_bytes()).unwrap();
+        let f = m.segment("OBX").unwrap().field(5).unwrap();
+        is_structured_numeric(&f.repetition(1).unwrap())
+    }
+
+    #[test]
+    fn numbers_follow_the_nm_grammar() {
+        for ok in ["95", "-1.5", "+.5", "1.", "0012", " 7 "] {
+            assert!(is_numeric(ok), "{ok:?}");
+        }
+        for bad in ["", ".", "-", "1.2.3", "1e5", "<5", "5 mg", "1,5", "--1"] {
+            assert!(!is_numeric(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn structured_numerics_follow_the_sn_grammar() {
+        for ok in [
+            ">^100", "^10^-^20", "<^5", "^1^/^128", "^95", ">=^7.5", "^2^:^1",
+        ] {
+            assert!(sn(ok), "{ok:?}");
+        }
+        for bad in [
+            "", "^", ">", "^>^100", "~^5", "^10^-", "^10^^20", "^1^x^2", "^a", "^1^-^2^3",
+        ] {
+            assert!(!sn(bad), "{bad:?}");
+        }
+    }
+}

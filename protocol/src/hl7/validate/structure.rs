@@ -1,0 +1,168 @@
+//! Segment structure of the supported message types: the segments each
+//! requires, and the order the ones normalization pairs up must come in.
+//!
+//! Supported: ORU^R01 (lab and device observations), every ADT event
+//! (EVN and PID always, PV1 and MRG where the event's structure requires
+//! them), ORM^O01, OML^O21 and VXU^V04. Structure problems are warnings
+//! (100): the message is still stored. Other message types get one
+//! information issue and are stored as generic records.
+
+use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
+use crate::hl7::message::Message;
+use crate::hl7::validate::header::version_number;
+use crate::hl7::validate::{component_text, segment_location};
+
+/// ADT events whose structure requires PV1.
+const ADT_WITH_PV1: &[&str] = &[
+    "A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A09", "A10", "A11", "A12", "A13",
+    "A14", "A15", "A16", "A28", "A31",
+];
+
+/// ADT events that merge, move or change identifiers and so require MRG.
+const ADT_WITH_MRG: &[&str] = &[
+    "A18", "A30", "A34", "A35", "A36", "A39", "A40", "A41", "A42", "A44", "A45", "A46", "A47",
+    "A48", "A49", "A50", "A51",
+];
+
+/// Runs the structure rules for the message's type, if it has any.
+pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
+    let mt = msg.message_type();
+    let version = component_text(&msg.msh(), 12, 1)
+        .as_deref()
+        .and_then(version_number);
+    let rules = Rules {
+        msg,
+        label: mt.to_string(),
+        // Patient-level observations (OBX after PID) exist from v2.7.
+        patient_observations: version.is_some_and(|v| v >= (2, 7, 0)),
+    };
+    match (mt.code.as_str(), mt.event.as_str()) {
+        ("", _) => {}
+        ("ORU", "R01") => rules.oru(out),
+        ("ADT", event) => rules.adt(event, out),
+        ("ORM", "O01") | ("OML", "O21") => rules.order(out),
+        ("VXU", "V04") => rules.vxu(out),
+        ("ORU" | "ORM" | "OML" | "VXU", _) => out.push(information(
+            ErrorCode::UnsupportedEvent,
+            2,
+            "no structure rules for this trigger event; only the header and common segments \
+             were checked",
+        )),
+        _ => out.push(information(
+            ErrorCode::UnsupportedMessageType,
+            1,
+            "no structure rules for this message type; only the header and common segments \
+             were checked",
+        )),
+    }
+}
+
+fn information(code: ErrorCode, component: usize, message: &str) -> Issue {
+    Issue {
+        code,
+        severity: Severity::Information,
+        location: Location::segment("MSH", 1)
+            .field(9)
+            .repetition(1)
+            .component(component),
+        message: message.to_string(),
+    }
+}
+
+/// The rules for one message, with its type for the issue text.
+struct Rules<'m, 'a> {
+    msg: &'m Message<'a>,
+    label: String,
+    patient_observations: bool,
+}
+
+impl Rules<'_, '_> {
+    fn oru(&self, out: &mut Vec<Issue>) {
+        self.require("OBR", out);
+        self.in_order("PID", "OBR", out);
+        self.observations_follow_requests(out);
+    }
+
+    fn adt(&self, event: &str, out: &mut Vec<Issue>) {
+        self.require("EVN", out);
+        if event != "A20" {
+            self.require("PID", out);
+        }
+        if ADT_WITH_PV1.contains(&event) {
+            self.require("PV1", out);
+        }
+        if ADT_WITH_MRG.contains(&event) {
+            self.require("MRG", out);
+        }
+        self.in_order("EVN", "PID", out);
+        self.in_order("PID", "PV1", out);
+        self.in_order("PID", "MRG", out);
+    }
+
+    fn order(&self, out: &mut Vec<Issue>) {
+        self.require("ORC", out);
+        self.in_order("PID", "ORC", out);
+        self.in_order("ORC", "OBR", out);
+    }
+
+    fn vxu(&self, out: &mut Vec<Issue>) {
+        self.require("PID", out);
+        self.require("RXA", out);
+        self.in_order("PID", "RXA", out);
+    }
+
+    /// A 100 warning when no `id` segment is present.
+    fn require(&self, id: &str, out: &mut Vec<Issue>) {
+        if self.msg.segment(id).is_none() {
+            out.push(Issue::warning(
+                ErrorCode::SegmentSequence,
+                Location::segment(id, 0),
+                format!("{} requires segment {id}, which is missing", self.label),
+            ));
+        }
+    }
+
+    /// A 100 warning, located at the first `after` segment, when it comes
+    /// before the first `before` segment.
+    fn in_order(&self, before: &str, after: &str, out: &mut Vec<Issue>) {
+        let (Some(first), Some(second)) = (self.msg.segment(before), self.msg.segment(after))
+        else {
+            return;
+        };
+        if second.index() < first.index() {
+            out.push(Issue::warning(
+                ErrorCode::SegmentSequence,
+                segment_location(&second),
+                format!("{after} comes before the first {before}"),
+            ));
+        }
+    }
+
+    /// A 100 warning for every OBX that does not belong to an OBR: the
+    /// nearest PID, ORC or OBR before it must be an OBR (or, from v2.7, a
+    /// PID: a patient-level observation).
+    fn observations_follow_requests(&self, out: &mut Vec<Issue>) {
+        let mut anchor: Option<&[u8]> = None;
+        for seg in self.msg.segments() {
+            match seg.id_bytes() {
+                id @ (b"PID" | b"ORC" | b"OBR") => anchor = Some(id),
+                b"OBX" => {
+                    let belongs = match anchor {
+                        Some(b"OBR") => true,
+                        Some(b"PID") => self.patient_observations,
+                        _ => false,
+                    };
+                    if !belongs {
+                        out.push(Issue::warning(
+                            ErrorCode::SegmentSequence,
+                            segment_location(&seg),
+                            "OBX does not follow an OBR; an observation belongs to the OBR \
+                             before it",
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
