@@ -56,11 +56,15 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         ..StoreConfig::new(config.storage.path.clone())
     };
     let path = store_cfg.path.clone();
-    let OpenedStore { handle, writer, report } = tokio::task::spawn_blocking(move || Store::open(store_cfg))
+    let OpenedStore {
+        handle,
+        writer,
+        report,
+    } = tokio::task::spawn_blocking(move || Store::open(store_cfg))
         .await
         .context("opening the store")?
         .with_context(|| format!("cannot open the queue database {}", path.display()))?;
-    if let Some(recovery) = &report.recovery {
+    if let Some(recovery) = &report.recovered {
         error!(detail = %recovery.describe(), "the queue database was damaged and set aside");
     }
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -84,10 +88,23 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         listener_tasks.push(tokio::spawn(bound.serve(shutdown_rx.clone())));
     }
     let settings = ForwarderSettings {
-        gateway_name: format!("{}/{}/{}", config.gateway.org, config.gateway.site, config.gateway.id),
-        topics: GatewayTopics::new(&config.hub.topic_prefix, &config.gateway.org, &config.gateway.site, &config.gateway.id),
+        gateway_name: format!(
+            "{}/{}/{}",
+            config.gateway.org, config.gateway.site, config.gateway.id
+        ),
+        topics: GatewayTopics::new(
+            &config.hub.topic_prefix,
+            &config.gateway.org,
+            &config.gateway.site,
+            &config.gateway.id,
+        ),
         hub: config.hub.clone(),
-        include_raw: config.listeners.iter().filter(|l| l.include_raw).map(|l| l.name.clone()).collect::<HashSet<_>>(),
+        include_raw: config
+            .listeners
+            .iter()
+            .filter(|l| l.include_raw)
+            .map(|l| l.name.clone())
+            .collect::<HashSet<_>>(),
         version: version.to_string(),
         started_at_ms: crate::store::now_ms(),
     };
@@ -113,8 +130,13 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
 fn interface(l: &config::Listener) -> anyhow::Result<Interface> {
     let mapping = match &l.mapping {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("listener {}: cannot read mapping file {}", l.name, path.display()))?;
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "listener {}: cannot read mapping file {}",
+                    l.name,
+                    path.display()
+                )
+            })?;
             MappingTable::parse(&text)
                 .with_context(|| format!("listener {}: mapping file {}", l.name, path.display()))?
         }
@@ -136,12 +158,18 @@ fn interface(l: &config::Listener) -> anyhow::Result<Interface> {
 impl RunningAgent {
     /// The bound address of each listener, by name.
     pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
-        self.listeners.iter().map(|(n, a, _)| (n.clone(), *a)).collect()
+        self.listeners
+            .iter()
+            .map(|(n, a, _)| (n.clone(), *a))
+            .collect()
     }
 
     /// Shared state (counters) of each listener.
     pub fn listener_shared(&self) -> Vec<Arc<Shared>> {
-        self.listeners.iter().map(|(_, _, s)| Arc::clone(s)).collect()
+        self.listeners
+            .iter()
+            .map(|(_, _, s)| Arc::clone(s))
+            .collect()
     }
 
     /// Forwarder counters.
@@ -156,7 +184,10 @@ impl RunningAgent {
 
     /// Runs until `stop` resolves (a signal) or the store fails, then shuts
     /// down. Returns an error when the store failed (exit non-zero).
-    pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let mut health = self.store_health().context("store already closed")?;
         let failed = async {
             loop {

@@ -90,7 +90,15 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
         Ok(m) => m,
         Err(e) => {
             let issue = validate::parse_error_issue(&e);
-            return quarantine(iface, raw, peer, stamp, ids, &AckHeader::scrape(raw), vec![issue]);
+            return quarantine(
+                iface,
+                raw,
+                peer,
+                stamp,
+                ids,
+                &AckHeader::scrape(raw),
+                vec![issue],
+            );
         }
     };
     let header = AckHeader::from_message(&msg);
@@ -188,23 +196,49 @@ pub fn rejection(
         code,
         reason: reason.to_string(),
     };
-    framed_acks(&AckHeader::scrape(raw_head), &outcome, iface.ack_mode, stamp, ids)
+    framed_acks(
+        &AckHeader::scrape(raw_head),
+        &outcome,
+        iface.ack_mode,
+        stamp,
+        ids,
+    )
 }
 
 /// The framed AE for a frame larger than the listener accepts; built from
 /// its first bytes, which hold the MSH.
-pub fn oversize_nak(iface: &Interface, head: &[u8], limit: usize, stamp: &Stamp, ids: &AckIds) -> Vec<u8> {
+pub fn oversize_nak(
+    iface: &Interface,
+    head: &[u8],
+    limit: usize,
+    stamp: &Stamp,
+    ids: &AckIds,
+) -> Vec<u8> {
     let issue = Issue::error(
         ErrorCode::InternalError,
         hl7edge_protocol::hl7::Location::default(),
         format!("message larger than this interface accepts ({limit} bytes); not stored"),
     );
-    let outcome = Outcome::Error { issues: vec![issue] };
-    framed_acks(&AckHeader::scrape(head), &outcome, iface.ack_mode, stamp, ids)
+    let outcome = Outcome::Error {
+        issues: vec![issue],
+    };
+    framed_acks(
+        &AckHeader::scrape(head),
+        &outcome,
+        iface.ack_mode,
+        stamp,
+        ids,
+    )
 }
 
 /// Builds every ACK the sender asked for and frames each for MLLP.
-fn framed_acks(header: &AckHeader, outcome: &Outcome, mode: AckMode, stamp: &Stamp, ids: &AckIds) -> Vec<u8> {
+fn framed_acks(
+    header: &AckHeader,
+    outcome: &Outcome,
+    mode: AckMode,
+    stamp: &Stamp,
+    ids: &AckIds,
+) -> Vec<u8> {
     let mut out = Vec::new();
     for (_, ack) in ack::build_acks(header, outcome, mode, &stamp.dtm, || ids.next(stamp.now_ms)) {
         // ACKs are built from escaped text and echoed header bytes; a

@@ -58,13 +58,15 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read mapping file {}", path.display()))?;
-            MappingTable::parse(&text).with_context(|| format!("mapping file {}", path.display()))?
+            MappingTable::parse(&text)
+                .with_context(|| format!("mapping file {}", path.display()))?
         }
         None => MappingTable::empty(),
     };
     let time_zone = match &args.time_zone {
-        Some(name) => jiff::tz::TimeZone::get(name)
-            .with_context(|| format!("unknown time zone {name:?} (expected e.g. \"Europe/Berlin\")"))?,
+        Some(name) => jiff::tz::TimeZone::get(name).with_context(|| {
+            format!("unknown time zone {name:?} (expected e.g. \"Europe/Berlin\")")
+        })?,
         None => jiff::tz::TimeZone::system(),
     };
     let inputs = read_inputs(&args.files)?;
@@ -85,15 +87,23 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if count == 0 {
-        anyhow::bail!("no HL7 message found in the input (expected text starting with MSH, or MLLP frames)");
+        anyhow::bail!(
+            "no HL7 message found in the input (expected text starting with MSH, or MLLP frames)"
+        );
     }
-    Ok(if any_invalid { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if any_invalid {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn read_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     if files.is_empty() {
         let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading stdin")?;
         return Ok(vec![("stdin".to_string(), bytes)]);
     }
     files
@@ -105,8 +115,16 @@ fn read_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         .collect()
 }
 
-fn inspect_one(source: &str, index: usize, raw: &[u8], mapping: &MappingTable, tz: &jiff::tz::TimeZone) -> Report {
-    let stamp = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S%z").to_string();
+fn inspect_one(
+    source: &str,
+    index: usize,
+    raw: &[u8],
+    mapping: &MappingTable,
+    tz: &jiff::tz::TimeZone,
+) -> Report {
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%d%H%M%S%z")
+        .to_string();
     let mut report = Report {
         source: source.to_string(),
         index,
@@ -123,7 +141,9 @@ fn inspect_one(source: &str, index: usize, raw: &[u8], mapping: &MappingTable, t
         Ok(m) => m,
         Err(e) => {
             report.issues = vec![validate::parse_error_issue(&e)];
-            let outcome = Outcome::Error { issues: report.issues.clone() };
+            let outcome = Outcome::Error {
+                issues: report.issues.clone(),
+            };
             report.ack = render_acks(&AckHeader::scrape(raw), &outcome, &stamp);
             return report;
         }
@@ -135,13 +155,20 @@ fn inspect_one(source: &str, index: usize, raw: &[u8], mapping: &MappingTable, t
     report.issues = validation.issues.clone();
     let header = AckHeader::from_message(&msg);
     let outcome = if report.valid {
-        Outcome::Accepted { issues: validation.issues.clone() }
+        Outcome::Accepted {
+            issues: validation.issues.clone(),
+        }
     } else {
-        Outcome::Error { issues: validation.issues.clone() }
+        Outcome::Error {
+            issues: validation.issues.clone(),
+        }
     };
     report.ack = render_acks(&header, &outcome, &stamp);
     if report.valid {
-        let ctx = Context { time_zone: tz, mapping };
+        let ctx = Context {
+            time_zone: tz,
+            mapping,
+        };
         let normalized = normalize::normalize(&msg, validation.issues, &ctx);
         let stored = StoredRecord {
             mapping_version: mapping.version().clone(),
@@ -166,15 +193,31 @@ fn render_acks(header: &AckHeader, outcome: &Outcome, stamp: &str) -> String {
 }
 
 fn print_report(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
-    writeln!(out, "== {} #{}: {} (control id {})", r.source, r.index,
+    writeln!(
+        out,
+        "== {} #{}: {} (control id {})",
+        r.source,
+        r.index,
         r.message_type.as_deref().unwrap_or("not HL7"),
-        r.control_id.as_deref().unwrap_or("-"))?;
-    let errors = r.issues.iter().filter(|i| i.severity == Severity::Error).count();
-    let warnings = r.issues.iter().filter(|i| i.severity == Severity::Warning).count();
+        r.control_id.as_deref().unwrap_or("-")
+    )?;
+    let errors = r
+        .issues
+        .iter()
+        .filter(|i| i.severity == Severity::Error)
+        .count();
+    let warnings = r
+        .issues
+        .iter()
+        .filter(|i| i.severity == Severity::Warning)
+        .count();
     if r.valid {
         writeln!(out, "valid: yes ({warnings} warnings)")?;
     } else {
-        writeln!(out, "valid: NO ({errors} errors, {warnings} warnings): the gateway answers AE and keeps it in quarantine")?;
+        writeln!(
+            out,
+            "valid: NO ({errors} errors, {warnings} warnings): the gateway answers AE and keeps it in quarantine"
+        )?;
     }
     for issue in &r.issues {
         writeln!(out, "  {issue}")?;
@@ -185,7 +228,11 @@ fn print_report(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
     }
     if let Some(record) = &r.record {
         let size = r.encoded_bytes.map_or(String::new(), |b| {
-            format!(" ({b} bytes on the wire for {} bytes of HL7, {:.0} %)", r.raw_bytes, 100.0 * b as f64 / r.raw_bytes.max(1) as f64)
+            format!(
+                " ({b} bytes on the wire for {} bytes of HL7, {:.0} %)",
+                r.raw_bytes,
+                100.0 * b as f64 / r.raw_bytes.max(1) as f64
+            )
         });
         writeln!(out, "record{size}:")?;
         writeln!(out, "{}", serde_json::to_string_pretty(record)?)?;

@@ -4,12 +4,12 @@
 //! over to the modules here. Protocol logic without IO lives in the `hl7edge-protocol` crate.
 
 pub mod config;
-pub mod forwarder;
-pub mod store;
-pub mod tls;
-pub mod ingest;
-pub mod listener;
 pub mod daemon;
+pub mod forwarder;
+pub mod ingest;
 pub mod inspect;
+pub mod listener;
 pub mod logging;
 pub mod signals;
+pub mod store;
+pub mod tls;

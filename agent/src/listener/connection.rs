@@ -97,7 +97,12 @@ enum Stop {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    fn new(stream: S, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) -> Self {
+    fn new(
+        stream: S,
+        peer: SocketAddr,
+        shared: Arc<Shared>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         let decoder = Decoder::new(shared.settings.max_frame_bytes);
         Connection {
             stream,
@@ -118,7 +123,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             };
             if n == 0 {
                 if let Some(Event::Incomplete { len }) = self.decoder.finish() {
-                    warn!(bytes = len, "connection closed in the middle of a frame; nothing stored");
+                    warn!(
+                        bytes = len,
+                        "connection closed in the middle of a frame; nothing stored"
+                    );
                 }
                 break;
             }
@@ -133,9 +141,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                 }
             }
-            self.frame_started = (self.decoder.buffered_len() > 0).then(|| {
-                self.frame_started.unwrap_or_else(Instant::now)
-            });
+            self.frame_started = (self.decoder.buffered_len() > 0)
+                .then(|| self.frame_started.unwrap_or_else(Instant::now));
         }
         let _ = self.stream.shutdown().await;
     }
@@ -180,8 +187,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             Event::Oversize { limit, head } => {
                 m.oversize.fetch_add(1, Ordering::Relaxed);
-                warn!(limit, "frame larger than max_frame; discarding it and answering AE");
-                let nak = ingest::oversize_nak(&self.shared.iface, &head, limit, &Stamp::now(), &self.shared.ids);
+                warn!(
+                    limit,
+                    "frame larger than max_frame; discarding it and answering AE"
+                );
+                let nak = ingest::oversize_nak(
+                    &self.shared.iface,
+                    &head,
+                    limit,
+                    &Stamp::now(),
+                    &self.shared.ids,
+                );
                 self.write(&nak).await
             }
             Event::OversizeEnd { len } => {
@@ -189,7 +205,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Ok(())
             }
             Event::Truncated { len } => {
-                warn!(bytes = len, "frame cut off by a new start block; discarded, sender will resend");
+                warn!(
+                    bytes = len,
+                    "frame cut off by a new start block; discarded, sender will resend"
+                );
                 Ok(())
             }
             Event::Incomplete { .. } => Ok(()),
@@ -204,7 +223,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Prepared::Store { message, warnings } => {
                 let control_id = message.control_id.clone();
                 let ack = message.ack.clone();
-                let span = info_span!("message", control_id = %control_id, kind = %message.message_type);
+                let span =
+                    info_span!("message", control_id = %control_id, kind = %message.message_type);
                 let result = shared.store.insert(*message).instrument(span.clone()).await;
                 let _enter = span.enter();
                 match result {
@@ -227,7 +247,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 match shared.store.quarantine(*entry).await {
                     Ok(id) => {
                         shared.metrics.quarantined.fetch_add(1, Ordering::Relaxed);
-                        warn!(quarantine_id = id, error_code = code, "message rejected (AE) and kept in quarantine");
+                        warn!(
+                            quarantine_id = id,
+                            error_code = code,
+                            "message rejected (AE) and kept in quarantine"
+                        );
                         Ok(nak)
                     }
                     Err(e) => self.store_failed(e, payload, &stamp),
@@ -247,7 +271,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 } else {
                     "gateway storage busy; retry later"
                 };
-                Ok(ingest::rejection(&shared.iface, payload, ErrorCode::RecordLocked, reason, stamp, &shared.ids))
+                Ok(ingest::rejection(
+                    &shared.iface,
+                    payload,
+                    ErrorCode::RecordLocked,
+                    reason,
+                    stamp,
+                    &shared.ids,
+                ))
             }
             _ => {
                 warn!(cause = %e, "store failed");

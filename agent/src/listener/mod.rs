@@ -87,11 +87,13 @@ impl BoundListener {
             )?)),
             None => None,
         };
-        let tcp = TcpListener::bind(config.bind).await.map_err(|source| BindError::Bind {
-            name: config.name.clone(),
-            addr: config.bind,
-            source,
-        })?;
+        let tcp = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| BindError::Bind {
+                name: config.name.clone(),
+                addr: config.bind,
+                source,
+            })?;
         Ok(BoundListener {
             tcp,
             config,
@@ -114,7 +116,9 @@ impl BoundListener {
     /// open connections to answer what they hold and close.
     pub async fn serve(self, shutdown: watch::Receiver<bool>) {
         let name = self.config.name.clone();
-        let cap = Arc::new(Semaphore::new(usize::from(self.config.max_connections.get())));
+        let cap = Arc::new(Semaphore::new(usize::from(
+            self.config.max_connections.get(),
+        )));
         let mut conns = JoinSet::new();
         let mut stop = shutdown.clone();
         info!(listener = %name, addr = %self.config.bind, "listening for MLLP");
@@ -163,7 +167,9 @@ impl BoundListener {
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
     /// The address could not be bound (in use, or not allowed).
-    #[error("listener {name}: cannot listen on {addr}: {source} (is another program using the port?)")]
+    #[error(
+        "listener {name}: cannot listen on {addr}: {source} (is another program using the port?)"
+    )]
     Bind {
         /// Listener name.
         name: String,

@@ -22,9 +22,10 @@ pub enum CodingSystem {
     Loinc,
     /// SNOMED CT (`SCT`; also sent as `SNM`, `SNOMED`, `SNOMED-CT`).
     SnomedCt,
-    /// ICD-10-CM, the US clinical modification (`I10C`).
+    /// ICD-10-CM, the US clinical modification (`I10C`; `I10` is read as
+    /// ICD-10-CM too, which is what senders mean by it in practice).
     Icd10Cm,
-    /// ICD-10, the WHO edition (`I10`).
+    /// ICD-10, the WHO edition (only when spelled out: `ICD10`, `ICD-10`).
     Icd10,
     /// ICD-9-CM (`I9C`; `I9` is read as ICD-9-CM too, which is what US senders mean by it).
     Icd9Cm,
@@ -59,7 +60,7 @@ const SPELLINGS: &[(&str, CodingSystem)] = &[
     ("I10C", CodingSystem::Icd10Cm),
     ("ICD10CM", CodingSystem::Icd10Cm),
     ("ICD-10-CM", CodingSystem::Icd10Cm),
-    ("I10", CodingSystem::Icd10),
+    ("I10", CodingSystem::Icd10Cm),
     ("ICD10", CodingSystem::Icd10),
     ("ICD-10", CodingSystem::Icd10),
     ("I9C", CodingSystem::Icd9Cm),
@@ -97,7 +98,7 @@ impl CodingSystem {
         CodingSystem::Other(name.to_owned())
     }
 
-    /// The canonical HL7 v2 name: `LN`, `SCT`, `I10C`, `I10`, `I9C`, `RXNORM`,
+    /// The canonical HL7 v2 name: `LN`, `SCT`, `I10C`, `ICD10`, `I9C`, `RXNORM`,
     /// `MDC`, `CVX`, `UCUM`, `NDC`, `C4`, or the held name for local and other
     /// systems.
     pub fn hl7_code(&self) -> &str {
@@ -105,7 +106,7 @@ impl CodingSystem {
             CodingSystem::Loinc => "LN",
             CodingSystem::SnomedCt => "SCT",
             CodingSystem::Icd10Cm => "I10C",
-            CodingSystem::Icd10 => "I10",
+            CodingSystem::Icd10 => "ICD10",
             CodingSystem::Icd9Cm => "I9C",
             CodingSystem::RxNorm => "RXNORM",
             CodingSystem::Mdc => "MDC",
@@ -167,7 +168,7 @@ mod tests {
             ("SNM", CodingSystem::SnomedCt),
             ("SNOMED", CodingSystem::SnomedCt),
             ("SNOMED-CT", CodingSystem::SnomedCt),
-            ("I10", CodingSystem::Icd10),
+            ("I10", CodingSystem::Icd10Cm),
             ("ICD10", CodingSystem::Icd10),
             ("I10C", CodingSystem::Icd10Cm),
             ("ICD-10-CM", CodingSystem::Icd10Cm),

@@ -116,6 +116,10 @@ pub struct Practitioner {
 
 /// The message-type specific part of a record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one body per record, built once and moved rarely; boxing would add an allocation"
+)]
 pub enum Body {
     /// ORU^R01 lab results and device observations (IHE PCD-01).
     Observations(ObservationReport),

@@ -1,0 +1,187 @@
+//! What a normalization run is given and what it collects on the way.
+//!
+//! [`Context`] is the caller's input: the site's time zone and the
+//! interface's mapping table. [`Normalized`] is the output: the record plus
+//! the codes that had no standard mapping. Inside, a `Work` value gathers
+//! warnings and unmapped codes while the normalizers walk the message, and
+//! an `At` names the place a value came from, so a warning carries an exact
+//! [`Location`] (built only when a warning is actually raised).
+//!
+//! Invariants: warnings never contain message values (no PHI), and each
+//! unmapped `(system, code)` pair is reported once per message.
+
+use jiff::tz::TimeZone;
+
+use crate::hl7::{ErrorCode, Issue, Location, Segment};
+use crate::normalize::coding_system::CodingSystem;
+use crate::normalize::mapping::MappingTable;
+use crate::record::Record;
+
+/// What a normalization run needs from the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The site's time zone: HL7 times sent without a UTC offset are read in
+    /// it.
+    pub time_zone: &'a TimeZone,
+    /// The interface's mapping table (local codes to standard codes, local
+    /// units to UCUM).
+    pub mapping: &'a MappingTable,
+}
+
+/// The result of normalizing one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    /// The normalized record, warnings included.
+    pub record: Record,
+    /// Codes that had no standard mapping, once per distinct
+    /// `(system, code)` in this message, in order of first appearance, so
+    /// the agent can count them per interface. A unit that could not be
+    /// translated to UCUM is listed as `(CodingSystem::Ucum, unit as sent)`.
+    pub unmapped: Vec<(CodingSystem, String)>,
+}
+
+/// The state of one run: the context, and the warnings and unmapped codes
+/// found so far.
+pub(crate) struct Work<'c> {
+    /// The caller's context.
+    pub(crate) ctx: Context<'c>,
+    /// Warnings raised while normalizing (validation issues come first).
+    pub(crate) issues: Vec<Issue>,
+    /// Distinct unmapped codes, in order of first appearance.
+    pub(crate) unmapped: Vec<(CodingSystem, String)>,
+}
+
+impl<'c> Work<'c> {
+    /// Starts a run that carries the validation issues along.
+    pub(crate) fn new(ctx: Context<'c>, issues: Vec<Issue>) -> Self {
+        Work {
+            ctx,
+            issues,
+            unmapped: Vec::new(),
+        }
+    }
+
+    /// Records a warning at `at`, unless an issue with the same code and
+    /// location is already there (validation may have found it first).
+    /// `message` must not contain message values.
+    pub(crate) fn warn(&mut self, code: ErrorCode, at: At<'_>, message: &'static str) {
+        let location = at.location();
+        let known = self
+            .issues
+            .iter()
+            .any(|i| i.code == code && i.location == location);
+        if !known {
+            self.issues.push(Issue::warning(code, location, message));
+        }
+    }
+
+    /// Notes a code without a standard mapping (once per message).
+    pub(crate) fn unmapped(&mut self, system: &CodingSystem, code: &str) {
+        let seen = self.unmapped.iter().any(|(s, c)| s == system && c == code);
+        if !seen {
+            self.unmapped.push((system.clone(), code.to_owned()));
+        }
+    }
+}
+
+/// A place in the message: segment, field and repetition (0 = not narrowed
+/// to a repetition).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At<'a> {
+    segment: Segment<'a>,
+    field: usize,
+    repetition: usize,
+}
+
+impl<'a> At<'a> {
+    /// Field `field` of `segment`.
+    pub(crate) fn new(segment: Segment<'a>, field: usize) -> Self {
+        At {
+            segment,
+            field,
+            repetition: 0,
+        }
+    }
+
+    /// The same place narrowed to a repetition (1-based).
+    pub(crate) fn repetition(self, repetition: usize) -> Self {
+        At { repetition, ..self }
+    }
+
+    /// The HL7 location (ERL) of this place.
+    pub(crate) fn location(&self) -> Location {
+        Location::segment(&self.segment.id(), self.segment.index() + 1)
+            .field(self.field)
+            .repetition(self.repetition)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hl7::{Message, Severity};
+
+    #[test]
+    fn a_warning_names_segment_position_field_and_repetition() {
+        let m = Message::parse(b"MSH|^~\\&|A\rPID|1\rOBX|1|NM").unwrap();
+        let tz = TimeZone::UTC;
+        let mapping = MappingTable::empty();
+        let mut work = Work::new(
+            Context {
+                time_zone: &tz,
+                mapping: &mapping,
+            },
+            Vec::new(),
+        );
+        let obx = m.segment("OBX").unwrap();
+        work.warn(
+            ErrorCode::DataType,
+            At::new(obx, 5).repetition(2),
+            "not a number",
+        );
+        let issue = &work.issues[0];
+        assert_eq!(issue.severity, Severity::Warning);
+        assert_eq!(issue.location.to_string(), "OBX(segment 3)-5[2]");
+    }
+
+    #[test]
+    fn a_problem_validation_already_found_is_not_repeated() {
+        let m = Message::parse(b"MSH|^~\\&|A\rOBX|1|NM").unwrap();
+        let obx = m.segment("OBX").unwrap();
+        let known = Issue::warning(
+            ErrorCode::DataType,
+            At::new(obx, 5).location(),
+            "bad number",
+        );
+        let tz = TimeZone::UTC;
+        let mapping = MappingTable::empty();
+        let ctx = Context {
+            time_zone: &tz,
+            mapping: &mapping,
+        };
+        let mut work = Work::new(ctx, vec![known]);
+        work.warn(ErrorCode::DataType, At::new(obx, 5), "not a number");
+        work.warn(ErrorCode::DataType, At::new(obx, 6), "not a unit");
+        assert_eq!(work.issues.len(), 2);
+        assert_eq!(work.issues[0].message, "bad number");
+    }
+
+    #[test]
+    fn an_unmapped_code_is_listed_once() {
+        let tz = TimeZone::UTC;
+        let mapping = MappingTable::empty();
+        let ctx = Context {
+            time_zone: &tz,
+            mapping: &mapping,
+        };
+        let mut work = Work::new(ctx, Vec::new());
+        let local = CodingSystem::Local("L".into());
+        work.unmapped(&local, "GLU");
+        work.unmapped(&local, "GLU");
+        work.unmapped(&local, "K");
+        assert_eq!(
+            work.unmapped,
+            [(local.clone(), "GLU".into()), (local, "K".into())]
+        );
+    }
+}

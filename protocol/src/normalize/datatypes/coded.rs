@@ -1,0 +1,252 @@
+//! Coded elements (CWE, CE, CNE) to [`Coded`], with the standard code found.
+//!
+//! Where the standard code comes from, in order:
+//! 1. the original coding (components 1-3) is in a standard system:
+//!    [`Standard::Original`];
+//! 2. the alternate coding (components 4-6) is: [`Standard::Alternate`];
+//! 3. the interface's mapping table knows the original code (by system and
+//!    code, then for any system), or else the alternate one:
+//!    [`Standard::Mapped`];
+//! 4. otherwise [`Standard::Unmapped`], and the code is noted for counting.
+//!
+//! Standard systems are LOINC, SNOMED CT, ICD-10 and ICD-10-CM, RxNorm, MDC,
+//! CVX, UCUM, NDC and CPT. A field may accept more ([`Accept`]: MVX for a
+//! vaccine manufacturer, an HL7 table for a route). Everything else (`L`,
+//! `LOCAL`, `99zzz`, ICD-9-CM, any other name) goes through the mapping
+//! table. Nothing is inferred from display text.
+
+use crate::hl7::Element;
+use crate::normalize::coding_system::CodingSystem;
+use crate::normalize::context::Work;
+use crate::normalize::datatypes::string;
+use crate::record::{Coded, Coding, Standard};
+
+/// Coding systems a particular field accepts as standard, besides the
+/// general list (names as sent, compared case-insensitively).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Accept(pub(crate) &'static [&'static str]);
+
+impl Accept {
+    /// Only the general standard systems.
+    pub(crate) const GENERAL: Accept = Accept(&[]);
+
+    fn allows(self, system: &CodingSystem) -> bool {
+        match system {
+            CodingSystem::Loinc
+            | CodingSystem::SnomedCt
+            | CodingSystem::Icd10Cm
+            | CodingSystem::Icd10
+            | CodingSystem::RxNorm
+            | CodingSystem::Mdc
+            | CodingSystem::Cvx
+            | CodingSystem::Ucum
+            | CodingSystem::Ndc
+            | CodingSystem::Cpt => true,
+            CodingSystem::Icd9Cm | CodingSystem::Local(_) => false,
+            CodingSystem::Other(name) => self.0.iter().any(|a| a.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
+/// A CWE/CE/CNE field or repetition (its components are the CWE parts).
+pub(crate) fn coded(
+    work: &mut Work<'_>,
+    element: Option<Element<'_>>,
+    accept: Accept,
+) -> Option<Coded> {
+    let element = element?;
+    build(work, |n| string(element.component(n)), accept)
+}
+
+/// A CWE held in one component, its parts in sub-components (as in
+/// OBR-15.1, the specimen source of older versions).
+pub(crate) fn coded_in_component(
+    work: &mut Work<'_>,
+    element: Option<Element<'_>>,
+    accept: Accept,
+) -> Option<Coded> {
+    let element = element?;
+    build(work, |n| string(element.subcomponent(n)), accept)
+}
+
+/// The placeholder for a required code that was not sent: an empty code in
+/// an unnamed system, unmapped (the caller warns).
+pub(crate) fn missing_code() -> Coded {
+    Coded {
+        original: Coding {
+            code: String::new(),
+            display: None,
+            system: CodingSystem::Other(String::new()),
+        },
+        alternate: None,
+        standard: Standard::Unmapped,
+    }
+}
+
+fn build(
+    work: &mut Work<'_>,
+    part: impl Fn(usize) -> Option<String>,
+    accept: Accept,
+) -> Option<Coded> {
+    let code = part(1);
+    let display = part(2);
+    let alternate = part(4).map(|code| Coding {
+        code,
+        display: part(5),
+        system: system(part(6)),
+    });
+    if code.is_none() && display.is_none() && alternate.is_none() {
+        return None;
+    }
+    let original = Coding {
+        code: code.unwrap_or_default(),
+        display,
+        system: system(part(3)),
+    };
+    let standard = standard(work, &original, alternate.as_ref(), accept);
+    Some(Coded {
+        original,
+        alternate,
+        standard,
+    })
+}
+
+fn system(name: Option<String>) -> CodingSystem {
+    CodingSystem::from_hl7(name.as_deref().unwrap_or_default())
+}
+
+fn standard(
+    work: &mut Work<'_>,
+    original: &Coding,
+    alternate: Option<&Coding>,
+    accept: Accept,
+) -> Standard {
+    if !original.code.is_empty() && accept.allows(&original.system) {
+        return Standard::Original;
+    }
+    if alternate.is_some_and(|a| accept.allows(&a.system)) {
+        return Standard::Alternate;
+    }
+    let mapped = std::iter::once(original)
+        .chain(alternate)
+        .filter(|c| !c.code.is_empty())
+        .find_map(|c| work.ctx.mapping.map_code(c.system.hl7_code(), &c.code));
+    if let Some(target) = mapped {
+        return Standard::Mapped(Coding {
+            code: target.code.clone(),
+            display: target.display.clone(),
+            system: target.system.clone(),
+        });
+    }
+    if !original.code.is_empty() {
+        work.unmapped(&original.system, &original.code);
+    }
+    Standard::Unmapped
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::tz::TimeZone;
+
+    use super::*;
+    use crate::hl7::Message;
+    use crate::normalize::context::Context;
+    use crate::normalize::mapping::MappingTable;
+
+    const MAP: &str = "kind,local_system,local_code,target_system,target_code,target_display\n\
+        code,99LAB,GLU,LN,2345-7,Glucose\n\
+        code,,K,LN,2823-3,\n";
+
+    fn read(field: &str, mapping: &MappingTable) -> (Option<Coded>, Vec<(CodingSystem, String)>) {
+        read_accepting(field, mapping, Accept::GENERAL)
+    }
+
+    fn read_accepting(
+        field: &str,
+        mapping: &MappingTable,
+        accept: Accept,
+    ) -> (Option<Coded>, Vec<(CodingSystem, String)>) {
+        let text = format!("MSH|^~\\&|A\rOBX|1|CWE|{field}");
+        let m = Message::parse(text.as_bytes()).unwrap();
+        let tz = TimeZone::UTC;
+        let mut work = Work::new(
+            Context {
+                time_zone: &tz,
+                mapping,
+            },
+            Vec::new(),
+        );
+        let coded = coded(&mut work, m.segment("OBX").unwrap().field(3), accept);
+        (coded, work.unmapped)
+    }
+
+    #[test]
+    fn a_loinc_code_is_its_own_standard() {
+        let (c, unmapped) = read("2345-7^Glucose^LN", &MappingTable::empty());
+        let c = c.unwrap();
+        assert_eq!(c.standard, Standard::Original);
+        assert_eq!(c.original.display.as_deref(), Some("Glucose"));
+        assert_eq!(c.original.system, CodingSystem::Loinc);
+        assert!(unmapped.is_empty());
+    }
+
+    #[test]
+    fn a_loinc_alternate_beside_a_local_code_is_the_standard() {
+        let (c, unmapped) = read(
+            "470^HEMOGLOBINA^LAB_COD ^718-7^Hemoglobin^LN",
+            &MappingTable::empty(),
+        );
+        let c = c.unwrap();
+        assert_eq!(c.standard, Standard::Alternate);
+        assert_eq!(c.original.system, CodingSystem::Other("LAB_COD".into()));
+        assert_eq!(c.standard_coding().unwrap().code, "718-7");
+        assert!(unmapped.is_empty());
+    }
+
+    #[test]
+    fn a_local_code_is_mapped_by_system_then_by_any_system() {
+        let table = MappingTable::parse(MAP).unwrap();
+        let (c, _) = read("GLU^Glucose^99LAB", &table);
+        let mapped = c.unwrap().standard_coding().cloned().unwrap();
+        assert_eq!(
+            (mapped.code.as_str(), mapped.system),
+            ("2345-7", CodingSystem::Loinc)
+        );
+        let (c, _) = read("K^Potassium^L", &table);
+        assert_eq!(c.unwrap().standard_coding().unwrap().code, "2823-3");
+    }
+
+    #[test]
+    fn an_unknown_local_code_is_unmapped_and_reported() {
+        let (c, unmapped) = read("GLU^Glucose^L", &MappingTable::empty());
+        assert_eq!(c.unwrap().standard, Standard::Unmapped);
+        assert_eq!(unmapped, [(CodingSystem::Local("L".into()), "GLU".into())]);
+    }
+
+    #[test]
+    fn icd10_sent_as_i10_is_icd10_cm() {
+        let (c, _) = read("E11.9^Type 2 diabetes^I10", &MappingTable::empty());
+        let c = c.unwrap();
+        assert_eq!(c.original.system, CodingSystem::Icd10Cm);
+        assert_eq!(c.standard, Standard::Original);
+    }
+
+    #[test]
+    fn a_field_specific_system_is_accepted_only_where_allowed() {
+        let (c, _) = read("PMC^sanofi^MVX", &MappingTable::empty());
+        assert_eq!(c.unwrap().standard, Standard::Unmapped);
+        let (c, _) = read_accepting("PMC^sanofi^MVX", &MappingTable::empty(), Accept(&["MVX"]));
+        assert_eq!(c.unwrap().standard, Standard::Original);
+    }
+
+    #[test]
+    fn text_only_values_are_kept_but_not_counted() {
+        let (c, unmapped) = read("^Hemolyzed", &MappingTable::empty());
+        let c = c.unwrap();
+        assert_eq!(c.original.code, "");
+        assert_eq!(c.original.display.as_deref(), Some("Hemolyzed"));
+        assert_eq!(c.standard, Standard::Unmapped);
+        assert!(unmapped.is_empty());
+        assert!(read("", &MappingTable::empty()).0.is_none());
+    }
+}

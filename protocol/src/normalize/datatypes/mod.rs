@@ -1,0 +1,91 @@
+//! HL7 data types read into record values.
+//!
+//! Each reader takes the element (field, repetition or component) that
+//! holds the value and the place it came from. A value that is simply
+//! absent gives `None` silently; a value that is present but cannot be read
+//! gives `None` (or the raw text, where the record has room for it) and a
+//! Warning issue (table 0357 code 102 or 103) at that exact place. Text is
+//! trimmed of surrounding whitespace and HL7's explicit null `""` counts as
+//! absent.
+
+mod coded;
+mod identity;
+mod numeric;
+mod unit;
+
+pub(crate) use coded::{Accept, coded, coded_in_component, missing_code};
+pub(crate) use identity::{identifier, person_name, practitioner};
+pub(crate) use numeric::{comparator_number, reference_range, structured_numeric};
+pub(crate) use unit::unit;
+
+use std::borrow::Cow;
+
+use crate::hl7::{Element, ErrorCode, Segment};
+use crate::normalize::context::{At, Work};
+use crate::normalize::time::to_timestamp;
+use crate::record::Timestamp;
+
+/// The element's text, trimmed; `None` when absent, empty, null or blank.
+pub(crate) fn text<'a>(element: Option<Element<'a>>) -> Option<Cow<'a, str>> {
+    let value = element?.value()?;
+    let trimmed = match value {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) if s.trim().len() == s.len() => Cow::Owned(s),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+    };
+    (!trimmed.is_empty()).then_some(trimmed)
+}
+
+/// [`text`] as an owned string.
+pub(crate) fn string(element: Option<Element<'_>>) -> Option<String> {
+    text(element).map(Cow::into_owned)
+}
+
+/// Component `n` of `element` (first repetition of a field) as a string.
+pub(crate) fn component(element: Option<Element<'_>>, n: usize) -> Option<String> {
+    string(element?.component(n))
+}
+
+/// A TS/DTM/DT element (its first component) as a UTC timestamp.
+///
+/// Unreadable dates are reported as a data type error at `at`.
+pub(crate) fn timestamp(
+    work: &mut Work<'_>,
+    element: Option<Element<'_>>,
+    at: At<'_>,
+) -> Option<Timestamp> {
+    let value = text(element?.component(1))?;
+    match to_timestamp(&value, work.ctx.time_zone) {
+        Ok(ts) => Some(ts),
+        Err(_) => {
+            work.warn(
+                ErrorCode::DataType,
+                at,
+                "value is not a valid HL7 date/time",
+            );
+            None
+        }
+    }
+}
+
+/// Field `n` of `segment` read as a timestamp.
+pub(crate) fn field_time(work: &mut Work<'_>, segment: Segment<'_>, n: usize) -> Option<Timestamp> {
+    timestamp(work, segment.field(n), At::new(segment, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hl7::Message;
+
+    #[test]
+    fn text_is_trimmed_and_nulls_and_blanks_are_absent() {
+        let m = Message::parse(b"MSH|^~\\&|A\rPID|1| x |\"\"|  |a\\T\\b ").unwrap();
+        let pid = m.segment("PID").unwrap();
+        assert_eq!(text(pid.field(2)).unwrap(), "x");
+        assert!(text(pid.field(3)).is_none());
+        assert!(text(pid.field(4)).is_none());
+        assert_eq!(text(pid.field(5)).unwrap(), "a&b");
+        assert!(text(pid.field(9)).is_none());
+    }
+}

@@ -1,0 +1,195 @@
+//! Numbers: SN structured numerics, comparator-prefixed values and OBX-7
+//! reference ranges, all as exact [`Decimal`]s.
+//!
+//! Reference ranges are read as `low-high` (`70-99`, `-5-5`, `3.5 - 5.0`,
+//! and `4.50&5.90`, which some senders write with the sub-component
+//! separator), `<x`/`<=x` (upper bound only) and `>x`/`>=x` (lower bound
+//! only). A strict comparator (`<`, `>`) keeps the range text as well, so the
+//! strictness is not lost. Anything else (`negative`, `70_105`) is kept as
+//! text only: bounds are never guessed.
+
+use crate::hl7::Element;
+use crate::normalize::datatypes::string;
+use crate::record::{Decimal, ReferenceRange, StructuredNumeric};
+
+/// Comparators of the SN data type, longest first for prefix matching.
+const COMPARATORS: [&str; 6] = [">=", "<=", "<>", ">", "<", "="];
+
+/// Separators of the SN data type.
+const SEPARATORS: [&str; 5] = ["-", "+", "/", ".", ":"];
+
+/// An SN repetition (`comparator^num1^separator^num2`), without its unit.
+/// `None` when any part present is not what SN allows.
+pub(crate) fn structured_numeric(element: Element<'_>) -> Option<StructuredNumeric> {
+    let comparator = string(element.component(1));
+    let low = string(element.component(2));
+    let separator = string(element.component(3));
+    let high = string(element.component(4));
+    if comparator
+        .as_deref()
+        .is_some_and(|c| !COMPARATORS.contains(&c))
+        || separator
+            .as_deref()
+            .is_some_and(|s| !SEPARATORS.contains(&s))
+        || (low.is_none() && high.is_none())
+    {
+        return None;
+    }
+    Some(StructuredNumeric {
+        comparator,
+        low: parse_optional(low.as_deref())?,
+        separator,
+        high: parse_optional(high.as_deref())?,
+        unit: None,
+    })
+}
+
+/// A number written with a comparator in front (`<5`, `>=10`), as senders
+/// often put in an NM field.
+pub(crate) fn comparator_number(text: &str) -> Option<StructuredNumeric> {
+    let (comparator, rest) = comparator_prefix(text.trim())?;
+    Some(StructuredNumeric {
+        comparator: Some(comparator.to_owned()),
+        low: Some(Decimal::parse(rest)?),
+        separator: None,
+        high: None,
+        unit: None,
+    })
+}
+
+/// OBX-7 (see the module doc for what is read).
+pub(crate) fn reference_range(text: &str) -> ReferenceRange {
+    let text = text.trim();
+    let mut range = ReferenceRange {
+        low: None,
+        high: None,
+        text: None,
+    };
+    if let Some((comparator, rest)) = comparator_prefix(text)
+        && let Some(bound) = Decimal::parse(rest)
+    {
+        match comparator {
+            "<" | "<=" => range.high = Some(bound),
+            ">" | ">=" => range.low = Some(bound),
+            _ => {}
+        }
+        if matches!(comparator, "<" | ">" | "=" | "<>") {
+            range.text = Some(text.to_owned());
+        }
+    } else if let Some((low, high)) = split_range(text) {
+        range.low = Some(low);
+        range.high = Some(high);
+    } else {
+        range.text = Some(text.to_owned());
+    }
+    range
+}
+
+fn parse_optional(text: Option<&str>) -> Option<Option<Decimal>> {
+    match text {
+        None => Some(None),
+        Some(t) => Decimal::parse(t).map(Some),
+    }
+}
+
+fn comparator_prefix(text: &str) -> Option<(&'static str, &str)> {
+    COMPARATORS
+        .iter()
+        .find_map(|c| text.strip_prefix(c).map(|rest| (*c, rest)))
+}
+
+/// `low-high` or `low&high`; the first character may be a sign.
+fn split_range(text: &str) -> Option<(Decimal, Decimal)> {
+    let at = text
+        .bytes()
+        .enumerate()
+        .skip(1)
+        .find(|(_, b)| matches!(b, b'-' | b'&'))?
+        .0;
+    let low = Decimal::parse(text.get(..at)?)?;
+    let high = Decimal::parse(text.get(at + 1..)?)?;
+    Some((low, high))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hl7::Message;
+
+    fn dec(text: &str) -> Option<Decimal> {
+        Decimal::parse(text)
+    }
+
+    fn sn(value: &str) -> Option<StructuredNumeric> {
+        let text = format!("MSH|^~\\&|A\rOBX|1|SN|X||{value}");
+        let m = Message::parse(text.as_bytes()).unwrap();
+        let field = m.segment("OBX").unwrap().field(5).unwrap();
+        structured_numeric(field.repetition(1).unwrap())
+    }
+
+    #[test]
+    fn structured_numerics_read_comparator_numbers_and_separator() {
+        let v = sn(">^100").unwrap();
+        assert_eq!(v.comparator.as_deref(), Some(">"));
+        assert_eq!(v.low, dec("100"));
+        let v = sn("^1^:^128").unwrap();
+        assert_eq!(
+            (v.low, v.separator.as_deref(), v.high),
+            (dec("1"), Some(":"), dec("128"))
+        );
+        let v = sn("^182").unwrap();
+        assert_eq!((v.comparator, v.low), (None, dec("182")));
+    }
+
+    #[test]
+    fn malformed_structured_numerics_are_refused() {
+        for bad in ["~^5", "^abc", "^1^x^2", "^", ">"] {
+            assert!(sn(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_comparator_in_front_of_a_number_is_understood() {
+        let v = comparator_number("<0.5").unwrap();
+        assert_eq!((v.comparator.as_deref(), v.low), (Some("<"), dec("0.5")));
+        assert!(comparator_number("5").is_none());
+        assert!(comparator_number("<x").is_none());
+    }
+
+    #[test]
+    fn numeric_ranges_give_both_bounds() {
+        for (text, low, high) in [
+            ("70-99", "70", "99"),
+            ("4.5 - 11.0", "4.5", "11.0"),
+            ("-5-5", "-5", "5"),
+            ("-10--5", "-10", "-5"),
+            ("4.50&5.90", "4.50", "5.90"),
+        ] {
+            let r = reference_range(text);
+            assert_eq!(
+                (r.low, r.high, r.text),
+                (dec(low), dec(high), None),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_sided_ranges_give_one_bound_and_keep_strictness() {
+        let r = reference_range("<5");
+        assert_eq!(
+            (r.low, r.high, r.text.as_deref()),
+            (None, dec("5"), Some("<5"))
+        );
+        let r = reference_range(">=10");
+        assert_eq!((r.low, r.high, r.text), (dec("10"), None, None));
+    }
+
+    #[test]
+    fn other_ranges_are_kept_as_text() {
+        for text in ["negative", "70_105", "<1:40", "1e-5"] {
+            let r = reference_range(text);
+            assert_eq!((r.low, r.high, r.text.as_deref()), (None, None, Some(text)));
+        }
+    }
+}

@@ -1,0 +1,161 @@
+use jiff::tz::TimeZone;
+
+use super::*;
+use crate::hl7::Issue;
+use crate::normalize::context::Context;
+use crate::normalize::mapping::MappingTable;
+use crate::record::{Decimal, Precision, Value};
+
+fn read(text: &str) -> (ObservationReport, Vec<Issue>) {
+    let m = Message::parse(text.as_bytes()).unwrap();
+    let tz = TimeZone::fixed(jiff::tz::offset(-5));
+    let mapping = MappingTable::empty();
+    let mut work = Work::new(
+        Context {
+            time_zone: &tz,
+            mapping: &mapping,
+        },
+        Vec::new(),
+    );
+    let report = observations(&mut work, &m);
+    (report, work.issues)
+}
+
+fn dec(text: &str) -> Decimal {
+    Decimal::parse(text).unwrap()
+}
+
+const LAB: &str = "MSH|^~\\&|LAB|H|HUB|O|20240102030405||ORU^R01^ORU_R01|C1|P|2.5.1\r\
+PID|1||123^^^HOSP^MR||DOE^JANE\r\
+OBR|1|PL1^CPOE|FL1^LAB|24323-8^Comprehensive metabolic panel^LN|||20240102020000|||||||||||||||20240102030000|||F\r\
+OBX|1|NM|2345-7^Glucose^LN||95|mg/dl|70-99|N|||F|||20240102020000\r\
+OBX|2|SN|2160-0^Creatinine^LN||<^0.5|mg/dL|0.6-1.2|L~A|||F|||20240102021500\r\
+OBX|3|CWE|5778-6^Color of Urine^LN||YEL^Yellow^L||||||C\r\
+OBX|4|TX|8251-1^Comment^LN||line one~line two||||||F\r\
+OBX|5|DT|33882-2^Collection date^LN||20240101||||||F\r\
+OBX|6|NM|2951-2^Sodium^LN||14O|mmol/L||||F\r\
+OBX|7|NM|2823-3^Potassium^LN||4.1|mmol/L|||||Q\r\
+NTE|1||a comment\r";
+
+#[test]
+fn lab_results_are_typed_by_value_type() {
+    let (r, _) = read(LAB);
+    let obs = &r.orders[0].observations;
+    assert_eq!(obs.len(), 7);
+    let Value::Quantity(q) = &obs[0].value else {
+        panic!("{:?}", obs[0].value)
+    };
+    assert_eq!(q.value, dec("95"));
+    assert_eq!(q.unit.as_ref().unwrap().ucum.as_deref(), Some("mg/dL"));
+    let Value::Structured(sn) = &obs[1].value else {
+        panic!("{:?}", obs[1].value)
+    };
+    assert_eq!(sn.comparator.as_deref(), Some("<"));
+    assert_eq!(sn.low, Some(dec("0.5")));
+    assert_eq!(sn.unit.as_ref().unwrap().ucum.as_deref(), Some("mg/dL"));
+    let Value::Coded(c) = &obs[2].value else {
+        panic!("{:?}", obs[2].value)
+    };
+    assert_eq!(c.original.code, "YEL");
+    assert_eq!(obs[3].value, Value::Text("line one\nline two".into()));
+    let Value::Time(t) = &obs[4].value else {
+        panic!("{:?}", obs[4].value)
+    };
+    assert_eq!(t.precision, Precision::Day);
+}
+
+#[test]
+fn order_fields_ranges_flags_and_statuses_are_read() {
+    let (r, _) = read(LAB);
+    let g = &r.orders[0];
+    assert_eq!(g.placer_order.as_deref(), Some("PL1"));
+    assert_eq!(g.filler_order.as_deref(), Some("FL1"));
+    assert_eq!(g.service.as_ref().unwrap().original.code, "24323-8");
+    assert!(g.reported_at.is_some());
+    assert_eq!(g.status.as_deref(), Some("F"));
+    let obs = &g.observations;
+    let range = obs[0].reference_range.as_ref().unwrap();
+    assert_eq!((range.low, range.high), (Some(dec("70")), Some(dec("99"))));
+    assert_eq!(obs[1].flags, ["L", "A"]);
+    assert_eq!(obs[0].status, ResultStatus::Final);
+    assert_eq!(obs[2].status, ResultStatus::Corrected);
+}
+
+#[test]
+fn an_observation_time_equal_to_the_order_time_is_not_repeated() {
+    let (r, _) = read(LAB);
+    let g = &r.orders[0];
+    assert!(g.observed_at.is_some());
+    assert_eq!(g.observations[0].observed_at, None);
+    let own = g.observations[1].observed_at.unwrap();
+    assert_eq!(own.utc_ms - g.observed_at.unwrap().utc_ms, 15 * 60 * 1000);
+}
+
+#[test]
+fn unreadable_values_are_kept_as_text_with_located_warnings() {
+    let (r, issues) = read(LAB);
+    let obs = &r.orders[0].observations;
+    assert_eq!(obs[5].value, Value::Text("14O".into()));
+    assert_eq!(obs[6].status, ResultStatus::Unknown);
+    let found: Vec<_> = issues
+        .iter()
+        .map(|i| (i.code, i.location.to_string()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (ErrorCode::DataType, "OBX(segment 9)-5".to_string()),
+            (
+                ErrorCode::TableValueNotFound,
+                "OBX(segment 10)-11".to_string()
+            ),
+        ]
+    );
+    assert!(issues.iter().all(|i| !i.message.contains("14O")));
+}
+
+#[test]
+fn observations_before_any_order_get_an_implicit_group() {
+    let (r, _) = read(
+        "MSH|^~\\&|DEV|H|||20240102030405||ORU^R01|C2|P|2.5\r\
+         OBX|1|NM|8867-4^Heart rate^LN||72|/min\r\
+         OBR|1||F2|X^Y^L\r\
+         OBX|1|ST|X^Y^L||ok",
+    );
+    assert_eq!(r.orders.len(), 2);
+    assert_eq!(r.orders[0].service, None);
+    assert_eq!(r.orders[0].observations.len(), 1);
+    assert_eq!(r.orders[1].observations.len(), 1);
+}
+
+#[test]
+fn several_numbers_form_a_series_and_a_missing_code_is_warned_about() {
+    let (r, issues) = read(
+        "MSH|^~\\&|DEV|H|||20240102030405||ORU^R01|C3|P|2.6\r\
+         OBR|1\r\
+         OBX|1|NA|150452^MDC_PULS_OXIM_PLETH^MDC|1.1.1.3|1^2.5^-3\r\
+         OBX|2|NM|||7",
+    );
+    let obs = &r.orders[0].observations;
+    assert_eq!(
+        obs[0].value,
+        Value::Series(vec![dec("1"), dec("2.5"), dec("-3")])
+    );
+    assert_eq!(obs[0].sub_id.as_deref(), Some("1.1.1.3"));
+    assert_eq!(obs[1].code.original.code, "");
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].code, ErrorCode::RequiredFieldMissing);
+}
+
+#[test]
+fn equipment_identifiers_stay_readable() {
+    let m = Message::parse(
+        b"MSH|^~\\&|A\rOBX|1||69965^MDC_DEV^MDC|1.0.0.0|||||||X|||||||0123456789ABCDEF^^0123456789ABCDEF^EUI-64~GW1^ACME~",
+    )
+    .unwrap();
+    let field = m.segment("OBX").unwrap().field(18);
+    assert_eq!(
+        equipment(field),
+        ["0123456789ABCDEF^^0123456789ABCDEF^EUI-64", "GW1^ACME"]
+    );
+}

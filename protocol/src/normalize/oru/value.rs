@@ -1,0 +1,154 @@
+//! OBX-5 typed by OBX-2.
+//!
+//! | OBX-2 | value |
+//! |---|---|
+//! | NM | `Quantity` with the OBX-6 unit; several numbers (`1^2^3` or repetitions) give a `Series`; a comparator in front (`<5`) gives `Structured` |
+//! | SN | `Structured` with the OBX-6 unit |
+//! | NA, MA | `Series` |
+//! | CWE, CE, CNE, CF | `Coded` (the first repetition; more repetitions are warned about) |
+//! | TS, DTM, DT | `Time` |
+//! | ST, TX, FT and anything else | `Text`, repetitions joined by a newline |
+//!
+//! An empty or null OBX-5 is `Value::None`. A value that does not read as
+//! its type is a data type warning at OBX-5 and is kept as `Text`.
+
+use crate::hl7::{Element, ErrorCode, Segment};
+use crate::normalize::context::{At, Work};
+use crate::normalize::datatypes::{
+    Accept, coded, comparator_number, structured_numeric, text, timestamp, unit,
+};
+use crate::record::{Decimal, Quantity, StructuredNumeric, Value};
+
+/// OBX-5 of `obx`, read as OBX-2 says.
+pub(super) fn value(work: &mut Work<'_>, obx: Segment<'_>) -> Value {
+    let Some(field) = obx.field(5).filter(|f| !f.is_empty() && !f.is_null()) else {
+        return Value::None;
+    };
+    let at = At::new(obx, 5);
+    let kind = Kind::of(text(obx.field(2).and_then(|f| f.component(1))).as_deref());
+    let read = match kind {
+        Kind::Numeric => numeric(work, obx, field),
+        Kind::Structured => structured(work, obx, field),
+        Kind::Series => series(field).map(Value::Series),
+        Kind::Coded => coded_value(work, field, at),
+        // An unreadable time is warned about by `timestamp` itself.
+        Kind::Time => {
+            return timestamp(work, Some(field), at)
+                .map_or_else(|| joined_text(field), Value::Time);
+        }
+        Kind::Text => return joined_text(field),
+    };
+    read.unwrap_or_else(|| {
+        work.warn(
+            ErrorCode::DataType,
+            at,
+            "observation value does not match its value type (OBX-2)",
+        );
+        joined_text(field)
+    })
+}
+
+/// How OBX-2 says OBX-5 is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Numeric,
+    Structured,
+    Series,
+    Coded,
+    Time,
+    Text,
+}
+
+impl Kind {
+    fn of(value_type: Option<&str>) -> Kind {
+        const KINDS: [(&str, Kind); 11] = [
+            ("NM", Kind::Numeric),
+            ("SN", Kind::Structured),
+            ("NA", Kind::Series),
+            ("MA", Kind::Series),
+            ("CWE", Kind::Coded),
+            ("CE", Kind::Coded),
+            ("CNE", Kind::Coded),
+            ("CF", Kind::Coded),
+            ("TS", Kind::Time),
+            ("DTM", Kind::Time),
+            ("DT", Kind::Time),
+        ];
+        let Some(value_type) = value_type else {
+            return Kind::Text;
+        };
+        KINDS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(value_type))
+            .map_or(Kind::Text, |(_, kind)| *kind)
+    }
+}
+
+/// NM: one number, several numbers, or a number behind a comparator.
+fn numeric(work: &mut Work<'_>, obx: Segment<'_>, field: Element<'_>) -> Option<Value> {
+    let several = field.repetitions().count() > 1 || field.component_count() > 1;
+    if several {
+        return series(field).map(Value::Series);
+    }
+    let raw = text(Some(field))?;
+    if let Some(value) = Decimal::parse(&raw) {
+        let unit = unit(work, obx.field(6));
+        return Some(Value::Quantity(Quantity { value, unit }));
+    }
+    let sn = comparator_number(&raw)?;
+    Some(with_unit(work, obx, sn))
+}
+
+/// SN (first repetition).
+fn structured(work: &mut Work<'_>, obx: Segment<'_>, field: Element<'_>) -> Option<Value> {
+    let sn = structured_numeric(field.repetition(1)?)?;
+    Some(with_unit(work, obx, sn))
+}
+
+fn with_unit(work: &mut Work<'_>, obx: Segment<'_>, mut sn: StructuredNumeric) -> Value {
+    sn.unit = unit(work, obx.field(6));
+    Value::Structured(sn)
+}
+
+/// Every number in every repetition and component, in order; `None` if any
+/// is not a number.
+fn series(field: Element<'_>) -> Option<Vec<Decimal>> {
+    let mut out = Vec::new();
+    for rep in field.repetitions() {
+        for n in 1..=rep.component_count() {
+            let part = text(rep.component(n))?;
+            out.push(Decimal::parse(&part)?);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// CWE and friends: the first repetition; further ones are warned about.
+fn coded_value(work: &mut Work<'_>, field: Element<'_>, at: At<'_>) -> Option<Value> {
+    let repetitions = field.repetitions().count();
+    let value = coded(work, field.repetition(1), Accept::GENERAL)?;
+    if repetitions > 1 {
+        work.warn(
+            ErrorCode::DataType,
+            at.repetition(2),
+            "only the first repetition of a coded observation value is kept",
+        );
+    }
+    Some(Value::Coded(value))
+}
+
+/// The field's repetitions as text, joined by newlines.
+fn joined_text(field: Element<'_>) -> Value {
+    let mut out = String::new();
+    for (i, rep) in field.repetitions().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(rep.text().trim_end());
+    }
+    if out.trim().is_empty() {
+        Value::None
+    } else {
+        Value::Text(out)
+    }
+}

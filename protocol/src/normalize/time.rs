@@ -1,0 +1,268 @@
+//! HL7 date/times (DTM, TS, DT) to UTC [`Timestamp`]s.
+//!
+//! A value with a UTC offset (`20240310023000-0500`) is exact. A value
+//! without one is read as wall-clock time in the site's time zone (the
+//! caller's [`jiff::tz::TimeZone`]) and marked `zone_assumed`. A value with
+//! less than full precision (`19901215`, `202403`) stands for the start of
+//! the period it names; its precision is kept so the hub can tell a date of
+//! birth from a midnight.
+//!
+//! Wall-clock times that DST makes ambiguous are resolved the way RFC 5545
+//! and Temporal's "compatible" mode do, so the same input always gives the
+//! same instant:
+//! - a time in a gap (spring forward, e.g. 02:30 that never happened) is
+//!   read with the offset in force before the gap, i.e. it lands as far
+//!   after the gap's start as it was written (02:30 EST = 03:30 EDT);
+//! - a time in a fold (fall back, e.g. 01:30 that happened twice) is the
+//!   earlier of the two instants (the one still on summer time).
+//!
+//! `offset_minutes` is always the offset the wall time was read with, so
+//! `utc_ms + offset_minutes` gives back the time exactly as written.
+
+use jiff::civil::DateTime;
+use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
+
+use crate::record::{Precision, Timestamp};
+
+/// Why an HL7 date/time could not be turned into a timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// The text is not an HL7 DTM (`YYYY[MM[DD[HH[MM[SS[.S…]]]]]][±ZZZZ]`)
+    /// or names a date or time that does not exist (month 13, 30 February).
+    #[error("not a valid HL7 date/time")]
+    Malformed,
+    /// The date is valid but outside the range a timestamp can hold.
+    #[error("date/time out of the supported range")]
+    OutOfRange,
+}
+
+/// Converts an HL7 DTM (or the first component of a TS) to UTC.
+///
+/// `site` is the zone for values sent without an offset.
+pub fn to_timestamp(text: &str, site: &TimeZone) -> Result<Timestamp, TimeError> {
+    let dtm = parse_dtm(text).ok_or(TimeError::Malformed)?;
+    from_dtm(&dtm, site)
+}
+
+/// Converts parsed DTM parts to UTC (see the module doc for DST rules).
+fn from_dtm(dtm: &Dtm, site: &TimeZone) -> Result<Timestamp, TimeError> {
+    let civil = DateTime::new(
+        dtm.year,
+        dtm.month,
+        dtm.day,
+        dtm.hour,
+        dtm.minute,
+        dtm.second,
+        dtm.nanosecond,
+    )
+    .map_err(|_| TimeError::Malformed)?;
+    let (offset, zone_assumed) = match dtm.offset_seconds {
+        Some(seconds) => (
+            Offset::from_seconds(seconds).map_err(|_| TimeError::Malformed)?,
+            false,
+        ),
+        None => (site_offset(site, civil), true),
+    };
+    let instant = offset
+        .to_timestamp(civil)
+        .map_err(|_| TimeError::OutOfRange)?;
+    Ok(Timestamp {
+        utc_ms: instant.as_millisecond(),
+        precision: dtm.precision,
+        offset_minutes: i16::try_from(offset.seconds() / 60).map_err(|_| TimeError::OutOfRange)?,
+        zone_assumed,
+    })
+}
+
+/// The site zone's offset for a wall-clock time, gaps and folds resolved
+/// with the offset before the transition ("compatible").
+fn site_offset(site: &TimeZone, civil: DateTime) -> Offset {
+    match site.to_ambiguous_timestamp(civil).offset() {
+        AmbiguousOffset::Unambiguous { offset } => offset,
+        AmbiguousOffset::Gap { before, .. } | AmbiguousOffset::Fold { before, .. } => before,
+    }
+}
+
+/// The parts of an HL7 DTM; fields beyond the precision are at their
+/// minimum (month and day 1, times 0).
+struct Dtm {
+    year: i16,
+    month: i8,
+    day: i8,
+    hour: i8,
+    minute: i8,
+    second: i8,
+    nanosecond: i32,
+    precision: Precision,
+    offset_seconds: Option<i32>,
+}
+
+/// Splits `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]` into its parts.
+/// Range checks are left to the calendar.
+fn parse_dtm(text: &str) -> Option<Dtm> {
+    let text = text.trim();
+    let (body, offset_seconds) = match text.find(['+', '-']) {
+        Some(at) => (text.get(..at)?, Some(parse_offset(text.get(at..)?)?)),
+        None => (text, None),
+    };
+    let (digits, fraction) = match body.split_once('.') {
+        Some((digits, fraction)) => (digits, Some(fraction)),
+        None => (body, None),
+    };
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let precision = match (digits.len(), fraction) {
+        (4, None) => Precision::Year,
+        (6, None) => Precision::Month,
+        (8, None) => Precision::Day,
+        (10, None) => Precision::Hour,
+        (12, None) => Precision::Minute,
+        (14, None) => Precision::Second,
+        (14, Some(_)) => Precision::Fraction,
+        _ => return None,
+    };
+    let part = |from: usize, to: usize| digits.get(from..to).and_then(|d| d.parse::<i8>().ok());
+    Some(Dtm {
+        year: digits.get(..4)?.parse().ok()?,
+        month: part(4, 6).unwrap_or(1),
+        day: part(6, 8).unwrap_or(1),
+        hour: part(8, 10).unwrap_or(0),
+        minute: part(10, 12).unwrap_or(0),
+        second: part(12, 14).unwrap_or(0),
+        nanosecond: fraction.map_or(Some(0), parse_fraction)?,
+        precision,
+        offset_seconds,
+    })
+}
+
+/// `.S` to `.SSSS` as nanoseconds, truncated to the millisecond.
+fn parse_fraction(fraction: &str) -> Option<i32> {
+    if fraction.is_empty() || fraction.len() > 4 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let value: i32 = fraction.parse().ok()?;
+    let millis = match fraction.len() {
+        1 => value * 100,
+        2 => value * 10,
+        3 => value,
+        _ => value / 10,
+    };
+    Some(millis * 1_000_000)
+}
+
+/// `+HHMM` / `-HHMM` as seconds east of UTC.
+fn parse_offset(text: &str) -> Option<i32> {
+    let (sign, digits) = match text.as_bytes().first()? {
+        b'+' => (1, text.get(1..)?),
+        b'-' => (-1, text.get(1..)?),
+        _ => return None,
+    };
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i32 = digits.get(..2)?.parse().ok()?;
+    let minutes: i32 = digits.get(2..)?.parse().ok()?;
+    (hours <= 23 && minutes <= 59).then_some(sign * (hours * 3600 + minutes * 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// US Eastern with the post-2007 rules, independent of the host tzdata.
+    fn eastern() -> TimeZone {
+        TimeZone::posix("EST5EDT,M3.2.0,M11.1.0").unwrap()
+    }
+
+    fn utc_string(ts: Timestamp) -> String {
+        jiff::Timestamp::from_millisecond(ts.utc_ms)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn an_explicit_offset_wins_over_the_site_zone() {
+        let ts = to_timestamp("20141006064500+0700", &eastern()).unwrap();
+        assert_eq!(utc_string(ts), "2014-10-05T23:45:00Z");
+        assert_eq!(ts.offset_minutes, 420);
+        assert!(!ts.zone_assumed);
+        assert_eq!(ts.precision, Precision::Second);
+    }
+
+    #[test]
+    fn a_time_without_offset_is_read_in_the_site_zone() {
+        let ts = to_timestamp("20240715173000", &eastern()).unwrap();
+        assert_eq!(utc_string(ts), "2024-07-15T21:30:00Z");
+        assert_eq!(ts.offset_minutes, -240);
+        assert!(ts.zone_assumed);
+    }
+
+    #[test]
+    fn a_time_in_the_spring_gap_moves_forward_by_the_gap() {
+        let ts = to_timestamp("202403100230", &eastern()).unwrap();
+        assert_eq!(utc_string(ts), "2024-03-10T07:30:00Z");
+        assert_eq!(ts.offset_minutes, -300);
+    }
+
+    #[test]
+    fn a_time_in_the_autumn_fold_is_the_earlier_instant() {
+        let ts = to_timestamp("202411030130", &eastern()).unwrap();
+        assert_eq!(utc_string(ts), "2024-11-03T05:30:00Z");
+        assert_eq!(ts.offset_minutes, -240);
+    }
+
+    #[test]
+    fn a_date_is_the_local_midnight_and_keeps_its_calendar_day() {
+        let ts = to_timestamp("19901215", &eastern()).unwrap();
+        assert_eq!(ts.precision, Precision::Day);
+        assert_eq!(utc_string(ts), "1990-12-15T05:00:00Z");
+        let wall = ts.utc_ms + i64::from(ts.offset_minutes) * 60_000;
+        assert_eq!(
+            jiff::Timestamp::from_millisecond(wall).unwrap().to_string(),
+            "1990-12-15T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn fractions_are_kept_to_the_millisecond() {
+        let ts = to_timestamp("20240102030405.1234+0000", &TimeZone::UTC).unwrap();
+        assert_eq!(ts.precision, Precision::Fraction);
+        assert_eq!(ts.utc_ms % 1000, 123);
+    }
+
+    #[test]
+    fn reduced_precisions_are_reported() {
+        let cases = [
+            ("2024", Precision::Year),
+            ("202402", Precision::Month),
+            ("2024020112", Precision::Hour),
+            ("202402011230", Precision::Minute),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                to_timestamp(text, &TimeZone::UTC).unwrap().precision,
+                want,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn impossible_dates_and_junk_are_refused() {
+        for bad in [
+            "20240230",
+            "20241301",
+            "2024010125",
+            "abc",
+            "",
+            "1994050216163360",
+        ] {
+            assert_eq!(
+                to_timestamp(bad, &TimeZone::UTC),
+                Err(TimeError::Malformed),
+                "{bad}"
+            );
+        }
+    }
+}

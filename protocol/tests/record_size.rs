@@ -1,0 +1,95 @@
+//! How big the encoded record is next to the HL7 it came from, over the
+//! ORU^R01 samples (corpus and `tests/data`): postcard(Record) / raw bytes.
+//!
+//! The target is a median of at most 35 %. Measured with the current record
+//! types it is about 55 % (byte-weighted over all samples: about 35 %): the
+//! corpus ORUs are mostly short hand-written samples, where MSH and PID
+//! alone are a quarter of the bytes and every OBX keeps its code, display
+//! text, value, unit, range and flags. Even without any display text the
+//! median is about 47 %, so the target test is ignored until the target or
+//! the record types change; `record_size_does_not_regress` pins what is
+//! reached today so a change that makes records bigger is not an accident.
+
+mod common;
+
+use hl7edge_protocol::hl7::Message;
+use hl7edge_protocol::normalize::mapping::MappingTable;
+use hl7edge_protocol::normalize::{Context, normalize};
+
+/// The design target for the median ratio.
+const TARGET_MEDIAN: f64 = 0.35;
+/// What the current record types reach (median, byte-weighted), with a
+/// little room.
+const PINNED_MEDIAN: f64 = 0.56;
+const PINNED_WEIGHTED: f64 = 0.36;
+
+struct Ratios {
+    median: f64,
+    weighted: f64,
+}
+
+fn measure() -> Ratios {
+    let tz = jiff::tz::TimeZone::UTC;
+    let mapping = MappingTable::empty();
+    let ctx = Context {
+        time_zone: &tz,
+        mapping: &mapping,
+    };
+    let (mut ratios, mut raw_total, mut encoded_total) = (Vec::new(), 0, 0);
+    for path in common::sample_files() {
+        let raw = std::fs::read(&path).unwrap();
+        let Ok(msg) = Message::parse(&raw) else {
+            continue;
+        };
+        let kind = msg.message_type();
+        if (kind.code.as_str(), kind.event.as_str()) != ("ORU", "R01") {
+            continue;
+        }
+        let record = normalize(&msg, Vec::new(), &ctx).record;
+        let encoded = postcard::to_allocvec(&record).unwrap();
+        let ratio = encoded.len() as f64 / raw.len() as f64;
+        println!(
+            "{:>6} -> {:>5} bytes {:>5.1} %  {}",
+            raw.len(),
+            encoded.len(),
+            ratio * 100.0,
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        ratios.push(ratio);
+        raw_total += raw.len();
+        encoded_total += encoded.len();
+    }
+    assert!(!ratios.is_empty(), "no ORU^R01 samples found");
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    let weighted = encoded_total as f64 / raw_total as f64;
+    println!(
+        "median over {} ORU^R01: {:.1} %, byte-weighted {:.1} %",
+        ratios.len(),
+        median * 100.0,
+        weighted * 100.0
+    );
+    Ratios { median, weighted }
+}
+
+#[test]
+#[ignore = "the median is about 55 % with the current record types (see the module doc)"]
+fn encoded_oru_records_are_at_most_35_percent_of_the_raw_messages() {
+    let r = measure();
+    assert!(
+        r.median <= TARGET_MEDIAN,
+        "median ratio {:.3} > {TARGET_MEDIAN}",
+        r.median
+    );
+}
+
+#[test]
+fn record_size_does_not_regress() {
+    let r = measure();
+    assert!(r.median <= PINNED_MEDIAN, "median ratio {:.3}", r.median);
+    assert!(
+        r.weighted <= PINNED_WEIGHTED,
+        "byte-weighted ratio {:.3}",
+        r.weighted
+    );
+}
