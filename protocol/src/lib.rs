@@ -8,6 +8,7 @@
 pub mod hl7;
 pub mod normalize;
 pub mod record;
+mod serde_util;
 pub mod telemetry;
 pub mod topic;
 pub mod wire;

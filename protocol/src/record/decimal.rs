@@ -1,6 +1,7 @@
 //! Exact decimals for observation values and reference ranges.
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Most digits after the point a [`Decimal`] keeps.
 const MAX_SCALE: u8 = 18;
@@ -8,8 +9,9 @@ const MAX_SCALE: u8 = 18;
 /// An exact decimal: `mantissa × 10^-scale` (`5.40` = 540, scale 2).
 ///
 /// Kept exact (not f64) so `5.40` stays `5.40` and the hub sees the
-/// precision the analyzer reported. Compact on the wire: two varints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// precision the analyzer reported. Compact on the wire: two varints; in
+/// JSON a string such as `"5.40"` (a JSON number would lose the zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Decimal {
     /// The digits as an integer.
     pub mantissa: i64,
@@ -49,6 +51,29 @@ impl Decimal {
     /// The value as a float (for tools that want one; may round).
     pub fn to_f64(self) -> f64 {
         self.mantissa as f64 / 10f64.powi(i32::from(self.scale))
+    }
+}
+
+impl Serialize for Decimal {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            (self.mantissa, self.scale).serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Decimal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            Decimal::parse(&text)
+                .ok_or_else(|| D::Error::custom("expected a decimal number such as \"5.40\""))
+        } else {
+            let (mantissa, scale) = <(i64, u8)>::deserialize(d)?;
+            Ok(Decimal { mantissa, scale })
+        }
     }
 }
 
@@ -100,6 +125,16 @@ mod tests {
         ] {
             assert_eq!(Decimal::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn json_shows_the_exact_text_and_the_wire_two_varints() {
+        let d = Decimal::parse("5.40").unwrap();
+        assert_eq!(serde_json::to_string(&d).unwrap(), "\"5.40\"");
+        assert_eq!(serde_json::from_str::<Decimal>("\"5.40\"").unwrap(), d);
+        let wire = postcard::to_allocvec(&d).unwrap();
+        assert_eq!(wire, [0xb8, 0x08, 0x02]);
+        assert_eq!(postcard::from_bytes::<Decimal>(&wire).unwrap(), d);
     }
 
     #[test]

@@ -27,7 +27,8 @@ const HASH_TAG: &[u8] = b"hl7edge-mapping-v1";
 pub struct MappingVersion {
     /// The `# version:` label of the file, if any.
     pub declared: Option<String>,
-    /// The first 8 bytes of the SHA-256 content hash.
+    /// The first 8 bytes of the SHA-256 content hash (hex in JSON).
+    #[serde(with = "crate::serde_util::hex8")]
     pub hash: [u8; 8],
 }
 
