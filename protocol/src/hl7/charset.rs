@@ -25,16 +25,18 @@ pub enum DeclaredCharset {
 impl DeclaredCharset {
     /// Interprets the text of MSH-18's first repetition.
     pub fn from_msh18(value: &[u8]) -> DeclaredCharset {
-        let text = String::from_utf8_lossy(value);
-        let norm = text.trim().to_ascii_uppercase();
-        match norm.as_str() {
-            "" => DeclaredCharset::Absent,
-            "ASCII" | "US-ASCII" => DeclaredCharset::Ascii,
-            "8859/1" | "ISO-8859-1" | "ISO8859-1" | "LATIN1" | "ISO IR100" => {
-                DeclaredCharset::Latin1
-            }
-            "UNICODE UTF-8" | "UNICODE" | "UTF-8" | "UTF8" | "ISO IR192" => DeclaredCharset::Utf8,
-            _ => DeclaredCharset::Unsupported(text.trim().to_string()),
+        let v = value.trim_ascii();
+        let is = |names: &[&str]| names.iter().any(|n| v.eq_ignore_ascii_case(n.as_bytes()));
+        if v.is_empty() {
+            DeclaredCharset::Absent
+        } else if is(&["ASCII", "US-ASCII"]) {
+            DeclaredCharset::Ascii
+        } else if is(&["8859/1", "ISO-8859-1", "ISO8859-1", "LATIN1", "ISO IR100"]) {
+            DeclaredCharset::Latin1
+        } else if is(&["UNICODE UTF-8", "UNICODE", "UTF-8", "UTF8", "ISO IR192"]) {
+            DeclaredCharset::Utf8
+        } else {
+            DeclaredCharset::Unsupported(String::from_utf8_lossy(v).into_owned())
         }
     }
 }

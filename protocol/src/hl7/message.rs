@@ -270,6 +270,10 @@ impl<'a> Segment<'a> {
 
     /// The segment id bytes (everything before the first field separator).
     pub fn id_bytes(&self) -> &'a [u8] {
+        // Nearly every segment id is three bytes: check that first.
+        if self.bytes.get(3) == Some(&self.ctx.delims.field) {
+            return self.bytes.get(..3).unwrap_or_default();
+        }
         let end = memchr::memchr(self.ctx.delims.field, self.bytes).unwrap_or(self.bytes.len());
         self.bytes.get(..end).unwrap_or_default()
     }
@@ -290,7 +294,8 @@ impl<'a> Segment<'a> {
 
     /// True for MSH, BHS and FHS, whose first field is the separator itself.
     fn is_header(&self) -> bool {
-        matches!(self.id_bytes(), b"MSH" | b"BHS" | b"FHS")
+        matches!(self.bytes.get(..3), Some(b"MSH" | b"BHS" | b"FHS"))
+            && self.bytes.get(3) == Some(&self.ctx.delims.field)
     }
 
     /// Field `n` (1-based); `None` past the last field.
