@@ -1,0 +1,145 @@
+//! `hl7edge inspect` as a technician runs it: files and stdin, readable and
+//! JSON output, and an exit code that says whether anything would be
+//! rejected.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const ORU: &str = "MSH|^~\\&|LAB|HOSP|GW|ORG|20260102030405||ORU^R01^ORU_R01|C1|P|2.5.1\r\
+PID|1||123^^^HOSP^MR||DOE^JANE||19800101|F\r\
+OBR|1|P1|F1|24323-8^Panel^LN|||20260102020000\r\
+OBX|1|NM|GLU^Glucose^99LAB||112|mg/dl|70-99|H|||F\r";
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hl7edge"))
+}
+
+fn temp(name: &str, content: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hl7edge-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn a_valid_message_exits_zero_and_shows_ack_and_record() {
+    let file = temp("valid.hl7", ORU.as_bytes());
+    let out = bin().arg("inspect").arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("valid: yes"), "{text}");
+    assert!(text.contains("MSA|AA|C1"), "{text}");
+    assert!(text.contains("\"Observations\""), "{text}");
+}
+
+#[test]
+fn a_mapping_file_maps_local_codes_and_units() {
+    let file = temp("mapped.hl7", ORU.as_bytes());
+    let map = temp(
+        "lab.csv",
+        b"# version: lab-v1\nkind,local_system,local_code,target_system,target_code,target_display\ncode,99LAB,GLU,LN,2345-7,Glucose\n",
+    );
+    let out = bin()
+        .arg("inspect")
+        .arg("--json")
+        .arg("--mapping")
+        .arg(&map)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let line: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let record = &line["record"];
+    assert_eq!(record["mapping_version"]["declared"], "lab-v1");
+    let obs = &record["record"]["body"]["Observations"]["orders"][0]["observations"][0];
+    assert_eq!(obs["code"]["standard"]["Mapped"]["code"], "2345-7", "{obs}");
+    assert_eq!(obs["value"]["Quantity"]["unit"]["ucum"], "mg/dL", "{obs}");
+}
+
+#[test]
+fn a_malformed_message_exits_one_with_a_located_error() {
+    let file = temp(
+        "bad.hl7",
+        b"MSH|^~\\&|LAB|HOSP|GW|ORG|20260102030405||ORU^R01||P|2.5.1\rPIDX|1\r",
+    );
+    let out = bin().arg("inspect").arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("valid: NO"), "{text}");
+    assert!(text.contains("MSA|AE"), "{text}");
+    assert!(text.contains("MSH(segment 1)-10"), "{text}");
+}
+
+#[test]
+fn stdin_with_several_messages_gives_one_json_line_each() {
+    let mut child = bin()
+        .args(["inspect", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let two = format!("{ORU}\n{}", ORU.replace("|C1|", "|C2|"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(two.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["control_id"], "C2");
+    assert_eq!(lines[0]["valid"], true);
+}
+
+#[test]
+fn the_whole_shared_corpus_is_inspected_with_only_malformed_rejected() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/hl7");
+    if !corpus.is_dir() {
+        eprintln!("SKIPPED: corpus not found at {}", corpus.display());
+        return;
+    }
+    let mut files = Vec::new();
+    collect(&corpus, &mut files);
+    let out = bin()
+        .args(["inspect", "--json"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "malformed samples make the exit code 1"
+    );
+    let mut invalid = Vec::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["valid"] == false {
+            invalid.push(v["source"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(!invalid.is_empty());
+    assert!(
+        invalid.iter().all(|s| s.contains("/malformed/")),
+        "{invalid:?}"
+    );
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect(&p, out);
+        } else if p.extension().is_some_and(|x| x == "hl7") {
+            out.push(p);
+        }
+    }
+}
