@@ -62,10 +62,23 @@ pub struct StoreReader {
 }
 
 impl StoreReader {
-    /// Opens an existing store read-only.
+    /// Opens an existing store for reading.
+    ///
+    /// The connection is opened read-write with `query_only` set: a
+    /// strictly read-only connection to a WAL database may fail when the
+    /// `-wal`/`-shm` files are gone (the agent removes them at a clean
+    /// stop), which is when `hl7edge status` often reads it. Without write
+    /// access it falls back to a read-only open.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
+        let rw = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = match Connection::open_with_flags(path, rw) {
+            Ok(conn) => conn,
+            Err(_) => Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+        };
+        conn.pragma_update(None, "query_only", true)?;
         schema::configure_reader(&conn)?;
         Ok(Self {
             conn,
