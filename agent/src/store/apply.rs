@@ -82,11 +82,16 @@ pub(crate) struct Applied {
 }
 
 /// Applies every request of `batch` inside `tx`.
-pub(crate) fn apply(tx: &Transaction<'_>, batch: &Batch, limits: &Limits) -> Result<Applied, Failure> {
+pub(crate) fn apply(
+    tx: &Transaction<'_>,
+    batch: &Batch,
+    limits: &Limits,
+) -> Result<Applied, Failure> {
     let mut stats = StatsDelta::default();
     let mut applied = Applied::default();
     for (i, p) in batch.forwarded.iter().enumerate() {
-        let n = forward(tx, &p.req, limits.retain_sent_ms, &mut stats).map_err(Failure::at(OpRef::Forwarded(i)))?;
+        let n = forward(tx, &p.req, limits.retain_sent_ms, &mut stats)
+            .map_err(Failure::at(OpRef::Forwarded(i)))?;
         applied.results.forwarded.push(n);
     }
     if let Some(now_ms) = batch.forwarded.iter().map(|p| p.req.now_ms).max() {
@@ -98,7 +103,8 @@ pub(crate) fn apply(tx: &Transaction<'_>, batch: &Batch, limits: &Limits) -> Res
     }
     for (i, p) in batch.audits.iter().enumerate() {
         let line = &p.req;
-        audit::append(tx, line.at_ms, &line.kind, &line.detail).map_err(Failure::at(OpRef::Audit(i)))?;
+        audit::append(tx, line.at_ms, &line.kind, &line.detail)
+            .map_err(Failure::at(OpRef::Audit(i)))?;
     }
     if batch.grows() {
         let mut space = Space::measure(tx, limits.space_policy()).map_err(Failure::whole)?;
@@ -117,14 +123,16 @@ fn apply_growth(
     applied: &mut Applied,
 ) -> Result<(), Failure> {
     for (i, p) in batch.inserts.iter().enumerate() {
-        let r = ingest::insert(tx, &p.req, limits.dedupe_window_ms, space, stats).map_err(Failure::at(OpRef::Insert(i)))?;
+        let r = ingest::insert(tx, &p.req, limits.dedupe_window_ms, space, stats)
+            .map_err(Failure::at(OpRef::Insert(i)))?;
         if let Ok(super::Inserted::Stored { seq, .. }) = &r {
             applied.last_seq = Some(applied.last_seq.map_or(*seq, |s| s.max(*seq)));
         }
         applied.results.inserts.push(r);
     }
     for (i, p) in batch.quarantines.iter().enumerate() {
-        let r = ingest::quarantine(tx, &p.req, space, stats).map_err(Failure::at(OpRef::Quarantine(i)))?;
+        let r = ingest::quarantine(tx, &p.req, space, stats)
+            .map_err(Failure::at(OpRef::Quarantine(i)))?;
         applied.results.quarantines.push(r);
     }
     Ok(())
@@ -132,7 +140,12 @@ fn apply_growth(
 
 /// Deletes (or marks sent) the broker-acknowledged records; returns how
 /// many rows it found. Unknown or already handled seqs are skipped.
-fn forward(tx: &Transaction<'_>, req: &Forward, retain_sent_ms: i64, stats: &mut StatsDelta) -> rusqlite::Result<u64> {
+fn forward(
+    tx: &Transaction<'_>,
+    req: &Forward,
+    retain_sent_ms: i64,
+    stats: &mut StatsDelta,
+) -> rusqlite::Result<u64> {
     let mut done = 0;
     for seq in &req.seqs {
         let source: Option<String> = if retain_sent_ms == 0 {
@@ -160,7 +173,11 @@ pub(crate) const PURGE_LIMIT: usize = 1_000;
 
 /// Deletes up to [`PURGE_LIMIT`] sent records older than the retention;
 /// audits and returns how many.
-pub(crate) fn purge_sent(tx: &Transaction<'_>, now_ms: i64, retain_sent_ms: i64) -> rusqlite::Result<usize> {
+pub(crate) fn purge_sent(
+    tx: &Transaction<'_>,
+    now_ms: i64,
+    retain_sent_ms: i64,
+) -> rusqlite::Result<usize> {
     if retain_sent_ms == 0 {
         return Ok(0);
     }

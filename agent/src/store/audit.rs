@@ -23,7 +23,12 @@ pub struct AuditEntry {
 }
 
 /// Appends a line (inside the caller's transaction, if any).
-pub(crate) fn append(conn: &Connection, at_ms: i64, kind: &str, detail: &str) -> rusqlite::Result<()> {
+pub(crate) fn append(
+    conn: &Connection,
+    at_ms: i64,
+    kind: &str,
+    detail: &str,
+) -> rusqlite::Result<()> {
     conn.prepare_cached("INSERT INTO audit (at_ms, kind, detail) VALUES (?1, ?2, ?3)")?
         .execute(params![at_ms, kind, detail])?;
     Ok(())

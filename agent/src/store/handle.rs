@@ -130,19 +130,22 @@ impl StoreHandle {
     /// Stores a message (or recognizes a resend). `Ok` means committed with
     /// `synchronous=FULL`: the positive ACK may be sent.
     pub async fn insert(&self, msg: NewMessage) -> Result<Inserted, StoreError> {
-        self.call(|reply| Op::Insert(Pending { req: msg, reply })).await
+        self.call(|reply| Op::Insert(Pending { req: msg, reply }))
+            .await
     }
 
     /// Keeps a rejected message in quarantine; returns its id.
     pub async fn quarantine(&self, entry: Quarantined) -> Result<i64, StoreError> {
-        self.call(|reply| Op::Quarantine(Pending { req: entry, reply })).await
+        self.call(|reply| Op::Quarantine(Pending { req: entry, reply }))
+            .await
     }
 
     /// Deletes the records the broker acknowledged (or marks them sent when
     /// sent records are retained); returns how many rows were found.
     pub async fn forwarded(&self, seqs: Vec<i64>, now_ms: i64) -> Result<u64, StoreError> {
         let req = Forward { seqs, now_ms };
-        self.call(|reply| Op::Forwarded(Pending { req, reply })).await
+        self.call(|reply| Op::Forwarded(Pending { req, reply }))
+            .await
     }
 
     /// Marks an open quarantine entry as replayed (audited).
@@ -156,7 +159,12 @@ impl StoreHandle {
     }
 
     /// Appends a line to the audit trail. `detail` must not contain PHI.
-    pub async fn audit(&self, kind: impl Into<String>, detail: impl Into<String>, at_ms: i64) -> Result<(), StoreError> {
+    pub async fn audit(
+        &self,
+        kind: impl Into<String>,
+        detail: impl Into<String>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
         let req = AuditLine {
             at_ms,
             kind: kind.into(),
@@ -200,7 +208,10 @@ impl StoreHandle {
         self.call(|reply| Op::Resolve(Pending { req, reply })).await
     }
 
-    async fn call<A>(&self, make: impl FnOnce(oneshot::Sender<Result<A, StoreError>>) -> Op) -> Result<A, StoreError> {
+    async fn call<A>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<A, StoreError>>) -> Op,
+    ) -> Result<A, StoreError> {
         let (reply, answer) = oneshot::channel();
         if self.ops.send(make(reply)).await.is_err() {
             return Err(self.health.borrow().as_error());

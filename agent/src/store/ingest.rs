@@ -61,7 +61,8 @@ pub(crate) fn quarantine(
     stats: &mut StatsDelta,
 ) -> rusqlite::Result<Result<i64, StoreError>> {
     let counters = stats.seen(&q.source, q.received_at_ms);
-    let cost = ROW_OVERHEAD + len(&q.raw) + len(&q.ack) + len(q.error.as_bytes()) + len(q.peer.as_bytes());
+    let cost =
+        ROW_OVERHEAD + len(&q.raw) + len(&q.ack) + len(q.error.as_bytes()) + len(q.peer.as_bytes());
     if let Err(cause) = space.admit(cost) {
         counters.refused_full += 1;
         return Ok(Err(StoreError::Full { cause }));
@@ -106,7 +107,11 @@ fn find_resend(
     Ok(found.and_then(|(id, ack, at_ms)| (at_ms >= window_start).then_some((id, ack))))
 }
 
-fn control_id_seen(tx: &Transaction<'_>, msg: &NewMessage, window_start: i64) -> rusqlite::Result<bool> {
+fn control_id_seen(
+    tx: &Transaction<'_>,
+    msg: &NewMessage,
+    window_start: i64,
+) -> rusqlite::Result<bool> {
     tx.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM dedupe WHERE source = ?1 AND control_id = ?2 AND at_ms >= ?3)",
     )?
@@ -152,7 +157,11 @@ fn remember(tx: &Transaction<'_>, msg: &NewMessage, id: Uuid) -> rusqlite::Resul
 
 /// Deletes resend-detection entries older than the window, at most `limit`
 /// of them; returns how many.
-pub(crate) fn prune_dedupe(tx: &Transaction<'_>, before_ms: i64, limit: usize) -> rusqlite::Result<usize> {
+pub(crate) fn prune_dedupe(
+    tx: &Transaction<'_>,
+    before_ms: i64,
+    limit: usize,
+) -> rusqlite::Result<usize> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     tx.prepare_cached(
         "DELETE FROM dedupe WHERE (source, control_id, content_hash) IN

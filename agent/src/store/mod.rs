@@ -212,7 +212,9 @@ impl StoreWriter {
     /// Waits for the writer to stop (blocking); returns the error that
     /// stopped it, if one did.
     pub fn join(self) -> Result<(), StoreError> {
-        self.thread.join().unwrap_or(Err(StoreError::WriterPanicked))
+        self.thread
+            .join()
+            .unwrap_or(Err(StoreError::WriterPanicked))
     }
 
     /// True once the writer thread has ended.

@@ -105,13 +105,21 @@ pub(crate) fn open(cfg: &StoreConfig) -> Result<Opened, StoreError> {
                 OpenFailure::Failed(err) => err,
                 OpenFailure::Damaged(reason) => StoreError::Corrupt { detail: reason },
             })?;
-            audit::append(&checked.conn, now_ms(), "store.recovered", &recovery.describe())?;
+            audit::append(
+                &checked.conn,
+                now_ms(),
+                "store.recovered",
+                &recovery.describe(),
+            )?;
             (checked, Some(recovery))
         }
     };
-    let last_seq = checked
-        .conn
-        .query_row("SELECT coalesce(max(seq), 0) FROM records", [], |r| r.get(0))?;
+    let last_seq =
+        checked
+            .conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM records", [], |r| {
+                r.get(0)
+            })?;
     let report = OpenReport {
         found_schema_version: checked.found_version,
         integrity: checked.integrity,
@@ -136,7 +144,9 @@ struct Checked {
 fn open_checked(cfg: &StoreConfig) -> Result<Checked, OpenFailure> {
     let marker = recovery::marker_path(&cfg.path);
     let must_check = marker.exists();
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(&cfg.path, flags)?;
     schema::configure_writer(&conn)?;
     let found_version = schema::migrate(&mut conn)?;

@@ -115,7 +115,10 @@ pub(crate) fn resolve(
 const SUMMARY_COLUMNS: &str = "id, received_at_ms, source, peer, error, error_code, length(raw), replayed_at_ms, dropped_at_ms";
 
 /// Open entries, oldest first, at most `limit`.
-pub(crate) fn list_open(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<QuarantineSummary>> {
+pub(crate) fn list_open(
+    conn: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<QuarantineSummary>> {
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS} FROM quarantine
          WHERE replayed_at_ms IS NULL AND dropped_at_ms IS NULL ORDER BY id LIMIT ?1"

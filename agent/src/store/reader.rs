@@ -97,7 +97,11 @@ impl StoreReader {
     /// Queue depth, sizes, quarantine and per-source counters.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let tx = self.conn.unchecked_transaction()?; // one snapshot for all reads
-        let queue_depth = tx.query_row("SELECT count(*) FROM records WHERE sent_at_ms IS NULL", [], |r| r.get(0))?;
+        let queue_depth = tx.query_row(
+            "SELECT count(*) FROM records WHERE sent_at_ms IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
         let oldest_unsent_ms = tx
             .query_row(
                 "SELECT received_at_ms FROM records WHERE sent_at_ms IS NULL ORDER BY seq LIMIT 1",

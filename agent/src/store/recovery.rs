@@ -58,9 +58,18 @@ impl Recovery {
     pub fn describe(&self) -> String {
         let lost = self.lost.as_ref().map_or_else(
             || "contents unreadable".to_owned(),
-            |l| format!("{} unsent records, {} open quarantine entries", l.unsent_records, l.open_quarantine),
+            |l| {
+                format!(
+                    "{} unsent records, {} open quarantine entries",
+                    l.unsent_records, l.open_quarantine
+                )
+            },
         );
-        format!("set aside {} ({}): {lost}", self.set_aside.display(), self.reason)
+        format!(
+            "set aside {} ({}): {lost}",
+            self.set_aside.display(),
+            self.reason
+        )
     }
 }
 
@@ -91,7 +100,11 @@ pub(crate) fn probe(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Moves a damaged database and its log aside and counts what it held.
-pub(crate) fn set_aside(path: &Path, reason: String, now_unix_s: i64) -> Result<Recovery, StoreError> {
+pub(crate) fn set_aside(
+    path: &Path,
+    reason: String,
+    now_unix_s: i64,
+) -> Result<Recovery, StoreError> {
     let aside = free_aside_name(path, now_unix_s);
     rename(path, &aside)?;
     for suffix in ["-wal", "-shm"] {
@@ -124,9 +137,16 @@ fn free_aside_name(path: &Path, now_unix_s: i64) -> PathBuf {
 }
 
 fn count_lost(aside: &Path) -> rusqlite::Result<LostRows> {
-    let conn = Connection::open_with_flags(aside, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = Connection::open_with_flags(
+        aside,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     Ok(LostRows {
-        unsent_records: conn.query_row("SELECT count(*) FROM records WHERE sent_at_ms IS NULL", [], |r| r.get(0))?,
+        unsent_records: conn.query_row(
+            "SELECT count(*) FROM records WHERE sent_at_ms IS NULL",
+            [],
+            |r| r.get(0),
+        )?,
         open_quarantine: super::quarantine::count_open(&conn)?,
     })
 }
@@ -167,13 +187,18 @@ pub(crate) fn marker_path(path: &Path) -> PathBuf {
 /// Checks the store in the background, on its own read-only connection,
 /// while the writer keeps accepting. On damage it leaves the marker (so the
 /// next open checks fully and sets the file aside) and halts the writer.
-pub(crate) fn spawn_background_check(path: PathBuf, writer: mpsc::WeakSender<Op>) -> Result<(), StoreError> {
+pub(crate) fn spawn_background_check(
+    path: PathBuf,
+    writer: mpsc::WeakSender<Op>,
+) -> Result<(), StoreError> {
     std::thread::Builder::new()
         .name("store-check".into())
         .spawn(move || {
             let started = std::time::Instant::now();
             match background_check(&path) {
-                Ok(None) => tracing::info!(elapsed = ?started.elapsed(), "store integrity check passed"),
+                Ok(None) => {
+                    tracing::info!(elapsed = ?started.elapsed(), "store integrity check passed")
+                }
                 Ok(Some(detail)) => report_damage(&path, detail, &writer),
                 Err(err) => match FailureKind::of(err) {
                     FailureKind::Fatal(e) => report_damage(&path, e.to_string(), &writer),
@@ -186,7 +211,10 @@ pub(crate) fn spawn_background_check(path: PathBuf, writer: mpsc::WeakSender<Op>
 }
 
 fn background_check(path: &Path) -> rusqlite::Result<Option<String>> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     conn.busy_timeout(schema::BUSY_TIMEOUT)?;
     quick_check(&conn)
 }
@@ -201,4 +229,3 @@ fn report_damage(path: &Path, detail: String, writer: &mpsc::WeakSender<Op>) {
         let _stopped = writer.blocking_send(Op::Halt { detail });
     }
 }
-

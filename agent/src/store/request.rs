@@ -103,7 +103,9 @@ pub(crate) enum Op {
     Resolve(Pending<Resolve, ()>),
     Audit(Pending<AuditLine, ()>),
     /// Stop writing: the integrity check found the database corrupt.
-    Halt { detail: String },
+    Halt {
+        detail: String,
+    },
 }
 
 /// Which request of a batch caused a failure.
@@ -175,7 +177,10 @@ impl Batch {
     pub(crate) fn answer(self, results: BatchResults) {
         zip_answer(self.inserts, results.inserts);
         zip_answer(self.quarantines, results.quarantines);
-        zip_answer(self.forwarded, results.forwarded.into_iter().map(Ok).collect());
+        zip_answer(
+            self.forwarded,
+            results.forwarded.into_iter().map(Ok).collect(),
+        );
         zip_answer(self.resolves, results.resolves);
         for p in self.audits {
             p.answer(Ok(()));
@@ -184,10 +189,18 @@ impl Batch {
 
     /// Answers every request with an error made by `error`.
     pub(crate) fn fail_all(self, error: impl Fn() -> StoreError) {
-        self.inserts.into_iter().for_each(|p| p.answer(Err(error())));
-        self.quarantines.into_iter().for_each(|p| p.answer(Err(error())));
-        self.forwarded.into_iter().for_each(|p| p.answer(Err(error())));
-        self.resolves.into_iter().for_each(|p| p.answer(Err(error())));
+        self.inserts
+            .into_iter()
+            .for_each(|p| p.answer(Err(error())));
+        self.quarantines
+            .into_iter()
+            .for_each(|p| p.answer(Err(error())));
+        self.forwarded
+            .into_iter()
+            .for_each(|p| p.answer(Err(error())));
+        self.resolves
+            .into_iter()
+            .for_each(|p| p.answer(Err(error())));
         self.audits.into_iter().for_each(|p| p.answer(Err(error())));
     }
 
@@ -197,7 +210,9 @@ impl Batch {
             cause: FullCause::Filesystem,
         };
         self.inserts.drain(..).for_each(|p| p.answer(Err(full())));
-        self.quarantines.drain(..).for_each(|p| p.answer(Err(full())));
+        self.quarantines
+            .drain(..)
+            .for_each(|p| p.answer(Err(full())));
     }
 
     /// Answers the request that made the batch fail and removes it, so the

@@ -160,7 +160,11 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
         let version = i64::try_from(index).unwrap_or(i64::MAX).saturating_add(1);
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
@@ -211,9 +215,15 @@ mod tests {
     fn writer_pragmas_read_back_as_required() {
         let (_dir, conn) = temp_db();
         configure_writer(&conn).unwrap();
-        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
-        let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
-        let secure: i64 = conn.pragma_query_value(None, "secure_delete", |r| r.get(0)).unwrap();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        let secure: i64 = conn
+            .pragma_query_value(None, "secure_delete", |r| r.get(0))
+            .unwrap();
         assert_eq!((mode.as_str(), sync, secure), ("wal", 2, 1));
     }
 
@@ -221,7 +231,16 @@ mod tests {
     fn in_memory_database_cannot_be_a_store_because_it_has_no_wal() {
         let conn = Connection::open_in_memory().unwrap();
         let err = configure_writer(&conn).unwrap_err();
-        assert!(matches!(err, StoreError::Pragma { pragma: "journal_mode", .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                StoreError::Pragma {
+                    pragma: "journal_mode",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -239,16 +258,29 @@ mod tests {
     fn newer_schema_is_refused() {
         let (_dir, mut conn) = temp_db();
         migrate(&mut conn).unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
         let err = migrate(&mut conn).unwrap_err();
-        assert!(matches!(err, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1));
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1)
+        );
     }
 
     #[test]
     fn another_programs_database_is_refused() {
         let (_dir, mut conn) = temp_db();
-        conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY)").unwrap();
+        conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+            .unwrap();
         let err = migrate(&mut conn).unwrap_err();
-        assert!(matches!(err, StoreError::ForeignDatabase { application_id: 0, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                StoreError::ForeignDatabase {
+                    application_id: 0,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }

@@ -68,7 +68,8 @@ impl Space {
         let standing = u64::try_from(schema::JOURNAL_SIZE_LIMIT_BYTES).unwrap_or(0);
         let live = pages.saturating_sub(free).saturating_mul(page_size);
         let db_target = pages.saturating_mul(page_size);
-        let pending = db_target.saturating_sub(file_len(policy.db_path)) + standing.saturating_sub(wal);
+        let pending =
+            db_target.saturating_sub(file_len(policy.db_path)) + standing.saturating_sub(wal);
         let fs_room = if policy.reserve_bytes == 0 {
             None
         } else {
@@ -93,7 +94,11 @@ impl Space {
         let total = self.admitted.saturating_add(cost);
         let cause = if self.quota_used.saturating_add(total) > self.max_bytes {
             Some(FullCause::Limit)
-        } else if self.fs_room.is_some_and(|room| room < self.reserve.saturating_add(total.saturating_sub(self.db_free))) {
+        } else if self.fs_room.is_some_and(|room| {
+            room < self
+                .reserve
+                .saturating_add(total.saturating_sub(self.db_free))
+        }) {
             Some(FullCause::Filesystem)
         } else {
             None

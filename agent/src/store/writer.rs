@@ -53,7 +53,12 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Wraps an open, configured and migrated write connection.
-    pub(crate) fn new(conn: Connection, limits: Limits, max_batch: usize, signals: Signals) -> Self {
+    pub(crate) fn new(
+        conn: Connection,
+        limits: Limits,
+        max_batch: usize,
+        signals: Signals,
+    ) -> Self {
         Self {
             conn,
             limits,
@@ -65,7 +70,10 @@ impl Writer {
     }
 
     /// Starts the writer on its own OS thread.
-    pub(crate) fn spawn(self, ops: mpsc::Receiver<Op>) -> Result<JoinHandle<Result<(), StoreError>>, StoreError> {
+    pub(crate) fn spawn(
+        self,
+        ops: mpsc::Receiver<Op>,
+    ) -> Result<JoinHandle<Result<(), StoreError>>, StoreError> {
         // A small runtime of its own gives the thread a receive timeout.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -77,7 +85,11 @@ impl Writer {
             .map_err(StoreError::Thread)
     }
 
-    fn run(mut self, runtime: &tokio::runtime::Runtime, mut ops: mpsc::Receiver<Op>) -> Result<(), StoreError> {
+    fn run(
+        mut self,
+        runtime: &tokio::runtime::Runtime,
+        mut ops: mpsc::Receiver<Op>,
+    ) -> Result<(), StoreError> {
         let outcome = self.serve(runtime, &mut ops);
         match &outcome {
             Ok(()) => {
@@ -89,7 +101,11 @@ impl Writer {
         outcome
     }
 
-    fn serve(&mut self, runtime: &tokio::runtime::Runtime, ops: &mut mpsc::Receiver<Op>) -> Result<(), StoreError> {
+    fn serve(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        ops: &mut mpsc::Receiver<Op>,
+    ) -> Result<(), StoreError> {
         loop {
             self.beat();
             let first = runtime.block_on(async { tokio::time::timeout(TICK, ops.recv()).await });
@@ -118,7 +134,10 @@ impl Writer {
 
     fn beat(&self) {
         let now = u64::try_from(now_ms()).unwrap_or(0);
-        self.signals.shared.heartbeat_ms.store(now, Ordering::Relaxed);
+        self.signals
+            .shared
+            .heartbeat_ms
+            .store(now, Ordering::Relaxed);
     }
 
     /// Commits one batch and answers it; `Err` means the writer must stop.
@@ -127,7 +146,10 @@ impl Writer {
             return Err(self.halt(batch, detail));
         }
         let taken = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-        self.signals.shared.requests.fetch_add(taken, Ordering::Relaxed);
+        self.signals
+            .shared
+            .requests
+            .fetch_add(taken, Ordering::Relaxed);
         while !batch.is_empty() {
             let failure = match self.commit(&batch) {
                 Ok(applied) => {
@@ -178,7 +200,10 @@ impl Writer {
 
     fn committed(&mut self, applied: &Applied) {
         self.wal_dirty = true;
-        self.signals.shared.transactions.fetch_add(1, Ordering::Relaxed);
+        self.signals
+            .shared
+            .transactions
+            .fetch_add(1, Ordering::Relaxed);
         if let Some(seq) = applied.last_seq {
             self.signals.committed.send_replace(seq);
         }
@@ -186,8 +211,12 @@ impl Writer {
 
     fn halt(&mut self, batch: Batch, detail: String) -> StoreError {
         tracing::error!(%detail, "store integrity check failed; stopping the writer");
-        self.signals.health.send_replace(StoreHealth::Corrupt { detail: detail.clone() });
-        batch.fail_all(|| StoreError::Corrupt { detail: detail.clone() });
+        self.signals.health.send_replace(StoreHealth::Corrupt {
+            detail: detail.clone(),
+        });
+        batch.fail_all(|| StoreError::Corrupt {
+            detail: detail.clone(),
+        });
         StoreError::Corrupt { detail }
     }
 
@@ -200,7 +229,9 @@ impl Writer {
             self.tolerate(result)?;
         }
         if std::mem::take(&mut self.wal_dirty) {
-            let checkpoint = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            let checkpoint = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
             self.tolerate(checkpoint)?;
         }
         Ok(())
@@ -231,7 +262,11 @@ fn housekeeping(conn: &mut Connection, limits: &Limits) -> rusqlite::Result<()> 
     let now = now_ms();
     for _ in 0..HOUSEKEEPING_ROUNDS {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let pruned = ingest::prune_dedupe(&tx, now.saturating_sub(limits.dedupe_window_ms), PRUNE_LIMIT)?;
+        let pruned = ingest::prune_dedupe(
+            &tx,
+            now.saturating_sub(limits.dedupe_window_ms),
+            PRUNE_LIMIT,
+        )?;
         let purged = apply::purge_sent(&tx, now, limits.retain_sent_ms)?;
         tx.commit()?;
         tracing::debug!(pruned, purged, "store housekeeping round done");
@@ -253,7 +288,9 @@ fn refuse_remaining(ops: &mut mpsc::Receiver<Op>, err: &StoreError) {
         StoreError::Fatal { source } => StoreError::Fatal {
             source: Arc::clone(source),
         },
-        StoreError::Corrupt { detail } => StoreError::Corrupt { detail: detail.clone() },
+        StoreError::Corrupt { detail } => StoreError::Corrupt {
+            detail: detail.clone(),
+        },
         _ => StoreError::Closed,
     });
 }

@@ -11,16 +11,30 @@ async fn committed_rows_survive_reopen() {
     let store = open_store(&cfg);
     let mut ids = Vec::new();
     for n in 0..3 {
-        ids.push(stored(store.handle.insert(message("lab", &format!("C{n}"), "OBX|1")).await).0);
+        ids.push(
+            stored(
+                store
+                    .handle
+                    .insert(message("lab", &format!("C{n}"), "OBX|1"))
+                    .await,
+            )
+            .0,
+        );
     }
     close(store).await.unwrap();
 
     let store = open_store(&cfg);
     assert_eq!(store.report.last_seq, 3);
-    assert!(matches!(store.report.integrity, IntegrityCheck::Passed { .. }));
+    assert!(matches!(
+        store.report.integrity,
+        IntegrityCheck::Passed { .. }
+    ));
     let pending = reader(&cfg).pending(0, 10).unwrap();
     assert_eq!(pending.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
-    assert_eq!(pending.first().map(|r| r.raw.starts_with(b"MSH|")), Some(true));
+    assert_eq!(
+        pending.first().map(|r| r.raw.starts_with(b"MSH|")),
+        Some(true)
+    );
     close(store).await.unwrap();
 }
 
@@ -30,7 +44,12 @@ async fn ids_are_uuid_v7_and_increase_with_seq() {
     let store = open_store(&cfg);
     let mut last: Option<(uuid::Uuid, i64)> = None;
     for n in 0..20 {
-        let (id, seq) = stored(store.handle.insert(message("lab", &format!("C{n}"), &format!("OBX|{n}"))).await);
+        let (id, seq) = stored(
+            store
+                .handle
+                .insert(message("lab", &format!("C{n}"), &format!("OBX|{n}")))
+                .await,
+        );
         assert_eq!(id.get_version_num(), 7);
         if let Some((last_id, last_seq)) = last {
             assert!(id > last_id && seq > last_seq, "{id} after {last_id}");
@@ -48,14 +67,20 @@ async fn concurrent_inserts_share_transactions() {
     let tasks: Vec<_> = (0..200)
         .map(|n| {
             let h = store.handle.clone();
-            tokio::spawn(async move { h.insert(message("lab", &format!("C{n}"), &format!("OBX|{n}"))).await })
+            tokio::spawn(async move {
+                h.insert(message("lab", &format!("C{n}"), &format!("OBX|{n}")))
+                    .await
+            })
         })
         .collect();
     for t in tasks {
         stored(t.await.unwrap());
     }
     let transactions = store.handle.metrics().transactions - before;
-    assert!(transactions < 50, "200 inserts took {transactions} transactions");
+    assert!(
+        transactions < 50,
+        "200 inserts took {transactions} transactions"
+    );
     assert_eq!(pending_seqs(&cfg).len(), 200);
     close(store).await.unwrap();
 }
@@ -63,7 +88,9 @@ async fn concurrent_inserts_share_transactions() {
 #[tokio::test]
 async fn queued_requests_commit_in_one_transaction() {
     let (_dir, cfg) = temp_config();
-    let msgs = (0..50).map(|n| message("lab", &format!("C{n}"), &format!("OBX|{n}"))).collect();
+    let msgs = (0..50)
+        .map(|n| message("lab", &format!("C{n}"), &format!("OBX|{n}")))
+        .collect();
     let (results, transactions) = insert_as_one_batch(&cfg, msgs).await;
     assert_eq!(transactions, 1);
     let seqs: Vec<i64> = results.into_iter().map(|r| stored(r).1).collect();
@@ -81,7 +108,13 @@ async fn pending_follows_seq_order_cursor_and_limit() {
         store.handle.insert(msg).await.unwrap();
     }
     let r = reader(&cfg);
-    let seqs = |after, limit| r.pending(after, limit).unwrap().iter().map(|p| p.seq).collect::<Vec<_>>();
+    let seqs = |after, limit| {
+        r.pending(after, limit)
+            .unwrap()
+            .iter()
+            .map(|p| p.seq)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(seqs(0, 3), [1, 2, 3]);
     assert_eq!(seqs(3, 10), [4, 5]);
     assert_eq!(store.handle.forwarded(vec![2], now_ms()).await.unwrap(), 1);
@@ -97,13 +130,27 @@ async fn forwarded_rows_are_deleted_and_counted_per_source() {
     let (_dir, cfg) = temp_config();
     let store = open_store(&cfg);
     for n in 0..3 {
-        store.handle.insert(message("lab", &format!("C{n}"), &format!("OBX|{n}"))).await.unwrap();
+        store
+            .handle
+            .insert(message("lab", &format!("C{n}"), &format!("OBX|{n}")))
+            .await
+            .unwrap();
     }
-    assert_eq!(store.handle.forwarded(vec![1, 3, 99], now_ms()).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .handle
+            .forwarded(vec![1, 3, 99], now_ms())
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(store.handle.forwarded(vec![1], now_ms()).await.unwrap(), 0);
     assert_eq!(count_rows(&cfg.path, "SELECT count(*) FROM records"), 1);
     let lab = reader(&cfg).stats().unwrap().sources.remove(0);
-    assert_eq!((lab.source.as_str(), lab.stored, lab.forwarded), ("lab", 3, 2));
+    assert_eq!(
+        (lab.source.as_str(), lab.stored, lab.forwarded),
+        ("lab", 3, 2)
+    );
     close(store).await.unwrap();
 }
 
@@ -113,7 +160,11 @@ async fn retained_rows_are_marked_sent_then_purged_after_retention() {
     cfg.retain_sent = Duration::from_secs(3600);
     let store = open_store(&cfg);
     for n in 0..3 {
-        store.handle.insert(message("lab", &format!("C{n}"), &format!("OBX|{n}"))).await.unwrap();
+        store
+            .handle
+            .insert(message("lab", &format!("C{n}"), &format!("OBX|{n}")))
+            .await
+            .unwrap();
     }
     let now = now_ms();
     assert_eq!(store.handle.forwarded(vec![1, 2], now).await.unwrap(), 2);
@@ -121,10 +172,22 @@ async fn retained_rows_are_marked_sent_then_purged_after_retention() {
     assert_eq!(count_rows(&cfg.path, "SELECT count(*) FROM records"), 3);
 
     let two_hours_later = now + 2 * 3600 * 1000;
-    assert_eq!(store.handle.forwarded(vec![3], two_hours_later).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .handle
+            .forwarded(vec![3], two_hours_later)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(count_rows(&cfg.path, "SELECT count(*) FROM records"), 1);
     let audit = reader(&cfg).audit_recent(10).unwrap();
-    assert!(audit.iter().any(|a| a.kind == "records.purged" && a.detail.starts_with("2 ")), "{audit:?}");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.kind == "records.purged" && a.detail.starts_with("2 ")),
+        "{audit:?}"
+    );
     close(store).await.unwrap();
 }
 
@@ -147,22 +210,48 @@ async fn quarantine_entries_are_listed_replayed_and_dropped_with_audit() {
     let first = store.handle.quarantine(rejected(1)).await.unwrap();
     let second = store.handle.quarantine(rejected(2)).await.unwrap();
     let r = reader(&cfg);
-    let listed: Vec<i64> = r.quarantine_list(10).unwrap().iter().map(|q| q.id).collect();
+    let listed: Vec<i64> = r
+        .quarantine_list(10)
+        .unwrap()
+        .iter()
+        .map(|q| q.id)
+        .collect();
     assert_eq!(listed, [first, second]);
     assert_eq!(r.quarantine_get(second).unwrap().unwrap().raw, [b'?', 2]);
 
-    store.handle.mark_quarantine_replayed(first, now_ms()).await.unwrap();
-    store.handle.drop_quarantine(second, now_ms()).await.unwrap();
+    store
+        .handle
+        .mark_quarantine_replayed(first, now_ms())
+        .await
+        .unwrap();
+    store
+        .handle
+        .drop_quarantine(second, now_ms())
+        .await
+        .unwrap();
     let again = store.handle.drop_quarantine(second, now_ms()).await;
-    assert!(matches!(again, Err(StoreError::NotFound { id, .. }) if id == second), "{again:?}");
+    assert!(
+        matches!(again, Err(StoreError::NotFound { id, .. }) if id == second),
+        "{again:?}"
+    );
 
     assert!(r.quarantine_list(10).unwrap().is_empty());
     let dropped = r.quarantine_get(second).unwrap().unwrap();
-    assert!(dropped.raw.is_empty() && dropped.ack.is_empty() && dropped.summary.dropped_at_ms.is_some());
-    let kinds: Vec<String> = r.audit_recent(10).unwrap().into_iter().map(|a| a.kind).collect();
+    assert!(
+        dropped.raw.is_empty() && dropped.ack.is_empty() && dropped.summary.dropped_at_ms.is_some()
+    );
+    let kinds: Vec<String> = r
+        .audit_recent(10)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.kind)
+        .collect();
     assert_eq!(kinds, ["quarantine.dropped", "quarantine.replayed"]);
     let stats = r.stats().unwrap();
-    assert_eq!((stats.quarantine_count, stats.sources[0].quarantined), (0, 2));
+    assert_eq!(
+        (stats.quarantine_count, stats.sources[0].quarantined),
+        (0, 2)
+    );
     close(store).await.unwrap();
 }
 
@@ -187,7 +276,11 @@ async fn committed_watch_wakes_with_the_newest_seq() {
     let store = open_store(&cfg);
     let mut committed = store.handle.committed();
     assert_eq!(*committed.borrow_and_update(), 0);
-    store.handle.insert(message("lab", "C1", "OBX")).await.unwrap();
+    store
+        .handle
+        .insert(message("lab", "C1", "OBX"))
+        .await
+        .unwrap();
     committed.changed().await.unwrap();
     assert_eq!(*committed.borrow(), 1);
     close(store).await.unwrap();

@@ -10,7 +10,8 @@ use std::{path::Path, process::Command};
 use super::*;
 
 const CHILD_DIR: &str = "HL7EDGE_STORE_FATAL_CHILD_DIR";
-const THIS_TEST: &str = "store::tests::fatal::write_error_stops_the_writer_and_loses_nothing_acknowledged";
+const THIS_TEST: &str =
+    "store::tests::fatal::write_error_stops_the_writer_and_loses_nothing_acknowledged";
 const FILE_SIZE_LIMIT: u64 = 512 * 1024;
 
 #[test]
@@ -46,14 +47,23 @@ fn write_error_stops_the_writer_and_loses_nothing_acknowledged() {
         .filter_map(|l| l.strip_prefix("ACKED "))
         .map(|id| id.trim().parse().unwrap())
         .collect();
-    assert!(acked.len() >= 10, "only {} inserts before the limit", acked.len());
+    assert!(
+        acked.len() >= 10,
+        "only {} inserts before the limit",
+        acked.len()
+    );
 
     let cfg = StoreConfig::new(dir.path().join("queue.db"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = open_store(&cfg);
         assert!(store.report.recovered.is_none());
-        let kept: Vec<uuid::Uuid> = reader(&cfg).pending(0, 10_000).unwrap().iter().map(|r| r.id).collect();
+        let kept: Vec<uuid::Uuid> = reader(&cfg)
+            .pending(0, 10_000)
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
         let missing: Vec<_> = acked.iter().filter(|id| !kept.contains(id)).collect();
         assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
         close(store).await.unwrap();
@@ -62,13 +72,20 @@ fn write_error_stops_the_writer_and_loses_nothing_acknowledged() {
 
 /// Runs in the child process, under the file size limit.
 fn child(dir: &Path) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let cfg = StoreConfig::new(dir.join("queue.db"));
         let store = open_store(&cfg);
         let mut n = 0;
         let err = loop {
-            match store.handle.insert(sized_message("lab", &format!("C{n}"), 8_000)).await {
+            match store
+                .handle
+                .insert(sized_message("lab", &format!("C{n}"), 8_000))
+                .await
+            {
                 Ok(inserted) => println!("ACKED {}", stored(Ok(inserted)).0),
                 Err(err) => break err,
             }

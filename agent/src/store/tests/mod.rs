@@ -43,7 +43,10 @@ pub(super) fn message(source: &str, control_id: &str, content: &str) -> NewMessa
         content_hash: hash(content),
         message_type: "ORU^R01".to_owned(),
         received_at_ms: now_ms(),
-        raw: format!("MSH|^~\\&|LAB|CLINIC|HUB|ORG|20250101||ORU^R01|{control_id}|P|2.5\r{content}").into_bytes(),
+        raw: format!(
+            "MSH|^~\\&|LAB|CLINIC|HUB|ORG|20250101||ORU^R01|{control_id}|P|2.5\r{content}"
+        )
+        .into_bytes(),
         record: content.as_bytes().to_vec(),
         ack: format!("MSH|...|ACK\rMSA|AA|{control_id}").into_bytes(),
     }
@@ -92,7 +95,10 @@ pub(super) fn stored(result: Result<Inserted, StoreError>) -> (uuid::Uuid, i64) 
 
 /// Queues every message before the writer starts, so they all arrive in
 /// one batch; returns each answer and the number of transactions used.
-pub(super) async fn insert_as_one_batch(cfg: &StoreConfig, msgs: Vec<NewMessage>) -> (Vec<Result<Inserted, StoreError>>, u64) {
+pub(super) async fn insert_as_one_batch(
+    cfg: &StoreConfig,
+    msgs: Vec<NewMessage>,
+) -> (Vec<Result<Inserted, StoreError>>, u64) {
     let opened = open::open(cfg).expect("open");
     let (ops, receiver) = mpsc::channel(msgs.len().max(1));
     let (handle, signals) = RawHandle::new(ops, cfg.path.clone(), opened.report.last_seq);

@@ -10,7 +10,11 @@ use super::*;
 #[derive(Debug, Clone)]
 enum Action {
     /// Insert a message; small value ranges make resends and reuses common.
-    Insert { source: u8, control: u8, content: u8 },
+    Insert {
+        source: u8,
+        control: u8,
+        content: u8,
+    },
     /// Forward the pending records whose position bit is set in `mask`.
     Forward { mask: u32 },
 }
@@ -38,23 +42,53 @@ async fn run(actions: Vec<Action>) {
     let mut model = Model::default();
     for (attempt, action) in actions.into_iter().enumerate() {
         match action {
-            Action::Insert { source, control, content } => {
-                let mut msg = message(&format!("src{source}"), &format!("C{control}"), &format!("OBX|{content}"));
+            Action::Insert {
+                source,
+                control,
+                content,
+            } => {
+                let mut msg = message(
+                    &format!("src{source}"),
+                    &format!("C{control}"),
+                    &format!("OBX|{content}"),
+                );
                 msg.ack = format!("ACK attempt {attempt}").into_bytes();
                 let got = store.handle.insert(msg.clone()).await.unwrap();
                 check_insert(&mut model, (source, control, content), &msg, got);
             }
             Action::Forward { mask } => {
-                let chosen: Vec<i64> = model.pending.keys().enumerate().filter(|(i, _)| mask & (1 << (i % 32)) != 0).map(|(_, s)| *s).collect();
-                let done = store.handle.forwarded(chosen.clone(), now_ms()).await.unwrap();
+                let chosen: Vec<i64> = model
+                    .pending
+                    .keys()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << (i % 32)) != 0)
+                    .map(|(_, s)| *s)
+                    .collect();
+                let done = store
+                    .handle
+                    .forwarded(chosen.clone(), now_ms())
+                    .await
+                    .unwrap();
                 assert_eq!(done, chosen.len() as u64);
                 chosen.iter().for_each(|s| {
                     model.pending.remove(s);
                 });
             }
         }
-        let held: Vec<(i64, uuid::Uuid)> = reader(&cfg).pending(0, 10_000).unwrap().iter().map(|r| (r.seq, r.id)).collect();
-        assert_eq!(held, model.pending.iter().map(|(s, id)| (*s, *id)).collect::<Vec<_>>());
+        let held: Vec<(i64, uuid::Uuid)> = reader(&cfg)
+            .pending(0, 10_000)
+            .unwrap()
+            .iter()
+            .map(|r| (r.seq, r.id))
+            .collect();
+        assert_eq!(
+            held,
+            model
+                .pending
+                .iter()
+                .map(|(s, id)| (*s, *id))
+                .collect::<Vec<_>>()
+        );
     }
     let stats = reader(&cfg).stats().unwrap();
     for s in stats.sources {
@@ -66,7 +100,13 @@ async fn run(actions: Vec<Action>) {
 
 fn check_insert(model: &mut Model, key: (u8, u8, u8), msg: &NewMessage, got: Inserted) {
     match (model.first.get(&key), got) {
-        (Some((id, ack)), Inserted::Duplicate { id: got_id, ack: got_ack }) => {
+        (
+            Some((id, ack)),
+            Inserted::Duplicate {
+                id: got_id,
+                ack: got_ack,
+            },
+        ) => {
             assert_eq!((&got_id, &got_ack), (id, ack));
         }
         (None, Inserted::Stored { id, seq }) => {

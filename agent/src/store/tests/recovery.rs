@@ -33,7 +33,10 @@ async fn assert_fresh_and_usable(store: OpenedStore, cfg: &StoreConfig) {
     let (_, seq) = stored(store.handle.insert(message("lab", "new", "OBX")).await);
     assert_eq!(seq, 1);
     let audit = reader(cfg).audit_recent(5).unwrap();
-    assert!(audit.iter().any(|a| a.kind == "store.recovered"), "{audit:?}");
+    assert!(
+        audit.iter().any(|a| a.kind == "store.recovered"),
+        "{audit:?}"
+    );
     close(store).await.unwrap();
 }
 
@@ -46,7 +49,12 @@ async fn garbage_file_is_set_aside_and_a_fresh_store_starts() {
     let store = open_store(&cfg);
     let recovery = store.report.recovered.clone().expect("recovered");
     assert_eq!(fs::read(&recovery.set_aside).unwrap(), garbage);
-    assert!(recovery.set_aside.to_string_lossy().contains("queue.db.corrupt-"));
+    assert!(
+        recovery
+            .set_aside
+            .to_string_lossy()
+            .contains("queue.db.corrupt-")
+    );
     assert_eq!(recovery.lost, None);
     assert_fresh_and_usable(store, &cfg).await;
 }
@@ -56,7 +64,12 @@ async fn truncated_database_is_set_aside() {
     let (_dir, cfg) = temp_config();
     store_with_records(&cfg, 300).await;
     let len = fs::metadata(&cfg.path).unwrap().len();
-    fs::OpenOptions::new().write(true).open(&cfg.path).unwrap().set_len(len / 2).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&cfg.path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
 
     let store = open_store(&cfg);
     let recovery = store.report.recovered.clone().expect("recovered");
@@ -88,12 +101,21 @@ async fn background_check_halts_the_writer_and_the_next_start_sets_the_file_asid
     assert_eq!(store.report.integrity, IntegrityCheck::Background);
     assert!(store.report.recovered.is_none());
     let health = store.handle.health();
-    let halted = eventually(Duration::from_secs(20), || matches!(*health.borrow(), StoreHealth::Corrupt { .. })).await;
+    let halted = eventually(Duration::from_secs(20), || {
+        matches!(*health.borrow(), StoreHealth::Corrupt { .. })
+    })
+    .await;
     assert!(halted, "health stayed {:?}", *health.borrow());
     assert!(marker_path(&cfg.path).exists());
     let refused = store.handle.insert(message("lab", "late", "OBX")).await;
-    assert!(matches!(refused, Err(StoreError::Corrupt { .. })), "{refused:?}");
-    assert!(matches!(close(store).await, Err(StoreError::Corrupt { .. })));
+    assert!(
+        matches!(refused, Err(StoreError::Corrupt { .. })),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        close(store).await,
+        Err(StoreError::Corrupt { .. })
+    ));
 
     // The marker forces the full check at this start, whatever the size.
     let store = open_store(&cfg);
@@ -110,7 +132,10 @@ async fn stale_marker_on_a_sound_file_forces_a_check_and_keeps_the_data() {
     cfg.sync_check_max_bytes = 0;
 
     let store = open_store(&cfg);
-    assert!(matches!(store.report.integrity, IntegrityCheck::Passed { .. }));
+    assert!(matches!(
+        store.report.integrity,
+        IntegrityCheck::Passed { .. }
+    ));
     assert!(store.report.recovered.is_none());
     assert!(!marker_path(&cfg.path).exists());
     assert_eq!(pending_seqs(&cfg), [1, 2, 3, 4, 5]);
@@ -125,7 +150,10 @@ async fn set_aside_moves_the_log_along_and_reports_what_it_held() {
     fs::write(&wal, b"not a valid log: ignored by SQLite").unwrap();
 
     let aside = crate::store::recovery::set_aside(&cfg.path, "test".to_owned(), 42).unwrap();
-    assert_eq!(aside.set_aside, cfg.path.with_file_name("queue.db.corrupt-42"));
+    assert_eq!(
+        aside.set_aside,
+        cfg.path.with_file_name("queue.db.corrupt-42")
+    );
     assert!(cfg.path.with_file_name("queue.db.corrupt-42-wal").exists());
     assert!(!cfg.path.exists() && !wal.exists());
     let lost = aside.lost.expect("readable");
@@ -133,5 +161,8 @@ async fn set_aside_moves_the_log_along_and_reports_what_it_held() {
 
     fs::write(&cfg.path, b"x").unwrap();
     let again = crate::store::recovery::set_aside(&cfg.path, "test".to_owned(), 42).unwrap();
-    assert_eq!(again.set_aside, cfg.path.with_file_name("queue.db.corrupt-42.1"));
+    assert_eq!(
+        again.set_aside,
+        cfg.path.with_file_name("queue.db.corrupt-42.1")
+    );
 }

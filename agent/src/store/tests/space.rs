@@ -12,20 +12,47 @@ async fn size_limit_refuses_with_full_until_forwarding_frees_space() {
     let store = open_store(&cfg);
     let mut seqs = Vec::new();
     let refused = loop {
-        match store.handle.insert(sized_message("lab", &format!("C{}", seqs.len()), 200_000)).await {
+        match store
+            .handle
+            .insert(sized_message("lab", &format!("C{}", seqs.len()), 200_000))
+            .await
+        {
             Ok(inserted) => seqs.push(stored(Ok(inserted)).1),
             Err(err) => break err,
         }
         assert!(seqs.len() < 20, "the limit never applied");
     };
-    assert!(matches!(refused, StoreError::Full { cause: FullCause::Limit }), "{refused:?}");
+    assert!(
+        matches!(
+            refused,
+            StoreError::Full {
+                cause: FullCause::Limit
+            }
+        ),
+        "{refused:?}"
+    );
     assert!(seqs.len() >= 5, "only {} fit in 2 MiB", seqs.len());
     // A resend of a stored message is still answered: it adds nothing.
     let resend = sized_message("lab", "C0", 200_000);
-    assert!(matches!(store.handle.insert(resend).await, Ok(Inserted::Duplicate { .. })));
+    assert!(matches!(
+        store.handle.insert(resend).await,
+        Ok(Inserted::Duplicate { .. })
+    ));
 
-    assert_eq!(store.handle.forwarded(seqs.clone(), now_ms()).await.unwrap(), u64::try_from(seqs.len()).unwrap());
-    stored(store.handle.insert(sized_message("lab", "after", 200_000)).await);
+    assert_eq!(
+        store
+            .handle
+            .forwarded(seqs.clone(), now_ms())
+            .await
+            .unwrap(),
+        u64::try_from(seqs.len()).unwrap()
+    );
+    stored(
+        store
+            .handle
+            .insert(sized_message("lab", "after", 200_000))
+            .await,
+    );
     let lab = reader(&cfg).stats().unwrap().sources.remove(0);
     assert_eq!(lab.refused_full, 1);
     close(store).await.unwrap();
@@ -39,7 +66,9 @@ struct Tmpfs {
 
 impl Tmpfs {
     fn mount(size: &str) -> Result<Self, String> {
-        let is_root = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
+        let is_root = std::fs::metadata("/proc/self")
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false);
         if !is_root {
             return Err("needs root".to_owned());
         }
@@ -69,7 +98,11 @@ impl Drop for Tmpfs {
 async fn fill(store: &OpenedStore, size: usize) -> (Vec<i64>, StoreError) {
     let mut seqs = Vec::new();
     loop {
-        match store.handle.insert(sized_message("lab", &format!("C{}", seqs.len()), size)).await {
+        match store
+            .handle
+            .insert(sized_message("lab", &format!("C{}", seqs.len()), size))
+            .await
+        {
             Ok(inserted) => seqs.push(stored(Ok(inserted)).1),
             Err(err) => return (seqs, err),
         }
@@ -91,26 +124,52 @@ macro_rules! tmpfs_or_skip {
 
 #[tokio::test]
 async fn full_filesystem_keeps_a_reserve_so_deletes_work_and_ingest_resumes() {
-    let fs = tmpfs_or_skip!("full_filesystem_keeps_a_reserve_so_deletes_work_and_ingest_resumes", "8m");
+    let fs = tmpfs_or_skip!(
+        "full_filesystem_keeps_a_reserve_so_deletes_work_and_ingest_resumes",
+        "8m"
+    );
     let mut cfg = StoreConfig::new(fs.mount.join("queue.db"));
     cfg.max_bytes = u64::MAX;
     cfg.reserve_bytes = 1 << 20;
     let store = open_store(&cfg);
     let (seqs, refused) = fill(&store, 50_000).await;
-    assert!(matches!(refused, StoreError::Full { cause: FullCause::Filesystem }), "{refused:?}");
-    assert!(matches!(*store.handle.health().borrow(), StoreHealth::Running));
+    assert!(
+        matches!(
+            refused,
+            StoreError::Full {
+                cause: FullCause::Filesystem
+            }
+        ),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        *store.handle.health().borrow(),
+        StoreHealth::Running
+    ));
     assert!(seqs.len() >= 10, "only {} messages fit", seqs.len());
 
     // The forwarder acknowledges in small windows; every delete commits.
     for chunk in seqs.chunks(5) {
-        let done = store.handle.forwarded(chunk.to_vec(), now_ms()).await.unwrap();
+        let done = store
+            .handle
+            .forwarded(chunk.to_vec(), now_ms())
+            .await
+            .unwrap();
         assert_eq!(done, u64::try_from(chunk.len()).unwrap());
     }
-    let (_, after) = stored(store.handle.insert(sized_message("lab", "after", 50_000)).await);
+    let (_, after) = stored(
+        store
+            .handle
+            .insert(sized_message("lab", "after", 50_000))
+            .await,
+    );
     close(store).await.unwrap();
 
     let store = open_store(&cfg);
-    assert!(matches!(store.report.integrity, IntegrityCheck::Passed { .. }));
+    assert!(matches!(
+        store.report.integrity,
+        IntegrityCheck::Passed { .. }
+    ));
     assert!(store.report.recovered.is_none());
     assert_eq!(pending_seqs(&cfg), [after]);
     close(store).await.unwrap();
@@ -119,7 +178,10 @@ async fn full_filesystem_keeps_a_reserve_so_deletes_work_and_ingest_resumes() {
 
 #[tokio::test]
 async fn real_enospc_answers_full_keeps_running_and_resumes_when_space_returns() {
-    let fs = tmpfs_or_skip!("real_enospc_answers_full_keeps_running_and_resumes_when_space_returns", "1m");
+    let fs = tmpfs_or_skip!(
+        "real_enospc_answers_full_keeps_running_and_resumes_when_space_returns",
+        "1m"
+    );
     let filler = fs.mount.join("other-program.log");
     std::fs::write(&filler, vec![b'.'; 300 << 10]).unwrap();
     let mut cfg = StoreConfig::new(fs.mount.join("queue.db"));
@@ -127,15 +189,37 @@ async fn real_enospc_answers_full_keeps_running_and_resumes_when_space_returns()
     cfg.reserve_bytes = 0; // check off: SQLite itself hits ENOSPC
     let store = open_store(&cfg);
     let (mut seqs, refused) = fill(&store, 20_000).await;
-    assert!(matches!(refused, StoreError::Full { cause: FullCause::Filesystem }), "{refused:?}");
-    assert!(matches!(*store.handle.health().borrow(), StoreHealth::Running));
+    assert!(
+        matches!(
+            refused,
+            StoreError::Full {
+                cause: FullCause::Filesystem
+            }
+        ),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        *store.handle.health().borrow(),
+        StoreHealth::Running
+    ));
 
     std::fs::remove_file(&filler).unwrap();
-    seqs.push(stored(store.handle.insert(sized_message("lab", "after", 20_000)).await).1);
+    seqs.push(
+        stored(
+            store
+                .handle
+                .insert(sized_message("lab", "after", 20_000))
+                .await,
+        )
+        .1,
+    );
     close(store).await.unwrap();
 
     let store = open_store(&cfg);
-    assert!(matches!(store.report.integrity, IntegrityCheck::Passed { .. }));
+    assert!(matches!(
+        store.report.integrity,
+        IntegrityCheck::Passed { .. }
+    ));
     assert!(store.report.recovered.is_none());
     assert_eq!(pending_seqs(&cfg), seqs);
     close(store).await.unwrap();
