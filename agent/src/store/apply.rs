@@ -135,6 +135,26 @@ fn apply_growth(
             .map_err(Failure::at(OpRef::Quarantine(i)))?;
         applied.results.quarantines.push(r);
     }
+    if space.refused().is_some() && limits.retain_sent_ms > 0 {
+        purge_sent_early(tx).map_err(Failure::whole)?;
+    }
+    Ok(())
+}
+
+/// Frees room for refused messages (whose senders will retry) by purging
+/// the oldest *sent* records before their retention ends: a delivered copy
+/// is never worth refusing new clinical data for.
+fn purge_sent_early(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let purged = tx
+        .prepare_cached(
+            "DELETE FROM records WHERE seq IN (SELECT seq FROM records
+             WHERE sent_at_ms IS NOT NULL ORDER BY sent_at_ms LIMIT ?1)",
+        )?
+        .execute([PURGE_LIMIT])?;
+    if purged > 0 {
+        let detail = format!("{purged} sent records before retention: store full");
+        audit::append(tx, super::now_ms(), "records.purged", &detail)?;
+    }
     Ok(())
 }
 

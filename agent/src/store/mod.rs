@@ -118,8 +118,9 @@ pub struct StoreConfig {
     /// this available, so a full disk can always be drained. Zero turns
     /// the check off (then only the filesystem's own `ENOSPC` refuses).
     pub reserve_bytes: u64,
-    /// Files up to this size get the full integrity check during open;
-    /// larger ones get it in the background (see [`open`]).
+    /// Stores with up to this many bytes of live pages get the full
+    /// integrity check during open; larger ones get it in the background,
+    /// so that a large backlog does not delay accepting (see `open.rs`).
     pub sync_check_max_bytes: u64,
 }
 
@@ -131,7 +132,7 @@ const DEFAULT_CHANNEL_CAPACITY: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 impl StoreConfig {
     /// A configuration with the defaults: 2 GiB, delete at PUBACK, a 24 h
     /// dedupe window, batches of 512, 1024 waiting requests, a 16 MiB
-    /// filesystem reserve, and a synchronous integrity check up to 64 MiB.
+    /// filesystem reserve, and a synchronous integrity check up to 16 MiB.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
@@ -141,7 +142,7 @@ impl StoreConfig {
             max_batch: DEFAULT_MAX_BATCH,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             reserve_bytes: 16 << 20,
-            sync_check_max_bytes: 64 << 20,
+            sync_check_max_bytes: 16 << 20,
         }
     }
 
@@ -178,14 +179,15 @@ impl Store {
     pub fn open(cfg: StoreConfig) -> Result<OpenedStore, StoreError> {
         let opened = open::open(&cfg)?;
         let (ops, receiver) = mpsc::channel(cfg.channel_capacity.get());
-        let background = opened.report.integrity == IntegrityCheck::Background;
         let weak = ops.downgrade();
         let (handle, signals) = StoreHandle::new(ops, cfg.path.clone(), opened.report.last_seq);
-        let writer = writer::Writer::new(opened.conn, cfg.limits(), cfg.max_batch.get(), signals);
-        let thread = writer.spawn(receiver)?;
-        if background {
-            recovery::spawn_background_check(cfg.path.clone(), weak)?;
+        let mut writer =
+            writer::Writer::new(opened.conn, cfg.limits(), cfg.max_batch.get(), signals);
+        if opened.report.integrity == IntegrityCheck::Background {
+            let check = recovery::spawn_background_check(cfg.path.clone(), weak)?;
+            writer = writer.stop_on_exit(check);
         }
+        let thread = writer.spawn(receiver)?;
         tracing::info!(
             elapsed = ?opened.report.elapsed,
             last_seq = opened.report.last_seq,

@@ -17,6 +17,10 @@
 //!   which it fills first), the filesystem still has `reserve_bytes`
 //!   available. Deletes and checkpoints then always find room. The reserve
 //!   survives restarts: closing deletes the WAL, returning its space.
+//! - WAL growth past its standing size (a large delete) counts until the
+//!   log restarts: the first write after a complete checkpoint cuts it back
+//!   to `journal_size_limit`. So right after a large delete a message may be
+//!   refused once more; the sender's retry gets in.
 //! - Once one message of a batch is refused, every later one in that batch
 //!   is refused too, so a batch never reorders.
 //!
@@ -84,6 +88,11 @@ impl Space {
             admitted: 0,
             refused: None,
         })
+    }
+
+    /// Why this batch started refusing, if it did.
+    pub(crate) fn refused(&self) -> Option<FullCause> {
+        self.refused
     }
 
     /// Admits `cost` more bytes, or refuses this and every later request.

@@ -28,6 +28,7 @@ use super::{
     error::{FailureKind, StoreError},
     handle::{Signals, StoreHealth},
     ingest, now_ms,
+    recovery::CheckStopper,
     request::{Batch, Op},
 };
 
@@ -49,6 +50,7 @@ pub(crate) struct Writer {
     signals: Signals,
     last_housekeeping: Instant,
     wal_dirty: bool,
+    check: Option<CheckStopper>,
 }
 
 impl Writer {
@@ -66,7 +68,14 @@ impl Writer {
             signals,
             last_housekeeping: Instant::now(),
             wal_dirty: false,
+            check: None,
         }
+    }
+
+    /// Stops this background integrity check when the writer stops.
+    pub(crate) fn stop_on_exit(mut self, check: CheckStopper) -> Self {
+        self.check = Some(check);
+        self
     }
 
     /// Starts the writer on its own OS thread.
@@ -91,6 +100,9 @@ impl Writer {
         mut ops: mpsc::Receiver<Op>,
     ) -> Result<(), StoreError> {
         let outcome = self.serve(runtime, &mut ops);
+        if let Some(check) = &self.check {
+            check.stop();
+        }
         match &outcome {
             Ok(()) => {
                 self.signals.health.send_replace(StoreHealth::Stopped);

@@ -58,6 +58,54 @@ async fn size_limit_refuses_with_full_until_forwarding_frees_space() {
     close(store).await.unwrap();
 }
 
+#[tokio::test]
+async fn retained_sent_records_make_room_before_new_messages_are_refused_twice() {
+    let (_dir, mut cfg) = temp_config();
+    cfg.max_bytes = 2 << 20;
+    cfg.retain_sent = std::time::Duration::from_secs(3600);
+    let store = open_store(&cfg);
+    let mut seqs = Vec::new();
+    while let Ok(inserted) = store
+        .handle
+        .insert(sized_message("lab", &format!("C{}", seqs.len()), 200_000))
+        .await
+    {
+        seqs.push(stored(Ok(inserted)).1);
+    }
+    store
+        .handle
+        .forwarded(seqs.clone(), now_ms())
+        .await
+        .unwrap();
+    // Marked sent, still retained: the next message is refused, and that
+    // refusal purges sent records early so the retry fits.
+    let refused = store
+        .handle
+        .insert(sized_message("lab", "next", 200_000))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::Full {
+                cause: FullCause::Limit
+            })
+        ),
+        "{refused:?}"
+    );
+    stored(
+        store
+            .handle
+            .insert(sized_message("lab", "next", 200_000))
+            .await,
+    );
+    let audit = reader(&cfg).audit_recent(5).unwrap();
+    assert!(
+        audit.iter().any(|a| a.detail.contains("before retention")),
+        "{audit:?}"
+    );
+    close(store).await.unwrap();
+}
+
 /// A small tmpfs mounted for the test, unmounted on drop.
 struct Tmpfs {
     _dir: TempDir,
@@ -157,12 +205,20 @@ async fn full_filesystem_keeps_a_reserve_so_deletes_work_and_ingest_resumes() {
             .unwrap();
         assert_eq!(done, u64::try_from(chunk.len()).unwrap());
     }
-    let (_, after) = stored(
-        store
+    // Like a sender after an AR, retry: the WAL that grew during the deletes
+    // is cut back to its standing size at the next write.
+    let mut retries = 0;
+    let after = loop {
+        match store
             .handle
             .insert(sized_message("lab", "after", 50_000))
-            .await,
-    );
+            .await
+        {
+            Ok(inserted) => break stored(Ok(inserted)).1,
+            Err(StoreError::Full { .. }) if retries < 3 => retries += 1,
+            Err(err) => panic!("ingest did not resume: {err:?}"),
+        }
+    };
     close(store).await.unwrap();
 
     let store = open_store(&cfg);
