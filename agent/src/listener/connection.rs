@@ -263,10 +263,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     fn store_failed(&self, e: StoreError, payload: &[u8], stamp: &Stamp) -> Result<Vec<u8>, Stop> {
         let shared = &self.shared;
         match e {
-            StoreError::Full | StoreError::Transient { .. } => {
+            StoreError::Full { .. } | StoreError::Transient { .. } => {
                 shared.metrics.rejected.fetch_add(1, Ordering::Relaxed);
                 warn!(cause = %e, "message not stored; answering AR so the sender retries");
-                let reason = if matches!(e, StoreError::Full) {
+                let reason = if matches!(e, StoreError::Full { .. }) {
                     "gateway storage full; retry later"
                 } else {
                     "gateway storage busy; retry later"

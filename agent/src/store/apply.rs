@@ -13,9 +13,10 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::{
     audit,
     error::StoreError,
-    ingest::{self, Space},
+    ingest,
     quarantine::{self, Resolution},
     request::{Batch, BatchResults, Forward, OpRef, Resolve},
+    space::{Space, SpacePolicy},
     stats::StatsDelta,
 };
 
@@ -28,8 +29,23 @@ pub(crate) struct Limits {
     pub(crate) retain_sent_ms: i64,
     /// See [`StoreConfig::dedupe_window`](super::StoreConfig::dedupe_window).
     pub(crate) dedupe_window_ms: i64,
-    /// The WAL file, whose size counts towards `max_bytes`.
+    /// See [`StoreConfig::reserve_bytes`](super::StoreConfig::reserve_bytes).
+    pub(crate) reserve_bytes: u64,
+    /// The database file.
+    pub(crate) db_path: PathBuf,
+    /// Its write-ahead log.
     pub(crate) wal_path: PathBuf,
+}
+
+impl Limits {
+    fn space_policy(&self) -> SpacePolicy<'_> {
+        SpacePolicy {
+            db_path: &self.db_path,
+            wal_path: &self.wal_path,
+            max_bytes: self.max_bytes,
+            reserve_bytes: self.reserve_bytes,
+        }
+    }
 }
 
 /// Why a batch's transaction failed, and which request caused it, if one
@@ -91,8 +107,7 @@ pub(crate) fn apply(
             .map_err(Failure::at(OpRef::Audit(i)))?;
     }
     if batch.grows() {
-        let mut space =
-            Space::measure(tx, &limits.wal_path, limits.max_bytes).map_err(Failure::whole)?;
+        let mut space = Space::measure(tx, limits.space_policy()).map_err(Failure::whole)?;
         apply_growth(tx, batch, limits, &mut space, &mut stats, &mut applied)?;
     }
     stats.flush(tx).map_err(Failure::whole)?;
@@ -119,6 +134,26 @@ fn apply_growth(
         let r = ingest::quarantine(tx, &p.req, space, stats)
             .map_err(Failure::at(OpRef::Quarantine(i)))?;
         applied.results.quarantines.push(r);
+    }
+    if space.refused().is_some() && limits.retain_sent_ms > 0 {
+        purge_sent_early(tx).map_err(Failure::whole)?;
+    }
+    Ok(())
+}
+
+/// Frees room for refused messages (whose senders will retry) by purging
+/// the oldest *sent* records before their retention ends: a delivered copy
+/// is never worth refusing new clinical data for.
+fn purge_sent_early(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let purged = tx
+        .prepare_cached(
+            "DELETE FROM records WHERE seq IN (SELECT seq FROM records
+             WHERE sent_at_ms IS NOT NULL ORDER BY sent_at_ms LIMIT ?1)",
+        )?
+        .execute([PURGE_LIMIT])?;
+    if purged > 0 {
+        let detail = format!("{purged} sent records before retention: store full");
+        audit::append(tx, super::now_ms(), "records.purged", &detail)?;
     }
     Ok(())
 }
@@ -152,7 +187,12 @@ fn forward(
     Ok(done)
 }
 
-/// Deletes sent records older than the retention; audits how many.
+/// Most sent records purged per transaction, so that a purge's WAL frames
+/// (every freed page is rewritten, with `secure_delete`) stay small.
+pub(crate) const PURGE_LIMIT: usize = 1_000;
+
+/// Deletes up to [`PURGE_LIMIT`] sent records older than the retention;
+/// audits and returns how many.
 pub(crate) fn purge_sent(
     tx: &Transaction<'_>,
     now_ms: i64,
@@ -162,8 +202,11 @@ pub(crate) fn purge_sent(
         return Ok(0);
     }
     let purged = tx
-        .prepare_cached("DELETE FROM records WHERE sent_at_ms IS NOT NULL AND sent_at_ms < ?1")?
-        .execute([now_ms.saturating_sub(retain_sent_ms)])?;
+        .prepare_cached(
+            "DELETE FROM records WHERE seq IN (SELECT seq FROM records
+             WHERE sent_at_ms IS NOT NULL AND sent_at_ms < ?1 LIMIT ?2)",
+        )?
+        .execute(params![now_ms.saturating_sub(retain_sent_ms), PURGE_LIMIT])?;
     if purged > 0 {
         let detail = format!("{purged} sent records past retention");
         audit::append(tx, now_ms, "records.purged", &detail)?;

@@ -15,8 +15,11 @@ use rusqlite::ErrorCode;
 pub enum StoreError {
     /// The store is at its `max_bytes` limit or the filesystem is full.
     /// Nothing was stored; the sender should be answered AR and will retry.
-    #[error("store full: message not stored")]
-    Full,
+    #[error("store full ({cause}): message not stored")]
+    Full {
+        /// Which limit was reached.
+        cause: FullCause,
+    },
     /// A write failed with an I/O error (including a failed fsync) or found
     /// the database corrupt. Nothing in that batch was committed, the writer
     /// has stopped, and the process must exit non-zero so that SQLite
@@ -100,6 +103,25 @@ pub enum StoreError {
     WriterPanicked,
 }
 
+/// Which limit refused a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullCause {
+    /// The store reached `max_bytes`.
+    Limit,
+    /// The filesystem is full, or would keep less than the reserve deletes
+    /// need.
+    Filesystem,
+}
+
+impl std::fmt::Display for FullCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Limit => "store size limit reached",
+            Self::Filesystem => "filesystem full",
+        })
+    }
+}
+
 /// What a failed SQLite call means for the batch that made it.
 #[derive(Debug, Clone)]
 pub(crate) enum FailureKind {
@@ -124,7 +146,9 @@ impl FailureKind {
     /// The error to answer a request with.
     pub(crate) fn to_error(&self) -> StoreError {
         match self {
-            Self::Full => StoreError::Full,
+            Self::Full => StoreError::Full {
+                cause: FullCause::Filesystem,
+            },
             Self::Fatal(source) => StoreError::Fatal {
                 source: Arc::clone(source),
             },
@@ -179,7 +203,12 @@ mod tests {
     fn full_disk_is_recoverable_full() {
         let kind = FailureKind::of(sqlite_error(ffi::SQLITE_FULL));
         assert!(matches!(kind, FailureKind::Full));
-        assert!(matches!(kind.to_error(), StoreError::Full));
+        assert!(matches!(
+            kind.to_error(),
+            StoreError::Full {
+                cause: FullCause::Filesystem
+            }
+        ));
     }
 
     #[test]

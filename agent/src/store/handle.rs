@@ -108,6 +108,8 @@ impl StoreHandle {
     /// Creates the handle and the writer's side of its signals.
     pub(crate) fn new(ops: mpsc::Sender<Op>, path: PathBuf, last_seq: i64) -> (Self, Signals) {
         let shared = Arc::new(Shared::default());
+        let now = u64::try_from(super::now_ms()).unwrap_or(0);
+        shared.heartbeat_ms.store(now, Ordering::Relaxed);
         let (health_tx, health) = watch::channel(StoreHealth::Running);
         let (committed_tx, committed) = watch::channel(last_seq);
         let handle = Self {

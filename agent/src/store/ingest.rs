@@ -8,13 +8,8 @@
 //!   deleted. Requests of one batch run in order in one transaction, so the
 //!   second of two identical messages in a batch is a resend of the first.
 //! - A resend is answered even when the store is full: it adds no data.
-//! - Space is checked before anything is added: live pages
-//!   (`page_count - freelist_count`) plus the WAL file, plus what this
-//!   batch already admitted, plus this message's estimated footprint, must
-//!   not exceed `max_bytes`. Once one message of a batch is refused, every
-//!   later one in that batch is refused too, so a batch never reorders.
-
-use std::path::Path;
+//! - A new message is admitted by [`Space`] (see `space.rs`) before it is
+//!   inserted; a refused one inserts nothing and is counted.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use uuid::Uuid;
@@ -23,54 +18,13 @@ use super::{
     error::StoreError,
     quarantine::Quarantined,
     request::{Inserted, NewMessage},
+    space::Space,
     stats::StatsDelta,
 };
 
 /// Bytes of index entries and row headers per stored message, on top of
 /// its payload; an estimate, so the limit is approximate by this much.
 const ROW_OVERHEAD: u64 = 160;
-
-/// The space left for this batch.
-#[derive(Debug)]
-pub(crate) struct Space {
-    used: u64,
-    max: u64,
-    refusing: bool,
-}
-
-impl Space {
-    /// Measures the space in use, as seen inside the transaction.
-    pub(crate) fn measure(
-        tx: &Transaction<'_>,
-        wal_path: &Path,
-        max: u64,
-    ) -> rusqlite::Result<Self> {
-        let page_size: u64 = tx.pragma_query_value(None, "page_size", |r| r.get(0))?;
-        let pages: u64 = tx.pragma_query_value(None, "page_count", |r| r.get(0))?;
-        let free: u64 = tx.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
-        // A missing WAL (or one that cannot be examined) holds no data.
-        let wal = std::fs::metadata(wal_path).map_or(0, |m| m.len());
-        let used = pages
-            .saturating_sub(free)
-            .saturating_mul(page_size)
-            .saturating_add(wal);
-        Ok(Self {
-            used,
-            max,
-            refusing: false,
-        })
-    }
-
-    /// Admits `cost` more bytes, or refuses this and every later request.
-    fn admit(&mut self, cost: u64) -> bool {
-        if self.refusing || self.used.saturating_add(cost) > self.max {
-            self.refusing = true;
-            return false;
-        }
-        self.used = self.used.saturating_add(cost);
-        true
-    }
-}
 
 /// Stores one message, or recognizes it as a resend, or refuses it.
 pub(crate) fn insert(
@@ -86,9 +40,9 @@ pub(crate) fn insert(
         counters.duplicates += 1;
         return Ok(Ok(Inserted::Duplicate { id, ack }));
     }
-    if !space.admit(footprint(msg)) {
+    if let Err(cause) = space.admit(footprint(msg)) {
         counters.refused_full += 1;
-        return Ok(Err(StoreError::Full));
+        return Ok(Err(StoreError::Full { cause }));
     }
     if control_id_seen(tx, msg, window_start)? {
         counters.control_id_reuse += 1;
@@ -109,9 +63,9 @@ pub(crate) fn quarantine(
     let counters = stats.seen(&q.source, q.received_at_ms);
     let cost =
         ROW_OVERHEAD + len(&q.raw) + len(&q.ack) + len(q.error.as_bytes()) + len(q.peer.as_bytes());
-    if !space.admit(cost) {
+    if let Err(cause) = space.admit(cost) {
         counters.refused_full += 1;
-        return Ok(Err(StoreError::Full));
+        return Ok(Err(StoreError::Full { cause }));
     }
     let id = super::quarantine::insert(tx, q)?;
     counters.quarantined += 1;

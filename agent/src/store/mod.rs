@@ -31,9 +31,13 @@
 //!    hash within `dedupe_window` gets the first record's id and stored ACK
 //!    (kept in `dedupe`, independent of `records`). Same control id with
 //!    other content is stored and counted as a reuse.
-//! 7. **Bounded size.** Live pages plus the WAL, plus the incoming batch,
-//!    never exceed `max_bytes`: past it, inserts are refused (never
-//!    drop-oldest). Freed pages are reused, so deletes make room.
+//! 7. **Bounded size, drainable when full.** Live pages plus the incoming
+//!    batch (plus any WAL growth beyond its standing 4 MiB) never exceed
+//!    `max_bytes`, and new messages are refused before the filesystem would
+//!    keep less than `reserve_bytes` free, so deletes can always commit:
+//!    past either limit inserts get [`StoreError::Full`] (never
+//!    drop-oldest). Freed pages are reused, so deletes make room and ingest
+//!    resumes by itself. See `space.rs`.
 //! 8. **Damage is moved aside, not crash-looped on.** See [`open`] and
 //!    [`recovery`] for what is checked at open, when `quick_check` runs in
 //!    the background, and how a damaged file is set aside.
@@ -66,6 +70,7 @@ mod reader;
 mod recovery;
 mod request;
 mod schema;
+mod space;
 mod stats;
 mod writer;
 
@@ -80,7 +85,7 @@ use tokio::sync::mpsc;
 
 pub use self::{
     audit::AuditEntry,
-    error::StoreError,
+    error::{FullCause, StoreError},
     handle::{StoreHandle, StoreHealth, WriterMetrics},
     open::{IntegrityCheck, OpenReport},
     quarantine::{QuarantineEntry, QuarantineSummary, Quarantined, Resolution},
@@ -95,8 +100,9 @@ pub use self::{
 pub struct StoreConfig {
     /// The database file; its directory must exist and be writable.
     pub path: PathBuf,
-    /// Most bytes the store may use (live pages plus WAL). Past it, new
-    /// messages are refused with [`StoreError::Full`].
+    /// Most bytes the store may use (live pages, plus WAL growth beyond
+    /// its standing 4 MiB). Past it, new messages are refused with
+    /// [`StoreError::Full`].
     pub max_bytes: u64,
     /// How long a forwarded record is kept (marked sent) before it is
     /// purged; zero deletes it at PUBACK.
@@ -107,8 +113,14 @@ pub struct StoreConfig {
     pub max_batch: NonZeroUsize,
     /// Requests that may wait for the writer before senders are slowed.
     pub channel_capacity: NonZeroUsize,
-    /// Files up to this size get the full integrity check during open;
-    /// larger ones get it in the background (see [`open`]).
+    /// Filesystem space kept free for deletes and checkpoints: new
+    /// messages are refused before the filesystem would keep less than
+    /// this available, so a full disk can always be drained. Zero turns
+    /// the check off (then only the filesystem's own `ENOSPC` refuses).
+    pub reserve_bytes: u64,
+    /// Stores with up to this many bytes of live pages get the full
+    /// integrity check during open; larger ones get it in the background,
+    /// so that a large backlog does not delay accepting (see `open.rs`).
     pub sync_check_max_bytes: u64,
 }
 
@@ -119,8 +131,8 @@ const DEFAULT_CHANNEL_CAPACITY: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 
 impl StoreConfig {
     /// A configuration with the defaults: 2 GiB, delete at PUBACK, a 24 h
-    /// dedupe window, batches of 512, 1024 waiting requests, and a
-    /// synchronous integrity check up to 64 MiB.
+    /// dedupe window, batches of 512, 1024 waiting requests, a 16 MiB
+    /// filesystem reserve, and a synchronous integrity check up to 16 MiB.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
@@ -129,7 +141,8 @@ impl StoreConfig {
             dedupe_window: Duration::from_secs(24 * 3600),
             max_batch: DEFAULT_MAX_BATCH,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
-            sync_check_max_bytes: 64 << 20,
+            reserve_bytes: 16 << 20,
+            sync_check_max_bytes: 16 << 20,
         }
     }
 
@@ -138,6 +151,8 @@ impl StoreConfig {
             max_bytes: self.max_bytes,
             retain_sent_ms: duration_ms(self.retain_sent),
             dedupe_window_ms: duration_ms(self.dedupe_window),
+            reserve_bytes: self.reserve_bytes,
+            db_path: self.path.clone(),
             wal_path: reader::wal_path(&self.path),
         }
     }
@@ -164,14 +179,15 @@ impl Store {
     pub fn open(cfg: StoreConfig) -> Result<OpenedStore, StoreError> {
         let opened = open::open(&cfg)?;
         let (ops, receiver) = mpsc::channel(cfg.channel_capacity.get());
-        let background = opened.report.integrity == IntegrityCheck::Background;
         let weak = ops.downgrade();
         let (handle, signals) = StoreHandle::new(ops, cfg.path.clone(), opened.report.last_seq);
-        let writer = writer::Writer::new(opened.conn, cfg.limits(), cfg.max_batch.get(), signals);
-        let thread = writer.spawn(receiver)?;
-        if background {
-            recovery::spawn_background_check(cfg.path.clone(), weak)?;
+        let mut writer =
+            writer::Writer::new(opened.conn, cfg.limits(), cfg.max_batch.get(), signals);
+        if opened.report.integrity == IntegrityCheck::Background {
+            let check = recovery::spawn_background_check(cfg.path.clone(), weak)?;
+            writer = writer.stop_on_exit(check);
         }
+        let thread = writer.spawn(receiver)?;
         tracing::info!(
             elapsed = ?opened.report.elapsed,
             last_seq = opened.report.last_seq,

@@ -9,7 +9,7 @@
 //!   against the in-header size and a garbage file are detected here), the
 //!   durability pragmas are verified, the schema is read and migrated, and
 //!   every table is probed.
-//! - Synchronously as well when the file is at most
+//! - Synchronously as well when the live pages are at most
 //!   `StoreConfig::sync_check_max_bytes` (a drained queue, the usual case)
 //!   or when the previous background check left its marker.
 //! - Otherwise in the background, on a read-only connection, while the
@@ -147,14 +147,19 @@ fn open_checked(cfg: &StoreConfig) -> Result<Checked, OpenFailure> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let started = Instant::now();
     let mut conn = Connection::open_with_flags(&cfg.path, flags)?;
     schema::configure_writer(&conn)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "store connection configured");
     let found_version = schema::migrate(&mut conn)?;
     recovery::probe(&conn)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "store schema read and probed");
     let page_size: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
     let pages: u64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+    let free: u64 = conn.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
     let db_bytes = page_size.saturating_mul(pages);
-    let integrity = if must_check || db_bytes <= cfg.sync_check_max_bytes {
+    let live_bytes = page_size.saturating_mul(pages.saturating_sub(free));
+    let integrity = if must_check || live_bytes <= cfg.sync_check_max_bytes {
         let check_started = Instant::now();
         if let Some(problem) = recovery::quick_check(&conn)? {
             return Err(OpenFailure::Damaged(problem));

@@ -19,9 +19,13 @@
 use std::{
     fs,
     path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, ErrorCode, InterruptHandle, OpenFlags};
 use tokio::sync::mpsc;
 
 use super::{
@@ -184,39 +188,68 @@ pub(crate) fn marker_path(path: &Path) -> PathBuf {
     with_suffix(path, ".check-failed")
 }
 
+/// Stops a background check that is still running (at writer shutdown), so
+/// it does not keep reading a large file after the store has closed.
+pub(crate) struct CheckStopper {
+    interrupt: InterruptHandle,
+    stopped: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for CheckStopper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckStopper")
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckStopper {
+    /// Interrupts the check (or keeps it from starting).
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.interrupt.interrupt();
+    }
+}
+
 /// Checks the store in the background, on its own read-only connection,
 /// while the writer keeps accepting. On damage it leaves the marker (so the
 /// next open checks fully and sets the file aside) and halts the writer.
 pub(crate) fn spawn_background_check(
     path: PathBuf,
     writer: mpsc::WeakSender<Op>,
-) -> Result<(), StoreError> {
+) -> Result<CheckStopper, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&path, flags)?;
+    conn.busy_timeout(schema::BUSY_TIMEOUT)?;
+    let stopped = Arc::new(AtomicBool::new(false));
+    let stopper = CheckStopper {
+        interrupt: conn.get_interrupt_handle(),
+        stopped: Arc::clone(&stopped),
+    };
     std::thread::Builder::new()
         .name("store-check".into())
         .spawn(move || {
-            let started = std::time::Instant::now();
-            match background_check(&path) {
-                Ok(None) => {
-                    tracing::info!(elapsed = ?started.elapsed(), "store integrity check passed")
-                }
-                Ok(Some(detail)) => report_damage(&path, detail, &writer),
-                Err(err) => match FailureKind::of(err) {
-                    FailureKind::Fatal(e) => report_damage(&path, e.to_string(), &writer),
-                    other => tracing::warn!(kind = ?other, "store integrity check could not run"),
-                },
+            if !stopped.load(Ordering::SeqCst) {
+                background_check(&conn, &path, &writer);
             }
         })
-        .map(drop)
-        .map_err(StoreError::Thread)
+        .map_err(StoreError::Thread)?;
+    Ok(stopper)
 }
 
-fn background_check(path: &Path) -> rusqlite::Result<Option<String>> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(schema::BUSY_TIMEOUT)?;
-    quick_check(&conn)
+fn background_check(conn: &Connection, path: &Path, writer: &mpsc::WeakSender<Op>) {
+    let started = std::time::Instant::now();
+    match quick_check(conn) {
+        Ok(None) => tracing::info!(elapsed = ?started.elapsed(), "store integrity check passed"),
+        Ok(Some(detail)) => report_damage(path, detail, writer),
+        Err(err) if err.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => {
+            tracing::info!("store integrity check stopped: the store closed");
+        }
+        Err(err) => match FailureKind::of(err) {
+            FailureKind::Fatal(e) => report_damage(path, e.to_string(), writer),
+            other => tracing::warn!(kind = ?other, "store integrity check could not run"),
+        },
+    }
 }
 
 fn report_damage(path: &Path, detail: String, writer: &mpsc::WeakSender<Op>) {

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
-    error::{FailureKind, StoreError},
+    error::{FailureKind, FullCause, StoreError},
     quarantine::{Quarantined, Resolution},
 };
 
@@ -206,12 +206,13 @@ impl Batch {
 
     /// Answers the inserts and quarantines with `Full` and removes them.
     pub(crate) fn refuse_growth(&mut self) {
-        self.inserts
-            .drain(..)
-            .for_each(|p| p.answer(Err(StoreError::Full)));
+        let full = || StoreError::Full {
+            cause: FullCause::Filesystem,
+        };
+        self.inserts.drain(..).for_each(|p| p.answer(Err(full())));
         self.quarantines
             .drain(..)
-            .for_each(|p| p.answer(Err(StoreError::Full)));
+            .for_each(|p| p.answer(Err(full())));
     }
 
     /// Answers the request that made the batch fail and removes it, so the

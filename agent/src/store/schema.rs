@@ -34,7 +34,7 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
 /// After a checkpoint the WAL file is cut back to this size when it is
 /// reused. Keeping (rather than truncating to zero) this much of it
 /// allocated means deletes can still commit on a completely full filesystem.
-const JOURNAL_SIZE_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
+pub(crate) const JOURNAL_SIZE_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
 
 /// Schema version 1: every table of the store.
 const V1: &str = "

@@ -28,6 +28,7 @@ use super::{
     error::{FailureKind, StoreError},
     handle::{Signals, StoreHealth},
     ingest, now_ms,
+    recovery::CheckStopper,
     request::{Batch, Op},
 };
 
@@ -35,8 +36,10 @@ use super::{
 const TICK: Duration = Duration::from_secs(1);
 /// Pruning of expired dedupe entries and sent rows runs this often.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
-/// At most this many dedupe entries are pruned per housekeeping pass.
-const PRUNE_LIMIT: usize = 10_000;
+/// At most this many dedupe entries are pruned per transaction.
+const PRUNE_LIMIT: usize = 5_000;
+/// At most this many pruning transactions run per housekeeping pass.
+const HOUSEKEEPING_ROUNDS: usize = 20;
 
 /// The writer thread's state.
 #[derive(Debug)]
@@ -47,6 +50,7 @@ pub(crate) struct Writer {
     signals: Signals,
     last_housekeeping: Instant,
     wal_dirty: bool,
+    check: Option<CheckStopper>,
 }
 
 impl Writer {
@@ -64,7 +68,14 @@ impl Writer {
             signals,
             last_housekeeping: Instant::now(),
             wal_dirty: false,
+            check: None,
         }
+    }
+
+    /// Stops this background integrity check when the writer stops.
+    pub(crate) fn stop_on_exit(mut self, check: CheckStopper) -> Self {
+        self.check = Some(check);
+        self
     }
 
     /// Starts the writer on its own OS thread.
@@ -89,6 +100,9 @@ impl Writer {
         mut ops: mpsc::Receiver<Op>,
     ) -> Result<(), StoreError> {
         let outcome = self.serve(runtime, &mut ops);
+        if let Some(check) = &self.check {
+            check.stop();
+        }
         match &outcome {
             Ok(()) => {
                 self.signals.health.send_replace(StoreHealth::Stopped);
@@ -254,18 +268,24 @@ impl Writer {
     }
 }
 
-/// Prunes expired dedupe entries and sent rows past retention.
+/// Prunes expired dedupe entries and sent rows past retention, in
+/// transactions of bounded size.
 fn housekeeping(conn: &mut Connection, limits: &Limits) -> rusqlite::Result<()> {
     let now = now_ms();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let pruned = ingest::prune_dedupe(
-        &tx,
-        now.saturating_sub(limits.dedupe_window_ms),
-        PRUNE_LIMIT,
-    )?;
-    let purged = apply::purge_sent(&tx, now, limits.retain_sent_ms)?;
-    tx.commit()?;
-    tracing::debug!(pruned, purged, "store housekeeping done");
+    for _ in 0..HOUSEKEEPING_ROUNDS {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let pruned = ingest::prune_dedupe(
+            &tx,
+            now.saturating_sub(limits.dedupe_window_ms),
+            PRUNE_LIMIT,
+        )?;
+        let purged = apply::purge_sent(&tx, now, limits.retain_sent_ms)?;
+        tx.commit()?;
+        tracing::debug!(pruned, purged, "store housekeeping round done");
+        if pruned < PRUNE_LIMIT && purged < apply::PURGE_LIMIT {
+            break;
+        }
+    }
     Ok(())
 }
 
