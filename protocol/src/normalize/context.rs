@@ -61,15 +61,18 @@ impl<'c> Work<'c> {
         }
     }
 
-    /// Records a warning at `at`, unless an issue with the same code and
-    /// location is already there (validation may have found it first).
-    /// `message` must not contain message values.
+    /// Records a warning at `at`, unless an issue with the same code is
+    /// already there for the same field (validation may have found it
+    /// first, perhaps narrowed to a component). `message` must not contain
+    /// message values.
     pub(crate) fn warn(&mut self, code: ErrorCode, at: At<'_>, message: &'static str) {
         let location = at.location();
-        let known = self
-            .issues
-            .iter()
-            .any(|i| i.code == code && i.location == location);
+        let known = self.issues.iter().any(|i| {
+            i.code == code
+                && i.location.segment_sequence == location.segment_sequence
+                && i.location.field == location.field
+                && i.location.segment == location.segment
+        });
         if !known {
             self.issues.push(Issue::warning(code, location, message));
         }
@@ -84,13 +87,14 @@ impl<'c> Work<'c> {
     }
 }
 
-/// A place in the message: segment, field and repetition (0 = not narrowed
-/// to a repetition).
+/// A place in the message: segment, field, repetition and component
+/// (0 = not narrowed to that level).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct At<'a> {
     segment: Segment<'a>,
     field: usize,
     repetition: usize,
+    component: usize,
 }
 
 impl<'a> At<'a> {
@@ -100,6 +104,7 @@ impl<'a> At<'a> {
             segment,
             field,
             repetition: 0,
+            component: 0,
         }
     }
 
@@ -108,11 +113,17 @@ impl<'a> At<'a> {
         At { repetition, ..self }
     }
 
+    /// The same place narrowed to a component (1-based).
+    pub(crate) fn component(self, component: usize) -> Self {
+        At { component, ..self }
+    }
+
     /// The HL7 location (ERL) of this place.
     pub(crate) fn location(&self) -> Location {
         Location::segment(&self.segment.id(), self.segment.index() + 1)
             .field(self.field)
             .repetition(self.repetition)
+            .component(self.component)
     }
 }
 
@@ -160,7 +171,11 @@ mod tests {
             mapping: &mapping,
         };
         let mut work = Work::new(ctx, vec![known]);
-        work.warn(ErrorCode::DataType, At::new(obx, 5), "not a number");
+        work.warn(
+            ErrorCode::DataType,
+            At::new(obx, 5).repetition(1),
+            "not a number",
+        );
         work.warn(ErrorCode::DataType, At::new(obx, 6), "not a unit");
         assert_eq!(work.issues.len(), 2);
         assert_eq!(work.issues[0].message, "bad number");

@@ -90,6 +90,6 @@ mod tests {
         assert_eq!(h.processing, Processing::Unknown);
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].code, ErrorCode::DataType);
-        assert_eq!(issues[0].location.to_string(), "MSH(segment 1)-7");
+        assert_eq!(issues[0].location.to_string(), "MSH(segment 1)-7[1].1");
     }
 }

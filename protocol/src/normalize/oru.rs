@@ -142,7 +142,7 @@ fn status(work: &mut Work<'_>, obx: Segment<'_>) -> ResultStatus {
         _ => {
             work.warn(
                 ErrorCode::TableValueNotFound,
-                At::new(obx, 11),
+                At::new(obx, 11).repetition(1).component(1),
                 "result status is not in HL7 table 0085",
             );
             ResultStatus::Unknown

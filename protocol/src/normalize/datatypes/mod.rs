@@ -48,7 +48,8 @@ pub(crate) fn component(element: Option<Element<'_>>, n: usize) -> Option<String
 
 /// A TS/DTM/DT element (its first component) as a UTC timestamp.
 ///
-/// Unreadable dates are reported as a data type error at `at`.
+/// Unreadable dates are reported as a data type error at `at`, narrowed to
+/// its first repetition and component as validation does.
 pub(crate) fn timestamp(
     work: &mut Work<'_>,
     element: Option<Element<'_>>,
@@ -60,7 +61,7 @@ pub(crate) fn timestamp(
         Err(_) => {
             work.warn(
                 ErrorCode::DataType,
-                at,
+                at.repetition(1).component(1),
                 "value is not a valid HL7 date/time",
             );
             None

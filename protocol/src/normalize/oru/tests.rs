@@ -104,10 +104,10 @@ fn unreadable_values_are_kept_as_text_with_located_warnings() {
     assert_eq!(
         found,
         [
-            (ErrorCode::DataType, "OBX(segment 9)-5".to_string()),
+            (ErrorCode::DataType, "OBX(segment 9)-5[1]".to_string()),
             (
                 ErrorCode::TableValueNotFound,
-                "OBX(segment 10)-11".to_string()
+                "OBX(segment 10)-11[1].1".to_string()
             ),
         ]
     );

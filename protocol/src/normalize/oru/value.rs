@@ -41,7 +41,7 @@ pub(super) fn value(work: &mut Work<'_>, obx: Segment<'_>) -> Value {
     read.unwrap_or_else(|| {
         work.warn(
             ErrorCode::DataType,
-            at,
+            at.repetition(1),
             "observation value does not match its value type (OBX-2)",
         );
         joined_text(field)
