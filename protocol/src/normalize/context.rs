@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use crate::hl7::{ErrorCode, Issue, Location, Segment};
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::mapping::MappingTable;
-use crate::record::Record;
+use crate::record::{Record, Timestamp, Unit};
 
 /// What a normalization run needs from the caller.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +49,45 @@ pub(crate) struct Work<'c> {
     pub(crate) issues: Vec<Issue>,
     /// Distinct unmapped codes, in order of first appearance.
     pub(crate) unmapped: Vec<(CodingSystem, String)>,
+    /// Units already resolved, by the raw bytes sent.
+    pub(crate) units: Memo<Option<Unit>>,
+    /// Times already converted, by the raw bytes sent.
+    pub(crate) times: Memo<Timestamp>,
+}
+
+/// Most entries a [`Memo`] keeps.
+const MEMO_ENTRIES: usize = 16;
+
+/// A few values computed from raw message bytes, kept for the rest of the
+/// message: the same unit and the same time repeat on many OBX segments.
+#[derive(Debug)]
+pub(crate) struct Memo<T> {
+    entries: Vec<(Vec<u8>, T)>,
+}
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<T> Memo<T> {
+    /// The value computed for `key`, if kept.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&T> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_slice() == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Keeps `value` for `key` while there is room.
+    pub(crate) fn put(&mut self, key: &[u8], value: T) {
+        if self.entries.len() < MEMO_ENTRIES {
+            self.entries.push((key.to_vec(), value));
+        }
+    }
 }
 
 impl<'c> Work<'c> {
@@ -58,6 +97,8 @@ impl<'c> Work<'c> {
             ctx,
             issues,
             unmapped: Vec::new(),
+            units: Memo::default(),
+            times: Memo::default(),
         }
     }
 

@@ -28,6 +28,7 @@ pub mod ucum;
 mod adt;
 mod context;
 mod datatypes;
+mod fields;
 mod generic;
 mod header;
 mod orders;
