@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use hl7edge_protocol::hl7::Message;
+use hl7edge_protocol::hl7::validate::validate;
 use hl7edge_protocol::normalize::mapping::MappingTable;
 use hl7edge_protocol::normalize::{Context, normalize};
 use hl7edge_protocol::record::{Body, Record};
@@ -50,7 +51,10 @@ fn check(path: &Path, raw: &[u8]) -> Outcome {
         time_zone: &tz,
         mapping: &mapping,
     };
-    let out = normalize(&msg, Vec::new(), &ctx);
+    let issues = validate(&msg);
+    let carried = issues.len();
+    let out = normalize(&msg, issues, &ctx);
+    assert!(out.record.issues.len() >= carried);
     let bytes = postcard::to_allocvec(&out.record).unwrap();
     let back: Record = postcard::from_bytes(&bytes).unwrap();
     assert_eq!(

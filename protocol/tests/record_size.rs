@@ -2,7 +2,7 @@
 //! ORU^R01 samples (corpus and `tests/data`): postcard(Record) / raw bytes.
 //!
 //! The target is a median of at most 35 %. Measured with the current record
-//! types it is about 55 % (byte-weighted over all samples: about 35 %): the
+//! types it is about 55 % (byte-weighted over all samples: about 36 %): the
 //! corpus ORUs are mostly short hand-written samples, where MSH and PID
 //! alone are a quarter of the bytes and every OBX keeps its code, display
 //! text, value, unit, range and flags. Even without any display text the
@@ -21,7 +21,7 @@ const TARGET_MEDIAN: f64 = 0.35;
 /// What the current record types reach (median, byte-weighted), with a
 /// little room.
 const PINNED_MEDIAN: f64 = 0.56;
-const PINNED_WEIGHTED: f64 = 0.36;
+const PINNED_WEIGHTED: f64 = 0.37;
 
 struct Ratios {
     median: f64,

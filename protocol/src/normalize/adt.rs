@@ -7,9 +7,10 @@
 //! identifier list) and MRG-4 (prior patient id, older versions) of every
 //! MRG segment, duplicates dropped.
 
-use crate::hl7::{Element, Message, Segment};
+use crate::hl7::{Element, Message};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{component, field_time, identifier, practitioner, string};
+use crate::normalize::fields::Fields;
 use crate::normalize::patient::identifiers;
 use crate::record::{Encounter, Identifier, PatientEvent, Timestamp};
 
@@ -19,19 +20,21 @@ pub(crate) fn patient_event(
     msg: &Message<'_>,
     message_time: Option<Timestamp>,
 ) -> PatientEvent {
-    let evn = msg.segment("EVN");
-    let recorded_at = evn.and_then(|s| field_time(work, s, 2));
+    let evn = msg.segment("EVN").map(|s| Fields::new(msg, s));
+    let recorded_at = evn.as_ref().and_then(|s| field_time(work, s, 2));
     PatientEvent {
         recorded_at: recorded_at.or(message_time),
-        occurred_at: evn.and_then(|s| field_time(work, s, 6)),
-        encounter: msg.segment("PV1").map(|pv1| encounter(work, pv1)),
+        occurred_at: evn.as_ref().and_then(|s| field_time(work, s, 6)),
+        encounter: msg
+            .segment("PV1")
+            .map(|pv1| encounter(work, &Fields::new(msg, pv1))),
         merged_from: merged_from(msg),
     }
 }
 
 /// PV1: class, location, visit number, attending doctor, admit and
 /// discharge times.
-fn encounter(work: &mut Work<'_>, pv1: Segment<'_>) -> Encounter {
+fn encounter(work: &mut Work<'_>, pv1: &Fields<'_>) -> Encounter {
     let location = pv1.field(3);
     Encounter {
         class: component(pv1.field(2), 1),
@@ -39,8 +42,8 @@ fn encounter(work: &mut Work<'_>, pv1: Segment<'_>) -> Encounter {
         facility: location
             .and_then(|l| l.component(4))
             .and_then(|hd| string(hd.subcomponent(1))),
-        visit_number: identifier(pv1.field(19).and_then(|f| f.repetition(1))),
-        attending: practitioner(pv1.field(7).and_then(|f| f.repetition(1))),
+        visit_number: identifier(pv1.parts(pv1.field(19))),
+        attending: practitioner(pv1.parts(pv1.field(7))),
         admitted_at: field_time(work, pv1, 44),
         discharged_at: field_time(work, pv1, 45),
     }
@@ -61,7 +64,7 @@ fn point_of_care(element: Option<Element<'_>>) -> Option<String> {
 fn merged_from(msg: &Message<'_>) -> Vec<Identifier> {
     let mut out: Vec<Identifier> = Vec::new();
     for mrg in msg.segments_named("MRG") {
-        for id in identifiers(mrg, &[1, 4]) {
+        for id in identifiers(&Fields::new(msg, mrg), &[1, 4]) {
             if !out.contains(&id) {
                 out.push(id);
             }

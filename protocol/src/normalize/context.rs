@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use crate::hl7::{ErrorCode, Issue, Location, Segment};
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::mapping::MappingTable;
-use crate::record::Record;
+use crate::record::{Record, Timestamp, Unit};
 
 /// What a normalization run needs from the caller.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +49,45 @@ pub(crate) struct Work<'c> {
     pub(crate) issues: Vec<Issue>,
     /// Distinct unmapped codes, in order of first appearance.
     pub(crate) unmapped: Vec<(CodingSystem, String)>,
+    /// Units already resolved, by the raw bytes sent.
+    pub(crate) units: Memo<Option<Unit>>,
+    /// Times already converted, by the raw bytes sent.
+    pub(crate) times: Memo<Timestamp>,
+}
+
+/// Most entries a [`Memo`] keeps.
+const MEMO_ENTRIES: usize = 16;
+
+/// A few values computed from raw message bytes, kept for the rest of the
+/// message: the same unit and the same time repeat on many OBX segments.
+#[derive(Debug)]
+pub(crate) struct Memo<T> {
+    entries: Vec<(Vec<u8>, T)>,
+}
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<T> Memo<T> {
+    /// The value computed for `key`, if kept.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&T> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_slice() == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Keeps `value` for `key` while there is room.
+    pub(crate) fn put(&mut self, key: &[u8], value: T) {
+        if self.entries.len() < MEMO_ENTRIES {
+            self.entries.push((key.to_vec(), value));
+        }
+    }
 }
 
 impl<'c> Work<'c> {
@@ -58,18 +97,23 @@ impl<'c> Work<'c> {
             ctx,
             issues,
             unmapped: Vec::new(),
+            units: Memo::default(),
+            times: Memo::default(),
         }
     }
 
-    /// Records a warning at `at`, unless an issue with the same code and
-    /// location is already there (validation may have found it first).
-    /// `message` must not contain message values.
+    /// Records a warning at `at`, unless an issue with the same code is
+    /// already there for the same field (validation may have found it
+    /// first, perhaps narrowed to a component). `message` must not contain
+    /// message values.
     pub(crate) fn warn(&mut self, code: ErrorCode, at: At<'_>, message: &'static str) {
         let location = at.location();
-        let known = self
-            .issues
-            .iter()
-            .any(|i| i.code == code && i.location == location);
+        let known = self.issues.iter().any(|i| {
+            i.code == code
+                && i.location.segment_sequence == location.segment_sequence
+                && i.location.field == location.field
+                && i.location.segment == location.segment
+        });
         if !known {
             self.issues.push(Issue::warning(code, location, message));
         }
@@ -84,13 +128,14 @@ impl<'c> Work<'c> {
     }
 }
 
-/// A place in the message: segment, field and repetition (0 = not narrowed
-/// to a repetition).
+/// A place in the message: segment, field, repetition and component
+/// (0 = not narrowed to that level).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct At<'a> {
     segment: Segment<'a>,
     field: usize,
     repetition: usize,
+    component: usize,
 }
 
 impl<'a> At<'a> {
@@ -100,6 +145,7 @@ impl<'a> At<'a> {
             segment,
             field,
             repetition: 0,
+            component: 0,
         }
     }
 
@@ -108,11 +154,17 @@ impl<'a> At<'a> {
         At { repetition, ..self }
     }
 
+    /// The same place narrowed to a component (1-based).
+    pub(crate) fn component(self, component: usize) -> Self {
+        At { component, ..self }
+    }
+
     /// The HL7 location (ERL) of this place.
     pub(crate) fn location(&self) -> Location {
         Location::segment(&self.segment.id(), self.segment.index() + 1)
             .field(self.field)
             .repetition(self.repetition)
+            .component(self.component)
     }
 }
 
@@ -160,7 +212,11 @@ mod tests {
             mapping: &mapping,
         };
         let mut work = Work::new(ctx, vec![known]);
-        work.warn(ErrorCode::DataType, At::new(obx, 5), "not a number");
+        work.warn(
+            ErrorCode::DataType,
+            At::new(obx, 5).repetition(1),
+            "not a number",
+        );
         work.warn(ErrorCode::DataType, At::new(obx, 6), "not a unit");
         assert_eq!(work.issues.len(), 2);
         assert_eq!(work.issues[0].message, "bad number");

@@ -8,11 +8,13 @@
 use crate::hl7::{Element, Message, MessageType};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{field_time, string};
+use crate::normalize::fields::Fields;
 use crate::record::{Header, Processing};
 
 /// Reads the header of `msg`, whose MSH-9 has been read as `kind`.
 pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType) -> Header {
     let msh = msg.msh();
+    let fields = Fields::new(msg, msh);
     Header {
         message_code: kind.code.clone(),
         trigger_event: kind.event.clone(),
@@ -20,7 +22,7 @@ pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType)
         version: string(msh.field(12).and_then(|f| f.component(1))).unwrap_or_default(),
         sending_application: hd(msh.field(3)).unwrap_or_default(),
         sending_facility: hd(msh.field(4)).unwrap_or_default(),
-        message_time: field_time(work, msh, 7),
+        message_time: field_time(work, &fields, 7),
         processing: processing(msh.field(11)),
     }
 }
@@ -90,6 +92,6 @@ mod tests {
         assert_eq!(h.processing, Processing::Unknown);
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].code, ErrorCode::DataType);
-        assert_eq!(issues[0].location.to_string(), "MSH(segment 1)-7");
+        assert_eq!(issues[0].location.to_string(), "MSH(segment 1)-7[1].1");
     }
 }

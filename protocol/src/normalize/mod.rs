@@ -28,6 +28,7 @@ pub mod ucum;
 mod adt;
 mod context;
 mod datatypes;
+mod fields;
 mod generic;
 mod header;
 mod orders;
@@ -159,6 +160,28 @@ mod tests {
         assert_eq!(n.record.issues[0], earlier);
         assert_eq!(n.record.issues[1].code, ErrorCode::DataType);
         assert_eq!(observations(&n)[0].value, Value::Text("9,5".into()));
+    }
+
+    #[test]
+    fn a_problem_found_by_validation_is_not_reported_twice() {
+        let text = ORU
+            .replace("20240102030405", "2024010203040")
+            .replace("|95|", "|9,5|");
+        let msg = Message::parse(text.as_bytes()).unwrap();
+        let issues = crate::hl7::validate::validate(&msg);
+        let n = run(&text, &MappingTable::empty(), issues);
+        let mut places: Vec<_> = n
+            .record
+            .issues
+            .iter()
+            .map(|i| (i.code.code(), i.location.segment_sequence, i.location.field))
+            .collect();
+        let all = places.len();
+        places.sort_unstable();
+        places.dedup();
+        assert_eq!(places.len(), all, "{:?}", n.record.issues);
+        assert!(places.contains(&(102, 1, 7)));
+        assert!(places.contains(&(102, 4, 5)));
     }
 
     #[test]

@@ -14,11 +14,10 @@
 //!
 //! A detail segment before any ORC opens an order with an empty control.
 
-use crate::hl7::{Message, Segment};
+use crate::hl7::Message;
 use crate::normalize::context::Work;
-use crate::normalize::datatypes::{
-    Accept, coded, coded_in_component, component, field_time, practitioner,
-};
+use crate::normalize::datatypes::{Accept, coded, component, field_time, practitioner};
+use crate::normalize::fields::Fields;
 use crate::record::{Order, OrderMessage};
 
 /// HL7 tables 0487 (specimen type, SPM-4) and 0070 (specimen source,
@@ -31,10 +30,15 @@ pub(crate) fn orders(work: &mut Work<'_>, msg: &Message<'_>) -> OrderMessage {
     // The ORC fields of the current order, and whether it has its detail.
     let mut current: Option<(Order, bool)> = None;
     for segment in msg.segments() {
-        match segment.id_bytes() {
+        let id = segment.id_bytes();
+        if !matches!(id, b"ORC" | b"OBR" | b"RXO" | b"TQ1" | b"SPM") {
+            continue;
+        }
+        let segment = Fields::new(msg, segment);
+        match id {
             b"ORC" => {
                 orders.extend(current.take().map(|(o, _)| o));
-                current = Some((common(work, segment), false));
+                current = Some((common(work, &segment), false));
             }
             b"OBR" | b"RXO" => {
                 let (order, has_detail) = current.take().unwrap_or_else(|| (empty(), false));
@@ -48,7 +52,7 @@ pub(crate) fn orders(work: &mut Work<'_>, msg: &Message<'_>) -> OrderMessage {
                 } else {
                     order
                 };
-                current = Some((detail(work, segment, order), true));
+                current = Some((detail(work, &segment, order), true));
             }
             b"TQ1" => {
                 if let Some((order, _)) = current.as_mut() {
@@ -57,7 +61,8 @@ pub(crate) fn orders(work: &mut Work<'_>, msg: &Message<'_>) -> OrderMessage {
             }
             b"SPM" => {
                 if let Some((order, _)) = current.as_mut() {
-                    let specimen = coded(work, segment.field(4), SPECIMEN_SYSTEMS);
+                    let spm4 = segment.parts(segment.field(4));
+                    let specimen = coded(work, spm4, SPECIMEN_SYSTEMS);
                     order.specimen = specimen.or(order.specimen.take());
                 }
             }
@@ -69,7 +74,7 @@ pub(crate) fn orders(work: &mut Work<'_>, msg: &Message<'_>) -> OrderMessage {
 }
 
 /// The ORC part of an order.
-fn common(work: &mut Work<'_>, orc: Segment<'_>) -> Order {
+fn common(work: &mut Work<'_>, orc: &Fields<'_>) -> Order {
     Order {
         control: component(orc.field(1), 1).unwrap_or_default(),
         placer_order: component(orc.field(2), 1),
@@ -77,7 +82,7 @@ fn common(work: &mut Work<'_>, orc: Segment<'_>) -> Order {
         status: component(orc.field(5), 1),
         service: None,
         ordered_at: field_time(work, orc, 9),
-        orderer: practitioner(orc.field(12).and_then(|f| f.repetition(1))),
+        orderer: practitioner(orc.parts(orc.field(12))),
         priority: component(orc.field(7), 6),
         specimen: None,
     }
@@ -99,17 +104,17 @@ fn empty() -> Order {
 }
 
 /// Fills `order` from an OBR or RXO.
-fn detail(work: &mut Work<'_>, segment: Segment<'_>, mut order: Order) -> Order {
-    if segment.id_bytes() == b"RXO" {
-        order.service = coded(work, segment.field(1), Accept::GENERAL);
+fn detail(work: &mut Work<'_>, segment: &Fields<'_>, mut order: Order) -> Order {
+    if segment.segment().id_bytes() == b"RXO" {
+        order.service = coded(work, segment.parts(segment.field(1)), Accept::GENERAL);
         return order;
     }
     let obr = segment;
-    order.service = coded(work, obr.field(4), Accept::GENERAL);
+    order.service = coded(work, obr.parts(obr.field(4)), Accept::GENERAL);
     order.placer_order = order.placer_order.or_else(|| component(obr.field(2), 1));
     order.filler_order = order.filler_order.or_else(|| component(obr.field(3), 1));
     if order.orderer.is_none() {
-        order.orderer = practitioner(obr.field(16).and_then(|f| f.repetition(1)));
+        order.orderer = practitioner(obr.parts(obr.field(16)));
     }
     order.priority = order
         .priority
@@ -117,7 +122,7 @@ fn detail(work: &mut Work<'_>, segment: Segment<'_>, mut order: Order) -> Order 
         .or_else(|| component(obr.field(5), 1));
     if order.specimen.is_none() {
         let source = obr.field(15).and_then(|f| f.component(1));
-        order.specimen = coded_in_component(work, source, SPECIMEN_SYSTEMS);
+        order.specimen = coded(work, obr.parts(source), SPECIMEN_SYSTEMS);
     }
     order
 }

@@ -17,11 +17,12 @@
 
 mod value;
 
-use crate::hl7::{Element, ErrorCode, Message, Segment};
-use crate::normalize::context::{At, Work};
+use crate::hl7::{Element, ErrorCode, Message};
+use crate::normalize::context::Work;
 use crate::normalize::datatypes::{
     Accept, coded, component, field_time, missing_code, reference_range, string, text,
 };
+use crate::normalize::fields::Fields;
 use crate::record::{
     Coded, Observation, ObservationGroup, ObservationReport, ResultStatus, Timestamp,
 };
@@ -31,13 +32,20 @@ pub(crate) fn observations(work: &mut Work<'_>, msg: &Message<'_>) -> Observatio
     let mut orders: Vec<ObservationGroup> = Vec::new();
     for segment in msg.segments() {
         match segment.id_bytes() {
-            b"OBR" => orders.push(group(work, segment)),
+            b"OBR" => {
+                let mut group = group(work, &Fields::new(msg, segment));
+                group.observations = Vec::with_capacity(obx_count(msg, segment.index() + 1));
+                orders.push(group);
+            }
             b"OBX" => {
                 if orders.is_empty() {
-                    orders.push(implicit_group());
+                    let mut group = implicit_group();
+                    group.observations = Vec::with_capacity(obx_count(msg, segment.index()));
+                    orders.push(group);
                 }
                 if let Some(group) = orders.last_mut() {
-                    let observation = observation(work, segment, group.observed_at.as_ref());
+                    let obx = Fields::new(msg, segment);
+                    let observation = observation(work, &obx, group.observed_at.as_ref());
                     group.observations.push(observation);
                 }
             }
@@ -47,12 +55,25 @@ pub(crate) fn observations(work: &mut Work<'_>, msg: &Message<'_>) -> Observatio
     ObservationReport { orders }
 }
 
+/// How many OBX follow segment `from` before the next OBR (observations
+/// are large, so their vector is sized once).
+fn obx_count(msg: &Message<'_>, from: usize) -> usize {
+    let sep = msg.delimiters().field;
+    let is = |raw: &[u8], id: &[u8]| raw.starts_with(id) && raw.get(3) == Some(&sep);
+    (from..msg.segment_count())
+        .filter_map(|i| msg.segment_at(i))
+        .map(|s| s.raw())
+        .take_while(|raw| !is(raw, b"OBR"))
+        .filter(|raw| is(raw, b"OBX"))
+        .count()
+}
+
 /// An OBR: order numbers, service, times and status.
-fn group(work: &mut Work<'_>, obr: Segment<'_>) -> ObservationGroup {
+fn group(work: &mut Work<'_>, obr: &Fields<'_>) -> ObservationGroup {
     ObservationGroup {
         placer_order: component(obr.field(2), 1),
         filler_order: component(obr.field(3), 1),
-        service: coded(work, obr.field(4), Accept::GENERAL),
+        service: coded(work, obr.parts(obr.field(4)), Accept::GENERAL),
         observed_at: field_time(work, obr, 7),
         reported_at: field_time(work, obr, 22),
         status: component(obr.field(25), 1),
@@ -76,7 +97,7 @@ fn implicit_group() -> ObservationGroup {
 /// One OBX; `group_time` is its OBR-7.
 fn observation(
     work: &mut Work<'_>,
-    obx: Segment<'_>,
+    obx: &Fields<'_>,
     group_time: Option<&Timestamp>,
 ) -> Observation {
     let observed_at = field_time(work, obx, 14).filter(|t| Some(t) != group_time);
@@ -88,23 +109,19 @@ fn observation(
         flags: flags(obx.field(8)),
         status: status(work, obx),
         observed_at,
-        equipment: equipment(obx.field(18)),
-        method: coded(
-            work,
-            obx.field(17).and_then(|f| f.repetition(1)),
-            Accept::GENERAL,
-        ),
+        equipment: equipment(obx),
+        method: coded(work, obx.parts(obx.field(17)), Accept::GENERAL),
     }
 }
 
 /// OBX-3; an empty one is warned about and kept as an empty local code.
-fn code(work: &mut Work<'_>, obx: Segment<'_>) -> Coded {
-    if let Some(code) = coded(work, obx.field(3), Accept::GENERAL) {
+fn code(work: &mut Work<'_>, obx: &Fields<'_>) -> Coded {
+    if let Some(code) = coded(work, obx.parts(obx.field(3)), Accept::GENERAL) {
         return code;
     }
     work.warn(
         ErrorCode::RequiredFieldMissing,
-        At::new(obx, 3),
+        obx.at(3),
         "observation identifier is empty",
     );
     missing_code()
@@ -122,11 +139,11 @@ fn flags(element: Option<Element<'_>>) -> Vec<String> {
 }
 
 /// OBX-11 (table 0085); an unknown code is a table-value warning.
-fn status(work: &mut Work<'_>, obx: Segment<'_>) -> ResultStatus {
-    let Some(code) = component(obx.field(11), 1) else {
+fn status(work: &mut Work<'_>, obx: &Fields<'_>) -> ResultStatus {
+    let Some(code) = text(obx.field(11).and_then(|f| f.component(1))) else {
         return ResultStatus::Unknown;
     };
-    match code.as_str() {
+    match code.as_ref() {
         "F" => ResultStatus::Final,
         "P" => ResultStatus::Preliminary,
         "C" => ResultStatus::Corrected,
@@ -142,7 +159,7 @@ fn status(work: &mut Work<'_>, obx: Segment<'_>) -> ResultStatus {
         _ => {
             work.warn(
                 ErrorCode::TableValueNotFound,
-                At::new(obx, 11),
+                obx.at(11).repetition(1).component(1),
                 "result status is not in HL7 table 0085",
             );
             ResultStatus::Unknown
@@ -152,18 +169,24 @@ fn status(work: &mut Work<'_>, obx: Segment<'_>) -> ResultStatus {
 
 /// OBX-18: each EI repetition as `id^namespace^universal id^type`, trailing
 /// empty components dropped (`0123456789ABCDEF^^0123456789ABCDEF^EUI-64`).
-fn equipment(element: Option<Element<'_>>) -> Vec<String> {
-    let Some(field) = element else {
+fn equipment(obx: &Fields<'_>) -> Vec<String> {
+    let Some(field) = obx.field(18) else {
         return Vec::new();
     };
     field
         .repetitions()
         .filter_map(|rep| {
-            let parts: Vec<String> = (1..=4)
-                .map(|n| string(rep.component(n)).unwrap_or_default())
-                .collect();
-            let used = parts.iter().rposition(|p| !p.is_empty())? + 1;
-            Some(parts.get(..used).unwrap_or_default().join("^"))
+            let parts = obx.parts(Some(rep));
+            let texts = [1, 2, 3, 4].map(|n| text(parts.part(n)));
+            let used = texts.iter().rposition(Option::is_some)? + 1;
+            let mut out = String::new();
+            for (i, t) in texts.iter().take(used).enumerate() {
+                if i > 0 {
+                    out.push('^');
+                }
+                out.push_str(t.as_deref().unwrap_or_default());
+            }
+            Some(out)
         })
         .collect()
 }

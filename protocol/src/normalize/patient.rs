@@ -4,30 +4,34 @@
 //! before 2.5); an identifier repeated with the same value, authority and
 //! type is kept once. Only the first PID of a message is read.
 
-use crate::hl7::{Message, Segment};
+use crate::hl7::Message;
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{component, field_time, identifier, person_name};
+use crate::normalize::fields::Fields;
 use crate::record::{Identifier, Patient};
 
 /// The patient of the first PID segment, if there is one.
 pub(crate) fn patient(work: &mut Work<'_>, msg: &Message<'_>) -> Option<Patient> {
-    let pid = msg.segment("PID")?;
+    let pid = Fields::new(msg, msg.segment("PID")?);
     Some(Patient {
-        identifiers: identifiers(pid, &[3, 2, 4]),
-        name: person_name(pid.field(5).and_then(|f| f.repetition(1))),
-        birth_date: field_time(work, pid, 7),
+        identifiers: identifiers(&pid, &[3, 2, 4]),
+        name: person_name(pid.parts(pid.field(5).and_then(|f| f.repetition(1)))),
+        birth_date: field_time(work, &pid, 7),
         sex: component(pid.field(8), 1),
     })
 }
 
 /// Every CX repetition of the given fields, duplicates dropped.
-pub(crate) fn identifiers(segment: Segment<'_>, fields: &[usize]) -> Vec<Identifier> {
+pub(crate) fn identifiers(segment: &Fields<'_>, fields: &[usize]) -> Vec<Identifier> {
     let mut out: Vec<Identifier> = Vec::new();
     for &n in fields {
         let Some(field) = segment.field(n) else {
             continue;
         };
-        for id in field.repetitions().filter_map(|r| identifier(Some(r))) {
+        for rep in field.repetitions() {
+            let Some(id) = identifier(segment.parts(Some(rep))) else {
+                continue;
+            };
             if !out.contains(&id) {
                 out.push(id);
             }

@@ -1,5 +1,8 @@
 //! HL7 date/times (DTM, TS, DT) to UTC [`Timestamp`]s.
 //!
+//! The text is read by [`crate::hl7::datetime`]; this module places it in
+//! time.
+//!
 //! A value with a UTC offset (`20240310023000-0500`) is exact. A value
 //! without one is read as wall-clock time in the site's time zone (the
 //! caller's [`jiff::tz::TimeZone`]) and marked `zone_assumed`. A value with
@@ -22,6 +25,7 @@
 use jiff::civil::DateTime;
 use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
 
+use crate::hl7::datetime::{self, HlTimestamp};
 use crate::record::{Precision, Timestamp};
 
 /// Why an HL7 date/time could not be turned into a timestamp.
@@ -40,25 +44,27 @@ pub enum TimeError {
 ///
 /// `site` is the zone for values sent without an offset.
 pub fn to_timestamp(text: &str, site: &TimeZone) -> Result<Timestamp, TimeError> {
-    let dtm = parse_dtm(text).ok_or(TimeError::Malformed)?;
-    from_dtm(&dtm, site)
+    let parts = datetime::parse_ts(text.trim()).ok_or(TimeError::Malformed)?;
+    from_parts(&parts, site)
 }
 
 /// Converts parsed DTM parts to UTC (see the module doc for DST rules).
-fn from_dtm(dtm: &Dtm, site: &TimeZone) -> Result<Timestamp, TimeError> {
+fn from_parts(parts: &HlTimestamp, site: &TimeZone) -> Result<Timestamp, TimeError> {
+    let field = |n: u8| i8::try_from(n).map_err(|_| TimeError::Malformed);
     let civil = DateTime::new(
-        dtm.year,
-        dtm.month,
-        dtm.day,
-        dtm.hour,
-        dtm.minute,
-        dtm.second,
-        dtm.nanosecond,
+        i16::try_from(parts.year).map_err(|_| TimeError::OutOfRange)?,
+        field(parts.month)?,
+        field(parts.day)?,
+        field(parts.hour)?,
+        field(parts.minute)?,
+        field(parts.second)?,
+        i32::try_from(parts.nanosecond / 1_000_000 * 1_000_000)
+            .map_err(|_| TimeError::Malformed)?,
     )
     .map_err(|_| TimeError::Malformed)?;
-    let (offset, zone_assumed) = match dtm.offset_seconds {
-        Some(seconds) => (
-            Offset::from_seconds(seconds).map_err(|_| TimeError::Malformed)?,
+    let (offset, zone_assumed) = match parts.offset_minutes {
+        Some(minutes) => (
+            Offset::from_seconds(i32::from(minutes) * 60).map_err(|_| TimeError::Malformed)?,
             false,
         ),
         None => (site_offset(site, civil), true),
@@ -68,7 +74,7 @@ fn from_dtm(dtm: &Dtm, site: &TimeZone) -> Result<Timestamp, TimeError> {
         .map_err(|_| TimeError::OutOfRange)?;
     Ok(Timestamp {
         utc_ms: instant.as_millisecond(),
-        precision: dtm.precision,
+        precision: precision(parts.precision),
         offset_minutes: i16::try_from(offset.seconds() / 60).map_err(|_| TimeError::OutOfRange)?,
         zone_assumed,
     })
@@ -83,87 +89,17 @@ fn site_offset(site: &TimeZone, civil: DateTime) -> Offset {
     }
 }
 
-/// The parts of an HL7 DTM; fields beyond the precision are at their
-/// minimum (month and day 1, times 0).
-struct Dtm {
-    year: i16,
-    month: i8,
-    day: i8,
-    hour: i8,
-    minute: i8,
-    second: i8,
-    nanosecond: i32,
-    precision: Precision,
-    offset_seconds: Option<i32>,
-}
-
-/// Splits `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]` into its parts.
-/// Range checks are left to the calendar.
-fn parse_dtm(text: &str) -> Option<Dtm> {
-    let text = text.trim();
-    let (body, offset_seconds) = match text.find(['+', '-']) {
-        Some(at) => (text.get(..at)?, Some(parse_offset(text.get(at..)?)?)),
-        None => (text, None),
-    };
-    let (digits, fraction) = match body.split_once('.') {
-        Some((digits, fraction)) => (digits, Some(fraction)),
-        None => (body, None),
-    };
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// The record's precision for the parser's.
+fn precision(p: datetime::Precision) -> Precision {
+    match p {
+        datetime::Precision::Year => Precision::Year,
+        datetime::Precision::Month => Precision::Month,
+        datetime::Precision::Day => Precision::Day,
+        datetime::Precision::Hour => Precision::Hour,
+        datetime::Precision::Minute => Precision::Minute,
+        datetime::Precision::Second => Precision::Second,
+        datetime::Precision::Fraction => Precision::Fraction,
     }
-    let precision = match (digits.len(), fraction) {
-        (4, None) => Precision::Year,
-        (6, None) => Precision::Month,
-        (8, None) => Precision::Day,
-        (10, None) => Precision::Hour,
-        (12, None) => Precision::Minute,
-        (14, None) => Precision::Second,
-        (14, Some(_)) => Precision::Fraction,
-        _ => return None,
-    };
-    let part = |from: usize, to: usize| digits.get(from..to).and_then(|d| d.parse::<i8>().ok());
-    Some(Dtm {
-        year: digits.get(..4)?.parse().ok()?,
-        month: part(4, 6).unwrap_or(1),
-        day: part(6, 8).unwrap_or(1),
-        hour: part(8, 10).unwrap_or(0),
-        minute: part(10, 12).unwrap_or(0),
-        second: part(12, 14).unwrap_or(0),
-        nanosecond: fraction.map_or(Some(0), parse_fraction)?,
-        precision,
-        offset_seconds,
-    })
-}
-
-/// `.S` to `.SSSS` as nanoseconds, truncated to the millisecond.
-fn parse_fraction(fraction: &str) -> Option<i32> {
-    if fraction.is_empty() || fraction.len() > 4 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let value: i32 = fraction.parse().ok()?;
-    let millis = match fraction.len() {
-        1 => value * 100,
-        2 => value * 10,
-        3 => value,
-        _ => value / 10,
-    };
-    Some(millis * 1_000_000)
-}
-
-/// `+HHMM` / `-HHMM` as seconds east of UTC.
-fn parse_offset(text: &str) -> Option<i32> {
-    let (sign, digits) = match text.as_bytes().first()? {
-        b'+' => (1, text.get(1..)?),
-        b'-' => (-1, text.get(1..)?),
-        _ => return None,
-    };
-    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let hours: i32 = digits.get(..2)?.parse().ok()?;
-    let minutes: i32 = digits.get(2..)?.parse().ok()?;
-    (hours <= 23 && minutes <= 59).then_some(sign * (hours * 3600 + minutes * 60))
 }
 
 #[cfg(test)]

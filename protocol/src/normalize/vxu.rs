@@ -9,11 +9,12 @@
 //! and a warning. The CDC convention `999` for an unknown dose is kept as
 //! sent.
 
-use crate::hl7::{ErrorCode, Message, Segment};
-use crate::normalize::context::{At, Work};
+use crate::hl7::{ErrorCode, Message};
+use crate::normalize::context::Work;
 use crate::normalize::datatypes::{
     Accept, coded, component, field_time, missing_code, string, unit,
 };
+use crate::normalize::fields::Fields;
 use crate::record::{Coded, Decimal, Immunization, ImmunizationReport, Quantity};
 
 const MANUFACTURER_SYSTEMS: Accept = Accept(&["MVX"]);
@@ -25,11 +26,12 @@ pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> Immunizat
     let mut immunizations: Vec<Immunization> = Vec::new();
     for segment in msg.segments() {
         match segment.id_bytes() {
-            b"RXA" => immunizations.push(administration(work, segment)),
+            b"RXA" => immunizations.push(administration(work, &Fields::new(msg, segment))),
             b"RXR" => {
                 if let Some(last) = immunizations.last_mut() {
-                    last.route = coded(work, segment.field(1), ROUTE_SYSTEMS);
-                    last.site = coded(work, segment.field(2), SITE_SYSTEMS);
+                    let rxr = Fields::new(msg, segment);
+                    last.route = coded(work, rxr.parts(rxr.field(1)), ROUTE_SYSTEMS);
+                    last.site = coded(work, rxr.parts(rxr.field(2)), SITE_SYSTEMS);
                 }
             }
             _ => {}
@@ -39,17 +41,13 @@ pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> Immunizat
 }
 
 /// One RXA (route and site are filled by a following RXR).
-fn administration(work: &mut Work<'_>, rxa: Segment<'_>) -> Immunization {
+fn administration(work: &mut Work<'_>, rxa: &Fields<'_>) -> Immunization {
     Immunization {
         administered_at: field_time(work, rxa, 3),
         vaccine: vaccine(work, rxa),
         dose: dose(work, rxa),
         lot: string(rxa.field(15).and_then(|f| f.repetition(1))),
-        manufacturer: coded(
-            work,
-            rxa.field(17).and_then(|f| f.repetition(1)),
-            MANUFACTURER_SYSTEMS,
-        ),
+        manufacturer: coded(work, rxa.parts(rxa.field(17)), MANUFACTURER_SYSTEMS),
         completion: component(rxa.field(20), 1),
         route: None,
         site: None,
@@ -57,32 +55,32 @@ fn administration(work: &mut Work<'_>, rxa: Segment<'_>) -> Immunization {
 }
 
 /// RXA-5; an empty one is warned about and kept as an empty code.
-fn vaccine(work: &mut Work<'_>, rxa: Segment<'_>) -> Coded {
-    if let Some(code) = coded(work, rxa.field(5), Accept::GENERAL) {
+fn vaccine(work: &mut Work<'_>, rxa: &Fields<'_>) -> Coded {
+    if let Some(code) = coded(work, rxa.parts(rxa.field(5)), Accept::GENERAL) {
         return code;
     }
     work.warn(
         ErrorCode::RequiredFieldMissing,
-        At::new(rxa, 5),
+        rxa.at(5),
         "administered code is empty",
     );
     missing_code()
 }
 
 /// RXA-6 amount with the RXA-7 unit; a non-number is a warning.
-fn dose(work: &mut Work<'_>, rxa: Segment<'_>) -> Option<Quantity> {
+fn dose(work: &mut Work<'_>, rxa: &Fields<'_>) -> Option<Quantity> {
     let amount = component(rxa.field(6), 1)?;
     let Some(value) = Decimal::parse(&amount) else {
         work.warn(
             ErrorCode::DataType,
-            At::new(rxa, 6),
+            rxa.at(6),
             "administered amount is not a number",
         );
         return None;
     };
     Some(Quantity {
         value,
-        unit: unit(work, rxa.field(7)),
+        unit: unit(work, rxa.parts(rxa.field(7))),
     })
 }
 

@@ -15,10 +15,10 @@
 //! `LOCAL`, `99zzz`, ICD-9-CM, any other name) goes through the mapping
 //! table. Nothing is inferred from display text.
 
-use crate::hl7::Element;
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::context::Work;
-use crate::normalize::datatypes::string;
+use crate::normalize::datatypes::{string, text};
+use crate::normalize::fields::Parts;
 use crate::record::{Coded, Coding, Standard};
 
 /// Coding systems a particular field accepts as standard, besides the
@@ -48,25 +48,12 @@ impl Accept {
     }
 }
 
-/// A CWE/CE/CNE field or repetition (its components are the CWE parts).
-pub(crate) fn coded(
-    work: &mut Work<'_>,
-    element: Option<Element<'_>>,
-    accept: Accept,
-) -> Option<Coded> {
-    let element = element?;
-    build(work, |n| string(element.component(n)), accept)
-}
-
-/// A CWE held in one component, its parts in sub-components (as in
-/// OBR-15.1, the specimen source of older versions).
-pub(crate) fn coded_in_component(
-    work: &mut Work<'_>,
-    element: Option<Element<'_>>,
-    accept: Accept,
-) -> Option<Coded> {
-    let element = element?;
-    build(work, |n| string(element.subcomponent(n)), accept)
+/// A CWE/CE/CNE value: the components of a field or repetition, or the
+/// sub-components of a component (as in OBR-15.1, the specimen source of
+/// older versions).
+pub(crate) fn coded(work: &mut Work<'_>, parts: Parts<'_>, accept: Accept) -> Option<Coded> {
+    parts.element()?;
+    build(work, parts, accept)
 }
 
 /// The placeholder for a required code that was not sent: an empty code in
@@ -83,17 +70,15 @@ pub(crate) fn missing_code() -> Coded {
     }
 }
 
-fn build(
-    work: &mut Work<'_>,
-    part: impl Fn(usize) -> Option<String>,
-    accept: Accept,
-) -> Option<Coded> {
+fn build(work: &mut Work<'_>, parts: Parts<'_>, accept: Accept) -> Option<Coded> {
+    let part = |n| string(parts.part(n));
+    let system = |n| CodingSystem::from_hl7(text(parts.part(n)).as_deref().unwrap_or_default());
     let code = part(1);
     let display = part(2);
     let alternate = part(4).map(|code| Coding {
         code,
         display: part(5),
-        system: system(part(6)),
+        system: system(6),
     });
     if code.is_none() && display.is_none() && alternate.is_none() {
         return None;
@@ -101,7 +86,7 @@ fn build(
     let original = Coding {
         code: code.unwrap_or_default(),
         display,
-        system: system(part(3)),
+        system: system(3),
     };
     let standard = standard(work, &original, alternate.as_ref(), accept);
     Some(Coded {
@@ -109,10 +94,6 @@ fn build(
         alternate,
         standard,
     })
-}
-
-fn system(name: Option<String>) -> CodingSystem {
-    CodingSystem::from_hl7(name.as_deref().unwrap_or_default())
 }
 
 fn standard(
@@ -151,6 +132,7 @@ mod tests {
     use super::*;
     use crate::hl7::Message;
     use crate::normalize::context::Context;
+    use crate::normalize::fields::Fields;
     use crate::normalize::mapping::MappingTable;
 
     const MAP: &str = "kind,local_system,local_code,target_system,target_code,target_display\n\
@@ -176,7 +158,8 @@ mod tests {
             },
             Vec::new(),
         );
-        let coded = coded(&mut work, m.segment("OBX").unwrap().field(3), accept);
+        let fields = Fields::new(&m, m.segment("OBX").unwrap());
+        let coded = coded(&mut work, fields.parts(fields.field(3)), accept);
         (coded, work.unmapped)
     }
 

@@ -5,7 +5,7 @@
 //! absent gives `None` silently; a value that is present but cannot be read
 //! gives `None` (or the raw text, where the record has room for it) and a
 //! Warning issue (table 0357 code 102 or 103) at that exact place. Text is
-//! trimmed of surrounding whitespace and HL7's explicit null `""` counts as
+//! trimmed of surrounding ASCII whitespace and HL7's explicit null `""` counts as
 //! absent.
 
 mod coded;
@@ -13,15 +13,16 @@ mod identity;
 mod numeric;
 mod unit;
 
-pub(crate) use coded::{Accept, coded, coded_in_component, missing_code};
+pub(crate) use coded::{Accept, coded, missing_code};
 pub(crate) use identity::{identifier, person_name, practitioner};
 pub(crate) use numeric::{comparator_number, reference_range, structured_numeric};
 pub(crate) use unit::unit;
 
 use std::borrow::Cow;
 
-use crate::hl7::{Element, ErrorCode, Segment};
+use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::{At, Work};
+use crate::normalize::fields::Fields;
 use crate::normalize::time::to_timestamp;
 use crate::record::Timestamp;
 
@@ -29,9 +30,9 @@ use crate::record::Timestamp;
 pub(crate) fn text<'a>(element: Option<Element<'a>>) -> Option<Cow<'a, str>> {
     let value = element?.value()?;
     let trimmed = match value {
-        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
-        Cow::Owned(s) if s.trim().len() == s.len() => Cow::Owned(s),
-        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim_ascii()),
+        Cow::Owned(s) if s.trim_ascii().len() == s.len() => Cow::Owned(s),
+        Cow::Owned(s) => Cow::Owned(s.trim_ascii().to_owned()),
     };
     (!trimmed.is_empty()).then_some(trimmed)
 }
@@ -48,19 +49,27 @@ pub(crate) fn component(element: Option<Element<'_>>, n: usize) -> Option<String
 
 /// A TS/DTM/DT element (its first component) as a UTC timestamp.
 ///
-/// Unreadable dates are reported as a data type error at `at`.
+/// Unreadable dates are reported as a data type error at `at`, narrowed to
+/// its first repetition and component as validation does.
 pub(crate) fn timestamp(
     work: &mut Work<'_>,
     element: Option<Element<'_>>,
     at: At<'_>,
 ) -> Option<Timestamp> {
-    let value = text(element?.component(1))?;
+    let first = element?.component(1)?;
+    if let Some(known) = work.times.get(first.raw()) {
+        return Some(*known);
+    }
+    let value = text(Some(first))?;
     match to_timestamp(&value, work.ctx.time_zone) {
-        Ok(ts) => Some(ts),
+        Ok(ts) => {
+            work.times.put(first.raw(), ts);
+            Some(ts)
+        }
         Err(_) => {
             work.warn(
                 ErrorCode::DataType,
-                at,
+                at.repetition(1).component(1),
                 "value is not a valid HL7 date/time",
             );
             None
@@ -68,9 +77,9 @@ pub(crate) fn timestamp(
     }
 }
 
-/// Field `n` of `segment` read as a timestamp.
-pub(crate) fn field_time(work: &mut Work<'_>, segment: Segment<'_>, n: usize) -> Option<Timestamp> {
-    timestamp(work, segment.field(n), At::new(segment, n))
+/// Field `n` read as a timestamp.
+pub(crate) fn field_time(work: &mut Work<'_>, fields: &Fields<'_>, n: usize) -> Option<Timestamp> {
+    timestamp(work, fields.field(n), fields.at(n))
 }
 
 #[cfg(test)]

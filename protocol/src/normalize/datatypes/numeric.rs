@@ -8,8 +8,8 @@
 //! strictness is not lost. Anything else (`negative`, `70_105`) is kept as
 //! text only: bounds are never guessed.
 
-use crate::hl7::Element;
 use crate::normalize::datatypes::string;
+use crate::normalize::fields::Parts;
 use crate::record::{Decimal, ReferenceRange, StructuredNumeric};
 
 /// Comparators of the SN data type, longest first for prefix matching.
@@ -20,11 +20,11 @@ const SEPARATORS: [&str; 5] = ["-", "+", "/", ".", ":"];
 
 /// An SN repetition (`comparator^num1^separator^num2`), without its unit.
 /// `None` when any part present is not what SN allows.
-pub(crate) fn structured_numeric(element: Element<'_>) -> Option<StructuredNumeric> {
-    let comparator = string(element.component(1));
-    let low = string(element.component(2));
-    let separator = string(element.component(3));
-    let high = string(element.component(4));
+pub(crate) fn structured_numeric(parts: Parts<'_>) -> Option<StructuredNumeric> {
+    let comparator = string(parts.part(1));
+    let low = string(parts.part(2));
+    let separator = string(parts.part(3));
+    let high = string(parts.part(4));
     if comparator
         .as_deref()
         .is_some_and(|c| !COMPARATORS.contains(&c))
@@ -115,6 +115,7 @@ fn split_range(text: &str) -> Option<(Decimal, Decimal)> {
 mod tests {
     use super::*;
     use crate::hl7::Message;
+    use crate::normalize::fields::Fields;
 
     fn dec(text: &str) -> Option<Decimal> {
         Decimal::parse(text)
@@ -123,8 +124,8 @@ mod tests {
     fn sn(value: &str) -> Option<StructuredNumeric> {
         let text = format!("MSH|^~\\&|A\rOBX|1|SN|X||{value}");
         let m = Message::parse(text.as_bytes()).unwrap();
-        let field = m.segment("OBX").unwrap().field(5).unwrap();
-        structured_numeric(field.repetition(1).unwrap())
+        let fields = Fields::new(&m, m.segment("OBX").unwrap());
+        structured_numeric(fields.parts(fields.field(5).and_then(|f| f.repetition(1))))
     }
 
     #[test]

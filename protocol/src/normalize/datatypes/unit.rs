@@ -9,18 +9,28 @@
 //! differs from the UCUM code. A unit with no UCUM translation is reported
 //! as unmapped under [`CodingSystem::Ucum`].
 
-use crate::hl7::Element;
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::string;
+use crate::normalize::fields::Parts;
 use crate::normalize::mapping::MappingTable;
 use crate::normalize::ucum;
 use crate::record::Unit;
 
 /// Reads a unit; `None` when none was sent.
-pub(crate) fn unit(work: &mut Work<'_>, element: Option<Element<'_>>) -> Option<Unit> {
-    let element = element?;
-    let part = |n| string(element.component(n));
+pub(crate) fn unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
+    let raw = parts.element()?.raw();
+    if let Some(known) = work.units.get(raw) {
+        return known.clone();
+    }
+    let unit = resolve_unit(work, parts);
+    work.units.put(raw, unit.clone());
+    unit
+}
+
+/// Resolves a unit not seen before in this message.
+fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
+    let part = |n| string(parts.part(n));
     let (id, text, system) = (part(1), part(2), part(3));
     let sent = id.as_deref().or(text.as_deref())?;
     let ucum = resolve(work.ctx.mapping, sent, [&id, &text, &system])
@@ -63,6 +73,7 @@ mod tests {
     use super::*;
     use crate::hl7::Message;
     use crate::normalize::context::Context;
+    use crate::normalize::fields::Fields;
 
     fn read(obx6: &str, mapping: &MappingTable) -> (Option<Unit>, Vec<(CodingSystem, String)>) {
         let text = format!("MSH|^~\\&|A\rOBX|1|NM|X||1|{obx6}");
@@ -75,7 +86,8 @@ mod tests {
             },
             Vec::new(),
         );
-        let unit = unit(&mut work, m.segment("OBX").unwrap().field(6));
+        let fields = Fields::new(&m, m.segment("OBX").unwrap());
+        let unit = unit(&mut work, fields.parts(fields.field(6)));
         (unit, work.unmapped)
     }
 

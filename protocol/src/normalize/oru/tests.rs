@@ -104,10 +104,10 @@ fn unreadable_values_are_kept_as_text_with_located_warnings() {
     assert_eq!(
         found,
         [
-            (ErrorCode::DataType, "OBX(segment 9)-5".to_string()),
+            (ErrorCode::DataType, "OBX(segment 9)-5[1]".to_string()),
             (
                 ErrorCode::TableValueNotFound,
-                "OBX(segment 10)-11".to_string()
+                "OBX(segment 10)-11[1].1".to_string()
             ),
         ]
     );
@@ -153,9 +153,9 @@ fn equipment_identifiers_stay_readable() {
         b"MSH|^~\\&|A\rOBX|1||69965^MDC_DEV^MDC|1.0.0.0|||||||X|||||||0123456789ABCDEF^^0123456789ABCDEF^EUI-64~GW1^ACME~",
     )
     .unwrap();
-    let field = m.segment("OBX").unwrap().field(18);
+    let obx = Fields::new(&m, m.segment("OBX").unwrap());
     assert_eq!(
-        equipment(field),
+        equipment(&obx),
         ["0123456789ABCDEF^^0123456789ABCDEF^EUI-64", "GW1^ACME"]
     );
 }

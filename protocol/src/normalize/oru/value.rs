@@ -12,25 +12,26 @@
 //! An empty or null OBX-5 is `Value::None`. A value that does not read as
 //! its type is a data type warning at OBX-5 and is kept as `Text`.
 
-use crate::hl7::{Element, ErrorCode, Segment};
+use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::{At, Work};
 use crate::normalize::datatypes::{
     Accept, coded, comparator_number, structured_numeric, text, timestamp, unit,
 };
+use crate::normalize::fields::Fields;
 use crate::record::{Decimal, Quantity, StructuredNumeric, Value};
 
 /// OBX-5 of `obx`, read as OBX-2 says.
-pub(super) fn value(work: &mut Work<'_>, obx: Segment<'_>) -> Value {
+pub(super) fn value(work: &mut Work<'_>, obx: &Fields<'_>) -> Value {
     let Some(field) = obx.field(5).filter(|f| !f.is_empty() && !f.is_null()) else {
         return Value::None;
     };
-    let at = At::new(obx, 5);
+    let at = obx.at(5);
     let kind = Kind::of(text(obx.field(2).and_then(|f| f.component(1))).as_deref());
     let read = match kind {
         Kind::Numeric => numeric(work, obx, field),
         Kind::Structured => structured(work, obx, field),
         Kind::Series => series(field).map(Value::Series),
-        Kind::Coded => coded_value(work, field, at),
+        Kind::Coded => coded_value(work, obx, field, at),
         // An unreadable time is warned about by `timestamp` itself.
         Kind::Time => {
             return timestamp(work, Some(field), at)
@@ -41,7 +42,7 @@ pub(super) fn value(work: &mut Work<'_>, obx: Segment<'_>) -> Value {
     read.unwrap_or_else(|| {
         work.warn(
             ErrorCode::DataType,
-            at,
+            at.repetition(1),
             "observation value does not match its value type (OBX-2)",
         );
         joined_text(field)
@@ -85,14 +86,13 @@ impl Kind {
 }
 
 /// NM: one number, several numbers, or a number behind a comparator.
-fn numeric(work: &mut Work<'_>, obx: Segment<'_>, field: Element<'_>) -> Option<Value> {
-    let several = field.repetitions().count() > 1 || field.component_count() > 1;
-    if several {
+fn numeric(work: &mut Work<'_>, obx: &Fields<'_>, field: Element<'_>) -> Option<Value> {
+    if obx.is_composite(field) {
         return series(field).map(Value::Series);
     }
     let raw = text(Some(field))?;
     if let Some(value) = Decimal::parse(&raw) {
-        let unit = unit(work, obx.field(6));
+        let unit = unit(work, obx.parts(obx.field(6)));
         return Some(Value::Quantity(Quantity { value, unit }));
     }
     let sn = comparator_number(&raw)?;
@@ -100,13 +100,13 @@ fn numeric(work: &mut Work<'_>, obx: Segment<'_>, field: Element<'_>) -> Option<
 }
 
 /// SN (first repetition).
-fn structured(work: &mut Work<'_>, obx: Segment<'_>, field: Element<'_>) -> Option<Value> {
-    let sn = structured_numeric(field.repetition(1)?)?;
+fn structured(work: &mut Work<'_>, obx: &Fields<'_>, field: Element<'_>) -> Option<Value> {
+    let sn = structured_numeric(obx.parts(field.repetition(1)))?;
     Some(with_unit(work, obx, sn))
 }
 
-fn with_unit(work: &mut Work<'_>, obx: Segment<'_>, mut sn: StructuredNumeric) -> Value {
-    sn.unit = unit(work, obx.field(6));
+fn with_unit(work: &mut Work<'_>, obx: &Fields<'_>, mut sn: StructuredNumeric) -> Value {
+    sn.unit = unit(work, obx.parts(obx.field(6)));
     Value::Structured(sn)
 }
 
@@ -124,9 +124,14 @@ fn series(field: Element<'_>) -> Option<Vec<Decimal>> {
 }
 
 /// CWE and friends: the first repetition; further ones are warned about.
-fn coded_value(work: &mut Work<'_>, field: Element<'_>, at: At<'_>) -> Option<Value> {
+fn coded_value(
+    work: &mut Work<'_>,
+    obx: &Fields<'_>,
+    field: Element<'_>,
+    at: At<'_>,
+) -> Option<Value> {
     let repetitions = field.repetitions().count();
-    let value = coded(work, field.repetition(1), Accept::GENERAL)?;
+    let value = coded(work, obx.parts(Some(field)), Accept::GENERAL)?;
     if repetitions > 1 {
         work.warn(
             ErrorCode::DataType,
