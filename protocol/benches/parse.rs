@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hl7edge_protocol::hl7::Message;
+use hl7edge_protocol::hl7::validate::Validation;
+use hl7edge_protocol::normalize::mapping::MappingTable;
+use hl7edge_protocol::normalize::{Context, normalize};
+use hl7edge_protocol::wire::StoredRecord;
 
 /// How long each measurement runs.
 const RUN_FOR: Duration = Duration::from_millis(1500);
@@ -20,20 +24,16 @@ const RUN_FOR: Duration = Duration::from_millis(1500);
 fn main() {
     let oru = realistic_oru();
     let corpus = load_corpus();
-    println!(
-        "hl7edge parse benchmark (one core, {} ms per figure)",
-        RUN_FOR.as_millis()
-    );
+    println!("hl7edge parse benchmark (one core, {} ms per figure)", RUN_FOR.as_millis());
     println!();
-    report("ORU^R01, 20 OBX", &[oru.clone()]);
+    report("ORU^R01, 20 OBX", std::slice::from_ref(&oru));
+    size_ratios("the 20-OBX ORU^R01", std::slice::from_ref(&oru));
     if corpus.is_empty() {
         println!("corpus: not found (set HL7EDGE_CORPUS), skipped");
     } else {
         let bytes: usize = corpus.iter().map(Vec::len).sum();
-        report(
-            &format!("corpus, {} messages, {} bytes", corpus.len(), bytes),
-            &corpus,
-        );
+        report(&format!("corpus, {} messages, {} bytes", corpus.len(), bytes), &corpus);
+        size_ratios("the corpus", &corpus);
     }
 }
 
@@ -53,7 +53,48 @@ fn report(label: &str, messages: &[Vec<u8>]) {
     println!("  hl7-parser   {:>9.1} MB/s", theirs);
     println!("  byte split   {:>9.1} MB/s  (ceiling)", split);
     println!("  ratio        {:>9.1} x hl7-parser", ours / theirs);
+    let all: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let pipeline = throughput(&all, full_pipeline);
+    println!("  parse+validate+normalize+encode {:>9.1} MB/s", pipeline);
     println!();
+}
+
+/// Everything the gateway does with a frame before the store: parse,
+/// validate, normalize, encode. Returns the encoded size.
+fn full_pipeline(m: &[u8]) -> usize {
+    thread_local! {
+        static MAPPING: MappingTable = MappingTable::empty();
+    }
+    let Ok(msg) = Message::parse(m) else { return 0 };
+    let validation = Validation::of(&msg);
+    let tz = jiff::tz::TimeZone::UTC;
+    MAPPING.with(|mapping| {
+        let ctx = Context { time_zone: &tz, mapping };
+        let out = normalize(&msg, validation.issues, &ctx);
+        let stored = StoredRecord { mapping_version: mapping.version().clone(), record: out.record };
+        stored.encode().map_or(0, |b| b.len())
+    })
+}
+
+/// Encoded record size over raw size, for the ORU^R01 messages.
+fn size_ratios(label: &str, messages: &[Vec<u8>]) {
+    let mut ratios: Vec<f64> = messages
+        .iter()
+        .filter(|m| Message::parse(m).is_ok_and(|msg| msg.message_type().code == "ORU"))
+        .map(|m| full_pipeline(m) as f64 / m.len() as f64)
+        .collect();
+    if ratios.is_empty() {
+        return;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    println!(
+        "encoded record / raw HL7, {} ORU^R01 of {label}: median {:.1} %, min {:.1} %, max {:.1} %",
+        ratios.len(),
+        median * 100.0,
+        ratios[0] * 100.0,
+        ratios[ratios.len() - 1] * 100.0
+    );
 }
 
 /// Runs `f` over all messages repeatedly for [`RUN_FOR`]; returns MB/s.
