@@ -88,18 +88,18 @@ impl Writer {
             .enable_time()
             .build()
             .map_err(StoreError::Thread)?;
+        let runtime = OwnRuntime(Some(runtime));
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || self.run(&runtime, ops))
             .map_err(StoreError::Thread)
     }
 
-    fn run(
-        mut self,
-        runtime: &tokio::runtime::Runtime,
-        mut ops: mpsc::Receiver<Op>,
-    ) -> Result<(), StoreError> {
-        let outcome = self.serve(runtime, &mut ops);
+    fn run(mut self, runtime: &OwnRuntime, mut ops: mpsc::Receiver<Op>) -> Result<(), StoreError> {
+        let outcome = match &runtime.0 {
+            Some(runtime) => self.serve(runtime, &mut ops),
+            None => Ok(()),
+        };
         if let Some(check) = &self.check {
             check.stop();
         }
@@ -269,6 +269,18 @@ impl Writer {
                 tracing::warn!(kind = ?other, "store maintenance skipped");
                 Ok(())
             }
+        }
+    }
+}
+
+/// The writer's runtime. Dropped without blocking, because if the thread
+/// cannot be started it is dropped by the caller, which may be async code.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
         }
     }
 }
