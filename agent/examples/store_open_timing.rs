@@ -3,7 +3,7 @@
 //! cost of `PRAGMA quick_check`, which decides whether the integrity check
 //! can run during open or must run in the background.
 //!
-//! Usage: `cargo run --release --example store_open_timing -- [DIR] [ROWS]`
+//! Usage: `cargo run --release --example store_open_timing -- [DIR] [ROWS] [open-only]`
 //! (default: a temporary directory and 1,000,000 rows of ~1 KB raw message
 //! plus a ~300 byte record). As root it also measures with a cold page cache.
 
@@ -18,7 +18,9 @@ use hl7edge::store::{IntegrityCheck, NewMessage, Store, StoreConfig, StoreReader
 const IN_FLIGHT: usize = 1024;
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter("info").init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let mut args = std::env::args().skip(1);
     let temp = tempfile_dir()?;
     let dir = args.next().map_or_else(|| temp.clone(), PathBuf::from);
@@ -26,6 +28,7 @@ fn main() -> anyhow::Result<()> {
         .next()
         .map_or(Ok(1_000_000), |s| s.parse())
         .context("ROWS")?;
+    let with_quick_check = args.next().as_deref() != Some("open-only");
     let path = dir.join("queue.db");
     let runtime = tokio::runtime::Runtime::new()?;
 
@@ -35,26 +38,25 @@ fn main() -> anyhow::Result<()> {
     let db_len = std::fs::metadata(&path)?.len();
     println!("database: {} ({:.1} MiB)", path.display(), mib(db_len));
 
-    for cold in [false, true] {
-        if cold && !drop_page_cache() {
-            println!("cold-cache runs skipped (needs root to drop the page cache)");
-            continue;
-        }
-        let label = if cold { "cold" } else { "warm" };
-        let (check, problems) = timed(|| quick_check(&path))?;
-        println!("{label}: PRAGMA quick_check: {check:?} ({problems})");
-        if cold {
+    let default_check = StoreConfig::new(&path).sync_check_max_bytes;
+    if with_quick_check {
+        let (t, problems) = timed(|| quick_check(&path))?;
+        println!("warm: PRAGMA quick_check: {t:?} ({problems})");
+        runtime.block_on(reopen(&path, "warm", u64::MAX))?;
+    }
+    runtime.block_on(reopen(&path, "warm", default_check))?;
+    if drop_page_cache() {
+        for _ in 0..3 {
             drop_page_cache();
+            runtime.block_on(reopen(&path, "cold", default_check))?;
         }
-        runtime.block_on(reopen(&path, label, u64::MAX))?;
-        if cold {
+        if with_quick_check {
             drop_page_cache();
+            let (t, problems) = timed(|| quick_check(&path))?;
+            println!("cold: PRAGMA quick_check: {t:?} ({problems})");
         }
-        runtime.block_on(reopen(
-            &path,
-            label,
-            StoreConfig::new(&path).sync_check_max_bytes,
-        ))?;
+    } else {
+        println!("cold-cache runs skipped (needs root to drop the page cache)");
     }
     let reader = StoreReader::open(&path)?;
     let (t, stats) = timed(|| reader.stats())?;

@@ -58,7 +58,7 @@ pub enum StoreError {
         id: i64,
     },
     /// A direct SQLite call (open, migration, read) failed.
-    #[error("sqlite")]
+    #[error("SQLite call failed")]
     Sqlite(#[from] rusqlite::Error),
     /// A pragma did not take effect; the store refuses to run without it.
     #[error("PRAGMA {pragma} is {actual:?}, expected {expected:?}")]

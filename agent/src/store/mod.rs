@@ -38,11 +38,11 @@
 //!    past either limit inserts get [`StoreError::Full`] (never
 //!    drop-oldest). Freed pages are reused, so deletes make room and ingest
 //!    resumes by itself. See `space.rs`.
-//! 8. **Damage is moved aside, not crash-looped on.** See [`open`] and
-//!    [`recovery`] for what is checked at open, when `quick_check` runs in
+//! 8. **Damage is moved aside, not crash-looped on.** See `open.rs` and
+//!    `recovery.rs` for what is checked at open, when `quick_check` runs in
 //!    the background, and how a damaged file is set aside.
 //!
-//! # Tables (schema version in `PRAGMA user_version`, see [`schema`])
+//! # Tables (schema version in `PRAGMA user_version`, see `schema.rs`)
 //!
 //! | table | holds |
 //! |---|---|

@@ -187,21 +187,18 @@ impl Batch {
         }
     }
 
-    /// Answers every request with an error made by `error`.
-    pub(crate) fn fail_all(self, error: impl Fn() -> StoreError) {
-        self.inserts
-            .into_iter()
-            .for_each(|p| p.answer(Err(error())));
+    /// Answers every request with an error made by `error`, leaving the
+    /// batch empty.
+    pub(crate) fn fail_all(&mut self, error: impl Fn() -> StoreError) {
+        self.inserts.drain(..).for_each(|p| p.answer(Err(error())));
         self.quarantines
-            .into_iter()
+            .drain(..)
             .for_each(|p| p.answer(Err(error())));
         self.forwarded
-            .into_iter()
+            .drain(..)
             .for_each(|p| p.answer(Err(error())));
-        self.resolves
-            .into_iter()
-            .for_each(|p| p.answer(Err(error())));
-        self.audits.into_iter().for_each(|p| p.answer(Err(error())));
+        self.resolves.drain(..).for_each(|p| p.answer(Err(error())));
+        self.audits.drain(..).for_each(|p| p.answer(Err(error())));
     }
 
     /// Answers the inserts and quarantines with `Full` and removes them.

@@ -88,18 +88,18 @@ impl Writer {
             .enable_time()
             .build()
             .map_err(StoreError::Thread)?;
+        let runtime = OwnRuntime(Some(runtime));
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || self.run(&runtime, ops))
             .map_err(StoreError::Thread)
     }
 
-    fn run(
-        mut self,
-        runtime: &tokio::runtime::Runtime,
-        mut ops: mpsc::Receiver<Op>,
-    ) -> Result<(), StoreError> {
-        let outcome = self.serve(runtime, &mut ops);
+    fn run(mut self, runtime: &OwnRuntime, mut ops: mpsc::Receiver<Op>) -> Result<(), StoreError> {
+        let outcome = match &runtime.0 {
+            Some(runtime) => self.serve(runtime, &mut ops),
+            None => Ok(()),
+        };
         if let Some(check) = &self.check {
             check.stop();
         }
@@ -163,37 +163,42 @@ impl Writer {
             .requests
             .fetch_add(taken, Ordering::Relaxed);
         while !batch.is_empty() {
-            let failure = match self.commit(&batch) {
+            match self.commit(&batch) {
                 Ok(applied) => {
                     self.committed(&applied);
                     batch.answer(applied.results);
                     return Ok(());
                 }
-                Err(failure) => failure,
-            };
-            let kind = FailureKind::of(failure.error);
-            match (&kind, failure.culprit) {
-                (FailureKind::Fatal(error), _) => {
-                    tracing::error!(cause = %error, "store write failed; stopping the writer");
-                    self.signals.health.send_replace(StoreHealth::Failed {
-                        error: Arc::clone(error),
-                    });
-                    batch.fail_all(|| kind.to_error());
-                    return Err(kind.to_error());
-                }
-                (FailureKind::Full, _) if batch.grows() => {
-                    tracing::warn!("filesystem full; refusing new messages in this batch");
-                    batch.refuse_growth();
-                }
-                (FailureKind::Transient(error), Some(culprit)) => {
-                    tracing::warn!(cause = %error, ?culprit, "store request failed; retrying the rest of its batch");
-                    batch.eject(culprit, &kind);
-                }
-                _ => {
-                    tracing::warn!(?kind, "store batch failed");
-                    batch.fail_all(|| kind.to_error());
-                    return Ok(());
-                }
+                Err(failure) => self.recover(&mut batch, failure)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers the requests a failed transaction cannot serve, leaving in
+    /// `batch` those worth retrying; `Err` means the writer must stop.
+    fn recover(&mut self, batch: &mut Batch, failure: Failure) -> Result<(), StoreError> {
+        let kind = FailureKind::of(failure.error);
+        match (&kind, failure.culprit) {
+            (FailureKind::Fatal(error), _) => {
+                tracing::error!(cause = %error, "store write failed; stopping the writer");
+                self.signals.health.send_replace(StoreHealth::Failed {
+                    error: Arc::clone(error),
+                });
+                batch.fail_all(|| kind.to_error());
+                return Err(kind.to_error());
+            }
+            (FailureKind::Full, _) if batch.grows() => {
+                tracing::warn!("filesystem full; refusing new messages in this batch");
+                batch.refuse_growth();
+            }
+            (FailureKind::Transient(error), Some(culprit)) => {
+                tracing::warn!(cause = %error, ?culprit, "store request failed; retrying the rest of its batch");
+                batch.eject(culprit, &kind);
+            }
+            _ => {
+                tracing::warn!(?kind, "store batch failed");
+                batch.fail_all(|| kind.to_error());
             }
         }
         Ok(())
@@ -221,7 +226,7 @@ impl Writer {
         }
     }
 
-    fn halt(&mut self, batch: Batch, detail: String) -> StoreError {
+    fn halt(&mut self, mut batch: Batch, detail: String) -> StoreError {
         tracing::error!(%detail, "store integrity check failed; stopping the writer");
         self.signals.health.send_replace(StoreHealth::Corrupt {
             detail: detail.clone(),
@@ -264,6 +269,18 @@ impl Writer {
                 tracing::warn!(kind = ?other, "store maintenance skipped");
                 Ok(())
             }
+        }
+    }
+}
+
+/// The writer's runtime. Dropped without blocking, because if the thread
+/// cannot be started it is dropped by the caller, which may be async code.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
         }
     }
 }

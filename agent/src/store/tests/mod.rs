@@ -2,6 +2,7 @@
 //! [`StoreReader`], against real files in temporary directories.
 
 mod basics;
+mod crash;
 mod dedupe;
 mod fatal;
 mod model;
