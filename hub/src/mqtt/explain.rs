@@ -1,15 +1,25 @@
 //! Turns a broker connection error into one sentence that says what failed
 //! and what to do: `cannot connect to mqtts://hub:8883: certificate verify
 //! failed (the broker's certificate is not signed by --ca) — check --ca`.
+//!
+//! The advice follows the em dash; a connection that worked and was lost
+//! later is reported without it (the settings were evidently right).
 
 use std::io;
 
 use rumqttc::{ConnectReturnCode, ConnectionError, StateError};
 use rustls::{AlertDescription, CertificateError};
 
-/// The message for a failed or lost connection to `url`.
+/// The message for a connection to `url` that could not be established.
 pub fn explain(url: &str, err: &ConnectionError) -> String {
     format!("cannot connect to {url}: {}", cause(err))
+}
+
+/// The message for an established connection that was lost.
+pub fn explain_lost(url: &str, err: &ConnectionError) -> String {
+    let cause = cause(err);
+    let what = cause.split(" — ").next().unwrap_or_default();
+    format!("lost the connection to {url}: {what}")
 }
 
 fn cause(err: &ConnectionError) -> String {
@@ -125,7 +135,8 @@ fn io_error(err: &ConnectionError) -> Option<&io::Error> {
     match err {
         ConnectionError::Io(e)
         | ConnectionError::Tls(rumqttc::TlsError::Io(e))
-        | ConnectionError::MqttState(StateError::Io(e)) => Some(e),
+        | ConnectionError::MqttState(StateError::Io(e))
+        | ConnectionError::MqttState(StateError::Deserialization(rumqttc::Error::Io(e))) => Some(e),
         _ => None,
     }
 }
@@ -173,6 +184,30 @@ mod tests {
         let text = explain("mqtts://hub:8883", &err);
         assert!(text.contains("rejected our client certificate"), "{text}");
         assert!(text.contains("--cert and --key"), "{text}");
+    }
+
+    #[test]
+    fn a_rejection_while_reading_the_connack_is_found_too() {
+        let err = ConnectionError::MqttState(StateError::Deserialization(rumqttc::Error::Io(
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                rustls::Error::AlertReceived(AlertDescription::UnknownCA),
+            ),
+        )));
+        assert!(explain("u", &err).contains("rejected our client certificate"));
+        let reset = ConnectionError::MqttState(StateError::Deserialization(rumqttc::Error::Io(
+            io::Error::from(io::ErrorKind::ConnectionReset),
+        )));
+        assert!(explain("u", &reset).contains("check the scheme"));
+    }
+
+    #[test]
+    fn a_lost_connection_is_reported_without_setup_advice() {
+        let err = ConnectionError::MqttState(StateError::ConnectionAborted);
+        assert_eq!(
+            explain_lost("mqtt://b:1883", &err),
+            "lost the connection to mqtt://b:1883: the broker closed the connection"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use rumqttc::{
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use explain::explain;
+pub use explain::{explain, explain_lost};
 pub use url::{BrokerUrl, UrlError};
 
 /// Largest payload accepted from the broker (the agent batches records into
@@ -206,16 +206,22 @@ async fn drive(
     tx: mpsc::Sender<SessionEvent>,
 ) {
     let mut connected_once = false;
+    let mut connected = false;
     let mut backoff = Duration::from_secs(1);
     loop {
         let event = match eventloop.poll().await {
             Ok(event) => event,
+            Err(e) if !connected_once => {
+                let _ = tx.send(SessionEvent::Fatal(explain(&url, &e))).await;
+                return;
+            }
             Err(e) => {
-                let why = explain(&url, &e);
-                if !connected_once {
-                    let _ = tx.send(SessionEvent::Fatal(why)).await;
-                    return;
-                }
+                let why = if connected {
+                    explain_lost(&url, &e)
+                } else {
+                    explain(&url, &e)
+                };
+                connected = false;
                 if tx.send(SessionEvent::Lost(why)).await.is_err() {
                     return;
                 }
@@ -227,6 +233,7 @@ async fn drive(
         let report = match event {
             Event::Incoming(Packet::ConnAck(ack)) => {
                 connected_once = true;
+                connected = true;
                 backoff = Duration::from_secs(1);
                 let subs = filters
                     .iter()
