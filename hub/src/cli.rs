@@ -116,8 +116,8 @@ pub struct TailArgs {
     /// for it) between runs, so keep it stable and distinct per process.
     #[arg(long, value_name = "ID")]
     pub client_id: String,
-    /// Shared subscription group: processes with the same group split the
-    /// records between them.
+    /// Shared subscription group: processes with the same group (and the
+    /// same --types) split the records between them.
     #[arg(long, value_name = "GROUP")]
     pub share: Option<String>,
     /// Only these message types, comma-separated (e.g. ORU_R01,ADT_A01).
