@@ -1,10 +1,17 @@
 //! What a gateway reports about itself to central IT (no PHI, ever).
 //!
 //! Published postcard-encoded on the topics of [`crate::topic`]: a retained
-//! [`Status`] (the MQTT last will carries the offline form) and, later, a
-//! periodic heartbeat.
+//! [`Status`] on `.../status` (the MQTT last will carries the offline form)
+//! and a periodic [`Heartbeat`] on `.../telemetry`.
+
+mod heartbeat;
 
 use serde::{Deserialize, Serialize};
+
+pub use heartbeat::{
+    Counters, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats,
+    StorageStats, TelemetryError, UnmappedCode, ratio,
+};
 
 /// The retained online/offline status of a gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

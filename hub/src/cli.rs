@@ -1,0 +1,347 @@
+//! Command-line arguments: raw flags (clap) and their checks into the typed
+//! settings the commands use.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use hl7edge_protocol::topic::DEFAULT_PREFIX;
+
+use crate::error::CommandError;
+use crate::fleet::FleetConfig;
+use crate::mqtt::{Broker, BrokerTransport, BrokerUrl, SettingsError};
+
+/// The hub side of hl7edge: watch the gateway fleet, read the records
+/// they forward, export metrics.
+#[derive(Debug, Parser)]
+#[command(name = "hl7edge-hub", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show every gateway: online or not, backlog, failing interfaces,
+    /// certificates, alerts. Redraws once a second; `--json` prints one
+    /// snapshot and exits.
+    Fleet(FleetArgs),
+    /// Print the records the gateways forward as NDJSON, one line per
+    /// record, dropping duplicates by record id.
+    Tail(TailArgs),
+    /// Serve the fleet as Prometheus metrics on `GET /metrics`.
+    Serve(ServeArgs),
+}
+
+/// How to reach the broker (every command).
+#[derive(Debug, Clone, Args)]
+pub struct BrokerArgs {
+    /// The broker: mqtts://host:port (mutual TLS), or mqtt://host:port with
+    /// --insecure-plaintext.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// CA certificate (PEM) that signed the broker's certificate.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// This client's certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// This client's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Allow a plaintext mqtt:// broker (lab use only).
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+    /// Topic prefix the gateways publish under.
+    #[arg(long, default_value = DEFAULT_PREFIX, value_name = "PREFIX")]
+    pub prefix: String,
+    /// MQTT keep-alive.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub keep_alive: Duration,
+}
+
+/// When a fact becomes an alert (`fleet` and `serve`).
+#[derive(Debug, Clone, Args)]
+pub struct ThresholdArgs {
+    /// Heartbeat interval assumed for gateways that have not declared one.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub heartbeat_interval: Duration,
+    /// Alert when the oldest unsent record on a gateway is older than this.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub backlog_alert: Duration,
+    /// Alert when a client certificate expires within this many days.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub cert_warn_days: i64,
+    /// An interface is failing while its error counts rose within this window.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub error_window: Duration,
+    /// Alert when a buffer is estimated to be full within this many hours.
+    #[arg(long, default_value_t = 24.0, value_name = "HOURS")]
+    pub full_warn_hours: f64,
+}
+
+/// `hl7edge-hub fleet`.
+#[derive(Debug, Clone, Args)]
+pub struct FleetArgs {
+    /// Broker connection.
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Alert thresholds.
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    /// MQTT client id (default: a fresh one per run).
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Print one JSON snapshot and exit.
+    #[arg(long)]
+    pub json: bool,
+    /// With --json: how long to collect retained status and heartbeats
+    /// after connecting.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub wait: Duration,
+}
+
+/// `hl7edge-hub tail`.
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    /// Broker connection.
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// MQTT client id; the broker keeps this session (and queues records
+    /// for it) between runs, so keep it stable and distinct per process.
+    #[arg(long, value_name = "ID")]
+    pub client_id: String,
+    /// Shared subscription group: processes with the same group (and the
+    /// same --types) split the records between them.
+    #[arg(long, value_name = "GROUP")]
+    pub share: Option<String>,
+    /// Only these message types, comma-separated (e.g. ORU_R01,ADT_A01).
+    #[arg(long, value_delimiter = ',', value_name = "TYPES")]
+    pub types: Vec<String>,
+    /// How many recent record ids to remember for dropping duplicates.
+    #[arg(long, default_value = "100000", value_name = "N")]
+    pub dedupe_capacity: NonZeroUsize,
+    /// Include the raw HL7 when a gateway forwards it (contains PHI).
+    #[arg(long)]
+    pub raw: bool,
+}
+
+/// `hl7edge-hub serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Broker connection.
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Alert thresholds.
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    /// MQTT client id (default: a fresh one per run).
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Address for the Prometheus endpoint.
+    #[arg(long, default_value = "127.0.0.1:9898", value_name = "ADDR")]
+    pub metrics: SocketAddr,
+}
+
+impl BrokerArgs {
+    /// The validated broker settings.
+    pub fn broker(&self, client_id: String) -> Result<Broker, CommandError> {
+        let url = BrokerUrl::parse(&self.url).map_err(SettingsError::from)?;
+        let transport = match (url.tls, self.insecure_plaintext) {
+            (true, true) => {
+                return Err(SettingsError::PlaintextFlagWithTls {
+                    url: url.to_string(),
+                }
+                .into());
+            }
+            (false, false) => {
+                return Err(SettingsError::PlaintextNotAllowed {
+                    url: url.to_string(),
+                }
+                .into());
+            }
+            (false, true) => BrokerTransport::Plaintext,
+            (true, false) => self.tls_files(&url)?,
+        };
+        check_prefix(&self.prefix)?;
+        check_client_id(&client_id)?;
+        Ok(Broker {
+            url,
+            transport,
+            client_id,
+            keep_alive: self.keep_alive.max(Duration::from_secs(5)),
+        })
+    }
+
+    fn tls_files(&self, url: &BrokerUrl) -> Result<BrokerTransport, SettingsError> {
+        match (&self.ca, &self.cert, &self.key) {
+            (Some(ca), Some(cert), Some(key)) => Ok(BrokerTransport::Tls {
+                ca: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => {
+                let missing: Vec<&str> = [
+                    (self.ca.is_none(), "--ca"),
+                    (self.cert.is_none(), "--cert"),
+                    (self.key.is_none(), "--key"),
+                ]
+                .into_iter()
+                .filter_map(|(missing, flag)| missing.then_some(flag))
+                .collect();
+                Err(SettingsError::MissingTlsFiles {
+                    url: url.to_string(),
+                    missing: missing.join(" and "),
+                })
+            }
+        }
+    }
+}
+
+impl ThresholdArgs {
+    /// The fleet thresholds for topics under `prefix`.
+    pub fn config(&self, prefix: &str) -> FleetConfig {
+        FleetConfig {
+            prefix: prefix.to_owned(),
+            default_interval: self.heartbeat_interval.max(Duration::from_secs(1)),
+            stale_intervals: 3,
+            backlog_alert: self.backlog_alert,
+            cert_warn_days: self.cert_warn_days,
+            error_window: self.error_window,
+            full_warn_hours: self.full_warn_hours,
+        }
+    }
+}
+
+/// A client id for a command run without `--client-id`: unique per process.
+pub fn fresh_client_id(command: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("hl7edge-hub-{command}-{}-{nanos:x}", std::process::id())
+}
+
+/// A topic prefix: non-empty levels, no wildcards, not a `$` system topic.
+fn check_prefix(prefix: &str) -> Result<(), CommandError> {
+    let ok = !prefix.is_empty()
+        && !prefix.starts_with('$')
+        && !prefix.contains(['+', '#'])
+        && prefix
+            .trim_end_matches('/')
+            .split('/')
+            .all(|l| !l.is_empty());
+    ok.then_some(()).ok_or_else(|| {
+        CommandError::Usage(format!(
+            "--prefix {prefix:?}: expected topic levels without wildcards, e.g. hl7edge/v1"
+        ))
+    })
+}
+
+fn check_client_id(id: &str) -> Result<(), CommandError> {
+    let ok = (1..=256).contains(&id.chars().count())
+        && id.chars().all(|c| !c.is_whitespace() && !c.is_control());
+    ok.then_some(()).ok_or_else(|| {
+        CommandError::Usage(format!(
+            "--client-id {id:?}: expected 1 to 256 visible characters"
+        ))
+    })
+}
+
+/// A shared-subscription group name: one topic level without wildcards.
+pub fn check_share_group(group: &str) -> Result<(), CommandError> {
+    let ok = !group.is_empty() && !group.contains(['/', '+', '#']);
+    ok.then_some(()).ok_or_else(|| {
+        CommandError::Usage(format!(
+            "--share {group:?}: a group name is one topic level without '/', '+' or '#'"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<Cli, clap::Error> {
+        let mut argv = vec!["hl7edge-hub", "fleet"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv)
+    }
+
+    fn broker_of(cli: Cli) -> Result<Broker, CommandError> {
+        match cli.command {
+            Command::Fleet(f) => f.broker.broker("id".into()),
+            _ => unreachable!("parsed as fleet"),
+        }
+    }
+
+    #[test]
+    fn mqtts_needs_all_three_tls_files_and_says_which_are_missing() {
+        let cli = args(&["--url", "mqtts://hub", "--ca", "ca.pem"]).unwrap();
+        let err = broker_of(cli).unwrap_err().to_string();
+        assert!(err.contains("pass --cert and --key"), "{err}");
+    }
+
+    #[test]
+    fn plaintext_needs_the_explicit_flag() {
+        let err = broker_of(args(&["--url", "mqtt://lab"]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--insecure-plaintext"), "{err}");
+        let ok = broker_of(args(&["--url", "mqtt://lab", "--insecure-plaintext"]).unwrap());
+        assert!(matches!(ok.unwrap().transport, BrokerTransport::Plaintext));
+    }
+
+    #[test]
+    fn the_plaintext_flag_with_tls_is_a_contradiction() {
+        let cli = args(&["--url", "mqtts://hub", "--insecure-plaintext"]).unwrap();
+        let err = broker_of(cli).unwrap_err().to_string();
+        assert!(err.contains("contradicts"), "{err}");
+    }
+
+    #[test]
+    fn wildcard_prefixes_and_share_groups_are_refused() {
+        let cli = args(&[
+            "--url",
+            "mqtt://lab",
+            "--insecure-plaintext",
+            "--prefix",
+            "a/#",
+        ])
+        .unwrap();
+        assert!(broker_of(cli).unwrap_err().to_string().contains("--prefix"));
+        assert!(check_share_group("hub/1").is_err());
+        assert!(check_share_group("hub-1").is_ok());
+    }
+
+    #[test]
+    fn tail_requires_a_stable_client_id_and_splits_types() {
+        let missing = Cli::try_parse_from(["hl7edge-hub", "tail", "--url", "mqtt://x"]);
+        assert!(missing.is_err());
+        let cli = Cli::try_parse_from([
+            "hl7edge-hub",
+            "tail",
+            "--url",
+            "mqtt://x",
+            "--client-id",
+            "hub-1",
+            "--types",
+            "ORU_R01,ADT_A01",
+        ])
+        .unwrap();
+        let Command::Tail(t) = cli.command else {
+            unreachable!("parsed as tail")
+        };
+        assert_eq!(t.types, ["ORU_R01", "ADT_A01"]);
+        assert_eq!(t.dedupe_capacity.get(), 100_000);
+    }
+
+    #[test]
+    fn fresh_client_ids_name_the_command() {
+        assert!(fresh_client_id("fleet").starts_with("hl7edge-hub-fleet-"));
+    }
+}

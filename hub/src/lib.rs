@@ -1,0 +1,16 @@
+//! hl7edge hub tools: the fleet view, the record tail and the metrics
+//! exporter, over the wire format and topics of `hl7edge-protocol`.
+//!
+//! The models (fleet, dedupe, metrics rendering, NDJSON lines) are pure and
+//! unit-tested; the `command` functions only connect them to MQTT, stdout
+//! and a TCP listener.
+
+pub mod cli;
+pub mod error;
+pub mod fleet;
+pub mod human;
+pub mod metrics;
+pub mod mqtt;
+pub mod serve;
+pub mod tail;
+pub mod topics;

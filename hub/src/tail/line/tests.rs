@@ -1,0 +1,115 @@
+use std::num::NonZeroUsize;
+
+use hl7edge_protocol::record::{Body, GenericMessage, Header, Processing};
+use hl7edge_protocol::wire::Entry;
+
+use super::*;
+
+const TOPIC: &str = "hl7edge/v1/acme/clinic-12/gw-0001/records/ZZZ_Z01";
+
+fn entry(id: u128, raw: Option<&[u8]>) -> Entry {
+    Entry {
+        id: Uuid::from_u128(id),
+        received_at_ms: 1_795_345_301_234,
+        mapping_version: MappingVersion {
+            declared: Some("lab-v4".into()),
+            hash: [0xab; 8],
+        },
+        record: Record {
+            header: Header {
+                message_code: "ZZZ".into(),
+                trigger_event: "Z01".into(),
+                control_id: "C1".into(),
+                version: "2.5.1".into(),
+                sending_application: "APP".into(),
+                sending_facility: "FAC".into(),
+                message_time: None,
+                processing: Processing::Production,
+            },
+            patient: None,
+            body: Body::Generic(GenericMessage {
+                delimiters: "|^~\\&".into(),
+                segments: vec![],
+            }),
+            issues: vec![],
+        },
+        raw: raw.map(<[u8]>::to_vec),
+    }
+}
+
+fn payload(entries: Vec<Entry>) -> Vec<u8> {
+    Envelope::new("acme/clinic-12/gw-0001", "lab", entries)
+        .encode()
+        .unwrap()
+}
+
+fn dedupe() -> Dedupe {
+    Dedupe::new(NonZeroUsize::new(100).unwrap())
+}
+
+#[test]
+fn each_record_becomes_one_json_line_with_its_delivery_facts() {
+    let out = lines(
+        "hl7edge/v1",
+        TOPIC,
+        &payload(vec![entry(1, None), entry(2, None)]),
+        &mut dedupe(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(out.lines.len(), 2);
+    assert_eq!(out.duplicates, 0);
+    let first: serde_json::Value = serde_json::from_str(&out.lines[0]).unwrap();
+    assert_eq!(first["gateway"], "acme/clinic-12/gw-0001");
+    assert_eq!(first["source"], "lab");
+    assert_eq!(first["message_type"], "ZZZ_Z01");
+    assert_eq!(first["id"], "00000000-0000-0000-0000-000000000001");
+    assert_eq!(first["received_at"], "2026-11-22T11:01:41.234Z");
+    assert_eq!(first["record"]["header"]["control_id"], "C1");
+    assert!(first.get("raw_hl7").is_none());
+    assert!(!out.lines[0].contains('\n'), "one line per record");
+}
+
+#[test]
+fn a_resent_record_is_dropped_and_counted() {
+    let mut d = dedupe();
+    lines(
+        "hl7edge/v1",
+        TOPIC,
+        &payload(vec![entry(1, None)]),
+        &mut d,
+        false,
+    )
+    .unwrap();
+    let again = lines(
+        "hl7edge/v1",
+        TOPIC,
+        &payload(vec![entry(1, None), entry(3, None)]),
+        &mut d,
+        false,
+    )
+    .unwrap();
+    assert_eq!(again.duplicates, 1);
+    assert_eq!(again.lines.len(), 1);
+    assert!(again.lines[0].contains("00000000-0000-0000-0000-000000000003"));
+}
+
+#[test]
+fn raw_hl7_is_shown_only_when_asked_for() {
+    let p = payload(vec![entry(1, Some(b"MSH|^~\\&|APP"))]);
+    let hidden = lines("hl7edge/v1", TOPIC, &p, &mut dedupe(), false).unwrap();
+    assert!(!hidden.lines[0].contains("raw_hl7"));
+    let shown = lines("hl7edge/v1", TOPIC, &p, &mut dedupe(), true).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&shown.lines[0]).unwrap();
+    assert_eq!(v["raw_hl7"], "MSH|^~\\&|APP");
+}
+
+#[test]
+fn an_undecodable_payload_names_its_topic() {
+    let err = lines("hl7edge/v1", TOPIC, b"\x09garbage", &mut dedupe(), false).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(TOPIC) && text.contains("upgrade"),
+        "{text}"
+    );
+}

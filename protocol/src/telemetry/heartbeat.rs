@@ -1,0 +1,283 @@
+//! The periodic heartbeat a gateway publishes on `.../telemetry`.
+//!
+//! Invariants:
+//! - No PHI, by construction: every field is a count, a size, a time, a
+//!   version, an interface name, a terminology code (a code is not about a
+//!   patient) or a fixed-vocabulary message written by the agent (drift
+//!   alerts, the store recovery note). No field holds a message, a value
+//!   from a message, or an identifier of a person.
+//! - The first field is [`HEARTBEAT_SCHEMA_VERSION`]; [`Heartbeat::decode`]
+//!   reads it first and refuses a version it does not know, the same rule
+//!   as the record envelope (`crate::wire`).
+//! - Counters are cumulative since the agent started; a reader detects a
+//!   restart by `uptime_s` going down (or `started` changing in the
+//!   retained status) and takes the new values as they are.
+//! - The golden file `protocol/tests/golden/heartbeat_v1.bin` pins the
+//!   encoding byte for byte.
+
+use serde::{Deserialize, Serialize};
+
+/// The heartbeat schema version this crate writes and reads.
+pub const HEARTBEAT_SCHEMA_VERSION: u16 = 1;
+
+/// One heartbeat: the health of one gateway at `sent_at_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Always [`HEARTBEAT_SCHEMA_VERSION`] when written by this crate.
+    pub schema_version: u16,
+    /// The gateway's configured identity.
+    pub gateway: GatewayId,
+    /// Agent version (the package version).
+    pub version: String,
+    /// When this heartbeat was built, Unix milliseconds (the gateway's clock).
+    pub sent_at_ms: i64,
+    /// Seconds since the agent process started.
+    pub uptime_s: u64,
+    /// The configured heartbeat interval in seconds, so a reader knows
+    /// when a heartbeat is overdue.
+    pub interval_s: u32,
+    /// The store queue: what is waiting for the hub.
+    pub queue: QueueStats,
+    /// Disk and database sizes and storage alarms.
+    pub storage: StorageStats,
+    /// Message counters since the agent started, over all interfaces.
+    pub counters: Counters,
+    /// Connections to the broker re-established since start (the first
+    /// connection is not counted).
+    pub broker_reconnects: u64,
+    /// Whole days until the client certificate expires (negative once
+    /// expired); `None` when unknown (plaintext lab setups).
+    pub cert_days_left: Option<i64>,
+    /// Estimated hours until the buffer reaches its size limit at the
+    /// current ingest rate; `None` when the queue is not growing or the
+    /// rate is unknown.
+    pub hours_until_full: Option<f64>,
+    /// Gateway clock minus reference clock in milliseconds, where a
+    /// reference is known (positive: the gateway is ahead).
+    pub clock_offset_ms: Option<i64>,
+    /// One entry per configured interface (listener), in config order.
+    pub sources: Vec<SourceStats>,
+}
+
+/// The identity a gateway is configured with (`[gateway]` in its config).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GatewayId {
+    /// Organization.
+    pub org: String,
+    /// Site (clinic).
+    pub site: String,
+    /// Gateway id within the site.
+    pub id: String,
+}
+
+/// The store queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QueueStats {
+    /// Records committed and not yet acknowledged by the broker.
+    pub depth: u64,
+    /// Age of the oldest unsent record in milliseconds; `None` when the
+    /// queue is empty.
+    pub oldest_unsent_age_ms: Option<u64>,
+}
+
+/// Disk space, database size and storage events.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StorageStats {
+    /// Free bytes on the filesystem holding the database.
+    pub disk_free_bytes: u64,
+    /// Database size in bytes: the main file plus its WAL.
+    pub db_bytes: u64,
+    /// True while the store is at its size limit or the disk is full
+    /// (new messages get AR NAKs).
+    pub alarm: bool,
+    /// Set when a damaged database was set aside at start: what was moved
+    /// where (paths and the reason, no content).
+    pub recovery: Option<String>,
+}
+
+/// Message counters since the agent started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Counters {
+    /// Messages read from MLLP frames.
+    pub received: u64,
+    /// Messages answered with a positive ACK (AA/CA) after commit.
+    pub acknowledged: u64,
+    /// Messages answered with AR (not stored: size limit, disk full).
+    pub rejected: u64,
+    /// Messages answered with AE and kept in quarantine.
+    pub quarantined: u64,
+    /// Resends answered with the stored ACK instead of a new record.
+    pub duplicates: u64,
+    /// Records acknowledged by the broker (PUBACK).
+    pub forwarded: u64,
+}
+
+/// One interface (listener) of the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SourceStats {
+    /// The listener name from the config.
+    pub name: String,
+    /// When the last message arrived on it, Unix milliseconds; `None` if
+    /// none since start.
+    pub last_message_ms: Option<i64>,
+    /// Messages received on this interface since start.
+    pub received: u64,
+    /// Messages acknowledged positively.
+    pub acknowledged: u64,
+    /// Messages answered with AR.
+    pub rejected: u64,
+    /// Messages answered with AE and quarantined.
+    pub quarantined: u64,
+    /// Codes (observation codes, units, ...) mapped to a standard since start.
+    pub codes_mapped: u64,
+    /// Codes left unmapped since start.
+    pub codes_unmapped: u64,
+    /// The most frequent unmapped codes, most frequent first (a bounded
+    /// list; the agent decides how many).
+    pub top_unmapped: Vec<UnmappedCode>,
+    /// Drift alerts: changes in what this interface sends, in words
+    /// (e.g. `new segment ZXY seen`).
+    pub drift: Vec<String>,
+}
+
+/// An unmapped terminology code and how often it was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UnmappedCode {
+    /// The coding system as sent (e.g. `99LAB`, `L`).
+    pub system: String,
+    /// The code.
+    pub code: String,
+    /// Occurrences since start.
+    pub count: u64,
+}
+
+/// Why a heartbeat could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The payload was written with a schema this decoder does not know.
+    #[error(
+        "heartbeat uses telemetry schema version {found}, this decoder reads version {supported}; upgrade the reader"
+    )]
+    UnknownSchema {
+        /// The version in the payload.
+        found: u16,
+        /// The version this crate reads.
+        supported: u16,
+    },
+    /// The bytes are not a valid heartbeat (or a value could not be encoded).
+    #[error("payload is not a valid hl7edge heartbeat: {0}")]
+    Malformed(#[from] postcard::Error),
+}
+
+impl Heartbeat {
+    /// Encodes the heartbeat with postcard.
+    pub fn encode(&self) -> Result<Vec<u8>, TelemetryError> {
+        Ok(postcard::to_allocvec(self)?)
+    }
+
+    /// Decodes a payload, checking the schema version first.
+    pub fn decode(bytes: &[u8]) -> Result<Heartbeat, TelemetryError> {
+        let (version, _) = postcard::take_from_bytes::<u16>(bytes)?;
+        if version != HEARTBEAT_SCHEMA_VERSION {
+            return Err(TelemetryError::UnknownSchema {
+                found: version,
+                supported: HEARTBEAT_SCHEMA_VERSION,
+            });
+        }
+        Ok(postcard::from_bytes(bytes)?)
+    }
+}
+
+impl SourceStats {
+    /// Share of codes left unmapped since start, 0.0 to 1.0; `None` before
+    /// any code was seen.
+    pub fn unmapped_ratio(&self) -> Option<f64> {
+        ratio(self.codes_unmapped, self.codes_mapped)
+    }
+}
+
+impl std::fmt::Display for GatewayId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.org, self.site, self.id)
+    }
+}
+
+/// `unmapped / (mapped + unmapped)`, `None` when both are zero.
+pub fn ratio(unmapped: u64, mapped: u64) -> Option<f64> {
+    let total = unmapped.saturating_add(mapped);
+    // Counts stay far below 2^53, where f64 is exact.
+    (total > 0).then(|| unmapped as f64 / total as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> Heartbeat {
+        Heartbeat {
+            schema_version: HEARTBEAT_SCHEMA_VERSION,
+            gateway: GatewayId {
+                org: "o".into(),
+                site: "s".into(),
+                id: "g".into(),
+            },
+            version: "0.1.0".into(),
+            sent_at_ms: 1_795_000_000_000,
+            uptime_s: 5,
+            interval_s: 60,
+            queue: QueueStats::default(),
+            storage: StorageStats::default(),
+            counters: Counters::default(),
+            broker_reconnects: 0,
+            cert_days_left: None,
+            hours_until_full: None,
+            clock_offset_ms: None,
+            sources: vec![],
+        }
+    }
+
+    #[test]
+    fn a_minimal_heartbeat_round_trips() {
+        let hb = minimal();
+        assert_eq!(Heartbeat::decode(&hb.encode().unwrap()).unwrap(), hb);
+    }
+
+    #[test]
+    fn the_schema_version_is_checked_before_the_body() {
+        let mut hb = minimal();
+        hb.schema_version = 2;
+        let err = Heartbeat::decode(&hb.encode().unwrap()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TelemetryError::UnknownSchema {
+                    found: 2,
+                    supported: 1
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_empty_payload_is_malformed() {
+        assert!(matches!(
+            Heartbeat::decode(&[]),
+            Err(TelemetryError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn unmapped_ratio_is_unknown_until_a_code_was_seen() {
+        let mut s = SourceStats::default();
+        assert_eq!(s.unmapped_ratio(), None);
+        s.codes_mapped = 3;
+        s.codes_unmapped = 1;
+        assert_eq!(s.unmapped_ratio(), Some(0.25));
+    }
+
+    #[test]
+    fn gateway_ids_print_as_a_path() {
+        assert_eq!(minimal().gateway.to_string(), "o/s/g");
+    }
+}

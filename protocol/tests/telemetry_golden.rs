@@ -1,0 +1,145 @@
+//! Golden-byte tests: the heartbeat encoding is pinned byte for byte.
+//!
+//! If a change to the telemetry types makes these fail, the heartbeat wire
+//! format changed. That is allowed only deliberately: bump
+//! `telemetry::HEARTBEAT_SCHEMA_VERSION` when old decoders cannot read the
+//! new form, then regenerate with `UPDATE_GOLDEN=1 cargo test -p
+//! hl7edge-protocol --test telemetry_golden` and review the diff of the
+//! `.bin` file.
+
+use std::path::PathBuf;
+
+use hl7edge_protocol::telemetry::*;
+
+fn sample_heartbeat() -> Heartbeat {
+    Heartbeat {
+        schema_version: HEARTBEAT_SCHEMA_VERSION,
+        gateway: GatewayId {
+            org: "acme-health".into(),
+            site: "clinic-12".into(),
+            id: "gw-0001".into(),
+        },
+        version: "0.1.0".into(),
+        sent_at_ms: 1_795_345_301_234,
+        uptime_s: 86_400,
+        interval_s: 60,
+        queue: QueueStats {
+            depth: 42,
+            oldest_unsent_age_ms: Some(12_500),
+        },
+        storage: StorageStats {
+            disk_free_bytes: 12_884_901_888,
+            db_bytes: 73_400_320,
+            alarm: false,
+            recovery: Some("queue.db was damaged; moved to queue.db.corrupt-1795000000000".into()),
+        },
+        counters: Counters {
+            received: 1_000,
+            acknowledged: 990,
+            rejected: 2,
+            quarantined: 8,
+            duplicates: 3,
+            forwarded: 948,
+        },
+        broker_reconnects: 4,
+        cert_days_left: Some(245),
+        hours_until_full: Some(1.5),
+        clock_offset_ms: Some(-350),
+        sources: vec![
+            SourceStats {
+                name: "lab".into(),
+                last_message_ms: Some(1_795_345_290_000),
+                received: 900,
+                acknowledged: 892,
+                rejected: 2,
+                quarantined: 6,
+                codes_mapped: 4_200,
+                codes_unmapped: 37,
+                top_unmapped: vec![UnmappedCode {
+                    system: "99LAB".into(),
+                    code: "XGLU".into(),
+                    count: 30,
+                }],
+                drift: vec!["OBX-3 coding system changed from LN to L".into()],
+            },
+            SourceStats {
+                name: "monitors".into(),
+                last_message_ms: None,
+                ..SourceStats::default()
+            },
+        ],
+    }
+}
+
+fn golden(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+#[test]
+fn heartbeat_encoding_matches_the_golden_file() {
+    let bytes = sample_heartbeat().encode().unwrap();
+    let path = golden("heartbeat_v1.bin");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &bytes).unwrap();
+    }
+    let expected = std::fs::read(&path).expect("golden file missing: run with UPDATE_GOLDEN=1");
+    assert_eq!(
+        bytes, expected,
+        "the heartbeat encoding changed (see the module doc)"
+    );
+}
+
+#[test]
+fn golden_file_decodes_to_the_same_heartbeat() {
+    let bytes = std::fs::read(golden("heartbeat_v1.bin")).unwrap();
+    assert_eq!(Heartbeat::decode(&bytes).unwrap(), sample_heartbeat());
+}
+
+#[test]
+fn the_schema_version_comes_first_on_the_wire() {
+    let bytes = sample_heartbeat().encode().unwrap();
+    assert_eq!(
+        bytes[0], 1,
+        "postcard writes a small u16 as one varint byte"
+    );
+}
+
+#[test]
+fn an_unknown_schema_version_is_refused_clearly() {
+    let mut bytes = sample_heartbeat().encode().unwrap();
+    bytes[0] = 9;
+    match Heartbeat::decode(&bytes) {
+        Err(TelemetryError::UnknownSchema {
+            found: 9,
+            supported,
+        }) => assert_eq!(supported, HEARTBEAT_SCHEMA_VERSION),
+        other => panic!("expected UnknownSchema, got {other:?}"),
+    }
+    let text = Heartbeat::decode(&bytes).unwrap_err().to_string();
+    assert!(
+        text.contains("version 9") && text.contains("upgrade"),
+        "{text}"
+    );
+}
+
+#[test]
+fn truncated_payloads_are_malformed_not_panics() {
+    let bytes = sample_heartbeat().encode().unwrap();
+    for cut in 0..bytes.len() {
+        assert!(Heartbeat::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+}
+
+#[test]
+fn json_rendering_names_every_part() {
+    let json = serde_json::to_value(sample_heartbeat()).unwrap();
+    assert_eq!(json["gateway"]["site"], "clinic-12");
+    assert_eq!(json["queue"]["oldest_unsent_age_ms"], 12_500);
+    assert_eq!(json["sources"][0]["top_unmapped"][0]["code"], "XGLU");
+    assert_eq!(
+        json["sources"][1]["last_message_ms"],
+        serde_json::Value::Null
+    );
+}
