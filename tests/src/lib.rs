@@ -5,5 +5,8 @@
 //! Nothing here is mocked: every test talks to real processes over real sockets on 127.0.0.1.
 //! Run the whole suite with `tests/run.sh`, which installs `mosquitto` when it is missing.
 
+pub mod broker;
+pub mod mqtt;
 pub mod pki;
+pub mod process;
 pub mod tls;

@@ -15,8 +15,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 use tempfile::TempDir;
 
@@ -115,7 +115,13 @@ impl Pki {
     /// Issues one more client certificate from the test CA with the given common name (which the
     /// broker uses as the MQTT user name). `name` must be a plain file-name-safe word.
     pub fn client(&self, name: &str) -> Result<CertPaths, PkiError> {
-        issue(self.dir.path(), name, &self.issuer, Role::Client, Validity::Current)
+        issue(
+            self.dir.path(),
+            name,
+            &self.issuer,
+            Role::Client,
+            Validity::Current,
+        )
     }
 
     /// The directory holding all files.
@@ -146,7 +152,10 @@ fn make_ca(
     file: &str,
     common_name: &str,
 ) -> Result<(Issuer<'static, KeyPair>, PathBuf), PkiError> {
-    let generate = |source| PkiError::Generate { what: common_name.to_owned(), source };
+    let generate = |source| PkiError::Generate {
+        what: common_name.to_owned(),
+        source,
+    };
     let key = KeyPair::generate().map_err(generate)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = common_name_dn(common_name);
@@ -170,7 +179,10 @@ fn issue(
     role: Role,
     validity: Validity,
 ) -> Result<CertPaths, PkiError> {
-    let generate = |source| PkiError::Generate { what: name.to_owned(), source };
+    let generate = |source| PkiError::Generate {
+        what: name.to_owned(),
+        source,
+    };
     let key = KeyPair::generate().map_err(generate)?;
     let mut params = match role {
         Role::Server => CertificateParams::new(SERVER_NAMES.map(String::from).to_vec()),
@@ -221,7 +233,10 @@ fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
 }
 
 fn write_error(path: &Path, source: std::io::Error) -> PkiError {
-    PkiError::Write { path: path.to_owned(), source }
+    PkiError::Write {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -233,7 +248,12 @@ mod tests {
     #[test]
     fn key_files_are_readable_by_their_owner_only() {
         let pki = Pki::generate().unwrap();
-        for paths in [&pki.broker, &pki.agent, &pki.expired_client, &pki.wrong_ca_client] {
+        for paths in [
+            &pki.broker,
+            &pki.agent,
+            &pki.expired_client,
+            &pki.wrong_ca_client,
+        ] {
             let mode = fs::metadata(&paths.key).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", paths.key.display());
         }

@@ -46,8 +46,7 @@ pub fn client_config(
     identity: Option<&CertPaths>,
 ) -> Result<Arc<ClientConfig>, TlsError> {
     let roots = Arc::new(root_store(ca)?);
-    let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider())
-        .build()?;
+    let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider()).build()?;
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_webpki_verifier(verifier);
@@ -71,7 +70,10 @@ pub fn root_store(ca: &Path) -> Result<RootCertStore, TlsError> {
 
 /// Every certificate in a PEM file.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem_error = |source| TlsError::Pem { path: path.to_owned(), source };
+    let pem_error = |source| TlsError::Pem {
+        path: path.to_owned(),
+        source,
+    };
     CertificateDer::pem_file_iter(path)
         .map_err(pem_error)?
         .collect::<Result<Vec<_>, _>>()
@@ -80,7 +82,10 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
 
 /// The first private key in a PEM file.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|source| TlsError::Pem { path: path.to_owned(), source })
+    PrivateKeyDer::from_pem_file(path).map_err(|source| TlsError::Pem {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]
