@@ -6,6 +6,9 @@
 //! Run the whole suite with `tests/run.sh`, which installs `mosquitto` when it is missing.
 
 pub mod broker;
+pub mod checker;
+pub mod hl7gen;
+pub mod mllp;
 pub mod mqtt;
 pub mod pki;
 pub mod process;
