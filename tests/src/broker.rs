@@ -229,9 +229,7 @@ async fn launch(dir: &Path, port: u16) -> Result<Process, BrokerError> {
 
 /// Whether the latest start in the log failed because its port was taken.
 fn last_start_hit_port_in_use(dir: &Path) -> bool {
-    let log = std::fs::read_to_string(dir.join(LOG)).unwrap_or_default();
-    let last_start = log.rsplit("==== started").next().unwrap_or_default();
-    last_start.contains("Address already in use")
+    process::latest_start_logged(&dir.join(LOG), "Address already in use")
 }
 
 /// Panics with instructions when the broker binary is missing.

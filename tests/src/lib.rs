@@ -5,6 +5,7 @@
 //! Nothing here is mocked: every test talks to real processes over real sockets on 127.0.0.1.
 //! Run the whole suite with `tests/run.sh`, which installs `mosquitto` when it is missing.
 
+pub mod agent;
 pub mod broker;
 pub mod checker;
 pub mod hl7gen;

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
+/// Written to the log before each start.
+const START_MARKER: &str = "==== started";
+
 /// How often a waiting loop looks again.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -126,7 +129,7 @@ impl Process {
             .append(true)
             .open(log)
             .map_err(log_error)?;
-        writeln!(out, "==== started {} ====", program.display()).map_err(log_error)?;
+        writeln!(out, "{START_MARKER} {} ====", program.display()).map_err(log_error)?;
         let err = out.try_clone().map_err(log_error)?;
         let child = Command::new(program)
             .args(args)
@@ -266,6 +269,27 @@ pub fn free_port() -> io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// `count` distinct TCP ports on 127.0.0.1 that were free a moment ago (all bound at once, so
+/// they differ, then released). The same race as [`free_port`] applies.
+pub fn free_ports(count: usize) -> io::Result<Vec<u16>> {
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+/// Whether the log written since the latest start (see [`Process::spawn`]) contains `needle`.
+pub fn latest_start_logged(log: &Path, needle: &str) -> bool {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.rsplit(START_MARKER)
+        .next()
+        .unwrap_or_default()
+        .contains(needle)
+}
+
 /// The last `lines` lines of a log file (or a note that it could not be read).
 pub fn log_tail(path: &Path, lines: usize) -> String {
     match std::fs::read(path) {
@@ -325,6 +349,26 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, ProcessError::ExitedEarly { .. }), "{err}");
+    }
+
+    #[test]
+    fn free_ports_are_distinct() {
+        let ports = free_ports(5).unwrap();
+        let unique: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(unique.len(), 5);
+    }
+
+    #[test]
+    fn only_the_latest_start_is_searched() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("x.log");
+        std::fs::write(
+            &log,
+            "==== started a ====\nin use\n==== started a ====\nfine\n",
+        )
+        .unwrap();
+        assert!(!latest_start_logged(&log, "in use"));
+        assert!(latest_start_logged(&log, "fine"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! rustls configurations for the harness's own clients (the MQTT subscriber and the MLLP
-//! sender), built from PEM files such as those written by [`crate::pki`].
+//! sender) and for scripted TLS peers in tests, built from PEM files such as those written by
+//! [`crate::pki`].
 //!
 //! Invariant: every configuration uses the `ring` crypto provider explicitly, so nothing depends
 //! on a process-wide default provider being installed.
@@ -9,7 +10,8 @@ use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -29,8 +31,8 @@ pub enum TlsError {
     /// rustls rejected a certificate, key or setting.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
-    /// The server verifier could not be built from the CA file.
-    #[error("server verifier: {0}")]
+    /// A certificate verifier could not be built from the CA file.
+    #[error("certificate verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
 }
 
@@ -56,6 +58,27 @@ pub fn client_config(
         }
         None => builder.with_no_client_auth(),
     };
+    Ok(Arc::new(config))
+}
+
+/// A server configuration presenting `identity` and, when `client_ca` is given, requiring client
+/// certificates issued by it (for scripted TLS peers in tests).
+pub fn server_config(
+    identity: &CertPaths,
+    client_ca: Option<&Path>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let builder =
+        ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        Some(ca) => {
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(ca)?), provider())
+                    .build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_single_cert(load_certs(&identity.cert)?, load_key(&identity.key)?)?;
     Ok(Arc::new(config))
 }
 
@@ -90,7 +113,6 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 
 #[cfg(test)]
 mod tests {
-    use rustls::server::WebPkiClientVerifier;
     use rustls_pki_types::UnixTime;
 
     use super::*;

@@ -251,3 +251,164 @@ async fn a_gracefully_stopped_broker_keeps_queued_messages_with_periodic_persist
     subscriber.wait_for(5, WAIT).await?;
     Ok(())
 }
+
+// ---- MLLP client and the agent process helper ----
+
+use std::path::Path;
+
+use hl7edge_e2e::agent::{Agent, AgentConfig};
+use hl7edge_e2e::hl7gen::{self, Kind};
+use hl7edge_e2e::mllp::{self, AckCode, Connection, MllpTls, Sender, SenderConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const STANDIN: &str = env!("CARGO_BIN_EXE_standin-agent");
+
+/// A one-connection MLLP-over-TLS peer that answers one frame with an AA and reports whether
+/// the handshake succeeded.
+async fn tls_peer(pki: &Pki) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<bool>)> {
+    let config = hl7edge_e2e::tls::server_config(&pki.mllp_server, Some(&pki.ca))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let peer = tokio::spawn(async move {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return false;
+        };
+        let Ok(mut tls) = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await else {
+            return false;
+        };
+        let mut chunk = [0_u8; 4096];
+        let mut got = Vec::new();
+        while !got.ends_with(&mllp::END) {
+            match tls.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let ack = mllp::frame(b"MSH|^~\\&|GW|X|||20250301||ACK|a1|P|2.5.1\rMSA|AA|lab-0\r");
+        tls.write_all(&ack).await.is_ok() && tls.flush().await.is_ok()
+    });
+    Ok((addr, peer))
+}
+
+#[tokio::test]
+async fn mllp_over_tls_presents_the_client_certificate_and_verifies_the_server() -> Result<()> {
+    let pki = Pki::generate()?;
+    let lab = pki.client("lab-system")?;
+    let (addr, peer) = tls_peer(&pki).await?;
+    let settings = MllpTls {
+        ca: pki.ca.clone(),
+        identity: Some(lab.clone()),
+        server_name: "localhost".into(),
+    };
+    let mut connection = Connection::connect(addr, Some(&settings), WAIT).await?;
+    let ack = mllp::parse_ack(
+        &connection
+            .send(&hl7gen::lab_result("lab", 0).bytes, WAIT)
+            .await?,
+    )?;
+    ensure!(
+        ack.code == AckCode::AA && ack.control_id == "lab-0",
+        "{ack:?}"
+    );
+    ensure!(peer.await?, "peer did not complete the exchange");
+
+    let (addr, peer) = tls_peer(&pki).await?;
+    let anonymous = MllpTls {
+        identity: None,
+        ..settings.clone()
+    };
+    let refused = async {
+        let mut connection = Connection::connect(addr, Some(&anonymous), WAIT).await?;
+        connection.send(b"MSH|^~\\&|x", WAIT).await
+    };
+    ensure!(
+        refused.await.is_err(),
+        "a TLS peer requiring client certificates answered an anonymous client"
+    );
+    ensure!(
+        !peer.await?,
+        "the peer accepted a client without a certificate"
+    );
+
+    let (addr, _peer) = tls_peer(&pki).await?;
+    let wrong_trust = MllpTls {
+        ca: pki.wrong_ca.clone(),
+        ..settings
+    };
+    ensure!(
+        Connection::connect(addr, Some(&wrong_trust), WAIT)
+            .await
+            .is_err(),
+        "server from an untrusted CA accepted"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_agent_helper_starts_signals_and_restarts_a_process_on_the_same_ports() -> Result<()> {
+    let pki = Pki::generate()?;
+    let config = AgentConfig::new(&pki, "mqtts://127.0.0.1:1").with_listener("icu");
+    let mut agent = Agent::start_binary(Path::new(STANDIN), &config).await?;
+    let lab = agent.mllp_addr("lab").context("lab listener")?;
+    let icu = agent.mllp_addr("icu").context("icu listener")?;
+    ensure!(
+        lab != icu && agent.mllp_addr("pharmacy").is_none(),
+        "{lab} {icu}"
+    );
+
+    let mut sender = Sender::new(SenderConfig::new(lab));
+    sender
+        .send_all(hl7gen::messages(Kind::Lab, "lis", 0..3))
+        .await;
+    ensure!(
+        sender.acked() == ["lis-0", "lis-1", "lis-2"],
+        "{:?}",
+        sender.outcomes()
+    );
+
+    agent.sigterm()?;
+    let status = agent.wait_exit(WAIT).await?;
+    ensure!(
+        std::os::unix::process::ExitStatusExt::signal(&status) == Some(15),
+        "{status}"
+    );
+    ensure!(!agent.is_running(), "still running after SIGTERM");
+
+    agent.restart().await?;
+    ensure!(
+        agent.mllp_addr("lab") == Some(lab),
+        "port changed across restart"
+    );
+    let mut device = Sender::new(SenderConfig::new(icu));
+    let outcome = device.send(&hl7gen::device_observation("monitor", 1)).await;
+    ensure!(outcome.is_acked(), "{outcome:?}");
+
+    let killed = agent.sigkill().await?.context("agent was running")?;
+    ensure!(
+        std::os::unix::process::ExitStatusExt::signal(&killed) == Some(9),
+        "{killed}"
+    );
+    let log = agent.log();
+    ensure!(log.matches("==== started").count() == 2, "{log}");
+    ensure!(log.contains(&format!("listening on {lab}")), "{log}");
+    let config_text = std::fs::read_to_string(agent.config_path())?;
+    ensure!(
+        config_text.contains(&agent.database_path().display().to_string()),
+        "{config_text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_agent_binary_is_built_into_the_tests_target_directory() -> Result<()> {
+    let binary = hl7edge_e2e::agent::binary()?;
+    ensure!(binary.is_file(), "{} missing", binary.display());
+    let exe = std::env::current_exe()?;
+    ensure!(
+        binary.parent() == exe.parent().and_then(Path::parent),
+        "{} vs {}",
+        binary.display(),
+        exe.display()
+    );
+    Ok(())
+}

@@ -214,3 +214,163 @@ impl Sender {
         self.connection.as_mut()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::hl7gen::lab_result;
+    use crate::mllp::{AckCode, frame, take_frame};
+
+    /// What the scripted receiver does with the n-th message it reads (counting from 0).
+    #[derive(Clone, Copy)]
+    enum Reply {
+        Ack(&'static str),
+        Silence,
+        Hangup,
+        WrongControlId,
+    }
+
+    /// A scripted MLLP receiver, one connection at a time; returns its address and a log of the
+    /// control ids it read.
+    async fn receiver(script: Vec<Reply>) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut script = script.into_iter();
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buffer = Vec::new();
+                'connection: loop {
+                    let mut chunk = [0_u8; 4096];
+                    let read = socket.read(&mut chunk).await.unwrap_or(0);
+                    if read == 0 {
+                        break;
+                    }
+                    buffer.extend_from_slice(&chunk[..read]);
+                    while let Some(message) = take_frame(&mut buffer).unwrap() {
+                        let text = String::from_utf8(message).unwrap();
+                        let control_id = text.split('|').nth(9).unwrap().to_owned();
+                        log.lock().unwrap().push(control_id.clone());
+                        let ack = |code: &str, id: &str| {
+                            frame(
+                                format!(
+                                    "MSH|^~\\&|R|F|S|F|20250301||ACK|A1|P|2.5.1\rMSA|{code}|{id}\r"
+                                )
+                                .as_bytes(),
+                            )
+                        };
+                        match script.next().unwrap_or(Reply::Ack("AA")) {
+                            Reply::Ack(code) => {
+                                socket.write_all(&ack(code, &control_id)).await.unwrap()
+                            }
+                            Reply::Silence => {}
+                            Reply::Hangup => break 'connection,
+                            Reply::WrongControlId => {
+                                socket.write_all(&ack("AA", "someone-else")).await.unwrap()
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        (addr, seen)
+    }
+
+    fn quick(addr: SocketAddr) -> SenderConfig {
+        SenderConfig {
+            ack_timeout: Duration::from_millis(300),
+            backoff_min: Duration::from_millis(10),
+            ..SenderConfig::new(addr)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_without_an_ack_is_resent_on_a_new_connection() {
+        let (addr, seen) = receiver(vec![Reply::Silence]).await;
+        let mut sender = Sender::new(quick(addr));
+        let outcome = sender.send(&lab_result("lab", 1)).await;
+        assert!(outcome.is_acked() && outcome.attempts == 2, "{outcome:?}");
+        assert_eq!(*seen.lock().unwrap(), ["lab-1", "lab-1"]);
+        let stats = sender.stats();
+        assert_eq!((stats.timeouts, stats.connects, stats.resends), (1, 2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_lost_connection_is_rebuilt_and_the_message_sent_again() {
+        let (addr, seen) = receiver(vec![Reply::Ack("AA"), Reply::Hangup]).await;
+        let mut sender = Sender::new(quick(addr));
+        sender
+            .send_all(crate::hl7gen::messages(
+                crate::hl7gen::Kind::Lab,
+                "lab",
+                0..3,
+            ))
+            .await;
+        assert_eq!(sender.acked(), ["lab-0", "lab-1", "lab-2"]);
+        assert_eq!(*seen.lock().unwrap(), ["lab-0", "lab-1", "lab-1", "lab-2"]);
+        assert_eq!(sender.stats().connection_losses, 1);
+    }
+
+    #[tokio::test]
+    async fn an_ack_for_another_control_id_is_not_taken_as_the_answer() {
+        let (addr, _) = receiver(vec![Reply::WrongControlId]).await;
+        let mut sender = Sender::new(quick(addr));
+        let outcome = sender.send(&lab_result("lab", 5)).await;
+        assert_eq!(
+            outcome.ack.map(|a| (a.code, a.control_id)),
+            Some((AckCode::AA, "lab-5".to_owned()))
+        );
+        assert_eq!(sender.stats().mismatched_acks, 1);
+    }
+
+    #[tokio::test]
+    async fn rejects_are_recorded_or_retried_as_configured() {
+        let (addr, _) = receiver(vec![Reply::Ack("AR"), Reply::Ack("AE")]).await;
+        let mut recording = Sender::new(quick(addr));
+        assert_eq!(
+            recording
+                .send(&lab_result("lab", 1))
+                .await
+                .ack
+                .map(|a| a.code),
+            Some(AckCode::AR)
+        );
+        assert_eq!(
+            recording
+                .send(&lab_result("lab", 2))
+                .await
+                .ack
+                .map(|a| a.code),
+            Some(AckCode::AE)
+        );
+        assert!(recording.acked().is_empty());
+
+        let (addr, _) = receiver(vec![Reply::Ack("AR"), Reply::Ack("AR")]).await;
+        let mut retrying = Sender::new(SenderConfig {
+            retry_rejects: true,
+            ..quick(addr)
+        });
+        let outcome = retrying.send(&lab_result("lab", 1)).await;
+        assert!(outcome.is_acked() && outcome.attempts == 3, "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn a_sender_gives_up_when_nobody_listens() {
+        let port = crate::process::free_port().unwrap();
+        let config = SenderConfig {
+            give_up_after: Duration::from_millis(300),
+            ..quick(SocketAddr::from(([127, 0, 0, 1], port)))
+        };
+        let mut sender = Sender::new(config);
+        let outcome = sender.send(&lab_result("lab", 1)).await;
+        assert_eq!(outcome.ack, None);
+        assert!(sender.stats().connect_failures >= 2, "{:?}", sender.stats());
+    }
+}
