@@ -30,6 +30,16 @@ pub struct Acked {
     pub control_ids: Vec<String>,
 }
 
+impl Acked {
+    /// One sender's ACKed control ids (e.g. [`crate::mllp::Sender::acked`]) for `source`.
+    pub fn new(source: &str, control_ids: Vec<String>) -> Acked {
+        Acked {
+            source: source.to_owned(),
+            control_ids,
+        }
+    }
+}
+
 /// One record as it reached the broker (decoded from a payload by the test).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
