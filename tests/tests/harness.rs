@@ -1,15 +1,22 @@
 //! Self-tests of the harness against a real mosquitto: before the agent's end-to-end tests rely
 //! on the broker, the subscriber and the MLLP client, these prove that each does what it says.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use hl7edge_e2e::agent::{Agent, AgentConfig};
 use hl7edge_e2e::broker::{Broker, BrokerOptions, Persistence};
+use hl7edge_e2e::hl7gen::{self, Kind};
+use hl7edge_e2e::mllp::{self, AckCode, Connection, MllpTls, Sender, SenderConfig};
 use hl7edge_e2e::mqtt::{self, ClientOptions, Publisher, Subscriber};
 use hl7edge_e2e::pki::{CertPaths, Pki};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const FILTER: &str = "hl7edge/v1/#";
 const WAIT: Duration = Duration::from_secs(10);
+/// The stand-in for the agent binary (see `src/bin/standin-agent.rs`).
+const STANDIN: &str = env!("CARGO_BIN_EXE_standin-agent");
 
 fn client(pki: &Pki, id: &str, identity: Option<&CertPaths>) -> ClientOptions {
     ClientOptions::new(id, &pki.ca, identity)
@@ -253,15 +260,6 @@ async fn a_gracefully_stopped_broker_keeps_queued_messages_with_periodic_persist
 }
 
 // ---- MLLP client and the agent process helper ----
-
-use std::path::Path;
-
-use hl7edge_e2e::agent::{Agent, AgentConfig};
-use hl7edge_e2e::hl7gen::{self, Kind};
-use hl7edge_e2e::mllp::{self, AckCode, Connection, MllpTls, Sender, SenderConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const STANDIN: &str = env!("CARGO_BIN_EXE_standin-agent");
 
 /// A one-connection MLLP-over-TLS peer that answers one frame with an AA and reports whether
 /// the handshake succeeded.
