@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the end-to-end tests need (a mosquitto broker) when
+# it is missing, then runs every test of the workspace. Extra arguments go to `cargo test`
+# (for example a test name filter after `--`).
+#
+# Works on a fresh Debian 12 with rustup's stable toolchain; needs root (or sudo) only to install
+# mosquitto. The tests start their own brokers on free ports, so a mosquitto service installed by
+# the package is stopped to keep the machine quiet (it listens on 1883, which the tests never use).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOSQUITTO=/usr/sbin/mosquitto
+
+# Runs a command as root: directly when root, through sudo when available, else fails.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        return 1
+    fi
+}
+
+if [ ! -x "$MOSQUITTO" ] && ! command -v mosquitto >/dev/null 2>&1; then
+    echo "==> mosquitto is missing; installing it (apt-get install -y mosquitto)"
+    if ! as_root apt-get update || ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto; then
+        echo "error: could not install mosquitto. Run as root or with sudo, or install it yourself:" >&2
+        echo "       apt-get update && apt-get install -y mosquitto" >&2
+        exit 1
+    fi
+fi
+if [ ! -x "$MOSQUITTO" ]; then
+    echo "error: the end-to-end tests expect the broker at $MOSQUITTO (Debian's mosquitto package)" >&2
+    exit 1
+fi
+
+# The package may start a system broker; the tests don't need it.
+as_root systemctl stop mosquitto >/dev/null 2>&1 || true
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: cargo not found; install Rust with rustup (https://rustup.rs), stable toolchain" >&2
+    exit 1
+fi
+
+echo "==> cargo test --workspace --all-targets $*"
+cargo test --workspace --all-targets "$@"

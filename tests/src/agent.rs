@@ -1,0 +1,317 @@
+//! The hl7edge agent under test, run as a child process (`hl7edge run --config FILE`) with its
+//! own directory (configuration, database, log) and free ports for its MLLP listeners.
+//!
+//! Finding the binary: `CARGO_BIN_EXE_hl7edge` exists only for the agent crate's own tests, and a
+//! dependency on the agent crate builds its library, not its binary. So on first use the harness
+//! runs `cargo build -p hl7edge --bin hl7edge` into the target directory and profile the running
+//! test binary came from (`target/<profile>/deps/<test>` → `target/<profile>/hl7edge`); cargo
+//! releases its build lock before it runs tests, so this does not deadlock, and it is a no-op
+//! when the binary is up to date. `HL7EDGE_BIN=/path/to/hl7edge` skips the build (for a release
+//! or cross-compiled binary).
+//!
+//! Invariants:
+//! - the agent process never outlives the [`Agent`] value (killed on drop);
+//! - a restart reuses the configuration, ports and database, like systemd restarting the service;
+//! - stdout and stderr go to one log file, whose end is printed when the value is dropped (test
+//!   output capture shows it only for failing tests); the directory is kept when a test panics
+//!   or `HL7EDGE_E2E_KEEP` is set.
+
+mod config;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tempfile::TempDir;
+
+use crate::process::{self, Process, ProcessError};
+
+pub use config::{AgentConfig, ListenerSpec, write_config};
+
+/// How long the agent may take to open its listeners.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How many sets of fresh ports to try when one turns out to be taken.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Lines of the agent log printed when an [`Agent`] is dropped.
+const LOG_LINES: usize = 200;
+
+/// What can go wrong with the agent process.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The binary could not be built or found.
+    #[error("hl7edge binary: {0}")]
+    Binary(String),
+    /// The directory or configuration could not be written.
+    #[error("preparing the agent directory: {0}")]
+    Setup(#[from] std::io::Error),
+    /// Starting, signalling or waiting for the process failed.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// The agent is not running.
+    #[error("the agent is not running")]
+    NotRunning,
+}
+
+/// A running (or deliberately stopped) agent.
+pub struct Agent {
+    binary: PathBuf,
+    dir: TempDir,
+    ports: BTreeMap<String, u16>,
+    process: Option<Process>,
+}
+
+impl Agent {
+    /// Writes the configuration, starts the agent and waits until every listener accepts
+    /// connections.
+    pub async fn start(config: &AgentConfig) -> Result<Agent, AgentError> {
+        Agent::start_binary(&binary()?, config).await
+    }
+
+    /// Like [`Agent::start`] with another build of the agent (a release or cross-compiled
+    /// binary) or, in the harness's own tests, a stand-in taking the same arguments.
+    pub async fn start_binary(binary: &Path, config: &AgentConfig) -> Result<Agent, AgentError> {
+        let dir = tempfile::Builder::new()
+            .prefix("hl7edge-agent-")
+            .tempdir()?;
+        let mut last_error = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let ports = free_ports(config)?;
+            write_config(
+                &dir.path().join(CONFIG),
+                config,
+                &dir.path().join(DATABASE),
+                &ports,
+            )?;
+            match launch(binary, dir.path(), &ports).await {
+                Ok(process) => {
+                    let binary = binary.to_owned();
+                    return Ok(Agent {
+                        binary,
+                        dir,
+                        ports,
+                        process: Some(process),
+                    });
+                }
+                Err(err) if last_start_hit_port_in_use(dir.path()) => last_error = Some(err),
+                Err(err) => return Err(err),
+            }
+        }
+        Err(last_error.unwrap_or(AgentError::NotRunning))
+    }
+
+    /// The address of the listener named `name`, if there is one.
+    pub fn mllp_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.ports
+            .get(name)
+            .map(|&port| SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    /// The process id while the agent runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Process::pid)
+    }
+
+    /// Whether the agent process is running.
+    pub fn is_running(&mut self) -> bool {
+        self.process.as_mut().is_some_and(Process::is_running)
+    }
+
+    /// Kills the agent with SIGKILL and waits for it to exit. `None` if it was not running.
+    pub async fn sigkill(&mut self) -> Result<Option<ExitStatus>, AgentError> {
+        match self.process.as_mut() {
+            Some(process) => Ok(Some(process.kill().await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Sends SIGTERM (graceful shutdown) without waiting; see [`Agent::wait_exit`].
+    pub fn sigterm(&mut self) -> Result<(), AgentError> {
+        let process = self.process.as_mut().ok_or(AgentError::NotRunning)?;
+        Ok(process.signal(Signal::SIGTERM)?)
+    }
+
+    /// Waits up to `timeout` for the agent to exit.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, AgentError> {
+        let process = self.process.as_mut().ok_or(AgentError::NotRunning)?;
+        Ok(process.wait_exit(timeout).await?)
+    }
+
+    /// Starts the agent again with the same configuration, ports and database. If it is still
+    /// running it is stopped with SIGTERM first (up to 30 s, then SIGKILL).
+    pub async fn restart(&mut self) -> Result<(), AgentError> {
+        if let Some(mut old) = self.process.take() {
+            old.signal(Signal::SIGTERM)?;
+            if old.wait_exit(Duration::from_secs(30)).await.is_err() {
+                old.kill().await?;
+            }
+        }
+        self.process = Some(launch(&self.binary, self.dir.path(), &self.ports).await?);
+        Ok(())
+    }
+
+    /// The agent's directory (configuration, database, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join(CONFIG)
+    }
+
+    /// The SQLite database the configuration points at.
+    pub fn database_path(&self) -> PathBuf {
+        self.dir.path().join(DATABASE)
+    }
+
+    /// The log file (stdout and stderr of every start).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join(LOG)
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Prints the end of the log to stderr.
+    pub fn print_log(&self, lines: usize) {
+        process::print_log("hl7edge", &self.log_path(), lines);
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.process = None;
+        self.print_log(LOG_LINES);
+        if process::keep_files() {
+            self.dir.disable_cleanup(true);
+            eprintln!("kept agent files in {}", self.dir.path().display());
+        }
+    }
+}
+
+/// File names in the agent directory.
+const CONFIG: &str = "hl7edge.toml";
+const DATABASE: &str = "queue.db";
+const LOG: &str = "hl7edge.log";
+
+/// The path of the agent binary, built on first use (see the module documentation).
+pub fn binary() -> Result<PathBuf, AgentError> {
+    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BINARY
+        .get_or_init(build_binary)
+        .clone()
+        .map_err(AgentError::Binary)
+}
+
+fn build_binary() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("HL7EDGE_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().map_err(|err| format!("locating the test binary: {err}"))?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("unexpected test binary location {}", exe.display()))?;
+    let target_dir = profile_dir
+        .parent()
+        .ok_or("test binary has no target directory")?;
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => return Err(format!("no profile directory in {}", exe.display())),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let mut command = Command::new(cargo);
+    // Cargo gives tests the package's CARGO_PKG_*, CARGO_MANIFEST_DIR and so on; some build
+    // scripts (ring's) rerun when those change, which would make this build and the outer one
+    // rebuild each other's dependencies every time. Build with the caller's environment.
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(set_by_cargo_for_tests) {
+            command.env_remove(key);
+        }
+    }
+    let output = command
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "hl7edge",
+            "--bin",
+            "hl7edge",
+            "--profile",
+            profile,
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .output()
+        .map_err(|err| format!("running cargo build: {err}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo build -p hl7edge failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(profile_dir.join("hl7edge"))
+}
+
+/// Whether cargo sets the environment variable `key` for the test processes it runs.
+fn set_by_cargo_for_tests(key: &str) -> bool {
+    const PREFIXES: [&str; 2] = ["CARGO_PKG_", "CARGO_BIN_EXE_"];
+    const NAMES: [&str; 8] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "OUT_DIR",
+        "LD_LIBRARY_PATH",
+    ];
+    PREFIXES.iter().any(|p| key.starts_with(p)) || NAMES.contains(&key)
+}
+
+/// Starts the agent in `dir` and waits until each listener in `ports` accepts connections.
+async fn launch(
+    binary: &Path,
+    dir: &Path,
+    ports: &BTreeMap<String, u16>,
+) -> Result<Process, AgentError> {
+    let config = dir.join(CONFIG);
+    let args = [Path::new("run"), Path::new("--config"), config.as_path()];
+    let mut process = Process::spawn("hl7edge", binary, args, &dir.join(LOG))?;
+    for &port in ports.values() {
+        process
+            .wait_listening(SocketAddr::from(([127, 0, 0, 1], port)), START_TIMEOUT)
+            .await?;
+    }
+    Ok(process)
+}
+
+/// A distinct free port for each listener, by name.
+fn free_ports(config: &AgentConfig) -> std::io::Result<BTreeMap<String, u16>> {
+    let ports = process::free_ports(config.listeners.len())?;
+    Ok(config
+        .listeners
+        .iter()
+        .map(|l| l.name.clone())
+        .zip(ports)
+        .collect())
+}
+
+/// Whether the latest start in the log failed because a port was taken.
+fn last_start_hit_port_in_use(dir: &Path) -> bool {
+    let log = dir.join(LOG);
+    process::latest_start_logged(&log, "Address already in use")
+        || process::latest_start_logged(&log, "AddrInUse")
+}
