@@ -24,7 +24,10 @@ const RUN_FOR: Duration = Duration::from_millis(1500);
 fn main() {
     let oru = realistic_oru();
     let corpus = load_corpus();
-    println!("hl7edge parse benchmark (one core, {} ms per figure)", RUN_FOR.as_millis());
+    println!(
+        "hl7edge parse benchmark (one core, {} ms per figure)",
+        RUN_FOR.as_millis()
+    );
     println!();
     report("ORU^R01, 20 OBX", std::slice::from_ref(&oru));
     size_ratios("the 20-OBX ORU^R01", std::slice::from_ref(&oru));
@@ -32,7 +35,10 @@ fn main() {
         println!("corpus: not found (set HL7EDGE_CORPUS), skipped");
     } else {
         let bytes: usize = corpus.iter().map(Vec::len).sum();
-        report(&format!("corpus, {} messages, {} bytes", corpus.len(), bytes), &corpus);
+        report(
+            &format!("corpus, {} messages, {} bytes", corpus.len(), bytes),
+            &corpus,
+        );
         size_ratios("the corpus", &corpus);
     }
 }
@@ -45,9 +51,9 @@ fn report(label: &str, messages: &[Vec<u8>]) {
         .filter_map(|m| std::str::from_utf8(m).ok())
         .collect();
     let same: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
-    let ours = throughput(&same, |m| touch_ours(m));
-    let theirs = throughput(&same, |m| touch_hl7_parser(m));
-    let split = throughput(&same, |m| bare_split(m));
+    let ours = throughput(&same, touch_ours);
+    let theirs = throughput(&same, touch_hl7_parser);
+    let split = throughput(&same, bare_split);
     println!("{label} ({} of them UTF-8 and compared)", same.len());
     println!("  hl7edge      {:>9.1} MB/s", ours);
     println!("  hl7-parser   {:>9.1} MB/s", theirs);
@@ -69,9 +75,15 @@ fn full_pipeline(m: &[u8]) -> usize {
     let validation = Validation::of(&msg);
     let tz = jiff::tz::TimeZone::UTC;
     MAPPING.with(|mapping| {
-        let ctx = Context { time_zone: &tz, mapping };
+        let ctx = Context {
+            time_zone: &tz,
+            mapping,
+        };
         let out = normalize(&msg, validation.issues, &ctx);
-        let stored = StoredRecord { mapping_version: mapping.version().clone(), record: out.record };
+        let stored = StoredRecord {
+            mapping_version: mapping.version().clone(),
+            record: out.record,
+        };
         stored.encode().map_or(0, |b| b.len())
     })
 }

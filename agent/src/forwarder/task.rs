@@ -210,11 +210,10 @@ impl<'a> Generation<'a> {
         let no_progress = MIN_NO_PROGRESS.max(self.s.hub.keep_alive * 2);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         let end = loop {
-            if self.connected && self.state.free_slots() > 0 && !self.backlog_empty {
-                if let Err(e) = self.fill(&client).await {
-                    error!(cause = %e, "reading the queue failed");
-                    break End::Lost { healthy: false };
-                }
+            let ready = self.connected && self.state.free_slots() > 0 && !self.backlog_empty;
+            if ready && let Err(e) = self.fill(&client).await {
+                error!(cause = %e, "reading the queue failed");
+                break End::Lost { healthy: false };
             }
             tokio::select! {
                 ev = events.recv() => match ev {

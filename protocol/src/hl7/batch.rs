@@ -80,15 +80,11 @@ fn close<'a>(
     stray: &mut Option<usize>,
     end: usize,
 ) {
-    if let Some(start) = stray.take() {
-        if let Some(bytes) = input.get(start..end) {
-            pieces.push(Piece::Stray(trim_end(bytes)));
-        }
+    if let Some(bytes) = stray.take().and_then(|start| input.get(start..end)) {
+        pieces.push(Piece::Stray(trim_end(bytes)));
     }
-    if let Some(start) = current.take() {
-        if let Some(bytes) = input.get(start..end) {
-            pieces.push(Piece::Message(trim_end(bytes)));
-        }
+    if let Some(bytes) = current.take().and_then(|start| input.get(start..end)) {
+        pieces.push(Piece::Message(trim_end(bytes)));
     }
 }
 
