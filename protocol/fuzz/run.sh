@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds and runs every fuzz target for a bounded time (seconds, default 60).
+# Needs the nightly toolchain; installs cargo-fuzz from crates.io if missing.
+# The shared HL7 corpus (../shared/corpus/hl7 beside the repository), when
+# present, seeds the parser target read-only; new inputs go to fuzz/corpus/.
+set -euo pipefail
+seconds="${1:-60}"
+cd "$(dirname "$0")/.."   # protocol/
+
+if ! rustup toolchain list | grep -q '^nightly'; then
+    echo "fuzz: the nightly toolchain is missing (rustup toolchain install nightly); cannot fuzz" >&2
+    exit 1
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz: installing cargo-fuzz from crates.io"
+    cargo install cargo-fuzz --locked
+fi
+
+shared="../../shared/corpus/hl7"
+for target in mllp_decoder hl7_parse; do
+    mkdir -p "fuzz/corpus/$target" "fuzz/seeds/$target"
+    seeds=("fuzz/corpus/$target" "fuzz/seeds/$target")
+    if [ "$target" = hl7_parse ]; then
+        seeds+=("tests/data")
+        [ -d "$shared" ] && seeds+=("$shared")
+    fi
+    echo "fuzz: $target for ${seconds}s"
+    cargo +nightly fuzz run "$target" "${seeds[@]}" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 | tail -n 5
+    # tail hides the exit status of cargo; check it explicitly.
+    if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+        echo "fuzz: $target FAILED (crash input in protocol/fuzz/artifacts/$target)" >&2
+        exit 1
+    fi
+done
