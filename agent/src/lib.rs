@@ -5,6 +5,8 @@
 
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod forwarder;
 pub mod ingest;
 pub mod inspect;

@@ -28,6 +28,10 @@ enum Command {
     /// Show what the gateway makes of HL7 messages: validity, the ACK it
     /// would send, and the normalized record.
     Inspect(hl7edge::inspect::InspectArgs),
+    /// See the whole path on this machine: simulated senders, the gateway,
+    /// an in-process MQTT broker and a hub-side subscriber (synthetic data).
+    #[cfg(feature = "demo")]
+    Demo(hl7edge::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => run(config),
         Command::Inspect(args) => hl7edge::inspect::run(&args),
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => hl7edge::demo::command(&args).map_err(anyhow::Error::from),
     };
     match result {
         Ok(code) => code,
