@@ -271,6 +271,7 @@ fn keep_lines(listeners: &[(String, SocketAddr)], workspace: &Workspace) -> Vec<
             .iter()
             .map(|(name, addr)| format!("  {name:<10} {addr}")),
     );
+    lines.push("Use test data only: the hub lines below show what each record holds.".into());
     lines.push("Records appear below as the hub receives them. Press Ctrl-C to stop.".into());
     lines
 }

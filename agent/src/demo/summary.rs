@@ -36,8 +36,11 @@ pub struct SenderTally {
 /// The gateway's own counters for one listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct GatewayCounts {
+    /// The listener name.
     pub name: String,
+    /// Resends it recognised and answered with the stored ACK.
     pub duplicates: u64,
+    /// Messages it kept in quarantine.
     pub quarantined: u64,
 }
 
