@@ -5,4 +5,5 @@
 
 pub mod config;
 pub mod forwarder;
+pub mod notify;
 pub mod tls;
