@@ -43,6 +43,8 @@ pub struct RunningAgent {
     forwarder_metrics: Arc<ForwarderMetrics>,
     store: Option<StoreHandle>,
     writer: Option<StoreWriter>,
+    /// The systemd watchdog task (holds a store handle: stopped first).
+    watchdog: Option<JoinHandle<()>>,
 }
 
 /// Opens the store and starts every part. Returns once the listeners are
@@ -124,6 +126,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         forwarder_metrics,
         store: Some(handle),
         writer: Some(writer),
+        watchdog: None,
     })
 }
 
@@ -189,6 +192,26 @@ impl RunningAgent {
         stop: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let mut health = self.store_health().context("store already closed")?;
+        let notifier = Arc::new(crate::notify::Notifier::from_env().unwrap_or_else(|e| {
+            warn!(cause = %e, "NOTIFY_SOCKET is unusable; running without systemd notifications");
+            crate::notify::Notifier::disabled()
+        }));
+        let store = self.store.clone().context("store already closed")?;
+        self.watchdog = Some(crate::watchdog::start(
+            Arc::clone(&notifier),
+            store,
+            self.forwarder_metrics(),
+        ));
+        let result = self.run_inner(&mut health, stop).await;
+        let _ = notifier.stopping();
+        result
+    }
+
+    async fn run_inner(
+        &mut self,
+        health: &mut watch::Receiver<StoreHealth>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let failed = async {
             loop {
                 if health.borrow().is_failed() {
@@ -220,6 +243,10 @@ impl RunningAgent {
 
     /// Stops accepting, answers what is in hand, flushes and closes.
     pub async fn shutdown(&mut self) -> anyhow::Result<()> {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.abort();
+            let _ = watchdog.await;
+        }
         let _ = self.shutdown.send(true);
         let drain = futures_join_all(std::mem::take(&mut self.listener_tasks));
         if tokio::time::timeout(LISTENER_DRAIN, drain).await.is_err() {

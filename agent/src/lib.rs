@@ -12,6 +12,8 @@ pub mod ingest;
 pub mod inspect;
 pub mod listener;
 pub mod logging;
+pub mod notify;
 pub mod signals;
 pub mod store;
 pub mod tls;
+pub mod watchdog;

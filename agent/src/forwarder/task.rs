@@ -107,9 +107,15 @@ pub async fn run(
                     delay_ms = delay.as_millis() as u64,
                     "reconnecting to the hub after backoff"
                 );
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => {}
+                let until = tokio::time::Instant::now() + delay;
+                // Keep the heartbeat moving while waiting: waiting is not stuck.
+                while tokio::time::Instant::now() < until && !*shutdown.borrow() {
+                    beat(&metrics);
+                    let step = until.min(tokio::time::Instant::now() + Duration::from_millis(500));
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(step) => {}
+                        _ = shutdown.changed() => {}
+                    }
                 }
             }
         }
@@ -257,11 +263,7 @@ impl<'a> Generation<'a> {
     }
 
     fn heartbeat(&self) {
-        let now = crate::store::now_ms();
-        self.metrics.heartbeat_ms.store(
-            u64::try_from(now).unwrap_or(0),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        beat(self.metrics);
     }
 
     async fn on_event(&mut self, event: Event, client: &AsyncClient) -> Option<End> {
@@ -415,6 +417,14 @@ impl<'a> Generation<'a> {
             .await;
         }
     }
+}
+
+/// Moves the forwarder's heartbeat to now.
+fn beat(metrics: &ForwarderMetrics) {
+    let now = u64::try_from(crate::store::now_ms()).unwrap_or(0);
+    metrics
+        .heartbeat_ms
+        .store(now, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The topic for a stored message type such as `ORU^R01`.
