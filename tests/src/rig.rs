@@ -66,10 +66,18 @@ impl Rig {
         options: BrokerOptions,
         configure: impl FnOnce(AgentConfig) -> AgentConfig,
     ) -> Result<Rig, RigError> {
-        let pki = Pki::generate()?;
+        Rig::start_with_pki(Pki::generate()?, options, |c, _| configure(c)).await
+    }
+
+    /// Like [`Rig::start_with`] with given certificates; `configure` also sees them.
+    pub async fn start_with_pki(
+        pki: Pki,
+        options: BrokerOptions,
+        configure: impl FnOnce(AgentConfig, &Pki) -> AgentConfig,
+    ) -> Result<Rig, RigError> {
         let broker = Broker::start_with(&pki, options).await?;
         let hub = hub(&pki, &broker).await?;
-        let agent = Agent::start(&configure(AgentConfig::new(&pki, &broker.url()))).await?;
+        let agent = Agent::start(&configure(AgentConfig::new(&pki, &broker.url()), &pki)).await?;
         Ok(Rig {
             agent,
             hub,

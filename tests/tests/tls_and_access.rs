@@ -82,16 +82,9 @@ async fn a_broker_certificate_from_another_ca_is_not_trusted() -> Result<()> {
 
 #[tokio::test]
 async fn an_expired_client_certificate_sends_nothing_and_keeps_the_backlog() -> Result<()> {
-    let rig = Rig::start(|mut c| {
-        c.hub_identity = c.hub_identity.clone();
-        c
-    })
-    .await?;
-    drop(rig);
     let pki = hl7edge_e2e::pki::Pki::generate()?;
-    let expired = pki.expired_client.clone();
-    let rig = Rig::start(move |mut c| {
-        c.hub_identity = expired;
+    let rig = Rig::start_with_pki(pki, BrokerOptions::default(), |mut c, pki| {
+        c.hub_identity = pki.expired_client.clone();
         c
     })
     .await?;
