@@ -33,9 +33,11 @@
 pub mod agent;
 pub mod broker;
 pub mod checker;
+pub mod decode;
 pub mod hl7gen;
 pub mod mllp;
 pub mod mqtt;
 pub mod pki;
 pub mod process;
+pub mod rig;
 pub mod tls;

@@ -1,0 +1,141 @@
+//! One complete test setup: certificates, a mosquitto over mutual TLS, a persistent subscriber
+//! standing in for the hub, and the agent under test, each on its own free ports, so tests can
+//! run in parallel without sharing anything.
+//!
+//! Invariants:
+//! - the subscriber is connected and subscribed to every topic of the gateway before the agent
+//!   starts, so nothing the agent publishes is missed;
+//! - [`Rig::wait_delivered`] returns the checker's verdict over everything received so far,
+//!   whether or not the wait finished in time, so a failing test shows what is missing.
+
+use std::time::Duration;
+
+use crate::agent::{Agent, AgentConfig, AgentError};
+use crate::broker::{Broker, BrokerError, BrokerOptions};
+use crate::checker::{self, Acked, Key, Report};
+use crate::decode::{self, Decoded};
+use crate::mllp::{Sender, SenderConfig};
+use crate::mqtt::{ClientOptions, MqttError, Subscriber};
+use crate::pki::{Pki, PkiError};
+
+/// The topic filter the stand-in hub subscribes to.
+pub const FILTER: &str = "hl7edge/v1/#";
+
+/// What can go wrong while setting up a rig.
+#[derive(Debug, thiserror::Error)]
+pub enum RigError {
+    /// Generating certificates failed.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// The broker did not start.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The subscriber could not connect.
+    #[error(transparent)]
+    Mqtt(#[from] MqttError),
+    /// The agent did not start.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// The agent has no listener of that name.
+    #[error("the agent has no listener {0:?}")]
+    NoListener(String),
+}
+
+/// Certificates, broker, hub subscriber and agent of one test.
+pub struct Rig {
+    /// The agent under test (dropped first, so its log is printed before the others stop).
+    pub agent: Agent,
+    /// The stand-in hub.
+    pub hub: Subscriber,
+    /// The broker.
+    pub broker: Broker,
+    /// The certificates (must outlive broker and agent).
+    pub pki: Pki,
+}
+
+impl Rig {
+    /// Starts a broker with default options and the agent with `configure(AgentConfig::new)`.
+    pub async fn start(
+        configure: impl FnOnce(AgentConfig) -> AgentConfig,
+    ) -> Result<Rig, RigError> {
+        Rig::start_with(BrokerOptions::default(), configure).await
+    }
+
+    /// Like [`Rig::start`] with broker options.
+    pub async fn start_with(
+        options: BrokerOptions,
+        configure: impl FnOnce(AgentConfig) -> AgentConfig,
+    ) -> Result<Rig, RigError> {
+        Rig::start_with_pki(Pki::generate()?, options, |c, _| configure(c)).await
+    }
+
+    /// Like [`Rig::start_with`] with given certificates; `configure` also sees them.
+    pub async fn start_with_pki(
+        pki: Pki,
+        options: BrokerOptions,
+        configure: impl FnOnce(AgentConfig, &Pki) -> AgentConfig,
+    ) -> Result<Rig, RigError> {
+        let broker = Broker::start_with(&pki, options).await?;
+        let hub = hub(&pki, &broker).await?;
+        let agent = Agent::start(&configure(AgentConfig::new(&pki, &broker.url()), &pki)).await?;
+        Ok(Rig {
+            agent,
+            hub,
+            broker,
+            pki,
+        })
+    }
+
+    /// A sender to the listener `name` with short timeouts.
+    pub fn sender(&self, name: &str) -> Result<Sender, RigError> {
+        let addr = self
+            .agent
+            .mllp_addr(name)
+            .ok_or_else(|| RigError::NoListener(name.to_owned()))?;
+        Ok(Sender::new(quick(addr)))
+    }
+
+    /// Everything received so far, decoded.
+    pub fn decoded(&self) -> Decoded {
+        self.hub.with_messages(decode::decode)
+    }
+
+    /// Waits up to `timeout` until every message in `acked` has arrived at least once, then
+    /// returns the checker's report over all deliveries.
+    pub async fn wait_delivered(&self, acked: &[Acked], timeout: Duration) -> Report {
+        let wanted: Vec<Key> = acked
+            .iter()
+            .flat_map(|a| {
+                a.control_ids.iter().map(|id| Key {
+                    source: a.source.clone(),
+                    control_id: id.clone(),
+                })
+            })
+            .collect();
+        let _ = self
+            .hub
+            .wait_until(timeout, |received| {
+                let delivered = decode::decode(received).delivered;
+                checker::check(acked, &delivered).missing.is_empty() || wanted.is_empty()
+            })
+            .await;
+        checker::check(acked, &self.decoded().delivered)
+    }
+}
+
+/// A sender configuration with short timeouts for tests.
+pub fn quick(addr: std::net::SocketAddr) -> SenderConfig {
+    SenderConfig {
+        ack_timeout: Duration::from_secs(3),
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(300),
+        give_up_after: Duration::from_secs(60),
+        ..SenderConfig::new(addr)
+    }
+}
+
+/// Connects the stand-in hub to `broker` with the subscriber certificate.
+pub async fn hub(pki: &Pki, broker: &Broker) -> Result<Subscriber, MqttError> {
+    let options = ClientOptions::new("hub", &pki.ca, Some(&pki.subscriber));
+    Subscriber::connect(broker.addr(), &options, FILTER).await
+}
