@@ -250,7 +250,7 @@ pub fn lab_result(sender: &str, n: u64) -> Message {
     segment(
         &mut hl7,
         format_args!(
-            "MSH|^~\\&|LIS|{sender}|HL7EDGE|CLINIC|{ts}||ORU^R01^ORU_R01|{control_id}|P|2.5.1|||||||UNICODE UTF-8"
+            "MSH|^~\\&|LIS|{sender}|HL7EDGE|CLINIC|{ts}||ORU^R01^ORU_R01|{control_id}|P|2.5.1||||||UNICODE UTF-8"
         ),
     );
     segment(

@@ -65,6 +65,11 @@ async fn malformed_messages_get_ae_and_nothing_is_forwarded() -> Result<()> {
             "wrong delimiters",
             text.replacen("MSH|^~\\&|", "MSH", 1).into_bytes(),
         ),
+        ("invalid UTF-8 under a declared UNICODE UTF-8", {
+            let mut bytes = hl7gen::lab_result("lis", 2).bytes;
+            bytes.extend_from_slice(b"NTE|1||\xff\xfe\xc3\x28\r");
+            bytes
+        }),
     ];
     for (what, bytes) in &cases {
         let reply = connection.send(bytes, WAIT).await;
