@@ -51,6 +51,21 @@ impl RecordCount {
         }
     }
 
+    /// Records in the subscriber's messages `range` (by arrival index), without remembering
+    /// them: for rates over a window whose message indexes were noted cheaply while it ran.
+    pub fn records_in(subscriber: &Subscriber, range: std::ops::Range<usize>) -> u64 {
+        subscriber.with_messages(|messages| {
+            messages
+                .get(range)
+                .unwrap_or_default()
+                .iter()
+                .filter(|m| !m.topic.ends_with("/telemetry"))
+                .filter_map(|m| Envelope::decode(&m.payload).ok())
+                .map(|e| u64::try_from(e.entries.len()).unwrap_or_default())
+                .sum()
+        })
+    }
+
     /// Distinct records received.
     pub fn records(&self) -> u64 {
         u64::try_from(self.ids.len()).unwrap_or(u64::MAX)

@@ -125,8 +125,14 @@ mod tests {
         let mut samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
         samples.reverse();
         assert_eq!(quantile(&mut samples, 0.5), Some(Duration::from_millis(50)));
-        assert_eq!(quantile(&mut samples, 0.99), Some(Duration::from_millis(99)));
-        assert_eq!(quantile(&mut samples, 1.0), Some(Duration::from_millis(100)));
+        assert_eq!(
+            quantile(&mut samples, 0.99),
+            Some(Duration::from_millis(99))
+        );
+        assert_eq!(
+            quantile(&mut samples, 1.0),
+            Some(Duration::from_millis(100))
+        );
         assert_eq!(quantile(&mut [], 0.5), None);
     }
 }
