@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// Which way a target points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Goal {
     /// The measured value must be at least the target.
     AtLeast(f64),
