@@ -31,6 +31,7 @@
 //! ```
 
 pub mod agent;
+pub mod bench;
 pub mod broker;
 pub mod checker;
 pub mod decode;
