@@ -26,6 +26,9 @@ pub use subscriber::{Received, Subscriber};
 
 /// The largest MQTT packet (the protocol's limit), announced so the broker never drops for size.
 const MAX_PACKET: u32 = 268_435_455;
+/// How long the broker keeps a persistent subscriber's session (and its
+/// queued messages) after a disconnect.
+const SESSION_EXPIRY_SECS: u32 = 3600;
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,6 +114,12 @@ impl ClientOptions {
             .set_clean_start(clean_start)
             .set_max_packet_size(Some(MAX_PACKET))
             .set_request_channel_capacity(1024);
+        // MQTT v5 ends a session when its connection closes unless the
+        // client asks for an expiry interval: without it, whatever the broker
+        // receives while this subscriber reconnects would be dropped.
+        if !clean_start {
+            options.set_session_expiry_interval(Some(SESSION_EXPIRY_SECS));
+        }
         Ok(options)
     }
 }
