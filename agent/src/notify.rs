@@ -47,6 +47,12 @@ pub enum NotifyError {
         /// The error from building the address.
         source: io::Error,
     },
+    /// The sending socket could not be created.
+    #[error("cannot create a socket for service manager notifications: {source}")]
+    Socket {
+        /// The socket error.
+        source: io::Error,
+    },
     /// `WATCHDOG_USEC` is set but is not a positive number of microseconds.
     #[error("WATCHDOG_USEC={value:?} is not a positive number of microseconds")]
     WatchdogUsec {
