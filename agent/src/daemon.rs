@@ -130,7 +130,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
     })
 }
 
-fn interface(l: &config::Listener) -> anyhow::Result<Interface> {
+pub(crate) fn interface(l: &config::Listener) -> anyhow::Result<Interface> {
     let mapping = match &l.mapping {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| {

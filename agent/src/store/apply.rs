@@ -13,8 +13,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::{
     audit,
     error::StoreError,
-    ingest,
-    quarantine::{self, Resolution},
+    ingest, quarantine,
     request::{Batch, BatchResults, Forward, OpRef, Resolve},
     space::{Space, SpacePolicy},
     stats::StatsDelta,
@@ -38,7 +37,7 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    fn space_policy(&self) -> SpacePolicy<'_> {
+    pub(crate) fn space_policy(&self) -> SpacePolicy<'_> {
         SpacePolicy {
             db_path: &self.db_path,
             wal_path: &self.wal_path,
@@ -221,10 +220,7 @@ fn resolve(tx: &Transaction<'_>, req: &Resolve) -> rusqlite::Result<Result<(), S
             id: req.id,
         }));
     }
-    let kind = match req.how {
-        Resolution::Replayed => "quarantine.replayed",
-        Resolution::Dropped => "quarantine.dropped",
-    };
+    let kind = req.how.audit_kind();
     audit::append(tx, req.at_ms, kind, &format!("quarantine entry {}", req.id))?;
     Ok(Ok(()))
 }

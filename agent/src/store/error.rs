@@ -78,6 +78,17 @@ pub enum StoreError {
         /// The newest schema version this build knows.
         supported: i64,
     },
+    /// The database has an older schema than this build; only the agent
+    /// migrates (at its start), a second process never does.
+    #[error(
+        "database schema version {found} is older than this build's ({expected}); start the agent once to migrate it"
+    )]
+    SchemaOutdated {
+        /// `PRAGMA user_version` of the file.
+        found: i64,
+        /// The schema version this build writes.
+        expected: i64,
+    },
     /// The file is an SQLite database, but not one of ours.
     #[error("{} is not an hl7edge store (application_id {application_id:#x})", path.display())]
     ForeignDatabase {

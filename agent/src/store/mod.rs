@@ -57,13 +57,16 @@
 //! [`Store::open`] (blocking: call it before starting the runtime or from
 //! `spawn_blocking`) returns a [`StoreHandle`] for the async tasks, the
 //! [`StoreWriter`] to join at shutdown, and an [`OpenReport`]. Readers open
-//! their own connection with [`StoreReader::open`].
+//! their own connection with [`StoreReader::open`]. A second process (the
+//! `hl7edge quarantine` commands) changes the database through
+//! [`offline`], next to a running agent.
 
 mod apply;
 mod audit;
 mod error;
 mod handle;
 mod ingest;
+pub mod offline;
 mod open;
 mod quarantine;
 mod reader;

@@ -39,6 +39,16 @@ pub enum Resolution {
     Dropped,
 }
 
+impl Resolution {
+    /// The audit trail kind of this resolution.
+    pub(crate) fn audit_kind(self) -> &'static str {
+        match self {
+            Self::Replayed => "quarantine.replayed",
+            Self::Dropped => "quarantine.dropped",
+        }
+    }
+}
+
 /// A quarantine entry as read back, without its raw bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineSummary {
@@ -122,6 +132,21 @@ pub(crate) fn list_open(
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS} FROM quarantine
          WHERE replayed_at_ms IS NULL AND dropped_at_ms IS NULL ORDER BY id LIMIT ?1"
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([limit], summary_from_row)?;
+    rows.collect()
+}
+
+/// Open entries, newest first, at most `limit`.
+pub(crate) fn list_open_newest(
+    conn: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<QuarantineSummary>> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM quarantine
+         WHERE replayed_at_ms IS NULL AND dropped_at_ms IS NULL ORDER BY id DESC LIMIT ?1"
     );
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(&sql)?;

@@ -140,6 +140,12 @@ impl StoreReader {
         Ok(quarantine::list_open(&self.conn, limit)?)
     }
 
+    /// The newest `limit` open quarantine entries, newest first, without
+    /// their raw bytes.
+    pub fn quarantine_latest(&self, limit: usize) -> Result<Vec<QuarantineSummary>, StoreError> {
+        Ok(quarantine::list_open_newest(&self.conn, limit)?)
+    }
+
     /// One quarantine entry with its raw bytes, open or resolved.
     pub fn quarantine_get(&self, id: i64) -> Result<Option<QuarantineEntry>, StoreError> {
         Ok(quarantine::get(&self.conn, id)?)

@@ -176,6 +176,32 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
     Ok(found)
 }
 
+/// Checks, without changing anything, that an existing file is one of our
+/// stores at exactly [`SCHEMA_VERSION`] (for a second process, which never
+/// migrates).
+pub(crate) fn check_current(conn: &Connection) -> Result<(), StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let application_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    if application_id != APPLICATION_ID {
+        let path = conn.path().unwrap_or_default().into();
+        return Err(StoreError::ForeignDatabase {
+            path,
+            application_id,
+        });
+    }
+    match found.cmp(&SCHEMA_VERSION) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+        std::cmp::Ordering::Less => Err(StoreError::SchemaOutdated {
+            found,
+            expected: SCHEMA_VERSION,
+        }),
+    }
+}
+
 /// Refuses a database that belongs to another program: one with a foreign
 /// application id, or an unversioned one that already has tables.
 fn check_ownership(conn: &Connection, user_version: i64) -> Result<(), StoreError> {
