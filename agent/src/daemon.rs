@@ -50,13 +50,7 @@ pub struct RunningAgent {
 /// Opens the store and starts every part. Returns once the listeners are
 /// bound (ready to accept).
 pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent> {
-    let store_cfg = StoreConfig {
-        path: config.storage.path.clone(),
-        max_bytes: config.storage.max_bytes,
-        retain_sent: config.storage.retain_sent,
-        dedupe_window: config.storage.dedupe_window,
-        ..StoreConfig::new(config.storage.path.clone())
-    };
+    let store_cfg = store_config(&config.storage);
     let path = store_cfg.path.clone();
     let OpenedStore {
         handle,
@@ -130,6 +124,17 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
     })
 }
 
+/// The store settings of a `[storage]` configuration.
+pub(crate) fn store_config(storage: &config::Storage) -> StoreConfig {
+    StoreConfig {
+        max_bytes: storage.max_bytes,
+        retain_sent: storage.retain_sent,
+        dedupe_window: storage.dedupe_window,
+        ..StoreConfig::new(storage.path.clone())
+    }
+}
+
+/// The ingest view of one listener, with its mapping table loaded.
 pub(crate) fn interface(l: &config::Listener) -> anyhow::Result<Interface> {
     let mapping = match &l.mapping {
         Some(path) => {

@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) stays thin: it loads the [`config::Config`], sets up logging and hands
 //! over to the modules here. Protocol logic without IO lives in the `hl7edge-protocol` crate.
 
+pub mod cli;
 pub mod config;
 pub mod daemon;
 #[cfg(feature = "demo")]

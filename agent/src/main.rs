@@ -25,6 +25,11 @@ enum Command {
         #[arg(long, short, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Queue, interfaces, quarantine and recent changes, from the local
+    /// database (also while the gateway runs).
+    Status(hl7edge::cli::status::StatusArgs),
+    /// List, show, replay or drop rejected (quarantined) messages.
+    Quarantine(hl7edge::cli::quarantine::QuarantineArgs),
     /// Show what the gateway makes of HL7 messages: validity, the ACK it
     /// would send, and the normalized record.
     Inspect(hl7edge::inspect::InspectArgs),
@@ -39,6 +44,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => run(config),
         Command::Inspect(args) => hl7edge::inspect::run(&args),
+        Command::Status(args) => hl7edge::cli::status::command(&args).map_err(Into::into),
+        Command::Quarantine(args) => hl7edge::cli::quarantine::command(&args).map_err(Into::into),
         #[cfg(feature = "demo")]
         Command::Demo(args) => hl7edge::demo::command(&args).map_err(anyhow::Error::from),
     };

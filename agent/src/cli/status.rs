@@ -1,0 +1,247 @@
+//! `hl7edge status`: the queue, the interfaces, the quarantine and the
+//! latest audit lines, read from the local database (also while the agent
+//! runs), with plain advice when something needs attention.
+//!
+//! Invariants:
+//! - Read-only: a `query_only` connection; nothing is created or changed.
+//! - No PHI: counts, times, interface names, control ids, error codes and
+//!   texts, audit lines (which never hold PHI).
+//! - The `--json` shape is stable: `"format": 1`; fields are only ever
+//!   added. Times are RFC 3339 in UTC, ages in whole seconds.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::Serialize;
+
+mod render;
+use render::render;
+
+use super::quarantine::list::{self as qlist, QuarantineLine};
+use super::text;
+use super::{CliError, Opened};
+use crate::config;
+use crate::store::{AuditEntry, SourceStats, StoreStats, now_ms};
+
+/// An unsent message older than this means forwarding is stuck.
+const QUEUE_OLD_SECS: u64 = 5 * 60;
+/// Quarantine entries and audit lines shown.
+const LATEST: usize = 5;
+
+/// Arguments of `hl7edge status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Configuration file (it names the queue database).
+    #[arg(long, short, default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Print one JSON object (stable shape, `"format": 1`) instead of the
+    /// readable report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `status` reports; serialized as the `--json` output.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// Version of this JSON shape.
+    pub format: u32,
+    /// When the report was made (RFC 3339, UTC).
+    pub generated_at: String,
+    /// The database file.
+    pub database: DatabaseStatus,
+    /// Messages waiting for the hub.
+    pub queue: QueueStatus,
+    /// Counters per interface (configured or seen in the database).
+    pub interfaces: Vec<InterfaceStatus>,
+    /// Rejected messages kept for a technician.
+    pub quarantine: QuarantineStatus,
+    /// The newest audit lines, newest first.
+    pub recent_audit: Vec<AuditLine>,
+    /// What needs attention: `queue_old`, `quarantine_not_empty`.
+    pub attention: Vec<&'static str>,
+}
+
+/// The database file.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseStatus {
+    /// Its path.
+    pub path: PathBuf,
+    /// Size of the database file in bytes.
+    pub bytes: u64,
+    /// Size of its write-ahead log in bytes.
+    pub wal_bytes: u64,
+}
+
+/// Messages waiting for the hub.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueStatus {
+    /// Records not yet acknowledged by the hub's broker.
+    pub depth: u64,
+    /// When the oldest of them was received (RFC 3339, UTC).
+    pub oldest_unsent_at: Option<String>,
+    /// How long it has waited, in seconds.
+    pub oldest_unsent_age_seconds: Option<u64>,
+    #[serde(skip)]
+    oldest_unsent_ms: Option<i64>,
+}
+
+/// One interface's lifetime counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct InterfaceStatus {
+    /// The listener name.
+    pub name: String,
+    /// Whether the configuration has a listener of this name.
+    pub configured: bool,
+    /// Messages that arrived (stored, resent, quarantined or refused).
+    pub received: u64,
+    /// Stored as new records.
+    pub stored: u64,
+    /// Resends answered with the stored ACK.
+    pub duplicates: u64,
+    /// Records the hub's broker acknowledged.
+    pub forwarded: u64,
+    /// Messages put in quarantine.
+    pub quarantined: u64,
+    /// Messages refused because the store was full.
+    pub refused_full: u64,
+    /// When the last message arrived (RFC 3339, UTC).
+    pub last_message_at: Option<String>,
+    #[serde(skip)]
+    last_message_ms: Option<i64>,
+}
+
+/// The quarantine at a glance.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineStatus {
+    /// Entries neither replayed nor dropped.
+    pub open: u64,
+    /// The newest open entries, newest first.
+    pub latest: Vec<QuarantineLine>,
+}
+
+/// One audit line.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditLine {
+    /// The line's id.
+    pub id: i64,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// A dotted kind, such as `quarantine.dropped`.
+    pub kind: String,
+    /// What happened (never PHI).
+    pub detail: String,
+    #[serde(skip)]
+    at_ms: i64,
+}
+
+/// Runs `hl7edge status`, printing to stdout.
+pub fn command(args: &StatusArgs) -> Result<ExitCode, CliError> {
+    let stdout = std::io::stdout();
+    run(args, &mut stdout.lock())
+}
+
+/// Runs `hl7edge status`, printing to `out`.
+pub fn run(args: &StatusArgs, out: &mut impl Write) -> Result<ExitCode, CliError> {
+    let opened = Opened::load(&args.config)?;
+    let report = collect(&opened, now_ms())?;
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        render(&report, now_ms(), out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
+    let stats = opened.read(|r| r.stats())?;
+    let latest = opened.read(|r| r.quarantine_latest(LATEST))?;
+    let latest = qlist::lines(opened, latest)?;
+    let audit = opened.read(|r| r.audit_recent(LATEST))?;
+    let queue = queue_status(&stats, now);
+    let mut attention = Vec::new();
+    if queue
+        .oldest_unsent_age_seconds
+        .is_some_and(|age| age > QUEUE_OLD_SECS)
+    {
+        attention.push("queue_old");
+    }
+    if stats.quarantine_count > 0 {
+        attention.push("quarantine_not_empty");
+    }
+    Ok(StatusReport {
+        format: 1,
+        generated_at: text::rfc3339(now),
+        database: DatabaseStatus {
+            path: opened.db_path().to_owned(),
+            bytes: stats.db_bytes,
+            wal_bytes: stats.wal_bytes,
+        },
+        queue,
+        interfaces: interfaces(opened, &stats.sources),
+        quarantine: QuarantineStatus {
+            open: stats.quarantine_count,
+            latest,
+        },
+        recent_audit: audit.into_iter().map(audit_line).collect(),
+        attention,
+    })
+}
+
+fn queue_status(stats: &StoreStats, now: i64) -> QueueStatus {
+    QueueStatus {
+        depth: stats.queue_depth,
+        oldest_unsent_at: stats.oldest_unsent_ms.map(text::rfc3339),
+        oldest_unsent_age_seconds: stats.oldest_unsent_ms.map(|t| text::age_secs(now, t)),
+        oldest_unsent_ms: stats.oldest_unsent_ms,
+    }
+}
+
+/// Configured interfaces in file order (zero counters when the database
+/// has none yet), then any others the database knows, by name.
+fn interfaces(opened: &Opened, sources: &[SourceStats]) -> Vec<InterfaceStatus> {
+    let mut by_name: BTreeMap<&str, &SourceStats> =
+        sources.iter().map(|s| (s.source.as_str(), s)).collect();
+    let mut out = Vec::new();
+    for l in &opened.config.listeners {
+        let empty = SourceStats {
+            source: l.name.clone(),
+            ..SourceStats::default()
+        };
+        let s = by_name.remove(l.name.as_str()).unwrap_or(&empty);
+        out.push(interface_status(s, true));
+    }
+    out.extend(by_name.values().map(|s| interface_status(s, false)));
+    out
+}
+
+fn interface_status(s: &SourceStats, configured: bool) -> InterfaceStatus {
+    InterfaceStatus {
+        name: s.source.clone(),
+        configured,
+        received: s.received,
+        stored: s.stored,
+        duplicates: s.duplicates,
+        forwarded: s.forwarded,
+        quarantined: s.quarantined,
+        refused_full: s.refused_full,
+        last_message_at: s.last_message_at_ms.map(text::rfc3339),
+        last_message_ms: s.last_message_at_ms,
+    }
+}
+
+fn audit_line(a: AuditEntry) -> AuditLine {
+    AuditLine {
+        id: a.id,
+        at: text::rfc3339(a.at_ms),
+        kind: a.kind,
+        detail: a.detail,
+        at_ms: a.at_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+//! The readable form of a [`StatusReport`]: short sections, aligned
+//! columns, plain words, and what to do when something needs attention.
+
+use std::io::Write;
+
+use bytesize::ByteSize;
+
+use super::{QUEUE_OLD_SECS, StatusReport};
+use crate::cli::quarantine::list as qlist;
+use crate::cli::text::{self, Align};
+
+/// Writes the report for people; `now` is the time ages are counted to.
+pub(super) fn render(r: &StatusReport, now: i64, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "hl7edge status, {} (database {})",
+        text::utc(now),
+        r.database.path.display()
+    )?;
+    writeln!(out)?;
+    queue(r, out)?;
+    interfaces(r, now, out)?;
+    quarantine(r, out)?;
+    audit(r, out)?;
+    advice(r, out)
+}
+
+fn queue(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
+    let q = &r.queue;
+    let waiting = match q.depth {
+        0 => "none, everything was sent to the hub".to_owned(),
+        1 => "1 message".to_owned(),
+        n => format!("{n} messages"),
+    };
+    let oldest = match (q.oldest_unsent_ms, q.oldest_unsent_age_seconds) {
+        (Some(ms), Some(age)) => format!("{} (received {})", text::age(age), text::utc(ms)),
+        _ => "-".to_owned(),
+    };
+    let size = format!(
+        "{} (+ {} write-ahead log)",
+        ByteSize(r.database.bytes),
+        ByteSize(r.database.wal_bytes)
+    );
+    let rows = [
+        ["waiting to be sent", waiting.as_str()],
+        ["oldest waiting for", oldest.as_str()],
+        ["database size", size.as_str()],
+    ]
+    .map(|row| row.map(str::to_owned).to_vec());
+    writeln!(out, "Queue")?;
+    write!(out, "{}", text::table("  ", &[Align::Left; 2], &rows[..]))?;
+    writeln!(out)
+}
+
+fn interfaces(r: &StatusReport, now: i64, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "Interfaces (counted since the database was created)")?;
+    if r.interfaces.is_empty() {
+        writeln!(out, "  none configured or seen")?;
+        return writeln!(out);
+    }
+    let mut rows = vec![
+        [
+            "interface",
+            "received",
+            "forwarded",
+            "quarantined",
+            "last message",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for i in &r.interfaces {
+        let name = if i.configured {
+            i.name.clone()
+        } else {
+            format!("{} (not in config)", i.name)
+        };
+        rows.push(vec![
+            name,
+            i.received.to_string(),
+            i.forwarded.to_string(),
+            i.quarantined.to_string(),
+            text::when_ago(now, i.last_message_ms),
+        ]);
+    }
+    let aligns = [
+        Align::Left,
+        Align::Right,
+        Align::Right,
+        Align::Right,
+        Align::Left,
+    ];
+    write!(out, "{}", text::table("  ", &aligns, &rows))?;
+    writeln!(out)
+}
+
+fn quarantine(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
+    let q = &r.quarantine;
+    match q.open {
+        0 => writeln!(out, "Quarantine: empty")?,
+        1 => writeln!(
+            out,
+            "Quarantine: 1 rejected message kept, not sent to the hub"
+        )?,
+        n => writeln!(
+            out,
+            "Quarantine: {n} rejected messages kept, not sent to the hub"
+        )?,
+    }
+    if !q.latest.is_empty() {
+        if q.open > u64::try_from(q.latest.len()).unwrap_or(u64::MAX) {
+            writeln!(out, "  newest {}:", q.latest.len())?;
+        }
+        write!(out, "{}", qlist::table(&q.latest))?;
+    }
+    writeln!(out)
+}
+
+fn audit(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "Recent changes (audit trail, newest first)")?;
+    if r.recent_audit.is_empty() {
+        writeln!(out, "  none")?;
+        return writeln!(out);
+    }
+    let rows: Vec<Vec<String>> = r
+        .recent_audit
+        .iter()
+        .map(|a| {
+            vec![
+                text::utc(a.at_ms),
+                a.kind.clone(),
+                text::printable(a.detail.as_bytes()),
+            ]
+        })
+        .collect();
+    write!(out, "{}", text::table("  ", &[Align::Left; 3], &rows))?;
+    writeln!(out)
+}
+
+fn advice(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "What to do")?;
+    if r.attention.is_empty() {
+        return writeln!(out, "  Nothing needs attention.");
+    }
+    for code in &r.attention {
+        let text = match *code {
+            "queue_old" => format!(
+                "Messages have waited more than {} for the hub. Check the network and the hub \
+                 connection with `hl7edge doctor`; nothing is lost, they are sent once the hub \
+                 is reachable.",
+                text::age(QUEUE_OLD_SECS)
+            ),
+            "quarantine_not_empty" => "Rejected messages are in quarantine. See why with \
+                 `hl7edge quarantine list` and `hl7edge quarantine show ID`. After fixing the \
+                 cause (for example the mapping table), send one with `hl7edge quarantine replay \
+                 ID`; discard one only when it must not be sent: `hl7edge quarantine drop ID`."
+                .to_owned(),
+            other => other.to_owned(),
+        };
+        writeln!(out, "  - {text}")?;
+    }
+    Ok(())
+}
