@@ -49,13 +49,10 @@ fn render(entry: &QuarantineEntry, now: i64, out: &mut impl Write) -> std::io::R
         ("received", text::when_ago(now, Some(s.received_at_ms))),
         ("interface", s.source.clone()),
         ("from", text::printable(s.peer.as_bytes())),
-        ("control id", text::printable(&header.control_id)),
+        ("control id", or_dash(text::printable(&header.control_id))),
         ("message type", message_type),
         ("size", format!("{} bytes", s.raw_len)),
-        (
-            "rejected for",
-            format!("{} ({})", text::printable(s.error.as_bytes()), s.error_code),
-        ),
+        ("rejected for", text::printable(s.error.as_bytes())),
     ]
     .map(|(k, v)| vec![k.to_owned(), v])
     .to_vec();
@@ -129,6 +126,10 @@ fn segments(title: &str, bytes: &[u8], out: &mut impl Write) -> std::io::Result<
         writeln!(out, "  {segment}")?;
     }
     Ok(())
+}
+
+fn or_dash(s: String) -> String {
+    if s.is_empty() { "-".to_owned() } else { s }
 }
 
 /// A stored NAK without its MLLP framing bytes.

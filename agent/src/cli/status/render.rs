@@ -109,7 +109,7 @@ fn quarantine(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     }
     if !q.latest.is_empty() {
         if q.open > u64::try_from(q.latest.len()).unwrap_or(u64::MAX) {
-            writeln!(out, "  newest {}:", q.latest.len())?;
+            writeln!(out, "  the newest {}:", q.latest.len())?;
         }
         write!(out, "{}", qlist::table(&q.latest))?;
     }
@@ -145,15 +145,16 @@ fn advice(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     for code in &r.attention {
         let text = match *code {
             "queue_old" => format!(
-                "Messages have waited more than {} for the hub. Check the network and the hub \
-                 connection with `hl7edge doctor`; nothing is lost, they are sent once the hub \
-                 is reachable.",
+                "Messages have waited more than {} for the hub.\n    \
+                 Check the network and the hub connection: hl7edge doctor\n    \
+                 Nothing is lost; they are sent once the hub is reachable.",
                 text::age(QUEUE_OLD_SECS)
             ),
-            "quarantine_not_empty" => "Rejected messages are in quarantine. See why with \
-                 `hl7edge quarantine list` and `hl7edge quarantine show ID`. After fixing the \
-                 cause (for example the mapping table), send one with `hl7edge quarantine replay \
-                 ID`; discard one only when it must not be sent: `hl7edge quarantine drop ID`."
+            "quarantine_not_empty" => "Rejected messages are in quarantine.\n    \
+                 See why: hl7edge quarantine list, then hl7edge quarantine show ID\n    \
+                 After fixing the cause (for example the mapping table): \
+                 hl7edge quarantine replay ID\n    \
+                 Only if it must never be sent: hl7edge quarantine drop ID"
                 .to_owned(),
             other => other.to_owned(),
         };

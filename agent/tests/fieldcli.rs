@@ -1,0 +1,155 @@
+//! `hl7edge status` and `hl7edge quarantine` as a technician runs them:
+//! the real binary against a queue database made with the store API.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+use hl7edge::config::Config;
+use hl7edge::ingest::{self, AckIds, Interface, Prepared, Stamp};
+use hl7edge::store::{OpenedStore, Quarantined, Store, StoreConfig};
+use hl7edge_protocol::hl7::ack::AckMode;
+use hl7edge_protocol::normalize::mapping::{MappingTable, UnmappedCounter};
+
+fn oru(control_id: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|LAB|HOSP|GW|ORG|20260102030405||ORU^R01^ORU_R01|{control_id}|P|2.5.1\r\
+PID|1||123^^^HOSP^MR||DOE^JANE||19800101|F\r\
+OBX|1|NM|2345-7^Glucose^LN||112|mg/dL|70-99|H|||F\r"
+    )
+    .into_bytes()
+}
+
+const NO_CONTROL_ID: &[u8] =
+    b"MSH|^~\\&|LAB|HOSP|GW|ORG|20260102030405||ORU^R01||P|2.5.1\rPID|1||123||DOE^JANE\r";
+
+fn lab() -> Interface {
+    Interface {
+        name: "lab".into(),
+        ack_mode: AckMode::Auto,
+        time_zone: jiff::tz::TimeZone::UTC,
+        mapping: MappingTable::empty(),
+        unmapped: Mutex::new(UnmappedCounter::default()),
+    }
+}
+
+/// Writes a configuration for a database at `db`; returns its path.
+fn config(dir: &Path, db: &Path) -> PathBuf {
+    let text = Config::example()
+        .replace("/var/lib/hl7edge/queue.db", &db.display().to_string())
+        .replace("mapping = \"/etc/hl7edge/maps/lab.csv\"", "");
+    let path = dir.join("hl7edge.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Stores one message, quarantines one that is still broken and one that
+/// now passes; returns (broken id, passing id).
+async fn fill(db: &Path) -> (i64, i64) {
+    let OpenedStore { handle, writer, .. } = Store::open(StoreConfig::new(db)).unwrap();
+    let iface = lab();
+    let ids = AckIds::default();
+    let peer = "10.0.0.7:4000";
+    let Prepared::Store { message, .. } =
+        ingest::prepare(&iface, &oru("C1"), peer, &Stamp::now(), &ids)
+    else {
+        panic!("a valid message is stored");
+    };
+    handle.insert(*message).await.unwrap();
+    let Prepared::Quarantine(broken) =
+        ingest::prepare(&iface, NO_CONTROL_ID, peer, &Stamp::now(), &ids)
+    else {
+        panic!("a message without control id is rejected");
+    };
+    let broken = handle.quarantine(*broken).await.unwrap();
+    let passing = Quarantined {
+        source: "lab".into(),
+        peer: peer.into(),
+        received_at_ms: hl7edge::store::now_ms(),
+        raw: oru("Q7"),
+        error: "error 207 at message: the normalized record could not be encoded".into(),
+        error_code: 207,
+        ack: Vec::new(),
+    };
+    let passing = handle.quarantine(passing).await.unwrap();
+    drop(handle);
+    tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .unwrap()
+        .unwrap();
+    (broken, passing)
+}
+
+fn hl7edge(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hl7edge"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn status(config: &Path) -> serde_json::Value {
+    let out = hl7edge(config, &["status", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn status_and_quarantine_commands_work_on_a_real_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("queue.db");
+    let (broken, passing) = fill(&db).await;
+    let config = config(dir.path(), &db);
+
+    let before = status(&config);
+    assert_eq!(before["queue"]["depth"], 1);
+    assert_eq!(before["quarantine"]["open"], 2);
+    assert_eq!(before["interfaces"][0]["received"], 3);
+
+    let list = hl7edge(&config, &["quarantine", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success() && text.contains(" Q7 "), "{text}");
+    assert!(!text.contains("DOE"), "{text}");
+
+    let still = hl7edge(&config, &["quarantine", "replay", &broken.to_string()]);
+    assert_eq!(still.status.code(), Some(1), "{still:?}");
+    let replayed = hl7edge(&config, &["quarantine", "replay", &passing.to_string()]);
+    assert!(replayed.status.success(), "{replayed:?}");
+
+    let unconfirmed = hl7edge(&config, &["quarantine", "drop", &broken.to_string()]);
+    assert_eq!(unconfirmed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--yes"));
+    let dropped = hl7edge(
+        &config,
+        &["quarantine", "drop", &broken.to_string(), "--yes"],
+    );
+    assert!(dropped.status.success(), "{dropped:?}");
+
+    let after = status(&config);
+    assert_eq!(after["queue"]["depth"], 2);
+    assert_eq!(after["quarantine"]["open"], 0);
+    assert_eq!(after["interfaces"][0]["received"], 3);
+    let kinds: Vec<&str> = after["recent_audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["quarantine.dropped", "quarantine.replayed"]);
+    assert_eq!(after["attention"], serde_json::json!([]));
+}
+
+#[test]
+fn a_missing_database_fails_with_its_path_and_is_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("missing.db");
+    let config = config(dir.path(), &db);
+    let out = hl7edge(&config, &["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&db.display().to_string()), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!db.exists());
+}
