@@ -40,8 +40,20 @@ impl Opened {
     fn load(config_path: &Path) -> Result<Self, CliError> {
         let config = Config::load(config_path)?;
         let path = &config.storage.path;
-        if !path.exists() {
-            return Err(CliError::DatabaseMissing { path: path.clone() });
+        match std::fs::metadata(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CliError::DatabaseMissing { path: path.clone() });
+            }
+            Err(source) => {
+                return Err(CliError::DatabaseUnreadable {
+                    path: path.clone(),
+                    source: StoreError::Io {
+                        path: path.clone(),
+                        source,
+                    },
+                });
+            }
         }
         let reader = StoreReader::open(path).map_err(|source| CliError::DatabaseUnreadable {
             path: path.clone(),

@@ -129,14 +129,7 @@ pub(crate) fn list_open(
     conn: &Connection,
     limit: usize,
 ) -> rusqlite::Result<Vec<QuarantineSummary>> {
-    let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM quarantine
-         WHERE replayed_at_ms IS NULL AND dropped_at_ms IS NULL ORDER BY id LIMIT ?1"
-    );
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([limit], summary_from_row)?;
-    rows.collect()
+    open_entries(conn, limit, "ASC")
 }
 
 /// Open entries, newest first, at most `limit`.
@@ -144,9 +137,18 @@ pub(crate) fn list_open_newest(
     conn: &Connection,
     limit: usize,
 ) -> rusqlite::Result<Vec<QuarantineSummary>> {
+    open_entries(conn, limit, "DESC")
+}
+
+/// Open entries in id order `direction` (`ASC` or `DESC`).
+fn open_entries(
+    conn: &Connection,
+    limit: usize,
+    direction: &'static str,
+) -> rusqlite::Result<Vec<QuarantineSummary>> {
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS} FROM quarantine
-         WHERE replayed_at_ms IS NULL AND dropped_at_ms IS NULL ORDER BY id DESC LIMIT ?1"
+         WHERE replayed_at_ms IS NULL AND dropped_at_ms IS NULL ORDER BY id {direction} LIMIT ?1"
     );
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(&sql)?;
