@@ -89,8 +89,9 @@ pub fn drop_entry(path: &Path, id: i64, at_ms: i64) -> Result<(), StoreError> {
 fn open_existing(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
-    schema::configure_writer(&conn)?;
+    conn.busy_timeout(schema::BUSY_TIMEOUT)?;
     schema::check_current(&conn)?;
+    schema::configure_writer(&conn)?;
     Ok(conn)
 }
 
@@ -201,6 +202,39 @@ mod tests {
         let controls: Vec<&[u8]> = after_first.iter().map(|p| p.record.as_slice()).collect();
         assert_eq!(controls, [b"fixed".as_slice(), b"b".as_slice()]);
         close(store).await.unwrap();
+    }
+
+    #[test]
+    fn another_programs_database_is_refused_untouched() {
+        let (_dir, cfg) = temp_config();
+        let conn = Connection::open(&cfg.path).unwrap();
+        conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        drop(conn);
+        let err = drop_entry(&cfg.path, 1, 0).unwrap_err();
+        assert!(matches!(err, StoreError::ForeignDatabase { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn an_older_schema_is_left_for_the_agent_to_migrate() {
+        let (_dir, cfg) = temp_config();
+        let conn = Connection::open(&cfg.path).unwrap();
+        conn.pragma_update(None, "application_id", schema::APPLICATION_ID)
+            .unwrap();
+        drop(conn);
+        let err = drop_entry(&cfg.path, 1, 0).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaOutdated { found: 0, .. }),
+            "{err:?}"
+        );
+        let conn = Connection::open(&cfg.path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!((version, mode.as_str()), (0, "delete"));
     }
 
     #[test]
