@@ -8,6 +8,7 @@
 //! - [`Rig::wait_delivered`] returns the checker's verdict over everything received so far,
 //!   whether or not the wait finished in time, so a failing test shows what is missing.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::agent::{Agent, AgentConfig, AgentError};
@@ -103,23 +104,7 @@ impl Rig {
     /// Waits up to `timeout` until every message in `acked` has arrived at least once, then
     /// returns the checker's report over all deliveries.
     pub async fn wait_delivered(&self, acked: &[Acked], timeout: Duration) -> Report {
-        let wanted: Vec<Key> = acked
-            .iter()
-            .flat_map(|a| {
-                a.control_ids.iter().map(|id| Key {
-                    source: a.source.clone(),
-                    control_id: id.clone(),
-                })
-            })
-            .collect();
-        let _ = self
-            .hub
-            .wait_until(timeout, |received| {
-                let delivered = decode::decode(received).delivered;
-                checker::check(acked, &delivered).missing.is_empty() || wanted.is_empty()
-            })
-            .await;
-        checker::check(acked, &self.decoded().delivered)
+        wait_delivered(&self.hub, acked, timeout).await
     }
 }
 
@@ -132,6 +117,46 @@ pub fn quick(addr: std::net::SocketAddr) -> SenderConfig {
         give_up_after: Duration::from_secs(60),
         ..SenderConfig::new(addr)
     }
+}
+
+/// Waits up to `timeout` until every message in `acked` has arrived at `hub` at least once, then
+/// returns the checker's report over all deliveries.
+///
+/// The wait is incremental: each wake-up copies only the messages that arrived since the last
+/// one (a short hold of the subscriber's lock) and decodes them outside the lock. Decoding and
+/// checking everything on every arrival would hold the lock the subscriber needs to record the
+/// next message for seconds with a few thousand deliveries: the subscriber then stalls, misses
+/// its keep-alive, drops its connection, and the backlog is not drained within the timeout.
+pub async fn wait_delivered(hub: &Subscriber, acked: &[Acked], timeout: Duration) -> Report {
+    let mut remaining: HashSet<Key> = acked
+        .iter()
+        .flat_map(|a| {
+            a.control_ids.iter().map(|id| Key {
+                source: a.source.clone(),
+                control_id: id.clone(),
+            })
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = 0;
+    while !remaining.is_empty() {
+        let new = hub.with_messages(|all| all.get(seen..).map(<[_]>::to_vec).unwrap_or_default());
+        seen += new.len();
+        for d in decode::decode(&new).delivered {
+            remaining.remove(&Key {
+                source: d.source,
+                control_id: d.control_id,
+            });
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining.is_empty() || left.is_zero() {
+            break;
+        }
+        if hub.wait_until(left, |all| all.len() > seen).await.is_err() {
+            break;
+        }
+    }
+    checker::check(acked, &hub.with_messages(decode::decode).delivered)
 }
 
 /// Connects the stand-in hub to `broker` with the subscriber certificate.
