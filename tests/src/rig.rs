@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::agent::{Agent, AgentConfig, AgentError};
 use crate::broker::{Broker, BrokerError, BrokerOptions};
-use crate::checker::{self, Acked, Key, Report};
+use crate::checker::{self, Acked, Delivered, Key, Report};
 use crate::decode::{self, Decoded};
 use crate::mllp::{Sender, SenderConfig};
 use crate::mqtt::{ClientOptions, MqttError, Subscriber};
@@ -121,12 +121,6 @@ pub fn quick(addr: std::net::SocketAddr) -> SenderConfig {
 
 /// Waits up to `timeout` until every message in `acked` has arrived at `hub` at least once, then
 /// returns the checker's report over all deliveries.
-///
-/// The wait is incremental: each wake-up copies only the messages that arrived since the last
-/// one (a short hold of the subscriber's lock) and decodes them outside the lock. Decoding and
-/// checking everything on every arrival would hold the lock the subscriber needs to record the
-/// next message for seconds with a few thousand deliveries: the subscriber then stalls, misses
-/// its keep-alive, drops its connection, and the backlog is not drained within the timeout.
 pub async fn wait_delivered(hub: &Subscriber, acked: &[Acked], timeout: Duration) -> Report {
     let mut remaining: HashSet<Key> = acked
         .iter()
@@ -137,26 +131,49 @@ pub async fn wait_delivered(hub: &Subscriber, acked: &[Acked], timeout: Duration
             })
         })
         .collect();
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut seen = 0;
-    while !remaining.is_empty() {
-        let new = hub.with_messages(|all| all.get(seen..).map(<[_]>::to_vec).unwrap_or_default());
-        seen += new.len();
-        for d in decode::decode(&new).delivered {
+    let mut checked = 0;
+    let delivered = wait_records(hub, timeout, |all| {
+        for d in all.get(checked..).unwrap_or_default() {
             remaining.remove(&Key {
-                source: d.source,
-                control_id: d.control_id,
+                source: d.source.clone(),
+                control_id: d.control_id.clone(),
             });
         }
+        checked = all.len();
+        remaining.is_empty()
+    })
+    .await;
+    checker::check(acked, &delivered)
+}
+
+/// Waits up to `timeout` until `done` holds for the records `hub` has received so far (decoded,
+/// in arrival order, duplicates included); returns them whether or not it held.
+///
+/// The wait is incremental: each wake-up copies only the messages that arrived since the last
+/// one (a short hold of the subscriber's lock) and decodes them outside the lock. Decoding and
+/// checking everything on every arrival under the lock would stall the subscriber for seconds
+/// with a few thousand deliveries: it then misses its keep-alive, drops its connection, and the
+/// backlog is not drained within the timeout.
+pub async fn wait_records(
+    hub: &Subscriber,
+    timeout: Duration,
+    mut done: impl FnMut(&[Delivered]) -> bool,
+) -> Vec<Delivered> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = 0;
+    let mut delivered = Vec::new();
+    loop {
+        let new = hub.with_messages(|all| all.get(seen..).map(<[_]>::to_vec).unwrap_or_default());
+        seen += new.len();
+        delivered.extend(decode::decode(&new).delivered);
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if remaining.is_empty() || left.is_zero() {
-            break;
-        }
-        if hub.wait_until(left, |all| all.len() > seen).await.is_err() {
-            break;
+        if done(&delivered)
+            || left.is_zero()
+            || hub.wait_until(left, |all| all.len() > seen).await.is_err()
+        {
+            return delivered;
         }
     }
-    checker::check(acked, &hub.with_messages(decode::decode).delivered)
 }
 
 /// Connects the stand-in hub to `broker` with the subscriber certificate.
