@@ -125,15 +125,18 @@ async fn connections_beyond_max_connections_are_closed_while_the_open_ones_keep_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slowloris_and_an_idle_connection_are_closed_while_a_normal_sender_keeps_its_pace()
 -> Result<()> {
-    let timeout = Duration::from_secs(2);
-    let rig = Rig::start(|c| lab(c, "idle_timeout", "2s")).await?;
+    // Longer than PROMPT: a listener that let one connection hold up the others would make the
+    // normal sender wait about this long.
+    let timeout = Duration::from_secs(3);
+    let rig = Rig::start(|c| lab(c, "idle_timeout", "3s")).await?;
     let addr = rig
         .agent
         .mllp_addr("lab")
         .ok_or_else(|| anyhow::anyhow!("lab"))?;
+    // Taken before connecting: the agent's timers start at its accept, never earlier.
+    let started = Instant::now();
     let mut idle = Connection::connect(addr, None, WAIT).await?;
     let mut slow = Connection::connect(addr, None, WAIT).await?;
-    let started = Instant::now();
     let slowloris = async {
         // One byte every 100 ms: the 4 KB message would take minutes to arrive.
         let framed = mllp::frame(&hl7gen::message(Kind::Lab, "slow", 0).bytes);
