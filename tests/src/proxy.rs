@@ -1,12 +1,14 @@
 //! A TCP proxy between the agent and the broker, for faults the broker itself cannot make: cut
-//! every connection at once, or let the agent's bytes through while swallowing everything the
-//! broker sends back (so a publish reaches the broker but its PUBACK never reaches the agent).
+//! every connection at once, let the agent's bytes through while swallowing everything the
+//! broker sends back (so a publish reaches the broker but its PUBACK never reaches the agent),
+//! or turn the open connections into a half-open link that silently drops everything.
 //!
 //! The proxy works below TLS: it forwards and drops opaque bytes and never looks into them.
 //!
 //! Invariants:
 //! - bytes are forwarded unchanged and in order in both directions, except broker-to-client
-//!   bytes read while [`Proxy::swallow_downstream`] is on, which are counted and dropped;
+//!   bytes read while [`Proxy::swallow_downstream`] is on, and all bytes of connections
+//!   silenced by [`Proxy::silence`], which are counted and dropped;
 //! - [`Proxy::cut`] closes every connection open at that moment (both sides); connections
 //!   accepted afterwards are forwarded normally;
 //! - the accept loop and all connections end when the [`Proxy`] is dropped.
@@ -30,8 +32,10 @@ struct Shared {
     swallowed: AtomicU64,
     /// Bumped by [`Proxy::cut`]; a connection ends when it changes.
     cuts: watch::Sender<u64>,
-    /// Connections accepted so far.
+    /// Connections accepted so far (a connection's number is the count after its accept).
     accepted: watch::Sender<u64>,
+    /// Connections numbered up to this are silenced (both directions dropped).
+    silenced_upto: AtomicU64,
 }
 
 /// A running proxy on `127.0.0.1` and a free port.
@@ -53,6 +57,7 @@ impl Proxy {
             swallowed: AtomicU64::new(0),
             cuts: watch::Sender::new(0),
             accepted: watch::Sender::new(0),
+            silenced_upto: AtomicU64::new(0),
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(Proxy {
@@ -78,9 +83,17 @@ impl Proxy {
         self.shared.swallow.store(on, Ordering::SeqCst);
     }
 
-    /// Broker-to-client bytes dropped so far.
+    /// Bytes dropped so far (swallowed or silenced).
     pub fn swallowed_bytes(&self) -> u64 {
         self.shared.swallowed.load(Ordering::SeqCst)
+    }
+
+    /// Silences every connection open now: from here on their bytes are dropped in both
+    /// directions while the sockets stay open (a half-open link: no FIN, no RST). Connections
+    /// accepted later are forwarded normally.
+    pub fn silence(&self) {
+        let upto = *self.shared.accepted.borrow();
+        self.shared.silenced_upto.store(upto, Ordering::SeqCst);
     }
 
     /// Closes every connection open now, on both sides.
@@ -117,7 +130,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             accepted = listener.accept() => {
                 let Ok((client, _)) = accepted else { continue };
                 shared.accepted.send_modify(|n| *n += 1);
-                connections.spawn(connection(client, shared.clone()));
+                let number = *shared.accepted.borrow();
+                connections.spawn(connection(client, number, shared.clone()));
             }
             Some(_) = connections.join_next() => {}
         }
@@ -125,7 +139,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 /// Forwards one connection until either side closes or the proxy cuts it.
-async fn connection(client: TcpStream, shared: Arc<Shared>) {
+async fn connection(client: TcpStream, number: u64, shared: Arc<Shared>) {
     let mut cuts = shared.cuts.subscribe();
     cuts.mark_unchanged();
     let Ok(upstream) = TcpStream::connect(shared.upstream).await else {
@@ -135,26 +149,51 @@ async fn connection(client: TcpStream, shared: Arc<Shared>) {
     let _ = upstream.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (upstream_read, upstream_write) = upstream.into_split();
+    let up = Direction {
+        shared: &shared,
+        number,
+        downstream: false,
+    };
+    let down = Direction {
+        downstream: true,
+        ..up
+    };
     tokio::select! {
-        _ = pump(client_read, upstream_write, None) => {}
-        _ = pump(upstream_read, client_write, Some(&shared)) => {}
+        _ = pump(client_read, upstream_write, up) => {}
+        _ = pump(upstream_read, client_write, down) => {}
         _ = cuts.changed() => {}
     }
 }
 
-/// Copies bytes from `from` to `to` until EOF or an error. With `swallow`, bytes read while its
-/// switch is on are counted and dropped.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, swallow: Option<&Shared>) {
+/// One direction of one connection, and whether its bytes are dropped right now.
+#[derive(Clone, Copy)]
+struct Direction<'a> {
+    shared: &'a Shared,
+    number: u64,
+    downstream: bool,
+}
+
+impl Direction<'_> {
+    fn drops(&self) -> bool {
+        let silenced = self.number <= self.shared.silenced_upto.load(Ordering::SeqCst);
+        silenced || (self.downstream && self.shared.swallow.load(Ordering::SeqCst))
+    }
+}
+
+/// Copies bytes from `from` to `to` until EOF or an error; bytes read while `direction` drops
+/// are counted and dropped.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, direction: Direction<'_>) {
     let mut buf = vec![0_u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        if let Some(shared) = swallow
-            && shared.swallow.load(Ordering::SeqCst)
-        {
-            shared.swallowed.fetch_add(n as u64, Ordering::SeqCst);
+        if direction.drops() {
+            direction
+                .shared
+                .swallowed
+                .fetch_add(n as u64, Ordering::SeqCst);
             continue;
         }
         let Some(bytes) = buf.get(..n) else { return };
@@ -212,6 +251,23 @@ mod tests {
         again.write_all(b"back").await?;
         assert_eq!(read_some(&mut again).await?, b"back");
         assert_eq!(proxy.accepted(), 2);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn silenced_connections_drop_everything_while_new_ones_pass() -> std::io::Result<()> {
+        let proxy = Proxy::start(echo_server().await?).await?;
+        let mut old = TcpStream::connect(proxy.addr()).await?;
+        assert!(proxy.wait_accepted(1, Duration::from_secs(1)).await);
+        proxy.silence();
+        old.write_all(b"void").await?;
+        let silent =
+            tokio::time::timeout(Duration::from_millis(300), old.read(&mut [0_u8; 8])).await;
+        assert!(silent.is_err(), "a silenced connection answered or closed");
+        let mut new = TcpStream::connect(proxy.addr()).await?;
+        new.write_all(b"live").await?;
+        assert_eq!(read_some(&mut new).await?, b"live");
+        assert_eq!(proxy.swallowed_bytes(), 4);
         Ok(())
     }
 }
