@@ -18,6 +18,7 @@ use crate::decode::{self, Decoded};
 use crate::mllp::{Sender, SenderConfig};
 use crate::mqtt::{ClientOptions, MqttError, Subscriber};
 use crate::pki::{Pki, PkiError};
+use crate::proxy::Proxy;
 
 /// The topic filter the stand-in hub subscribes to.
 pub const FILTER: &str = "hl7edge/v1/#";
@@ -37,6 +38,9 @@ pub enum RigError {
     /// The agent did not start.
     #[error(transparent)]
     Agent(#[from] AgentError),
+    /// The proxy between agent and broker could not listen.
+    #[error("starting the proxy: {0}")]
+    Proxy(std::io::Error),
     /// The agent has no listener of that name.
     #[error("the agent has no listener {0:?}")]
     NoListener(String),
@@ -85,6 +89,25 @@ impl Rig {
             broker,
             pki,
         })
+    }
+
+    /// Like [`Rig::start`], but the agent reaches the broker through a [`Proxy`] (returned
+    /// with the rig) that can cut, swallow and silence its connection.
+    pub async fn start_behind_proxy(
+        configure: impl FnOnce(AgentConfig) -> AgentConfig,
+    ) -> Result<(Rig, Proxy), RigError> {
+        let pki = Pki::generate()?;
+        let broker = Broker::start(&pki).await?;
+        let hub = hub(&pki, &broker).await?;
+        let proxy = Proxy::start(broker.addr()).await.map_err(RigError::Proxy)?;
+        let agent = Agent::start(&configure(AgentConfig::new(&pki, &proxy.url()))).await?;
+        let rig = Rig {
+            agent,
+            hub,
+            broker,
+            pki,
+        };
+        Ok((rig, proxy))
     }
 
     /// A sender to the listener `name` with short timeouts.

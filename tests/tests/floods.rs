@@ -38,6 +38,17 @@ async fn normal_sender(mut sender: Sender, name: &'static str) -> (Sender, Durat
     (sender, slowest)
 }
 
+/// Every message of a [`normal_sender`] was ACKed, none slower than [`PROMPT`].
+fn served_promptly(sender: &Sender, slowest: Duration) -> Result<()> {
+    ensure!(
+        sender.acked().len() as u64 == NORMAL,
+        "{:?}",
+        sender.outcomes().last()
+    );
+    ensure!(slowest < PROMPT, "a normal ACK took {slowest:?}");
+    Ok(())
+}
+
 /// Sends message `n` from `name` on `connection` and returns the ACK code.
 async fn send_one(connection: &mut Connection, name: &str, n: u64) -> Result<AckCode> {
     let message = hl7gen::message(Kind::Lab, name, n);
@@ -170,12 +181,7 @@ async fn a_slowloris_and_an_idle_connection_are_closed_while_a_normal_sender_kee
         in_time(idle_closed),
         "idle connection closed after {idle_closed:?}"
     );
-    ensure!(
-        sender.acked().len() as u64 == NORMAL,
-        "{:?}",
-        sender.outcomes().last()
-    );
-    ensure!(slowest < PROMPT, "a normal ACK took {slowest:?}");
+    served_promptly(&sender, slowest)?;
     ensure!(
         log_count(
             &rig,
@@ -220,12 +226,7 @@ async fn a_garbage_flood_is_skipped_and_counted_and_its_connection_resyncs_on_th
         resynced == AckCode::AA,
         "no resync after the flood: {resynced:?}"
     );
-    ensure!(
-        sender.acked().len() as u64 == NORMAL,
-        "{:?}",
-        sender.outcomes().last()
-    );
-    ensure!(slowest < PROMPT, "a normal ACK took {slowest:?}");
+    served_promptly(&sender, slowest)?;
     let skipped: usize = rig
         .agent
         .log()

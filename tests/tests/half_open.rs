@@ -6,13 +6,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use hl7edge_e2e::agent::{Agent, AgentConfig};
-use hl7edge_e2e::broker::Broker;
 use hl7edge_e2e::checker::Acked;
 use hl7edge_e2e::hl7gen::{self, Kind};
-use hl7edge_e2e::pki::Pki;
-use hl7edge_e2e::proxy::Proxy;
-use hl7edge_e2e::rig::{self, Rig};
+use hl7edge_e2e::rig::Rig;
 
 const WAIT: Duration = Duration::from_secs(20);
 /// Two 5 s keep-alive periods, plus the first reconnect backoff and scheduling slack.
@@ -20,17 +16,7 @@ const DETECT: Duration = Duration::from_secs(14);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silently_dead_link_is_detected_and_unacked_rows_are_published_again() -> Result<()> {
-    let pki = Pki::generate()?;
-    let broker = Broker::start(&pki).await?;
-    let hub = rig::hub(&pki, &broker).await?;
-    let proxy = Proxy::start(broker.addr()).await?;
-    let agent = Agent::start(&AgentConfig::new(&pki, &proxy.url())).await?;
-    let rig = Rig {
-        agent,
-        hub,
-        broker,
-        pki,
-    };
+    let (rig, proxy) = Rig::start_behind_proxy(|c| c).await?;
     let mut sender = rig.sender("lab")?;
     sender
         .send_all(hl7gen::messages(Kind::Lab, "lis", 0..10))

@@ -8,12 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use hl7edge_e2e::agent::{Agent, AgentConfig};
-use hl7edge_e2e::broker::Broker;
 use hl7edge_e2e::checker::{self, Acked};
 use hl7edge_e2e::hl7gen::{self, Kind};
-use hl7edge_e2e::pki::Pki;
-use hl7edge_e2e::proxy::Proxy;
 use hl7edge_e2e::rig::{self, Rig};
 
 const MESSAGES: usize = 40;
@@ -21,17 +17,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_whose_puback_was_lost_are_republished_under_the_same_record_id() -> Result<()> {
-    let pki = Pki::generate()?;
-    let broker = Broker::start(&pki).await?;
-    let hub = rig::hub(&pki, &broker).await?;
-    let proxy = Proxy::start(broker.addr()).await?;
-    let agent = Agent::start(&AgentConfig::new(&pki, &proxy.url())).await?;
-    let rig = Rig {
-        agent,
-        hub,
-        broker,
-        pki,
-    };
+    let (rig, proxy) = Rig::start_behind_proxy(|c| c).await?;
     // Connected through the proxy: the retained online status has arrived.
     rig.hub
         .wait_until(WAIT, |m| m.iter().any(|r| r.topic.ends_with("/status")))
