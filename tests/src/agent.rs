@@ -145,13 +145,34 @@ impl Agent {
     /// Starts the agent again with the same configuration, ports and database. If it is still
     /// running it is stopped with SIGTERM first (up to 30 s, then SIGKILL).
     pub async fn restart(&mut self) -> Result<(), AgentError> {
+        self.stop().await?;
+        self.process = Some(launch(&self.binary, self.dir.path(), &self.ports).await?);
+        Ok(())
+    }
+
+    /// Stops the agent like [`Agent::restart`] does, rewrites its configuration from `config`
+    /// (same listener ports and database; `config` must name the same listeners) and starts it
+    /// again: a technician fixing a setting on a box that keeps its queue.
+    pub async fn reconfigure(&mut self, config: &AgentConfig) -> Result<(), AgentError> {
+        self.stop().await?;
+        write_config(
+            &self.config_path(),
+            config,
+            &self.database_path(),
+            &self.ports,
+        )?;
+        self.process = Some(launch(&self.binary, self.dir.path(), &self.ports).await?);
+        Ok(())
+    }
+
+    /// SIGTERM, up to 30 s to exit, then SIGKILL; nothing if it is not running.
+    async fn stop(&mut self) -> Result<(), AgentError> {
         if let Some(mut old) = self.process.take() {
             old.signal(Signal::SIGTERM)?;
             if old.wait_exit(Duration::from_secs(30)).await.is_err() {
                 old.kill().await?;
             }
         }
-        self.process = Some(launch(&self.binary, self.dir.path(), &self.ports).await?);
         Ok(())
     }
 

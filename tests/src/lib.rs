@@ -40,5 +40,6 @@ pub mod mllp;
 pub mod mqtt;
 pub mod pki;
 pub mod process;
+pub mod proxy;
 pub mod rig;
 pub mod tls;

@@ -8,15 +8,17 @@
 //! - [`Rig::wait_delivered`] returns the checker's verdict over everything received so far,
 //!   whether or not the wait finished in time, so a failing test shows what is missing.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::agent::{Agent, AgentConfig, AgentError};
 use crate::broker::{Broker, BrokerError, BrokerOptions};
-use crate::checker::{self, Acked, Key, Report};
+use crate::checker::{self, Acked, Delivered, Key, Report};
 use crate::decode::{self, Decoded};
 use crate::mllp::{Sender, SenderConfig};
 use crate::mqtt::{ClientOptions, MqttError, Subscriber};
 use crate::pki::{Pki, PkiError};
+use crate::proxy::Proxy;
 
 /// The topic filter the stand-in hub subscribes to.
 pub const FILTER: &str = "hl7edge/v1/#";
@@ -36,6 +38,9 @@ pub enum RigError {
     /// The agent did not start.
     #[error(transparent)]
     Agent(#[from] AgentError),
+    /// The proxy between agent and broker could not listen.
+    #[error("starting the proxy: {0}")]
+    Proxy(std::io::Error),
     /// The agent has no listener of that name.
     #[error("the agent has no listener {0:?}")]
     NoListener(String),
@@ -86,6 +91,25 @@ impl Rig {
         })
     }
 
+    /// Like [`Rig::start`], but the agent reaches the broker through a [`Proxy`] (returned
+    /// with the rig) that can cut, swallow and silence its connection.
+    pub async fn start_behind_proxy(
+        configure: impl FnOnce(AgentConfig) -> AgentConfig,
+    ) -> Result<(Rig, Proxy), RigError> {
+        let pki = Pki::generate()?;
+        let broker = Broker::start(&pki).await?;
+        let hub = hub(&pki, &broker).await?;
+        let proxy = Proxy::start(broker.addr()).await.map_err(RigError::Proxy)?;
+        let agent = Agent::start(&configure(AgentConfig::new(&pki, &proxy.url()))).await?;
+        let rig = Rig {
+            agent,
+            hub,
+            broker,
+            pki,
+        };
+        Ok((rig, proxy))
+    }
+
     /// A sender to the listener `name` with short timeouts.
     pub fn sender(&self, name: &str) -> Result<Sender, RigError> {
         let addr = self
@@ -103,23 +127,7 @@ impl Rig {
     /// Waits up to `timeout` until every message in `acked` has arrived at least once, then
     /// returns the checker's report over all deliveries.
     pub async fn wait_delivered(&self, acked: &[Acked], timeout: Duration) -> Report {
-        let wanted: Vec<Key> = acked
-            .iter()
-            .flat_map(|a| {
-                a.control_ids.iter().map(|id| Key {
-                    source: a.source.clone(),
-                    control_id: id.clone(),
-                })
-            })
-            .collect();
-        let _ = self
-            .hub
-            .wait_until(timeout, |received| {
-                let delivered = decode::decode(received).delivered;
-                checker::check(acked, &delivered).missing.is_empty() || wanted.is_empty()
-            })
-            .await;
-        checker::check(acked, &self.decoded().delivered)
+        wait_delivered(&self.hub, acked, timeout).await
     }
 }
 
@@ -131,6 +139,63 @@ pub fn quick(addr: std::net::SocketAddr) -> SenderConfig {
         backoff_max: Duration::from_millis(300),
         give_up_after: Duration::from_secs(60),
         ..SenderConfig::new(addr)
+    }
+}
+
+/// Waits up to `timeout` until every message in `acked` has arrived at `hub` at least once, then
+/// returns the checker's report over all deliveries.
+pub async fn wait_delivered(hub: &Subscriber, acked: &[Acked], timeout: Duration) -> Report {
+    let mut remaining: HashSet<Key> = acked
+        .iter()
+        .flat_map(|a| {
+            a.control_ids.iter().map(|id| Key {
+                source: a.source.clone(),
+                control_id: id.clone(),
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    let delivered = wait_records(hub, timeout, |all| {
+        for d in all.get(checked..).unwrap_or_default() {
+            remaining.remove(&Key {
+                source: d.source.clone(),
+                control_id: d.control_id.clone(),
+            });
+        }
+        checked = all.len();
+        remaining.is_empty()
+    })
+    .await;
+    checker::check(acked, &delivered)
+}
+
+/// Waits up to `timeout` until `done` holds for the records `hub` has received so far (decoded,
+/// in arrival order, duplicates included); returns them whether or not it held.
+///
+/// The wait is incremental: each wake-up copies only the messages that arrived since the last
+/// one (a short hold of the subscriber's lock) and decodes them outside the lock. Decoding and
+/// checking everything on every arrival under the lock would stall the subscriber for seconds
+/// with a few thousand deliveries: it then misses its keep-alive, drops its connection, and the
+/// backlog is not drained within the timeout.
+pub async fn wait_records(
+    hub: &Subscriber,
+    timeout: Duration,
+    mut done: impl FnMut(&[Delivered]) -> bool,
+) -> Vec<Delivered> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = 0;
+    let mut delivered = Vec::new();
+    loop {
+        let new = hub.with_messages(|all| all.get(seen..).map(<[_]>::to_vec).unwrap_or_default());
+        seen += new.len();
+        delivered.extend(decode::decode(&new).delivered);
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if done(&delivered)
+            || left.is_zero()
+            || hub.wait_until(left, |all| all.len() > seen).await.is_err()
+        {
+            return delivered;
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use hl7edge_e2e::agent::{Agent, AgentConfig};
 use hl7edge_e2e::broker::{Broker, BrokerOptions, Persistence};
-use hl7edge_e2e::checker::{self, Acked};
+use hl7edge_e2e::checker::Acked;
 use hl7edge_e2e::hl7gen::{self, Kind};
 use hl7edge_e2e::mllp::Sender;
 use hl7edge_e2e::pki::Pki;
@@ -42,14 +42,7 @@ async fn with_the_broker_down_at_start_messages_are_acked_kept_and_drained_in_or
     );
     broker.restart().await?;
     let acked = [Acked::new("lab", sender.acked())];
-    hub.wait_until(Duration::from_secs(30), |received| {
-        let delivered = hl7edge_e2e::decode::decode(received).delivered;
-        checker::check(&acked, &delivered).missing.is_empty()
-    })
-    .await
-    .ok();
-    let delivered = hub.with_messages(hl7edge_e2e::decode::decode).delivered;
-    let report = checker::check(&acked, &delivered);
+    let report = hl7edge_e2e::rig::wait_delivered(&hub, &acked, Duration::from_secs(30)).await;
     report.assert_ok_and_ordered();
     drop(agent);
     Ok(())

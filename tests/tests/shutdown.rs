@@ -10,14 +10,16 @@ use anyhow::{Result, ensure};
 use hl7edge_e2e::checker::Acked;
 use hl7edge_e2e::hl7gen::{self, Kind};
 use hl7edge_e2e::rig::Rig;
+use hl7edge_protocol::telemetry::Status;
 
-async fn wait_offline(rig: &Rig, timeout: Duration) -> Result<hl7edge_protocol::telemetry::Status> {
+async fn wait_offline(rig: &Rig, timeout: Duration) -> Result<Status> {
     rig.hub
         .wait_until(timeout, |received| {
-            hl7edge_e2e::decode::decode(received)
-                .statuses
+            // Only the status messages are decoded: this runs under the subscriber's lock.
+            received
                 .iter()
-                .any(|(s, _)| !s.online)
+                .filter(|m| m.topic.ends_with("/status"))
+                .any(|m| Status::decode(&m.payload).is_ok_and(|s| !s.online))
         })
         .await?;
     let decoded = rig.decoded();
@@ -74,10 +76,10 @@ async fn sigkill_makes_the_broker_publish_the_last_will_offline() -> Result<()> 
     let mut rig = Rig::start(|c| c).await?;
     rig.hub
         .wait_until(Duration::from_secs(10), |received| {
-            hl7edge_e2e::decode::decode(received)
-                .statuses
+            received
                 .iter()
-                .any(|(s, _)| s.online)
+                .filter(|m| m.topic.ends_with("/status"))
+                .any(|m| Status::decode(&m.payload).is_ok_and(|s| s.online))
         })
         .await?;
     rig.agent.sigkill().await?;

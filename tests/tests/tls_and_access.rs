@@ -1,17 +1,23 @@
 //! Trust and access (RELIABILITY.md scenarios 12 and 14): with a hub certificate the agent must
 //! not trust, or a client certificate the broker refuses, nothing is sent, the agent says why in
-//! its log and keeps ACKing into its backlog; MLLP peers outside the allowlist, or without a
-//! client certificate on MLLP over TLS, are refused before anything is stored.
+//! its log and keeps ACKing into its backlog; once the configuration is fixed and the agent is
+//! restarted on the same database, the whole backlog drains. MLLP peers outside the allowlist,
+//! or without a client certificate on MLLP over TLS, are refused before anything is stored.
 
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
+use hl7edge_e2e::agent::AgentConfig;
 use hl7edge_e2e::broker::BrokerOptions;
+use hl7edge_e2e::checker::Acked;
 use hl7edge_e2e::hl7gen::{self, Kind};
 use hl7edge_e2e::mllp::{Connection, MllpTls, Sender};
+use hl7edge_e2e::mqtt::{ClientOptions, Subscriber};
 use hl7edge_e2e::rig::{self, Rig};
 
-async fn nothing_sent_but_backlog_acked(rig: &Rig, log_words: &[&str]) -> Result<()> {
+/// Sends 20 messages and checks they are ACKed into the backlog while nothing reaches the hub
+/// and the log says why; returns the ACKed control ids.
+async fn nothing_sent_but_backlog_acked(rig: &Rig, log_words: &[&str]) -> Result<Vec<String>> {
     let mut sender = rig.sender("lab")?;
     sender
         .send_all(hl7gen::messages(Kind::Lab, "lis", 0..20))
@@ -28,11 +34,24 @@ async fn nothing_sent_but_backlog_acked(rig: &Rig, log_words: &[&str]) -> Result
         "the agent log does not say why ({log_words:?}):\n{}",
         log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
     );
+    Ok(sender.acked())
+}
+
+/// Restarts the agent on the same database with the correct client certificate and checks the
+/// kept backlog drains completely, in order.
+async fn fixed_and_drained(rig: &mut Rig, acked: Vec<String>) -> Result<()> {
+    let fixed = AgentConfig::new(&rig.pki, &rig.broker.url());
+    rig.agent.reconfigure(&fixed).await?;
+    let acked = [Acked::new("lab", acked)];
+    let report = rig.wait_delivered(&acked, Duration::from_secs(30)).await;
+    eprintln!("after the fix:\n{report}");
+    report.assert_ok_and_ordered();
     Ok(())
 }
 
 #[tokio::test]
-async fn a_broker_certificate_from_another_ca_is_not_trusted() -> Result<()> {
+async fn a_broker_certificate_from_another_ca_is_not_trusted_until_that_ca_is_configured()
+-> Result<()> {
     let pki = hl7edge_e2e::pki::Pki::generate()?;
     let options = BrokerOptions {
         server: Some(pki.wrong_ca_server.clone()),
@@ -54,11 +73,8 @@ async fn a_broker_certificate_from_another_ca_is_not_trusted() -> Result<()> {
         },
     )
     .await?;
-    let agent = hl7edge_e2e::agent::Agent::start(&hl7edge_e2e::agent::AgentConfig::new(
-        &pki,
-        &broker.url(),
-    ))
-    .await?;
+    let mut agent =
+        hl7edge_e2e::agent::Agent::start(&AgentConfig::new(&pki, &broker.url())).await?;
     let addr = agent
         .mllp_addr("lab")
         .ok_or_else(|| anyhow::anyhow!("lab"))?;
@@ -77,32 +93,47 @@ async fn a_broker_certificate_from_another_ca_is_not_trusted() -> Result<()> {
         log.contains("certificate") || log.contains("unknownissuer") || log.contains("tls"),
         "no clear error in the agent log"
     );
+
+    // The fix: the box is told to trust the CA the hub's certificate really comes from. The kept
+    // backlog then drains completely.
+    let hub_options = ClientOptions::new("hub", &pki.wrong_ca, Some(&pki.subscriber));
+    let hub = Subscriber::connect(broker.addr(), &hub_options, rig::FILTER).await?;
+    let mut fixed = AgentConfig::new(&pki, &broker.url());
+    fixed.hub_ca = pki.wrong_ca.clone();
+    agent.reconfigure(&fixed).await?;
+    let acked = [Acked::new("lab", sender.acked())];
+    let report = rig::wait_delivered(&hub, &acked, Duration::from_secs(30)).await;
+    eprintln!("after the fix:\n{report}");
+    report.assert_ok_and_ordered();
     Ok(())
 }
 
 #[tokio::test]
-async fn an_expired_client_certificate_sends_nothing_and_keeps_the_backlog() -> Result<()> {
+async fn an_expired_client_certificate_keeps_the_backlog_until_fixed_then_it_drains() -> Result<()>
+{
     let pki = hl7edge_e2e::pki::Pki::generate()?;
-    let rig = Rig::start_with_pki(pki, BrokerOptions::default(), |mut c, pki| {
+    let mut rig = Rig::start_with_pki(pki, BrokerOptions::default(), |mut c, pki| {
         c.hub_identity = pki.expired_client.clone();
         c
     })
     .await?;
-    nothing_sent_but_backlog_acked(&rig, &["certificate", "tls", "expired"]).await
+    let acked = nothing_sent_but_backlog_acked(&rig, &["certificate", "tls", "expired"]).await?;
+    fixed_and_drained(&mut rig, acked).await
 }
 
 #[tokio::test]
-async fn a_client_certificate_from_another_ca_sends_nothing() -> Result<()> {
+async fn a_client_certificate_from_another_ca_sends_nothing_until_fixed_then_the_backlog_drains()
+-> Result<()> {
     let pki = hl7edge_e2e::pki::Pki::generate()?;
     let wrong = pki.wrong_ca_client.clone();
-    let rig = Rig::start(move |mut c| {
+    let mut rig = Rig::start(move |mut c| {
         c.hub_identity = wrong;
         c
     })
     .await?;
-    nothing_sent_but_backlog_acked(&rig, &["certificate", "tls", "unknown ca"]).await?;
+    let acked = nothing_sent_but_backlog_acked(&rig, &["certificate", "tls", "unknown ca"]).await?;
     drop(pki);
-    Ok(())
+    fixed_and_drained(&mut rig, acked).await
 }
 
 #[tokio::test]

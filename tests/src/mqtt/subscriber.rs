@@ -147,6 +147,11 @@ impl Subscriber {
     }
 
     /// Waits until `done` holds for the messages received so far.
+    ///
+    /// `done` runs while the subscriber's state is locked, and the subscriber cannot record the
+    /// next message until it returns: keep it cheap (a count, a look at the newest messages).
+    /// Heavy checks over everything received belong outside, as in
+    /// [`crate::rig::wait_delivered`].
     pub async fn wait_until(
         &self,
         timeout: Duration,
