@@ -292,8 +292,13 @@ impl<'a> Segment<'a> {
                 && (c.is_ascii_uppercase() || c.is_ascii_digit()))
     }
 
+    /// How this segment's elements split and decode.
+    pub(crate) fn ctx(&self) -> Ctx {
+        self.ctx
+    }
+
     /// True for MSH, BHS and FHS, whose first field is the separator itself.
-    fn is_header(&self) -> bool {
+    pub(crate) fn is_header(&self) -> bool {
         matches!(self.bytes.get(..3), Some(b"MSH" | b"BHS" | b"FHS"))
             && self.bytes.get(3) == Some(&self.ctx.delims.field)
     }

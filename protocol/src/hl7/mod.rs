@@ -8,6 +8,7 @@ pub mod delimiters;
 pub mod element;
 pub mod error;
 pub mod escape;
+pub(crate) mod fields;
 pub mod issue;
 pub mod message;
 pub mod mllp;

@@ -6,8 +6,8 @@
 
 use crate::hl7::datetime::{Precision, parse_ts};
 use crate::hl7::element::Element;
+use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue};
-use crate::hl7::message::Segment;
 use crate::hl7::validate::segment_location;
 
 /// SN.1 comparators.
@@ -55,7 +55,7 @@ pub(super) fn is_structured_numeric(value: &Element<'_>) -> bool {
 /// component is not a valid DTM (or, with `date_only`, a DT: no finer than
 /// a day).
 pub(super) fn check_date_time(
-    seg: &Segment<'_>,
+    seg: &Fields<'_>,
     field: usize,
     what: &str,
     date_only: bool,
@@ -70,11 +70,11 @@ pub(super) fn check_date_time(
             !date_only || (ts.precision <= Precision::Day && ts.offset_minutes.is_none())
         });
         if !valid {
-            let id = seg.id();
+            let id = seg.segment().id();
             let kind = if date_only { "date" } else { "date/time" };
             out.push(Issue::warning(
                 ErrorCode::DataType,
-                segment_location(seg)
+                segment_location(&seg.segment())
                     .field(field)
                     .repetition(r + 1)
                     .component(1),
