@@ -25,7 +25,7 @@ const MAX_PARTS: usize = 9;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields<'a> {
     segment: Segment<'a>,
-    ctx: Ctx,
+    ctx: Ctx<'a>,
     /// MSH, BHS or FHS, whose first fields the parser numbers specially.
     is_header: bool,
     /// `ends[i]` is the end of piece `i` (piece 0 is the segment id).
@@ -113,7 +113,7 @@ impl<'a> Fields<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Parts<'a> {
     element: Option<Element<'a>>,
-    ctx: Ctx,
+    ctx: Ctx<'a>,
     /// The level the parts are at.
     level: Level,
     /// Byte ranges `(start, end)` of the first parts within `raw`.
@@ -124,7 +124,7 @@ pub(crate) struct Parts<'a> {
 
 impl<'a> Parts<'a> {
     /// Splits a field (its first repetition), a repetition or a component.
-    fn split(ctx: Ctx, element: Option<Element<'a>>) -> Self {
+    fn split(ctx: Ctx<'a>, element: Option<Element<'a>>) -> Self {
         let element = element.and_then(|e| match e.level() {
             Level::Field => e.repetition(1),
             _ => Some(e),

@@ -23,7 +23,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
     raw: &'a [u8],
-    ctx: Ctx,
+    ctx: Ctx<'a>,
     declared: DeclaredCharset,
     charset_mismatch: Option<usize>,
     segments: Vec<Span>,
@@ -64,6 +64,7 @@ impl<'a> Message<'a> {
             ctx: Ctx {
                 delims,
                 encoding: Encoding::Utf8,
+                text: "",
             },
             declared: DeclaredCharset::Absent,
             charset_mismatch: None,
@@ -76,8 +77,12 @@ impl<'a> Message<'a> {
             .map(|r| r.raw())
             .unwrap_or_default();
         msg.declared = DeclaredCharset::from_msh18(msh18);
-        let choice = charset::choose(&msg.declared, raw);
+        let utf8 = std::str::from_utf8(raw).map_err(|e| e.valid_up_to());
+        let choice = charset::choose_with(&msg.declared, raw, utf8);
         msg.ctx.encoding = choice.encoding;
+        if let (Encoding::Utf8, Ok(text)) = (choice.encoding, utf8) {
+            msg.ctx.text = text;
+        }
         msg.charset_mismatch = choice.mismatch_at;
         Ok(msg)
     }
@@ -253,7 +258,7 @@ fn push_span(spans: &mut Vec<Span>, raw: &[u8], start: usize, end: usize) {
 #[derive(Debug, Clone, Copy)]
 pub struct Segment<'a> {
     bytes: &'a [u8],
-    ctx: Ctx,
+    ctx: Ctx<'a>,
     index: usize,
 }
 
@@ -293,7 +298,7 @@ impl<'a> Segment<'a> {
     }
 
     /// How this segment's elements split and decode.
-    pub(crate) fn ctx(&self) -> Ctx {
+    pub(crate) fn ctx(&self) -> Ctx<'a> {
         self.ctx
     }
 
