@@ -37,17 +37,17 @@ pub(super) fn is_structured_numeric(value: &Element<'_>) -> bool {
         value
             .component(n)
             .and_then(|c| c.value())
-            .map(|v| v.trim().to_string())
             .unwrap_or_default()
     };
     let (comparator, first, separator, second) = (part(1), part(2), part(3), part(4));
-    COMPARATORS.contains(&comparator.as_str())
+    let (comparator, separator, second) = (comparator.trim(), separator.trim(), second.trim());
+    COMPARATORS.contains(&comparator)
         && is_numeric(&first)
-        && SEPARATORS.contains(&separator.as_str())
+        && SEPARATORS.contains(&separator)
         && if separator.is_empty() {
             second.is_empty()
         } else {
-            is_numeric(&second)
+            is_numeric(second)
         }
 }
 
