@@ -23,6 +23,9 @@ pub(crate) struct Ctx<'a> {
     /// every element is a slice of it, so an element's text is found by
     /// position instead of being validated again.
     pub(crate) text: &'a str,
+    /// True when no escape character follows MSH-2 anywhere in the
+    /// message, so no element needs unescaping.
+    pub(crate) unescaped: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -88,6 +91,7 @@ impl<'a> Element<'a> {
         if let Some(text) = self.ctx.borrowed_text(self.raw) {
             let escaped = match (self.level, self.ctx.delims.escape) {
                 (Level::Literal, _) | (_, None) => false,
+                _ if self.ctx.unescaped => false,
                 (_, Some(esc)) => contains(self.raw, esc),
             };
             if !escaped {

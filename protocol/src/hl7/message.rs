@@ -65,6 +65,7 @@ impl<'a> Message<'a> {
                 delims,
                 encoding: Encoding::Utf8,
                 text: "",
+                unescaped: has_no_escapes(body, &delims),
             },
             declared: DeclaredCharset::Absent,
             charset_mismatch: None,
@@ -223,6 +224,19 @@ impl std::fmt::Display for MessageType {
             (false, false) => write!(f, "{}^{}", self.code, self.event),
         }
     }
+}
+
+/// True when no escape character occurs after MSH-2 (which holds it) in
+/// `body`, the message from `MSH` on: one vectorized search per message
+/// spares every element its own.
+fn has_no_escapes(body: &[u8], delims: &Delimiters) -> bool {
+    let Some(esc) = delims.escape else {
+        return true;
+    };
+    let after_msh1 = body.get(4..).unwrap_or_default();
+    let msh2_len = memchr::memchr(delims.field, after_msh1).unwrap_or(after_msh1.len());
+    let rest = after_msh1.get(msh2_len..).unwrap_or_default();
+    memchr::memchr(esc, rest).is_none()
 }
 
 /// Finds segment boundaries: CR, LF and CRLF all end a segment; blank lines
@@ -492,5 +506,15 @@ OBX|2|ST|X^Note^L||a\\F\\b|||||F\r";
         assert_eq!(evn.field_count(), 5);
         assert_eq!(m.msh().field_count(), 3);
         assert_eq!(evn.fields().count(), 5);
+    }
+
+    #[test]
+    fn escapes_are_looked_for_only_after_msh2() {
+        let d = Delimiters::from_msh(b"MSH|^~\\&|A").unwrap();
+        assert!(has_no_escapes(b"MSH|^~\\&|A\rPID|1", &d));
+        assert!(!has_no_escapes(b"MSH|^~\\&|A\rPID|1|a\\T\\b", &d));
+        assert!(!has_no_escapes(b"MSH|^~\\&|\\", &d));
+        let m = Message::parse(b"MSH|^~\\&|A\rPID|1|a\\T\\b").unwrap();
+        assert_eq!(m.text("PID-2").unwrap(), "a&b");
     }
 }

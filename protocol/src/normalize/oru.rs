@@ -179,7 +179,7 @@ fn equipment(obx: &Fields<'_>) -> Vec<String> {
             let parts = obx.parts(Some(rep));
             let texts = [1, 2, 3, 4].map(|n| text(parts.part(n)));
             let used = texts.iter().rposition(Option::is_some)? + 1;
-            let mut out = String::new();
+            let mut out = String::with_capacity(rep.raw().len());
             for (i, t) in texts.iter().take(used).enumerate() {
                 if i > 0 {
                     out.push('^');
