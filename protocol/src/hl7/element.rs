@@ -124,14 +124,17 @@ impl<'a> Element<'a> {
     /// All repetitions of a field (one for a field without repetitions;
     /// none for an empty field).
     pub fn repetitions(&self) -> impl Iterator<Item = Element<'a>> + '_ {
-        let count = match (self.level, self.raw.is_empty()) {
-            (_, true) => 0,
-            (Level::Field, false) => {
-                memchr::memchr_iter(self.ctx.delims.repetition, self.raw).count() + 1
-            }
-            _ => 1,
+        // One pass over the bytes; a lower level is its only repetition.
+        let (sep, level) = match self.level {
+            Level::Field => (Some(self.ctx.delims.repetition), Level::Repetition),
+            other => (None, other),
         };
-        (1..=count).filter_map(|n| self.repetition(n))
+        let ctx = self.ctx;
+        (!self.raw.is_empty())
+            .then_some(self.raw)
+            .into_iter()
+            .flat_map(move |raw| raw.split(move |&b| Some(b) == sep))
+            .map(move |raw| Element::new(raw, ctx, level))
     }
 
     /// Component `n` (1-based). A field reads its first repetition.

@@ -19,11 +19,20 @@ const SEPARATORS: &[&str] = &["", "-", "+", "/", ".", ":"];
 /// True for an HL7 NM value: an optional sign, digits with at most one
 /// decimal point, at least one digit. Surrounding spaces are tolerated.
 pub(super) fn is_numeric(text: &str) -> bool {
-    let body = text.trim();
-    let body = body.strip_prefix(['+', '-']).unwrap_or(body);
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    !(int.is_empty() && frac.is_empty()) && digits(int) && digits(frac)
+    let body = text.trim().as_bytes();
+    let body = match body {
+        [b'+' | b'-', rest @ ..] => rest,
+        _ => body,
+    };
+    let (mut digits, mut point) = (0, false);
+    for &b in body {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'.' if !point => point = true,
+            _ => return false,
+        }
+    }
+    digits > 0
 }
 
 /// True for an HL7 SN value held in one repetition:

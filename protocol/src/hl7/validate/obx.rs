@@ -24,12 +24,13 @@ pub(super) fn check(seg: &Fields<'_>, out: &mut Vec<Issue>) {
 }
 
 fn check_value_type(seg: &Fields<'_>, out: &mut Vec<Issue>) {
-    let at = segment_location(&seg.segment()).field(2);
+    // Built only when there is something to report.
+    let at = || segment_location(&seg.segment()).field(2);
     let Some(value_type) = component_text(seg, 2, 1) else {
         if has_value(seg, 5) {
             out.push(Issue::warning(
                 ErrorCode::RequiredFieldMissing,
-                at,
+                at(),
                 "OBX-2 (value type) is missing although OBX-5 has a value",
             ));
         }
@@ -39,7 +40,7 @@ fn check_value_type(seg: &Fields<'_>, out: &mut Vec<Issue>) {
     if !tables::contains(tables::VALUE_TYPES, value_type) {
         out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
-            at.repetition(1).component(1),
+            at().repetition(1).component(1),
             "OBX-2 (value type) is not in HL7 table 0125",
         ));
         return;
