@@ -13,6 +13,7 @@
 //! pieces past the split limits are delegated to them).
 
 use crate::hl7::element::Ctx;
+use crate::hl7::scan;
 use crate::hl7::{Element, Level, Segment};
 
 /// Fields split in one pass; later ones are looked up by the parser.
@@ -47,13 +48,9 @@ impl<'a> Fields<'a> {
             ends: [0; MAX_FIELDS + 1],
             pieces: 0,
         };
-        let sep = ctx.delims.field;
-        for (i, &b) in raw.iter().enumerate() {
-            if b == sep && !fields.push_end(i) {
-                return fields;
-            }
+        if scan::each(raw, ctx.delims.field, |i| fields.push_end(i)) {
+            fields.push_end(raw.len());
         }
-        fields.push_end(raw.len());
         fields
     }
 
@@ -150,15 +147,14 @@ impl<'a> Parts<'a> {
             return parts;
         };
         let mut start = 0;
-        for (i, &b) in raw.iter().enumerate() {
-            if b == sep {
-                if !parts.push(start, i) {
-                    return parts;
-                }
-                start = i + 1;
-            }
+        let complete = scan::each(raw, sep, |i| {
+            let room = parts.push(start, i);
+            start = i + 1;
+            room
+        });
+        if complete {
+            parts.push(start, raw.len());
         }
-        parts.push(start, raw.len());
         parts
     }
 

@@ -16,6 +16,7 @@ use crate::hl7::delimiters::Delimiters;
 use crate::hl7::element::{Ctx, Element, Level};
 use crate::hl7::error::{ParseError, PathError};
 use crate::hl7::path::Path;
+use crate::hl7::scan;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -362,29 +363,19 @@ impl<'a> Segment<'a> {
 }
 
 /// The `n`th (0-based) piece of `bytes` split on `sep`.
-///
-/// A plain byte loop: HL7 pieces are short, and setting up a vectorized
-/// search per separator costs more than scanning a few bytes.
 pub(crate) fn split_nth(bytes: &[u8], sep: u8, n: usize) -> Option<&[u8]> {
-    let mut start = 0;
-    let mut remaining = n;
-    if remaining > 0 {
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == sep {
-                remaining -= 1;
-                if remaining == 0 {
-                    start = i + 1;
-                    break;
-                }
-            }
+    let (mut seen, mut start, mut end) = (0, (n == 0).then_some(0), bytes.len());
+    scan::each(bytes, sep, |i| {
+        seen += 1;
+        if seen == n {
+            start = Some(i + 1);
+        } else if seen > n {
+            end = i;
+            return false;
         }
-        if remaining > 0 {
-            return None;
-        }
-    }
-    let rest = bytes.get(start..)?;
-    let len = rest.iter().position(|&b| b == sep).unwrap_or(rest.len());
-    rest.get(..len)
+        true
+    });
+    bytes.get(start?..end)
 }
 
 #[cfg(test)]

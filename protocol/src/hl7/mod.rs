@@ -13,6 +13,7 @@ pub mod issue;
 pub mod message;
 pub mod mllp;
 pub mod path;
+mod scan;
 pub mod validate;
 
 pub use charset::{DeclaredCharset, Encoding};

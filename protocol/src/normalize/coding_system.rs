@@ -91,6 +91,7 @@ impl CodingSystem {
             "UCUM" => return CodingSystem::Ucum,
             "MDC" => return CodingSystem::Mdc,
             "SCT" => return CodingSystem::SnomedCt,
+            "" => return CodingSystem::Other(String::new()),
             _ => {}
         }
         let name = name_of_coding_system.trim();
