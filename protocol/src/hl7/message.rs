@@ -5,9 +5,13 @@
 //! decoding from MSH-18, and records where each segment starts and ends
 //! (segments end at CR, LF or CRLF; blank lines are skipped). Fields,
 //! repetitions, components and sub-components are split on access by
-//! scanning the few bytes of that segment, and text is unescaped and
-//! transcoded only when asked for, borrowing from the input whenever the
-//! bytes need no change.
+//! scanning the few bytes of that segment (eight at a time, see
+//! `hl7::scan`; readers of many fields index a segment once with
+//! `hl7::fields`), and text is unescaped and transcoded only when asked
+//! for, borrowing from the input whenever the bytes need no change: for a
+//! UTF-8 message the text of an element is a slice of the message's text,
+//! checked once here, and unescaping is skipped outright when no escape
+//! character follows MSH-2.
 
 use std::borrow::Cow;
 

@@ -53,28 +53,25 @@ pub(super) fn contains(table: &[&str], value: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// Every table [`contains`] searches.
+    const SEARCHED: [&[&str]; 5] = [
+        PROCESSING_ID,
+        PROCESSING_MODE,
+        RESULT_STATUS,
+        ABNORMAL_FLAGS,
+        VALUE_TYPES,
+    ];
+
     #[test]
     fn tables_are_sorted_for_binary_search() {
-        for table in [
-            PROCESSING_ID,
-            PROCESSING_MODE,
-            RESULT_STATUS,
-            ABNORMAL_FLAGS,
-            VALUE_TYPES,
-        ] {
+        for table in SEARCHED {
             assert!(table.windows(2).all(|w| w[0] < w[1]), "{table:?}");
         }
     }
 
     #[test]
     fn every_listed_code_is_found_and_others_are_not() {
-        for table in [
-            PROCESSING_ID,
-            PROCESSING_MODE,
-            RESULT_STATUS,
-            ABNORMAL_FLAGS,
-            VALUE_TYPES,
-        ] {
+        for table in SEARCHED {
             assert!(
                 table
                     .iter()
