@@ -23,6 +23,10 @@ use crate::record::Record;
 /// The schema version this crate writes and reads.
 pub const SCHEMA_VERSION: u16 = 1;
 
+/// Bytes reserved up front when encoding a stored record (a lab result
+/// with a few dozen observations fits without growing).
+const STORED_RECORD_CAPACITY: usize = 1024;
+
 /// One MQTT payload: one or more records from one interface of one gateway.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -113,7 +117,11 @@ pub struct StoredRecord {
 impl StoredRecord {
     /// Encodes for the store.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
-        Ok(postcard::to_allocvec(self)?)
+        // Sized for a typical record up front instead of growing by doubling.
+        Ok(postcard::to_extend(
+            self,
+            Vec::with_capacity(STORED_RECORD_CAPACITY),
+        )?)
     }
 
     /// Decodes what [`StoredRecord::encode`] wrote.

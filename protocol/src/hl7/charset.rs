@@ -63,7 +63,20 @@ pub struct CharsetChoice {
 
 /// Picks the decoding for `raw` given what MSH-18 declared.
 pub fn choose(declared: &DeclaredCharset, raw: &[u8]) -> CharsetChoice {
-    let utf8 = std::str::from_utf8(raw).map_err(|e| e.valid_up_to());
+    choose_with(
+        declared,
+        raw,
+        std::str::from_utf8(raw).map_err(|e| e.valid_up_to()),
+    )
+}
+
+/// [`choose`] for a caller that has already checked `raw` as UTF-8 (`utf8`
+/// is the text, or the offset of the first invalid byte).
+pub(crate) fn choose_with(
+    declared: &DeclaredCharset,
+    raw: &[u8],
+    utf8: Result<&str, usize>,
+) -> CharsetChoice {
     match declared {
         DeclaredCharset::Latin1 => CharsetChoice {
             encoding: Encoding::Latin1,

@@ -16,9 +16,26 @@ use crate::hl7::message::split_nth;
 
 /// What an element needs to split and decode itself.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Ctx {
+pub(crate) struct Ctx<'a> {
     pub(crate) delims: Delimiters,
     pub(crate) encoding: Encoding,
+    /// The whole message as text when it is read as UTF-8 (else empty):
+    /// every element is a slice of it, so an element's text is found by
+    /// position instead of being validated again.
+    pub(crate) text: &'a str,
+    /// True when no escape character follows MSH-2 anywhere in the
+    /// message, so no element needs unescaping.
+    pub(crate) unescaped: bool,
+}
+
+impl<'a> Ctx<'a> {
+    /// `raw` as text, when it lies within [`Ctx::text`]: a constant-time
+    /// slice, not a UTF-8 check. Elements split on ASCII delimiters always
+    /// start and end on character boundaries of a valid UTF-8 message.
+    fn borrowed_text(&self, raw: &[u8]) -> Option<&'a str> {
+        let offset = (raw.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
+        self.text.get(offset..offset.checked_add(raw.len())?)
+    }
 }
 
 /// Where an element sits in the HL7 hierarchy.
@@ -40,12 +57,12 @@ pub enum Level {
 #[derive(Debug, Clone, Copy)]
 pub struct Element<'a> {
     raw: &'a [u8],
-    ctx: Ctx,
+    ctx: Ctx<'a>,
     level: Level,
 }
 
 impl<'a> Element<'a> {
-    pub(crate) fn new(raw: &'a [u8], ctx: Ctx, level: Level) -> Self {
+    pub(crate) fn new(raw: &'a [u8], ctx: Ctx<'a>, level: Level) -> Self {
         Element { raw, ctx, level }
     }
 
@@ -71,6 +88,16 @@ impl<'a> Element<'a> {
 
     /// The text with escapes resolved and the message's charset decoded.
     pub fn text(&self) -> Cow<'a, str> {
+        if let Some(text) = self.ctx.borrowed_text(self.raw) {
+            let escaped = match (self.level, self.ctx.delims.escape) {
+                (Level::Literal, _) | (_, None) => false,
+                _ if self.ctx.unescaped => false,
+                (_, Some(esc)) => contains(self.raw, esc),
+            };
+            if !escaped {
+                return Cow::Borrowed(text);
+            }
+        }
         match self.level {
             Level::Literal => charset::decode(self.raw, self.ctx.encoding),
             _ => escape::unescape(self.raw, &self.ctx.delims, self.ctx.encoding),
@@ -97,14 +124,17 @@ impl<'a> Element<'a> {
     /// All repetitions of a field (one for a field without repetitions;
     /// none for an empty field).
     pub fn repetitions(&self) -> impl Iterator<Item = Element<'a>> + '_ {
-        let count = match (self.level, self.raw.is_empty()) {
-            (_, true) => 0,
-            (Level::Field, false) => {
-                memchr::memchr_iter(self.ctx.delims.repetition, self.raw).count() + 1
-            }
-            _ => 1,
+        // One pass over the bytes; a lower level is its only repetition.
+        let (sep, level) = match self.level {
+            Level::Field => (Some(self.ctx.delims.repetition), Level::Repetition),
+            other => (None, other),
         };
-        (1..=count).filter_map(|n| self.repetition(n))
+        let ctx = self.ctx;
+        (!self.raw.is_empty())
+            .then_some(self.raw)
+            .into_iter()
+            .flat_map(move |raw| raw.split(move |&b| Some(b) == sep))
+            .map(move |raw| Element::new(raw, ctx, level))
     }
 
     /// Component `n` (1-based). A field reads its first repetition.
@@ -144,6 +174,16 @@ impl<'a> Element<'a> {
 
     fn only(&self, n: usize) -> Option<Element<'a>> {
         (n == 1).then_some(*self)
+    }
+}
+
+/// True when `byte` occurs in `raw`; a plain loop for the short pieces most
+/// elements are, where setting up a vectorized search costs more.
+fn contains(raw: &[u8], byte: u8) -> bool {
+    if raw.len() < 32 {
+        raw.contains(&byte)
+    } else {
+        memchr::memchr(byte, raw).is_some()
     }
 }
 
@@ -192,5 +232,20 @@ mod tests {
         let f = m.segment("PID").unwrap().field(3).unwrap();
         assert_eq!(f.repetitions().count(), 0);
         assert!(f.value().is_none());
+    }
+
+    #[test]
+    fn utf8_text_is_borrowed_unless_it_has_escapes() {
+        use std::borrow::Cow;
+        let m = Message::parse("MSH|^~\\&|A\rPID|1||Müller^Zoë|a\\S\\b".as_bytes()).unwrap();
+        let pid = m.segment("PID").unwrap();
+        let name = pid.field(3).unwrap();
+        assert!(matches!(
+            name.component(2).unwrap().text(),
+            Cow::Borrowed("Zoë")
+        ));
+        assert!(matches!(name.text(), Cow::Borrowed("Müller^Zoë")));
+        let escaped = pid.field(4).unwrap().text();
+        assert!(matches!(escaped, Cow::Owned(ref s) if s == "a^b"));
     }
 }

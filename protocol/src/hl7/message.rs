@@ -5,9 +5,13 @@
 //! decoding from MSH-18, and records where each segment starts and ends
 //! (segments end at CR, LF or CRLF; blank lines are skipped). Fields,
 //! repetitions, components and sub-components are split on access by
-//! scanning the few bytes of that segment, and text is unescaped and
-//! transcoded only when asked for, borrowing from the input whenever the
-//! bytes need no change.
+//! scanning the few bytes of that segment (eight at a time, see
+//! `hl7::scan`; readers of many fields index a segment once with
+//! `hl7::fields`), and text is unescaped and transcoded only when asked
+//! for, borrowing from the input whenever the bytes need no change: for a
+//! UTF-8 message the text of an element is a slice of the message's text,
+//! checked once here, and unescaping is skipped outright when no escape
+//! character follows MSH-2.
 
 use std::borrow::Cow;
 
@@ -16,6 +20,7 @@ use crate::hl7::delimiters::Delimiters;
 use crate::hl7::element::{Ctx, Element, Level};
 use crate::hl7::error::{ParseError, PathError};
 use crate::hl7::path::Path;
+use crate::hl7::scan;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -23,7 +28,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
     raw: &'a [u8],
-    ctx: Ctx,
+    ctx: Ctx<'a>,
     declared: DeclaredCharset,
     charset_mismatch: Option<usize>,
     segments: Vec<Span>,
@@ -64,6 +69,8 @@ impl<'a> Message<'a> {
             ctx: Ctx {
                 delims,
                 encoding: Encoding::Utf8,
+                text: "",
+                unescaped: has_no_escapes(body, &delims),
             },
             declared: DeclaredCharset::Absent,
             charset_mismatch: None,
@@ -76,8 +83,12 @@ impl<'a> Message<'a> {
             .map(|r| r.raw())
             .unwrap_or_default();
         msg.declared = DeclaredCharset::from_msh18(msh18);
-        let choice = charset::choose(&msg.declared, raw);
+        let utf8 = std::str::from_utf8(raw).map_err(|e| e.valid_up_to());
+        let choice = charset::choose_with(&msg.declared, raw, utf8);
         msg.ctx.encoding = choice.encoding;
+        if let (Encoding::Utf8, Ok(text)) = (choice.encoding, utf8) {
+            msg.ctx.text = text;
+        }
         msg.charset_mismatch = choice.mismatch_at;
         Ok(msg)
     }
@@ -220,6 +231,19 @@ impl std::fmt::Display for MessageType {
     }
 }
 
+/// True when no escape character occurs after MSH-2 (which holds it) in
+/// `body`, the message from `MSH` on: one vectorized search per message
+/// spares every element its own.
+fn has_no_escapes(body: &[u8], delims: &Delimiters) -> bool {
+    let Some(esc) = delims.escape else {
+        return true;
+    };
+    let after_msh1 = body.get(4..).unwrap_or_default();
+    let msh2_len = memchr::memchr(delims.field, after_msh1).unwrap_or(after_msh1.len());
+    let rest = after_msh1.get(msh2_len..).unwrap_or_default();
+    memchr::memchr(esc, rest).is_none()
+}
+
 /// Finds segment boundaries: CR, LF and CRLF all end a segment; blank lines
 /// are skipped.
 fn split_segments(raw: &[u8], start: usize) -> Vec<Span> {
@@ -253,7 +277,7 @@ fn push_span(spans: &mut Vec<Span>, raw: &[u8], start: usize, end: usize) {
 #[derive(Debug, Clone, Copy)]
 pub struct Segment<'a> {
     bytes: &'a [u8],
-    ctx: Ctx,
+    ctx: Ctx<'a>,
     index: usize,
 }
 
@@ -292,8 +316,13 @@ impl<'a> Segment<'a> {
                 && (c.is_ascii_uppercase() || c.is_ascii_digit()))
     }
 
+    /// How this segment's elements split and decode.
+    pub(crate) fn ctx(&self) -> Ctx<'a> {
+        self.ctx
+    }
+
     /// True for MSH, BHS and FHS, whose first field is the separator itself.
-    fn is_header(&self) -> bool {
+    pub(crate) fn is_header(&self) -> bool {
         matches!(self.bytes.get(..3), Some(b"MSH" | b"BHS" | b"FHS"))
             && self.bytes.get(3) == Some(&self.ctx.delims.field)
     }
@@ -338,29 +367,19 @@ impl<'a> Segment<'a> {
 }
 
 /// The `n`th (0-based) piece of `bytes` split on `sep`.
-///
-/// A plain byte loop: HL7 pieces are short, and setting up a vectorized
-/// search per separator costs more than scanning a few bytes.
 pub(crate) fn split_nth(bytes: &[u8], sep: u8, n: usize) -> Option<&[u8]> {
-    let mut start = 0;
-    let mut remaining = n;
-    if remaining > 0 {
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == sep {
-                remaining -= 1;
-                if remaining == 0 {
-                    start = i + 1;
-                    break;
-                }
-            }
+    let (mut seen, mut start, mut end) = (0, (n == 0).then_some(0), bytes.len());
+    scan::each(bytes, sep, |i| {
+        seen += 1;
+        if seen == n {
+            start = Some(i + 1);
+        } else if seen > n {
+            end = i;
+            return false;
         }
-        if remaining > 0 {
-            return None;
-        }
-    }
-    let rest = bytes.get(start..)?;
-    let len = rest.iter().position(|&b| b == sep).unwrap_or(rest.len());
-    rest.get(..len)
+        true
+    });
+    bytes.get(start?..end)
 }
 
 #[cfg(test)]
@@ -482,5 +501,15 @@ OBX|2|ST|X^Note^L||a\\F\\b|||||F\r";
         assert_eq!(evn.field_count(), 5);
         assert_eq!(m.msh().field_count(), 3);
         assert_eq!(evn.fields().count(), 5);
+    }
+
+    #[test]
+    fn escapes_are_looked_for_only_after_msh2() {
+        let d = Delimiters::from_msh(b"MSH|^~\\&|A").unwrap();
+        assert!(has_no_escapes(b"MSH|^~\\&|A\rPID|1", &d));
+        assert!(!has_no_escapes(b"MSH|^~\\&|A\rPID|1|a\\T\\b", &d));
+        assert!(!has_no_escapes(b"MSH|^~\\&|\\", &d));
+        let m = Message::parse(b"MSH|^~\\&|A\rPID|1|a\\T\\b").unwrap();
+        assert_eq!(m.text("PID-2").unwrap(), "a&b");
     }
 }

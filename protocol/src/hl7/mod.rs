@@ -8,10 +8,12 @@ pub mod delimiters;
 pub mod element;
 pub mod error;
 pub mod escape;
+pub(crate) mod fields;
 pub mod issue;
 pub mod message;
 pub mod mllp;
 pub mod path;
+mod scan;
 pub mod validate;
 
 pub use charset::{DeclaredCharset, Encoding};

@@ -85,6 +85,15 @@ impl CodingSystem {
     /// by exactly three ASCII alphanumerics are local; anything else is
     /// [`CodingSystem::Other`].
     pub fn from_hl7(name_of_coding_system: &str) -> CodingSystem {
+        // The names nearly every message uses, as they are usually spelled.
+        match name_of_coding_system {
+            "LN" => return CodingSystem::Loinc,
+            "UCUM" => return CodingSystem::Ucum,
+            "MDC" => return CodingSystem::Mdc,
+            "SCT" => return CodingSystem::SnomedCt,
+            "" => return CodingSystem::Other(String::new()),
+            _ => {}
+        }
         let name = name_of_coding_system.trim();
         if let Some((_, system)) = SPELLINGS
             .iter()

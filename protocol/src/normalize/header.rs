@@ -14,7 +14,7 @@ use crate::record::{Header, Processing};
 /// Reads the header of `msg`, whose MSH-9 has been read as `kind`.
 pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType) -> Header {
     let msh = msg.msh();
-    let fields = Fields::new(msg, msh);
+    let fields = Fields::new(msh);
     Header {
         message_code: kind.code.clone(),
         trigger_event: kind.event.clone(),

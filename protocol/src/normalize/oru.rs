@@ -33,7 +33,7 @@ pub(crate) fn observations(work: &mut Work<'_>, msg: &Message<'_>) -> Observatio
     for segment in msg.segments() {
         match segment.id_bytes() {
             b"OBR" => {
-                let mut group = group(work, &Fields::new(msg, segment));
+                let mut group = group(work, &Fields::new(segment));
                 group.observations = Vec::with_capacity(obx_count(msg, segment.index() + 1));
                 orders.push(group);
             }
@@ -44,7 +44,7 @@ pub(crate) fn observations(work: &mut Work<'_>, msg: &Message<'_>) -> Observatio
                     orders.push(group);
                 }
                 if let Some(group) = orders.last_mut() {
-                    let obx = Fields::new(msg, segment);
+                    let obx = Fields::new(segment);
                     let observation = observation(work, &obx, group.observed_at.as_ref());
                     group.observations.push(observation);
                 }
@@ -179,7 +179,7 @@ fn equipment(obx: &Fields<'_>) -> Vec<String> {
             let parts = obx.parts(Some(rep));
             let texts = [1, 2, 3, 4].map(|n| text(parts.part(n)));
             let used = texts.iter().rposition(Option::is_some)? + 1;
-            let mut out = String::new();
+            let mut out = String::with_capacity(rep.raw().len());
             for (i, t) in texts.iter().take(used).enumerate() {
                 if i > 0 {
                     out.push('^');

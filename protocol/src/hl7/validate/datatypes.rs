@@ -6,8 +6,8 @@
 
 use crate::hl7::datetime::{Precision, parse_ts};
 use crate::hl7::element::Element;
+use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue};
-use crate::hl7::message::Segment;
 use crate::hl7::validate::segment_location;
 
 /// SN.1 comparators.
@@ -19,11 +19,20 @@ const SEPARATORS: &[&str] = &["", "-", "+", "/", ".", ":"];
 /// True for an HL7 NM value: an optional sign, digits with at most one
 /// decimal point, at least one digit. Surrounding spaces are tolerated.
 pub(super) fn is_numeric(text: &str) -> bool {
-    let body = text.trim();
-    let body = body.strip_prefix(['+', '-']).unwrap_or(body);
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    !(int.is_empty() && frac.is_empty()) && digits(int) && digits(frac)
+    let body = text.trim().as_bytes();
+    let body = match body {
+        [b'+' | b'-', rest @ ..] => rest,
+        _ => body,
+    };
+    let (mut digits, mut point) = (0, false);
+    for &b in body {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'.' if !point => point = true,
+            _ => return false,
+        }
+    }
+    digits > 0
 }
 
 /// True for an HL7 SN value held in one repetition:
@@ -37,17 +46,17 @@ pub(super) fn is_structured_numeric(value: &Element<'_>) -> bool {
         value
             .component(n)
             .and_then(|c| c.value())
-            .map(|v| v.trim().to_string())
             .unwrap_or_default()
     };
     let (comparator, first, separator, second) = (part(1), part(2), part(3), part(4));
-    COMPARATORS.contains(&comparator.as_str())
+    let (comparator, separator, second) = (comparator.trim(), separator.trim(), second.trim());
+    COMPARATORS.contains(&comparator)
         && is_numeric(&first)
-        && SEPARATORS.contains(&separator.as_str())
+        && SEPARATORS.contains(&separator)
         && if separator.is_empty() {
             second.is_empty()
         } else {
-            is_numeric(&second)
+            is_numeric(second)
         }
 }
 
@@ -55,7 +64,7 @@ pub(super) fn is_structured_numeric(value: &Element<'_>) -> bool {
 /// component is not a valid DTM (or, with `date_only`, a DT: no finer than
 /// a day).
 pub(super) fn check_date_time(
-    seg: &Segment<'_>,
+    seg: &Fields<'_>,
     field: usize,
     what: &str,
     date_only: bool,
@@ -70,11 +79,11 @@ pub(super) fn check_date_time(
             !date_only || (ts.precision <= Precision::Day && ts.offset_minutes.is_none())
         });
         if !valid {
-            let id = seg.id();
+            let id = seg.segment().id();
             let kind = if date_only { "date" } else { "date/time" };
             out.push(Issue::warning(
                 ErrorCode::DataType,
-                segment_location(seg)
+                segment_location(&seg.segment())
                     .field(field)
                     .repetition(r + 1)
                     .component(1),

@@ -7,6 +7,7 @@
 
 use crate::hl7::charset::DeclaredCharset;
 use crate::hl7::datetime::parse_ts;
+use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
 use crate::hl7::message::{Message, Segment};
 use crate::hl7::validate::{component_text, segment_location, tables};
@@ -21,7 +22,7 @@ pub const KNOWN_VERSIONS: [&str; 14] = [
 pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     check_segment_ids(msg, out);
     check_charset(msg, out);
-    let msh = msg.msh();
+    let msh = Fields::new(msg.msh());
     let version = component_text(&msh, 12, 1);
     let version_number = version.as_deref().and_then(version_number);
     check_message_type(&msh, version_number, out);
@@ -122,7 +123,7 @@ fn msh_location() -> Location {
     Location::segment("MSH", 1)
 }
 
-fn check_message_type(msh: &Segment<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
+fn check_message_type(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
     let at = msh_location().field(9).repetition(1);
     if component_text(msh, 9, 1).is_none_or(|code| code.trim().is_empty()) {
         out.push(Issue::error(
@@ -142,7 +143,7 @@ fn check_message_type(msh: &Segment<'_>, version: Option<(u8, u8, u8)>, out: &mu
     }
 }
 
-fn check_control_id(msh: &Segment<'_>, out: &mut Vec<Issue>) {
+fn check_control_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     let control_id = msh.field(10).and_then(|f| f.value());
     if control_id.is_none_or(|id| id.trim().is_empty()) {
         out.push(Issue::error(
@@ -153,7 +154,7 @@ fn check_control_id(msh: &Segment<'_>, out: &mut Vec<Issue>) {
     }
 }
 
-fn check_timestamp(msh: &Segment<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
+fn check_timestamp(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
     match component_text(msh, 7, 1) {
         Some(text) if parse_ts(&text).is_none() => out.push(Issue::warning(
             ErrorCode::DataType,
@@ -171,7 +172,7 @@ fn check_timestamp(msh: &Segment<'_>, version: Option<(u8, u8, u8)>, out: &mut V
     }
 }
 
-fn check_processing_id(msh: &Segment<'_>, out: &mut Vec<Issue>) {
+fn check_processing_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     let at = msh_location().field(11);
     let Some(id) = component_text(msh, 11, 1) else {
         out.push(Issue::warning(

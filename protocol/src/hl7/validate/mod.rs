@@ -23,7 +23,10 @@ mod segments;
 mod structure;
 mod tables;
 
+use std::borrow::Cow;
+
 use crate::hl7::error::ParseError;
+use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
 use crate::hl7::message::{Message, Segment};
 
@@ -73,7 +76,7 @@ pub fn validate(msg: &Message<'_>) -> Vec<Issue> {
     header::check(msg, &mut out);
     structure::check(msg, &mut out);
     for seg in msg.segments().filter(|s| s.has_valid_id()) {
-        segments::check(&seg, &mut out);
+        segments::check(seg, &mut out);
     }
     out
 }
@@ -126,26 +129,27 @@ pub(crate) fn segment_location(seg: &Segment<'_>) -> Location {
 
 /// The value of field `n`, component `c` of its first repetition, or `None`
 /// when it is empty or an explicit null.
-fn component_text(seg: &Segment<'_>, field: usize, component: usize) -> Option<String> {
+fn component_text<'a>(seg: &Fields<'a>, field: usize, component: usize) -> Option<Cow<'a, str>> {
     seg.field(field)
         .and_then(|f| f.component(component))
         .and_then(|c| c.value())
-        .map(|v| v.into_owned())
 }
 
 /// True when field `n` has a value (not empty, not an explicit null).
-fn has_value(seg: &Segment<'_>, field: usize) -> bool {
-    seg.field(field).is_some_and(|f| f.value().is_some())
+fn has_value(seg: &Fields<'_>, field: usize) -> bool {
+    seg.field(field)
+        .is_some_and(|f| !f.is_empty() && !f.is_null())
 }
 
 /// Pushes a 101 warning for every listed field of `seg` that has no value.
-fn require_fields(seg: &Segment<'_>, fields: &[(usize, &str)], out: &mut Vec<Issue>) {
-    let id = seg.id();
+fn require_fields(seg: &Fields<'_>, fields: &[(usize, &str)], out: &mut Vec<Issue>) {
     for &(n, what) in fields {
         if !has_value(seg, n) {
+            let segment = seg.segment();
+            let id = segment.id();
             out.push(Issue::warning(
                 ErrorCode::RequiredFieldMissing,
-                segment_location(seg).field(n),
+                segment_location(&segment).field(n),
                 format!("{id}-{n} ({what}) is missing"),
             ));
         }

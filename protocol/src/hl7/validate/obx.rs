@@ -2,13 +2,13 @@
 //! types and codes, so its value type, value, status and flags are checked
 //! against each other and against their HL7 tables.
 
+use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue};
-use crate::hl7::message::Segment;
 use crate::hl7::validate::datatypes::{check_date_time, is_numeric, is_structured_numeric};
 use crate::hl7::validate::{component_text, has_value, require_fields, segment_location, tables};
 
 /// Runs every OBX check on `seg`.
-pub(super) fn check(seg: &Segment<'_>, out: &mut Vec<Issue>) {
+pub(super) fn check(seg: &Fields<'_>, out: &mut Vec<Issue>) {
     require_fields(
         seg,
         &[
@@ -23,13 +23,14 @@ pub(super) fn check(seg: &Segment<'_>, out: &mut Vec<Issue>) {
     check_date_time(seg, 14, "date/time of the observation", false, out);
 }
 
-fn check_value_type(seg: &Segment<'_>, out: &mut Vec<Issue>) {
-    let at = segment_location(seg).field(2);
+fn check_value_type(seg: &Fields<'_>, out: &mut Vec<Issue>) {
+    // Built only when there is something to report.
+    let at = || segment_location(&seg.segment()).field(2);
     let Some(value_type) = component_text(seg, 2, 1) else {
         if has_value(seg, 5) {
             out.push(Issue::warning(
                 ErrorCode::RequiredFieldMissing,
-                at,
+                at(),
                 "OBX-2 (value type) is missing although OBX-5 has a value",
             ));
         }
@@ -39,7 +40,7 @@ fn check_value_type(seg: &Segment<'_>, out: &mut Vec<Issue>) {
     if !tables::contains(tables::VALUE_TYPES, value_type) {
         out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
-            at.repetition(1).component(1),
+            at().repetition(1).component(1),
             "OBX-2 (value type) is not in HL7 table 0125",
         ));
         return;
@@ -49,7 +50,7 @@ fn check_value_type(seg: &Segment<'_>, out: &mut Vec<Issue>) {
 
 /// Checks OBX-5 against the type OBX-2 declares, for the types whose values
 /// normalization turns into numbers and instants.
-fn check_value(seg: &Segment<'_>, value_type: &str, out: &mut Vec<Issue>) {
+fn check_value(seg: &Fields<'_>, value_type: &str, out: &mut Vec<Issue>) {
     match value_type {
         "NM" | "SN" => {}
         "DT" => return check_date_time(seg, 5, "observation value", true, out),
@@ -69,31 +70,34 @@ fn check_value(seg: &Segment<'_>, value_type: &str, out: &mut Vec<Issue>) {
         if !valid {
             out.push(Issue::warning(
                 ErrorCode::DataType,
-                segment_location(seg).field(5).repetition(r + 1),
+                segment_location(&seg.segment()).field(5).repetition(r + 1),
                 format!("OBX-5 (observation value) is not a valid {value_type} value"),
             ));
         }
     }
 }
 
-fn check_result_status(seg: &Segment<'_>, out: &mut Vec<Issue>) {
+fn check_result_status(seg: &Fields<'_>, out: &mut Vec<Issue>) {
     if component_text(seg, 11, 1).is_some_and(|s| !tables::contains(tables::RESULT_STATUS, &s)) {
         out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
-            segment_location(seg).field(11).repetition(1).component(1),
+            segment_location(&seg.segment())
+                .field(11)
+                .repetition(1)
+                .component(1),
             "OBX-11 (observation result status) is not in HL7 table 0085",
         ));
     }
 }
 
-fn check_abnormal_flags(seg: &Segment<'_>, out: &mut Vec<Issue>) {
+fn check_abnormal_flags(seg: &Fields<'_>, out: &mut Vec<Issue>) {
     let Some(field) = seg.field(8) else { return };
     for (r, rep) in field.repetitions().enumerate() {
         let code = rep.component(1).and_then(|c| c.value());
         if code.is_some_and(|c| !tables::contains(tables::ABNORMAL_FLAGS, &c)) {
             out.push(Issue::warning(
                 ErrorCode::TableValueNotFound,
-                segment_location(seg)
+                segment_location(&seg.segment())
                     .field(8)
                     .repetition(r + 1)
                     .component(1),

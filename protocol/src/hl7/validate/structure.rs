@@ -7,6 +7,7 @@
 //! (100): the message is still stored. Other message types get one
 //! information issue and are stored as generic records.
 
+use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
 use crate::hl7::message::Message;
 use crate::hl7::validate::header::version_number;
@@ -27,7 +28,7 @@ const ADT_WITH_MRG: &[&str] = &[
 /// Runs the structure rules for the message's type, if it has any.
 pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     let mt = msg.message_type();
-    let version = component_text(&msg.msh(), 12, 1)
+    let version = component_text(&Fields::new(msg.msh()), 12, 1)
         .as_deref()
         .and_then(version_number);
     let rules = Rules {

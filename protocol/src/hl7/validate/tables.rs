@@ -3,9 +3,12 @@
 //! Codes are compared exactly (after trimming spaces) except where a table
 //! says otherwise; a value outside its table is a 103 warning, never an
 //! error: the record keeps the value and flags it.
+//!
+//! Invariant: the tables [`contains`] reads are sorted (byte order, no
+//! duplicates), so a lookup is a binary search.
 
 /// Table 0103, processing id (MSH-11.1).
-pub(super) const PROCESSING_ID: &[&str] = &["P", "D", "T"];
+pub(super) const PROCESSING_ID: &[&str] = &["D", "P", "T"];
 
 /// Table 0207, processing mode (MSH-11.2).
 pub(super) const PROCESSING_MODE: &[&str] = &["A", "I", "R", "T"];
@@ -16,9 +19,9 @@ pub(super) const RESULT_STATUS: &[&str] =
 
 /// Table 0078, interpretation codes / abnormal flags (OBX-8), v2.1 to v2.9.
 pub(super) const ABNORMAL_FLAGS: &[&str] = &[
-    "L", "H", "LL", "HH", "<", ">", "N", "A", "AA", "S", "R", "I", "MS", "VS", "U", "D", "B", "W",
-    "NEG", "POS", "IND", "DET", "ND", "AC", "QCF", "TOX", "SYN-R", "SYN-S", "RR", "NR", "HU", "LU",
-    "HX", "LX", "H>", "L<", "CAR", "EX", "EXP", "IE", "NCL", "NS", "E", "OBX",
+    "<", ">", "A", "AA", "AC", "B", "CAR", "D", "DET", "E", "EX", "EXP", "H", "H>", "HH", "HU",
+    "HX", "I", "IE", "IND", "L", "L<", "LL", "LU", "LX", "MS", "N", "NCL", "ND", "NEG", "NR", "NS",
+    "OBX", "POS", "QCF", "R", "RR", "S", "SYN-R", "SYN-S", "TOX", "U", "VS", "W",
 ];
 
 /// Table 0125, value type (OBX-2), all versions.
@@ -41,7 +44,40 @@ pub(super) fn is_sex(value: &str) -> bool {
     SEX.iter().any(|code| code.eq_ignore_ascii_case(value))
 }
 
-/// True when `value` (trimmed) is one of `table`'s codes.
+/// True when `value` (trimmed) is one of `table`'s codes (a sorted table).
 pub(super) fn contains(table: &[&str], value: &str) -> bool {
-    table.contains(&value.trim())
+    table.binary_search(&value.trim()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every table [`contains`] searches.
+    const SEARCHED: [&[&str]; 5] = [
+        PROCESSING_ID,
+        PROCESSING_MODE,
+        RESULT_STATUS,
+        ABNORMAL_FLAGS,
+        VALUE_TYPES,
+    ];
+
+    #[test]
+    fn tables_are_sorted_for_binary_search() {
+        for table in SEARCHED {
+            assert!(table.windows(2).all(|w| w[0] < w[1]), "{table:?}");
+        }
+    }
+
+    #[test]
+    fn every_listed_code_is_found_and_others_are_not() {
+        for table in SEARCHED {
+            assert!(
+                table
+                    .iter()
+                    .all(|code| contains(table, &format!(" {code} ")))
+            );
+            assert!(!contains(table, "ZZZ"));
+        }
+    }
 }

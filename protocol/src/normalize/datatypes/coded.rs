@@ -158,7 +158,7 @@ mod tests {
             },
             Vec::new(),
         );
-        let fields = Fields::new(&m, m.segment("OBX").unwrap());
+        let fields = Fields::new(m.segment("OBX").unwrap());
         let coded = coded(&mut work, fields.parts(fields.field(3)), accept);
         (coded, work.unmapped)
     }

@@ -86,7 +86,7 @@ mod tests {
             },
             Vec::new(),
         );
-        let fields = Fields::new(&m, m.segment("OBX").unwrap());
+        let fields = Fields::new(m.segment("OBX").unwrap());
         let unit = unit(&mut work, fields.parts(fields.field(6)));
         (unit, work.unmapped)
     }

@@ -1,0 +1,262 @@
+//! Segments and composite values split once, for readers that visit many of
+//! their parts.
+//!
+//! `Segment::field(n)` and `Element::component(n)` find their piece by
+//! scanning from the start on every call, which is right for a single
+//! lookup. Validation and normalization read a dozen fields of every OBX
+//! and up to six components of every coded value, so they split each
+//! segment (and each composite) once here, in one pass over its bytes, and
+//! get the same [`Element`]s the parser gives, in constant time.
+//!
+//! Invariant: `Fields::field(n)` and `Parts::part(n)` return exactly what
+//! `Segment::field(n)` and `Element::component(n)` return (MSH-1, MSH-2 and
+//! pieces past the split limits are delegated to them).
+
+use crate::hl7::element::Ctx;
+use crate::hl7::scan;
+use crate::hl7::{Element, Level, Segment};
+
+/// Fields split in one pass; later ones are looked up by the parser.
+const MAX_FIELDS: usize = 48;
+
+/// Components split in one pass (CWE has 6 that are read; XCN, CX fewer).
+const MAX_PARTS: usize = 9;
+
+/// One segment with the byte ranges of its first fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields<'a> {
+    segment: Segment<'a>,
+    ctx: Ctx<'a>,
+    /// MSH, BHS or FHS, whose first fields the parser numbers specially.
+    is_header: bool,
+    /// `ends[i]` is the end of piece `i` (piece 0 is the segment id).
+    ends: [u32; MAX_FIELDS + 1],
+    /// How many pieces `ends` holds.
+    pieces: usize,
+}
+
+impl<'a> Fields<'a> {
+    /// Splits `segment`.
+    pub(crate) fn new(segment: Segment<'a>) -> Self {
+        let ctx = segment.ctx();
+        let raw = segment.raw();
+        let is_header = segment.is_header();
+        let mut fields = Fields {
+            segment,
+            ctx,
+            is_header,
+            ends: [0; MAX_FIELDS + 1],
+            pieces: 0,
+        };
+        if scan::each(raw, ctx.delims.field, |i| fields.push_end(i)) {
+            fields.push_end(raw.len());
+        }
+        fields
+    }
+
+    /// Records the end of the next piece; false when no room is left.
+    fn push_end(&mut self, end: usize) -> bool {
+        match self.ends.get_mut(self.pieces) {
+            Some(slot) => {
+                // Segment lengths were checked against u32::MAX by the parser.
+                *slot = u32::try_from(end).unwrap_or(u32::MAX);
+                self.pieces += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The segment.
+    pub(crate) fn segment(&self) -> Segment<'a> {
+        self.segment
+    }
+
+    /// Field `n` (1-based), as `Segment::field(n)` gives it.
+    pub(crate) fn field(&self, n: usize) -> Option<Element<'a>> {
+        // In MSH, MSH-1 is the separator itself: MSH-n is piece n - 1.
+        let piece = match (self.is_header, n) {
+            (_, 0) => return None,
+            (true, 1 | 2) => return self.segment.field(n),
+            (true, n) => n - 1,
+            (false, n) => n,
+        };
+        if piece >= self.ends.len() {
+            return self.segment.field(n);
+        }
+        let end = *self.ends.get(piece).filter(|_| piece < self.pieces)? as usize;
+        let start = *self.ends.get(piece - 1)? as usize + 1;
+        let raw = self.segment.raw().get(start..end)?;
+        Some(Element::new(raw, self.ctx, Level::Field))
+    }
+
+    /// True when `element` holds more than one repetition or component.
+    pub(crate) fn is_composite(&self, element: Element<'a>) -> bool {
+        let d = &self.ctx.delims;
+        element
+            .raw()
+            .iter()
+            .any(|&b| b == d.component || b == d.repetition)
+    }
+
+    /// The components of `element` (a field's first repetition), split once.
+    pub(crate) fn parts(&self, element: Option<Element<'a>>) -> Parts<'a> {
+        Parts::split(self.ctx, element)
+    }
+}
+
+/// The components of one field repetition (or of one component, whose
+/// parts are then its sub-components).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    element: Option<Element<'a>>,
+    ctx: Ctx<'a>,
+    /// The level the parts are at.
+    level: Level,
+    /// Byte ranges `(start, end)` of the first parts within `raw`.
+    ranges: [(u32, u32); MAX_PARTS],
+    count: usize,
+    raw: &'a [u8],
+}
+
+impl<'a> Parts<'a> {
+    /// Splits a field (its first repetition), a repetition or a component.
+    fn split(ctx: Ctx<'a>, element: Option<Element<'a>>) -> Self {
+        let element = element.and_then(|e| match e.level() {
+            Level::Field => e.repetition(1),
+            _ => Some(e),
+        });
+        let (sep, level) = match element.map(|e| e.level()) {
+            Some(Level::Repetition) => (Some(ctx.delims.component), Level::Component),
+            Some(Level::Component) => (ctx.delims.subcomponent, Level::Subcomponent),
+            _ => (None, Level::Subcomponent),
+        };
+        let raw = element.map(|e| e.raw()).unwrap_or_default();
+        let mut parts = Parts {
+            element,
+            ctx,
+            level,
+            ranges: [(0, 0); MAX_PARTS],
+            count: 0,
+            raw,
+        };
+        let Some(sep) = sep else {
+            parts.level = element.map_or(level, |e| e.level());
+            parts.ranges[0] = (0, u32::try_from(raw.len()).unwrap_or(u32::MAX));
+            parts.count = usize::from(element.is_some());
+            return parts;
+        };
+        let mut start = 0;
+        let complete = scan::each(raw, sep, |i| {
+            let room = parts.push(start, i);
+            start = i + 1;
+            room
+        });
+        if complete {
+            parts.push(start, raw.len());
+        }
+        parts
+    }
+
+    fn push(&mut self, start: usize, end: usize) -> bool {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        match self.ranges.get_mut(self.count) {
+            Some(slot) => {
+                *slot = (clamp(start), clamp(end));
+                self.count += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Part `n` (1-based), as `Element::component(n)` (or `subcomponent(n)`
+    /// for a component) gives it.
+    pub(crate) fn part(&self, n: usize) -> Option<Element<'a>> {
+        let element = self.element?;
+        if n == 0 || n > MAX_PARTS {
+            return match self.level {
+                Level::Component => element.component(n),
+                _ => element.subcomponent(n),
+            };
+        }
+        let (start, end) = *self.ranges.get(n - 1).filter(|_| n <= self.count)?;
+        let raw = self.raw.get(start as usize..end as usize)?;
+        Some(Element::new(raw, self.ctx, self.level))
+    }
+
+    /// The element these parts were split from.
+    pub(crate) fn element(&self) -> Option<Element<'a>> {
+        self.element
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hl7::Message;
+
+    const TEXT: &[u8] =
+        b"MSH|^~\\&|A|B|C|D||x^y\rOBX|1|CWE|c1^d1^L^c2^d2^LN|x&y^z||\"\"|a~b^c|\rZZZ|";
+
+    #[test]
+    fn fields_match_what_the_parser_gives() {
+        let m = Message::parse(TEXT).unwrap();
+        for segment in m.segments() {
+            let fields = Fields::new(segment);
+            for n in 0..12 {
+                let (ours, theirs) = (fields.field(n), segment.field(n));
+                assert_eq!(
+                    ours.map(|e| (e.raw(), e.level())),
+                    theirs.map(|e| (e.raw(), e.level())),
+                    "{}-{n}",
+                    segment.id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn parts_match_components_and_subcomponents() {
+        let m = Message::parse(TEXT).unwrap();
+        let obx = m.segment("OBX").unwrap();
+        let fields = Fields::new(obx);
+        for f in 1..10 {
+            let field = fields.field(f);
+            let parts = fields.parts(field);
+            for n in 0..10 {
+                assert_eq!(
+                    parts.part(n).map(|e| (e.raw(), e.level())),
+                    field
+                        .and_then(|e| e.component(n))
+                        .map(|e| (e.raw(), e.level())),
+                    "OBX-{f}.{n}"
+                );
+            }
+            let first = field.and_then(|e| e.component(1));
+            let subs = fields.parts(first);
+            for n in 0..4 {
+                assert_eq!(
+                    subs.part(n).map(|e| e.raw()),
+                    first.and_then(|e| e.subcomponent(n)).map(|e| e.raw()),
+                    "OBX-{f}.1.{n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fields_past_the_split_limit_are_still_found() {
+        let mut text = b"MSH|^~\\&|A\rPV1".to_vec();
+        for n in 1..=60 {
+            text.extend_from_slice(format!("|f{n}").as_bytes());
+        }
+        let m = Message::parse(&text).unwrap();
+        let pv1 = m.segment("PV1").unwrap();
+        let fields = Fields::new(pv1);
+        for n in [1, 44, 47, 48, 49, 60] {
+            assert_eq!(fields.field(n).unwrap().text(), format!("f{n}"));
+        }
+        assert!(fields.field(61).is_none());
+    }
+}
