@@ -115,18 +115,29 @@ pub struct StoredRecord {
 }
 
 impl StoredRecord {
-    /// Encodes for the store.
+    /// Encodes for the store: the schema version, then the record.
+    ///
+    /// The version prefix matters on an upgrade: rows queued by an older
+    /// build are recognised as such by [`StoredRecord::decode`] instead of
+    /// being misread as the new layout (postcard is positional, so a changed
+    /// struct can decode "successfully" into wrong values).
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         // Sized for a typical record up front instead of growing by doubling.
-        Ok(postcard::to_extend(
-            self,
-            Vec::with_capacity(STORED_RECORD_CAPACITY),
-        )?)
+        let buf = postcard::to_extend(&SCHEMA_VERSION, Vec::with_capacity(STORED_RECORD_CAPACITY))?;
+        Ok(postcard::to_extend(self, buf)?)
     }
 
-    /// Decodes what [`StoredRecord::encode`] wrote.
+    /// Decodes what [`StoredRecord::encode`] wrote, refusing other schema
+    /// versions with [`WireError::UnknownSchema`].
     pub fn decode(bytes: &[u8]) -> Result<StoredRecord, WireError> {
-        Ok(postcard::from_bytes(bytes)?)
+        let (version, rest) = postcard::take_from_bytes::<u16>(bytes)?;
+        if version != SCHEMA_VERSION {
+            return Err(WireError::UnknownSchema {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(postcard::from_bytes(rest)?)
     }
 
     /// The wire entry for this record.

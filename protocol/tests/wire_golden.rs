@@ -12,7 +12,7 @@ use hl7edge_protocol::hl7::{ErrorCode, Issue, Location};
 use hl7edge_protocol::normalize::coding_system::CodingSystem;
 use hl7edge_protocol::normalize::mapping::MappingVersion;
 use hl7edge_protocol::record::*;
-use hl7edge_protocol::wire::{Entry, Envelope, SCHEMA_VERSION, WireError};
+use hl7edge_protocol::wire::{Entry, Envelope, SCHEMA_VERSION, StoredRecord, WireError};
 use uuid::Uuid;
 
 fn ts(utc_ms: i64, precision: Precision) -> Timestamp {
@@ -166,6 +166,29 @@ fn an_unknown_schema_version_is_refused_clearly() {
         text.contains("version 9") && text.contains("upgrade"),
         "{text}"
     );
+}
+
+#[test]
+fn a_stored_record_carries_its_schema_version() {
+    let entry = sample_envelope().entries.remove(0);
+    let stored = StoredRecord {
+        mapping_version: entry.mapping_version,
+        record: entry.record,
+    };
+    let mut bytes = stored.encode().unwrap();
+    assert_eq!(StoredRecord::decode(&bytes).unwrap(), stored);
+    // A row queued by a build with another record layout is refused by
+    // version, not misread as this layout.
+    bytes[0] = 9;
+    match StoredRecord::decode(&bytes) {
+        Err(WireError::UnknownSchema {
+            found: 9,
+            supported,
+        }) => {
+            assert_eq!(supported, SCHEMA_VERSION)
+        }
+        other => panic!("expected UnknownSchema, got {other:?}"),
+    }
 }
 
 #[test]
