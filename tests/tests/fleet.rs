@@ -1,0 +1,206 @@
+//! What central IT sees of a fleet: the retained status and its last will, the heartbeat's
+//! counters, the real `hl7edge-hub fleet --json` and `serve` outputs for two gateways (one with a
+//! backlog), and `hl7edge-hub tail` sharing the records between two processes.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use hl7edge_e2e::decode;
+use hl7edge_e2e::hl7gen;
+use hl7edge_e2e::hub::HubTools;
+use hl7edge_e2e::mllp::{AckCode, Connection, parse_ack};
+use hl7edge_e2e::mqtt::{ClientOptions, Subscriber};
+use hl7edge_e2e::rig::{FILTER, Rig};
+use hl7edge_protocol::telemetry::{Counters, Heartbeat, Status};
+
+const WAIT: Duration = Duration::from_secs(5);
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn statuses(rig: &Rig) -> Vec<(Status, bool)> {
+    rig.decoded().statuses
+}
+
+#[tokio::test]
+async fn the_retained_status_is_online_and_the_last_will_marks_a_killed_agent_offline() -> Result<()>
+{
+    let mut rig = Rig::start(|c| c).await?;
+    let online = |m: &[hl7edge_e2e::mqtt::Received]| {
+        decode::decode(m)
+            .statuses
+            .iter()
+            .any(|(s, retained)| s.online && *retained && s.version == VERSION)
+    };
+    rig.hub
+        .wait_until(Duration::from_secs(20), online)
+        .await
+        .with_context(|| format!("no retained online status: {:?}", statuses(&rig)))?;
+    rig.agent.sigkill().await?;
+    let offline = |m: &[hl7edge_e2e::mqtt::Received]| {
+        decode::decode(m).statuses.iter().any(|(s, _)| {
+            !s.online && s.reason.as_deref() == Some("connection lost") && s.version == VERSION
+        })
+    };
+    rig.hub
+        .wait_until(Duration::from_secs(30), offline)
+        .await
+        .with_context(|| format!("no last will: {:?}", statuses(&rig)))?;
+    // A hub connecting later is told at once, by the retained message.
+    let late = ClientOptions::new("late-hub", &rig.pki.ca, Some(&rig.pki.subscriber));
+    let late = Subscriber::connect(rig.broker.addr(), &late, FILTER).await?;
+    late.wait_until(WAIT, |m| {
+        let decoded = decode::decode(m);
+        decoded.statuses.len() == 1 && decoded.statuses.iter().all(|(s, r)| !s.online && *r)
+    })
+    .await
+    .with_context(|| format!("retained offline status: {:?}", late.messages().len()))?;
+    Ok(())
+}
+
+/// Malformed messages the agent must answer with AE and quarantine.
+fn malformed() -> Vec<Vec<u8>> {
+    vec![
+        b"PID|1||123\rOBX|1|NM|x||1\r".to_vec(),
+        b"hello, this is not HL7".to_vec(),
+        b"MSH\rPID|1\r".to_vec(),
+    ]
+}
+
+#[tokio::test]
+async fn heartbeat_counters_equal_what_was_sent() -> Result<()> {
+    let rig = Rig::start(|c| c.set("telemetry.interval", "1s")).await?;
+    let addr = rig.agent.mllp_addr("lab").context("lab")?;
+    let mut connection = Connection::connect(addr, None, WAIT).await?;
+    let good = 7u64;
+    for n in 0..good {
+        let ack = parse_ack(
+            &connection
+                .send(&hl7gen::lab_result("lis", n).bytes, WAIT)
+                .await?,
+        )?;
+        ensure!(ack.code == AckCode::AA, "message {n}: {ack:?}");
+    }
+    let bad = malformed();
+    for bytes in &bad {
+        let ack = parse_ack(&connection.send(bytes, WAIT).await?)?;
+        ensure!(ack.code == AckCode::AE, "{ack:?}");
+    }
+    let bad = bad.len() as u64;
+    let expected = Counters {
+        received: good + bad,
+        acknowledged: good,
+        rejected: 0,
+        quarantined: bad,
+        duplicates: 0,
+        forwarded: good,
+    };
+    let matching = |hb: &Heartbeat| hb.counters == expected && hb.queue.depth == 0;
+    let found = rig
+        .hub
+        .wait_until(Duration::from_secs(30), |m| {
+            decode::decode(m).heartbeats.iter().any(matching)
+        })
+        .await;
+    let heartbeats = rig.decoded().heartbeats;
+    ensure!(
+        found.is_ok(),
+        "no heartbeat with {expected:?}; last: {:?}",
+        heartbeats.last()
+    );
+    let hb = heartbeats
+        .iter()
+        .find(|hb| matching(hb))
+        .context("matching heartbeat")?;
+    ensure!(hb.interval_s == 1 && hb.version == VERSION, "{hb:?}");
+    ensure!(
+        hb.gateway.id == "gw-0001" && hb.broker_reconnects == 0,
+        "{hb:?}"
+    );
+    ensure!(hb.queue.oldest_unsent_age_ms.is_none(), "{hb:?}");
+    ensure!(
+        hb.storage.db_bytes > 0 && hb.storage.disk_free_bytes > 0,
+        "{hb:?}"
+    );
+    ensure!(
+        hb.cert_days_left.is_some_and(|d| d > 0),
+        "the test certificate is valid: {hb:?}"
+    );
+    let lab = hb.sources.first().context("source lab")?;
+    ensure!(lab.name == "lab" && lab.received == good + bad, "{lab:?}");
+    ensure!(
+        lab.acknowledged == good && lab.quarantined == bad,
+        "{lab:?}"
+    );
+    ensure!(lab.last_message_ms.is_some(), "{lab:?}");
+    // The first heartbeat came right after connecting, not a whole interval later.
+    let first = heartbeats.first().context("a heartbeat")?;
+    ensure!(first.uptime_s <= 5, "first heartbeat late: {first:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_tail_processes_sharing_a_subscription_print_every_record_once() -> Result<()> {
+    let rig = Rig::start(|c| c).await?;
+    let tools = HubTools::new(&rig.pki, &rig.broker.url())?;
+    let mut first = tools.tail("tail-one", Some("hubs"))?;
+    let mut second = tools.tail("tail-two", Some("hubs"))?;
+    first.wait_subscribed(Duration::from_secs(20)).await?;
+    second.wait_subscribed(Duration::from_secs(20)).await?;
+    let mut sender = rig.sender("lab")?;
+    let count = 60u64;
+    for n in 0..count {
+        sender.send(&hl7gen::lab_result("lis", n)).await;
+    }
+    let acked = sender.acked();
+    ensure!(acked.len() == count as usize, "all acked: {}", acked.len());
+    let report = rig
+        .wait_delivered(
+            &[hl7edge_e2e::checker::Acked::new("lab", acked)],
+            Duration::from_secs(30),
+        )
+        .await;
+    report.assert_ok();
+    let all: BTreeSet<String> = rig
+        .decoded()
+        .delivered
+        .into_iter()
+        .map(|d| d.record_id)
+        .collect();
+    ensure!(all.len() == count as usize, "records: {}", all.len());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let printed = first.record_ids().len() + second.record_ids().len();
+        if printed >= all.len() || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.stop().await?;
+    second.stop().await?;
+    let (a, b) = (first.record_ids(), second.record_ids());
+    let (set_a, set_b): (BTreeSet<String>, BTreeSet<String>) =
+        (a.iter().cloned().collect(), b.iter().cloned().collect());
+    ensure!(
+        set_a.len() == a.len() && set_b.len() == b.len(),
+        "a process printed an id twice"
+    );
+    ensure!(
+        set_a.is_disjoint(&set_b),
+        "ids in both: {:?}",
+        set_a.intersection(&set_b).collect::<Vec<_>>()
+    );
+    let union: BTreeSet<String> = set_a.union(&set_b).cloned().collect();
+    ensure!(
+        union == all,
+        "missing: {:?}, unexpected: {:?}",
+        all.difference(&union).collect::<Vec<_>>(),
+        union.difference(&all).collect::<Vec<_>>()
+    );
+    ensure!(
+        !a.is_empty() && !b.is_empty(),
+        "the shared subscription split the records ({} / {})",
+        a.len(),
+        b.len()
+    );
+    Ok(())
+}
