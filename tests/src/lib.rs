@@ -42,5 +42,6 @@ pub mod mllp;
 pub mod mqtt;
 pub mod pki;
 pub mod process;
+pub mod puback_gate;
 pub mod rig;
 pub mod tls;

@@ -6,11 +6,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use hl7edge_e2e::agent::{Agent, AgentConfig};
 use hl7edge_e2e::decode;
 use hl7edge_e2e::hl7gen;
-use hl7edge_e2e::hub::HubTools;
+use hl7edge_e2e::hub::{self, HubTools};
 use hl7edge_e2e::mllp::{AckCode, Connection, parse_ack};
-use hl7edge_e2e::mqtt::{ClientOptions, Subscriber};
+use hl7edge_e2e::mqtt::{ClientOptions, Received, Subscriber};
+use hl7edge_e2e::puback_gate::PubackGate;
 use hl7edge_e2e::rig::{FILTER, Rig};
 use hl7edge_protocol::telemetry::{Counters, Heartbeat, Status};
 
@@ -202,5 +204,114 @@ async fn two_tail_processes_sharing_a_subscription_print_every_record_once() -> 
         a.len(),
         b.len()
     );
+    Ok(())
+}
+
+fn gateway(id: &str, config: AgentConfig) -> AgentConfig {
+    AgentConfig {
+        gateway: ("acme-health".into(), "clinic-12".into(), id.into()),
+        ..config
+    }
+    .set("telemetry.interval", "1s")
+    // Room in the client's window for the heartbeats the gate never acknowledges.
+    .set("hub.inflight", 64)
+}
+
+/// Sends `count` lab results to `agent`'s `lab` listener; all must be acknowledged.
+async fn send(agent: &Agent, sender: &str, count: u64) -> Result<()> {
+    let addr = agent.mllp_addr("lab").context("lab")?;
+    let mut sender_ = hl7edge_e2e::mllp::Sender::new(hl7edge_e2e::rig::quick(addr));
+    for n in 0..count {
+        sender_.send(&hl7gen::lab_result(sender, n)).await;
+    }
+    ensure!(sender_.acked().len() == count as usize, "all acknowledged");
+    Ok(())
+}
+
+fn heartbeat_of<'a>(heartbeats: &'a [Heartbeat], id: &str) -> Option<&'a Heartbeat> {
+    heartbeats.iter().rev().find(|hb| hb.gateway.id == id)
+}
+
+fn row<'a>(fleet: &'a serde_json::Value, id: &str) -> Option<&'a serde_json::Value> {
+    fleet["gateways"]
+        .as_array()?
+        .iter()
+        .find(|row| row["gateway"] == id)
+}
+
+#[tokio::test]
+async fn fleet_and_metrics_show_both_gateways_with_their_backlog() -> Result<()> {
+    let rig = Rig::start(|c| gateway("gw-a", c)).await?;
+    // gw-b reaches the broker through a relay that withholds PUBACKs: online, publishing, and
+    // never able to clear its queue.
+    let gate = PubackGate::start(&rig.pki, rig.broker.addr()).await?;
+    let agent_b = Agent::start(&gateway("gw-b", AgentConfig::new(&rig.pki, &gate.url()))).await?;
+    let tools = HubTools::new(&rig.pki, &rig.broker.url())?;
+    let serve = tools.serve().await?;
+    let (sent_a, backlog_b) = (3u64, 5u64);
+    send(&rig.agent, "lis-a", sent_a).await?;
+    send(&agent_b, "lis-b", backlog_b).await?;
+    let settled = |m: &[Received]| {
+        let hbs = decode::decode(m).heartbeats;
+        let a = heartbeat_of(&hbs, "gw-a");
+        let b = heartbeat_of(&hbs, "gw-b");
+        a.is_some_and(|a| a.counters.forwarded == sent_a && a.queue.depth == 0)
+            && b.is_some_and(|b| b.counters.acknowledged == backlog_b && b.queue.depth == backlog_b)
+    };
+    let found = rig.hub.wait_until(Duration::from_secs(30), settled).await;
+    let hbs = rig.decoded().heartbeats;
+    ensure!(
+        found.is_ok(),
+        "heartbeats never showed the backlog: a={:?} b={:?}",
+        heartbeat_of(&hbs, "gw-a"),
+        heartbeat_of(&hbs, "gw-b")
+    );
+    let b = heartbeat_of(&hbs, "gw-b").context("gw-b")?;
+    ensure!(b.counters.forwarded == 0, "nothing acknowledged: {b:?}");
+
+    let fleet = tools.fleet_json(Duration::from_secs(3)).await?;
+    let a = row(&fleet, "gw-a").with_context(|| format!("gw-a in {fleet:#}"))?;
+    let b = row(&fleet, "gw-b").with_context(|| format!("gw-b in {fleet:#}"))?;
+    ensure!(
+        a["state"] == "online" && b["state"] == "online",
+        "{fleet:#}"
+    );
+    ensure!(
+        a["queue_depth"] == 0 && a["oldest_unsent_ms"].is_null(),
+        "{a:#}"
+    );
+    ensure!(b["queue_depth"] == backlog_b, "{b:#}");
+    ensure!(
+        b["oldest_unsent_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "{b:#}"
+    );
+    ensure!(b["counters"]["acknowledged"] == backlog_b, "{b:#}");
+
+    let depth = |text: &str, id: &str| hub::sample(text, "hl7edge_queue_depth", &[("gateway", id)]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = serve.metrics().await?;
+        let done =
+            depth(&text, "gw-a") == Some(0.0) && depth(&text, "gw-b") == Some(backlog_b as f64);
+        if done || tokio::time::Instant::now() >= deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    ensure!(depth(&text, "gw-a") == Some(0.0), "gw-a depth:\n{text}");
+    ensure!(
+        depth(&text, "gw-b") == Some(backlog_b as f64),
+        "gw-b depth:\n{text}"
+    );
+    let oldest = |id: &str| hub::sample(&text, "hl7edge_oldest_unsent_seconds", &[("gateway", id)]);
+    ensure!(
+        oldest("gw-b").is_some_and(|s| s > 0.0),
+        "gw-b oldest:\n{text}"
+    );
+    ensure!(oldest("gw-a") == Some(0.0), "an empty queue:\n{text}");
+    for id in ["gw-a", "gw-b"] {
+        let online = hub::sample(&text, "hl7edge_gateway_online", &[("gateway", id)]);
+        ensure!(online == Some(1.0), "{id} online:\n{text}");
+    }
     Ok(())
 }
