@@ -11,6 +11,10 @@
 //! - agent → broker bytes are copied unchanged; broker → agent bytes are split into MQTT packets
 //!   (fixed header and remaining length) and only PUBACKs (type 4) are left out;
 //! - every connection is served until either side closes it; the relay stops when dropped.
+//!
+//! The relay's tasks run on the caller's tokio runtime: a test that also blocks its thread
+//! (building a binary, polling a port) uses a multi-thread runtime, or the relay stalls and the
+//! agent's connection times out.
 
 use std::net::SocketAddr;
 

@@ -13,8 +13,7 @@
 use std::time::Duration;
 
 use hl7edge_protocol::telemetry::{
-    Counters, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats,
-    StorageStats, UnmappedCode,
+    Counters, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats, StorageStats,
 };
 
 /// Milliseconds in a day.
@@ -54,29 +53,14 @@ pub struct StoreReading {
     pub live_bytes: u64,
 }
 
-/// One reading of one interface's counters.
+/// One reading of one interface's counters: what its heartbeat entry
+/// says, plus what only the totals carry.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SourceReading {
-    /// Listener name.
-    pub name: String,
-    /// Frames received.
-    pub received: u64,
-    /// Positive ACKs after commit.
-    pub acknowledged: u64,
+    /// The heartbeat entry (drift alerts are not detected yet: empty).
+    pub stats: SourceStats,
     /// Resends answered with the stored ACK.
     pub duplicates: u64,
-    /// AR answers (not stored).
-    pub rejected: u64,
-    /// AE answers kept in quarantine.
-    pub quarantined: u64,
-    /// Last message time, Unix ms; `None` if none since start.
-    pub last_message_ms: Option<i64>,
-    /// Codes mapped since start.
-    pub codes_mapped: u64,
-    /// Codes left unmapped since start.
-    pub codes_unmapped: u64,
-    /// The most frequent unmapped codes.
-    pub top_unmapped: Vec<UnmappedCode>,
 }
 
 /// Everything that changes, read at one moment.
@@ -108,7 +92,7 @@ pub struct Trend {
 impl Trend {
     /// Takes a reading into account and returns `(hours_until_full, alarm)`.
     pub fn observe(&mut self, snapshot: &Snapshot, max_bytes: u64) -> (Option<f64>, bool) {
-        let rejected: u64 = snapshot.sources.iter().map(|s| s.rejected).sum();
+        let rejected: u64 = snapshot.sources.iter().map(|s| s.stats.rejected).sum();
         let rejected_since = rejected > self.last_rejected;
         self.last_rejected = rejected;
         let Some(store) = snapshot.store else {
@@ -186,7 +170,7 @@ pub fn heartbeat(
         cert_days_left: identity.cert_not_after_ms.map(|t| cert_days_left(t, now)),
         hours_until_full,
         clock_offset_ms: None,
-        sources: snapshot.sources.iter().map(source_stats).collect(),
+        sources: snapshot.sources.iter().map(|s| s.stats.clone()).collect(),
     }
 }
 
@@ -195,29 +179,15 @@ fn totals(snapshot: &Snapshot) -> Counters {
         forwarded: snapshot.forwarded,
         ..Counters::default()
     };
-    for s in &snapshot.sources {
+    for reading in &snapshot.sources {
+        let s = &reading.stats;
         c.received = c.received.saturating_add(s.received);
         c.acknowledged = c.acknowledged.saturating_add(s.acknowledged);
         c.rejected = c.rejected.saturating_add(s.rejected);
         c.quarantined = c.quarantined.saturating_add(s.quarantined);
-        c.duplicates = c.duplicates.saturating_add(s.duplicates);
+        c.duplicates = c.duplicates.saturating_add(reading.duplicates);
     }
     c
-}
-
-fn source_stats(s: &SourceReading) -> SourceStats {
-    SourceStats {
-        name: s.name.clone(),
-        last_message_ms: s.last_message_ms,
-        received: s.received,
-        acknowledged: s.acknowledged,
-        rejected: s.rejected,
-        quarantined: s.quarantined,
-        codes_mapped: s.codes_mapped,
-        codes_unmapped: s.codes_unmapped,
-        top_unmapped: s.top_unmapped.clone(),
-        drift: Vec::new(),
-    }
 }
 
 #[cfg(test)]
@@ -242,11 +212,14 @@ mod tests {
 
     fn source(name: &str, received: u64, acked: u64, quarantined: u64) -> SourceReading {
         SourceReading {
-            name: name.into(),
-            received,
-            acknowledged: acked,
-            quarantined,
-            ..SourceReading::default()
+            stats: SourceStats {
+                name: name.into(),
+                received,
+                acknowledged: acked,
+                quarantined,
+                ..SourceStats::default()
+            },
+            duplicates: 1,
         }
     }
 
@@ -276,7 +249,7 @@ mod tests {
                 acknowledged: 12,
                 rejected: 0,
                 quarantined: 2,
-                duplicates: 0,
+                duplicates: 2,
                 forwarded: 9,
             }
         );
@@ -355,7 +328,7 @@ mod tests {
         let mut trend = Trend::default();
         let mut snap = snapshot(0, 10);
         assert!(!trend.observe(&snap, 1_000).1);
-        snap.sources[0].rejected = 1;
+        snap.sources[0].stats.rejected = 1;
         assert!(trend.observe(&snap, 1_000).1);
         assert!(!trend.observe(&snap, 1_000).1, "no new rejection since");
         snap.store = Some(StoreReading {

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use hl7edge_protocol::telemetry::{SourceStats, UnmappedCode};
 use tracing::debug;
 
 use super::build::{Snapshot, SourceReading, StoreReading};
@@ -102,32 +103,34 @@ fn store_reading(reader: &StoreReader) -> Result<StoreReading, crate::store::Sto
 fn source(shared: &Shared) -> SourceReading {
     let m = &shared.metrics;
     let last = m.last_message_ms.load(Ordering::Relaxed);
-    let mut reading = SourceReading {
+    let mut stats = SourceStats {
         name: shared.iface.name.clone(),
+        last_message_ms: (last > 0).then(|| i64::try_from(last).unwrap_or(i64::MAX)),
         received: m.received.load(Ordering::Relaxed),
         acknowledged: m.acked.load(Ordering::Relaxed),
-        duplicates: m.duplicates.load(Ordering::Relaxed),
         rejected: m.rejected.load(Ordering::Relaxed),
         quarantined: m.quarantined.load(Ordering::Relaxed),
-        last_message_ms: (last > 0).then(|| i64::try_from(last).unwrap_or(i64::MAX)),
-        ..SourceReading::default()
+        ..SourceStats::default()
     };
     // A poisoned lock means a panic elsewhere; report the codes as unknown.
     if let Ok(unmapped) = shared.iface.unmapped.lock() {
         let snap = unmapped.snapshot(TOP_UNMAPPED);
-        reading.codes_mapped = snap.mapped_total;
-        reading.codes_unmapped = snap.unmapped_total;
-        reading.top_unmapped = snap
+        stats.codes_mapped = snap.mapped_total;
+        stats.codes_unmapped = snap.unmapped_total;
+        stats.top_unmapped = snap
             .top
             .into_iter()
-            .map(|c| hl7edge_protocol::telemetry::UnmappedCode {
+            .map(|c| UnmappedCode {
                 system: c.system,
                 code: c.code,
                 count: c.count,
             })
             .collect();
     }
-    reading
+    SourceReading {
+        stats,
+        duplicates: m.duplicates.load(Ordering::Relaxed),
+    }
 }
 
 /// Free bytes (for unprivileged users) on the filesystem holding `path`.
