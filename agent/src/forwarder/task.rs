@@ -8,10 +8,10 @@
 //! deletes its rows through the store writer. Heartbeats handed over by the
 //! telemetry task go out on the same connection at QoS 1; they take a
 //! packet id in the same FIFO as record publishes (as a publish without
-//! rows), so their PUBACKs never count as forwarded records. Any error, a refused PUBACK,
-//! or no progress for too long ends the generation; the next one starts
-//! after an exponential, jittered backoff and re-reads every unacknowledged
-//! row from the store.
+//! rows), so their PUBACKs never count as forwarded records. Any error, a
+//! refused PUBACK, or no progress for too long ends the generation; the next
+//! one starts after an exponential, jittered backoff and re-reads every
+//! unacknowledged row from the store.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

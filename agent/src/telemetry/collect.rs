@@ -203,6 +203,30 @@ mod tests {
         assert_eq!(not_after_ms(pem), Ok(2_110_744_997_000));
     }
 
+    #[tokio::test]
+    async fn a_fresh_store_reads_as_an_empty_queue_with_its_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::store::StoreConfig::new(dir.path().join("queue.db"));
+        let opened = crate::store::Store::open(cfg).unwrap();
+        let forwarder = Arc::new(ForwarderMetrics::default());
+        forwarder.connects.store(2, Ordering::Relaxed);
+        let mut collector = Collector::new(Probes {
+            store: opened.handle.clone(),
+            listeners: Vec::new(),
+            forwarder,
+        });
+        let snap = collector.snapshot().await;
+        let store = snap.store.expect("the store is readable");
+        assert_eq!(store.queue_depth, 0);
+        assert_eq!(store.oldest_unsent_ms, None);
+        assert!(store.db_bytes > 0 && store.live_bytes > 0, "{store:?}");
+        assert!(snap.disk_free_bytes.is_some());
+        assert_eq!(snap.connects, 2);
+        drop(collector);
+        drop(opened.handle);
+        opened.writer.join().unwrap();
+    }
+
     #[test]
     fn free_space_of_an_existing_directory_is_known() {
         assert!(disk_free(Path::new("/")).is_some());
