@@ -147,6 +147,62 @@ async fn heartbeat_counters_equal_what_was_sent() -> Result<()> {
 }
 
 #[tokio::test]
+async fn heartbeats_interleaved_with_record_publishes_leave_the_puback_matching_intact()
+-> Result<()> {
+    // One record per publish and a window of two: heartbeats land between record publishes.
+    let rig = Rig::start(|c| {
+        c.set("telemetry.interval", "1s")
+            .set("hub.inflight", 2)
+            .set("hub.batch_max_records", 1)
+    })
+    .await?;
+    let mut sender = rig.sender("lab")?;
+    let count = 300u64;
+    sender
+        .send_all(hl7gen::messages(hl7gen::Kind::Lab, "lis", 0..count))
+        .await;
+    let acked = sender.acked();
+    ensure!(acked.len() == count as usize, "all acked: {}", acked.len());
+    let report = rig
+        .wait_delivered(
+            &[hl7edge_e2e::checker::Acked::new("lab", acked)],
+            Duration::from_secs(60),
+        )
+        .await;
+    report.assert_ok_and_ordered();
+    let done = |hb: &Heartbeat| hb.counters.forwarded == count && hb.queue.depth == 0;
+    rig.hub
+        .wait_until(Duration::from_secs(15), |m| {
+            decode::decode(m).heartbeats.iter().any(done)
+        })
+        .await
+        .with_context(|| format!("last heartbeat: {:?}", rig.decoded().heartbeats.last()))?;
+    let heartbeats = rig.decoded().heartbeats;
+    let during = heartbeats
+        .iter()
+        .filter(|hb| hb.counters.acknowledged > 0 && hb.counters.forwarded < count)
+        .count();
+    let last = heartbeats.iter().find(|hb| done(hb)).context("final")?;
+    // A heartbeat PUBACK taken for a record's (or the reverse) would rebuild the connection
+    // and publish records again.
+    ensure!(
+        last.broker_reconnects == 0 && report.redelivered == 0,
+        "reconnects {}, redelivered {}",
+        last.broker_reconnects,
+        report.redelivered
+    );
+    ensure!(
+        last.counters.forwarded == count,
+        "every record counted once: {last:?}"
+    );
+    ensure!(
+        during > 0,
+        "no heartbeat was published while records were being forwarded"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn two_tail_processes_sharing_a_subscription_print_every_record_once() -> Result<()> {
     let rig = Rig::start(|c| c).await?;
     let tools = HubTools::new(&rig.pki, &rig.broker.url())?;
