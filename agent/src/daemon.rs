@@ -30,6 +30,7 @@ use crate::forwarder::task::{self as forwarder, ForwarderMetrics, ForwarderSetti
 use crate::ingest::{AckIds, Interface};
 use crate::listener::{BoundListener, ConnectionSettings, ListenerMetrics, Shared};
 use crate::store::{OpenedStore, Store, StoreConfig, StoreHandle, StoreHealth, StoreWriter};
+use crate::telemetry::{self, collect::Probes};
 
 /// How long listeners get to answer what they hold at shutdown.
 const LISTENER_DRAIN: Duration = Duration::from_millis(2500);
@@ -41,6 +42,8 @@ pub struct RunningAgent {
     listener_tasks: Vec<JoinHandle<()>>,
     forwarder: JoinHandle<Result<(), forwarder::ForwardError>>,
     forwarder_metrics: Arc<ForwarderMetrics>,
+    /// The heartbeat task (holds a store handle: joined before the writer).
+    telemetry: Option<JoinHandle<()>>,
     store: Option<StoreHandle>,
     writer: Option<StoreWriter>,
     /// The systemd watchdog task (holds a store handle: stopped first).
@@ -105,10 +108,25 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         started_at_ms: crate::store::now_ms(),
     };
     let forwarder_metrics = Arc::new(ForwarderMetrics::default());
+    let (outbox, inbox) = telemetry::channel();
+    let recovery = report.recovered.as_ref().map(|r| r.describe());
+    let identity = telemetry::identity(&config, version, settings.started_at_ms, recovery);
+    let probes = Probes {
+        store: handle.clone(),
+        listeners: listeners.iter().map(|(_, _, s)| Arc::clone(s)).collect(),
+        forwarder: Arc::clone(&forwarder_metrics),
+    };
+    let telemetry = tokio::spawn(telemetry::run(
+        identity,
+        probes,
+        outbox,
+        shutdown_rx.clone(),
+    ));
     let forwarder = tokio::spawn(forwarder::run(
         settings,
         handle.clone(),
         Arc::clone(&forwarder_metrics),
+        inbox,
         shutdown_rx.clone(),
     ));
     info!(listeners = listeners.len(), "hl7edge started");
@@ -118,6 +136,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         listener_tasks,
         forwarder,
         forwarder_metrics,
+        telemetry: Some(telemetry),
         store: Some(handle),
         writer: Some(writer),
         watchdog: None,
@@ -259,6 +278,13 @@ impl RunningAgent {
         }
         if !self.forwarder.is_finished() {
             let _ = tokio::time::timeout(Duration::from_secs(3), &mut self.forwarder).await;
+        }
+        if let Some(telemetry) = self.telemetry.take()
+            && tokio::time::timeout(Duration::from_secs(1), telemetry)
+                .await
+                .is_err()
+        {
+            warn!("the heartbeat task did not stop in time");
         }
         self.listeners.clear();
         self.store.take();

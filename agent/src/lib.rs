@@ -16,5 +16,6 @@ pub mod logging;
 pub mod notify;
 pub mod signals;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 pub mod watchdog;

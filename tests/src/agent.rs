@@ -1,13 +1,8 @@
 //! The hl7edge agent under test, run as a child process (`hl7edge run --config FILE`) with its
 //! own directory (configuration, database, log) and free ports for its MLLP listeners.
 //!
-//! Finding the binary: `CARGO_BIN_EXE_hl7edge` exists only for the agent crate's own tests, and a
-//! dependency on the agent crate builds its library, not its binary. So on first use the harness
-//! runs `cargo build -p hl7edge --bin hl7edge` into the target directory and profile the running
-//! test binary came from (`target/<profile>/deps/<test>` → `target/<profile>/hl7edge`); cargo
-//! releases its build lock before it runs tests, so this does not deadlock, and it is a no-op
-//! when the binary is up to date. `HL7EDGE_BIN=/path/to/hl7edge` skips the build (for a release
-//! or cross-compiled binary).
+//! Finding the binary: built on first use, see [`crate::build`]. `HL7EDGE_BIN=/path/to/hl7edge`
+//! skips the build (for a release or cross-compiled binary).
 //!
 //! Invariants:
 //! - the agent process never outlives the [`Agent`] value (killed on drop);
@@ -21,7 +16,7 @@ mod config;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -233,73 +228,7 @@ pub fn binary() -> Result<PathBuf, AgentError> {
 }
 
 fn build_binary() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("HL7EDGE_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe().map_err(|err| format!("locating the test binary: {err}"))?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| format!("unexpected test binary location {}", exe.display()))?;
-    let target_dir = profile_dir
-        .parent()
-        .ok_or("test binary has no target directory")?;
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev",
-        Some(other) => other,
-        None => return Err(format!("no profile directory in {}", exe.display())),
-    };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let mut command = Command::new(cargo);
-    // Cargo gives tests the package's CARGO_PKG_*, CARGO_MANIFEST_DIR and so on; some build
-    // scripts (ring's) rerun when those change, which would make this build and the outer one
-    // rebuild each other's dependencies every time. Build with the caller's environment.
-    for (key, _) in std::env::vars_os() {
-        if key.to_str().is_some_and(set_by_cargo_for_tests) {
-            command.env_remove(key);
-        }
-    }
-    let output = command
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "hl7edge",
-            "--bin",
-            "hl7edge",
-            "--profile",
-            profile,
-        ])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .output()
-        .map_err(|err| format!("running cargo build: {err}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo build -p hl7edge failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(profile_dir.join("hl7edge"))
-}
-
-/// Whether cargo sets the environment variable `key` for the test processes it runs.
-fn set_by_cargo_for_tests(key: &str) -> bool {
-    const PREFIXES: [&str; 2] = ["CARGO_PKG_", "CARGO_BIN_EXE_"];
-    const NAMES: [&str; 8] = [
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_CRATE_NAME",
-        "CARGO_BIN_NAME",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_TARGET_TMPDIR",
-        "OUT_DIR",
-        "LD_LIBRARY_PATH",
-    ];
-    PREFIXES.iter().any(|p| key.starts_with(p)) || NAMES.contains(&key)
+    crate::build::workspace_binary("hl7edge", "hl7edge", "HL7EDGE_BIN")
 }
 
 /// Starts the agent in `dir` and waits until each listener in `ports` accepts connections.

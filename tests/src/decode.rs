@@ -1,13 +1,13 @@
 //! Decodes what the stand-in hub received into what the checker compares: record envelopes on
 //! `.../records/...` into [`Delivered`] (record id, source, control id), and the retained
-//! `.../status` payloads into [`Status`].
+//! `.../status` payloads into [`Status`], the `.../telemetry` heartbeats into [`Heartbeat`].
 //!
 //! Invariants:
 //! - deliveries keep the arrival order of the messages and, within a batch envelope, the entry
 //!   order, so [`crate::checker::check`] can judge order per source;
 //! - a payload on a records topic that does not decode is reported, never skipped silently.
 
-use hl7edge_protocol::telemetry::Status;
+use hl7edge_protocol::telemetry::{Heartbeat, Status};
 use hl7edge_protocol::wire::Envelope;
 
 use crate::checker::Delivered;
@@ -20,11 +20,13 @@ pub struct Decoded {
     pub delivered: Vec<Delivered>,
     /// Status payloads in arrival order, with their retain flag.
     pub statuses: Vec<(Status, bool)>,
+    /// Heartbeats in arrival order.
+    pub heartbeats: Vec<Heartbeat>,
     /// Topics of payloads that could not be decoded.
     pub undecodable: Vec<String>,
 }
 
-/// Decodes every received message; telemetry heartbeats are ignored.
+/// Decodes every received message.
 pub fn decode(received: &[Received]) -> Decoded {
     let mut decoded = Decoded::default();
     for message in received {
@@ -36,6 +38,11 @@ pub fn decode(received: &[Received]) -> Decoded {
         } else if message.topic.ends_with("/status") {
             match Status::decode(&message.payload) {
                 Ok(status) => decoded.statuses.push((status, message.retain)),
+                Err(_) => decoded.undecodable.push(message.topic.clone()),
+            }
+        } else if message.topic.ends_with("/telemetry") {
+            match Heartbeat::decode(&message.payload) {
+                Ok(heartbeat) => decoded.heartbeats.push(heartbeat),
                 Err(_) => decoded.undecodable.push(message.topic.clone()),
             }
         }

@@ -33,13 +33,16 @@
 pub mod agent;
 pub mod bench;
 pub mod broker;
+pub mod build;
 pub mod checker;
 pub mod decode;
 pub mod hl7gen;
+pub mod hub;
 pub mod mllp;
 pub mod mqtt;
 pub mod pki;
 pub mod process;
 pub mod proxy;
+pub mod puback_gate;
 pub mod rig;
 pub mod tls;

@@ -120,17 +120,42 @@ impl Process {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        Process::spawn_split(name, program, args, None, log)
+    }
+
+    /// Like [`Process::spawn`], with stdout appended to its own file `stdout` when given (for
+    /// programs whose output a test reads), stderr to `log`.
+    pub fn spawn_split<I, S>(
+        name: &str,
+        program: &Path,
+        args: I,
+        stdout: Option<&Path>,
+        log: &Path,
+    ) -> Result<Process, ProcessError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let open = |path: &Path| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| ProcessError::Log {
+                    path: path.to_owned(),
+                    source,
+                })
+        };
         let log_error = |source| ProcessError::Log {
             path: log.to_owned(),
             source,
         };
-        let mut out = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .map_err(log_error)?;
-        writeln!(out, "{START_MARKER} {} ====", program.display()).map_err(log_error)?;
-        let err = out.try_clone().map_err(log_error)?;
+        let mut err = open(log)?;
+        writeln!(err, "{START_MARKER} {} ====", program.display()).map_err(log_error)?;
+        let out = match stdout {
+            Some(path) => open(path)?,
+            None => err.try_clone().map_err(log_error)?,
+        };
         let child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())

@@ -198,6 +198,23 @@ mod tests {
     }
 
     #[test]
+    fn a_heartbeat_between_record_publishes_does_not_shift_their_pubacks() {
+        let mut s = ForwardState::new(8);
+        s.requested(vec![1, 2]);
+        s.requested_other(); // heartbeat
+        s.requested(vec![3]);
+        assert_eq!(s.on_outgoing_publish(10), Effect::None);
+        assert_eq!(s.on_outgoing_publish(11), Effect::None);
+        assert_eq!(s.on_outgoing_publish(12), Effect::None);
+        // The heartbeat's PUBACK first: it forwards nothing.
+        assert_eq!(s.on_puback(11, true), Effect::None);
+        assert_eq!(s.on_puback(12, true), Effect::Forwarded(vec![3]));
+        assert_eq!(s.on_puback(10, true), Effect::Forwarded(vec![1, 2]));
+        assert_eq!(s.outstanding(), 0);
+        assert_eq!(s.cursor(), 3, "a heartbeat does not move the cursor");
+    }
+
+    #[test]
     fn unknown_pubacks_are_ignored_and_unrequested_pkids_force_reconnect() {
         let mut s = ForwardState::new(2);
         assert_eq!(s.on_puback(9, true), Effect::None);

@@ -5,10 +5,13 @@
 //! task that hands events over a channel (so no `poll()` is ever cancelled
 //! half-way), publish the retained online status once connected, then keep
 //! up to `inflight` publishes of queued records outstanding. A PUBACK
-//! deletes its rows through the store writer. Any error, a refused PUBACK,
-//! or no progress for too long ends the generation; the next one starts
-//! after an exponential, jittered backoff and re-reads every unacknowledged
-//! row from the store.
+//! deletes its rows through the store writer. Heartbeats handed over by the
+//! telemetry task go out on the same connection at QoS 1; they take a
+//! packet id in the same FIFO as record publishes (as a publish without
+//! rows), so their PUBACKs never count as forwarded records. Any error, a
+//! refused PUBACK, or no progress for too long ends the generation; the next
+//! one starts after an exponential, jittered backoff and re-reads every
+//! unacknowledged row from the store.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -26,6 +29,7 @@ use crate::config::{Hub, HubTransport};
 use crate::forwarder::backoff::Backoff;
 use crate::forwarder::state::{Effect, ForwardState, group_consecutive};
 use crate::store::{PendingRecord, StoreHandle, StoreReader};
+use crate::telemetry::HeartbeatInbox;
 
 /// How long a generation may have publishes outstanding without any PUBACK
 /// before the connection is considered wedged (also bounded below by two
@@ -79,6 +83,7 @@ pub async fn run(
     settings: ForwarderSettings,
     store: StoreHandle,
     metrics: std::sync::Arc<ForwarderMetrics>,
+    mut heartbeats: HeartbeatInbox,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ForwardError> {
     let mut reader: Option<StoreReader> = None;
@@ -93,7 +98,7 @@ pub async fn run(
             None => store.open_reader()?,
         };
         let outcome = Generation::new(&settings, &store, &metrics, current, options)
-            .run(&mut shutdown)
+            .run(&mut heartbeats, &mut shutdown)
             .await;
         reader = outcome.reader;
         match outcome.end {
@@ -204,7 +209,11 @@ impl<'a> Generation<'a> {
         }
     }
 
-    async fn run(mut self, shutdown: &mut watch::Receiver<bool>) -> Outcome {
+    async fn run(
+        mut self,
+        heartbeats: &mut HeartbeatInbox,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Outcome {
         let Some(options) = self.options.take() else {
             return self.finish(End::Lost { healthy: false });
         };
@@ -224,8 +233,12 @@ impl<'a> Generation<'a> {
             tokio::select! {
                 ev = events.recv() => match ev {
                     Some(Ok(event)) => {
+                        let connack = matches!(event, Event::Incoming(Packet::ConnAck(_)));
                         if let Some(end) = self.on_event(event, &client).await {
                             break end;
+                        }
+                        if connack {
+                            heartbeats.connected();
                         }
                     }
                     Some(Err(e)) => {
@@ -235,6 +248,7 @@ impl<'a> Generation<'a> {
                     None => break End::Lost { healthy: self.acked_any },
                 },
                 _ = committed.changed() => self.backlog_empty = false,
+                Some(payload) = heartbeats.recv() => self.publish_heartbeat(&client, payload),
                 _ = tick.tick() => {
                     self.heartbeat();
                     if self.state.outstanding() > 0 && self.last_progress.elapsed() > no_progress {
@@ -264,6 +278,20 @@ impl<'a> Generation<'a> {
 
     fn heartbeat(&self) {
         beat(self.metrics);
+    }
+
+    /// Publishes a telemetry heartbeat (QoS 1, not retained) if connected;
+    /// otherwise, or when the client's queue is full, it is skipped.
+    fn publish_heartbeat(&mut self, client: &AsyncClient, payload: Vec<u8>) {
+        if !self.connected {
+            debug!("not connected to the hub; heartbeat skipped");
+            return;
+        }
+        match client.try_publish(self.s.topics.telemetry(), QoS::AtLeastOnce, false, payload) {
+            // Takes its place in the packet-id FIFO, carrying no rows.
+            Ok(()) => self.state.requested_other(),
+            Err(e) => debug!(cause = %e, "client queue full; heartbeat skipped"),
+        }
     }
 
     async fn on_event(&mut self, event: Event, client: &AsyncClient) -> Option<End> {

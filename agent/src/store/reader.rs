@@ -135,6 +135,21 @@ impl StoreReader {
         })
     }
 
+    /// Bytes in live pages (`page_count - freelist_count` pages): what the
+    /// queue occupies, the measure the store's `max_bytes` quota uses.
+    pub fn live_bytes(&self) -> Result<u64, StoreError> {
+        let page_size: u64 = self
+            .conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let pages: u64 = self
+            .conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))?;
+        let free: u64 = self
+            .conn
+            .pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+        Ok(pages.saturating_sub(free).saturating_mul(page_size))
+    }
+
     /// Open quarantine entries, oldest first, without their raw bytes.
     pub fn quarantine_list(&self, limit: usize) -> Result<Vec<QuarantineSummary>, StoreError> {
         Ok(quarantine::list_open(&self.conn, limit)?)

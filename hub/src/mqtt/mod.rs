@@ -239,7 +239,9 @@ async fn drive(
                     .iter()
                     .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
                 if client.try_subscribe_many(subs).is_err() {
-                    Some(SessionEvent::Fatal("could not queue the subscription".into()))
+                    Some(SessionEvent::Fatal(
+                        "could not queue the subscription".into(),
+                    ))
                 } else {
                     Some(SessionEvent::Connected {
                         session_present: ack.session_present,
@@ -247,12 +249,18 @@ async fn drive(
                 }
             }
             Event::Incoming(Packet::Publish(p)) => Some(SessionEvent::Publish(p)),
-            Event::Incoming(Packet::SubAck(ack)) => refused_filters(&ack.return_codes, &filters)
-                .map(|refused| {
+            Event::Incoming(Packet::SubAck(ack)) => {
+                let refused = refused_filters(&ack.return_codes, &filters);
+                if refused.is_none() {
+                    // Messages published from now on reach this session.
+                    tracing::info!(filters = ?filters, "subscribed");
+                }
+                refused.map(|refused| {
                     SessionEvent::Fatal(format!(
                         "{url} refused the subscription to {refused} — check the broker's ACL for this client"
                     ))
-                }),
+                })
+            }
             Event::Outgoing(Outgoing::Disconnect) => return,
             _ => None,
         };
