@@ -1,7 +1,8 @@
 //! `hl7edge provision` end to end, as a technician does it: create key, CSR and configuration,
 //! have the CSR signed (here by the test CA, standing in for central IT), install the
 //! certificate, start the agent with the written configuration, and see its records and its
-//! online status arrive at the hub through a real mosquitto over mutual TLS.
+//! online status arrive at the hub through a real mosquitto over mutual TLS; `doctor` then
+//! passes on the provisioned box.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -63,7 +64,7 @@ async fn a_provisioned_gateway_with_its_signed_certificate_delivers_to_the_hub()
         "--allow",
         "127.0.0.1",
     ];
-    let storage = root.path().join("queue.db");
+    let storage = root.path().join("var/lib/hl7edge/queue.db");
     let flags = [
         Path::new("--ca"),
         &pki.ca,
@@ -178,5 +179,7 @@ async fn a_provisioned_gateway_with_its_signed_certificate_delivers_to_the_hub()
         "{:?}",
         decoded.statuses
     );
+    let doctor = hl7edge(&["doctor", "--config"], &[&config])?;
+    ensure!(doctor.status.success(), "{}", text(&doctor.stdout));
     Ok(())
 }

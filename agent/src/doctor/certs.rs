@@ -46,7 +46,10 @@ pub fn checks(tls: &HubTls, now: Timestamp, hub_cert: Option<&CertDates>) -> Vec
         Err(problem) => chain_problem(&problem, tls),
     });
     out.push(match device_cert::verify_key_matches(chain.clone(), &key) {
-        Ok(()) => Check::ok("key matches certificate", format!("{}", tls.key.display())),
+        Ok(()) => Check::ok(
+            "key matches certificate",
+            format!("{} is the key of the certificate", tls.key.display()),
+        ),
         Err(problem) => chain_problem(&problem, tls),
     });
     match leaf {

@@ -39,17 +39,27 @@ pub fn write_atomic(
     })
 }
 
+/// Creates `dir` (and missing parents) with mode 0700 if it does not exist yet.
+pub fn private_dir(dir: &Path) -> Result<(), WriteError> {
+    create_private(dir).map_err(|source| WriteError {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn create_private(dir: &Path) -> io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 fn write(path: &Path, contents: &[u8], mode: u32, replace: bool) -> io::Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    if !parent.exists() {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)?;
-    }
+    create_private(parent)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".hl7edge-")
         .permissions(Permissions::from_mode(mode))

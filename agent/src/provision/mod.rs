@@ -2,7 +2,8 @@
 //!
 //! 1. `provision --org --site --gateway --hub --ca --listener --allow`: creates the device key
 //!    (P-256, mode 0600), a certificate signing request naming org (O), site (OU) and gateway
-//!    (CN), a copy of the hub CA and a configuration the agent loads, then says what to do next.
+//!    (CN), a copy of the hub CA, a configuration the agent loads and the queue's directory,
+//!    then says what to do next.
 //! 2. `provision --install-cert FILE`: checks the certificate central IT signed and installs it.
 //!
 //! Invariants: every file is written atomically ([`files`]); existing key, CSR, CA copy or
@@ -179,6 +180,9 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
     files::write_atomic(&layout.csr, csr.as_bytes(), files::PUBLIC, force)?;
     files::write_atomic(&layout.ca, &ca_bytes, files::PUBLIC, true)?;
     files::write_atomic(&layout.config, config_text.as_bytes(), files::PUBLIC, force)?;
+    if let Some(queue_dir) = args.storage.parent() {
+        files::private_dir(queue_dir)?;
+    }
     Ok(next_steps(&identity, &layout))
 }
 
