@@ -24,6 +24,8 @@ pub fn checks(tls: &HubTls, now: Timestamp, hub_cert: Option<&CertDates>) -> Vec
     });
     let (chain, key, roots) = match loaded {
         Ok(files) => files,
+        // A missing or unreadable file already failed its file check; say it once.
+        Err(_) if !readable(tls) => return Vec::new(),
         Err(e) => {
             return vec![Check::fail(
                 "device certificate",
@@ -67,6 +69,12 @@ pub fn checks(tls: &HubTls, now: Timestamp, hub_cert: Option<&CertDates>) -> Vec
         Err(problem) => out.push(chain_problem(&problem, tls)),
     }
     out
+}
+
+fn readable(tls: &HubTls) -> bool {
+    [&tls.ca, &tls.cert, &tls.key]
+        .iter()
+        .all(|p| std::fs::File::open(p).is_ok())
 }
 
 /// The check for a certificate problem, with its fix.

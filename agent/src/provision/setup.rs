@@ -123,7 +123,8 @@ pub fn config_text(settings: &Settings<'_>) -> Result<String, ConfigError> {
     })?;
     let text = format!(
         "# hl7edge configuration written by `hl7edge provision`.\n\
-         # Every key and its default: docs/configuration.md. Check with `hl7edge doctor`.\n\n{body}"
+         # Every key and its default: docs/configuration.md. Check with `hl7edge doctor`.\n\n{}\n",
+        body.trim_end()
     );
     Config::from_toml_str(&text, &s.layout.config)?;
     Ok(text)
@@ -185,6 +186,7 @@ mod tests {
         let allow = ["10.0.0.0/24".to_owned()];
         let id = identity();
         let text = config_text(&settings(&id, &layout, &listeners, &allow)).unwrap();
+        assert!(text.ends_with("\"\n"), "one final newline");
         let config = Config::from_toml_str(&text, &layout.config).unwrap();
         assert_eq!(config.gateway.id, "gw-0001");
         assert_eq!(config.listeners[1].name, "icu");
