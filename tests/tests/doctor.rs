@@ -112,6 +112,15 @@ impl Setup {
         })
     }
 
+    /// A setup whose gateway presents the certificate and key `identity` picks.
+    async fn with_identity(identity: impl FnOnce(&Pki) -> CertPaths) -> Result<Setup> {
+        Setup::new(|c, pki, _| AgentConfig {
+            hub_identity: identity(pki),
+            ..c
+        })
+        .await
+    }
+
     fn config(&self) -> PathBuf {
         self.dir.path().join("hl7edge.toml")
     }
@@ -180,11 +189,7 @@ async fn a_healthy_running_gateway_passes_every_check_without_disturbing_the_age
 
 #[tokio::test]
 async fn an_expired_certificate_fails_with_renewal_steps() -> Result<()> {
-    let setup = Setup::new(|c, pki, _| AgentConfig {
-        hub_identity: pki.expired_client.clone(),
-        ..c
-    })
-    .await?;
+    let setup = Setup::with_identity(|pki| pki.expired_client.clone()).await?;
     let doctor = setup.doctor().await?;
     let expiry = doctor.assert_fail("certificate expiry", "provision")?;
     ensure!(
@@ -197,11 +202,7 @@ async fn an_expired_certificate_fails_with_renewal_steps() -> Result<()> {
 
 #[tokio::test]
 async fn a_certificate_from_the_wrong_ca_fails_and_the_hub_refuses_it() -> Result<()> {
-    let setup = Setup::new(|c, pki, _| AgentConfig {
-        hub_identity: pki.wrong_ca_client.clone(),
-        ..c
-    })
-    .await?;
+    let setup = Setup::with_identity(|pki| pki.wrong_ca_client.clone()).await?;
     let doctor = setup.doctor().await?;
     let chain = doctor.assert_fail("certificate chain", "--install-cert")?;
     ensure!(
@@ -216,12 +217,9 @@ async fn a_certificate_from_the_wrong_ca_fails_and_the_hub_refuses_it() -> Resul
 
 #[tokio::test]
 async fn a_key_that_does_not_belong_to_the_certificate_fails() -> Result<()> {
-    let setup = Setup::new(|c, pki, _| {
-        let hub_identity = CertPaths {
-            cert: pki.agent.cert.clone(),
-            key: pki.subscriber.key.clone(),
-        };
-        AgentConfig { hub_identity, ..c }
+    let setup = Setup::with_identity(|pki| CertPaths {
+        cert: pki.agent.cert.clone(),
+        key: pki.subscriber.key.clone(),
     })
     .await?;
     let doctor = setup.doctor().await?;

@@ -47,12 +47,7 @@ pub struct Check {
 impl Check {
     /// A passed check.
     pub fn ok(name: impl Into<String>, detail: impl Into<String>) -> Check {
-        Check {
-            name: name.into(),
-            outcome: Outcome::Ok,
-            detail: detail.into(),
-            fix: String::new(),
-        }
+        Check::new(name, Outcome::Ok, detail, String::new())
     }
 
     /// A warning with its fix.
@@ -61,12 +56,7 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
-        Check {
-            name: name.into(),
-            outcome: Outcome::Warn,
-            detail: detail.into(),
-            fix: fix.into(),
-        }
+        Check::new(name, Outcome::Warn, detail, fix)
     }
 
     /// A failure with its fix.
@@ -75,9 +65,18 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
+        Check::new(name, Outcome::Fail, detail, fix)
+    }
+
+    fn new(
+        name: impl Into<String>,
+        outcome: Outcome,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Check {
         Check {
             name: name.into(),
-            outcome: Outcome::Fail,
+            outcome,
             detail: detail.into(),
             fix: fix.into(),
         }
