@@ -73,3 +73,80 @@ fn fix(problem: &CertProblem, file: &Path, tls: &HubTls) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+    use super::*;
+    use crate::provision::setup::{self, Identity, ListenerFlag, Settings};
+
+    /// A provisioned directory: CA, device key and configuration; returns the issuer and the
+    /// layout.
+    fn provisioned(dir: &Path) -> (Issuer<'static, KeyPair>, setup::Layout) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::default();
+        ca.distinguished_name.push(DnType::CommonName, "hub CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let layout = setup::Layout::new(&dir.join("hl7edge.toml"), dir);
+        std::fs::write(&layout.ca, ca_cert.pem()).unwrap();
+        std::fs::write(&layout.key, KeyPair::generate().unwrap().serialize_pem()).unwrap();
+        let identity = Identity {
+            org: "acme".into(),
+            site: "s1".into(),
+            gateway: "gw-1".into(),
+        };
+        let text = setup::config_text(&Settings {
+            identity: &identity,
+            layout: &layout,
+            hub_url: "mqtts://hub.example.org:8883",
+            listeners: &[ListenerFlag::parse("lab=0.0.0.0:2575").unwrap()],
+            allow: &["10.0.0.0/24".to_owned()],
+            storage: &dir.join("queue.db"),
+        })
+        .unwrap();
+        std::fs::write(&layout.config, text).unwrap();
+        (Issuer::new(ca, ca_key), layout)
+    }
+
+    fn signed_for(key: &KeyPair, issuer: &Issuer<'_, KeyPair>, path: &Path) {
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, "gw-1");
+        std::fs::write(path, params.signed_by(key, issuer).unwrap().pem()).unwrap();
+    }
+
+    #[test]
+    fn a_certificate_for_the_device_key_is_installed_world_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (issuer, layout) = provisioned(dir.path());
+        let device = KeyPair::from_pem(&std::fs::read_to_string(&layout.key).unwrap()).unwrap();
+        let signed = dir.path().join("signed.pem");
+        signed_for(&device, &issuer, &signed);
+        let (dates, path) = install(&layout.config, &signed, Timestamp::now()).unwrap();
+        assert_eq!(path, layout.cert);
+        assert_eq!(dates.subject, "CN=gw-1");
+        let mode = std::fs::metadata(&layout.cert)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
+
+    #[test]
+    fn a_certificate_for_another_key_is_refused_and_nothing_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (issuer, layout) = provisioned(dir.path());
+        let signed = dir.path().join("other.pem");
+        signed_for(&KeyPair::generate().unwrap(), &issuer, &signed);
+        let err = install(&layout.config, &signed, Timestamp::now()).unwrap_err();
+        let ProvisionError::Rejected { problem, fix, .. } = err else {
+            panic!("expected a refusal, got {err}")
+        };
+        assert!(matches!(problem, CertProblem::KeyMismatch), "{problem}");
+        assert!(fix.contains("device.csr"), "{fix}");
+        assert!(!layout.cert.exists());
+    }
+}
