@@ -8,12 +8,15 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod device_cert;
+pub mod doctor;
 pub mod forwarder;
 pub mod ingest;
 pub mod inspect;
 pub mod listener;
 pub mod logging;
 pub mod notify;
+pub mod provision;
 pub mod signals;
 pub mod store;
 pub mod telemetry;

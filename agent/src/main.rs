@@ -33,6 +33,11 @@ enum Command {
     /// Show what the gateway makes of HL7 messages: validity, the ACK it
     /// would send, and the normalized record.
     Inspect(hl7edge::inspect::InspectArgs),
+    /// Check configuration, files, certificates, hub connection, ports, disk and clock; print
+    /// each check as OK/WARN/FAIL with the fix.
+    Doctor(hl7edge::doctor::DoctorArgs),
+    /// Create the device key, CSR and configuration; or install the signed certificate.
+    Provision(hl7edge::provision::ProvisionArgs),
     /// See the whole path on this machine: simulated senders, the gateway,
     /// an in-process MQTT broker and a hub-side subscriber (synthetic data).
     #[cfg(feature = "demo")]
@@ -46,6 +51,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => hl7edge::inspect::run(&args),
         Command::Status(args) => hl7edge::cli::status::command(&args).map_err(Into::into),
         Command::Quarantine(args) => hl7edge::cli::quarantine::command(&args).map_err(Into::into),
+        Command::Doctor(args) => hl7edge::doctor::command(&args).map_err(anyhow::Error::from),
+        Command::Provision(args) => hl7edge::provision::command(&args).map_err(anyhow::Error::from),
         #[cfg(feature = "demo")]
         Command::Demo(args) => hl7edge::demo::command(&args).map_err(anyhow::Error::from),
     };

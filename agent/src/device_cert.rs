@@ -1,0 +1,290 @@
+//! What the gateway can tell about its own client certificate without the network: whether it
+//! chains to the hub CA, whether the device key belongs to it, and its validity window.
+//!
+//! Used by `provision --install-cert` (before a certificate is installed) and by `doctor`. The
+//! PEM files are read with [`crate::tls`]; chain verification is rustls' own client-certificate
+//! verifier (webpki), so a certificate accepted here is one the broker's kind of check accepts
+//! too. Dates are read with `x509-parser`.
+//!
+//! Invariant: nothing here reads the clock; the caller passes "now", so the checks are
+//! deterministic and testable.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use rustls::pki_types::UnixTime;
+use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
+use rustls::{CertificateError, Error as RustlsError, InconsistentKeys, RootCertStore};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Why a device certificate is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum CertProblem {
+    /// The certificate's validity ended before now.
+    #[error("the certificate expired on {not_after}")]
+    Expired {
+        /// End of validity.
+        not_after: Timestamp,
+    },
+    /// The certificate's validity starts after now (or the local clock is behind).
+    #[error("the certificate is valid only from {not_before}, and the local clock says {now}")]
+    NotYetValid {
+        /// Start of validity.
+        not_before: Timestamp,
+        /// The time used for the check.
+        now: Timestamp,
+    },
+    /// The certificate was not issued by (does not chain to) the hub CA.
+    #[error("the certificate was not issued by the hub CA")]
+    WrongIssuer,
+    /// The private key does not belong to the certificate.
+    #[error("the private key does not belong to the certificate")]
+    KeyMismatch,
+    /// The certificate cannot be read as X.509.
+    #[error("the certificate cannot be parsed: {0}")]
+    Unparsable(String),
+    /// rustls refused the certificate or key for another reason.
+    #[error("{0}")]
+    Rejected(RustlsError),
+}
+
+/// The validity window and subject of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertDates {
+    /// The subject, as `CN=..., O=...`.
+    pub subject: String,
+    /// Start of validity.
+    pub not_before: Timestamp,
+    /// End of validity.
+    pub not_after: Timestamp,
+}
+
+impl CertDates {
+    /// Whole days from `now` until the certificate expires (negative once expired).
+    pub fn days_left(&self, now: Timestamp) -> i64 {
+        self.not_after.as_second().saturating_sub(now.as_second()) / 86_400
+    }
+}
+
+/// Reads the subject and validity window of a DER certificate.
+pub fn dates(cert: &CertificateDer<'_>) -> Result<CertDates, CertProblem> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|e| CertProblem::Unparsable(e.to_string()))?;
+    let validity = parsed.validity();
+    let stamp = |t: &x509_parser::time::ASN1Time| {
+        Timestamp::from_second(t.timestamp()).map_err(|e| CertProblem::Unparsable(e.to_string()))
+    };
+    Ok(CertDates {
+        subject: parsed.subject().to_string(),
+        not_before: stamp(&validity.not_before)?,
+        not_after: stamp(&validity.not_after)?,
+    })
+}
+
+/// Checks that `chain` (leaf first, then any intermediates) chains to one of `roots` for client
+/// authentication at `now`, and that the leaf is within its validity window.
+pub fn verify_chain(
+    chain: &[CertificateDer<'static>],
+    roots: RootCertStore,
+    now: Timestamp,
+) -> Result<(), CertProblem> {
+    let (leaf, intermediates) = chain
+        .split_first()
+        .ok_or_else(|| CertProblem::Unparsable("the file holds no certificate".into()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| CertProblem::Rejected(RustlsError::General(e.to_string())))?;
+    let unix = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        u64::try_from(now.as_second()).unwrap_or(0),
+    ));
+    match verifier.verify_client_cert(leaf, intermediates, unix) {
+        Ok(_) => Ok(()),
+        Err(err) => Err(classify(err, leaf, now)),
+    }
+}
+
+/// Maps a rustls verification error onto a [`CertProblem`], with the dates where it is about
+/// time.
+fn classify(err: RustlsError, leaf: &CertificateDer<'_>, now: Timestamp) -> CertProblem {
+    let known = dates(leaf).ok();
+    match (&err, known) {
+        (
+            RustlsError::InvalidCertificate(
+                CertificateError::Expired | CertificateError::ExpiredContext { .. },
+            ),
+            Some(d),
+        ) => CertProblem::Expired {
+            not_after: d.not_after,
+        },
+        (
+            RustlsError::InvalidCertificate(
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+            ),
+            Some(d),
+        ) => CertProblem::NotYetValid {
+            not_before: d.not_before,
+            now,
+        },
+        (
+            RustlsError::InvalidCertificate(
+                CertificateError::UnknownIssuer | CertificateError::BadSignature,
+            ),
+            _,
+        ) => CertProblem::WrongIssuer,
+        _ => CertProblem::Rejected(err),
+    }
+}
+
+/// Checks that `key` is the private key of the leaf of `chain`.
+pub fn verify_key_matches(
+    chain: Vec<CertificateDer<'static>>,
+    key: &PrivateKeyDer<'static>,
+) -> Result<(), CertProblem> {
+    let provider = rustls::crypto::ring::default_provider();
+    let signing = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(CertProblem::Rejected)?;
+    match CertifiedKey::new(chain, signing).keys_match() {
+        Ok(()) => Ok(()),
+        Err(RustlsError::InconsistentKeys(InconsistentKeys::KeyMismatch)) => {
+            Err(CertProblem::KeyMismatch)
+        }
+        Err(other) => Err(CertProblem::Rejected(other)),
+    }
+}
+
+/// Reads `cert` (PEM chain), `key` and the CA file and runs every offline check: chain to the
+/// CA at `now`, key match. Returns the leaf's dates on success, so callers can report expiry.
+pub fn check_files(
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+    now: Timestamp,
+) -> Result<CertDates, FileCheckError> {
+    let chain = crate::tls::load_certs(cert)?;
+    let key_der = crate::tls::load_key(key)?;
+    let roots = crate::tls::load_roots(ca)?;
+    let leaf_dates = chain
+        .first()
+        .map(dates)
+        .transpose()?
+        .ok_or_else(|| CertProblem::Unparsable("the file holds no certificate".into()))?;
+    verify_key_matches(chain.clone(), &key_der)?;
+    verify_chain(&chain, roots, now)?;
+    Ok(leaf_dates)
+}
+
+/// [`check_files`] failed: a file could not be read, or the certificate is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum FileCheckError {
+    /// A PEM file could not be read.
+    #[error(transparent)]
+    Files(#[from] crate::tls::TlsError),
+    /// The certificate is not usable.
+    #[error(transparent)]
+    Cert(#[from] CertProblem),
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+
+    use super::*;
+
+    struct Ca {
+        issuer: Issuer<'static, KeyPair>,
+        der: CertificateDer<'static>,
+    }
+
+    fn ca(name: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            der: cert.der().clone(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    fn client(ca: &Ca, years: Option<(i32, i32)>) -> (CertificateDer<'static>, KeyPair) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, "gw-1");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        if let Some((from, to)) = years {
+            params.not_before = rcgen::date_time_ymd(from, 1, 1);
+            params.not_after = rcgen::date_time_ymd(to, 1, 1);
+        }
+        let cert = params.signed_by(&key, &ca.issuer).unwrap();
+        (cert.der().clone(), key)
+    }
+
+    fn roots(ca: &Ca) -> RootCertStore {
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der.clone()).unwrap();
+        roots
+    }
+
+    fn now() -> Timestamp {
+        "2026-06-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn key_der(key: &KeyPair) -> PrivateKeyDer<'static> {
+        rustls_pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into()
+    }
+
+    #[test]
+    fn a_certificate_from_the_hub_ca_with_its_key_passes() {
+        let ca = ca("hub CA");
+        let (cert, key) = client(&ca, Some((2026, 2027)));
+        verify_chain(std::slice::from_ref(&cert), roots(&ca), now()).unwrap();
+        verify_key_matches(vec![cert.clone()], &key_der(&key)).unwrap();
+        let d = dates(&cert).unwrap();
+        assert_eq!(d.days_left(now()), 214);
+        assert!(d.subject.contains("CN=gw-1"), "{}", d.subject);
+    }
+
+    #[test]
+    fn an_expired_certificate_reports_its_end_date() {
+        let ca = ca("hub CA");
+        let (cert, _) = client(&ca, Some((2000, 2001)));
+        let err = verify_chain(&[cert], roots(&ca), now()).unwrap_err();
+        assert!(
+            matches!(err, CertProblem::Expired { not_after } if not_after.to_string() == "2001-01-01T00:00:00Z"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_certificate_valid_only_in_the_future_says_so() {
+        let ca = ca("hub CA");
+        let (cert, _) = client(&ca, Some((2030, 2031)));
+        let err = verify_chain(&[cert], roots(&ca), now()).unwrap_err();
+        assert!(matches!(err, CertProblem::NotYetValid { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_certificate_from_another_ca_is_the_wrong_issuer() {
+        let (hub, other) = (ca("hub CA"), ca("other CA"));
+        let (cert, _) = client(&other, None);
+        let err = verify_chain(&[cert], roots(&hub), now()).unwrap_err();
+        assert!(matches!(err, CertProblem::WrongIssuer), "{err:?}");
+    }
+
+    #[test]
+    fn another_key_does_not_match() {
+        let ca = ca("hub CA");
+        let (cert, _) = client(&ca, None);
+        let stranger = KeyPair::generate().unwrap();
+        let err = verify_key_matches(vec![cert], &key_der(&stranger)).unwrap_err();
+        assert!(matches!(err, CertProblem::KeyMismatch), "{err:?}");
+    }
+}

@@ -1,0 +1,124 @@
+//! `hl7edge doctor`: every check a field technician would otherwise do by hand, each printed as
+//! OK / WARN / FAIL with the fix in plain words.
+//!
+//! Order: the configuration (nothing else runs if it does not load), the files it names, the
+//! device certificate, the hub (TCP, TLS, MQTT), the clock, the listener ports and the storage.
+//! The model and rendering live in [`check`]; each group of probes is a small module.
+//!
+//! Invariant: the exit code is 0 exactly when no check failed (warnings pass).
+
+pub mod certs;
+pub mod check;
+pub mod files;
+pub mod hub;
+pub mod ports;
+pub mod storage;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use jiff::Timestamp;
+
+use crate::config::{self, Config, HubTransport};
+
+pub use check::{Check, Outcome, Report};
+
+/// Arguments of `hl7edge doctor`.
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// Configuration file.
+    #[arg(long, short, default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `doctor` and prints the report; exit code 0 when nothing failed, 1 otherwise.
+pub fn command(args: &DoctorArgs) -> std::io::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Whole seconds: certificate dates have no fractions, and the report reads better.
+    let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
+    let report = runtime.block_on(diagnose(&args.config, now));
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs every check against the configuration at `path`, taking `now` as the local time.
+pub async fn diagnose(path: &std::path::Path, now: Timestamp) -> Report {
+    let mut report = Report::default();
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            report.extend([Check::fail(
+                "configuration",
+                e.to_string(),
+                "correct the file at the line and key shown (docs/configuration.md lists every key)",
+            )]);
+            return report;
+        }
+    };
+    report.extend([configuration(path, &config)]);
+    report.extend(files::checks(&config));
+    let probe = hub::probe(&config.hub).await;
+    if let HubTransport::Tls(tls) = &config.hub.transport {
+        report.extend(certs::checks(tls, now, probe.server_cert.as_ref()));
+    }
+    report.extend(probe.checks);
+    report.extend(ports::checks(&config.listeners));
+    report.extend(storage::checks(&config.storage));
+    report
+}
+
+fn configuration(path: &std::path::Path, config: &Config) -> Check {
+    let g = &config.gateway;
+    let detail = format!(
+        "{} loads: gateway {}/{}/{}, {} listener(s), hub {}:{}",
+        path.display(),
+        g.org,
+        g.site,
+        g.id,
+        config.listeners.len(),
+        config.hub.host,
+        config.hub.port
+    );
+    match config.hub.transport {
+        HubTransport::Tls(_) => Check::ok("configuration", detail),
+        HubTransport::Plaintext => Check::warn(
+            "configuration",
+            format!("{detail}; the hub connection is NOT encrypted"),
+            "use an mqtts:// hub URL with hub.ca, hub.cert and hub.key outside of lab tests",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_configuration_is_the_only_failure_reported() {
+        let report = diagnose(
+            std::path::Path::new("/nonexistent/hl7edge.toml"),
+            Timestamp::now(),
+        )
+        .await;
+        assert_eq!(report.checks.len(), 1);
+        assert_eq!(report.checks[0].outcome, Outcome::Fail);
+        assert!(
+            report.checks[0]
+                .detail
+                .contains("/nonexistent/hl7edge.toml")
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! `doctor` storage checks: the queue's directory is writable, the filesystem has room for the
+//! queue to grow to `storage.max_bytes`, and the database (if it exists yet) passes SQLite's
+//! `PRAGMA quick_check`, opened read-only so a running agent is not disturbed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::config::Storage;
+
+use super::check::Check;
+
+/// Below this much free space the gateway cannot work reliably.
+pub const MIN_FREE_BYTES: u64 = 64 << 20;
+
+/// Runs the storage checks.
+pub fn checks(storage: &Storage) -> Vec<Check> {
+    let dir = storage.path.parent().unwrap_or(Path::new("/"));
+    let mut out = vec![directory(dir)];
+    let available = rustix::fs::statvfs(dir)
+        .ok()
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize));
+    if let Some(available) = available {
+        out.push(disk(
+            available,
+            used_bytes(&storage.path),
+            storage.max_bytes,
+        ));
+    }
+    out.push(database(&storage.path));
+    out
+}
+
+fn directory(dir: &Path) -> Check {
+    const NAME: &str = "storage directory";
+    let shown = dir.display();
+    if !dir.is_dir() {
+        return Check::fail(
+            NAME,
+            format!("{shown} does not exist"),
+            format!("mkdir -p {shown} (or correct storage.path)"),
+        );
+    }
+    match tempfile::tempfile_in(dir) {
+        Ok(_) => Check::ok(NAME, format!("{shown} is writable")),
+        Err(e) => Check::fail(
+            NAME,
+            format!("cannot create files in {shown}: {e}"),
+            format!(
+                "give the service's user write access: chown root {shown} && chmod 700 {shown}"
+            ),
+        ),
+    }
+}
+
+/// Bytes the database and its WAL take now.
+fn used_bytes(db: &Path) -> u64 {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    size(db) + size(Path::new(&wal))
+}
+
+/// Free space against what the queue may still grow by.
+pub fn disk(available: u64, used: u64, max_bytes: u64) -> Check {
+    const NAME: &str = "disk space";
+    let growth = max_bytes.saturating_sub(used);
+    let free = ByteSize(available).display().iec();
+    if available < MIN_FREE_BYTES {
+        Check::fail(
+            NAME,
+            format!("only {free} free"),
+            "free space on this filesystem (old logs, files), or move storage.path to a larger one",
+        )
+    } else if available < growth {
+        Check::warn(
+            NAME,
+            format!(
+                "{free} free, less than the queue may grow (storage.max_bytes {}, {} used)",
+                ByteSize(max_bytes).display().iec(),
+                ByteSize(used).display().iec()
+            ),
+            "free space, or lower storage.max_bytes below the free space",
+        )
+    } else {
+        Check::ok(
+            NAME,
+            format!(
+                "{free} free; the queue may use up to {}",
+                ByteSize(max_bytes).display().iec()
+            ),
+        )
+    }
+}
+
+fn database(path: &Path) -> Check {
+    const NAME: &str = "database";
+    let shown = path.display();
+    if !path.exists() {
+        return Check::ok(
+            NAME,
+            format!("{shown} not created yet (the agent creates it)"),
+        );
+    }
+    match quick_check(path) {
+        Ok(result) if result == ["ok"] => Check::ok(NAME, format!("{shown} passes quick_check")),
+        Ok(problems) => Check::fail(
+            NAME,
+            format!("{shown} is damaged: {}", problems.join("; ")),
+            "restart the agent (systemctl restart hl7edge): it checks the file fully and sets a damaged one aside",
+        ),
+        Err(e) => Check::fail(
+            NAME,
+            format!("{shown} cannot be read as a database: {e}"),
+            "run doctor as the service's user (root); if the file is not a database, move it away",
+        ),
+    }
+}
+
+/// `PRAGMA quick_check` on a read-only connection: `["ok"]` or the problems found.
+pub fn quick_check(path: &Path) -> rusqlite::Result<Vec<String>> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let mut stmt = conn.prepare("PRAGMA quick_check")?;
+    let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::check::Outcome;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn free_space_below_the_queue_cap_warns_and_almost_none_fails() {
+        assert_eq!(disk(10 * GIB, 0, 2 * GIB).outcome, Outcome::Ok);
+        assert_eq!(disk(GIB, 0, 2 * GIB).outcome, Outcome::Warn);
+        assert_eq!(disk(GIB, 2 * GIB, 2 * GIB).outcome, Outcome::Ok);
+        assert_eq!(disk(1 << 20, 0, 2 * GIB).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn a_healthy_database_passes_and_garbage_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("q.db");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        assert_eq!(database(&db).outcome, Outcome::Ok);
+        std::fs::write(&db, vec![7_u8; 8192]).unwrap();
+        assert_eq!(database(&db).outcome, Outcome::Fail);
+        assert_eq!(database(&dir.path().join("new.db")).outcome, Outcome::Ok);
+    }
+}

@@ -1,0 +1,223 @@
+//! `hl7edge provision`: sets up a new gateway, in two steps.
+//!
+//! 1. `provision --org --site --gateway --hub --ca --listener --allow`: creates the device key
+//!    (P-256, mode 0600), a certificate signing request naming org (O), site (OU) and gateway
+//!    (CN), a copy of the hub CA, a configuration the agent loads and the queue's directory,
+//!    then says what to do next.
+//! 2. `provision --install-cert FILE`: checks the certificate central IT signed and installs it.
+//!
+//! Invariants: every file is written atomically ([`files`]); existing key, CSR, CA copy or
+//! configuration are never replaced without `--force`, and nothing is written unless the
+//! configuration validates and none of the files exists (or `--force` is given).
+
+pub mod files;
+pub mod install;
+pub mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use jiff::Timestamp;
+
+use crate::config::{self, ConfigError};
+use crate::device_cert::CertProblem;
+use crate::tls::TlsError;
+
+use setup::{Identity, Layout, ListenerFlag, Settings};
+
+/// Arguments of `hl7edge provision`.
+#[derive(Debug, clap::Args)]
+pub struct ProvisionArgs {
+    /// The configuration file to write (with --install-cert: to read).
+    #[arg(long, short, default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Install the certificate central IT signed from this gateway's CSR (PEM).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["org", "site", "gateway", "hub", "ca", "listener", "allow", "dir", "force"])]
+    pub install_cert: Option<PathBuf>,
+    /// Organization (certificate O, topic level), e.g. acme-health.
+    #[arg(long, required_unless_present = "install_cert")]
+    pub org: Option<String>,
+    /// Site (certificate OU, topic level), e.g. clinic-12.
+    #[arg(long, required_unless_present = "install_cert")]
+    pub site: Option<String>,
+    /// Gateway id (certificate CN, topic level), e.g. gw-0001.
+    #[arg(long, required_unless_present = "install_cert")]
+    pub gateway: Option<String>,
+    /// The hub's MQTT broker, e.g. mqtts://hub.example.org:8883.
+    #[arg(long, value_name = "URL", required_unless_present = "install_cert")]
+    pub hub: Option<String>,
+    /// The hub CA certificate (PEM) from central IT; copied next to the key as hub-ca.pem.
+    #[arg(long, value_name = "FILE", required_unless_present = "install_cert")]
+    pub ca: Option<PathBuf>,
+    /// Listeners as NAME=ADDRESS:PORT, e.g. lab=0.0.0.0:2575 (repeat or separate with commas).
+    #[arg(
+        long,
+        value_name = "NAME=ADDR",
+        value_delimiter = ',',
+        required_unless_present = "install_cert"
+    )]
+    pub listener: Vec<String>,
+    /// Networks allowed to send HL7 to every listener, e.g. 10.0.0.0/24 (repeat or commas).
+    #[arg(
+        long,
+        value_name = "NET",
+        value_delimiter = ',',
+        required_unless_present = "install_cert"
+    )]
+    pub allow: Vec<String>,
+    /// Directory for the key, CSR, certificate and CA copy (default: the configuration's).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// The queue database.
+    #[arg(long, default_value = "/var/lib/hl7edge/queue.db")]
+    pub storage: PathBuf,
+    /// Replace an existing key, CSR, CA copy and configuration.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Why provisioning stopped. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The flags make a configuration the agent would refuse, or the configuration to install
+    /// into does not load.
+    #[error("{0}")]
+    Config(ConfigError),
+    /// A `--listener` value is not `NAME=ADDRESS:PORT`.
+    #[error("--listener {0:?} is not NAME=ADDRESS:PORT (e.g. lab=0.0.0.0:2575)")]
+    Listener(String),
+    /// Files exist and `--force` was not given.
+    #[error(
+        "already provisioned: {0} exist(s); add --force to replace (the old key is then lost and a certificate signed for it stops working)"
+    )]
+    Exists(String),
+    /// A PEM file could not be read.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Key or CSR generation failed.
+    #[error("generating the device key or CSR: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// A file could not be written.
+    #[error(transparent)]
+    Write(#[from] files::WriteError),
+    /// The configured hub is plaintext, so there is no certificate to install.
+    #[error(
+        "the configured hub.url is plaintext mqtt://, so no certificate is used; provision with an mqtts:// hub"
+    )]
+    Plaintext,
+    /// The signed certificate was refused; nothing was installed.
+    #[error("{}: {problem}; nothing was installed.\nfix: {fix}", .file.display())]
+    Rejected {
+        /// The certificate file given.
+        file: PathBuf,
+        /// What is wrong with it.
+        problem: CertProblem,
+        /// What to do.
+        fix: String,
+    },
+}
+
+/// Runs `provision`, printing what was done and the next steps.
+pub fn command(args: &ProvisionArgs) -> Result<ExitCode, ProvisionError> {
+    match &args.install_cert {
+        Some(file) => {
+            let (dates, path) = install::install(&args.config, file, Timestamp::now())?;
+            println!(
+                "Installed the certificate for {} at {}\nIt is valid until {} ({} days from now).\n\n\
+                 Next steps:\n  1. Check the box: hl7edge doctor --config {}\n  \
+                 2. Start (or restart) the service: systemctl restart hl7edge",
+                dates.subject,
+                path.display(),
+                dates.not_after,
+                dates.days_left(Timestamp::now()),
+                args.config.display()
+            );
+        }
+        None => print!("{}", create(args)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first step: key, CSR, CA copy and configuration. Returns the text to print.
+pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let identity = Identity {
+        org: text(&args.org),
+        site: text(&args.site),
+        gateway: text(&args.gateway),
+    };
+    let config_path = std::path::absolute(&args.config).unwrap_or_else(|_| args.config.clone());
+    let dir = match &args.dir {
+        Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
+        None => config_path.parent().unwrap_or(Path::new("/")).to_path_buf(),
+    };
+    let layout = Layout::new(&config_path, &dir);
+    let listeners = args
+        .listener
+        .iter()
+        .map(|l| ListenerFlag::parse(l).ok_or_else(|| ProvisionError::Listener(l.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let hub_url = text(&args.hub);
+    let config_text = setup::config_text(&Settings {
+        identity: &identity,
+        layout: &layout,
+        hub_url: &hub_url,
+        listeners: &listeners,
+        allow: &args.allow,
+        storage: &args.storage,
+    })
+    .map_err(ProvisionError::Config)?;
+    let ca_source = args.ca.clone().unwrap_or_default();
+    crate::tls::load_roots(&ca_source)?;
+    let ca_bytes = std::fs::read(&ca_source).map_err(|source| files::WriteError {
+        path: ca_source.clone(),
+        source,
+    })?;
+    refuse_existing(&layout, args.force)?;
+    let (key, csr) = setup::key_and_csr(&identity)?;
+    let force = args.force;
+    files::write_atomic(&layout.key, key.as_bytes(), files::SECRET, force)?;
+    files::write_atomic(&layout.csr, csr.as_bytes(), files::PUBLIC, force)?;
+    files::write_atomic(&layout.ca, &ca_bytes, files::PUBLIC, true)?;
+    files::write_atomic(&layout.config, config_text.as_bytes(), files::PUBLIC, force)?;
+    if let Some(queue_dir) = args.storage.parent() {
+        files::private_dir(queue_dir)?;
+    }
+    Ok(next_steps(&identity, &layout))
+}
+
+fn refuse_existing(layout: &Layout, force: bool) -> Result<(), ProvisionError> {
+    let existing: Vec<String> = [&layout.config, &layout.key, &layout.csr]
+        .into_iter()
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if existing.is_empty() || force {
+        Ok(())
+    } else {
+        Err(ProvisionError::Exists(existing.join(", ")))
+    }
+}
+
+fn next_steps(identity: &Identity, layout: &Layout) -> String {
+    format!(
+        "Provisioned gateway {org}/{site}/{gw}.\n\
+         \x20 device key         {key} (stays on this box; never send it anywhere)\n\
+         \x20 signing request    {csr}\n\
+         \x20 hub CA             {ca}\n\
+         \x20 configuration      {config}\n\n\
+         Next steps:\n\
+         \x20 1. Send {csr} to central IT and ask them to sign it as a client certificate\n\
+         \x20    for gateway {gw} (O={org}, OU={site}, CN={gw}).\n\
+         \x20 2. When the signed certificate comes back, install it:\n\
+         \x20      hl7edge provision --config {config} --install-cert SIGNED.pem\n\
+         \x20 3. Check everything: hl7edge doctor --config {config}\n",
+        org = identity.org,
+        site = identity.site,
+        gw = identity.gateway,
+        key = layout.key.display(),
+        csr = layout.csr.display(),
+        ca = layout.ca.display(),
+        config = layout.config.display(),
+    )
+}
