@@ -43,3 +43,4 @@ pub mod process;
 pub mod proxy;
 pub mod rig;
 pub mod tls;
+pub mod tmpfs;
