@@ -5,7 +5,8 @@
 //! - the filesystem is unmounted (lazily, so a still-open file cannot keep it) when the value is
 //!   dropped, before its mount point directory is removed;
 //! - [`Tmpfs::mount_or_skip`] never passes silently: without root, or when the mount fails, it
-//!   prints `SKIPPED: needs root to mount tmpfs` with the reason and the test returns.
+//!   prints `SKIPPED: needs root to mount tmpfs` with the reason (past the test harness's output
+//!   capture) and the test returns.
 
 use std::io::{ErrorKind, Write as _};
 use std::os::unix::fs::MetadataExt as _;
@@ -73,7 +74,7 @@ impl Tmpfs {
         match Tmpfs::mount(size) {
             Ok(fs) => Some(fs),
             Err(why) => {
-                eprintln!("SKIPPED: needs root to mount tmpfs: {test}: {why}");
+                crate::process::print_skipped(test, &format!("needs root to mount tmpfs ({why})"));
                 None
             }
         }

@@ -20,6 +20,7 @@ use hl7edge_e2e::checker::Acked;
 use hl7edge_e2e::hl7gen::{self, Kind};
 use hl7edge_e2e::mllp::{Sender, SenderConfig};
 use hl7edge_e2e::pki::Pki;
+use hl7edge_e2e::process;
 use hl7edge_e2e::rig::{self, Rig};
 
 /// Largest file the limited agent may write; its database files reach it after a few hundred
@@ -62,7 +63,7 @@ async fn write_error_case(test: &str, hold_snapshot: bool, expected_log: &str) -
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        eprintln!("SKIPPED: needs prlimit (util-linux): {test}");
+        process::print_skipped(test, "needs prlimit (util-linux)");
         return Ok(());
     }
     let wrapper_dir = tempfile::tempdir()?;
