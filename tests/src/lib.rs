@@ -31,6 +31,7 @@
 //! ```
 
 pub mod agent;
+pub mod backlog;
 pub mod bench;
 pub mod broker;
 pub mod checker;

@@ -9,12 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
-use hl7edge_e2e::agent::{Agent, AgentConfig};
-use hl7edge_e2e::broker::Broker;
 use hl7edge_e2e::checker::Acked;
 use hl7edge_e2e::hl7gen::{self, Kind};
-use hl7edge_e2e::pki::Pki;
-use hl7edge_e2e::rig::{self, Rig};
+use hl7edge_e2e::rig::Rig;
 
 /// Messages stored (and lost with the file) before the damage.
 const BEFORE: u64 = 200;
@@ -76,17 +73,7 @@ async fn truncated_database_is_set_aside_and_new_messages_flow() -> Result<()> {
 async fn damage_and_restart(
     damage: impl FnOnce(&Path) -> std::io::Result<()>,
 ) -> Result<(Rig, PathBuf)> {
-    let pki = Pki::generate()?;
-    let mut broker = Broker::start(&pki).await?;
-    let hub = rig::hub(&pki, &broker).await?;
-    broker.stop().await?;
-    let agent = Agent::start(&AgentConfig::new(&pki, &broker.url())).await?;
-    let mut rig = Rig {
-        agent,
-        hub,
-        broker,
-        pki,
-    };
+    let mut rig = Rig::start_broker_down(|config| config).await?;
     let mut sender = rig.sender("lab")?;
     sender
         .send_all(hl7gen::messages(Kind::Lab, "lis", 0..BEFORE))

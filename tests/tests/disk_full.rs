@@ -11,14 +11,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, ensure};
-use hl7edge_e2e::agent::{Agent, AgentConfig};
-use hl7edge_e2e::broker::Broker;
+use anyhow::{Result, ensure};
+use hl7edge_e2e::backlog;
 use hl7edge_e2e::checker::Acked;
 use hl7edge_e2e::hl7gen::{self, Kind};
-use hl7edge_e2e::mllp::{AckCode, Sender, SenderConfig};
-use hl7edge_e2e::pki::Pki;
-use hl7edge_e2e::rig::{self, Rig};
+use hl7edge_e2e::rig::Rig;
 use hl7edge_e2e::tmpfs::Tmpfs;
 
 /// The agent keeps 16 MiB free for deletes and 4 MiB for its write-ahead log; this leaves it
@@ -41,40 +38,23 @@ async fn on_a_full_filesystem_the_agent_refuses_with_ar_keeps_running_and_resume
         return Ok(());
     };
     let database = fs.path().join("queue.db");
-    let pki = Pki::generate()?;
-    let mut broker = Broker::start(&pki).await?;
-    let hub = rig::hub(&pki, &broker).await?;
-    broker.stop().await?;
-    let config = AgentConfig::new(&pki, &broker.url())
-        .set("storage.path", database.display().to_string())
-        .set("storage.max_bytes", "1 GiB");
-    let agent = Agent::start(&config).await?;
-    let mut rig = Rig {
-        agent,
-        hub,
-        broker,
-        pki,
-    };
+    let mut rig = Rig::start_broker_down(|config| {
+        config
+            .set("storage.path", database.display().to_string())
+            .set("storage.max_bytes", "1 GiB")
+    })
+    .await?;
 
     // The queue fills the filesystem.
     let mut sender = rig.sender("lab")?;
-    let mut n = 0;
-    while n < AT_MOST && !refused(&mut sender, n).await? {
-        n += 1;
-    }
+    let n = backlog::fill_until_ar(&mut sender, AT_MOST, 50).await;
     let acked = sender.acked();
-    ensure!(
-        n < AT_MOST && acked.len() as u64 == n && n >= 50,
-        "expected AA then AR; got {} AA of {} sent",
-        acked.len(),
-        n + 1
-    );
 
     // Another program takes every byte left: still AR, never a crash.
     let filler = fs.fill("other-program.log")?;
     for k in n + 1..=n + WHILE_EXHAUSTED {
         ensure!(
-            refused(&mut sender, k).await?,
+            backlog::refused_with_ar(&mut sender, k).await,
             "message {k} accepted on an exhausted filesystem"
         );
     }
@@ -82,12 +62,7 @@ async fn on_a_full_filesystem_the_agent_refuses_with_ar_keeps_running_and_resume
         rig.agent.is_running(),
         "the agent exited on a full filesystem"
     );
-    let refused_ids: Vec<String> = sender
-        .outcomes()
-        .iter()
-        .filter(|o| !o.is_acked())
-        .map(|o| o.control_id.clone())
-        .collect();
+    let refused_ids = sender.not_acked();
 
     // The broker comes back while the disk is still exhausted: everything ACKed arrives (the
     // deletes after each PUBACK need room in the write-ahead log, which may not grow now).
@@ -103,33 +78,9 @@ async fn on_a_full_filesystem_the_agent_refuses_with_ar_keeps_running_and_resume
 
     // The other program gives its space back; with the queue drained, ingest resumes.
     std::fs::remove_file(fs.path().join("other-program.log"))?;
-    let addr = rig.agent.mllp_addr("lab").context("no lab listener")?;
-    let mut after = Sender::new(SenderConfig {
-        retry_rejects: true,
-        give_up_after: Duration::from_secs(30),
-        ..rig::quick(addr)
-    });
-    after
-        .send_all(hl7gen::messages(
-            Kind::Lab,
-            "lis",
-            AT_MOST..AT_MOST + AFTER_DRAIN,
-        ))
-        .await;
-    ensure!(
-        after.acked().len() as u64 == AFTER_DRAIN,
-        "not accepted again after draining: {:?}",
-        after.outcomes().last()
-    );
-    let all = [Acked::new("lab", [acked, after.acked()].concat())];
-    let report = rig.wait_delivered(&all, Duration::from_secs(20)).await;
-    report.assert_ok_and_ordered();
-    let stray: Vec<_> = report
-        .unacked_arrivals
-        .iter()
-        .filter(|k| refused_ids.contains(&k.control_id))
-        .collect();
-    ensure!(stray.is_empty(), "refused messages arrived: {stray:?}");
+    let fresh = hl7gen::messages(Kind::Lab, "lis", AT_MOST..AT_MOST + AFTER_DRAIN);
+    rig.assert_ingest_resumes("lab", &acked, fresh, &refused_ids)
+        .await?;
 
     rig.agent.sigterm()?;
     let status = rig.agent.wait_exit(Duration::from_secs(15)).await?;
@@ -138,16 +89,6 @@ async fn on_a_full_filesystem_the_agent_refuses_with_ar_keeps_running_and_resume
     drop(rig);
     drop(fs);
     Ok(())
-}
-
-/// Sends message `n` once: `true` if refused with AR, `false` if ACKed, an error otherwise.
-async fn refused(sender: &mut Sender, n: u64) -> Result<bool> {
-    let outcome = sender.send(&hl7gen::message(Kind::Lab, "lis", n)).await;
-    match outcome.ack.map(|a| a.code) {
-        Some(AckCode::AR) => Ok(true),
-        Some(AckCode::AA) => Ok(false),
-        other => anyhow::bail!("message {n}: expected AA or AR, got {other:?}"),
-    }
 }
 
 /// Copies the database (and its log, if any) aside and runs `PRAGMA integrity_check` on the

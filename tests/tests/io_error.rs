@@ -14,12 +14,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
-use hl7edge_e2e::agent::{self, Agent, AgentConfig};
-use hl7edge_e2e::broker::Broker;
+use hl7edge_e2e::agent::{self, AgentConfig};
 use hl7edge_e2e::checker::Acked;
 use hl7edge_e2e::hl7gen::{self, Kind};
 use hl7edge_e2e::mllp::{Sender, SenderConfig};
-use hl7edge_e2e::pki::Pki;
 use hl7edge_e2e::process;
 use hl7edge_e2e::rig::{self, Rig};
 
@@ -71,20 +69,12 @@ async fn write_error_case(test: &str, hold_snapshot: bool, expected_log: &str) -
     std::fs::write(&limit_flag, b"")?;
     let wrapper = write_wrapper(wrapper_dir.path(), &agent::binary()?, &limit_flag)?;
 
-    let pki = Pki::generate()?;
-    let mut broker = Broker::start(&pki).await?;
-    let hub = rig::hub(&pki, &broker).await?;
-    broker.stop().await?;
     // Info level keeps the log (also limited while the agent writes it) small.
-    let mut config = AgentConfig::new(&pki, &broker.url());
-    config.log_level = "info".into();
-    let agent = Agent::start_binary(&wrapper, &config).await?;
-    let mut rig = Rig {
-        agent,
-        hub,
-        broker,
-        pki,
-    };
+    let mut rig = Rig::start_broker_down_binary(&wrapper, |config| AgentConfig {
+        log_level: "info".into(),
+        ..config
+    })
+    .await?;
     let reader = if hold_snapshot {
         let conn = rusqlite::Connection::open(rig.agent.database_path())?;
         conn.execute_batch("BEGIN")?;
