@@ -102,6 +102,15 @@ impl Report {
         self.out_of_order.is_empty()
     }
 
+    /// The arrivals never ACKed whose control id is in `control_ids` (for example messages the
+    /// agent refused, which must never be forwarded).
+    pub fn unacked_arrivals_among(&self, control_ids: &[String]) -> Vec<&Key> {
+        self.unacked_arrivals
+            .iter()
+            .filter(|k| control_ids.contains(&k.control_id))
+            .collect()
+    }
+
     /// Panics with the report unless [`Report::is_ok`].
     pub fn assert_ok(&self) {
         assert!(self.is_ok(), "delivery check failed:\n{self}");
@@ -258,6 +267,22 @@ mod tests {
             source: source.into(),
             control_id: control_id.into(),
         }
+    }
+
+    #[test]
+    fn unacked_arrivals_among_names_only_the_listed_control_ids() {
+        let report = check(
+            &[acked("lab", &["l-1"])],
+            &[
+                delivered("r1", "lab", "l-1"),
+                delivered("r2", "lab", "l-2"),
+                delivered("r3", "lab", "l-3"),
+            ],
+        );
+        let refused = ["l-3".to_owned(), "l-9".to_owned()];
+        let stray = report.unacked_arrivals_among(&refused);
+        assert_eq!(stray.len(), 1);
+        assert_eq!(stray[0].control_id, "l-3");
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod agent;
+pub mod backlog;
 pub mod bench;
 pub mod broker;
 pub mod build;
@@ -46,3 +47,4 @@ pub mod proxy;
 pub mod puback_gate;
 pub mod rig;
 pub mod tls;
+pub mod tmpfs;

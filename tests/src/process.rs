@@ -335,6 +335,13 @@ pub fn print_log(what: &str, path: &Path, lines: usize) {
     eprintln!("---- end of {what} log ----");
 }
 
+/// Reports a test that could not run, as `SKIPPED: <why>: <test>`, straight to the process's
+/// stderr: the test harness captures `eprintln!` of passing tests, and a skip must never look
+/// like a silent pass.
+pub fn print_skipped(test: &str, why: &str) {
+    let _unreported = writeln!(io::stderr().lock(), "SKIPPED: {why}: {test}");
+}
+
 /// Whether temporary directories should be kept for inspection: when the current thread is
 /// panicking (a failing test) or `HL7EDGE_E2E_KEEP` is set.
 pub fn keep_files() -> bool {

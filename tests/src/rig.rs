@@ -9,16 +9,23 @@
 //!   whether or not the wait finished in time, so a failing test shows what is missing.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::agent::{Agent, AgentConfig, AgentError};
 use crate::broker::{Broker, BrokerError, BrokerOptions};
 use crate::checker::{self, Acked, Delivered, Key, Report};
 use crate::decode::{self, Decoded};
+use crate::hl7gen::Message;
 use crate::mllp::{Sender, SenderConfig};
 use crate::mqtt::{ClientOptions, MqttError, Subscriber};
 use crate::pki::{Pki, PkiError};
 use crate::proxy::Proxy;
+
+/// How long [`Rig::assert_ingest_resumes`] retries each refused message.
+const RESUME_PATIENCE: Duration = Duration::from_secs(30);
+/// How long [`Rig::assert_ingest_resumes`] waits for the deliveries.
+const RESUMED_DELIVERY: Duration = Duration::from_secs(20);
 
 /// The topic filter the stand-in hub subscribes to.
 pub const FILTER: &str = "hl7edge/v1/#";
@@ -91,6 +98,34 @@ impl Rig {
         })
     }
 
+    /// Like [`Rig::start`], but the broker is down when the agent starts, so a backlog builds:
+    /// the hub subscribes first (its persistent session keeps what the agent publishes after
+    /// `broker.restart()`), then the broker stops.
+    pub async fn start_broker_down(
+        configure: impl FnOnce(AgentConfig) -> AgentConfig,
+    ) -> Result<Rig, RigError> {
+        Rig::start_broker_down_binary(&crate::agent::binary()?, configure).await
+    }
+
+    /// Like [`Rig::start_broker_down`] with another agent binary (see [`Agent::start_binary`]).
+    pub async fn start_broker_down_binary(
+        binary: &Path,
+        configure: impl FnOnce(AgentConfig) -> AgentConfig,
+    ) -> Result<Rig, RigError> {
+        let pki = Pki::generate()?;
+        let mut broker = Broker::start(&pki).await?;
+        let hub = hub(&pki, &broker).await?;
+        broker.stop().await?;
+        let config = configure(AgentConfig::new(&pki, &broker.url()));
+        let agent = Agent::start_binary(binary, &config).await?;
+        Ok(Rig {
+            agent,
+            hub,
+            broker,
+            pki,
+        })
+    }
+
     /// Like [`Rig::start`], but the agent reaches the broker through a [`Proxy`] (returned
     /// with the rig) that can cut, swallow and silence its connection.
     pub async fn start_behind_proxy(
@@ -112,11 +147,52 @@ impl Rig {
 
     /// A sender to the listener `name` with short timeouts.
     pub fn sender(&self, name: &str) -> Result<Sender, RigError> {
-        let addr = self
-            .agent
+        Ok(Sender::new(quick(self.listener_addr(name)?)))
+    }
+
+    /// The address of the agent's listener `name`.
+    fn listener_addr(&self, name: &str) -> Result<std::net::SocketAddr, RigError> {
+        self.agent
             .mllp_addr(name)
-            .ok_or_else(|| RigError::NoListener(name.to_owned()))?;
-        Ok(Sender::new(quick(addr)))
+            .ok_or_else(|| RigError::NoListener(name.to_owned()))
+    }
+
+    /// A sender to the listener `name` that keeps retrying a message the agent refuses (AR/AE)
+    /// for up to `give_up_after`: a lab system waiting for the agent to accept again.
+    pub fn patient_sender(&self, name: &str, give_up_after: Duration) -> Result<Sender, RigError> {
+        Ok(Sender::new(SenderConfig {
+            retry_rejects: true,
+            give_up_after,
+            ..quick(self.listener_addr(name)?)
+        }))
+    }
+
+    /// Checks that the agent accepts messages again by itself (after it refused some): sends
+    /// `fresh` to the listener `name` with a [`Rig::patient_sender`] and requires every one
+    /// ACKed, then waits until `acked_before` and those have all arrived, in ACK order, and
+    /// requires that none of `refused` (control ids) arrived. Panics with the evidence otherwise.
+    pub async fn assert_ingest_resumes(
+        &self,
+        name: &str,
+        acked_before: &[String],
+        fresh: impl IntoIterator<Item = Message>,
+        refused: &[String],
+    ) -> Result<Report, RigError> {
+        let mut sender = self.patient_sender(name, RESUME_PATIENCE)?;
+        sender.send_all(fresh).await;
+        let resumed = sender.acked();
+        assert_eq!(
+            resumed.len(),
+            sender.outcomes().len(),
+            "not accepted again: {:?}",
+            sender.outcomes().last()
+        );
+        let all = [Acked::new(name, [acked_before, &resumed].concat())];
+        let report = self.wait_delivered(&all, RESUMED_DELIVERY).await;
+        report.assert_ok_and_ordered();
+        let stray = report.unacked_arrivals_among(refused);
+        assert!(stray.is_empty(), "refused messages arrived: {stray:?}");
+        Ok(report)
     }
 
     /// Everything received so far, decoded.

@@ -161,6 +161,15 @@ impl Sender {
             .collect()
     }
 
+    /// Control ids that got no AA or CA (refused, errored or unanswered), in send order.
+    pub fn not_acked(&self) -> Vec<String> {
+        self.outcomes
+            .iter()
+            .filter(|o| !o.is_acked())
+            .map(|o| o.control_id.clone())
+            .collect()
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> SenderStats {
         self.stats
