@@ -240,8 +240,8 @@ impl Frozen {
             Err(nix::Error::EPERM) => {
                 let _ = writeln!(
                     std::io::stderr().lock(),
-                    "SKIPPED (partly) watchdog: ptrace is not permitted here, so the stuck-writer \
-                     part of the test did NOT run (needs root or CAP_SYS_PTRACE)"
+                    "SKIPPED (partly) watchdog: ptrace is not permitted here (Yama ptrace_scope or \
+                     a seccomp profile), so the stuck-writer part of the test did NOT run"
                 );
                 Ok(None)
             }
