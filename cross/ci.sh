@@ -13,11 +13,17 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 timings=()
-# Runs one phase and records its wall-clock time.
+# Runs one phase and records its wall-clock time; a failing phase ends the script, naming it.
 phase() {
-    local name="$1" start=$SECONDS
+    local name="$1" start=$SECONDS rc=0
     shift
-    "$@"
+    "$@" || rc=$?
+    if ((rc != 0)); then
+        printf '\n!!!!! cross/ci.sh FAILED in phase %s (exit %d after %ds): %s\n' \
+            "$name" "$rc" $((SECONDS - start)) "$*" >&2
+        printf '%s\n' "${timings[@]}" >&2
+        exit "$rc"
+    fi
     timings+=("$(printf '%-8s %4ds' "$name" $((SECONDS - start)))")
 }
 

@@ -19,9 +19,35 @@ if [[ "${1:-}" == "--bin" ]]; then
     bin_args=(--bin "${2:?--bin needs a path}")
 fi
 
-for tool in systemd-analyze systemd-sysusers systemd-tmpfiles; do
-    command -v "$tool" >/dev/null || { echo "check.sh: $tool not found (package systemd)" >&2; exit 1; }
-done
+tools=(systemd-analyze systemd-sysusers systemd-tmpfiles)
+
+# Lists the tools that are not on PATH.
+missing_tools() {
+    local tool
+    for tool in "${tools[@]}"; do
+        command -v "$tool" >/dev/null || echo "$tool"
+    done
+}
+
+# A fresh Debian (a CI machine, a container) may lack them: install Debian's systemd package,
+# which provides all three and needs no running systemd. Root or sudo is needed for that.
+if [[ -n "$(missing_tools)" ]]; then
+    echo "==> installing the systemd package (for: $(missing_tools | xargs))"
+    sudo=()
+    if ((EUID != 0)) && command -v sudo >/dev/null; then
+        sudo=(sudo)
+    fi
+    if ((EUID != 0)) && ((${#sudo[@]} == 0)); then
+        echo "check.sh: FAILED: $(missing_tools | xargs) not found and not root: apt-get install systemd" >&2
+        exit 1
+    fi
+    "${sudo[@]}" apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd
+    if [[ -n "$(missing_tools)" ]]; then
+        echo "check.sh: FAILED: still missing after installing systemd: $(missing_tools | xargs)" >&2
+        exit 1
+    fi
+fi
 
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT

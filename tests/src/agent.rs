@@ -3,6 +3,10 @@
 //!
 //! Finding the binary: built on first use, see [`crate::build`]. `HL7EDGE_BIN=/path/to/hl7edge`
 //! skips the build (for a release or cross-compiled binary).
+//! `HL7EDGE_RUNNER=qemu-aarch64` starts it through that program (`$HL7EDGE_RUNNER $HL7EDGE_BIN run
+//! --config FILE`, for an aarch64 build on an x86 machine without binfmt_misc); the runner is the
+//! same process as the agent (qemu-user), so signals reach the agent. With a runner, the agent
+//! gets [`EMULATED_START_TIMEOUT`] to open its ports.
 //!
 //! Invariants:
 //! - the agent process never outlives the [`Agent`] value (killed on drop);
@@ -30,6 +34,10 @@ pub use config::{AgentConfig, ListenerSpec, write_config};
 /// How long the agent may take to open its listeners.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long the agent may take to open its listeners when started through a runner (emulation
+/// is 5 to 20 times slower, and the build machines are shared).
+pub const EMULATED_START_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How many sets of fresh ports to try when one turns out to be taken.
 const PORT_ATTEMPTS: usize = 5;
 
@@ -55,6 +63,7 @@ pub enum AgentError {
 
 /// A running (or deliberately stopped) agent.
 pub struct Agent {
+    runner: Option<PathBuf>,
     binary: PathBuf,
     dir: TempDir,
     ports: BTreeMap<String, u16>,
@@ -62,15 +71,24 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Writes the configuration, starts the agent and waits until every listener accepts
-    /// connections.
+    /// Writes the configuration, starts the agent (through `HL7EDGE_RUNNER` when that is set)
+    /// and waits until every listener accepts connections.
     pub async fn start(config: &AgentConfig) -> Result<Agent, AgentError> {
-        Agent::start_binary(&binary()?, config).await
+        Agent::launch_new(runner(), &binary()?, config).await
     }
 
     /// Like [`Agent::start`] with another build of the agent (a release or cross-compiled
-    /// binary) or, in the harness's own tests, a stand-in taking the same arguments.
+    /// binary) or, in the harness's own tests, a stand-in taking the same arguments. Runs the
+    /// binary directly, whatever `HL7EDGE_RUNNER` says.
     pub async fn start_binary(binary: &Path, config: &AgentConfig) -> Result<Agent, AgentError> {
+        Agent::launch_new(None, binary, config).await
+    }
+
+    async fn launch_new(
+        runner: Option<PathBuf>,
+        binary: &Path,
+        config: &AgentConfig,
+    ) -> Result<Agent, AgentError> {
         let dir = tempfile::Builder::new()
             .prefix("hl7edge-agent-")
             .tempdir()?;
@@ -83,10 +101,11 @@ impl Agent {
                 &dir.path().join(DATABASE),
                 &ports,
             )?;
-            match launch(binary, dir.path(), &ports).await {
+            match launch(runner.as_deref(), binary, dir.path(), &ports).await {
                 Ok(process) => {
                     let binary = binary.to_owned();
                     return Ok(Agent {
+                        runner,
                         binary,
                         dir,
                         ports,
@@ -141,7 +160,15 @@ impl Agent {
     /// running it is stopped with SIGTERM first (up to 30 s, then SIGKILL).
     pub async fn restart(&mut self) -> Result<(), AgentError> {
         self.stop().await?;
-        self.process = Some(launch(&self.binary, self.dir.path(), &self.ports).await?);
+        self.process = Some(
+            launch(
+                self.runner.as_deref(),
+                &self.binary,
+                self.dir.path(),
+                &self.ports,
+            )
+            .await?,
+        );
         Ok(())
     }
 
@@ -156,7 +183,15 @@ impl Agent {
             &self.database_path(),
             &self.ports,
         )?;
-        self.process = Some(launch(&self.binary, self.dir.path(), &self.ports).await?);
+        self.process = Some(
+            launch(
+                self.runner.as_deref(),
+                &self.binary,
+                self.dir.path(),
+                &self.ports,
+            )
+            .await?,
+        );
         Ok(())
     }
 
@@ -231,18 +266,39 @@ fn build_binary() -> Result<PathBuf, String> {
     crate::build::workspace_binary("hl7edge", "hl7edge", "HL7EDGE_BIN")
 }
 
-/// Starts the agent in `dir` and waits until each listener in `ports` accepts connections.
+/// The program to start the agent binary through (`HL7EDGE_RUNNER`, e.g. `qemu-aarch64`), if
+/// any; an empty value means none.
+pub fn runner() -> Option<PathBuf> {
+    std::env::var_os("HL7EDGE_RUNNER")
+        .filter(|r| !r.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Starts the agent in `dir` (as `runner binary run --config FILE` when there is a runner) and
+/// waits until each listener in `ports` accepts connections.
 async fn launch(
+    runner: Option<&Path>,
     binary: &Path,
     dir: &Path,
     ports: &BTreeMap<String, u16>,
 ) -> Result<Process, AgentError> {
     let config = dir.join(CONFIG);
     let args = [Path::new("run"), Path::new("--config"), config.as_path()];
-    let mut process = Process::spawn("hl7edge", binary, args, &dir.join(LOG))?;
+    let log = dir.join(LOG);
+    let (mut process, timeout) = match runner {
+        Some(runner) => {
+            let args = std::iter::once(binary).chain(args);
+            let process = Process::spawn("hl7edge", runner, args, &log)?;
+            (process, EMULATED_START_TIMEOUT)
+        }
+        None => (
+            Process::spawn("hl7edge", binary, args, &log)?,
+            START_TIMEOUT,
+        ),
+    };
     for &port in ports.values() {
         process
-            .wait_listening(SocketAddr::from(([127, 0, 0, 1], port)), START_TIMEOUT)
+            .wait_listening(SocketAddr::from(([127, 0, 0, 1], port)), timeout)
             .await?;
     }
     Ok(process)
