@@ -61,6 +61,7 @@
 
 mod apply;
 mod audit;
+mod checkpoint;
 mod error;
 mod handle;
 mod ingest;
@@ -72,6 +73,7 @@ mod request;
 mod schema;
 mod space;
 mod stats;
+mod tally;
 mod writer;
 
 use std::{
@@ -181,8 +183,10 @@ impl Store {
         let (ops, receiver) = mpsc::channel(cfg.channel_capacity.get());
         let weak = ops.downgrade();
         let (handle, signals) = StoreHandle::new(ops, cfg.path.clone(), opened.report.last_seq);
+        let checkpointer = checkpoint::Kicker::spawn(&cfg.path)?;
         let mut writer =
-            writer::Writer::new(opened.conn, cfg.limits(), cfg.max_batch.get(), signals);
+            writer::Writer::new(opened.conn, cfg.limits(), cfg.max_batch.get(), signals)
+                .with_checkpointer(checkpointer);
         if opened.report.integrity == IntegrityCheck::Background {
             let check = recovery::spawn_background_check(cfg.path.clone(), weak)?;
             writer = writer.stop_on_exit(check);
