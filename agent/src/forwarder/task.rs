@@ -236,7 +236,9 @@ impl<'a> Generation<'a> {
         let no_progress = MIN_NO_PROGRESS.max(self.s.hub.keep_alive * 2);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         let end = loop {
-            if self.ready_to_fill() && let Err(e) = self.fill(&client).await {
+            if self.ready_to_fill()
+                && let Err(e) = self.fill(&client).await
+            {
                 error!(cause = %e, "reading the queue failed");
                 break End::Lost { healthy: false };
             }

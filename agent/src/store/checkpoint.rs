@@ -24,7 +24,10 @@
 
 use std::{
     path::Path,
-    sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+    },
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -47,6 +50,9 @@ pub(crate) const WAL_FORCE_FRAMES: i64 = schema::JOURNAL_SIZE_LIMIT_BYTES / 4096
 pub(crate) struct Kicker {
     kick: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Held during every checkpoint, so the writer's own checkpoint waits
+    /// for a running one instead of failing busy.
+    turn: Arc<Mutex<()>>,
 }
 
 impl Kicker {
@@ -56,14 +62,23 @@ impl Kicker {
         let conn = Connection::open_with_flags(path, flags)?;
         schema::configure_checkpointer(&conn)?;
         let (kick, kicked) = sync_channel(1);
+        let turn = Arc::new(Mutex::new(()));
+        let theirs = Arc::clone(&turn);
         let thread = std::thread::Builder::new()
             .name("store-checkpoint".into())
-            .spawn(move || run(&conn, &kicked))
+            .spawn(move || run(&conn, &kicked, &theirs))
             .map_err(StoreError::Thread)?;
         Ok(Self {
             kick: Some(kick),
             thread: Some(thread),
+            turn,
         })
+    }
+
+    /// Waits for a running background checkpoint to finish and keeps the
+    /// next one from starting while the guard lives.
+    pub(crate) fn hold(&self) -> MutexGuard<'_, ()> {
+        self.turn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Asks for a checkpoint soon; never blocks.
@@ -92,14 +107,17 @@ impl Drop for Kicker {
     }
 }
 
-fn run(conn: &Connection, kicked: &Receiver<()>) {
+fn run(conn: &Connection, kicked: &Receiver<()>, turn: &Mutex<()>) {
     let mut last: Option<Instant> = None;
     while kicked.recv().is_ok() {
         if let Some(wait) = last.and_then(|at| MIN_INTERVAL.checked_sub(at.elapsed())) {
             std::thread::sleep(wait);
         }
         last = Some(Instant::now());
-        match passive(conn) {
+        let held = turn.lock().unwrap_or_else(PoisonError::into_inner);
+        let outcome = passive(conn);
+        drop(held);
+        match outcome {
             Ok(progress) => tracing::trace!(?progress, "store checkpoint"),
             Err(err) => tracing::warn!(cause = %err, "store checkpoint failed"),
         }
@@ -117,9 +135,27 @@ pub(crate) struct Progress {
     pub(crate) copied_frames: i64,
 }
 
+impl Progress {
+    /// True when the whole log is in the database file: the next
+    /// transaction restarts the log.
+    pub(crate) fn complete(&self) -> bool {
+        self.ran && self.copied_frames >= self.log_frames
+    }
+}
+
 /// Runs one `PASSIVE` checkpoint on `conn`.
 pub(crate) fn passive(conn: &Connection) -> rusqlite::Result<Progress> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+    run_mode(conn, "PRAGMA wal_checkpoint(PASSIVE)")
+}
+
+/// Runs one `TRUNCATE` checkpoint on `conn` (waits for readers, within the
+/// busy timeout, and then cuts the log file to zero bytes).
+pub(crate) fn truncate(conn: &Connection) -> rusqlite::Result<Progress> {
+    run_mode(conn, "PRAGMA wal_checkpoint(TRUNCATE)")
+}
+
+fn run_mode(conn: &Connection, sql: &str) -> rusqlite::Result<Progress> {
+    conn.query_row(sql, [], |r| {
         Ok(Progress {
             ran: r.get::<_, i64>(0)? == 0,
             log_frames: r.get(1)?,

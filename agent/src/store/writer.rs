@@ -41,6 +41,7 @@ use super::{
     ingest, now_ms,
     recovery::CheckStopper,
     request::{Batch, Op},
+    schema,
     tally::Tally,
 };
 
@@ -288,7 +289,9 @@ impl Writer {
     /// Work between two batches, after the first was answered: the WAL
     /// bound, and housekeeping when due.
     fn between_batches(&mut self) -> Result<(), StoreError> {
-        if self.wal_frames.load(Ordering::Relaxed) > checkpoint::WAL_FORCE_FRAMES {
+        if self.wal_frames.load(Ordering::Relaxed) > checkpoint::WAL_FORCE_FRAMES
+            || self.wal_oversized()
+        {
             self.checkpoint()?;
         }
         self.tally.report_if_due();
@@ -315,20 +318,34 @@ impl Writer {
     }
 
     /// A passive checkpoint from the writer: nothing commits meanwhile, so
-    /// unless a reader holds an old snapshot it copies the whole log.
+    /// unless a reader holds an old snapshot it copies the whole log. When
+    /// a large transaction grew the log file past its standing size, the
+    /// file is then cut at once (the size limit counts that growth until
+    /// then, and new messages would be refused meanwhile).
     fn checkpoint(&mut self) -> Result<(), StoreError> {
+        let turn = self.checkpointer.as_ref().map(Kicker::hold);
         let started = Instant::now();
-        let result = checkpoint::passive(&self.conn);
+        let mut result = checkpoint::passive(&self.conn);
+        if matches!(&result, Ok(p) if p.complete()) && self.wal_oversized() {
+            result = checkpoint::truncate(&self.conn);
+        }
         self.tally.checkpointed(started.elapsed());
         if let Ok(progress) = &result {
-            self.wal_dirty = !progress.ran || progress.copied_frames < progress.log_frames;
-            if !self.wal_dirty {
+            self.wal_dirty = !progress.complete();
+            if progress.complete() {
                 // The next transaction restarts the log from its start.
                 self.wal_frames.store(0, Ordering::Relaxed);
             }
             tracing::debug!(?progress, "store checkpoint by the writer");
         }
+        drop(turn);
         self.tolerate(result.map(drop))
+    }
+
+    /// True when the log file is larger than its standing size.
+    fn wal_oversized(&self) -> bool {
+        let standing = u64::try_from(schema::JOURNAL_SIZE_LIMIT_BYTES).unwrap_or(u64::MAX);
+        std::fs::metadata(&self.limits.wal_path).is_ok_and(|m| m.len() > standing)
     }
 
     /// Logs a failed background write; stops the writer if it was fatal.
