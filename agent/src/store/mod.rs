@@ -12,7 +12,11 @@
 //!    connection. It takes every request waiting at that moment (up to
 //!    `max_batch`), applies them in one transaction and commits once.
 //!    Requests arrive over a bounded channel: a slow disk applies
-//!    backpressure to senders, memory stays bounded.
+//!    backpressure to senders, memory stays bounded. The forwarder's
+//!    deletes share these transactions. One more connection only copies
+//!    the log into the database file (passive checkpoints, never between a
+//!    COMMIT and its answers), and the writer keeps the log within its
+//!    standing size; see `checkpoint.rs`.
 //! 3. **A failed write is never retried into an ACK.** An I/O error (a
 //!    failed fsync included) or corruption during a write answers every
 //!    waiting request with [`StoreError::Fatal`], stops the writer and is
