@@ -4,14 +4,16 @@
 //! session, last will = offline status), run rumqttc's event loop in its own
 //! task that hands events over a channel (so no `poll()` is ever cancelled
 //! half-way), publish the retained online status once connected, then keep
-//! up to `inflight` publishes of queued records outstanding. A PUBACK
-//! deletes its rows through the store writer. Heartbeats handed over by the
-//! telemetry task go out on the same connection at QoS 1; they take a
-//! packet id in the same FIFO as record publishes (as a publish without
-//! rows), so their PUBACKs never count as forwarded records. Any error, a
-//! refused PUBACK, or no progress for too long ends the generation; the next
-//! one starts after an exponential, jittered backoff and re-reads every
-//! unacknowledged row from the store.
+//! up to `inflight` publishes of queued records outstanding, reading queued
+//! rows in pages of several publishes. A PUBACK hands its rows to
+//! [`Deletes`], which deletes them through the store writer without
+//! stalling the event loop. Heartbeats handed over by the telemetry task go
+//! out on the same connection at QoS 1; they take a packet id in the same
+//! FIFO as record publishes (as a publish without rows), so their PUBACKs
+//! never count as forwarded records. Any error, a refused PUBACK, or no
+//! progress for too long ends the generation; the next one starts after an
+//! exponential, jittered backoff and re-reads every unacknowledged row from
+//! the store.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -27,6 +29,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{Hub, HubTransport};
 use crate::forwarder::backoff::Backoff;
+use crate::forwarder::deletes::Deletes;
 use crate::forwarder::state::{Effect, ForwardState, group_consecutive};
 use crate::store::{PendingRecord, StoreHandle, StoreReader};
 use crate::telemetry::HeartbeatInbox;
@@ -185,6 +188,8 @@ struct Generation<'a> {
     last_progress: Instant,
     /// True when the last read found no rows after the cursor.
     backlog_empty: bool,
+    /// PUBACKed rows on their way out of the store.
+    deletes: Deletes,
 }
 
 impl<'a> Generation<'a> {
@@ -206,7 +211,22 @@ impl<'a> Generation<'a> {
             acked_any: false,
             last_progress: Instant::now(),
             backlog_empty: false,
+            deletes: Deletes::new(store.clone()),
         }
+    }
+
+    /// True when more rows may be read and published now: connected, rows
+    /// may be waiting, a quarter of the window is free (so rows are read in
+    /// pages of several publishes, not one page per PUBACK), and deletes
+    /// keep up with PUBACKs.
+    fn ready_to_fill(&self) -> bool {
+        let window = usize::from(self.s.hub.inflight.get());
+        let page = window.div_ceil(4);
+        let max_deletes = window * usize::from(self.s.hub.batch_max_records.get());
+        self.connected
+            && !self.backlog_empty
+            && self.state.free_slots() >= page
+            && self.deletes.backlog() < max_deletes
     }
 
     async fn run(
@@ -215,7 +235,7 @@ impl<'a> Generation<'a> {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Outcome {
         let Some(options) = self.options.take() else {
-            return self.finish(End::Lost { healthy: false });
+            return self.finish(End::Lost { healthy: false }).await;
         };
         let (client, eventloop) =
             AsyncClient::new(options.clone(), options.request_channel_capacity());
@@ -225,8 +245,9 @@ impl<'a> Generation<'a> {
         let no_progress = MIN_NO_PROGRESS.max(self.s.hub.keep_alive * 2);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         let end = loop {
-            let ready = self.connected && self.state.free_slots() > 0 && !self.backlog_empty;
-            if ready && let Err(e) = self.fill(&client).await {
+            if self.ready_to_fill()
+                && let Err(e) = self.fill(&client).await
+            {
                 error!(cause = %e, "reading the queue failed");
                 break End::Lost { healthy: false };
             }
@@ -234,7 +255,7 @@ impl<'a> Generation<'a> {
                 ev = events.recv() => match ev {
                     Some(Ok(event)) => {
                         let connack = matches!(event, Event::Incoming(Packet::ConnAck(_)));
-                        if let Some(end) = self.on_event(event, &client).await {
+                        if let Some(end) = self.on_event(event, &client) {
                             break end;
                         }
                         if connack {
@@ -247,6 +268,11 @@ impl<'a> Generation<'a> {
                     }
                     None => break End::Lost { healthy: self.acked_any },
                 },
+                done = self.deletes.next_done() => {
+                    if let Some(end) = self.deleted(done) {
+                        break end;
+                    }
+                }
                 _ = committed.changed() => self.backlog_empty = false,
                 Some(payload) = heartbeats.recv() => self.publish_heartbeat(&client, payload),
                 _ = tick.tick() => {
@@ -265,10 +291,31 @@ impl<'a> Generation<'a> {
             }
         };
         driver.abort();
-        self.finish(end)
+        self.finish(end).await
     }
 
-    fn finish(mut self, end: End) -> Outcome {
+    /// Counts rows whose delete committed; a failed delete ends the
+    /// connection (its rows stay queued and are published again).
+    fn deleted(&mut self, done: Result<usize, crate::store::StoreError>) -> Option<End> {
+        match done {
+            Ok(rows) => {
+                self.metrics
+                    .forwarded
+                    .fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
+                None
+            }
+            Err(e) => {
+                error!(cause = %e, "could not mark records as forwarded");
+                Some(End::Lost { healthy: false })
+            }
+        }
+    }
+
+    /// Lets the deletes of PUBACKed rows commit (so the next connection does
+    /// not publish them again), then forgets the connection's state.
+    async fn finish(mut self, end: End) -> Outcome {
+        let flushed = self.deletes.flush().await;
+        let _ = self.deleted(flushed);
         self.state.reset();
         Outcome {
             reader: self.reader.take(),
@@ -294,7 +341,7 @@ impl<'a> Generation<'a> {
         }
     }
 
-    async fn on_event(&mut self, event: Event, client: &AsyncClient) -> Option<End> {
+    fn on_event(&mut self, event: Event, client: &AsyncClient) -> Option<End> {
         match event {
             Event::Incoming(Packet::ConnAck(ack)) => {
                 self.connected = true;
@@ -318,19 +365,19 @@ impl<'a> Generation<'a> {
             }
             Event::Outgoing(Outgoing::Publish(pkid)) => {
                 let effect = self.state.on_outgoing_publish(pkid);
-                return self.apply(effect).await;
+                return self.apply(effect);
             }
             Event::Incoming(Packet::PubAck(ack)) => {
                 self.last_progress = Instant::now();
                 let effect = self.state.on_puback(ack.pkid, true);
-                return self.apply(effect).await;
+                return self.apply(effect);
             }
             _ => {}
         }
         None
     }
 
-    async fn apply(&mut self, effect: Effect) -> Option<End> {
+    fn apply(&mut self, effect: Effect) -> Option<End> {
         match effect {
             Effect::None => None,
             Effect::Reconnect(why) => {
@@ -339,20 +386,8 @@ impl<'a> Generation<'a> {
             }
             Effect::Forwarded(seqs) => {
                 self.acked_any = true;
-                let n = seqs.len() as u64;
-                match self.store.forwarded(seqs, crate::store::now_ms()).await {
-                    Ok(_) => {
-                        self.metrics
-                            .forwarded
-                            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                        None
-                    }
-                    Err(e) => {
-                        // The rows stay queued and are re-published later.
-                        error!(cause = %e, "could not mark records as forwarded");
-                        Some(End::Lost { healthy: false })
-                    }
-                }
+                self.deletes.push(seqs);
+                None
             }
         }
     }
@@ -430,7 +465,7 @@ impl<'a> Generation<'a> {
         while self.state.outstanding() > 0 {
             match tokio::time::timeout_at(deadline, events.recv()).await {
                 Ok(Some(Ok(event))) => {
-                    let _ = self.on_event(event, client).await;
+                    let _ = self.on_event(event, client);
                 }
                 _ => break,
             }

@@ -12,7 +12,11 @@
 //!    connection. It takes every request waiting at that moment (up to
 //!    `max_batch`), applies them in one transaction and commits once.
 //!    Requests arrive over a bounded channel: a slow disk applies
-//!    backpressure to senders, memory stays bounded.
+//!    backpressure to senders, memory stays bounded. The forwarder's
+//!    deletes share these transactions. One more connection only copies
+//!    the log into the database file (passive checkpoints, never between a
+//!    COMMIT and its answers), and the writer keeps the log within its
+//!    standing size; see `checkpoint.rs`.
 //! 3. **A failed write is never retried into an ACK.** An I/O error (a
 //!    failed fsync included) or corruption during a write answers every
 //!    waiting request with [`StoreError::Fatal`], stops the writer and is
@@ -63,6 +67,7 @@
 
 mod apply;
 mod audit;
+mod checkpoint;
 mod error;
 mod handle;
 mod ingest;
@@ -75,6 +80,7 @@ mod request;
 mod schema;
 mod space;
 mod stats;
+mod tally;
 mod writer;
 
 use std::{
@@ -184,8 +190,10 @@ impl Store {
         let (ops, receiver) = mpsc::channel(cfg.channel_capacity.get());
         let weak = ops.downgrade();
         let (handle, signals) = StoreHandle::new(ops, cfg.path.clone(), opened.report.last_seq);
+        let checkpointer = checkpoint::Kicker::spawn(&cfg.path)?;
         let mut writer =
-            writer::Writer::new(opened.conn, cfg.limits(), cfg.max_batch.get(), signals);
+            writer::Writer::new(opened.conn, cfg.limits(), cfg.max_batch.get(), signals)
+                .with_checkpointer(checkpointer);
         if opened.report.integrity == IntegrityCheck::Background {
             let check = recovery::spawn_background_check(cfg.path.clone(), weak)?;
             writer = writer.stop_on_exit(check);

@@ -28,8 +28,10 @@ pub(crate) const APPLICATION_ID: i32 = 0x484c_3745;
 /// How long a connection waits for a lock held by another connection.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The write-ahead log is checkpointed automatically every this many pages.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
+/// SQLite's automatic checkpoint is off: it would run inside the writer's
+/// COMMIT and delay the ACKs waiting on it. The checkpointer thread and the
+/// writer's own bound take its place (see `checkpoint.rs`).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 0;
 
 /// After a checkpoint the WAL file is cut back to this size when it is
 /// reused. Keeping (rather than truncating to zero) this much of it
@@ -114,6 +116,15 @@ pub(crate) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     set_and_verify(conn, "foreign_keys", 1)?;
     set_and_verify(conn, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     set_and_verify(conn, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)?;
+    Ok(())
+}
+
+/// Settings of the checkpointer's connection: it only checkpoints, and
+/// syncs what it copies like the writer does.
+pub(crate) fn configure_checkpointer(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    set_and_verify(conn, "synchronous", 2)?; // FULL
+    set_and_verify(conn, "wal_autocheckpoint", 0)?;
     Ok(())
 }
 

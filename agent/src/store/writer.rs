@@ -4,6 +4,13 @@
 //! already waiting, up to `max_batch`; apply them all in one `IMMEDIATE`
 //! transaction; COMMIT; only then answer each request. Throughput comes
 //! from the number of requests per fsync, never from a weaker sync mode.
+//! The forwarder's deletes travel on the same channel, so they share these
+//! transactions with ingest rather than paying for commits of their own.
+//!
+//! Checkpoints never run between a COMMIT and its answers: SQLite's
+//! automatic checkpoint is off, the checkpointer thread copies the log in
+//! the background, and the writer itself checkpoints only when it has been
+//! idle for a tick or the WAL passed its bound (see `checkpoint.rs`).
 //!
 //! Failure handling, by [`FailureKind`]:
 //! - `Full`: roll back; answer the inserts and quarantines `Full`; retry
@@ -15,7 +22,10 @@
 //!   [`StoreHealth::Failed`] and stop. The commit is never retried.
 
 use std::{
-    sync::{Arc, atomic::Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
     thread::JoinHandle,
     time::{Duration, Instant},
 };
@@ -25,11 +35,14 @@ use tokio::sync::mpsc;
 
 use super::{
     apply::{self, Applied, Failure, Limits},
+    checkpoint::{self, Kicker},
     error::{FailureKind, StoreError},
     handle::{Signals, StoreHealth},
     ingest, now_ms,
     recovery::CheckStopper,
     request::{Batch, Op},
+    schema,
+    tally::Tally,
 };
 
 /// The writer wakes at least this often, to beat its heartbeat.
@@ -51,6 +64,10 @@ pub(crate) struct Writer {
     last_housekeeping: Instant,
     wal_dirty: bool,
     check: Option<CheckStopper>,
+    checkpointer: Option<Kicker>,
+    tally: Tally,
+    /// Frames in the log after the last commit, from SQLite's WAL hook.
+    wal_frames: Arc<AtomicI64>,
 }
 
 impl Writer {
@@ -69,7 +86,17 @@ impl Writer {
             last_housekeeping: Instant::now(),
             wal_dirty: false,
             check: None,
+            checkpointer: None,
+            tally: Tally::default(),
+            wal_frames: Arc::new(AtomicI64::new(0)),
         }
+    }
+
+    /// Lets this checkpointer copy the log in the background; without one
+    /// the writer checkpoints when idle or past the WAL bound only.
+    pub(crate) fn with_checkpointer(mut self, checkpointer: Kicker) -> Self {
+        self.checkpointer = Some(checkpointer);
+        self
     }
 
     /// Stops this background integrity check when the writer stops.
@@ -96,12 +123,16 @@ impl Writer {
     }
 
     fn run(mut self, runtime: &OwnRuntime, mut ops: mpsc::Receiver<Op>) -> Result<(), StoreError> {
+        self.track_wal();
         let outcome = match &runtime.0 {
             Some(runtime) => self.serve(runtime, &mut ops),
             None => Ok(()),
         };
         if let Some(check) = &self.check {
             check.stop();
+        }
+        if let Some(checkpointer) = &mut self.checkpointer {
+            checkpointer.stop();
         }
         match &outcome {
             Ok(()) => {
@@ -138,9 +169,22 @@ impl Writer {
                 }
             }
             self.process(batch)?;
-            if ops.is_empty() {
-                self.idle()?;
-            }
+            self.between_batches()?;
+        }
+    }
+
+    /// Counts the log's frames after every commit (the hook runs inside
+    /// COMMIT and only stores a number). Without it the log is still
+    /// checkpointed when idle, just not bounded under load; so a failure
+    /// here is logged, not fatal.
+    fn track_wal(&mut self) {
+        let frames = Arc::clone(&self.wal_frames);
+        let hook = move |_: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
+            frames.store(i64::from(pages), Ordering::Relaxed);
+            Ok(())
+        };
+        if let Err(err) = self.conn.wal_hook(Some(hook)) {
+            tracing::warn!(cause = %err, "cannot watch the write-ahead log's size");
         }
     }
 
@@ -163,8 +207,10 @@ impl Writer {
             .requests
             .fetch_add(taken, Ordering::Relaxed);
         while !batch.is_empty() {
+            let started = Instant::now();
             match self.commit(&batch) {
                 Ok(applied) => {
+                    self.tally.committed(&batch, started.elapsed());
                     self.committed(&applied);
                     batch.answer(applied.results);
                     return Ok(());
@@ -217,6 +263,9 @@ impl Writer {
 
     fn committed(&mut self, applied: &Applied) {
         self.wal_dirty = true;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.kick();
+        }
         self.signals
             .shared
             .transactions
@@ -237,21 +286,66 @@ impl Writer {
         StoreError::Corrupt { detail }
     }
 
-    /// Work for quiet moments: housekeeping when due, then a passive
-    /// checkpoint so readers find a short WAL.
+    /// Work between two batches, after the first was answered: the WAL
+    /// bound, and housekeeping when due.
+    fn between_batches(&mut self) -> Result<(), StoreError> {
+        if self.wal_frames.load(Ordering::Relaxed) > checkpoint::WAL_FORCE_FRAMES
+            || self.wal_oversized()
+        {
+            self.checkpoint()?;
+        }
+        self.tally.report_if_due();
+        self.housekeeping_if_due()
+    }
+
+    /// Work for quiet moments (a tick without requests): housekeeping when
+    /// due, then a checkpoint so the next transaction restarts the log.
     fn idle(&mut self) -> Result<(), StoreError> {
+        self.housekeeping_if_due()?;
+        if self.wal_dirty {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn housekeeping_if_due(&mut self) -> Result<(), StoreError> {
         if self.last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
             self.last_housekeeping = Instant::now();
             let result = housekeeping(&mut self.conn, &self.limits);
             self.tolerate(result)?;
         }
-        if std::mem::take(&mut self.wal_dirty) {
-            let checkpoint = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            self.tolerate(checkpoint)?;
-        }
         Ok(())
+    }
+
+    /// A passive checkpoint from the writer: nothing commits meanwhile, so
+    /// unless a reader holds an old snapshot it copies the whole log. When
+    /// a large transaction grew the log file past its standing size, the
+    /// file is then cut at once (the size limit counts that growth until
+    /// then, and new messages would be refused meanwhile).
+    fn checkpoint(&mut self) -> Result<(), StoreError> {
+        let turn = self.checkpointer.as_ref().map(Kicker::hold);
+        let started = Instant::now();
+        let mut result = checkpoint::passive(&self.conn);
+        if matches!(&result, Ok(p) if p.complete()) && self.wal_oversized() {
+            result = checkpoint::truncate(&self.conn);
+        }
+        self.tally.checkpointed(started.elapsed());
+        if let Ok(progress) = &result {
+            self.wal_dirty = !progress.complete();
+            if progress.complete() {
+                // The next transaction restarts the log from its start.
+                self.wal_frames.store(0, Ordering::Relaxed);
+            }
+            tracing::debug!(?progress, "store checkpoint by the writer");
+        }
+        drop(turn);
+        self.tolerate(result.map(drop))
+    }
+
+    /// True when the log file is larger than its standing size.
+    fn wal_oversized(&self) -> bool {
+        let standing = u64::try_from(schema::JOURNAL_SIZE_LIMIT_BYTES).unwrap_or(u64::MAX);
+        std::fs::metadata(&self.limits.wal_path).is_ok_and(|m| m.len() > standing)
     }
 
     /// Logs a failed background write; stops the writer if it was fatal.
