@@ -13,8 +13,11 @@
 //!   promise), so nothing is deleted before the broker has it.
 //! - Rows waiting here are few: the caller stops publishing while
 //!   [`Deletes::backlog`] is at its limit, so memory stays bounded.
-//! - A request that fails leaves its rows queued in the store; they are
-//!   published again later (at-least-once; the hub drops duplicates).
+//! - A request that fails leaves its rows queued in the store. A full disk
+//!   or a busy database is retried (the rows wait here, and the caller stops
+//!   publishing while they are many); any other failure ends the connection
+//!   and the rows are published again later (at-least-once; the hub drops
+//!   duplicates).
 
 use std::future::pending;
 
@@ -27,14 +30,18 @@ use crate::store::{StoreError, StoreHandle, now_ms};
 /// store's standing write-ahead log.
 pub const MAX_REQUEST_ROWS: usize = 256;
 
+/// A delete request on its way to the store and the rows it carries.
+type Running = (JoinHandle<Result<u64, StoreError>>, Vec<i64>);
+
 /// The delete requests of one forwarder connection.
 #[derive(Debug)]
 pub struct Deletes {
     store: StoreHandle,
     /// Acknowledged rows not yet sent to the store.
     waiting: Vec<i64>,
-    /// The request in flight and how many rows it carries.
-    running: Option<(usize, JoinHandle<Result<u64, StoreError>>)>,
+    /// The request in flight, how many rows it carries, and which (kept to
+    /// send again if the request fails for a reason that passes).
+    running: Option<Running>,
 }
 
 impl Deletes {
@@ -49,7 +56,7 @@ impl Deletes {
 
     /// Rows acknowledged by the broker whose delete has not committed yet.
     pub fn backlog(&self) -> usize {
-        self.waiting.len() + self.running.as_ref().map_or(0, |(n, _)| *n)
+        self.waiting.len() + self.running.as_ref().map_or(0, |(_, seqs)| seqs.len())
     }
 
     /// Queues PUBACKed rows for deletion; sends them at once when no
@@ -63,20 +70,33 @@ impl Deletes {
     /// waited meanwhile. Returns how many rows the finished request
     /// carried; never completes when nothing is in flight (for `select!`).
     pub async fn next_done(&mut self) -> Result<usize, StoreError> {
-        let Some((rows, handle)) = self.running.as_mut() else {
+        let Some((handle, seqs)) = self.running.as_mut() else {
             return pending().await;
         };
-        let rows = *rows;
+        let rows = seqs.len();
         let outcome = handle.await;
-        self.running = None;
+        let failed = self.running.take().map(|(_, seqs)| seqs);
         match outcome {
             Ok(Ok(_found)) => {
                 self.start();
                 Ok(rows)
             }
-            Ok(Err(e)) => Err(e),
+            Ok(Err(e)) => {
+                if let Some(seqs) = failed.filter(|_| is_retryable(&e)) {
+                    // Kept, in order, ahead of rows that arrived meanwhile;
+                    // sent again by the next [`Deletes::retry`].
+                    self.waiting.splice(0..0, seqs);
+                }
+                Err(e)
+            }
             Err(_join) => Err(StoreError::Closed),
         }
+    }
+
+    /// Sends the waiting rows again after a retryable failure (a full disk
+    /// or a busy database); does nothing while a request is in flight.
+    pub fn retry(&mut self) {
+        self.start();
     }
 
     /// Waits until every queued row is deleted; returns how many rows were.
@@ -95,11 +115,18 @@ impl Deletes {
         }
         let take = self.waiting.len().min(MAX_REQUEST_ROWS);
         let seqs: Vec<i64> = self.waiting.drain(..take).collect();
-        let rows = seqs.len();
         let store = self.store.clone();
-        let handle = tokio::spawn(async move { store.forwarded(seqs, now_ms()).await });
-        self.running = Some((rows, handle));
+        let request = seqs.clone();
+        let handle = tokio::spawn(async move { store.forwarded(request, now_ms()).await });
+        self.running = Some((handle, seqs));
     }
+}
+
+/// Whether a failed delete may simply be tried again later: the disk or
+/// the size limit is full (deletes are what frees it), or the database was
+/// busy. Anything else ends the connection.
+pub fn is_retryable(e: &StoreError) -> bool {
+    matches!(e, StoreError::Full { .. } | StoreError::Transient { .. })
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{Hub, HubTransport};
 use crate::forwarder::backoff::Backoff;
-use crate::forwarder::deletes::Deletes;
+use crate::forwarder::deletes::{self, Deletes};
 use crate::forwarder::state::{Effect, ForwardState, group_consecutive};
 use crate::store::{PendingRecord, StoreHandle, StoreReader};
 use crate::telemetry::HeartbeatInbox;
@@ -190,6 +190,8 @@ struct Generation<'a> {
     backlog_empty: bool,
     /// PUBACKed rows on their way out of the store.
     deletes: Deletes,
+    /// True while deletes are refused (full disk), to log it once.
+    delete_retrying: bool,
 }
 
 impl<'a> Generation<'a> {
@@ -212,6 +214,7 @@ impl<'a> Generation<'a> {
             last_progress: Instant::now(),
             backlog_empty: false,
             deletes: Deletes::new(store.clone()),
+            delete_retrying: false,
         }
     }
 
@@ -283,6 +286,7 @@ impl<'a> Generation<'a> {
                     }
                     // Rows may have been skipped while the window was full.
                     self.backlog_empty = false;
+                    self.deletes.retry();
                 }
                 _ = shutdown.changed() => {
                     self.flush(&client, &mut events).await;
@@ -294,14 +298,29 @@ impl<'a> Generation<'a> {
         self.finish(end).await
     }
 
-    /// Counts rows whose delete committed; a failed delete ends the
-    /// connection (its rows stay queued and are published again).
+    /// Counts rows whose delete committed. A delete refused because the
+    /// disk is full or the database busy is retried on the next tick (the
+    /// connection stays up: deletes are what frees the space); any other
+    /// failed delete ends the connection (its rows stay queued and are
+    /// published again).
     fn deleted(&mut self, done: Result<usize, crate::store::StoreError>) -> Option<End> {
         match done {
             Ok(rows) => {
+                if std::mem::take(&mut self.delete_retrying) {
+                    info!("records are marked as forwarded again");
+                }
                 self.metrics
                     .forwarded
                     .fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
+                None
+            }
+            Err(e) if deletes::is_retryable(&e) => {
+                if self.delete_retrying {
+                    debug!(cause = %e, waiting = self.deletes.backlog(), "delete still refused; retrying");
+                } else {
+                    warn!(cause = %e, waiting = self.deletes.backlog(), "could not mark records as forwarded yet; retrying every tick");
+                }
+                self.delete_retrying = true;
                 None
             }
             Err(e) => {
@@ -417,11 +436,13 @@ impl<'a> Generation<'a> {
             |r| (r.source.clone(), r.message_type.clone()),
             batch_max,
         ) {
-            let seqs: Vec<i64> = group.iter().map(|r| r.seq).collect();
             let Some(first) = group.first() else { continue };
             let topic = records_topic(&self.s.topics, &first.message_type);
             let source = first.source.clone();
-            let payload = self.envelope(&source, group);
+            let (seqs, payload) = self.envelope(&source, group);
+            if seqs.is_empty() {
+                continue;
+            }
             match client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
                 Ok(()) => self.state.requested(seqs),
                 Err(e) => {
@@ -433,26 +454,35 @@ impl<'a> Generation<'a> {
         Ok(())
     }
 
-    fn envelope(&self, source: &str, rows: Vec<PendingRecord>) -> Vec<u8> {
+    /// The payload for `rows` and the sequence numbers of the rows it
+    /// carries. A row whose stored record cannot be decoded (written by a
+    /// build with another record layout) is left out *and left in the
+    /// store*: it is never deleted, it keeps counting in the queue depth and
+    /// the oldest-unsent age that `status` and telemetry report, and a build
+    /// that reads it sends it. An error is logged every time it is skipped.
+    fn envelope(&self, source: &str, rows: Vec<PendingRecord>) -> (Vec<i64>, Vec<u8>) {
         let include_raw = self.s.include_raw.contains(source);
-        let entries = rows
-            .into_iter()
-            .filter_map(|row| {
-                let raw = include_raw.then(|| row.raw.clone());
-                match StoredRecord::decode(&row.record) {
-                    Ok(stored) => Some(stored.into_entry(row.id, row.received_at_ms, raw)),
-                    Err(e) => {
-                        // Cannot happen for rows this agent wrote; never drop
-                        // silently: log loudly and skip the broken row's body.
-                        error!(seq = row.seq, cause = %e, "stored record cannot be decoded");
-                        None
-                    }
+        let mut seqs = Vec::with_capacity(rows.len());
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            match StoredRecord::decode(&row.record) {
+                Ok(stored) => {
+                    let raw = include_raw.then(|| row.raw.clone());
+                    seqs.push(row.seq);
+                    entries.push(stored.into_entry(row.id, row.received_at_ms, raw));
                 }
-            })
-            .collect();
-        Envelope::new(self.s.gateway_name.clone(), source, entries)
-            .encode()
-            .unwrap_or_default()
+                Err(e) => {
+                    error!(seq = row.seq, cause = %e, "stored record cannot be decoded by this build; kept in the queue, not sent");
+                }
+            }
+        }
+        match Envelope::new(self.s.gateway_name.clone(), source, entries).encode() {
+            Ok(payload) => (seqs, payload),
+            Err(e) => {
+                error!(cause = %e, "records could not be encoded; kept in the queue, not sent");
+                (Vec::new(), Vec::new())
+            }
+        }
     }
 
     /// Waits briefly for outstanding PUBACKs, then says offline and disconnects.
