@@ -181,19 +181,17 @@ impl InterfaceProfile {
             out.push(r, || Drift::MessageType { new: t.clone() });
         }
         if let Some(v) = &facts.version {
-            let was = self.versions.joined();
             let r = self.versions.insert(v);
             out.push(r, || Drift::Version {
                 new: v.clone(),
-                was,
+                was: self.versions.joined_except(v),
             });
         }
         if let Some(a) = &facts.sending_application {
-            let was = self.applications.joined();
             let r = self.applications.insert(a);
             out.push(r, || Drift::SendingApplication {
                 new: a.clone(),
-                was,
+                was: self.applications.joined_except(a),
             });
         }
         for id in &facts.segments {
@@ -216,17 +214,18 @@ impl InterfaceProfile {
         let code = &obs.code;
         let new_code = self.codes.insert(code);
         out.push(new_code, || Drift::ObservationCode { code: code.clone() });
-        // For a new code, its unit and value type are part of the news.
-        let known = new_code != Insert::Added;
+        // For a new code (or one past the cap), its unit and value type are
+        // part of the news, not news of their own.
+        let known = new_code == Insert::Known;
         let unit = obs.unit.clone().unwrap_or_default();
         let prefix = format!("{code}\u{1f}");
-        let was = self.units.joined_with_prefix(&prefix);
-        let r = self.units.insert(&format!("{prefix}{unit}"));
+        let entry = format!("{prefix}{unit}");
+        let r = self.units.insert(&entry);
         if known {
             out.push(r, || Drift::Unit {
                 code: code.clone(),
                 new: unit.clone(),
-                was,
+                was: self.units.joined_with_prefix(&prefix, &entry),
             });
         }
         if let Some(vt) = &obs.value_type {

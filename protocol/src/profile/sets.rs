@@ -53,17 +53,19 @@ impl Bounded {
         }
     }
 
-    /// The entries, comma separated.
-    pub(crate) fn joined(&self) -> String {
-        self.joined_with_prefix("")
+    /// The entries other than `except`, comma separated (for the words of
+    /// a drift, built only when one is reported).
+    pub(crate) fn joined_except(&self, except: &str) -> String {
+        self.joined_with_prefix("", except)
     }
 
-    /// The entries starting with `prefix`, without it, comma separated;
-    /// an empty remainder shows as `(none)`.
-    pub(crate) fn joined_with_prefix(&self, prefix: &str) -> String {
+    /// The entries starting with `prefix`, other than `except`, without the
+    /// prefix, comma separated; an empty remainder shows as `(none)`.
+    pub(crate) fn joined_with_prefix(&self, prefix: &str, except: &str) -> String {
         let parts: Vec<&str> = self
             .entries
             .range(prefix.to_owned()..)
+            .filter(|e| *e != except)
             .map_while(|e| e.strip_prefix(prefix))
             .map(|rest| if rest.is_empty() { "(none)" } else { rest })
             .collect();
@@ -84,7 +86,7 @@ mod tests {
         assert_eq!(set.insert("c"), Insert::Saturated("things"));
         assert_eq!(set.insert("d"), Insert::Full);
         assert_eq!(set.insert("b"), Insert::Known);
-        assert_eq!(set.joined(), "a, b");
+        assert_eq!(set.joined_except("b"), "a");
     }
 
     #[test]
@@ -98,7 +100,11 @@ mod tests {
         ] {
             set.insert(e);
         }
-        assert_eq!(set.joined_with_prefix("GLU\u{1f}"), "(none), mg/dL");
-        assert_eq!(set.joined_with_prefix("K\u{1f}"), "");
+        assert_eq!(set.joined_with_prefix("GLU\u{1f}", ""), "(none), mg/dL");
+        assert_eq!(
+            set.joined_with_prefix("GLU\u{1f}", "GLU\u{1f}mg/dL"),
+            "(none)"
+        );
+        assert_eq!(set.joined_with_prefix("K\u{1f}", ""), "");
     }
 }
