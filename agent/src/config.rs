@@ -110,6 +110,9 @@ pub struct Listener {
     pub ack_mode: AckMode,
     /// Forward the raw HL7 with each record (off by default: PHI minimization).
     pub include_raw: bool,
+    /// Messages the interface's drift profile learns from before new
+    /// structural facts (segments, units, versions) are reported as drift.
+    pub drift_learning_messages: NonZeroU16,
     /// MLLP over TLS, if configured.
     pub tls: Option<ListenerTls>,
 }

@@ -30,7 +30,7 @@ use crate::forwarder::task::{self as forwarder, ForwarderMetrics, ForwarderSetti
 use crate::ingest::{AckIds, Interface};
 use crate::listener::{BoundListener, ConnectionSettings, ListenerMetrics, Shared};
 use crate::store::{OpenedStore, Store, StoreConfig, StoreHandle, StoreHealth, StoreWriter};
-use crate::telemetry::{self, collect::Probes};
+use crate::telemetry::{self, collect::Probes, drift::DriftWatch};
 
 /// How long listeners get to answer what they hold at shutdown.
 const LISTENER_DRAIN: Duration = Duration::from_millis(2500);
@@ -179,6 +179,7 @@ pub(crate) fn interface(l: &config::Listener) -> anyhow::Result<Interface> {
         time_zone: l.time_zone.clone(),
         mapping,
         unmapped: Mutex::new(UnmappedCounter::default()),
+        drift: Mutex::new(DriftWatch::new(u64::from(l.drift_learning_messages.get()))),
     })
 }
 

@@ -19,6 +19,7 @@ use hl7edge_protocol::wire::StoredRecord;
 use sha2::{Digest, Sha256};
 
 use crate::store::{NewMessage, Quarantined};
+use crate::telemetry::drift::DriftWatch;
 
 /// One interface (listener) as the ingest step sees it.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub struct Interface {
     pub mapping: MappingTable,
     /// Unmapped-code counts, for telemetry.
     pub unmapped: Mutex<UnmappedCounter>,
+    /// What this interface sends and how that changed, for telemetry.
+    pub drift: Mutex<DriftWatch>,
 }
 
 /// The clock and id source of one processing step (sans-IO).
@@ -132,6 +135,7 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
         .iter()
         .filter(|i| i.severity == Severity::Warning)
         .count();
+    observe_drift(iface, &msg);
     let outcome = Outcome::Accepted {
         issues: validation.issues,
     };
@@ -249,6 +253,15 @@ fn framed_acks(
         }
     }
     out
+}
+
+/// Shows an accepted message to the interface's drift profile (resends
+/// included: they add no new facts).
+fn observe_drift(iface: &Interface, msg: &Message<'_>) {
+    // A poisoned lock means a panic elsewhere; drift is then not tracked.
+    if let Ok(mut watch) = iface.drift.lock() {
+        watch.observe(&iface.name, msg);
+    }
 }
 
 fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)]) {

@@ -30,6 +30,7 @@ fn lab() -> Interface {
         time_zone: jiff::tz::TimeZone::UTC,
         mapping: MappingTable::empty(),
         unmapped: Mutex::new(UnmappedCounter::default()),
+        drift: Mutex::new(hl7edge::telemetry::drift::DriftWatch::default()),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod hl7;
 pub mod normalize;
+pub mod profile;
 pub mod record;
 mod serde_util;
 pub mod telemetry;

@@ -60,7 +60,9 @@ fn sample_heartbeat() -> Heartbeat {
                     code: "XGLU".into(),
                     count: 30,
                 }],
-                drift: vec!["OBX-3 coding system changed from LN to L".into()],
+                drift: vec!["unit for GLU changed: mg/dL → mmol/L".into()],
+                resends: 3,
+                control_id_reused: 1,
             },
             SourceStats {
                 name: "monitors".into(),

@@ -1,6 +1,7 @@
 //! What central IT sees of a fleet: the retained status and its last will, the heartbeat's
-//! counters, the real `hl7edge-hub fleet --json` and `serve` outputs for two gateways (one with a
-//! backlog), and `hl7edge-hub tail` sharing the records between two processes.
+//! counters (with drift alerts, resends and reused control ids), the real `hl7edge-hub fleet
+//! --json` and `serve` outputs for two gateways (one with a backlog), and `hl7edge-hub tail`
+//! sharing the records between two processes.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -143,6 +144,56 @@ async fn heartbeat_counters_equal_what_was_sent() -> Result<()> {
         "{lab:?}"
     );
     ensure!(lab.last_message_ms.is_some(), "{lab:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn heartbeats_report_drift_resends_and_reused_control_ids() -> Result<()> {
+    let rig = Rig::start(|mut c| {
+        if let Some(lab) = c.listeners.iter_mut().find(|l| l.name == "lab") {
+            lab.extra
+                .insert("drift_learning_messages".into(), toml::Value::Integer(2));
+        }
+        c.set("telemetry.interval", "1s")
+    })
+    .await?;
+    let addr = rig.agent.mllp_addr("lab").context("lab")?;
+    let mut connection = Connection::connect(addr, None, WAIT).await?;
+    let first = hl7gen::lab_result("lis", 0).bytes;
+    let mut drifted = hl7gen::lab_result("lis", 2).bytes;
+    drifted.extend_from_slice(b"ZDS|1|upgrade\r");
+    // Same control id as the first, other content: stored as new, counted as reuse.
+    let mut reused = first.clone();
+    reused.extend_from_slice(b"NTE|2|L|amended\r");
+    let sends = [
+        first.clone(),
+        hl7gen::lab_result("lis", 1).bytes,
+        first,
+        drifted,
+        reused,
+    ];
+    for (n, bytes) in sends.iter().enumerate() {
+        let ack = parse_ack(&connection.send(bytes, WAIT).await?)?;
+        ensure!(ack.code == AckCode::AA, "message {n}: {ack:?}");
+    }
+    let reported = |hb: &Heartbeat| {
+        hb.sources.first().is_some_and(|lab| {
+            lab.resends == 1
+                && lab.control_id_reused == 1
+                && lab.drift.iter().any(|d| d == "new segment ZDS")
+        })
+    };
+    let found = rig
+        .hub
+        .wait_until(Duration::from_secs(30), |m| {
+            decode::decode(m).heartbeats.iter().any(reported)
+        })
+        .await;
+    ensure!(
+        found.is_ok(),
+        "no heartbeat with the drift and counts; last: {:?}",
+        rig.decoded().heartbeats.last()
+    );
     Ok(())
 }
 

@@ -30,6 +30,7 @@ mapping = "/etc/hl7edge/maps/lab.csv"  # optional local code -> LOINC/UCUM table
 time_zone = "Europe/Berlin"     # optional; default: the system's time zone
 ack_mode = "auto"               # auto (follow MSH-15/16) | original (always AA/AE/AR)
 include_raw = false             # forward the raw HL7 too (off: PHI minimization)
+drift_learning_messages = 50    # messages learned before changes count as drift
 
 [listener.tls]                  # optional: MLLP over TLS for this listener
 cert = "/etc/hl7edge/mllp.pem"

@@ -62,6 +62,7 @@ pub(super) struct RawListener {
     pub time_zone: Option<String>,
     pub ack_mode: Option<AckMode>,
     pub include_raw: Option<bool>,
+    pub drift_learning_messages: Option<Whole>,
     pub tls: Option<RawListenerTls>,
 }
 

@@ -57,7 +57,7 @@ pub struct StoreReading {
 /// says, plus what only the totals carry.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SourceReading {
-    /// The heartbeat entry (drift alerts are not detected yet: empty).
+    /// The heartbeat entry.
     pub stats: SourceStats,
     /// Resends answered with the stored ACK.
     pub duplicates: u64,

@@ -9,6 +9,9 @@
 //!   and the unmapped-code counters are locked only to copy a bounded list.
 //! - A part that cannot be read is reported as unknown (`None`) with a
 //!   debug log, never as an error that would stop the heartbeat.
+//! - A source's `resends` and `control_id_reused` come from the store's
+//!   lifetime counters (`source_stats`); the other per-source counters are
+//!   the listener's since start.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use tracing::debug;
 use super::build::{Snapshot, SourceReading, StoreReading};
 use crate::forwarder::task::ForwarderMetrics;
 use crate::listener::Shared;
-use crate::store::{StoreHandle, StoreReader};
+use crate::store::{SourceStats as StoreSourceStats, StoreHandle, StoreReader};
 
 /// How many unmapped codes per interface a heartbeat lists.
 const TOP_UNMAPPED: usize = 5;
@@ -54,19 +57,26 @@ impl Collector {
 
     /// Reads everything now.
     pub async fn snapshot(&mut self) -> Snapshot {
-        let store = self.read_store().await;
+        let read = self.read_store().await;
+        let lifetime = read.as_ref().map_or(&[][..], |(_, s)| s.as_slice());
+        let sources = self
+            .probes
+            .listeners
+            .iter()
+            .map(|l| source(l, lifetime))
+            .collect();
         let f = &self.probes.forwarder;
         Snapshot {
             now_ms: crate::store::now_ms(),
-            store,
+            store: read.map(|(store, _)| store),
             disk_free_bytes: disk_free(self.probes.store.path()),
             connects: f.connects.load(Ordering::Relaxed),
             forwarded: f.forwarded.load(Ordering::Relaxed),
-            sources: self.probes.listeners.iter().map(|l| source(l)).collect(),
+            sources,
         }
     }
 
-    async fn read_store(&mut self) -> Option<StoreReading> {
+    async fn read_store(&mut self) -> Option<(StoreReading, Vec<StoreSourceStats>)> {
         let reader = match self.reader.take() {
             Some(r) => r,
             None => match self.probes.store.open_reader() {
@@ -90,17 +100,23 @@ impl Collector {
     }
 }
 
-fn store_reading(reader: &StoreReader) -> Result<StoreReading, crate::store::StoreError> {
+fn store_reading(
+    reader: &StoreReader,
+) -> Result<(StoreReading, Vec<StoreSourceStats>), crate::store::StoreError> {
     let stats = reader.stats()?;
-    Ok(StoreReading {
+    let reading = StoreReading {
         queue_depth: stats.queue_depth,
         oldest_unsent_ms: stats.oldest_unsent_ms,
         db_bytes: stats.db_bytes.saturating_add(stats.wal_bytes),
         live_bytes: reader.live_bytes()?,
-    })
+    };
+    Ok((reading, stats.sources))
 }
 
-fn source(shared: &Shared) -> SourceReading {
+/// One interface's reading: its listener's counters since start, the
+/// store's lifetime resend and reuse counts (zero when the store could not
+/// be read), and its recent drift alerts.
+fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
     let m = &shared.metrics;
     let last = m.last_message_ms.load(Ordering::Relaxed);
     let mut stats = SourceStats {
@@ -112,6 +128,13 @@ fn source(shared: &Shared) -> SourceReading {
         quarantined: m.quarantined.load(Ordering::Relaxed),
         ..SourceStats::default()
     };
+    if let Some(s) = lifetime.iter().find(|s| s.source == stats.name) {
+        stats.resends = s.duplicates;
+        stats.control_id_reused = s.control_id_reuse;
+    }
+    if let Ok(drift) = shared.iface.drift.lock() {
+        stats.drift = drift.recent();
+    }
     // A poisoned lock means a panic elsewhere; report the codes as unknown.
     if let Ok(unmapped) = shared.iface.unmapped.lock() {
         let snap = unmapped.snapshot(TOP_UNMAPPED);

@@ -18,6 +18,7 @@
 
 pub mod build;
 pub mod collect;
+pub mod drift;
 
 use std::sync::Arc;
 

@@ -52,6 +52,14 @@ pub enum Alert {
         /// Rejected since start.
         rejected: u64,
     },
+    /// An interface reused control ids with different content recently
+    /// (each such message was stored as new, not taken for a resend).
+    ControlIdReused {
+        /// Interface name.
+        source: String,
+        /// Reuses over the gateway store's lifetime.
+        total: u64,
+    },
     /// An interface changed what it sends.
     Drift {
         /// Interface name.
@@ -134,6 +142,12 @@ fn interface_alerts(row: &Row, out: &mut Vec<Alert>) {
             rejected: s.rejected,
         });
     }
+    for s in row.sources.iter().filter(|s| s.reusing) {
+        out.push(Alert::ControlIdReused {
+            source: s.name.clone(),
+            total: s.control_id_reused,
+        });
+    }
     for s in &row.sources {
         for detail in &s.drift {
             out.push(Alert::Drift {
@@ -179,6 +193,10 @@ impl std::fmt::Display for Alert {
             } => write!(
                 f,
                 "interface {source}: errors rising ({quarantined} quarantined, {rejected} rejected since start)"
+            ),
+            Alert::ControlIdReused { source, total } => write!(
+                f,
+                "interface {source}: control ids reused with different content ({total} in total, stored as new messages)"
             ),
             Alert::Drift { source, detail } => write!(f, "interface {source} drift: {detail}"),
             Alert::StoreRecovered { detail } => {

@@ -129,6 +129,10 @@ struct ErrorTrack {
     quarantined: u64,
     rejected: u64,
     last_rise_ms: Option<i64>,
+    /// Lifetime control-id reuse count (kept in the gateway's store, so it
+    /// does not restart from zero with the agent).
+    reused: u64,
+    last_reuse_ms: Option<i64>,
 }
 
 impl Fleet {
@@ -237,6 +241,10 @@ impl Gateway {
             }
             track.quarantined = source.quarantined;
             track.rejected = source.rejected;
+            if source.control_id_reused > track.reused {
+                track.last_reuse_ms = Some(seen_ms);
+            }
+            track.reused = source.control_id_reused;
         }
         self.heartbeat = Some(hb);
         self.heartbeat_at_ms = Some(seen_ms);

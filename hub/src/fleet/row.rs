@@ -99,8 +99,14 @@ pub struct SourceRow {
     pub top_unmapped: Vec<UnmappedCode>,
     /// Drift alerts.
     pub drift: Vec<String>,
+    /// Resends answered with the stored ACK (the store's lifetime).
+    pub resends: u64,
+    /// Control ids reused with different content (the store's lifetime).
+    pub control_id_reused: u64,
     /// Quarantined or rejected counts rose within the error window.
     pub failing: bool,
+    /// The control-id reuse count rose within the error window.
+    pub reusing: bool,
 }
 
 impl Gateway {
@@ -169,11 +175,11 @@ impl Gateway {
         hb.sources
             .iter()
             .map(|s| {
-                let failing = self
-                    .errors
-                    .get(&s.name)
-                    .and_then(|t| t.last_rise_ms)
-                    .is_some_and(|at| now_ms.saturating_sub(at) <= window_ms);
+                let track = self.errors.get(&s.name);
+                let recent =
+                    |at: Option<i64>| at.is_some_and(|at| now_ms.saturating_sub(at) <= window_ms);
+                let failing = recent(track.and_then(|t| t.last_rise_ms));
+                let reusing = recent(track.and_then(|t| t.last_reuse_ms));
                 SourceRow {
                     name: s.name.clone(),
                     last_message_ms: s.last_message_ms,
@@ -186,7 +192,10 @@ impl Gateway {
                     unmapped_ratio: s.unmapped_ratio(),
                     top_unmapped: s.top_unmapped.clone(),
                     drift: s.drift.clone(),
+                    resends: s.resends,
+                    control_id_reused: s.control_id_reused,
                     failing,
+                    reusing,
                 }
             })
             .collect()

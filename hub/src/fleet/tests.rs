@@ -291,6 +291,37 @@ fn drift_alerts_are_listed_per_interface() {
     );
 }
 
+fn set_reused(reused: u64, uptime_s: u64) -> impl FnOnce(&mut Heartbeat) {
+    move |hb| {
+        hb.uptime_s = uptime_s;
+        if let Some(s) = hb.sources.first_mut() {
+            s.control_id_reused = reused;
+        }
+    }
+}
+
+#[test]
+fn control_id_reuse_is_an_alert_while_it_rises_within_the_window() {
+    let mut f = fleet();
+    beat(&mut f, 0, set_reused(0, 100));
+    assert!(one(&f, 0).alerts.is_empty());
+    beat(&mut f, MIN, set_reused(2, 160));
+    let row = one(&f, MIN);
+    assert_eq!(row.sources[0].control_id_reused, 2);
+    assert_eq!(
+        row.alerts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "interface lab: control ids reused with different content (2 in total, stored as new messages)"
+        ]
+    );
+    // A restart does not reset the store's lifetime count: no new alert.
+    beat(&mut f, 62 * MIN, set_reused(2, 10));
+    assert!(one(&f, 62 * MIN).alerts.is_empty());
+}
+
 #[test]
 fn a_heartbeat_naming_another_gateway_is_flagged() {
     let mut f = fleet();

@@ -205,6 +205,18 @@ const SOURCE_METRICS: &[PerSource] = &[
         value: |s| Some(s.drift.len() as f64),
     },
     PerSource {
+        name: "hl7edge_source_resends_total",
+        help: "Resends answered with the stored ACK over the gateway store's lifetime.",
+        kind: Kind::Counter,
+        value: |s| Some(s.resends as f64),
+    },
+    PerSource {
+        name: "hl7edge_source_control_id_reused_total",
+        help: "Control ids reused with different content (stored as new) over the gateway store's lifetime.",
+        kind: Kind::Counter,
+        value: |s| Some(s.control_id_reused as f64),
+    },
+    PerSource {
         name: "hl7edge_source_last_message_timestamp_seconds",
         help: "When the interface last received a message (Unix seconds).",
         kind: Kind::Gauge,

@@ -15,6 +15,9 @@ fn fleet_with_heartbeat() -> Fleet {
             if let Some(s) = hb.sources.first_mut() {
                 s.received = 12;
                 s.quarantined = 2;
+                s.resends = 4;
+                s.control_id_reused = 3;
+                s.drift = vec!["new segment ZDS".into()];
             }
         }),
         false,
@@ -74,6 +77,22 @@ fn interface_metrics_add_a_source_label() {
         [format!(
             "hl7edge_quarantined_total{{{LABELS},source=\"lab\"}} 2"
         )]
+    );
+    assert_eq!(
+        sample(&text, "hl7edge_source_resends_total"),
+        [format!(
+            "hl7edge_source_resends_total{{{LABELS},source=\"lab\"}} 4"
+        )]
+    );
+    assert_eq!(
+        sample(&text, "hl7edge_source_control_id_reused_total"),
+        [format!(
+            "hl7edge_source_control_id_reused_total{{{LABELS},source=\"lab\"}} 3"
+        )]
+    );
+    assert_eq!(
+        sample(&text, "hl7edge_drift_alerts"),
+        [format!("hl7edge_drift_alerts{{{LABELS},source=\"lab\"}} 1")]
     );
     assert_eq!(
         sample(&text, "hl7edge_unmapped_ratio"),

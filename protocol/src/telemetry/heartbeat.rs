@@ -14,6 +14,11 @@
 //!   retained status) and takes the new values as they are.
 //! - The golden file `protocol/tests/golden/heartbeat_v1.bin` pins the
 //!   encoding byte for byte.
+//!
+//! Compatibility: `SourceStats::resends` and `SourceStats::control_id_reused`
+//! were appended before any release shipped, so the schema stayed at
+//! version 1 and the golden file was regenerated; from the first release
+//! on, such a change bumps [`HEARTBEAT_SCHEMA_VERSION`].
 
 use serde::{Deserialize, Serialize};
 
@@ -136,8 +141,15 @@ pub struct SourceStats {
     /// list; the agent decides how many).
     pub top_unmapped: Vec<UnmappedCode>,
     /// Drift alerts: changes in what this interface sends, in words
-    /// (e.g. `new segment ZXY seen`).
+    /// (e.g. `new segment ZXY`). The most recent few, oldest first; the
+    /// agent's profile re-learns after a restart, so the list starts empty.
     pub drift: Vec<String>,
+    /// Resends answered with the stored ACK, over the store's lifetime
+    /// (kept in the database, so this survives restarts).
+    pub resends: u64,
+    /// Messages that reused a known control id with different content and
+    /// were stored as new, over the store's lifetime.
+    pub control_id_reused: u64,
 }
 
 /// An unmapped terminology code and how often it was seen.

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use hl7edge::ingest::{AckIds, Interface, Prepared, Stamp, prepare};
 use hl7edge::store::{Store, StoreConfig, StoreError};
+use hl7edge::telemetry::drift::DriftWatch;
 use hl7edge_protocol::hl7::ack::AckMode;
 use hl7edge_protocol::normalize::mapping::{MappingTable, UnmappedCounter};
 use tokio::task::JoinSet;
@@ -57,6 +58,7 @@ pub async fn prefill(
         time_zone: jiff::tz::TimeZone::UTC,
         mapping: MappingTable::empty(),
         unmapped: Mutex::new(UnmappedCounter::new(64)),
+        drift: Mutex::new(DriftWatch::default()),
     };
     let ids = AckIds::default();
     let mut inserts = JoinSet::new();

@@ -15,6 +15,7 @@ const DEFAULT_MAX_FRAME_BYTES: u64 = MIB;
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(7 * 86_400);
 const DEFAULT_MAX_CONNECTIONS: u16 = 32;
+const DEFAULT_DRIFT_LEARNING: u16 = 50;
 
 /// All listeners: at least one, unique names, no two binding the same port on overlapping
 /// addresses.
@@ -89,6 +90,12 @@ fn listener(raw: &RawListener, i: usize, base_dir: &Path) -> Result<Listener, In
         time_zone: time_zone(raw.time_zone.as_deref(), &key("time_zone"))?,
         ack_mode: raw.ack_mode.unwrap_or_default(),
         include_raw: raw.include_raw.unwrap_or(false),
+        drift_learning_messages: nonzero_u16(
+            raw.drift_learning_messages,
+            DEFAULT_DRIFT_LEARNING,
+            1..=u16::MAX,
+            &key("drift_learning_messages"),
+        )?,
         tls: raw
             .tls
             .as_ref()

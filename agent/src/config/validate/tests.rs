@@ -138,6 +138,11 @@ fn every_invalid_value_is_reported_at_its_key_with_file_and_position() {
             "listener[0].include_raw",
         ),
         (
+            "drift_learning_messages = 50",
+            "drift_learning_messages = 0",
+            "listener[0].drift_learning_messages",
+        ),
+        (
             "cert = \"/etc/hl7edge/mllp.pem\"",
             "",
             "listener[0].tls.cert",
@@ -324,6 +329,7 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(lab.max_frame_bytes, 1 << 20);
     assert_eq!(lab.idle_timeout, Some(Duration::from_secs(300)));
     assert_eq!(lab.max_connections.get(), 32);
+    assert_eq!(lab.drift_learning_messages.get(), 50);
     assert!(!lab.include_raw && lab.tls.is_none() && lab.mapping.is_none());
     assert_eq!(config.hub.client_id, "acme-health-clinic-12-gw-0001");
     assert_eq!(
