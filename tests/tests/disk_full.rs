@@ -7,8 +7,8 @@
 //! running; the space that program gives back is the agent's reserve, still refused; once the
 //! broker is back every message it ACKed arrives, the room the deletes free inside the database
 //! lets the agent accept new messages by itself, and they arrive; the database passes
-//! `PRAGMA integrity_check` afterwards. (Forwarding while the disk stays exhausted is the ignored
-//! test: it works, but stalls behind the forwarder's reconnect backoff.)
+//! `PRAGMA integrity_check` afterwards. The second test keeps the disk exhausted while the backlog
+//! drains: deletes refused for room are retried on the same connection, nothing is published twice.
 
 use std::path::Path;
 use std::time::Duration;
@@ -42,11 +42,10 @@ async fn on_a_full_filesystem_the_agent_refuses_with_ar_keeps_running_and_resume
     .await
 }
 
-/// Known weakness: a delete that finds no room answers "full", and the forwarder then drops the
-/// connection and reconnects after an exponential backoff (up to 60 s) instead of retrying the
-/// delete, so forwarding stalls while the disk stays exhausted. Run with `--ignored`.
+/// While the disk stays exhausted, a delete that finds no room answers "full": the forwarder
+/// keeps its connection and retries the delete, so nothing is published twice (a dropped
+/// connection would republish everything not yet deleted and then wait out a backoff).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "forwarding stalls behind the reconnect backoff while deletes find a full disk"]
 async fn on_an_exhausted_filesystem_forwarding_keeps_working() -> Result<()> {
     full_filesystem_case("on_an_exhausted_filesystem_forwarding_keeps_working", true).await
 }
@@ -101,6 +100,14 @@ async fn full_filesystem_case(test: &str, exhausted_while_forwarding: bool) -> R
     let report = rig.wait_delivered(&before, Duration::from_secs(40)).await;
     eprintln!("{n} accepted before the filesystem was full, filler took {filler} bytes\n{report}");
     report.assert_ok_and_ordered();
+    if exhausted_while_forwarding {
+        ensure!(
+            report.redelivered == 0,
+            "{} records were published again: the forwarder dropped its connection when a delete \
+             found the disk full instead of retrying the delete",
+            report.redelivered
+        );
+    }
     ensure!(
         rig.agent.is_running(),
         "the agent exited while forwarding on a full filesystem"
