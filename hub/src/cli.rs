@@ -151,7 +151,7 @@ pub struct ServeArgs {
 impl BrokerArgs {
     /// The validated broker settings.
     pub fn broker(&self, client_id: String) -> Result<Broker, CommandError> {
-        let url = BrokerUrl::parse(&self.url).map_err(SettingsError::from)?;
+        let url = crate::mqtt::url::parse(&self.url).map_err(SettingsError::from)?;
         let transport = match (url.tls, self.insecure_plaintext) {
             (true, true) => {
                 return Err(SettingsError::PlaintextFlagWithTls {

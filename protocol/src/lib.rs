@@ -5,6 +5,7 @@
 //! bytes in and get values out; time is passed in where it matters. That
 //! keeps every function here unit-testable and fuzzable.
 
+pub mod broker_url;
 pub mod hl7;
 pub mod normalize;
 pub mod profile;

@@ -1,101 +1,19 @@
 //! Parsers for the MQTT side: the hub URL, the topic prefix and the client id.
 //!
-//! The hub URL is deliberately narrow: `mqtts://host[:port]` or `mqtt://host[:port]`, nothing
-//! else (no user, path, query or fragment), so a general URL parser would only add ways to be
-//! wrong. Hosts are DNS names (RFC 1123 labels), IPv4 addresses or bracketed IPv6 addresses.
+//! The hub URL's rules live in [`hl7edge_protocol::broker_url`] (shared with the hub tools);
+//! here its refusal becomes a config [`Problem`] naming the value.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use hl7edge_protocol::broker_url::BrokerUrl;
 
 use super::error::Problem;
 
-/// Default port for MQTT over TLS.
-pub(super) const MQTTS_PORT: u16 = 8883;
-/// Default port for plaintext MQTT.
-pub(super) const MQTT_PORT: u16 = 1883;
-
-/// A parsed hub URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct HubUrl {
-    /// `mqtts://` (true) or `mqtt://` (false).
-    pub tls: bool,
-    /// Host name (lowercase) or IP address, IPv6 without brackets.
-    pub host: String,
-    /// Explicit port, or the scheme's default.
-    pub port: u16,
-}
-
-/// Parses `mqtts://host[:port]` (or `mqtt://…`).
-pub(super) fn hub_url(value: &str) -> Result<HubUrl, Problem> {
-    let fail = |reason| Problem::Url {
+/// Parses `mqtts://host[:port]` (or `mqtt://…`); the rules are the protocol crate's, shared
+/// with the hub tools.
+pub(super) fn hub_url(value: &str) -> Result<BrokerUrl, Problem> {
+    BrokerUrl::parse(value).map_err(|e| Problem::Url {
         value: value.to_owned(),
-        reason,
-    };
-    let (scheme, rest) = value
-        .trim()
-        .split_once("://")
-        .ok_or_else(|| fail("it has no scheme"))?;
-    let tls = match scheme.to_ascii_lowercase().as_str() {
-        "mqtts" => true,
-        "mqtt" => false,
-        _ => return Err(fail("the scheme must be mqtts://")),
-    };
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.contains(['/', '?', '#', '@']) {
-        return Err(fail(
-            "only scheme://host[:port] is allowed (no user, path or query)",
-        ));
-    }
-    let (host, port) =
-        split_host_port(authority).ok_or_else(|| fail("the host or port is malformed"))?;
-    let port = match port {
-        None => {
-            if tls {
-                MQTTS_PORT
-            } else {
-                MQTT_PORT
-            }
-        }
-        Some(text) => text
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| fail("the port must be 1 to 65535"))?,
-    };
-    Ok(HubUrl { tls, host, port })
-}
-
-/// `host`, `host:port`, `[v6]` or `[v6]:port` into a validated host and the port text.
-fn split_host_port(authority: &str) -> Option<(String, Option<&str>)> {
-    if let Some(rest) = authority.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']')?;
-        let ip: Ipv6Addr = v6.parse().ok()?;
-        let port = match after {
-            "" => None,
-            _ => Some(after.strip_prefix(':')?),
-        };
-        return Some((ip.to_string(), port));
-    }
-    let (host, port) = match authority.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
-    };
-    let host = if host.parse::<Ipv4Addr>().is_ok() || is_dns_name(host) {
-        host.to_ascii_lowercase()
-    } else {
-        return None;
-    };
-    Some((host, port))
-}
-
-/// RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
-fn is_dns_name(host: &str) -> bool {
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    (1..=253).contains(&host.len()) && host.split('.').all(label_ok)
+        reason: e.reason,
+    })
 }
 
 /// An MQTT topic prefix: `/`-separated non-empty levels, no wildcards, not a `$` system topic.
@@ -142,56 +60,19 @@ pub(super) fn client_id(value: &str) -> Result<String, Problem> {
 mod tests {
     use super::*;
 
-    fn url(host: &str, port: u16, tls: bool) -> HubUrl {
-        HubUrl {
-            tls,
-            host: host.to_owned(),
-            port,
-        }
-    }
-
     #[test]
-    fn hub_urls_default_the_port_by_scheme() {
+    fn hub_urls_parse_and_refusals_name_the_value() {
+        let url = hub_url("mqtts://Hub.Example.org").unwrap();
         assert_eq!(
-            hub_url("mqtts://hub.example.org").unwrap(),
-            url("hub.example.org", 8883, true)
+            (url.tls, url.host.as_str(), url.port),
+            (true, "hub.example.org", 8883)
         );
-        assert_eq!(
-            hub_url("mqtt://127.0.0.1").unwrap(),
-            url("127.0.0.1", 1883, false)
-        );
-        assert_eq!(
-            hub_url("MQTTS://Hub.Example.org:9883/").unwrap(),
-            url("hub.example.org", 9883, true)
-        );
-        assert_eq!(
-            hub_url("mqtts://[2001:db8::1]:8884").unwrap(),
-            url("2001:db8::1", 8884, true)
-        );
-        assert_eq!(hub_url("mqtts://[::1]").unwrap(), url("::1", 8883, true));
-    }
-
-    #[test]
-    fn hub_urls_with_other_schemes_or_extra_parts_are_rejected() {
-        for bad in [
-            "hub.example.org:8883",
-            "https://hub.example.org",
-            "ssl://hub.example.org",
-            "mqtts://user@hub.example.org",
-            "mqtts://hub.example.org/topic",
-            "mqtts://hub.example.org:0",
-            "mqtts://hub.example.org:70000",
-            "mqtts://hub.example.org:",
-            "mqtts://",
-            "mqtts://hub_example.org",
-            "mqtts://2001:db8::1",
-            "mqtts://[2001:db8::1]x",
-            "mqtts://-hub.example.org",
-        ] {
-            assert!(
-                matches!(hub_url(bad), Err(Problem::Url { .. })),
-                "{bad:?} should be rejected"
-            );
+        match hub_url("https://hub.example.org") {
+            Err(Problem::Url { value, reason }) => {
+                assert_eq!(value, "https://hub.example.org");
+                assert!(reason.contains("mqtts://"), "{reason}");
+            }
+            other => panic!("expected Problem::Url, got {other:?}"),
         }
     }
 

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use super::{SECOND, duration_or, nonzero_u16, required};
 use crate::config::error::{Invalid, Problem, at_key};
-use crate::config::hub_url::{self, HubUrl};
+use crate::config::hub_url;
 use crate::config::raw::RawHub;
 use crate::config::{Gateway, Hub, HubTls, HubTransport, values};
+use hl7edge_protocol::broker_url::BrokerUrl;
 
 const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// MQTT carries keep-alive as a 16-bit number of seconds.
@@ -25,7 +26,7 @@ pub(super) fn hub(raw: &RawHub, gateway: &Gateway, base_dir: &Path) -> Result<Hu
         "hub.url",
         "url = \"mqtts://hub.example.org:8883\"",
     )?;
-    let HubUrl { tls, host, port } = hub_url::hub_url(url).map_err(at_key("hub.url"))?;
+    let BrokerUrl { tls, host, port } = hub_url::hub_url(url).map_err(at_key("hub.url"))?;
     if !tls && raw.insecure_plaintext != Some(true) {
         return Err(at_key("hub.url")(Problem::PlaintextRefused {
             value: url.clone(),
