@@ -416,11 +416,12 @@ impl<'a> Generation<'a> {
         let batch_max = usize::from(self.s.hub.batch_max_records.get());
         let limit = self.state.free_slots() * batch_max;
         let cursor = self.state.cursor();
+        let with_raw = !self.s.include_raw.is_empty();
         let Some(reader) = self.reader.take() else {
             return Ok(());
         };
         let (reader, rows) = tokio::task::spawn_blocking(move || {
-            let rows = reader.pending(cursor, limit);
+            let rows = reader.pending_records(cursor, limit, with_raw);
             (reader, rows)
         })
         .await

@@ -88,12 +88,27 @@ impl StoreReader {
 
     /// Up to `limit` unsent records with `seq > after_seq`, in seq order.
     pub fn pending(&self, after_seq: i64, limit: usize) -> Result<Vec<PendingRecord>, StoreError> {
+        self.pending_records(after_seq, limit, true)
+    }
+
+    /// Like [`StoreReader::pending`]; with `with_raw` false the raw HL7 is
+    /// not read (`raw` is empty). The forwarder reads without it unless an
+    /// interface forwards raw messages: the raw bytes are most of a row, so
+    /// this keeps the rows a drain holds in memory (and reads from disk)
+    /// small.
+    pub fn pending_records(
+        &self,
+        after_seq: i64,
+        limit: usize,
+        with_raw: bool,
+    ) -> Result<Vec<PendingRecord>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, id, source, message_type, received_at_ms, record, raw FROM records
+            "SELECT seq, id, source, message_type, received_at_ms, record,
+                    CASE WHEN ?3 THEN raw ELSE x'' END FROM records
              WHERE sent_at_ms IS NULL AND seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt.query_map([after_seq, limit], |r| {
+        let rows = stmt.query_map([after_seq, limit, i64::from(with_raw)], |r| {
             Ok(PendingRecord {
                 seq: r.get(0)?,
                 id: r.get(1)?,

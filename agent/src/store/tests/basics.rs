@@ -35,6 +35,14 @@ async fn committed_rows_survive_reopen() {
         pending.first().map(|r| r.raw.starts_with(b"MSH|")),
         Some(true)
     );
+    // Without the raw message: same rows, same records, no raw bytes read.
+    let lean = reader(&cfg).pending_records(0, 10, false).unwrap();
+    assert_eq!(lean.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
+    assert!(lean.iter().all(|r| r.raw.is_empty()));
+    assert_eq!(
+        lean.iter().map(|r| &r.record).collect::<Vec<_>>(),
+        pending.iter().map(|r| &r.record).collect::<Vec<_>>()
+    );
     close(store).await.unwrap();
 }
 
