@@ -21,9 +21,12 @@ use hl7edge_e2e::mllp::{Sender, SenderConfig};
 use hl7edge_e2e::process;
 use hl7edge_e2e::rig::{self, Rig};
 
-/// Largest file the limited agent may write; its database files reach it after a few hundred
-/// messages.
-const FILE_LIMIT: u64 = 1 << 20;
+/// Largest file the limited agent may write when the write-ahead log is to hit the limit: below
+/// the log's standing size (4 MiB), so a commit's write fails after a few hundred messages.
+const LOG_FILE_LIMIT: u64 = 1 << 20;
+/// Largest file when the database file is to hit the limit: above the log's standing size, so
+/// the log never reaches it and a checkpoint's write into the database file fails.
+const DB_FILE_LIMIT: u64 = 8 << 20;
 /// Far more messages than fit under the limit.
 const AT_MOST: u64 = 20_000;
 
@@ -34,6 +37,7 @@ async fn a_failed_commit_answers_no_aa_stops_the_agent_and_nothing_acked_is_lost
     write_error_case(
         "a_failed_commit_answers_no_aa_stops_the_agent_and_nothing_acked_is_lost",
         true,
+        LOG_FILE_LIMIT,
         "store write failed; stopping the writer",
     )
     .await
@@ -41,11 +45,12 @@ async fn a_failed_commit_answers_no_aa_stops_the_agent_and_nothing_acked_is_lost
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_checkpoint_stops_the_agent_and_nothing_acked_is_lost() -> Result<()> {
-    // Without a reader the log is checkpointed while idle and stays small; the database file
-    // grows instead, and the checkpoint's write fails.
+    // Without a reader the log is checkpointed and stays within its standing size; the database
+    // file grows instead, and the checkpoint's write into it fails.
     write_error_case(
         "a_failed_checkpoint_stops_the_agent_and_nothing_acked_is_lost",
         false,
+        DB_FILE_LIMIT,
         "store maintenance failed; stopping the writer",
     )
     .await
@@ -54,8 +59,14 @@ async fn a_failed_checkpoint_stops_the_agent_and_nothing_acked_is_lost() -> Resu
 /// Runs the agent under the file size limit with the broker down, sends until a message is not
 /// ACKed, checks that the agent exited non-zero and logged `expected_log`, then restarts it
 /// without the limit and with the broker back and checks that every ACKed message arrives.
-/// With `hold_snapshot`, a reader in this process holds a snapshot from the start.
-async fn write_error_case(test: &str, hold_snapshot: bool, expected_log: &str) -> Result<()> {
+/// With `hold_snapshot`, a reader in this process holds a snapshot from the start; `file_limit`
+/// is the largest file the limited agent may write.
+async fn write_error_case(
+    test: &str,
+    hold_snapshot: bool,
+    file_limit: u64,
+    expected_log: &str,
+) -> Result<()> {
     if !Command::new("prlimit")
         .arg("--version")
         .output()
@@ -67,7 +78,12 @@ async fn write_error_case(test: &str, hold_snapshot: bool, expected_log: &str) -
     let wrapper_dir = tempfile::tempdir()?;
     let limit_flag = wrapper_dir.path().join("limit-file-size");
     std::fs::write(&limit_flag, b"")?;
-    let wrapper = write_wrapper(wrapper_dir.path(), &agent::binary()?, &limit_flag)?;
+    let wrapper = write_wrapper(
+        wrapper_dir.path(),
+        &agent::binary()?,
+        &limit_flag,
+        file_limit,
+    )?;
 
     // Info level keeps the log (also limited while the agent writes it) small.
     let mut rig = Rig::start_broker_down_binary(&wrapper, |config| AgentConfig {
@@ -133,14 +149,15 @@ async fn write_error_case(test: &str, hold_snapshot: bool, expected_log: &str) -
     Ok(())
 }
 
-/// A script that runs `binary` under [`FILE_LIMIT`] while `flag` exists, and plainly after.
-fn write_wrapper(dir: &Path, binary: &Path, flag: &Path) -> Result<PathBuf> {
+/// A script that runs `binary` with files limited to `file_limit` bytes while `flag` exists, and
+/// plainly after.
+fn write_wrapper(dir: &Path, binary: &Path, flag: &Path, file_limit: u64) -> Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt as _;
     let script = format!(
         "#!/bin/bash\n\
          if [ -e '{flag}' ]; then\n\
          \x20   trap '' XFSZ\n\
-         \x20   exec prlimit --fsize={FILE_LIMIT} '{binary}' \"$@\"\n\
+         \x20   exec prlimit --fsize={file_limit} '{binary}' \"$@\"\n\
          fi\n\
          exec '{binary}' \"$@\"\n",
         flag = flag.display(),
