@@ -10,7 +10,11 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The configuration file could not be read or is invalid.
-    #[error(transparent)]
+    #[error(
+        "the configuration could not be loaded (give it with --config FILE, default {default}; \
+         `hl7edge doctor --config FILE` explains what is wrong)",
+        default = crate::config::DEFAULT_PATH
+    )]
     Config(#[from] ConfigError),
     /// The queue database named in the configuration does not exist.
     #[error(

@@ -60,11 +60,7 @@ pub async fn diagnose(path: &std::path::Path, now: Timestamp) -> Report {
     let config = match Config::load(path) {
         Ok(config) => config,
         Err(e) => {
-            report.extend([Check::fail(
-                "configuration",
-                e.to_string(),
-                "correct the file at the line and key shown (docs/configuration.md lists every key)",
-            )]);
+            report.extend([unloadable(path, &e)]);
             return report;
         }
     };
@@ -102,6 +98,38 @@ fn configuration(path: &std::path::Path, config: &Config) -> Check {
     }
 }
 
+/// The check for a configuration that does not load: what went wrong, and the fix that fits.
+fn unloadable(path: &std::path::Path, e: &config::ConfigError) -> Check {
+    let shown = path.display();
+    match e {
+        config::ConfigError::Read { source, .. }
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Check::fail(
+                "configuration",
+                format!("{shown} does not exist"),
+                format!(
+                    "give the right file with --config FILE, or create one with `hl7edge provision` \
+                     (it writes {})",
+                    config::DEFAULT_PATH
+                ),
+            )
+        }
+        config::ConfigError::Read { source, .. } => Check::fail(
+            "configuration",
+            format!("{e}: {source}"),
+            format!(
+                "make {shown} readable for this user (run doctor as root or as the service user)"
+            ),
+        ),
+        _ => Check::fail(
+            "configuration",
+            e.to_string(),
+            "correct the file at the line and key shown (docs/configuration.md lists every key)",
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,7 +146,28 @@ mod tests {
         assert!(
             report.checks[0]
                 .detail
-                .contains("/nonexistent/hl7edge.toml")
+                .contains("/nonexistent/hl7edge.toml does not exist")
         );
+        assert!(
+            report.checks[0].fix.contains("hl7edge provision"),
+            "{}",
+            report.checks[0].fix
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invalid_configuration_points_at_the_line_and_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("hl7edge.toml");
+        std::fs::write(&path, "[gateway\n").expect("write");
+        let report = diagnose(&path, Timestamp::now()).await;
+        assert_eq!(report.checks.len(), 1);
+        assert_eq!(report.checks[0].outcome, Outcome::Fail);
+        assert!(
+            report.checks[0].detail.contains("invalid TOML"),
+            "{}",
+            report.checks[0].detail
+        );
+        assert!(report.checks[0].fix.contains("line and key"));
     }
 }
