@@ -160,16 +160,7 @@ impl Agent {
     /// running it is stopped with SIGTERM first (up to 30 s, then SIGKILL).
     pub async fn restart(&mut self) -> Result<(), AgentError> {
         self.stop().await?;
-        self.process = Some(
-            launch(
-                self.runner.as_deref(),
-                &self.binary,
-                self.dir.path(),
-                &self.ports,
-            )
-            .await?,
-        );
-        Ok(())
+        self.relaunch().await
     }
 
     /// Stops the agent like [`Agent::restart`] does, rewrites its configuration from `config`
@@ -183,15 +174,19 @@ impl Agent {
             &self.database_path(),
             &self.ports,
         )?;
-        self.process = Some(
-            launch(
-                self.runner.as_deref(),
-                &self.binary,
-                self.dir.path(),
-                &self.ports,
-            )
-            .await?,
-        );
+        self.relaunch().await
+    }
+
+    /// Starts the stopped agent again from its directory, with its runner, binary and ports.
+    async fn relaunch(&mut self) -> Result<(), AgentError> {
+        let process = launch(
+            self.runner.as_deref(),
+            &self.binary,
+            self.dir.path(),
+            &self.ports,
+        )
+        .await?;
+        self.process = Some(process);
         Ok(())
     }
 
