@@ -46,5 +46,6 @@ pub mod process;
 pub mod proxy;
 pub mod puback_gate;
 pub mod rig;
+pub mod steady;
 pub mod tls;
 pub mod tmpfs;

@@ -21,6 +21,7 @@ use crate::mllp::{Sender, SenderConfig};
 use crate::mqtt::{ClientOptions, MqttError, Subscriber};
 use crate::pki::{Pki, PkiError};
 use crate::proxy::Proxy;
+use crate::steady::Steady;
 
 /// How long [`Rig::assert_ingest_resumes`] retries each refused message.
 const RESUME_PATIENCE: Duration = Duration::from_secs(30);
@@ -150,8 +151,17 @@ impl Rig {
         Ok(Sender::new(quick(self.listener_addr(name)?)))
     }
 
+    /// Starts a [`Steady`] load on the listener `name`: one sender per name in `sources`.
+    pub fn steady(&self, name: &str, sources: &[&'static str]) -> Result<Steady, RigError> {
+        let senders = sources
+            .iter()
+            .map(|&source| Ok((source, self.sender(name)?)))
+            .collect::<Result<Vec<_>, RigError>>()?;
+        Ok(Steady::start(name, senders))
+    }
+
     /// The address of the agent's listener `name`.
-    fn listener_addr(&self, name: &str) -> Result<std::net::SocketAddr, RigError> {
+    pub fn listener_addr(&self, name: &str) -> Result<std::net::SocketAddr, RigError> {
         self.agent
             .mllp_addr(name)
             .ok_or_else(|| RigError::NoListener(name.to_owned()))

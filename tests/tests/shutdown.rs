@@ -2,13 +2,9 @@
 //! hand, publishes `offline`, exits 0 within 5 s, and nothing ACKed is lost once the agent runs
 //! again; SIGKILL leaves the broker to publish the last will (offline).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
-use hl7edge_e2e::checker::Acked;
-use hl7edge_e2e::hl7gen::{self, Kind};
 use hl7edge_e2e::rig::Rig;
 use hl7edge_protocol::telemetry::Status;
 
@@ -32,20 +28,7 @@ async fn wait_offline(rig: &Rig, timeout: Duration) -> Result<Status> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_under_load_exits_cleanly_publishes_offline_and_loses_nothing() -> Result<()> {
     let mut rig = Rig::start(|c| c.set("log.level", "info")).await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for name in ["lisa", "lisb", "lisc"] {
-        let mut sender = rig.sender("lab")?;
-        let stop = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut n = 0;
-            while !stop.load(Ordering::Relaxed) {
-                sender.send(&hl7gen::message(Kind::Lab, name, n)).await;
-                n += 1;
-            }
-            sender
-        }));
-    }
+    let load = rig.steady("lab", &["lisa", "lisb", "lisc"])?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let asked = Instant::now();
     rig.agent.sigterm()?;
@@ -58,13 +41,7 @@ async fn sigterm_under_load_exits_cleanly_publishes_offline_and_loses_nothing() 
         "a clean stop says why: {offline:?}"
     );
     rig.agent.restart().await?;
-    stop.store(true, Ordering::Relaxed);
-    let mut acked = Vec::new();
-    for task in tasks {
-        let sender = task.await?;
-        ensure!(sender.outcomes().iter().all(|o| o.is_acked()));
-        acked.push(Acked::new("lab", sender.acked()));
-    }
+    let acked = load.finish().await?;
     let report = rig.wait_delivered(&acked, Duration::from_secs(30)).await;
     report.assert_ok_and_ordered();
     ensure!(report.acked >= 30, "too little load:\n{report}");

@@ -13,6 +13,7 @@ use hl7edge_e2e::checker::Acked;
 use hl7edge_e2e::hl7gen::{self, Kind};
 use hl7edge_e2e::mllp::{Connection, MllpTls, Sender};
 use hl7edge_e2e::mqtt::{ClientOptions, Subscriber};
+use hl7edge_e2e::pki::Pki;
 use hl7edge_e2e::rig::{self, Rig};
 
 /// Sends 20 messages and checks they are ACKed into the backlog while nothing reaches the hub
@@ -49,30 +50,27 @@ async fn fixed_and_drained(rig: &mut Rig, acked: Vec<String>) -> Result<()> {
     Ok(())
 }
 
+/// Broker options for a broker whose certificate comes from a CA the agent does not trust.
+fn wrong_ca_broker(pki: &Pki) -> BrokerOptions {
+    BrokerOptions {
+        server: Some(pki.wrong_ca_server.clone()),
+        ..BrokerOptions::default()
+    }
+}
+
 #[tokio::test]
 async fn a_broker_certificate_from_another_ca_is_not_trusted_until_that_ca_is_configured()
 -> Result<()> {
     let pki = hl7edge_e2e::pki::Pki::generate()?;
-    let options = BrokerOptions {
-        server: Some(pki.wrong_ca_server.clone()),
-        ..BrokerOptions::default()
-    };
+    let rig = Rig::start_with(wrong_ca_broker(&pki), |c| c).await;
     drop(pki);
-    let rig = Rig::start_with(options, |c| c).await;
     // The rig's subscriber trusts only the test CA, so it cannot connect either; build by hand.
     ensure!(
         rig.is_err(),
         "the stand-in hub should not trust the wrong CA either"
     );
     let pki = hl7edge_e2e::pki::Pki::generate()?;
-    let broker = hl7edge_e2e::broker::Broker::start_with(
-        &pki,
-        BrokerOptions {
-            server: Some(pki.wrong_ca_server.clone()),
-            ..BrokerOptions::default()
-        },
-    )
-    .await?;
+    let broker = hl7edge_e2e::broker::Broker::start_with(&pki, wrong_ca_broker(&pki)).await?;
     let mut agent =
         hl7edge_e2e::agent::Agent::start(&AgentConfig::new(&pki, &broker.url())).await?;
     let addr = agent
@@ -143,10 +141,7 @@ async fn a_peer_outside_the_allowlist_is_refused_and_nothing_stored() -> Result<
         c
     })
     .await?;
-    let addr = rig
-        .agent
-        .mllp_addr("lab")
-        .ok_or_else(|| anyhow::anyhow!("lab"))?;
+    let addr = rig.listener_addr("lab")?;
     let message = hl7gen::lab_result("lis", 1);
     if let Ok(mut connection) = Connection::connect(addr, None, Duration::from_secs(3)).await {
         let reply = connection
@@ -172,10 +167,7 @@ async fn mllp_over_tls_without_a_client_certificate_is_refused() -> Result<()> {
         c
     })
     .await?;
-    let addr = rig
-        .agent
-        .mllp_addr("lab")
-        .ok_or_else(|| anyhow::anyhow!("lab"))?;
+    let addr = rig.listener_addr("lab")?;
     let message = hl7gen::lab_result("lis", 1);
     let anonymous = MllpTls {
         ca: pki.ca.clone(),
