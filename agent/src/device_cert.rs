@@ -83,6 +83,20 @@ pub fn dates(cert: &CertificateDer<'_>) -> Result<CertDates, CertProblem> {
     })
 }
 
+/// The subject and validity window of the first (leaf) certificate of `chain`.
+pub fn leaf_dates(chain: &[CertificateDer<'_>]) -> Result<CertDates, CertProblem> {
+    chain
+        .first()
+        .ok_or_else(|| CertProblem::Unparsable("the file holds no certificate".into()))
+        .and_then(dates)
+}
+
+/// Reads the subject and validity window of the first certificate in the PEM file at `path`:
+/// the one place the agent reads a certificate's dates from a file (`doctor`, telemetry).
+pub fn file_dates(path: &Path) -> Result<CertDates, FileCheckError> {
+    Ok(leaf_dates(&crate::tls::load_certs(path)?)?)
+}
+
 /// Checks that `chain` (leaf first, then any intermediates) chains to one of `roots` for client
 /// authentication at `now`, and that the leaf is within its validity window.
 pub fn verify_chain(
@@ -168,11 +182,7 @@ pub fn check_files(
     let chain = crate::tls::load_certs(cert)?;
     let key_der = crate::tls::load_key(key)?;
     let roots = crate::tls::load_roots(ca)?;
-    let leaf_dates = chain
-        .first()
-        .map(dates)
-        .transpose()?
-        .ok_or_else(|| CertProblem::Unparsable("the file holds no certificate".into()))?;
+    let leaf_dates = leaf_dates(&chain)?;
     verify_key_matches(chain.clone(), &key_der)?;
     verify_chain(&chain, roots, now)?;
     Ok(leaf_dates)
@@ -277,6 +287,26 @@ mod tests {
         let (cert, _) = client(&other, None);
         let err = verify_chain(&[cert], roots(&hub), now()).unwrap_err();
         assert!(matches!(err, CertProblem::WrongIssuer), "{err:?}");
+    }
+
+    #[test]
+    fn the_dates_of_a_pem_certificate_file_are_read() {
+        // Self-signed test certificate (no key kept), notAfter 2036-11-19 22:03:17 UTC.
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/telemetry/testdata/expires-2036.pem");
+        let d = file_dates(&path).unwrap();
+        assert_eq!(d.not_after.as_millisecond(), 2_110_744_997_000);
+    }
+
+    #[test]
+    fn a_missing_or_non_pem_file_has_no_dates() {
+        let err = file_dates(Path::new("/nonexistent/hl7edge/cert.pem")).unwrap_err();
+        assert!(matches!(err, FileCheckError::Files(_)), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("cert.pem");
+        std::fs::write(&garbage, "not a pem").unwrap();
+        assert!(file_dates(&garbage).is_err());
+        assert!(matches!(leaf_dates(&[]), Err(CertProblem::Unparsable(_))));
     }
 
     #[test]

@@ -57,9 +57,7 @@ pub fn checks(tls: &HubTls, now: Timestamp, hub_cert: Option<&CertDates>) -> Vec
     match leaf {
         Ok(Some(dates)) => {
             out.push(expiry(&dates, now));
-            let ca_start = crate::tls::load_certs(&tls.ca)
-                .ok()
-                .and_then(|c| c.first().and_then(|c| device_cert::dates(c).ok()));
+            let ca_start = device_cert::file_dates(&tls.ca).ok();
             let mut starts = vec![("device certificate", &dates)];
             starts.extend(ca_start.as_ref().map(|d| ("hub CA", d)));
             starts.extend(hub_cert.map(|d| ("hub's server certificate", d)));

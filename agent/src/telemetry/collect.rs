@@ -1,7 +1,7 @@
 //! Reading the agent's counters for a heartbeat: the listeners' and the
 //! forwarder's atomics (shared through `Arc`s, no global state), one
-//! read-only store snapshot, the filesystem's free space, and the client
-//! certificate's expiry (read once at start).
+//! read-only store snapshot and the filesystem's free space. (The client
+//! certificate's expiry is read once at start, with [`crate::device_cert`].)
 //!
 //! Invariants:
 //! - Reading never blocks the data path: counters are relaxed atomic loads,
@@ -167,64 +167,9 @@ pub fn disk_free(path: &Path) -> Option<u64> {
     }
 }
 
-/// Why the client certificate's expiry is unknown.
-#[derive(Debug, thiserror::Error)]
-pub enum CertError {
-    /// The file could not be read.
-    #[error("cannot read the client certificate {path}: {source}")]
-    Read {
-        /// The certificate file.
-        path: String,
-        /// The read error.
-        source: std::io::Error,
-    },
-    /// The file holds no parsable PEM certificate.
-    #[error("{path} holds no readable PEM certificate: {detail}")]
-    Parse {
-        /// The certificate file.
-        path: String,
-        /// What the parser said.
-        detail: String,
-    },
-}
-
-/// When the first certificate in the PEM file at `path` expires, Unix ms.
-pub fn cert_not_after_ms(path: &Path) -> Result<i64, CertError> {
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| CertError::Read {
-        path: shown.clone(),
-        source,
-    })?;
-    not_after_ms(&bytes).map_err(|detail| CertError::Parse {
-        path: shown,
-        detail,
-    })
-}
-
-/// The `notAfter` of the first certificate in PEM text, Unix ms.
-fn not_after_ms(pem_text: &[u8]) -> Result<i64, String> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem_text).map_err(|e| e.to_string())?;
-    let cert = pem.parse_x509().map_err(|e| e.to_string())?;
-    Ok(cert.validity().not_after.timestamp().saturating_mul(1000))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn garbage_is_not_a_certificate() {
-        assert!(not_after_ms(b"not a pem").is_err());
-        let err = cert_not_after_ms(Path::new("/nonexistent/hl7edge/cert.pem")).unwrap_err();
-        assert!(matches!(err, CertError::Read { .. }), "{err}");
-    }
-
-    #[test]
-    fn the_expiry_of_a_pem_certificate_is_read() {
-        // Self-signed test certificate (no key kept), notAfter 2036-11-19 22:03:17 UTC.
-        let pem = include_bytes!("testdata/expires-2036.pem");
-        assert_eq!(not_after_ms(pem), Ok(2_110_744_997_000));
-    }
 
     #[tokio::test]
     async fn a_fresh_store_reads_as_an_empty_queue_with_its_sizes() {

@@ -92,8 +92,9 @@ pub fn identity(
     recovery: Option<String>,
 ) -> Identity {
     let cert_not_after_ms = match &config.hub.transport {
-        HubTransport::Tls(tls) => match collect::cert_not_after_ms(&tls.cert) {
-            Ok(ms) => {
+        HubTransport::Tls(tls) => match crate::device_cert::file_dates(&tls.cert) {
+            Ok(dates) => {
+                let ms = dates.not_after.as_millisecond();
                 info!(
                     days_left = build::cert_days_left(ms, crate::store::now_ms()),
                     "client certificate expiry read"
