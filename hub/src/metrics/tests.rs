@@ -178,3 +178,24 @@ fn special_numbers_use_prometheus_spelling() {
     assert_eq!(number(0.25), "0.25");
     assert_eq!(number(3.0), "3");
 }
+
+/// The whole exposition for two gateways (one with a heartbeat, one offline without) and the
+/// hub's own facts, byte for byte: families, order, help texts, types, labels and numbers are
+/// what Prometheus scrapes and the dashboards query.
+#[test]
+fn the_whole_exposition_is_pinned_byte_for_byte() {
+    let mut f = fleet_with_heartbeat();
+    f.apply(
+        "hl7edge/v1/acme/clinic-13/gw-0002/status",
+        &status(false),
+        true,
+        0,
+    )
+    .unwrap();
+    let hub = HubStats {
+        connected: true,
+        invalid_messages: 3,
+    };
+    let text = render(&f.rows(2_000), hub);
+    assert_eq!(text, include_str!("exposition.prom"));
+}
