@@ -2,6 +2,8 @@
 //!
 //! One family per metric: `# HELP`, `# TYPE`, then one sample per gateway
 //! (labels `org`, `site`, `gateway`) or per interface (plus `source`).
+//! Every family is one row of `METRICS` (name, help, type, accessor),
+//! rendered in table order by one loop.
 //! Values that are unknown are left out rather than written as 0, so a
 //! dashboard shows a gap, not a false reading. Counters come from the
 //! agents and restart at zero when an agent restarts, which Prometheus'
@@ -12,6 +14,7 @@ pub mod http;
 use std::fmt::Write;
 
 use crate::fleet::{Liveness, Row, SourceRow};
+use Value::{Gateway, Hub, Info, Source};
 
 /// Facts about this hub process itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,28 +35,29 @@ enum Kind {
 /// The label set and value of one sample.
 type Sample = (String, f64);
 
-/// A metric with one sample per gateway.
-struct PerGateway {
+/// Where a family's samples come from; an accessor returning `None` leaves that sample out.
+#[derive(Clone, Copy)]
+enum Value {
+    /// One sample without labels, about this hub.
+    Hub(fn(&HubStats) -> Option<f64>),
+    /// One sample per gateway that knows its agent version (labelled with it), value 1.
+    Info,
+    /// One sample per gateway.
+    Gateway(fn(&Row) -> Option<f64>),
+    /// One sample per interface of each gateway.
+    Source(fn(&SourceRow) -> Option<f64>),
+}
+
+/// One metric family: name, help text, type and accessor.
+struct Metric {
     name: &'static str,
     help: &'static str,
     kind: Kind,
-    value: fn(&Row) -> Option<f64>,
+    value: Value,
 }
 
-/// A metric with one sample per interface.
-struct PerSource {
-    name: &'static str,
-    help: &'static str,
-    kind: Kind,
-    value: fn(&SourceRow) -> Option<f64>,
-}
-
-const fn gauge(
-    name: &'static str,
-    help: &'static str,
-    value: fn(&Row) -> Option<f64>,
-) -> PerGateway {
-    PerGateway {
+const fn gauge(name: &'static str, help: &'static str, value: Value) -> Metric {
+    Metric {
         name,
         help,
         kind: Kind::Gauge,
@@ -61,12 +65,8 @@ const fn gauge(
     }
 }
 
-const fn counter(
-    name: &'static str,
-    help: &'static str,
-    value: fn(&Row) -> Option<f64>,
-) -> PerGateway {
-    PerGateway {
+const fn counter(name: &'static str, help: &'static str, value: Value) -> Metric {
+    Metric {
         name,
         help,
         kind: Kind::Counter,
@@ -74,211 +74,190 @@ const fn counter(
     }
 }
 
-const GATEWAY_METRICS: &[PerGateway] = &[
+/// Every family, in the order it is rendered.
+const METRICS: &[Metric] = &[
+    gauge(
+        "hl7edge_hub_broker_connected",
+        "1 while this hub is connected to the broker.",
+        Hub(|h| Some(flag(h.connected))),
+    ),
+    counter(
+        "hl7edge_hub_invalid_messages_total",
+        "Status or telemetry messages this hub could not decode.",
+        Hub(|h| Some(h.invalid_messages as f64)),
+    ),
+    gauge(
+        "hl7edge_gateway_info",
+        "Agent version of the gateway (value always 1).",
+        Info,
+    ),
     gauge(
         "hl7edge_gateway_online",
         "1 if the gateway's retained status says online.",
-        |r| Some(flag(r.state == Liveness::Online)),
+        Gateway(|r| Some(flag(r.state == Liveness::Online))),
     ),
     gauge(
         "hl7edge_last_seen_timestamp_seconds",
         "When the hub last heard from the gateway (Unix seconds).",
-        |r| r.last_seen_ms.map(secs),
+        Gateway(|r| r.last_seen_ms.map(secs)),
     ),
     gauge(
         "hl7edge_uptime_seconds",
         "Agent uptime at its last heartbeat.",
-        |r| r.uptime_s.map(|v| v as f64),
+        Gateway(|r| r.uptime_s.map(|v| v as f64)),
     ),
     gauge(
         "hl7edge_queue_depth",
         "Records waiting on the gateway for the hub.",
-        |r| r.queue_depth.map(|v| v as f64),
+        Gateway(|r| r.queue_depth.map(|v| v as f64)),
     ),
     gauge(
         "hl7edge_oldest_unsent_seconds",
         "Age of the oldest unsent record (0 when the queue is empty).",
-        |r| {
+        Gateway(|r| {
             r.queue_depth
                 .map(|_| r.oldest_unsent_ms.map_or(0.0, |m| m as f64 / 1000.0))
-        },
+        }),
     ),
     gauge(
         "hl7edge_disk_free_bytes",
         "Free bytes on the gateway's database filesystem.",
-        |r| r.disk_free_bytes.map(|v| v as f64),
+        Gateway(|r| r.disk_free_bytes.map(|v| v as f64)),
     ),
     gauge(
         "hl7edge_database_bytes",
         "Gateway database size (db + WAL).",
-        |r| r.db_bytes.map(|v| v as f64),
+        Gateway(|r| r.db_bytes.map(|v| v as f64)),
     ),
     gauge(
         "hl7edge_storage_alarm",
         "1 while the gateway store is at its limit or the disk is full.",
-        |r| r.counters.map(|_| flag(r.storage_alarm)),
+        Gateway(|r| r.counters.map(|_| flag(r.storage_alarm))),
     ),
     gauge(
         "hl7edge_buffer_full_hours",
         "Estimated hours until the gateway buffer is full.",
-        |r| r.hours_until_full.filter(|h| h.is_finite()),
+        Gateway(|r| r.hours_until_full.filter(|h| h.is_finite())),
     ),
     gauge(
         "hl7edge_cert_days_left",
         "Days until the gateway's client certificate expires.",
-        |r| r.cert_days_left.map(|v| v as f64),
+        Gateway(|r| r.cert_days_left.map(|v| v as f64)),
     ),
     gauge(
         "hl7edge_clock_offset_seconds",
         "Gateway clock minus reference clock.",
-        |r| r.clock_offset_ms.map(secs),
+        Gateway(|r| r.clock_offset_ms.map(secs)),
     ),
     gauge(
         "hl7edge_alerts",
         "Number of open alerts for the gateway.",
-        |r| Some(r.alerts.len() as f64),
+        Gateway(|r| Some(r.alerts.len() as f64)),
     ),
     counter(
         "hl7edge_broker_reconnects_total",
         "Broker reconnects of the gateway since its start.",
-        |r| r.broker_reconnects.map(|v| v as f64),
+        Gateway(|r| r.broker_reconnects.map(|v| v as f64)),
     ),
     counter(
         "hl7edge_duplicates_total",
         "Resends answered with the stored ACK since start.",
-        |r| r.counters.map(|c| c.duplicates as f64),
+        Gateway(|r| r.counters.map(|c| c.duplicates as f64)),
     ),
     counter(
         "hl7edge_forwarded_total",
         "Records acknowledged by the broker since start.",
-        |r| r.counters.map(|c| c.forwarded as f64),
+        Gateway(|r| r.counters.map(|c| c.forwarded as f64)),
     ),
-];
-
-const SOURCE_METRICS: &[PerSource] = &[
-    PerSource {
-        name: "hl7edge_messages_received_total",
-        help: "Messages received on the interface since start.",
-        kind: Kind::Counter,
-        value: |s| Some(s.received as f64),
-    },
-    PerSource {
-        name: "hl7edge_messages_acknowledged_total",
-        help: "Messages acknowledged positively since start.",
-        kind: Kind::Counter,
-        value: |s| Some(s.acknowledged as f64),
-    },
-    PerSource {
-        name: "hl7edge_rejected_total",
-        help: "Messages answered AR (not stored) since start.",
-        kind: Kind::Counter,
-        value: |s| Some(s.rejected as f64),
-    },
-    PerSource {
-        name: "hl7edge_quarantined_total",
-        help: "Messages answered AE and quarantined since start.",
-        kind: Kind::Counter,
-        value: |s| Some(s.quarantined as f64),
-    },
-    PerSource {
-        name: "hl7edge_codes_mapped_total",
-        help: "Codes mapped to a standard since start.",
-        kind: Kind::Counter,
-        value: |s| Some(s.codes_mapped as f64),
-    },
-    PerSource {
-        name: "hl7edge_codes_unmapped_total",
-        help: "Codes left unmapped since start.",
-        kind: Kind::Counter,
-        value: |s| Some(s.codes_unmapped as f64),
-    },
-    PerSource {
-        name: "hl7edge_unmapped_ratio",
-        help: "Share of codes left unmapped since start (0 to 1).",
-        kind: Kind::Gauge,
-        value: |s| s.unmapped_ratio,
-    },
-    PerSource {
-        name: "hl7edge_drift_alerts",
-        help: "Open drift alerts of the interface.",
-        kind: Kind::Gauge,
-        value: |s| Some(s.drift.len() as f64),
-    },
-    PerSource {
-        name: "hl7edge_source_resends_total",
-        help: "Resends answered with the stored ACK over the gateway store's lifetime.",
-        kind: Kind::Counter,
-        value: |s| Some(s.resends as f64),
-    },
-    PerSource {
-        name: "hl7edge_source_control_id_reused_total",
-        help: "Control ids reused with different content (stored as new) over the gateway store's lifetime.",
-        kind: Kind::Counter,
-        value: |s| Some(s.control_id_reused as f64),
-    },
-    PerSource {
-        name: "hl7edge_source_last_message_timestamp_seconds",
-        help: "When the interface last received a message (Unix seconds).",
-        kind: Kind::Gauge,
-        value: |s| s.last_message_ms.map(secs),
-    },
+    counter(
+        "hl7edge_messages_received_total",
+        "Messages received on the interface since start.",
+        Source(|s| Some(s.received as f64)),
+    ),
+    counter(
+        "hl7edge_messages_acknowledged_total",
+        "Messages acknowledged positively since start.",
+        Source(|s| Some(s.acknowledged as f64)),
+    ),
+    counter(
+        "hl7edge_rejected_total",
+        "Messages answered AR (not stored) since start.",
+        Source(|s| Some(s.rejected as f64)),
+    ),
+    counter(
+        "hl7edge_quarantined_total",
+        "Messages answered AE and quarantined since start.",
+        Source(|s| Some(s.quarantined as f64)),
+    ),
+    counter(
+        "hl7edge_codes_mapped_total",
+        "Codes mapped to a standard since start.",
+        Source(|s| Some(s.codes_mapped as f64)),
+    ),
+    counter(
+        "hl7edge_codes_unmapped_total",
+        "Codes left unmapped since start.",
+        Source(|s| Some(s.codes_unmapped as f64)),
+    ),
+    gauge(
+        "hl7edge_unmapped_ratio",
+        "Share of codes left unmapped since start (0 to 1).",
+        Source(|s| s.unmapped_ratio),
+    ),
+    gauge(
+        "hl7edge_drift_alerts",
+        "Open drift alerts of the interface.",
+        Source(|s| Some(s.drift.len() as f64)),
+    ),
+    counter(
+        "hl7edge_source_resends_total",
+        "Resends answered with the stored ACK over the gateway store's lifetime.",
+        Source(|s| Some(s.resends as f64)),
+    ),
+    counter(
+        "hl7edge_source_control_id_reused_total",
+        "Control ids reused with different content (stored as new) over the gateway store's lifetime.",
+        Source(|s| Some(s.control_id_reused as f64)),
+    ),
+    gauge(
+        "hl7edge_source_last_message_timestamp_seconds",
+        "When the interface last received a message (Unix seconds).",
+        Source(|s| s.last_message_ms.map(secs)),
+    ),
 ];
 
 /// Renders every metric for these rows.
 pub fn render(rows: &[Row], hub: HubStats) -> String {
     let mut out = String::new();
-    family(
-        &mut out,
-        "hl7edge_hub_broker_connected",
-        "1 while this hub is connected to the broker.",
-        Kind::Gauge,
-        vec![(String::new(), flag(hub.connected))],
-    );
-    family(
-        &mut out,
-        "hl7edge_hub_invalid_messages_total",
-        "Status or telemetry messages this hub could not decode.",
-        Kind::Counter,
-        vec![(String::new(), hub.invalid_messages as f64)],
-    );
-    family(
-        &mut out,
-        "hl7edge_gateway_info",
-        "Agent version of the gateway (value always 1).",
-        Kind::Gauge,
-        info_samples(rows),
-    );
-    for m in GATEWAY_METRICS {
-        family(
-            &mut out,
-            m.name,
-            m.help,
-            m.kind,
-            gateway_samples(rows, m.value),
-        );
-    }
-    for m in SOURCE_METRICS {
-        family(
-            &mut out,
-            m.name,
-            m.help,
-            m.kind,
-            source_samples(rows, m.value),
-        );
+    for m in METRICS {
+        family(&mut out, m, samples(m.value, rows, hub));
     }
     out
 }
 
-fn family(out: &mut String, name: &str, help: &str, kind: Kind, samples: Vec<Sample>) {
+fn samples(value: Value, rows: &[Row], hub: HubStats) -> Vec<Sample> {
+    match value {
+        Hub(value) => value(&hub)
+            .map(|v| (String::new(), v))
+            .into_iter()
+            .collect(),
+        Info => info_samples(rows),
+        Gateway(value) => gateway_samples(rows, value),
+        Source(value) => source_samples(rows, value),
+    }
+}
+
+fn family(out: &mut String, m: &Metric, samples: Vec<Sample>) {
     if samples.is_empty() {
         return;
     }
-    let kind = match kind {
+    let name = m.name;
+    let kind = match m.kind {
         Kind::Gauge => "gauge",
         Kind::Counter => "counter",
     };
     // Writing to a String cannot fail.
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} {kind}", m.help);
     for (labels, value) in samples {
         let braces = if labels.is_empty() {
             String::new()
