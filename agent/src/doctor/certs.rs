@@ -4,6 +4,8 @@
 //!
 //! The verdicts ([`expiry`], [`clock`], [`chain_problem`]) are pure; [`checks`] reads the files.
 
+use std::path::Path;
+
 use jiff::Timestamp;
 
 use crate::config::HubTls;
@@ -25,7 +27,7 @@ pub fn checks(tls: &HubTls, now: Timestamp, hub_cert: Option<&CertDates>) -> Vec
     let (chain, key, roots) = match loaded {
         Ok(files) => files,
         // A missing or unreadable file already failed its file check; say it once.
-        Err(_) if !readable(tls) => return Vec::new(),
+        Err(_) if !readable(&[&tls.ca, &tls.cert, &tls.key]) => return Vec::new(),
         Err(e) => {
             return vec![Check::fail(
                 "device certificate",
@@ -69,10 +71,9 @@ pub fn checks(tls: &HubTls, now: Timestamp, hub_cert: Option<&CertDates>) -> Vec
     out
 }
 
-fn readable(tls: &HubTls) -> bool {
-    [&tls.ca, &tls.cert, &tls.key]
-        .iter()
-        .all(|p| std::fs::File::open(p).is_ok())
+/// Whether every one of `paths` can be opened (when not, the file checks have said why).
+pub(super) fn readable(paths: &[&Path]) -> bool {
+    paths.iter().all(|p| std::fs::File::open(p).is_ok())
 }
 
 /// The check for a certificate problem, with its fix.
@@ -110,22 +111,31 @@ pub fn chain_problem(problem: &CertProblem, tls: &HubTls) -> Check {
     }
 }
 
-/// Days to expiry: OK from [`WARN_DAYS`] on, WARN below, FAIL once expired.
+/// Days to expiry of the device certificate: see [`expiry_check`].
 pub fn expiry(dates: &CertDates, now: Timestamp) -> Check {
-    const NAME: &str = "certificate expiry";
+    expiry_check(
+        "certificate expiry",
+        dates,
+        now,
+        "send a new CSR to central IT (hl7edge provision --force ...) and install the signed certificate",
+    )
+}
+
+/// Days to expiry of a certificate, as check `name`: OK from [`WARN_DAYS`] on, WARN below,
+/// FAIL once expired; `renew` is the fix for the last two.
+pub fn expiry_check(name: &str, dates: &CertDates, now: Timestamp, renew: &str) -> Check {
     let days = dates.days_left(now);
-    let renew = "send a new CSR to central IT (hl7edge provision --force ...) and install the signed certificate";
     if dates.not_after <= now {
-        Check::fail(NAME, format!("expired on {}", dates.not_after), renew)
+        Check::fail(name, format!("expired on {}", dates.not_after), renew)
     } else if days < WARN_DAYS {
         Check::warn(
-            NAME,
+            name,
             format!("expires in {days} days ({})", dates.not_after),
             renew,
         )
     } else {
         Check::ok(
-            NAME,
+            name,
             format!("{days} days left (until {})", dates.not_after),
         )
     }

@@ -2,7 +2,8 @@
 //! OK / WARN / FAIL with the fix in plain words.
 //!
 //! Order: the configuration (nothing else runs if it does not load), the files it names, the
-//! device certificate, the hub (TCP, TLS, MQTT), the clock, the listener ports and the storage.
+//! device certificate, the hub (TCP, TLS, MQTT), the clock, the listener ports, the listeners'
+//! TLS certificates and keys, the listeners' mapping tables and the storage.
 //! The model and rendering live in [`check`]; each group of probes is a small module.
 //!
 //! Invariant: the exit code is 0 exactly when no check failed (warnings pass).
@@ -11,6 +12,8 @@ pub mod certs;
 pub mod check;
 pub mod files;
 pub mod hub;
+pub mod listener_tls;
+pub mod mapping;
 pub mod ports;
 pub mod storage;
 
@@ -72,6 +75,8 @@ pub async fn diagnose(path: &std::path::Path, now: Timestamp) -> Report {
     }
     report.extend(probe.checks);
     report.extend(ports::checks(&config.listeners));
+    report.extend(listener_tls::checks(&config.listeners, now));
+    report.extend(mapping::checks(&config.listeners));
     report.extend(storage::checks(&config.storage));
     report
 }
