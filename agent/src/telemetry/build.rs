@@ -61,6 +61,10 @@ pub struct SourceReading {
     pub stats: SourceStats,
     /// Resends answered with the stored ACK.
     pub duplicates: u64,
+    /// Messages the store refused for space (its size limit or a full filesystem) over its
+    /// lifetime: the store's own count, so transient refusals (AR because the database was
+    /// busy) are not in it; zero when the store could not be read.
+    pub refused_full: u64,
 }
 
 /// Everything that changes, read at one moment.
@@ -81,23 +85,34 @@ pub struct Snapshot {
 }
 
 /// What the heartbeat derives from the previous one: the queue's growth
-/// rate and whether rejections happened since.
+/// rate and whether the store refused messages for space since.
+///
+/// The storage alarm means storage trouble: the store at its size limit, or
+/// messages refused for space (limit or full filesystem) since the previous
+/// reading. A message answered AR because the database was busy for a
+/// moment is not storage trouble (the sender's retry gets in), so the
+/// listeners' AR count, which includes those, does not raise it.
 #[derive(Debug, Clone, Default)]
 pub struct Trend {
     last: Option<(i64, u64)>,
     rate_bytes_per_s: Option<f64>,
-    last_rejected: u64,
+    /// The store's lifetime refused-for-space count at the previous reading
+    /// (`None` before the first: refusals of earlier runs are not news).
+    last_refused_full: Option<u64>,
 }
 
 impl Trend {
     /// Takes a reading into account and returns `(hours_until_full, alarm)`.
+    /// Without a store reading both are unknown: `(None, false)`.
     pub fn observe(&mut self, snapshot: &Snapshot, max_bytes: u64) -> (Option<f64>, bool) {
-        let rejected: u64 = snapshot.sources.iter().map(|s| s.stats.rejected).sum();
-        let rejected_since = rejected > self.last_rejected;
-        self.last_rejected = rejected;
         let Some(store) = snapshot.store else {
-            return (None, rejected_since);
+            return (None, false);
         };
+        let refused_full: u64 = snapshot.sources.iter().map(|s| s.refused_full).sum();
+        let refused_since = self
+            .last_refused_full
+            .is_some_and(|last| refused_full > last);
+        self.last_refused_full = Some(refused_full);
         if let Some(rate) = growth_rate(self.last, (snapshot.now_ms, store.live_bytes)) {
             self.rate_bytes_per_s = Some(match self.rate_bytes_per_s {
                 Some(old) => RATE_WEIGHT * rate + (1.0 - RATE_WEIGHT) * old,
@@ -109,7 +124,7 @@ impl Trend {
         let hours = self
             .rate_bytes_per_s
             .and_then(|rate| hours_until_full(max_bytes, store.live_bytes, rate));
-        (hours, rejected_since || at_limit)
+        (hours, refused_since || at_limit)
     }
 }
 
@@ -220,6 +235,7 @@ mod tests {
                 ..SourceStats::default()
             },
             duplicates: 1,
+            refused_full: 0,
         }
     }
 
@@ -324,17 +340,51 @@ mod tests {
     }
 
     #[test]
-    fn the_alarm_is_raised_by_new_rejections_or_a_full_store() {
+    fn the_alarm_is_raised_by_new_refusals_for_space_or_a_full_store() {
         let mut trend = Trend::default();
         let mut snap = snapshot(0, 10);
-        assert!(!trend.observe(&snap, 1_000).1);
-        snap.sources[0].stats.rejected = 1;
+        snap.sources[0].refused_full = 4;
+        assert!(!trend.observe(&snap, 1_000).1, "refusals of an earlier run");
+        snap.sources[0].refused_full = 5;
         assert!(trend.observe(&snap, 1_000).1);
-        assert!(!trend.observe(&snap, 1_000).1, "no new rejection since");
+        assert!(!trend.observe(&snap, 1_000).1, "no new refusal since");
         snap.store = Some(StoreReading {
             live_bytes: 1_000,
             ..StoreReading::default()
         });
         assert!(trend.observe(&snap, 1_000).1, "at the size limit");
+    }
+
+    #[test]
+    fn busy_store_rejections_do_not_raise_the_storage_alarm() {
+        let mut trend = Trend::default();
+        let mut snap = snapshot(0, 10);
+        assert!(!trend.observe(&snap, 1_000).1);
+        // ARs answered while the database was busy: the listener counts them, the store's
+        // refused-for-space count does not move.
+        snap.sources[0].stats.rejected = 3;
+        snap.sources[1].stats.rejected = 2;
+        let (_, alarm) = trend.observe(&snap, 1_000);
+        assert!(!alarm, "transient ARs are not storage trouble");
+        assert_eq!(
+            heartbeat(&identity(), &snap, None, alarm).counters.rejected,
+            5
+        );
+    }
+
+    #[test]
+    fn without_a_store_reading_the_alarm_is_not_guessed() {
+        let mut trend = Trend::default();
+        let mut snap = snapshot(0, 10);
+        assert!(!trend.observe(&snap, 1_000).1);
+        snap.store = None;
+        snap.sources[0].refused_full = 0;
+        assert_eq!(trend.observe(&snap, 1_000), (None, false));
+        snap.store = snapshot(0, 10).store;
+        snap.sources[0].refused_full = 2;
+        assert!(
+            trend.observe(&snap, 1_000).1,
+            "refusals while unreadable count once read"
+        );
     }
 }

@@ -9,9 +9,9 @@
 //!   and the unmapped-code counters are locked only to copy a bounded list.
 //! - A part that cannot be read is reported as unknown (`None`) with a
 //!   debug log, never as an error that would stop the heartbeat.
-//! - A source's `resends` and `control_id_reused` come from the store's
-//!   lifetime counters (`source_stats`); the other per-source counters are
-//!   the listener's since start.
+//! - A source's `resends`, `control_id_reused` and `refused_full` come from
+//!   the store's lifetime counters (`source_stats`); the other per-source
+//!   counters are the listener's since start.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -128,9 +128,11 @@ fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
         quarantined: m.quarantined.load(Ordering::Relaxed),
         ..SourceStats::default()
     };
+    let mut refused_full = 0;
     if let Some(s) = lifetime.iter().find(|s| s.source == stats.name) {
         stats.resends = s.duplicates;
         stats.control_id_reused = s.control_id_reuse;
+        refused_full = s.refused_full;
     }
     if let Ok(drift) = shared.iface.drift.lock() {
         stats.drift = drift.recent();
@@ -153,6 +155,7 @@ fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
     SourceReading {
         stats,
         duplicates: m.duplicates.load(Ordering::Relaxed),
+        refused_full,
     }
 }
 
