@@ -124,17 +124,17 @@ impl<'a> Element<'a> {
     /// All repetitions of a field (one for a field without repetitions;
     /// none for an empty field).
     pub fn repetitions(&self) -> impl Iterator<Item = Element<'a>> + '_ {
-        // One pass over the bytes; a lower level is its only repetition.
+        // A lower level is its only repetition.
         let (sep, level) = match self.level {
             Level::Field => (Some(self.ctx.delims.repetition), Level::Repetition),
             other => (None, other),
         };
-        let ctx = self.ctx;
-        (!self.raw.is_empty())
-            .then_some(self.raw)
-            .into_iter()
-            .flat_map(move |raw| raw.split(move |&b| Some(b) == sep))
-            .map(move |raw| Element::new(raw, ctx, level))
+        Repetitions {
+            rest: (!self.raw.is_empty()).then_some(self.raw),
+            sep,
+            ctx: self.ctx,
+            level,
+        }
     }
 
     /// Component `n` (1-based). A field reads its first repetition.
@@ -174,6 +174,47 @@ impl<'a> Element<'a> {
 
     fn only(&self, n: usize) -> Option<Element<'a>> {
         (n == 1).then_some(*self)
+    }
+}
+
+/// The pieces of an element between separators, in one pass: what
+/// `<[u8]>::split` gives, without testing every byte through a closure.
+struct Repetitions<'a> {
+    /// What is left to split; `None` when done.
+    rest: Option<&'a [u8]>,
+    /// The separator; `None` gives the whole element as one piece.
+    sep: Option<u8>,
+    ctx: Ctx<'a>,
+    level: Level,
+}
+
+impl<'a> Iterator for Repetitions<'a> {
+    type Item = Element<'a>;
+
+    fn next(&mut self) -> Option<Element<'a>> {
+        let raw = self.rest?;
+        let at = self.sep.and_then(|sep| position(raw, sep));
+        let piece = match at {
+            Some(i) => {
+                self.rest = raw.get(i + 1..);
+                raw.get(..i)?
+            }
+            None => {
+                self.rest = None;
+                raw
+            }
+        };
+        Some(Element::new(piece, self.ctx, self.level))
+    }
+}
+
+/// The first position of `byte` in `raw`; a plain loop for short pieces,
+/// as in [`contains`].
+fn position(raw: &[u8], byte: u8) -> Option<usize> {
+    if raw.len() < 32 {
+        raw.iter().position(|&b| b == byte)
+    } else {
+        memchr::memchr(byte, raw)
     }
 }
 
@@ -224,6 +265,25 @@ mod tests {
         assert_eq!(c.subcomponent(1).unwrap().text(), "code");
         assert!(c.subcomponent(2).is_none());
         assert_eq!(c.component(1).unwrap().text(), "code");
+    }
+
+    #[test]
+    fn repetitions_are_the_pieces_between_separators() {
+        let m = Message::parse(b"MSH|^~\\&|A\rOBX|1|a~~b~|c|~|x^y~z").unwrap();
+        let obx = m.segment("OBX").unwrap();
+        let raws = |n: usize| -> Vec<&[u8]> {
+            obx.field(n)
+                .unwrap()
+                .repetitions()
+                .map(|r| r.raw())
+                .collect()
+        };
+        assert_eq!(raws(2), [&b"a"[..], b"", b"b", b""]);
+        assert_eq!(raws(3), [&b"c"[..]]);
+        assert_eq!(raws(4), [&b""[..], b""]);
+        assert_eq!(raws(5), [&b"x^y"[..], b"z"]);
+        let component = obx.field(5).unwrap().component(1).unwrap();
+        assert_eq!(component.repetitions().count(), 1);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{string, text};
-use crate::normalize::fields::Parts;
+use crate::normalize::fields::{Fields, Parts};
 use crate::record::{Coded, Coding, Standard};
 
 /// Coding systems a particular field accepts as standard, besides the
@@ -54,6 +54,22 @@ impl Accept {
 pub(crate) fn coded(work: &mut Work<'_>, parts: Parts<'_>, accept: Accept) -> Option<Coded> {
     parts.element()?;
     build(work, parts, accept)
+}
+
+/// Field `n` of `fields` read by [`coded`] with only the general standard
+/// systems, for a field whose value usually repeats on every segment of a
+/// message (OBX-17, one analyzer's method): the same bytes are resolved
+/// once per message, and later ones are copies of the first result (its
+/// unmapped code was already noted).
+pub(crate) fn repeated_coded(work: &mut Work<'_>, fields: &Fields<'_>, n: usize) -> Option<Coded> {
+    let field = fields.field(n)?;
+    let raw = field.raw();
+    if let Some(known) = work.codes.get(raw) {
+        return known.clone();
+    }
+    let coded = coded(work, fields.parts(Some(field)), Accept::GENERAL);
+    work.codes.put(raw, coded.clone());
+    coded
 }
 
 /// The placeholder for a required code that was not sent: an empty code in
@@ -132,7 +148,6 @@ mod tests {
     use super::*;
     use crate::hl7::Message;
     use crate::normalize::context::Context;
-    use crate::normalize::fields::Fields;
     use crate::normalize::mapping::MappingTable;
 
     const MAP: &str = "kind,local_system,local_code,target_system,target_code,target_display\n\
@@ -161,6 +176,35 @@ mod tests {
         let fields = Fields::new(m.segment("OBX").unwrap());
         let coded = coded(&mut work, fields.parts(fields.field(3)), accept);
         (coded, work.unmapped)
+    }
+
+    #[test]
+    fn a_repeated_method_is_read_the_same_and_counted_once() {
+        let text = "MSH|^~\\&|A\rOBX|1|NM|X||1||||||||||||M1^Method^L\rOBX|2|NM|X||1||||||||||||M1^Method^L";
+        let m = Message::parse(text.as_bytes()).unwrap();
+        let tz = TimeZone::UTC;
+        let mapping = MappingTable::empty();
+        let mut work = Work::new(
+            Context {
+                time_zone: &tz,
+                mapping: &mapping,
+            },
+            Vec::new(),
+        );
+        let read: Vec<_> = m
+            .segments()
+            .filter(|s| s.id() == "OBX")
+            .map(|s| repeated_coded(&mut work, &Fields::new(s), 17))
+            .collect();
+        let fields = Fields::new(m.segment("OBX").unwrap());
+        let mut fresh = Work::new(work.ctx, Vec::new());
+        let once = coded(&mut fresh, fields.parts(fields.field(17)), Accept::GENERAL);
+        assert_eq!(once.as_ref().unwrap().original.code, "M1");
+        assert_eq!(read, [once.clone(), once]);
+        assert_eq!(
+            work.unmapped,
+            [(CodingSystem::Local("L".into()), "M1".into())]
+        );
     }
 
     #[test]

@@ -13,9 +13,9 @@ mod identity;
 mod numeric;
 mod unit;
 
-pub(crate) use coded::{Accept, coded, missing_code};
+pub(crate) use coded::{Accept, coded, missing_code, repeated_coded};
 pub(crate) use identity::{identifier, person_name, practitioner};
-pub(crate) use numeric::{comparator_number, reference_range, structured_numeric};
+pub(crate) use numeric::{comparator_number, decimal, reference_range, structured_numeric};
 pub(crate) use unit::unit;
 
 use std::borrow::Cow;

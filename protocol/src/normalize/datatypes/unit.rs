@@ -12,18 +12,22 @@
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::string;
-use crate::normalize::fields::Parts;
+use crate::normalize::fields::{Fields, Parts};
 use crate::normalize::mapping::MappingTable;
 use crate::normalize::ucum;
 use crate::record::Unit;
 
-/// Reads a unit; `None` when none was sent.
-pub(crate) fn unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
-    let raw = parts.element()?.raw();
+/// Reads the unit in field `n` of `fields`; `None` when none was sent.
+///
+/// A unit already read in this message (the same bytes) is not split or
+/// looked up again.
+pub(crate) fn unit(work: &mut Work<'_>, fields: &Fields<'_>, n: usize) -> Option<Unit> {
+    let field = fields.field(n)?;
+    let raw = field.raw();
     if let Some(known) = work.units.get(raw) {
         return known.clone();
     }
-    let unit = resolve_unit(work, parts);
+    let unit = resolve_unit(work, fields.parts(Some(field)));
     work.units.put(raw, unit.clone());
     unit
 }
@@ -73,7 +77,6 @@ mod tests {
     use super::*;
     use crate::hl7::Message;
     use crate::normalize::context::Context;
-    use crate::normalize::fields::Fields;
 
     fn read(obx6: &str, mapping: &MappingTable) -> (Option<Unit>, Vec<(CodingSystem, String)>) {
         let text = format!("MSH|^~\\&|A\rOBX|1|NM|X||1|{obx6}");
@@ -87,7 +90,7 @@ mod tests {
             Vec::new(),
         );
         let fields = Fields::new(m.segment("OBX").unwrap());
-        let unit = unit(&mut work, fields.parts(fields.field(6)));
+        let unit = unit(&mut work, &fields, 6);
         (unit, work.unmapped)
     }
 
