@@ -140,6 +140,17 @@ impl<'a> Element<'a> {
     /// Component `n` (1-based). A field reads its first repetition.
     pub fn component(&self, n: usize) -> Option<Element<'a>> {
         match self.level {
+            // The first component of the first repetition ends at the
+            // first component or repetition separator: one pass.
+            Level::Field if n == 1 => {
+                let d = &self.ctx.delims;
+                let end = position2(self.raw, d.component, d.repetition).unwrap_or(self.raw.len());
+                Some(Element::new(
+                    self.raw.get(..end)?,
+                    self.ctx,
+                    Level::Component,
+                ))
+            }
             Level::Field => self.repetition(1)?.component(n),
             Level::Repetition => self.split(self.ctx.delims.component, n, Level::Component),
             Level::Component | Level::Subcomponent | Level::Literal => self.only(n),
@@ -218,6 +229,15 @@ fn position(raw: &[u8], byte: u8) -> Option<usize> {
     }
 }
 
+/// The first position of `a` or `b` in `raw`.
+fn position2(raw: &[u8], a: u8, b: u8) -> Option<usize> {
+    if raw.len() < 32 {
+        raw.iter().position(|&x| x == a || x == b)
+    } else {
+        memchr::memchr2(a, b, raw)
+    }
+}
+
 /// True when `byte` occurs in `raw`; a plain loop for the short pieces most
 /// elements are, where setting up a vectorized search costs more.
 fn contains(raw: &[u8], byte: u8) -> bool {
@@ -284,6 +304,23 @@ mod tests {
         assert_eq!(raws(5), [&b"x^y"[..], b"z"]);
         let component = obx.field(5).unwrap().component(1).unwrap();
         assert_eq!(component.repetitions().count(), 1);
+    }
+
+    #[test]
+    fn the_first_component_of_a_field_is_that_of_its_first_repetition() {
+        let m = Message::parse(b"MSH|^~\\&|A\rOBX|1|a^b~c|d~e^f|g|~x|^y||h&i^j").unwrap();
+        let obx = m.segment("OBX").unwrap();
+        for n in 1..=8 {
+            let field = obx.field(n).unwrap();
+            let ours = field.component(1).map(|c| (c.raw(), c.level()));
+            let long_way = field
+                .repetition(1)
+                .and_then(|r| r.component(1))
+                .map(|c| (c.raw(), c.level()));
+            assert_eq!(ours, long_way, "OBX-{n}");
+        }
+        let first = obx.field(2).unwrap().component(1).unwrap();
+        assert_eq!(first.raw(), b"a");
     }
 
     #[test]

@@ -38,7 +38,7 @@ fn check_value_type<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut 
         }
         return;
     };
-    let value_type = value_type.trim();
+    let value_type = tables::trim(&value_type);
     if !tables::contains(tables::VALUE_TYPES, value_type) {
         out.push(Issue::warning(
             ErrorCode::TableValueNotFound,

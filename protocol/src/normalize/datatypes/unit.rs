@@ -11,7 +11,7 @@
 
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::context::Work;
-use crate::normalize::datatypes::string;
+use crate::normalize::datatypes::text;
 use crate::normalize::fields::{Fields, Parts};
 use crate::normalize::mapping::MappingTable;
 use crate::normalize::ucum;
@@ -34,11 +34,18 @@ pub(crate) fn unit(work: &mut Work<'_>, fields: &Fields<'_>, n: usize) -> Option
 
 /// Resolves a unit not seen before in this message.
 fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
-    let part = |n| string(parts.part(n));
-    let (id, text, system) = (part(1), part(2), part(3));
-    let sent = id.as_deref().or(text.as_deref())?;
-    let ucum = resolve(work.ctx.mapping, sent, [&id, &text, &system])
-        .or_else(|| resolve_coded([&part(4), &part(5), &part(6)]));
+    let part = |n| text(parts.part(n));
+    let (id, sent_text, system) = (part(1), part(2), part(3));
+    let original = [id.as_deref(), sent_text.as_deref(), system.as_deref()];
+    let sent = original[0].or(original[1])?;
+    let ucum = resolve(work.ctx.mapping, sent, original).or_else(|| {
+        let (alt_id, alt_text, alt_system) = (part(4), part(5), part(6));
+        resolve_coded([
+            alt_id.as_deref(),
+            alt_text.as_deref(),
+            alt_system.as_deref(),
+        ])
+    });
     if ucum.is_none() {
         work.unmapped(&CodingSystem::Ucum, sent);
     }
@@ -50,8 +57,8 @@ fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
 }
 
 /// The UCUM code of the original coding.
-fn resolve(mapping: &MappingTable, sent: &str, cwe: [&Option<String>; 3]) -> Option<String> {
-    let system = cwe[2].as_deref().unwrap_or_default();
+fn resolve(mapping: &MappingTable, sent: &str, cwe: [Option<&str>; 3]) -> Option<String> {
+    let system = cwe[2].unwrap_or_default();
     if CodingSystem::from_hl7(system) == CodingSystem::Ucum {
         return Some(sent.to_owned());
     }
@@ -62,8 +69,8 @@ fn resolve(mapping: &MappingTable, sent: &str, cwe: [&Option<String>; 3]) -> Opt
 }
 
 /// The UCUM code of a coded unit, from the built-in tables.
-fn resolve_coded(cwe: [&Option<String>; 3]) -> Option<String> {
-    let [id, text, system] = cwe.map(|p| p.as_deref().unwrap_or_default());
+fn resolve_coded(cwe: [Option<&str>; 3]) -> Option<String> {
+    let [id, text, system] = cwe.map(Option::unwrap_or_default);
     if id.is_empty() && text.is_empty() {
         return None;
     }
