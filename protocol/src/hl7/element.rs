@@ -116,6 +116,9 @@ impl<'a> Element<'a> {
     /// Repetition `n` (1-based) of a field; a lower level has only itself.
     pub fn repetition(&self, n: usize) -> Option<Element<'a>> {
         match self.level {
+            Level::Field if n == 1 => {
+                Some(self.first(self.ctx.delims.repetition, Level::Repetition))
+            }
             Level::Field => self.split(self.ctx.delims.repetition, n, Level::Repetition),
             _ => self.only(n),
         }
@@ -152,6 +155,9 @@ impl<'a> Element<'a> {
                 ))
             }
             Level::Field => self.repetition(1)?.component(n),
+            Level::Repetition if n == 1 => {
+                Some(self.first(self.ctx.delims.component, Level::Component))
+            }
             Level::Repetition => self.split(self.ctx.delims.component, n, Level::Component),
             Level::Component | Level::Subcomponent | Level::Literal => self.only(n),
         }
@@ -181,6 +187,14 @@ impl<'a> Element<'a> {
         let index = n.checked_sub(1)?;
         let raw = split_nth(self.raw, sep, index)?;
         Some(Element::new(raw, self.ctx, level))
+    }
+
+    /// The first piece before `sep` (all of it without one): what
+    /// `split(sep, 1, level)` gives, found with one short search.
+    fn first(&self, sep: u8, level: Level) -> Element<'a> {
+        let end = position(self.raw, sep).unwrap_or(self.raw.len());
+        let raw = self.raw.get(..end).unwrap_or(self.raw);
+        Element::new(raw, self.ctx, level)
     }
 
     fn only(&self, n: usize) -> Option<Element<'a>> {
@@ -250,7 +264,9 @@ fn contains(raw: &[u8], byte: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::Level;
     use crate::hl7::Message;
+    use crate::hl7::message::split_nth;
 
     #[test]
     fn a_field_splits_into_repetitions_components_and_subcomponents() {
@@ -318,6 +334,16 @@ mod tests {
                 .and_then(|r| r.component(1))
                 .map(|c| (c.raw(), c.level()));
             assert_eq!(ours, long_way, "OBX-{n}");
+        }
+        for n in 1..=8 {
+            let field = obx.field(n).unwrap();
+            let first = field.repetition(1).unwrap();
+            assert_eq!(
+                (first.raw(), first.level()),
+                (split_nth(field.raw(), b'~', 0).unwrap(), Level::Repetition)
+            );
+            let component = first.component(1).unwrap();
+            assert_eq!(component.raw(), split_nth(first.raw(), b'^', 0).unwrap());
         }
         let first = obx.field(2).unwrap().component(1).unwrap();
         assert_eq!(first.raw(), b"a");
