@@ -13,6 +13,7 @@ use crate::hl7::charset::{self, Encoding};
 use crate::hl7::delimiters::Delimiters;
 use crate::hl7::escape;
 use crate::hl7::message::split_nth;
+use crate::hl7::scan;
 
 /// What an element needs to split and decode itself.
 #[derive(Debug, Clone, Copy)]
@@ -233,23 +234,14 @@ impl<'a> Iterator for Repetitions<'a> {
     }
 }
 
-/// The first position of `byte` in `raw`; a plain loop for short pieces,
-/// as in [`contains`].
+/// The first position of `byte` in `raw`.
 fn position(raw: &[u8], byte: u8) -> Option<usize> {
-    if raw.len() < 32 {
-        raw.iter().position(|&b| b == byte)
-    } else {
-        memchr::memchr(byte, raw)
-    }
+    scan::first_of(raw, byte, byte)
 }
 
 /// The first position of `a` or `b` in `raw`.
 fn position2(raw: &[u8], a: u8, b: u8) -> Option<usize> {
-    if raw.len() < 32 {
-        raw.iter().position(|&x| x == a || x == b)
-    } else {
-        memchr::memchr2(a, b, raw)
-    }
+    scan::first_of(raw, a, b)
 }
 
 /// True when `byte` occurs in `raw`; a plain loop for the short pieces most
