@@ -66,11 +66,11 @@ fn check_value<'a>(
     }
     let Some(field) = seg.field(5) else { return };
     for (r, rep) in field.repetitions().enumerate() {
-        if rep.value().is_none() {
+        let Some(value) = rep.value() else {
             continue;
-        }
+        };
         let valid = if value_type == "NM" {
-            rep.value().is_some_and(|v| is_numeric(&v))
+            is_numeric(&value)
         } else {
             is_structured_numeric(&rep)
         };

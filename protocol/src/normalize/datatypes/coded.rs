@@ -164,6 +164,19 @@ mod tests {
         accept: Accept,
     ) -> (Option<Coded>, Vec<(CodingSystem, String)>) {
         let text = format!("MSH|^~\\&|A\rOBX|1|CWE|{field}");
+        with_work(&text, mapping, |work, m| {
+            let fields = Fields::new(m.segment("OBX").unwrap());
+            coded(work, fields.parts(fields.field(3)), accept)
+        })
+    }
+
+    /// Runs `read` on the parsed `text` with a fresh run; gives its result
+    /// and the unmapped codes noted.
+    fn with_work<R>(
+        text: &str,
+        mapping: &MappingTable,
+        read: impl FnOnce(&mut Work<'_>, &Message<'_>) -> R,
+    ) -> (R, Vec<(CodingSystem, String)>) {
         let m = Message::parse(text.as_bytes()).unwrap();
         let tz = TimeZone::UTC;
         let mut work = Work::new(
@@ -173,38 +186,28 @@ mod tests {
             },
             Vec::new(),
         );
-        let fields = Fields::new(m.segment("OBX").unwrap());
-        let coded = coded(&mut work, fields.parts(fields.field(3)), accept);
-        (coded, work.unmapped)
+        let out = read(&mut work, &m);
+        (out, work.unmapped)
     }
 
     #[test]
     fn a_repeated_method_is_read_the_same_and_counted_once() {
-        let text = "MSH|^~\\&|A\rOBX|1|NM|X||1||||||||||||M1^Method^L\rOBX|2|NM|X||1||||||||||||M1^Method^L";
-        let m = Message::parse(text.as_bytes()).unwrap();
-        let tz = TimeZone::UTC;
+        let obx = "OBX|1|NM|X||1||||||||||||M1^Method^L";
+        let text = format!("MSH|^~\\&|A\r{obx}\r{obx}");
         let mapping = MappingTable::empty();
-        let mut work = Work::new(
-            Context {
-                time_zone: &tz,
-                mapping: &mapping,
-            },
-            Vec::new(),
-        );
-        let read: Vec<_> = m
-            .segments()
-            .filter(|s| s.id() == "OBX")
-            .map(|s| repeated_coded(&mut work, &Fields::new(s), 17))
-            .collect();
-        let fields = Fields::new(m.segment("OBX").unwrap());
-        let mut fresh = Work::new(work.ctx, Vec::new());
-        let once = coded(&mut fresh, fields.parts(fields.field(17)), Accept::GENERAL);
+        let (read, unmapped) = with_work(&text, &mapping, |work, m| {
+            m.segments()
+                .filter(|s| s.id() == "OBX")
+                .map(|s| repeated_coded(work, &Fields::new(s), 17))
+                .collect::<Vec<_>>()
+        });
+        let (once, _) = with_work(&text, &mapping, |work, m| {
+            let fields = Fields::new(m.segment("OBX").unwrap());
+            coded(work, fields.parts(fields.field(17)), Accept::GENERAL)
+        });
         assert_eq!(once.as_ref().unwrap().original.code, "M1");
         assert_eq!(read, [once.clone(), once]);
-        assert_eq!(
-            work.unmapped,
-            [(CodingSystem::Local("L".into()), "M1".into())]
-        );
+        assert_eq!(unmapped, [(CodingSystem::Local("L".into()), "M1".into())]);
     }
 
     #[test]

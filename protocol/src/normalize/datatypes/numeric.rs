@@ -130,6 +130,10 @@ fn parse_optional(text: Option<&str>) -> Option<Option<Decimal>> {
 }
 
 fn comparator_prefix(text: &str) -> Option<(&'static str, &str)> {
+    // Every comparator starts with one of these.
+    if !matches!(text.as_bytes().first(), Some(b'<' | b'>' | b'=')) {
+        return None;
+    }
     COMPARATORS
         .iter()
         .find_map(|c| text.strip_prefix(c).map(|rest| (*c, rest)))
