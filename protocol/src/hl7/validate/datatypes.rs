@@ -102,6 +102,11 @@ pub(super) fn check_date_time<'a>(
     out: &mut Vec<Issue>,
 ) {
     let Some(f) = seg.field(field) else { return };
+    // A remembered value never holds a component or repetition separator,
+    // so a field equal to one is that single valid value.
+    if times.contains(f.raw(), date_only) {
+        return;
+    }
     for (r, rep) in f.repetitions().enumerate() {
         let Some(first) = rep.component(1) else {
             continue;

@@ -56,7 +56,13 @@ pub(crate) fn timestamp(
     element: Option<Element<'_>>,
     at: At<'_>,
 ) -> Option<Timestamp> {
-    let first = element?.component(1)?;
+    let element = element?;
+    // Keys are first components (no component or repetition separator):
+    // an element equal to one is its own first component.
+    if let Some(known) = work.times.get(element.raw()) {
+        return Some(*known);
+    }
+    let first = element.component(1)?;
     if let Some(known) = work.times.get(first.raw()) {
         return Some(*known);
     }
