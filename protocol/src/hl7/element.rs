@@ -13,6 +13,7 @@ use crate::hl7::charset::{self, Encoding};
 use crate::hl7::delimiters::Delimiters;
 use crate::hl7::escape;
 use crate::hl7::message::split_nth;
+use crate::hl7::scan;
 
 /// What an element needs to split and decode itself.
 #[derive(Debug, Clone, Copy)]
@@ -116,6 +117,9 @@ impl<'a> Element<'a> {
     /// Repetition `n` (1-based) of a field; a lower level has only itself.
     pub fn repetition(&self, n: usize) -> Option<Element<'a>> {
         match self.level {
+            Level::Field if n == 1 => {
+                Some(self.first(self.ctx.delims.repetition, Level::Repetition))
+            }
             Level::Field => self.split(self.ctx.delims.repetition, n, Level::Repetition),
             _ => self.only(n),
         }
@@ -124,23 +128,37 @@ impl<'a> Element<'a> {
     /// All repetitions of a field (one for a field without repetitions;
     /// none for an empty field).
     pub fn repetitions(&self) -> impl Iterator<Item = Element<'a>> + '_ {
-        // One pass over the bytes; a lower level is its only repetition.
+        // A lower level is its only repetition.
         let (sep, level) = match self.level {
             Level::Field => (Some(self.ctx.delims.repetition), Level::Repetition),
             other => (None, other),
         };
-        let ctx = self.ctx;
-        (!self.raw.is_empty())
-            .then_some(self.raw)
-            .into_iter()
-            .flat_map(move |raw| raw.split(move |&b| Some(b) == sep))
-            .map(move |raw| Element::new(raw, ctx, level))
+        Repetitions {
+            rest: (!self.raw.is_empty()).then_some(self.raw),
+            sep,
+            ctx: self.ctx,
+            level,
+        }
     }
 
     /// Component `n` (1-based). A field reads its first repetition.
     pub fn component(&self, n: usize) -> Option<Element<'a>> {
         match self.level {
+            // The first component of the first repetition ends at the
+            // first component or repetition separator: one pass.
+            Level::Field if n == 1 => {
+                let d = &self.ctx.delims;
+                let end = position2(self.raw, d.component, d.repetition).unwrap_or(self.raw.len());
+                Some(Element::new(
+                    self.raw.get(..end)?,
+                    self.ctx,
+                    Level::Component,
+                ))
+            }
             Level::Field => self.repetition(1)?.component(n),
+            Level::Repetition if n == 1 => {
+                Some(self.first(self.ctx.delims.component, Level::Component))
+            }
             Level::Repetition => self.split(self.ctx.delims.component, n, Level::Component),
             Level::Component | Level::Subcomponent | Level::Literal => self.only(n),
         }
@@ -172,9 +190,58 @@ impl<'a> Element<'a> {
         Some(Element::new(raw, self.ctx, level))
     }
 
+    /// The first piece before `sep` (all of it without one): what
+    /// `split(sep, 1, level)` gives, found with one short search.
+    fn first(&self, sep: u8, level: Level) -> Element<'a> {
+        let end = position(self.raw, sep).unwrap_or(self.raw.len());
+        let raw = self.raw.get(..end).unwrap_or(self.raw);
+        Element::new(raw, self.ctx, level)
+    }
+
     fn only(&self, n: usize) -> Option<Element<'a>> {
         (n == 1).then_some(*self)
     }
+}
+
+/// The pieces of an element between separators, in one pass: what
+/// `<[u8]>::split` gives, without testing every byte through a closure.
+struct Repetitions<'a> {
+    /// What is left to split; `None` when done.
+    rest: Option<&'a [u8]>,
+    /// The separator; `None` gives the whole element as one piece.
+    sep: Option<u8>,
+    ctx: Ctx<'a>,
+    level: Level,
+}
+
+impl<'a> Iterator for Repetitions<'a> {
+    type Item = Element<'a>;
+
+    fn next(&mut self) -> Option<Element<'a>> {
+        let raw = self.rest?;
+        let at = self.sep.and_then(|sep| position(raw, sep));
+        let piece = match at {
+            Some(i) => {
+                self.rest = raw.get(i + 1..);
+                raw.get(..i)?
+            }
+            None => {
+                self.rest = None;
+                raw
+            }
+        };
+        Some(Element::new(piece, self.ctx, self.level))
+    }
+}
+
+/// The first position of `byte` in `raw`.
+fn position(raw: &[u8], byte: u8) -> Option<usize> {
+    scan::first_of(raw, byte, byte)
+}
+
+/// The first position of `a` or `b` in `raw`.
+fn position2(raw: &[u8], a: u8, b: u8) -> Option<usize> {
+    scan::first_of(raw, a, b)
 }
 
 /// True when `byte` occurs in `raw`; a plain loop for the short pieces most
@@ -189,7 +256,9 @@ fn contains(raw: &[u8], byte: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::Level;
     use crate::hl7::Message;
+    use crate::hl7::message::split_nth;
 
     #[test]
     fn a_field_splits_into_repetitions_components_and_subcomponents() {
@@ -224,6 +293,52 @@ mod tests {
         assert_eq!(c.subcomponent(1).unwrap().text(), "code");
         assert!(c.subcomponent(2).is_none());
         assert_eq!(c.component(1).unwrap().text(), "code");
+    }
+
+    #[test]
+    fn repetitions_are_the_pieces_between_separators() {
+        let m = Message::parse(b"MSH|^~\\&|A\rOBX|1|a~~b~|c|~|x^y~z").unwrap();
+        let obx = m.segment("OBX").unwrap();
+        let raws = |n: usize| -> Vec<&[u8]> {
+            obx.field(n)
+                .unwrap()
+                .repetitions()
+                .map(|r| r.raw())
+                .collect()
+        };
+        assert_eq!(raws(2), [&b"a"[..], b"", b"b", b""]);
+        assert_eq!(raws(3), [&b"c"[..]]);
+        assert_eq!(raws(4), [&b""[..], b""]);
+        assert_eq!(raws(5), [&b"x^y"[..], b"z"]);
+        let component = obx.field(5).unwrap().component(1).unwrap();
+        assert_eq!(component.repetitions().count(), 1);
+    }
+
+    #[test]
+    fn the_first_component_of_a_field_is_that_of_its_first_repetition() {
+        let m = Message::parse(b"MSH|^~\\&|A\rOBX|1|a^b~c|d~e^f|g|~x|^y||h&i^j").unwrap();
+        let obx = m.segment("OBX").unwrap();
+        for n in 1..=8 {
+            let field = obx.field(n).unwrap();
+            let ours = field.component(1).map(|c| (c.raw(), c.level()));
+            let long_way = field
+                .repetition(1)
+                .and_then(|r| r.component(1))
+                .map(|c| (c.raw(), c.level()));
+            assert_eq!(ours, long_way, "OBX-{n}");
+        }
+        for n in 1..=8 {
+            let field = obx.field(n).unwrap();
+            let first = field.repetition(1).unwrap();
+            assert_eq!(
+                (first.raw(), first.level()),
+                (split_nth(field.raw(), b'~', 0).unwrap(), Level::Repetition)
+            );
+            let component = first.component(1).unwrap();
+            assert_eq!(component.raw(), split_nth(first.raw(), b'^', 0).unwrap());
+        }
+        let first = obx.field(2).unwrap().component(1).unwrap();
+        assert_eq!(first.raw(), b"a");
     }
 
     #[test]

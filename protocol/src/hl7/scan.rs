@@ -39,6 +39,29 @@ pub(crate) fn each(bytes: &[u8], byte: u8, mut hit: impl FnMut(usize) -> bool) -
     true
 }
 
+/// The first position of `a` or of `b` in `bytes` (pass the same byte
+/// twice to look for one), eight bytes per step as in [`each`].
+pub(crate) fn first_of(bytes: &[u8], a: u8, b: u8) -> Option<usize> {
+    let (pa, pb) = (ONES * u64::from(a), ONES * u64::from(b));
+    let mut chunks = bytes.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let mask = zero_bytes(word ^ pa) | zero_bytes(word ^ pb);
+        if mask != 0 {
+            return Some(base + (mask.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&x| x == a || x == b)
+        .map(|i| base + i)
+}
+
 /// The high bit of every byte of `x` that is zero, and no other bit.
 fn zero_bytes(x: u64) -> u64 {
     // (x & 0x7F) + 0x7F sets a byte's high bit iff its low seven bits are
@@ -68,6 +91,19 @@ mod tests {
         assert_eq!(positions(bytes, b'|'), expected);
         assert_eq!(positions(b"", b'|'), Vec::<usize>::new());
         assert_eq!(positions(b"\0\0\x01\0", 0), vec![0, 1, 3]);
+    }
+
+    #[test]
+    fn the_first_of_two_bytes_is_found_across_word_boundaries() {
+        let bytes = b"OBX|1|NM|2345-7^Glucose~LN||95\x80^~";
+        for start in 0..bytes.len() {
+            let tail = &bytes[start..];
+            let expected = tail.iter().position(|&b| b == b'^' || b == b'~');
+            assert_eq!(first_of(tail, b'^', b'~'), expected, "{start}");
+            let caret = tail.iter().position(|&b| b == b'^');
+            assert_eq!(first_of(tail, b'^', b'^'), caret, "{start}");
+        }
+        assert_eq!(first_of(b"", b'|', b'^'), None);
     }
 
     #[test]

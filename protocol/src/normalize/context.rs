@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use crate::hl7::{ErrorCode, Issue, Location, Segment};
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::mapping::MappingTable;
-use crate::record::{Record, Timestamp, Unit};
+use crate::record::{Coded, Record, Timestamp, Unit};
 
 /// What a normalization run needs from the caller.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +53,9 @@ pub(crate) struct Work<'c> {
     pub(crate) units: Memo<Option<Unit>>,
     /// Times already converted, by the raw bytes sent.
     pub(crate) times: Memo<Timestamp>,
+    /// Coded values of fields that repeat on every segment (OBX-17), by
+    /// the raw bytes sent.
+    pub(crate) codes: Memo<Option<Coded>>,
 }
 
 /// Most entries a [`Memo`] keeps.
@@ -99,6 +102,7 @@ impl<'c> Work<'c> {
             unmapped: Vec::new(),
             units: Memo::default(),
             times: Memo::default(),
+            codes: Memo::default(),
         }
     }
 

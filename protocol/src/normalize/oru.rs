@@ -20,7 +20,8 @@ mod value;
 use crate::hl7::{Element, ErrorCode, Message};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{
-    Accept, coded, component, field_time, missing_code, reference_range, string, text,
+    Accept, coded, component, field_time, missing_code, reference_range, repeated_coded, string,
+    text,
 };
 use crate::normalize::fields::Fields;
 use crate::record::{
@@ -110,7 +111,7 @@ fn observation(
         status: status(work, obx),
         observed_at,
         equipment: equipment(obx),
-        method: coded(work, obx.parts(obx.field(17)), Accept::GENERAL),
+        method: repeated_coded(work, obx, 17),
     }
 }
 

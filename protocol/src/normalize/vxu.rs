@@ -12,10 +12,10 @@
 use crate::hl7::{ErrorCode, Message};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{
-    Accept, coded, component, field_time, missing_code, string, unit,
+    Accept, coded, component, decimal, field_time, missing_code, string, unit,
 };
 use crate::normalize::fields::Fields;
-use crate::record::{Coded, Decimal, Immunization, ImmunizationReport, Quantity};
+use crate::record::{Coded, Immunization, ImmunizationReport, Quantity};
 
 const MANUFACTURER_SYSTEMS: Accept = Accept(&["MVX"]);
 const ROUTE_SYSTEMS: Accept = Accept(&["HL70162"]);
@@ -70,7 +70,7 @@ fn vaccine(work: &mut Work<'_>, rxa: &Fields<'_>) -> Coded {
 /// RXA-6 amount with the RXA-7 unit; a non-number is a warning.
 fn dose(work: &mut Work<'_>, rxa: &Fields<'_>) -> Option<Quantity> {
     let amount = component(rxa.field(6), 1)?;
-    let Some(value) = Decimal::parse(&amount) else {
+    let Some(value) = decimal(&amount) else {
         work.warn(
             ErrorCode::DataType,
             rxa.at(6),
@@ -80,7 +80,7 @@ fn dose(work: &mut Work<'_>, rxa: &Fields<'_>) -> Option<Quantity> {
     };
     Some(Quantity {
         value,
-        unit: unit(work, rxa.parts(rxa.field(7))),
+        unit: unit(work, rxa, 7),
     })
 }
 

@@ -60,25 +60,69 @@ pub(super) fn is_structured_numeric(value: &Element<'_>) -> bool {
         }
 }
 
+/// How many valid date/times [`ValidTimes`] remembers.
+const REMEMBERED_TIMES: usize = 4;
+
+/// Date/times of one message already found valid, by their raw bytes: the
+/// same OBX-14 (and OBR-7) usually repeats on every observation, and is
+/// then parsed once.
+#[derive(Debug, Default)]
+pub(super) struct ValidTimes<'a> {
+    /// `(raw bytes, read as a date only)`, filled in turn.
+    seen: [Option<(&'a [u8], bool)>; REMEMBERED_TIMES],
+    /// The slot the next valid value goes to.
+    next: usize,
+}
+
+impl<'a> ValidTimes<'a> {
+    fn contains(&self, raw: &[u8], date_only: bool) -> bool {
+        self.seen
+            .iter()
+            .flatten()
+            .any(|&(seen, only)| only == date_only && seen.len() == raw.len() && seen == raw)
+    }
+
+    fn remember(&mut self, raw: &'a [u8], date_only: bool) {
+        if let Some(slot) = self.seen.get_mut(self.next) {
+            *slot = Some((raw, date_only));
+        }
+        self.next = (self.next + 1) % REMEMBERED_TIMES;
+    }
+}
+
 /// Pushes a 102 warning for each repetition of field `field` whose first
 /// component is not a valid DTM (or, with `date_only`, a DT: no finer than
 /// a day).
-pub(super) fn check_date_time(
-    seg: &Fields<'_>,
+pub(super) fn check_date_time<'a>(
+    seg: &Fields<'a>,
+    times: &mut ValidTimes<'a>,
     field: usize,
     what: &str,
     date_only: bool,
     out: &mut Vec<Issue>,
 ) {
     let Some(f) = seg.field(field) else { return };
+    // A remembered value never holds a component or repetition separator,
+    // so a field equal to one is that single valid value.
+    if times.contains(f.raw(), date_only) {
+        return;
+    }
     for (r, rep) in f.repetitions().enumerate() {
-        let Some(text) = rep.component(1).and_then(|c| c.value()) else {
+        let Some(first) = rep.component(1) else {
+            continue;
+        };
+        if times.contains(first.raw(), date_only) {
+            continue;
+        }
+        let Some(text) = first.value() else {
             continue;
         };
         let valid = parse_ts(&text).is_some_and(|ts| {
             !date_only || (ts.precision <= Precision::Day && ts.offset_minutes.is_none())
         });
-        if !valid {
+        if valid {
+            times.remember(first.raw(), date_only);
+        } else {
             let id = seg.segment().id();
             let kind = if date_only { "date" } else { "date/time" };
             out.push(Issue::warning(
@@ -103,6 +147,31 @@ mod tests {
         let m = Message::parse(text.as_bytes()).unwrap();
         let f = m.segment("OBX").unwrap().field(5).unwrap();
         is_structured_numeric(&f.repetition(1).unwrap())
+    }
+
+    #[test]
+    fn a_repeated_date_time_is_parsed_once_and_a_bad_one_warned_every_time() {
+        let obx = |n: u8, time: &str| format!("OBX|{n}|NM|c||1||||||F|||{time}");
+        let text = [
+            "MSH|^~\\&|A".to_string(),
+            obx(1, "20240101"),
+            obx(2, "20240101"),
+            obx(3, "2024011"),
+            obx(4, "2024011"),
+        ]
+        .join("\r");
+        let m = Message::parse(text.as_bytes()).unwrap();
+        let bad: Vec<_> = crate::hl7::validate::validate(&m)
+            .iter()
+            .filter(|i| i.location.field == 14)
+            .map(|i| i.location.segment_sequence)
+            .collect();
+        assert_eq!(bad, [4, 5]);
+        let mut times = ValidTimes::default();
+        times.remember(b"20240101", false);
+        assert!(times.contains(b"20240101", false));
+        assert!(!times.contains(b"20240101", true));
+        assert!(!times.contains(b"2024010", false));
     }
 
     #[test]

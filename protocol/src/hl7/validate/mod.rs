@@ -75,8 +75,9 @@ pub fn validate(msg: &Message<'_>) -> Vec<Issue> {
     let mut out = Vec::new();
     header::check(msg, &mut out);
     structure::check(msg, &mut out);
+    let mut times = datatypes::ValidTimes::default();
     for seg in msg.segments().filter(|s| s.has_valid_id()) {
-        segments::check(seg, &mut out);
+        segments::check(seg, &mut times, &mut out);
     }
     out
 }

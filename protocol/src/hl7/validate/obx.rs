@@ -4,11 +4,13 @@
 
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue};
-use crate::hl7::validate::datatypes::{check_date_time, is_numeric, is_structured_numeric};
+use crate::hl7::validate::datatypes::{
+    ValidTimes, check_date_time, is_numeric, is_structured_numeric,
+};
 use crate::hl7::validate::{component_text, has_value, require_fields, segment_location, tables};
 
 /// Runs every OBX check on `seg`.
-pub(super) fn check(seg: &Fields<'_>, out: &mut Vec<Issue>) {
+pub(super) fn check<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
     require_fields(
         seg,
         &[
@@ -17,13 +19,13 @@ pub(super) fn check(seg: &Fields<'_>, out: &mut Vec<Issue>) {
         ],
         out,
     );
-    check_value_type(seg, out);
+    check_value_type(seg, times, out);
     check_result_status(seg, out);
     check_abnormal_flags(seg, out);
-    check_date_time(seg, 14, "date/time of the observation", false, out);
+    check_date_time(seg, times, 14, "date/time of the observation", false, out);
 }
 
-fn check_value_type(seg: &Fields<'_>, out: &mut Vec<Issue>) {
+fn check_value_type<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
     // Built only when there is something to report.
     let at = || segment_location(&seg.segment()).field(2);
     let Some(value_type) = component_text(seg, 2, 1) else {
@@ -36,7 +38,7 @@ fn check_value_type(seg: &Fields<'_>, out: &mut Vec<Issue>) {
         }
         return;
     };
-    let value_type = value_type.trim();
+    let value_type = tables::trim(&value_type);
     if !tables::contains(tables::VALUE_TYPES, value_type) {
         out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
@@ -45,25 +47,30 @@ fn check_value_type(seg: &Fields<'_>, out: &mut Vec<Issue>) {
         ));
         return;
     }
-    check_value(seg, value_type, out);
+    check_value(seg, value_type, times, out);
 }
 
 /// Checks OBX-5 against the type OBX-2 declares, for the types whose values
 /// normalization turns into numbers and instants.
-fn check_value(seg: &Fields<'_>, value_type: &str, out: &mut Vec<Issue>) {
+fn check_value<'a>(
+    seg: &Fields<'a>,
+    value_type: &str,
+    times: &mut ValidTimes<'a>,
+    out: &mut Vec<Issue>,
+) {
     match value_type {
         "NM" | "SN" => {}
-        "DT" => return check_date_time(seg, 5, "observation value", true, out),
-        "DTM" | "TS" => return check_date_time(seg, 5, "observation value", false, out),
+        "DT" => return check_date_time(seg, times, 5, "observation value", true, out),
+        "DTM" | "TS" => return check_date_time(seg, times, 5, "observation value", false, out),
         _ => return,
     }
     let Some(field) = seg.field(5) else { return };
     for (r, rep) in field.repetitions().enumerate() {
-        if rep.value().is_none() {
+        let Some(value) = rep.value() else {
             continue;
-        }
+        };
         let valid = if value_type == "NM" {
-            rep.value().is_some_and(|v| is_numeric(&v))
+            is_numeric(&value)
         } else {
             is_structured_numeric(&rep)
         };

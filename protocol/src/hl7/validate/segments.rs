@@ -8,32 +8,33 @@
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue};
 use crate::hl7::message::Segment;
-use crate::hl7::validate::datatypes::check_date_time;
+use crate::hl7::validate::datatypes::{ValidTimes, check_date_time};
 use crate::hl7::validate::{component_text, obx, require_fields, segment_location, tables};
 
-/// Runs the checks for `seg` if it is one of the segments above.
-pub(super) fn check(seg: Segment<'_>, out: &mut Vec<Issue>) {
-    let check: fn(&Fields<'_>, &mut Vec<Issue>) = match seg.id_bytes() {
-        b"PID" => check_pid,
-        b"PV1" => |seg, out| require_fields(seg, &[(2, "patient class")], out),
-        b"EVN" => check_evn,
-        b"MRG" => |seg, out| require_fields(seg, &[(1, "prior patient identifier list")], out),
-        b"ORC" => check_orc,
-        b"OBR" => check_obr,
-        b"OBX" => obx::check,
-        b"RXA" => check_rxa,
-        _ => return,
-    };
-    check(&Fields::new(seg), out);
+/// Runs the checks for `seg` if it is one of the segments above; `times`
+/// remembers date/times already found valid in this message.
+pub(super) fn check<'a>(seg: Segment<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
+    let fields = || Fields::new(seg);
+    match seg.id_bytes() {
+        b"PID" => check_pid(&fields(), times, out),
+        b"PV1" => require_fields(&fields(), &[(2, "patient class")], out),
+        b"EVN" => check_evn(&fields(), times, out),
+        b"MRG" => require_fields(&fields(), &[(1, "prior patient identifier list")], out),
+        b"ORC" => check_orc(&fields(), times, out),
+        b"OBR" => check_obr(&fields(), times, out),
+        b"OBX" => obx::check(&fields(), times, out),
+        b"RXA" => check_rxa(&fields(), times, out),
+        _ => {}
+    }
 }
 
-fn check_pid(seg: &Fields<'_>, out: &mut Vec<Issue>) {
+fn check_pid<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
     require_fields(
         seg,
         &[(3, "patient identifier list"), (5, "patient name")],
         out,
     );
-    check_date_time(seg, 7, "date/time of birth", false, out);
+    check_date_time(seg, times, 7, "date/time of birth", false, out);
     if component_text(seg, 8, 1).is_some_and(|sex| !tables::is_sex(&sex)) {
         out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
@@ -46,24 +47,24 @@ fn check_pid(seg: &Fields<'_>, out: &mut Vec<Issue>) {
     }
 }
 
-fn check_evn(seg: &Fields<'_>, out: &mut Vec<Issue>) {
+fn check_evn<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
     require_fields(seg, &[(2, "recorded date/time")], out);
-    check_date_time(seg, 2, "recorded date/time", false, out);
-    check_date_time(seg, 6, "event occurred", false, out);
+    check_date_time(seg, times, 2, "recorded date/time", false, out);
+    check_date_time(seg, times, 6, "event occurred", false, out);
 }
 
-fn check_orc(seg: &Fields<'_>, out: &mut Vec<Issue>) {
+fn check_orc<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
     require_fields(seg, &[(1, "order control")], out);
-    check_date_time(seg, 9, "date/time of transaction", false, out);
+    check_date_time(seg, times, 9, "date/time of transaction", false, out);
 }
 
-fn check_obr(seg: &Fields<'_>, out: &mut Vec<Issue>) {
+fn check_obr<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
     require_fields(seg, &[(4, "universal service identifier")], out);
-    check_date_time(seg, 7, "observation date/time", false, out);
-    check_date_time(seg, 8, "observation end date/time", false, out);
+    check_date_time(seg, times, 7, "observation date/time", false, out);
+    check_date_time(seg, times, 8, "observation end date/time", false, out);
 }
 
-fn check_rxa(seg: &Fields<'_>, out: &mut Vec<Issue>) {
+fn check_rxa<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
     require_fields(
         seg,
         &[
@@ -72,6 +73,13 @@ fn check_rxa(seg: &Fields<'_>, out: &mut Vec<Issue>) {
         ],
         out,
     );
-    check_date_time(seg, 3, "date/time start of administration", false, out);
-    check_date_time(seg, 4, "date/time end of administration", false, out);
+    check_date_time(
+        seg,
+        times,
+        3,
+        "date/time start of administration",
+        false,
+        out,
+    );
+    check_date_time(seg, times, 4, "date/time end of administration", false, out);
 }

@@ -18,7 +18,7 @@
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{string, text};
-use crate::normalize::fields::Parts;
+use crate::normalize::fields::{Fields, Parts};
 use crate::record::{Coded, Coding, Standard};
 
 /// Coding systems a particular field accepts as standard, besides the
@@ -54,6 +54,22 @@ impl Accept {
 pub(crate) fn coded(work: &mut Work<'_>, parts: Parts<'_>, accept: Accept) -> Option<Coded> {
     parts.element()?;
     build(work, parts, accept)
+}
+
+/// Field `n` of `fields` read by [`coded`] with only the general standard
+/// systems, for a field whose value usually repeats on every segment of a
+/// message (OBX-17, one analyzer's method): the same bytes are resolved
+/// once per message, and later ones are copies of the first result (its
+/// unmapped code was already noted).
+pub(crate) fn repeated_coded(work: &mut Work<'_>, fields: &Fields<'_>, n: usize) -> Option<Coded> {
+    let field = fields.field(n)?;
+    let raw = field.raw();
+    if let Some(known) = work.codes.get(raw) {
+        return known.clone();
+    }
+    let coded = coded(work, fields.parts(Some(field)), Accept::GENERAL);
+    work.codes.put(raw, coded.clone());
+    coded
 }
 
 /// The placeholder for a required code that was not sent: an empty code in
@@ -132,7 +148,6 @@ mod tests {
     use super::*;
     use crate::hl7::Message;
     use crate::normalize::context::Context;
-    use crate::normalize::fields::Fields;
     use crate::normalize::mapping::MappingTable;
 
     const MAP: &str = "kind,local_system,local_code,target_system,target_code,target_display\n\
@@ -149,6 +164,19 @@ mod tests {
         accept: Accept,
     ) -> (Option<Coded>, Vec<(CodingSystem, String)>) {
         let text = format!("MSH|^~\\&|A\rOBX|1|CWE|{field}");
+        with_work(&text, mapping, |work, m| {
+            let fields = Fields::new(m.segment("OBX").unwrap());
+            coded(work, fields.parts(fields.field(3)), accept)
+        })
+    }
+
+    /// Runs `read` on the parsed `text` with a fresh run; gives its result
+    /// and the unmapped codes noted.
+    fn with_work<R>(
+        text: &str,
+        mapping: &MappingTable,
+        read: impl FnOnce(&mut Work<'_>, &Message<'_>) -> R,
+    ) -> (R, Vec<(CodingSystem, String)>) {
         let m = Message::parse(text.as_bytes()).unwrap();
         let tz = TimeZone::UTC;
         let mut work = Work::new(
@@ -158,9 +186,28 @@ mod tests {
             },
             Vec::new(),
         );
-        let fields = Fields::new(m.segment("OBX").unwrap());
-        let coded = coded(&mut work, fields.parts(fields.field(3)), accept);
-        (coded, work.unmapped)
+        let out = read(&mut work, &m);
+        (out, work.unmapped)
+    }
+
+    #[test]
+    fn a_repeated_method_is_read_the_same_and_counted_once() {
+        let obx = "OBX|1|NM|X||1||||||||||||M1^Method^L";
+        let text = format!("MSH|^~\\&|A\r{obx}\r{obx}");
+        let mapping = MappingTable::empty();
+        let (read, unmapped) = with_work(&text, &mapping, |work, m| {
+            m.segments()
+                .filter(|s| s.id() == "OBX")
+                .map(|s| repeated_coded(work, &Fields::new(s), 17))
+                .collect::<Vec<_>>()
+        });
+        let (once, _) = with_work(&text, &mapping, |work, m| {
+            let fields = Fields::new(m.segment("OBX").unwrap());
+            coded(work, fields.parts(fields.field(17)), Accept::GENERAL)
+        });
+        assert_eq!(once.as_ref().unwrap().original.code, "M1");
+        assert_eq!(read, [once.clone(), once]);
+        assert_eq!(unmapped, [(CodingSystem::Local("L".into()), "M1".into())]);
     }
 
     #[test]

@@ -13,9 +13,9 @@ mod identity;
 mod numeric;
 mod unit;
 
-pub(crate) use coded::{Accept, coded, missing_code};
+pub(crate) use coded::{Accept, coded, missing_code, repeated_coded};
 pub(crate) use identity::{identifier, person_name, practitioner};
-pub(crate) use numeric::{comparator_number, reference_range, structured_numeric};
+pub(crate) use numeric::{comparator_number, decimal, reference_range, structured_numeric};
 pub(crate) use unit::unit;
 
 use std::borrow::Cow;
@@ -56,7 +56,13 @@ pub(crate) fn timestamp(
     element: Option<Element<'_>>,
     at: At<'_>,
 ) -> Option<Timestamp> {
-    let first = element?.component(1)?;
+    let element = element?;
+    // Keys are first components (no component or repetition separator):
+    // an element equal to one is its own first component.
+    if let Some(known) = work.times.get(element.raw()) {
+        return Some(*known);
+    }
+    let first = element.component(1)?;
     if let Some(known) = work.times.get(first.raw()) {
         return Some(*known);
     }

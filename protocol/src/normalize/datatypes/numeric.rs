@@ -50,7 +50,7 @@ pub(crate) fn comparator_number(text: &str) -> Option<StructuredNumeric> {
     let (comparator, rest) = comparator_prefix(text.trim())?;
     Some(StructuredNumeric {
         comparator: Some(comparator.to_owned()),
-        low: Some(Decimal::parse(rest)?),
+        low: Some(decimal(rest)?),
         separator: None,
         high: None,
         unit: None,
@@ -66,7 +66,7 @@ pub(crate) fn reference_range(text: &str) -> ReferenceRange {
         text: None,
     };
     if let Some((comparator, rest)) = comparator_prefix(text)
-        && let Some(bound) = Decimal::parse(rest)
+        && let Some(bound) = decimal(rest)
     {
         match comparator {
             "<" | "<=" => range.high = Some(bound),
@@ -85,14 +85,55 @@ pub(crate) fn reference_range(text: &str) -> ReferenceRange {
     range
 }
 
+/// Most digits [`decimal`] reads itself: 18 always fit an `i64`.
+const FAST_DIGITS: u8 = 18;
+
+/// [`Decimal::parse`], reading the plain form (`-12.50`: optional sign,
+/// digits, at most one point) in one pass; anything else (spaces, too many
+/// digits, junk) is left to [`Decimal::parse`], so the result is always
+/// exactly what it gives.
+pub(crate) fn decimal(text: &str) -> Option<Decimal> {
+    let bytes = text.as_bytes();
+    let (negative, body) = match bytes {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, bytes),
+    };
+    let (mut mantissa, mut digits, mut scale) = (0i64, 0u8, None::<u8>);
+    for &b in body {
+        match b {
+            b'0'..=b'9' if digits < FAST_DIGITS => {
+                mantissa = mantissa * 10 + i64::from(b - b'0');
+                digits += 1;
+                if let Some(s) = scale.as_mut() {
+                    *s += 1;
+                }
+            }
+            b'.' if scale.is_none() => scale = Some(0),
+            _ => return Decimal::parse(text),
+        }
+    }
+    if digits == 0 {
+        return Decimal::parse(text);
+    }
+    Some(Decimal {
+        mantissa: if negative { -mantissa } else { mantissa },
+        scale: scale.unwrap_or(0),
+    })
+}
+
 fn parse_optional(text: Option<&str>) -> Option<Option<Decimal>> {
     match text {
         None => Some(None),
-        Some(t) => Decimal::parse(t).map(Some),
+        Some(t) => decimal(t).map(Some),
     }
 }
 
 fn comparator_prefix(text: &str) -> Option<(&'static str, &str)> {
+    // Every comparator starts with one of these.
+    if !matches!(text.as_bytes().first(), Some(b'<' | b'>' | b'=')) {
+        return None;
+    }
     COMPARATORS
         .iter()
         .find_map(|c| text.strip_prefix(c).map(|rest| (*c, rest)))
@@ -106,8 +147,8 @@ fn split_range(text: &str) -> Option<(Decimal, Decimal)> {
         .skip(1)
         .find(|(_, b)| matches!(b, b'-' | b'&'))?
         .0;
-    let low = Decimal::parse(text.get(..at)?)?;
-    let high = Decimal::parse(text.get(at + 1..)?)?;
+    let low = decimal(text.get(..at)?)?;
+    let high = decimal(text.get(at + 1..)?)?;
     Some((low, high))
 }
 
@@ -184,6 +225,45 @@ mod tests {
         );
         let r = reference_range(">=10");
         assert_eq!((r.low, r.high, r.text), (dec("10"), None, None));
+    }
+
+    #[test]
+    fn the_plain_number_reader_agrees_with_decimal_parse() {
+        for text in [
+            "0",
+            "-0",
+            "+7",
+            "5.40",
+            ".5",
+            "5.",
+            "-.25",
+            "",
+            "-",
+            "+",
+            ".",
+            "1.2.3",
+            "--1",
+            "+-1",
+            " 12 ",
+            "1e5",
+            "123456789012345678",
+            "1234567890123456789",
+            "0.000000000000000001",
+            "0.0000000000000000001",
+            "99999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+        ] {
+            assert_eq!(decimal(text), Decimal::parse(text), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_plain_number_reader_agrees_on_any_text(text in "[-+ .0-9a]{0,24}") {
+            proptest::prop_assert_eq!(decimal(&text), Decimal::parse(&text));
+        }
     }
 
     #[test]

@@ -11,30 +11,41 @@
 
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::context::Work;
-use crate::normalize::datatypes::string;
-use crate::normalize::fields::Parts;
+use crate::normalize::datatypes::text;
+use crate::normalize::fields::{Fields, Parts};
 use crate::normalize::mapping::MappingTable;
 use crate::normalize::ucum;
 use crate::record::Unit;
 
-/// Reads a unit; `None` when none was sent.
-pub(crate) fn unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
-    let raw = parts.element()?.raw();
+/// Reads the unit in field `n` of `fields`; `None` when none was sent.
+///
+/// A unit already read in this message (the same bytes) is not split or
+/// looked up again.
+pub(crate) fn unit(work: &mut Work<'_>, fields: &Fields<'_>, n: usize) -> Option<Unit> {
+    let field = fields.field(n)?;
+    let raw = field.raw();
     if let Some(known) = work.units.get(raw) {
         return known.clone();
     }
-    let unit = resolve_unit(work, parts);
+    let unit = resolve_unit(work, fields.parts(Some(field)));
     work.units.put(raw, unit.clone());
     unit
 }
 
 /// Resolves a unit not seen before in this message.
 fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
-    let part = |n| string(parts.part(n));
-    let (id, text, system) = (part(1), part(2), part(3));
-    let sent = id.as_deref().or(text.as_deref())?;
-    let ucum = resolve(work.ctx.mapping, sent, [&id, &text, &system])
-        .or_else(|| resolve_coded([&part(4), &part(5), &part(6)]));
+    let part = |n| text(parts.part(n));
+    let (id, sent_text, system) = (part(1), part(2), part(3));
+    let original = [id.as_deref(), sent_text.as_deref(), system.as_deref()];
+    let sent = original[0].or(original[1])?;
+    let ucum = resolve(work.ctx.mapping, sent, original).or_else(|| {
+        let (alt_id, alt_text, alt_system) = (part(4), part(5), part(6));
+        resolve_coded([
+            alt_id.as_deref(),
+            alt_text.as_deref(),
+            alt_system.as_deref(),
+        ])
+    });
     if ucum.is_none() {
         work.unmapped(&CodingSystem::Ucum, sent);
     }
@@ -46,8 +57,8 @@ fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
 }
 
 /// The UCUM code of the original coding.
-fn resolve(mapping: &MappingTable, sent: &str, cwe: [&Option<String>; 3]) -> Option<String> {
-    let system = cwe[2].as_deref().unwrap_or_default();
+fn resolve(mapping: &MappingTable, sent: &str, cwe: [Option<&str>; 3]) -> Option<String> {
+    let system = cwe[2].unwrap_or_default();
     if CodingSystem::from_hl7(system) == CodingSystem::Ucum {
         return Some(sent.to_owned());
     }
@@ -58,8 +69,8 @@ fn resolve(mapping: &MappingTable, sent: &str, cwe: [&Option<String>; 3]) -> Opt
 }
 
 /// The UCUM code of a coded unit, from the built-in tables.
-fn resolve_coded(cwe: [&Option<String>; 3]) -> Option<String> {
-    let [id, text, system] = cwe.map(|p| p.as_deref().unwrap_or_default());
+fn resolve_coded(cwe: [Option<&str>; 3]) -> Option<String> {
+    let [id, text, system] = cwe.map(Option::unwrap_or_default);
     if id.is_empty() && text.is_empty() {
         return None;
     }
@@ -73,7 +84,6 @@ mod tests {
     use super::*;
     use crate::hl7::Message;
     use crate::normalize::context::Context;
-    use crate::normalize::fields::Fields;
 
     fn read(obx6: &str, mapping: &MappingTable) -> (Option<Unit>, Vec<(CodingSystem, String)>) {
         let text = format!("MSH|^~\\&|A\rOBX|1|NM|X||1|{obx6}");
@@ -87,7 +97,7 @@ mod tests {
             Vec::new(),
         );
         let fields = Fields::new(m.segment("OBX").unwrap());
-        let unit = unit(&mut work, fields.parts(fields.field(6)));
+        let unit = unit(&mut work, &fields, 6);
         (unit, work.unmapped)
     }
 

@@ -15,7 +15,7 @@
 use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::{At, Work};
 use crate::normalize::datatypes::{
-    Accept, coded, comparator_number, structured_numeric, text, timestamp, unit,
+    Accept, coded, comparator_number, decimal, structured_numeric, text, timestamp, unit,
 };
 use crate::normalize::fields::Fields;
 use crate::record::{Decimal, Quantity, StructuredNumeric, Value};
@@ -91,8 +91,8 @@ fn numeric(work: &mut Work<'_>, obx: &Fields<'_>, field: Element<'_>) -> Option<
         return series(field).map(Value::Series);
     }
     let raw = text(Some(field))?;
-    if let Some(value) = Decimal::parse(&raw) {
-        let unit = unit(work, obx.parts(obx.field(6)));
+    if let Some(value) = decimal(&raw) {
+        let unit = unit(work, obx, 6);
         return Some(Value::Quantity(Quantity { value, unit }));
     }
     let sn = comparator_number(&raw)?;
@@ -106,7 +106,7 @@ fn structured(work: &mut Work<'_>, obx: &Fields<'_>, field: Element<'_>) -> Opti
 }
 
 fn with_unit(work: &mut Work<'_>, obx: &Fields<'_>, mut sn: StructuredNumeric) -> Value {
-    sn.unit = unit(work, obx.parts(obx.field(6)));
+    sn.unit = unit(work, obx, 6);
     Value::Structured(sn)
 }
 
@@ -117,7 +117,7 @@ fn series(field: Element<'_>) -> Option<Vec<Decimal>> {
     for rep in field.repetitions() {
         for n in 1..=rep.component_count() {
             let part = text(rep.component(n))?;
-            out.push(Decimal::parse(&part)?);
+            out.push(decimal(&part)?);
         }
     }
     (!out.is_empty()).then_some(out)
