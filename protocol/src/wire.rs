@@ -21,7 +21,7 @@ use crate::normalize::mapping::MappingVersion;
 use crate::record::Record;
 
 /// The schema version this crate writes and reads.
-pub const SCHEMA_VERSION: u16 = 1;
+pub const SCHEMA_VERSION: u16 = 2;
 
 /// Bytes reserved up front when encoding a stored record (a lab result
 /// with a few dozen observations fits without growing).

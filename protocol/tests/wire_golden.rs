@@ -133,7 +133,7 @@ fn golden(name: &str) -> PathBuf {
 #[test]
 fn envelope_encoding_matches_the_golden_file() {
     let bytes = sample_envelope().encode().unwrap();
-    let path = golden("envelope_v1.bin");
+    let path = golden("envelope_v2.bin");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &bytes).unwrap();
     }
@@ -146,7 +146,7 @@ fn envelope_encoding_matches_the_golden_file() {
 
 #[test]
 fn golden_file_decodes_to_the_same_envelope() {
-    let bytes = std::fs::read(golden("envelope_v1.bin")).unwrap();
+    let bytes = std::fs::read(golden("envelope_v2.bin")).unwrap();
     assert_eq!(Envelope::decode(&bytes).unwrap(), sample_envelope());
 }
 
@@ -166,6 +166,21 @@ fn an_unknown_schema_version_is_refused_clearly() {
         text.contains("version 9") && text.contains("upgrade"),
         "{text}"
     );
+}
+
+#[test]
+fn a_schema_1_payload_is_refused_by_version_not_misread() {
+    // Schema 1 wrote records in postcard's derived form; schema 2 writes
+    // the compact form. A version-1 payload must be named as such.
+    let mut bytes = sample_envelope().encode().unwrap();
+    bytes[0] = 1;
+    match Envelope::decode(&bytes) {
+        Err(WireError::UnknownSchema {
+            found: 1,
+            supported: 2,
+        }) => {}
+        other => panic!("expected UnknownSchema, got {other:?}"),
+    }
 }
 
 #[test]

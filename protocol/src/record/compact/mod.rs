@@ -1,0 +1,176 @@
+//! The compact binary form of a [`Record`] (wire schema 2).
+//!
+//! postcard's derived form spends a tag byte on every absent field, writes
+//! every string in full however often it repeats, and a timestamp as nine
+//! bytes. This form keeps exactly the same information in fewer bytes:
+//!
+//! - **String tables.** Strings go to one of four pools ([`Pool`]); each
+//!   pool's table starts with a frozen dictionary ([`dictionary`]) and
+//!   grows by every new string written. A string is one varint: `0` absent,
+//!   `2·i+1` entry `i` of the table, `2·(len+1)` a new string whose UTF-8
+//!   bytes follow. A unit, flag or system name repeated over twenty
+//!   results costs one byte after its first use (or always, when it is in
+//!   the dictionary).
+//! - **Timestamps.** One tag byte (bit 7 present, bits 0-2 precision, bit 3
+//!   zone assumed, bit 4 offset follows, bit 5 value in milliseconds
+//!   rather than in the precision's unit, bit 6 relative to the base time),
+//!   a zigzag varint of the sender's wall-clock time, and the offset in
+//!   minutes when it is not zero. The base is the message time (for order
+//!   times) or the order's observation time (for results); results taken
+//!   at the order's time cost no bytes at all (a bit in their header).
+//! - **Decimals.** One varint: zigzag mantissa shifted left by three, scale
+//!   in the low three bits (`7`: a scale byte follows).
+//! - **Presence bits.** Optional parts are announced by bits in a header
+//!   varint per record, order and result instead of a byte each.
+//! - Coding systems and value kinds are small numbers packed into those
+//!   headers.
+//!
+//! Bodies other than ORU^R01 observations, and the issues, are written in
+//! postcard's derived form after the compact part.
+//!
+//! Invariants: [`decode`] reads exactly what [`encode`] wrote and gives
+//! back an equal record; it rejects malformed bytes with a
+//! [`CompactError`], never panics, and reserves memory only in proportion
+//! to the input. The JSON (human-readable) form of a record is not
+//! affected.
+
+mod dictionary;
+mod form;
+mod oru;
+mod parts;
+mod reader;
+mod writer;
+
+use dictionary::dictionary;
+use reader::Reader;
+use writer::Writer;
+
+use super::{Precision, Record};
+
+/// Timestamp tag bit: a timestamp is present.
+const TS_PRESENT: u8 = 0x80;
+/// Timestamp tag bits: the precision (its enum index).
+const TS_PRECISION: u8 = 0x07;
+/// Timestamp tag bit: the site's zone was assumed.
+const TS_ZONE_ASSUMED: u8 = 0x08;
+/// Timestamp tag bit: an offset in minutes follows the value.
+const TS_OFFSET: u8 = 0x10;
+/// Timestamp tag bit: the value is in milliseconds, not the precision's unit.
+const TS_MILLIS: u8 = 0x20;
+/// Timestamp tag bit: the value is relative to the base time.
+const TS_RELATIVE: u8 = 0x40;
+
+/// The string tables of a record: strings of one kind share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pool {
+    /// Message codes, trigger events, HL7 versions.
+    Header = 0,
+    /// Short table codes: flags, statuses, sex, identifier types, SN
+    /// comparators and separators, coding-system names.
+    Code = 1,
+    /// Units (UCUM and as sent).
+    Unit = 2,
+    /// Everything else: ids, codes, display texts, values.
+    Text = 3,
+}
+
+impl Pool {
+    /// How many pools there are.
+    const COUNT: usize = 4;
+    /// Every pool, in index order.
+    const ALL: [Pool; Pool::COUNT] = [Pool::Header, Pool::Code, Pool::Unit, Pool::Text];
+}
+
+/// Why compact record bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompactError {
+    /// The bytes end in the middle of a value.
+    #[error("record bytes end too early")]
+    Truncated,
+    /// A number does not fit where it goes.
+    #[error("a number in the record is out of range")]
+    Overflow,
+    /// A string reference points past the string table.
+    #[error("string reference {0} is not in the record's string table")]
+    BadStringIndex(usize),
+    /// A string is not valid UTF-8.
+    #[error("a string in the record is not UTF-8")]
+    NotUtf8,
+    /// A tag names no known variant.
+    #[error("unknown {what} tag {tag}")]
+    BadTag {
+        /// What the tag selects.
+        what: &'static str,
+        /// The tag found.
+        tag: u64,
+    },
+    /// Something required is absent.
+    #[error("the record lacks a required {0}")]
+    Missing(&'static str),
+    /// A part written in postcard's form did not decode.
+    #[error("a postcard part of the record is invalid: {0}")]
+    Postcard(#[from] postcard::Error),
+    /// Bytes are left after the record.
+    #[error("{0} bytes after the end of the record")]
+    Trailing(usize),
+}
+
+/// Encodes a record in the compact form.
+pub fn encode(record: &Record) -> Result<Vec<u8>, postcard::Error> {
+    let mut w = Writer::new();
+    parts::write_record(&mut w, record)?;
+    Ok(w.out)
+}
+
+/// Decodes what [`encode`] wrote; all of `bytes` must be used.
+pub fn decode(bytes: &[u8]) -> Result<Record, CompactError> {
+    let mut r = Reader::new(bytes);
+    let record = parts::read_record(&mut r)?;
+    match r.rest().len() {
+        0 => Ok(record),
+        n => Err(CompactError::Trailing(n)),
+    }
+}
+
+/// Milliseconds per unit of a precision (days for year, month and day).
+fn units_of(p: Precision) -> i128 {
+    match p {
+        Precision::Year | Precision::Month | Precision::Day => 86_400_000,
+        Precision::Hour => 3_600_000,
+        Precision::Minute => 60_000,
+        Precision::Second => 1_000,
+        Precision::Fraction => 1,
+    }
+}
+
+/// The precision with enum index `i`.
+fn precision_from(i: u8) -> Result<Precision, CompactError> {
+    Ok(match i {
+        0 => Precision::Year,
+        1 => Precision::Month,
+        2 => Precision::Day,
+        3 => Precision::Hour,
+        4 => Precision::Minute,
+        5 => Precision::Second,
+        6 => Precision::Fraction,
+        _ => {
+            return Err(CompactError::BadTag {
+                what: "precision",
+                tag: u64::from(i),
+            });
+        }
+    })
+}
+
+/// Zigzag: small magnitudes of either sign become small unsigned numbers.
+fn zigzag(v: i128) -> u128 {
+    ((v << 1) ^ (v >> 127)) as u128
+}
+
+/// The inverse of [`zigzag`].
+fn unzigzag(v: u128) -> i128 {
+    ((v >> 1) as i128) ^ -((v & 1) as i128)
+}
+
+#[cfg(test)]
+mod tests;
