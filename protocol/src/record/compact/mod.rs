@@ -16,8 +16,9 @@
 //!   rather than in the precision's unit, bit 6 relative to the base time),
 //!   a zigzag varint of the sender's wall-clock time, and the offset in
 //!   minutes when it is not zero. The base is the message time (for order
-//!   times) or the order's observation time (for results); results taken
-//!   at the order's time cost no bytes at all (a bit in their header).
+//!   and patient times) or the previous result's time in the order, else
+//!   the order's observation time (for results); a result taken at that
+//!   same time costs no bytes at all (a bit in its header).
 //! - **Decimals.** One varint: zigzag mantissa shifted left by three, scale
 //!   in the low three bits (`7`: a scale byte follows).
 //! - **Presence bits.** Optional parts are announced by bits in a header
@@ -25,8 +26,8 @@
 //! - Coding systems and value kinds are small numbers packed into those
 //!   headers.
 //!
-//! Bodies other than ORU^R01 observations, and the issues, are written in
-//! postcard's derived form after the compact part.
+//! Bodies other than ORU^R01 observations are written in postcard's
+//! derived form (their strings and times are not in the tables).
 //!
 //! Invariants: [`decode`] reads exactly what [`encode`] wrote and gives
 //! back an equal record; it rejects malformed bytes with a
@@ -36,6 +37,7 @@
 
 mod dictionary;
 mod form;
+mod issues;
 mod oru;
 mod parts;
 mod reader;

@@ -24,8 +24,13 @@ const HAS_TIME: u64 = 1 << 9;
 const HAS_EQUIPMENT: u64 = 1 << 10;
 /// Result header: a method follows.
 const HAS_METHOD: u64 = 1 << 11;
-/// Result header: the observation time is the order's observation time.
-const TIME_OF_ORDER: u64 = 1 << 12;
+/// Result header: the observation time is the previous result's in this
+/// order (for the first result: the order's observation time).
+const SAME_TIME: u64 = 1 << 12;
+
+/// Result header: the quantity's unit has no "as sent" spelling (only its
+/// UCUM code is written).
+const UCUM_ONLY: u64 = 1 << 13;
 
 /// Every result status, by its number on the wire.
 const STATUSES: [ResultStatus; 13] = [
@@ -70,8 +75,8 @@ pub(super) fn read_report(
 }
 
 /// Placer, filler, status, service, the two times (relative to the
-/// message time), then the results (their times relative to the order's
-/// observation time, else the message time).
+/// message time), then the results (each time relative to the previous
+/// result's, else the order's observation time, else the message time).
 fn write_group<'a>(w: &mut Writer<'a>, g: &'a ObservationGroup, base: Option<&Timestamp>) {
     w.str(Pool::Text, g.placer_order.as_deref());
     w.str(Pool::Text, g.filler_order.as_deref());
@@ -79,10 +84,11 @@ fn write_group<'a>(w: &mut Writer<'a>, g: &'a ObservationGroup, base: Option<&Ti
     write_opt_coded(w, g.service.as_ref());
     w.opt_timestamp(g.observed_at.as_ref(), base);
     w.opt_timestamp(g.reported_at.as_ref(), base);
-    let inner = g.observed_at.as_ref().or(base);
+    let mut previous = g.observed_at.as_ref();
     w.len(g.observations.len());
     for o in &g.observations {
-        write_observation(w, o, inner, g.observed_at.as_ref());
+        write_observation(w, o, previous.or(base), previous);
+        previous = o.observed_at.as_ref().or(previous);
     }
 }
 
@@ -96,11 +102,13 @@ fn read_group(
     let service = read_opt_coded(r)?;
     let observed_at = r.opt_timestamp(base)?;
     let reported_at = r.opt_timestamp(base)?;
-    let inner = observed_at.as_ref().or(base);
     let n = r.len()?;
-    let mut observations = Vec::with_capacity(n);
+    let mut observations: Vec<Observation> = Vec::with_capacity(n);
+    let mut previous = observed_at;
     for _ in 0..n {
-        observations.push(read_observation(r, inner, observed_at.as_ref())?);
+        let o = read_observation(r, previous.as_ref().or(base), previous.as_ref())?;
+        previous = o.observed_at.or(previous);
+        observations.push(o);
     }
     Ok(ObservationGroup {
         placer_order,
@@ -119,18 +127,19 @@ fn write_observation<'a>(
     w: &mut Writer<'a>,
     o: &'a Observation,
     base: Option<&Timestamp>,
-    order_time: Option<&Timestamp>,
+    previous: Option<&Timestamp>,
 ) {
     let status = STATUSES.iter().position(|s| *s == o.status).unwrap_or(12) as u64;
     let mut header = status | value_kind(&o.value) << KIND_SHIFT;
-    let same_time = o.observed_at.is_some() && o.observed_at.as_ref() == order_time;
+    let same_time = o.observed_at.is_some() && o.observed_at.as_ref() == previous;
     for (present, bit) in [
         (o.reference_range.is_some(), HAS_RANGE),
         (!o.flags.is_empty(), HAS_FLAGS),
         (o.observed_at.is_some() && !same_time, HAS_TIME),
         (!o.equipment.is_empty(), HAS_EQUIPMENT),
         (o.method.is_some(), HAS_METHOD),
-        (same_time, TIME_OF_ORDER),
+        (same_time, SAME_TIME),
+        (ucum_only(&o.value), UCUM_ONLY),
     ] {
         if present {
             header |= bit;
@@ -139,7 +148,7 @@ fn write_observation<'a>(
     w.varint(u128::from(header));
     write_coded(w, &o.code);
     w.str(Pool::Text, o.sub_id.as_deref());
-    write_value(w, &o.value, base);
+    write_value(w, &o.value, base, ucum_only(&o.value));
     if let Some(range) = &o.reference_range {
         write_range(w, range);
     }
@@ -160,7 +169,7 @@ fn write_observation<'a>(
 fn read_observation(
     r: &mut Reader<'_>,
     base: Option<&Timestamp>,
-    order_time: Option<&Timestamp>,
+    previous: Option<&Timestamp>,
 ) -> Result<Observation, CompactError> {
     let header = u64::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?;
     let status = usize::try_from(header & STATUS_MASK).unwrap_or(usize::MAX);
@@ -170,8 +179,8 @@ fn read_observation(
     })?;
     let code = read_coded(r)?;
     let sub_id = r.str(Pool::Text)?;
-    let value = read_value(r, (header >> KIND_SHIFT) & 7, base)?;
     let has = |bit: u64| header & bit != 0;
+    let value = read_value(r, (header >> KIND_SHIFT) & 7, base, has(UCUM_ONLY))?;
     let reference_range = if has(HAS_RANGE) {
         Some(read_range(r)?)
     } else {
@@ -182,8 +191,8 @@ fn read_observation(
     } else {
         Vec::new()
     };
-    let observed_at = if has(TIME_OF_ORDER) {
-        Some(*order_time.ok_or(CompactError::Missing("order time"))?)
+    let observed_at = if has(SAME_TIME) {
+        Some(*previous.ok_or(CompactError::Missing("previous time"))?)
     } else if has(HAS_TIME) {
         Some(r.timestamp(base)?)
     } else {
@@ -227,13 +236,29 @@ fn value_kind(v: &Value) -> u64 {
     }
 }
 
-fn write_value<'a>(w: &mut Writer<'a>, v: &'a Value, base: Option<&Timestamp>) {
+/// True for a quantity whose unit is known by its UCUM code only.
+fn ucum_only(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::Quantity(Quantity {
+            unit: Some(Unit {
+                ucum: Some(_),
+                original: None
+            }),
+            ..
+        })
+    )
+}
+
+fn write_value<'a>(w: &mut Writer<'a>, v: &'a Value, base: Option<&Timestamp>, ucum_only: bool) {
     match v {
         Value::None => {}
         Value::Quantity(q) => {
             w.decimal(q.value);
-            if let Some(u) = &q.unit {
-                write_unit(w, u);
+            match &q.unit {
+                Some(u) if ucum_only => w.str(Pool::Unit, u.ucum.as_deref()),
+                Some(u) => write_unit(w, u),
+                None => {}
             }
         }
         Value::Structured(sn) => write_structured(w, sn),
@@ -253,12 +278,20 @@ fn read_value(
     r: &mut Reader<'_>,
     kind: u64,
     base: Option<&Timestamp>,
+    ucum_only: bool,
 ) -> Result<Value, CompactError> {
     Ok(match kind {
         0 => Value::None,
         1 | 2 => Value::Quantity(Quantity {
             value: r.decimal()?,
-            unit: if kind == 2 { Some(read_unit(r)?) } else { None },
+            unit: match (kind, ucum_only) {
+                (1, _) => None,
+                (_, true) => Some(Unit {
+                    ucum: Some(r.req_str(Pool::Unit)?),
+                    original: None,
+                }),
+                _ => Some(read_unit(r)?),
+            },
         }),
         3 => Value::Structured(read_structured(r)?),
         4 => Value::Coded(read_coded(r)?),

@@ -4,8 +4,7 @@
 
 use super::reader::Reader;
 use super::writer::Writer;
-use super::{CompactError, Pool, oru};
-use crate::hl7::Issue;
+use super::{CompactError, Pool, issues, oru};
 use crate::normalize::coding_system::CodingSystem;
 use crate::record::{
     Body, Coded, Coding, Header, Identifier, Patient, PersonName, Processing, Record, Standard,
@@ -20,7 +19,7 @@ const PROCESSING_SHIFT: u8 = 2;
 /// Record flag: the body is an observation report in compact form (else a
 /// postcard `Body`).
 const COMPACT_ORU: u8 = 0x10;
-/// Record flag: a postcard `Vec<Issue>` ends the record.
+/// Record flag: issues end the record.
 const HAS_ISSUES: u8 = 0x20;
 
 /// Coded tag: present (never zero, so a zero byte is an absent code).
@@ -55,7 +54,7 @@ pub(super) fn write_record<'a>(w: &mut Writer<'a>, r: &'a Record) -> Result<(), 
         other => w.out = postcard::to_extend(other, std::mem::take(&mut w.out))?,
     }
     if !r.issues.is_empty() {
-        w.out = postcard::to_extend(&r.issues, std::mem::take(&mut w.out))?;
+        issues::write_issues(w, &r.issues)?;
     }
     Ok(())
 }
@@ -82,7 +81,7 @@ pub(super) fn read_record(r: &mut Reader<'_>) -> Result<Record, CompactError> {
         read_postcard::<Body>(r)?
     };
     let issues = if flags & HAS_ISSUES != 0 {
-        read_postcard::<Vec<Issue>>(r)?
+        issues::read_issues(r)?
     } else {
         Vec::new()
     };
