@@ -17,11 +17,12 @@ const HEADER: &[&str] = &[
 
 /// Short codes from HL7 tables: flags (0078), statuses (0123, 0085),
 /// sex (0001), identifier types (0203), SN comparators and separators,
-/// coding-system names.
+/// coding-system names, segment names (issue locations).
 const CODE: &[&str] = &[
     "N", "H", "L", "A", "HH", "LL", "AA", "F", "P", "C", "I", "R", "S", "X", "M", "U", "O", "E",
     "MR", "PI", "PT", "SS", "AN", "VN", "PN", "DL", "NI", "<", ">", "<=", ">=", "=", "<>", "-",
-    "+", "/", ":", "99LAB", "LOCAL", "CP", "RE", "NA", "PA", "NW", "CA", "CM", "SC", "IP",
+    "+", "/", ":", "99LAB", "LOCAL", "CP", "RE", "NA", "PA", "NW", "CA", "CM", "SC", "IP", "MSH",
+    "PID", "PV1", "ORC", "OBR", "OBX", "NTE", "SPM", "EVN",
 ];
 
 /// UCUM codes common in lab and device results.

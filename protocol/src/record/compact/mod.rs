@@ -8,14 +8,20 @@
 //!   pool's table starts with a frozen dictionary ([`dictionary`]) and
 //!   grows by every new string written. A string is one varint: `0` absent,
 //!   `2·i+1` entry `i` of the table, `2·(len+1)` a new string whose UTF-8
-//!   bytes follow. A unit, flag or system name repeated over twenty
+//!   bytes follow. In the text pool the forms take two bits (`4·i+1`,
+//!   `4·(len+1)`) and a fourth form, `4·n+3`, is a new numeric string:
+//!   `n = 2·digits` for plain digits (`15545`), `n = 2·(10·digits+d)+1` for
+//!   digits, a dash and a check digit (LOINC `2345-7`), never with a
+//!   leading zero. A unit, flag or system name repeated over twenty
 //!   results costs one byte after its first use (or always, when it is in
-//!   the dictionary).
-//! - **Timestamps.** One tag byte (bit 7 present, bits 0-2 precision, bit 3
-//!   zone assumed, bit 4 offset follows, bit 5 value in milliseconds
-//!   rather than in the precision's unit, bit 6 relative to the base time),
-//!   a zigzag varint of the sender's wall-clock time, and the offset in
-//!   minutes when it is not zero. The base is the message time (for order
+//!   the dictionary); a LOINC code three or four bytes.
+//! - **Timestamps.** One tag byte (bits 0-2 precision plus one, bit 3
+//!   zone assumed, bit 4 offset follows, bit 6 relative to the base time,
+//!   bits 5 and 7 the unit: the precision's own, milliseconds, minutes or
+//!   hours, whichever is shortest), a zigzag varint of the sender's
+//!   wall-clock time in that unit, and, when not zero, the offset (zigzag,
+//!   shifted left by one; low bit clear: in quarter hours, set: minutes).
+//!   A zero byte is an absent timestamp. The base is the message time (for order
 //!   and patient times) or the previous result's time in the order, else
 //!   the order's observation time (for results); a result taken at that
 //!   same time costs no bytes at all (a bit in its header).
@@ -49,18 +55,24 @@ use writer::Writer;
 
 use super::{Precision, Record};
 
-/// Timestamp tag bit: a timestamp is present.
-const TS_PRESENT: u8 = 0x80;
-/// Timestamp tag bits: the precision (its enum index).
+/// Timestamp tag bits: the precision's enum index plus one (so a present
+/// timestamp's tag is never zero).
 const TS_PRECISION: u8 = 0x07;
 /// Timestamp tag bit: the site's zone was assumed.
 const TS_ZONE_ASSUMED: u8 = 0x08;
-/// Timestamp tag bit: an offset in minutes follows the value.
+/// Timestamp tag bit: an offset follows the value.
 const TS_OFFSET: u8 = 0x10;
-/// Timestamp tag bit: the value is in milliseconds, not the precision's unit.
-const TS_MILLIS: u8 = 0x20;
+/// Timestamp tag bit: the low bit of the value's unit code.
+const TS_UNIT_LOW: u8 = 0x20;
 /// Timestamp tag bit: the value is relative to the base time.
 const TS_RELATIVE: u8 = 0x40;
+/// Timestamp tag bit: the high bit of the value's unit code.
+const TS_UNIT_HIGH: u8 = 0x80;
+
+/// The units a timestamp's value can be counted in, by unit code: `None`
+/// is the precision's own unit ([`units_of`]), the others are
+/// milliseconds, minutes and hours.
+const TS_UNITS: [Option<i128>; 4] = [None, Some(1), Some(60_000), Some(3_600_000)];
 
 /// The string tables of a record: strings of one kind share one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +144,46 @@ pub fn decode(bytes: &[u8]) -> Result<Record, CompactError> {
         0 => Ok(record),
         n => Err(CompactError::Trailing(n)),
     }
+}
+
+/// The number form of a numeric string (see the module doc), if it has one.
+fn number_form(s: &str) -> Option<u128> {
+    let (digits, check) = match s.split_once('-') {
+        Some((d, c)) => (d, Some(c)),
+        None => (s, None),
+    };
+    let plain = |t: &str| {
+        (1..=18).contains(&t.len()) && !t.starts_with('0') && t.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !plain(digits) {
+        return None;
+    }
+    let n: u128 = digits.parse().ok()?;
+    match check {
+        None => Some(n << 1),
+        Some(c) if c.len() == 1 && c.bytes().all(|b| b.is_ascii_digit()) => {
+            Some((n * 10 + c.parse::<u128>().ok()?) << 1 | 1)
+        }
+        Some(_) => None,
+    }
+}
+
+/// The string a number form stands for.
+fn number_text(n: u128) -> Result<String, CompactError> {
+    let value = n >> 1;
+    let text = if n & 1 == 0 {
+        value.to_string()
+    } else {
+        format!("{}-{}", value / 10, value % 10)
+    };
+    // Only forms an encoder writes: no leading zero, at most 18 digits.
+    if text.starts_with('0') || text.len() > 20 {
+        return Err(CompactError::BadTag {
+            what: "numeric string",
+            tag: u64::try_from(n).unwrap_or(u64::MAX),
+        });
+    }
+    Ok(text)
 }
 
 /// Milliseconds per unit of a precision (days for year, month and day).

@@ -22,8 +22,8 @@ const HAS_FLAGS: u64 = 1 << 8;
 const HAS_TIME: u64 = 1 << 9;
 /// Result header: equipment identifiers follow.
 const HAS_EQUIPMENT: u64 = 1 << 10;
-/// Result header: a method follows.
-const HAS_METHOD: u64 = 1 << 11;
+/// Result header: a sub-id follows.
+const HAS_SUB_ID: u64 = 1 << 11;
 /// Result header: the observation time is the previous result's in this
 /// order (for the first result: the order's observation time).
 const SAME_TIME: u64 = 1 << 12;
@@ -31,6 +31,9 @@ const SAME_TIME: u64 = 1 << 12;
 /// Result header: the quantity's unit has no "as sent" spelling (only its
 /// UCUM code is written).
 const UCUM_ONLY: u64 = 1 << 13;
+
+/// Result header: a method follows (rare, so past the first two bytes).
+const HAS_METHOD: u64 = 1 << 14;
 
 /// Every result status, by its number on the wire.
 const STATUSES: [ResultStatus; 13] = [
@@ -121,8 +124,8 @@ fn read_group(
     })
 }
 
-/// Header varint (see the constants), code, sub-id, value, then the parts
-/// the header announces: range, flags, time, equipment, method.
+/// Header varint (see the constants), code, then the parts the header
+/// announces: sub-id, value, range, flags, time, equipment, method.
 fn write_observation<'a>(
     w: &mut Writer<'a>,
     o: &'a Observation,
@@ -140,6 +143,7 @@ fn write_observation<'a>(
         (o.method.is_some(), HAS_METHOD),
         (same_time, SAME_TIME),
         (ucum_only(&o.value), UCUM_ONLY),
+        (o.sub_id.is_some(), HAS_SUB_ID),
     ] {
         if present {
             header |= bit;
@@ -147,7 +151,9 @@ fn write_observation<'a>(
     }
     w.varint(u128::from(header));
     write_coded(w, &o.code);
-    w.str(Pool::Text, o.sub_id.as_deref());
+    if o.sub_id.is_some() {
+        w.str(Pool::Text, o.sub_id.as_deref());
+    }
     write_value(w, &o.value, base, ucum_only(&o.value));
     if let Some(range) = &o.reference_range {
         write_range(w, range);
@@ -178,8 +184,12 @@ fn read_observation(
         tag: header & STATUS_MASK,
     })?;
     let code = read_coded(r)?;
-    let sub_id = r.str(Pool::Text)?;
     let has = |bit: u64| header & bit != 0;
+    let sub_id = if has(HAS_SUB_ID) {
+        Some(r.req_str(Pool::Text)?)
+    } else {
+        None
+    };
     let value = read_value(r, (header >> KIND_SHIFT) & 7, base, has(UCUM_ONLY))?;
     let reference_range = if has(HAS_RANGE) {
         Some(read_range(r)?)

@@ -72,16 +72,22 @@ impl<'b> Reader<'b> {
         if v == 0 {
             return Ok(None);
         }
+        let (form_bits, forms) = if pool == Pool::Text { (2, 4) } else { (1, 2) };
         let table = &mut self.tables[pool as usize];
-        if v % 2 == 1 {
-            let index = usize::try_from(v / 2).map_err(|_| CompactError::Overflow)?;
+        if v % forms == 1 {
+            let index = usize::try_from(v / forms).map_err(|_| CompactError::Overflow)?;
             return table
                 .get(index)
                 .cloned()
                 .map(Some)
                 .ok_or(CompactError::BadStringIndex(index));
         }
-        let len = usize::try_from(v / 2 - 1).map_err(|_| CompactError::Overflow)?;
+        if v % forms == 3 {
+            let s = super::number_text(v >> form_bits)?;
+            table.push(s.clone());
+            return Ok(Some(s));
+        }
+        let len = usize::try_from((v >> form_bits) - 1).map_err(|_| CompactError::Overflow)?;
         if len > self.rest.len() {
             return Err(CompactError::Truncated);
         }
@@ -134,18 +140,34 @@ impl<'b> Reader<'b> {
         tag: u8,
         base: Option<&Timestamp>,
     ) -> Result<Timestamp, CompactError> {
-        let precision = precision_from(tag & super::TS_PRECISION)?;
+        let index = (tag & super::TS_PRECISION)
+            .checked_sub(1)
+            .ok_or(CompactError::BadTag {
+                what: "timestamp",
+                tag: u64::from(tag),
+            })?;
+        let precision = precision_from(index)?;
         let value = unzigzag(self.varint()?);
         let offset_minutes = if tag & super::TS_OFFSET != 0 {
-            i16::try_from(unzigzag(self.varint()?)).map_err(|_| CompactError::Overflow)?
+            let v = self.varint()?;
+            let m = unzigzag(v >> 1);
+            let m = if v & 1 == 0 {
+                m.checked_mul(15)
+            } else {
+                Some(m)
+            };
+            m.and_then(|m| i16::try_from(m).ok())
+                .ok_or(CompactError::Overflow)?
         } else {
             0
         };
-        let unit = if tag & super::TS_MILLIS != 0 {
-            1
-        } else {
-            units_of(precision)
-        };
+        let code = usize::from(tag & super::TS_UNIT_LOW != 0)
+            | usize::from(tag & super::TS_UNIT_HIGH != 0) << 1;
+        let unit = super::TS_UNITS
+            .get(code)
+            .copied()
+            .flatten()
+            .unwrap_or_else(|| units_of(precision));
         let origin = if tag & super::TS_RELATIVE != 0 {
             let base = base.ok_or(CompactError::Missing("base time"))?;
             super::writer::local_ms(base)

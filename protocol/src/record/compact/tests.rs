@@ -161,10 +161,9 @@ fn a_repeated_string_is_written_once() {
         observation(Value::None, None),
     ]))
     .unwrap();
-    // Header 2, code tag and three references 4, sub-id 1, range 5,
-    // flags 2, equipment 3: the second result costs 17 bytes, not its
-    // texts again.
-    assert_eq!(two.len() - one.len(), 17, "{one:?}\n{two:?}");
+    // Header 2, code tag and three references 4, range 5, flags 2,
+    // equipment 3: the second result costs 16 bytes, not its texts again.
+    assert_eq!(two.len() - one.len(), 16, "{one:?}\n{two:?}");
 }
 
 #[test]
@@ -200,4 +199,25 @@ fn zigzag_round_trips_the_extremes() {
     }
     assert_eq!(zigzag(-1), 1);
     assert_eq!(zigzag(1), 2);
+}
+
+#[test]
+fn numeric_codes_and_ids_take_their_number_form_and_come_back_exactly() {
+    for s in ["2345-7", "15545", "1", "999999999999999999", "17861-6"] {
+        let n = number_form(s).unwrap();
+        assert_eq!(number_text(n).unwrap(), s);
+    }
+    for s in [
+        "0",
+        "012",
+        "2345-",
+        "2345-77",
+        "-5",
+        "1.5",
+        "",
+        "1234567890123456789",
+    ] {
+        assert_eq!(number_form(s), None, "{s}");
+    }
+    assert!(number_text(0).is_err(), "zero would read back as \"0\"");
 }

@@ -56,22 +56,29 @@ impl<'a> Writer<'a> {
         self.varint(n as u128);
     }
 
-    /// A string (or its absence): `0` for none, `2·index+1` for a string
-    /// already in the pool's table, `2·(len+1)` then the UTF-8 bytes for a
-    /// new one (which joins the table).
+    /// A string (or its absence): `0` for none, else a reference to the
+    /// pool's table, a number form (text pool only) or a new literal (which
+    /// joins the table); see [`super`] for the layout.
     pub(super) fn str(&mut self, pool: Pool, s: Option<&'a str>) {
         let Some(s) = s else {
             self.byte(0);
             return;
         };
         let table = &mut self.tables[pool as usize];
+        let (form_bits, forms) = if pool == Pool::Text { (2, 4) } else { (1, 2) };
         if let Some(&index) = table.get(s) {
-            self.varint(u128::from(index) * 2 + 1);
+            self.varint(u128::from(index) * forms + 1);
             return;
         }
         let next = table.len() as u64;
         table.insert(s, next);
-        self.varint((s.len() as u128 + 1) * 2);
+        if pool == Pool::Text
+            && let Some(n) = super::number_form(s)
+        {
+            self.varint(n << form_bits | 3);
+            return;
+        }
+        self.varint((s.len() as u128 + 1) << form_bits);
         self.out.extend_from_slice(s.as_bytes());
     }
 
@@ -85,27 +92,36 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// A timestamp, packed (see [`super`] for the layout), relative to
-    /// `base` when that is shorter.
+    /// A timestamp, packed (see [`super`] for the layout): in the unit and
+    /// from the origin (zero or `base`) that give the smallest number.
     pub(super) fn timestamp(&mut self, t: &Timestamp, base: Option<&Timestamp>) {
-        let unit = units_of(t.precision);
         let local = local_ms(t);
-        let pick = |origin: i128| -> (u8, u128) {
-            let v = local - origin;
-            if v % unit == 0 {
-                (0, zigzag(v / unit))
-            } else {
-                (super::TS_MILLIS, zigzag(v))
-            }
-        };
-        let (mut tag, mut value) = pick(0);
-        if let Some(b) = base {
-            let (rel_tag, rel_value) = pick(local_ms(b));
-            if rel_value < value {
-                (tag, value) = (rel_tag | super::TS_RELATIVE, rel_value);
+        let origins = [Some(0), base.map(local_ms)];
+        let mut best: Option<(u8, u128)> = None;
+        for (relative, origin) in origins.iter().enumerate() {
+            let Some(origin) = origin else { continue };
+            for (code, unit) in (0u8..).zip(super::TS_UNITS) {
+                let unit = unit.unwrap_or_else(|| units_of(t.precision));
+                let v = local - origin;
+                if v % unit != 0 {
+                    continue;
+                }
+                let value = zigzag(v / unit);
+                if best.is_none_or(|(_, b)| value < b) {
+                    let mut tag = if relative == 1 { super::TS_RELATIVE } else { 0 };
+                    if code & 1 != 0 {
+                        tag |= super::TS_UNIT_LOW;
+                    }
+                    if code & 2 != 0 {
+                        tag |= super::TS_UNIT_HIGH;
+                    }
+                    best = Some((tag, value));
+                }
             }
         }
-        tag |= super::TS_PRESENT | t.precision as u8;
+        // Milliseconds from zero always divide, so there is a best.
+        let (mut tag, value) = best.unwrap_or((super::TS_UNIT_LOW, zigzag(local)));
+        tag |= t.precision as u8 + 1;
         if t.zone_assumed {
             tag |= super::TS_ZONE_ASSUMED;
         }
@@ -115,7 +131,12 @@ impl<'a> Writer<'a> {
         self.byte(tag);
         self.varint(value);
         if t.offset_minutes != 0 {
-            self.varint(zigzag(i128::from(t.offset_minutes)));
+            let m = i128::from(t.offset_minutes);
+            self.varint(if m % 15 == 0 {
+                zigzag(m / 15) << 1
+            } else {
+                zigzag(m) << 1 | 1
+            });
         }
     }
 
