@@ -21,6 +21,10 @@ use crate::normalize::mapping::MappingVersion;
 use crate::record::Record;
 
 /// The schema version this crate writes and reads.
+///
+/// 1: records in postcard's derived form. 2: records in the compact form
+/// of `record::compact` (string tables, packed timestamps); version-1
+/// payloads are refused as unknown.
 pub const SCHEMA_VERSION: u16 = 2;
 
 /// Bytes reserved up front when encoding a stored record (a lab result

@@ -3,8 +3,8 @@
 //!
 //! The target is a median of at most 35 %, and the compact record form
 //! (wire schema 2: string tables, number forms for numeric codes and ids,
-//! packed timestamps and decimals, presence bits) meets it: about 34 %
-//! (byte-weighted over all samples: about 24 %), where schema 1 (postcard's
+//! packed timestamps and decimals, presence bits) meets it: about 33 %
+//! (byte-weighted over all samples: about 23.5 %), where schema 1 (postcard's
 //! derived form) gave 55 % and 36 %. The corpus ORUs are mostly short
 //! hand-written samples, where MSH and PID alone are a quarter of the bytes
 //! and every OBX keeps its code, display text, value, unit, range and
@@ -12,7 +12,8 @@
 //! `record_size_meets_the_target` holds the target, and pins the
 //! byte-weighted figure reached today so a change that makes records
 //! bigger is not an accident. The parse benchmark (`cargo bench -p
-//! hl7edge-protocol --bench parse`) reports the same ratios.
+//! hl7edge-protocol --bench parse`) measures the stored form (validation
+//! warnings and the mapping-table stamp included): median about 34.8 %.
 
 mod common;
 
@@ -24,7 +25,7 @@ use hl7edge_protocol::record::Record;
 /// The target: median encoded size over raw size.
 const TARGET_MEDIAN: f64 = 0.35;
 /// What the compact form reaches byte-weighted, with a little room.
-const PINNED_WEIGHTED: f64 = 0.245;
+const PINNED_WEIGHTED: f64 = 0.24;
 
 struct Ratios {
     median: f64,

@@ -9,18 +9,16 @@ use crate::record::{Decimal, Timestamp};
 pub(super) struct Reader<'b> {
     /// What is left to read.
     rest: &'b [u8],
-    /// Per pool: the strings seen so far (dictionary first).
+    /// Per pool: the strings read so far (indexed after the dictionary).
     tables: [Vec<String>; Pool::COUNT],
 }
 
 impl<'b> Reader<'b> {
-    /// A reader over `bytes` whose tables hold the frozen dictionaries.
+    /// A reader over `bytes` (its tables start after the dictionaries).
     pub(super) fn new(bytes: &'b [u8]) -> Self {
-        let tables =
-            Pool::ALL.map(|pool| dictionary(pool).iter().map(|s| (*s).to_owned()).collect());
         Reader {
             rest: bytes,
-            tables,
+            tables: Default::default(),
         }
     }
 
@@ -76,11 +74,12 @@ impl<'b> Reader<'b> {
         let table = &mut self.tables[pool as usize];
         if v % forms == 1 {
             let index = usize::try_from(v / forms).map_err(|_| CompactError::Overflow)?;
-            return table
-                .get(index)
-                .cloned()
-                .map(Some)
-                .ok_or(CompactError::BadStringIndex(index));
+            let dict = dictionary(pool);
+            let found = match index.checked_sub(dict.len()) {
+                None => dict.get(index).map(|s| (*s).to_owned()),
+                Some(i) => table.get(i).cloned(),
+            };
+            return found.map(Some).ok_or(CompactError::BadStringIndex(index));
         }
         if v % forms == 3 {
             let s = super::number_text(v >> form_bits)?;

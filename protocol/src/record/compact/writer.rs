@@ -15,23 +15,17 @@ use crate::record::{Decimal, Timestamp};
 pub(super) struct Writer<'a> {
     /// The bytes written so far.
     pub(super) out: Vec<u8>,
-    /// Per pool: string -> index (dictionary entries first, then literals).
+    /// Per pool: the strings written so far -> their index (counted after
+    /// the pool's dictionary).
     tables: [HashMap<&'a str, u64>; Pool::COUNT],
 }
 
 impl<'a> Writer<'a> {
-    /// An empty writer whose tables hold the frozen dictionaries.
+    /// An empty writer (its tables start after the frozen dictionaries).
     pub(super) fn new() -> Self {
-        let tables = Pool::ALL.map(|pool| {
-            dictionary(pool)
-                .iter()
-                .zip(0u64..)
-                .map(|(s, i)| (*s, i))
-                .collect()
-        });
         Writer {
             out: Vec::with_capacity(512),
-            tables,
+            tables: Default::default(),
         }
     }
 
@@ -64,9 +58,17 @@ impl<'a> Writer<'a> {
             self.byte(0);
             return;
         };
-        let table = &mut self.tables[pool as usize];
         let (form_bits, forms) = if pool == Pool::Text { (2, 4) } else { (1, 2) };
-        if let Some(&index) = table.get(s) {
+        let dict = dictionary(pool);
+        let table = &mut self.tables[pool as usize];
+        // The dictionaries are short (under 64 entries): a scan is cheaper
+        // than building a map per record.
+        let known = dict
+            .iter()
+            .position(|d| *d == s)
+            .map(|i| i as u64)
+            .or_else(|| table.get(s).map(|i| i + dict.len() as u64));
+        if let Some(index) = known {
             self.varint(u128::from(index) * forms + 1);
             return;
         }
