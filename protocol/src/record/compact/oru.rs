@@ -185,22 +185,13 @@ fn read_observation(
     })?;
     let code = read_coded(r)?;
     let has = |bit: u64| header & bit != 0;
-    let sub_id = if has(HAS_SUB_ID) {
-        Some(r.req_str(Pool::Text)?)
-    } else {
-        None
-    };
+    let sub_id = has(HAS_SUB_ID).then(|| r.req_str(Pool::Text)).transpose()?;
     let value = read_value(r, (header >> KIND_SHIFT) & 7, base, has(UCUM_ONLY))?;
-    let reference_range = if has(HAS_RANGE) {
-        Some(read_range(r)?)
-    } else {
-        None
-    };
-    let flags = if has(HAS_FLAGS) {
-        read_list(r, Pool::Code)?
-    } else {
-        Vec::new()
-    };
+    let reference_range = has(HAS_RANGE).then(|| read_range(r)).transpose()?;
+    let flags = has(HAS_FLAGS)
+        .then(|| read_list(r, Pool::Code))
+        .transpose()?
+        .unwrap_or_default();
     let observed_at = if has(SAME_TIME) {
         Some(*previous.ok_or(CompactError::Missing("previous time"))?)
     } else if has(HAS_TIME) {
@@ -208,16 +199,11 @@ fn read_observation(
     } else {
         None
     };
-    let equipment = if has(HAS_EQUIPMENT) {
-        read_list(r, Pool::Text)?
-    } else {
-        Vec::new()
-    };
-    let method = if has(HAS_METHOD) {
-        Some(read_coded(r)?)
-    } else {
-        None
-    };
+    let equipment = has(HAS_EQUIPMENT)
+        .then(|| read_list(r, Pool::Text))
+        .transpose()?
+        .unwrap_or_default();
+    let method = has(HAS_METHOD).then(|| read_coded(r)).transpose()?;
     Ok(Observation {
         code,
         sub_id,
