@@ -2,6 +2,8 @@
 //! malformed or truncated bytes give a [`CompactError`], never a panic, and
 //! no count read from the input reserves more than the input could hold.
 
+use std::borrow::Cow;
+
 use super::{CompactError, Pool, dictionary, precision_from, units_of, unzigzag};
 use crate::record::{Decimal, Timestamp};
 
@@ -9,8 +11,9 @@ use crate::record::{Decimal, Timestamp};
 pub(super) struct Reader<'b> {
     /// What is left to read.
     rest: &'b [u8],
-    /// Per pool: the strings read so far (indexed after the dictionary).
-    tables: [Vec<String>; Pool::COUNT],
+    /// Per pool: the strings read so far (indexed after the dictionary),
+    /// borrowed from the input where they were literals.
+    tables: [Vec<Cow<'b, str>>; Pool::COUNT],
 }
 
 impl<'b> Reader<'b> {
@@ -77,13 +80,13 @@ impl<'b> Reader<'b> {
             let dict = dictionary(pool);
             let found = match index.checked_sub(dict.len()) {
                 None => dict.get(index).map(|s| (*s).to_owned()),
-                Some(i) => table.get(i).cloned(),
+                Some(i) => table.get(i).map(|s| s.to_string()),
             };
             return found.map(Some).ok_or(CompactError::BadStringIndex(index));
         }
         if v % forms == 3 {
             let s = super::number_text(v >> form_bits)?;
-            table.push(s.clone());
+            table.push(Cow::Owned(s.clone()));
             return Ok(Some(s));
         }
         let len = usize::try_from((v >> form_bits) - 1).map_err(|_| CompactError::Overflow)?;
@@ -92,11 +95,9 @@ impl<'b> Reader<'b> {
         }
         let (bytes, rest) = self.rest.split_at(len);
         self.rest = rest;
-        let s = std::str::from_utf8(bytes)
-            .map_err(|_| CompactError::NotUtf8)?
-            .to_owned();
-        table.push(s.clone());
-        Ok(Some(s))
+        let s = std::str::from_utf8(bytes).map_err(|_| CompactError::NotUtf8)?;
+        table.push(Cow::Borrowed(s));
+        Ok(Some(s.to_owned()))
     }
 
     /// A string that must be there.

@@ -25,7 +25,13 @@ impl<'a> Writer<'a> {
     pub(super) fn new() -> Self {
         Writer {
             out: Vec::with_capacity(512),
-            tables: Default::default(),
+            // A lab result's texts: a few dozen strings, one allocation.
+            tables: [
+                HashMap::new(),
+                HashMap::new(),
+                HashMap::new(),
+                HashMap::with_capacity(64),
+            ],
         }
     }
 
@@ -104,11 +110,10 @@ impl<'a> Writer<'a> {
             let Some(origin) = origin else { continue };
             for (code, unit) in (0u8..).zip(super::TS_UNITS) {
                 let unit = unit.unwrap_or_else(|| units_of(t.precision));
-                let v = local - origin;
-                if v % unit != 0 {
+                let Some(quotient) = div_exact(local - origin, unit) else {
                     continue;
-                }
-                let value = zigzag(v / unit);
+                };
+                let value = zigzag(quotient);
                 if best.is_none_or(|(_, b)| value < b) {
                     let mut tag = if relative == 1 { super::TS_RELATIVE } else { 0 };
                     if code & 1 != 0 {
@@ -148,6 +153,15 @@ impl<'a> Writer<'a> {
             Some(t) => self.timestamp(t, base),
             None => self.byte(0),
         }
+    }
+}
+
+/// `v / unit` when it divides exactly; in 64-bit arithmetic when it fits
+/// (128-bit division is several times slower).
+fn div_exact(v: i128, unit: i128) -> Option<i128> {
+    match (i64::try_from(v), i64::try_from(unit)) {
+        (Ok(v), Ok(unit)) => (v % unit == 0).then(|| i128::from(v / unit)),
+        _ => (v % unit == 0).then(|| v / unit),
     }
 }
 
