@@ -7,6 +7,7 @@
 //! first time it is written, and later copies are written as its index).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use super::{Pool, dictionary, units_of, zigzag};
 use crate::record::{Decimal, Timestamp};
@@ -66,20 +67,24 @@ impl<'a> Writer<'a> {
         };
         let (form_bits, forms) = if pool == Pool::Text { (2, 4) } else { (1, 2) };
         let dict = dictionary(pool);
-        let table = &mut self.tables[pool as usize];
         // The dictionaries are short (under 64 entries): a scan is cheaper
         // than building a map per record.
-        let known = dict
-            .iter()
-            .position(|d| *d == s)
-            .map(|i| i as u64)
-            .or_else(|| table.get(s).map(|i| i + dict.len() as u64));
-        if let Some(index) = known {
-            self.varint(u128::from(index) * forms + 1);
+        if let Some(i) = dict.iter().position(|d| *d == s) {
+            self.varint(i as u128 * forms + 1);
             return;
         }
+        let table = &mut self.tables[pool as usize];
         let next = table.len() as u64;
-        table.insert(s, next);
+        match table.entry(s) {
+            Entry::Occupied(e) => {
+                let index = u128::from(*e.get()) + dict.len() as u128;
+                self.varint(index * forms + 1);
+                return;
+            }
+            Entry::Vacant(e) => {
+                e.insert(next);
+            }
+        }
         if pool == Pool::Text
             && let Some(n) = super::number_form(s)
         {
