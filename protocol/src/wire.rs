@@ -21,7 +21,11 @@ use crate::normalize::mapping::MappingVersion;
 use crate::record::Record;
 
 /// The schema version this crate writes and reads.
-pub const SCHEMA_VERSION: u16 = 1;
+///
+/// 1: records in postcard's derived form. 2: records in the compact form
+/// of `record::compact` (string tables, packed timestamps); version-1
+/// payloads are refused as unknown.
+pub const SCHEMA_VERSION: u16 = 2;
 
 /// Bytes reserved up front when encoding a stored record (a lab result
 /// with a few dozen observations fits without growing).

@@ -8,14 +8,19 @@
 //! such, never passed off as coded.
 //!
 //! These types are part of the wire format (postcard, see `crate::wire`):
-//! fields are only ever added at the end of a struct, and every change is
+//! a [`Record`] travels in the compact form of `compact` (string tables,
+//! packed timestamps and decimals, presence bits); its parts keep their
+//! derived serde form for JSON and inside bodies other than observations.
+//! Fields are only ever added at the end of a struct, and every change is
 //! pinned by the golden tests in `protocol/tests/`.
 
 mod coded;
+mod compact;
 mod decimal;
 mod time;
 
 pub use coded::{Coded, Coding, Standard};
+pub use compact::{CompactError, decode as decode_compact, encode as encode_compact};
 pub use decimal::Decimal;
 pub use time::{Precision, Timestamp};
 
@@ -24,7 +29,10 @@ use serde::{Deserialize, Serialize};
 use crate::hl7::Issue;
 
 /// One normalized HL7 message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Binary serializers (postcard) get the compact form of `compact`
+/// (wire schema 2); human-readable ones (JSON) get every field by name.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// What the MSH said about the message.
     pub header: Header,

@@ -113,3 +113,43 @@ fn an_undecodable_payload_names_its_topic() {
         "{text}"
     );
 }
+
+#[test]
+fn an_observation_record_shows_every_value_in_full() {
+    use hl7edge_protocol::hl7::Message;
+    use hl7edge_protocol::normalize::mapping::MappingTable;
+    use hl7edge_protocol::normalize::{Context, normalize};
+
+    let hl7 = b"MSH|^~\\&|LAB|FAC|HUB|HUB|20260309140000+0100||ORU^R01|M1|P|2.5.1\r\
+PID|1||4711^^^CLINIC12^MR||DOE^JANE||19901215|F\r\
+OBR|1|ORD001||CBC^Blood count^L|||20260309100000+0100\r\
+OBX|1|NM|6690-2^Leukocytes^LN||7.50|10*3/uL|4.5-11.0|N|||F|||20260309100000+0100\r";
+    let tz = jiff::tz::TimeZone::UTC;
+    let mapping = MappingTable::empty();
+    let ctx = Context {
+        time_zone: &tz,
+        mapping: &mapping,
+    };
+    let msg = Message::parse(hl7).unwrap();
+    let mut e = entry(7, None);
+    e.record = normalize(&msg, Vec::new(), &ctx).record;
+    let out = lines("hl7edge/v1", TOPIC, &payload(vec![e]), &mut dedupe(), false).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out.lines[0]).unwrap();
+    let record = &v["record"];
+    assert_eq!(record["patient"]["identifiers"][0]["authority"], "CLINIC12");
+    assert_eq!(record["patient"]["identifiers"][0]["kind"], "MR");
+    let order = &record["body"]["Observations"]["orders"][0];
+    assert_eq!(order["placer_order"], "ORD001");
+    let obx = &order["observations"][0];
+    assert_eq!(obx["code"]["original"]["code"], "6690-2");
+    assert_eq!(obx["code"]["original"]["display"], "Leukocytes");
+    assert_eq!(obx["value"]["Quantity"]["value"], "7.50");
+    assert_eq!(obx["value"]["Quantity"]["unit"]["ucum"], "10*3/uL");
+    assert_eq!(obx["reference_range"]["high"], "11.0");
+    assert_eq!(obx["flags"][0], "N");
+    // An OBX time equal to the order's is not repeated (see the ORU
+    // normalizer); the order's keeps its offset and precision.
+    assert!(obx["observed_at"].is_null());
+    assert_eq!(order["observed_at"]["offset_minutes"], 60);
+    assert_eq!(order["observed_at"]["precision"], "Second");
+}

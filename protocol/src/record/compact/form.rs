@@ -1,0 +1,77 @@
+//! How a [`Record`] meets serde: the compact bytes for binary formats
+//! (postcard: one length-prefixed byte string), the field-by-field shape
+//! for human-readable ones (JSON), so people and tools see full values.
+
+use serde::de::Visitor;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::hl7::Issue;
+use crate::record::{Body, Header, Patient, Record};
+
+/// The human-readable shape of a record (written).
+#[derive(Serialize)]
+#[serde(rename = "Record")]
+struct View<'a> {
+    header: &'a Header,
+    patient: &'a Option<Patient>,
+    body: &'a Body,
+    issues: &'a [Issue],
+}
+
+/// The human-readable shape of a record (read).
+#[derive(Deserialize)]
+#[serde(rename = "Record")]
+struct Owned {
+    header: Header,
+    patient: Option<Patient>,
+    body: Body,
+    issues: Vec<Issue>,
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            View {
+                header: &self.header,
+                patient: &self.patient,
+                body: &self.body,
+                issues: &self.issues,
+            }
+            .serialize(s)
+        } else {
+            let bytes = super::encode(self).map_err(serde::ser::Error::custom)?;
+            s.serialize_bytes(&bytes)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let o = Owned::deserialize(d)?;
+            Ok(Record {
+                header: o.header,
+                patient: o.patient,
+                body: o.body,
+                issues: o.issues,
+            })
+        } else {
+            d.deserialize_bytes(CompactVisitor)
+        }
+    }
+}
+
+/// Decodes the compact byte string.
+struct CompactVisitor;
+
+impl Visitor<'_> for CompactVisitor {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a compact hl7edge record")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Record, E> {
+        super::decode(v).map_err(E::custom)
+    }
+}

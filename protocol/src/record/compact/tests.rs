@@ -1,0 +1,223 @@
+use super::*;
+use crate::normalize::coding_system::CodingSystem;
+use crate::record::{
+    Body, Coded, Coding, Decimal, Header, Observation, ObservationGroup, ObservationReport,
+    Quantity, ReferenceRange, ResultStatus, Standard, StructuredNumeric, Timestamp, Unit, Value,
+};
+
+fn ts(utc_ms: i64, precision: Precision, offset_minutes: i16) -> Timestamp {
+    Timestamp {
+        utc_ms,
+        precision,
+        offset_minutes,
+        zone_assumed: offset_minutes == 0,
+    }
+}
+
+fn coded(code: &str, display: &str, system: CodingSystem) -> Coded {
+    Coded {
+        original: Coding {
+            code: code.into(),
+            display: Some(display.into()),
+            system,
+        },
+        alternate: None,
+        standard: Standard::Unmapped,
+    }
+}
+
+fn observation(value: Value, observed_at: Option<Timestamp>) -> Observation {
+    Observation {
+        code: coded("GLU", "Glucose", CodingSystem::Local("99LAB".into())),
+        sub_id: None,
+        value,
+        reference_range: Some(ReferenceRange {
+            low: Decimal::parse("70"),
+            high: Decimal::parse("99"),
+            text: None,
+        }),
+        flags: vec!["H".into()],
+        status: ResultStatus::Corrected,
+        observed_at,
+        equipment: vec!["COBAS-8000".into(), "COBAS-8000".into()],
+        method: None,
+    }
+}
+
+fn record(observations: Vec<Observation>) -> Record {
+    let order_time = ts(1_795_341_000_000, Precision::Second, 60);
+    Record {
+        header: Header {
+            message_code: "ORU".into(),
+            trigger_event: "R01".into(),
+            control_id: "MSG1".into(),
+            version: "2.5.1".into(),
+            sending_application: "COBAS".into(),
+            sending_facility: "MAINLAB".into(),
+            message_time: Some(ts(1_795_345_300_000, Precision::Second, 60)),
+            processing: crate::record::Processing::Training,
+        },
+        patient: None,
+        body: Body::Observations(ObservationReport {
+            orders: vec![ObservationGroup {
+                placer_order: Some("ORD-1".into()),
+                filler_order: None,
+                service: None,
+                observed_at: Some(order_time),
+                reported_at: None,
+                status: Some("F".into()),
+                observations,
+            }],
+        }),
+        issues: Vec::new(),
+    }
+}
+
+fn every_value_kind() -> Vec<Observation> {
+    let mut mapped = coded("POS", "Positive", CodingSystem::Other("XYZ".into()));
+    mapped.standard = Standard::Mapped(Coding {
+        code: "10828004".into(),
+        display: Some("Positive".into()),
+        system: CodingSystem::SnomedCt,
+    });
+    mapped.alternate = Some(Coding {
+        code: "P".into(),
+        display: None,
+        system: CodingSystem::Local("L".into()),
+    });
+    let unit = Unit {
+        ucum: Some("mg/dL".into()),
+        original: Some("MG/DL".into()),
+    };
+    let order_time = ts(1_795_341_000_000, Precision::Second, 60);
+    vec![
+        observation(Value::None, None),
+        observation(
+            Value::Quantity(Quantity {
+                value: Decimal {
+                    mantissa: -123_456_789_012,
+                    scale: 11,
+                },
+                unit: Some(unit.clone()),
+            }),
+            Some(order_time),
+        ),
+        observation(
+            Value::Quantity(Quantity {
+                value: Decimal {
+                    mantissa: 112,
+                    scale: 0,
+                },
+                unit: None,
+            }),
+            Some(ts(1_795_341_000_123, Precision::Fraction, -300)),
+        ),
+        observation(
+            Value::Structured(StructuredNumeric {
+                comparator: Some(">".into()),
+                low: Decimal::parse("100"),
+                separator: None,
+                high: None,
+                unit: Some(unit),
+            }),
+            Some(ts(1_795_340_940_000, Precision::Minute, 60)),
+        ),
+        observation(Value::Coded(mapped), None),
+        observation(
+            Value::Time(ts(-170_000_000_000, Precision::Day, 0)),
+            Some(ts(i64::MIN, Precision::Fraction, i16::MAX)),
+        ),
+        observation(Value::Text("two\nlines".into()), None),
+        observation(
+            Value::Series(vec![Decimal {
+                mantissa: i64::MAX,
+                scale: 3,
+            }]),
+            None,
+        ),
+    ]
+}
+
+#[test]
+fn every_value_kind_and_time_form_round_trips() {
+    let r = record(every_value_kind());
+    let bytes = encode(&r).unwrap();
+    assert_eq!(decode(&bytes).unwrap(), r);
+}
+
+#[test]
+fn a_result_taken_at_the_order_time_costs_no_time_bytes() {
+    let order_time = ts(1_795_341_000_000, Precision::Second, 60);
+    let with = encode(&record(vec![observation(Value::None, Some(order_time))])).unwrap();
+    let without = encode(&record(vec![observation(Value::None, None)])).unwrap();
+    assert_eq!(with.len(), without.len());
+}
+
+#[test]
+fn a_repeated_string_is_written_once() {
+    let one = encode(&record(vec![observation(Value::None, None)])).unwrap();
+    let two = encode(&record(vec![
+        observation(Value::None, None),
+        observation(Value::None, None),
+    ]))
+    .unwrap();
+    // Header 2, code tag and three references 4, range 5, flags 2,
+    // equipment 3: the second result costs 16 bytes, not its texts again.
+    assert_eq!(two.len() - one.len(), 16, "{one:?}\n{two:?}");
+}
+
+#[test]
+fn every_truncation_is_an_error_not_a_panic() {
+    let bytes = encode(&record(every_value_kind())).unwrap();
+    for cut in 0..bytes.len() {
+        assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(decode(&longer), Err(CompactError::Trailing(1)));
+}
+
+#[test]
+fn a_string_reference_past_the_table_is_refused() {
+    // flags, then the message code as reference 200 of the header pool.
+    let bytes = [0x00, 0x91, 0x03];
+    assert_eq!(decode(&bytes), Err(CompactError::BadStringIndex(200)));
+}
+
+#[test]
+fn zigzag_round_trips_the_extremes() {
+    for v in [
+        0,
+        1,
+        -1,
+        i128::from(i64::MIN),
+        i128::from(i64::MAX),
+        i128::MIN,
+        i128::MAX,
+    ] {
+        assert_eq!(unzigzag(zigzag(v)), v);
+    }
+    assert_eq!(zigzag(-1), 1);
+    assert_eq!(zigzag(1), 2);
+}
+
+#[test]
+fn numeric_codes_and_ids_take_their_number_form_and_come_back_exactly() {
+    for s in ["2345-7", "15545", "1", "999999999999999999", "17861-6"] {
+        let n = number_form(s).unwrap();
+        assert_eq!(number_text(n).unwrap(), s);
+    }
+    for s in [
+        "0",
+        "012",
+        "2345-",
+        "2345-77",
+        "-5",
+        "1.5",
+        "",
+        "1234567890123456789",
+    ] {
+        assert_eq!(number_form(s), None, "{s}");
+    }
+    assert!(number_text(0).is_err(), "zero would read back as \"0\"");
+}
