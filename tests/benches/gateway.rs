@@ -7,7 +7,11 @@
 //! cargo bench -p hl7edge-e2e --bench gateway                 # full run (1,000,000 backlog)
 //! cargo bench -p hl7edge-e2e --bench gateway -- --quick      # short check, 50,000 backlog
 //! cargo bench -p hl7edge-e2e --bench gateway -- --backlog 100000
+//! cargo bench -p hl7edge-e2e --bench gateway -- --quick --live-only  # no backlog phase
 //! ```
+//!
+//! Run the agent with `RUST_LOG=info,hl7edge::store=debug` to have the store writer's figures
+//! (requests per commit, commit time, gathering waits) printed before the table.
 //!
 //! `HL7EDGE_BIN` overrides the agent binary (default: `hl7edge` next to this program, i.e.
 //! `target/release/hl7edge`); `HL7EDGE_BENCH_BACKLOG` sets the backlog size.
@@ -16,6 +20,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hl7edge_e2e::agent::{Agent, AgentConfig};
+use hl7edge_e2e::bench::cpu::{self, CpuSnapshot};
+use hl7edge_e2e::bench::disk::{self, SyncLatency};
 use hl7edge_e2e::bench::load::{self, ClosedLoop};
 use hl7edge_e2e::bench::prefill::prefill;
 use hl7edge_e2e::bench::records::RecordCount;
@@ -27,11 +33,15 @@ use hl7edge_e2e::pki::Pki;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Synchronous 4 KiB overwrites timed in the agent's data directory.
+const DISK_SAMPLES: usize = 300;
+
 /// Queue cap for the benchmark agents: a 1,000,000-message backlog with raw HL7 needs ~6 GB.
 const MAX_BYTES: u64 = 16 << 30;
 
 struct Options {
     quick: bool,
+    live_only: bool,
     backlog: u64,
     warmup: Duration,
     measure: Duration,
@@ -51,6 +61,7 @@ fn options() -> Result<Options, BoxError> {
     let secs = |quick_s, full_s| Duration::from_secs(if quick { quick_s } else { full_s });
     Ok(Options {
         quick,
+        live_only: args.iter().any(|a| a == "--live-only"),
         backlog,
         warmup: secs(1, 3),
         measure: secs(3, 10),
@@ -110,7 +121,9 @@ async fn run(options: Options) -> Result<(), BoxError> {
     let pki = Pki::generate()?;
     let mut rows = Vec::new();
     live_phases(&binary, &pki, &options, &mut rows).await?;
-    backlog_phase(&binary, &pki, &options, &mut rows).await?;
+    if !options.live_only {
+        backlog_phase(&binary, &pki, &options, &mut rows).await?;
+    }
 
     println!();
     print_table(&rows);
@@ -147,13 +160,27 @@ async fn live_phases(
         "",
     ));
 
+    let disk = disk_latency(&agent.database_path(), rows).await?;
+    let watched = [
+        ("agent", Some(pid)),
+        ("broker", sys::pid_with_arg(&broker.config_path())),
+        ("bench", Some(std::process::id())),
+    ];
     let mut counter = RecordCount::new();
     for senders in [16, 32] {
-        throughput(&subscriber, &mut counter, addr, senders, options, rows).await?;
+        let live = Live {
+            subscriber: &subscriber,
+            addr,
+            watched: &watched,
+            disk,
+        };
+        throughput(&live, &mut counter, senders, options, rows).await?;
         println!("load avg: {}", sys::load_average());
     }
 
+    let before = CpuSnapshot::take(&watched);
     let mut latencies = load::paced(addr, 4, 1000.0, options.paced, "lat").await?;
+    let paced_cpu = before.per_message(&CpuSnapshot::take(&watched), latencies.len() as u64);
     let n = latencies.len();
     let p50 = quantile(&mut latencies, 0.50).map(ms);
     let p99 = quantile(&mut latencies, 0.99).map(ms);
@@ -176,6 +203,18 @@ async fn live_phases(
         p99,
         &note,
     ));
+    rows.push(Row::new(
+        "ACK latency floor: one fdatasync (p50)",
+        "ms",
+        Goal::None,
+        Some(ms(disk.median)),
+        &format!(
+            "every ACK waits for a commit; fdatasync p99 {:.2} ms",
+            ms(disk.p99)
+        ),
+    ));
+    rows.push(cpu_row("CPU per message, paced", &paced_cpu));
+    print_writer_log(&agent.log());
 
     let loaded = sys::rss(pid).ok_or("agent gone")?;
     rows.push(Row::new(
@@ -188,21 +227,65 @@ async fn live_phases(
     Ok(())
 }
 
-async fn throughput(
-    subscriber: &Subscriber,
-    counter: &mut RecordCount,
+/// Times synchronous 4 KiB overwrites next to the agent's database and adds their row.
+async fn disk_latency(
+    database: &std::path::Path,
+    rows: &mut Vec<Row>,
+) -> Result<SyncLatency, BoxError> {
+    let dir = database
+        .parent()
+        .ok_or("database path has no directory")?
+        .to_owned();
+    let disk = tokio::task::spawn_blocking(move || disk::probe(&dir, DISK_SAMPLES)).await??;
+    println!(
+        "disk    : 4 KiB overwrite + fdatasync in the data directory: median {:.2} ms, p99 {:.2} ms ({} samples)",
+        ms(disk.median),
+        ms(disk.p99),
+        disk.samples
+    );
+    rows.push(Row::new(
+        "fdatasync, 4 KiB overwrite in data dir (p50)",
+        "ms",
+        Goal::None,
+        Some(ms(disk.median)),
+        &format!("p99 {:.2} ms; {} samples", ms(disk.p99), disk.samples),
+    ));
+    Ok(disk)
+}
+
+/// Prints the store writer's periodic figures from the agent log (present when the agent runs
+/// with `RUST_LOG=hl7edge::store=debug`).
+fn print_writer_log(log: &str) {
+    for line in log.lines().filter(|l| l.contains("store writer ")) {
+        println!("writer  : {line}");
+    }
+}
+
+/// What a live throughput phase runs against.
+struct Live<'a> {
+    subscriber: &'a Subscriber,
     addr: std::net::SocketAddr,
+    watched: &'a [(&'static str, Option<u32>)],
+    disk: SyncLatency,
+}
+
+async fn throughput(
+    live: &Live<'_>,
+    counter: &mut RecordCount,
     senders: usize,
     options: &Options,
     rows: &mut Vec<Row>,
 ) -> Result<(), BoxError> {
+    let subscriber = live.subscriber;
     counter.update(subscriber);
     let before = counter.records();
-    let load = ClosedLoop::start(addr, senders, &format!("s{senders}x"));
+    let load = ClosedLoop::start(live.addr, senders, &format!("s{senders}x"));
     tokio::time::sleep(options.warmup).await;
     let (t0, a0, m0) = (Instant::now(), load.acked(), subscriber.count());
+    let cpu0 = CpuSnapshot::take(live.watched);
     tokio::time::sleep(options.measure).await;
     let (t1, a1, m1) = (Instant::now(), load.acked(), subscriber.count());
+    let cpu = cpu0.per_message(&CpuSnapshot::take(live.watched), a1 - a0);
     let total = load.stop().await?;
     let window = (t1 - t0).as_secs_f64();
     let ack_rate = (a1 - a0) as f64 / window;
@@ -240,7 +323,33 @@ async fn throughput(
             "RECORDS MISSING"
         },
     ));
+    rows.push(Row::new(
+        &format!("disk ceiling, {senders} senders (senders/fdatasync)"),
+        "msg/s",
+        Goal::None,
+        live.disk.ceiling(senders),
+        "a commit per fdatasync p50, one message per sender in each",
+    ));
+    rows.push(cpu_row(
+        &format!("CPU per message, {senders} senders"),
+        &cpu,
+    ));
     Ok(())
+}
+
+/// The agent's CPU time per message as the value, the other processes' in the note.
+fn cpu_row(name: &str, per_message: &[(&'static str, f64)]) -> Row {
+    let agent = per_message
+        .iter()
+        .find(|(process, _)| *process == "agent")
+        .map(|(_, us)| *us);
+    Row::new(
+        name,
+        "µs",
+        Goal::None,
+        agent,
+        &format!("user+system CPU: {}", cpu::describe(per_message)),
+    )
 }
 
 async fn backlog_phase(

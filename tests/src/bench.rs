@@ -6,6 +6,8 @@
 //! message counts as sent only when its positive ACK arrived, a record counts as delivered only
 //! when it decoded from an envelope the subscriber received.
 
+pub mod cpu;
+pub mod disk;
 pub mod load;
 pub mod prefill;
 pub mod records;

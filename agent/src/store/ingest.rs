@@ -36,7 +36,8 @@ pub(crate) fn insert(
 ) -> rusqlite::Result<Result<Inserted, StoreError>> {
     let window_start = msg.received_at_ms.saturating_sub(dedupe_window_ms);
     let counters = stats.seen(&msg.source, msg.received_at_ms);
-    if let Some((id, ack)) = find_resend(tx, msg, window_start)? {
+    let earlier = earlier_in_window(tx, msg, window_start)?;
+    if let Earlier::Resend { id, ack } = earlier {
         counters.duplicates += 1;
         return Ok(Ok(Inserted::Duplicate { id, ack }));
     }
@@ -44,7 +45,7 @@ pub(crate) fn insert(
         counters.refused_full += 1;
         return Ok(Err(StoreError::Full { cause }));
     }
-    if control_id_seen(tx, msg, window_start)? {
+    if earlier == Earlier::OtherContent {
         counters.control_id_reuse += 1;
     }
     let (id, seq) = insert_record(tx, msg)?;
@@ -90,32 +91,42 @@ fn footprint(msg: &NewMessage) -> u64 {
         + 32
 }
 
-fn find_resend(
-    tx: &Transaction<'_>,
-    msg: &NewMessage,
-    window_start: i64,
-) -> rusqlite::Result<Option<(Uuid, Vec<u8>)>> {
-    let found: Option<(Uuid, Vec<u8>, i64)> = tx
-        .prepare_cached(
-            "SELECT record_id, ack, at_ms FROM dedupe
-             WHERE source = ?1 AND control_id = ?2 AND content_hash = ?3",
-        )?
-        .query_row(params![msg.source, msg.control_id, msg.content_hash], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()?;
-    Ok(found.and_then(|(id, ack, at_ms)| (at_ms >= window_start).then_some((id, ack))))
+/// What the dedupe table holds for a message's source and control id
+/// within the window.
+#[derive(Debug, PartialEq, Eq)]
+enum Earlier {
+    /// Nothing: a new control id.
+    None,
+    /// The same content: a resend of this stored record, with its ACK.
+    Resend { id: Uuid, ack: Vec<u8> },
+    /// Only other content: the control id was reused.
+    OtherContent,
 }
 
-fn control_id_seen(
+/// Looks the message's control id up once (one index range on the
+/// primary key's `(source, control_id)` prefix) for both questions: is it
+/// a resend, and was the control id reused.
+fn earlier_in_window(
     tx: &Transaction<'_>,
     msg: &NewMessage,
     window_start: i64,
-) -> rusqlite::Result<bool> {
-    tx.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM dedupe WHERE source = ?1 AND control_id = ?2 AND at_ms >= ?3)",
-    )?
-    .query_row(params![msg.source, msg.control_id, window_start], |r| r.get(0))
+) -> rusqlite::Result<Earlier> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT content_hash = ?3, record_id, ack FROM dedupe
+         WHERE source = ?1 AND control_id = ?2 AND at_ms >= ?4
+         ORDER BY content_hash = ?3 DESC LIMIT 1",
+    )?;
+    let found: Option<(bool, Uuid, Vec<u8>)> = stmt
+        .query_row(
+            params![msg.source, msg.control_id, msg.content_hash, window_start],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(match found {
+        None => Earlier::None,
+        Some((true, id, ack)) => Earlier::Resend { id, ack },
+        Some((false, _, _)) => Earlier::OtherContent,
+    })
 }
 
 fn insert_record(tx: &Transaction<'_>, msg: &NewMessage) -> rusqlite::Result<(Uuid, i64)> {

@@ -1,7 +1,11 @@
 //! Facts about the machine and a process, read from `/proc`: CPU count and model, load average,
-//! and a process's resident memory (current and peak).
+//! a process's resident memory (current and peak) and the CPU time it used.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Clock ticks per second of `/proc/PID/stat` times (`USER_HZ`, 100 on every Linux ABI).
+const USER_HZ: u64 = 100;
 
 /// Resident memory of a process, in KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +39,40 @@ fn parse_rss(status: &str) -> Option<Rss> {
         current_kib: field("VmRSS:")?,
         peak_kib: field("VmHWM:")?,
     })
+}
+
+/// CPU time (user + system, all threads) process `pid` used so far; `None` if it is gone.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_time(&stat)
+}
+
+fn parse_cpu_time(stat: &str) -> Option<Duration> {
+    // The command name (field 2) may hold spaces and parentheses: fields are counted after
+    // its last ')'. There, field 3 (state) comes first, so utime (14) and stime (15) are the
+    // 12th and 13th.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
+}
+
+/// The first process whose command line has `arg` as one of its arguments (how the broker,
+/// started with `-c <its config file>`, is found).
+pub fn pid_with_arg(arg: &Path) -> Option<u32> {
+    let wanted = arg.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            cmdline
+                .split(|b| *b == 0)
+                .any(|a| a == wanted)
+                .then_some(pid)
+        })
 }
 
 /// Online CPUs as the benchmark sees them.
@@ -80,6 +118,20 @@ mod tests {
                 peak_kib: 12345
             })
         );
+    }
+
+    #[test]
+    fn cpu_time_is_user_plus_system_ticks_counted_after_the_command_name() {
+        let stat = "42 (tokio (rt) x) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0";
+        assert_eq!(parse_cpu_time(stat), Some(Duration::from_millis(3000)));
+        assert_eq!(parse_cpu_time("42 (short) S 1"), None);
+    }
+
+    #[test]
+    fn this_process_is_found_by_its_own_argument_and_has_used_cpu() {
+        let exe = std::env::args().next().unwrap();
+        assert!(pid_with_arg(Path::new(&exe)).is_some());
+        assert!(cpu_time(std::process::id()).is_some());
     }
 
     #[test]
