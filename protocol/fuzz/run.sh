@@ -25,7 +25,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 shared="../../shared/corpus/hl7"
-for target in mllp_decoder hl7_parse; do
+for target in mllp_decoder hl7_parse wire_decode; do
     mkdir -p "fuzz/corpus/$target" "fuzz/seeds/$target"
     seeds=("fuzz/corpus/$target" "fuzz/seeds/$target")
     if [ "$target" = hl7_parse ]; then

@@ -89,6 +89,14 @@ impl<'b> Reader<'b> {
             table.push(Cow::Owned(s.clone()));
             return Ok(Some(s));
         }
+        // A new string: `forms·(len+1)`. Anything else left (in the text
+        // pool, `4·n+2`) is no form at all.
+        if v % forms != 0 {
+            return Err(CompactError::BadTag {
+                what: "string",
+                tag: u64::try_from(v).unwrap_or(u64::MAX),
+            });
+        }
         let len = usize::try_from((v >> form_bits) - 1).map_err(|_| CompactError::Overflow)?;
         if len > self.rest.len() {
             return Err(CompactError::Truncated);

@@ -221,3 +221,20 @@ fn numeric_codes_and_ids_take_their_number_form_and_come_back_exactly() {
     }
     assert!(number_text(0).is_err(), "zero would read back as \"0\"");
 }
+
+#[test]
+fn a_text_string_of_no_known_form_is_refused() {
+    // 4·n+2 is none of the text pool's forms; found by fuzzing the decoder
+    // (it used to underflow when reading a length).
+    for v in [0x02u8, 0x06, 0x0a] {
+        let bytes = [v];
+        let mut reader = reader::Reader::new(&bytes);
+        assert_eq!(
+            reader.str(Pool::Text),
+            Err(CompactError::BadTag {
+                what: "string",
+                tag: u64::from(v)
+            })
+        );
+    }
+}
