@@ -30,6 +30,14 @@ use crate::store::{StoreError, StoreHandle, now_ms};
 /// store's standing write-ahead log.
 pub const MAX_REQUEST_ROWS: usize = 256;
 
+/// Most acknowledged rows allowed to wait for their delete before the
+/// forwarder stops publishing: enough to keep the next request full while
+/// one commits, and a bound that does not grow with the window or batch
+/// settings. Deletes (every freed page is rewritten, then checkpointed)
+/// are what limits a drain; publishing further ahead of them would only
+/// add rows that a restart publishes again.
+pub const MAX_BACKLOG_ROWS: usize = 4 * MAX_REQUEST_ROWS;
+
 /// A delete request on its way to the store and the rows it carries.
 type Running = (JoinHandle<Result<u64, StoreError>>, Vec<i64>);
 

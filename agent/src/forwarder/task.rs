@@ -218,18 +218,21 @@ impl<'a> Generation<'a> {
         }
     }
 
+    /// Publishes requested per read: a quarter of the window, so rows are
+    /// read in pages of several publishes, not one page per PUBACK, and no
+    /// read holds more than a quarter of the window's rows in memory.
+    fn page(&self) -> usize {
+        usize::from(self.s.hub.inflight.get()).div_ceil(4)
+    }
+
     /// True when more rows may be read and published now: connected, rows
-    /// may be waiting, a quarter of the window is free (so rows are read in
-    /// pages of several publishes, not one page per PUBACK), and deletes
-    /// keep up with PUBACKs.
+    /// may be waiting, a page of the window is free, and deletes keep up
+    /// with PUBACKs.
     fn ready_to_fill(&self) -> bool {
-        let window = usize::from(self.s.hub.inflight.get());
-        let page = window.div_ceil(4);
-        let max_deletes = window * usize::from(self.s.hub.batch_max_records.get());
         self.connected
             && !self.backlog_empty
-            && self.state.free_slots() >= page
-            && self.deletes.backlog() < max_deletes
+            && self.state.free_slots() >= self.page()
+            && self.deletes.backlog() < deletes::MAX_BACKLOG_ROWS
     }
 
     async fn run(
@@ -414,7 +417,7 @@ impl<'a> Generation<'a> {
     /// Reads the next rows after the cursor and hands publishes to the client.
     async fn fill(&mut self, client: &AsyncClient) -> Result<(), ForwardError> {
         let batch_max = usize::from(self.s.hub.batch_max_records.get());
-        let limit = self.state.free_slots() * batch_max;
+        let limit = self.state.free_slots().min(self.page()) * batch_max;
         let cursor = self.state.cursor();
         let with_raw = !self.s.include_raw.is_empty();
         let Some(reader) = self.reader.take() else {

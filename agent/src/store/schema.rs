@@ -119,12 +119,21 @@ pub(crate) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Page cache of a connection that reads rows once, in seq order (the
+/// forwarder, status and telemetry readers) or only checkpoints, in KiB
+/// (`PRAGMA cache_size` takes it negated). SQLite's default is 2,000 KiB
+/// per connection; these connections gain nothing from it (a sequential
+/// read needs the b-tree path, a few pages), and several of them at the
+/// default are a good part of the agent's memory during a long drain.
+pub(crate) const STREAMING_CACHE_KIB: i64 = 256;
+
 /// Settings of the checkpointer's connection: it only checkpoints, and
 /// syncs what it copies like the writer does.
 pub(crate) fn configure_checkpointer(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     set_and_verify(conn, "synchronous", 2)?; // FULL
     set_and_verify(conn, "wal_autocheckpoint", 0)?;
+    set_and_verify(conn, "cache_size", -STREAMING_CACHE_KIB)?;
     Ok(())
 }
 
@@ -132,6 +141,7 @@ pub(crate) fn configure_checkpointer(conn: &Connection) -> Result<(), StoreError
 pub(crate) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     set_and_verify(conn, "query_only", 1)?;
+    set_and_verify(conn, "cache_size", -STREAMING_CACHE_KIB)?;
     Ok(())
 }
 
