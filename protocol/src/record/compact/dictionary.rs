@@ -6,6 +6,9 @@
 //! know the index). Each list has fewer than 64 entries, so every entry is
 //! referenced with one byte.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use super::Pool;
 
 /// Message codes, trigger events and HL7 versions (MSH-9, MSH-12).
@@ -89,6 +92,23 @@ const UNIT: &[&str] = &[
 ];
 
 /// The dictionary of one pool.
+/// The position of `s` in `pool`'s dictionary: a map built once, since
+/// every string a record writes is looked up here first (a scan over the
+/// list compared it with dozens of entries of the same length).
+pub(super) fn dictionary_index(pool: Pool, s: &str) -> Option<usize> {
+    static INDEX: OnceLock<[HashMap<&'static str, usize>; Pool::COUNT]> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        Pool::ALL.map(|pool| {
+            dictionary(pool)
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (*s, i))
+                .collect()
+        })
+    });
+    index[pool as usize].get(s).copied()
+}
+
 pub(super) fn dictionary(pool: Pool) -> &'static [&'static str] {
     match pool {
         Pool::Header => HEADER,

@@ -92,7 +92,6 @@ impl Pool {
     /// How many pools there are.
     const COUNT: usize = 4;
     /// Every pool, in index order.
-    #[cfg(test)]
     const ALL: [Pool; Pool::COUNT] = [Pool::Header, Pool::Code, Pool::Unit, Pool::Text];
 }
 

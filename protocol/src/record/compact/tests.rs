@@ -238,3 +238,33 @@ fn a_text_string_of_no_known_form_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_long_message_past_the_scan_limit_round_trips_and_still_shares_strings() {
+    // 300 results over 100 distinct tests: each pool's table grows past the
+    // point where the writer switches from scanning to a map.
+    let result = |i: usize| {
+        let mut o = observation(Value::None, None);
+        o.code = coded(
+            &format!("T{}", i % 100),
+            &format!("Test number {}", i % 100),
+            CodingSystem::Local("99LAB".into()),
+        );
+        o
+    };
+    let first: Vec<_> = (0..100).map(result).collect();
+    let all: Vec<_> = (0..300).map(result).collect();
+    let r = record(all);
+    let bytes = encode(&r).unwrap();
+    assert_eq!(decode(&bytes).unwrap(), r);
+    // The last 200 results repeat the first 100 tests: each costs its
+    // fixed bytes and references (about 18 bytes), not its texts again
+    // (about 33 bytes for a new one).
+    let first_len = encode(&record(first)).unwrap().len();
+    let per_new = first_len as f64 / 100.0;
+    let per_repeat = (bytes.len() - first_len) as f64 / 200.0;
+    assert!(
+        per_repeat < 0.6 * per_new,
+        "a repeated result costs {per_repeat:.1} bytes, a new one {per_new:.1}"
+    );
+}

@@ -7,8 +7,8 @@
 //! first time it is written, and later copies are written as its index).
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
+use super::dictionary::dictionary_index;
 use super::{Pool, dictionary, units_of, zigzag};
 use crate::record::{Decimal, Timestamp};
 
@@ -16,9 +16,45 @@ use crate::record::{Decimal, Timestamp};
 pub(super) struct Writer<'a> {
     /// The bytes written so far.
     pub(super) out: Vec<u8>,
-    /// Per pool: the strings written so far -> their index (counted after
-    /// the pool's dictionary).
-    tables: [HashMap<&'a str, u64>; Pool::COUNT],
+    /// Per pool: the strings written so far, in table order (indexes are
+    /// counted after the pool's dictionary).
+    tables: [StringTable<'a>; Pool::COUNT],
+}
+
+/// The strings one pool has written so far. A record has a few dozen at
+/// most, where comparing against each (lengths first) is cheaper than
+/// hashing every string; past [`StringTable::SCAN_LIMIT`] entries (a very
+/// long message) a map keeps the lookup from growing with the table.
+#[derive(Default)]
+struct StringTable<'a> {
+    /// The strings in the order they joined the table.
+    list: Vec<&'a str>,
+    /// String -> index, built once the list is past the scan limit.
+    map: Option<HashMap<&'a str, u64>>,
+}
+
+impl<'a> StringTable<'a> {
+    /// Up to this many entries a linear scan is used.
+    const SCAN_LIMIT: usize = 48;
+
+    /// The index of `s`, or `None` after adding it as the next entry.
+    fn find_or_add(&mut self, s: &'a str) -> Option<u64> {
+        let found = match &self.map {
+            Some(map) => map.get(s).copied(),
+            None => self.list.iter().position(|t| *t == s).map(|i| i as u64),
+        };
+        if found.is_some() {
+            return found;
+        }
+        let index = self.list.len() as u64;
+        self.list.push(s);
+        if let Some(map) = &mut self.map {
+            map.insert(s, index);
+        } else if self.list.len() > Self::SCAN_LIMIT {
+            self.map = Some((0..).zip(self.list.iter()).map(|(i, t)| (*t, i)).collect());
+        }
+        None
+    }
 }
 
 impl<'a> Writer<'a> {
@@ -26,13 +62,7 @@ impl<'a> Writer<'a> {
     pub(super) fn new() -> Self {
         Writer {
             out: Vec::with_capacity(512),
-            // A lab result's texts: a few dozen strings, one allocation.
-            tables: [
-                HashMap::new(),
-                HashMap::new(),
-                HashMap::new(),
-                HashMap::with_capacity(64),
-            ],
+            tables: Default::default(),
         }
     }
 
@@ -67,23 +97,14 @@ impl<'a> Writer<'a> {
         };
         let (form_bits, forms) = if pool == Pool::Text { (2, 4) } else { (1, 2) };
         let dict = dictionary(pool);
-        // The dictionaries are short (under 64 entries): a scan is cheaper
-        // than building a map per record.
-        if let Some(i) = dict.iter().position(|d| *d == s) {
+        if let Some(i) = dictionary_index(pool, s) {
             self.varint(i as u128 * forms + 1);
             return;
         }
-        let table = &mut self.tables[pool as usize];
-        let next = table.len() as u64;
-        match table.entry(s) {
-            Entry::Occupied(e) => {
-                let index = u128::from(*e.get()) + dict.len() as u128;
-                self.varint(index * forms + 1);
-                return;
-            }
-            Entry::Vacant(e) => {
-                e.insert(next);
-            }
+        if let Some(index) = self.tables[pool as usize].find_or_add(s) {
+            let index = u128::from(index) + dict.len() as u128;
+            self.varint(index * forms + 1);
+            return;
         }
         if pool == Pool::Text
             && let Some(n) = super::number_form(s)
