@@ -230,7 +230,9 @@ pub(crate) fn spawn_background_check(
 ) -> Result<CheckStopper, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(&path, flags)?;
-    conn.busy_timeout(schema::BUSY_TIMEOUT)?;
+    // It reads every page once, often during a drain: a small cache, like
+    // the other reading connections, keeps it out of the memory budget.
+    schema::configure_reader(&conn)?;
     let stopped = Arc::new(AtomicBool::new(false));
     let stopper = CheckStopper {
         interrupt: conn.get_interrupt_handle(),
