@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, config::DbConfig};
 
 use super::error::StoreError;
 
@@ -109,6 +109,7 @@ pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Applies and verifies the durability settings of a write connection.
 pub(crate) fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    keep_plans(conn)?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     expect_text("journal_mode", "wal", &mode)?;
     set_and_verify(conn, "synchronous", 2)?; // FULL
@@ -140,8 +141,22 @@ pub(crate) fn configure_checkpointer(conn: &Connection) -> Result<(), StoreError
 /// Settings of a read-only connection (the reader, the integrity check).
 pub(crate) fn configure_reader(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    keep_plans(conn)?;
     set_and_verify(conn, "query_only", 1)?;
     set_and_verify(conn, "cache_size", -STREAMING_CACHE_KIB)?;
+    Ok(())
+}
+
+/// Turns on SQLite's query planner stability guarantee: a cached statement
+/// keeps its plan whatever values are bound to it. Without it, SQLite
+/// re-prepares (re-parses and re-plans) a statement each time a new value
+/// is bound to a parameter the planner looked at: a `LIMIT ?`, or a
+/// parameter compared in both the result and `ORDER BY`. The dedupe lookup
+/// and the forwarder's read are such statements, and re-preparing them was
+/// a tenth of the agent's CPU per message. Our queries have one good plan
+/// (an index range), so nothing is lost.
+fn keep_plans(conn: &Connection) -> Result<(), StoreError> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
 }
 
@@ -250,6 +265,8 @@ fn has_tables(conn: &Connection) -> Result<bool, rusqlite::Error> {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::StatementStatus;
+
     use super::*;
 
     fn temp_db() -> (tempfile::TempDir, Connection) {
@@ -272,6 +289,33 @@ mod tests {
             .pragma_query_value(None, "secure_delete", |r| r.get(0))
             .unwrap();
         assert_eq!((mode.as_str(), sync, secure), ("wal", 2, 1));
+    }
+
+    #[test]
+    fn cached_statements_keep_their_plan_when_rebound() {
+        let (_dir, mut conn) = temp_db();
+        configure_writer(&conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let sql =
+            "SELECT seq FROM records WHERE sent_at_ms IS NULL AND seq > ?1 ORDER BY seq LIMIT ?2";
+        for limit in 1..=3_i64 {
+            let mut stmt = conn.prepare_cached(sql).unwrap();
+            let rows: Vec<i64> = stmt
+                .query_map([0, limit], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(rows.is_empty());
+            // A new LIMIT value would re-prepare the statement without the
+            // planner stability guarantee.
+            assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
+        }
+        let reader = Connection::open(conn.path().unwrap()).unwrap();
+        configure_reader(&reader).unwrap();
+        let stable = reader
+            .db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)
+            .unwrap();
+        assert!(stable, "readers keep their plans too");
     }
 
     #[test]

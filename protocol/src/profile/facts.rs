@@ -8,78 +8,76 @@
 //! - Every text is cut to [`MAX_FACT_LEN`] bytes (at a character
 //!   boundary), so a profile's memory is bounded by its set caps.
 
+use std::borrow::Cow;
+
 use crate::hl7::Message;
 
 /// Longest text kept for one fact, in bytes.
 pub const MAX_FACT_LEN: usize = 64;
 
-/// What one message shows about its sender.
+/// What one message shows about its sender. Texts borrow from the message
+/// where they can: a profile looks at every accepted message, and only a
+/// fact it has not seen before is copied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Facts {
+pub struct Facts<'a> {
     /// MSH-9 as `code^event` (or `code`).
     pub message_type: Option<String>,
     /// MSH-12.1.
-    pub version: Option<String>,
+    pub version: Option<Cow<'a, str>>,
     /// MSH-3.1.
-    pub sending_application: Option<String>,
+    pub sending_application: Option<Cow<'a, str>>,
     /// Ids of the segments present (valid ids only), first occurrence order.
-    pub segments: Vec<String>,
+    pub segments: Vec<Cow<'a, str>>,
     /// One entry per OBX with an observation code.
-    pub observations: Vec<Observation>,
+    pub observations: Vec<Observation<'a>>,
 }
 
 /// The structural part of one OBX.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observation {
+pub struct Observation<'a> {
     /// OBX-3.1, the observation code.
-    pub code: String,
+    pub code: Cow<'a, str>,
     /// OBX-3.3, the coding system, when sent.
-    pub system: Option<String>,
+    pub system: Option<Cow<'a, str>>,
     /// OBX-6.1, the unit, when sent.
-    pub unit: Option<String>,
+    pub unit: Option<Cow<'a, str>>,
     /// OBX-2, the value type, when sent.
-    pub value_type: Option<String>,
+    pub value_type: Option<Cow<'a, str>>,
 }
 
-impl Facts {
+impl<'a> Facts<'a> {
     /// The facts of `msg`.
-    pub fn of(msg: &Message<'_>) -> Facts {
+    pub fn of(msg: &Message<'a>) -> Facts<'a> {
         let mt = msg.message_type();
         let message_type = match (mt.code.is_empty(), mt.event.is_empty()) {
             (true, _) => None,
             (false, true) => Some(mt.code),
             (false, false) => Some(format!("{}^{}", mt.code, mt.event)),
         };
-        let mut segments: Vec<String> = Vec::new();
+        let mut segments: Vec<Cow<'a, str>> = Vec::new();
         for seg in msg.segments().filter(|s| s.has_valid_id()) {
             let id = seg.id();
-            if !segments.iter().any(|s| *s == id) {
-                segments.push(id.into_owned());
+            if !segments.contains(&id) {
+                segments.push(id);
             }
         }
         Facts {
-            message_type: message_type.map(|t| cut(&t)),
-            version: msg.version().map(|v| cut(v.trim())),
-            sending_application: component(msg, "MSH-3.1"),
+            message_type: message_type.map(|t| cut(Cow::Owned(t)).into_owned()),
+            version: msg.version().map(cut),
+            sending_application: msg.text("MSH-3.1").map(cut).filter(|t| !t.is_empty()),
             segments,
             observations: msg.segments_named("OBX").filter_map(observation).collect(),
         }
     }
 }
 
-fn component(msg: &Message<'_>, path: &str) -> Option<String> {
-    msg.text(path)
-        .map(|t| cut(t.trim()))
-        .filter(|t| !t.is_empty())
-}
-
-fn observation(obx: crate::hl7::Segment<'_>) -> Option<Observation> {
+fn observation(obx: crate::hl7::Segment<'_>) -> Option<Observation<'_>> {
     let part = |field: usize, comp: usize| {
         obx.field(field)
             .and_then(|f| f.repetition(1))
             .and_then(|r| r.component(comp))
             .and_then(|c| c.value())
-            .map(|v| cut(v.trim()))
+            .map(cut)
             .filter(|v| !v.is_empty())
     };
     Some(Observation {
@@ -90,13 +88,29 @@ fn observation(obx: crate::hl7::Segment<'_>) -> Option<Observation> {
     })
 }
 
-/// `text` cut to at most [`MAX_FACT_LEN`] bytes at a character boundary.
-pub fn cut(text: &str) -> String {
+/// `text` trimmed and cut to at most [`MAX_FACT_LEN`] bytes at a character
+/// boundary; borrowed text stays borrowed.
+pub fn cut(text: Cow<'_, str>) -> Cow<'_, str> {
+    match text {
+        Cow::Borrowed(t) => Cow::Borrowed(cut_str(t)),
+        Cow::Owned(t) => {
+            let kept = cut_str(&t);
+            if kept.len() == t.len() {
+                Cow::Owned(t)
+            } else {
+                Cow::Owned(kept.to_owned())
+            }
+        }
+    }
+}
+
+fn cut_str(text: &str) -> &str {
+    let text = text.trim();
     let mut end = text.len().min(MAX_FACT_LEN);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text.get(..end).unwrap_or_default().to_owned()
+    text.get(..end).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -133,9 +147,12 @@ mod tests {
     #[test]
     fn long_texts_are_cut_at_a_character_boundary() {
         let long = "é".repeat(MAX_FACT_LEN);
-        let cut = cut(&long);
-        assert!(cut.len() <= MAX_FACT_LEN);
-        assert_eq!(cut.len() % 2, 0);
-        assert_eq!(super::cut("GLU"), "GLU");
+        let kept = cut(Cow::Borrowed(&long));
+        assert!(kept.len() <= MAX_FACT_LEN);
+        assert_eq!(kept.len() % 2, 0);
+        assert!(matches!(kept, Cow::Borrowed(_)));
+        let owned = cut(Cow::Owned(format!(" {long}")));
+        assert_eq!(owned, kept);
+        assert_eq!(cut(Cow::Borrowed(" GLU ")), "GLU");
     }
 }

@@ -140,6 +140,8 @@ pub struct InterfaceProfile {
     codes: Bounded,
     units: Bounded,
     value_types: Bounded,
+    /// Scratch for the `code` + unit keys (no PHI: structural facts only).
+    key: String,
 }
 
 impl InterfaceProfile {
@@ -157,6 +159,7 @@ impl InterfaceProfile {
             codes: set("observation codes"),
             units: set("units"),
             value_types: set("value types"),
+            key: String::new(),
         }
     }
 
@@ -172,7 +175,7 @@ impl InterfaceProfile {
     }
 
     /// [`Self::observe`] for facts already extracted.
-    pub fn observe_facts(&mut self, facts: &Facts) -> Vec<Drift> {
+    pub fn observe_facts(&mut self, facts: &Facts<'_>) -> Vec<Drift> {
         let report = !self.is_learning();
         self.seen = self.seen.saturating_add(1);
         let mut out = Drift::sink(report);
@@ -183,20 +186,20 @@ impl InterfaceProfile {
         if let Some(v) = &facts.version {
             let r = self.versions.insert(v);
             out.push(r, || Drift::Version {
-                new: v.clone(),
+                new: v.to_string(),
                 was: self.versions.joined_except(v),
             });
         }
         if let Some(a) = &facts.sending_application {
             let r = self.applications.insert(a);
             out.push(r, || Drift::SendingApplication {
-                new: a.clone(),
+                new: a.to_string(),
                 was: self.applications.joined_except(a),
             });
         }
         for id in &facts.segments {
             let r = self.segments.insert(id);
-            out.push(r, || Drift::Segment { id: id.clone() });
+            out.push(r, || Drift::Segment { id: id.to_string() });
         }
         for obs in &facts.observations {
             self.observe_obx(obs, &mut out);
@@ -204,39 +207,52 @@ impl InterfaceProfile {
         out.drifts
     }
 
-    fn observe_obx(&mut self, obs: &Observation, out: &mut Sink) {
+    fn observe_obx(&mut self, obs: &Observation<'_>, out: &mut Sink) {
         if let Some(system) = &obs.system {
             let r = self.systems.insert(system);
             out.push(r, || Drift::CodeSystem {
-                system: system.clone(),
+                system: system.to_string(),
             });
         }
         let code = &obs.code;
         let new_code = self.codes.insert(code);
-        out.push(new_code, || Drift::ObservationCode { code: code.clone() });
+        out.push(new_code, || Drift::ObservationCode {
+            code: code.to_string(),
+        });
         // For a new code (or one past the cap), its unit and value type are
         // part of the news, not news of their own.
         let known = new_code == Insert::Known;
-        let unit = obs.unit.clone().unwrap_or_default();
-        let prefix = format!("{code}\u{1f}");
-        let entry = format!("{prefix}{unit}");
-        let r = self.units.insert(&entry);
+        let unit = obs.unit.as_deref().unwrap_or_default();
+        // `code` + U+001F + unit (or value type), built in a buffer kept
+        // between messages: a known pair costs a lookup, no allocation.
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.push_str(code);
+        key.push('\u{1f}');
+        let prefix_len = key.len();
+        key.push_str(unit);
+        let r = self.units.insert(&key);
         if known {
             out.push(r, || Drift::Unit {
-                code: code.clone(),
-                new: unit.clone(),
-                was: self.units.joined_with_prefix(&prefix, &entry),
+                code: code.to_string(),
+                new: unit.to_owned(),
+                was: self
+                    .units
+                    .joined_with_prefix(key.get(..prefix_len).unwrap_or_default(), &key),
             });
         }
         if let Some(vt) = &obs.value_type {
-            let r = self.value_types.insert(&format!("{prefix}{vt}"));
+            key.truncate(prefix_len);
+            key.push_str(vt);
+            let r = self.value_types.insert(&key);
             if known {
                 out.push(r, || Drift::ValueType {
-                    code: code.clone(),
-                    new: vt.clone(),
+                    code: code.to_string(),
+                    new: vt.to_string(),
                 });
             }
         }
+        self.key = key;
     }
 }
 
