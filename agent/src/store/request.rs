@@ -173,6 +173,14 @@ impl Batch {
         !self.inserts.is_empty() || !self.quarantines.is_empty()
     }
 
+    /// Whether the commit must be on disk before the batch is answered:
+    /// every request but a forwarded delete is a promise to someone (a
+    /// sender's ACK, an operator's decision, an audit line). A lost delete
+    /// only means its records are sent again, under the same ids.
+    pub(crate) fn must_be_durable(&self) -> bool {
+        self.grows() || !self.resolves.is_empty() || !self.audits.is_empty()
+    }
+
     /// Answers every request of a committed batch.
     pub(crate) fn answer(self, results: BatchResults) {
         zip_answer(self.inserts, results.inserts);

@@ -3,9 +3,21 @@
 //! Loop: wait (at most a second) for one request; take every request
 //! already waiting, up to `max_batch`; apply them all in one `IMMEDIATE`
 //! transaction; COMMIT; only then answer each request. Throughput comes
-//! from the number of requests per fsync, never from a weaker sync mode.
-//! The forwarder's deletes travel on the same channel, so they share these
-//! transactions with ingest rather than paying for commits of their own.
+//! from the number of requests per fsync, never from a weaker sync mode
+//! for anything promised. The forwarder's deletes travel on the same
+//! channel, so they share these transactions with ingest rather than
+//! paying for commits of their own.
+//!
+//! A batch of nothing but forwarded deletes commits with
+//! `synchronous=NORMAL`: its log frames are not synced by that commit but
+//! by the next durable one (or before the next checkpoint copies them).
+//! The log is append-only and its frames are checksummed in a chain, so a
+//! power cut can lose only the newest unsynced deletes, never a later
+//! commit; those records are then sent again under the same ids, which
+//! the hub drops as duplicates. Every other batch commits with
+//! `synchronous=FULL`. A drain (nothing but deletes) thus pays no fsync per
+//! commit, and at a low message rate a delete does not double the fsyncs
+//! each message costs.
 //!
 //! Checkpoints never run between a COMMIT and its answers: SQLite's
 //! automatic checkpoint is off, the checkpointer thread copies the log in
@@ -68,6 +80,9 @@ pub(crate) struct Writer {
     tally: Tally,
     /// Frames in the log after the last commit, from SQLite's WAL hook.
     wal_frames: Arc<AtomicI64>,
+    /// Whether the connection's commits are synced (`synchronous=FULL`,
+    /// as `schema::configure_writer` leaves it) or not (`NORMAL`).
+    synced_commits: bool,
 }
 
 impl Writer {
@@ -89,6 +104,7 @@ impl Writer {
             checkpointer: None,
             tally: Tally::default(),
             wal_frames: Arc::new(AtomicI64::new(0)),
+            synced_commits: true,
         }
     }
 
@@ -251,6 +267,8 @@ impl Writer {
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<Applied, Failure> {
+        self.sync_commits(batch.must_be_durable())
+            .map_err(Failure::whole)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -259,6 +277,17 @@ impl Writer {
         // On error the transaction is rolled back when `tx` drops.
         tx.commit().map_err(Failure::whole)?;
         Ok(applied)
+    }
+
+    /// Sets whether the next commits are synced, when that changes.
+    fn sync_commits(&mut self, synced: bool) -> rusqlite::Result<()> {
+        if self.synced_commits != synced {
+            // FULL (2) or NORMAL (1); the value is checked by the tests.
+            self.conn
+                .pragma_update(None, "synchronous", if synced { 2 } else { 1 })?;
+            self.synced_commits = synced;
+        }
+        Ok(())
     }
 
     fn committed(&mut self, applied: &Applied) {
@@ -311,7 +340,9 @@ impl Writer {
     fn housekeeping_if_due(&mut self) -> Result<(), StoreError> {
         if self.last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
             self.last_housekeeping = Instant::now();
-            let result = housekeeping(&mut self.conn, &self.limits);
+            let result = self
+                .sync_commits(true)
+                .and_then(|()| housekeeping(&mut self.conn, &self.limits));
             self.tolerate(result)?;
         }
         Ok(())
@@ -416,4 +447,76 @@ fn refuse_remaining(ops: &mut mpsc::Receiver<Op>, err: &StoreError) {
         },
         _ => StoreError::Closed,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::store::{
+        StoreConfig, open,
+        request::{Forward, Pending},
+        tests::message,
+    };
+
+    fn writer(cfg: &StoreConfig) -> Writer {
+        let opened = open::open(cfg).expect("open");
+        let (ops, _receiver) = mpsc::channel(1);
+        let (_handle, signals) =
+            crate::store::handle::StoreHandle::new(ops, cfg.path.clone(), opened.report.last_seq);
+        Writer::new(opened.conn, cfg.limits(), 64, signals)
+    }
+
+    fn synchronous(writer: &Writer) -> i64 {
+        writer
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .expect("pragma")
+    }
+
+    #[test]
+    fn only_a_batch_of_forwarded_deletes_commits_without_its_own_sync() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = StoreConfig::new(dir.path().join("queue.db"));
+        let mut writer = writer(&cfg);
+
+        let mut inserts = Batch::default();
+        let (reply, _answer) = oneshot::channel();
+        inserts.push(Op::Insert(Pending {
+            req: message("lab", "C1", "one"),
+            reply,
+        }));
+        let seq = writer.commit(&inserts).expect("insert").last_seq.expect("seq");
+        assert_eq!(synchronous(&writer), 2, "an insert is a promise: FULL");
+
+        let mut deletes = Batch::default();
+        let (reply, _answer) = oneshot::channel();
+        deletes.push(Op::Forwarded(Pending {
+            req: Forward {
+                seqs: vec![seq],
+                now_ms: now_ms(),
+            },
+            reply,
+        }));
+        writer.commit(&deletes).expect("delete");
+        assert_eq!(synchronous(&writer), 1, "deletes alone: NORMAL");
+
+        let mut mixed = Batch::default();
+        let (reply, _answer) = oneshot::channel();
+        mixed.push(Op::Insert(Pending {
+            req: message("lab", "C2", "two"),
+            reply,
+        }));
+        let (reply, _answer) = oneshot::channel();
+        mixed.push(Op::Forwarded(Pending {
+            req: Forward {
+                seqs: Vec::new(),
+                now_ms: now_ms(),
+            },
+            reply,
+        }));
+        writer.commit(&mixed).expect("mixed");
+        assert_eq!(synchronous(&writer), 2, "an insert with deletes: FULL");
+    }
 }
