@@ -14,8 +14,12 @@
 //! - The raw HL7 travels only when the interface is configured for it
 //!   (PHI minimization).
 
+mod splice;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub use splice::EnvelopeWriter;
 
 use crate::normalize::mapping::MappingVersion;
 use crate::record::Record;
@@ -134,6 +138,12 @@ impl StoredRecord {
     /// Decodes what [`StoredRecord::encode`] wrote, refusing other schema
     /// versions with [`WireError::UnknownSchema`].
     pub fn decode(bytes: &[u8]) -> Result<StoredRecord, WireError> {
+        Ok(postcard::from_bytes(Self::body(bytes)?)?)
+    }
+
+    /// The encoded fields after the schema version, once the version is
+    /// checked to be this crate's.
+    pub(crate) fn body(bytes: &[u8]) -> Result<&[u8], WireError> {
         let (version, rest) = postcard::take_from_bytes::<u16>(bytes)?;
         if version != SCHEMA_VERSION {
             return Err(WireError::UnknownSchema {
@@ -141,7 +151,7 @@ impl StoredRecord {
                 supported: SCHEMA_VERSION,
             });
         }
-        Ok(postcard::from_bytes(rest)?)
+        Ok(rest)
     }
 
     /// The wire entry for this record.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use hl7edge_protocol::telemetry::Status;
 use hl7edge_protocol::topic::GatewayTopics;
-use hl7edge_protocol::wire::{Envelope, StoredRecord};
+use hl7edge_protocol::wire::EnvelopeWriter;
 use rumqttc::{
     AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport,
 };
@@ -459,28 +459,33 @@ impl<'a> Generation<'a> {
     }
 
     /// The payload for `rows` and the sequence numbers of the rows it
-    /// carries. A row whose stored record cannot be decoded (written by a
-    /// build with another record layout) is left out *and left in the
-    /// store*: it is never deleted, it keeps counting in the queue depth and
-    /// the oldest-unsent age that `status` and telemetry report, and a build
-    /// that reads it sends it. An error is logged every time it is skipped.
+    /// carries. The stored records are copied into the envelope as they
+    /// are, not decoded and encoded again (`EnvelopeWriter`). A row whose
+    /// stored record has another schema version (written by another build)
+    /// is left out *and left in the store*: it is never deleted, it keeps
+    /// counting in the queue depth and the oldest-unsent age that `status`
+    /// and telemetry report, and a build that reads it sends it. An error is
+    /// logged every time it is skipped.
     fn envelope(&self, source: &str, rows: Vec<PendingRecord>) -> (Vec<i64>, Vec<u8>) {
         let include_raw = self.s.include_raw.contains(source);
         let mut seqs = Vec::with_capacity(rows.len());
-        let mut entries = Vec::with_capacity(rows.len());
+        let mut writer = match EnvelopeWriter::new(&self.s.gateway_name, source) {
+            Ok(writer) => writer,
+            Err(e) => {
+                error!(cause = %e, "records could not be encoded; kept in the queue, not sent");
+                return (Vec::new(), Vec::new());
+            }
+        };
         for row in rows {
-            match StoredRecord::decode(&row.record) {
-                Ok(stored) => {
-                    let raw = include_raw.then(|| row.raw.clone());
-                    seqs.push(row.seq);
-                    entries.push(stored.into_entry(row.id, row.received_at_ms, raw));
-                }
+            let raw = include_raw.then_some(row.raw.as_slice());
+            match writer.push(row.id, row.received_at_ms, &row.record, raw) {
+                Ok(()) => seqs.push(row.seq),
                 Err(e) => {
-                    error!(seq = row.seq, cause = %e, "stored record cannot be decoded by this build; kept in the queue, not sent");
+                    error!(seq = row.seq, cause = %e, "stored record cannot be sent by this build; kept in the queue, not sent");
                 }
             }
         }
-        match Envelope::new(self.s.gateway_name.clone(), source, entries).encode() {
+        match writer.finish() {
             Ok(payload) => (seqs, payload),
             Err(e) => {
                 error!(cause = %e, "records could not be encoded; kept in the queue, not sent");
