@@ -7,10 +7,18 @@
 //! first time it is written, and later copies are written as its index).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use foldhash::fast::RandomState;
 
 use super::dictionary::dictionary_index;
 use super::{Pool, dictionary, units_of, zigzag};
 use crate::record::{Decimal, Timestamp};
+
+/// Per pool, the room its table gets on first use: a twenty-result report
+/// adds about sixty texts (codes, displays, identifiers) but few codes or
+/// units beyond the dictionaries.
+const FIRST_CAPACITY: [usize; Pool::COUNT] = [4, 8, 8, 64];
 
 /// Builds the bytes of one compact record.
 pub(super) struct Writer<'a> {
@@ -21,39 +29,30 @@ pub(super) struct Writer<'a> {
     tables: [StringTable<'a>; Pool::COUNT],
 }
 
-/// The strings one pool has written so far. A record has a few dozen at
-/// most, where comparing against each (lengths first) is cheaper than
-/// hashing every string; past [`StringTable::SCAN_LIMIT`] entries (a very
-/// long message) a map keeps the lookup from growing with the table.
+/// The strings one pool has written so far, each with its index (counted
+/// after the pool's dictionary). Hashed with foldhash, seeded per process,
+/// so a sender cannot pick strings that collide.
 #[derive(Default)]
 struct StringTable<'a> {
-    /// The strings in the order they joined the table.
-    list: Vec<&'a str>,
-    /// String -> index, built once the list is past the scan limit.
-    map: Option<HashMap<&'a str, u64>>,
+    /// String -> index, in the order the strings joined the table.
+    map: HashMap<&'a str, u64, RandomState>,
 }
 
 impl<'a> StringTable<'a> {
-    /// Up to this many entries a linear scan is used.
-    const SCAN_LIMIT: usize = 48;
-
     /// The index of `s`, or `None` after adding it as the next entry.
-    fn find_or_add(&mut self, s: &'a str) -> Option<u64> {
-        let found = match &self.map {
-            Some(map) => map.get(s).copied(),
-            None => self.list.iter().position(|t| *t == s).map(|i| i as u64),
-        };
-        if found.is_some() {
-            return found;
+    fn find_or_add(&mut self, s: &'a str, first_capacity: usize) -> Option<u64> {
+        if self.map.capacity() == 0 {
+            // Sized once, on first use: growing rehashes every entry.
+            self.map.reserve(first_capacity);
         }
-        let index = self.list.len() as u64;
-        self.list.push(s);
-        if let Some(map) = &mut self.map {
-            map.insert(s, index);
-        } else if self.list.len() > Self::SCAN_LIMIT {
-            self.map = Some((0..).zip(self.list.iter()).map(|(i, t)| (*t, i)).collect());
+        let next = self.map.len() as u64;
+        match self.map.entry(s) {
+            Entry::Occupied(e) => Some(*e.get()),
+            Entry::Vacant(e) => {
+                e.insert(next);
+                None
+            }
         }
-        None
     }
 }
 
@@ -101,7 +100,9 @@ impl<'a> Writer<'a> {
             self.varint(i as u128 * forms + 1);
             return;
         }
-        if let Some(index) = self.tables[pool as usize].find_or_add(s) {
+        if let Some(index) =
+            self.tables[pool as usize].find_or_add(s, FIRST_CAPACITY[pool as usize])
+        {
             let index = u128::from(index) + dict.len() as u128;
             self.varint(index * forms + 1);
             return;
