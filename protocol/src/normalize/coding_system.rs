@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 /// A terminology a code belongs to.
@@ -42,9 +43,9 @@ pub enum CodingSystem {
     /// CPT-4 (`C4`).
     Cpt,
     /// A local system: `L`, `LOCAL` or the HL7 `99zzz` pattern; holds the name as sent.
-    Local(String),
+    Local(CompactString),
     /// Any other named system; holds the name as sent (trimmed).
-    Other(String),
+    Other(CompactString),
 }
 
 /// Spellings of the standard systems, matched ASCII case-insensitively.
@@ -91,7 +92,7 @@ impl CodingSystem {
             "UCUM" => return CodingSystem::Ucum,
             "MDC" => return CodingSystem::Mdc,
             "SCT" => return CodingSystem::SnomedCt,
-            "" => return CodingSystem::Other(String::new()),
+            "" => return CodingSystem::Other(CompactString::const_new("")),
             _ => {}
         }
         let name = name_of_coding_system.trim();
@@ -102,9 +103,9 @@ impl CodingSystem {
             return system.clone();
         }
         if name.eq_ignore_ascii_case("L") || name.eq_ignore_ascii_case("LOCAL") || is_99zzz(name) {
-            return CodingSystem::Local(name.to_owned());
+            return CodingSystem::Local(name.into());
         }
-        CodingSystem::Other(name.to_owned())
+        CodingSystem::Other(name.into())
     }
 
     /// The canonical HL7 v2 name: `LN`, `SCT`, `I10C`, `ICD10`, `I9C`, `RXNORM`,
@@ -236,7 +237,7 @@ mod tests {
         );
         assert_eq!(
             CodingSystem::from_hl7(""),
-            CodingSystem::Other(String::new())
+            CodingSystem::Other(CompactString::const_new(""))
         );
     }
 

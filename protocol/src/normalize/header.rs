@@ -9,15 +9,15 @@ use crate::hl7::{Element, Message, MessageType};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{field_time, string};
 use crate::normalize::fields::Fields;
-use crate::record::{Header, Processing};
+use crate::record::{CompactString, Header, Processing};
 
 /// Reads the header of `msg`, whose MSH-9 has been read as `kind`.
 pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType) -> Header {
     let msh = msg.msh();
     let fields = Fields::new(msh);
     Header {
-        message_code: kind.code.clone(),
-        trigger_event: kind.event.clone(),
+        message_code: kind.code.as_str().into(),
+        trigger_event: kind.event.as_str().into(),
         control_id: string(msh.field(10)).unwrap_or_default(),
         version: string(msh.field(12).and_then(|f| f.component(1))).unwrap_or_default(),
         sending_application: hd(msh.field(3)).unwrap_or_default(),
@@ -28,7 +28,7 @@ pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType)
 }
 
 /// An HD value: namespace id, else universal id.
-fn hd(element: Option<Element<'_>>) -> Option<String> {
+fn hd(element: Option<Element<'_>>) -> Option<CompactString> {
     let element = element?;
     string(element.component(1)).or_else(|| string(element.component(2)))
 }

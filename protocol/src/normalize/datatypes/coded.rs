@@ -19,7 +19,7 @@ use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{string, text};
 use crate::normalize::fields::{Fields, Parts};
-use crate::record::{Coded, Coding, Standard};
+use crate::record::{Coded, Coding, CompactString, Standard};
 
 /// Coding systems a particular field accepts as standard, besides the
 /// general list (names as sent, compared case-insensitively).
@@ -77,9 +77,9 @@ pub(crate) fn repeated_coded(work: &mut Work<'_>, fields: &Fields<'_>, n: usize)
 pub(crate) fn missing_code() -> Coded {
     Coded {
         original: Coding {
-            code: String::new(),
+            code: CompactString::const_new(""),
             display: None,
-            system: CodingSystem::Other(String::new()),
+            system: CodingSystem::Other(CompactString::const_new("")),
         },
         alternate: None,
         standard: Standard::Unmapped,
@@ -130,8 +130,8 @@ fn standard(
         .find_map(|c| work.ctx.mapping.map_code(c.system.hl7_code(), &c.code));
     if let Some(target) = mapped {
         return Standard::Mapped(Coding {
-            code: target.code.clone(),
-            display: target.display.clone(),
+            code: target.code.as_str().into(),
+            display: target.display.as_deref().map(CompactString::from),
             system: target.system.clone(),
         });
     }

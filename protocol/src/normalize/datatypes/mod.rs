@@ -24,7 +24,7 @@ use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::{At, Work};
 use crate::normalize::fields::Fields;
 use crate::normalize::time::to_timestamp;
-use crate::record::Timestamp;
+use crate::record::{CompactString, Timestamp};
 
 /// The element's text, trimmed; `None` when absent, empty, null or blank.
 pub(crate) fn text<'a>(element: Option<Element<'a>>) -> Option<Cow<'a, str>> {
@@ -37,13 +37,13 @@ pub(crate) fn text<'a>(element: Option<Element<'a>>) -> Option<Cow<'a, str>> {
     (!trimmed.is_empty()).then_some(trimmed)
 }
 
-/// [`text`] as an owned string.
-pub(crate) fn string(element: Option<Element<'_>>) -> Option<String> {
-    text(element).map(Cow::into_owned)
+/// [`text`] as an owned string (inline when short).
+pub(crate) fn string(element: Option<Element<'_>>) -> Option<CompactString> {
+    text(element).map(CompactString::from)
 }
 
 /// Component `n` of `element` (first repetition of a field) as a string.
-pub(crate) fn component(element: Option<Element<'_>>, n: usize) -> Option<String> {
+pub(crate) fn component(element: Option<Element<'_>>, n: usize) -> Option<CompactString> {
     string(element?.component(n))
 }
 

@@ -49,7 +49,7 @@ pub(crate) fn structured_numeric(parts: Parts<'_>) -> Option<StructuredNumeric> 
 pub(crate) fn comparator_number(text: &str) -> Option<StructuredNumeric> {
     let (comparator, rest) = comparator_prefix(text.trim())?;
     Some(StructuredNumeric {
-        comparator: Some(comparator.to_owned()),
+        comparator: Some(comparator.into()),
         low: Some(decimal(rest)?),
         separator: None,
         high: None,
@@ -74,13 +74,13 @@ pub(crate) fn reference_range(text: &str) -> ReferenceRange {
             _ => {}
         }
         if matches!(comparator, "<" | ">" | "=" | "<>") {
-            range.text = Some(text.to_owned());
+            range.text = Some(text.into());
         }
     } else if let Some((low, high)) = split_range(text) {
         range.low = Some(low);
         range.high = Some(high);
     } else {
-        range.text = Some(text.to_owned());
+        range.text = Some(text.into());
     }
     range
 }
