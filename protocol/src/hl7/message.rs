@@ -20,7 +20,7 @@ use crate::hl7::delimiters::Delimiters;
 use crate::hl7::element::{Ctx, Element, Level};
 use crate::hl7::error::{ParseError, PathError};
 use crate::hl7::path::Path;
-use crate::hl7::scan;
+use crate::hl7::{fields, scan};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -32,13 +32,20 @@ pub struct Message<'a> {
     declared: DeclaredCharset,
     charset_mismatch: Option<usize>,
     segments: Vec<Span>,
+    /// Every segment's field index, one after the other (see
+    /// [`Span::ends`]).
+    field_ends: Vec<u32>,
 }
 
-/// Byte range of one segment, without its terminator.
+/// Byte range of one segment, without its terminator, and where its field
+/// index lies in [`Message::field_ends`]: the end of each piece (segment
+/// id, then every field), relative to the segment's start.
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: u32,
     end: u32,
+    /// `field_ends[ends.0..ends.1]` is this segment's index.
+    ends: (u32, u32),
 }
 
 impl<'a> Message<'a> {
@@ -63,7 +70,8 @@ impl<'a> Message<'a> {
             });
         }
         let delims = Delimiters::from_msh(body)?;
-        let segments = split_segments(raw, start);
+        let mut segments = split_segments(raw, start);
+        let field_ends = index_fields(raw, &mut segments, delims.field);
         let mut msg = Message {
             raw,
             ctx: Ctx {
@@ -75,6 +83,7 @@ impl<'a> Message<'a> {
             declared: DeclaredCharset::Absent,
             charset_mismatch: None,
             segments,
+            field_ends,
         };
         let msh18 = msg
             .msh()
@@ -132,6 +141,25 @@ impl<'a> Message<'a> {
             ctx: self.ctx,
             index,
         })
+    }
+
+    /// The field index of `segment` (the end of each piece, relative to the
+    /// segment's start), or an empty slice when `segment` is not one of
+    /// this message's segments or its index did not fit in `u32`.
+    pub(crate) fn field_ends(&self, segment: &Segment<'_>) -> &[u32] {
+        let Some(span) = self.segments.get(segment.index) else {
+            return &[];
+        };
+        let ours = self.raw.get(span.start as usize..span.end as usize);
+        if ours.map(<[u8]>::as_ptr) != Some(segment.bytes.as_ptr())
+            || ours.map(<[u8]>::len) != Some(segment.bytes.len())
+        {
+            return &[];
+        }
+        let (from, to) = span.ends;
+        self.field_ends
+            .get(from as usize..to as usize)
+            .unwrap_or_default()
     }
 
     /// All segments in order.
@@ -258,6 +286,33 @@ fn split_segments(raw: &[u8], start: usize) -> Vec<Span> {
     spans
 }
 
+/// Splits every segment that validation and normalization read field by
+/// field into fields, once for both (see [`crate::hl7::fields`]); other
+/// segments (NTE, Z-segments, ...) are left unsplit.
+fn index_fields(raw: &[u8], spans: &mut [Span], sep: u8) -> Vec<u32> {
+    let mut ends: Vec<u32> = Vec::with_capacity(raw.len() / 8 + spans.len());
+    for span in spans {
+        let bytes = raw
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or_default();
+        if !fields::is_indexed(bytes, sep) {
+            continue;
+        }
+        let from = ends.len();
+        // Positions fit: segment lengths were checked against u32::MAX.
+        scan::each(bytes, sep, |i| {
+            ends.push(i as u32);
+            true
+        });
+        ends.push(bytes.len() as u32);
+        span.ends = match (u32::try_from(from), u32::try_from(ends.len())) {
+            (Ok(from), Ok(to)) => (from, to),
+            _ => (0, 0),
+        };
+    }
+    ends
+}
+
 fn push_span(spans: &mut Vec<Span>, raw: &[u8], start: usize, end: usize) {
     if end <= start {
         return;
@@ -270,6 +325,7 @@ fn push_span(spans: &mut Vec<Span>, raw: &[u8], start: usize, end: usize) {
     spans.push(Span {
         start: start as u32,
         end: end as u32,
+        ends: (0, 0),
     });
 }
 

@@ -20,14 +20,14 @@ pub(crate) fn patient_event(
     msg: &Message<'_>,
     message_time: Option<Timestamp>,
 ) -> PatientEvent {
-    let evn = msg.segment("EVN").map(Fields::new);
+    let evn = msg.segment("EVN").map(|evn| Fields::new(msg, evn));
     let recorded_at = evn.as_ref().and_then(|s| field_time(work, s, 2));
     PatientEvent {
         recorded_at: recorded_at.or(message_time),
         occurred_at: evn.as_ref().and_then(|s| field_time(work, s, 6)),
         encounter: msg
             .segment("PV1")
-            .map(|pv1| encounter(work, &Fields::new(pv1))),
+            .map(|pv1| encounter(work, &Fields::new(msg, pv1))),
         merged_from: merged_from(msg),
     }
 }
@@ -64,7 +64,7 @@ fn point_of_care(element: Option<Element<'_>>) -> Option<CompactString> {
 fn merged_from(msg: &Message<'_>) -> Vec<Identifier> {
     let mut out: Vec<Identifier> = Vec::new();
     for mrg in msg.segments_named("MRG") {
-        for id in identifiers(&Fields::new(mrg), &[1, 4]) {
+        for id in identifiers(&Fields::new(msg, mrg), &[1, 4]) {
             if !out.contains(&id) {
                 out.push(id);
             }

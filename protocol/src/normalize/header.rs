@@ -14,7 +14,7 @@ use crate::record::{CompactString, Header, Processing};
 /// Reads the header of `msg`, whose MSH-9 has been read as `kind`.
 pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType) -> Header {
     let msh = msg.msh();
-    let fields = Fields::new(msh);
+    let fields = Fields::new(msg, msh);
     Header {
         message_code: kind.code.as_str().into(),
         trigger_event: kind.event.as_str().into(),

@@ -34,7 +34,7 @@ pub(crate) fn orders(work: &mut Work<'_>, msg: &Message<'_>) -> OrderMessage {
         if !matches!(id, b"ORC" | b"OBR" | b"RXO" | b"TQ1" | b"SPM") {
             continue;
         }
-        let segment = Fields::new(segment);
+        let segment = Fields::new(msg, segment);
         match id {
             b"ORC" => {
                 orders.extend(current.take().map(|(o, _)| o));

@@ -34,7 +34,7 @@ pub(crate) fn observations(work: &mut Work<'_>, msg: &Message<'_>) -> Observatio
     for segment in msg.segments() {
         match segment.id_bytes() {
             b"OBR" => {
-                let mut group = group(work, &Fields::new(segment));
+                let mut group = group(work, &Fields::new(msg, segment));
                 group.observations = Vec::with_capacity(obx_count(msg, segment.index() + 1));
                 orders.push(group);
             }
@@ -45,7 +45,7 @@ pub(crate) fn observations(work: &mut Work<'_>, msg: &Message<'_>) -> Observatio
                     orders.push(group);
                 }
                 if let Some(group) = orders.last_mut() {
-                    let obx = Fields::new(segment);
+                    let obx = Fields::new(msg, segment);
                     let observation = observation(work, &obx, group.observed_at.as_ref());
                     group.observations.push(observation);
                 }

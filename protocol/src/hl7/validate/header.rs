@@ -22,7 +22,7 @@ pub const KNOWN_VERSIONS: [&str; 14] = [
 pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     check_segment_ids(msg, out);
     check_charset(msg, out);
-    let msh = Fields::new(msg.msh());
+    let msh = Fields::new(msg, msg.msh());
     let version = component_text(&msh, 12, 1);
     let version_number = version.as_deref().and_then(version_number);
     check_message_type(&msh, version_number, out);

@@ -28,7 +28,7 @@ const ADT_WITH_MRG: &[&str] = &[
 /// Runs the structure rules for the message's type, if it has any.
 pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     let mt = msg.message_type();
-    let version = component_text(&Fields::new(msg.msh()), 12, 1)
+    let version = component_text(&Fields::new(msg, msg.msh()), 12, 1)
         .as_deref()
         .and_then(version_number);
     let rules = Rules {

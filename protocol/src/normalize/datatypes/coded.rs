@@ -165,7 +165,7 @@ mod tests {
     ) -> (Option<Coded>, Vec<(CodingSystem, String)>) {
         let text = format!("MSH|^~\\&|A\rOBX|1|CWE|{field}");
         with_work(&text, mapping, |work, m| {
-            let fields = Fields::new(m.segment("OBX").unwrap());
+            let fields = Fields::new(m, m.segment("OBX").unwrap());
             coded(work, fields.parts(fields.field(3)), accept)
         })
     }
@@ -198,11 +198,11 @@ mod tests {
         let (read, unmapped) = with_work(&text, &mapping, |work, m| {
             m.segments()
                 .filter(|s| s.id() == "OBX")
-                .map(|s| repeated_coded(work, &Fields::new(s), 17))
+                .map(|s| repeated_coded(work, &Fields::new(m, s), 17))
                 .collect::<Vec<_>>()
         });
         let (once, _) = with_work(&text, &mapping, |work, m| {
-            let fields = Fields::new(m.segment("OBX").unwrap());
+            let fields = Fields::new(m, m.segment("OBX").unwrap());
             coded(work, fields.parts(fields.field(17)), Accept::GENERAL)
         });
         assert_eq!(once.as_ref().unwrap().original.code, "M1");

@@ -165,7 +165,7 @@ mod tests {
     fn sn(value: &str) -> Option<StructuredNumeric> {
         let text = format!("MSH|^~\\&|A\rOBX|1|SN|X||{value}");
         let m = Message::parse(text.as_bytes()).unwrap();
-        let fields = Fields::new(m.segment("OBX").unwrap());
+        let fields = Fields::new(&m, m.segment("OBX").unwrap());
         structured_numeric(fields.parts(fields.field(5).and_then(|f| f.repetition(1))))
     }
 

@@ -96,7 +96,7 @@ mod tests {
             },
             Vec::new(),
         );
-        let fields = Fields::new(m.segment("OBX").unwrap());
+        let fields = Fields::new(&m, m.segment("OBX").unwrap());
         let unit = unit(&mut work, &fields, 6);
         (unit, work.unmapped)
     }
