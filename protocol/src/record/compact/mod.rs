@@ -148,6 +148,10 @@ pub fn decode(bytes: &[u8]) -> Result<Record, CompactError> {
 
 /// The number form of a numeric string (see the module doc), if it has one.
 fn number_form(s: &str) -> Option<u128> {
+    // Most strings are words: they fail on the first byte.
+    if !matches!(s.as_bytes().first(), Some(b'1'..=b'9')) {
+        return None;
+    }
     let (digits, check) = match s.split_once('-') {
         Some((d, c)) => (d, Some(c)),
         None => (s, None),

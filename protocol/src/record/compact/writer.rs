@@ -96,7 +96,9 @@ impl<'a> Writer<'a> {
         };
         let (form_bits, forms) = if pool == Pool::Text { (2, 4) } else { (1, 2) };
         let dict = dictionary(pool);
-        if let Some(i) = dictionary_index(pool, s) {
+        if !dict.is_empty()
+            && let Some(i) = dictionary_index(pool, s)
+        {
             self.varint(i as u128 * forms + 1);
             return;
         }
