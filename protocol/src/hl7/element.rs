@@ -259,6 +259,16 @@ fn contains(raw: &[u8], byte: u8) -> bool {
     }
 }
 
+/// `str::trim`, without its Unicode scan for the usual value that starts
+/// and ends with a visible ASCII character (which is not whitespace).
+pub(crate) fn trim(value: &str) -> &str {
+    match value.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => value,
+        [only] if only.is_ascii_graphic() => value,
+        _ => value.trim(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Level;

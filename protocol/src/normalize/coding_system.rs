@@ -16,6 +16,8 @@ use std::fmt;
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
+use crate::hl7::element::trim;
+
 /// A terminology a code belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum CodingSystem {
@@ -95,7 +97,7 @@ impl CodingSystem {
             "" => return CodingSystem::Other(CompactString::const_new("")),
             _ => {}
         }
-        let name = name_of_coding_system.trim();
+        let name = trim(name_of_coding_system);
         if let Some((_, system)) = SPELLINGS
             .iter()
             .find(|(spelling, _)| spelling.eq_ignore_ascii_case(name))

@@ -8,6 +8,7 @@
 //! strictness is not lost. Anything else (`negative`, `70_105`) is kept as
 //! text only: bounds are never guessed.
 
+use crate::hl7::element::trim;
 use crate::normalize::datatypes::string;
 use crate::normalize::fields::Parts;
 use crate::record::{Decimal, ReferenceRange, StructuredNumeric};
@@ -47,7 +48,7 @@ pub(crate) fn structured_numeric(parts: Parts<'_>) -> Option<StructuredNumeric> 
 /// A number written with a comparator in front (`<5`, `>=10`), as senders
 /// often put in an NM field.
 pub(crate) fn comparator_number(text: &str) -> Option<StructuredNumeric> {
-    let (comparator, rest) = comparator_prefix(text.trim())?;
+    let (comparator, rest) = comparator_prefix(trim(text))?;
     Some(StructuredNumeric {
         comparator: Some(comparator.into()),
         low: Some(decimal(rest)?),
@@ -59,7 +60,7 @@ pub(crate) fn comparator_number(text: &str) -> Option<StructuredNumeric> {
 
 /// OBX-7 (see the module doc for what is read).
 pub(crate) fn reference_range(text: &str) -> ReferenceRange {
-    let text = text.trim();
+    let text = trim(text);
     let mut range = ReferenceRange {
         low: None,
         high: None,
