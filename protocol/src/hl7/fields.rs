@@ -69,23 +69,7 @@ impl<'a> Fields<'a> {
 
     /// Field `n` (1-based), as `Segment::field(n)` gives it.
     pub(crate) fn field(&self, n: usize) -> Option<Element<'a>> {
-        // In MSH, MSH-1 is the separator itself: MSH-n is piece n - 1.
-        let piece = match (self.is_header, n) {
-            (_, 0) => return None,
-            (true, 1 | 2) => return self.segment.field(n),
-            (true, n) => n - 1,
-            (false, n) => n,
-        };
-        let Some(&end) = self.ends.get(piece) else {
-            return match self.ends {
-                [] => self.segment.field(n),
-                _ => None,
-            };
-        };
-        let start = *self.ends.get(piece - 1)? as usize + 1;
-        let end = end as usize;
-        let raw = self.segment.raw().get(start..end)?;
-        Some(Element::new(raw, self.ctx, Level::Field))
+        field_of(self.segment, self.is_header, self.ends, n)
     }
 
     /// True when `element` holds more than one repetition or component.
@@ -101,6 +85,32 @@ impl<'a> Fields<'a> {
     pub(crate) fn parts(&self, element: Option<Element<'a>>) -> Parts<'a> {
         Parts::split(self.ctx, element)
     }
+}
+
+/// Field `n` of `segment` (its field index `ends`, empty for none, and
+/// whether it is a header segment given), as `Segment::field(n)` gives it.
+pub(crate) fn field_of<'a>(
+    segment: Segment<'a>,
+    is_header: bool,
+    ends: &[u32],
+    n: usize,
+) -> Option<Element<'a>> {
+    // In MSH, MSH-1 is the separator itself: MSH-n is piece n - 1.
+    let piece = match (is_header, n) {
+        (_, 0) => return None,
+        (true, 1 | 2) => return segment.field(n),
+        (true, n) => n - 1,
+        (false, n) => n,
+    };
+    let Some(&end) = ends.get(piece) else {
+        return match ends {
+            [] => segment.field(n),
+            _ => None,
+        };
+    };
+    let start = *ends.get(piece - 1)? as usize + 1;
+    let raw = segment.raw().get(start..end as usize)?;
+    Some(Element::new(raw, segment.ctx(), Level::Field))
 }
 
 /// The components of one field repetition (or of one component, whose

@@ -86,8 +86,7 @@ impl<'a> Message<'a> {
             field_ends,
         };
         let msh18 = msg
-            .msh()
-            .field(18)
+            .msh_field(18)
             .and_then(|f| f.repetition(1))
             .map(|r| r.raw())
             .unwrap_or_default();
@@ -162,6 +161,12 @@ impl<'a> Message<'a> {
             .unwrap_or_default()
     }
 
+    /// MSH-`n`, through the field index.
+    fn msh_field(&self, n: usize) -> Option<Element<'a>> {
+        let msh = self.msh();
+        fields::field_of(msh, msh.is_header(), self.field_ends(&msh), n)
+    }
+
     /// All segments in order.
     pub fn segments(&self) -> impl Iterator<Item = Segment<'a>> + '_ {
         (0..self.segments.len()).filter_map(|i| self.segment_at(i))
@@ -210,12 +215,12 @@ impl<'a> Message<'a> {
 
     /// MSH-10, the message control id.
     pub fn control_id(&self) -> Option<Cow<'a, str>> {
-        self.msh().field(10).and_then(|f| f.value())
+        self.msh_field(10).and_then(|f| f.value())
     }
 
     /// MSH-9 as message code, trigger event and message structure.
     pub fn message_type(&self) -> MessageType {
-        let f = self.msh().field(9);
+        let f = self.msh_field(9);
         let part = |n| {
             f.and_then(|f| f.component(n))
                 .and_then(|c| c.value())
@@ -231,8 +236,7 @@ impl<'a> Message<'a> {
 
     /// MSH-12.1, the HL7 version id, e.g. `2.5.1`.
     pub fn version(&self) -> Option<Cow<'a, str>> {
-        self.msh()
-            .field(12)
+        self.msh_field(12)
             .and_then(|f| f.component(1))
             .and_then(|c| c.value())
     }

@@ -13,17 +13,16 @@ use crate::record::{CompactString, Header, Processing};
 
 /// Reads the header of `msg`, whose MSH-9 has been read as `kind`.
 pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType) -> Header {
-    let msh = msg.msh();
-    let fields = Fields::new(msg, msh);
+    let fields = Fields::new(msg, msg.msh());
     Header {
         message_code: kind.code.as_str().into(),
         trigger_event: kind.event.as_str().into(),
-        control_id: string(msh.field(10)).unwrap_or_default(),
-        version: string(msh.field(12).and_then(|f| f.component(1))).unwrap_or_default(),
-        sending_application: hd(msh.field(3)).unwrap_or_default(),
-        sending_facility: hd(msh.field(4)).unwrap_or_default(),
+        control_id: string(fields.field(10)).unwrap_or_default(),
+        version: string(fields.field(12).and_then(|f| f.component(1))).unwrap_or_default(),
+        sending_application: hd(fields.field(3)).unwrap_or_default(),
+        sending_facility: hd(fields.field(4)).unwrap_or_default(),
         message_time: field_time(work, &fields, 7),
-        processing: processing(msh.field(11)),
+        processing: processing(fields.field(11)),
     }
 }
 
