@@ -3,11 +3,12 @@
 //! `Message::parse` does the least work that makes every later access cheap:
 //! it strips a UTF-8 BOM, reads the delimiters from MSH, chooses the text
 //! decoding from MSH-18, and records where each segment starts and ends
-//! (segments end at CR, LF or CRLF; blank lines are skipped). Fields,
+//! (segments end at CR, LF or CRLF; blank lines are skipped), and where
+//! each field of the segments validation and normalization read ends (the
+//! field index `hl7::fields` reads, built once for both). Other fields,
 //! repetitions, components and sub-components are split on access by
 //! scanning the few bytes of that segment (eight at a time, see
-//! `hl7::scan`; readers of many fields index a segment once with
-//! `hl7::fields`), and text is unescaped and transcoded only when asked
+//! `hl7::scan`), and text is unescaped and transcoded only when asked
 //! for, borrowing from the input whenever the bytes need no change: for a
 //! UTF-8 message the text of an element is a slice of the message's text,
 //! checked once here, and unescaping is skipped outright when no escape
