@@ -62,21 +62,22 @@ fn check_segment_ids(msg: &Message<'_>, out: &mut Vec<Issue>) {
 }
 
 fn check_charset(msg: &Message<'_>, out: &mut Vec<Issue>) {
-    let msh18 = Location::segment("MSH", 1).field(18);
+    // Built only when there is something to report.
+    let msh18 = || msh_location().field(18);
     match (msg.declared_charset(), msg.charset_mismatch()) {
         (DeclaredCharset::Utf8, Some(at)) => out.push(Issue::error(
             ErrorCode::TableValueNotFound,
-            locate_offset(msg, at).unwrap_or(msh18),
+            locate_offset(msg, at).unwrap_or_else(msh18),
             "the bytes are not valid UTF-8 although MSH-18 declares UNICODE UTF-8",
         )),
         (DeclaredCharset::Ascii, Some(at)) => out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
-            locate_offset(msg, at).unwrap_or(msh18),
+            locate_offset(msg, at).unwrap_or_else(msh18),
             "8-bit bytes although MSH-18 declares ASCII; text was read as UTF-8 or Latin-1",
         )),
         (DeclaredCharset::Unsupported(_), _) => out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
-            msh18.repetition(1),
+            msh18().repetition(1),
             "MSH-18 names an unsupported character set; text was read as UTF-8 or Latin-1",
         )),
         _ => {}
@@ -124,11 +125,11 @@ fn msh_location() -> Location {
 }
 
 fn check_message_type(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
-    let at = msh_location().field(9).repetition(1);
+    let at = || msh_location().field(9).repetition(1);
     if component_text(msh, 9, 1).is_none_or(|code| code.trim().is_empty()) {
         out.push(Issue::error(
             ErrorCode::RequiredFieldMissing,
-            at.clone().component(1),
+            at().component(1),
             "MSH-9.1 (message code) is missing; the message cannot be routed",
         ));
     }
@@ -137,7 +138,7 @@ fn check_message_type(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut
     if has_event_component && component_text(msh, 9, 2).is_none() {
         out.push(Issue::warning(
             ErrorCode::RequiredFieldMissing,
-            at.component(2),
+            at().component(2),
             "MSH-9.2 (trigger event) is missing",
         ));
     }
@@ -173,11 +174,11 @@ fn check_timestamp(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Ve
 }
 
 fn check_processing_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
-    let at = msh_location().field(11);
+    let at = || msh_location().field(11);
     let Some(id) = component_text(msh, 11, 1) else {
         out.push(Issue::warning(
             ErrorCode::RequiredFieldMissing,
-            at,
+            at(),
             "MSH-11 (processing id) is missing",
         ));
         return;
@@ -185,7 +186,7 @@ fn check_processing_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     if !tables::contains(tables::PROCESSING_ID, &id) {
         out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
-            at.clone().repetition(1).component(1),
+            at().repetition(1).component(1),
             "MSH-11.1 (processing id) is not in HL7 table 0103",
         ));
     }
@@ -193,24 +194,24 @@ fn check_processing_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     if mode.is_some_and(|m| !tables::contains(tables::PROCESSING_MODE, &m)) {
         out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
-            at.repetition(1).component(2),
+            at().repetition(1).component(2),
             "MSH-11.2 (processing mode) is not in HL7 table 0207",
         ));
     }
 }
 
 fn check_version(version: Option<&str>, out: &mut Vec<Issue>) {
-    let at = msh_location().field(12);
+    let at = || msh_location().field(12);
     match version {
         None => out.push(Issue::warning(
             ErrorCode::RequiredFieldMissing,
-            at,
+            at(),
             "MSH-12 (version id) is missing",
         )),
         Some(v) if !KNOWN_VERSIONS.contains(&v.trim()) => out.push(Issue {
             code: ErrorCode::UnsupportedVersion,
             severity: Severity::Warning,
-            location: at.repetition(1).component(1),
+            location: at().repetition(1).component(1),
             message: "MSH-12 (version id) is not a known HL7 v2 version (2.1 to 2.9)".into(),
         }),
         Some(_) => {}
