@@ -53,7 +53,7 @@ use dictionary::dictionary;
 use reader::Reader;
 use writer::Writer;
 
-use super::{Precision, Record};
+use super::{Body, Precision, Record};
 
 /// Timestamp tag bits: the precision's enum index plus one (so a present
 /// timestamp's tag is never zero).
@@ -131,7 +131,11 @@ pub enum CompactError {
 
 /// Encodes a record in the compact form.
 pub fn encode(record: &Record) -> Result<Vec<u8>, postcard::Error> {
-    let mut w = Writer::new();
+    let results = match &record.body {
+        Body::Observations(r) => r.orders.iter().map(|g| g.observations.len()).sum(),
+        _ => 0,
+    };
+    let mut w = Writer::new(results);
     parts::write_record(&mut w, record)?;
     Ok(w.out)
 }

@@ -15,10 +15,16 @@ use super::dictionary::dictionary_index;
 use super::{Pool, dictionary, units_of, zigzag};
 use crate::record::{Decimal, Timestamp};
 
-/// Per pool, the room its table gets on first use: a twenty-result report
-/// adds about sixty texts (codes, displays, identifiers) but few codes or
-/// units beyond the dictionaries.
-const FIRST_CAPACITY: [usize; Pool::COUNT] = [4, 8, 8, 64];
+/// Per pool, the room its table gets on first use: few codes or units go
+/// beyond the dictionaries; the text pool's room is counted per record
+/// ([`Writer::new`]).
+const FIRST_CAPACITY: [usize; Pool::COUNT] = [4, 8, 8, 0];
+
+/// Texts (codes, displays, identifiers) a record adds besides its results'.
+const TEXTS_PER_RECORD: usize = 16;
+
+/// Texts a result adds: its code, the code's display, about one more.
+const TEXTS_PER_RESULT: usize = 3;
 
 /// Builds the bytes of one compact record.
 pub(super) struct Writer<'a> {
@@ -27,6 +33,8 @@ pub(super) struct Writer<'a> {
     /// Per pool: the strings written so far, in table order (indexes are
     /// counted after the pool's dictionary).
     tables: [StringTable<'a>; Pool::COUNT],
+    /// Per pool, the room its table gets on first use.
+    first_capacity: [usize; Pool::COUNT],
 }
 
 /// The strings one pool has written so far, each with its index (counted
@@ -57,11 +65,16 @@ impl<'a> StringTable<'a> {
 }
 
 impl<'a> Writer<'a> {
-    /// An empty writer (its tables start after the frozen dictionaries).
-    pub(super) fn new() -> Self {
+    /// An empty writer (its tables start after the frozen dictionaries)
+    /// for a record with `results` observation results.
+    pub(super) fn new(results: usize) -> Self {
+        let mut first_capacity = FIRST_CAPACITY;
+        first_capacity[Pool::Text as usize] =
+            TEXTS_PER_RECORD.saturating_add(results.saturating_mul(TEXTS_PER_RESULT));
         Writer {
             out: Vec::with_capacity(512),
             tables: Default::default(),
+            first_capacity,
         }
     }
 
@@ -103,7 +116,7 @@ impl<'a> Writer<'a> {
             return;
         }
         if let Some(index) =
-            self.tables[pool as usize].find_or_add(s, FIRST_CAPACITY[pool as usize])
+            self.tables[pool as usize].find_or_add(s, self.first_capacity[pool as usize])
         {
             let index = u128::from(index) + dict.len() as u128;
             self.varint(index * forms + 1);
