@@ -18,7 +18,7 @@ use std::borrow::Cow;
 
 use crate::hl7::charset::{self, DeclaredCharset, Encoding};
 use crate::hl7::delimiters::Delimiters;
-use crate::hl7::element::{Ctx, Element, Level};
+use crate::hl7::element::{Ctx, Element, Level, trim};
 use crate::hl7::error::{ParseError, PathError};
 use crate::hl7::path::Path;
 use crate::hl7::{fields, scan};
@@ -225,7 +225,7 @@ impl<'a> Message<'a> {
         let part = |n| {
             f.and_then(|f| f.component(n))
                 .and_then(|c| c.value())
-                .map(|v| v.trim().to_string())
+                .map(|v| trim(&v).to_string())
                 .unwrap_or_default()
         };
         MessageType {

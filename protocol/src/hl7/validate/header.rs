@@ -7,6 +7,7 @@
 
 use crate::hl7::charset::DeclaredCharset;
 use crate::hl7::datetime::parse_ts;
+use crate::hl7::element::trim;
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
 use crate::hl7::message::{Message, Segment};
@@ -35,11 +36,15 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
 /// Reads a version id such as `2.5.1` as `(2, 5, 1)`; `None` when it is not
 /// one to three dot-separated numbers.
 pub(crate) fn version_number(text: &str) -> Option<(u8, u8, u8)> {
-    let mut parts = text.trim().split('.');
+    let mut parts = trim(text).as_bytes().split(|&b| b == b'.');
     let mut next = |required: bool| match parts.next() {
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok(),
+        Some([]) => None,
+        Some(p) => p.iter().try_fold(0u8, |n, &b| {
+            let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+            n.checked_mul(10)?.checked_add(digit)
+        }),
         None if !required => Some(0),
-        _ => None,
+        None => None,
     };
     let major = next(true)?;
     let minor = next(false)?;
@@ -126,7 +131,7 @@ fn msh_location() -> Location {
 
 fn check_message_type(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
     let at = || msh_location().field(9).repetition(1);
-    if component_text(msh, 9, 1).is_none_or(|code| code.trim().is_empty()) {
+    if component_text(msh, 9, 1).is_none_or(|code| trim(&code).is_empty()) {
         out.push(Issue::error(
             ErrorCode::RequiredFieldMissing,
             at().component(1),
@@ -146,7 +151,7 @@ fn check_message_type(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut
 
 fn check_control_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     let control_id = msh.field(10).and_then(|f| f.value());
-    if control_id.is_none_or(|id| id.trim().is_empty()) {
+    if control_id.is_none_or(|id| trim(&id).is_empty()) {
         out.push(Issue::error(
             ErrorCode::RequiredFieldMissing,
             msh_location().field(10),
@@ -208,12 +213,30 @@ fn check_version(version: Option<&str>, out: &mut Vec<Issue>) {
             at(),
             "MSH-12 (version id) is missing",
         )),
-        Some(v) if !KNOWN_VERSIONS.contains(&v.trim()) => out.push(Issue {
+        Some(v) if !KNOWN_VERSIONS.contains(&trim(v)) => out.push(Issue {
             code: ErrorCode::UnsupportedVersion,
             severity: Severity::Warning,
             location: at().repetition(1).component(1),
             message: "MSH-12 (version id) is not a known HL7 v2 version (2.1 to 2.9)".into(),
         }),
         Some(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_number;
+
+    #[test]
+    fn version_ids_read_as_one_to_three_numbers() {
+        assert_eq!(version_number("2.5.1"), Some((2, 5, 1)));
+        assert_eq!(version_number(" 2.3 "), Some((2, 3, 0)));
+        assert_eq!(version_number("2"), Some((2, 0, 0)));
+        assert_eq!(version_number("02.007"), Some((2, 7, 0)));
+        for bad in [
+            "", "2.", ".5", "2.5.1.0", "2.x", "256", "2.-1", "2..1", "v2.5",
+        ] {
+            assert_eq!(version_number(bad), None, "{bad:?}");
+        }
     }
 }

@@ -156,8 +156,10 @@ fn number_form(s: &str) -> Option<u128> {
     if !matches!(s.as_bytes().first(), Some(b'1'..=b'9')) {
         return None;
     }
-    let (digits, check) = match s.split_once('-') {
-        Some((d, c)) => (d, Some(c)),
+    // A byte search: `split_once('-')` sets up a vectorized char search
+    // for strings of a few bytes.
+    let (digits, check) = match s.bytes().position(|b| b == b'-') {
+        Some(i) => (s.get(..i)?, Some(s.get(i + 1..)?)),
         None => (s, None),
     };
     let plain = |t: &str| {
