@@ -42,7 +42,8 @@ pub(super) struct Writer<'a> {
 /// so a sender cannot pick strings that collide.
 #[derive(Default)]
 struct StringTable<'a> {
-    /// String -> index, in the order the strings joined the table.
+    /// String -> its index (the strings are numbered in the order they
+    /// joined the table).
     map: HashMap<&'a str, u64, RandomState>,
 }
 
