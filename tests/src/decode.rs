@@ -55,7 +55,7 @@ pub fn deliveries(envelope: &Envelope) -> impl Iterator<Item = Delivered> + '_ {
     envelope.entries.iter().map(|entry| Delivered {
         record_id: entry.id.to_string(),
         source: envelope.source.clone(),
-        control_id: entry.record.header.control_id.clone(),
+        control_id: entry.record.header.control_id.to_string(),
     })
 }
 

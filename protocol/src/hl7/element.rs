@@ -89,20 +89,25 @@ impl<'a> Element<'a> {
 
     /// The text with escapes resolved and the message's charset decoded.
     pub fn text(&self) -> Cow<'a, str> {
-        if let Some(text) = self.ctx.borrowed_text(self.raw) {
-            let escaped = match (self.level, self.ctx.delims.escape) {
-                (Level::Literal, _) | (_, None) => false,
-                _ if self.ctx.unescaped => false,
-                (_, Some(esc)) => contains(self.raw, esc),
-            };
-            if !escaped {
-                return Cow::Borrowed(text);
-            }
+        if let Some(text) = self.plain_text() {
+            return Cow::Borrowed(text);
         }
         match self.level {
             Level::Literal => charset::decode(self.raw, self.ctx.encoding),
             _ => escape::unescape(self.raw, &self.ctx.delims, self.ctx.encoding),
         }
+    }
+
+    /// The text when it is the element's bytes as they are (a UTF-8
+    /// message, nothing to unescape): a slice of the message, no copy.
+    pub(crate) fn plain_text(&self) -> Option<&'a str> {
+        let text = self.ctx.borrowed_text(self.raw)?;
+        let escaped = match (self.level, self.ctx.delims.escape) {
+            (Level::Literal, _) | (_, None) => false,
+            _ if self.ctx.unescaped => false,
+            (_, Some(esc)) => contains(self.raw, esc),
+        };
+        (!escaped).then_some(text)
     }
 
     /// The text, or `None` when empty or an explicit null.
@@ -251,6 +256,16 @@ fn contains(raw: &[u8], byte: u8) -> bool {
         raw.contains(&byte)
     } else {
         memchr::memchr(byte, raw).is_some()
+    }
+}
+
+/// `str::trim`, without its Unicode scan for the usual value that starts
+/// and ends with a visible ASCII character (which is not whitespace).
+pub(crate) fn trim(value: &str) -> &str {
+    match value.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => value,
+        [only] if only.is_ascii_graphic() => value,
+        _ => value.trim(),
     }
 }
 

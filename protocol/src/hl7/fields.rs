@@ -4,66 +4,61 @@
 //! `Segment::field(n)` and `Element::component(n)` find their piece by
 //! scanning from the start on every call, which is right for a single
 //! lookup. Validation and normalization read a dozen fields of every OBX
-//! and up to six components of every coded value, so they split each
-//! segment (and each composite) once here, in one pass over its bytes, and
-//! get the same [`Element`]s the parser gives, in constant time.
+//! and up to six components of every coded value, so every segment is
+//! split into fields once, when the message is parsed (both of them read
+//! that index here), and each composite once here, in one pass over its
+//! bytes; they get the same [`Element`]s the parser gives, in constant time.
 //!
 //! Invariant: `Fields::field(n)` and `Parts::part(n)` return exactly what
-//! `Segment::field(n)` and `Element::component(n)` return (MSH-1, MSH-2 and
-//! pieces past the split limits are delegated to them).
+//! `Segment::field(n)` and `Element::component(n)` return (MSH-1, MSH-2,
+//! segments without an index and parts past the split limit are delegated
+//! to them).
 
 use crate::hl7::element::Ctx;
 use crate::hl7::scan;
-use crate::hl7::{Element, Level, Segment};
+use crate::hl7::{Element, Level, Message, Segment};
 
-/// Fields split in one pass; later ones are looked up by the parser.
-const MAX_FIELDS: usize = 48;
+/// The segments [`Message::parse`] splits into fields: those validation
+/// and normalization read field by field. Any other segment's fields are
+/// found by scanning, on each call.
+const INDEXED: [&[u8; 3]; 13] = [
+    b"MSH", b"PID", b"PV1", b"EVN", b"MRG", b"ORC", b"OBR", b"OBX", b"RXA", b"RXR", b"RXO", b"TQ1",
+    b"SPM",
+];
+
+/// True when the segment `bytes` (field separator `sep`) is one to index.
+pub(crate) fn is_indexed(bytes: &[u8], sep: u8) -> bool {
+    match bytes {
+        [a, b, c, d, ..] if *d == sep => INDEXED.contains(&&[*a, *b, *c]),
+        _ => false,
+    }
+}
 
 /// Components split in one pass (CWE has 6 that are read; XCN, CX fewer).
 const MAX_PARTS: usize = 9;
 
-/// One segment with the byte ranges of its first fields.
+/// One segment with the byte ranges of its fields.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields<'a> {
     segment: Segment<'a>,
     ctx: Ctx<'a>,
     /// MSH, BHS or FHS, whose first fields the parser numbers specially.
     is_header: bool,
-    /// `ends[i]` is the end of piece `i` (piece 0 is the segment id).
-    ends: [u32; MAX_FIELDS + 1],
-    /// How many pieces `ends` holds.
-    pieces: usize,
+    /// `ends[i]` is the end of piece `i` (piece 0 is the segment id), as
+    /// [`Message::parse`] indexed it; empty when there is no index (every
+    /// field is then looked up by the parser).
+    ends: &'a [u32],
 }
 
 impl<'a> Fields<'a> {
-    /// Splits `segment`.
-    pub(crate) fn new(segment: Segment<'a>) -> Self {
-        let ctx = segment.ctx();
-        let raw = segment.raw();
-        let is_header = segment.is_header();
-        let mut fields = Fields {
+    /// The fields of `segment`, one of `msg`'s segments (split once, when
+    /// the message was parsed).
+    pub(crate) fn new(msg: &'a Message<'_>, segment: Segment<'a>) -> Self {
+        Fields {
             segment,
-            ctx,
-            is_header,
-            ends: [0; MAX_FIELDS + 1],
-            pieces: 0,
-        };
-        if scan::each(raw, ctx.delims.field, |i| fields.push_end(i)) {
-            fields.push_end(raw.len());
-        }
-        fields
-    }
-
-    /// Records the end of the next piece; false when no room is left.
-    fn push_end(&mut self, end: usize) -> bool {
-        match self.ends.get_mut(self.pieces) {
-            Some(slot) => {
-                // Segment lengths were checked against u32::MAX by the parser.
-                *slot = u32::try_from(end).unwrap_or(u32::MAX);
-                self.pieces += 1;
-                true
-            }
-            None => false,
+            ctx: segment.ctx(),
+            is_header: segment.is_header(),
+            ends: msg.field_ends(&segment),
         }
     }
 
@@ -74,20 +69,7 @@ impl<'a> Fields<'a> {
 
     /// Field `n` (1-based), as `Segment::field(n)` gives it.
     pub(crate) fn field(&self, n: usize) -> Option<Element<'a>> {
-        // In MSH, MSH-1 is the separator itself: MSH-n is piece n - 1.
-        let piece = match (self.is_header, n) {
-            (_, 0) => return None,
-            (true, 1 | 2) => return self.segment.field(n),
-            (true, n) => n - 1,
-            (false, n) => n,
-        };
-        if piece >= self.ends.len() {
-            return self.segment.field(n);
-        }
-        let end = *self.ends.get(piece).filter(|_| piece < self.pieces)? as usize;
-        let start = *self.ends.get(piece - 1)? as usize + 1;
-        let raw = self.segment.raw().get(start..end)?;
-        Some(Element::new(raw, self.ctx, Level::Field))
+        field_of(self.segment, self.is_header, self.ends, n)
     }
 
     /// True when `element` holds more than one repetition or component.
@@ -103,6 +85,32 @@ impl<'a> Fields<'a> {
     pub(crate) fn parts(&self, element: Option<Element<'a>>) -> Parts<'a> {
         Parts::split(self.ctx, element)
     }
+}
+
+/// Field `n` of `segment` (its field index `ends`, empty for none, and
+/// whether it is a header segment given), as `Segment::field(n)` gives it.
+pub(crate) fn field_of<'a>(
+    segment: Segment<'a>,
+    is_header: bool,
+    ends: &[u32],
+    n: usize,
+) -> Option<Element<'a>> {
+    // In MSH, MSH-1 is the separator itself: MSH-n is piece n - 1.
+    let piece = match (is_header, n) {
+        (_, 0) => return None,
+        (true, 1 | 2) => return segment.field(n),
+        (true, n) => n - 1,
+        (false, n) => n,
+    };
+    let Some(&end) = ends.get(piece) else {
+        return match ends {
+            [] => segment.field(n),
+            _ => None,
+        };
+    };
+    let start = *ends.get(piece - 1)? as usize + 1;
+    let raw = segment.raw().get(start..end as usize)?;
+    Some(Element::new(raw, segment.ctx(), Level::Field))
 }
 
 /// The components of one field repetition (or of one component, whose
@@ -203,7 +211,7 @@ mod tests {
     fn fields_match_what_the_parser_gives() {
         let m = Message::parse(TEXT).unwrap();
         for segment in m.segments() {
-            let fields = Fields::new(segment);
+            let fields = Fields::new(&m, segment);
             for n in 0..12 {
                 let (ours, theirs) = (fields.field(n), segment.field(n));
                 assert_eq!(
@@ -220,7 +228,7 @@ mod tests {
     fn parts_match_components_and_subcomponents() {
         let m = Message::parse(TEXT).unwrap();
         let obx = m.segment("OBX").unwrap();
-        let fields = Fields::new(obx);
+        let fields = Fields::new(&m, obx);
         for f in 1..10 {
             let field = fields.field(f);
             let parts = fields.parts(field);
@@ -246,6 +254,21 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_of_another_message_is_split_by_scanning_not_by_this_index() {
+        let ours = Message::parse(b"MSH|^~\\&|A\rOBX|1|NM|x").unwrap();
+        let theirs = Message::parse(b"MSH|^~\\&|A\rOBX|2|ST|y|z").unwrap();
+        let obx = theirs.segment("OBX").unwrap();
+        let fields = Fields::new(&ours, obx);
+        for n in 1..6 {
+            assert_eq!(
+                fields.field(n).map(|e| e.raw()),
+                obx.field(n).map(|e| e.raw()),
+                "OBX-{n}"
+            );
+        }
+    }
+
+    #[test]
     fn fields_past_the_split_limit_are_still_found() {
         let mut text = b"MSH|^~\\&|A\rPV1".to_vec();
         for n in 1..=60 {
@@ -253,7 +276,7 @@ mod tests {
         }
         let m = Message::parse(&text).unwrap();
         let pv1 = m.segment("PV1").unwrap();
-        let fields = Fields::new(pv1);
+        let fields = Fields::new(&m, pv1);
         for n in [1, 44, 47, 48, 49, 60] {
             assert_eq!(fields.field(n).unwrap().text(), format!("f{n}"));
         }

@@ -3,11 +3,12 @@
 //! `Message::parse` does the least work that makes every later access cheap:
 //! it strips a UTF-8 BOM, reads the delimiters from MSH, chooses the text
 //! decoding from MSH-18, and records where each segment starts and ends
-//! (segments end at CR, LF or CRLF; blank lines are skipped). Fields,
+//! (segments end at CR, LF or CRLF; blank lines are skipped), and where
+//! each field of the segments validation and normalization read ends (the
+//! field index `hl7::fields` reads, built once for both). Other fields,
 //! repetitions, components and sub-components are split on access by
 //! scanning the few bytes of that segment (eight at a time, see
-//! `hl7::scan`; readers of many fields index a segment once with
-//! `hl7::fields`), and text is unescaped and transcoded only when asked
+//! `hl7::scan`), and text is unescaped and transcoded only when asked
 //! for, borrowing from the input whenever the bytes need no change: for a
 //! UTF-8 message the text of an element is a slice of the message's text,
 //! checked once here, and unescaping is skipped outright when no escape
@@ -17,10 +18,10 @@ use std::borrow::Cow;
 
 use crate::hl7::charset::{self, DeclaredCharset, Encoding};
 use crate::hl7::delimiters::Delimiters;
-use crate::hl7::element::{Ctx, Element, Level};
+use crate::hl7::element::{Ctx, Element, Level, trim};
 use crate::hl7::error::{ParseError, PathError};
 use crate::hl7::path::Path;
-use crate::hl7::scan;
+use crate::hl7::{fields, scan};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -32,13 +33,20 @@ pub struct Message<'a> {
     declared: DeclaredCharset,
     charset_mismatch: Option<usize>,
     segments: Vec<Span>,
+    /// Every segment's field index, one after the other (see
+    /// [`Span::ends`]).
+    field_ends: Vec<u32>,
 }
 
-/// Byte range of one segment, without its terminator.
+/// Byte range of one segment, without its terminator, and where its field
+/// index lies in [`Message::field_ends`]: the end of each piece (segment
+/// id, then every field), relative to the segment's start.
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: u32,
     end: u32,
+    /// `field_ends[ends.0..ends.1]` is this segment's index.
+    ends: (u32, u32),
 }
 
 impl<'a> Message<'a> {
@@ -63,7 +71,8 @@ impl<'a> Message<'a> {
             });
         }
         let delims = Delimiters::from_msh(body)?;
-        let segments = split_segments(raw, start);
+        let mut segments = split_segments(raw, start);
+        let field_ends = index_fields(raw, &mut segments, delims.field);
         let mut msg = Message {
             raw,
             ctx: Ctx {
@@ -75,10 +84,10 @@ impl<'a> Message<'a> {
             declared: DeclaredCharset::Absent,
             charset_mismatch: None,
             segments,
+            field_ends,
         };
         let msh18 = msg
-            .msh()
-            .field(18)
+            .msh_field(18)
             .and_then(|f| f.repetition(1))
             .map(|r| r.raw())
             .unwrap_or_default();
@@ -134,6 +143,31 @@ impl<'a> Message<'a> {
         })
     }
 
+    /// The field index of `segment` (the end of each piece, relative to the
+    /// segment's start), or an empty slice when `segment` is not one of
+    /// this message's segments or its index did not fit in `u32`.
+    pub(crate) fn field_ends(&self, segment: &Segment<'_>) -> &[u32] {
+        let Some(span) = self.segments.get(segment.index) else {
+            return &[];
+        };
+        let ours = self.raw.get(span.start as usize..span.end as usize);
+        if ours.map(<[u8]>::as_ptr) != Some(segment.bytes.as_ptr())
+            || ours.map(<[u8]>::len) != Some(segment.bytes.len())
+        {
+            return &[];
+        }
+        let (from, to) = span.ends;
+        self.field_ends
+            .get(from as usize..to as usize)
+            .unwrap_or_default()
+    }
+
+    /// MSH-`n`, through the field index.
+    fn msh_field(&self, n: usize) -> Option<Element<'a>> {
+        let msh = self.msh();
+        fields::field_of(msh, msh.is_header(), self.field_ends(&msh), n)
+    }
+
     /// All segments in order.
     pub fn segments(&self) -> impl Iterator<Item = Segment<'a>> + '_ {
         (0..self.segments.len()).filter_map(|i| self.segment_at(i))
@@ -182,16 +216,16 @@ impl<'a> Message<'a> {
 
     /// MSH-10, the message control id.
     pub fn control_id(&self) -> Option<Cow<'a, str>> {
-        self.msh().field(10).and_then(|f| f.value())
+        self.msh_field(10).and_then(|f| f.value())
     }
 
     /// MSH-9 as message code, trigger event and message structure.
     pub fn message_type(&self) -> MessageType {
-        let f = self.msh().field(9);
+        let f = self.msh_field(9);
         let part = |n| {
             f.and_then(|f| f.component(n))
                 .and_then(|c| c.value())
-                .map(|v| v.trim().to_string())
+                .map(|v| trim(&v).to_string())
                 .unwrap_or_default()
         };
         MessageType {
@@ -203,8 +237,7 @@ impl<'a> Message<'a> {
 
     /// MSH-12.1, the HL7 version id, e.g. `2.5.1`.
     pub fn version(&self) -> Option<Cow<'a, str>> {
-        self.msh()
-            .field(12)
+        self.msh_field(12)
             .and_then(|f| f.component(1))
             .and_then(|c| c.value())
     }
@@ -258,6 +291,33 @@ fn split_segments(raw: &[u8], start: usize) -> Vec<Span> {
     spans
 }
 
+/// Splits every segment that validation and normalization read field by
+/// field into fields, once for both (see [`crate::hl7::fields`]); other
+/// segments (NTE, Z-segments, ...) are left unsplit.
+fn index_fields(raw: &[u8], spans: &mut [Span], sep: u8) -> Vec<u32> {
+    let mut ends: Vec<u32> = Vec::with_capacity(raw.len() / 8 + spans.len());
+    for span in spans {
+        let bytes = raw
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or_default();
+        if !fields::is_indexed(bytes, sep) {
+            continue;
+        }
+        let from = ends.len();
+        // Positions fit: segment lengths were checked against u32::MAX.
+        scan::each(bytes, sep, |i| {
+            ends.push(i as u32);
+            true
+        });
+        ends.push(bytes.len() as u32);
+        span.ends = match (u32::try_from(from), u32::try_from(ends.len())) {
+            (Ok(from), Ok(to)) => (from, to),
+            _ => (0, 0),
+        };
+    }
+    ends
+}
+
 fn push_span(spans: &mut Vec<Span>, raw: &[u8], start: usize, end: usize) {
     if end <= start {
         return;
@@ -270,6 +330,7 @@ fn push_span(spans: &mut Vec<Span>, raw: &[u8], start: usize, end: usize) {
     spans.push(Span {
         start: start as u32,
         end: end as u32,
+        ends: (0, 0),
     });
 }
 

@@ -12,7 +12,7 @@ use crate::normalize::context::Work;
 use crate::normalize::datatypes::{component, field_time, identifier, practitioner, string};
 use crate::normalize::fields::Fields;
 use crate::normalize::patient::identifiers;
-use crate::record::{Encounter, Identifier, PatientEvent, Timestamp};
+use crate::record::{CompactString, Encounter, Identifier, PatientEvent, Timestamp};
 
 /// Reads the event; `message_time` (MSH-7) stands in for a missing EVN-2.
 pub(crate) fn patient_event(
@@ -20,14 +20,14 @@ pub(crate) fn patient_event(
     msg: &Message<'_>,
     message_time: Option<Timestamp>,
 ) -> PatientEvent {
-    let evn = msg.segment("EVN").map(Fields::new);
+    let evn = msg.segment("EVN").map(|evn| Fields::new(msg, evn));
     let recorded_at = evn.as_ref().and_then(|s| field_time(work, s, 2));
     PatientEvent {
         recorded_at: recorded_at.or(message_time),
         occurred_at: evn.as_ref().and_then(|s| field_time(work, s, 6)),
         encounter: msg
             .segment("PV1")
-            .map(|pv1| encounter(work, &Fields::new(pv1))),
+            .map(|pv1| encounter(work, &Fields::new(msg, pv1))),
         merged_from: merged_from(msg),
     }
 }
@@ -51,20 +51,20 @@ fn encounter(work: &mut Work<'_>, pv1: &Fields<'_>) -> Encounter {
 
 /// PL.1-3 (point of care, room, bed) joined with `/`; trailing empty parts
 /// are dropped, inner ones kept so the parts stay in place (`4W//2`).
-fn point_of_care(element: Option<Element<'_>>) -> Option<String> {
+fn point_of_care(element: Option<Element<'_>>) -> Option<CompactString> {
     let element = element?;
-    let parts: Vec<String> = (1..=3)
+    let parts: Vec<CompactString> = (1..=3)
         .map(|n| component(Some(element), n).unwrap_or_default())
         .collect();
     let used = parts.iter().rposition(|p| !p.is_empty())? + 1;
-    Some(parts.get(..used).unwrap_or_default().join("/"))
+    Some(parts.get(..used).unwrap_or_default().join("/").into())
 }
 
 /// Identifiers of every MRG segment.
 fn merged_from(msg: &Message<'_>) -> Vec<Identifier> {
     let mut out: Vec<Identifier> = Vec::new();
     for mrg in msg.segments_named("MRG") {
-        for id in identifiers(&Fields::new(mrg), &[1, 4]) {
+        for id in identifiers(&Fields::new(msg, mrg), &[1, 4]) {
             if !out.contains(&id) {
                 out.push(id);
             }

@@ -13,7 +13,10 @@
 
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
+
+use crate::hl7::element::trim;
 
 /// A terminology a code belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -42,9 +45,9 @@ pub enum CodingSystem {
     /// CPT-4 (`C4`).
     Cpt,
     /// A local system: `L`, `LOCAL` or the HL7 `99zzz` pattern; holds the name as sent.
-    Local(String),
+    Local(CompactString),
     /// Any other named system; holds the name as sent (trimmed).
-    Other(String),
+    Other(CompactString),
 }
 
 /// Spellings of the standard systems, matched ASCII case-insensitively.
@@ -91,10 +94,10 @@ impl CodingSystem {
             "UCUM" => return CodingSystem::Ucum,
             "MDC" => return CodingSystem::Mdc,
             "SCT" => return CodingSystem::SnomedCt,
-            "" => return CodingSystem::Other(String::new()),
+            "" => return CodingSystem::Other(CompactString::const_new("")),
             _ => {}
         }
-        let name = name_of_coding_system.trim();
+        let name = trim(name_of_coding_system);
         if let Some((_, system)) = SPELLINGS
             .iter()
             .find(|(spelling, _)| spelling.eq_ignore_ascii_case(name))
@@ -102,9 +105,9 @@ impl CodingSystem {
             return system.clone();
         }
         if name.eq_ignore_ascii_case("L") || name.eq_ignore_ascii_case("LOCAL") || is_99zzz(name) {
-            return CodingSystem::Local(name.to_owned());
+            return CodingSystem::Local(name.into());
         }
-        CodingSystem::Other(name.to_owned())
+        CodingSystem::Other(name.into())
     }
 
     /// The canonical HL7 v2 name: `LN`, `SCT`, `I10C`, `ICD10`, `I9C`, `RXNORM`,
@@ -236,7 +239,7 @@ mod tests {
         );
         assert_eq!(
             CodingSystem::from_hl7(""),
-            CodingSystem::Other(String::new())
+            CodingSystem::Other(CompactString::const_new(""))
         );
     }
 

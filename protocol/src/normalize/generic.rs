@@ -19,13 +19,15 @@ pub(crate) fn generic(msg: &Message<'_>) -> GenericMessage {
         }
     }
     let encoding = msg.encoding();
+    let mut segments = Vec::with_capacity(msg.segment_count().saturating_sub(1));
+    segments.extend(
+        msg.segments()
+            .skip(1)
+            .map(|s| charset::decode(s.raw(), encoding).into_owned()),
+    );
     GenericMessage {
         delimiters,
-        segments: msg
-            .segments()
-            .skip(1)
-            .map(|s| charset::decode(s.raw(), encoding).into_owned())
-            .collect(),
+        segments,
     }
 }
 

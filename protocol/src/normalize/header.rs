@@ -9,26 +9,25 @@ use crate::hl7::{Element, Message, MessageType};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{field_time, string};
 use crate::normalize::fields::Fields;
-use crate::record::{Header, Processing};
+use crate::record::{CompactString, Header, Processing};
 
 /// Reads the header of `msg`, whose MSH-9 has been read as `kind`.
 pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType) -> Header {
-    let msh = msg.msh();
-    let fields = Fields::new(msh);
+    let fields = Fields::new(msg, msg.msh());
     Header {
-        message_code: kind.code.clone(),
-        trigger_event: kind.event.clone(),
-        control_id: string(msh.field(10)).unwrap_or_default(),
-        version: string(msh.field(12).and_then(|f| f.component(1))).unwrap_or_default(),
-        sending_application: hd(msh.field(3)).unwrap_or_default(),
-        sending_facility: hd(msh.field(4)).unwrap_or_default(),
+        message_code: kind.code.as_str().into(),
+        trigger_event: kind.event.as_str().into(),
+        control_id: string(fields.field(10)).unwrap_or_default(),
+        version: string(fields.field(12).and_then(|f| f.component(1))).unwrap_or_default(),
+        sending_application: hd(fields.field(3)).unwrap_or_default(),
+        sending_facility: hd(fields.field(4)).unwrap_or_default(),
         message_time: field_time(work, &fields, 7),
-        processing: processing(msh.field(11)),
+        processing: processing(fields.field(11)),
     }
 }
 
 /// An HD value: namespace id, else universal id.
-fn hd(element: Option<Element<'_>>) -> Option<String> {
+fn hd(element: Option<Element<'_>>) -> Option<CompactString> {
     let element = element?;
     string(element.component(1)).or_else(|| string(element.component(2)))
 }

@@ -56,6 +56,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hl7::element::trim;
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::ucum::{self, UcumMatch};
 
@@ -142,7 +143,7 @@ impl MappingTable {
     /// The target for a local code: the row for this exact system first, then
     /// a row with an empty (any) system. Both arguments are trimmed.
     pub fn map_code(&self, system: &str, code: &str) -> Option<&Target> {
-        let (system, code) = (system.trim(), code.trim());
+        let (system, code) = (trim(system), trim(code));
         let in_system = |s: &str| self.codes.get(s).and_then(|codes| codes.get(code));
         in_system(system).or_else(|| in_system(""))
     }
@@ -150,7 +151,7 @@ impl MappingTable {
     /// The UCUM code for a unit: the table's `unit` rows first (exact, trimmed),
     /// then the built-in table ([`ucum::to_ucum`]).
     pub fn map_unit(&self, unit: &str) -> Option<UnitMapping<'_>> {
-        if let Some(ucum) = self.units.get(unit.trim()) {
+        if let Some(ucum) = self.units.get(trim(unit)) {
             return Some(UnitMapping {
                 ucum,
                 source: UnitSource::Table,

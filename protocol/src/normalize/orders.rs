@@ -18,7 +18,7 @@ use crate::hl7::Message;
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{Accept, coded, component, field_time, practitioner};
 use crate::normalize::fields::Fields;
-use crate::record::{Order, OrderMessage};
+use crate::record::{CompactString, Order, OrderMessage};
 
 /// HL7 tables 0487 (specimen type, SPM-4) and 0070 (specimen source,
 /// OBR-15) are standard vocabularies for the specimen.
@@ -34,7 +34,7 @@ pub(crate) fn orders(work: &mut Work<'_>, msg: &Message<'_>) -> OrderMessage {
         if !matches!(id, b"ORC" | b"OBR" | b"RXO" | b"TQ1" | b"SPM") {
             continue;
         }
-        let segment = Fields::new(segment);
+        let segment = Fields::new(msg, segment);
         match id {
             b"ORC" => {
                 orders.extend(current.take().map(|(o, _)| o));
@@ -91,7 +91,7 @@ fn common(work: &mut Work<'_>, orc: &Fields<'_>) -> Order {
 /// An order with nothing known yet.
 fn empty() -> Order {
     Order {
-        control: String::new(),
+        control: CompactString::const_new(""),
         placer_order: None,
         filler_order: None,
         status: None,

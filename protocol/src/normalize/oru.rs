@@ -25,7 +25,7 @@ use crate::normalize::datatypes::{
 };
 use crate::normalize::fields::Fields;
 use crate::record::{
-    Coded, Observation, ObservationGroup, ObservationReport, ResultStatus, Timestamp,
+    Coded, CompactString, Observation, ObservationGroup, ObservationReport, ResultStatus, Timestamp,
 };
 
 /// Reads every OBR group and its OBX segments.
@@ -34,7 +34,7 @@ pub(crate) fn observations(work: &mut Work<'_>, msg: &Message<'_>) -> Observatio
     for segment in msg.segments() {
         match segment.id_bytes() {
             b"OBR" => {
-                let mut group = group(work, &Fields::new(segment));
+                let mut group = group(work, &Fields::new(msg, segment));
                 group.observations = Vec::with_capacity(obx_count(msg, segment.index() + 1));
                 orders.push(group);
             }
@@ -45,7 +45,7 @@ pub(crate) fn observations(work: &mut Work<'_>, msg: &Message<'_>) -> Observatio
                     orders.push(group);
                 }
                 if let Some(group) = orders.last_mut() {
-                    let obx = Fields::new(segment);
+                    let obx = Fields::new(msg, segment);
                     let observation = observation(work, &obx, group.observed_at.as_ref());
                     group.observations.push(observation);
                 }
@@ -129,7 +129,7 @@ fn code(work: &mut Work<'_>, obx: &Fields<'_>) -> Coded {
 }
 
 /// OBX-8: the first component of every repetition.
-fn flags(element: Option<Element<'_>>) -> Vec<String> {
+fn flags(element: Option<Element<'_>>) -> Vec<CompactString> {
     element
         .map(|f| {
             f.repetitions()
@@ -170,7 +170,7 @@ fn status(work: &mut Work<'_>, obx: &Fields<'_>) -> ResultStatus {
 
 /// OBX-18: each EI repetition as `id^namespace^universal id^type`, trailing
 /// empty components dropped (`0123456789ABCDEF^^0123456789ABCDEF^EUI-64`).
-fn equipment(obx: &Fields<'_>) -> Vec<String> {
+fn equipment(obx: &Fields<'_>) -> Vec<CompactString> {
     let Some(field) = obx.field(18) else {
         return Vec::new();
     };
@@ -180,7 +180,7 @@ fn equipment(obx: &Fields<'_>) -> Vec<String> {
             let parts = obx.parts(Some(rep));
             let texts = [1, 2, 3, 4].map(|n| text(parts.part(n)));
             let used = texts.iter().rposition(Option::is_some)? + 1;
-            let mut out = String::with_capacity(rep.raw().len());
+            let mut out = CompactString::with_capacity(rep.raw().len());
             for (i, t) in texts.iter().take(used).enumerate() {
                 if i > 0 {
                     out.push('^');

@@ -26,6 +26,7 @@ use jiff::civil::DateTime;
 use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
 
 use crate::hl7::datetime::{self, HlTimestamp};
+use crate::hl7::element::trim;
 use crate::record::{Precision, Timestamp};
 
 /// Why an HL7 date/time could not be turned into a timestamp.
@@ -44,7 +45,7 @@ pub enum TimeError {
 ///
 /// `site` is the zone for values sent without an offset.
 pub fn to_timestamp(text: &str, site: &TimeZone) -> Result<Timestamp, TimeError> {
-    let parts = datetime::parse_ts(text.trim()).ok_or(TimeError::Malformed)?;
+    let parts = datetime::parse_ts(trim(text)).ok_or(TimeError::Malformed)?;
     from_parts(&parts, site)
 }
 

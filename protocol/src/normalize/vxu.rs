@@ -26,10 +26,10 @@ pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> Immunizat
     let mut immunizations: Vec<Immunization> = Vec::new();
     for segment in msg.segments() {
         match segment.id_bytes() {
-            b"RXA" => immunizations.push(administration(work, &Fields::new(segment))),
+            b"RXA" => immunizations.push(administration(work, &Fields::new(msg, segment))),
             b"RXR" => {
                 if let Some(last) = immunizations.last_mut() {
-                    let rxr = Fields::new(segment);
+                    let rxr = Fields::new(msg, segment);
                     last.route = coded(work, rxr.parts(rxr.field(1)), ROUTE_SYSTEMS);
                     last.site = coded(work, rxr.parts(rxr.field(2)), SITE_SYSTEMS);
                 }

@@ -1,5 +1,6 @@
 //! Coded elements (CWE/CE/CNE) with their original and standard coding.
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::normalize::coding_system::CodingSystem;
@@ -8,9 +9,9 @@ use crate::normalize::coding_system::CodingSystem;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Coding {
     /// The code (`2345-7`).
-    pub code: String,
+    pub code: CompactString,
     /// Its display text as sent or as the mapping table gives it.
-    pub display: Option<String>,
+    pub display: Option<CompactString>,
     /// The coding system.
     pub system: CodingSystem,
 }

@@ -24,6 +24,11 @@ pub use compact::{CompactError, decode as decode_compact, encode as encode_compa
 pub use decimal::Decimal;
 pub use time::{Precision, Timestamp};
 
+/// The string type of record fields: short strings (codes, units, flags,
+/// ids, up to 24 bytes) are stored inline, without an allocation; it
+/// serializes exactly as a `String` does.
+pub use compact_str::CompactString;
+
 use serde::{Deserialize, Serialize};
 
 use crate::hl7::Issue;
@@ -48,17 +53,17 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Header {
     /// MSH-9.1, e.g. `ORU`.
-    pub message_code: String,
+    pub message_code: CompactString,
     /// MSH-9.2, e.g. `R01`.
-    pub trigger_event: String,
+    pub trigger_event: CompactString,
     /// MSH-10, the sender's control id.
-    pub control_id: String,
+    pub control_id: CompactString,
     /// MSH-12, e.g. `2.5.1`.
-    pub version: String,
+    pub version: CompactString,
     /// MSH-3 namespace id.
-    pub sending_application: String,
+    pub sending_application: CompactString,
     /// MSH-4 namespace id.
-    pub sending_facility: String,
+    pub sending_facility: CompactString,
     /// MSH-7, when the sender created the message.
     pub message_time: Option<Timestamp>,
     /// MSH-11: production, training or debugging data.
@@ -88,36 +93,36 @@ pub struct Patient {
     /// PID-7.
     pub birth_date: Option<Timestamp>,
     /// PID-8 (table 0001 code as sent, e.g. `F`).
-    pub sex: Option<String>,
+    pub sex: Option<CompactString>,
 }
 
 /// A CX identifier: value, assigning authority and type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Identifier {
     /// CX.1.
-    pub value: String,
+    pub value: CompactString,
     /// CX.4 namespace id (or universal id when no namespace).
-    pub authority: Option<String>,
+    pub authority: Option<CompactString>,
     /// CX.5 identifier type code (table 0203: MR, SS, PI, ...).
-    pub kind: Option<String>,
+    pub kind: Option<CompactString>,
 }
 
 /// An XPN/XCN name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PersonName {
     /// Family name.
-    pub family: Option<String>,
+    pub family: Option<CompactString>,
     /// Given name.
-    pub given: Option<String>,
+    pub given: Option<CompactString>,
     /// Further given names or initials.
-    pub middle: Option<String>,
+    pub middle: Option<CompactString>,
 }
 
 /// A clinician (XCN): id and name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Practitioner {
     /// XCN.1 id number.
-    pub id: Option<String>,
+    pub id: Option<CompactString>,
     /// XCN.2-4.
     pub name: Option<PersonName>,
 }
@@ -152,9 +157,9 @@ pub struct ObservationReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObservationGroup {
     /// OBR-2 placer order number.
-    pub placer_order: Option<String>,
+    pub placer_order: Option<CompactString>,
     /// OBR-3 filler order number.
-    pub filler_order: Option<String>,
+    pub filler_order: Option<CompactString>,
     /// OBR-4 universal service id (the panel or test ordered).
     pub service: Option<Coded>,
     /// OBR-7 observation (collection) time.
@@ -162,7 +167,7 @@ pub struct ObservationGroup {
     /// OBR-22 results reported time.
     pub reported_at: Option<Timestamp>,
     /// OBR-25 result status (table 0123), as sent.
-    pub status: Option<String>,
+    pub status: Option<CompactString>,
     /// OBX segments under this OBR.
     pub observations: Vec<Observation>,
 }
@@ -173,19 +178,19 @@ pub struct Observation {
     /// OBX-3 what was observed (LOINC for labs, MDC for devices).
     pub code: Coded,
     /// OBX-4 sub-id (device hierarchy `1.2.1.3`, or grouping).
-    pub sub_id: Option<String>,
+    pub sub_id: Option<CompactString>,
     /// OBX-5 (with OBX-2 and OBX-6).
     pub value: Value,
     /// OBX-7 reference range.
     pub reference_range: Option<ReferenceRange>,
     /// OBX-8 abnormal flags (table 0078 codes).
-    pub flags: Vec<String>,
+    pub flags: Vec<CompactString>,
     /// OBX-11 result status.
     pub status: ResultStatus,
     /// OBX-14 observation time (falls back to OBR-7 when absent).
     pub observed_at: Option<Timestamp>,
     /// OBX-18 equipment instance identifiers (device EUI-64 etc).
-    pub equipment: Vec<String>,
+    pub equipment: Vec<CompactString>,
     /// OBX-17 observation method.
     pub method: Option<Coded>,
 }
@@ -204,7 +209,7 @@ pub enum Value {
     /// TS/DTM/DT.
     Time(Timestamp),
     /// ST/TX/FT and anything else, as text (repetitions joined by newline).
-    Text(String),
+    Text(CompactString),
     /// NA/NM with several numbers (device waveforms `1^2^3`).
     Series(Vec<Decimal>),
 }
@@ -222,20 +227,20 @@ pub struct Quantity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Unit {
     /// The UCUM unit when known (built-in table or mapping file).
-    pub ucum: Option<String>,
+    pub ucum: Option<CompactString>,
     /// The unit as sent, when it differs from `ucum` (or `ucum` is unknown).
-    pub original: Option<String>,
+    pub original: Option<CompactString>,
 }
 
 /// HL7 SN: `[comparator]^num1[^separator^num2]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StructuredNumeric {
     /// `>`, `<`, `>=`, `<=`, `=`, `<>` or empty.
-    pub comparator: Option<String>,
+    pub comparator: Option<CompactString>,
     /// First number.
     pub low: Option<Decimal>,
     /// `-`, `+`, `/`, `.`, `:` or empty.
-    pub separator: Option<String>,
+    pub separator: Option<CompactString>,
     /// Second number.
     pub high: Option<Decimal>,
     /// The unit.
@@ -250,7 +255,7 @@ pub struct ReferenceRange {
     /// Upper bound.
     pub high: Option<Decimal>,
     /// The range text as sent when it is not numeric (`negative`, `<1:40`).
-    pub text: Option<String>,
+    pub text: Option<CompactString>,
 }
 
 /// OBX-11 (HL7 table 0085).
@@ -301,11 +306,11 @@ pub struct PatientEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Encounter {
     /// PV1-2 patient class (table 0004: I, O, E, ...).
-    pub class: Option<String>,
+    pub class: Option<CompactString>,
     /// PV1-3 point of care^room^bed, joined with `/`.
-    pub location: Option<String>,
+    pub location: Option<CompactString>,
     /// PV1-3.4 facility.
-    pub facility: Option<String>,
+    pub facility: Option<CompactString>,
     /// PV1-19 visit number.
     pub visit_number: Option<Identifier>,
     /// PV1-7 attending doctor.
@@ -327,13 +332,13 @@ pub struct OrderMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
     /// ORC-1 order control (table 0119: NW, CA, XO, ...).
-    pub control: String,
+    pub control: CompactString,
     /// ORC-2 / OBR-2 placer order number.
-    pub placer_order: Option<String>,
+    pub placer_order: Option<CompactString>,
     /// ORC-3 / OBR-3 filler order number.
-    pub filler_order: Option<String>,
+    pub filler_order: Option<CompactString>,
     /// ORC-5 order status.
-    pub status: Option<String>,
+    pub status: Option<CompactString>,
     /// OBR-4 (or the detail segment's service) what is ordered.
     pub service: Option<Coded>,
     /// ORC-9 transaction time.
@@ -341,7 +346,7 @@ pub struct Order {
     /// ORC-12 / OBR-16 ordering provider.
     pub orderer: Option<Practitioner>,
     /// OBR-5 / TQ1-9 priority.
-    pub priority: Option<String>,
+    pub priority: Option<CompactString>,
     /// SPM-4 specimen type.
     pub specimen: Option<Coded>,
 }
@@ -363,11 +368,11 @@ pub struct Immunization {
     /// RXA-6/7 amount and unit.
     pub dose: Option<Quantity>,
     /// RXA-15 lot number.
-    pub lot: Option<String>,
+    pub lot: Option<CompactString>,
     /// RXA-17 manufacturer (MVX).
     pub manufacturer: Option<Coded>,
     /// RXA-20 completion status (CP, RE, NA, PA).
-    pub completion: Option<String>,
+    pub completion: Option<CompactString>,
     /// RXR-1 route.
     pub route: Option<Coded>,
     /// RXR-2 site.

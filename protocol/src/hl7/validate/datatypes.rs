@@ -5,7 +5,7 @@
 //! into an issue.
 
 use crate::hl7::datetime::{Precision, parse_ts};
-use crate::hl7::element::Element;
+use crate::hl7::element::{Element, trim};
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue};
 use crate::hl7::validate::segment_location;
@@ -19,7 +19,7 @@ const SEPARATORS: &[&str] = &["", "-", "+", "/", ".", ":"];
 /// True for an HL7 NM value: an optional sign, digits with at most one
 /// decimal point, at least one digit. Surrounding spaces are tolerated.
 pub(super) fn is_numeric(text: &str) -> bool {
-    let body = text.trim().as_bytes();
+    let body = trim(text).as_bytes();
     let body = match body {
         [b'+' | b'-', rest @ ..] => rest,
         _ => body,
@@ -49,7 +49,7 @@ pub(super) fn is_structured_numeric(value: &Element<'_>) -> bool {
             .unwrap_or_default()
     };
     let (comparator, first, separator, second) = (part(1), part(2), part(3), part(4));
-    let (comparator, separator, second) = (comparator.trim(), separator.trim(), second.trim());
+    let (comparator, separator, second) = (trim(&comparator), trim(&separator), trim(&second));
     COMPARATORS.contains(&comparator)
         && is_numeric(&first)
         && SEPARATORS.contains(&separator)

@@ -7,6 +7,7 @@
 
 use crate::hl7::charset::DeclaredCharset;
 use crate::hl7::datetime::parse_ts;
+use crate::hl7::element::trim;
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
 use crate::hl7::message::{Message, Segment};
@@ -22,7 +23,7 @@ pub const KNOWN_VERSIONS: [&str; 14] = [
 pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     check_segment_ids(msg, out);
     check_charset(msg, out);
-    let msh = Fields::new(msg.msh());
+    let msh = Fields::new(msg, msg.msh());
     let version = component_text(&msh, 12, 1);
     let version_number = version.as_deref().and_then(version_number);
     check_message_type(&msh, version_number, out);
@@ -35,11 +36,15 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
 /// Reads a version id such as `2.5.1` as `(2, 5, 1)`; `None` when it is not
 /// one to three dot-separated numbers.
 pub(crate) fn version_number(text: &str) -> Option<(u8, u8, u8)> {
-    let mut parts = text.trim().split('.');
+    let mut parts = trim(text).as_bytes().split(|&b| b == b'.');
     let mut next = |required: bool| match parts.next() {
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok(),
+        Some([]) => None,
+        Some(p) => p.iter().try_fold(0u8, |n, &b| {
+            let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+            n.checked_mul(10)?.checked_add(digit)
+        }),
         None if !required => Some(0),
-        _ => None,
+        None => None,
     };
     let major = next(true)?;
     let minor = next(false)?;
@@ -62,21 +67,22 @@ fn check_segment_ids(msg: &Message<'_>, out: &mut Vec<Issue>) {
 }
 
 fn check_charset(msg: &Message<'_>, out: &mut Vec<Issue>) {
-    let msh18 = Location::segment("MSH", 1).field(18);
+    // Built only when there is something to report.
+    let msh18 = || msh_location().field(18);
     match (msg.declared_charset(), msg.charset_mismatch()) {
         (DeclaredCharset::Utf8, Some(at)) => out.push(Issue::error(
             ErrorCode::TableValueNotFound,
-            locate_offset(msg, at).unwrap_or(msh18),
+            locate_offset(msg, at).unwrap_or_else(msh18),
             "the bytes are not valid UTF-8 although MSH-18 declares UNICODE UTF-8",
         )),
         (DeclaredCharset::Ascii, Some(at)) => out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
-            locate_offset(msg, at).unwrap_or(msh18),
+            locate_offset(msg, at).unwrap_or_else(msh18),
             "8-bit bytes although MSH-18 declares ASCII; text was read as UTF-8 or Latin-1",
         )),
         (DeclaredCharset::Unsupported(_), _) => out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
-            msh18.repetition(1),
+            msh18().repetition(1),
             "MSH-18 names an unsupported character set; text was read as UTF-8 or Latin-1",
         )),
         _ => {}
@@ -124,11 +130,11 @@ fn msh_location() -> Location {
 }
 
 fn check_message_type(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
-    let at = msh_location().field(9).repetition(1);
-    if component_text(msh, 9, 1).is_none_or(|code| code.trim().is_empty()) {
+    let at = || msh_location().field(9).repetition(1);
+    if component_text(msh, 9, 1).is_none_or(|code| trim(&code).is_empty()) {
         out.push(Issue::error(
             ErrorCode::RequiredFieldMissing,
-            at.clone().component(1),
+            at().component(1),
             "MSH-9.1 (message code) is missing; the message cannot be routed",
         ));
     }
@@ -137,7 +143,7 @@ fn check_message_type(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut
     if has_event_component && component_text(msh, 9, 2).is_none() {
         out.push(Issue::warning(
             ErrorCode::RequiredFieldMissing,
-            at.component(2),
+            at().component(2),
             "MSH-9.2 (trigger event) is missing",
         ));
     }
@@ -145,7 +151,7 @@ fn check_message_type(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut
 
 fn check_control_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     let control_id = msh.field(10).and_then(|f| f.value());
-    if control_id.is_none_or(|id| id.trim().is_empty()) {
+    if control_id.is_none_or(|id| trim(&id).is_empty()) {
         out.push(Issue::error(
             ErrorCode::RequiredFieldMissing,
             msh_location().field(10),
@@ -173,11 +179,11 @@ fn check_timestamp(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Ve
 }
 
 fn check_processing_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
-    let at = msh_location().field(11);
+    let at = || msh_location().field(11);
     let Some(id) = component_text(msh, 11, 1) else {
         out.push(Issue::warning(
             ErrorCode::RequiredFieldMissing,
-            at,
+            at(),
             "MSH-11 (processing id) is missing",
         ));
         return;
@@ -185,7 +191,7 @@ fn check_processing_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     if !tables::contains(tables::PROCESSING_ID, &id) {
         out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
-            at.clone().repetition(1).component(1),
+            at().repetition(1).component(1),
             "MSH-11.1 (processing id) is not in HL7 table 0103",
         ));
     }
@@ -193,26 +199,44 @@ fn check_processing_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     if mode.is_some_and(|m| !tables::contains(tables::PROCESSING_MODE, &m)) {
         out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
-            at.repetition(1).component(2),
+            at().repetition(1).component(2),
             "MSH-11.2 (processing mode) is not in HL7 table 0207",
         ));
     }
 }
 
 fn check_version(version: Option<&str>, out: &mut Vec<Issue>) {
-    let at = msh_location().field(12);
+    let at = || msh_location().field(12);
     match version {
         None => out.push(Issue::warning(
             ErrorCode::RequiredFieldMissing,
-            at,
+            at(),
             "MSH-12 (version id) is missing",
         )),
-        Some(v) if !KNOWN_VERSIONS.contains(&v.trim()) => out.push(Issue {
+        Some(v) if !KNOWN_VERSIONS.contains(&trim(v)) => out.push(Issue {
             code: ErrorCode::UnsupportedVersion,
             severity: Severity::Warning,
-            location: at.repetition(1).component(1),
+            location: at().repetition(1).component(1),
             message: "MSH-12 (version id) is not a known HL7 v2 version (2.1 to 2.9)".into(),
         }),
         Some(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_number;
+
+    #[test]
+    fn version_ids_read_as_one_to_three_numbers() {
+        assert_eq!(version_number("2.5.1"), Some((2, 5, 1)));
+        assert_eq!(version_number(" 2.3 "), Some((2, 3, 0)));
+        assert_eq!(version_number("2"), Some((2, 0, 0)));
+        assert_eq!(version_number("02.007"), Some((2, 7, 0)));
+        for bad in [
+            "", "2.", ".5", "2.5.1.0", "2.x", "256", "2.-1", "2..1", "v2.5",
+        ] {
+            assert_eq!(version_number(bad), None, "{bad:?}");
+        }
     }
 }

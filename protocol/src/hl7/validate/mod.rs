@@ -77,7 +77,7 @@ pub fn validate(msg: &Message<'_>) -> Vec<Issue> {
     structure::check(msg, &mut out);
     let mut times = datatypes::ValidTimes::default();
     for seg in msg.segments().filter(|s| s.has_valid_id()) {
-        segments::check(seg, &mut times, &mut out);
+        segments::check(msg, seg, &mut times, &mut out);
     }
     out
 }

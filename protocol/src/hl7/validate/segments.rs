@@ -7,14 +7,19 @@
 
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue};
-use crate::hl7::message::Segment;
+use crate::hl7::message::{Message, Segment};
 use crate::hl7::validate::datatypes::{ValidTimes, check_date_time};
 use crate::hl7::validate::{component_text, obx, require_fields, segment_location, tables};
 
 /// Runs the checks for `seg` if it is one of the segments above; `times`
 /// remembers date/times already found valid in this message.
-pub(super) fn check<'a>(seg: Segment<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
-    let fields = || Fields::new(seg);
+pub(super) fn check<'a>(
+    msg: &'a Message<'_>,
+    seg: Segment<'a>,
+    times: &mut ValidTimes<'a>,
+    out: &mut Vec<Issue>,
+) {
+    let fields = || Fields::new(msg, seg);
     match seg.id_bytes() {
         b"PID" => check_pid(&fields(), times, out),
         b"PV1" => require_fields(&fields(), &[(2, "patient class")], out),

@@ -9,7 +9,7 @@
 
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
-use crate::hl7::message::Message;
+use crate::hl7::message::{Message, MessageType};
 use crate::hl7::validate::header::version_number;
 use crate::hl7::validate::{component_text, segment_location};
 
@@ -28,12 +28,12 @@ const ADT_WITH_MRG: &[&str] = &[
 /// Runs the structure rules for the message's type, if it has any.
 pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     let mt = msg.message_type();
-    let version = component_text(&Fields::new(msg.msh()), 12, 1)
+    let version = component_text(&Fields::new(msg, msg.msh()), 12, 1)
         .as_deref()
         .and_then(version_number);
     let rules = Rules {
         msg,
-        label: mt.to_string(),
+        kind: &mt,
         // Patient-level observations (OBX after PID) exist from v2.7.
         patient_observations: version.is_some_and(|v| v >= (2, 7, 0)),
     };
@@ -73,7 +73,8 @@ fn information(code: ErrorCode, component: usize, message: &str) -> Issue {
 /// The rules for one message, with its type for the issue text.
 struct Rules<'m, 'a> {
     msg: &'m Message<'a>,
-    label: String,
+    /// The message type, named in issue texts (`ORU^R01`).
+    kind: &'m MessageType,
     patient_observations: bool,
 }
 
@@ -118,7 +119,7 @@ impl Rules<'_, '_> {
             out.push(Issue::warning(
                 ErrorCode::SegmentSequence,
                 Location::segment(id, 0),
-                format!("{} requires segment {id}, which is missing", self.label),
+                format!("{} requires segment {id}, which is missing", self.kind),
             ));
         }
     }

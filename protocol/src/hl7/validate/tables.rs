@@ -40,7 +40,7 @@ const SEX: &[&str] = &[
 
 /// True when `value` is an administrative sex code (table 0001).
 pub(super) fn is_sex(value: &str) -> bool {
-    let value = value.trim();
+    let value = trim(value);
     SEX.iter().any(|code| code.eq_ignore_ascii_case(value))
 }
 
@@ -52,15 +52,7 @@ pub(super) fn contains(table: &[&str], value: &str) -> bool {
         .is_ok()
 }
 
-/// `str::trim`, without its Unicode scan for the usual value that starts
-/// and ends with a visible ASCII character (which is not whitespace).
-pub(super) fn trim(value: &str) -> &str {
-    match value.as_bytes() {
-        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => value,
-        [only] if only.is_ascii_graphic() => value,
-        _ => value.trim(),
-    }
-}
+pub(super) use crate::hl7::element::trim;
 
 /// The byte order of `str` (lexicographic, shorter first on a tie), for
 /// codes of a few bytes: compared in place instead of through `memcmp`.

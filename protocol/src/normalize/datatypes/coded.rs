@@ -19,7 +19,7 @@ use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{string, text};
 use crate::normalize::fields::{Fields, Parts};
-use crate::record::{Coded, Coding, Standard};
+use crate::record::{Coded, Coding, CompactString, Standard};
 
 /// Coding systems a particular field accepts as standard, besides the
 /// general list (names as sent, compared case-insensitively).
@@ -77,9 +77,9 @@ pub(crate) fn repeated_coded(work: &mut Work<'_>, fields: &Fields<'_>, n: usize)
 pub(crate) fn missing_code() -> Coded {
     Coded {
         original: Coding {
-            code: String::new(),
+            code: CompactString::const_new(""),
             display: None,
-            system: CodingSystem::Other(String::new()),
+            system: CodingSystem::Other(CompactString::const_new("")),
         },
         alternate: None,
         standard: Standard::Unmapped,
@@ -130,8 +130,8 @@ fn standard(
         .find_map(|c| work.ctx.mapping.map_code(c.system.hl7_code(), &c.code));
     if let Some(target) = mapped {
         return Standard::Mapped(Coding {
-            code: target.code.clone(),
-            display: target.display.clone(),
+            code: target.code.as_str().into(),
+            display: target.display.as_deref().map(CompactString::from),
             system: target.system.clone(),
         });
     }
@@ -165,7 +165,7 @@ mod tests {
     ) -> (Option<Coded>, Vec<(CodingSystem, String)>) {
         let text = format!("MSH|^~\\&|A\rOBX|1|CWE|{field}");
         with_work(&text, mapping, |work, m| {
-            let fields = Fields::new(m.segment("OBX").unwrap());
+            let fields = Fields::new(m, m.segment("OBX").unwrap());
             coded(work, fields.parts(fields.field(3)), accept)
         })
     }
@@ -198,11 +198,11 @@ mod tests {
         let (read, unmapped) = with_work(&text, &mapping, |work, m| {
             m.segments()
                 .filter(|s| s.id() == "OBX")
-                .map(|s| repeated_coded(work, &Fields::new(s), 17))
+                .map(|s| repeated_coded(work, &Fields::new(m, s), 17))
                 .collect::<Vec<_>>()
         });
         let (once, _) = with_work(&text, &mapping, |work, m| {
-            let fields = Fields::new(m.segment("OBX").unwrap());
+            let fields = Fields::new(m, m.segment("OBX").unwrap());
             coded(work, fields.parts(fields.field(17)), Accept::GENERAL)
         });
         assert_eq!(once.as_ref().unwrap().original.code, "M1");

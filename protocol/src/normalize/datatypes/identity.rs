@@ -55,7 +55,7 @@ mod tests {
     /// Reads field 3, repetition `rep`, of the second segment with `read`.
     fn read<T>(text: &str, rep: usize, read: impl Fn(Parts<'_>) -> T) -> T {
         let m = Message::parse(text.as_bytes()).unwrap();
-        let fields = Fields::new(m.segment_at(1).unwrap());
+        let fields = Fields::new(&m, m.segment_at(1).unwrap());
         let field = fields.field(3).and_then(|f| f.repetition(rep));
         read(fields.parts(field))
     }

@@ -24,11 +24,15 @@ use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::{At, Work};
 use crate::normalize::fields::Fields;
 use crate::normalize::time::to_timestamp;
-use crate::record::Timestamp;
+use crate::record::{CompactString, Timestamp};
 
 /// The element's text, trimmed; `None` when absent, empty, null or blank.
 pub(crate) fn text<'a>(element: Option<Element<'a>>) -> Option<Cow<'a, str>> {
-    let value = element?.value()?;
+    let element = element?;
+    if let Some(plain) = element.plain_text() {
+        return trimmed(plain).map(Cow::Borrowed);
+    }
+    let value = element.value()?;
     let trimmed = match value {
         Cow::Borrowed(s) => Cow::Borrowed(s.trim_ascii()),
         Cow::Owned(s) if s.trim_ascii().len() == s.len() => Cow::Owned(s),
@@ -37,13 +41,24 @@ pub(crate) fn text<'a>(element: Option<Element<'a>>) -> Option<Cow<'a, str>> {
     (!trimmed.is_empty()).then_some(trimmed)
 }
 
-/// [`text`] as an owned string.
-pub(crate) fn string(element: Option<Element<'_>>) -> Option<String> {
-    text(element).map(Cow::into_owned)
+/// [`text`] of text that needs no decoding: trimmed, `None` when empty,
+/// null or blank.
+fn trimmed(plain: &str) -> Option<&str> {
+    let trimmed = plain.trim_ascii();
+    (!trimmed.is_empty() && plain != "\"\"").then_some(trimmed)
+}
+
+/// [`text`] as an owned string (inline when short).
+pub(crate) fn string(element: Option<Element<'_>>) -> Option<CompactString> {
+    let element = element?;
+    match element.plain_text() {
+        Some(plain) => trimmed(plain).map(CompactString::new),
+        None => text(Some(element)).map(CompactString::from),
+    }
 }
 
 /// Component `n` of `element` (first repetition of a field) as a string.
-pub(crate) fn component(element: Option<Element<'_>>, n: usize) -> Option<String> {
+pub(crate) fn component(element: Option<Element<'_>>, n: usize) -> Option<CompactString> {
     string(element?.component(n))
 }
 
@@ -102,5 +117,25 @@ mod tests {
         assert!(text(pid.field(4)).is_none());
         assert_eq!(text(pid.field(5)).unwrap(), "a&b");
         assert!(text(pid.field(9)).is_none());
+    }
+
+    #[test]
+    fn a_string_is_the_text_owned_escaped_or_not() {
+        for raw in [
+            &b"PID|1| x |\"\"|  |a\\T\\b |\" \"\" "[..],
+            b"PID|1| x |\"\"|  |ab |y",
+        ] {
+            let mut bytes = b"MSH|^~\\&|A\r".to_vec();
+            bytes.extend_from_slice(raw);
+            let m = Message::parse(&bytes).unwrap();
+            let pid = m.segment("PID").unwrap();
+            for n in 1..8 {
+                assert_eq!(
+                    string(pid.field(n)).as_deref(),
+                    text(pid.field(n)).as_deref(),
+                    "PID-{n}"
+                );
+            }
+        }
     }
 }

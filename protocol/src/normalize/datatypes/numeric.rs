@@ -8,6 +8,7 @@
 //! strictness is not lost. Anything else (`negative`, `70_105`) is kept as
 //! text only: bounds are never guessed.
 
+use crate::hl7::element::trim;
 use crate::normalize::datatypes::string;
 use crate::normalize::fields::Parts;
 use crate::record::{Decimal, ReferenceRange, StructuredNumeric};
@@ -47,9 +48,9 @@ pub(crate) fn structured_numeric(parts: Parts<'_>) -> Option<StructuredNumeric> 
 /// A number written with a comparator in front (`<5`, `>=10`), as senders
 /// often put in an NM field.
 pub(crate) fn comparator_number(text: &str) -> Option<StructuredNumeric> {
-    let (comparator, rest) = comparator_prefix(text.trim())?;
+    let (comparator, rest) = comparator_prefix(trim(text))?;
     Some(StructuredNumeric {
-        comparator: Some(comparator.to_owned()),
+        comparator: Some(comparator.into()),
         low: Some(decimal(rest)?),
         separator: None,
         high: None,
@@ -59,7 +60,7 @@ pub(crate) fn comparator_number(text: &str) -> Option<StructuredNumeric> {
 
 /// OBX-7 (see the module doc for what is read).
 pub(crate) fn reference_range(text: &str) -> ReferenceRange {
-    let text = text.trim();
+    let text = trim(text);
     let mut range = ReferenceRange {
         low: None,
         high: None,
@@ -74,13 +75,13 @@ pub(crate) fn reference_range(text: &str) -> ReferenceRange {
             _ => {}
         }
         if matches!(comparator, "<" | ">" | "=" | "<>") {
-            range.text = Some(text.to_owned());
+            range.text = Some(text.into());
         }
     } else if let Some((low, high)) = split_range(text) {
         range.low = Some(low);
         range.high = Some(high);
     } else {
-        range.text = Some(text.to_owned());
+        range.text = Some(text.into());
     }
     range
 }
@@ -165,7 +166,7 @@ mod tests {
     fn sn(value: &str) -> Option<StructuredNumeric> {
         let text = format!("MSH|^~\\&|A\rOBX|1|SN|X||{value}");
         let m = Message::parse(text.as_bytes()).unwrap();
-        let fields = Fields::new(m.segment("OBX").unwrap());
+        let fields = Fields::new(&m, m.segment("OBX").unwrap());
         structured_numeric(fields.parts(fields.field(5).and_then(|f| f.repetition(1))))
     }
 

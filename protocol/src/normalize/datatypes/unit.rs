@@ -15,7 +15,7 @@ use crate::normalize::datatypes::text;
 use crate::normalize::fields::{Fields, Parts};
 use crate::normalize::mapping::MappingTable;
 use crate::normalize::ucum;
-use crate::record::Unit;
+use crate::record::{CompactString, Unit};
 
 /// Reads the unit in field `n` of `fields`; `None` when none was sent.
 ///
@@ -51,30 +51,30 @@ fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
     }
     let original = match &ucum {
         Some(code) if code == sent => None,
-        _ => Some(sent.to_owned()),
+        _ => Some(sent.into()),
     };
     Some(Unit { ucum, original })
 }
 
 /// The UCUM code of the original coding.
-fn resolve(mapping: &MappingTable, sent: &str, cwe: [Option<&str>; 3]) -> Option<String> {
+fn resolve(mapping: &MappingTable, sent: &str, cwe: [Option<&str>; 3]) -> Option<CompactString> {
     let system = cwe[2].unwrap_or_default();
     if CodingSystem::from_hl7(system) == CodingSystem::Ucum {
-        return Some(sent.to_owned());
+        return Some(sent.into());
     }
     mapping
         .map_unit(sent)
-        .map(|m| m.ucum.to_owned())
+        .map(|m| m.ucum.into())
         .or_else(|| resolve_coded(cwe))
 }
 
 /// The UCUM code of a coded unit, from the built-in tables.
-fn resolve_coded(cwe: [Option<&str>; 3]) -> Option<String> {
+fn resolve_coded(cwe: [Option<&str>; 3]) -> Option<CompactString> {
     let [id, text, system] = cwe.map(Option::unwrap_or_default);
     if id.is_empty() && text.is_empty() {
         return None;
     }
-    ucum::coded_unit_to_ucum(id, text, system).map(|u| u.code.to_owned())
+    ucum::coded_unit_to_ucum(id, text, system).map(|u| u.code.into())
 }
 
 #[cfg(test)]
@@ -96,7 +96,7 @@ mod tests {
             },
             Vec::new(),
         );
-        let fields = Fields::new(m.segment("OBX").unwrap());
+        let fields = Fields::new(&m, m.segment("OBX").unwrap());
         let unit = unit(&mut work, &fields, 6);
         (unit, work.unmapped)
     }

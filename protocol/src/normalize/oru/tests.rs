@@ -153,7 +153,7 @@ fn equipment_identifiers_stay_readable() {
         b"MSH|^~\\&|A\rOBX|1||69965^MDC_DEV^MDC|1.0.0.0|||||||X|||||||0123456789ABCDEF^^0123456789ABCDEF^EUI-64~GW1^ACME~",
     )
     .unwrap();
-    let obx = Fields::new(m.segment("OBX").unwrap());
+    let obx = Fields::new(&m, m.segment("OBX").unwrap());
     assert_eq!(
         equipment(&obx),
         ["0123456789ABCDEF^^0123456789ABCDEF^EUI-64", "GW1^ACME"]

@@ -154,6 +154,6 @@ fn joined_text(field: Element<'_>) -> Value {
     if out.trim().is_empty() {
         Value::None
     } else {
-        Value::Text(out)
+        Value::Text(out.into())
     }
 }

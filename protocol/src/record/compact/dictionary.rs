@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use foldhash::fast::FixedState;
+
 use super::Pool;
 
 /// Message codes, trigger events and HL7 versions (MSH-9, MSH-12).
@@ -96,7 +98,8 @@ const UNIT: &[&str] = &[
 /// every string a record writes is looked up here first (a scan over the
 /// list compared it with dozens of entries of the same length).
 pub(super) fn dictionary_index(pool: Pool, s: &str) -> Option<usize> {
-    static INDEX: OnceLock<[HashMap<&'static str, usize>; Pool::COUNT]> = OnceLock::new();
+    static INDEX: OnceLock<[HashMap<&'static str, usize, FixedState>; Pool::COUNT]> =
+        OnceLock::new();
     let index = INDEX.get_or_init(|| {
         Pool::ALL.map(|pool| {
             dictionary(pool)

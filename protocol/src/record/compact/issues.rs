@@ -41,7 +41,7 @@ pub(super) fn read_issues(r: &mut Reader<'_>) -> Result<Vec<Issue>, CompactError
     for _ in 0..n {
         let (pair, rest) = postcard::take_from_bytes::<(ErrorCode, Severity)>(r.rest())?;
         r.set_rest(rest);
-        let segment = r.req_str(Pool::Code)?;
+        let segment = r.req_str(Pool::Code)?.into_string();
         let segment_sequence = u32::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?;
         let field = r.varint()?;
         let small = |v: u128| u16::try_from(v).map_err(|_| CompactError::Overflow);
@@ -60,7 +60,7 @@ pub(super) fn read_issues(r: &mut Reader<'_>) -> Result<Vec<Issue>, CompactError
             code: pair.0,
             severity: pair.1,
             location,
-            message: r.req_str(Pool::Text)?,
+            message: r.req_str(Pool::Text)?.into_string(),
         });
     }
     Ok(issues)

@@ -53,7 +53,7 @@ use dictionary::dictionary;
 use reader::Reader;
 use writer::Writer;
 
-use super::{Precision, Record};
+use super::{Body, Precision, Record};
 
 /// Timestamp tag bits: the precision's enum index plus one (so a present
 /// timestamp's tag is never zero).
@@ -131,7 +131,11 @@ pub enum CompactError {
 
 /// Encodes a record in the compact form.
 pub fn encode(record: &Record) -> Result<Vec<u8>, postcard::Error> {
-    let mut w = Writer::new();
+    let results = match &record.body {
+        Body::Observations(r) => r.orders.iter().map(|g| g.observations.len()).sum(),
+        _ => 0,
+    };
+    let mut w = Writer::new(results);
     parts::write_record(&mut w, record)?;
     Ok(w.out)
 }
@@ -148,8 +152,14 @@ pub fn decode(bytes: &[u8]) -> Result<Record, CompactError> {
 
 /// The number form of a numeric string (see the module doc), if it has one.
 fn number_form(s: &str) -> Option<u128> {
-    let (digits, check) = match s.split_once('-') {
-        Some((d, c)) => (d, Some(c)),
+    // Most strings are words: they fail on the first byte.
+    if !matches!(s.as_bytes().first(), Some(b'1'..=b'9')) {
+        return None;
+    }
+    // A byte search: `split_once('-')` sets up a vectorized char search
+    // for strings of a few bytes.
+    let (digits, check) = match s.bytes().position(|b| b == b'-') {
+        Some(i) => (s.get(..i)?, Some(s.get(i + 1..)?)),
         None => (s, None),
     };
     let plain = |t: &str| {

@@ -6,8 +6,8 @@ use super::reader::Reader;
 use super::writer::Writer;
 use super::{CompactError, Pool};
 use crate::record::{
-    Observation, ObservationGroup, ObservationReport, Quantity, ReferenceRange, ResultStatus,
-    StructuredNumeric, Timestamp, Unit, Value,
+    CompactString, Observation, ObservationGroup, ObservationReport, Quantity, ReferenceRange,
+    ResultStatus, StructuredNumeric, Timestamp, Unit, Value,
 };
 
 /// Result header bits 0-3: the status; 4-6: the value kind.
@@ -401,14 +401,14 @@ fn read_range(r: &mut Reader<'_>) -> Result<ReferenceRange, CompactError> {
 }
 
 /// A count, then the strings.
-fn write_list<'a>(w: &mut Writer<'a>, pool: Pool, items: &'a [String]) {
+fn write_list<'a>(w: &mut Writer<'a>, pool: Pool, items: &'a [CompactString]) {
     w.len(items.len());
     for s in items {
         w.str(pool, Some(s));
     }
 }
 
-fn read_list(r: &mut Reader<'_>, pool: Pool) -> Result<Vec<String>, CompactError> {
+fn read_list(r: &mut Reader<'_>, pool: Pool) -> Result<Vec<CompactString>, CompactError> {
     let n = r.len()?;
     let mut items = Vec::with_capacity(n);
     for _ in 0..n {

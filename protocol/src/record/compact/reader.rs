@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use super::{CompactError, Pool, dictionary, precision_from, units_of, unzigzag};
-use crate::record::{Decimal, Timestamp};
+use crate::record::{CompactString, Decimal, Timestamp};
 
 /// Reads the bytes of one compact record.
 pub(super) struct Reader<'b> {
@@ -68,7 +68,7 @@ impl<'b> Reader<'b> {
     }
 
     /// What [`super::writer::Writer::str`] wrote.
-    pub(super) fn str(&mut self, pool: Pool) -> Result<Option<String>, CompactError> {
+    pub(super) fn str(&mut self, pool: Pool) -> Result<Option<CompactString>, CompactError> {
         let v = self.varint()?;
         if v == 0 {
             return Ok(None);
@@ -79,15 +79,16 @@ impl<'b> Reader<'b> {
             let index = usize::try_from(v / forms).map_err(|_| CompactError::Overflow)?;
             let dict = dictionary(pool);
             let found = match index.checked_sub(dict.len()) {
-                None => dict.get(index).map(|s| (*s).to_owned()),
-                Some(i) => table.get(i).map(|s| s.to_string()),
+                None => dict.get(index).map(|s| CompactString::from(*s)),
+                Some(i) => table.get(i).map(|s| CompactString::from(s.as_ref())),
             };
             return found.map(Some).ok_or(CompactError::BadStringIndex(index));
         }
         if v % forms == 3 {
             let s = super::number_text(v >> form_bits)?;
-            table.push(Cow::Owned(s.clone()));
-            return Ok(Some(s));
+            let out = CompactString::from(s.as_str());
+            table.push(Cow::Owned(s));
+            return Ok(Some(out));
         }
         // A new string: `forms·(len+1)`. Anything else left (in the text
         // pool, `4·n+2`) is no form at all.
@@ -105,11 +106,11 @@ impl<'b> Reader<'b> {
         self.rest = rest;
         let s = std::str::from_utf8(bytes).map_err(|_| CompactError::NotUtf8)?;
         table.push(Cow::Borrowed(s));
-        Ok(Some(s.to_owned()))
+        Ok(Some(CompactString::from(s)))
     }
 
     /// A string that must be there.
-    pub(super) fn req_str(&mut self, pool: Pool) -> Result<String, CompactError> {
+    pub(super) fn req_str(&mut self, pool: Pool) -> Result<CompactString, CompactError> {
         self.str(pool)?.ok_or(CompactError::Missing("string"))
     }
 

@@ -7,10 +7,24 @@
 //! first time it is written, and later copies are written as its index).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use foldhash::fast::RandomState;
 
 use super::dictionary::dictionary_index;
 use super::{Pool, dictionary, units_of, zigzag};
 use crate::record::{Decimal, Timestamp};
+
+/// Per pool, the room its table gets on first use: few codes or units go
+/// beyond the dictionaries; the text pool's room is counted per record
+/// ([`Writer::new`]).
+const FIRST_CAPACITY: [usize; Pool::COUNT] = [4, 8, 8, 0];
+
+/// Texts (codes, displays, identifiers) a record adds besides its results'.
+const TEXTS_PER_RECORD: usize = 16;
+
+/// Texts a result adds: its code, the code's display, about one more.
+const TEXTS_PER_RESULT: usize = 3;
 
 /// Builds the bytes of one compact record.
 pub(super) struct Writer<'a> {
@@ -19,50 +33,49 @@ pub(super) struct Writer<'a> {
     /// Per pool: the strings written so far, in table order (indexes are
     /// counted after the pool's dictionary).
     tables: [StringTable<'a>; Pool::COUNT],
+    /// Per pool, the room its table gets on first use.
+    first_capacity: [usize; Pool::COUNT],
 }
 
-/// The strings one pool has written so far. A record has a few dozen at
-/// most, where comparing against each (lengths first) is cheaper than
-/// hashing every string; past [`StringTable::SCAN_LIMIT`] entries (a very
-/// long message) a map keeps the lookup from growing with the table.
+/// The strings one pool has written so far, each with its index (counted
+/// after the pool's dictionary). Hashed with foldhash, seeded per process,
+/// so a sender cannot pick strings that collide.
 #[derive(Default)]
 struct StringTable<'a> {
-    /// The strings in the order they joined the table.
-    list: Vec<&'a str>,
-    /// String -> index, built once the list is past the scan limit.
-    map: Option<HashMap<&'a str, u64>>,
+    /// String -> its index (the strings are numbered in the order they
+    /// joined the table).
+    map: HashMap<&'a str, u64, RandomState>,
 }
 
 impl<'a> StringTable<'a> {
-    /// Up to this many entries a linear scan is used.
-    const SCAN_LIMIT: usize = 48;
-
     /// The index of `s`, or `None` after adding it as the next entry.
-    fn find_or_add(&mut self, s: &'a str) -> Option<u64> {
-        let found = match &self.map {
-            Some(map) => map.get(s).copied(),
-            None => self.list.iter().position(|t| *t == s).map(|i| i as u64),
-        };
-        if found.is_some() {
-            return found;
+    fn find_or_add(&mut self, s: &'a str, first_capacity: usize) -> Option<u64> {
+        if self.map.capacity() == 0 {
+            // Sized once, on first use: growing rehashes every entry.
+            self.map.reserve(first_capacity);
         }
-        let index = self.list.len() as u64;
-        self.list.push(s);
-        if let Some(map) = &mut self.map {
-            map.insert(s, index);
-        } else if self.list.len() > Self::SCAN_LIMIT {
-            self.map = Some((0..).zip(self.list.iter()).map(|(i, t)| (*t, i)).collect());
+        let next = self.map.len() as u64;
+        match self.map.entry(s) {
+            Entry::Occupied(e) => Some(*e.get()),
+            Entry::Vacant(e) => {
+                e.insert(next);
+                None
+            }
         }
-        None
     }
 }
 
 impl<'a> Writer<'a> {
-    /// An empty writer (its tables start after the frozen dictionaries).
-    pub(super) fn new() -> Self {
+    /// An empty writer (its tables start after the frozen dictionaries)
+    /// for a record with `results` observation results.
+    pub(super) fn new(results: usize) -> Self {
+        let mut first_capacity = FIRST_CAPACITY;
+        first_capacity[Pool::Text as usize] =
+            TEXTS_PER_RECORD.saturating_add(results.saturating_mul(TEXTS_PER_RESULT));
         Writer {
             out: Vec::with_capacity(512),
             tables: Default::default(),
+            first_capacity,
         }
     }
 
@@ -97,11 +110,15 @@ impl<'a> Writer<'a> {
         };
         let (form_bits, forms) = if pool == Pool::Text { (2, 4) } else { (1, 2) };
         let dict = dictionary(pool);
-        if let Some(i) = dictionary_index(pool, s) {
+        if !dict.is_empty()
+            && let Some(i) = dictionary_index(pool, s)
+        {
             self.varint(i as u128 * forms + 1);
             return;
         }
-        if let Some(index) = self.tables[pool as usize].find_or_add(s) {
+        if let Some(index) =
+            self.tables[pool as usize].find_or_add(s, self.first_capacity[pool as usize])
+        {
             let index = u128::from(index) + dict.len() as u128;
             self.varint(index * forms + 1);
             return;
