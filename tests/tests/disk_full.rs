@@ -20,9 +20,9 @@ use hl7edge_e2e::hl7gen::{self, Kind};
 use hl7edge_e2e::rig::Rig;
 use hl7edge_e2e::tmpfs::Tmpfs;
 
-/// The agent keeps 16 MiB free for deletes and 4 MiB for its write-ahead log; this leaves it
+/// The agent keeps 16 MiB free for deletes and 16 MiB for its write-ahead log; this leaves it
 /// about 3 MiB of queue.
-const FS_SIZE: &str = "23m";
+const FS_SIZE: &str = "35m";
 /// Far more messages than fit; the test stops at the first AR.
 const AT_MOST: u64 = 20_000;
 /// Messages sent while another program holds the last free byte; each must get AR.

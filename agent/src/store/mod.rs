@@ -36,7 +36,7 @@
 //!    (kept in `dedupe`, independent of `records`). Same control id with
 //!    other content is stored and counted as a reuse.
 //! 7. **Bounded size, drainable when full.** Live pages plus the incoming
-//!    batch (plus any WAL growth beyond its standing 4 MiB) never exceed
+//!    batch (plus any WAL growth beyond its standing 16 MiB) never exceed
 //!    `max_bytes`, and new messages are refused before the filesystem would
 //!    keep less than `reserve_bytes` free, so deletes can always commit:
 //!    past either limit inserts get [`StoreError::Full`] (never
@@ -110,7 +110,7 @@ pub struct StoreConfig {
     /// The database file; its directory must exist and be writable.
     pub path: PathBuf,
     /// Most bytes the store may use (live pages, plus WAL growth beyond
-    /// its standing 4 MiB). Past it, new messages are refused with
+    /// its standing 16 MiB). Past it, new messages are refused with
     /// [`StoreError::Full`].
     pub max_bytes: u64,
     /// How long a forwarded record is kept (marked sent) before it is

@@ -36,7 +36,14 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 0;
 /// After a checkpoint the WAL file is cut back to this size when it is
 /// reused. Keeping (rather than truncating to zero) this much of it
 /// allocated means deletes can still commit on a completely full filesystem.
-pub(crate) const JOURNAL_SIZE_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
+/// The writer checkpoints itself once the log is three quarters of this
+/// (`checkpoint::WAL_FORCE_FRAMES`); below that the checkpointer thread
+/// copies it in the background. A backlog drain writes the log fast (every
+/// freed page is zeroed): at 4 MiB the writer checkpointed after nearly
+/// every delete batch itself; at 16 MiB the thread does most of it on the
+/// other core, and pages rewritten by several batches are copied once
+/// (drain CPU per record about 15 % lower, measured with the gateway bench).
+pub(crate) const JOURNAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
 
 /// Schema version 1: every table of the store.
 const V1: &str = "

@@ -487,7 +487,11 @@ mod tests {
             req: message("lab", "C1", "one"),
             reply,
         }));
-        let seq = writer.commit(&inserts).expect("insert").last_seq.expect("seq");
+        let seq = writer
+            .commit(&inserts)
+            .expect("insert")
+            .last_seq
+            .expect("seq");
         assert_eq!(synchronous(&writer), 2, "an insert is a promise: FULL");
 
         let mut deletes = Batch::default();

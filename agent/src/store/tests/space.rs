@@ -174,7 +174,8 @@ macro_rules! tmpfs_or_skip {
 async fn full_filesystem_keeps_a_reserve_so_deletes_work_and_ingest_resumes() {
     let fs = tmpfs_or_skip!(
         "full_filesystem_keeps_a_reserve_so_deletes_work_and_ingest_resumes",
-        "8m"
+        // The standing WAL (16 MiB, allocated as it fills) plus a few MiB.
+        "20m"
     );
     let mut cfg = StoreConfig::new(fs.mount.join("queue.db"));
     cfg.max_bytes = u64::MAX;
