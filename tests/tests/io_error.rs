@@ -22,11 +22,11 @@ use hl7edge_e2e::process;
 use hl7edge_e2e::rig::{self, Rig};
 
 /// Largest file the limited agent may write when the write-ahead log is to hit the limit: below
-/// the log's standing size (4 MiB), so a commit's write fails after a few hundred messages.
+/// the log's standing size (16 MiB), so a commit's write fails after a few hundred messages.
 const LOG_FILE_LIMIT: u64 = 1 << 20;
 /// Largest file when the database file is to hit the limit: above the log's standing size, so
 /// the log never reaches it and a checkpoint's write into the database file fails.
-const DB_FILE_LIMIT: u64 = 8 << 20;
+const DB_FILE_LIMIT: u64 = 24 << 20;
 /// Far more messages than fit under the limit.
 const AT_MOST: u64 = 20_000;
 
