@@ -15,6 +15,7 @@
 //! character follows MSH-2.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use crate::hl7::charset::{self, DeclaredCharset, Encoding};
 use crate::hl7::delimiters::Delimiters;
@@ -33,20 +34,28 @@ pub struct Message<'a> {
     declared: DeclaredCharset,
     charset_mismatch: Option<usize>,
     segments: Vec<Span>,
-    /// Every segment's field index, one after the other (see
-    /// [`Span::ends`]).
-    field_ends: Vec<u32>,
+    /// The field index, built on first use ([`Message::field_ends`]): a
+    /// plain parse does not pay for it, validation and normalization share
+    /// it.
+    field_index: OnceLock<FieldIndex>,
 }
 
-/// Byte range of one segment, without its terminator, and where its field
-/// index lies in [`Message::field_ends`]: the end of each piece (segment
-/// id, then every field), relative to the segment's start.
+/// Byte range of one segment, without its terminator.
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: u32,
     end: u32,
-    /// `field_ends[ends.0..ends.1]` is this segment's index.
-    ends: (u32, u32),
+}
+
+/// Every indexed segment's field ends, one segment after the other: the
+/// end of each piece (segment id, then every field), relative to the
+/// segment's start.
+#[derive(Debug, Clone, Default)]
+struct FieldIndex {
+    ends: Vec<u32>,
+    /// Index-aligned with [`Message::segments`]: `ends[from..to]` is that
+    /// segment's index (empty for a segment that is not indexed).
+    ranges: Vec<(u32, u32)>,
 }
 
 impl<'a> Message<'a> {
@@ -71,8 +80,7 @@ impl<'a> Message<'a> {
             });
         }
         let delims = Delimiters::from_msh(body)?;
-        let mut segments = split_segments(raw, start);
-        let field_ends = index_fields(raw, &mut segments, delims.field);
+        let segments = split_segments(raw, start);
         let mut msg = Message {
             raw,
             ctx: Ctx {
@@ -84,7 +92,7 @@ impl<'a> Message<'a> {
             declared: DeclaredCharset::Absent,
             charset_mismatch: None,
             segments,
-            field_ends,
+            field_index: OnceLock::new(),
         };
         let msh18 = msg
             .msh_field(18)
@@ -144,9 +152,18 @@ impl<'a> Message<'a> {
     }
 
     /// The field index of `segment` (the end of each piece, relative to the
-    /// segment's start), or an empty slice when `segment` is not one of
-    /// this message's segments or its index did not fit in `u32`.
+    /// segment's start), built for the whole message on the first call; an
+    /// empty slice when `segment` is not one of this message's segments or
+    /// is not indexed.
     pub(crate) fn field_ends(&self, segment: &Segment<'_>) -> &[u32] {
+        let index = self
+            .field_index
+            .get_or_init(|| index_fields(self.raw, &self.segments, self.ctx.delims.field));
+        self.ends_in(index, segment)
+    }
+
+    /// `segment`'s part of `index`, if `segment` is this message's.
+    fn ends_in<'i>(&self, index: &'i FieldIndex, segment: &Segment<'_>) -> &'i [u32] {
         let Some(span) = self.segments.get(segment.index) else {
             return &[];
         };
@@ -156,16 +173,24 @@ impl<'a> Message<'a> {
         {
             return &[];
         }
-        let (from, to) = span.ends;
-        self.field_ends
+        let Some(&(from, to)) = index.ranges.get(segment.index) else {
+            return &[];
+        };
+        index
+            .ends
             .get(from as usize..to as usize)
             .unwrap_or_default()
     }
 
-    /// MSH-`n`, through the field index.
+    /// MSH-`n`: through the field index once validation or normalization
+    /// built it, else by scanning MSH (header reads alone never build it).
     fn msh_field(&self, n: usize) -> Option<Element<'a>> {
         let msh = self.msh();
-        fields::field_of(msh, msh.is_header(), self.field_ends(&msh), n)
+        let ends = self
+            .field_index
+            .get()
+            .map_or(&[][..], |index| self.ends_in(index, &msh));
+        fields::field_of(msh, msh.is_header(), ends, n)
     }
 
     /// All segments in order.
@@ -294,13 +319,15 @@ fn split_segments(raw: &[u8], start: usize) -> Vec<Span> {
 /// Splits every segment that validation and normalization read field by
 /// field into fields, once for both (see [`crate::hl7::fields`]); other
 /// segments (NTE, Z-segments, ...) are left unsplit.
-fn index_fields(raw: &[u8], spans: &mut [Span], sep: u8) -> Vec<u32> {
+fn index_fields(raw: &[u8], spans: &[Span], sep: u8) -> FieldIndex {
     let mut ends: Vec<u32> = Vec::with_capacity(raw.len() / 8 + spans.len());
+    let mut ranges = Vec::with_capacity(spans.len());
     for span in spans {
         let bytes = raw
             .get(span.start as usize..span.end as usize)
             .unwrap_or_default();
         if !fields::is_indexed(bytes, sep) {
+            ranges.push((0, 0));
             continue;
         }
         let from = ends.len();
@@ -310,12 +337,12 @@ fn index_fields(raw: &[u8], spans: &mut [Span], sep: u8) -> Vec<u32> {
             true
         });
         ends.push(bytes.len() as u32);
-        span.ends = match (u32::try_from(from), u32::try_from(ends.len())) {
+        ranges.push(match (u32::try_from(from), u32::try_from(ends.len())) {
             (Ok(from), Ok(to)) => (from, to),
             _ => (0, 0),
-        };
+        });
     }
-    ends
+    FieldIndex { ends, ranges }
 }
 
 fn push_span(spans: &mut Vec<Span>, raw: &[u8], start: usize, end: usize) {
@@ -330,7 +357,6 @@ fn push_span(spans: &mut Vec<Span>, raw: &[u8], start: usize, end: usize) {
     spans.push(Span {
         start: start as u32,
         end: end as u32,
-        ends: (0, 0),
     });
 }
 
@@ -446,6 +472,30 @@ pub(crate) fn split_nth(bytes: &[u8], sep: u8, n: usize) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_field_index_is_built_on_first_use_and_agrees_with_scanning() {
+        let raw = b"MSH|^~\\&|LAB|MAIN|EHR|CLINIC|20240101||ORU^R01|C1|P|2.5.1\rPID|1||42^^^MRN\rOBX|1|NM|GLU||5.4|mmol/L\r";
+        let msg = Message::parse(raw).unwrap();
+        assert_eq!(msg.control_id().as_deref(), Some("C1"));
+        assert!(
+            msg.field_index.get().is_none(),
+            "header reads do not build it"
+        );
+        let obx = msg.segments_named("OBX").next().unwrap();
+        let ends = msg.field_ends(&obx).to_vec();
+        assert!(msg.field_index.get().is_some());
+        assert_eq!(ends.len(), 7, "OBX id and six fields");
+        for n in 1..=6 {
+            let indexed = crate::hl7::fields::field_of(obx, false, &ends, n).map(|e| e.raw());
+            assert_eq!(indexed, obx.field(n).map(|e| e.raw()), "OBX-{n}");
+        }
+        assert_eq!(
+            msg.control_id().as_deref(),
+            Some("C1"),
+            "and through the index"
+        );
+    }
 
     const ORU: &[u8] =
         b"MSH|^~\\&|LAB|HOSP|HUB|ORG|20240102030405||ORU^R01^ORU_R01|CTRL1|P|2.5.1\r\
