@@ -4,6 +4,13 @@
 //! a message is read as UTF-8 when it is valid UTF-8 and as Latin-1
 //! otherwise; both decodings are lossless (every byte maps to one character
 //! in Latin-1), so nothing is lost even when a sender mislabels its bytes.
+//!
+//! Latin-1 is read as it is sent in practice: bytes 0x80–0x9F, C1 control
+//! codes in ISO 8859-1 that no text uses, are the Windows-1252 characters
+//! (`€`, `’`, `–`, ...) that Windows systems put there. This is how the
+//! WHATWG Encoding Standard reads every "latin1" label. The five bytes
+//! Windows-1252 leaves undefined stay the C1 controls, so the mapping is
+//! still one character per byte and nothing is lost.
 
 use std::borrow::Cow;
 
@@ -46,7 +53,8 @@ impl DeclaredCharset {
 pub enum Encoding {
     /// The bytes are valid UTF-8.
     Utf8,
-    /// Every byte is one Latin-1 character.
+    /// Every byte is one Latin-1 character (0x80–0x9F read as
+    /// Windows-1252, see the module doc).
     Latin1,
 }
 
@@ -136,7 +144,23 @@ pub fn decode_owned(bytes: Vec<u8>, encoding: Encoding) -> String {
 }
 
 fn latin1_to_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
+    bytes.iter().map(|&b| latin1_char(b)).collect()
+}
+
+/// Windows-1252 at 0x80–0x9F (WHATWG `index-windows-1252`); the bytes it
+/// leaves undefined map to the C1 control of the same value.
+const WINDOWS_1252_C1: [char; 32] = [
+    '\u{20AC}', '\u{0081}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{008D}', '\u{017D}', '\u{008F}',
+    '\u{0090}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}', '\u{009D}', '\u{017E}', '\u{0178}',
+];
+
+fn latin1_char(byte: u8) -> char {
+    match byte {
+        0x80..=0x9f => WINDOWS_1252_C1[usize::from(byte - 0x80)],
+        _ => char::from(byte),
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +201,34 @@ mod tests {
         let c = choose(&DeclaredCharset::Utf8, b"ab\xfccd");
         assert_eq!(c.mismatch_at, Some(2));
         assert_eq!(decode(b"ab\xfccd", c.encoding), "abücd");
+    }
+
+    #[test]
+    fn c1_bytes_are_read_as_the_windows_1252_characters_senders_mean() {
+        let c = choose(&DeclaredCharset::Absent, b"O\x92Brien \x96 5 \x80");
+        assert_eq!(c.encoding, Encoding::Latin1);
+        assert_eq!(
+            decode(b"O\x92Brien \x96 5 \x80", c.encoding),
+            "O\u{2019}Brien \u{2013} 5 \u{20AC}"
+        );
+        assert_eq!(
+            decode_owned(b"\x9c\x81".to_vec(), Encoding::Latin1),
+            "\u{0153}\u{0081}"
+        );
+    }
+
+    #[test]
+    fn every_byte_still_decodes_to_a_character_of_its_own() {
+        let all: Vec<u8> = (0..=255).collect();
+        let text = decode(&all, Encoding::Latin1);
+        let chars: Vec<char> = text.chars().collect();
+        assert_eq!(chars.len(), 256);
+        let distinct: std::collections::HashSet<char> = chars.iter().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            256,
+            "two bytes decoded to the same character"
+        );
     }
 
     #[test]
