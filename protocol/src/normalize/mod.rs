@@ -65,6 +65,7 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         "VXU" => Body::Immunizations(vxu::immunizations(&mut work, msg)),
         _ => Body::Generic(generic::generic(msg)),
     };
+    header::check_site_zone(&mut work, msg, header.message_time);
     Normalized {
         record: Record {
             header,
