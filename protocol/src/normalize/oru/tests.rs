@@ -184,6 +184,23 @@ fn trailing_delimiters_after_a_number_are_insignificant() {
 }
 
 #[test]
+fn a_coded_value_sent_as_original_text_only_is_coded_not_raw_text() {
+    let (r, issues) = read(
+        "MSH|^~\\&|LAB|H|||20240102030405||ORU^R01|C5|P|2.5.1\r\
+         OBR|1\r\
+         OBX|1|CWE|X^Y^L||^^^^^^^^Positive for influenza A||||||F",
+    );
+    let Value::Coded(c) = &r.orders[0].observations[0].value else {
+        panic!("{:?}", r.orders[0].observations[0].value)
+    };
+    assert_eq!(
+        c.original.display.as_deref(),
+        Some("Positive for influenza A")
+    );
+    assert!(issues.is_empty(), "{issues:?}");
+}
+
+#[test]
 fn equipment_identifiers_stay_readable() {
     let m = Message::parse(
         b"MSH|^~\\&|A\rOBX|1||69965^MDC_DEV^MDC|1.0.0.0|||||||X|||||||0123456789ABCDEF^^0123456789ABCDEF^EUI-64~GW1^ACME~",
