@@ -3,24 +3,43 @@
 //!
 //! The patient itself (PID) is read for every message type (see
 //! `patient`); this module adds the event times (EVN), the visit (the first
-//! PV1) and, for merges, the identifiers merged away: MRG-1 (prior patient
-//! identifier list) and MRG-4 (prior patient id, older versions) of every
-//! MRG segment, duplicates dropped.
+//! PV1) and, for patient identity merges, the identifiers merged away: MRG-1
+//! (prior patient identifier list) and MRG-4 (prior patient id, older
+//! versions) of every MRG segment, duplicates dropped.
+//!
+//! Invariant: `merged_from` is filled only by the events HL7 v2.5.1 ch. 3
+//! defines as merges of patient or person identity (A18, A30, A34, A36, A39,
+//! A40). Every other event carrying MRG (account and visit merges A35, A41,
+//! A42; moves A43, A44, A45; identifier changes A46 to A51) leaves it empty:
+//! the record has no field for a prior account, visit or changed identifier,
+//! so each such MRG gets a warning at the MRG field holding the prior value
+//! that says what the event changes.
 
-use crate::hl7::{Element, Message};
+use crate::hl7::{Element, ErrorCode, Message};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{component, field_time, identifier, practitioner, string};
 use crate::normalize::fields::Fields;
 use crate::normalize::patient::identifiers;
 use crate::record::{CompactString, Encounter, Identifier, PatientEvent, Timestamp};
 
-/// Reads the event; `message_time` (MSH-7) stands in for a missing EVN-2.
+/// Events whose MRG names a patient (or person) identity merged into the
+/// message's patient.
+const IDENTITY_MERGES: [&str; 6] = ["A18", "A30", "A34", "A36", "A39", "A40"];
+
+/// Reads the event `event` (MSH-9.2; EVN-1 when that is empty);
+/// `message_time` (MSH-7) stands in for a missing EVN-2.
 pub(crate) fn patient_event(
     work: &mut Work<'_>,
     msg: &Message<'_>,
+    event: &str,
     message_time: Option<Timestamp>,
 ) -> PatientEvent {
     let evn = msg.segment("EVN").map(|evn| Fields::new(msg, evn));
+    let evn_code = evn.as_ref().and_then(|s| component(s.field(1), 1));
+    let event = match event.trim() {
+        "" => evn_code.as_deref().unwrap_or_default(),
+        sent => sent,
+    };
     let recorded_at = evn.as_ref().and_then(|s| field_time(work, s, 2));
     PatientEvent {
         recorded_at: recorded_at.or(message_time),
@@ -28,7 +47,7 @@ pub(crate) fn patient_event(
         encounter: msg
             .segment("PV1")
             .map(|pv1| encounter(work, &Fields::new(msg, pv1))),
-        merged_from: merged_from(msg),
+        merged_from: merged_from(work, msg, event),
     }
 }
 
@@ -60,17 +79,56 @@ fn point_of_care(element: Option<Element<'_>>) -> Option<CompactString> {
     Some(parts.get(..used).unwrap_or_default().join("/").into())
 }
 
-/// Identifiers of every MRG segment.
-fn merged_from(msg: &Message<'_>) -> Vec<Identifier> {
+/// Identifiers of every MRG segment of an identity merge; for any other
+/// event, a warning per MRG saying what it changes.
+fn merged_from(work: &mut Work<'_>, msg: &Message<'_>, event: &str) -> Vec<Identifier> {
+    let is_merge = IDENTITY_MERGES
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(event));
     let mut out: Vec<Identifier> = Vec::new();
     for mrg in msg.segments_named("MRG") {
-        for id in identifiers(&Fields::new(msg, mrg), &[1, 4]) {
+        let mrg = Fields::new(msg, mrg);
+        if !is_merge {
+            not_a_merge(work, &mrg, event);
+            continue;
+        }
+        for id in identifiers(&mrg, &[1, 4]) {
             if !out.contains(&id) {
                 out.push(id);
             }
         }
     }
     out
+}
+
+/// Warns that `mrg` is not a merged identity, naming what `event`
+/// changes, at the MRG field that holds the prior value.
+fn not_a_merge(work: &mut Work<'_>, mrg: &Fields<'_>, event: &str) {
+    let event = event.to_ascii_uppercase();
+    let field = match event.as_str() {
+        "A35" | "A41" | "A44" | "A49" => 3,
+        "A42" | "A45" | "A50" => 5,
+        "A46" => 4,
+        "A48" => 2,
+        "A51" => 6,
+        _ => 1,
+    };
+    let message = match event.as_str() {
+        "A35" => "A35: account merged from MRG-3 into PID-18; not a patient merge",
+        "A41" => "A41: account merged from MRG-3 into PID-18; not a patient merge",
+        "A42" => "A42: visit merged from MRG-5 into PV1-19; not a patient merge",
+        "A43" => "A43: data under MRG-1 moved to the patient in PID-3; not a patient merge",
+        "A44" => "A44: account in MRG-3 moved to this patient; not a patient merge",
+        "A45" => "A45: visit in MRG-5 moved to the account in PID-18; not a patient merge",
+        "A46" => "A46: patient id changed from MRG-4 to PID-2; not a patient merge",
+        "A47" => "A47: patient identifier changed from MRG-1 to PID-3; not a patient merge",
+        "A48" => "A48: alternate patient id changed from MRG-2 to PID-4; not a patient merge",
+        "A49" => "A49: account number changed from MRG-3 to PID-18; not a patient merge",
+        "A50" => "A50: visit number changed from MRG-5 to PV1-19; not a patient merge",
+        "A51" => "A51: alternate visit id changed from MRG-6 to PV1-50; not a patient merge",
+        _ => "MRG is not read: this event is not a patient identity merge",
+    };
+    work.warn(ErrorCode::UnsupportedEvent, mrg.at(field), message);
 }
 
 #[cfg(test)]
@@ -82,6 +140,10 @@ mod tests {
     use crate::normalize::mapping::MappingTable;
 
     fn read(text: &str) -> PatientEvent {
+        read_with_issues(text).0
+    }
+
+    fn read_with_issues(text: &str) -> (PatientEvent, Vec<crate::hl7::Issue>) {
         let m = Message::parse(text.as_bytes()).unwrap();
         let tz = TimeZone::UTC;
         let mapping = MappingTable::empty();
@@ -92,7 +154,8 @@ mod tests {
             },
             Vec::new(),
         );
-        patient_event(&mut work, &m, None)
+        let event = patient_event(&mut work, &m, &m.message_type().event, None);
+        (event, work.issues)
     }
 
     #[test]
@@ -129,6 +192,60 @@ mod tests {
         let merged: Vec<_> = e.merged_from.iter().map(|i| i.value.as_str()).collect();
         assert_eq!(merged, ["456", "789", "555"]);
         assert!(e.encounter.is_none());
+    }
+
+    #[test]
+    fn a_visit_number_change_is_not_a_merge_and_says_what_changed() {
+        let (e, issues) = read_with_issues(
+            "MSH|^~\\&|EHR|HOSP|GW|CLINIC|20240102123045||ADT^A50^ADT_A50|A50|P|2.5.1\r\
+             EVN|A50|20240102123045\r\
+             PID|1||12345^^^HOSP^MR\r\
+             MRG|12345^^^HOSP^MR||||V111^^^HOSP^VN\r\
+             PV1|1|I|||||||||||||||||V222^^^HOSP^VN",
+        );
+        assert!(e.merged_from.is_empty(), "{:?}", e.merged_from);
+        assert_eq!(e.encounter.unwrap().visit_number.unwrap().value, "V222");
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].location.to_string(), "MRG(segment 4)-5");
+        assert!(
+            issues[0]
+                .message
+                .starts_with("A50: visit number changed from MRG-5")
+        );
+    }
+
+    #[test]
+    fn an_account_change_found_only_in_evn_is_not_a_merge() {
+        let (e, issues) = read_with_issues(
+            "MSH|^~\\&|EHR|HOSP|GW|CLINIC|20240102123045||ADT|A49|P|2.3\r\
+             EVN|A49|20240102123045\r\
+             PID|1||12345^^^HOSP^MR||DOE^JOHN||||||||||||ACC2\r\
+             MRG|12345^^^HOSP^MR||ACC1",
+        );
+        assert!(e.merged_from.is_empty());
+        assert_eq!(issues[0].location.to_string(), "MRG(segment 4)-3");
+        assert!(issues[0].message.contains("account number"));
+    }
+
+    #[test]
+    fn only_identity_merges_fill_merged_from() {
+        for event in ["A18", "A30", "A34", "A36", "A39", "a40"] {
+            let (e, issues) = read_with_issues(&format!(
+                "MSH|^~\\&|A|B|C|D|20240101||ADT^{event}|1|P|2.5.1\rPID|1||1^^^H^MR\rMRG|2^^^H^MR"
+            ));
+            assert_eq!(e.merged_from.len(), 1, "{event}");
+            assert!(issues.is_empty(), "{event}");
+        }
+        for event in [
+            "A35", "A41", "A42", "A43", "A44", "A45", "A46", "A47", "A48", "A51", "A08",
+        ] {
+            let (e, issues) = read_with_issues(&format!(
+                "MSH|^~\\&|A|B|C|D|20240101||ADT^{event}|1|P|2.5.1\rPID|1||1^^^H^MR\rMRG|2^^^H^MR"
+            ));
+            assert!(e.merged_from.is_empty(), "{event}");
+            assert_eq!(issues.len(), 1, "{event}");
+            assert_eq!(issues[0].code, ErrorCode::UnsupportedEvent, "{event}");
+        }
     }
 
     #[test]

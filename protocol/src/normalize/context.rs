@@ -56,6 +56,9 @@ pub(crate) struct Work<'c> {
     /// Coded values of fields that repeat on every segment (OBX-17), by
     /// the raw bytes sent.
     pub(crate) codes: Memo<Option<Coded>>,
+    /// True once a time of hour precision or finer was sent without an
+    /// offset and read in the site zone.
+    pub(crate) read_in_site_zone: bool,
 }
 
 /// Most entries a [`Memo`] keeps.
@@ -103,6 +106,7 @@ impl<'c> Work<'c> {
             units: Memo::default(),
             times: Memo::default(),
             codes: Memo::default(),
+            read_in_site_zone: false,
         }
     }
 

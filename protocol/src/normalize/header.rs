@@ -4,12 +4,22 @@
 //! universal id when the namespace is empty. Missing text fields become
 //! empty strings (validation has already flagged what is required); an
 //! unreadable MSH-7 is a warning and `message_time` is `None`.
+//!
+//! [`check_site_zone`] runs once the whole message is read: when MSH-7 was
+//! sent with a UTC offset that is not the configured site zone's offset at
+//! that instant, and other times in the message (hour precision or finer)
+//! were sent without an offset and so were read in the site zone, as they
+//! must be, a warning at MSH-7 says so: the sender's clock and the
+//! interface's zone disagree, so those times are likely off by the
+//! difference. A message whose times all carry offsets is read exactly
+//! whatever the site zone, and gets no warning.
 
-use crate::hl7::{Element, Message, MessageType};
+use crate::hl7::{Element, ErrorCode, Message, MessageType};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{field_time, string};
 use crate::normalize::fields::Fields;
-use crate::record::{CompactString, Header, Processing};
+use crate::normalize::time::disagrees_with_site;
+use crate::record::{CompactString, Header, Processing, Timestamp};
 
 /// Reads the header of `msg`, whose MSH-9 has been read as `kind`.
 pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType) -> Header {
@@ -23,6 +33,25 @@ pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType)
         sending_facility: hd(fields.field(4)).unwrap_or_default(),
         message_time: field_time(work, &fields, 7),
         processing: processing(fields.field(11)),
+    }
+}
+
+/// Warns at MSH-7 when its offset disagrees with the site zone and times
+/// were read in the site zone (see the module doc). Runs after the body.
+pub(crate) fn check_site_zone(
+    work: &mut Work<'_>,
+    msg: &Message<'_>,
+    message_time: Option<Timestamp>,
+) {
+    let disagrees = message_time.is_some_and(|t| disagrees_with_site(&t, work.ctx.time_zone));
+    if disagrees && work.read_in_site_zone {
+        let msh = Fields::new(msg, msg.msh());
+        work.warn(
+            ErrorCode::DataType,
+            msh.at(7).repetition(1).component(1),
+            "the sender's clock offset (MSH-7) disagrees with the configured site time zone, \
+             in which this message's times without an offset were read",
+        );
     }
 }
 
@@ -82,6 +111,44 @@ mod tests {
         assert_eq!(h.sending_facility, "2.16.840.1");
         assert_eq!(h.processing, Processing::Production);
         assert_eq!(h.message_time.unwrap().offset_minutes, 60);
+    }
+
+    /// The issues of `header` then `check_site_zone`, with an EVN-2 read
+    /// as a body time would be.
+    fn zone_check(text: &str, tz: &TimeZone) -> Vec<crate::hl7::Issue> {
+        let m = Message::parse(text.as_bytes()).unwrap();
+        let mapping = MappingTable::empty();
+        let mut work = Work::new(
+            Context {
+                time_zone: tz,
+                mapping: &mapping,
+            },
+            Vec::new(),
+        );
+        let h = header(&mut work, &m, &m.message_type());
+        let evn = Fields::new(&m, m.segment("EVN").unwrap());
+        field_time(&mut work, &evn, 2);
+        check_site_zone(&mut work, &m, h.message_time);
+        work.issues
+    }
+
+    #[test]
+    fn a_sender_offset_that_is_not_the_site_zone_is_warned_about_when_times_were_read_in_it() {
+        let msh = "MSH|^~\\&|A|B|C|D|20240102123045-0500||ADT^A01|C1|P|2.5.1";
+        let text = format!("{msh}\rEVN|A01|20240102123000");
+        let issues = zone_check(&text, &TimeZone::UTC);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].location.to_string(), "MSH(segment 1)-7[1].1");
+        assert!(issues[0].message.contains("site time zone"));
+        let agreeing = zone_check(&text, &TimeZone::fixed(jiff::tz::offset(-5)));
+        assert!(agreeing.is_empty());
+        let all_with_offsets = format!("{msh}\rEVN|A01|20240102123000-0500");
+        assert!(zone_check(&all_with_offsets, &TimeZone::UTC).is_empty());
+        let dates_only = format!("{msh}\rEVN|A01|20240102");
+        assert!(zone_check(&dates_only, &TimeZone::UTC).is_empty());
+        let no_offset =
+            "MSH|^~\\&|A|B|C|D|20240102123045||ADT^A01|C1|P|2.5.1\rEVN|A01|20240102123000";
+        assert!(zone_check(no_offset, &TimeZone::UTC).is_empty());
     }
 
     #[test]

@@ -55,11 +55,17 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
     let patient = patient::patient(&mut work, msg);
     let body = match kind.code.as_str() {
         "ORU" => Body::Observations(oru::observations(&mut work, msg)),
-        "ADT" => Body::Patient(adt::patient_event(&mut work, msg, header.message_time)),
+        "ADT" => Body::Patient(adt::patient_event(
+            &mut work,
+            msg,
+            &header.trigger_event,
+            header.message_time,
+        )),
         "ORM" | "OML" => Body::Orders(orders::orders(&mut work, msg)),
         "VXU" => Body::Immunizations(vxu::immunizations(&mut work, msg)),
         _ => Body::Generic(generic::generic(msg)),
     };
+    header::check_site_zone(&mut work, msg, header.message_time);
     Normalized {
         record: Record {
             header,

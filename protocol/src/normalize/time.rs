@@ -21,6 +21,12 @@
 //!
 //! `offset_minutes` is always the offset the wall time was read with, so
 //! `utc_ms + offset_minutes` gives back the time exactly as written.
+//!
+//! The site zone stays the rule for times without an offset even when the
+//! sender shows its own offset elsewhere; [`disagrees_with_site`] tells the
+//! header reader when MSH-7's explicit offset is not the site zone's at that
+//! instant, a sign that the interface's zone (or the sender's clock) is
+//! misconfigured.
 
 use jiff::civil::DateTime;
 use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
@@ -47,6 +53,18 @@ pub enum TimeError {
 pub fn to_timestamp(text: &str, site: &TimeZone) -> Result<Timestamp, TimeError> {
     let parts = datetime::parse_ts(trim(text)).ok_or(TimeError::Malformed)?;
     from_parts(&parts, site)
+}
+
+/// True when `ts` was sent with an explicit UTC offset that differs from
+/// the `site` zone's offset at the same instant.
+pub(crate) fn disagrees_with_site(ts: &Timestamp, site: &TimeZone) -> bool {
+    if ts.zone_assumed {
+        return false;
+    }
+    let Ok(instant) = jiff::Timestamp::from_millisecond(ts.utc_ms) else {
+        return false;
+    };
+    site.to_offset(instant).seconds() != i32::from(ts.offset_minutes) * 60
 }
 
 /// Converts parsed DTM parts to UTC (see the module doc for DST rules).
@@ -159,6 +177,18 @@ mod tests {
             jiff::Timestamp::from_millisecond(wall).unwrap().to_string(),
             "1990-12-15T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn an_explicit_offset_is_compared_with_the_site_zone_at_that_instant() {
+        let summer = to_timestamp("20240715173000-0400", &eastern()).unwrap();
+        let winter = to_timestamp("20240115173000-0400", &eastern()).unwrap();
+        let paris = to_timestamp("20240715173000+0200", &eastern()).unwrap();
+        let assumed = to_timestamp("20240715173000", &eastern()).unwrap();
+        assert!(!disagrees_with_site(&summer, &eastern()));
+        assert!(disagrees_with_site(&winter, &eastern()));
+        assert!(disagrees_with_site(&paris, &eastern()));
+        assert!(!disagrees_with_site(&assumed, &eastern()));
     }
 
     #[test]

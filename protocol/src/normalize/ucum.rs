@@ -13,8 +13,12 @@
 //! 2. The key is looked up ASCII case-insensitively. Most entries accept any
 //!    capitalization (`MG/DL`, `mg/dl`); entries whose meaning depends on case
 //!    match only their one spelling: `M/uL` (millions) but not `m/uL`; `s`,
-//!    `g`, `m`, `h`, `d`, `a`, `U` but not `S` (siemens), `G` (gauss), `H`
-//!    (henry) and so on.
+//!    `g`, `m`, `h`, `d`, `a`, `U`, `mm`, `ms` but not `S` (siemens), `G`
+//!    (gauss), `H` (henry), `mM` (millimolar), `mS` (millisiemens) and so on;
+//!    entries whose SI prefix changes meaning with case need that first
+//!    letter as in UCUM: `mU/L` and `mu/l` but not `MU/L` (mega-units),
+//!    `mIU/mL` but not `MIU/mL` (million IU), `g/L` but not `G/L` (giga per
+//!    litre). A case collision is left unmapped rather than guessed.
 //! 3. Failing that, an MDC reference id (`MDC_DIM_...`) is looked up, and a
 //!    string with `^` is read as a CWE (identifier, text, coding system, then
 //!    the alternate triple) and looked up with [`coded_unit_to_ucum`].
@@ -149,6 +153,8 @@ fn lookup_key(key: &Key) -> Option<&'static str> {
         Case::Any => Some(entry.ucum),
         Case::Only(spelling) if spelling.as_bytes() == key.original() => Some(entry.ucum),
         Case::Only(_) => None,
+        Case::Prefix if entry.ucum.as_bytes().first() == key.original().first() => Some(entry.ucum),
+        Case::Prefix => None,
     }
 }
 
@@ -245,7 +251,7 @@ mod tests {
             ("u/l", "U/L"),
             ("IU/L", "[IU]/L"),
             ("mIU/mL", "m[IU]/mL"),
-            ("MIU/ML", "m[IU]/mL"),
+            ("miu/ml", "m[IU]/mL"),
             ("uIU/mL", "u[IU]/mL"),
             ("µIU/mL", "u[IU]/mL"),
             ("ng/mL", "ng/mL"),
@@ -378,6 +384,33 @@ mod tests {
         assert_eq!(code("c"), None);
         assert_eq!(code("f"), None);
         assert_eq!(code("u"), None);
+    }
+
+    #[test]
+    fn a_capital_letter_that_changes_the_unit_is_not_folded_away() {
+        for unit in [
+            "mM", "Mm", "MM", "mS", "Ms", "MS", "MU/L", "MIU/mL", "MIU/ML", "G/L",
+        ] {
+            assert_eq!(code(unit), None, "{unit}");
+        }
+        let kept = [
+            ("mm", "mm"),
+            ("ms", "ms"),
+            ("mU/L", "mU/L"),
+            ("mu/l", "mU/L"),
+            ("mIU/mL", "m[IU]/mL"),
+            ("mIU/ML", "m[IU]/mL"),
+            ("g/L", "g/L"),
+            ("g/l", "g/L"),
+            ("MG/DL", "mg/dL"),
+            ("MMOL/L", "mmol/L"),
+            ("ML", "mL"),
+            ("MMHG", "mm[Hg]"),
+            ("MM/HR", "mm/h"),
+        ];
+        for (unit, expected) in kept {
+            assert_eq!(code(unit), Some(expected), "{unit}");
+        }
     }
 
     #[test]

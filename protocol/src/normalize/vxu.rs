@@ -8,6 +8,11 @@
 //! 0162 and 0163. An RXA without a vaccine code is kept with an empty code
 //! and a warning. The CDC convention `999` for an unknown dose is kept as
 //! sent.
+//!
+//! The record has no field for RXA-21 (action code) or RXA-18 (refusal
+//! reason), so an RXA that deletes (`D`) or updates (`U`) a dose reported
+//! earlier, or that carries a refusal reason, gets a warning (table 0357
+//! code 201) at that field: a deletion must never pass for a new dose.
 
 use crate::hl7::{ErrorCode, Message};
 use crate::normalize::context::Work;
@@ -42,6 +47,7 @@ pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> Immunizat
 
 /// One RXA (route and site are filled by a following RXR).
 fn administration(work: &mut Work<'_>, rxa: &Fields<'_>) -> Immunization {
+    not_kept(work, rxa);
     Immunization {
         administered_at: field_time(work, rxa, 3),
         vaccine: vaccine(work, rxa),
@@ -51,6 +57,32 @@ fn administration(work: &mut Work<'_>, rxa: &Fields<'_>) -> Immunization {
         completion: component(rxa.field(20), 1),
         route: None,
         site: None,
+    }
+}
+
+/// The warning for RXA-21 `D`.
+const DELETES: &str = "RXA-21 is D: this deletes a dose reported earlier, it is not a new dose";
+
+/// The warning for RXA-21 `U`.
+const UPDATES: &str = "RXA-21 is U: this updates a dose reported earlier, it is not a new dose";
+
+/// Warns about what the RXA means that the record cannot hold: RXA-21
+/// delete or update, and an RXA-18 refusal reason.
+fn not_kept(work: &mut Work<'_>, rxa: &Fields<'_>) {
+    let message = match component(rxa.field(21), 1).as_deref() {
+        Some("D" | "d") => Some(DELETES),
+        Some("U" | "u") => Some(UPDATES),
+        _ => None,
+    };
+    if let Some(message) = message {
+        work.warn(ErrorCode::UnsupportedEvent, rxa.at(21), message);
+    }
+    if component(rxa.field(18), 1).is_some() || component(rxa.field(18), 2).is_some() {
+        work.warn(
+            ErrorCode::UnsupportedEvent,
+            rxa.at(18),
+            "RXA-18: the vaccine was refused (the record does not keep the reason)",
+        );
     }
 }
 
@@ -133,6 +165,34 @@ mod tests {
         assert_eq!(i.completion.as_deref(), Some("CP"));
         assert_eq!(i.route.as_ref().unwrap().original.code, "C28161");
         assert_eq!(i.site.as_ref().unwrap().standard, Standard::Original);
+    }
+
+    #[test]
+    fn a_deleted_or_updated_dose_is_flagged_so_it_cannot_pass_for_a_new_one() {
+        let base = "MSH|^~\\&|A\rRXA|0|1|20240102||08^Hep B^CVX|0.5|mL^mL^UCUM|||||||||||||CP|";
+        let (_, added) = read(&format!("{base}A"));
+        assert!(added.is_empty(), "{added:?}");
+        for action in ["D", "U"] {
+            let (r, issues) = read(&format!("{base}{action}"));
+            assert_eq!(r.immunizations.len(), 1);
+            assert_eq!(issues.len(), 1, "{action}");
+            assert_eq!(issues[0].location.to_string(), "RXA(segment 2)-21");
+            assert!(
+                issues[0]
+                    .message
+                    .starts_with(&format!("RXA-21 is {action}"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_reason_is_flagged() {
+        let (r, issues) = read(
+            "MSH|^~\\&|A\rRXA|0|1|20240102||998^No vaccine administered^CVX|999||||||||||||00^Parental refusal^NIP002||RE",
+        );
+        assert_eq!(r.immunizations[0].completion.as_deref(), Some("RE"));
+        let places: Vec<_> = issues.iter().map(|i| i.location.to_string()).collect();
+        assert_eq!(places, ["RXA(segment 2)-18"]);
     }
 
     #[test]

@@ -14,6 +14,10 @@
 //! vaccine manufacturer, an HL7 table for a route). Everything else (`L`,
 //! `LOCAL`, `99zzz`, ICD-9-CM, any other name) goes through the mapping
 //! table. Nothing is inferred from display text.
+//!
+//! The display is component 2, or CWE-9 (original text) when component 2 is
+//! empty, so a value sent as text only (`^Positive` or
+//! `^^^^^^^^Positive`) is a code-less, unmapped coding with that text.
 
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::context::Work;
@@ -90,7 +94,7 @@ fn build(work: &mut Work<'_>, parts: Parts<'_>, accept: Accept) -> Option<Coded>
     let part = |n| string(parts.part(n));
     let system = |n| CodingSystem::from_hl7(text(parts.part(n)).as_deref().unwrap_or_default());
     let code = part(1);
-    let display = part(2);
+    let display = part(2).or_else(|| part(9));
     let alternate = part(4).map(|code| Coding {
         code,
         display: part(5),
@@ -278,5 +282,20 @@ mod tests {
         assert_eq!(c.standard, Standard::Unmapped);
         assert!(unmapped.is_empty());
         assert!(read("", &MappingTable::empty()).0.is_none());
+    }
+
+    #[test]
+    fn original_text_alone_is_the_display_not_raw_delimiters() {
+        let (c, unmapped) = read("^^^^^^^^Positive for influenza A", &MappingTable::empty());
+        let c = c.unwrap();
+        assert_eq!(c.original.code, "");
+        assert_eq!(
+            c.original.display.as_deref(),
+            Some("Positive for influenza A")
+        );
+        assert_eq!(c.standard, Standard::Unmapped);
+        assert!(unmapped.is_empty());
+        let (c, _) = read("POS^Positive^L^^^^^^as typed", &MappingTable::empty());
+        assert_eq!(c.unwrap().original.display.as_deref(), Some("Positive"));
     }
 }

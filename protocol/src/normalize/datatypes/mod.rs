@@ -24,7 +24,7 @@ use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::{At, Work};
 use crate::normalize::fields::Fields;
 use crate::normalize::time::to_timestamp;
-use crate::record::{CompactString, Timestamp};
+use crate::record::{CompactString, Precision, Timestamp};
 
 /// The element's text, trimmed; `None` when absent, empty, null or blank.
 pub(crate) fn text<'a>(element: Option<Element<'a>>) -> Option<Cow<'a, str>> {
@@ -65,7 +65,9 @@ pub(crate) fn component(element: Option<Element<'_>>, n: usize) -> Option<Compac
 /// A TS/DTM/DT element (its first component) as a UTC timestamp.
 ///
 /// Unreadable dates are reported as a data type error at `at`, narrowed to
-/// its first repetition and component as validation does.
+/// its first repetition and component as validation does. A time of hour
+/// precision or finer read in the site zone is noted in `work` (for the
+/// check of MSH-7's offset against the site zone).
 pub(crate) fn timestamp(
     work: &mut Work<'_>,
     element: Option<Element<'_>>,
@@ -84,6 +86,7 @@ pub(crate) fn timestamp(
     let value = text(Some(first))?;
     match to_timestamp(&value, work.ctx.time_zone) {
         Ok(ts) => {
+            work.read_in_site_zone |= ts.zone_assumed && ts.precision >= Precision::Hour;
             work.times.put(first.raw(), ts);
             Some(ts)
         }

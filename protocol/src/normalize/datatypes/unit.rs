@@ -8,9 +8,19 @@
 //! as sent (component 1, or component 2 when 1 is empty) only when it
 //! differs from the UCUM code. A unit with no UCUM translation is reported
 //! as unmapped under [`CodingSystem::Ucum`].
+//!
+//! Analyzers often send a power-of-ten unit with its `^` unescaped
+//! (`x10^9/L`, `10^3/uL`), which splits it into components. When component
+//! 1 is a power-of-ten base (`10`, `x10`, `X10`, `*10`, `×10`), component 2
+//! is digits followed by `/` and a unit, and components 3 to 6 are empty,
+//! the two are joined back into one unit and a data type warning says the
+//! unit was sent unescaped (once per message for the same bytes, as the
+//! unit itself is read once). A genuine CWE (`mg/dL^milligrams per
+//! deciliter^UCUM`) never has such a component 1.
 
+use crate::hl7::ErrorCode;
 use crate::normalize::coding_system::CodingSystem;
-use crate::normalize::context::Work;
+use crate::normalize::context::{At, Work};
 use crate::normalize::datatypes::text;
 use crate::normalize::fields::{Fields, Parts};
 use crate::normalize::mapping::MappingTable;
@@ -27,13 +37,22 @@ pub(crate) fn unit(work: &mut Work<'_>, fields: &Fields<'_>, n: usize) -> Option
     if let Some(known) = work.units.get(raw) {
         return known.clone();
     }
-    let unit = resolve_unit(work, fields.parts(Some(field)));
+    let unit = resolve_unit(work, fields.parts(Some(field)), fields.at(n));
     work.units.put(raw, unit.clone());
     unit
 }
 
-/// Resolves a unit not seen before in this message.
-fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
+/// Resolves a unit not seen before in this message, sent at `at`.
+fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>, at: At<'_>) -> Option<Unit> {
+    if let Some(joined) = unescaped_power(&parts) {
+        work.warn(
+            ErrorCode::DataType,
+            at,
+            "unit sent with an unescaped component separator (power of ten); read as one unit",
+        );
+        let ucum = resolve(work.ctx.mapping, &joined, [Some(&joined), None, None]);
+        return Some(finish(work, &joined, ucum));
+    }
     let part = |n| text(parts.part(n));
     let (id, sent_text, system) = (part(1), part(2), part(3));
     let original = [id.as_deref(), sent_text.as_deref(), system.as_deref()];
@@ -46,6 +65,11 @@ fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
             alt_system.as_deref(),
         ])
     });
+    Some(finish(work, sent, ucum))
+}
+
+/// The unit sent as `sent` with its UCUM code, if any (reported when none).
+fn finish(work: &mut Work<'_>, sent: &str, ucum: Option<CompactString>) -> Unit {
     if ucum.is_none() {
         work.unmapped(&CodingSystem::Ucum, sent);
     }
@@ -53,7 +77,21 @@ fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>) -> Option<Unit> {
         Some(code) if code == sent => None,
         _ => Some(sent.into()),
     };
-    Some(Unit { ucum, original })
+    Unit { ucum, original }
+}
+
+/// A power-of-ten unit split by an unescaped `^` (`x10` and `9/L`), joined
+/// back (`x10^9/L`); `None` for anything else (see the module doc).
+fn unescaped_power(parts: &Parts<'_>) -> Option<String> {
+    let base = text(parts.part(1))?;
+    if !matches!(base.as_ref(), "10" | "x10" | "X10" | "*10" | "\u{d7}10") {
+        return None;
+    }
+    let exponent = text(parts.part(2))?;
+    let digits = exponent.bytes().take_while(u8::is_ascii_digit).count();
+    let per_unit = exponent.get(digits..)?.strip_prefix('/')?;
+    let rest_empty = (3..=6).all(|n| text(parts.part(n)).is_none());
+    (digits > 0 && !per_unit.is_empty() && rest_empty).then(|| format!("{base}^{exponent}"))
 }
 
 /// The UCUM code of the original coding.
@@ -86,6 +124,18 @@ mod tests {
     use crate::normalize::context::Context;
 
     fn read(obx6: &str, mapping: &MappingTable) -> (Option<Unit>, Vec<(CodingSystem, String)>) {
+        let (unit, _, unmapped) = read_all(obx6, mapping);
+        (unit, unmapped)
+    }
+
+    fn read_all(
+        obx6: &str,
+        mapping: &MappingTable,
+    ) -> (
+        Option<Unit>,
+        Vec<crate::hl7::Issue>,
+        Vec<(CodingSystem, String)>,
+    ) {
         let text = format!("MSH|^~\\&|A\rOBX|1|NM|X||1|{obx6}");
         let m = Message::parse(text.as_bytes()).unwrap();
         let tz = TimeZone::UTC;
@@ -98,7 +148,7 @@ mod tests {
         );
         let fields = Fields::new(&m, m.segment("OBX").unwrap());
         let unit = unit(&mut work, &fields, 6);
-        (unit, work.unmapped)
+        (unit, work.issues, work.unmapped)
     }
 
     #[test]
@@ -139,6 +189,45 @@ mod tests {
         .unwrap();
         let (u, _) = read("tera.l-1", &table);
         assert_eq!(u.unwrap().ucum.as_deref(), Some("10*12/uL"));
+    }
+
+    #[test]
+    fn a_power_of_ten_unit_with_an_unescaped_caret_is_joined_back_with_a_warning() {
+        for (obx6, ucum) in [
+            ("x10^9/L", "10*9/L"),
+            ("10^3/uL", "10*3/uL"),
+            ("X10^12/L", "10*12/L"),
+        ] {
+            let (u, issues, unmapped) = read_all(obx6, &MappingTable::empty());
+            let u = u.unwrap();
+            assert_eq!(u.ucum.as_deref(), Some(ucum), "{obx6}");
+            assert_eq!(u.original.as_deref(), Some(obx6));
+            assert!(unmapped.is_empty(), "{obx6}");
+            assert_eq!(issues.len(), 1, "{obx6}");
+            assert_eq!(issues[0].location.to_string(), "OBX(segment 2)-6");
+        }
+        let (u, issues, unmapped) = read_all("*10^6/mL", &MappingTable::empty());
+        assert_eq!(u.unwrap().original.as_deref(), Some("*10^6/mL"));
+        assert_eq!(unmapped, [(CodingSystem::Ucum, "*10^6/mL".into())]);
+        assert_eq!(issues.len(), 1);
+    }
+
+    #[test]
+    fn a_genuine_coded_unit_is_not_taken_for_an_unescaped_one() {
+        for obx6 in [
+            "mg/dL^milligrams per deciliter^UCUM",
+            "10^3/uL^^UCUM",
+            "10^cells^L",
+            "10^^",
+        ] {
+            let (_, issues, _) = read_all(obx6, &MappingTable::empty());
+            assert!(issues.is_empty(), "{obx6}");
+        }
+        let (u, _, _) = read_all(
+            "mg/dL^milligrams per deciliter^UCUM",
+            &MappingTable::empty(),
+        );
+        assert_eq!(u.unwrap().ucum.as_deref(), Some("mg/dL"));
     }
 
     #[test]

@@ -148,6 +148,59 @@ fn several_numbers_form_a_series_and_a_missing_code_is_warned_about() {
 }
 
 #[test]
+fn trailing_delimiters_after_a_number_are_insignificant() {
+    let (r, issues) = read(
+        "MSH|^~\\&|LAB|H|||20240102030405||ORU^R01|C4|P|2.5.1\r\
+         OBR|1\r\
+         OBX|1|NM|2345-7^Glucose^LN||5.4^|mmol/L|||||F\r\
+         OBX|2|NM|2345-7^Glucose^LN||5.4~|mmol/L|||||F\r\
+         OBX|3|NM|2345-7^Glucose^LN||5.4^^|mmol/L|||||F\r\
+         OBX|4|NM|2345-7^Glucose^LN||<0.5^|mmol/L|||||F\r\
+         OBX|5|NA|X^Y^L||1^2^~|||||F\r\
+         OBX|6|NA|X^Y^L||1^~2|||||F\r\
+         OBX|7|NA|X^Y^L||1^^2|||||F",
+    );
+    let obs = &r.orders[0].observations;
+    for o in &obs[..3] {
+        let Value::Quantity(q) = &o.value else {
+            panic!("{:?}", o.value)
+        };
+        assert_eq!(q.value, dec("5.4"));
+        assert_eq!(q.unit.as_ref().unwrap().ucum.as_deref(), Some("mmol/L"));
+    }
+    let Value::Structured(sn) = &obs[3].value else {
+        panic!("{:?}", obs[3].value)
+    };
+    assert_eq!(
+        (sn.comparator.as_deref(), sn.low),
+        (Some("<"), Some(dec("0.5")))
+    );
+    assert!(sn.unit.is_some());
+    assert_eq!(obs[4].value, Value::Series(vec![dec("1"), dec("2")]));
+    assert_eq!(obs[5].value, Value::Series(vec![dec("1"), dec("2")]));
+    assert_eq!(obs[6].value, Value::Text("1^^2".into()));
+    let places: Vec<_> = issues.iter().map(|i| i.location.to_string()).collect();
+    assert_eq!(places, ["OBX(segment 9)-5[1]"]);
+}
+
+#[test]
+fn a_coded_value_sent_as_original_text_only_is_coded_not_raw_text() {
+    let (r, issues) = read(
+        "MSH|^~\\&|LAB|H|||20240102030405||ORU^R01|C5|P|2.5.1\r\
+         OBR|1\r\
+         OBX|1|CWE|X^Y^L||^^^^^^^^Positive for influenza A||||||F",
+    );
+    let Value::Coded(c) = &r.orders[0].observations[0].value else {
+        panic!("{:?}", r.orders[0].observations[0].value)
+    };
+    assert_eq!(
+        c.original.display.as_deref(),
+        Some("Positive for influenza A")
+    );
+    assert!(issues.is_empty(), "{issues:?}");
+}
+
+#[test]
 fn equipment_identifiers_stay_readable() {
     let m = Message::parse(
         b"MSH|^~\\&|A\rOBX|1||69965^MDC_DEV^MDC|1.0.0.0|||||||X|||||||0123456789ABCDEF^^0123456789ABCDEF^EUI-64~GW1^ACME~",

@@ -11,6 +11,11 @@
 //!
 //! An empty or null OBX-5 is `Value::None`. A value that does not read as
 //! its type is a data type warning at OBX-5 and is kept as `Text`.
+//!
+//! Trailing delimiters are insignificant (HL7 v2 ch. 2): for NM, NA and MA,
+//! empty components and repetitions after the last number are ignored, so
+//! `5.4^`, `5.4~` and `<0.5^^` read as `5.4` and `<0.5` with their unit. An
+//! empty part followed by a number (`1^^3`) is not a number list.
 
 use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::{At, Work};
@@ -87,10 +92,14 @@ impl Kind {
 
 /// NM: one number, several numbers, or a number behind a comparator.
 fn numeric(work: &mut Work<'_>, obx: &Fields<'_>, field: Element<'_>) -> Option<Value> {
-    if obx.is_composite(field) {
+    let single = if !obx.is_composite(field) {
+        field
+    } else if let Some(first) = sole_component(field) {
+        first
+    } else {
         return series(field).map(Value::Series);
-    }
-    let raw = text(Some(field))?;
+    };
+    let raw = text(Some(single))?;
     if let Some(value) = decimal(&raw) {
         let unit = unit(work, obx, 6);
         return Some(Value::Quantity(Quantity { value, unit }));
@@ -110,15 +119,35 @@ fn with_unit(work: &mut Work<'_>, obx: &Fields<'_>, mut sn: StructuredNumeric) -
     Value::Structured(sn)
 }
 
+/// The first component of the first repetition, when all that follows it
+/// is empty (trailing delimiters only).
+fn sole_component(field: Element<'_>) -> Option<Element<'_>> {
+    let is_blank = |rep: Element<'_>, from: usize| {
+        (from..=rep.component_count()).all(|n| text(rep.component(n)).is_none())
+    };
+    let mut reps = field.repetitions();
+    let first = reps.next()?;
+    (is_blank(first, 2) && reps.all(|rep| is_blank(rep, 1)))
+        .then(|| first.component(1))
+        .flatten()
+}
+
 /// Every number in every repetition and component, in order; `None` if any
-/// is not a number.
+/// is not a number. Empty parts are allowed only after the last number of
+/// their repetition, empty repetitions only after the last number.
 fn series(field: Element<'_>) -> Option<Vec<Decimal>> {
     let mut out = Vec::new();
+    let mut empty_repetition = false;
     for rep in field.repetitions() {
+        let (before, mut empty_part) = (out.len(), false);
         for n in 1..=rep.component_count() {
-            let part = text(rep.component(n))?;
-            out.push(decimal(&part)?);
+            match text(rep.component(n)) {
+                None => empty_part = true,
+                Some(_) if empty_part || empty_repetition => return None,
+                Some(part) => out.push(decimal(&part)?),
+            }
         }
+        empty_repetition |= out.len() == before;
     }
     (!out.is_empty()).then_some(out)
 }

@@ -5,12 +5,21 @@
 //!   no folded spelling appears twice;
 //! - keys hold no ASCII uppercase letters and no whitespace (they are
 //!   compared against input folded by `super::Key`);
-//! - a case-sensitive entry's spelling folds to its key.
+//! - a case-sensitive entry's spelling folds to its key;
+//! - a prefix-sensitive entry's UCUM code starts with an ASCII letter.
 //!
-//! Each entry is either case-insensitive ([`any`]: every capitalization of
-//! the key means the same unit) or case-sensitive ([`only`]: just the one
-//! spelling, because another capitalization is a different UCUM unit, e.g.
-//! `M/uL` (millions) versus `m`, or `s` (second) versus `S` (siemens)).
+//! Each entry is case-insensitive ([`any`]: every capitalization of the key
+//! means the same unit), case-sensitive ([`only`]: just the one spelling,
+//! because another capitalization is a different unit, e.g. `M/uL`
+//! (millions) versus `m`, `s` (second) versus `S` (siemens), `mm` versus
+//! `mM` (millimolar)), or prefix-sensitive ([`prefix`]: the first letter,
+//! an SI prefix, must be written as in the UCUM code and the rest may be in
+//! any case, because the other case of the prefix is a unit senders do use:
+//! `MU/L` (mega-units), `MIU/mL` (million IU), `G/L` (giga per litre)).
+//!
+//! An entry is `any` only when no other capitalization of it is a unit a
+//! clinical sender would mean: `MG/DL`, `MMOL/L`, `ML`, `KPA` stay
+//! case-insensitive (megagrams per decilitre or megalitres are never meant).
 
 /// How an entry matches the capitalization of the input.
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +28,9 @@ pub(super) enum Case {
     Any,
     /// Only this exact spelling (after whitespace and micro-sign folding) matches.
     Only(&'static str),
+    /// The first character must be as in the UCUM code; the rest may be in
+    /// any capitalization.
+    Prefix,
 }
 
 /// One spelling and the UCUM code it stands for.
@@ -47,6 +59,15 @@ const fn only(key: &'static str, spelling: &'static str, ucum: &'static str) -> 
         key,
         ucum,
         case: Case::Only(spelling),
+    }
+}
+
+/// A prefix-sensitive entry; `key` must already be folded.
+const fn prefix(key: &'static str, ucum: &'static str) -> Entry {
+    Entry {
+        key,
+        ucum,
+        case: Case::Prefix,
     }
 }
 
@@ -116,7 +137,7 @@ pub(super) const TABLE: &[Entry] = &[
     any("g/24h", "g/(24.h)"),
     any("g/24hr", "g/(24.h)"),
     any("g/dl", "g/dL"),
-    any("g/l", "g/L"),
+    prefix("g/l", "g/L"),
     any("g/ml", "g/mL"),
     any("giga.l-1", "10*9/L"),
     any("gm", "g"),
@@ -146,8 +167,8 @@ pub(super) const TABLE: &[Entry] = &[
     only("m/mm3", "M/mm3", "10*6/uL"),
     only("m/ul", "M/uL", "10*6/uL"),
     any("m2", "m2"),
-    any("m[iu]/l", "m[IU]/L"),
-    any("m[iu]/ml", "m[IU]/mL"),
+    prefix("m[iu]/l", "m[IU]/L"),
+    prefix("m[iu]/ml", "m[IU]/mL"),
     any("m^2", "m2"),
     any("mcg", "ug"),
     any("mcg/dl", "ug/dL"),
@@ -167,8 +188,8 @@ pub(super) const TABLE: &[Entry] = &[
     any("mill/ul", "10*6/uL"),
     any("min", "min"),
     any("mins", "min"),
-    any("miu/l", "m[IU]/L"),
-    any("miu/ml", "m[IU]/mL"),
+    prefix("miu/l", "m[IU]/L"),
+    prefix("miu/ml", "m[IU]/mL"),
     any("ml", "mL"),
     any("ml/h", "mL/h"),
     any("ml/hr", "mL/h"),
@@ -176,7 +197,7 @@ pub(super) const TABLE: &[Entry] = &[
     any("ml/min/1.73m2", "mL/min/{1.73_m2}"),
     any("ml/min/1.73m^2", "mL/min/{1.73_m2}"),
     any("ml/min/{1.73_m2}", "mL/min/{1.73_m2}"),
-    any("mm", "mm"),
+    only("mm", "mm", "mm"),
     any("mm/h", "mm/h"),
     any("mm/hr", "mm/h"),
     any("mm2", "mm2"),
@@ -193,9 +214,9 @@ pub(super) const TABLE: &[Entry] = &[
     any("months", "mo"),
     any("mosm/kg", "mosm/kg"),
     any("mosm/l", "mosm/L"),
-    any("ms", "ms"),
+    only("ms", "ms", "ms"),
     any("msec", "ms"),
-    any("mu/l", "mU/L"),
+    prefix("mu/l", "mU/L"),
     any("mv", "mV"),
     any("ng", "ng"),
     any("ng/dl", "ng/dL"),
@@ -270,11 +291,16 @@ const fn check_table(table: &[Entry]) {
     while i < table.len() {
         let entry = &table[i];
         assert!(is_folded(entry.key), "table key not folded");
-        if let Case::Only(spelling) = entry.case {
-            assert!(
+        match entry.case {
+            Case::Only(spelling) => assert!(
                 folds_to(spelling, entry.key),
                 "spelling does not fold to key"
-            );
+            ),
+            Case::Prefix => assert!(
+                !entry.ucum.is_empty() && entry.ucum.as_bytes()[0].is_ascii_alphabetic(),
+                "prefix entry without a leading letter"
+            ),
+            Case::Any => {}
         }
         if i > 0 {
             assert!(less(table[i - 1].key, entry.key), "table not sorted");
