@@ -6,6 +6,10 @@
 //! them), ORM^O01, OML^O21 and VXU^V04. Structure problems are warnings
 //! (100): the message is still stored. Other message types get one
 //! information issue and are stored as generic records.
+//!
+//! Whatever the type, a frame must hold one message, since a record carries
+//! one header: a second MSH or a batch envelope segment (two messages in one
+//! frame) is an error (100).
 
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
@@ -31,6 +35,7 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     let version = component_text(&Fields::new(msg, msg.msh()), 12, 1)
         .as_deref()
         .and_then(version_number);
+    one_message(msg, out);
     let rules = Rules {
         msg,
         kind: &mt,
@@ -55,6 +60,28 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
             "no structure rules for this message type; only the header and common segments \
              were checked",
         )),
+    }
+}
+
+/// An error for a frame that is not one message, at the
+/// first segment that shows it, in one pass over the segment ids. Nothing
+/// after a second MSH is looked at: it belongs to another message.
+fn one_message(msg: &Message<'_>, out: &mut Vec<Issue>) {
+    for seg in msg.segments().skip(1) {
+        let text = match seg.id_bytes() {
+            b"MSH" => "a second message (MSH) in the same frame; send one message per MLLP frame",
+            b"FHS" | b"BHS" | b"BTS" | b"FTS" => {
+                "a batch header or trailer segment inside a message; this gateway takes one \
+                 message per MLLP frame, without batch envelope"
+            }
+            _ => continue,
+        };
+        out.push(Issue::error(
+            ErrorCode::SegmentSequence,
+            segment_location(&seg),
+            text,
+        ));
+        return;
     }
 }
 
