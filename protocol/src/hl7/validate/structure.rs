@@ -7,9 +7,11 @@
 //! (100): the message is still stored. Other message types get one
 //! information issue and are stored as generic records.
 //!
-//! Whatever the type, a frame must hold one message, since a record carries
-//! one header: a second MSH or a batch envelope segment (two messages in one
-//! frame) is an error (100).
+//! Whatever the type, a frame must hold one message about one patient, since
+//! a record carries one header and one patient: a second MSH or a batch
+//! envelope segment (two messages in one frame) is an error (100), and so is
+//! a second PID (207: valid HL7, but several patient groups, e.g. ORU_R01 or
+//! ADT_A39, would be filed under the first patient).
 
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
@@ -35,7 +37,7 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     let version = component_text(&Fields::new(msg, msg.msh()), 12, 1)
         .as_deref()
         .and_then(version_number);
-    one_message(msg, out);
+    one_message_one_patient(msg, out);
     let rules = Rules {
         msg,
         kind: &mt,
@@ -63,16 +65,29 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     }
 }
 
-/// An error for a frame that is not one message, at the
+/// Errors for a frame that is not one message about one patient, at the
 /// first segment that shows it, in one pass over the segment ids. Nothing
 /// after a second MSH is looked at: it belongs to another message.
-fn one_message(msg: &Message<'_>, out: &mut Vec<Issue>) {
+fn one_message_one_patient(msg: &Message<'_>, out: &mut Vec<Issue>) {
+    let mut patients = 0;
     for seg in msg.segments().skip(1) {
         let text = match seg.id_bytes() {
             b"MSH" => "a second message (MSH) in the same frame; send one message per MLLP frame",
             b"FHS" | b"BHS" | b"BTS" | b"FTS" => {
                 "a batch header or trailer segment inside a message; this gateway takes one \
                  message per MLLP frame, without batch envelope"
+            }
+            b"PID" => {
+                patients += 1;
+                if patients == 2 {
+                    out.push(Issue::error(
+                        ErrorCode::InternalError,
+                        segment_location(&seg),
+                        "more than one patient (PID) in one message is not supported; send one \
+                         patient per message",
+                    ));
+                }
+                continue;
             }
             _ => continue,
         };
