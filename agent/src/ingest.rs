@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome};
-use hl7edge_protocol::hl7::mllp;
-use hl7edge_protocol::hl7::validate::{self, Validation};
+use hl7edge_protocol::hl7::validate::Validation;
 use hl7edge_protocol::hl7::{ErrorCode, Issue, Message, Severity};
+use hl7edge_protocol::hl7::{batch, mllp};
 use hl7edge_protocol::normalize::coding_system::CodingSystem;
 use hl7edge_protocol::normalize::mapping::{MappingTable, UnmappedCounter};
 use hl7edge_protocol::normalize::{self, Context};
@@ -92,15 +92,15 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
     let msg = match Message::parse(raw) {
         Ok(m) => m,
         Err(e) => {
-            let issue = validate::parse_error_issue(&e);
+            let refused = batch::refuse_unparsed(raw, &e);
             return quarantine(
                 iface,
                 raw,
                 peer,
                 stamp,
                 ids,
-                &AckHeader::scrape(raw),
-                vec![issue],
+                &refused.header,
+                vec![refused.issue],
             );
         }
     };
@@ -273,5 +273,58 @@ fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)]) {
     }
     for (system, code) in unmapped {
         counter.record_unmapped(system.hl7_code(), code);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interface() -> Interface {
+        Interface {
+            name: "lab".to_string(),
+            ack_mode: AckMode::Auto,
+            time_zone: jiff::tz::TimeZone::UTC,
+            mapping: MappingTable::empty(),
+            unmapped: Mutex::default(),
+            drift: Mutex::default(),
+        }
+    }
+
+    fn prepare_frame(raw: &[u8]) -> Prepared {
+        let stamp = Stamp {
+            now_ms: 1_700_000_000_000,
+            dtm: "20231114221320+0000".to_string(),
+        };
+        prepare(
+            &interface(),
+            raw,
+            "127.0.0.1:5000",
+            &stamp,
+            &AckIds::default(),
+        )
+    }
+
+    /// The unframed ACK segments, as text.
+    fn answer(framed: &[u8]) -> String {
+        String::from_utf8_lossy(framed).replace(['\x0b', '\x1c'], "")
+    }
+
+    #[test]
+    fn a_batch_in_one_frame_is_quarantined_and_answered_with_its_batch_control_id() {
+        let raw = b"FHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||FILE1\r\
+BHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||BATCH1\r\
+MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|B1|P|2.3.1\rPID|1||1^^^H^MR||A^B\r\
+BTS|1\rFTS|1\r";
+        let Prepared::Quarantine(entry) = prepare_frame(raw) else {
+            panic!("a batch must not be stored");
+        };
+        assert_eq!(entry.raw, raw.to_vec());
+        assert_eq!(entry.error_code, 100);
+        let ack = answer(&entry.ack);
+        assert!(ack.contains("MSA|AE|BATCH1|"), "{ack}");
+        assert!(!ack.contains("B1"), "{ack}");
+        assert!(ack.contains("batch"), "{ack}");
+        assert!(ack.contains("one message per MLLP frame"), "{ack}");
     }
 }

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome};
-use hl7edge_protocol::hl7::batch::messages_in_file;
-use hl7edge_protocol::hl7::validate::{self, Validation};
+use hl7edge_protocol::hl7::batch::{messages_in_file, refuse_unparsed};
+use hl7edge_protocol::hl7::validate::Validation;
 use hl7edge_protocol::hl7::{Issue, Message, Severity};
 use hl7edge_protocol::normalize::mapping::MappingTable;
 use hl7edge_protocol::normalize::{self, Context};
@@ -140,11 +140,17 @@ fn inspect_one(
     let msg = match Message::parse(raw) {
         Ok(m) => m,
         Err(e) => {
-            report.issues = vec![validate::parse_error_issue(&e)];
+            let refused = refuse_unparsed(raw, &e);
+            if refused.batch {
+                report.message_type = Some("HL7 batch (FHS/BHS)".to_string());
+                let id = String::from_utf8_lossy(&refused.header.control_id);
+                report.control_id = (!id.is_empty()).then(|| id.into_owned());
+            }
+            report.issues = vec![refused.issue];
             let outcome = Outcome::Error {
                 issues: report.issues.clone(),
             };
-            report.ack = render_acks(&AckHeader::scrape(raw), &outcome, &stamp);
+            report.ack = render_acks(&refused.header, &outcome, &stamp);
             return report;
         }
     };
@@ -239,4 +245,32 @@ fn print_report(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
     }
     writeln!(out)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inspect(raw: &[u8]) -> Report {
+        inspect_one(
+            "test",
+            1,
+            raw,
+            &MappingTable::empty(),
+            &jiff::tz::TimeZone::UTC,
+        )
+    }
+
+    #[test]
+    fn a_batch_frame_shows_the_batch_control_id_in_the_header_and_the_ack() {
+        let raw = b"FHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||FILE1\r\
+BHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||BATCH1\r\
+MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|B1|P|2.3.1\rPID|1||1^^^H^MR||A^B\r\
+BTS|1\rFTS|1\r";
+        let r = inspect(raw);
+        assert!(!r.valid);
+        assert_eq!(r.control_id.as_deref(), Some("BATCH1"));
+        assert_eq!(r.message_type.as_deref(), Some("HL7 batch (FHS/BHS)"));
+        assert!(r.ack.contains("MSA|AE|BATCH1|"), "{}", r.ack);
+    }
 }

@@ -70,12 +70,12 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
 /// after a second MSH is looked at: it belongs to another message.
 fn one_message_one_patient(msg: &Message<'_>, out: &mut Vec<Issue>) {
     let mut patients = 0;
+    // Texts fit the 80 characters of a pre-v2.5 MSA-3.
     for seg in msg.segments().skip(1) {
         let text = match seg.id_bytes() {
             b"MSH" => "a second message (MSH) in the same frame; send one message per MLLP frame",
             b"FHS" | b"BHS" | b"BTS" | b"FTS" => {
-                "a batch header or trailer segment inside a message; this gateway takes one \
-                 message per MLLP frame, without batch envelope"
+                "batch segment (FHS/BHS/BTS/FTS) in a message: send one message per MLLP frame"
             }
             b"PID" => {
                 patients += 1;
@@ -83,8 +83,8 @@ fn one_message_one_patient(msg: &Message<'_>, out: &mut Vec<Issue>) {
                     out.push(Issue::error(
                         ErrorCode::InternalError,
                         segment_location(&seg),
-                        "more than one patient (PID) in one message is not supported; send one \
-                         patient per message",
+                        "more than one PID in a message is not supported; send one patient \
+                         per message",
                     ));
                 }
                 continue;
