@@ -87,6 +87,20 @@ pub enum Prepared {
     Quarantine(Box<Quarantined>),
 }
 
+impl Prepared {
+    /// True when the frame is itself an acknowledgment (MSH-9.1 `ACK`): it
+    /// is kept like any message, but never answered (no ACK loops), so its
+    /// ACK bytes are empty.
+    pub fn is_incoming_ack(&self) -> bool {
+        match self {
+            Prepared::Store { message, .. } => {
+                message.message_type == "ACK" || message.message_type.starts_with("ACK^")
+            }
+            Prepared::Quarantine(entry) => AckHeader::scrape(&entry.raw).is_acknowledgment(),
+        }
+    }
+}
+
 /// Parses, validates and normalizes one frame.
 pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &AckIds) -> Prepared {
     let msg = match Message::parse(raw) {
@@ -308,6 +322,29 @@ mod tests {
     /// The unframed ACK segments, as text.
     fn answer(framed: &[u8]) -> String {
         String::from_utf8_lossy(framed).replace(['\x0b', '\x1c'], "")
+    }
+
+    #[test]
+    fn an_incoming_ack_is_stored_but_never_answered() {
+        let raw =
+            b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ACK^R01^ACK|A1|P|2.5.1\rMSA|AA|MSG001\r";
+        let prepared = prepare_frame(raw);
+        assert!(prepared.is_incoming_ack());
+        let Prepared::Store { message, .. } = prepared else {
+            panic!("an ACK is kept as a generic record");
+        };
+        assert_eq!(message.control_id, "A1");
+        assert_eq!(message.raw, raw.to_vec());
+        assert!(message.ack.is_empty(), "{}", answer(&message.ack));
+        let broken =
+            b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ACK|A2|P|2.5.1\rMSA|AA|M\rPIDX|1\r";
+        let prepared = prepare_frame(broken);
+        assert!(prepared.is_incoming_ack());
+        let Prepared::Quarantine(entry) = prepared else {
+            panic!("a bad segment id is still refused");
+        };
+        assert!(entry.ack.is_empty(), "{}", answer(&entry.ack));
+        assert!(!prepare_frame(b"MSH|^~\\&|A|B|C|D|2024||ORU^R01|1|P|2.5.1\r").is_incoming_ack());
     }
 
     #[test]

@@ -47,6 +47,8 @@ struct Report {
     control_id: Option<String>,
     issues: Vec<Issue>,
     ack: String,
+    /// Why no ACK is sent, when none is.
+    no_ack: Option<String>,
     record: Option<serde_json::Value>,
     encoded_bytes: Option<usize>,
     raw_bytes: usize,
@@ -133,6 +135,7 @@ fn inspect_one(
         control_id: None,
         issues: Vec::new(),
         ack: String::new(),
+        no_ack: None,
         record: None,
         encoded_bytes: None,
         raw_bytes: raw.len(),
@@ -170,6 +173,15 @@ fn inspect_one(
         }
     };
     report.ack = render_acks(&header, &outcome, &stamp);
+    if header.is_acknowledgment() {
+        report.no_ack = Some(
+            "the message is itself an acknowledgment (MSH-9.1 ACK), and an ACK is never \
+             acknowledged (that would make the two systems loop); it is kept like any message"
+                .to_string(),
+        );
+    } else if report.ack.is_empty() {
+        report.no_ack = Some("MSH-15/MSH-16 ask for no acknowledgment in this case".to_string());
+    }
     if report.valid {
         let ctx = Context {
             time_zone: tz,
@@ -228,7 +240,10 @@ fn print_report(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
     for issue in &r.issues {
         writeln!(out, "  {issue}")?;
     }
-    writeln!(out, "ACK the gateway sends:")?;
+    match &r.no_ack {
+        Some(why) => writeln!(out, "ACK the gateway sends: none: {why}")?,
+        None => writeln!(out, "ACK the gateway sends:")?,
+    }
     for line in r.ack.lines() {
         writeln!(out, "  {line}")?;
     }
@@ -259,6 +274,31 @@ mod tests {
             &MappingTable::empty(),
             &jiff::tz::TimeZone::UTC,
         )
+    }
+
+    #[test]
+    fn an_incoming_ack_is_shown_with_no_ack_and_the_reason() {
+        let r = inspect(
+            b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ACK^R01^ACK|A1|P|2.5.1\rMSA|AA|MSG001\r",
+        );
+        assert!(r.valid);
+        assert_eq!(r.ack, "");
+        let why = r.no_ack.as_deref().unwrap_or_default();
+        assert!(why.contains("never acknowledged"), "{why}");
+        let mut printed = Vec::new();
+        print_report(&mut printed, &r).unwrap();
+        let printed = String::from_utf8_lossy(&printed);
+        assert!(
+            printed
+                .contains("ACK the gateway sends: none: the message is itself an acknowledgment"),
+            "{printed}"
+        );
+        let after = printed
+            .split("ACK the gateway sends:")
+            .nth(1)
+            .unwrap_or_default();
+        let next = after.lines().nth(1).unwrap_or_default();
+        assert!(next.starts_with("record"), "no ACK lines: {printed}");
     }
 
     #[test]

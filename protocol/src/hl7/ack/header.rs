@@ -117,6 +117,12 @@ impl AckHeader {
         }
     }
 
+    /// True when the message is itself an acknowledgment (MSH-9.1 `ACK`),
+    /// which is never answered.
+    pub fn is_acknowledgment(&self) -> bool {
+        self.message_code.trim_ascii() == b"ACK"
+    }
+
     /// Reads the header to answer an HL7 batch received as one frame with,
     /// or `None` when `raw` does not start with `FHS` or `BHS`.
     ///

@@ -10,6 +10,9 @@
 //!   does. AL always, NE never, ER only on failure, SU only on success; an
 //!   empty or unknown condition means AL. After a CE or CR no application
 //!   ACK follows: the application never got the message.
+//! - An acknowledgment (MSH-9.1 `ACK`) is never acknowledged, whatever its
+//!   outcome or MSH-15/16 say: answering ACKs with ACKs makes two systems
+//!   loop. Its sender expects no reply.
 //! - Every ACK has its own MSH-10; MSA-2 echoes the message's MSH-10 (empty
 //!   when unreadable); sending and receiving application/facility are
 //!   swapped; MSH-1/MSH-2, MSH-11, MSH-12 and MSH-18 are the sender's.
@@ -196,8 +199,12 @@ pub fn is_enhanced(header: &AckHeader, mode: AckMode) -> bool {
 }
 
 /// Which ACKs to send for `outcome`, in sending order (possibly none in
-/// enhanced mode, e.g. `NE`/`NE` or `ER`/`ER` on success).
+/// enhanced mode, e.g. `NE`/`NE` or `ER`/`ER` on success, and never any for
+/// an incoming ACK).
 pub fn plan_acks(header: &AckHeader, outcome: &Outcome, mode: AckMode) -> Vec<AckCode> {
+    if header.is_acknowledgment() {
+        return Vec::new();
+    }
     if !is_enhanced(header, mode) {
         return vec![outcome.application_code()];
     }
