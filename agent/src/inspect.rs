@@ -188,6 +188,14 @@ fn inspect_one(
             mapping,
         };
         let normalized = normalize::normalize(&msg, validation.issues, &ctx);
+        // Normalization adds warnings of its own (a value it could not read,
+        // a repetition it dropped): they travel on the record, so count
+        // and list them too.
+        for issue in &normalized.record.issues {
+            if !report.issues.contains(issue) {
+                report.issues.push(issue.clone());
+            }
+        }
         let stored = StoredRecord {
             mapping_version: mapping.version().clone(),
             record: normalized.record,
@@ -274,6 +282,34 @@ mod tests {
             &MappingTable::empty(),
             &jiff::tz::TimeZone::UTC,
         )
+    }
+
+    #[test]
+    fn warnings_found_by_normalization_are_counted_in_the_header() {
+        let r = inspect(
+            b"MSH|^~\\&|EHR|HOSP|GW|CLINIC|20240102123045||VXU^V04^VXU_V04|V1|P|2.5.1\r\
+PID|1||12345^^^HOSP^MR||DOE^JOHN||19700101|M\r\
+RXA|0|1|20240102|20240102|08^HepB^CVX|abc|mL\r",
+        );
+        assert!(r.valid);
+        let warnings: Vec<_> = r
+            .issues
+            .iter()
+            .filter(|i| i.severity == Severity::Warning)
+            .collect();
+        assert_eq!(warnings.len(), 1, "{:#?}", r.issues);
+        assert_eq!(
+            warnings[0].location.field, 6,
+            "RXA-6, found by normalization"
+        );
+        let mut printed = Vec::new();
+        print_report(&mut printed, &r).unwrap();
+        let printed = String::from_utf8_lossy(&printed);
+        assert!(printed.contains("valid: yes (1 warnings)"), "{printed}");
+        assert!(
+            printed.contains("  warning 102 at RXA(segment 3)-6"),
+            "{printed}"
+        );
     }
 
     #[test]
