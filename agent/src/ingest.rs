@@ -8,7 +8,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome};
+use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome, erl};
 use hl7edge_protocol::hl7::validate::Validation;
 use hl7edge_protocol::hl7::{ErrorCode, Issue, Message, Severity};
 use hl7edge_protocol::hl7::{batch, mllp};
@@ -113,15 +113,22 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
                 peer,
                 stamp,
                 ids,
-                &refused.header,
+                Answering::Unparsed(&refused.header),
                 vec![refused.issue],
             );
         }
     };
-    let header = AckHeader::from_message(&msg);
     let validation = Validation::of(&msg);
     if !validation.is_acceptable() {
-        return quarantine(iface, raw, peer, stamp, ids, &header, validation.issues);
+        return quarantine(
+            iface,
+            raw,
+            peer,
+            stamp,
+            ids,
+            Answering::Parsed(&msg),
+            validation.issues,
+        );
     }
     let ctx = Context {
         time_zone: &iface.time_zone,
@@ -141,7 +148,15 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
                 hl7edge_protocol::hl7::Location::default(),
                 format!("the normalized record could not be encoded: {e}"),
             );
-            return quarantine(iface, raw, peer, stamp, ids, &header, vec![issue]);
+            return quarantine(
+                iface,
+                raw,
+                peer,
+                stamp,
+                ids,
+                Answering::Parsed(&msg),
+                vec![issue],
+            );
         }
     };
     let warnings = validation
@@ -150,8 +165,9 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
         .filter(|i| i.severity == Severity::Warning)
         .count();
     observe_drift(iface, &msg);
+    let header = AckHeader::from_message(&msg);
     let outcome = Outcome::Accepted {
-        issues: validation.issues,
+        issues: erl::by_occurrence(&msg, validation.issues),
     };
     let message_type = msg.message_type();
     Prepared::Store {
@@ -173,13 +189,23 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
     }
 }
 
+/// What a NAK answers.
+enum Answering<'a, 'm> {
+    /// A parsed message: its header, and ERR numbering segments by
+    /// occurrence (see [`erl`]).
+    Parsed(&'a Message<'m>),
+    /// Bytes that did not parse: the header read from them.
+    Unparsed(&'a AckHeader),
+}
+
+/// Keeps `raw` in quarantine with `issues` and the NAK for them.
 fn quarantine(
     iface: &Interface,
     raw: &[u8],
     peer: &str,
     stamp: &Stamp,
     ids: &AckIds,
-    header: &AckHeader,
+    answering: Answering<'_, '_>,
     issues: Vec<Issue>,
 ) -> Prepared {
     let first = issues
@@ -188,6 +214,13 @@ fn quarantine(
         .or(issues.first());
     let error = first.map(ToString::to_string).unwrap_or_default();
     let error_code = first.map_or(207, |i| i.code.code());
+    let (header, issues) = match answering {
+        Answering::Parsed(msg) => (
+            AckHeader::from_message(msg),
+            erl::by_occurrence(msg, issues),
+        ),
+        Answering::Unparsed(header) => (header.clone(), issues),
+    };
     let outcome = Outcome::Error { issues };
     Prepared::Quarantine(Box::new(Quarantined {
         source: iface.name.clone(),
@@ -196,7 +229,7 @@ fn quarantine(
         raw: raw.to_vec(),
         error,
         error_code,
-        ack: framed_acks(header, &outcome, iface.ack_mode, stamp, ids),
+        ack: framed_acks(&header, &outcome, iface.ack_mode, stamp, ids),
     }))
 }
 
@@ -345,6 +378,26 @@ mod tests {
         };
         assert!(entry.ack.is_empty(), "{}", answer(&entry.ack));
         assert!(!prepare_frame(b"MSH|^~\\&|A|B|C|D|2024||ORU^R01|1|P|2.5.1\r").is_incoming_ack());
+    }
+
+    #[test]
+    fn err_segments_number_a_segment_by_its_occurrence_among_its_type() {
+        let raw = b"MSH|^~\\&|LAB|HOSP|GW|CLINIC|20240102123045||ORU^R01|C1|P|2.5.1\r\
+PID|1||1^^^H^MR||A^B\rOBR|1||F|X^Y^L\rOBX|1|NM|1^a^LN||1|mmol/L|||||F\r\
+OBX|2|NM|1^a^LN||x|mmol/L|||||F\r";
+        let Prepared::Store { message, .. } = prepare_frame(raw) else {
+            panic!("a warning does not refuse the message");
+        };
+        let ack = answer(&message.ack);
+        assert!(ack.contains("ERR||OBX^2^5^1|102^"), "the second OBX: {ack}");
+        let refused = b"MSH|^~\\&|LAB|HOSP|GW|CLINIC|20240102123045||ORU^R01|C2|P|2.5.1\r\
+PID|1||1^^^H^MR||A^B\rOBR|1||F|X^Y^L\rPID|2||2^^^H^MR||C^D\r";
+        let Prepared::Quarantine(entry) = prepare_frame(refused) else {
+            panic!("two patients are refused");
+        };
+        let nak = answer(&entry.ack);
+        assert!(nak.contains("ERR||PID^2|207^"), "the second PID: {nak}");
+        assert!(entry.error.contains("PID(segment 4)"), "{}", entry.error);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome};
+use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome, erl};
 use hl7edge_protocol::hl7::batch::{messages_in_file, refuse_unparsed};
 use hl7edge_protocol::hl7::validate::Validation;
 use hl7edge_protocol::hl7::{Issue, Message, Severity};
@@ -163,14 +163,11 @@ fn inspect_one(
     report.valid = validation.is_acceptable();
     report.issues = validation.issues.clone();
     let header = AckHeader::from_message(&msg);
+    let ack_issues = erl::by_occurrence(&msg, validation.issues.clone());
     let outcome = if report.valid {
-        Outcome::Accepted {
-            issues: validation.issues.clone(),
-        }
+        Outcome::Accepted { issues: ack_issues }
     } else {
-        Outcome::Error {
-            issues: validation.issues.clone(),
-        }
+        Outcome::Error { issues: ack_issues }
     };
     report.ack = render_acks(&header, &outcome, &stamp);
     if header.is_acknowledgment() {

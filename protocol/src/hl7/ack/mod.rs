@@ -16,6 +16,9 @@
 //! - Every ACK has its own MSH-10; MSA-2 echoes the message's MSH-10 (empty
 //!   when unreadable); sending and receiving application/facility are
 //!   swapped; MSH-1/MSH-2, MSH-11, MSH-12 and MSH-18 are the sender's.
+//! - ERR-2/ERR-1 number a segment by its occurrence among segments of its
+//!   type (the second OBX is `OBX^2`): renumber the issues with
+//!   [`erl::by_occurrence`] before building.
 //! - Problems go in ERR segments coded with HL7 table 0357: ERR-2/3/4/8 from
 //!   v2.5 on, ERR-1 (ELD) before; errors first, then (from v2.5 on, where
 //!   ERR-4 carries a severity) warnings, at most ten ERR segments. Warnings
@@ -24,6 +27,7 @@
 //! Invariant: a positive ACK (AA, CA) is produced only for
 //! [`Outcome::Accepted`]; the caller builds it only after the commit.
 
+pub mod erl;
 mod header;
 mod read;
 mod write;
