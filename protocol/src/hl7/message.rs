@@ -313,13 +313,15 @@ fn split_segments(raw: &[u8], start: usize) -> Vec<Span> {
     let lf_ends = memchr::memchr2(b'\r', b'\n', body).and_then(|i| body.get(i)) == Some(&b'\n');
     let mut spans = Vec::with_capacity(raw.len() / 64 + 1);
     let mut seg_start = start;
-    for end in memchr::memchr2_iter(b'\r', b'\n', body) {
-        if !lf_ends && body.get(end) == Some(&b'\n') {
-            continue;
-        }
+    let mut end_at = |end: usize| {
         let end = start + end;
         push_span(&mut spans, raw, seg_start, end);
         seg_start = end + 1;
+    };
+    if lf_ends {
+        memchr::memchr2_iter(b'\r', b'\n', body).for_each(&mut end_at);
+    } else {
+        memchr::memchr_iter(b'\r', body).for_each(&mut end_at);
     }
     push_span(&mut spans, raw, seg_start, raw.len());
     spans

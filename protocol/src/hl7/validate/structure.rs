@@ -72,6 +72,10 @@ fn one_message_one_patient(msg: &Message<'_>, out: &mut Vec<Issue>) {
     let mut patients = 0;
     // Texts fit the 80 characters of a pre-v2.5 MSA-3.
     for seg in msg.segments().skip(1) {
+        // Most segments (OBX, OBR, NTE...) are passed over on their first byte.
+        if !matches!(seg.raw().first(), Some(b'M' | b'F' | b'B' | b'P')) {
+            continue;
+        }
         let text = match seg.id_bytes() {
             b"MSH" => "a second message (MSH) in the same frame; send one message per MLLP frame",
             b"FHS" | b"BHS" | b"BTS" | b"FTS" => {
