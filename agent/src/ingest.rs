@@ -118,17 +118,20 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
             );
         }
     };
-    let validation = Validation::of(&msg);
-    if !validation.is_acceptable() {
-        return quarantine(
+    let refuse = |issues| {
+        quarantine(
             iface,
             raw,
             peer,
             stamp,
             ids,
             Answering::Parsed(&msg),
-            validation.issues,
-        );
+            issues,
+        )
+    };
+    let validation = Validation::of(&msg);
+    if !validation.is_acceptable() {
+        return refuse(validation.issues);
     }
     let ctx = Context {
         time_zone: &iface.time_zone,
@@ -148,15 +151,7 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
                 hl7edge_protocol::hl7::Location::default(),
                 format!("the normalized record could not be encoded: {e}"),
             );
-            return quarantine(
-                iface,
-                raw,
-                peer,
-                stamp,
-                ids,
-                Answering::Parsed(&msg),
-                vec![issue],
-            );
+            return refuse(vec![issue]);
         }
     };
     let warnings = validation
@@ -324,8 +319,15 @@ fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// An HL7 batch of one ORU in one frame; its batch control id is
+    /// `BATCH1`, the message's `B1`.
+    pub(crate) const BATCH_FRAME: &[u8] = b"FHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||FILE1\r\
+BHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||BATCH1\r\
+MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|B1|P|2.3.1\rPID|1||1^^^H^MR||A^B\r\
+BTS|1\rFTS|1\r";
 
     fn interface() -> Interface {
         Interface {
@@ -402,10 +404,7 @@ PID|1||1^^^H^MR||A^B\rOBR|1||F|X^Y^L\rPID|2||2^^^H^MR||C^D\r";
 
     #[test]
     fn a_batch_in_one_frame_is_quarantined_and_answered_with_its_batch_control_id() {
-        let raw = b"FHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||FILE1\r\
-BHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||BATCH1\r\
-MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|B1|P|2.3.1\rPID|1||1^^^H^MR||A^B\r\
-BTS|1\rFTS|1\r";
+        let raw = BATCH_FRAME;
         let Prepared::Quarantine(entry) = prepare_frame(raw) else {
             panic!("a batch must not be stored");
         };

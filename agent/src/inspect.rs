@@ -336,11 +336,7 @@ RXA|0|1|20240102|20240102|08^HepB^CVX|abc|mL\r",
 
     #[test]
     fn a_batch_frame_shows_the_batch_control_id_in_the_header_and_the_ack() {
-        let raw = b"FHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||FILE1\r\
-BHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||BATCH1\r\
-MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|B1|P|2.3.1\rPID|1||1^^^H^MR||A^B\r\
-BTS|1\rFTS|1\r";
-        let r = inspect(raw);
+        let r = inspect(crate::ingest::tests::BATCH_FRAME);
         assert!(!r.valid);
         assert_eq!(r.control_id.as_deref(), Some("BATCH1"));
         assert_eq!(r.message_type.as_deref(), Some("HL7 batch (FHS/BHS)"));

@@ -100,12 +100,6 @@ impl AckHeader {
         };
         let fields = ScrapedMsh { line, delimiters };
         AckHeader {
-            delimiters,
-            encoding_characters,
-            sending_application: fields.field(3),
-            sending_facility: fields.field(4),
-            receiving_application: fields.field(5),
-            receiving_facility: fields.field(6),
             message_code: fields.component(9, 1),
             trigger_event: fields.component(9, 2),
             control_id: fields.field(10),
@@ -114,6 +108,7 @@ impl AckHeader {
             accept_ack_type: fields.field(15),
             application_ack_type: fields.field(16),
             charset: fields.field(18),
+            ..fields.parties(encoding_characters)
         }
     }
 
@@ -164,19 +159,12 @@ impl AckHeader {
             .unwrap_or_default()
             .to_vec();
         let inner = AckHeader::scrape(raw);
-        let fields = ScrapedMsh { line, delimiters };
         Some(AckHeader {
-            delimiters,
-            encoding_characters,
-            sending_application: fields.field(3),
-            sending_facility: fields.field(4),
-            receiving_application: fields.field(5),
-            receiving_facility: fields.field(6),
             control_id,
             processing_id: inner.processing_id,
             version: inner.version,
             charset: inner.charset,
-            ..AckHeader::default()
+            ..ScrapedMsh { line, delimiters }.parties(encoding_characters)
         })
     }
 
@@ -224,6 +212,21 @@ struct ScrapedMsh<'a> {
 }
 
 impl ScrapedMsh<'_> {
+    /// A header with the delimiters and the sending and receiving
+    /// applications and facilities (fields 3 to 6 of MSH, BHS and FHS
+    /// alike), nothing else.
+    fn parties(&self, encoding_characters: Vec<u8>) -> AckHeader {
+        AckHeader {
+            delimiters: self.delimiters,
+            encoding_characters,
+            sending_application: self.field(3),
+            sending_facility: self.field(4),
+            receiving_application: self.field(5),
+            receiving_facility: self.field(6),
+            ..AckHeader::default()
+        }
+    }
+
     /// MSH-`n` for `n >= 3`.
     fn raw_field(&self, n: usize) -> &[u8] {
         split_nth(self.line, self.delimiters.field, n - 1).unwrap_or_default()
