@@ -8,10 +8,10 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome};
-use hl7edge_protocol::hl7::mllp;
-use hl7edge_protocol::hl7::validate::{self, Validation};
+use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome, erl};
+use hl7edge_protocol::hl7::validate::Validation;
 use hl7edge_protocol::hl7::{ErrorCode, Issue, Message, Severity};
+use hl7edge_protocol::hl7::{batch, mllp};
 use hl7edge_protocol::normalize::coding_system::CodingSystem;
 use hl7edge_protocol::normalize::mapping::{MappingTable, UnmappedCounter};
 use hl7edge_protocol::normalize::{self, Context};
@@ -87,27 +87,51 @@ pub enum Prepared {
     Quarantine(Box<Quarantined>),
 }
 
+impl Prepared {
+    /// True when the frame is itself an acknowledgment (MSH-9.1 `ACK`): it
+    /// is kept like any message, but never answered (no ACK loops), so its
+    /// ACK bytes are empty.
+    pub fn is_incoming_ack(&self) -> bool {
+        match self {
+            Prepared::Store { message, .. } => {
+                message.message_type == "ACK" || message.message_type.starts_with("ACK^")
+            }
+            Prepared::Quarantine(entry) => AckHeader::scrape(&entry.raw).is_acknowledgment(),
+        }
+    }
+}
+
 /// Parses, validates and normalizes one frame.
 pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &AckIds) -> Prepared {
     let msg = match Message::parse(raw) {
         Ok(m) => m,
         Err(e) => {
-            let issue = validate::parse_error_issue(&e);
+            let refused = batch::refuse_unparsed(raw, &e);
             return quarantine(
                 iface,
                 raw,
                 peer,
                 stamp,
                 ids,
-                &AckHeader::scrape(raw),
-                vec![issue],
+                Answering::Unparsed(&refused.header),
+                vec![refused.issue],
             );
         }
     };
-    let header = AckHeader::from_message(&msg);
+    let refuse = |issues| {
+        quarantine(
+            iface,
+            raw,
+            peer,
+            stamp,
+            ids,
+            Answering::Parsed(&msg),
+            issues,
+        )
+    };
     let validation = Validation::of(&msg);
     if !validation.is_acceptable() {
-        return quarantine(iface, raw, peer, stamp, ids, &header, validation.issues);
+        return refuse(validation.issues);
     }
     let ctx = Context {
         time_zone: &iface.time_zone,
@@ -127,7 +151,7 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
                 hl7edge_protocol::hl7::Location::default(),
                 format!("the normalized record could not be encoded: {e}"),
             );
-            return quarantine(iface, raw, peer, stamp, ids, &header, vec![issue]);
+            return refuse(vec![issue]);
         }
     };
     let warnings = validation
@@ -136,8 +160,9 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
         .filter(|i| i.severity == Severity::Warning)
         .count();
     observe_drift(iface, &msg);
+    let header = AckHeader::from_message(&msg);
     let outcome = Outcome::Accepted {
-        issues: validation.issues,
+        issues: erl::by_occurrence(&msg, validation.issues),
     };
     let message_type = msg.message_type();
     Prepared::Store {
@@ -159,13 +184,23 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
     }
 }
 
+/// What a NAK answers.
+enum Answering<'a, 'm> {
+    /// A parsed message: its header, and ERR numbering segments by
+    /// occurrence (see [`erl`]).
+    Parsed(&'a Message<'m>),
+    /// Bytes that did not parse: the header read from them.
+    Unparsed(&'a AckHeader),
+}
+
+/// Keeps `raw` in quarantine with `issues` and the NAK for them.
 fn quarantine(
     iface: &Interface,
     raw: &[u8],
     peer: &str,
     stamp: &Stamp,
     ids: &AckIds,
-    header: &AckHeader,
+    answering: Answering<'_, '_>,
     issues: Vec<Issue>,
 ) -> Prepared {
     let first = issues
@@ -174,6 +209,13 @@ fn quarantine(
         .or(issues.first());
     let error = first.map(ToString::to_string).unwrap_or_default();
     let error_code = first.map_or(207, |i| i.code.code());
+    let (header, issues) = match answering {
+        Answering::Parsed(msg) => (
+            AckHeader::from_message(msg),
+            erl::by_occurrence(msg, issues),
+        ),
+        Answering::Unparsed(header) => (header.clone(), issues),
+    };
     let outcome = Outcome::Error { issues };
     Prepared::Quarantine(Box::new(Quarantined {
         source: iface.name.clone(),
@@ -182,7 +224,7 @@ fn quarantine(
         raw: raw.to_vec(),
         error,
         error_code,
-        ack: framed_acks(header, &outcome, iface.ack_mode, stamp, ids),
+        ack: framed_acks(&header, &outcome, iface.ack_mode, stamp, ids),
     }))
 }
 
@@ -273,5 +315,105 @@ fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)]) {
     }
     for (system, code) in unmapped {
         counter.record_unmapped(system.hl7_code(), code);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An HL7 batch of one ORU in one frame; its batch control id is
+    /// `BATCH1`, the message's `B1`.
+    pub(crate) const BATCH_FRAME: &[u8] = b"FHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||FILE1\r\
+BHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||BATCH1\r\
+MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|B1|P|2.3.1\rPID|1||1^^^H^MR||A^B\r\
+BTS|1\rFTS|1\r";
+
+    fn interface() -> Interface {
+        Interface {
+            name: "lab".to_string(),
+            ack_mode: AckMode::Auto,
+            time_zone: jiff::tz::TimeZone::UTC,
+            mapping: MappingTable::empty(),
+            unmapped: Mutex::default(),
+            drift: Mutex::default(),
+        }
+    }
+
+    fn prepare_frame(raw: &[u8]) -> Prepared {
+        let stamp = Stamp {
+            now_ms: 1_700_000_000_000,
+            dtm: "20231114221320+0000".to_string(),
+        };
+        prepare(
+            &interface(),
+            raw,
+            "127.0.0.1:5000",
+            &stamp,
+            &AckIds::default(),
+        )
+    }
+
+    /// The unframed ACK segments, as text.
+    fn answer(framed: &[u8]) -> String {
+        String::from_utf8_lossy(framed).replace(['\x0b', '\x1c'], "")
+    }
+
+    #[test]
+    fn an_incoming_ack_is_stored_but_never_answered() {
+        let raw =
+            b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ACK^R01^ACK|A1|P|2.5.1\rMSA|AA|MSG001\r";
+        let prepared = prepare_frame(raw);
+        assert!(prepared.is_incoming_ack());
+        let Prepared::Store { message, .. } = prepared else {
+            panic!("an ACK is kept as a generic record");
+        };
+        assert_eq!(message.control_id, "A1");
+        assert_eq!(message.raw, raw.to_vec());
+        assert!(message.ack.is_empty(), "{}", answer(&message.ack));
+        let broken =
+            b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ACK|A2|P|2.5.1\rMSA|AA|M\rPIDX|1\r";
+        let prepared = prepare_frame(broken);
+        assert!(prepared.is_incoming_ack());
+        let Prepared::Quarantine(entry) = prepared else {
+            panic!("a bad segment id is still refused");
+        };
+        assert!(entry.ack.is_empty(), "{}", answer(&entry.ack));
+        assert!(!prepare_frame(b"MSH|^~\\&|A|B|C|D|2024||ORU^R01|1|P|2.5.1\r").is_incoming_ack());
+    }
+
+    #[test]
+    fn err_segments_number_a_segment_by_its_occurrence_among_its_type() {
+        let raw = b"MSH|^~\\&|LAB|HOSP|GW|CLINIC|20240102123045||ORU^R01|C1|P|2.5.1\r\
+PID|1||1^^^H^MR||A^B\rOBR|1||F|X^Y^L\rOBX|1|NM|1^a^LN||1|mmol/L|||||F\r\
+OBX|2|NM|1^a^LN||x|mmol/L|||||F\r";
+        let Prepared::Store { message, .. } = prepare_frame(raw) else {
+            panic!("a warning does not refuse the message");
+        };
+        let ack = answer(&message.ack);
+        assert!(ack.contains("ERR||OBX^2^5^1|102^"), "the second OBX: {ack}");
+        let refused = b"MSH|^~\\&|LAB|HOSP|GW|CLINIC|20240102123045||ORU^R01|C2|P|2.5.1\r\
+PID|1||1^^^H^MR||A^B\rOBR|1||F|X^Y^L\rPID|2||2^^^H^MR||C^D\r";
+        let Prepared::Quarantine(entry) = prepare_frame(refused) else {
+            panic!("two patients are refused");
+        };
+        let nak = answer(&entry.ack);
+        assert!(nak.contains("ERR||PID^2|207^"), "the second PID: {nak}");
+        assert!(entry.error.contains("PID(segment 4)"), "{}", entry.error);
+    }
+
+    #[test]
+    fn a_batch_in_one_frame_is_quarantined_and_answered_with_its_batch_control_id() {
+        let raw = BATCH_FRAME;
+        let Prepared::Quarantine(entry) = prepare_frame(raw) else {
+            panic!("a batch must not be stored");
+        };
+        assert_eq!(entry.raw, raw.to_vec());
+        assert_eq!(entry.error_code, 100);
+        let ack = answer(&entry.ack);
+        assert!(ack.contains("MSA|AE|BATCH1|"), "{ack}");
+        assert!(!ack.contains("B1"), "{ack}");
+        assert!(ack.contains("batch"), "{ack}");
+        assert!(ack.contains("one message per MLLP frame"), "{ack}");
     }
 }

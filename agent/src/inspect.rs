@@ -12,9 +12,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome};
-use hl7edge_protocol::hl7::batch::messages_in_file;
-use hl7edge_protocol::hl7::validate::{self, Validation};
+use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome, erl};
+use hl7edge_protocol::hl7::batch::{messages_in_file, refuse_unparsed};
+use hl7edge_protocol::hl7::validate::Validation;
 use hl7edge_protocol::hl7::{Issue, Message, Severity};
 use hl7edge_protocol::normalize::mapping::MappingTable;
 use hl7edge_protocol::normalize::{self, Context};
@@ -47,6 +47,8 @@ struct Report {
     control_id: Option<String>,
     issues: Vec<Issue>,
     ack: String,
+    /// Why no ACK is sent, when none is.
+    no_ack: Option<String>,
     record: Option<serde_json::Value>,
     encoded_bytes: Option<usize>,
     raw_bytes: usize,
@@ -133,6 +135,7 @@ fn inspect_one(
         control_id: None,
         issues: Vec::new(),
         ack: String::new(),
+        no_ack: None,
         record: None,
         encoded_bytes: None,
         raw_bytes: raw.len(),
@@ -140,11 +143,17 @@ fn inspect_one(
     let msg = match Message::parse(raw) {
         Ok(m) => m,
         Err(e) => {
-            report.issues = vec![validate::parse_error_issue(&e)];
+            let refused = refuse_unparsed(raw, &e);
+            if refused.batch {
+                report.message_type = Some("HL7 batch (FHS/BHS)".to_string());
+                let id = String::from_utf8_lossy(&refused.header.control_id);
+                report.control_id = (!id.is_empty()).then(|| id.into_owned());
+            }
+            report.issues = vec![refused.issue];
             let outcome = Outcome::Error {
                 issues: report.issues.clone(),
             };
-            report.ack = render_acks(&AckHeader::scrape(raw), &outcome, &stamp);
+            report.ack = render_acks(&refused.header, &outcome, &stamp);
             return report;
         }
     };
@@ -154,22 +163,36 @@ fn inspect_one(
     report.valid = validation.is_acceptable();
     report.issues = validation.issues.clone();
     let header = AckHeader::from_message(&msg);
+    let ack_issues = erl::by_occurrence(&msg, validation.issues.clone());
     let outcome = if report.valid {
-        Outcome::Accepted {
-            issues: validation.issues.clone(),
-        }
+        Outcome::Accepted { issues: ack_issues }
     } else {
-        Outcome::Error {
-            issues: validation.issues.clone(),
-        }
+        Outcome::Error { issues: ack_issues }
     };
     report.ack = render_acks(&header, &outcome, &stamp);
+    if header.is_acknowledgment() {
+        report.no_ack = Some(
+            "the message is itself an acknowledgment (MSH-9.1 ACK), and an ACK is never \
+             acknowledged (that would make the two systems loop); it is kept like any message"
+                .to_string(),
+        );
+    } else if report.ack.is_empty() {
+        report.no_ack = Some("MSH-15/MSH-16 ask for no acknowledgment in this case".to_string());
+    }
     if report.valid {
         let ctx = Context {
             time_zone: tz,
             mapping,
         };
         let normalized = normalize::normalize(&msg, validation.issues, &ctx);
+        // Normalization adds warnings of its own (a value it could not read,
+        // a repetition it dropped): they travel on the record, so count
+        // and list them too.
+        for issue in &normalized.record.issues {
+            if !report.issues.contains(issue) {
+                report.issues.push(issue.clone());
+            }
+        }
         let stored = StoredRecord {
             mapping_version: mapping.version().clone(),
             record: normalized.record,
@@ -222,7 +245,10 @@ fn print_report(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
     for issue in &r.issues {
         writeln!(out, "  {issue}")?;
     }
-    writeln!(out, "ACK the gateway sends:")?;
+    match &r.no_ack {
+        Some(why) => writeln!(out, "ACK the gateway sends: none: {why}")?,
+        None => writeln!(out, "ACK the gateway sends:")?,
+    }
     for line in r.ack.lines() {
         writeln!(out, "  {line}")?;
     }
@@ -239,4 +265,81 @@ fn print_report(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
     }
     writeln!(out)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inspect(raw: &[u8]) -> Report {
+        inspect_one(
+            "test",
+            1,
+            raw,
+            &MappingTable::empty(),
+            &jiff::tz::TimeZone::UTC,
+        )
+    }
+
+    #[test]
+    fn warnings_found_by_normalization_are_counted_in_the_header() {
+        let r = inspect(
+            b"MSH|^~\\&|EHR|HOSP|GW|CLINIC|20240102123045||VXU^V04^VXU_V04|V1|P|2.5.1\r\
+PID|1||12345^^^HOSP^MR||DOE^JOHN||19700101|M\r\
+RXA|0|1|20240102|20240102|08^HepB^CVX|abc|mL\r",
+        );
+        assert!(r.valid);
+        let warnings: Vec<_> = r
+            .issues
+            .iter()
+            .filter(|i| i.severity == Severity::Warning)
+            .collect();
+        assert_eq!(warnings.len(), 1, "{:#?}", r.issues);
+        assert_eq!(
+            warnings[0].location.field, 6,
+            "RXA-6, found by normalization"
+        );
+        let mut printed = Vec::new();
+        print_report(&mut printed, &r).unwrap();
+        let printed = String::from_utf8_lossy(&printed);
+        assert!(printed.contains("valid: yes (1 warnings)"), "{printed}");
+        assert!(
+            printed.contains("  warning 102 at RXA(segment 3)-6"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn an_incoming_ack_is_shown_with_no_ack_and_the_reason() {
+        let r = inspect(
+            b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ACK^R01^ACK|A1|P|2.5.1\rMSA|AA|MSG001\r",
+        );
+        assert!(r.valid);
+        assert_eq!(r.ack, "");
+        let why = r.no_ack.as_deref().unwrap_or_default();
+        assert!(why.contains("never acknowledged"), "{why}");
+        let mut printed = Vec::new();
+        print_report(&mut printed, &r).unwrap();
+        let printed = String::from_utf8_lossy(&printed);
+        assert!(
+            printed
+                .contains("ACK the gateway sends: none: the message is itself an acknowledgment"),
+            "{printed}"
+        );
+        let after = printed
+            .split("ACK the gateway sends:")
+            .nth(1)
+            .unwrap_or_default();
+        let next = after.lines().nth(1).unwrap_or_default();
+        assert!(next.starts_with("record"), "no ACK lines: {printed}");
+    }
+
+    #[test]
+    fn a_batch_frame_shows_the_batch_control_id_in_the_header_and_the_ack() {
+        let r = inspect(crate::ingest::tests::BATCH_FRAME);
+        assert!(!r.valid);
+        assert_eq!(r.control_id.as_deref(), Some("BATCH1"));
+        assert_eq!(r.message_type.as_deref(), Some("HL7 batch (FHS/BHS)"));
+        assert!(r.ack.contains("MSA|AE|BATCH1|"), "{}", r.ack);
+    }
 }

@@ -63,6 +63,7 @@ fn sample_heartbeat() -> Heartbeat {
                 drift: vec!["unit for GLU changed: mg/dL → mmol/L".into()],
                 resends: 3,
                 control_id_reused: 1,
+                acks_received: 2,
             },
             SourceStats {
                 name: "monitors".into(),

@@ -1,6 +1,7 @@
 //! Bad and repeated input (RELIABILITY.md scenarios 5 and 13): a resent message gets the stored
 //! ACK and stays one record; malformed messages get AE and are not forwarded; bytes between
-//! frames do not disturb the frames around them; a 100 MB frame is refused with bounded memory.
+//! frames do not disturb the frames around them; a 100 MB frame is refused with bounded memory;
+//! an incoming ACK is kept and forwarded but never answered.
 
 use std::time::Duration;
 
@@ -49,6 +50,33 @@ async fn a_resent_control_id_gets_the_stored_ack_and_stays_one_record() -> Resul
         report.delivered == 2,
         "the resend must not become a second record:\n{report}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_incoming_ack_gets_no_reply_but_is_kept_and_forwarded() -> Result<()> {
+    let rig = Rig::start(|c| c).await?;
+    let mut connection = connect(&rig).await?;
+    let incoming_ack =
+        b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ACK^R01^ACK|ACK-IN-1|P|2.5.1\rMSA|AA|MSG001\r";
+    connection.write_raw(&mllp::frame(incoming_ack)).await?;
+    let reply = connection.read_frame(Duration::from_millis(1500)).await;
+    ensure!(
+        reply.is_err(),
+        "an ACK must never be acknowledged, got {reply:?}"
+    );
+    let follower = hl7gen::lab_result("lis", 9);
+    let ack = parse_ack(&connection.send(&follower.bytes, WAIT).await?)?;
+    ensure!(
+        ack.code == AckCode::AA && ack.control_id == follower.control_id,
+        "the next message's ACK comes next, nothing in between: {ack:?}"
+    );
+    let acked = [Acked::new(
+        "lab",
+        vec!["ACK-IN-1".to_string(), follower.control_id],
+    )];
+    let report = rig.wait_delivered(&acked, Duration::from_secs(15)).await;
+    report.assert_ok_and_ordered();
     Ok(())
 }
 

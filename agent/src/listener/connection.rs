@@ -3,7 +3,9 @@
 //! Each complete frame is prepared (parse, validate, normalize), handed to
 //! the store writer, and answered only when the writer has committed:
 //! AA/CA after the commit, the stored ACK for a resend, AE after the raw
-//! bytes are in quarantine, AR when the store is full. If the store fails
+//! bytes are in quarantine, AR when the store is full; an incoming ACK is
+//! stored (or quarantined) like any message but never answered, so that two
+//! systems cannot acknowledge each other's ACKs forever. If the store fails
 //! fatally the connection is closed without an answer (the sender keeps the
 //! message and resends after the agent restarts).
 //!
@@ -219,7 +221,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn handle_frame(&self, payload: &[u8]) -> Result<Vec<u8>, Stop> {
         let shared = &self.shared;
         let stamp = Stamp::now();
-        match ingest::prepare(&shared.iface, payload, &self.peer, &stamp, &shared.ids) {
+        let prepared = ingest::prepare(&shared.iface, payload, &self.peer, &stamp, &shared.ids);
+        let incoming_ack = prepared.is_incoming_ack();
+        if incoming_ack {
+            shared.metrics.acks_received.fetch_add(1, Ordering::Relaxed);
+        }
+        match prepared {
+            Prepared::Store { message, .. } if incoming_ack => {
+                let span = info_span!("message", control_id = %message.control_id);
+                let result = shared.store.insert(*message).instrument(span.clone()).await;
+                let _enter = span.enter();
+                match result {
+                    Ok(_) => {
+                        info!(
+                            "acknowledgment received: kept, not answered (an ACK is never acknowledged)"
+                        );
+                        Ok(Vec::new())
+                    }
+                    Err(e) => self.store_failed(e, payload, &stamp),
+                }
+            }
             Prepared::Store { message, warnings } => {
                 let control_id = message.control_id.clone();
                 let ack = message.ack.clone();
@@ -247,11 +268,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 match shared.store.quarantine(*entry).await {
                     Ok(id) => {
                         shared.metrics.quarantined.fetch_add(1, Ordering::Relaxed);
-                        warn!(
-                            quarantine_id = id,
-                            error_code = code,
-                            "message rejected (AE) and kept in quarantine"
-                        );
+                        if incoming_ack {
+                            warn!(
+                                quarantine_id = id,
+                                error_code = code,
+                                "acknowledgment kept in quarantine, not answered"
+                            );
+                        } else {
+                            warn!(
+                                quarantine_id = id,
+                                error_code = code,
+                                "message rejected (AE) and kept in quarantine"
+                            );
+                        }
                         Ok(nak)
                     }
                     Err(e) => self.store_failed(e, payload, &stamp),

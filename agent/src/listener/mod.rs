@@ -45,6 +45,8 @@ pub struct ListenerMetrics {
     pub rejected: AtomicU64,
     /// Messages answered AE and kept in quarantine.
     pub quarantined: AtomicU64,
+    /// Incoming acknowledgments (MSH-9.1 `ACK`): kept, never answered.
+    pub acks_received: AtomicU64,
     /// Bytes skipped outside MLLP frames.
     pub garbage_bytes: AtomicU64,
     /// Frames over the size limit.

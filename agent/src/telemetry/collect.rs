@@ -126,6 +126,7 @@ fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
         acknowledged: m.acked.load(Ordering::Relaxed),
         rejected: m.rejected.load(Ordering::Relaxed),
         quarantined: m.quarantined.load(Ordering::Relaxed),
+        acks_received: m.acks_received.load(Ordering::Relaxed),
         ..SourceStats::default()
     };
     let mut refused_full = 0;

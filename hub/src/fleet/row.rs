@@ -103,6 +103,8 @@ pub struct SourceRow {
     pub resends: u64,
     /// Control ids reused with different content (the store's lifetime).
     pub control_id_reused: u64,
+    /// Incoming acknowledgments kept and, by rule, not answered.
+    pub acks_received: u64,
     /// Quarantined or rejected counts rose within the error window.
     pub failing: bool,
     /// The control-id reuse count rose within the error window.
@@ -194,6 +196,7 @@ impl Gateway {
                     drift: s.drift.clone(),
                     resends: s.resends,
                     control_id_reused: s.control_id_reused,
+                    acks_received: s.acks_received,
                     failing,
                     reusing,
                 }

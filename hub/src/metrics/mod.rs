@@ -190,6 +190,11 @@ const METRICS: &[Metric] = &[
         Source(|s| Some(s.quarantined as f64)),
     ),
     counter(
+        "hl7edge_acks_received_total",
+        "Incoming acknowledgments (MSH-9.1 ACK) kept and, by rule, not answered since start.",
+        Source(|s| Some(s.acks_received as f64)),
+    ),
+    counter(
         "hl7edge_codes_mapped_total",
         "Codes mapped to a standard since start.",
         Source(|s| Some(s.codes_mapped as f64)),

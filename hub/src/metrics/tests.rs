@@ -17,6 +17,7 @@ fn fleet_with_heartbeat() -> Fleet {
                 s.quarantined = 2;
                 s.resends = 4;
                 s.control_id_reused = 3;
+                s.acks_received = 5;
                 s.drift = vec!["new segment ZDS".into()];
             }
         }),
@@ -88,6 +89,12 @@ fn interface_metrics_add_a_source_label() {
         sample(&text, "hl7edge_source_control_id_reused_total"),
         [format!(
             "hl7edge_source_control_id_reused_total{{{LABELS},source=\"lab\"}} 3"
+        )]
+    );
+    assert_eq!(
+        sample(&text, "hl7edge_acks_received_total"),
+        [format!(
+            "hl7edge_acks_received_total{{{LABELS},source=\"lab\"}} 5"
         )]
     );
     assert_eq!(

@@ -4,8 +4,16 @@
 //! many messages: one after another, inside an HL7 batch (`FHS`/`BHS` …
 //! `BTS`/`FTS`), or as MLLP frames. This module finds the messages without
 //! copying them.
+//!
+//! A listener, on the other hand, takes one message per MLLP frame: a batch
+//! arriving in one frame is refused as a batch ([`refuse_unparsed`]), and
+//! answered with its batch control id, not with the first inner message's.
 
+use crate::hl7::ack::AckHeader;
+use crate::hl7::error::ParseError;
+use crate::hl7::issue::{ErrorCode, Issue, Location};
 use crate::hl7::mllp::{Decoder, Event};
+use crate::hl7::validate::parse_error_issue;
 
 /// Largest frame accepted when reading MLLP-framed files.
 const MAX_FILE_FRAME: usize = 64 << 20;
@@ -17,6 +25,51 @@ pub enum Piece<'a> {
     Message(&'a [u8]),
     /// Non-blank bytes before the first `MSH` that belong to no message.
     Stray(&'a [u8]),
+}
+
+/// What to answer a frame that [`crate::hl7::Message::parse`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unparsed {
+    /// The header the NAK is built from: the batch's (see
+    /// [`AckHeader::scrape_batch`]) for a batch, else scraped from the bytes.
+    pub header: AckHeader,
+    /// The error to report.
+    pub issue: Issue,
+    /// True when the frame is an HL7 batch (starts with FHS or BHS).
+    pub batch: bool,
+}
+
+/// The answer to a frame that did not parse as a message (`err`): a batch
+/// (FHS/BHS first) gets an error that says so and tells the sender to send
+/// one message per frame, answered with BHS-11 (else FHS-11); anything else
+/// gets [`parse_error_issue`] and the header scraped from its bytes.
+pub fn refuse_unparsed(raw: &[u8], err: &ParseError) -> Unparsed {
+    match AckHeader::scrape_batch(raw) {
+        Some(header) => Unparsed {
+            header,
+            issue: Issue::error(
+                ErrorCode::SegmentSequence,
+                Location::segment(batch_segment(raw), 1),
+                // Within the 80 characters of a pre-v2.5 MSA-3.
+                "HL7 batch (FHS/BHS) received: this gateway takes one message per MLLP frame",
+            ),
+            batch: true,
+        },
+        None => Unparsed {
+            header: AckHeader::scrape(raw),
+            issue: parse_error_issue(err),
+            batch: false,
+        },
+    }
+}
+
+/// `FHS` or `BHS`, whichever starts the batch `raw`.
+fn batch_segment(raw: &[u8]) -> &'static str {
+    let first = raw.iter().position(|b| b.is_ascii_alphabetic());
+    match first.and_then(|i| raw.get(i..i + 3)) {
+        Some(b"BHS") => "BHS",
+        _ => "FHS",
+    }
 }
 
 /// Splits text holding one or more messages. Batch header and trailer
@@ -166,6 +219,32 @@ mod tests {
         assert_eq!(
             msgs,
             vec![b"MSH|^~\\&|A\r".to_vec(), b"MSH|^~\\&|B\r".to_vec()]
+        );
+    }
+
+    #[test]
+    fn a_batch_in_one_frame_is_refused_as_a_batch_with_its_batch_control_id() {
+        let raw = b"FHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||FILE1\r\
+BHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||BATCH1\r\
+MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|B1|P|2.3.1\rPID|1||1^^^H^MR||A^B\r\
+MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|B2|P|2.3.1\rPID|1||2^^^H^MR||C^D\r\
+BTS|2\rFTS|1\r";
+        let err = crate::hl7::Message::parse(raw).unwrap_err();
+        let refused = refuse_unparsed(raw, &err);
+        assert!(refused.batch);
+        assert_eq!(refused.header.control_id, b"BATCH1");
+        assert_eq!(refused.issue.code, ErrorCode::SegmentSequence);
+        assert_eq!(refused.issue.location, Location::segment("FHS", 1));
+        assert!(refused.issue.message.contains("batch"));
+        assert!(refused.issue.message.contains("one message per MLLP frame"));
+        let junk = b"PID|1||x\r";
+        let other = refuse_unparsed(junk, &crate::hl7::Message::parse(junk).unwrap_err());
+        assert!(!other.batch);
+        assert_eq!(
+            other.issue,
+            parse_error_issue(&ParseError::NoMsh {
+                found: "PID|1||x".into()
+            })
         );
     }
 

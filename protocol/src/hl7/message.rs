@@ -3,7 +3,8 @@
 //! `Message::parse` does the least work that makes every later access cheap:
 //! it strips a UTF-8 BOM, reads the delimiters from MSH, chooses the text
 //! decoding from MSH-18, and records where each segment starts and ends
-//! (segments end at CR, LF or CRLF; blank lines are skipped), and where
+//! (segments end at CR or CRLF, and at LF too when MSH ends with a bare LF;
+//! blank lines are skipped), and where
 //! each field of the segments validation and normalization read ends (the
 //! field index `hl7::fields` reads, built once for both). Other fields,
 //! repetitions, components and sub-components are split on access by
@@ -302,15 +303,25 @@ fn has_no_escapes(body: &[u8], delims: &Delimiters) -> bool {
     memchr::memchr(esc, rest).is_none()
 }
 
-/// Finds segment boundaries: CR, LF and CRLF all end a segment; blank lines
-/// are skipped.
+/// Finds segment boundaries. CR ends a segment, as the standard says, and
+/// an LF right after it belongs to that end (CRLF). An LF anywhere else
+/// ends a segment only when MSH itself ends with a bare LF (a message saved
+/// with Unix line ends); in a CR-terminated message it is content (a line
+/// break inside a text field). Blank lines are skipped.
 fn split_segments(raw: &[u8], start: usize) -> Vec<Span> {
+    let body = raw.get(start..).unwrap_or_default();
+    let lf_ends = memchr::memchr2(b'\r', b'\n', body).and_then(|i| body.get(i)) == Some(&b'\n');
     let mut spans = Vec::with_capacity(raw.len() / 64 + 1);
     let mut seg_start = start;
-    for end in memchr::memchr2_iter(b'\r', b'\n', raw.get(start..).unwrap_or_default()) {
+    let mut end_at = |end: usize| {
         let end = start + end;
         push_span(&mut spans, raw, seg_start, end);
         seg_start = end + 1;
+    };
+    if lf_ends {
+        memchr::memchr2_iter(b'\r', b'\n', body).for_each(&mut end_at);
+    } else {
+        memchr::memchr_iter(b'\r', body).for_each(&mut end_at);
     }
     push_span(&mut spans, raw, seg_start, raw.len());
     spans
@@ -345,7 +356,15 @@ fn index_fields(raw: &[u8], spans: &[Span], sep: u8) -> FieldIndex {
     FieldIndex { ends, ranges }
 }
 
-fn push_span(spans: &mut Vec<Span>, raw: &[u8], start: usize, end: usize) {
+/// Records the segment `raw[start..end]`, without the LFs around it (those
+/// of a CRLF, of blank lines, of a final line end), unless it is blank.
+fn push_span(spans: &mut Vec<Span>, raw: &[u8], mut start: usize, mut end: usize) {
+    while start < end && raw.get(start) == Some(&b'\n') {
+        start += 1;
+    }
+    while end > start && raw.get(end - 1) == Some(&b'\n') {
+        end -= 1;
+    }
     if end <= start {
         return;
     }
@@ -537,6 +556,38 @@ OBX|2|ST|X^Note^L||a\\F\\b|||||F\r";
             let ids: Vec<_> = m.segments().map(|s| s.id().into_owned()).collect();
             assert_eq!(ids, ["MSH", "PID", "PV1"], "eol {eol:?}");
         }
+    }
+
+    #[test]
+    fn a_line_feed_inside_a_field_of_a_cr_terminated_message_is_content() {
+        let raw = b"MSH|^~\\&|LAB|HOSP|GW|CLINIC|20240102123045||ORU^R01|LF1|P|2.5.1\r\
+PID|1||1^^^H^MR||A^B\rOBR|1||F|X^Y^L\r\
+OBX|1|TX|11529-5^Path report^LN||FINAL DIAGNOSIS:\nBenign tissue.\nNo malignancy.||||||F\r";
+        let m = Message::parse(raw).unwrap();
+        let ids: Vec<_> = m.segments().map(|s| s.id().into_owned()).collect();
+        assert_eq!(ids, ["MSH", "PID", "OBR", "OBX"]);
+        assert_eq!(
+            m.text("OBX-5").unwrap(),
+            "FINAL DIAGNOSIS:\nBenign tissue.\nNo malignancy."
+        );
+        assert_eq!(m.text("OBX-11").unwrap(), "F");
+    }
+
+    #[test]
+    fn crlf_pairs_blank_lines_and_a_final_line_feed_still_end_cr_segments() {
+        let raw = b"MSH|^~\\&|A|||||||1|P|2.5\rPID|1\r\nOBX|1|TX|||a\nb\r\n\n\r\nNTE|1\n";
+        let m = Message::parse(raw).unwrap();
+        let ids: Vec<_> = m.segments().map(|s| s.id().into_owned()).collect();
+        assert_eq!(ids, ["MSH", "PID", "OBX", "NTE"]);
+        assert_eq!(m.text("OBX-5").unwrap(), "a\nb");
+        assert_eq!(m.segment("NTE").unwrap().raw(), b"NTE|1");
+    }
+
+    #[test]
+    fn a_message_whose_msh_ends_with_a_bare_line_feed_splits_on_line_feeds() {
+        let m = Message::parse(b"MSH|^~\\&|A|||||||1|P|2.5\nPID|1\r\nOBX|1\n").unwrap();
+        let ids: Vec<_> = m.segments().map(|s| s.id().into_owned()).collect();
+        assert_eq!(ids, ["MSH", "PID", "OBX"]);
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! - The golden file `protocol/tests/golden/heartbeat_v1.bin` pins the
 //!   encoding byte for byte.
 //!
-//! Compatibility: `SourceStats::resends` and `SourceStats::control_id_reused`
-//! were appended before any release shipped, so the schema stayed at
+//! Compatibility: `SourceStats::resends`, `SourceStats::control_id_reused`
+//! and `SourceStats::acks_received` were appended before any release shipped, so the schema stayed at
 //! version 1 and the golden file was regenerated; from the first release
 //! on, such a change bumps [`HEARTBEAT_SCHEMA_VERSION`].
 
@@ -150,6 +150,9 @@ pub struct SourceStats {
     /// Messages that reused a known control id with different content and
     /// were stored as new, over the store's lifetime.
     pub control_id_reused: u64,
+    /// Incoming acknowledgments (MSH-9.1 `ACK`) since start: kept, never
+    /// answered (an ACK is never acknowledged).
+    pub acks_received: u64,
 }
 
 /// An unmapped terminology code and how often it was seen.

@@ -100,12 +100,6 @@ impl AckHeader {
         };
         let fields = ScrapedMsh { line, delimiters };
         AckHeader {
-            delimiters,
-            encoding_characters,
-            sending_application: fields.field(3),
-            sending_facility: fields.field(4),
-            receiving_application: fields.field(5),
-            receiving_facility: fields.field(6),
             message_code: fields.component(9, 1),
             trigger_event: fields.component(9, 2),
             control_id: fields.field(10),
@@ -114,7 +108,64 @@ impl AckHeader {
             accept_ack_type: fields.field(15),
             application_ack_type: fields.field(16),
             charset: fields.field(18),
+            ..fields.parties(encoding_characters)
         }
+    }
+
+    /// True when the message is itself an acknowledgment (MSH-9.1 `ACK`),
+    /// which is never answered.
+    pub fn is_acknowledgment(&self) -> bool {
+        self.message_code.trim_ascii() == b"ACK"
+    }
+
+    /// Reads the header to answer an HL7 batch received as one frame with,
+    /// or `None` when `raw` does not start with `FHS` or `BHS`.
+    ///
+    /// Applications, facilities and delimiters come from BHS (else FHS), the
+    /// control id MSA-2 echoes from BHS-11 (else FHS-11: what the sender
+    /// can correlate with the batch it sent; empty when neither is set),
+    /// processing id, version and character set from the first MSH inside.
+    /// No message code or event (the ACK's MSH-9 is plain `ACK`) and no
+    /// MSH-15/16: one original-mode answer for the whole frame.
+    pub fn scrape_batch(raw: &[u8]) -> Option<AckHeader> {
+        let raw = raw.strip_prefix(BOM).unwrap_or(raw);
+        let window = raw.get(..SCRAPE_WINDOW.min(raw.len()))?;
+        let start = window.iter().position(|b| !b.is_ascii_whitespace())?;
+        let body = window.get(start..)?;
+        if !(body.starts_with(b"FHS") || body.starts_with(b"BHS")) {
+            return None;
+        }
+        let (mut fhs, mut bhs) = (None, None);
+        for line in body
+            .split(|&b| b == b'\r' || b == b'\n')
+            .take_while(|l| !l.starts_with(b"MSH"))
+        {
+            match line.get(..3) {
+                Some(b"FHS") => fhs = fhs.or(Some(line)),
+                Some(b"BHS") => bhs = bhs.or(Some(line)),
+                _ => {}
+            }
+        }
+        let line = bhs.or(fhs)?;
+        let (delimiters, encoding_characters) = match Delimiters::from_msh(line) {
+            Ok(d) => (d, split_nth(line, d.field, 1).unwrap_or_default().to_vec()),
+            Err(_) => (Delimiters::default(), default_encoding_characters()),
+        };
+        let control_id = [bhs, fhs]
+            .into_iter()
+            .flatten()
+            .map(|l| split_nth(l, delimiters.field, 10).unwrap_or_default())
+            .find(|id| !id.trim_ascii().is_empty())
+            .unwrap_or_default()
+            .to_vec();
+        let inner = AckHeader::scrape(raw);
+        Some(AckHeader {
+            control_id,
+            processing_id: inner.processing_id,
+            version: inner.version,
+            charset: inner.charset,
+            ..ScrapedMsh { line, delimiters }.parties(encoding_characters)
+        })
     }
 
     /// Default delimiters and nothing else.
@@ -161,6 +212,21 @@ struct ScrapedMsh<'a> {
 }
 
 impl ScrapedMsh<'_> {
+    /// A header with the delimiters and the sending and receiving
+    /// applications and facilities (fields 3 to 6 of MSH, BHS and FHS
+    /// alike), nothing else.
+    fn parties(&self, encoding_characters: Vec<u8>) -> AckHeader {
+        AckHeader {
+            delimiters: self.delimiters,
+            encoding_characters,
+            sending_application: self.field(3),
+            sending_facility: self.field(4),
+            receiving_application: self.field(5),
+            receiving_facility: self.field(6),
+            ..AckHeader::default()
+        }
+    }
+
     /// MSH-`n` for `n >= 3`.
     fn raw_field(&self, n: usize) -> &[u8] {
         split_nth(self.line, self.delimiters.field, n - 1).unwrap_or_default()
@@ -226,6 +292,26 @@ mod tests {
             assert_eq!(h.encoding_characters, b"^~\\&");
             assert!(h.control_id.is_empty());
         }
+    }
+
+    #[test]
+    fn a_batch_is_answered_with_its_batch_control_id_not_a_message_control_id() {
+        let raw = b"FHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||FILE1\r\
+BHS|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||||BATCH1\r\
+MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|B1|P|2.3.1|||AL|NE\rPID|1\rBTS|1\rFTS|1\r";
+        let h = AckHeader::scrape_batch(raw).unwrap();
+        assert_eq!(h.control_id, b"BATCH1");
+        assert_eq!(h.sending_application, b"LIS");
+        assert_eq!(h.receiving_facility, b"CLINIC");
+        assert_eq!(h.version, b"2.3.1", "from the MSH inside");
+        assert!(h.message_code.is_empty() && h.trigger_event.is_empty());
+        assert!(h.accept_ack_type.is_empty() && h.application_ack_type.is_empty());
+        let file_only = b"FHS|^~\\&|LIS|LAB|GW|CLINIC|2024||||FILE1\rMSH|^~\\&|A\r";
+        assert_eq!(
+            AckHeader::scrape_batch(file_only).unwrap().control_id,
+            b"FILE1"
+        );
+        assert_eq!(AckHeader::scrape_batch(b"MSH|^~\\&|A|B|C|D||||42\r"), None);
     }
 
     #[test]

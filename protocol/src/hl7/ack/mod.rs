@@ -10,9 +10,15 @@
 //!   does. AL always, NE never, ER only on failure, SU only on success; an
 //!   empty or unknown condition means AL. After a CE or CR no application
 //!   ACK follows: the application never got the message.
+//! - An acknowledgment (MSH-9.1 `ACK`) is never acknowledged, whatever its
+//!   outcome or MSH-15/16 say: answering ACKs with ACKs makes two systems
+//!   loop. Its sender expects no reply.
 //! - Every ACK has its own MSH-10; MSA-2 echoes the message's MSH-10 (empty
 //!   when unreadable); sending and receiving application/facility are
 //!   swapped; MSH-1/MSH-2, MSH-11, MSH-12 and MSH-18 are the sender's.
+//! - ERR-2/ERR-1 number a segment by its occurrence among segments of its
+//!   type (the second OBX is `OBX^2`): renumber the issues with
+//!   [`erl::by_occurrence`] before building.
 //! - Problems go in ERR segments coded with HL7 table 0357: ERR-2/3/4/8 from
 //!   v2.5 on, ERR-1 (ELD) before; errors first, then (from v2.5 on, where
 //!   ERR-4 carries a severity) warnings, at most ten ERR segments. Warnings
@@ -21,6 +27,7 @@
 //! Invariant: a positive ACK (AA, CA) is produced only for
 //! [`Outcome::Accepted`]; the caller builds it only after the commit.
 
+pub mod erl;
 mod header;
 mod read;
 mod write;
@@ -196,8 +203,12 @@ pub fn is_enhanced(header: &AckHeader, mode: AckMode) -> bool {
 }
 
 /// Which ACKs to send for `outcome`, in sending order (possibly none in
-/// enhanced mode, e.g. `NE`/`NE` or `ER`/`ER` on success).
+/// enhanced mode, e.g. `NE`/`NE` or `ER`/`ER` on success, and never any for
+/// an incoming ACK).
 pub fn plan_acks(header: &AckHeader, outcome: &Outcome, mode: AckMode) -> Vec<AckCode> {
+    if header.is_acknowledgment() {
+        return Vec::new();
+    }
     if !is_enhanced(header, mode) {
         return vec![outcome.application_code()];
     }

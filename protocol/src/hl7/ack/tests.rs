@@ -70,6 +70,25 @@ fn original_mode_answers_with_exactly_one_of_aa_ae_ar() {
 }
 
 #[test]
+fn an_incoming_ack_is_never_acknowledged_whatever_the_outcome_or_mode() {
+    let incoming =
+        "MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ACK^R01^ACK|A1|P|2.5.1\nMSA|AA|MSG001";
+    let enhanced_ack = format!("{}|||AL|AL", incoming.lines().next().unwrap_or_default());
+    for h in [header(incoming), header(&enhanced_ack)] {
+        assert!(h.is_acknowledgment());
+        for outcome in [accepted(), error(), rejected("store full")] {
+            for mode in [AckMode::Auto, AckMode::Original] {
+                assert_eq!(plan_acks(&h, &outcome, mode), [], "{outcome:?} {mode:?}");
+                assert!(build_acks(&h, &outcome, mode, "20260301", || "X".into()).is_empty());
+            }
+        }
+    }
+    let scraped = AckHeader::scrape(b"MSH|^~\\&|LIS|LAB|GW|CLINIC|2024||ACK|A1|P|2.3\rMSA|A");
+    assert_eq!(plan_acks(&scraped, &error(), AckMode::Auto), []);
+    assert!(!header(ORU).is_acknowledgment());
+}
+
+#[test]
 fn an_aa_swaps_sender_and_receiver_and_echoes_the_control_id() {
     let h = header(ORU);
     assert_eq!(

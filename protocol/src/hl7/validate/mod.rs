@@ -7,7 +7,10 @@
 //! - MSH-9.1 (message code) or MSH-10 (control id) is missing (101);
 //! - a segment's id is not three uppercase letters or digits, e.g. `PIDX`, or
 //!   a fragment line left by a line break inside a field (100);
-//! - the bytes contradict a declared MSH-18 `UNICODE UTF-8` (103).
+//! - the bytes contradict a declared MSH-18 `UNICODE UTF-8` (103);
+//! - a second MSH or a batch segment: two messages in one frame (100);
+//! - a second PID: several patients in one message, which a record cannot
+//!   carry (207).
 //!
 //! Everything else is a [`Severity::Warning`]: the message is stored and the
 //! warning travels on its record. Unknown message types and events are only

@@ -6,6 +6,12 @@
 //! them), ORM^O01, OML^O21 and VXU^V04. Structure problems are warnings
 //! (100): the message is still stored. Other message types get one
 //! information issue and are stored as generic records.
+//!
+//! Whatever the type, a frame must hold one message about one patient, since
+//! a record carries one header and one patient: a second MSH or a batch
+//! envelope segment (two messages in one frame) is an error (100), and so is
+//! a second PID (207: valid HL7, but several patient groups, e.g. ORU_R01 or
+//! ADT_A39, would be filed under the first patient).
 
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
@@ -31,6 +37,7 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     let version = component_text(&Fields::new(msg, msg.msh()), 12, 1)
         .as_deref()
         .and_then(version_number);
+    one_message_one_patient(msg, out);
     let rules = Rules {
         msg,
         kind: &mt,
@@ -55,6 +62,45 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
             "no structure rules for this message type; only the header and common segments \
              were checked",
         )),
+    }
+}
+
+/// Errors for a frame that is not one message about one patient, at the
+/// first segment that shows it, in one pass over the segment ids. Nothing
+/// after a second MSH is looked at: it belongs to another message.
+fn one_message_one_patient(msg: &Message<'_>, out: &mut Vec<Issue>) {
+    let mut patients = 0;
+    // Texts fit the 80 characters of a pre-v2.5 MSA-3.
+    for seg in msg.segments().skip(1) {
+        // Most segments (OBX, OBR, NTE...) are passed over on their first byte.
+        if !matches!(seg.raw().first(), Some(b'M' | b'F' | b'B' | b'P')) {
+            continue;
+        }
+        let text = match seg.id_bytes() {
+            b"MSH" => "a second message (MSH) in the same frame; send one message per MLLP frame",
+            b"FHS" | b"BHS" | b"BTS" | b"FTS" => {
+                "batch segment (FHS/BHS/BTS/FTS) in a message: send one message per MLLP frame"
+            }
+            b"PID" => {
+                patients += 1;
+                if patients == 2 {
+                    out.push(Issue::error(
+                        ErrorCode::InternalError,
+                        segment_location(&seg),
+                        "more than one PID in a message is not supported; send one patient \
+                         per message",
+                    ));
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        out.push(Issue::error(
+            ErrorCode::SegmentSequence,
+            segment_location(&seg),
+            text,
+        ));
+        return;
     }
 }
 

@@ -276,6 +276,51 @@ fn a_result_without_a_request_or_with_pid_after_obr_is_flagged() {
     assert_eq!(i.location, loc("OBR", 2));
 }
 
+#[test]
+fn a_second_msh_in_one_frame_is_a_segment_sequence_error_at_that_msh() {
+    let two = "MSH|^~\\&|LAB|HOSP|GW|CLINIC|20240102123045||ORU^R01|G1|P|2.5.1
+PID|1||1^^^H^MR||A^B
+OBR|1||F|X^Y^L
+OBX|1|NM|1^a^LN||1|mmol/L|||||F
+MSH|^~\\&|LAB|HOSP|GW|CLINIC|20240102123045||ORU^R01|G2|P|2.5.1
+PID|1||2^^^H^MR||A^B
+OBR|1||F|X^Y^L
+OBX|1|NM|1^a^LN||2|mmol/L|||||F";
+    let issues = check(two);
+    let i = only(&issues);
+    assert_eq!((i.code, i.severity), (SegmentSequence, Severity::Error));
+    assert_eq!(i.location, loc("MSH", 5));
+    assert!(i.message.contains("one message per MLLP frame"), "{i}");
+    let msg = format!("{ORU}\nBTS|1");
+    assert_eq!(only(&check(&msg)).location, loc("BTS", 5));
+}
+
+#[test]
+fn a_second_patient_in_one_message_is_an_error_at_the_second_pid() {
+    let two_patients = format!(
+        "{ORU}\nPID|2||222^^^HOSP^MR||BRAVO^BOB||19800101|M\n\
+         OBR|1||F2|GLU^Glucose^L|||20240102030000\n\
+         OBX|1|NM|2345-7^Glucose^LN||22|mg/dL|70-99|HH|||F|||20240102030000"
+    );
+    let issues = check(&two_patients);
+    let i = only(&issues);
+    assert_eq!((i.code, i.severity), (InternalError, Severity::Error));
+    assert_eq!(i.location, loc("PID", 5));
+    assert!(i.message.contains("one patient per message"), "{i}");
+    let a40 = "MSH|^~\\&|EHR|HOSP|GW|CLINIC|20240102123045||ADT^A40^ADT_A39|M1|P|2.5.1
+EVN|A40|20240102123045
+PID|1||12345^^^HOSP^MR||DOE^JOHN||19700101|M
+MRG|67890^^^HOSP^MR
+PID|1||22222^^^HOSP^MR||ROE^JANE||19800101|F
+MRG|33333^^^HOSP^MR";
+    let issues = check(a40);
+    assert_eq!(
+        only(&issues).location,
+        loc("PID", 5),
+        "a merge of two patient groups: {issues:#?}"
+    );
+}
+
 const ADT: &str = "MSH|^~\\&|REG|HOSP|HUB|ORG|20240102030405||ADT^A01^ADT_A01|A1|P|2.5
 EVN|A01|20240102030405
 PID|1||123^^^HOSP^MR||DOE^JOHN||19700101|M
