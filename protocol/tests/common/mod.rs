@@ -59,3 +59,17 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 pub fn is_malformed(path: &Path) -> bool {
     path.components().any(|c| c.as_os_str() == "malformed")
 }
+
+/// Whether the gateway refuses `raw` for carrying more than one patient: a
+/// second PID where the record would file data under the first patient
+/// (results, orders, doses, or the repeated PID/MRG groups of a merge).
+pub fn refuses_second_patient(raw: &[u8]) -> bool {
+    let Ok(msg) = hl7edge_protocol::hl7::Message::parse(raw) else {
+        return false;
+    };
+    let clinical = matches!(
+        msg.message_type().code.as_str(),
+        "ORU" | "ORM" | "OML" | "VXU"
+    );
+    msg.segments_named("PID").count() > 1 && (clinical || msg.segments_named("MRG").count() > 0)
+}

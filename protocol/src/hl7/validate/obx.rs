@@ -2,6 +2,9 @@
 //! types and codes, so its value type, value, status and flags are checked
 //! against each other and against their HL7 tables.
 
+use std::borrow::Cow;
+
+use crate::hl7::Element;
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue};
 use crate::hl7::validate::datatypes::{
@@ -70,7 +73,9 @@ fn check_value<'a>(
             continue;
         };
         let valid = if value_type == "NM" {
-            is_numeric(&value)
+            // Trailing delimiters are insignificant (`5.4^` is 5.4).
+            let sole = sole_component(&rep);
+            is_numeric(sole.as_deref().unwrap_or(&value))
         } else {
             is_structured_numeric(&rep)
         };
@@ -82,6 +87,15 @@ fn check_value<'a>(
             ));
         }
     }
+}
+
+/// The first component's text when every later component is empty.
+fn sole_component<'a>(rep: &Element<'a>) -> Option<Cow<'a, str>> {
+    let count = rep.component_count();
+    let rest_empty = (2..=count).all(|n| rep.component(n).is_none_or(|c| c.is_empty()));
+    (count > 1 && rest_empty)
+        .then(|| rep.component(1).and_then(|c| c.value()))
+        .flatten()
 }
 
 fn check_result_status(seg: &Fields<'_>, out: &mut Vec<Issue>) {

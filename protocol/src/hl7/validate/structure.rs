@@ -7,11 +7,15 @@
 //! (100): the message is still stored. Other message types get one
 //! information issue and are stored as generic records.
 //!
-//! Whatever the type, a frame must hold one message about one patient, since
-//! a record carries one header and one patient: a second MSH or a batch
-//! envelope segment (two messages in one frame) is an error (100), and so is
-//! a second PID (207: valid HL7, but several patient groups, e.g. ORU_R01 or
-//! ADT_A39, would be filed under the first patient).
+//! Whatever the type, a frame must hold one message, since a record carries
+//! one header: a second MSH or a batch envelope segment (two messages in one
+//! frame) is an error (100). A record also carries one patient. Where a
+//! second PID would put clinical data or merged identities under the first
+//! patient (ORU, ORM, OML, VXU, and ADT events with MRG, whose patient
+//! groups repeat) it is an error (207: valid HL7 this gateway cannot carry).
+//! Anywhere else (an A24/A37 link, a BAR with several accounts, any type
+//! kept as generic segments) it is a warning: the record's patient is the
+//! first PID and says nothing of the second.
 
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
@@ -37,7 +41,7 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     let version = component_text(&Fields::new(msg, msg.msh()), 12, 1)
         .as_deref()
         .and_then(version_number);
-    one_message_one_patient(msg, out);
+    one_message_one_patient(msg, second_patient_misfiles(&mt), out);
     let rules = Rules {
         msg,
         kind: &mt,
@@ -65,10 +69,23 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
     }
 }
 
-/// Errors for a frame that is not one message about one patient, at the
-/// first segment that shows it, in one pass over the segment ids. Nothing
-/// after a second MSH is looked at: it belongs to another message.
-fn one_message_one_patient(msg: &Message<'_>, out: &mut Vec<Issue>) {
+/// Whether a second PID in a message of this type would file data under
+/// the first patient: the normalizers of these types attach everything
+/// (results, orders, doses, merged identities) to the one patient they read.
+fn second_patient_misfiles(mt: &MessageType) -> bool {
+    match mt.code.as_str() {
+        "ORU" | "ORM" | "OML" | "VXU" => true,
+        "ADT" => ADT_WITH_MRG.contains(&mt.event.as_str()),
+        _ => false,
+    }
+}
+
+/// Issues for a frame that is not one message about one patient, at the
+/// first segment that shows it, in one pass over the segment ids: a second
+/// PID is an error when `misfiles` (see [`second_patient_misfiles`]), else
+/// a warning. Nothing after a second MSH is looked at: it belongs to
+/// another message.
+fn one_message_one_patient(msg: &Message<'_>, misfiles: bool, out: &mut Vec<Issue>) {
     let mut patients = 0;
     // Texts fit the 80 characters of a pre-v2.5 MSA-3.
     for seg in msg.segments().skip(1) {
@@ -83,12 +100,18 @@ fn one_message_one_patient(msg: &Message<'_>, out: &mut Vec<Issue>) {
             }
             b"PID" => {
                 patients += 1;
-                if patients == 2 {
+                if patients == 2 && misfiles {
                     out.push(Issue::error(
                         ErrorCode::InternalError,
                         segment_location(&seg),
                         "more than one PID in a message is not supported; send one patient \
                          per message",
+                    ));
+                } else if patients == 2 {
+                    out.push(Issue::warning(
+                        ErrorCode::InternalError,
+                        segment_location(&seg),
+                        "second PID: the record's patient is the first PID only",
                     ));
                 }
                 continue;

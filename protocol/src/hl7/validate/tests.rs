@@ -321,6 +321,28 @@ MRG|33333^^^HOSP^MR";
     );
 }
 
+#[test]
+fn a_second_patient_that_files_nothing_under_the_first_is_only_a_warning() {
+    let a24 = "MSH|^~\\&|EHR|HOSP|GW|CLINIC|20240102123045||ADT^A24^ADT_A24|L1|P|2.5.1
+EVN|A24|20240102123045
+PID|1||12345^^^HOSP^MR||DOE^JOHN||19700101|M
+PID|2||22222^^^HOSP^MR||DOE^JOHN||19700101|M";
+    let issues = check(a24);
+    let i = only(&issues);
+    assert_eq!((i.code, i.severity), (InternalError, Severity::Warning));
+    assert_eq!(i.location, loc("PID", 4));
+    let bar = "MSH|^~\\&|PAS|HOSP|GW|CLINIC|20240102123045||BAR^P02^BAR_P02|B1|P|2.5.1
+EVN|P02|20240102123045
+PID|1||12345^^^HOSP^MR
+PID|2||22222^^^HOSP^MR";
+    let issues = check(bar);
+    assert!(
+        issues.iter().all(|i| i.severity != Severity::Error),
+        "a generic record keeps every segment: {issues:#?}"
+    );
+    assert!(issues.iter().any(|i| i.location == loc("PID", 4)));
+}
+
 const ADT: &str = "MSH|^~\\&|REG|HOSP|HUB|ORG|20240102030405||ADT^A01^ADT_A01|A1|P|2.5
 EVN|A01|20240102030405
 PID|1||123^^^HOSP^MR||DOE^JOHN||19700101|M
@@ -436,6 +458,18 @@ fn pid_needs_identifiers_and_a_name_and_checks_birth_date_and_sex() {
         ]
     );
     assert_eq!(check(&oru_with("PID|1||1||A||19800101|male")), []);
+}
+
+#[test]
+fn trailing_delimiters_after_an_nm_value_are_no_data_type_problem() {
+    for value in ["5.4^", "5.4^^", "5.4~", "5.4^~6^"] {
+        let issues = check(&oru_with(&format!(
+            "OBX|1|NM|2345-7^Glucose^LN||{value}|mg/dL|||||F"
+        )));
+        assert_eq!(issues, [], "{value}");
+    }
+    let issues = check(&oru_with("OBX|1|NM|2345-7^Glucose^LN||5.4^x|mg/dL|||||F"));
+    assert_eq!(only(&issues).code, DataType);
 }
 
 #[test]
