@@ -49,7 +49,9 @@ struct Report {
     ack: String,
     /// Why no ACK is sent, when none is.
     no_ack: Option<String>,
-    record: Option<serde_json::Value>,
+    /// Serialized straight from the record: a JSON tree of a message with
+    /// thousands of OBX would take a hundred times its size in memory.
+    record: Option<StoredRecord>,
     encoded_bytes: Option<usize>,
     raw_bytes: usize,
 }
@@ -82,7 +84,8 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
             let report = inspect_one(&source, i + 1, raw, &mapping, &time_zone);
             any_invalid |= !report.valid;
             if args.json {
-                writeln!(out, "{}", serde_json::to_string(&report)?)?;
+                serde_json::to_writer(&mut out, &report)?;
+                writeln!(out)?;
             } else {
                 print_report(&mut out, &report)?;
             }
@@ -198,7 +201,7 @@ fn inspect_one(
             record: normalized.record,
         };
         report.encoded_bytes = stored.encode().ok().map(|b| b.len());
-        report.record = serde_json::to_value(&stored).ok();
+        report.record = Some(stored);
     }
     report
 }
@@ -261,7 +264,8 @@ fn print_report(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
             )
         });
         writeln!(out, "record{size}:")?;
-        writeln!(out, "{}", serde_json::to_string_pretty(record)?)?;
+        serde_json::to_writer_pretty(&mut *out, record)?;
+        writeln!(out)?;
     }
     writeln!(out)?;
     Ok(())
