@@ -5,7 +5,8 @@
 //! `patient`); this module adds the event times (EVN), the visit (the first
 //! PV1) and, for patient identity merges, the identifiers merged away: MRG-1
 //! (prior patient identifier list) and MRG-4 (prior patient id, older
-//! versions) of every MRG segment, duplicates dropped.
+//! versions) of every MRG segment of the first patient group (before a
+//! second PID), duplicates dropped.
 //!
 //! Invariant: `merged_from` is filled only by the events HL7 v2.5.1 ch. 3
 //! defines as merges of patient or person identity (A18, A30, A34, A36, A39,
@@ -79,15 +80,27 @@ fn point_of_care(element: Option<Element<'_>>) -> Option<CompactString> {
     Some(parts.get(..used).unwrap_or_default().join("/").into())
 }
 
-/// Identifiers of every MRG segment of an identity merge; for any other
-/// event, a warning per MRG saying what it changes.
+/// Identifiers of every MRG segment of the first patient group of an
+/// identity merge; for any other event, a warning per MRG saying what it
+/// changes.
 fn merged_from(work: &mut Work<'_>, msg: &Message<'_>, event: &str) -> Vec<Identifier> {
     let is_merge = IDENTITY_MERGES
         .iter()
         .any(|e| e.eq_ignore_ascii_case(event));
     let mut out: Vec<Identifier> = Vec::new();
-    for mrg in msg.segments_named("MRG") {
-        let mrg = Fields::new(msg, mrg);
+    let mut patients = 0;
+    for seg in msg.segments() {
+        match seg.id_bytes() {
+            // A later patient group is another patient's (validation
+            // flags it): its MRG must not be merged into this one.
+            b"PID" if patients == 1 => break,
+            b"PID" => patients += 1,
+            _ => {}
+        }
+        if seg.id_bytes() != b"MRG" {
+            continue;
+        }
+        let mrg = Fields::new(msg, seg);
         if !is_merge {
             not_a_merge(work, &mrg, event);
             continue;
@@ -186,7 +199,6 @@ mod tests {
              EVN|A40|20240101120000\r\
              PID|1||123^^^HOSP^MR\r\
              MRG|456^^^HOSP^MR~789^^^HOSP^PI||||||\r\
-             PID|1||124^^^HOSP^MR\r\
              MRG|456^^^HOSP^MR|||555^^^OLD",
         );
         let merged: Vec<_> = e.merged_from.iter().map(|i| i.value.as_str()).collect();
@@ -246,6 +258,17 @@ mod tests {
             assert_eq!(issues.len(), 1, "{event}");
             assert_eq!(issues[0].code, ErrorCode::UnsupportedEvent, "{event}");
         }
+    }
+
+    #[test]
+    fn a_second_patient_groups_mrg_is_not_merged_into_the_first_patient() {
+        let (e, _) = read_with_issues(
+            "MSH|^~\\&|A|B|C|D|20240101||ADT^A40^ADT_A39|1|P|2.5.1\r\
+             PID|1||12345^^^H^MR\rMRG|67890^^^H^MR\r\
+             PID|1||22222^^^H^MR\rMRG|33333^^^H^MR",
+        );
+        let merged: Vec<_> = e.merged_from.iter().map(|i| i.value.as_str()).collect();
+        assert_eq!(merged, ["67890"]);
     }
 
     #[test]

@@ -61,8 +61,8 @@ pub fn is_malformed(path: &Path) -> bool {
 }
 
 /// Whether the gateway refuses `raw` for carrying more than one patient: a
-/// second PID where the record would file data under the first patient
-/// (results, orders, doses, or the repeated PID/MRG groups of a merge).
+/// second PID in a message whose results, orders or doses the record would
+/// file under the first patient.
 pub fn refuses_second_patient(raw: &[u8]) -> bool {
     let Ok(msg) = hl7edge_protocol::hl7::Message::parse(raw) else {
         return false;
@@ -71,5 +71,5 @@ pub fn refuses_second_patient(raw: &[u8]) -> bool {
         msg.message_type().code.as_str(),
         "ORU" | "ORM" | "OML" | "VXU"
     );
-    msg.segments_named("PID").count() > 1 && (clinical || msg.segments_named("MRG").count() > 0)
+    clinical && msg.segments_named("PID").count() > 1
 }

@@ -10,12 +10,14 @@
 //! Whatever the type, a frame must hold one message, since a record carries
 //! one header: a second MSH or a batch envelope segment (two messages in one
 //! frame) is an error (100). A record also carries one patient. Where a
-//! second PID would put clinical data or merged identities under the first
-//! patient (ORU, ORM, OML, VXU, and ADT events with MRG, whose patient
-//! groups repeat) it is an error (207: valid HL7 this gateway cannot carry).
-//! Anywhere else (an A24/A37 link, a BAR with several accounts, any type
-//! kept as generic segments) it is a warning: the record's patient is the
-//! first PID and says nothing of the second.
+//! second PID would put clinical data under the first patient (ORU, ORM,
+//! OML, VXU: results, orders and doses are attached to the one patient the
+//! record has) it is an error (207: valid HL7 this gateway cannot carry).
+//! Anywhere else it is a warning: the record's patient is the first PID. A
+//! merge with repeated patient groups (A39, A40 ...) keeps the first group
+//! only (normalization reads no MRG after a second PID); an A24/A37 link, a
+//! BAR with several accounts or a type kept as generic segments says
+//! nothing of the second patient.
 
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
@@ -71,13 +73,9 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
 
 /// Whether a second PID in a message of this type would file data under
 /// the first patient: the normalizers of these types attach everything
-/// (results, orders, doses, merged identities) to the one patient they read.
+/// (results, orders, doses) to the one patient they read.
 fn second_patient_misfiles(mt: &MessageType) -> bool {
-    match mt.code.as_str() {
-        "ORU" | "ORM" | "OML" | "VXU" => true,
-        "ADT" => ADT_WITH_MRG.contains(&mt.event.as_str()),
-        _ => false,
-    }
+    matches!(mt.code.as_str(), "ORU" | "ORM" | "OML" | "VXU")
 }
 
 /// Issues for a frame that is not one message about one patient, at the
@@ -111,7 +109,8 @@ fn one_message_one_patient(msg: &Message<'_>, misfiles: bool, out: &mut Vec<Issu
                     out.push(Issue::warning(
                         ErrorCode::InternalError,
                         segment_location(&seg),
-                        "second PID: the record's patient is the first PID only",
+                        "second PID (another patient group): the record carries the first \
+                         patient only",
                     ));
                 }
                 continue;

@@ -296,7 +296,7 @@ OBX|1|NM|1^a^LN||2|mmol/L|||||F";
 }
 
 #[test]
-fn a_second_patient_in_one_message_is_an_error_at_the_second_pid() {
+fn a_second_patient_is_an_error_where_results_would_be_filed_under_the_first() {
     let two_patients = format!(
         "{ORU}\nPID|2||222^^^HOSP^MR||BRAVO^BOB||19800101|M\n\
          OBR|1||F2|GLU^Glucose^L|||20240102030000\n\
@@ -314,10 +314,11 @@ MRG|67890^^^HOSP^MR
 PID|1||22222^^^HOSP^MR||ROE^JANE||19800101|F
 MRG|33333^^^HOSP^MR";
     let issues = check(a40);
+    let i = only(&issues);
     assert_eq!(
-        only(&issues).location,
-        loc("PID", 5),
-        "a merge of two patient groups: {issues:#?}"
+        (i.location.clone(), i.severity),
+        (loc("PID", 5), Severity::Warning),
+        "a merge of two patient groups keeps the first: {issues:#?}"
     );
 }
 
