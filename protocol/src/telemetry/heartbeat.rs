@@ -16,9 +16,10 @@
 //!   encoding byte for byte.
 //!
 //! Compatibility: `SourceStats::resends`, `SourceStats::control_id_reused`
-//! and `SourceStats::acks_received` were appended before any release shipped, so the schema stayed at
-//! version 1 and the golden file was regenerated; from the first release
-//! on, such a change bumps [`HEARTBEAT_SCHEMA_VERSION`].
+//! and `SourceStats::acks_received` were appended before any release
+//! shipped, so the schema stayed at version 1 and the golden file was
+//! regenerated; from the first release on, such a change bumps
+//! [`HEARTBEAT_SCHEMA_VERSION`].
 
 use serde::{Deserialize, Serialize};
 
