@@ -129,7 +129,7 @@ pub(crate) struct Parts<'a> {
 
 impl<'a> Parts<'a> {
     /// Splits a field (its first repetition), a repetition or a component.
-    fn split(ctx: Ctx<'a>, element: Option<Element<'a>>) -> Self {
+    pub(crate) fn split(ctx: Ctx<'a>, element: Option<Element<'a>>) -> Self {
         let element = element.and_then(|e| match e.level() {
             Level::Field => e.repetition(1),
             _ => Some(e),

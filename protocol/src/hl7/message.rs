@@ -19,8 +19,10 @@ use std::sync::OnceLock;
 
 use crate::hl7::charset::{self, DeclaredCharset, Encoding};
 use crate::hl7::delimiters::Delimiters;
-use crate::hl7::element::{Ctx, Element, Level, trim};
+use crate::hl7::element::{Ctx, Element, Level};
 use crate::hl7::error::{ParseError, PathError};
+use crate::hl7::message_type::MessageKind;
+pub use crate::hl7::message_type::MessageType;
 use crate::hl7::path::Path;
 use crate::hl7::{fields, scan};
 
@@ -246,18 +248,12 @@ impl<'a> Message<'a> {
 
     /// MSH-9 as message code, trigger event and message structure.
     pub fn message_type(&self) -> MessageType {
-        let f = self.msh_field(9);
-        let part = |n| {
-            f.and_then(|f| f.component(n))
-                .and_then(|c| c.value())
-                .map(|v| trim(&v).to_string())
-                .unwrap_or_default()
-        };
-        MessageType {
-            code: part(1),
-            event: part(2),
-            structure: part(3),
-        }
+        self.message_kind().into_owned()
+    }
+
+    /// MSH-9 borrowed from the message (see [`MessageKind`]).
+    pub(crate) fn message_kind(&self) -> MessageKind<'a> {
+        MessageKind::of(self.ctx, self.msh_field(9))
     }
 
     /// MSH-12.1, the HL7 version id, e.g. `2.5.1`.
@@ -265,27 +261,6 @@ impl<'a> Message<'a> {
         self.msh_field(12)
             .and_then(|f| f.component(1))
             .and_then(|c| c.value())
-    }
-}
-
-/// MSH-9: message code, trigger event and structure (`ORU^R01^ORU_R01`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MessageType {
-    /// MSH-9.1, e.g. `ORU`.
-    pub code: String,
-    /// MSH-9.2, e.g. `R01`.
-    pub event: String,
-    /// MSH-9.3, e.g. `ORU_R01` (often absent in older versions).
-    pub structure: String,
-}
-
-impl std::fmt::Display for MessageType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.code.is_empty(), self.event.is_empty()) {
-            (true, _) => f.write_str("UNKNOWN"),
-            (false, true) => f.write_str(&self.code),
-            (false, false) => write!(f, "{}^{}", self.code, self.event),
-        }
     }
 }
 

@@ -5,18 +5,19 @@
 //! empty strings (validation has already flagged what is required); an
 //! unreadable MSH-7 is a warning and `message_time` is `None`.
 
-use crate::hl7::{Element, Message, MessageType};
+use crate::hl7::message_type::MessageKind;
+use crate::hl7::{Element, Message};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{field_time, string};
 use crate::normalize::fields::Fields;
 use crate::record::{CompactString, Header, Processing};
 
 /// Reads the header of `msg`, whose MSH-9 has been read as `kind`.
-pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType) -> Header {
+pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageKind<'_>) -> Header {
     let fields = Fields::new(msg, msg.msh());
     Header {
-        message_code: kind.code.as_str().into(),
-        trigger_event: kind.event.as_str().into(),
+        message_code: kind.code.as_ref().into(),
+        trigger_event: kind.event.as_ref().into(),
         control_id: string(fields.field(10)).unwrap_or_default(),
         version: string(fields.field(12).and_then(|f| f.component(1))).unwrap_or_default(),
         sending_application: hd(fields.field(3)).unwrap_or_default(),
@@ -62,7 +63,7 @@ mod tests {
             },
             Vec::new(),
         );
-        let h = header(&mut work, &m, &m.message_type());
+        let h = header(&mut work, &m, &m.message_kind());
         (h, work.issues)
     }
 

@@ -9,7 +9,8 @@
 
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
-use crate::hl7::message::{Message, MessageType};
+use crate::hl7::message::Message;
+use crate::hl7::message_type::MessageKind;
 use crate::hl7::validate::header::version_number;
 use crate::hl7::validate::{component_text, segment_location};
 
@@ -27,7 +28,7 @@ const ADT_WITH_MRG: &[&str] = &[
 
 /// Runs the structure rules for the message's type, if it has any.
 pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
-    let mt = msg.message_type();
+    let mt = msg.message_kind();
     let version = component_text(&Fields::new(msg, msg.msh()), 12, 1)
         .as_deref()
         .and_then(version_number);
@@ -37,7 +38,7 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
         // Patient-level observations (OBX after PID) exist from v2.7.
         patient_observations: version.is_some_and(|v| v >= (2, 7, 0)),
     };
-    match (mt.code.as_str(), mt.event.as_str()) {
+    match (mt.code.as_ref(), mt.event.as_ref()) {
         ("", _) => {}
         ("ORU", "R01") => rules.oru(out),
         ("ADT", event) => rules.adt(event, out),
@@ -74,7 +75,7 @@ fn information(code: ErrorCode, component: usize, message: &str) -> Issue {
 struct Rules<'m, 'a> {
     msg: &'m Message<'a>,
     /// The message type, named in issue texts (`ORU^R01`).
-    kind: &'m MessageType,
+    kind: &'m MessageKind<'a>,
     patient_observations: bool,
 }
 
