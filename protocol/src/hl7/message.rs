@@ -378,6 +378,16 @@ impl<'a> Segment<'a> {
                 && (c.is_ascii_uppercase() || c.is_ascii_digit()))
     }
 
+    /// The whole segment as text, escapes kept: a slice of the message
+    /// when it was read as UTF-8 (no second check), else decoded from the
+    /// message's character set.
+    pub(crate) fn text(&self) -> Cow<'a, str> {
+        match self.ctx.borrowed_text(self.bytes) {
+            Some(text) => Cow::Borrowed(text),
+            None => charset::decode(self.bytes, self.ctx.encoding),
+        }
+    }
+
     /// How this segment's elements split and decode.
     pub(crate) fn ctx(&self) -> Ctx<'a> {
         self.ctx
@@ -572,6 +582,16 @@ OBX|2|ST|X^Note^L||a\\F\\b|||||F\r";
         let m = Message::parse(b"MSH|^~\\&|A|||||||||||||||8859/1\rPID|1||||M\xfcller").unwrap();
         assert_eq!(m.encoding(), Encoding::Latin1);
         assert_eq!(m.text("PID-5").unwrap(), "Müller");
+    }
+
+    #[test]
+    fn a_segment_is_text_borrowed_from_a_utf8_message_and_decoded_from_latin1() {
+        let utf8 = Message::parse("MSH|^~\\&|A\rPID|1||Zoë\\T\\".as_bytes()).unwrap();
+        let pid = utf8.segment("PID").unwrap().text();
+        assert!(matches!(pid, Cow::Borrowed("PID|1||Zoë\\T\\")));
+        let latin1 = Message::parse(b"MSH|^~\\&|A|||||||||||||||8859/1\rPID|1||Zo\xeb").unwrap();
+        let pid = latin1.segment("PID").unwrap().text();
+        assert_eq!(pid, "PID|1||Zoë");
     }
 
     #[test]
