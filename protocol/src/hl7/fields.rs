@@ -129,7 +129,12 @@ pub(crate) struct Parts<'a> {
 
 impl<'a> Parts<'a> {
     /// Splits a field (its first repetition), a repetition or a component.
-    pub(crate) fn split(ctx: Ctx<'a>, element: Option<Element<'a>>) -> Self {
+    ///
+    /// Kept out of line: inlined into [`Fields::parts`], it made that too
+    /// large to inline into its many callers (measured: about 0.4 % more
+    /// instructions per ORU^R01).
+    #[inline(never)]
+    fn split(ctx: Ctx<'a>, element: Option<Element<'a>>) -> Self {
         let element = element.and_then(|e| match e.level() {
             Level::Field => e.repetition(1),
             _ => Some(e),

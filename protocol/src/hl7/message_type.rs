@@ -11,9 +11,8 @@
 
 use std::borrow::Cow;
 
-use crate::hl7::Element;
 use crate::hl7::element::{Ctx, trim};
-use crate::hl7::fields::Parts;
+use crate::hl7::{Element, Level};
 
 /// MSH-9: message code, trigger event and structure (`ORU^R01^ORU_R01`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,14 +45,31 @@ pub(crate) struct MessageKind<'a> {
 
 impl<'a> MessageKind<'a> {
     /// The parts of MSH-9 (`field`, `None` when MSH has no field 9; `ctx`
-    /// is MSH's), read from its first repetition, split in one pass.
+    /// is MSH's), read from its first repetition in one pass.
     pub(crate) fn of(ctx: Ctx<'a>, field: Option<Element<'a>>) -> Self {
-        let parts = Parts::split(ctx, field);
-        let part = |n| parts.part(n).and_then(value).unwrap_or_default();
+        let Some(field) = field else {
+            return MessageKind::default();
+        };
+        // The first repetition (`Element::repetition(1)`), then its first
+        // three components, as `Element::component(n)` splits them.
+        let raw = field.raw();
+        let d = ctx.delims;
+        let first = raw
+            .iter()
+            .position(|&b| b == d.repetition)
+            .map_or(raw, |end| raw.get(..end).unwrap_or(raw));
+        let mut pieces = first.splitn(4, |&b| b == d.component);
+        let mut next = || {
+            pieces
+                .next()
+                .map(|piece| Element::new(piece, ctx, Level::Component))
+                .and_then(value)
+                .unwrap_or_default()
+        };
         MessageKind {
-            code: part(1),
-            event: part(2),
-            structure: part(3),
+            code: next(),
+            event: next(),
+            structure: next(),
         }
     }
 
@@ -83,7 +99,7 @@ fn display(code: &str, event: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt
 }
 
 /// A component's value, trimmed; `None` when empty or null.
-fn value(element: Element<'_>) -> Option<Cow<'_, str>> {
+fn value<'a>(element: Element<'a>) -> Option<Cow<'a, str>> {
     Some(match element.value()? {
         Cow::Borrowed(s) => Cow::Borrowed(trim(s)),
         Cow::Owned(s) => Cow::Owned(trim(&s).to_owned()),
@@ -92,7 +108,32 @@ fn value(element: Element<'_>) -> Option<Cow<'_, str>> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
     use crate::hl7::Message;
+
+    /// MSH-9 part `n` read through `Element::component`, the long way.
+    fn component_by_component(m: &Message<'_>, n: usize) -> String {
+        m.msh()
+            .field(9)
+            .and_then(|f| f.component(n))
+            .and_then(|c| c.value())
+            .map(|v| trim(&v).to_string())
+            .unwrap_or_default()
+    }
+
+    proptest! {
+        #[test]
+        fn one_pass_reads_what_each_component_reads(msh9 in "[A-Z0-9_ ^~&\\\\\"]{0,16}") {
+            let text = format!("MSH|^~\\&|A|B|C|D|2024||{msh9}|1|P|2.5");
+            let m = Message::parse(text.as_bytes()).unwrap();
+            let kind = m.message_kind();
+            prop_assert_eq!(kind.code.as_ref(), component_by_component(&m, 1));
+            prop_assert_eq!(kind.event.as_ref(), component_by_component(&m, 2));
+            prop_assert_eq!(kind.structure.as_ref(), component_by_component(&m, 3));
+        }
+    }
 
     #[test]
     fn the_borrowed_kind_reads_what_the_owned_type_reads() {
