@@ -301,17 +301,32 @@ fn index_fields(raw: &[u8], spans: &[Span], sep: u8) -> FieldIndex {
         let bytes = raw
             .get(span.start as usize..span.end as usize)
             .unwrap_or_default();
-        if !fields::is_indexed(bytes, sep) {
+        let Some(limit) = fields::index_limit(bytes, sep) else {
             ranges.push((0, 0));
             continue;
-        }
+        };
         let from = ends.len();
         // Positions fit: segment lengths were checked against u32::MAX.
-        scan::each(bytes, sep, |i| {
-            ends.push(i as u32);
-            true
-        });
-        ends.push(bytes.len() as u32);
+        let complete = match limit {
+            None => scan::each(bytes, sep, |i| {
+                ends.push(i as u32);
+                true
+            }),
+            // The end of field `n` is the separator after it: the index
+            // stops there, short of the segment's end (how readers tell
+            // it is not complete).
+            Some(n) => {
+                let mut wanted = n + 1;
+                scan::each(bytes, sep, |i| {
+                    ends.push(i as u32);
+                    wanted -= 1;
+                    wanted > 0
+                })
+            }
+        };
+        if complete {
+            ends.push(bytes.len() as u32);
+        }
         ranges.push(match (u32::try_from(from), u32::try_from(ends.len())) {
             (Ok(from), Ok(to)) => (from, to),
             _ => (0, 0),
