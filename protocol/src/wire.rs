@@ -131,8 +131,10 @@ impl StoredRecord {
     /// struct can decode "successfully" into wrong values).
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         // Sized for a typical record up front instead of growing by doubling.
-        let buf = postcard::to_extend(&SCHEMA_VERSION, Vec::with_capacity(STORED_RECORD_CAPACITY))?;
-        Ok(postcard::to_extend(self, buf)?)
+        let mut buf = Vec::with_capacity(STORED_RECORD_CAPACITY);
+        crate::postcard_append::append(&SCHEMA_VERSION, &mut buf)?;
+        crate::postcard_append::append(self, &mut buf)?;
+        Ok(buf)
     }
 
     /// Decodes what [`StoredRecord::encode`] wrote, refusing other schema
