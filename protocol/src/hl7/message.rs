@@ -197,7 +197,17 @@ impl<'a> Message<'a> {
 
     /// All segments in order.
     pub fn segments(&self) -> impl Iterator<Item = Segment<'a>> + '_ {
-        (0..self.segments.len()).filter_map(|i| self.segment_at(i))
+        let (raw, ctx) = (self.raw, self.ctx);
+        self.segments
+            .iter()
+            .enumerate()
+            .filter_map(move |(index, span)| {
+                Some(Segment {
+                    bytes: raw.get(span.start as usize..span.end as usize)?,
+                    ctx,
+                    index,
+                })
+            })
     }
 
     /// All segments with this id (e.g. every `OBX`), in order.
@@ -387,10 +397,19 @@ impl<'a> Segment<'a> {
     /// True when the id is three characters, an uppercase letter followed by
     /// uppercase letters or digits, as HL7 requires.
     pub fn has_valid_id(&self) -> bool {
-        matches!(self.id_bytes(), [a, b, c]
-            if a.is_ascii_uppercase()
-                && (b.is_ascii_uppercase() || b.is_ascii_digit())
-                && (c.is_ascii_uppercase() || c.is_ascii_digit()))
+        // Three bytes then the field separator (or nothing): what
+        // `id_bytes` gives when it is three bytes long.
+        let sep = self.ctx.delims.field;
+        let id = match self.bytes {
+            [a, b, c] => [*a, *b, *c],
+            [a, b, c, d, ..] if *d == sep => [*a, *b, *c],
+            _ => return false,
+        };
+        let upper_or_digit = |x: u8| x.is_ascii_uppercase() || x.is_ascii_digit();
+        id[0].is_ascii_uppercase()
+            && upper_or_digit(id[1])
+            && upper_or_digit(id[2])
+            && !id.contains(&sep)
     }
 
     /// The whole segment as text, escapes kept: a slice of the message
@@ -607,6 +626,34 @@ OBX|2|ST|X^Note^L||a\\F\\b|||||F\r";
         let latin1 = Message::parse(b"MSH|^~\\&|A|||||||||||||||8859/1\rPID|1||Zo\xeb").unwrap();
         let pid = latin1.segment("PID").unwrap().text();
         assert_eq!(pid, "PID|1||Zoë");
+    }
+
+    #[test]
+    fn a_valid_id_is_what_id_bytes_gives_when_it_is_three_uppercase_letters_or_digits() {
+        let text =
+            b"MSH|^~\\&|A\rPID|1\rPIDX|2\rPI|3\rPID\rZ1\rpid|4\r1AB|5\rA2C|6\rAB|C|7\rOBX\xc3|8";
+        let m = Message::parse(text).unwrap();
+        let long_way = |s: &Segment<'_>| {
+            matches!(s.id_bytes(), [a, b, c]
+                if a.is_ascii_uppercase()
+                    && (b.is_ascii_uppercase() || b.is_ascii_digit())
+                    && (c.is_ascii_uppercase() || c.is_ascii_digit()))
+        };
+        let valid: Vec<bool> = m.segments().map(|s| s.has_valid_id()).collect();
+        let expected: Vec<bool> = m.segments().map(|s| long_way(&s)).collect();
+        assert_eq!(valid, expected);
+        assert_eq!(
+            valid.iter().filter(|v| **v).count(),
+            4,
+            "MSH, PID, PID, A2C"
+        );
+        let custom = Message::parse(b"MSH#^~\\&#A\rPID#1\rPI#D#2").unwrap();
+        let ids: Vec<bool> = custom.segments().map(|s| s.has_valid_id()).collect();
+        assert_eq!(ids, [true, true, false]);
+        assert_eq!(
+            m.segments().map(|s| s.index()).collect::<Vec<_>>(),
+            (0..m.segment_count()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
