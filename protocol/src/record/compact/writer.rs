@@ -37,20 +37,49 @@ pub(super) struct Writer<'a> {
     first_capacity: [usize; Pool::COUNT],
 }
 
+/// How many strings a small table keeps in its list.
+const FEW: usize = 16;
+
 /// The strings one pool has written so far, each with its index (counted
-/// after the pool's dictionary). Hashed with foldhash, seeded per process,
-/// so a sender cannot pick strings that collide.
+/// after the pool's dictionary, in the order they joined the table).
+///
+/// A table expected to stay small (first capacity at most [`FEW`]: codes,
+/// units and header values, mostly in the dictionaries, and the texts of a
+/// record without results) keeps its first [`FEW`] strings in a list and
+/// finds them by comparing: a short scan costs less than hashing, and no
+/// map is allocated. Past that, and from the start in a record with
+/// results, every string is in a map hashed with foldhash, seeded per
+/// process, so a sender cannot pick strings that collide.
 #[derive(Default)]
 struct StringTable<'a> {
-    /// String -> its index (the strings are numbered in the order they
-    /// joined the table).
+    /// The first strings, in table order, while the map is not in use.
+    few: [&'a str; FEW],
+    /// How many of `few` are in use.
+    few_len: usize,
+    /// String -> its index, once in use (then it holds every string).
     map: HashMap<&'a str, u64, RandomState>,
 }
 
 impl<'a> StringTable<'a> {
     /// The index of `s`, or `None` after adding it as the next entry.
     fn find_or_add(&mut self, s: &'a str, first_capacity: usize) -> Option<u64> {
-        if self.map.capacity() == 0 {
+        if self.map.is_empty() && first_capacity <= FEW {
+            let few = self.few.get(..self.few_len).unwrap_or_default();
+            if let Some(i) = few.iter().position(|f| *f == s) {
+                return Some(i as u64);
+            }
+            if let Some(slot) = self.few.get_mut(self.few_len) {
+                *slot = s;
+                self.few_len += 1;
+                return None;
+            }
+            // The list is full: every string moves to the map, sized once
+            // (growing rehashes every entry).
+            self.map.reserve(2 * FEW);
+            for (i, f) in self.few.iter().enumerate() {
+                self.map.insert(*f, i as u64);
+            }
+        } else if self.map.capacity() == 0 {
             // Sized once, on first use: growing rehashes every entry.
             self.map.reserve(first_capacity);
         }
@@ -305,6 +334,21 @@ mod tests {
             precision: PRECISIONS[precision % PRECISIONS.len()],
             offset_minutes,
             zone_assumed: false,
+        }
+    }
+
+    #[test]
+    fn a_table_numbers_strings_in_order_in_its_list_and_in_its_map() {
+        let words: Vec<String> = (0..3 * FEW).map(|i| format!("w{i}")).collect();
+        for first_capacity in [4, FEW, FEW + 1, 64] {
+            let mut table = StringTable::default();
+            for (i, w) in words.iter().enumerate() {
+                assert_eq!(table.find_or_add(w, first_capacity), None, "{w} is new");
+                for (j, seen) in words.iter().take(i + 1).enumerate() {
+                    let index = table.find_or_add(seen, first_capacity);
+                    assert_eq!(index, Some(j as u64), "{seen} after {w}");
+                }
+            }
         }
     }
 
