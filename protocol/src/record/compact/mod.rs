@@ -131,13 +131,48 @@ pub enum CompactError {
 
 /// Encodes a record in the compact form.
 pub fn encode(record: &Record) -> Result<Vec<u8>, postcard::Error> {
-    let results = match &record.body {
-        Body::Observations(r) => r.orders.iter().map(|g| g.observations.len()).sum(),
-        _ => 0,
-    };
-    let mut w = Writer::new(results);
+    let mut w = Writer::new(results(record));
     parts::write_record(&mut w, record)?;
     Ok(w.out)
+}
+
+/// Appends the record to `out` as postcard writes it inside another value
+/// (what its `Serialize` gives a binary serializer): the length of the
+/// compact form as a varint, then the form. Written in place, without a
+/// buffer of its own; `out` is left as it was on an error.
+pub(crate) fn append_postcard(record: &Record, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+    let start = out.len();
+    let mut w = Writer::after(std::mem::take(out), results(record));
+    let written = parts::write_record(&mut w, record);
+    *out = w.out;
+    if let Err(e) = written {
+        out.truncate(start);
+        return Err(e);
+    }
+    let mut len = [0u8; 10];
+    let mut used = 0;
+    let mut n = out.len() - start;
+    for slot in &mut len {
+        used += 1;
+        // Truncation is the point: the low seven bits.
+        *slot = n as u8 & 0x7f;
+        n >>= 7;
+        if n == 0 {
+            break;
+        }
+        *slot |= 0x80;
+    }
+    out.splice(start..start, len.iter().take(used).copied());
+    Ok(())
+}
+
+/// How many observation results the record holds (its text table is sized
+/// by it).
+fn results(record: &Record) -> usize {
+    match &record.body {
+        Body::Observations(r) => r.orders.iter().map(|g| g.observations.len()).sum(),
+        _ => 0,
+    }
 }
 
 /// Decodes what [`encode`] wrote; all of `bytes` must be used.

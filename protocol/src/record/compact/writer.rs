@@ -98,11 +98,16 @@ impl<'a> Writer<'a> {
     /// An empty writer (its tables start after the frozen dictionaries)
     /// for a record with `results` observation results.
     pub(super) fn new(results: usize) -> Self {
+        Writer::after(Vec::with_capacity(512), results)
+    }
+
+    /// A writer that appends to `out` (see [`Writer::new`]).
+    pub(super) fn after(out: Vec<u8>, results: usize) -> Self {
         let mut first_capacity = FIRST_CAPACITY;
         first_capacity[Pool::Text as usize] =
             TEXTS_PER_RECORD.saturating_add(results.saturating_mul(TEXTS_PER_RESULT));
         Writer {
-            out: Vec::with_capacity(512),
+            out,
             tables: Default::default(),
             first_capacity,
         }
