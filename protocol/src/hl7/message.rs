@@ -39,7 +39,7 @@ pub struct Message<'a> {
     /// The field index, built on first use ([`Message::field_ends`]): a
     /// plain parse does not pay for it, validation and normalization share
     /// it.
-    field_index: OnceLock<FieldIndex>,
+    field_index: OnceLock<FieldIndex<'a>>,
 }
 
 /// Byte range of one segment, without its terminator.
@@ -49,15 +49,18 @@ struct Span {
     end: u32,
 }
 
-/// Every indexed segment's field ends, one segment after the other: the
-/// end of each piece (segment id, then every field), relative to the
-/// segment's start.
+/// What validation and normalization both read, found once, on first use:
+/// every indexed segment's field ends, one segment after the other (the
+/// end of each piece, segment id then every field, relative to the
+/// segment's start), and MSH-9.
 #[derive(Debug, Clone, Default)]
-struct FieldIndex {
+struct FieldIndex<'a> {
     ends: Vec<u32>,
     /// Index-aligned with [`Message::segments`]: `ends[from..to]` is that
     /// segment's index (empty for a segment that is not indexed).
     ranges: Vec<(u32, u32)>,
+    /// MSH-9, read through the index.
+    kind: MessageKind<'a>,
 }
 
 impl<'a> Message<'a> {
@@ -158,14 +161,22 @@ impl<'a> Message<'a> {
     /// empty slice when `segment` is not one of this message's segments or
     /// is not indexed.
     pub(crate) fn field_ends(&self, segment: &Segment<'_>) -> &[u32] {
-        let index = self
-            .field_index
-            .get_or_init(|| index_fields(self.raw, &self.segments, self.ctx.delims.field));
-        self.ends_in(index, segment)
+        self.ends_in(self.index(), segment)
+    }
+
+    /// The field index, built on the first call.
+    fn index(&self) -> &FieldIndex<'a> {
+        self.field_index.get_or_init(|| {
+            let mut index = index_fields(self.raw, &self.segments, self.ctx.delims.field);
+            let msh = self.msh();
+            let msh9 = fields::field_of(msh, msh.is_header(), self.ends_in(&index, &msh), 9);
+            index.kind = MessageKind::of(self.ctx, msh9);
+            index
+        })
     }
 
     /// `segment`'s part of `index`, if `segment` is this message's.
-    fn ends_in<'i>(&self, index: &'i FieldIndex, segment: &Segment<'_>) -> &'i [u32] {
+    fn ends_in<'i>(&self, index: &'i FieldIndex<'_>, segment: &Segment<'_>) -> &'i [u32] {
         let Some(span) = self.segments.get(segment.index) else {
             return &[];
         };
@@ -258,12 +269,14 @@ impl<'a> Message<'a> {
 
     /// MSH-9 as message code, trigger event and message structure.
     pub fn message_type(&self) -> MessageType {
-        self.message_kind().into_owned()
+        // Not through the field index: header reads alone never build it.
+        MessageKind::of(self.ctx, self.msh_field(9)).into_owned()
     }
 
-    /// MSH-9 borrowed from the message (see [`MessageKind`]).
-    pub(crate) fn message_kind(&self) -> MessageKind<'a> {
-        MessageKind::of(self.ctx, self.msh_field(9))
+    /// MSH-9 borrowed from the message (see [`MessageKind`]), read once
+    /// with the field index.
+    pub(crate) fn message_kind(&self) -> &MessageKind<'a> {
+        &self.index().kind
     }
 
     /// MSH-12.1, the HL7 version id, e.g. `2.5.1`.
@@ -304,7 +317,7 @@ fn split_segments(raw: &[u8], start: usize) -> Vec<Span> {
 /// Splits every segment that validation and normalization read field by
 /// field into fields, once for both (see [`crate::hl7::fields`]); other
 /// segments (NTE, Z-segments, ...) are left unsplit.
-fn index_fields(raw: &[u8], spans: &[Span], sep: u8) -> FieldIndex {
+fn index_fields(raw: &[u8], spans: &[Span], sep: u8) -> FieldIndex<'static> {
     let mut ends: Vec<u32> = Vec::with_capacity(raw.len() / 8 + spans.len());
     let mut ranges = Vec::with_capacity(spans.len());
     for span in spans {
@@ -342,7 +355,11 @@ fn index_fields(raw: &[u8], spans: &[Span], sep: u8) -> FieldIndex {
             _ => (0, 0),
         });
     }
-    FieldIndex { ends, ranges }
+    FieldIndex {
+        ends,
+        ranges,
+        kind: MessageKind::default(),
+    }
 }
 
 fn push_span(spans: &mut Vec<Span>, raw: &[u8], start: usize, end: usize) {

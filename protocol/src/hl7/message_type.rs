@@ -149,7 +149,7 @@ mod tests {
             let m = Message::parse(raw).unwrap();
             let kind = m.message_kind();
             assert_eq!(kind.to_string(), m.message_type().to_string());
-            assert_eq!(kind.into_owned(), m.message_type());
+            assert_eq!(kind.clone().into_owned(), m.message_type());
         }
         let m = Message::parse(cases[3]).unwrap();
         let kind = m.message_kind();

@@ -63,7 +63,7 @@ mod tests {
             },
             Vec::new(),
         );
-        let h = header(&mut work, &m, &m.message_kind());
+        let h = header(&mut work, &m, m.message_kind());
         (h, work.issues)
     }
 

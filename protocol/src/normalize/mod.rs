@@ -51,7 +51,7 @@ use context::Work;
 pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> Normalized {
     let kind = msg.message_kind();
     let mut work = Work::new(*ctx, issues);
-    let header = header::header(&mut work, msg, &kind);
+    let header = header::header(&mut work, msg, kind);
     let patient = patient::patient(&mut work, msg);
     let body = match kind.code.as_ref() {
         "ORU" => Body::Observations(oru::observations(&mut work, msg)),

@@ -34,7 +34,7 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
         .and_then(version_number);
     let rules = Rules {
         msg,
-        kind: &mt,
+        kind: mt,
         // Patient-level observations (OBX after PID) exist from v2.7.
         patient_observations: version.is_some_and(|v| v >= (2, 7, 0)),
     };
