@@ -41,17 +41,30 @@ const INDEXED: [(&[u8; 3], Option<usize>); 13] = [
     (b"SPM", Some(4)),
 ];
 
-/// How far to index the segment `bytes` (field separator `sep`): `None`
-/// when it is not indexed, `Some(None)` for every field, `Some(Some(n))`
-/// up to field `n`.
-pub(crate) fn index_limit(bytes: &[u8], sep: u8) -> Option<Option<usize>> {
-    match bytes {
-        [a, b, c, d, ..] if *d == sep => INDEXED
-            .iter()
-            .find(|(id, _)| **id == [*a, *b, *c])
-            .map(|(_, limit)| *limit),
-        _ => None,
-    }
+/// How many segment ids are indexed.
+pub(crate) const INDEXED_IDS: usize = INDEXED.len();
+
+/// The position in the indexed ids of the segment `bytes` (field
+/// separator `sep`) when its id (`Segment::id_bytes`) is one of them, and
+/// how far to index it: `None` for a segment without fields (its id and
+/// nothing else), `Some(None)` for every field, `Some(Some(n))` up to
+/// field `n`.
+pub(crate) fn indexed_id(bytes: &[u8], sep: u8) -> Option<(usize, Option<Option<usize>>)> {
+    let (id, limit) = match bytes {
+        [a, b, c] => ([*a, *b, *c], None),
+        [a, b, c, d, ..] if *d == sep => ([*a, *b, *c], Some(())),
+        _ => return None,
+    };
+    let position = INDEXED.iter().position(|(known, _)| **known == id)?;
+    let (_, fields) = INDEXED.get(position)?;
+    Some((position, limit.map(|()| *fields)))
+}
+
+/// The position of `id` in the indexed ids, if it is one.
+pub(crate) fn indexed_position(id: &str) -> Option<usize> {
+    INDEXED
+        .iter()
+        .position(|(known, _)| known.as_slice() == id.as_bytes())
 }
 
 /// Components split in one pass (CWE has 6 that are read; XCN, CX fewer).

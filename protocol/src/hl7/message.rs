@@ -52,13 +52,17 @@ struct Span {
 /// What validation and normalization both read, found once, on first use:
 /// every indexed segment's field ends, one segment after the other (the
 /// end of each piece, segment id then every field, relative to the
-/// segment's start), and MSH-9.
+/// segment's start), where the first segment of each indexed id is, and
+/// MSH-9.
 #[derive(Debug, Clone, Default)]
 struct FieldIndex<'a> {
     ends: Vec<u32>,
     /// Index-aligned with [`Message::segments`]: `ends[from..to]` is that
     /// segment's index (empty for a segment that is not indexed).
     ranges: Vec<(u32, u32)>,
+    /// Per indexed segment id (in `hl7::fields` order), the position of
+    /// the first segment with that id.
+    first: [Option<usize>; fields::INDEXED_IDS],
     /// MSH-9, read through the index.
     kind: MessageKind<'a>,
 }
@@ -232,6 +236,19 @@ impl<'a> Message<'a> {
         self.segments_named(id).next()
     }
 
+    /// The first segment with this id, as [`Message::segment`] finds it;
+    /// for the ids the field index covers (PID, PV1, OBR, ...) taken from
+    /// the index (built on the first call) instead of a search.
+    pub(crate) fn first_segment(&self, id: &str) -> Option<Segment<'a>> {
+        match fields::indexed_position(id) {
+            Some(position) => {
+                let index = self.index().first.get(position).copied().flatten()?;
+                self.segment_at(index)
+            }
+            None => self.segment(id),
+        }
+    }
+
     /// The MSH segment (always the first segment of a parsed message).
     pub fn msh(&self) -> Segment<'a> {
         self.segment_at(0).unwrap_or(Segment {
@@ -320,11 +337,19 @@ fn split_segments(raw: &[u8], start: usize) -> Vec<Span> {
 fn index_fields(raw: &[u8], spans: &[Span], sep: u8) -> FieldIndex<'static> {
     let mut ends: Vec<u32> = Vec::with_capacity(raw.len() / 8 + spans.len());
     let mut ranges = Vec::with_capacity(spans.len());
+    let mut first = [None; fields::INDEXED_IDS];
     for span in spans {
         let bytes = raw
             .get(span.start as usize..span.end as usize)
             .unwrap_or_default();
-        let Some(limit) = fields::index_limit(bytes, sep) else {
+        let Some((id, limit)) = fields::indexed_id(bytes, sep) else {
+            ranges.push((0, 0));
+            continue;
+        };
+        if let Some(slot) = first.get_mut(id) {
+            slot.get_or_insert(ranges.len());
+        }
+        let Some(limit) = limit else {
             ranges.push((0, 0));
             continue;
         };
@@ -358,6 +383,7 @@ fn index_fields(raw: &[u8], spans: &[Span], sep: u8) -> FieldIndex<'static> {
     FieldIndex {
         ends,
         ranges,
+        first,
         kind: MessageKind::default(),
     }
 }
@@ -670,6 +696,28 @@ OBX|2|ST|X^Note^L||a\\F\\b|||||F\r";
         assert_eq!(
             m.segments().map(|s| s.index()).collect::<Vec<_>>(),
             (0..m.segment_count()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_first_segment_of_an_id_is_the_one_a_search_finds() {
+        let m = Message::parse(
+            b"MSH|^~\\&|A\rPV1\rZPV|x\rPIDX|1\rEVN|A08\rPID|1\rPV1|1|I\rPID|2\rOBX|1",
+        )
+        .unwrap();
+        for id in [
+            "MSH", "PID", "PV1", "EVN", "OBX", "OBR", "ZPV", "PIDX", "PI", "",
+        ] {
+            assert_eq!(
+                m.first_segment(id).map(|s| s.index()),
+                m.segment(id).map(|s| s.index()),
+                "{id:?}"
+            );
+        }
+        assert_eq!(
+            m.first_segment("PV1").map(|s| s.index()),
+            Some(1),
+            "a bare PV1"
         );
     }
 

@@ -20,13 +20,13 @@ pub(crate) fn patient_event(
     msg: &Message<'_>,
     message_time: Option<Timestamp>,
 ) -> PatientEvent {
-    let evn = msg.segment("EVN").map(|evn| Fields::new(msg, evn));
+    let evn = msg.first_segment("EVN").map(|evn| Fields::new(msg, evn));
     let recorded_at = evn.as_ref().and_then(|s| field_time(work, s, 2));
     PatientEvent {
         recorded_at: recorded_at.or(message_time),
         occurred_at: evn.as_ref().and_then(|s| field_time(work, s, 6)),
         encounter: msg
-            .segment("PV1")
+            .first_segment("PV1")
             .map(|pv1| encounter(work, &Fields::new(msg, pv1))),
         merged_from: merged_from(msg),
     }

@@ -116,7 +116,7 @@ impl Rules<'_, '_> {
 
     /// A 100 warning when no `id` segment is present.
     fn require(&self, id: &str, out: &mut Vec<Issue>) {
-        if self.msg.segment(id).is_none() {
+        if self.msg.first_segment(id).is_none() {
             out.push(Issue::warning(
                 ErrorCode::SegmentSequence,
                 Location::segment(id, 0),
@@ -128,8 +128,10 @@ impl Rules<'_, '_> {
     /// A 100 warning, located at the first `after` segment, when it comes
     /// before the first `before` segment.
     fn in_order(&self, before: &str, after: &str, out: &mut Vec<Issue>) {
-        let (Some(first), Some(second)) = (self.msg.segment(before), self.msg.segment(after))
-        else {
+        let (Some(first), Some(second)) = (
+            self.msg.first_segment(before),
+            self.msg.first_segment(after),
+        ) else {
             return;
         };
         if second.index() < first.index() {
