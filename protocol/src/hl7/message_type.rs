@@ -41,6 +41,9 @@ pub(crate) struct MessageKind<'a> {
     pub(crate) event: Cow<'a, str>,
     /// MSH-9.3.
     pub(crate) structure: Cow<'a, str>,
+    /// True when MSH-9.2 was sent: neither empty nor the explicit null
+    /// (before trimming: a blank event counts as sent).
+    pub(crate) event_sent: bool,
 }
 
 impl<'a> MessageKind<'a> {
@@ -64,12 +67,14 @@ impl<'a> MessageKind<'a> {
                 .next()
                 .map(|piece| Element::new(piece, ctx, Level::Component))
                 .and_then(value)
-                .unwrap_or_default()
         };
+        let code = next().unwrap_or_default();
+        let event = next();
         MessageKind {
-            code: next(),
-            event: next(),
-            structure: next(),
+            code,
+            event_sent: event.is_some(),
+            event: event.unwrap_or_default(),
+            structure: next().unwrap_or_default(),
         }
     }
 
@@ -132,6 +137,8 @@ mod tests {
             prop_assert_eq!(kind.code.as_ref(), component_by_component(&m, 1));
             prop_assert_eq!(kind.event.as_ref(), component_by_component(&m, 2));
             prop_assert_eq!(kind.structure.as_ref(), component_by_component(&m, 3));
+            let event = m.msh().field(9).and_then(|f| f.component(2)).and_then(|c| c.value());
+            prop_assert_eq!(kind.event_sent, event.is_some());
         }
     }
 

@@ -7,12 +7,10 @@
 //! (100): the message is still stored. Other message types get one
 //! information issue and are stored as generic records.
 
-use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
 use crate::hl7::message::Message;
 use crate::hl7::message_type::MessageKind;
-use crate::hl7::validate::header::version_number;
-use crate::hl7::validate::{component_text, segment_location};
+use crate::hl7::validate::segment_location;
 
 /// ADT events whose structure requires PV1.
 const ADT_WITH_PV1: &[&str] = &[
@@ -26,12 +24,10 @@ const ADT_WITH_MRG: &[&str] = &[
     "A48", "A49", "A50", "A51",
 ];
 
-/// Runs the structure rules for the message's type, if it has any.
-pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
+/// Runs the structure rules for the message's type, if it has any;
+/// `version` is the message's version number (MSH-12.1).
+pub(super) fn check(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
     let mt = msg.message_kind();
-    let version = component_text(&Fields::new(msg, msg.msh()), 12, 1)
-        .as_deref()
-        .and_then(version_number);
     let rules = Rules {
         msg,
         kind: mt,
