@@ -8,6 +8,7 @@
 pub mod broker_url;
 pub mod hl7;
 pub mod normalize;
+mod postcard_append;
 pub mod profile;
 pub mod record;
 mod serde_util;

@@ -131,8 +131,13 @@ impl StoredRecord {
     /// struct can decode "successfully" into wrong values).
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         // Sized for a typical record up front instead of growing by doubling.
-        let buf = postcard::to_extend(&SCHEMA_VERSION, Vec::with_capacity(STORED_RECORD_CAPACITY))?;
-        Ok(postcard::to_extend(self, buf)?)
+        let mut buf = Vec::with_capacity(STORED_RECORD_CAPACITY);
+        crate::postcard_append::append(&SCHEMA_VERSION, &mut buf)?;
+        // `self` field by field, as its derived `Serialize` writes it, with
+        // the record's compact form written in place.
+        crate::postcard_append::append(&self.mapping_version, &mut buf)?;
+        crate::record::append_postcard(&self.record, &mut buf)?;
+        Ok(buf)
     }
 
     /// Decodes what [`StoredRecord::encode`] wrote, refusing other schema
@@ -162,6 +167,50 @@ impl StoredRecord {
             mapping_version: self.mapping_version,
             record: self.record,
             raw,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hl7::Message;
+    use crate::normalize::mapping::MappingTable;
+    use crate::normalize::{Context, normalize};
+
+    fn stored(text: &str) -> StoredRecord {
+        let msg = Message::parse(text.as_bytes()).unwrap();
+        let mapping = MappingTable::empty();
+        let tz = jiff::tz::TimeZone::UTC;
+        let ctx = Context {
+            time_zone: &tz,
+            mapping: &mapping,
+        };
+        StoredRecord {
+            mapping_version: mapping.version().clone(),
+            record: normalize(&msg, Vec::new(), &ctx).record,
+        }
+    }
+
+    #[test]
+    fn a_stored_record_is_its_version_then_its_derived_postcard_form() {
+        let mut oru = String::from("MSH|^~\\&|A|B|C|D|20240101||ORU^R01|1|P|2.5\rOBR|1\r");
+        for n in 0..40 {
+            oru.push_str(&format!(
+                "OBX|{n}|NM|{n}^Test {n}^L||{n}.5|mg|1-{n}|N|||F\r"
+            ));
+        }
+        for text in [
+            "MSH|^~\\&|A|B|C|D|20240101||ACK|1|P|2.5",
+            "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.5\rPID|1||7^^^H^MR||DOE^JO",
+            oru.as_str(),
+        ] {
+            let stored = stored(text);
+            let mut expected = postcard::to_allocvec(&SCHEMA_VERSION).unwrap();
+            expected.extend(postcard::to_allocvec(&stored).unwrap());
+            let encoded = stored.encode().unwrap();
+            assert_eq!(encoded, expected);
+            assert_eq!(StoredRecord::decode(&encoded).unwrap(), stored);
         }
     }
 }

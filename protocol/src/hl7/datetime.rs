@@ -68,35 +68,42 @@ const MAX_OFFSET_MINUTES: i16 = 14 * 60;
 /// wrong digit counts, out-of-range parts, separators such as `-` or `T`
 /// inside the date, spaces, or more than four fraction digits.
 pub fn parse_ts(text: &str) -> Option<HlTimestamp> {
+    // One pass: the leading digits, then an optional `.` and fraction
+    // digits, then an optional signed offset, then nothing.
     let bytes = text.as_bytes();
-    let split = bytes
-        .iter()
-        .position(|&b| b == b'+' || b == b'-')
-        .unwrap_or(bytes.len());
-    let (main, offset) = bytes.split_at(split);
-    let offset_minutes = match offset {
-        [] => None,
-        [sign, digits @ ..] => Some(parse_offset(*sign, digits)?),
-    };
-    let (whole, fraction) = match main.iter().position(|&b| b == b'.') {
-        Some(dot) => (main.get(..dot)?, Some(main.get(dot + 1..)?)),
-        None => (main, None),
-    };
+    let (whole, rest) = bytes.split_at(digit_run(bytes));
     let mut ts = parse_whole(whole)?;
-    if let Some(fraction) = fraction {
-        if ts.precision != Precision::Second {
-            return None;
+    let rest = match rest {
+        [b'.', tail @ ..] => {
+            if ts.precision != Precision::Second {
+                return None;
+            }
+            let (fraction, after) = tail.split_at(digit_run(tail));
+            let (nanosecond, digits) = parse_fraction(fraction)?;
+            ts.nanosecond = nanosecond;
+            ts.fraction_digits = digits;
+            ts.precision = Precision::Fraction;
+            after
         }
-        let (nanosecond, digits) = parse_fraction(fraction)?;
-        ts.nanosecond = nanosecond;
-        ts.fraction_digits = digits;
-        ts.precision = Precision::Fraction;
-    }
-    ts.offset_minutes = offset_minutes;
+        _ => rest,
+    };
+    ts.offset_minutes = match rest {
+        [] => None,
+        [sign @ (b'+' | b'-'), digits @ ..] => Some(parse_offset(*sign, digits)?),
+        _ => return None,
+    };
     Some(ts)
 }
 
-/// Reads `YYYY[MM[DD[HH[MM[SS]]]]]`.
+/// How many ASCII digits `bytes` starts with.
+fn digit_run(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(bytes.len())
+}
+
+/// Reads `YYYY[MM[DD[HH[MM[SS]]]]]` from ASCII digits.
 fn parse_whole(digits: &[u8]) -> Option<HlTimestamp> {
     let precision = match digits.len() {
         4 => Precision::Year,
@@ -107,18 +114,18 @@ fn parse_whole(digits: &[u8]) -> Option<HlTimestamp> {
         14 => Precision::Second,
         _ => return None,
     };
-    let year = u16::try_from(number(digits.get(0..4)?)?).ok()?;
-    let part = |range: std::ops::Range<usize>, default: u8| match digits.get(range) {
-        Some(d) => number(d).and_then(|n| u8::try_from(n).ok()),
-        None => Some(default),
+    // Two digits at `at`, or `default` when the value stops before them.
+    let pair = |at: usize, default: u8| match digits.get(at..at + 2) {
+        Some([tens, ones]) => tens.wrapping_sub(b'0') * 10 + ones.wrapping_sub(b'0'),
+        _ => default,
     };
     let ts = HlTimestamp {
-        year,
-        month: part(4..6, 1)?,
-        day: part(6..8, 1)?,
-        hour: part(8..10, 0)?,
-        minute: part(10..12, 0)?,
-        second: part(12..14, 0)?,
+        year: u16::from(pair(0, 0)) * 100 + u16::from(pair(2, 0)),
+        month: pair(4, 1),
+        day: pair(6, 1),
+        hour: pair(8, 0),
+        minute: pair(10, 0),
+        second: pair(12, 0),
         nanosecond: 0,
         fraction_digits: 0,
         precision,
@@ -297,10 +304,49 @@ mod tests {
         }
     }
 
+    /// The grammar read the long way: split at the first sign, then at the
+    /// first dot, every part checked on its own.
+    fn parse_by_splitting(text: &str) -> Option<HlTimestamp> {
+        let bytes = text.as_bytes();
+        let split = bytes
+            .iter()
+            .position(|&b| b == b'+' || b == b'-')
+            .unwrap_or(bytes.len());
+        let (main, offset) = bytes.split_at(split);
+        let offset_minutes = match offset {
+            [] => None,
+            [sign, digits @ ..] => Some(parse_offset(*sign, digits)?),
+        };
+        let (whole, fraction) = match main.iter().position(|&b| b == b'.') {
+            Some(dot) => (&main[..dot], Some(&main[dot + 1..])),
+            None => (main, None),
+        };
+        if !whole.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let mut ts = parse_whole(whole)?;
+        if let Some(fraction) = fraction {
+            if ts.precision != Precision::Second {
+                return None;
+            }
+            let (nanosecond, digits) = parse_fraction(fraction)?;
+            ts.nanosecond = nanosecond;
+            ts.fraction_digits = digits;
+            ts.precision = Precision::Fraction;
+        }
+        ts.offset_minutes = offset_minutes;
+        Some(ts)
+    }
+
     proptest! {
         #[test]
-        fn parsing_never_panics(text in "\\PC{0,30}") {
-            let _ = parse_ts(&text);
+        fn parsing_never_panics_and_agrees_with_splitting(text in "\\PC{0,30}") {
+            prop_assert_eq!(parse_ts(&text), parse_by_splitting(&text));
+        }
+
+        #[test]
+        fn one_pass_reads_what_splitting_reads(text in "[0-9]{0,16}[.]?[0-9+.-]{0,8}[a ]?") {
+            prop_assert_eq!(parse_ts(&text), parse_by_splitting(&text));
         }
 
         #[test]

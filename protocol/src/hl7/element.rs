@@ -33,7 +33,7 @@ impl<'a> Ctx<'a> {
     /// `raw` as text, when it lies within [`Ctx::text`]: a constant-time
     /// slice, not a UTF-8 check. Elements split on ASCII delimiters always
     /// start and end on character boundaries of a valid UTF-8 message.
-    fn borrowed_text(&self, raw: &[u8]) -> Option<&'a str> {
+    pub(crate) fn borrowed_text(&self, raw: &[u8]) -> Option<&'a str> {
         let offset = (raw.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
         self.text.get(offset..offset.checked_add(raw.len())?)
     }

@@ -20,8 +20,10 @@ use std::sync::OnceLock;
 
 use crate::hl7::charset::{self, DeclaredCharset, Encoding};
 use crate::hl7::delimiters::Delimiters;
-use crate::hl7::element::{Ctx, Element, Level, trim};
+use crate::hl7::element::{Ctx, Element, Level};
 use crate::hl7::error::{ParseError, PathError};
+use crate::hl7::message_type::MessageKind;
+pub use crate::hl7::message_type::MessageType;
 use crate::hl7::path::Path;
 use crate::hl7::{fields, scan};
 
@@ -38,7 +40,7 @@ pub struct Message<'a> {
     /// The field index, built on first use ([`Message::field_ends`]): a
     /// plain parse does not pay for it, validation and normalization share
     /// it.
-    field_index: OnceLock<FieldIndex>,
+    field_index: OnceLock<FieldIndex<'a>>,
 }
 
 /// Byte range of one segment, without its terminator.
@@ -48,15 +50,22 @@ struct Span {
     end: u32,
 }
 
-/// Every indexed segment's field ends, one segment after the other: the
-/// end of each piece (segment id, then every field), relative to the
-/// segment's start.
+/// What validation and normalization both read, found once, on first use:
+/// every indexed segment's field ends, one segment after the other (the
+/// end of each piece, segment id then every field, relative to the
+/// segment's start), where the first segment of each indexed id is, and
+/// MSH-9.
 #[derive(Debug, Clone, Default)]
-struct FieldIndex {
+struct FieldIndex<'a> {
     ends: Vec<u32>,
     /// Index-aligned with [`Message::segments`]: `ends[from..to]` is that
     /// segment's index (empty for a segment that is not indexed).
     ranges: Vec<(u32, u32)>,
+    /// Per indexed segment id (in `hl7::fields` order), the position of
+    /// the first segment with that id.
+    first: [Option<usize>; fields::INDEXED_IDS],
+    /// MSH-9, read through the index.
+    kind: MessageKind<'a>,
 }
 
 impl<'a> Message<'a> {
@@ -157,14 +166,22 @@ impl<'a> Message<'a> {
     /// empty slice when `segment` is not one of this message's segments or
     /// is not indexed.
     pub(crate) fn field_ends(&self, segment: &Segment<'_>) -> &[u32] {
-        let index = self
-            .field_index
-            .get_or_init(|| index_fields(self.raw, &self.segments, self.ctx.delims.field));
-        self.ends_in(index, segment)
+        self.ends_in(self.index(), segment)
+    }
+
+    /// The field index, built on the first call.
+    fn index(&self) -> &FieldIndex<'a> {
+        self.field_index.get_or_init(|| {
+            let mut index = index_fields(self.raw, &self.segments, self.ctx.delims.field);
+            let msh = self.msh();
+            let msh9 = fields::field_of(msh, msh.is_header(), self.ends_in(&index, &msh), 9);
+            index.kind = MessageKind::of(self.ctx, msh9);
+            index
+        })
     }
 
     /// `segment`'s part of `index`, if `segment` is this message's.
-    fn ends_in<'i>(&self, index: &'i FieldIndex, segment: &Segment<'_>) -> &'i [u32] {
+    fn ends_in<'i>(&self, index: &'i FieldIndex<'_>, segment: &Segment<'_>) -> &'i [u32] {
         let Some(span) = self.segments.get(segment.index) else {
             return &[];
         };
@@ -196,7 +213,17 @@ impl<'a> Message<'a> {
 
     /// All segments in order.
     pub fn segments(&self) -> impl Iterator<Item = Segment<'a>> + '_ {
-        (0..self.segments.len()).filter_map(|i| self.segment_at(i))
+        let (raw, ctx) = (self.raw, self.ctx);
+        self.segments
+            .iter()
+            .enumerate()
+            .filter_map(move |(index, span)| {
+                Some(Segment {
+                    bytes: raw.get(span.start as usize..span.end as usize)?,
+                    ctx,
+                    index,
+                })
+            })
     }
 
     /// All segments with this id (e.g. every `OBX`), in order.
@@ -208,6 +235,19 @@ impl<'a> Message<'a> {
     /// The first segment with this id.
     pub fn segment(&self, id: &str) -> Option<Segment<'a>> {
         self.segments_named(id).next()
+    }
+
+    /// The first segment with this id, as [`Message::segment`] finds it;
+    /// for the ids the field index covers (PID, PV1, OBR, ...) taken from
+    /// the index (built on the first call) instead of a search.
+    pub(crate) fn first_segment(&self, id: &str) -> Option<Segment<'a>> {
+        match fields::indexed_position(id) {
+            Some(position) => {
+                let index = self.index().first.get(position).copied().flatten()?;
+                self.segment_at(index)
+            }
+            None => self.segment(id),
+        }
     }
 
     /// The MSH segment (always the first segment of a parsed message).
@@ -247,18 +287,14 @@ impl<'a> Message<'a> {
 
     /// MSH-9 as message code, trigger event and message structure.
     pub fn message_type(&self) -> MessageType {
-        let f = self.msh_field(9);
-        let part = |n| {
-            f.and_then(|f| f.component(n))
-                .and_then(|c| c.value())
-                .map(|v| trim(&v).to_string())
-                .unwrap_or_default()
-        };
-        MessageType {
-            code: part(1),
-            event: part(2),
-            structure: part(3),
-        }
+        // Not through the field index: header reads alone never build it.
+        MessageKind::of(self.ctx, self.msh_field(9)).into_owned()
+    }
+
+    /// MSH-9 borrowed from the message (see [`MessageKind`]), read once
+    /// with the field index.
+    pub(crate) fn message_kind(&self) -> &MessageKind<'a> {
+        &self.index().kind
     }
 
     /// MSH-12.1, the HL7 version id, e.g. `2.5.1`.
@@ -266,27 +302,6 @@ impl<'a> Message<'a> {
         self.msh_field(12)
             .and_then(|f| f.component(1))
             .and_then(|c| c.value())
-    }
-}
-
-/// MSH-9: message code, trigger event and structure (`ORU^R01^ORU_R01`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MessageType {
-    /// MSH-9.1, e.g. `ORU`.
-    pub code: String,
-    /// MSH-9.2, e.g. `R01`.
-    pub event: String,
-    /// MSH-9.3, e.g. `ORU_R01` (often absent in older versions).
-    pub structure: String,
-}
-
-impl std::fmt::Display for MessageType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.code.is_empty(), self.event.is_empty()) {
-            (true, _) => f.write_str("UNKNOWN"),
-            (false, true) => f.write_str(&self.code),
-            (false, false) => write!(f, "{}^{}", self.code, self.event),
-        }
     }
 }
 
@@ -330,30 +345,58 @@ fn split_segments(raw: &[u8], start: usize) -> Vec<Span> {
 /// Splits every segment that validation and normalization read field by
 /// field into fields, once for both (see [`crate::hl7::fields`]); other
 /// segments (NTE, Z-segments, ...) are left unsplit.
-fn index_fields(raw: &[u8], spans: &[Span], sep: u8) -> FieldIndex {
+fn index_fields(raw: &[u8], spans: &[Span], sep: u8) -> FieldIndex<'static> {
     let mut ends: Vec<u32> = Vec::with_capacity(raw.len() / 8 + spans.len());
     let mut ranges = Vec::with_capacity(spans.len());
+    let mut first = [None; fields::INDEXED_IDS];
     for span in spans {
         let bytes = raw
             .get(span.start as usize..span.end as usize)
             .unwrap_or_default();
-        if !fields::is_indexed(bytes, sep) {
+        let Some((id, limit)) = fields::indexed_id(bytes, sep) else {
             ranges.push((0, 0));
             continue;
+        };
+        if let Some(slot) = first.get_mut(id) {
+            slot.get_or_insert(ranges.len());
         }
+        let Some(limit) = limit else {
+            ranges.push((0, 0));
+            continue;
+        };
         let from = ends.len();
         // Positions fit: segment lengths were checked against u32::MAX.
-        scan::each(bytes, sep, |i| {
-            ends.push(i as u32);
-            true
-        });
-        ends.push(bytes.len() as u32);
+        let complete = match limit {
+            None => scan::each(bytes, sep, |i| {
+                ends.push(i as u32);
+                true
+            }),
+            // The end of field `n` is the separator after it: the index
+            // stops there, short of the segment's end (how readers tell
+            // it is not complete).
+            Some(n) => {
+                let mut wanted = n + 1;
+                scan::each(bytes, sep, |i| {
+                    ends.push(i as u32);
+                    wanted -= 1;
+                    wanted > 0
+                })
+            }
+        };
+        if complete {
+            ends.push(bytes.len() as u32);
+        }
         ranges.push(match (u32::try_from(from), u32::try_from(ends.len())) {
             (Ok(from), Ok(to)) => (from, to),
             _ => (0, 0),
         });
     }
-    FieldIndex { ends, ranges }
+    FieldIndex {
+        ends,
+        ranges,
+        first,
+        kind: MessageKind::default(),
+    }
 }
 
 /// Records the segment `raw[start..end]`, without the LFs around it (those
@@ -416,10 +459,29 @@ impl<'a> Segment<'a> {
     /// True when the id is three characters, an uppercase letter followed by
     /// uppercase letters or digits, as HL7 requires.
     pub fn has_valid_id(&self) -> bool {
-        matches!(self.id_bytes(), [a, b, c]
-            if a.is_ascii_uppercase()
-                && (b.is_ascii_uppercase() || b.is_ascii_digit())
-                && (c.is_ascii_uppercase() || c.is_ascii_digit()))
+        // Three bytes then the field separator (or nothing): what
+        // `id_bytes` gives when it is three bytes long.
+        let sep = self.ctx.delims.field;
+        let id = match self.bytes {
+            [a, b, c] => [*a, *b, *c],
+            [a, b, c, d, ..] if *d == sep => [*a, *b, *c],
+            _ => return false,
+        };
+        let upper_or_digit = |x: u8| x.is_ascii_uppercase() || x.is_ascii_digit();
+        id[0].is_ascii_uppercase()
+            && upper_or_digit(id[1])
+            && upper_or_digit(id[2])
+            && !id.contains(&sep)
+    }
+
+    /// The whole segment as text, escapes kept: a slice of the message
+    /// when it was read as UTF-8 (no second check), else decoded from the
+    /// message's character set.
+    pub(crate) fn text(&self) -> Cow<'a, str> {
+        match self.ctx.borrowed_text(self.bytes) {
+            Some(text) => Cow::Borrowed(text),
+            None => charset::decode(self.bytes, self.ctx.encoding),
+        }
     }
 
     /// How this segment's elements split and decode.
@@ -648,6 +710,66 @@ OBX|1|TX|11529-5^Path report^LN||FINAL DIAGNOSIS:\nBenign tissue.\nNo malignancy
         let m = Message::parse(b"MSH|^~\\&|A|||||||||||||||8859/1\rPID|1||||M\xfcller").unwrap();
         assert_eq!(m.encoding(), Encoding::Latin1);
         assert_eq!(m.text("PID-5").unwrap(), "Müller");
+    }
+
+    #[test]
+    fn a_segment_is_text_borrowed_from_a_utf8_message_and_decoded_from_latin1() {
+        let utf8 = Message::parse("MSH|^~\\&|A\rPID|1||Zoë\\T\\".as_bytes()).unwrap();
+        let pid = utf8.segment("PID").unwrap().text();
+        assert!(matches!(pid, Cow::Borrowed("PID|1||Zoë\\T\\")));
+        let latin1 = Message::parse(b"MSH|^~\\&|A|||||||||||||||8859/1\rPID|1||Zo\xeb").unwrap();
+        let pid = latin1.segment("PID").unwrap().text();
+        assert_eq!(pid, "PID|1||Zoë");
+    }
+
+    #[test]
+    fn a_valid_id_is_what_id_bytes_gives_when_it_is_three_uppercase_letters_or_digits() {
+        let text =
+            b"MSH|^~\\&|A\rPID|1\rPIDX|2\rPI|3\rPID\rZ1\rpid|4\r1AB|5\rA2C|6\rAB|C|7\rOBX\xc3|8";
+        let m = Message::parse(text).unwrap();
+        let long_way = |s: &Segment<'_>| {
+            matches!(s.id_bytes(), [a, b, c]
+                if a.is_ascii_uppercase()
+                    && (b.is_ascii_uppercase() || b.is_ascii_digit())
+                    && (c.is_ascii_uppercase() || c.is_ascii_digit()))
+        };
+        let valid: Vec<bool> = m.segments().map(|s| s.has_valid_id()).collect();
+        let expected: Vec<bool> = m.segments().map(|s| long_way(&s)).collect();
+        assert_eq!(valid, expected);
+        assert_eq!(
+            valid.iter().filter(|v| **v).count(),
+            4,
+            "MSH, PID, PID, A2C"
+        );
+        let custom = Message::parse(b"MSH#^~\\&#A\rPID#1\rPI#D#2").unwrap();
+        let ids: Vec<bool> = custom.segments().map(|s| s.has_valid_id()).collect();
+        assert_eq!(ids, [true, true, false]);
+        assert_eq!(
+            m.segments().map(|s| s.index()).collect::<Vec<_>>(),
+            (0..m.segment_count()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_first_segment_of_an_id_is_the_one_a_search_finds() {
+        let m = Message::parse(
+            b"MSH|^~\\&|A\rPV1\rZPV|x\rPIDX|1\rEVN|A08\rPID|1\rPV1|1|I\rPID|2\rOBX|1",
+        )
+        .unwrap();
+        for id in [
+            "MSH", "PID", "PV1", "EVN", "OBX", "OBR", "ZPV", "PIDX", "PI", "",
+        ] {
+            assert_eq!(
+                m.first_segment(id).map(|s| s.index()),
+                m.segment(id).map(|s| s.index()),
+                "{id:?}"
+            );
+        }
+        assert_eq!(
+            m.first_segment("PV1").map(|s| s.index()),
+            Some(1),
+            "a bare PV1"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod escape;
 pub(crate) mod fields;
 pub mod issue;
 pub mod message;
+pub(crate) mod message_type;
 pub mod mllp;
 pub mod path;
 mod scan;

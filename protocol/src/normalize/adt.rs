@@ -35,7 +35,7 @@ pub(crate) fn patient_event(
     event: &str,
     message_time: Option<Timestamp>,
 ) -> PatientEvent {
-    let evn = msg.segment("EVN").map(|evn| Fields::new(msg, evn));
+    let evn = msg.first_segment("EVN").map(|evn| Fields::new(msg, evn));
     let evn_code = evn.as_ref().and_then(|s| component(s.field(1), 1));
     let event = match event.trim() {
         "" => evn_code.as_deref().unwrap_or_default(),
@@ -46,7 +46,7 @@ pub(crate) fn patient_event(
         recorded_at: recorded_at.or(message_time),
         occurred_at: evn.as_ref().and_then(|s| field_time(work, s, 6)),
         encounter: msg
-            .segment("PV1")
+            .first_segment("PV1")
             .map(|pv1| encounter(work, &Fields::new(msg, pv1))),
         merged_from: merged_from(work, msg, event),
     }

@@ -64,16 +64,26 @@ pub(crate) struct Work<'c> {
 /// Most entries a [`Memo`] keeps.
 const MEMO_ENTRIES: usize = 16;
 
+/// Key bytes a [`Memo`] reserves on first use (timestamps and units are
+/// short).
+const MEMO_KEY_BYTES: usize = 256;
+
 /// A few values computed from raw message bytes, kept for the rest of the
 /// message: the same unit and the same time repeat on many OBX segments.
+/// The keys share one buffer, so keeping a value costs no allocation of
+/// its own.
 #[derive(Debug)]
 pub(crate) struct Memo<T> {
-    entries: Vec<(Vec<u8>, T)>,
+    /// Every kept key, one after the other.
+    keys: Vec<u8>,
+    /// Per entry, where its key ends in `keys`, and its value.
+    entries: Vec<(usize, T)>,
 }
 
 impl<T> Default for Memo<T> {
     fn default() -> Self {
         Memo {
+            keys: Vec::new(),
             entries: Vec::new(),
         }
     }
@@ -82,17 +92,27 @@ impl<T> Default for Memo<T> {
 impl<T> Memo<T> {
     /// The value computed for `key`, if kept.
     pub(crate) fn get(&self, key: &[u8]) -> Option<&T> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.as_slice() == key)
-            .map(|(_, v)| v)
+        let mut start = 0;
+        for (end, value) in &self.entries {
+            if self.keys.get(start..*end) == Some(key) {
+                return Some(value);
+            }
+            start = *end;
+        }
+        None
     }
 
     /// Keeps `value` for `key` while there is room.
     pub(crate) fn put(&mut self, key: &[u8], value: T) {
-        if self.entries.len() < MEMO_ENTRIES {
-            self.entries.push((key.to_vec(), value));
+        if self.entries.len() >= MEMO_ENTRIES {
+            return;
         }
+        if self.entries.capacity() == 0 {
+            self.entries.reserve_exact(MEMO_ENTRIES);
+            self.keys.reserve(MEMO_KEY_BYTES);
+        }
+        self.keys.extend_from_slice(key);
+        self.entries.push((self.keys.len(), value));
     }
 }
 
@@ -228,6 +248,33 @@ mod tests {
         work.warn(ErrorCode::DataType, At::new(obx, 6), "not a unit");
         assert_eq!(work.issues.len(), 2);
         assert_eq!(work.issues[0].message, "bad number");
+    }
+
+    #[test]
+    fn a_memo_gives_back_each_kept_value_by_its_exact_key_while_it_has_room() {
+        let mut memo = Memo::default();
+        assert_eq!(memo.get(b""), None);
+        memo.put(b"mg", 1);
+        memo.put(b"", 2);
+        memo.put(b"mg/dL", 3);
+        assert_eq!(memo.get(b"mg"), Some(&1));
+        assert_eq!(memo.get(b""), Some(&2));
+        assert_eq!(memo.get(b"mg/dL"), Some(&3));
+        assert_eq!(memo.get(b"mg/d"), None);
+        assert_eq!(memo.get(b"gmg"), None);
+        for n in 0..MEMO_ENTRIES {
+            memo.put(format!("k{n}").as_bytes(), 10 + n);
+        }
+        assert_eq!(memo.get(b"k0"), Some(&10));
+        assert_eq!(
+            memo.get(format!("k{}", MEMO_ENTRIES - 4).as_bytes()),
+            Some(&(6 + MEMO_ENTRIES))
+        );
+        assert_eq!(
+            memo.get(format!("k{}", MEMO_ENTRIES - 3).as_bytes()),
+            None,
+            "full"
+        );
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! character set to UTF-8 with escape sequences left as sent.
 
 use crate::hl7::Message;
-use crate::hl7::charset;
 use crate::record::GenericMessage;
 
 /// Keeps every segment after MSH as text.
@@ -18,13 +17,8 @@ pub(crate) fn generic(msg: &Message<'_>) -> GenericMessage {
             delimiters.push_str(&field.text());
         }
     }
-    let encoding = msg.encoding();
     let mut segments = Vec::with_capacity(msg.segment_count().saturating_sub(1));
-    segments.extend(
-        msg.segments()
-            .skip(1)
-            .map(|s| charset::decode(s.raw(), encoding).into_owned()),
-    );
+    segments.extend(msg.segments().skip(1).map(|s| s.text().into_owned()));
     GenericMessage {
         delimiters,
         segments,

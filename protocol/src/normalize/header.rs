@@ -14,7 +14,8 @@
 //! difference. A message whose times all carry offsets is read exactly
 //! whatever the site zone, and gets no warning.
 
-use crate::hl7::{Element, ErrorCode, Message, MessageType};
+use crate::hl7::message_type::MessageKind;
+use crate::hl7::{Element, ErrorCode, Message};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{field_time, string};
 use crate::normalize::fields::Fields;
@@ -22,11 +23,11 @@ use crate::normalize::time::disagrees_with_site;
 use crate::record::{CompactString, Header, Processing, Timestamp};
 
 /// Reads the header of `msg`, whose MSH-9 has been read as `kind`.
-pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageType) -> Header {
+pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageKind<'_>) -> Header {
     let fields = Fields::new(msg, msg.msh());
     Header {
-        message_code: kind.code.as_str().into(),
-        trigger_event: kind.event.as_str().into(),
+        message_code: kind.code.as_ref().into(),
+        trigger_event: kind.event.as_ref().into(),
         control_id: string(fields.field(10)).unwrap_or_default(),
         version: string(fields.field(12).and_then(|f| f.component(1))).unwrap_or_default(),
         sending_application: hd(fields.field(3)).unwrap_or_default(),
@@ -91,7 +92,7 @@ mod tests {
             },
             Vec::new(),
         );
-        let h = header(&mut work, &m, &m.message_type());
+        let h = header(&mut work, &m, m.message_kind());
         (h, work.issues)
     }
 
@@ -125,7 +126,7 @@ mod tests {
             },
             Vec::new(),
         );
-        let h = header(&mut work, &m, &m.message_type());
+        let h = header(&mut work, &m, m.message_kind());
         let evn = Fields::new(&m, m.segment("EVN").unwrap());
         field_time(&mut work, &evn, 2);
         check_site_zone(&mut work, &m, h.message_time);

@@ -49,11 +49,11 @@ use context::Work;
 /// unchanged at the front of the record's issues (for an accepted message
 /// they are warnings), followed by what normalization found.
 pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> Normalized {
-    let kind = msg.message_type();
+    let kind = msg.message_kind();
     let mut work = Work::new(*ctx, issues);
-    let header = header::header(&mut work, msg, &kind);
+    let header = header::header(&mut work, msg, kind);
     let patient = patient::patient(&mut work, msg);
-    let body = match kind.code.as_str() {
+    let body = match kind.code.as_ref() {
         "ORU" => Body::Observations(oru::observations(&mut work, msg)),
         "ADT" => Body::Patient(adt::patient_event(
             &mut work,

@@ -12,7 +12,7 @@ use crate::record::{Identifier, Patient};
 
 /// The patient of the first PID segment, if there is one.
 pub(crate) fn patient(work: &mut Work<'_>, msg: &Message<'_>) -> Option<Patient> {
-    let pid = Fields::new(msg, msg.segment("PID")?);
+    let pid = Fields::new(msg, msg.first_segment("PID")?);
     Some(Patient {
         identifiers: identifiers(&pid, &[3, 2, 4]),
         name: person_name(pid.parts(pid.field(5).and_then(|f| f.repetition(1)))),

@@ -20,6 +20,7 @@ mod decimal;
 mod time;
 
 pub use coded::{Coded, Coding, Standard};
+pub(crate) use compact::append_postcard;
 pub use compact::{CompactError, decode as decode_compact, encode as encode_compact};
 pub use decimal::Decimal;
 pub use time::{Precision, Timestamp};

@@ -19,18 +19,20 @@ pub const KNOWN_VERSIONS: [&str; 14] = [
     "2.8.2", "2.9",
 ];
 
-/// Runs every header-level check.
-pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
+/// Runs every header-level check; gives the version number (MSH-12.1) it
+/// read, for the structure rules.
+pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) -> Option<(u8, u8, u8)> {
     check_segment_ids(msg, out);
     check_charset(msg, out);
     let msh = Fields::new(msg, msg.msh());
     let version = component_text(&msh, 12, 1);
     let version_number = version.as_deref().and_then(version_number);
-    check_message_type(&msh, version_number, out);
+    check_message_type(msg, version_number, out);
     check_control_id(&msh, out);
     check_timestamp(&msh, version_number, out);
     check_processing_id(&msh, out);
     check_version(version.as_deref(), out);
+    version_number
 }
 
 /// Reads a version id such as `2.5.1` as `(2, 5, 1)`; `None` when it is not
@@ -129,9 +131,11 @@ fn msh_location() -> Location {
     Location::segment("MSH", 1)
 }
 
-fn check_message_type(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
+fn check_message_type(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
     let at = || msh_location().field(9).repetition(1);
-    if component_text(msh, 9, 1).is_none_or(|code| trim(&code).is_empty()) {
+    let kind = msg.message_kind();
+    // The code is trimmed there, and empty when not sent.
+    if kind.code.is_empty() {
         out.push(Issue::error(
             ErrorCode::RequiredFieldMissing,
             at().component(1),
@@ -140,7 +144,7 @@ fn check_message_type(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut
     }
     // v2.1 carried the trigger event outside MSH-9.
     let has_event_component = version.is_none_or(|v| v >= (2, 2, 0));
-    if has_event_component && component_text(msh, 9, 2).is_none() {
+    if has_event_component && !kind.event_sent {
         out.push(Issue::warning(
             ErrorCode::RequiredFieldMissing,
             at().component(2),

@@ -76,8 +76,8 @@ impl Validation {
 /// coded tables of the segments normalization reads.
 pub fn validate(msg: &Message<'_>) -> Vec<Issue> {
     let mut out = Vec::new();
-    header::check(msg, &mut out);
-    structure::check(msg, &mut out);
+    let version = header::check(msg, &mut out);
+    structure::check(msg, version, &mut out);
     let mut times = datatypes::ValidTimes::default();
     for seg in msg.segments().filter(|s| s.has_valid_id()) {
         segments::check(msg, seg, &mut times, &mut out);

@@ -19,11 +19,10 @@
 //! BAR with several accounts or a type kept as generic segments says
 //! nothing of the second patient.
 
-use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
-use crate::hl7::message::{Message, MessageType};
-use crate::hl7::validate::header::version_number;
-use crate::hl7::validate::{component_text, segment_location};
+use crate::hl7::message::Message;
+use crate::hl7::message_type::MessageKind;
+use crate::hl7::validate::segment_location;
 
 /// ADT events whose structure requires PV1.
 const ADT_WITH_PV1: &[&str] = &[
@@ -37,20 +36,18 @@ const ADT_WITH_MRG: &[&str] = &[
     "A48", "A49", "A50", "A51",
 ];
 
-/// Runs the structure rules for the message's type, if it has any.
-pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
-    let mt = msg.message_type();
-    let version = component_text(&Fields::new(msg, msg.msh()), 12, 1)
-        .as_deref()
-        .and_then(version_number);
-    one_message_one_patient(msg, second_patient_misfiles(&mt), out);
+/// Runs the structure rules for the message's type, if it has any;
+/// `version` is the message's version number (MSH-12.1).
+pub(super) fn check(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
+    let mt = msg.message_kind();
+    one_message_one_patient(msg, second_patient_misfiles(mt), out);
     let rules = Rules {
         msg,
-        kind: &mt,
+        kind: mt,
         // Patient-level observations (OBX after PID) exist from v2.7.
         patient_observations: version.is_some_and(|v| v >= (2, 7, 0)),
     };
-    match (mt.code.as_str(), mt.event.as_str()) {
+    match (mt.code.as_ref(), mt.event.as_ref()) {
         ("", _) => {}
         ("ORU", "R01") => rules.oru(out),
         ("ADT", event) => rules.adt(event, out),
@@ -74,8 +71,8 @@ pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) {
 /// Whether a second PID in a message of this type would file data under
 /// the first patient: the normalizers of these types attach everything
 /// (results, orders, doses) to the one patient they read.
-fn second_patient_misfiles(mt: &MessageType) -> bool {
-    matches!(mt.code.as_str(), "ORU" | "ORM" | "OML" | "VXU")
+fn second_patient_misfiles(mt: &MessageKind<'_>) -> bool {
+    matches!(mt.code.as_ref(), "ORU" | "ORM" | "OML" | "VXU")
 }
 
 /// Issues for a frame that is not one message about one patient, at the
@@ -142,7 +139,7 @@ fn information(code: ErrorCode, component: usize, message: &str) -> Issue {
 struct Rules<'m, 'a> {
     msg: &'m Message<'a>,
     /// The message type, named in issue texts (`ORU^R01`).
-    kind: &'m MessageType,
+    kind: &'m MessageKind<'a>,
     patient_observations: bool,
 }
 
@@ -183,7 +180,7 @@ impl Rules<'_, '_> {
 
     /// A 100 warning when no `id` segment is present.
     fn require(&self, id: &str, out: &mut Vec<Issue>) {
-        if self.msg.segment(id).is_none() {
+        if self.msg.first_segment(id).is_none() {
             out.push(Issue::warning(
                 ErrorCode::SegmentSequence,
                 Location::segment(id, 0),
@@ -195,8 +192,10 @@ impl Rules<'_, '_> {
     /// A 100 warning, located at the first `after` segment, when it comes
     /// before the first `before` segment.
     fn in_order(&self, before: &str, after: &str, out: &mut Vec<Issue>) {
-        let (Some(first), Some(second)) = (self.msg.segment(before), self.msg.segment(after))
-        else {
+        let (Some(first), Some(second)) = (
+            self.msg.first_segment(before),
+            self.msg.first_segment(after),
+        ) else {
             return;
         };
         if second.index() < first.index() {

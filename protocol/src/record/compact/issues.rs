@@ -17,7 +17,7 @@ pub(super) fn write_issues<'a>(
 ) -> Result<(), postcard::Error> {
     w.len(issues.len());
     for i in issues {
-        w.out = postcard::to_extend(&(i.code, i.severity), std::mem::take(&mut w.out))?;
+        crate::postcard_append::append(&(i.code, i.severity), &mut w.out)?;
         let l = &i.location;
         w.str(Pool::Code, Some(&l.segment));
         w.varint(u128::from(l.segment_sequence));

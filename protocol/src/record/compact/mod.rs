@@ -131,13 +131,48 @@ pub enum CompactError {
 
 /// Encodes a record in the compact form.
 pub fn encode(record: &Record) -> Result<Vec<u8>, postcard::Error> {
-    let results = match &record.body {
-        Body::Observations(r) => r.orders.iter().map(|g| g.observations.len()).sum(),
-        _ => 0,
-    };
-    let mut w = Writer::new(results);
+    let mut w = Writer::new(results(record));
     parts::write_record(&mut w, record)?;
     Ok(w.out)
+}
+
+/// Appends the record to `out` as postcard writes it inside another value
+/// (what its `Serialize` gives a binary serializer): the length of the
+/// compact form as a varint, then the form. Written in place, without a
+/// buffer of its own; `out` is left as it was on an error.
+pub(crate) fn append_postcard(record: &Record, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+    let start = out.len();
+    let mut w = Writer::after(std::mem::take(out), results(record));
+    let written = parts::write_record(&mut w, record);
+    *out = w.out;
+    if let Err(e) = written {
+        out.truncate(start);
+        return Err(e);
+    }
+    let mut len = [0u8; 10];
+    let mut used = 0;
+    let mut n = out.len() - start;
+    for slot in &mut len {
+        used += 1;
+        // Truncation is the point: the low seven bits.
+        *slot = n as u8 & 0x7f;
+        n >>= 7;
+        if n == 0 {
+            break;
+        }
+        *slot |= 0x80;
+    }
+    out.splice(start..start, len.iter().take(used).copied());
+    Ok(())
+}
+
+/// How many observation results the record holds (its text table is sized
+/// by it).
+fn results(record: &Record) -> usize {
+    match &record.body {
+        Body::Observations(r) => r.orders.iter().map(|g| g.observations.len()).sum(),
+        _ => 0,
+    }
 }
 
 /// Decodes what [`encode`] wrote; all of `bytes` must be used.
@@ -152,28 +187,31 @@ pub fn decode(bytes: &[u8]) -> Result<Record, CompactError> {
 
 /// The number form of a numeric string (see the module doc), if it has one.
 fn number_form(s: &str) -> Option<u128> {
+    let bytes = s.as_bytes();
     // Most strings are words: they fail on the first byte.
-    if !matches!(s.as_bytes().first(), Some(b'1'..=b'9')) {
+    if !matches!(bytes.first(), Some(b'1'..=b'9')) {
         return None;
     }
-    // A byte search: `split_once('-')` sets up a vectorized char search
-    // for strings of a few bytes.
-    let (digits, check) = match s.bytes().position(|b| b == b'-') {
-        Some(i) => (s.get(..i)?, Some(s.get(i + 1..)?)),
-        None => (s, None),
+    let (digits, check) = match bytes.iter().position(|&b| b == b'-') {
+        Some(i) => (bytes.get(..i)?, Some(bytes.get(i + 1..)?)),
+        None => (bytes, None),
     };
-    let plain = |t: &str| {
-        (1..=18).contains(&t.len()) && !t.starts_with('0') && t.bytes().all(|b| b.is_ascii_digit())
-    };
-    if !plain(digits) {
+    // At most 18 digits (so the value fits 64 bits), the first not zero
+    // (checked above).
+    if digits.len() > 18 {
         return None;
     }
-    let n: u128 = digits.parse().ok()?;
+    let mut n: u64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    let n = u128::from(n);
     match check {
         None => Some(n << 1),
-        Some(c) if c.len() == 1 && c.bytes().all(|b| b.is_ascii_digit()) => {
-            Some((n * 10 + c.parse::<u128>().ok()?) << 1 | 1)
-        }
+        Some([c]) if c.is_ascii_digit() => Some((n * 10 + u128::from(c - b'0')) << 1 | 1),
         Some(_) => None,
     }
 }

@@ -51,7 +51,7 @@ pub(super) fn write_record<'a>(w: &mut Writer<'a>, r: &'a Record) -> Result<(), 
     }
     match &r.body {
         Body::Observations(report) => oru::write_report(w, report, r.header.message_time.as_ref()),
-        other => w.out = postcard::to_extend(other, std::mem::take(&mut w.out))?,
+        other => crate::postcard_append::append(other, &mut w.out)?,
     }
     if !r.issues.is_empty() {
         issues::write_issues(w, &r.issues)?;

@@ -222,6 +222,28 @@ fn numeric_codes_and_ids_take_their_number_form_and_come_back_exactly() {
     assert!(number_text(0).is_err(), "zero would read back as \"0\"");
 }
 
+proptest::proptest! {
+    #[test]
+    fn a_string_has_a_number_form_exactly_when_it_reads_back_the_same(
+        s in "[0-9]{0,20}(-[0-9]{0,2})?[a ]?"
+    ) {
+        // A number form, if any, must stand for the very same string; and
+        // every plain number with a check digit or none (no leading zero,
+        // at most 18 digits) has one.
+        let digits = s.split('-').next().unwrap_or_default();
+        let check = s.split_once('-').map(|(_, c)| c);
+        let expected = !digits.is_empty()
+            && digits.len() <= 18
+            && !digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && check.is_none_or(|c| c.len() == 1 && c.bytes().all(|b| b.is_ascii_digit()));
+        match number_form(&s) {
+            Some(n) => proptest::prop_assert_eq!(number_text(n).unwrap(), s),
+            None => proptest::prop_assert!(!expected, "{s} has no form"),
+        }
+    }
+}
+
 #[test]
 fn a_text_string_of_no_known_form_is_refused() {
     // 4·n+2 is none of the text pool's forms; found by fuzzing the decoder
