@@ -169,7 +169,7 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
         message: Box::new(NewMessage {
             source: iface.name.clone(),
             control_id: msg.control_id().map(|c| c.into_owned()).unwrap_or_default(),
-            content_hash: Sha256::digest(raw).into(),
+            content_hash: content_hash(&msg, raw),
             message_type: if message_type.event.is_empty() {
                 message_type.code.clone()
             } else {
@@ -182,6 +182,30 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
         }),
         warnings,
     }
+}
+
+/// The hash that tells a resend from a new message with the same control
+/// id: every byte of the frame except MSH-7, the message time, which some
+/// interface engines stamp again when they resend.
+fn content_hash(msg: &Message<'_>, raw: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    match msh7_span(msg, raw) {
+        Some((start, end)) => {
+            hasher.update(raw.get(..start).unwrap_or_default());
+            hasher.update(raw.get(end..).unwrap_or_default());
+        }
+        None => hasher.update(raw),
+    }
+    hasher.finalize().into()
+}
+
+/// Where MSH-7's bytes are in `raw`, when the parsed message borrows them
+/// from it.
+fn msh7_span(msg: &Message<'_>, raw: &[u8]) -> Option<(usize, usize)> {
+    let field = msg.msh().field(7)?.raw();
+    let start = (field.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
+    let end = start.checked_add(field.len())?;
+    (end <= raw.len()).then_some((start, end))
 }
 
 /// What a NAK answers.
@@ -357,6 +381,28 @@ BTS|1\rFTS|1\r";
     /// The unframed ACK segments, as text.
     fn answer(framed: &[u8]) -> String {
         String::from_utf8_lossy(framed).replace(['\x0b', '\x1c'], "")
+    }
+
+    fn hash_of(raw: &str) -> [u8; 32] {
+        let Prepared::Store { message, .. } = prepare_frame(raw.as_bytes()) else {
+            panic!("stored");
+        };
+        message.content_hash
+    }
+
+    #[test]
+    fn a_resend_stamped_with_a_new_message_time_hashes_like_the_first_send() {
+        let first = "MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|R1|P|2.5.1\r\
+                     PID|1||1^^^H^MR\rOBR|1\rOBX|1|NM|GLU^Glucose^L||5.4|mmol/L\r";
+        let restamped = first.replace("20240102123045", "20240102123112");
+        let other_value = first.replace("5.4", "5.5");
+        let other_sender = first.replace("|LIS|", "|LIS2|");
+        assert_eq!(hash_of(first), hash_of(&restamped));
+        assert_ne!(hash_of(first), hash_of(&other_value));
+        assert_ne!(hash_of(first), hash_of(&other_sender));
+        let msg = Message::parse(first.as_bytes()).unwrap();
+        let (start, end) = msh7_span(&msg, first.as_bytes()).unwrap();
+        assert_eq!(&first[start..end], "20240102123045");
     }
 
     #[test]

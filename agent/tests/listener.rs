@@ -258,3 +258,66 @@ async fn a_slow_sender_is_cut_off_by_the_idle_timeout() {
     assert!(started.elapsed() < Duration::from_secs(3));
     drop(f.stop().await);
 }
+
+#[tokio::test]
+async fn a_sender_streaming_frames_back_to_back_is_not_cut_off_by_the_idle_timeout() {
+    let f = start("allow = [\"127.0.0.1\"]\nidle_timeout = \"1s\"", "").await;
+    let mut s = TcpStream::connect(f.addr).await.unwrap();
+    let frames: Vec<Vec<u8>> = (0..12)
+        .map(|i| {
+            let mut framed = Vec::new();
+            encode(&oru(&format!("S{i}")), &mut framed).unwrap();
+            framed
+        })
+        .collect();
+    let stream: Vec<u8> = frames.concat();
+    // Every write ends partway into the next frame, so a frame is always in
+    // progress; writes come 250 ms apart for 3 s, three idle timeouts.
+    let cuts: Vec<usize> = (1..12)
+        .map(|i| frames[..i].iter().map(Vec::len).sum::<usize>() + 10)
+        .chain([stream.len()])
+        .collect();
+    let mut from = 0;
+    let mut answers = 0;
+    for to in cuts {
+        s.write_all(&stream[from..to]).await.unwrap();
+        from = to;
+        answers += 1;
+        let ack = read_frame(&mut s)
+            .await
+            .expect("an ACK, connection still open");
+        assert_eq!(ack_code_of(&ack).unwrap().code, AckCode::ApplicationAccept);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(answers, 12);
+    drop(f.stop().await);
+}
+
+#[tokio::test]
+async fn a_sender_that_never_reads_its_acks_loses_the_connection() {
+    let f = start("allow = [\"127.0.0.1\"]\nidle_timeout = \"1s\"", "").await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let s = socket.connect(f.addr).await.unwrap();
+    // The read half is kept open and never read.
+    let (_rx, mut tx) = s.into_split();
+    let writer = tokio::spawn(async move {
+        for i in 0..1_000_000 {
+            let mut framed = Vec::new();
+            encode(&oru(&format!("N{i}")), &mut framed).unwrap();
+            if tx.write_all(&framed).await.is_err() {
+                return Some(i);
+            }
+        }
+        None
+    });
+    // Once the ACKs fill the socket buffers the agent's answer is stuck,
+    // it stops reading, and the sender's writes block too; only the agent
+    // closing the connection ends that.
+    let ended = tokio::time::timeout(Duration::from_secs(60), writer).await;
+    let sent = ended
+        .expect("the agent kept a connection whose sender never reads")
+        .unwrap();
+    assert!(sent.is_some(), "the connection was closed under the sender");
+    drop(f.stop().await);
+}

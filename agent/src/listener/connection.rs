@@ -11,8 +11,14 @@
 //!
 //! Limits: a read that waits longer than the idle timeout closes the
 //! connection, and so does a frame that takes longer than that to arrive
-//! completely (slowloris); frames over the size limit are discarded as
-//! they stream in and answered AE from their first bytes.
+//! completely (slowloris; a frame's clock starts when the previous frame
+//! ends, so a sender streaming frames back to back is never cut off); an
+//! answer the sender does not read within the idle timeout (at most
+//! [`WRITE_TIMEOUT`] when there is none) closes it too, so a sender that
+//! never reads its ACKs cannot hold a connection slot forever; TCP
+//! keepalive reclaims connections whose peer vanished. Frames over the size
+//! limit are discarded as they stream in and answered AE from their first
+//! bytes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +26,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hl7edge_protocol::hl7::ErrorCode;
+use hl7edge_protocol::hl7::ack::AckHeader;
 use hl7edge_protocol::hl7::mllp::{Decoder, Event};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -36,6 +43,44 @@ use crate::store::{Inserted, StoreError};
 const READ_CHUNK: usize = 16 * 1024;
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the sender to take an answer when the listener has no
+/// idle timeout.
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Idle time before the first TCP keepalive probe, and between probes.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Unanswered probes before the kernel drops the connection.
+const KEEPALIVE_RETRIES: u32 = 6;
+/// Runs of bytes between frames up to this long are a line-ending trailer
+/// (`0x1C 0x0D 0x0A`, or a CR/LF before the next frame), common enough
+/// that they are logged at debug level only; longer runs are a warning.
+const TRAILER_LEN: usize = 2;
+
+/// MSH-10 as far as it can be read from `raw` (for log lines; a control
+/// id is not PHI), empty when it cannot.
+fn control_id_of(raw: &[u8]) -> String {
+    String::from_utf8_lossy(&AckHeader::scrape(raw).control_id).into_owned()
+}
+
+/// Socket send buffer of a connection: answers are small and a sender
+/// waits for each, so this holds thousands of them; a sender that stops
+/// reading fills it soon and meets the write timeout, instead of the kernel
+/// growing the buffer to megabytes first.
+const SEND_BUFFER: usize = 64 * 1024;
+
+/// Sets up an accepted connection's socket: TCP keepalive, so one whose
+/// peer was powered off or unplugged is closed by the kernel (after about
+/// two minutes) instead of holding a connection slot, and a bounded send
+/// buffer.
+pub(super) fn tune_socket(sock: &TcpStream) -> std::io::Result<()> {
+    let params = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_RETRIES);
+    let sock = socket2::SockRef::from(sock);
+    sock.set_tcp_keepalive(&params)?;
+    sock.set_send_buffer_size(SEND_BUFFER)
+}
 
 /// Per-connection limits of a listener.
 #[derive(Debug, Clone)]
@@ -134,6 +179,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             let mut input = buf.get(..n).unwrap_or_default();
             while let Some(event) = self.decoder.decode(&mut input) {
+                if matches!(
+                    event,
+                    Event::Frame(_) | Event::OversizeEnd { .. } | Event::Truncated { .. }
+                ) {
+                    // A frame ended: the next one's clock starts now.
+                    self.frame_started = None;
+                }
                 match self.on_event(event).await {
                     Ok(()) => {}
                     Err(Stop::Done) => return,
@@ -184,13 +236,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             Event::Garbage { skipped } => {
                 m.garbage_bytes.fetch_add(skipped as u64, Ordering::Relaxed);
-                warn!(bytes = skipped, "bytes outside MLLP frames skipped");
+                if skipped <= TRAILER_LEN {
+                    debug!(bytes = skipped, "bytes outside MLLP frames skipped");
+                } else {
+                    warn!(bytes = skipped, "bytes outside MLLP frames skipped");
+                }
                 Ok(())
             }
             Event::Oversize { limit, head } => {
                 m.oversize.fetch_add(1, Ordering::Relaxed);
                 warn!(
                     limit,
+                    control_id = %control_id_of(&head),
                     "frame larger than max_frame; discarding it and answering AE"
                 );
                 let nak = ingest::oversize_nak(
@@ -249,9 +306,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 let result = shared.store.insert(*message).instrument(span.clone()).await;
                 let _enter = span.enter();
                 match result {
-                    Ok(Inserted::Stored { seq, .. }) => {
+                    Ok(Inserted::Stored {
+                        seq,
+                        reused_control_id,
+                        ..
+                    }) => {
                         shared.metrics.acked.fetch_add(1, Ordering::Relaxed);
-                        debug!(seq, warnings, "stored");
+                        if reused_control_id {
+                            warn!(
+                                seq,
+                                "control id seen recently with other content; stored as a new \
+                                 record (the sender reuses control ids, or changed a resend)"
+                            );
+                        } else {
+                            debug!(seq, warnings, "stored");
+                        }
                         Ok(ack)
                     }
                     Ok(Inserted::Duplicate { ack, .. }) => {
@@ -265,6 +334,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Prepared::Quarantine(entry) => {
                 let nak = entry.ack.clone();
                 let code = entry.error_code;
+                let control_id = control_id_of(&entry.raw);
                 match shared.store.quarantine(*entry).await {
                     Ok(id) => {
                         shared.metrics.quarantined.fetch_add(1, Ordering::Relaxed);
@@ -272,12 +342,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             warn!(
                                 quarantine_id = id,
                                 error_code = code,
+                                control_id = %control_id,
                                 "acknowledgment kept in quarantine, not answered"
                             );
                         } else {
                             warn!(
                                 quarantine_id = id,
                                 error_code = code,
+                                control_id = %control_id,
                                 "message rejected (AE) and kept in quarantine"
                             );
                         }
@@ -294,7 +366,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         match e {
             StoreError::Full { .. } | StoreError::Transient { .. } => {
                 shared.metrics.rejected.fetch_add(1, Ordering::Relaxed);
-                warn!(cause = %e, "message not stored; answering AR so the sender retries");
+                warn!(
+                    cause = %e,
+                    control_id = %control_id_of(payload),
+                    "message not stored; answering AR so the sender retries"
+                );
                 let reason = if matches!(e, StoreError::Full { .. }) {
                     "gateway storage full; retry later"
                 } else {
@@ -316,14 +392,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// Writes an answer; a sender that does not take it within the idle
+    /// timeout (or [`WRITE_TIMEOUT`]) loses the connection. What was
+    /// committed stays committed: its resend gets the stored ACK.
     async fn write(&mut self, bytes: &[u8]) -> Result<(), Stop> {
         if bytes.is_empty() {
             return Ok(());
         }
-        match self.stream.write_all(bytes).await {
-            Ok(()) => self.stream.flush().await.map_err(|_| Stop::Done),
-            Err(e) => {
+        let limit = self.shared.settings.idle_timeout.unwrap_or(WRITE_TIMEOUT);
+        let write = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        match tokio::time::timeout(limit, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
                 debug!(cause = %e, "write failed");
+                Err(Stop::Done)
+            }
+            Err(_) => {
+                info!("closing a connection whose sender does not read its answers");
                 Err(Stop::Done)
             }
         }

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Listener as ListenerConfig;
 use crate::ingest::{AckIds, Interface};
@@ -147,6 +147,9 @@ impl BoundListener {
                     };
                     self.shared.metrics.connections.fetch_add(1, Ordering::Relaxed);
                     let _ = sock.set_nodelay(true);
+                    if let Err(e) = connection::tune_socket(&sock) {
+                        debug!(cause = %e, "TCP keepalive or send buffer not set");
+                    }
                     let shared = Arc::clone(&self.shared);
                     let tls = self.tls.clone();
                     let shutdown = shutdown.clone();

@@ -45,13 +45,18 @@ pub(crate) fn insert(
         counters.refused_full += 1;
         return Ok(Err(StoreError::Full { cause }));
     }
-    if earlier == Earlier::OtherContent {
+    let reused_control_id = earlier == Earlier::OtherContent;
+    if reused_control_id {
         counters.control_id_reuse += 1;
     }
     let (id, seq) = insert_record(tx, msg)?;
     remember(tx, msg, id)?;
     counters.stored += 1;
-    Ok(Ok(Inserted::Stored { id, seq }))
+    Ok(Ok(Inserted::Stored {
+        id,
+        seq,
+        reused_control_id,
+    }))
 }
 
 /// Admits and stores one quarantine entry, or refuses it for space.

@@ -46,6 +46,9 @@ pub enum Inserted {
         id: Uuid,
         /// The record's sequence number; it orders records.
         seq: i64,
+        /// The same source sent this control id within the dedupe window
+        /// with other content: this is a new record, not a resend.
+        reused_control_id: bool,
     },
     /// A resend of a message stored within the dedupe window (same source,
     /// control id and content): nothing was inserted.

@@ -89,7 +89,7 @@ pub(super) fn pending_seqs(cfg: &StoreConfig) -> Vec<i64> {
 
 pub(super) fn stored(result: Result<Inserted, StoreError>) -> (uuid::Uuid, i64) {
     match result {
-        Ok(Inserted::Stored { id, seq }) => (id, seq),
+        Ok(Inserted::Stored { id, seq, .. }) => (id, seq),
         other => panic!("expected Stored, got {other:?}"),
     }
 }

@@ -109,7 +109,7 @@ fn check_insert(model: &mut Model, key: (u8, u8, u8), msg: &NewMessage, got: Ins
         ) => {
             assert_eq!((&got_id, &got_ack), (id, ack));
         }
-        (None, Inserted::Stored { id, seq }) => {
+        (None, Inserted::Stored { id, seq, .. }) => {
             if let Some((last_id, last_seq)) = model.last {
                 assert!(id > last_id && seq > last_seq);
             }
