@@ -64,6 +64,10 @@ fn sample_heartbeat() -> Heartbeat {
                 resends: 3,
                 control_id_reused: 1,
                 acks_received: 2,
+                oversize_frames: 1,
+                garbage_bytes: 12,
+                refused_connections: 4,
+                tls_failures: 0,
             },
             SourceStats {
                 name: "monitors".into(),

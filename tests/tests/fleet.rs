@@ -92,6 +92,10 @@ async fn heartbeat_counters_equal_what_was_sent() -> Result<()> {
         )?;
         ensure!(ack.code == AckCode::AA, "message {n}: {ack:?}");
     }
+    // Bytes outside any frame (the next frame's start ends the run):
+    // skipped, and counted for central IT.
+    let garbage = b"noise before a frame";
+    connection.write_raw(garbage).await?;
     let bad = malformed();
     for bytes in &bad {
         let ack = parse_ack(&connection.send(bytes, WAIT).await?)?;
@@ -144,6 +148,13 @@ async fn heartbeat_counters_equal_what_was_sent() -> Result<()> {
         "{lab:?}"
     );
     ensure!(lab.last_message_ms.is_some(), "{lab:?}");
+    ensure!(
+        lab.garbage_bytes == garbage.len() as u64
+            && lab.oversize_frames == 0
+            && lab.refused_connections == 0
+            && lab.tls_failures == 0,
+        "{lab:?}"
+    );
     Ok(())
 }
 

@@ -127,6 +127,13 @@ fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
         rejected: m.rejected.load(Ordering::Relaxed),
         quarantined: m.quarantined.load(Ordering::Relaxed),
         acks_received: m.acks_received.load(Ordering::Relaxed),
+        oversize_frames: m.oversize.load(Ordering::Relaxed),
+        garbage_bytes: m.garbage_bytes.load(Ordering::Relaxed),
+        refused_connections: m
+            .refused_address
+            .load(Ordering::Relaxed)
+            .saturating_add(m.refused_cap.load(Ordering::Relaxed)),
+        tls_failures: m.tls_failures.load(Ordering::Relaxed),
         ..SourceStats::default()
     };
     let mut refused_full = 0;

@@ -105,6 +105,14 @@ pub struct SourceRow {
     pub control_id_reused: u64,
     /// Incoming acknowledgments kept and, by rule, not answered.
     pub acks_received: u64,
+    /// Frames over the listener's size limit, answered AE.
+    pub oversize_frames: u64,
+    /// Bytes outside MLLP frames, skipped.
+    pub garbage_bytes: u64,
+    /// Connections refused by the allowlist or the connection cap.
+    pub refused_connections: u64,
+    /// MLLP-over-TLS handshakes that failed.
+    pub tls_failures: u64,
     /// Quarantined or rejected counts rose within the error window.
     pub failing: bool,
     /// The control-id reuse count rose within the error window.
@@ -197,6 +205,10 @@ impl Gateway {
                     resends: s.resends,
                     control_id_reused: s.control_id_reused,
                     acks_received: s.acks_received,
+                    oversize_frames: s.oversize_frames,
+                    garbage_bytes: s.garbage_bytes,
+                    refused_connections: s.refused_connections,
+                    tls_failures: s.tls_failures,
                     failing,
                     reusing,
                 }

@@ -195,6 +195,26 @@ const METRICS: &[Metric] = &[
         Source(|s| Some(s.acks_received as f64)),
     ),
     counter(
+        "hl7edge_oversize_frames_total",
+        "Frames over the listener's max_frame, answered AE, since start.",
+        Source(|s| Some(s.oversize_frames as f64)),
+    ),
+    counter(
+        "hl7edge_garbage_bytes_total",
+        "Bytes outside MLLP frames, skipped, since start.",
+        Source(|s| Some(s.garbage_bytes as f64)),
+    ),
+    counter(
+        "hl7edge_refused_connections_total",
+        "Connections refused by the allowlist or the connection cap since start.",
+        Source(|s| Some(s.refused_connections as f64)),
+    ),
+    counter(
+        "hl7edge_tls_failures_total",
+        "MLLP-over-TLS handshakes that failed since start.",
+        Source(|s| Some(s.tls_failures as f64)),
+    ),
+    counter(
         "hl7edge_codes_mapped_total",
         "Codes mapped to a standard since start.",
         Source(|s| Some(s.codes_mapped as f64)),

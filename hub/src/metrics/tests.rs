@@ -18,6 +18,10 @@ fn fleet_with_heartbeat() -> Fleet {
                 s.resends = 4;
                 s.control_id_reused = 3;
                 s.acks_received = 5;
+                s.oversize_frames = 6;
+                s.garbage_bytes = 7;
+                s.refused_connections = 8;
+                s.tls_failures = 9;
                 s.drift = vec!["new segment ZDS".into()];
             }
         }),
@@ -97,6 +101,17 @@ fn interface_metrics_add_a_source_label() {
             "hl7edge_acks_received_total{{{LABELS},source=\"lab\"}} 5"
         )]
     );
+    for (name, value) in [
+        ("hl7edge_oversize_frames_total", 6),
+        ("hl7edge_garbage_bytes_total", 7),
+        ("hl7edge_refused_connections_total", 8),
+        ("hl7edge_tls_failures_total", 9),
+    ] {
+        assert_eq!(
+            sample(&text, name),
+            [format!("{name}{{{LABELS},source=\"lab\"}} {value}")]
+        );
+    }
     assert_eq!(
         sample(&text, "hl7edge_drift_alerts"),
         [format!("hl7edge_drift_alerts{{{LABELS},source=\"lab\"}} 1")]

@@ -15,9 +15,9 @@
 //! - The golden file `protocol/tests/golden/heartbeat_v1.bin` pins the
 //!   encoding byte for byte.
 //!
-//! Compatibility: `SourceStats::resends`, `SourceStats::control_id_reused`
-//! and `SourceStats::acks_received` were appended before any release
-//! shipped, so the schema stayed at version 1 and the golden file was
+//! Compatibility: `SourceStats::resends`, `SourceStats::control_id_reused`,
+//! `SourceStats::acks_received` and the listener counters after it were
+//! appended before any release shipped, so the schema stayed at version 1 and the golden file was
 //! regenerated; from the first release on, such a change bumps
 //! [`HEARTBEAT_SCHEMA_VERSION`].
 
@@ -154,6 +154,17 @@ pub struct SourceStats {
     /// Incoming acknowledgments (MSH-9.1 `ACK`) since start: kept, never
     /// answered (an ACK is never acknowledged).
     pub acks_received: u64,
+    /// Frames larger than the listener's `max_frame`, answered AE, since
+    /// start.
+    pub oversize_frames: u64,
+    /// Bytes outside MLLP frames, skipped, since start.
+    pub garbage_bytes: u64,
+    /// Connections refused since start: by the allowlist or the connection
+    /// cap.
+    pub refused_connections: u64,
+    /// MLLP-over-TLS handshakes that failed since start (including a
+    /// missing or untrusted client certificate).
+    pub tls_failures: u64,
 }
 
 /// An unmapped terminology code and how often it was seen.
