@@ -50,9 +50,14 @@
 //!   is served without waiting for a byte that never comes, and its next
 //!   frame is not disturbed. MLLP forbids `0x1C` inside a payload, so this
 //!   cannot split a conforming message.
-//! - **Restart.** A `0x0B` inside a frame means the sender started over: the
-//!   partial frame is dropped and reported as [`Event::Truncated`], and the
-//!   `0x0B` starts a new frame.
+//! - **Restart.** A `0x0B` inside a frame followed by the start of a message
+//!   (`MSH`, `FHS`, `BHS` or a UTF-8 byte order mark) means the sender started
+//!   over: the partial frame is dropped and reported as [`Event::Truncated`],
+//!   and the `0x0B` starts a new frame. Any other `0x0B` inside a frame is
+//!   content (MS Word's manual line break is that byte, and pasted report
+//!   text carries it): it stays in the payload, where validation can flag
+//!   it. The decision waits for the three bytes after the `0x0B`, so it does
+//!   not depend on how the stream was cut.
 //! - **Oversize.** When a payload grows past `max_frame_len` the decoder
 //!   reports [`Event::Oversize`] with the first [`OVERSIZE_HEAD_LEN`] bytes
 //!   (enough to read the MSH and build an AR NAK), then discards the rest of
@@ -104,8 +109,9 @@ pub enum Event {
         /// Total payload length of the discarded frame.
         len: u64,
     },
-    /// A `0x0B` arrived inside a frame; the partial frame was dropped and a
-    /// new frame started.
+    /// A `0x0B` followed by the start of a message arrived inside a frame
+    /// (or one that no longer fit): the partial frame was dropped and a new
+    /// frame started.
     Truncated {
         /// Payload bytes the dropped frame had received.
         len: u64,
@@ -180,6 +186,18 @@ pub struct Decoder {
     max_frame_len: usize,
     state: State,
     payload: Vec<u8>,
+    /// Where in `payload` a `0x0B` sits whose next three bytes have not all
+    /// arrived: a restart if they start a message, content otherwise.
+    inner_start: Option<usize>,
+}
+
+/// How many bytes after an inner `0x0B` decide whether it is a restart.
+const RESTART_PROBE_LEN: usize = 3;
+
+/// Whether `probe` (the bytes after a `0x0B` inside a frame) starts a
+/// message: the sender started over.
+fn starts_a_message(probe: &[u8]) -> bool {
+    matches!(probe, b"MSH" | b"FHS" | b"BHS" | [0xEF, 0xBB, 0xBF])
 }
 
 impl Decoder {
@@ -190,6 +208,7 @@ impl Decoder {
             max_frame_len,
             state: State::Idle { skipped: 0 },
             payload: Vec::new(),
+            inner_start: None,
         }
     }
 
@@ -239,6 +258,7 @@ impl Decoder {
         };
         self.state = State::Idle { skipped: 0 };
         self.payload = Vec::new();
+        self.inner_start = None;
         leftover
     }
 
@@ -273,24 +293,54 @@ impl Decoder {
             }
             self.append(window);
             advance(input, window.len());
-            return None;
+            return self.probe_restart();
         };
         let (data, marker) = window.split_at(at);
-        self.append(data);
         let is_end = marker.first() == Some(&END_BLOCK);
-        advance(input, at + 1);
+        self.append(data);
+        advance(input, at);
+        // A restart decided by these bytes comes before the marker's event;
+        // the marker stays in the input for the next call.
+        if let Some(truncated) = self.probe_restart() {
+            return Some(truncated);
+        }
+        advance(input, 1);
         if is_end {
+            // Fewer than three bytes followed an inner 0x0B: content.
+            self.inner_start = None;
             self.state = State::AfterEnd;
             Some(Event::Frame(std::mem::take(&mut self.payload)))
+        } else if at < room {
+            // Kept as content until its next bytes say otherwise; an
+            // earlier undecided 0x0B is content, since this one follows it.
+            self.inner_start = Some(self.payload.len());
+            self.append(&[START_BLOCK]);
+            None
         } else {
+            // No room left to keep it: the sender must be starting over.
             let len = len_u64(self.payload.len());
             self.start_frame();
             Some(Event::Truncated { len })
         }
     }
 
+    /// Decides an inner `0x0B` once the bytes after it have arrived: when
+    /// they start a message, drops what came before it and reports
+    /// [`Event::Truncated`]; otherwise it stays as content.
+    fn probe_restart(&mut self) -> Option<Event> {
+        let at = self.inner_start?;
+        let probe = self.payload.get(at + 1..)?.get(..RESTART_PROBE_LEN)?;
+        self.inner_start = None;
+        if !starts_a_message(probe) {
+            return None;
+        }
+        self.payload.drain(..=at);
+        Some(Event::Truncated { len: len_u64(at) })
+    }
+
     /// Switches to discarding after `room + 1` more payload bytes than fit.
     fn start_discarding(&mut self, input: &mut &[u8], room: usize) -> Event {
+        self.inner_start = None;
         let wanted = OVERSIZE_HEAD_LEN
             .saturating_sub(self.payload.len())
             .min(room);
@@ -340,6 +390,7 @@ impl Decoder {
     /// Begins a new frame after its start byte was consumed.
     fn start_frame(&mut self) {
         self.payload.clear();
+        self.inner_start = None;
         self.state = State::Payload;
     }
 

@@ -119,6 +119,42 @@ fn start_block_inside_a_frame_truncates_it_and_starts_a_new_one() {
 }
 
 #[test]
+fn a_start_block_that_does_not_start_a_message_is_content() {
+    let stream: &[u8] =
+        b"\x0bMSH|a\rOBX|1|TX|||line\x0bnext\x1c\r\x0bMSH|b\x0b\x1c\r\x0bMSH|c\x0bMS\x1c\r";
+    let expected = [
+        frame(b"MSH|a\rOBX|1|TX|||line\x0bnext"),
+        frame(b"MSH|b\x0b"),
+        frame(b"MSH|c\x0bMS"),
+    ];
+    assert_eq!(decode_with_limit(100, &[stream]), expected);
+    let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+    assert_eq!(decode_with_limit(100, &bytes), expected, "byte by byte");
+}
+
+#[test]
+fn a_start_block_followed_by_a_message_start_restarts_however_the_stream_is_cut() {
+    let stream: &[u8] = b"\x0bMSH|half\x0b\x0bMSH|whole\x1c\r\x0bMSH|x\x0b\xef\xbb\xbfMSH|y\x1c\r";
+    let expected = [
+        Event::Truncated { len: 9 },
+        frame(b"MSH|whole"),
+        Event::Truncated { len: 5 },
+        frame(b"\xef\xbb\xbfMSH|y"),
+    ];
+    assert_eq!(decode_with_limit(100, &[stream]), expected);
+    let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+    assert_eq!(decode_with_limit(100, &bytes), expected, "byte by byte");
+}
+
+#[test]
+fn a_start_block_with_no_room_left_restarts_the_frame() {
+    assert_eq!(
+        decode_with_limit(5, &[b"\x0b12345\x0bok\x1c\r"]),
+        [Event::Truncated { len: 5 }, frame(b"ok")]
+    );
+}
+
+#[test]
 fn payload_of_exactly_the_limit_is_accepted() {
     assert_eq!(
         decode_with_limit(5, &[b"\x0b12345\x1c\r"]),
