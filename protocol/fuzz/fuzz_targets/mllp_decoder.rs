@@ -7,7 +7,9 @@
 //!
 //! Checked: no panic; `decode` returns `None` only with its input consumed;
 //! the buffer never holds more than the limit; every event respects its
-//! bounds; and cutting the stream into reads does not change the events.
+//! bounds (a frame's payload holds no end byte, and a start byte only as
+//! content, never followed by a message start); and cutting the stream into
+//! reads does not change the events.
 
 #![no_main]
 
@@ -56,7 +58,21 @@ fn check_event(event: &Event, limit: usize) {
     match event {
         Event::Frame(payload) => {
             assert!(payload.len() <= limit);
-            assert!(!payload.contains(&START_BLOCK) && !payload.contains(&END_BLOCK));
+            assert!(!payload.contains(&END_BLOCK));
+            // A start byte stays in a payload only as content: never one
+            // that a message start follows (that restarts the frame).
+            for (at, _) in payload
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == START_BLOCK)
+            {
+                let probe = payload.get(at + 1..).unwrap_or_default();
+                let probe = probe.get(..3).unwrap_or(probe);
+                assert!(!matches!(
+                    probe,
+                    b"MSH" | b"FHS" | b"BHS" | [0xEF, 0xBB, 0xBF]
+                ));
+            }
         }
         Event::Garbage { skipped } => assert!((1..=GARBAGE_REPORT_LEN).contains(skipped)),
         Event::Oversize {

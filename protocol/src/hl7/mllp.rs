@@ -288,12 +288,18 @@ impl Decoder {
         let room = self.max_frame_len.saturating_sub(self.payload.len());
         let window = input.get(..=room).unwrap_or(input);
         let Some(at) = memchr2(START_BLOCK, END_BLOCK, window) else {
-            if window.len() > room {
-                return Some(self.start_discarding(input, room));
+            // Take what fits first: those bytes may decide an inner 0x0B
+            // (a restart gives the new frame the whole limit again).
+            let fit = window.len().min(room);
+            self.append(window.get(..fit).unwrap_or_default());
+            advance(input, fit);
+            if let Some(truncated) = self.probe_restart() {
+                return Some(truncated);
             }
-            self.append(window);
-            advance(input, window.len());
-            return self.probe_restart();
+            if window.len() > room {
+                return Some(self.start_discarding(input));
+            }
+            return None;
         };
         let (data, marker) = window.split_at(at);
         let is_end = marker.first() == Some(&END_BLOCK);
@@ -338,15 +344,12 @@ impl Decoder {
         Some(Event::Truncated { len: len_u64(at) })
     }
 
-    /// Switches to discarding after `room + 1` more payload bytes than fit.
-    fn start_discarding(&mut self, input: &mut &[u8], room: usize) -> Event {
+    /// Switches to discarding: the payload is full and one more byte (the
+    /// first of `input`, consumed here) does not fit.
+    fn start_discarding(&mut self, input: &mut &[u8]) -> Event {
         self.inner_start = None;
-        let wanted = OVERSIZE_HEAD_LEN
-            .saturating_sub(self.payload.len())
-            .min(room);
-        self.append(input.get(..wanted).unwrap_or_default());
         let len = len_u64(self.max_frame_len).saturating_add(1);
-        advance(input, room + 1);
+        advance(input, 1);
         self.state = State::Discarding { len };
         let mut head = std::mem::take(&mut self.payload);
         head.truncate(OVERSIZE_HEAD_LEN);

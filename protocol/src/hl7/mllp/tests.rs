@@ -147,6 +147,22 @@ fn a_start_block_followed_by_a_message_start_restarts_however_the_stream_is_cut(
 }
 
 #[test]
+fn a_restart_decided_by_the_bytes_that_overflow_the_limit_does_not_depend_on_the_cut() {
+    // Found by fuzzing: the three bytes after an inner 0x0B arrived in the
+    // same read as the byte that overflowed the limit.
+    let stream: &[u8] = b"\x0bMSH|^~IC^\x0bMSH\xf8\xf8\xf8\xf8\xf8\xf8\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xffSH|\x9b\x940\x1c\r";
+    let whole = decode_with_limit(32, &[stream]);
+    assert!(
+        matches!(whole.first(), Some(Event::Truncated { len: 9 })),
+        "{whole:?}"
+    );
+    for size in 1..8 {
+        let reads: Vec<&[u8]> = stream.chunks(size).collect();
+        assert_eq!(decode_with_limit(32, &reads), whole, "reads of {size}");
+    }
+}
+
+#[test]
 fn a_start_block_with_no_room_left_restarts_the_frame() {
     assert_eq!(
         decode_with_limit(5, &[b"\x0b12345\x0bok\x1c\r"]),
