@@ -200,7 +200,7 @@ fn received(
         }
         let key = (
             envelope.source.clone(),
-            entry.record.header.control_id.clone(),
+            entry.record.header.control_id.to_string(),
         );
         let _ = tx.send(Arrival { key, id: entry.id });
     }

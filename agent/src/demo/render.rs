@@ -59,7 +59,7 @@ fn error_codes(codes: &[u16]) -> String {
 pub(super) fn record_lines(envelope: &Envelope, entry: &Entry) -> Vec<String> {
     let header = &entry.record.header;
     let kind = if header.trigger_event.is_empty() {
-        header.message_code.clone()
+        header.message_code.to_string()
     } else {
         format!("{}^{}", header.message_code, header.trigger_event)
     };
@@ -165,7 +165,7 @@ fn observation_columns(o: &Observation) -> [String; 4] {
     if !notes.is_empty() {
         rest.push(format!(" ({})", notes.join("; ")));
     }
-    [code, name, value_text(&o.value), rest.join(" ")]
+    [code, name.to_string(), value_text(&o.value), rest.join(" ")]
 }
 
 /// What people call the coding system: `LOINC`, `MDC`, `SNOMED`, or the
@@ -205,9 +205,9 @@ fn with_unit(number: String, unit: Option<&Unit>) -> String {
 
 fn structured(sn: &StructuredNumeric) -> String {
     let text: String = [
-        sn.comparator.clone(),
+        sn.comparator.as_deref().map(str::to_owned),
         sn.low.map(|d| d.to_string()),
-        sn.separator.clone(),
+        sn.separator.as_deref().map(str::to_owned),
         sn.high.map(|d| d.to_string()),
     ]
     .into_iter()
@@ -220,8 +220,9 @@ fn coded(c: &Coded) -> String {
     let coding = c.standard_coding().unwrap_or(&c.original);
     coding
         .display
-        .clone()
-        .unwrap_or_else(|| coding.code.clone())
+        .as_deref()
+        .unwrap_or(&coding.code)
+        .to_string()
 }
 
 /// The unit as sent, when the mapping table (or built-in table) translated
