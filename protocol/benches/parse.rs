@@ -31,16 +31,17 @@ fn main() {
     println!();
     report("ORU^R01, 20 OBX", std::slice::from_ref(&oru));
     size_ratios("the 20-OBX ORU^R01", std::slice::from_ref(&oru));
-    if corpus.is_empty() {
-        println!("corpus: not found (set HL7EDGE_CORPUS), skipped");
-    } else {
-        let bytes: usize = corpus.iter().map(Vec::len).sum();
-        report(
-            &format!("corpus, {} messages, {} bytes", corpus.len(), bytes),
-            &corpus,
-        );
-        size_ratios("the corpus", &corpus);
-    }
+    assert!(
+        corpus.len() > 100,
+        "the HL7 corpus (protocol/tests/corpus, or HL7EDGE_CORPUS) has only {} messages",
+        corpus.len()
+    );
+    let bytes: usize = corpus.iter().map(Vec::len).sum();
+    report(
+        &format!("corpus, {} messages, {} bytes", corpus.len(), bytes),
+        &corpus,
+    );
+    size_ratios("the corpus", &corpus);
 }
 
 fn report(label: &str, messages: &[Vec<u8>]) {
@@ -204,7 +205,7 @@ fn bare_split(m: &[u8]) -> usize {
 fn load_corpus() -> Vec<Vec<u8>> {
     let root = std::env::var_os("HL7EDGE_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/hl7"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"));
     let mut files = Vec::new();
     collect(&root, &mut files);
     files.sort();

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs every fuzz target for a bounded time (seconds, default 60).
 # Needs the nightly toolchain; installs cargo-fuzz from crates.io if missing.
-# The shared HL7 corpus (../shared/corpus/hl7 beside the repository), when
-# present, seeds the parser target read-only; new inputs go to fuzz/corpus/.
+# The repository's HL7 corpus (protocol/tests/corpus) seeds the parser target read-only; new
+# inputs go to fuzz/corpus/.
 set -euo pipefail
 seconds="${1:-60}"
 cd "$(dirname "$0")/.."   # protocol/
@@ -24,13 +24,13 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-shared="../../shared/corpus/hl7"
+samples="tests/corpus"
+[ -d "$samples" ] || { echo "fuzz: the HL7 corpus $samples is missing" >&2; exit 1; }
 for target in mllp_decoder hl7_parse wire_decode; do
     mkdir -p "fuzz/corpus/$target" "fuzz/seeds/$target"
     seeds=("fuzz/corpus/$target" "fuzz/seeds/$target")
     if [ "$target" = hl7_parse ]; then
-        seeds+=("tests/data")
-        [ -d "$shared" ] && seeds+=("$shared")
+        seeds+=("tests/data" "$samples")
     fi
     echo "fuzz: $target for ${seconds}s"
     cargo +nightly fuzz run "$target" "${seeds[@]}" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 | tail -n 5

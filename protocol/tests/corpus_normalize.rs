@@ -14,9 +14,6 @@ use hl7edge_protocol::record::{Body, Record};
 
 #[test]
 fn every_sample_message_normalizes_encodes_and_decodes() {
-    if common::corpus_dir().is_none() {
-        eprintln!("SKIPPED part: only tests/data samples are checked");
-    }
     let files = common::sample_files();
     assert!(!files.is_empty(), "no sample messages found");
     let (mut normalized, mut rejected, mut orus) = (0, 0, 0);

@@ -1,4 +1,4 @@
-//! Runs validation over the shared HL7 corpus.
+//! Runs validation over the HL7 corpus (`tests/corpus/`).
 //!
 //! Every message outside `malformed/` must be acceptable (no Error issue;
 //! warnings are fine, `content-invalid/` files are expected to have some),
@@ -6,50 +6,19 @@
 //! carry an Error issue. Prints a summary of issues by code and severity
 //! (every issue with `HL7EDGE_CORPUS_VERBOSE=1`).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use hl7edge_protocol::hl7::ack::AckHeader;
 use hl7edge_protocol::hl7::validate::Validation;
 use hl7edge_protocol::hl7::{Message, Severity};
 
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/hl7")
-}
-
-fn hl7_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
-            hl7_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "hl7") {
-            out.push(path);
-        }
-    }
-}
-
-fn is_malformed(path: &Path) -> bool {
-    path.components().any(|c| c.as_os_str() == "malformed")
-}
-
 #[test]
 fn corpus_messages_validate_as_their_folder_says() {
-    let dir = corpus_dir();
-    if !dir.is_dir() {
-        eprintln!(
-            "SKIPPED: HL7 corpus not found at {}; corpus validation did not run",
-            dir.display()
-        );
-        return;
-    }
-    let mut files = Vec::new();
-    hl7_files(&dir, &mut files);
-    assert!(!files.is_empty(), "no .hl7 files under {}", dir.display());
+    let dir = common::corpus_dir();
+    let files = common::corpus_files();
 
     let mut failures = Vec::new();
     let mut by_code: BTreeMap<(u16, &str), usize> = BTreeMap::new();
@@ -64,7 +33,7 @@ fn corpus_messages_validate_as_their_folder_says() {
             .display()
             .to_string();
         let validation = Message::parse(&bytes).ok().map(|m| Validation::of(&m));
-        if is_malformed(path) {
+        if common::is_malformed(path) {
             malformed += 1;
             if validation.as_ref().is_some_and(Validation::is_acceptable) {
                 failures.push(format!("{name}: malformed but accepted"));
@@ -103,14 +72,7 @@ fn corpus_messages_validate_as_their_folder_says() {
 
 #[test]
 fn scraped_headers_agree_with_parsed_headers_on_the_corpus() {
-    let dir = corpus_dir();
-    if !dir.is_dir() {
-        eprintln!("SKIPPED: HL7 corpus not found at {}", dir.display());
-        return;
-    }
-    let mut files = Vec::new();
-    hl7_files(&dir, &mut files);
-    for path in files {
+    for path in common::corpus_files() {
         let bytes = fs::read(&path).unwrap();
         if let Ok(msg) = Message::parse(&bytes) {
             assert_eq!(

@@ -1,38 +1,56 @@
 //! Helpers shared by the corpus tests: where the sample messages are.
 //!
-//! The corpus of public sample messages lives outside the repository; its
-//! folder is `HL7EDGE_CORPUS` if set, else `../../shared/corpus/hl7` from
-//! this crate. The device messages under `tests/data/pcd01` are always
-//! added.
+//! The corpus of public sample messages is part of the repository:
+//! `tests/corpus/` (origins and licences in its `SOURCES.md`, one row per
+//! file in `manifest.jsonl`). `HL7EDGE_CORPUS` points the tests at another
+//! folder of the same layout instead (a site's own captures, say). A corpus
+//! folder that is missing or holds fewer than [`MIN_CORPUS_FILES`] messages
+//! fails the test: a corpus test never passes without its corpus. The
+//! device messages under `tests/data/pcd01` are always added.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
-/// The corpus folder, or `None` (with a loud note) when it is missing.
-pub fn corpus_dir() -> Option<PathBuf> {
+/// Fewer `.hl7` files than this under the corpus folder means it is not
+/// the corpus (the repository's holds 201).
+pub const MIN_CORPUS_FILES: usize = 100;
+
+/// The corpus folder: `HL7EDGE_CORPUS`, else the repository's
+/// `tests/corpus/`. Panics when it is not a folder.
+pub fn corpus_dir() -> PathBuf {
     let dir = std::env::var_os("HL7EDGE_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/hl7"),
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"),
         PathBuf::from,
     );
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: HL7 corpus not found at {} (set HL7EDGE_CORPUS)",
-            dir.display()
-        );
-        None
-    }
+    assert!(
+        dir.is_dir(),
+        "HL7 corpus not found at {} (the repository's copy is protocol/tests/corpus; \
+         HL7EDGE_CORPUS may point elsewhere)",
+        dir.display()
+    );
+    dir
 }
 
-/// Every `.hl7` file of the corpus (when present) and of `tests/data`,
-/// sorted.
-pub fn sample_files() -> Vec<PathBuf> {
+/// Every `.hl7` file of the corpus, sorted. Panics when there are fewer
+/// than [`MIN_CORPUS_FILES`].
+pub fn corpus_files() -> Vec<PathBuf> {
+    let dir = corpus_dir();
     let mut files = Vec::new();
-    if let Some(dir) = corpus_dir() {
-        collect(&dir, &mut files);
-    }
+    collect(&dir, &mut files);
+    files.sort();
+    assert!(
+        files.len() >= MIN_CORPUS_FILES,
+        "only {} .hl7 files under {}: not the corpus",
+        files.len(),
+        dir.display()
+    );
+    files
+}
+
+/// Every `.hl7` file of the corpus and of `tests/data`, sorted.
+pub fn sample_files() -> Vec<PathBuf> {
+    let mut files = corpus_files();
     collect(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"),
         &mut files,
