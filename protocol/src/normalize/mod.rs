@@ -66,14 +66,15 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         _ => Body::Generic(generic::generic(msg)),
     };
     header::check_site_zone(&mut work, msg, header.message_time);
+    let (issues, unmapped) = work.finish();
     Normalized {
         record: Record {
             header,
             patient,
             body,
-            issues: work.issues,
+            issues,
         },
-        unmapped: work.unmapped,
+        unmapped,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::hl7::datetime::{Precision, parse_ts};
 use crate::hl7::element::{Element, trim};
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue};
+use crate::hl7::limits::Issues;
 use crate::hl7::validate::segment_location;
 
 /// SN.1 comparators.
@@ -99,7 +100,7 @@ pub(super) fn check_date_time<'a>(
     field: usize,
     what: &str,
     date_only: bool,
-    out: &mut Vec<Issue>,
+    out: &mut Issues,
 ) {
     let Some(f) = seg.field(field) else { return };
     // A remembered value never holds a component or repetition separator,
