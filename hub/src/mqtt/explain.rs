@@ -36,6 +36,11 @@ fn cause(err: &ConnectionError) -> String {
                 .into()
         }
         ConnectionError::MqttState(StateError::ConnectionAborted) => closed(),
+        ConnectionError::MqttState(StateError::Deserialization(
+            rumqttc::Error::PayloadSizeLimitExceeded(size),
+        )) => format!(
+            "the broker sent a packet of {size} bytes, more than --max-packet allows; the hub cannot read it and the broker sends it again on every reconnect (persistent session) — set the broker's largest packet (mosquitto max_packet_size) to at most --max-packet, so such a message is refused when it is published, or raise --max-packet"
+        ),
         _ => match io_error(err) {
             Some(e) => io_cause(e),
             None => format!("{err}"),
