@@ -19,7 +19,7 @@ use hl7edge_protocol::hl7::limits::MAX_SEGMENTS;
 
 /// Most CPU a worst-case frame may cost, as a multiple of a typical ORU of
 /// the same size.
-const MAX_RATIO: f64 = 40.0;
+const MAX_RATIO: f64 = 10.0;
 
 /// Most a frame twice as large may cost, as a multiple of the smaller one.
 const MAX_GROWTH: f64 = 3.0;
