@@ -40,9 +40,14 @@ pub(crate) fn patient(work: &mut Work<'_>, msg: &Message<'_>) -> Option<Patient>
 #[derive(Default)]
 pub(crate) struct IdentifierList {
     list: Vec<Identifier>,
-    /// Value, authority and type of each identifier in `list`.
-    seen: HashSet<IdKey, RandomState>,
+    /// Value, authority and type of each identifier in `list`, once the
+    /// list is longer than [`FEW_IDENTIFIERS`] (a short list is searched:
+    /// cheaper than hashing, and still a bounded cost per repetition).
+    seen: Option<HashSet<IdKey, RandomState>>,
 }
+
+/// Identifiers searched in the list rather than through the set.
+const FEW_IDENTIFIERS: usize = 8;
 
 /// What makes two identifiers the same.
 type IdKey = (CompactString, Option<CompactString>, Option<CompactString>);
@@ -62,12 +67,33 @@ impl IdentifierList {
                 let Some(id) = identifier(segment.parts(Some(rep))) else {
                     continue;
                 };
-                let key = (id.value.clone(), id.authority.clone(), id.kind.clone());
-                if self.seen.insert(key) {
+                if self.is_new(&id) {
                     self.list.push(id);
                 }
             }
         }
+    }
+
+    /// True when `id` is not in the list yet (and notes it in the set,
+    /// once there is one).
+    fn is_new(&mut self, id: &Identifier) -> bool {
+        let key = || (id.value.clone(), id.authority.clone(), id.kind.clone());
+        if let Some(seen) = &mut self.seen {
+            return seen.insert(key());
+        }
+        if self.list.contains(id) {
+            return false;
+        }
+        if self.list.len() >= FEW_IDENTIFIERS {
+            let mut seen: HashSet<IdKey, RandomState> = self
+                .list
+                .iter()
+                .map(|i| (i.value.clone(), i.authority.clone(), i.kind.clone()))
+                .collect();
+            seen.insert(key());
+            self.seen = Some(seen);
+        }
+        true
     }
 
     /// The identifiers.
