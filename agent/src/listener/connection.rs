@@ -279,17 +279,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// returns the bytes to answer with.
     async fn handle_frame(&self, payload: Vec<u8>) -> Result<Vec<u8>, Stop> {
         let shared = &self.shared;
-        let prepared = shared
-            .pool
-            .prepare(Arc::clone(shared), payload, self.peer.clone(), Stamp::now())
-            .await;
-        let (prepared, payload, stamp) = match prepared {
-            Ok(done) => done,
-            Err(e) => {
-                warn!(cause = %e, "closing the connection without an answer; the sender will resend");
-                return Err(Stop::Done);
-            }
-        };
+        let (prepared, payload, stamp) = self.prepare(payload).await?;
         let payload = payload.as_slice();
         let incoming_ack = prepared.is_incoming_ack();
         if incoming_ack {
@@ -369,6 +359,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                     Err(e) => self.store_failed(e, payload, &stamp),
                 }
+            }
+        }
+    }
+
+    /// Prepares a frame on the prepare pool; gives it back with the
+    /// outcome and the time it was stamped with. A frame that could not be
+    /// prepared closes the connection unanswered (the sender resends).
+    async fn prepare(&self, payload: Vec<u8>) -> Result<(Prepared, Vec<u8>, Stamp), Stop> {
+        let shared = Arc::clone(&self.shared);
+        let pool = &self.shared.pool;
+        match pool
+            .prepare(shared, payload, self.peer.clone(), Stamp::now())
+            .await
+        {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                warn!(cause = %e, "closing the connection without an answer; the sender will resend");
+                Err(Stop::Done)
             }
         }
     }
