@@ -57,14 +57,16 @@ pub(crate) struct Work<'c> {
     /// Warnings raised while normalizing (validation issues come first).
     pub(crate) issues: Vec<Issue>,
     /// The place of every issue raised so far (listed or omitted), as
-    /// `warn` compares them.
-    places: HashSet<Place, RandomState>,
+    /// `warn` compares them, once there are more than [`FEW`] (fewer are
+    /// searched in `issues`: cheaper than hashing, and a bounded cost).
+    places: Option<HashSet<Place, RandomState>>,
     /// Warnings past [`MAX_ISSUES`].
     omitted: Omitted,
     /// Distinct unmapped codes, in order of first appearance.
     pub(crate) unmapped: Vec<(CodingSystem, String)>,
-    /// The same codes by system, to find one without searching the list.
-    unmapped_seen: HashMap<CodingSystem, HashSet<String, RandomState>, RandomState>,
+    /// The same codes by system, to find one without searching the list,
+    /// once there are more than [`FEW`].
+    unmapped_seen: Option<HashMap<CodingSystem, HashSet<String, RandomState>, RandomState>>,
     /// Units already resolved, by the raw bytes sent.
     pub(crate) units: Memo<Option<Unit>>,
     /// Times already converted, by the raw bytes sent.
@@ -132,6 +134,10 @@ impl<T> Memo<T> {
     }
 }
 
+/// Up to how many issues or unmapped codes are searched in their list
+/// rather than through a hash set.
+const FEW: usize = 16;
+
 /// What makes two issues the same problem for [`Work::warn`]: code,
 /// segment position, field and segment id.
 type Place = (ErrorCode, u32, u16, CompactString);
@@ -148,14 +154,15 @@ fn place(code: ErrorCode, location: &Location) -> Place {
 impl<'c> Work<'c> {
     /// Starts a run that carries the validation issues along.
     pub(crate) fn new(ctx: Context<'c>, issues: Vec<Issue>) -> Self {
-        let places = issues.iter().map(|i| place(i.code, &i.location)).collect();
+        let places = (issues.len() > FEW)
+            .then(|| issues.iter().map(|i| place(i.code, &i.location)).collect());
         Work {
             ctx,
             issues,
             places,
             omitted: Omitted::default(),
             unmapped: Vec::new(),
-            unmapped_seen: HashMap::default(),
+            unmapped_seen: None,
             units: Memo::default(),
             times: Memo::default(),
             codes: Memo::default(),
@@ -169,7 +176,7 @@ impl<'c> Work<'c> {
     /// message values.
     pub(crate) fn warn(&mut self, code: ErrorCode, at: At<'_>, message: &'static str) {
         let location = at.location();
-        if !self.places.insert(place(code, &location)) {
+        if !self.is_new_place(code, &location) {
             return;
         }
         let issue = Issue::warning(code, location, message);
@@ -180,18 +187,54 @@ impl<'c> Work<'c> {
         }
     }
 
+    /// True when no issue was raised at `location` with `code` yet (and
+    /// notes the place).
+    fn is_new_place(&mut self, code: ErrorCode, location: &Location) -> bool {
+        if let Some(places) = &mut self.places {
+            return places.insert(place(code, location));
+        }
+        let known = self.issues.iter().any(|i| {
+            i.code == code
+                && i.location.segment_sequence == location.segment_sequence
+                && i.location.field == location.field
+                && i.location.segment == location.segment
+        });
+        if !known && self.issues.len() >= FEW {
+            let mut places: HashSet<Place, RandomState> = self
+                .issues
+                .iter()
+                .map(|i| place(i.code, &i.location))
+                .collect();
+            places.insert(place(code, location));
+            self.places = Some(places);
+        }
+        !known
+    }
+
     /// Notes a code without a standard mapping (once per message).
     pub(crate) fn unmapped(&mut self, system: &CodingSystem, code: &str) {
-        let seen = self
-            .unmapped_seen
-            .get(system)
-            .is_some_and(|codes| codes.contains(code));
-        if !seen {
-            self.unmapped.push((system.clone(), code.to_owned()));
-            self.unmapped_seen
+        let seen = match &self.unmapped_seen {
+            Some(by_system) => by_system
+                .get(system)
+                .is_some_and(|codes| codes.contains(code)),
+            None => self.unmapped.iter().any(|(s, c)| s == system && c == code),
+        };
+        if seen {
+            return;
+        }
+        self.unmapped.push((system.clone(), code.to_owned()));
+        if let Some(by_system) = &mut self.unmapped_seen {
+            by_system
                 .entry(system.clone())
                 .or_default()
                 .insert(code.to_owned());
+        } else if self.unmapped.len() > FEW {
+            let mut by_system: HashMap<_, HashSet<_, RandomState>, RandomState> =
+                HashMap::default();
+            for (s, c) in &self.unmapped {
+                by_system.entry(s.clone()).or_default().insert(c.clone());
+            }
+            self.unmapped_seen = Some(by_system);
         }
     }
 
