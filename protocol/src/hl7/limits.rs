@@ -101,6 +101,22 @@ impl Issues {
         self.omitted.add(&issue);
     }
 
+    /// A warning built only when it would be listed: past the limit only
+    /// its code and place are counted (for problems found per repetition,
+    /// where a frame may hold hundreds of thousands).
+    pub fn warn_with(
+        &mut self,
+        code: ErrorCode,
+        location: impl FnOnce() -> Location,
+        message: impl FnOnce() -> String,
+    ) {
+        if self.listed.len() < self.limit {
+            self.push(Issue::warning(code, location(), message()));
+        } else {
+            self.omitted.add_warning(code, location);
+        }
+    }
+
     /// Adds every issue of `issues`.
     pub fn extend(&mut self, issues: impl IntoIterator<Item = Issue>) {
         for issue in issues {
@@ -146,6 +162,16 @@ impl Omitted {
             .1 += 1;
         if self.worst.as_ref().is_none_or(|w| issue.severity > w.0) {
             self.worst = Some((issue.severity, issue.code, issue.location.clone()));
+        }
+    }
+
+    /// Counts one more omitted warning; its place is built only when it is
+    /// the worst omitted so far.
+    fn add_warning(&mut self, code: ErrorCode, location: impl FnOnce() -> Location) {
+        self.count += 1;
+        self.by_code.entry(code.code()).or_insert((code, 0)).1 += 1;
+        if self.worst.as_ref().is_none_or(|w| Severity::Warning > w.0) {
+            self.worst = Some((Severity::Warning, code, location()));
         }
     }
 

@@ -81,11 +81,11 @@ fn check_value<'a>(
             is_structured_numeric(&rep)
         };
         if !valid {
-            out.push(Issue::warning(
+            out.warn_with(
                 ErrorCode::DataType,
-                segment_location(&seg.segment()).field(5).repetition(r + 1),
-                format!("OBX-5 (observation value) is not a valid {value_type} value"),
-            ));
+                || segment_location(&seg.segment()).field(5).repetition(r + 1),
+                || format!("OBX-5 (observation value) is not a valid {value_type} value"),
+            );
         }
     }
 }
@@ -118,14 +118,16 @@ fn check_abnormal_flags(seg: &Fields<'_>, out: &mut Issues) {
     for (r, rep) in field.repetitions().enumerate() {
         let code = rep.component(1).and_then(|c| c.value());
         if code.is_some_and(|c| !tables::contains(tables::ABNORMAL_FLAGS, &c)) {
-            out.push(Issue::warning(
+            out.warn_with(
                 ErrorCode::TableValueNotFound,
-                segment_location(&seg.segment())
-                    .field(8)
-                    .repetition(r + 1)
-                    .component(1),
-                "OBX-8 (abnormal flags) is not in HL7 table 0078",
-            ));
+                || {
+                    segment_location(&seg.segment())
+                        .field(8)
+                        .repetition(r + 1)
+                        .component(1)
+                },
+                || "OBX-8 (abnormal flags) is not in HL7 table 0078".to_string(),
+            );
         }
     }
 }
