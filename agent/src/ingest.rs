@@ -338,7 +338,7 @@ fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)]) {
         counter.record_mapped();
     }
     for (system, code) in unmapped {
-        counter.record_unmapped(system.hl7_code(), code);
+        counter.record_unmapped(&system.hl7_code(), code);
     }
 }
 

@@ -21,6 +21,7 @@
 //! - warnings never contain values from the message.
 
 pub mod coding_system;
+pub mod loinc;
 pub mod mapping;
 pub mod time;
 pub mod ucum;
@@ -74,6 +75,7 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
             issues: work.issues,
         },
         unmapped: work.unmapped,
+        unit_mismatches: work.unit_mismatches,
     }
 }
 
@@ -90,12 +92,12 @@ mod tests {
     const LAB_MAP: &str = "# version: lab-v1\n\
         kind,local_system,local_code,target_system,target_code,target_display\n\
         code,L,GLU,LN,2345-7,Glucose [Mass/volume] in Serum or Plasma\n\
-        unit,,mg%,UCUM,mg/dL,\n";
+        unit,,MGS/DL,UCUM,mg/dL,\n";
 
     const ORU: &str = "MSH|^~\\&|LAB|H|HUB|O|20240102030405||ORU^R01|C1|P|2.3\r\
         PID|1||123^^^HOSP^MR||DOE^JANE||19800101|F\r\
         OBR|1|||PANEL^Chemistry^L|||20240102020000\r\
-        OBX|1|NM|GLU^Glucose^L||95|mg%|70-99|N|||F\r\
+        OBX|1|NM|GLU^Glucose^L||95|MGS/DL|70-99|N|||F\r\
         OBX|2|NM|NA^Sodium^L||140|mmol/L|||||F\r\
         OBX|3|NM|NA^Sodium^L||141|mmol/L|||||F\r";
 
@@ -150,7 +152,7 @@ mod tests {
         let n = run(ORU, &MappingTable::empty(), Vec::new());
         assert!(observations(&n).iter().all(|o| !o.code.is_mapped()));
         let codes: Vec<_> = n.unmapped.iter().map(|(_, c)| c.as_str()).collect();
-        assert_eq!(codes, ["PANEL", "GLU", "mg%", "NA"]);
+        assert_eq!(codes, ["PANEL", "GLU", "MGS/DL", "NA"]);
     }
 
     #[test]
