@@ -167,3 +167,117 @@ fn sole_arbitrary_atom(code: &str) -> Option<&str> {
 fn is_arbitrary(code: &str, analysis: &Analysis) -> bool {
     analysis.is_special && ucum::convert(1.0, code, code).is_err()
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn valid_ucum_of_every_kind_passes() {
+        for unit in [
+            "mg/dL",
+            "10*3/uL",
+            "10*-3",
+            "mL/min/{1.73_m2}",
+            "{beats}/min",
+            "%{saturation}",
+            "m[IU]/mL",
+            "[lb_av]",
+            "mm[Hg]",
+            "kg.m/s2",
+            "kg/(m.s)",
+            "/[HPF]",
+            "ng/(24.h)",
+            "mg%",
+            "1",
+            "m+2",
+            "4.[pi].10*-7.N/A2",
+        ] {
+            assert_eq!(validate(unit), Ok(()), "{unit}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_ucum_is_refused_with_its_reason() {
+        assert_eq!(validate(""), Err(UcumInvalid::Empty));
+        assert_eq!(validate("gramz"), Err(UcumInvalid::UnknownUnit));
+        assert_eq!(validate("MG/DL"), Err(UcumInvalid::UnknownUnit), "case matters");
+        assert_eq!(validate("266016"), Err(UcumInvalid::UnknownUnit), "a bare number");
+        assert!(matches!(validate("mg/"), Err(UcumInvalid::Syntax(_))));
+        assert!(matches!(validate("(mg"), Err(UcumInvalid::Syntax(_))));
+        assert!(matches!(validate("{a}{b}"), Err(UcumInvalid::Syntax(_))));
+        let long = "m.".repeat(MAX_UNIT_BYTES) + "m";
+        assert_eq!(validate(&long), Err(UcumInvalid::TooLong));
+    }
+
+    #[test]
+    fn relations_follow_the_dimensions() {
+        assert_eq!(relation("g/L", "g/L"), Ok(Relation::Same));
+        assert!(matches!(relation("mg/dL", "g/L"), Ok(Relation::Factor(f)) if (f - 0.01).abs() < 1e-15));
+        assert_eq!(relation("[degF]", "Cel"), Ok(Relation::Special));
+        assert_eq!(relation("mg/dL", "mmol/L"), Ok(Relation::Incommensurable));
+        assert_eq!(relation("s", "m"), Ok(Relation::Incommensurable));
+        assert_eq!(relation("gramz", "g"), Err(UcumInvalid::UnknownUnit));
+    }
+
+    /// A valid UCUM term built from the grammar: prefixed atoms with
+    /// exponents and annotations, joined by `.` and `/`, some in brackets.
+    fn valid_unit() -> impl Strategy<Value = String> {
+        let atom = prop::sample::select(vec![
+            "g", "m", "s", "L", "mol", "[IU]", "[lb_av]", "Cel", "K", "Pa", "[in_i]", "h", "min",
+            "eq", "U", "%", "10*", "[HPF]", "osm", "kat",
+        ]);
+        let prefix = prop::sample::select(vec!["", "", "m", "u", "n", "k", "d", "c"]);
+        let exponent = prop::sample::select(vec!["", "", "2", "3", "-1", "+2"]);
+        let annotation = prop::sample::select(vec!["", "", "{cells}", "{Hb}"]);
+        let simple = (prefix, atom, exponent, annotation).prop_map(|(p, a, e, n)| {
+            // Prefixes go on metric atoms only, and `%`, `10*`, `[..]` take none.
+            let p = if a.starts_with('[') || matches!(a, "%" | "10*" | "h" | "min") { "" } else { p };
+            format!("{p}{a}{e}{n}")
+        });
+        let op = prop::sample::select(vec![".", "/"]);
+        (simple.clone(), prop::collection::vec((op, simple, any::<bool>()), 0..4)).prop_map(
+            |(first, rest)| {
+                let mut unit = first;
+                for (op, term, grouped) in rest {
+                    unit.push_str(op);
+                    if grouped {
+                        unit.push_str(&format!("({term})"));
+                    } else {
+                        unit.push_str(&term);
+                    }
+                }
+                unit
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_checked_without_panic_and_bounded(text in "\\PC{0,200}") {
+            let checked = validate(&text);
+            if text.len() > MAX_UNIT_BYTES {
+                prop_assert_eq!(checked, Err(UcumInvalid::TooLong));
+            }
+            let _ = relation(&text, "mg/dL");
+        }
+
+        #[test]
+        fn unit_shaped_text_is_checked_without_panic(text in "[mg/dL.()\\[\\]{}*0-9+-]{0,120}") {
+            let _ = validate(&text);
+            let _ = relation(&text, &text);
+        }
+
+        #[test]
+        fn generated_valid_units_pass_and_their_canonical_form_means_the_same(unit in valid_unit()) {
+            prop_assert_eq!(validate(&unit), Ok(()), "{}", unit);
+            let canonical = ucum::canonical(&unit).unwrap();
+            prop_assert_eq!(validate(&canonical), Ok(()), "{} -> {}", unit, canonical);
+            let (a, b) = (ucum::analyze(&unit).unwrap(), ucum::analyze(&canonical).unwrap());
+            prop_assert_eq!(a.dimension, b.dimension);
+            prop_assert!((a.factor - b.factor).abs() <= 1e-9 * a.factor.abs(), "{} -> {}", unit, canonical);
+        }
+    }
+}
