@@ -168,13 +168,25 @@ mod tests {
         };
         assert_eq!(glucose.value.to_string(), "95", "the value as sent stays");
         let converted = glucose.converted.as_ref().unwrap();
-        assert_eq!((converted.value.to_string().as_str(), converted.unit.as_str(), converted.exact), ("0.95", "g/L", true));
+        assert_eq!(
+            (
+                converted.value.to_string().as_str(),
+                converted.unit.as_str(),
+                converted.exact
+            ),
+            ("0.95", "g/L", true)
+        );
         let Value::Quantity(sodium) = &obs[1].value else {
             panic!("{:?}", obs[1].value);
         };
         assert_eq!(sodium.converted, None);
         assert_eq!(n.unit_mismatches, 1);
-        let flagged: Vec<_> = n.record.issues.iter().map(|i| i.location.to_string()).collect();
+        let flagged: Vec<_> = n
+            .record
+            .issues
+            .iter()
+            .map(|i| i.location.to_string())
+            .collect();
         assert_eq!(flagged, ["OBX(segment 5)-6"]);
         let Value::Quantity(same) = &obs[2].value else {
             panic!("{:?}", obs[2].value);

@@ -203,8 +203,16 @@ mod tests {
     fn what_is_not_ucum_is_refused_with_its_reason() {
         assert_eq!(validate(""), Err(UcumInvalid::Empty));
         assert_eq!(validate("gramz"), Err(UcumInvalid::UnknownUnit));
-        assert_eq!(validate("MG/DL"), Err(UcumInvalid::UnknownUnit), "case matters");
-        assert_eq!(validate("266016"), Err(UcumInvalid::UnknownUnit), "a bare number");
+        assert_eq!(
+            validate("MG/DL"),
+            Err(UcumInvalid::UnknownUnit),
+            "case matters"
+        );
+        assert_eq!(
+            validate("266016"),
+            Err(UcumInvalid::UnknownUnit),
+            "a bare number"
+        );
         assert!(matches!(validate("mg/"), Err(UcumInvalid::Syntax(_))));
         assert!(matches!(validate("(mg"), Err(UcumInvalid::Syntax(_))));
         assert!(matches!(validate("{a}{b}"), Err(UcumInvalid::Syntax(_))));
@@ -215,7 +223,9 @@ mod tests {
     #[test]
     fn relations_follow_the_dimensions() {
         assert_eq!(relation("g/L", "g/L"), Ok(Relation::Same));
-        assert!(matches!(relation("mg/dL", "g/L"), Ok(Relation::Factor(f)) if (f - 0.01).abs() < 1e-15));
+        assert!(
+            matches!(relation("mg/dL", "g/L"), Ok(Relation::Factor(f)) if (f - 0.01).abs() < 1e-15)
+        );
         assert_eq!(relation("[degF]", "Cel"), Ok(Relation::Special));
         assert_eq!(relation("mg/dL", "mmol/L"), Ok(Relation::Incommensurable));
         assert_eq!(relation("s", "m"), Ok(Relation::Incommensurable));
@@ -234,12 +244,19 @@ mod tests {
         let annotation = prop::sample::select(vec!["", "", "{cells}", "{Hb}"]);
         let simple = (prefix, atom, exponent, annotation).prop_map(|(p, a, e, n)| {
             // Prefixes go on metric atoms only, and `%`, `10*`, `[..]` take none.
-            let p = if a.starts_with('[') || matches!(a, "%" | "10*" | "h" | "min") { "" } else { p };
+            let p = if a.starts_with('[') || matches!(a, "%" | "10*" | "h" | "min") {
+                ""
+            } else {
+                p
+            };
             format!("{p}{a}{e}{n}")
         });
         let op = prop::sample::select(vec![".", "/"]);
-        (simple.clone(), prop::collection::vec((op, simple, any::<bool>()), 0..4)).prop_map(
-            |(first, rest)| {
+        (
+            simple.clone(),
+            prop::collection::vec((op, simple, any::<bool>()), 0..4),
+        )
+            .prop_map(|(first, rest)| {
                 let mut unit = first;
                 for (op, term, grouped) in rest {
                     unit.push_str(op);
@@ -250,8 +267,7 @@ mod tests {
                     }
                 }
                 unit
-            },
-        )
+            })
     }
 
     proptest! {
