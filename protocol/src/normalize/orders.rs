@@ -20,9 +20,6 @@ use crate::normalize::datatypes::{Accept, coded, component, field_time, practiti
 use crate::normalize::fields::Fields;
 use crate::record::{CompactString, Order, OrderMessage};
 
-/// HL7 tables 0487 (specimen type, SPM-4) and 0070 (specimen source,
-/// OBR-15) are standard vocabularies for the specimen.
-
 /// Reads every order.
 pub(crate) fn orders(work: &mut Work<'_>, msg: &Message<'_>) -> OrderMessage {
     let mut orders: Vec<Order> = Vec::new();
