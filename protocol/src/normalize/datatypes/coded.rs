@@ -69,27 +69,19 @@ enum Invalid {
 }
 
 impl Invalid {
-    /// The warning text (no message values).
+    /// The warning text (no message values; short: it travels in the
+    /// record, and the code stays unmapped there).
     fn message(self) -> &'static str {
         match self {
-            Invalid::Loinc(LoincProblem::Malformed) => {
-                "a code sent as LOINC is not shaped like a LOINC code; it is not used as the standard code"
+            Invalid::Loinc(LoincProblem::Malformed) => "code sent as LOINC is not a LOINC code",
+            Invalid::Loinc(LoincProblem::CheckDigit) => "LOINC code with a wrong check digit",
+            Invalid::Kind(LoincKind::Part, Accept::Answer) => {
+                "LOINC Part code (LP) is not an answer"
             }
-            Invalid::Loinc(LoincProblem::CheckDigit) => {
-                "a code sent as LOINC fails the LOINC check digit; it is not used as the standard code"
-            }
-            Invalid::Kind(LoincKind::Part, _) => {
-                "a LOINC Part code (LP) is not an observation or answer code; it is not used as the standard code"
-            }
-            Invalid::Kind(LoincKind::Answer, _) => {
-                "a LOINC answer code (LA) is not an observation code; it is not used as the standard code"
-            }
-            Invalid::Kind(_, Accept::Answer) => {
-                "a LOINC answer list or group code is not an answer; it is not used as the standard code"
-            }
-            Invalid::Kind(_, _) => {
-                "a LOINC answer list or group code is not an observation code; it is not used as the standard code"
-            }
+            Invalid::Kind(LoincKind::Part, _) => "LOINC Part code (LP) is not an observation code",
+            Invalid::Kind(LoincKind::Answer, _) => "LOINC answer (LA) is not an observation code",
+            Invalid::Kind(_, Accept::Answer) => "LOINC list or group code is not an answer",
+            Invalid::Kind(_, _) => "LOINC list or group code is not an observation code",
         }
     }
 }
@@ -476,7 +468,10 @@ mod tests {
             let (c, _, issues) = read_with_issues(field, Accept::OBSERVATION);
             assert_eq!(c.standard, Standard::Unmapped, "{field}");
             assert_eq!(issues.len(), 1, "{field}");
-            assert!(issues[0].message.contains("not an observation"), "{field}");
+            assert!(
+                issues[0].message.contains("is not an observation"),
+                "{field}"
+            );
         }
     }
 
