@@ -414,25 +414,12 @@ mod tests {
         accept: Accept,
     ) -> (Coded, Vec<(CodingSystem, String)>, Vec<Issue>) {
         let text = format!("MSH|^~\\&|A\rOBX|1|CWE|{field}");
-        let m = Message::parse(text.as_bytes()).unwrap();
-        let tz = TimeZone::UTC;
-        let mapping = MappingTable::empty();
-        let mut work = Work::new(
-            Context {
-                time_zone: &tz,
-                mapping: &mapping,
-            },
-            Vec::new(),
-        );
-        let fields = Fields::new(&m, m.segment("OBX").unwrap());
-        let c = coded(
-            &mut work,
-            fields.parts(fields.field(3)),
-            accept,
-            fields.at(3),
-        )
-        .unwrap();
-        (c, work.unmapped, work.issues)
+        let ((c, issues), unmapped) = with_work(&text, &MappingTable::empty(), |work, m| {
+            let fields = Fields::new(m, m.segment("OBX").unwrap());
+            let c = coded(work, fields.parts(fields.field(3)), accept, fields.at(3));
+            (c.unwrap(), work.issues.clone())
+        });
+        (c, unmapped, issues)
     }
 
     #[test]
