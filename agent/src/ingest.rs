@@ -138,7 +138,7 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
         mapping: &iface.mapping,
     };
     let normalized = normalize::normalize(&msg, validation.issues.clone(), &ctx);
-    count_unmapped(iface, &normalized.unmapped);
+    count_unmapped(iface, &normalized.unmapped, normalized.unit_mismatches);
     let stored = StoredRecord {
         mapping_version: iface.mapping.version().clone(),
         record: normalized.record,
@@ -332,15 +332,23 @@ fn observe_drift(iface: &Interface, msg: &Message<'_>) {
     }
 }
 
-fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)]) {
+fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)], unit_mismatches: u32) {
+    if unit_mismatches > 0 {
+        tracing::warn!(
+            interface = %iface.name,
+            results = unit_mismatches,
+            "results in a unit not commensurable with the unit the mapping table expects; not converted, flagged on the record"
+        );
+    }
     let Ok(mut counter) = iface.unmapped.lock() else {
         return;
     };
+    counter.record_unit_mismatches(unit_mismatches);
     if unmapped.is_empty() {
         counter.record_mapped();
     }
     for (system, code) in unmapped {
-        counter.record_unmapped(system.hl7_code(), code);
+        counter.record_unmapped(&system.hl7_code(), code);
     }
 }
 

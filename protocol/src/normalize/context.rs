@@ -38,6 +38,9 @@ pub struct Normalized {
     /// the agent can count them per interface. A unit that could not be
     /// translated to UCUM is listed as `(CodingSystem::Ucum, unit as sent)`.
     pub unmapped: Vec<(CodingSystem, String)>,
+    /// Results whose unit is not commensurable with the unit the mapping
+    /// table expects for their code (each also a warning on the record).
+    pub unit_mismatches: u32,
 }
 
 /// The state of one run: the context, and the warnings and unmapped codes
@@ -59,6 +62,8 @@ pub(crate) struct Work<'c> {
     /// True once a time of hour precision or finer was sent without an
     /// offset and read in the site zone.
     pub(crate) read_in_site_zone: bool,
+    /// Results in a unit incommensurable with the one their code expects.
+    pub(crate) unit_mismatches: u32,
 }
 
 /// Most entries a [`Memo`] keeps.
@@ -127,6 +132,7 @@ impl<'c> Work<'c> {
             times: Memo::default(),
             codes: Memo::default(),
             read_in_site_zone: false,
+            unit_mismatches: 0,
         }
     }
 

@@ -33,6 +33,7 @@ pub struct UnmappedCounter {
     mapped_total: u64,
     unmapped_total: u64,
     untracked_total: u64,
+    unit_mismatch_total: u64,
 }
 
 /// One unmapped code and how often it was seen.
@@ -59,6 +60,9 @@ pub struct UnmappedSnapshot {
     pub distinct_unmapped: u64,
     /// The most frequent unmapped codes, most frequent first (ties by system, code).
     pub top: Vec<UnmappedCode>,
+    /// Results in a unit not commensurable with the one their code's
+    /// mapping row expects.
+    pub unit_mismatches: u64,
 }
 
 impl UnmappedCounter {
@@ -71,6 +75,7 @@ impl UnmappedCounter {
             mapped_total: 0,
             unmapped_total: 0,
             untracked_total: 0,
+            unit_mismatch_total: 0,
         }
     }
 
@@ -98,6 +103,17 @@ impl UnmappedCounter {
         let codes = self.per_key.entry(system.to_owned()).or_default();
         codes.insert(code.to_owned(), 1);
         self.distinct += 1;
+    }
+
+    /// Counts results whose unit was not commensurable with the unit the
+    /// mapping table expects for their code.
+    pub fn record_unit_mismatches(&mut self, results: u32) {
+        self.unit_mismatch_total = self.unit_mismatch_total.saturating_add(u64::from(results));
+    }
+
+    /// Results in an incommensurable unit since the last clear.
+    pub fn unit_mismatch_total(&self) -> u64 {
+        self.unit_mismatch_total
     }
 
     /// Codes mapped since the last clear.
@@ -161,6 +177,7 @@ impl UnmappedCounter {
             untracked_total: self.untracked_total,
             distinct_unmapped: u64::try_from(self.distinct).unwrap_or(u64::MAX),
             top: codes,
+            unit_mismatches: self.unit_mismatch_total,
         }
     }
 
@@ -238,7 +255,9 @@ mod tests {
             }
         }
         counter.record_mapped();
+        counter.record_unit_mismatches(2);
         let snapshot = counter.snapshot(3);
+        assert_eq!(snapshot.unit_mismatches, 2);
         let top: Vec<(&str, u64)> = snapshot
             .top
             .iter()
