@@ -70,6 +70,9 @@ fn main() -> ExitCode {
 }
 
 fn run(path: PathBuf) -> anyhow::Result<ExitCode> {
+    // Files the agent creates (database, log, markers) hold or sit beside patient data: private
+    // from the first byte, whatever the caller's umask (the unit sets the same, UMask=0077).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
     hl7edge::logging::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -30,7 +30,52 @@ pub fn checks(storage: &Storage) -> Vec<Check> {
         ));
     }
     out.push(database(&storage.path));
+    out.push(database_files(&storage.path));
     out
+}
+
+/// The database and its `-wal`/`-shm` files: readable by their owner only (the agent sets 0600
+/// itself; an older build's files, or a copy made by hand, may not be).
+fn database_files(db: &Path) -> Check {
+    let files: Vec<(std::path::PathBuf, u32)> = ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| crate::store::sibling(db, suffix))
+        .filter_map(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).ok()?.permissions().mode() & 0o7777;
+            Some((p, mode))
+        })
+        .collect();
+    judge_database_files(&files)
+}
+
+/// The verdict on the database files found, with their modes.
+pub fn judge_database_files(files: &[(std::path::PathBuf, u32)]) -> Check {
+    const NAME: &str = "database permissions";
+    let open: Vec<&(std::path::PathBuf, u32)> =
+        files.iter().filter(|(_, mode)| mode & 0o077 != 0).collect();
+    if open.is_empty() {
+        return match files.first() {
+            Some((path, mode)) => Check::ok(
+                NAME,
+                format!(
+                    "{} and its log are private (mode {mode:04o})",
+                    path.display()
+                ),
+            ),
+            None => Check::ok(NAME, "no database yet"),
+        };
+    }
+    let names: Vec<String> = open.iter().map(|(p, _)| p.display().to_string()).collect();
+    let modes: Vec<String> = open
+        .iter()
+        .map(|(p, m)| format!("{} mode {m:04o}", p.display()))
+        .collect();
+    Check::fail(
+        NAME,
+        format!("patient data readable by other users: {}", modes.join(", ")),
+        format!("chmod 600 {}", names.join(" ")),
+    )
 }
 
 fn directory(dir: &Path) -> Check {
@@ -49,7 +94,7 @@ fn directory(dir: &Path) -> Check {
             NAME,
             format!("cannot create files in {shown}: {e}"),
             format!(
-                "give the service's user write access: chown root {shown} && chmod 700 {shown}"
+                "give the service's user write access: chown hl7edge:hl7edge {shown} && chmod 700 {shown}"
             ),
         ),
     }
@@ -114,7 +159,7 @@ fn database(path: &Path) -> Check {
         Err(e) => Check::fail(
             NAME,
             format!("{shown} cannot be read as a database: {e}"),
-            "run doctor as the service's user (root); if the file is not a database, move it away",
+            "run doctor as root or as the service user (sudo -u hl7edge hl7edge doctor); if the file is not a database, move it away",
         ),
     }
 }
@@ -144,6 +189,18 @@ mod tests {
         assert_eq!(disk(GIB, 0, 2 * GIB).outcome, Outcome::Warn);
         assert_eq!(disk(GIB, 2 * GIB, 2 * GIB).outcome, Outcome::Ok);
         assert_eq!(disk(1 << 20, 0, 2 * GIB).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn a_database_readable_by_others_fails_with_chmod_600_of_each_file() {
+        let db = std::path::PathBuf::from("/var/lib/hl7edge/queue.db");
+        let wal = std::path::PathBuf::from("/var/lib/hl7edge/queue.db-wal");
+        let check = judge_database_files(&[(db.clone(), 0o644), (wal.clone(), 0o600)]);
+        assert_eq!(check.outcome, Outcome::Fail);
+        assert_eq!(check.fix, "chmod 600 /var/lib/hl7edge/queue.db");
+        assert!(check.detail.contains("mode 0644"), "{}", check.detail);
+        let ok = judge_database_files(&[(db, 0o600), (wal, 0o600)]);
+        assert_eq!(ok.outcome, Outcome::Ok);
     }
 
     #[test]

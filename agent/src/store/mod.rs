@@ -236,6 +236,11 @@ impl StoreWriter {
     }
 }
 
+/// `path` with `suffix` appended to its file name (`queue.db` + `-wal`).
+pub fn sibling(path: &std::path::Path, suffix: &str) -> PathBuf {
+    recovery::with_suffix(path, suffix)
+}
+
 /// The wall clock in Unix milliseconds (0 before 1970).
 pub fn now_ms() -> i64 {
     SystemTime::now()
