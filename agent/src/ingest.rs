@@ -138,7 +138,7 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
         mapping: &iface.mapping,
     };
     let normalized = normalize::normalize(&msg, validation.issues.clone(), &ctx);
-    count_unmapped(iface, &normalized.unmapped);
+    count_unmapped(iface, &normalized.unmapped, normalized.unmapped_answers);
     let stored = StoredRecord {
         mapping_version: iface.mapping.version().clone(),
         record: normalized.record,
@@ -332,13 +332,16 @@ fn observe_drift(iface: &Interface, msg: &Message<'_>) {
     }
 }
 
-fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)]) {
+/// Counts the message's unmapped codes for telemetry: identifiers by name, coded answers by
+/// number only (they are patient data).
+fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)], answers: usize) {
     let Ok(mut counter) = iface.unmapped.lock() else {
         return;
     };
-    if unmapped.is_empty() {
+    if unmapped.is_empty() && answers == 0 {
         counter.record_mapped();
     }
+    counter.record_unnamed(u64::try_from(answers).unwrap_or(u64::MAX));
     for (system, code) in unmapped {
         counter.record_unmapped(system.hl7_code(), code);
     }

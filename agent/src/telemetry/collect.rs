@@ -23,6 +23,7 @@ use tracing::debug;
 
 use super::build::{Snapshot, SourceReading, StoreReading};
 use crate::forwarder::task::ForwarderMetrics;
+use crate::ingest::Interface;
 use crate::listener::Shared;
 use crate::store::{SourceStats as StoreSourceStats, StoreHandle, StoreReader};
 
@@ -144,11 +145,24 @@ fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
         stats.no_ack_requested = s.no_ack_requested;
         refused_full = s.refused_full;
     }
-    if let Ok(drift) = shared.iface.drift.lock() {
+    interface_codes(&shared.iface, &mut stats);
+    SourceReading {
+        stats,
+        duplicates: m.duplicates.load(Ordering::Relaxed),
+        refused_full,
+    }
+}
+
+/// What an interface's code counters and drift watch put into its heartbeat entry: counts,
+/// the most frequent unmapped code *identifiers* (never coded answers: those are counted only,
+/// see `ingest`), and the recent drift alerts (structural words only, see
+/// `hl7edge_protocol::profile::facts`).
+pub fn interface_codes(iface: &Interface, stats: &mut SourceStats) {
+    if let Ok(drift) = iface.drift.lock() {
         stats.drift = drift.recent();
     }
     // A poisoned lock means a panic elsewhere; report the codes as unknown.
-    if let Ok(unmapped) = shared.iface.unmapped.lock() {
+    if let Ok(unmapped) = iface.unmapped.lock() {
         let snap = unmapped.snapshot(TOP_UNMAPPED);
         stats.codes_mapped = snap.mapped_total;
         stats.codes_unmapped = snap.unmapped_total;
@@ -161,11 +175,6 @@ fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
                 count: c.count,
             })
             .collect();
-    }
-    SourceReading {
-        stats,
-        duplicates: m.duplicates.load(Ordering::Relaxed),
-        refused_full,
     }
 }
 

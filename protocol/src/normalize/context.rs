@@ -38,6 +38,9 @@ pub struct Normalized {
     /// the agent can count them per interface. A unit that could not be
     /// translated to UCUM is listed as `(CodingSystem::Ucum, unit as sent)`.
     pub unmapped: Vec<(CodingSystem, String)>,
+    /// Coded observation values (OBX-5 answers) that had no standard mapping. Only their
+    /// number is reported: an answer is about the patient, so it is never named in telemetry.
+    pub unmapped_answers: usize,
 }
 
 /// The state of one run: the context, and the warnings and unmapped codes
@@ -49,6 +52,8 @@ pub(crate) struct Work<'c> {
     pub(crate) issues: Vec<Issue>,
     /// Distinct unmapped codes, in order of first appearance.
     pub(crate) unmapped: Vec<(CodingSystem, String)>,
+    /// Unmapped coded observation values (answers), counted, never listed.
+    pub(crate) unmapped_answers: usize,
     /// Units already resolved, by the raw bytes sent.
     pub(crate) units: Memo<Option<Unit>>,
     /// Times already converted, by the raw bytes sent.
@@ -123,6 +128,7 @@ impl<'c> Work<'c> {
             ctx,
             issues,
             unmapped: Vec::new(),
+            unmapped_answers: 0,
             units: Memo::default(),
             times: Memo::default(),
             codes: Memo::default(),

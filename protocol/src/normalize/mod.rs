@@ -74,6 +74,7 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
             issues: work.issues,
         },
         unmapped: work.unmapped,
+        unmapped_answers: work.unmapped_answers,
     }
 }
 
