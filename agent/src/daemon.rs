@@ -115,6 +115,10 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         store: handle.clone(),
         listeners: listeners.iter().map(|(_, _, s)| Arc::clone(s)).collect(),
         forwarder: Arc::clone(&forwarder_metrics),
+        limits: telemetry::collect::StoreLimits {
+            max_bytes: config.storage.max_bytes,
+            reserve_bytes: crate::store::DEFAULT_RESERVE_BYTES,
+        },
     };
     let telemetry = tokio::spawn(telemetry::run(
         identity,

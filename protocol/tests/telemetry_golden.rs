@@ -76,6 +76,25 @@ fn sample_heartbeat() -> Heartbeat {
                 ..SourceStats::default()
             },
         ],
+        custody: Custody {
+            refusing: Some(Refusing {
+                cause: "reserve".into(),
+                reason:
+                    "the filesystem has 3.0 MiB available and the store keeps 32.0 MiB of it free"
+                        .into(),
+            }),
+            quarantine_open: 2,
+            quarantine_bytes: 8_192,
+            quarantine_max_bytes: 268_435_456,
+            quarantine_expiring: 1,
+            quarantine_next_expiry_ms: Some(1_795_400_000_000),
+            set_aside_files: 1,
+            set_aside_bytes: 1_048_576,
+            audit_head: Some(
+                "4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f".into(),
+            ),
+            audit_lines: 1_234,
+        },
     }
 }
 

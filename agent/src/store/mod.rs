@@ -78,7 +78,7 @@ mod reader;
 mod recovery;
 mod request;
 mod schema;
-mod space;
+pub(crate) mod space;
 mod stats;
 mod tally;
 mod writer;
@@ -101,6 +101,7 @@ pub use self::{
     reader::{PendingRecord, StoreReader, StoreStats},
     recovery::{LostRows, Recovery},
     request::{Inserted, NewMessage},
+    space::{DEFAULT_RESERVE_BYTES, STANDING_WAL_BYTES, SpaceOutlook, overhead_bytes},
     stats::SourceStats,
 };
 
@@ -150,7 +151,7 @@ impl StoreConfig {
             dedupe_window: Duration::from_secs(24 * 3600),
             max_batch: DEFAULT_MAX_BATCH,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
-            reserve_bytes: 16 << 20,
+            reserve_bytes: DEFAULT_RESERVE_BYTES,
             sync_check_max_bytes: 16 << 20,
         }
     }
@@ -235,6 +236,9 @@ impl StoreWriter {
         self.thread.is_finished()
     }
 }
+
+/// A small message's size: "would the store take one now?" is asked with it (status, heartbeat).
+pub const PROBE_MESSAGE_BYTES: u64 = 4096;
 
 /// `path` with `suffix` appended to its file name (`queue.db` + `-wal`).
 pub fn sibling(path: &std::path::Path, suffix: &str) -> PathBuf {

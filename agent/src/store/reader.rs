@@ -165,6 +165,24 @@ impl StoreReader {
         Ok(pages.saturating_sub(free).saturating_mul(page_size))
     }
 
+    /// The space situation as the writer sees it, for a store limited to `max_bytes` that keeps
+    /// `reserve_bytes` free on its filesystem ([`SpaceOutlook::refusal`] tells whether a
+    /// message would be refused now, and why).
+    pub fn space_outlook(
+        &self,
+        max_bytes: u64,
+        reserve_bytes: u64,
+    ) -> Result<super::SpaceOutlook, StoreError> {
+        let wal = wal_path(&self.path);
+        let policy = super::space::SpacePolicy {
+            db_path: &self.path,
+            wal_path: &wal,
+            max_bytes,
+            reserve_bytes,
+        };
+        Ok(super::space::outlook(&self.conn, policy)?)
+    }
+
     /// Open quarantine entries, oldest first, without their raw bytes.
     pub fn quarantine_list(&self, limit: usize) -> Result<Vec<QuarantineSummary>, StoreError> {
         Ok(quarantine::list_open(&self.conn, limit)?)
