@@ -67,6 +67,7 @@
 
 mod apply;
 mod audit;
+mod batch_audit;
 mod checkpoint;
 mod error;
 mod handle;
@@ -93,7 +94,7 @@ use std::{
 use tokio::sync::mpsc;
 
 pub use self::{
-    audit::AuditEntry,
+    audit::{AuditEntry, ChainedEntry, Verdict},
     error::{FullCause, StoreError},
     handle::{StoreHandle, StoreHealth, WriterMetrics},
     open::{IntegrityCheck, OpenReport},

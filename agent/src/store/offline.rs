@@ -142,8 +142,15 @@ mod tests {
         let entry = reader.quarantine_get(id).unwrap().unwrap();
         assert_eq!(entry.summary.replayed_at_ms, Some(5_000));
         let audit = reader.audit_recent(10).unwrap();
-        assert_eq!(audit.len(), 1);
-        assert_eq!(audit[0].kind, "quarantine.replayed");
+        let kinds: Vec<&str> = audit.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, ["quarantine.replayed", "messages.received"]);
+        assert!(
+            audit[1]
+                .detail
+                .contains("lab: 1 quarantined (AE) entries 1"),
+            "{}",
+            audit[1].detail
+        );
         let stats = reader.stats().unwrap();
         let lab = &stats.sources[0];
         assert_eq!((lab.received, lab.stored, lab.quarantined), (1, 1, 1));

@@ -182,6 +182,10 @@ fn open_checked(cfg: &StoreConfig) -> Result<Checked, OpenFailure> {
     schema::configure_writer(&conn)?;
     tracing::debug!(elapsed = ?started.elapsed(), "store connection configured");
     let found_version = schema::migrate(&mut conn)?;
+    let sealed = audit::seal(&conn)?;
+    if sealed > 0 {
+        tracing::info!(lines = sealed, "audit lines of an older build chained");
+    }
     recovery::probe(&conn)?;
     tracing::debug!(elapsed = ?started.elapsed(), "store schema read and probed");
     let page_size: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;

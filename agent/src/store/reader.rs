@@ -199,6 +199,25 @@ impl StoreReader {
         Ok(quarantine::get(&self.conn, id)?)
     }
 
+    /// Recomputes the audit chain over every kept line.
+    pub fn audit_verify(&self) -> Result<super::Verdict, StoreError> {
+        Ok(audit::verify(&self.conn)?)
+    }
+
+    /// Audit lines with `id > after`, oldest first, at most `limit`, with their hashes.
+    pub fn audit_lines(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<super::ChainedEntry>, StoreError> {
+        Ok(audit::lines(&self.conn, after, limit)?)
+    }
+
+    /// The audit trail's head hash (hex) and its number of kept lines.
+    pub fn audit_head(&self) -> Result<(Option<String>, u64), StoreError> {
+        Ok(audit::head_summary(&self.conn)?)
+    }
+
     /// The newest `limit` audit lines, newest first.
     pub fn audit_recent(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(audit::recent(&self.conn, limit)?)
