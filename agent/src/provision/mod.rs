@@ -123,6 +123,16 @@ pub fn command(args: &ProvisionArgs) -> Result<ExitCode, ProvisionError> {
     match &args.install_cert {
         Some(file) => {
             let (dates, path) = install::install(&args.config, file, Timestamp::now())?;
+            audit_if_stored(
+                &args.config,
+                "provision.install-cert",
+                &format!(
+                    "certificate for {} installed at {}, valid until {}",
+                    dates.subject,
+                    path.display(),
+                    dates.not_after
+                ),
+            );
             println!(
                 "Installed the certificate for {} at {}\nIt is valid until {} ({} days from now).\n\n\
                  Next steps:\n  1. Check the box: hl7edge doctor --config {}\n  \
@@ -190,7 +200,43 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
     if let Some(queue_dir) = storage.parent() {
         files::private_dir(queue_dir)?;
     }
+    audit_if_stored(
+        &layout.config,
+        "provision",
+        &format!(
+            "gateway {}/{}/{} provisioned: new device key and CSR {}{}",
+            identity.org,
+            identity.site,
+            identity.gateway,
+            layout.csr.display(),
+            if force {
+                " (--force: the old key was replaced)"
+            } else {
+                ""
+            }
+        ),
+    );
     Ok(next_steps(&identity, &layout, policy))
+}
+
+/// Appends an audit line to the store the configuration names, when it exists already (a
+/// certificate renewal, a re-provisioning); a new box has no store yet, and its first start
+/// records the configuration and certificate fingerprints (`agent.configuration`).
+fn audit_if_stored(config_path: &Path, kind: &str, detail: &str) {
+    let Ok(config) = config::Config::load(config_path) else {
+        return;
+    };
+    if !config.storage.path.exists() {
+        return;
+    }
+    if let Err(e) =
+        crate::store::offline::audit(&config.storage.path, crate::store::now_ms(), kind, detail)
+    {
+        eprintln!(
+            "note: {kind} could not be written to the audit trail in {}: {e}",
+            config.storage.path.display()
+        );
+    }
 }
 
 fn refuse_existing(layout: &Layout, force: bool) -> Result<(), ProvisionError> {

@@ -94,7 +94,7 @@ use std::{
 use tokio::sync::mpsc;
 
 pub use self::{
-    audit::{AuditEntry, ChainedEntry, Verdict},
+    audit::{AuditEntry, ChainedEntry, Verdict, hex},
     error::{FullCause, StoreError},
     handle::{StoreHandle, StoreHealth, WriterMetrics},
     open::{IntegrityCheck, OpenReport},

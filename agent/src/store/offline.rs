@@ -85,6 +85,16 @@ pub fn drop_entry(path: &Path, id: i64, at_ms: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Appends one line to the audit trail of an existing store (an operator's action made outside
+/// the agent: `quarantine show`, `provision --install-cert`), chained like every other line.
+pub fn audit(path: &Path, at_ms: i64, kind: &str, detail: &str) -> Result<(), StoreError> {
+    let mut conn = open_existing(path)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    audit::append(&tx, at_ms, kind, detail)?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Opens an existing store for writing next to the agent's writer.
 fn open_existing(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -199,6 +199,25 @@ impl StoreReader {
         Ok(quarantine::get(&self.conn, id)?)
     }
 
+    /// The newest audit line of `kind`, if any.
+    pub fn audit_last_of_kind(&self, kind: &str) -> Result<Option<AuditEntry>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, at_ms, kind, detail FROM audit WHERE kind = ?1 ORDER BY id DESC LIMIT 1",
+                [kind],
+                |r| {
+                    Ok(AuditEntry {
+                        id: r.get(0)?,
+                        at_ms: r.get(1)?,
+                        kind: r.get(2)?,
+                        detail: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
     /// Recomputes the audit chain over every kept line.
     pub fn audit_verify(&self) -> Result<super::Verdict, StoreError> {
         Ok(audit::verify(&self.conn)?)

@@ -131,6 +131,12 @@ fn store_reading(
         quarantine_open: stats.quarantine_count,
         ..Custody::default()
     };
+    let (audit_head, audit_lines) = reader.audit_head()?;
+    let custody = Custody {
+        audit_head,
+        audit_lines,
+        ..custody
+    };
     let reading = StoreReading {
         queue_depth: stats.queue_depth,
         oldest_unsent_ms: stats.oldest_unsent_ms,
