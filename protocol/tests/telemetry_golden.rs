@@ -84,12 +84,6 @@ fn sample_heartbeat() -> Heartbeat {
                         .into(),
             }),
             quarantine_open: 2,
-            quarantine_bytes: 8_192,
-            quarantine_max_bytes: 268_435_456,
-            quarantine_expiring: 1,
-            quarantine_next_expiry_ms: Some(1_795_400_000_000),
-            set_aside_files: 1,
-            set_aside_bytes: 1_048_576,
             audit_head: Some(
                 "4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f".into(),
             ),

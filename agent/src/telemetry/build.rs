@@ -83,7 +83,7 @@ pub struct Snapshot {
     pub forwarded: u64,
     /// One reading per interface, in config order.
     pub sources: Vec<SourceReading>,
-    /// Data at rest: refusals, quarantine, set-aside files, audit head (default when the store
+    /// Data at rest: refusals, open quarantine entries, audit head (default when the store
     /// could not be read).
     pub custody: Custody,
 }

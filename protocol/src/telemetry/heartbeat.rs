@@ -64,30 +64,18 @@ pub struct Heartbeat {
     pub clock_offset_ms: Option<i64>,
     /// One entry per configured interface (listener), in config order.
     pub sources: Vec<SourceStats>,
-    /// Patient data at rest on the gateway: refusals, quarantine, set-aside files, audit.
+    /// Patient data at rest on the gateway: refusals, quarantine, audit.
     pub custody: Custody,
 }
 
-/// What the gateway holds of patient data at rest, and whether it takes more.
+/// What the gateway holds of patient data at rest, and whether it takes more. New fields
+/// (quarantine bytes and expiry, set-aside files) are appended here as they are measured.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Custody {
     /// Set while new messages are refused for space (every message gets AR).
     pub refusing: Option<Refusing>,
     /// Quarantine entries neither replayed nor dropped.
     pub quarantine_open: u64,
-    /// Bytes the quarantine holds (raw messages and NAKs), against its own cap.
-    pub quarantine_bytes: u64,
-    /// The quarantine's cap (`storage.quarantine_max_bytes`).
-    pub quarantine_max_bytes: u64,
-    /// Open quarantine entries whose raw message is erased within the warning period
-    /// (`storage.quarantine_expiry_warning`) because they reach `storage.quarantine_retention`.
-    pub quarantine_expiring: u64,
-    /// When the next open entry's raw message is erased, Unix milliseconds.
-    pub quarantine_next_expiry_ms: Option<i64>,
-    /// Damaged databases set aside at start and not yet purged.
-    pub set_aside_files: u64,
-    /// Their bytes (database, log and shared-memory files).
-    pub set_aside_bytes: u64,
     /// The audit trail's head: the hash of its newest line, hex. A reader that keeps it can
     /// later tell whether the box's trail was cut or rewritten (`hl7edge audit verify`).
     pub audit_head: Option<String>,
