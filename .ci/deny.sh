@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Licenses and security advisories of the dependency tree (cargo-deny, configured in deny.toml).
-# Installs cargo-deny from crates.io when it is missing (a cold `cargo install` compiles for
-# many minutes on a small machine; cache ~/.cargo/bin between runs).
+# Licenses, banned/duplicate crates, crate sources and security advisories of the dependency
+# tree (cargo-deny, configured in deny.toml). Installs cargo-deny from crates.io when it is
+# missing (a cold `cargo install` compiles for many minutes on a small machine; cache
+# ~/.cargo/bin between runs).
 #
-# A license not allowed in deny.toml always fails the stage (no network needed). Advisories
-# need the RustSec database from GitHub: when it cannot be fetched, the check runs against the
-# copy fetched last time if there is one, and otherwise is NOT done; either way a loud banner
-# says so and the stage does not fail (a network outage is not a finding). A vulnerable or
-# yanked dependency found in the database always fails.
+# Fails closed: every check that cannot run fails the stage. Advisories need the RustSec
+# database, fetched fresh from GitHub on every run (`cargo deny fetch db`); when it cannot be
+# fetched the stage FAILS, because a check against nothing (or against a stale copy) says
+# nothing. A network outage is therefore a CI failure: rerun when the network is back. A site
+# whose CI cannot reach GitHub sets HL7EDGE_ADVISORY_DB to a directory laid out as
+# `cargo deny fetch db` leaves its `db-path` (an `advisory-db-*` git checkout inside), which it
+# keeps current itself; the newest commit in it must be less than
+# HL7EDGE_ADVISORY_DB_MAX_AGE_DAYS (default 7) days old, or the stage fails.
+#
+# Every run lists the advisories deny.toml ignores, with their reasons (an ignored advisory and
+# the unmaintained crates are reported, not hidden).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-banner() {
-    printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n' >&2
-    printf '!!! %s\n' "$@" >&2
-    printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' >&2
+fail() {
+    printf '\n' >&2
+    printf '!!! deny: %s\n' "$@" >&2
+    exit 1
 }
 
 if ! cargo deny --version >/dev/null 2>&1; then
@@ -24,20 +31,32 @@ if ! cargo deny --version >/dev/null 2>&1; then
     CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
         CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install cargo-deny --locked
 fi
+cargo deny --version >/dev/null 2>&1 || fail "cargo-deny is not installed and could not be installed"
 
-echo "deny: licenses"
-cargo deny --log-level warn check licenses
+echo "deny: licenses, bans (duplicates, wildcards), sources (crates.io only)"
+cargo deny --log-level warn check licenses bans sources
 
 echo "deny: advisories"
-cached="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
-if cargo deny fetch db; then
-    cargo deny --offline check advisories
-elif compgen -G "$cached/advisory-db-*/" >/dev/null; then
-    banner "ADVISORY DATABASE NOT FETCHED (see the error above)." \
-        "Checking against the copy fetched earlier, which may miss recent advisories."
-    cargo deny --offline check advisories
+if [[ -n "${HL7EDGE_ADVISORY_DB:-}" ]]; then
+    db="$HL7EDGE_ADVISORY_DB"
+    checkout=$(compgen -G "$db/advisory-db-*/" | head -n 1) ||
+        fail "HL7EDGE_ADVISORY_DB=$db holds no advisory-db-* checkout (the layout of cargo deny's db-path)"
+    max_days="${HL7EDGE_ADVISORY_DB_MAX_AGE_DAYS:-7}"
+    newest=$(git -C "$checkout" log -1 --format=%ct 2>/dev/null) ||
+        fail "$checkout is not a git checkout; its age cannot be told"
+    age_days=$((($(date +%s) - newest) / 86400))
+    ((age_days <= max_days)) ||
+        fail "the advisory database in $checkout is $age_days days old (limit $max_days): update it"
+    echo "deny: advisory database $checkout, $age_days day(s) old"
+    config=$(mktemp)
+    trap 'rm -f "$config"' EXIT
+    # The same deny.toml, reading the given database instead of fetching one.
+    sed "s|^db-urls = |db-path = \"$db\"\ndb-urls = |" deny.toml >"$config"
+    cargo deny --offline --log-level info --config "$config" check advisories
 else
-    banner "ADVISORIES NOT CHECKED: the RustSec advisory database could not be fetched" \
-        "(see the error above) and there is no earlier copy in $cached." \
-        "Check access to github.com; licenses were checked."
+    cargo deny fetch db ||
+        fail "ADVISORIES NOT CHECKED: the RustSec advisory database could not be fetched" \
+            "(see the error above). This is a CI failure on purpose: rerun once GitHub is" \
+            "reachable, or set HL7EDGE_ADVISORY_DB to a current copy of the database."
+    cargo deny --offline --log-level info check advisories
 fi

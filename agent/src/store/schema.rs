@@ -113,8 +113,21 @@ const V2: &str = "
 ALTER TABLE source_stats ADD COLUMN no_ack_requested INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Schema version 3 (this branch's first; renumber freely at merge): the audit trail is
+/// hash-chained (`hash` of each line, see `audit.rs`; lines of older builds are sealed at open)
+/// and pruned by age behind an anchor (the last pruned line's id and hash).
+const V3_AUDIT_CHAIN: &str = "
+ALTER TABLE audit ADD COLUMN hash BLOB;
+CREATE TABLE audit_anchor (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    last_id   INTEGER NOT NULL,
+    last_hash BLOB    NOT NULL,
+    pruned    INTEGER NOT NULL
+) STRICT;
+";
+
 /// Every migration, in order; index `i` produces schema version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3_AUDIT_CHAIN];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

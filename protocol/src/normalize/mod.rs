@@ -76,6 +76,7 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         },
         unmapped: work.unmapped,
         unit_mismatches: work.unit_mismatches,
+        unmapped_answers: work.unmapped_answers,
     }
 }
 

@@ -118,6 +118,19 @@ pub(crate) fn coded(
     build(work, parts, accept, at)
 }
 
+/// A coded observation value (OBX-5 of type CWE, CE, CNE): read like [`coded`], but an
+/// unmapped code is only counted ([`Work::unmapped_answers`]), never noted by name. An answer
+/// (`ZZSECRET^Patient said something private^L`) is patient data; telemetry names codes that
+/// identify *what* was measured or ordered, never what the answer was.
+pub(crate) fn coded_answer(work: &mut Work<'_>, parts: Parts<'_>, at: At<'_>) -> Option<Coded> {
+    let before = work.unmapped.len();
+    let value = coded(work, parts, Accept::ANSWER, at);
+    let noted = work.unmapped.len().saturating_sub(before);
+    work.unmapped.truncate(before);
+    work.unmapped_answers = work.unmapped_answers.saturating_add(noted);
+    value
+}
+
 /// Field `n` of `fields` read by [`coded`] with only the general standard
 /// systems, for a field whose value usually repeats on every segment of a
 /// message (OBX-17, one analyzer's method): the same bytes are resolved

@@ -2,7 +2,10 @@
 //! rate in telemetry.
 //!
 //! Codes and systems are terminology identifiers (e.g. `99LAB|GLU`), not
-//! patient data, so they may be reported.
+//! patient data, so they may be reported. Coded *answers* (OBX-5) are
+//! patient data: they are counted with [`UnmappedCounter::record_unnamed`]
+//! and never kept by name. A "code" with white space or a control
+//! character is free text, not an identifier: counted, never kept.
 //!
 //! Invariants (memory is bounded whatever senders send):
 //! - at most `max_distinct` distinct (system, code) keys are kept; once full,
@@ -96,7 +99,8 @@ impl UnmappedCounter {
             return;
         }
         let too_long = system.len() > MAX_KEY_BYTES || code.len() > MAX_KEY_BYTES;
-        if too_long || self.distinct >= self.max_distinct {
+        let text = |s: &str| s.chars().any(|c| c.is_whitespace() || c.is_control());
+        if too_long || text(system) || text(code) || self.distinct >= self.max_distinct {
             self.untracked_total = self.untracked_total.saturating_add(1);
             return;
         }
@@ -114,6 +118,12 @@ impl UnmappedCounter {
     /// Results in an incommensurable unit since the last clear.
     pub fn unit_mismatch_total(&self) -> u64 {
         self.unit_mismatch_total
+    }
+
+    /// Counts `n` unmapped codes that must not be named (coded answers): in the totals only.
+    pub fn record_unnamed(&mut self, n: u64) {
+        self.unmapped_total = self.unmapped_total.saturating_add(n);
+        self.untracked_total = self.untracked_total.saturating_add(n);
     }
 
     /// Codes mapped since the last clear.
