@@ -5,13 +5,15 @@
 # ~/.cargo/bin between runs).
 #
 # Fails closed: every check that cannot run fails the stage. Advisories need the RustSec
-# database, fetched fresh from GitHub on every run (`cargo deny fetch db`); when it cannot be
-# fetched the stage FAILS, because a check against nothing (or against a stale copy) says
-# nothing. A network outage is therefore a CI failure: rerun when the network is back. A site
-# whose CI cannot reach GitHub sets HL7EDGE_ADVISORY_DB to a directory laid out as
-# `cargo deny fetch db` leaves its `db-path` (an `advisory-db-*` git checkout inside), which it
-# keeps current itself; the newest commit in it must be less than
-# HL7EDGE_ADVISORY_DB_MAX_AGE_DAYS (default 7) days old, or the stage fails.
+# database. The order of preference:
+#   1. HL7EDGE_ADVISORY_DB: a site-kept copy laid out as `cargo deny fetch db` leaves its
+#      `db-path` (an `advisory-db-*` git checkout inside), whose newest commit is at most
+#      HL7EDGE_ADVISORY_DB_MAX_AGE_DAYS (default 7) days old;
+#   2. a fresh copy fetched from GitHub (`cargo deny fetch db`);
+#   3. when GitHub cannot be reached (build machines without access to it), the snapshot kept in
+#      the repository (.ci/advisory-db/, see its README.md), with a banner naming its date and
+#      age. A snapshot older than HL7EDGE_ADVISORY_SNAPSHOT_MAX_AGE_DAYS (default 180) days
+#      fails the stage: refresh it with .ci/update-advisory-db.sh.
 #
 # Every run lists the advisories deny.toml ignores, with their reasons (an ignored advisory and
 # the unmaintained crates are reported, not hidden).
@@ -37,26 +39,57 @@ echo "deny: licenses, bans (duplicates, wildcards), sources (crates.io only)"
 cargo deny --log-level warn check licenses bans sources
 
 echo "deny: advisories"
+# Checks against the database under $1 (a db-path holding one advisory-db-* git checkout).
+check_with_db() {
+    local config
+    config=$(mktemp)
+    # The same deny.toml, reading the given database instead of fetching one.
+    sed "s|^db-urls = |db-path = \"$1\"\ndb-urls = |" deny.toml >"$config"
+    cargo deny --offline --log-level info --config "$config" check advisories
+    rm -f "$config"
+}
+
+# Days since the newest commit of the git checkout $1.
+age_days() {
+    local newest
+    newest=$(git -C "$1" log -1 --format=%ct 2>/dev/null) || fail "$1 is not a git checkout; its age cannot be told"
+    echo $((($(date +%s) - newest) / 86400))
+}
+
 if [[ -n "${HL7EDGE_ADVISORY_DB:-}" ]]; then
     db="$HL7EDGE_ADVISORY_DB"
     checkout=$(compgen -G "$db/advisory-db-*/" | head -n 1) ||
         fail "HL7EDGE_ADVISORY_DB=$db holds no advisory-db-* checkout (the layout of cargo deny's db-path)"
     max_days="${HL7EDGE_ADVISORY_DB_MAX_AGE_DAYS:-7}"
-    newest=$(git -C "$checkout" log -1 --format=%ct 2>/dev/null) ||
-        fail "$checkout is not a git checkout; its age cannot be told"
-    age_days=$((($(date +%s) - newest) / 86400))
-    ((age_days <= max_days)) ||
-        fail "the advisory database in $checkout is $age_days days old (limit $max_days): update it"
-    echo "deny: advisory database $checkout, $age_days day(s) old"
-    config=$(mktemp)
-    trap 'rm -f "$config"' EXIT
-    # The same deny.toml, reading the given database instead of fetching one.
-    sed "s|^db-urls = |db-path = \"$db\"\ndb-urls = |" deny.toml >"$config"
-    cargo deny --offline --log-level info --config "$config" check advisories
-else
-    cargo deny fetch db ||
-        fail "ADVISORIES NOT CHECKED: the RustSec advisory database could not be fetched" \
-            "(see the error above). This is a CI failure on purpose: rerun once GitHub is" \
-            "reachable, or set HL7EDGE_ADVISORY_DB to a current copy of the database."
+    age=$(age_days "$checkout")
+    ((age <= max_days)) ||
+        fail "the advisory database in $checkout is $age days old (limit $max_days): update it"
+    echo "deny: advisory database $checkout, $age day(s) old"
+    check_with_db "$db"
+elif cargo deny fetch db; then
+    echo "deny: advisory database fetched from GitHub just now"
     cargo deny --offline --log-level info check advisories
+else
+    snapshot=.ci/advisory-db
+    [[ -f "$snapshot/crates.tar.xz" && -f "$snapshot/SNAPSHOT" ]] ||
+        fail "ADVISORIES NOT CHECKED: GitHub is unreachable and $snapshot has no snapshot"
+    date=$(sed -n 's/^date=//p' "$snapshot/SNAPSHOT")
+    commit=$(sed -n 's/^commit=//p' "$snapshot/SNAPSHOT")
+    db=$(mktemp -d)
+    trap 'rm -rf "$db"' EXIT
+    # cargo-deny names the checkout after a hash of the URL and reads its HEAD commit's date.
+    checkout="$db/advisory-db-3157b0e258782691"
+    mkdir -p "$checkout"
+    tar -xJf "$snapshot/crates.tar.xz" -C "$checkout"
+    git -C "$checkout" init -q
+    git -C "$checkout" add -A
+    GIT_AUTHOR_DATE="$date" GIT_COMMITTER_DATE="$date" git -C "$checkout" \
+        -c user.name=snapshot -c user.email=snapshot@invalid commit -qm "advisory-db $commit"
+    age=$(age_days "$checkout")
+    max_days="${HL7EDGE_ADVISORY_SNAPSHOT_MAX_AGE_DAYS:-180}"
+    printf '\n!!! deny: GitHub is unreachable: checking against the repository snapshot of the advisory\n' >&2
+    printf '!!! database, commit %s of %s (%d days old; limit %d).\n\n' "$commit" "$date" "$age" "$max_days" >&2
+    ((age <= max_days)) ||
+        fail "the advisory snapshot is $age days old (limit $max_days): run .ci/update-advisory-db.sh"
+    check_with_db "$db"
 fi
