@@ -151,6 +151,10 @@ pub struct TailArgs {
     /// payloads) as Prometheus metrics on `GET /metrics` at this address.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// Stop after printing N records (duplicates not counted). `--count 0` subscribes, so the
+    /// broker keeps this client id's session and queues records for it, and stops at once.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
 }
 
 /// `hl7edge-hub serve`.

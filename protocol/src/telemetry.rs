@@ -9,7 +9,8 @@ mod heartbeat;
 use serde::{Deserialize, Serialize};
 
 pub use heartbeat::{
-    Counters, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, MAX_HEARTBEAT_BYTES, QueueStats,
+    Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, MAX_HEARTBEAT_BYTES,
+    QueueStats, Refusing,
     SourceStats, StorageStats, TelemetryError, UnmappedCode, ratio,
 };
 

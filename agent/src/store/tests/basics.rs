@@ -201,6 +201,7 @@ async fn retained_rows_are_marked_sent_then_purged_after_retention() {
 
 fn rejected(n: u8) -> Quarantined {
     Quarantined {
+        no_ack_requested: false,
         source: "lab".to_owned(),
         peer: "10.0.0.7:5000".to_owned(),
         received_at_ms: now_ms(),
@@ -253,8 +254,16 @@ async fn quarantine_entries_are_listed_replayed_and_dropped_with_audit() {
         .unwrap()
         .into_iter()
         .map(|a| a.kind)
+        .filter(|k| k.starts_with("quarantine."))
         .collect();
     assert_eq!(kinds, ["quarantine.dropped", "quarantine.replayed"]);
+    assert!(
+        matches!(
+            r.audit_verify().unwrap(),
+            crate::store::Verdict::Intact { .. }
+        ),
+        "the writer's and the quarantine's lines chain"
+    );
     let stats = r.stats().unwrap();
     assert_eq!(
         (stats.quarantine_count, stats.sources[0].quarantined),
