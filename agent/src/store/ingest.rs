@@ -228,6 +228,7 @@ mod tests {
             raw: b"MSH|".to_vec(),
             record: Vec::new(),
             ack: vec![b'A'; 200],
+            no_ack_requested: false,
         }
     }
 

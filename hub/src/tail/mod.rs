@@ -150,7 +150,7 @@ pub async fn run(
                         if let Err(e) = sub.ack(&p).await {
                             warn!(cause = %e, "could not acknowledge; the broker will redeliver");
                         }
-                        if args.count.is_some_and(|n| stats.records >= n) {
+                        if args.count.is_some_and(|n| stats.snapshot().records >= n) {
                             break;
                         }
                     }
