@@ -28,7 +28,7 @@ use tracing::{error, info, warn};
 use crate::config::{self, Config};
 use crate::forwarder::task::{self as forwarder, ForwarderMetrics, ForwarderSettings};
 use crate::ingest::{AckIds, Interface};
-use crate::listener::{BoundListener, ConnectionSettings, ListenerMetrics, Shared};
+use crate::listener::{BoundListener, ConnectionSettings, ListenerMetrics, PreparePool, Shared};
 use crate::store::{OpenedStore, Store, StoreConfig, StoreHandle, StoreHealth, StoreWriter};
 use crate::telemetry::{self, collect::Probes, drift::DriftWatch};
 
@@ -69,6 +69,11 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut listeners = Vec::new();
     let mut listener_tasks = Vec::new();
+    let pool = PreparePool::for_this_machine();
+    info!(
+        threads = pool.threads(),
+        "frames are prepared on a pool of blocking threads"
+    );
     for l in &config.listeners {
         let shared = Arc::new(Shared {
             iface: interface(l)?,
@@ -80,6 +85,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
                 max_frame_bytes: l.max_frame_bytes,
                 idle_timeout: l.idle_timeout,
             },
+            pool: pool.clone(),
         });
         let bound = BoundListener::bind(l.clone(), Arc::clone(&shared)).await?;
         let addr = bound.local_addr()?;

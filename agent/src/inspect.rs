@@ -246,12 +246,13 @@ fn inspect_one(
         let normalized = normalize::normalize(&msg, validation.issues, &ctx);
         // Normalization adds warnings of its own (a value it could not read,
         // a repetition it dropped): they travel on the record, so count
-        // and list them too.
-        for issue in &normalized.record.issues {
-            if !report.issues.contains(issue) {
-                report.issues.push(issue.clone());
-            }
-        }
+        // and list them too. The record's issues start with the validation
+        // issues, unchanged; what follows is normalization's (taken by
+        // position: searching the list per issue was quadratic).
+        let validated = report.issues.len();
+        report
+            .issues
+            .extend(normalized.record.issues.iter().skip(validated).cloned());
         let stored = StoredRecord {
             mapping_version: mapping.version().clone(),
             record: normalized.record,

@@ -63,6 +63,24 @@ pub struct BrokerArgs {
     /// MQTT keep-alive.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub keep_alive: Duration,
+    /// Largest MQTT packet read from the broker (bytes, or e.g. 17MiB). The
+    /// default admits any agent's payload; a larger packet cannot be read
+    /// (set the broker's largest packet to at most this).
+    #[arg(long, default_value = "17MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_packet: usize,
+}
+
+/// A size in bytes: a number, or a number with a unit (`17MiB`, `512 KiB`).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let bytes: bytesize::ByteSize = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not a size (e.g. 17MiB or 1048576): {e}"))?;
+    let bytes = usize::try_from(bytes.as_u64()).map_err(|_| format!("{text:?} is too large"))?;
+    if bytes < 1024 {
+        return Err(format!("{text:?} is too small: at least 1 KiB"));
+    }
+    Ok(bytes)
 }
 
 /// When a fact becomes an alert (`fleet` and `serve`).
@@ -129,6 +147,10 @@ pub struct TailArgs {
     /// Include the raw HL7 when a gateway forwards it (contains PHI).
     #[arg(long)]
     pub raw: bool,
+    /// Serve this tail's counters (records, duplicates, undecodable
+    /// payloads) as Prometheus metrics on `GET /metrics` at this address.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
     /// Stop after printing N records (duplicates not counted). `--count 0` subscribes, so the
     /// broker keeps this client id's session and queues records for it, and stops at once.
     #[arg(long, value_name = "N")]
@@ -179,6 +201,7 @@ impl BrokerArgs {
             transport,
             client_id,
             keep_alive: self.keep_alive.max(Duration::from_secs(5)),
+            max_packet: self.max_packet,
         })
     }
 

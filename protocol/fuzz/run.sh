@@ -32,8 +32,14 @@ for target in mllp_decoder hl7_parse wire_decode mapping_parse; do
     if [ "$target" = hl7_parse ]; then
         seeds+=("tests/data" "$samples")
     fi
-    echo "fuzz: $target for ${seconds}s"
-    cargo +nightly fuzz run "$target" "${seeds[@]}" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 | tail -n 5
+    # Inputs up to 1 MiB (libFuzzer's default is 4 KiB): a count claimed by a payload can only
+    # reserve as much as the input is long, and a frame of tens of thousands of segments only
+    # shows a quadratic step at that size. One allocation over 256 MiB is a failure.
+    max_len=1048576
+    [ "$target" = mllp_decoder ] && max_len=65536
+    echo "fuzz: $target for ${seconds}s (inputs up to $max_len bytes)"
+    cargo +nightly fuzz run "$target" "${seeds[@]}" -- -max_total_time="$seconds" \
+        -max_len="$max_len" -rss_limit_mb=2048 -malloc_limit_mb=256 2>&1 | tail -n 5
     # tail hides the exit status of cargo; check it explicitly.
     if [ "${PIPESTATUS[0]}" -ne 0 ]; then
         echo "fuzz: $target FAILED (crash input in protocol/fuzz/artifacts/$target)" >&2

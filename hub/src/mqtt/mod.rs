@@ -27,9 +27,12 @@ use tokio::task::JoinHandle;
 pub use explain::{explain, explain_lost};
 pub use url::{BrokerUrl, UrlError};
 
-/// Largest payload accepted from the broker (the agent batches records into
-/// envelopes of at most 16 MiB).
-const MAX_PACKET: usize = 17 << 20;
+/// The default largest packet read from the broker: an agent's MQTT client
+/// sends packets of at most 16 MiB (its largest envelope, topic and headers
+/// included), so this admits any agent's payload with room to spare. A
+/// larger packet cannot be read: the connection fails (and is explained),
+/// see [`explain`].
+pub const DEFAULT_MAX_PACKET: usize = 17 << 20;
 /// Longest wait between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -44,6 +47,8 @@ pub struct Broker {
     pub client_id: String,
     /// MQTT keep-alive.
     pub keep_alive: Duration,
+    /// Largest packet read from the broker, in bytes.
+    pub max_packet: usize,
 }
 
 /// How to reach the broker.
@@ -141,7 +146,7 @@ impl Broker {
         o.set_keep_alive(self.keep_alive);
         o.set_clean_session(!spec.persistent);
         o.set_manual_acks(spec.manual_acks);
-        o.set_max_packet_size(MAX_PACKET, 64 << 10);
+        o.set_max_packet_size(self.max_packet, 64 << 10);
         if let BrokerTransport::Tls { ca, cert, key } = &self.transport {
             let config = tls::client_config(ca, cert, key)?;
             o.set_transport(Transport::tls_with_config(

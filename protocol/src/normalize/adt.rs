@@ -20,7 +20,7 @@ use crate::hl7::{Element, ErrorCode, Message};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{component, field_time, identifier, practitioner, string};
 use crate::normalize::fields::Fields;
-use crate::normalize::patient::identifiers;
+use crate::normalize::patient::IdentifierList;
 use crate::record::{CompactString, Encounter, Identifier, PatientEvent, Timestamp};
 
 /// Events whose MRG names a patient (or person) identity merged into the
@@ -87,7 +87,7 @@ fn merged_from(work: &mut Work<'_>, msg: &Message<'_>, event: &str) -> Vec<Ident
     let is_merge = IDENTITY_MERGES
         .iter()
         .any(|e| e.eq_ignore_ascii_case(event));
-    let mut out: Vec<Identifier> = Vec::new();
+    let mut out = IdentifierList::default();
     let mut patients = 0;
     for seg in msg.segments() {
         match seg.id_bytes() {
@@ -105,13 +105,9 @@ fn merged_from(work: &mut Work<'_>, msg: &Message<'_>, event: &str) -> Vec<Ident
             not_a_merge(work, &mrg, event);
             continue;
         }
-        for id in identifiers(&mrg, &[1, 4]) {
-            if !out.contains(&id) {
-                out.push(id);
-            }
-        }
+        out.add(&mrg, &[1, 4]);
     }
-    out
+    out.into_vec()
 }
 
 /// Warns that `mrg` is not a merged identity, naming what `event`

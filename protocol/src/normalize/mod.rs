@@ -67,16 +67,18 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         _ => Body::Generic(generic::generic(msg)),
     };
     header::check_site_zone(&mut work, msg, header.message_time);
+    let (unit_mismatches, unmapped_answers) = (work.unit_mismatches, work.unmapped_answers);
+    let (issues, unmapped) = work.finish();
     Normalized {
         record: Record {
             header,
             patient,
             body,
-            issues: work.issues,
+            issues,
         },
-        unmapped: work.unmapped,
-        unit_mismatches: work.unit_mismatches,
-        unmapped_answers: work.unmapped_answers,
+        unmapped,
+        unit_mismatches,
+        unmapped_answers,
     }
 }
 

@@ -3,41 +3,103 @@
 //! Identifiers come from PID-3, then PID-2 and PID-4 (used by versions
 //! before 2.5); an identifier repeated with the same value, authority and
 //! type is kept once. Only the first PID of a message is read.
+//!
+//! At most [`MAX_IDENTIFIERS`] identifiers are read per list (validation
+//! refuses a message with more repetitions, so this only bounds a run on
+//! an unvalidated message); repeats are found through a hash set, so
+//! reading stays linear in the message.
+
+use std::collections::HashSet;
+
+use foldhash::fast::RandomState;
 
 use crate::hl7::Message;
+use crate::hl7::limits::MAX_IDENTIFIERS;
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{component, field_time, identifier, person_name};
 use crate::normalize::fields::Fields;
-use crate::record::{Identifier, Patient};
+use crate::record::{CompactString, Identifier, Patient};
 
 /// The patient of the first PID segment, if there is one.
 pub(crate) fn patient(work: &mut Work<'_>, msg: &Message<'_>) -> Option<Patient> {
     let pid = Fields::new(msg, msg.first_segment("PID")?);
     Some(Patient {
-        identifiers: identifiers(&pid, &[3, 2, 4]),
+        identifiers: {
+            let mut ids = IdentifierList::default();
+            ids.add(&pid, &[3, 2, 4]);
+            ids.into_vec()
+        },
         name: person_name(pid.parts(pid.field(5).and_then(|f| f.repetition(1)))),
         birth_date: field_time(work, &pid, 7),
         sex: component(pid.field(8), 1),
     })
 }
 
-/// Every CX repetition of the given fields, duplicates dropped.
-pub(crate) fn identifiers(segment: &Fields<'_>, fields: &[usize]) -> Vec<Identifier> {
-    let mut out: Vec<Identifier> = Vec::new();
-    for &n in fields {
-        let Some(field) = segment.field(n) else {
-            continue;
-        };
-        for rep in field.repetitions() {
-            let Some(id) = identifier(segment.parts(Some(rep))) else {
+/// Identifiers in order of first appearance, each once, at most
+/// [`MAX_IDENTIFIERS`].
+#[derive(Default)]
+pub(crate) struct IdentifierList {
+    list: Vec<Identifier>,
+    /// Value, authority and type of each identifier in `list`, once the
+    /// list is longer than [`FEW_IDENTIFIERS`] (a short list is searched:
+    /// cheaper than hashing, and still a bounded cost per repetition).
+    seen: Option<HashSet<IdKey, RandomState>>,
+}
+
+/// Identifiers searched in the list rather than through the set.
+const FEW_IDENTIFIERS: usize = 8;
+
+/// What makes two identifiers the same.
+type IdKey = (CompactString, Option<CompactString>, Option<CompactString>);
+
+impl IdentifierList {
+    /// Adds every CX repetition of the given fields that is not there yet,
+    /// while the list has room.
+    pub(crate) fn add(&mut self, segment: &Fields<'_>, fields: &[usize]) {
+        for &n in fields {
+            let Some(field) = segment.field(n) else {
                 continue;
             };
-            if !out.contains(&id) {
-                out.push(id);
+            for rep in field.repetitions() {
+                if self.list.len() >= MAX_IDENTIFIERS {
+                    return;
+                }
+                let Some(id) = identifier(segment.parts(Some(rep))) else {
+                    continue;
+                };
+                if self.is_new(&id) {
+                    self.list.push(id);
+                }
             }
         }
     }
-    out
+
+    /// True when `id` is not in the list yet (and notes it in the set,
+    /// once there is one).
+    fn is_new(&mut self, id: &Identifier) -> bool {
+        let key = || (id.value.clone(), id.authority.clone(), id.kind.clone());
+        if let Some(seen) = &mut self.seen {
+            return seen.insert(key());
+        }
+        if self.list.contains(id) {
+            return false;
+        }
+        if self.list.len() >= FEW_IDENTIFIERS {
+            let mut seen: HashSet<IdKey, RandomState> = self
+                .list
+                .iter()
+                .map(|i| (i.value.clone(), i.authority.clone(), i.kind.clone()))
+                .collect();
+            seen.insert(key());
+            self.seen = Some(seen);
+        }
+        true
+    }
+
+    /// The identifiers.
+    pub(crate) fn into_vec(self) -> Vec<Identifier> {
+        self.list
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //!   identifier of a person.
 //! - Every text is cut to [`MAX_FACT_LEN`] bytes (at a character
 //!   boundary), so a profile's memory is bounded by its set caps.
+//! - Linear in the message: segment ids are deduplicated through a hash
+//!   set, not by searching the list of ids found so far.
 //! - A fact taken from an OBX must look like what its field is meant to
 //!   hold, or it is replaced by a fixed word: a code or coding system
 //!   with white space is free text ([`FREE_TEXT`]), a "unit" that is a
@@ -17,6 +19,9 @@
 //!   into a drift alert, a log line or a heartbeat.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+
+use foldhash::fast::RandomState;
 
 use crate::hl7::Message;
 
@@ -62,11 +67,13 @@ impl<'a> Facts<'a> {
             (false, true) => Some(mt.code),
             (false, false) => Some(format!("{}^{}", mt.code, mt.event)),
         };
+        // First occurrences in order; the set makes it one pass, however
+        // many distinct ids a message holds.
         let mut segments: Vec<Cow<'a, str>> = Vec::new();
+        let mut seen: HashSet<&[u8], RandomState> = HashSet::default();
         for seg in msg.segments().filter(|s| s.has_valid_id()) {
-            let id = seg.id();
-            if !segments.contains(&id) {
-                segments.push(id);
+            if seen.insert(seg.id_bytes()) {
+                segments.push(seg.id());
             }
         }
         Facts {

@@ -17,6 +17,7 @@
 mod coded;
 mod compact;
 mod decimal;
+pub mod limits;
 mod time;
 
 pub use coded::{Coded, Coding, Standard};
@@ -318,6 +319,7 @@ pub struct PatientEvent {
     /// The visit (PV1), when present.
     pub encounter: Option<Encounter>,
     /// MRG: the identity merged away (A34/A40/...).
+    #[serde(deserialize_with = "limits::identifiers")]
     pub merged_from: Vec<Identifier>,
 }
 
@@ -344,6 +346,7 @@ pub struct Encounter {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderMessage {
     /// One entry per ORC.
+    #[serde(deserialize_with = "limits::orders")]
     pub orders: Vec<Order>,
 }
 
@@ -374,6 +377,7 @@ pub struct Order {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImmunizationReport {
     /// One entry per RXA.
+    #[serde(deserialize_with = "limits::orders")]
     pub immunizations: Vec<Immunization>,
 }
 
@@ -405,5 +409,6 @@ pub struct GenericMessage {
     pub delimiters: String,
     /// Every segment after MSH, in order, as sent (decoded to UTF-8,
     /// escapes kept).
+    #[serde(deserialize_with = "limits::segments")]
     pub segments: Vec<String>,
 }

@@ -27,6 +27,12 @@ use serde::{Deserialize, Serialize};
 /// The heartbeat schema version this crate writes and reads.
 pub const HEARTBEAT_SCHEMA_VERSION: u16 = 1;
 
+/// The largest heartbeat written or read, in bytes. A heartbeat is a few
+/// hundred bytes per interface; the cap bounds what a decoder spends on a
+/// payload that claims long lists (its lists take about 20 times their
+/// encoded size in memory).
+pub const MAX_HEARTBEAT_BYTES: usize = 1 << 20;
+
 /// One heartbeat: the health of one gateway at `sent_at_ms`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
@@ -226,16 +232,30 @@ pub enum TelemetryError {
     /// The bytes are not a valid heartbeat (or a value could not be encoded).
     #[error("payload is not a valid hl7edge heartbeat: {0}")]
     Malformed(#[from] postcard::Error),
+    /// The payload is larger than any heartbeat.
+    #[error("heartbeat of {len} bytes; a heartbeat is at most {MAX_HEARTBEAT_BYTES} bytes")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+    },
 }
 
 impl Heartbeat {
     /// Encodes the heartbeat with postcard.
     pub fn encode(&self) -> Result<Vec<u8>, TelemetryError> {
-        Ok(postcard::to_allocvec(self)?)
+        let bytes = postcard::to_allocvec(self)?;
+        if bytes.len() > MAX_HEARTBEAT_BYTES {
+            return Err(TelemetryError::TooLarge { len: bytes.len() });
+        }
+        Ok(bytes)
     }
 
-    /// Decodes a payload, checking the schema version first.
+    /// Decodes a payload, checking its size and then the schema version
+    /// first.
     pub fn decode(bytes: &[u8]) -> Result<Heartbeat, TelemetryError> {
+        if bytes.len() > MAX_HEARTBEAT_BYTES {
+            return Err(TelemetryError::TooLarge { len: bytes.len() });
+        }
         let (version, _) = postcard::take_from_bytes::<u16>(bytes)?;
         if version != HEARTBEAT_SCHEMA_VERSION {
             return Err(TelemetryError::UnknownSchema {

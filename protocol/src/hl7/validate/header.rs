@@ -10,6 +10,7 @@ use crate::hl7::datetime::parse_ts;
 use crate::hl7::element::trim;
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
+use crate::hl7::limits::Issues;
 use crate::hl7::message::{Message, Segment};
 use crate::hl7::validate::{component_text, segment_location, tables};
 
@@ -21,7 +22,7 @@ pub const KNOWN_VERSIONS: [&str; 14] = [
 
 /// Runs every header-level check; gives the version number (MSH-12.1) it
 /// read, for the structure rules.
-pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) -> Option<(u8, u8, u8)> {
+pub(super) fn check(msg: &Message<'_>, out: &mut Issues) -> Option<(u8, u8, u8)> {
     check_segment_ids(msg, out);
     check_charset(msg, out);
     let msh = Fields::new(msg, msg.msh());
@@ -54,7 +55,7 @@ pub(crate) fn version_number(text: &str) -> Option<(u8, u8, u8)> {
     parts.next().is_none().then_some((major, minor, patch))
 }
 
-fn check_segment_ids(msg: &Message<'_>, out: &mut Vec<Issue>) {
+fn check_segment_ids(msg: &Message<'_>, out: &mut Issues) {
     for seg in msg.segments().filter(|s| !s.has_valid_id()) {
         let sequence = seg.index() + 1;
         out.push(Issue::error(
@@ -68,7 +69,7 @@ fn check_segment_ids(msg: &Message<'_>, out: &mut Vec<Issue>) {
     }
 }
 
-fn check_charset(msg: &Message<'_>, out: &mut Vec<Issue>) {
+fn check_charset(msg: &Message<'_>, out: &mut Issues) {
     // Built only when there is something to report.
     let msh18 = || msh_location().field(18);
     match (msg.declared_charset(), msg.charset_mismatch()) {
@@ -131,7 +132,7 @@ fn msh_location() -> Location {
     Location::segment("MSH", 1)
 }
 
-fn check_message_type(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
+fn check_message_type(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mut Issues) {
     let at = || msh_location().field(9).repetition(1);
     let kind = msg.message_kind();
     // The code is trimmed there, and empty when not sent.
@@ -153,7 +154,7 @@ fn check_message_type(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mu
     }
 }
 
-fn check_control_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
+fn check_control_id(msh: &Fields<'_>, out: &mut Issues) {
     let control_id = msh.field(10).and_then(|f| f.value());
     if control_id.is_none_or(|id| trim(&id).is_empty()) {
         out.push(Issue::error(
@@ -164,7 +165,7 @@ fn check_control_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     }
 }
 
-fn check_timestamp(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
+fn check_timestamp(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Issues) {
     match component_text(msh, 7, 1) {
         Some(text) if parse_ts(&text).is_none() => out.push(Issue::warning(
             ErrorCode::DataType,
@@ -182,7 +183,7 @@ fn check_timestamp(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Ve
     }
 }
 
-fn check_processing_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
+fn check_processing_id(msh: &Fields<'_>, out: &mut Issues) {
     let at = || msh_location().field(11);
     let Some(id) = component_text(msh, 11, 1) else {
         out.push(Issue::warning(
@@ -209,7 +210,7 @@ fn check_processing_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     }
 }
 
-fn check_version(version: Option<&str>, out: &mut Vec<Issue>) {
+fn check_version(version: Option<&str>, out: &mut Issues) {
     let at = || msh_location().field(12);
     match version {
         None => out.push(Issue::warning(

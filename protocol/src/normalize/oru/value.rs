@@ -127,7 +127,9 @@ fn with_unit(work: &mut Work<'_>, obx: &Fields<'_>, mut sn: StructuredNumeric) -
 /// is empty (trailing delimiters only).
 fn sole_component(field: Element<'_>) -> Option<Element<'_>> {
     let is_blank = |rep: Element<'_>, from: usize| {
-        (from..=rep.component_count()).all(|n| text(rep.component(n)).is_none())
+        rep.components()
+            .skip(from - 1)
+            .all(|c| text(Some(c)).is_none())
     };
     let mut reps = field.repetitions();
     let first = reps.next()?;
@@ -144,8 +146,8 @@ fn series(field: Element<'_>) -> Option<Vec<Decimal>> {
     let mut empty_repetition = false;
     for rep in field.repetitions() {
         let (before, mut empty_part) = (out.len(), false);
-        for n in 1..=rep.component_count() {
-            match text(rep.component(n)) {
+        for component in rep.components() {
+            match text(Some(component)) {
                 None => empty_part = true,
                 Some(_) if empty_part || empty_repetition => return None,
                 Some(part) => out.push(decimal(&part)?),

@@ -127,6 +127,9 @@ pub enum CompactError {
     /// Bytes are left after the record.
     #[error("{0} bytes after the end of the record")]
     Trailing(usize),
+    /// The record claims more than a record may hold.
+    #[error(transparent)]
+    Limit(#[from] crate::record::limits::LimitError),
 }
 
 /// Encodes a record in the compact form.

@@ -5,6 +5,7 @@ use super::parts::{read_coded, read_opt_coded, write_coded, write_opt_coded};
 use super::reader::Reader;
 use super::writer::Writer;
 use super::{CompactError, Pool};
+use crate::record::limits;
 use crate::record::{
     CompactString, Converted, Observation, ObservationGroup, ObservationReport, Quantity,
     ReferenceRange, ResultStatus, StructuredNumeric, Timestamp, Unit, Value,
@@ -76,8 +77,8 @@ pub(super) fn read_report(
     r: &mut Reader<'_>,
     base: Option<&Timestamp>,
 ) -> Result<ObservationReport, CompactError> {
-    let n = r.len()?;
-    let mut orders = Vec::with_capacity(n);
+    let n = r.count(limits::MAX_ORDERS, "orders")?;
+    let mut orders = Vec::with_capacity(limits::capacity::<ObservationGroup>(n));
     for _ in 0..n {
         orders.push(read_group(r, base)?);
     }
@@ -112,8 +113,9 @@ fn read_group(
     let service = read_opt_coded(r)?;
     let observed_at = r.opt_timestamp(base)?;
     let reported_at = r.opt_timestamp(base)?;
-    let n = r.len()?;
-    let mut observations: Vec<Observation> = Vec::with_capacity(n);
+    let n = r.count(limits::MAX_OBSERVATIONS, "results")?;
+    r.add_results(n)?;
+    let mut observations: Vec<Observation> = Vec::with_capacity(limits::capacity::<Observation>(n));
     let mut previous = observed_at;
     for _ in 0..n {
         let o = read_observation(r, previous.as_ref().or(base), previous.as_ref())?;
@@ -329,8 +331,9 @@ fn read_value(
         5 => Value::Time(r.timestamp(base)?),
         6 => Value::Text(r.req_str(Pool::Text)?),
         _ => {
-            let n = r.len()?;
-            let mut items = Vec::with_capacity(n);
+            let n = r.count(limits::MAX_VALUES, "series numbers")?;
+            r.add_values(n)?;
+            let mut items = Vec::with_capacity(limits::capacity::<crate::record::Decimal>(n));
             for _ in 0..n {
                 items.push(r.decimal()?);
             }
@@ -444,8 +447,9 @@ fn write_list<'a>(w: &mut Writer<'a>, pool: Pool, items: &'a [CompactString]) {
 }
 
 fn read_list(r: &mut Reader<'_>, pool: Pool) -> Result<Vec<CompactString>, CompactError> {
-    let n = r.len()?;
-    let mut items = Vec::with_capacity(n);
+    let n = r.count(limits::MAX_VALUES, "flags or equipment ids")?;
+    r.add_values(n)?;
+    let mut items = Vec::with_capacity(limits::capacity::<CompactString>(n));
     for _ in 0..n {
         items.push(r.req_str(pool)?);
     }

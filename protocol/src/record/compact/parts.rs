@@ -6,6 +6,7 @@ use super::reader::Reader;
 use super::writer::Writer;
 use super::{CompactError, Pool, issues, oru};
 use crate::normalize::coding_system::CodingSystem;
+use crate::record::limits;
 use crate::record::{
     Body, Coded, Coding, Header, Identifier, Patient, PersonName, Processing, Record, Standard,
 };
@@ -140,8 +141,8 @@ fn read_patient(
     has_name: bool,
     base: Option<&crate::record::Timestamp>,
 ) -> Result<Patient, CompactError> {
-    let n = r.len()?;
-    let mut identifiers = Vec::with_capacity(n);
+    let n = r.count(limits::MAX_IDENTIFIERS, "patient identifiers")?;
+    let mut identifiers = Vec::with_capacity(limits::capacity::<Identifier>(n));
     for _ in 0..n {
         identifiers.push(read_identifier(r)?);
     }
@@ -276,6 +277,7 @@ fn read_coding(r: &mut Reader<'_>, original: &Coding) -> Result<Coding, CompactE
     let b = r.byte()?;
     let code = r.req_str(Pool::Text)?;
     let display = if b & SAME_DISPLAY != 0 {
+        r.add_text(original.display.as_deref())?;
         original.display.clone()
     } else {
         r.str(Pool::Text)?

@@ -1,10 +1,15 @@
 //! The decoding side of the compact record form. Every read is checked:
-//! malformed or truncated bytes give a [`CompactError`], never a panic, and
-//! no count read from the input reserves more than the input could hold.
+//! malformed or truncated bytes give a [`CompactError`], never a panic; no
+//! count read from the input is more than the input could hold or than the
+//! record limits allow (`crate::record::limits`), and memory is reserved
+//! up front only for `limits::PREALLOC_BYTES` per list. The reader counts
+//! the results, listed values and text bytes it produces, so a record that
+//! repeats strings by reference cannot decode into more than the limits.
 
 use std::borrow::Cow;
 
 use super::{CompactError, Pool, dictionary, precision_from, units_of, unzigzag};
+use crate::record::limits::{self, LimitError};
 use crate::record::{CompactString, Decimal, Timestamp};
 
 /// Reads the bytes of one compact record.
@@ -14,6 +19,12 @@ pub(super) struct Reader<'b> {
     /// Per pool: the strings read so far (indexed after the dictionary),
     /// borrowed from the input where they were literals.
     tables: [Vec<Cow<'b, str>>; Pool::COUNT],
+    /// Results read so far.
+    results: usize,
+    /// Flags, equipment ids and series numbers read so far.
+    values: usize,
+    /// Bytes of the strings produced so far.
+    text: usize,
 }
 
 impl<'b> Reader<'b> {
@@ -22,6 +33,9 @@ impl<'b> Reader<'b> {
         Reader {
             rest: bytes,
             tables: Default::default(),
+            results: 0,
+            values: 0,
+            text: 0,
         }
     }
 
@@ -57,18 +71,62 @@ impl<'b> Reader<'b> {
         Err(CompactError::Overflow)
     }
 
-    /// A count of items, each at least one byte long: never more than the
-    /// bytes left.
-    pub(super) fn len(&mut self) -> Result<usize, CompactError> {
-        let n = usize::try_from(self.varint()?).map_err(|_| CompactError::Overflow)?;
+    /// A count of items within `limit` ([`Self::len`] besides).
+    pub(super) fn count(
+        &mut self,
+        limit: usize,
+        what: &'static str,
+    ) -> Result<usize, CompactError> {
+        let n = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
+        limits::within(n, limit, what)?;
         if n > self.rest.len() {
             return Err(CompactError::Truncated);
         }
         Ok(n)
     }
 
+    /// Counts `n` more results against [`limits::MAX_OBSERVATIONS`].
+    pub(super) fn add_results(&mut self, n: usize) -> Result<(), CompactError> {
+        self.results = self.results.saturating_add(n);
+        Ok(limits::within(
+            self.results,
+            limits::MAX_OBSERVATIONS,
+            "results",
+        )?)
+    }
+
+    /// Counts `n` more listed values against [`limits::MAX_VALUES`].
+    pub(super) fn add_values(&mut self, n: usize) -> Result<(), CompactError> {
+        self.values = self.values.saturating_add(n);
+        Ok(limits::within(
+            self.values,
+            limits::MAX_VALUES,
+            "flags, equipment ids and series numbers",
+        )?)
+    }
+
+    /// Counts a produced string (one copied rather than read) against
+    /// [`limits::MAX_TEXT_BYTES`].
+    pub(super) fn add_text(&mut self, s: Option<&str>) -> Result<(), CompactError> {
+        self.text = self.text.saturating_add(s.map_or(0, str::len));
+        if self.text > limits::MAX_TEXT_BYTES {
+            return Err(LimitError {
+                what: "bytes of text",
+                limit: limits::MAX_TEXT_BYTES,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// What [`super::writer::Writer::str`] wrote.
     pub(super) fn str(&mut self, pool: Pool) -> Result<Option<CompactString>, CompactError> {
+        let s = self.str_uncounted(pool)?;
+        self.add_text(s.as_deref())?;
+        Ok(s)
+    }
+
+    fn str_uncounted(&mut self, pool: Pool) -> Result<Option<CompactString>, CompactError> {
         let v = self.varint()?;
         if v == 0 {
             return Ok(None);
