@@ -89,7 +89,7 @@ impl Fixture {
     /// or quarantined (then its quarantine id is returned).
     pub(crate) fn receive(&self, raw: &[u8]) -> Option<i64> {
         let listener = self.loaded.listeners.first().expect("a listener");
-        let iface = daemon::interface(listener).expect("interface");
+        let iface = daemon::interface(&self.loaded, listener).expect("interface");
         let prepared = ingest::prepare(
             &iface,
             raw,

@@ -2,7 +2,7 @@
 //! applied in a fixed order inside one transaction.
 //!
 //! Order: forwarded deletes (and the retention purge) first, because they
-//! free space; then quarantine resolutions and audit lines; then space is
+//! free space; then parked records, quarantine resolutions and audit lines; then space is
 //! measured and inserts and quarantines are applied in arrival order. The
 //! caller commits; nothing here is visible, or answered, before that.
 
@@ -14,7 +14,7 @@ use super::{
     audit,
     error::StoreError,
     ingest, quarantine,
-    request::{Batch, BatchResults, Forward, OpRef, Resolve},
+    request::{Batch, BatchResults, Forward, OpRef, Park, Resolve},
     space::{Space, SpacePolicy},
     stats::StatsDelta,
 };
@@ -95,6 +95,10 @@ pub(crate) fn apply(
     }
     if let Some(now_ms) = batch.forwarded.iter().map(|p| p.req.now_ms).max() {
         purge_sent(tx, now_ms, limits.retain_sent_ms).map_err(Failure::whole)?;
+    }
+    for (i, p) in batch.parks.iter().enumerate() {
+        let parked = park(tx, &p.req).map_err(Failure::at(OpRef::Park(i)))?;
+        applied.results.parks.push(parked);
     }
     for (i, p) in batch.resolves.iter().enumerate() {
         let r = resolve(tx, &p.req).map_err(Failure::at(OpRef::Resolve(i)))?;
@@ -257,6 +261,21 @@ pub(crate) fn purge_sent(
         audit::append(tx, now_ms, "records.purged", &detail)?;
     }
     Ok(purged)
+}
+
+/// Sets a record aside (see `forwarder/split.rs`), with an audit line;
+/// false when it is gone, sent or already parked (then nothing is written).
+fn park(tx: &Transaction<'_>, req: &Park) -> rusqlite::Result<bool> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE records SET parked_at_ms = ?2
+             WHERE seq = ?1 AND sent_at_ms IS NULL AND parked_at_ms IS NULL",
+        )?
+        .execute(params![req.seq, req.at_ms])?;
+    if changed > 0 {
+        audit::append(tx, req.at_ms, "record.parked", &req.detail)?;
+    }
+    Ok(changed > 0)
 }
 
 fn resolve(tx: &Transaction<'_>, req: &Resolve) -> rusqlite::Result<Result<(), StoreError>> {

@@ -50,7 +50,7 @@
 //!
 //! | table | holds |
 //! |---|---|
-//! | `records` | committed messages (raw + encoded record) until forwarded |
+//! | `records` | committed messages (raw + encoded record) until forwarded; `parked_at_ms` marks one set aside as too big for the hub |
 //! | `dedupe` | source, control id, content hash → record id + ACK, for the window |
 //! | `quarantine` | rejected messages with their error and NAK |
 //! | `audit` | recoveries, purges, quarantine decisions, config changes (no PHI) |
@@ -98,7 +98,7 @@ pub use self::{
     handle::{StoreHandle, StoreHealth, WriterMetrics},
     open::{IntegrityCheck, OpenReport},
     quarantine::{QuarantineEntry, QuarantineSummary, Quarantined, Resolution},
-    reader::{PendingRecord, StoreReader, StoreStats},
+    reader::{ParkedRecord, PendingQuery, PendingRecord, StoreReader, StoreStats},
     recovery::{LostRows, Recovery},
     request::{Inserted, NewMessage},
     stats::SourceStats,

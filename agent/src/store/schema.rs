@@ -107,8 +107,17 @@ CREATE TABLE source_stats (
 ) STRICT, WITHOUT ROWID;
 ";
 
+/// Schema version 2: records set aside because they can never fit the
+/// hub's payload limit (`parked_at_ms`, set by the forwarder; see
+/// `forwarder/split.rs`). Such a row stays unsent and is skipped by the
+/// forwarder's read until a technician replays or drops it.
+const V2: &str = "
+ALTER TABLE records ADD COLUMN parked_at_ms INTEGER;
+CREATE INDEX records_parked ON records (seq) WHERE parked_at_ms IS NOT NULL;
+";
+
 /// Every migration, in order; index `i` produces schema version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

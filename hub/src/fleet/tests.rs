@@ -35,6 +35,7 @@ pub(crate) fn heartbeat(edit: impl FnOnce(&mut Heartbeat)) -> Vec<u8> {
         queue: QueueStats {
             depth: 7,
             oldest_unsent_age_ms: Some(4_000),
+            parked: 0,
         },
         storage: StorageStats::default(),
         counters: Counters::default(),

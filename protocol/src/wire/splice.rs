@@ -65,6 +65,16 @@ impl EnvelopeWriter {
         Ok(())
     }
 
+    /// The length of the payload [`EnvelopeWriter::finish`] would return
+    /// after appending one more entry of `entry_len` bytes (see
+    /// [`entry_len`]): what the forwarder compares with the hub's payload
+    /// limit before it appends.
+    pub fn payload_len_with(&self, entry_len: usize) -> usize {
+        self.head.len()
+            + varint_len(self.count as u64 + 1)
+            + self.entries.len().saturating_add(entry_len)
+    }
+
     /// Records appended so far.
     pub fn len(&self) -> usize {
         self.count
@@ -83,6 +93,45 @@ impl EnvelopeWriter {
         out.extend_from_slice(&self.entries);
         Ok(out)
     }
+}
+
+/// The bytes [`EnvelopeWriter::push`] appends for one entry, computed
+/// from lengths alone (no copy): the record id (always 17 bytes), the
+/// receive time, the stored record after its schema version, and the
+/// optional raw bytes. `stored_len` is the length of what
+/// [`StoredRecord::encode`] returned; `raw_len` is `None` when the raw
+/// message does not travel.
+pub fn entry_len(received_at_ms: i64, stored_len: usize, raw_len: Option<usize>) -> usize {
+    /// A UUID is written as a byte string: its length (16), then 16 bytes.
+    const ID_LEN: usize = 17;
+    let body = stored_len.saturating_sub(varint_len(u64::from(SCHEMA_VERSION)));
+    let raw = raw_len.map_or(1, |len| 1 + varint_len(len as u64) + len);
+    ID_LEN
+        .saturating_add(varint_len(zigzag(received_at_ms)))
+        .saturating_add(body)
+        .saturating_add(raw)
+}
+
+/// The length of the payload an [`EnvelopeWriter`] for `gateway` and
+/// `source` finishes with `count` entries of `entries` bytes in total (see
+/// [`entry_len`]); computed, not written.
+pub fn envelope_len(gateway: &str, source: &str, count: usize, entries: usize) -> usize {
+    let text = |s: &str| varint_len(s.len() as u64) + s.len();
+    varint_len(u64::from(SCHEMA_VERSION))
+        + text(gateway)
+        + text(source)
+        + varint_len(count as u64)
+        + entries
+}
+
+/// Bytes postcard's varint takes for `n`.
+fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Postcard's zigzag form of a signed number.
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
 }
 
 #[cfg(test)]
@@ -141,6 +190,63 @@ mod tests {
         assert_eq!(spliced, expected);
         let decoded = Envelope::decode(&spliced).expect("decodes");
         assert_eq!(decoded.entries, entries);
+    }
+
+    #[test]
+    fn payload_lengths_are_known_before_anything_is_appended() {
+        let records = [
+            (stored(ORU), 1_763_800_000_000_i64, None),
+            (stored(ADT), -5, Some(ADT.as_bytes().to_vec())),
+            (stored(ORU), i64::MAX, Some(vec![b'x'; 300])),
+            (stored(ADT), 0, Some(Vec::new())),
+            (stored(ORU), i64::MIN, None),
+        ];
+        let encoded: Vec<_> = records
+            .iter()
+            .map(|(record, at, raw)| (record.encode().expect("encodes"), *at, raw.as_deref()))
+            .collect();
+        for n in 1..=encoded.len() {
+            let mut writer = EnvelopeWriter::new("org/site/gw-1", "lab").expect("writer");
+            let mut predicted = 0;
+            for (i, (bytes, at, raw)) in encoded.iter().take(n).enumerate() {
+                let entry = entry_len(*at, bytes.len(), raw.map(<[u8]>::len));
+                predicted = writer.payload_len_with(entry);
+                let id = Uuid::from_u128(u128::MAX - i as u128);
+                writer.push(id, *at, bytes, *raw).expect("push");
+            }
+            let entries: usize = encoded
+                .iter()
+                .take(n)
+                .map(|(bytes, at, raw)| entry_len(*at, bytes.len(), raw.map(<[u8]>::len)))
+                .sum();
+            assert_eq!(envelope_len("org/site/gw-1", "lab", n, entries), predicted);
+            assert_eq!(
+                writer.finish().expect("finish").len(),
+                predicted,
+                "{n} entries"
+            );
+        }
+    }
+
+    #[test]
+    fn varint_lengths_match_postcard() {
+        for n in [
+            0_u64,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let encoded = postcard::to_allocvec(&n).expect("encodes");
+            assert_eq!(varint_len(n), encoded.len(), "{n}");
+        }
+        for n in [0_i64, -1, 1, -64, 64, i64::MIN, i64::MAX] {
+            let encoded = postcard::to_allocvec(&n).expect("encodes");
+            assert_eq!(varint_len(zigzag(n)), encoded.len(), "{n}");
+        }
     }
 
     #[test]
