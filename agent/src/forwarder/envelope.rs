@@ -62,7 +62,8 @@ pub fn build(gateway: &str, group: Vec<Outgoing<'_>>) -> Built {
     let Some(first) = group.first() else {
         return built;
     };
-    let mut writer = match EnvelopeWriter::new(gateway, &first.row.source) {
+    let entries = group.iter().map(Planned::entry_len).sum();
+    let mut writer = match EnvelopeWriter::with_capacity(gateway, &first.row.source, entries) {
         Ok(writer) => writer,
         Err(e) => {
             error!(cause = %e, "records could not be encoded; kept in the queue, not sent");

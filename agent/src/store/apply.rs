@@ -13,8 +13,8 @@ use rusqlite::{Transaction, params};
 use super::{
     audit,
     error::StoreError,
-    ingest, quarantine,
-    request::{Batch, BatchResults, Forward, OpRef, Park, Resolve},
+    ingest, parked, quarantine,
+    request::{Batch, BatchResults, Forward, OpRef, Resolve},
     space::{Space, SpacePolicy},
     stats::StatsDelta,
 };
@@ -97,7 +97,9 @@ pub(crate) fn apply(
         purge_sent(tx, now_ms, limits.retain_sent_ms).map_err(Failure::whole)?;
     }
     for (i, p) in batch.parks.iter().enumerate() {
-        let parked = park(tx, &p.req).map_err(Failure::at(OpRef::Park(i)))?;
+        let req = &p.req;
+        let parked = parked::park(tx, req.seq, req.at_ms, &req.detail)
+            .map_err(Failure::at(OpRef::Park(i)))?;
         applied.results.parks.push(parked);
     }
     for (i, p) in batch.resolves.iter().enumerate() {
@@ -261,21 +263,6 @@ pub(crate) fn purge_sent(
         audit::append(tx, now_ms, "records.purged", &detail)?;
     }
     Ok(purged)
-}
-
-/// Sets a record aside (see `forwarder/split.rs`), with an audit line;
-/// false when it is gone, sent or already parked (then nothing is written).
-fn park(tx: &Transaction<'_>, req: &Park) -> rusqlite::Result<bool> {
-    let changed = tx
-        .prepare_cached(
-            "UPDATE records SET parked_at_ms = ?2
-             WHERE seq = ?1 AND sent_at_ms IS NULL AND parked_at_ms IS NULL",
-        )?
-        .execute(params![req.seq, req.at_ms])?;
-    if changed > 0 {
-        audit::append(tx, req.at_ms, "record.parked", &req.detail)?;
-    }
-    Ok(changed > 0)
 }
 
 fn resolve(tx: &Transaction<'_>, req: &Resolve) -> rusqlite::Result<Result<(), StoreError>> {

@@ -29,8 +29,11 @@
 //!    does. Each record also gets a UUIDv7 id at commit, stable across
 //!    resends to the hub.
 //! 5. **Rows leave only after PUBACK** (`forwarded`), deleted at once or
-//!    marked sent and purged after `retain_sent`. Deletes use
-//!    `secure_delete`, so purged PHI does not linger in free pages.
+//!    marked sent and purged after `retain_sent`, or when a technician
+//!    drops a parked row (audited). Deletes use `secure_delete`, so purged
+//!    PHI does not linger in free pages. A row that can never fit the hub's
+//!    payload limit is parked, not dropped: kept unsent, skipped by the
+//!    forwarder's reads and counted apart from the queue (`parked.rs`).
 //! 6. **A resend is not a second record.** Same source + control id + content
 //!    hash within `dedupe_window` gets the first record's id and stored ACK
 //!    (kept in `dedupe`, independent of `records`). Same control id with
@@ -73,6 +76,7 @@ mod handle;
 mod ingest;
 pub mod offline;
 mod open;
+mod parked;
 mod quarantine;
 mod reader;
 mod recovery;

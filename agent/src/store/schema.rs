@@ -46,7 +46,7 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 0;
 pub(crate) const JOURNAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
 
 /// Schema version 1: every table of the store.
-const V1: &str = "
+pub(crate) const V1: &str = "
 CREATE TABLE records (
     seq            INTEGER PRIMARY KEY AUTOINCREMENT,
     id             BLOB    NOT NULL UNIQUE CHECK (length(id) = 16),

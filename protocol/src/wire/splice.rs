@@ -22,23 +22,42 @@ use uuid::Uuid;
 use super::{SCHEMA_VERSION, StoredRecord, WireError};
 
 /// Builds one envelope payload from stored records.
+///
+/// The payload is written into one buffer: the head, room for the count,
+/// then the entries; [`EnvelopeWriter::finish`] writes the count into that
+/// room and closes the gap in place. With [`EnvelopeWriter::with_capacity`]
+/// the buffer is allocated once, so a payload costs one allocation and one
+/// copy of each record, whatever its size.
 #[derive(Debug)]
 pub struct EnvelopeWriter {
-    head: Vec<u8>,
-    entries: Vec<u8>,
+    /// `head`, [`COUNT_ROOM`] bytes, then the entries.
+    buf: Vec<u8>,
+    head_len: usize,
     count: usize,
 }
+
+/// Room for the entry count: the longest varint of a `u64`.
+const COUNT_ROOM: usize = 10;
 
 impl EnvelopeWriter {
     /// An empty envelope of the current schema version for records that
     /// `gateway` received on interface `source`.
     pub fn new(gateway: &str, source: &str) -> Result<Self, WireError> {
-        let head = postcard::to_extend(&SCHEMA_VERSION, Vec::with_capacity(64))?;
-        let head = postcard::to_extend(gateway, head)?;
-        let head = postcard::to_extend(source, head)?;
+        Self::with_capacity(gateway, source, 0)
+    }
+
+    /// Like [`EnvelopeWriter::new`], with room for `entries` bytes of
+    /// entries (see [`entry_len`]) allocated up front.
+    pub fn with_capacity(gateway: &str, source: &str, entries: usize) -> Result<Self, WireError> {
+        let capacity = envelope_len(gateway, source, 0, entries).saturating_add(COUNT_ROOM);
+        let buf = postcard::to_extend(&SCHEMA_VERSION, Vec::with_capacity(capacity))?;
+        let buf = postcard::to_extend(gateway, buf)?;
+        let mut buf = postcard::to_extend(source, buf)?;
+        let head_len = buf.len();
+        buf.resize(head_len + COUNT_ROOM, 0);
         Ok(EnvelopeWriter {
-            head,
-            entries: Vec::new(),
+            buf,
+            head_len,
             count: 0,
         })
     }
@@ -55,24 +74,23 @@ impl EnvelopeWriter {
     ) -> Result<(), WireError> {
         let body = StoredRecord::body(stored)?;
         // Everything that can fail comes before the first byte is added.
-        let head = postcard::to_allocvec(&(id, received_at_ms))?;
-        let tail = postcard::to_allocvec(&raw)?;
-        self.entries.reserve(head.len() + body.len() + tail.len());
-        self.entries.extend_from_slice(&head);
-        self.entries.extend_from_slice(body);
-        self.entries.extend_from_slice(&tail);
+        let mut head = [0_u8; 32];
+        let head = postcard::to_slice(&(id, received_at_ms), &mut head)?;
+        let raw_len = raw.map(<[u8]>::len);
+        self.buf
+            .reserve(entry_len(received_at_ms, stored.len(), raw_len));
+        self.buf.extend_from_slice(head);
+        self.buf.extend_from_slice(body);
+        match raw {
+            None => self.buf.push(0),
+            Some(raw) => {
+                self.buf.push(1);
+                push_varint(&mut self.buf, raw.len() as u64);
+                self.buf.extend_from_slice(raw);
+            }
+        }
         self.count += 1;
         Ok(())
-    }
-
-    /// The length of the payload [`EnvelopeWriter::finish`] would return
-    /// after appending one more entry of `entry_len` bytes (see
-    /// [`entry_len`]): what the forwarder compares with the hub's payload
-    /// limit before it appends.
-    pub fn payload_len_with(&self, entry_len: usize) -> usize {
-        self.head.len()
-            + varint_len(self.count as u64 + 1)
-            + self.entries.len().saturating_add(entry_len)
     }
 
     /// Records appended so far.
@@ -87,12 +105,28 @@ impl EnvelopeWriter {
 
     /// The payload: the header, the number of records, the records.
     pub fn finish(self) -> Result<Vec<u8>, WireError> {
-        let mut out = self.head;
-        out.reserve(self.entries.len() + 10);
-        let mut out = postcard::to_extend(&self.count, out)?;
-        out.extend_from_slice(&self.entries);
-        Ok(out)
+        let mut buf = self.buf;
+        let mut count = [0_u8; COUNT_ROOM];
+        let count = postcard::to_slice(&self.count, &mut count)?;
+        // head | gap | count | entries: move the head up to the count.
+        let gap = COUNT_ROOM - count.len();
+        let count_at = self.head_len + gap;
+        if let Some(room) = buf.get_mut(count_at..self.head_len + COUNT_ROOM) {
+            room.copy_from_slice(count);
+        }
+        buf.copy_within(..self.head_len, gap);
+        buf.drain(..gap);
+        Ok(buf)
     }
+}
+
+/// Appends `n` as postcard's varint.
+fn push_varint(buf: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
 }
 
 /// The bytes [`EnvelopeWriter::push`] appends for one entry, computed
@@ -206,25 +240,23 @@ mod tests {
             .map(|(record, at, raw)| (record.encode().expect("encodes"), *at, raw.as_deref()))
             .collect();
         for n in 1..=encoded.len() {
-            let mut writer = EnvelopeWriter::new("org/site/gw-1", "lab").expect("writer");
-            let mut predicted = 0;
-            for (i, (bytes, at, raw)) in encoded.iter().take(n).enumerate() {
-                let entry = entry_len(*at, bytes.len(), raw.map(<[u8]>::len));
-                predicted = writer.payload_len_with(entry);
-                let id = Uuid::from_u128(u128::MAX - i as u128);
-                writer.push(id, *at, bytes, *raw).expect("push");
-            }
             let entries: usize = encoded
                 .iter()
                 .take(n)
                 .map(|(bytes, at, raw)| entry_len(*at, bytes.len(), raw.map(<[u8]>::len)))
                 .sum();
-            assert_eq!(envelope_len("org/site/gw-1", "lab", n, entries), predicted);
-            assert_eq!(
-                writer.finish().expect("finish").len(),
-                predicted,
-                "{n} entries"
-            );
+            let predicted = envelope_len("org/site/gw-1", "lab", n, entries);
+            for capacity in [0, entries] {
+                let mut writer =
+                    EnvelopeWriter::with_capacity("org/site/gw-1", "lab", capacity).expect("writer");
+                for (i, (bytes, at, raw)) in encoded.iter().take(n).enumerate() {
+                    let id = Uuid::from_u128(u128::MAX - i as u128);
+                    writer.push(id, *at, bytes, *raw).expect("push");
+                }
+                let payload = writer.finish().expect("finish");
+                assert_eq!(payload.len(), predicted, "{n} entries");
+                assert!(payload.capacity() <= predicted + 10 || capacity == 0);
+            }
         }
     }
 
