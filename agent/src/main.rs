@@ -30,6 +30,9 @@ enum Command {
     Status(hl7edge::cli::status::StatusArgs),
     /// List, show, replay or drop rejected (quarantined) messages.
     Quarantine(hl7edge::cli::quarantine::QuarantineArgs),
+    /// List, replay or drop records set aside as too big for the hub
+    /// (hub.max_payload).
+    Parked(hl7edge::cli::parked::ParkedArgs),
     /// Show what the gateway makes of HL7 messages: validity, the ACK it
     /// would send, and the normalized record.
     Inspect(hl7edge::inspect::InspectArgs),
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => hl7edge::inspect::run(&args),
         Command::Status(args) => hl7edge::cli::status::command(&args).map_err(Into::into),
         Command::Quarantine(args) => hl7edge::cli::quarantine::command(&args).map_err(Into::into),
+        Command::Parked(args) => hl7edge::cli::parked::command(&args).map_err(Into::into),
         Command::Doctor(args) => hl7edge::doctor::command(&args).map_err(anyhow::Error::from),
         Command::Provision(args) => hl7edge::provision::command(&args).map_err(anyhow::Error::from),
         #[cfg(feature = "demo")]

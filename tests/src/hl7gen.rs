@@ -316,7 +316,10 @@ pub fn report_with_document(sender: &str, n: u64, size: usize) -> Message {
     );
     segment(
         &mut hl7,
-        format_args!("PID|1||MRN{mrn:07}^^^CLINIC^MR||Testpatient^Alex", mrn = 1000 + n % 5000),
+        format_args!(
+            "PID|1||MRN{mrn:07}^^^CLINIC^MR||Testpatient^Alex",
+            mrn = 1000 + n % 5000
+        ),
     );
     segment(
         &mut hl7,
@@ -491,10 +494,16 @@ mod tests {
     #[test]
     fn a_report_with_a_document_has_about_the_size_asked_for() {
         let report = report_with_document("lis", 3, 1 << 20);
-        assert!(report.bytes.len().abs_diff(1 << 20) < 64, "{}", report.bytes.len());
+        assert!(
+            report.bytes.len().abs_diff(1 << 20) < 64,
+            "{}",
+            report.bytes.len()
+        );
         assert_eq!(report.control_id, "lis-3");
         assert_eq!(report, report_with_document("lis", 3, 1 << 20));
-        let obx = segments(&report).into_iter().find(|s| s.starts_with("OBX|1|ED|"));
+        let obx = segments(&report)
+            .into_iter()
+            .find(|s| s.starts_with("OBX|1|ED|"));
         assert!(obx.is_some_and(|s| s.ends_with("||||||F")));
     }
 

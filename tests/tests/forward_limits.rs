@@ -149,7 +149,9 @@ async fn a_message_whose_record_cannot_fit_max_payload_is_refused_with_ae_and_qu
         .await;
     report.assert_ok_and_ordered();
     ensure!(
-        report.unacked_arrivals_among(&[big.control_id.clone()]).is_empty(),
+        report
+            .unacked_arrivals_among(&[big.control_id.clone()])
+            .is_empty(),
         "the refused message was forwarded"
     );
 
@@ -182,7 +184,10 @@ async fn an_msh_9_with_a_70000_byte_component_gets_ae_located_at_msh_9_is_quaran
     );
 
     let ack = parse_ack(&connection.send(&valid.bytes, WAIT).await?)?;
-    ensure!(ack.code == AckCode::AA, "the next message is accepted: {ack:?}");
+    ensure!(
+        ack.code == AckCode::AA,
+        "the next message is accepted: {ack:?}"
+    );
     let report = rig
         .wait_delivered(
             &[Acked::new("lab", vec![valid.control_id.clone()])],
@@ -191,7 +196,9 @@ async fn an_msh_9_with_a_70000_byte_component_gets_ae_located_at_msh_9_is_quaran
         .await;
     report.assert_ok_and_ordered();
     ensure!(
-        report.unacked_arrivals_among(&["T-70000".to_owned()]).is_empty(),
+        report
+            .unacked_arrivals_among(&["T-70000".to_owned()])
+            .is_empty(),
         "the refused message was forwarded"
     );
     let root = "hl7edge/v1/acme-health/clinic-12/gw-0001/";

@@ -113,6 +113,26 @@ impl Fixture {
         id
     }
 
+    /// Stores `raw` on the `lab` interface (it must pass) and sets the
+    /// record aside as the forwarder does for one too big for the hub;
+    /// returns its seq.
+    pub(crate) fn park(&self, raw: &[u8]) -> i64 {
+        assert!(self.receive(raw).is_none(), "stored");
+        let store = self.open();
+        let seq = runtime().block_on(async {
+            let reader = store.handle.open_reader().expect("reader");
+            let last = reader.pending(0, 100_000).expect("pending");
+            let seq = last.last().expect("a record").seq;
+            let parked = store
+                .handle
+                .park(seq, format!("record {seq}: too big"), 1_000);
+            assert!(parked.await.expect("parked"));
+            seq
+        });
+        close(store);
+        seq
+    }
+
     /// Puts a message in quarantine as an agent with stricter rules would
     /// have; returns the entry id.
     pub(crate) fn quarantine(&self, raw: &[u8], received_at_ms: i64) -> i64 {

@@ -19,7 +19,12 @@ use rusqlite::{Transaction, params};
 use super::audit;
 
 /// Sets row `seq` aside; false when it is gone, sent or already parked.
-pub(crate) fn park(tx: &Transaction<'_>, seq: i64, at_ms: i64, detail: &str) -> rusqlite::Result<bool> {
+pub(crate) fn park(
+    tx: &Transaction<'_>,
+    seq: i64,
+    at_ms: i64,
+    detail: &str,
+) -> rusqlite::Result<bool> {
     let changed = tx
         .prepare_cached(
             "UPDATE records SET parked_at_ms = ?2
@@ -76,7 +81,10 @@ pub(crate) fn drop_record(tx: &Transaction<'_>, seq: i64, at_ms: i64) -> rusqlit
 }
 
 /// Record id, source and control id of parked row `seq` (no PHI).
-fn describe(tx: &Transaction<'_>, seq: i64) -> rusqlite::Result<Option<(uuid::Uuid, String, String)>> {
+fn describe(
+    tx: &Transaction<'_>,
+    seq: i64,
+) -> rusqlite::Result<Option<(uuid::Uuid, String, String)>> {
     use rusqlite::OptionalExtension;
     tx.query_row(
         "SELECT id, source, control_id FROM records

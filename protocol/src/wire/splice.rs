@@ -247,8 +247,8 @@ mod tests {
                 .sum();
             let predicted = envelope_len("org/site/gw-1", "lab", n, entries);
             for capacity in [0, entries] {
-                let mut writer =
-                    EnvelopeWriter::with_capacity("org/site/gw-1", "lab", capacity).expect("writer");
+                let mut writer = EnvelopeWriter::with_capacity("org/site/gw-1", "lab", capacity)
+                    .expect("writer");
                 for (i, (bytes, at, raw)) in encoded.iter().take(n).enumerate() {
                     let id = Uuid::from_u128(u128::MAX - i as u128);
                     writer.push(id, *at, bytes, *raw).expect("push");

@@ -10,7 +10,10 @@ use crate::store::{PendingQuery, offline};
 async fn three(store: &OpenedStore) -> Vec<i64> {
     let mut seqs = Vec::new();
     for control_id in ["A", "B", "C"] {
-        let inserted = store.handle.insert(message("lab", control_id, control_id)).await;
+        let inserted = store
+            .handle
+            .insert(message("lab", control_id, control_id))
+            .await;
         seqs.push(stored(inserted).1);
     }
     seqs
@@ -30,14 +33,21 @@ async fn a_parked_record_is_kept_skipped_by_reads_and_counted_apart_from_the_que
     let stats = r.stats().expect("stats");
     assert_eq!((stats.queue_depth, stats.parked), (2, 1));
     let second = r.pending(0, 10).expect("pending")[0].received_at_ms;
-    assert_eq!(stats.oldest_unsent_ms, Some(second), "the parked one is not 'waiting'");
+    assert_eq!(
+        stats.oldest_unsent_ms,
+        Some(second),
+        "the parked one is not 'waiting'"
+    );
     let list = r.parked(10).expect("parked");
     assert_eq!(list.len(), 1);
     assert_eq!((list[0].seq, list[0].control_id.as_str()), (seqs[0], "A"));
     assert_eq!(list[0].parked_at_ms, 1_000);
     let audit = r.audit_recent(10).expect("audit");
     assert_eq!(audit.len(), 1);
-    assert_eq!((audit[0].kind.as_str(), audit[0].detail.as_str()), ("record.parked", "too big"));
+    assert_eq!(
+        (audit[0].kind.as_str(), audit[0].detail.as_str()),
+        ("record.parked", "too big")
+    );
     close(store).await.expect("close");
 }
 
@@ -46,7 +56,11 @@ async fn a_replayed_record_goes_to_the_end_of_the_queue_under_its_own_id() {
     let (_dir, cfg) = temp_config();
     let store = open_store(&cfg);
     let seqs = three(&store).await;
-    store.handle.park(seqs[1], "too big".into(), 1_000).await.expect("park");
+    store
+        .handle
+        .park(seqs[1], "too big".into(), 1_000)
+        .await
+        .expect("park");
     let id = reader(&cfg).parked(1).expect("parked")[0].id;
     let (path, second) = (cfg.path.clone(), seqs[1]);
     let new_seq = tokio::task::spawn_blocking(move || offline::replay_parked(&path, second, 2_000))
@@ -64,7 +78,11 @@ async fn a_replayed_record_goes_to_the_end_of_the_queue_under_its_own_id() {
     assert!(next > new_seq);
     let audit = reader(&cfg).audit_recent(1).expect("audit");
     assert_eq!(audit[0].kind, "parked.replayed");
-    assert!(audit[0].detail.contains("control id B"), "{}", audit[0].detail);
+    assert!(
+        audit[0].detail.contains("control id B"),
+        "{}",
+        audit[0].detail
+    );
     let path = cfg.path.clone();
     let twice = tokio::task::spawn_blocking(move || offline::replay_parked(&path, second, 3_000))
         .await
@@ -78,7 +96,11 @@ async fn a_dropped_record_is_erased_with_an_audit_line_and_only_a_parked_one_can
     let (_dir, cfg) = temp_config();
     let store = open_store(&cfg);
     let seqs = three(&store).await;
-    store.handle.park(seqs[2], "too big".into(), 1_000).await.expect("park");
+    store
+        .handle
+        .park(seqs[2], "too big".into(), 1_000)
+        .await
+        .expect("park");
     close(store).await.expect("close");
     let not_parked = offline::drop_parked(&cfg.path, seqs[0], 2_000);
     assert!(matches!(not_parked, Err(StoreError::NotFound { .. })));
