@@ -47,19 +47,24 @@ fn small(range: std::ops::Range<u64>) -> Vec<Message> {
     hl7gen::messages(hl7gen::Kind::Lab, "lis", range).collect()
 }
 
-/// Runs `hl7edge ARGS --config <the agent's config>` and returns its stdout as JSON.
-async fn cli_json(rig: &Rig, args: &[&str]) -> Result<Value> {
+/// Runs `hl7edge ARGS --config <the agent's config>`.
+async fn cli(rig: &Rig, args: &[&str]) -> Result<std::process::Output> {
     let binary = agent::binary()?;
     let config = rig.agent.config_path();
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let output = tokio::task::spawn_blocking(move || {
+    Ok(tokio::task::spawn_blocking(move || {
         std::process::Command::new(binary)
             .args(&args)
             .arg("--config")
             .arg(config)
             .output()
     })
-    .await??;
+    .await??)
+}
+
+/// Runs `hl7edge ARGS --config <the agent's config>` and returns its stdout as JSON.
+async fn cli_json(rig: &Rig, args: &[&str]) -> Result<Value> {
+    let output = cli(rig, args).await?;
     serde_json::from_slice(&output.stdout).with_context(|| {
         format!(
             "no JSON from hl7edge:\n{}\n{}",
@@ -161,6 +166,119 @@ async fn a_message_whose_record_cannot_fit_max_payload_is_refused_with_ae_and_qu
         entries.len() == 1 && entries[0]["control_id"] == big.control_id.as_str(),
         "the raw message is kept in quarantine: {quarantine}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_record_that_no_longer_fits_is_set_aside_with_an_alarm_and_the_records_behind_it_flow()
+-> Result<()> {
+    // The broker takes packets of up to 1 MiB and a bit; the agent first ran with a larger
+    // limit (4 MiB) and queued a 2 MiB record while the broker was down.
+    let configure = |config: AgentConfig, max_payload: &str| {
+        with_max_frame(config, "4 MiB")
+            .set("hub.max_payload", max_payload)
+            .set("telemetry.interval", "1s")
+    };
+    let mut rig = Rig::start_broker_down_with(broker_limited_to(MIB + 64 * 1024), |config| {
+        configure(config, "4 MiB")
+    })
+    .await?;
+    let mut sender = rig.sender("lab")?;
+    let big = hl7gen::report_with_document("lis", 100, 2 * MIB);
+    let mut messages = small(0..3);
+    messages.push(big.clone());
+    messages.extend(small(3..6));
+    sender.send_all(messages).await;
+    ensure!(
+        sender.acked().len() == 7,
+        "all ACKed: {:?}",
+        sender.outcomes()
+    );
+    let behind: Vec<String> = sender
+        .acked()
+        .into_iter()
+        .filter(|id| *id != big.control_id)
+        .collect();
+
+    // Lowered to what the broker takes, then the broker comes back.
+    let lowered = configure(AgentConfig::new(&rig.pki, &rig.broker.url()), "1 MiB");
+    rig.agent.reconfigure(&lowered).await?;
+    rig.broker.restart().await?;
+    let report = rig
+        .wait_delivered(
+            &[Acked::new("lab", behind.clone())],
+            Duration::from_secs(30),
+        )
+        .await;
+    eprintln!("{report}");
+    report.assert_ok_and_ordered();
+    ensure!(
+        report
+            .unacked_arrivals_among(&[big.control_id.clone()])
+            .is_empty()
+            && !rig
+                .decoded()
+                .delivered
+                .iter()
+                .any(|d| d.control_id == big.control_id),
+        "the record over the broker's limit was not sent"
+    );
+
+    // The mark commits shortly after the records behind it were sent.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let status = cli_json(&rig, &["status", "--json"]).await?;
+        if status["parked"]["count"] == 1 || Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    ensure!(
+        status["parked"]["count"] == 1
+            && status["parked"]["oldest"][0]["control_id"] == big.control_id.as_str()
+            && status["attention"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|c| c == "records_parked")),
+        "status shows the record set aside: {status}"
+    );
+    while latest_heartbeat(&rig).is_none_or(|hb| hb.queue.parked != 1) {
+        ensure!(
+            Instant::now() < deadline,
+            "no heartbeat with the alarm: {:?}",
+            latest_heartbeat(&rig).map(|hb| hb.queue)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The way out: the broker and the agent take larger messages, then a replay.
+    let parked = cli_json(&rig, &["parked", "list", "--json"]).await?;
+    let id = parked[0]["id"].as_i64().context("a parked id")?.to_string();
+    rig.broker.stop().await?;
+    let conf = std::fs::read_to_string(rig.broker.config_path())?;
+    let limit = format!("max_packet_size {}", MIB + 64 * 1024);
+    ensure!(conf.contains(&limit));
+    std::fs::write(
+        rig.broker.config_path(),
+        conf.replace(&limit, "max_packet_size 8388608"),
+    )?;
+    rig.broker.restart().await?;
+    let raised = configure(AgentConfig::new(&rig.pki, &rig.broker.url()), "4 MiB");
+    rig.agent.reconfigure(&raised).await?;
+    let replay = cli(&rig, &["parked", "replay", &id]).await?;
+    ensure!(
+        replay.status.success(),
+        "replay: {}",
+        String::from_utf8_lossy(&replay.stdout)
+    );
+    let report = rig
+        .wait_delivered(
+            &[Acked::new("lab", sender.acked())],
+            Duration::from_secs(30),
+        )
+        .await;
+    report.assert_ok();
+    let status = cli_json(&rig, &["status", "--json"]).await?;
+    ensure!(status["parked"]["count"] == 0, "{status}");
     Ok(())
 }
 
