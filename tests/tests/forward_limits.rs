@@ -155,7 +155,7 @@ async fn a_message_whose_record_cannot_fit_max_payload_is_refused_with_ae_and_qu
     report.assert_ok_and_ordered();
     ensure!(
         report
-            .unacked_arrivals_among(&[big.control_id.clone()])
+            .unacked_arrivals_among(std::slice::from_ref(&big.control_id))
             .is_empty(),
         "the refused message was forwarded"
     );
@@ -214,7 +214,7 @@ async fn a_queued_record_that_no_longer_fits_is_set_aside_with_an_alarm_and_the_
     report.assert_ok_and_ordered();
     ensure!(
         report
-            .unacked_arrivals_among(&[big.control_id.clone()])
+            .unacked_arrivals_among(std::slice::from_ref(&big.control_id))
             .is_empty()
             && !rig
                 .decoded()
