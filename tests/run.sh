@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command: installs what the end-to-end tests need (a mosquitto broker) when
-# it is missing, then runs every test of the workspace. Extra arguments go to `cargo test`
+# The project's test command: installs what the end-to-end tests need (a mosquitto broker, the
+# test-only Python tools) when it is missing, then runs every test of the workspace. Extra arguments go to `cargo test`
 # (for example a test name filter after `--`).
 #
 # Works on a fresh Debian 12 with rustup's stable toolchain; needs root (or sudo) only to install
@@ -37,6 +37,27 @@ fi
 
 # The package may start a system broker; the tests don't need it.
 as_root systemctl stop mosquitto >/dev/null 2>&1 || true
+
+# Test-only Python tools (tests/python/requirements.txt) in a virtual environment of their own;
+# the tests find it through HL7EDGE_PYTOOLS. Debian's python3 needs python3-venv for this.
+target_dir="${CARGO_TARGET_DIR:-target}"
+[[ "$target_dir" = /* ]] || target_dir="$(pwd)/$target_dir"
+PYTOOLS="$target_dir/pytools"
+requirements=tests/python/requirements.txt
+if ! cmp -s "$requirements" "$PYTOOLS/requirements.txt" 2>/dev/null; then
+    echo "==> installing the test-only Python tools into $PYTOOLS"
+    rm -rf "$PYTOOLS"
+    if ! python3 -m venv "$PYTOOLS" 2>/dev/null; then
+        rm -rf "$PYTOOLS"
+        echo "==> python3 venv is missing; installing it (apt-get install -y python3-venv python3-pip)"
+        as_root apt-get update
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv python3-pip
+        python3 -m venv "$PYTOOLS"
+    fi
+    "$PYTOOLS/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$PYTOOLS/requirements.txt"
+fi
+export HL7EDGE_PYTOOLS="$PYTOOLS/bin"
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo not found; install Rust with rustup (https://rustup.rs), stable toolchain" >&2

@@ -177,7 +177,8 @@ pub(crate) fn interface(config: &Config, l: &config::Listener) -> anyhow::Result
     Ok(Interface {
         name: l.name.clone(),
         ack_mode: match l.ack_mode {
-            config::AckMode::Auto => AckMode::Auto,
+            config::AckMode::Always => AckMode::Always,
+            config::AckMode::AsRequested => AckMode::AsRequested,
             config::AckMode::Original => AckMode::Original,
         },
         time_zone: l.time_zone.clone(),

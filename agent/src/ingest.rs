@@ -216,6 +216,7 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
             received_at_ms: stamp.now_ms,
             raw: raw.to_vec(),
             record,
+            no_ack_requested: ack::requests_no_ack(&header, &outcome),
             ack: framed_acks(&header, &outcome, iface.ack_mode, stamp, ids),
         }),
         warnings,
@@ -306,6 +307,7 @@ fn quarantine(
         raw: raw.to_vec(),
         error,
         error_code,
+        no_ack_requested: ack::requests_no_ack(&header, &outcome),
         ack: framed_acks(&header, &outcome, iface.ack_mode, stamp, ids),
     }))
 }
@@ -414,7 +416,7 @@ BTS|1\rFTS|1\r";
     fn interface() -> Interface {
         Interface {
             name: "lab".to_string(),
-            ack_mode: AckMode::Auto,
+            ack_mode: AckMode::Always,
             time_zone: jiff::tz::TimeZone::UTC,
             mapping: MappingTable::empty(),
             unmapped: Mutex::default(),

@@ -36,6 +36,9 @@ enum Command {
     /// Show what the gateway makes of HL7 messages: validity, the ACK it
     /// would send, and the normalized record.
     Inspect(hl7edge::inspect::InspectArgs),
+    /// Send HL7 messages over MLLP as a lab system does and show how each was answered
+    /// (checks a listener end to end).
+    Send(hl7edge::send::SendArgs),
     /// Check configuration, files, certificates, hub connection, ports, disk and clock; print
     /// each check as OK/WARN/FAIL with the fix.
     Doctor(hl7edge::doctor::DoctorArgs),
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Status(args) => hl7edge::cli::status::command(&args).map_err(Into::into),
         Command::Quarantine(args) => hl7edge::cli::quarantine::command(&args).map_err(Into::into),
         Command::Parked(args) => hl7edge::cli::parked::command(&args).map_err(Into::into),
+        Command::Send(args) => hl7edge::send::run(&args),
         Command::Doctor(args) => hl7edge::doctor::command(&args).map_err(anyhow::Error::from),
         Command::Provision(args) => hl7edge::provision::command(&args).map_err(anyhow::Error::from),
         #[cfg(feature = "demo")]

@@ -26,7 +26,7 @@ const NO_CONTROL_ID: &[u8] =
 fn lab() -> Interface {
     Interface {
         name: "lab".into(),
-        ack_mode: AckMode::Auto,
+        ack_mode: AckMode::Always,
         time_zone: jiff::tz::TimeZone::UTC,
         mapping: MappingTable::empty(),
         unmapped: Mutex::new(UnmappedCounter::default()),
@@ -69,6 +69,7 @@ async fn fill(db: &Path) -> (i64, i64) {
     };
     let broken = handle.quarantine(*broken).await.unwrap();
     let passing = Quarantined {
+        no_ack_requested: false,
         source: "lab".into(),
         peer: peer.into(),
         received_at_ms: hl7edge::store::now_ms(),

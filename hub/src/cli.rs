@@ -129,6 +129,10 @@ pub struct TailArgs {
     /// Include the raw HL7 when a gateway forwards it (contains PHI).
     #[arg(long)]
     pub raw: bool,
+    /// Stop after printing N records (duplicates not counted). `--count 0` subscribes, so the
+    /// broker keeps this client id's session and queues records for it, and stops at once.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
 }
 
 /// `hl7edge-hub serve`.

@@ -69,6 +69,7 @@ fn sample_heartbeat() -> Heartbeat {
                 garbage_bytes: 12,
                 refused_connections: 4,
                 tls_failures: 0,
+                no_ack_requested: 3,
             },
             SourceStats {
                 name: "monitors".into(),

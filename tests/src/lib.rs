@@ -45,6 +45,7 @@ pub mod pki;
 pub mod process;
 pub mod proxy;
 pub mod puback_gate;
+pub mod pytools;
 pub mod rig;
 pub mod steady;
 pub mod tls;

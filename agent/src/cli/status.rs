@@ -24,7 +24,7 @@ use super::parked::{self as plist, ParkedLine};
 use super::quarantine::list::{self as qlist, QuarantineLine};
 use super::text;
 use super::{CliError, Opened};
-use crate::config;
+use crate::config::{self, AckMode};
 use crate::store::{AuditEntry, SourceStats, StoreStats, now_ms};
 
 /// An unsent message older than this means forwarding is stuck.
@@ -112,6 +112,11 @@ pub struct InterfaceStatus {
     pub quarantined: u64,
     /// Messages refused because the store was full.
     pub refused_full: u64,
+    /// Messages whose MSH-15/MSH-16 asked for no acknowledgement (`NE`).
+    pub no_ack_requested: u64,
+    /// The listener's `ack_mode` (`always`, `as_requested`, `original`);
+    /// `None` when the configuration has no listener of this name.
+    pub ack_mode: Option<&'static str>,
     /// When the last message arrived (RFC 3339, UTC).
     pub last_message_at: Option<String>,
     #[serde(skip)]
@@ -241,16 +246,20 @@ fn interfaces(opened: &Opened, sources: &[SourceStats]) -> Vec<InterfaceStatus> 
             ..SourceStats::default()
         };
         let s = by_name.remove(l.name.as_str()).unwrap_or(&empty);
-        out.push(interface_status(s, true));
+        out.push(interface_status(s, Some(l.ack_mode)));
     }
-    out.extend(by_name.values().map(|s| interface_status(s, false)));
+    out.extend(by_name.values().map(|s| interface_status(s, None)));
     out
 }
 
-fn interface_status(s: &SourceStats, configured: bool) -> InterfaceStatus {
+/// `s`'s counters, with the configured listener's `ack_mode` (`None`: not
+/// in the configuration).
+fn interface_status(s: &SourceStats, ack_mode: Option<AckMode>) -> InterfaceStatus {
     InterfaceStatus {
         name: s.source.clone(),
-        configured,
+        configured: ack_mode.is_some(),
+        no_ack_requested: s.no_ack_requested,
+        ack_mode: ack_mode.map(AckMode::as_str),
         received: s.received,
         stored: s.stored,
         duplicates: s.duplicates,

@@ -137,6 +137,7 @@ impl Fixture {
     /// have; returns the entry id.
     pub(crate) fn quarantine(&self, raw: &[u8], received_at_ms: i64) -> i64 {
         let entry = Quarantined {
+            no_ack_requested: false,
             source: "lab".into(),
             peer: "10.0.0.7:4000".into(),
             received_at_ms,

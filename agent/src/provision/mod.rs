@@ -152,6 +152,8 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
         None => config_path.parent().unwrap_or(Path::new("/")).to_path_buf(),
     };
     let layout = Layout::new(&config_path, &dir);
+    // The configuration reads a relative path from its own folder, not from here.
+    let storage = std::path::absolute(&args.storage).unwrap_or_else(|_| args.storage.clone());
     let listeners = args
         .listener
         .iter()
@@ -164,7 +166,7 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
         hub_url: &hub_url,
         listeners: &listeners,
         allow: &args.allow,
-        storage: &args.storage,
+        storage: &storage,
     })
     .map_err(ProvisionError::Config)?;
     let ca_source = args.ca.clone().unwrap_or_default();
@@ -180,7 +182,7 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
     files::write_atomic(&layout.csr, csr.as_bytes(), files::PUBLIC, force)?;
     files::write_atomic(&layout.ca, &ca_bytes, files::PUBLIC, true)?;
     files::write_atomic(&layout.config, config_text.as_bytes(), files::PUBLIC, force)?;
-    if let Some(queue_dir) = args.storage.parent() {
+    if let Some(queue_dir) = storage.parent() {
         files::private_dir(queue_dir)?;
     }
     Ok(next_steps(&identity, &layout))

@@ -36,6 +36,7 @@ pub(crate) fn insert(
 ) -> rusqlite::Result<Result<Inserted, StoreError>> {
     let window_start = msg.received_at_ms.saturating_sub(dedupe_window_ms);
     let counters = stats.seen(&msg.source, msg.received_at_ms);
+    counters.no_ack_requested += u64::from(msg.no_ack_requested);
     let earlier = earlier_in_window(tx, msg, window_start)?;
     if let Earlier::Resend { id, ack } = earlier {
         counters.duplicates += 1;
@@ -67,6 +68,7 @@ pub(crate) fn quarantine(
     stats: &mut StatsDelta,
 ) -> rusqlite::Result<Result<i64, StoreError>> {
     let counters = stats.seen(&q.source, q.received_at_ms);
+    counters.no_ack_requested += u64::from(q.no_ack_requested);
     let cost =
         ROW_OVERHEAD + len(&q.raw) + len(&q.ack) + len(q.error.as_bytes()) + len(q.peer.as_bytes());
     if let Err(cause) = space.admit(cost) {

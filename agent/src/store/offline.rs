@@ -145,6 +145,7 @@ mod tests {
     async fn quarantined(cfg: &StoreConfig) -> i64 {
         let store = open_store(cfg);
         let entry = Quarantined {
+            no_ack_requested: false,
             source: "lab".into(),
             peer: "10.0.0.7:4000".into(),
             received_at_ms: 1_000,

@@ -35,6 +35,8 @@ pub struct NewMessage {
     pub record: Vec<u8>,
     /// The positive ACK to send once stored; answered again to a resend.
     pub ack: Vec<u8>,
+    /// Its MSH-15/MSH-16 asked for no acknowledgement (counted per source).
+    pub no_ack_requested: bool,
 }
 
 /// The outcome of a successful insert.

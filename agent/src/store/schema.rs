@@ -107,17 +107,23 @@ CREATE TABLE source_stats (
 ) STRICT, WITHOUT ROWID;
 ";
 
-/// Schema version 2: records set aside because they can never fit the
+/// Schema version 2: per source, the messages that asked for no
+/// acknowledgement (MSH-15/MSH-16 `NE`).
+const V2: &str = "
+ALTER TABLE source_stats ADD COLUMN no_ack_requested INTEGER NOT NULL DEFAULT 0;
+";
+
+/// Schema version 3: records set aside because they can never fit the
 /// hub's payload limit (`parked_at_ms`, set by the forwarder; see
 /// `forwarder/split.rs`). Such a row stays unsent and is skipped by the
 /// forwarder's read until a technician replays or drops it.
-const V2: &str = "
+const V3: &str = "
 ALTER TABLE records ADD COLUMN parked_at_ms INTEGER;
 CREATE INDEX records_parked ON records (seq) WHERE parked_at_ms IS NOT NULL;
 ";
 
 /// Every migration, in order; index `i` produces schema version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -359,6 +365,31 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('records','dedupe','quarantine','audit','source_stats')", [], |r| r.get(0))
             .unwrap();
         assert_eq!(tables, 5);
+    }
+
+    #[test]
+    fn a_version_1_store_migrates_keeping_its_rows_and_counters() {
+        let (_dir, mut conn) = temp_db();
+        let v1 = conn.transaction().unwrap();
+        v1.execute_batch(V1).unwrap();
+        v1.execute(
+            "INSERT INTO source_stats (source, received, stored) VALUES ('lab', 7, 6)",
+            [],
+        )
+        .unwrap();
+        v1.pragma_update(None, "user_version", 1).unwrap();
+        v1.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        v1.commit().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        let row: (i64, i64, i64) = conn
+            .query_row(
+                "SELECT received, stored, no_ack_requested FROM source_stats WHERE source = 'lab'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (7, 6, 0));
     }
 
     #[test]

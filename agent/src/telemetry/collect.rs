@@ -9,9 +9,10 @@
 //!   and the unmapped-code counters are locked only to copy a bounded list.
 //! - A part that cannot be read is reported as unknown (`None`) with a
 //!   debug log, never as an error that would stop the heartbeat.
-//! - A source's `resends`, `control_id_reused` and `refused_full` come from
-//!   the store's lifetime counters (`source_stats`); the other per-source
-//!   counters are the listener's since start.
+//! - A source's `resends`, `control_id_reused`, `no_ack_requested` and
+//!   `refused_full` come from the store's lifetime counters
+//!   (`source_stats`); the other per-source counters are the listener's
+//!   since start.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -141,6 +142,7 @@ fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
     if let Some(s) = lifetime.iter().find(|s| s.source == stats.name) {
         stats.resends = s.duplicates;
         stats.control_id_reused = s.control_id_reuse;
+        stats.no_ack_requested = s.no_ack_requested;
         refused_full = s.refused_full;
     }
     if let Ok(drift) = shared.iface.drift.lock() {

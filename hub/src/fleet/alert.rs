@@ -137,21 +137,21 @@ pub(super) fn alerts(
 fn interface_alerts(row: &Row, out: &mut Vec<Alert>) {
     for s in row.sources.iter().filter(|s| s.failing) {
         out.push(Alert::InterfaceErrors {
-            source: s.name.clone(),
-            quarantined: s.quarantined,
-            rejected: s.rejected,
+            source: s.stats.name.clone(),
+            quarantined: s.stats.quarantined,
+            rejected: s.stats.rejected,
         });
     }
     for s in row.sources.iter().filter(|s| s.reusing) {
         out.push(Alert::ControlIdReused {
-            source: s.name.clone(),
-            total: s.control_id_reused,
+            source: s.stats.name.clone(),
+            total: s.stats.control_id_reused,
         });
     }
     for s in &row.sources {
-        for detail in &s.drift {
+        for detail in &s.stats.drift {
             out.push(Alert::Drift {
-                source: s.name.clone(),
+                source: s.stats.name.clone(),
                 detail: detail.clone(),
             });
         }

@@ -308,7 +308,7 @@ fn control_id_reuse_is_an_alert_while_it_rises_within_the_window() {
     assert!(one(&f, 0).alerts.is_empty());
     beat(&mut f, MIN, set_reused(2, 160));
     let row = one(&f, MIN);
-    assert_eq!(row.sources[0].control_id_reused, 2);
+    assert_eq!(row.sources[0].stats.control_id_reused, 2);
     assert_eq!(
         row.alerts
             .iter()

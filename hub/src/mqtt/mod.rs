@@ -111,7 +111,9 @@ pub struct SessionSpec {
 /// What the connection task reports.
 #[derive(Debug)]
 pub enum SessionEvent {
-    /// Connected (again) and subscribed.
+    /// Connected (again) and subscribed: the broker acknowledged every
+    /// filter (SUBACK), so messages published from now on reach this
+    /// session. Queued messages of a kept session may arrive before it.
     Connected {
         /// True when the broker kept our session.
         session_present: bool,
@@ -207,6 +209,7 @@ async fn drive(
 ) {
     let mut connected_once = false;
     let mut connected = false;
+    let mut session_present = false;
     let mut backoff = Duration::from_secs(1);
     loop {
         let event = match eventloop.poll().await {
@@ -234,31 +237,26 @@ async fn drive(
             Event::Incoming(Packet::ConnAck(ack)) => {
                 connected_once = true;
                 connected = true;
+                session_present = ack.session_present;
                 backoff = Duration::from_secs(1);
                 let subs = filters
                     .iter()
                     .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
-                if client.try_subscribe_many(subs).is_err() {
-                    Some(SessionEvent::Fatal(
-                        "could not queue the subscription".into(),
-                    ))
-                } else {
-                    Some(SessionEvent::Connected {
-                        session_present: ack.session_present,
-                    })
-                }
+                client
+                    .try_subscribe_many(subs)
+                    .is_err()
+                    .then(|| SessionEvent::Fatal("could not queue the subscription".into()))
             }
             Event::Incoming(Packet::Publish(p)) => Some(SessionEvent::Publish(p)),
             Event::Incoming(Packet::SubAck(ack)) => {
-                let refused = refused_filters(&ack.return_codes, &filters);
-                if refused.is_none() {
-                    // Messages published from now on reach this session.
-                    tracing::info!(filters = ?filters, "subscribed");
-                }
-                refused.map(|refused| {
-                    SessionEvent::Fatal(format!(
+                Some(match refused_filters(&ack.return_codes, &filters) {
+                    None => {
+                        tracing::info!(filters = ?filters, "subscribed");
+                        SessionEvent::Connected { session_present }
+                    }
+                    Some(refused) => SessionEvent::Fatal(format!(
                         "{url} refused the subscription to {refused} — check the broker's ACL for this client"
-                    ))
+                    )),
                 })
             }
             Event::Outgoing(Outgoing::Disconnect) => return,

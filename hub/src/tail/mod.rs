@@ -72,6 +72,9 @@ pub async fn run(
         match event {
             SessionEvent::Connected { session_present } => {
                 info!(session_present, "connected; receiving records");
+                if args.count == Some(0) {
+                    break;
+                }
             }
             SessionEvent::Publish(p) => {
                 let outcome = write(&p, &prefix, &mut dedupe, args.raw, &mut out, &mut stats)?;
@@ -79,6 +82,9 @@ pub async fn run(
                     Outcome::Done => {
                         if let Err(e) = sub.ack(&p).await {
                             warn!(cause = %e, "could not acknowledge; the broker will redeliver");
+                        }
+                        if args.count.is_some_and(|n| stats.records >= n) {
+                            break;
                         }
                     }
                     Outcome::OutputClosed => break,

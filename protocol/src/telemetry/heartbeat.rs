@@ -16,7 +16,7 @@
 //!   encoding byte for byte.
 //!
 //! Compatibility: `SourceStats::resends`, `SourceStats::control_id_reused`,
-//! `SourceStats::acks_received` and the listener counters after it, and
+//! `SourceStats::acks_received` and the counters after it, and
 //! `QueueStats::parked`, were appended before any release shipped, so the schema stayed at version 1 and the golden file was
 //! regenerated; from the first release on, such a change bumps
 //! [`HEARTBEAT_SCHEMA_VERSION`].
@@ -169,6 +169,10 @@ pub struct SourceStats {
     /// MLLP-over-TLS handshakes that failed since start (including a
     /// missing or untrusted client certificate).
     pub tls_failures: u64,
+    /// Messages whose MSH-15/MSH-16 asked for no acknowledgement (`NE`),
+    /// over the store's lifetime. They are answered anyway unless the
+    /// interface's `ack_mode` is `as_requested`.
+    pub no_ack_requested: u64,
 }
 
 /// An unmapped terminology code and how often it was seen.

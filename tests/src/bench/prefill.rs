@@ -54,7 +54,7 @@ pub async fn prefill(
         .map_err(|e| PrefillError::Task(e.to_string()))??;
     let iface = Interface {
         name: source.to_owned(),
-        ack_mode: AckMode::Auto,
+        ack_mode: AckMode::Always,
         time_zone: jiff::tz::TimeZone::UTC,
         mapping: MappingTable::empty(),
         unmapped: Mutex::new(UnmappedCounter::new(64)),

@@ -93,6 +93,18 @@ fn interfaces(r: &StatusReport, now: i64, out: &mut impl Write) -> std::io::Resu
         Align::Left,
     ];
     write!(out, "{}", text::table("  ", &aligns, &rows))?;
+    for i in r.interfaces.iter().filter(|i| i.no_ack_requested > 0) {
+        let answered = match i.ack_mode {
+            Some("as_requested") => "not answered (ack_mode = \"as_requested\")",
+            Some("original") => "answered AA/AE/AR (ack_mode = \"original\")",
+            _ => "answered anyway (ack_mode = \"always\")",
+        };
+        writeln!(
+            out,
+            "  {}: {} message(s) asked for no acknowledgement (MSH-15/16 NE); {answered}",
+            i.name, i.no_ack_requested
+        )?;
+    }
     writeln!(out)
 }
 

@@ -128,7 +128,7 @@ fn every_invalid_value_is_reported_at_its_key_with_file_and_position() {
             "listener[0].time_zone",
         ),
         (
-            "ack_mode = \"auto\"",
+            "ack_mode = \"always\"",
             "ack_mode = \"enhanced\"",
             "listener[0].ack_mode",
         ),

@@ -209,6 +209,7 @@ async fn retained_rows_are_marked_sent_then_purged_after_retention() {
 
 fn rejected(n: u8) -> Quarantined {
     Quarantined {
+        no_ack_requested: false,
         source: "lab".to_owned(),
         peer: "10.0.0.7:5000".to_owned(),
         received_at_ms: now_ms(),
