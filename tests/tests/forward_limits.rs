@@ -250,6 +250,11 @@ async fn a_queued_record_that_no_longer_fits_is_set_aside_with_an_alarm_and_the_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // What a technician sees (shown with --nocapture; copied into the README).
+    let list = cli(&rig, &["parked", "list"]).await?;
+    eprintln!("{}", String::from_utf8_lossy(&list.stdout));
+    ensure!(list.status.success());
+
     // The way out: the broker and the agent take larger messages, then a replay.
     let parked = cli_json(&rig, &["parked", "list", "--json"]).await?;
     let id = parked[0]["id"].as_i64().context("a parked id")?.to_string();

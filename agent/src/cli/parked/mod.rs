@@ -164,8 +164,8 @@ fn list(
 pub(in crate::cli) fn ways_out(config: &std::path::Path) -> String {
     format!(
         "Each needs more than hub.max_payload in one message to the hub. The two ways out:\n  \
-         - If the broker accepts larger messages: raise hub.max_payload in {} to at least\n    \
-         the size needed, restart the service, then: hl7edge parked replay ID\n  \
+         - If the broker accepts messages that large: raise hub.max_payload in\n    \
+         {}, restart the service, then: hl7edge parked replay ID\n  \
          - If it must never be sent: hl7edge parked drop ID\n",
         config.display()
     )
