@@ -176,38 +176,39 @@ mod tests {
         );
     }
 
-    #[test]
-    fn every_planned_envelope_respects_both_bounds() {
-        // A deterministic spread of sizes and topics.
-        let rows: Vec<Row> = (1..=500_i64)
-            .map(|n| {
-                let key = if n % 7 < 3 { "a" } else { "b" };
-                let len = usize::try_from((n * 7_919) % 300).unwrap_or(0);
-                Row(key, n, len)
-            })
-            .collect();
-        let bounds = Bounds {
-            max_records: 5,
-            max_payload: 400,
-        };
-        let steps = plan(rows.clone(), bounds);
-        let mut order = Vec::new();
-        for step in &steps {
-            match step {
-                Step::Publish(group) => {
-                    assert!(!group.is_empty() && group.len() <= 5);
-                    let bytes: usize = group.iter().map(|r| r.2).sum();
-                    assert!(group[0].envelope_len(group.len(), bytes) <= 400);
-                    assert!(group.iter().all(|r| r.0 == group[0].0));
-                    order.extend(group.iter().map(|r| r.1));
-                }
-                Step::SetAside { row, .. } => {
-                    assert!(row.envelope_len(1, row.2) > 400);
-                    order.push(row.1);
+    proptest::proptest! {
+        #[test]
+        fn every_planned_envelope_respects_both_bounds_and_keeps_every_row_in_order(
+            rows in proptest::collection::vec((0_u8..3, 0_usize..600), 0..300),
+            max_records in 1_usize..8,
+            max_payload in 50_usize..800,
+        ) {
+            let keys = ["a", "b", "c"];
+            let rows: Vec<Row> = rows
+                .into_iter()
+                .enumerate()
+                .map(|(n, (k, len))| Row(keys[usize::from(k)], n as i64, len))
+                .collect();
+            let bounds = Bounds { max_records, max_payload };
+            let mut order = Vec::new();
+            for step in plan(rows.clone(), bounds) {
+                match step {
+                    Step::Publish(group) => {
+                        proptest::prop_assert!(!group.is_empty() && group.len() <= max_records);
+                        let bytes: usize = group.iter().map(|r| r.2).sum();
+                        proptest::prop_assert!(group[0].envelope_len(group.len(), bytes) <= max_payload);
+                        proptest::prop_assert!(group.iter().all(|r| r.0 == group[0].0));
+                        order.extend(group.iter().map(|r| r.1));
+                    }
+                    Step::SetAside { row, needs } => {
+                        proptest::prop_assert!(needs > max_payload);
+                        proptest::prop_assert_eq!(needs, row.envelope_len(1, row.2));
+                        order.push(row.1);
+                    }
                 }
             }
+            let expected: Vec<i64> = rows.iter().map(|r| r.1).collect();
+            proptest::prop_assert_eq!(order, expected, "order kept, nothing lost");
         }
-        let expected: Vec<i64> = rows.iter().map(|r| r.1).collect();
-        assert_eq!(order, expected, "order kept, nothing lost");
     }
 }
