@@ -22,7 +22,7 @@ tests=$(printf '%s\n' "$commands" | sed -n 2p)
     { echo "readme: the first command is not the demo: $demo" >&2; exit 1; }
 [[ "$tests" == "bash tests/run.sh" ]] ||
     { echo "readme: the second command is not the one .ci/run runs: $tests" >&2; exit 1; }
-grep -q '^bash tests/run.sh$' .ci/run ||
+grep -q 'bash tests/run.sh)$' .ci/run ||
     { echo "readme: .ci/run does not run the README's test command" >&2; exit 1; }
 
 echo "readme: \$ $demo"

@@ -112,6 +112,10 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         store: handle.clone(),
         listeners: listeners.iter().map(|(_, _, s)| Arc::clone(s)).collect(),
         forwarder: Arc::clone(&forwarder_metrics),
+        limits: telemetry::collect::StoreLimits {
+            max_bytes: config.storage.max_bytes,
+            reserve_bytes: crate::store::DEFAULT_RESERVE_BYTES,
+        },
     };
     let telemetry = tokio::spawn(telemetry::run(
         identity,
@@ -193,7 +197,59 @@ pub(crate) fn interface(config: &Config, l: &config::Listener) -> anyhow::Result
     })
 }
 
+/// What identifies the running configuration and device certificate in the audit trail:
+/// `config sha256:…, certificate sha256:…` (hashes of the file's bytes and of the certificate's
+/// DER; no content).
+pub fn start_fingerprint(config_path: &std::path::Path, config: &Config) -> String {
+    use sha2::{Digest, Sha256};
+    let short = |bytes: &[u8]| crate::store::hex(&Sha256::digest(bytes));
+    let config_hash = std::fs::read(config_path).map_or_else(
+        |_| "unreadable".to_owned(),
+        |b| format!("sha256:{}", short(&b)),
+    );
+    let cert = match &config.hub.transport {
+        config::HubTransport::Tls(tls) => crate::tls::load_certs(&tls.cert)
+            .ok()
+            .and_then(|chain| chain.into_iter().next())
+            .map_or_else(
+                || "unreadable".to_owned(),
+                |der| format!("sha256:{}", short(der.as_ref())),
+            ),
+        config::HubTransport::Plaintext => "none (plaintext hub)".to_owned(),
+    };
+    format!("config {config_hash}, certificate {cert}")
+}
+
 impl RunningAgent {
+    /// Writes `agent.configuration` to the audit trail when the configuration file or the
+    /// device certificate differs from the last start's (one line per change, none otherwise).
+    pub async fn audit_start(&self, config_path: &std::path::Path, config: &Config) {
+        let Some(store) = &self.store else { return };
+        let now = start_fingerprint(config_path, config);
+        let reader = store.open_reader();
+        let last = tokio::task::spawn_blocking(move || {
+            reader.and_then(|r| r.audit_last_of_kind("agent.configuration"))
+        })
+        .await;
+        let last = match last {
+            Ok(Ok(last)) => last,
+            _ => None,
+        };
+        if last.as_ref().map(|e| e.detail.as_str()) == Some(now.as_str()) {
+            return;
+        }
+        let detail = match &last {
+            None => format!("first start: {now}"),
+            Some(_) => format!("changed since the last start: {now}"),
+        };
+        if let Err(e) = store
+            .audit("agent.configuration", detail, crate::store::now_ms())
+            .await
+        {
+            warn!(cause = %e, "configuration fingerprint not written to the audit trail");
+        }
+    }
+
     /// The bound address of each listener, by name.
     pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
         self.listeners

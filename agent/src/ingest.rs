@@ -12,7 +12,6 @@ use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome, erl};
 use hl7edge_protocol::hl7::validate::Validation;
 use hl7edge_protocol::hl7::{ErrorCode, Issue, Message, Severity};
 use hl7edge_protocol::hl7::{batch, mllp};
-use hl7edge_protocol::normalize::coding_system::CodingSystem;
 use hl7edge_protocol::normalize::mapping::{MappingTable, UnmappedCounter};
 use hl7edge_protocol::normalize::{self, Context};
 use hl7edge_protocol::wire::{self, StoredRecord};
@@ -170,7 +169,7 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
         mapping: &iface.mapping,
     };
     let normalized = normalize::normalize(&msg, validation.issues.clone(), &ctx);
-    count_unmapped(iface, &normalized.unmapped);
+    count_unmapped(iface, &normalized);
     let stored = StoredRecord {
         mapping_version: iface.mapping.version().clone(),
         record: normalized.record,
@@ -390,15 +389,29 @@ fn observe_drift(iface: &Interface, msg: &Message<'_>) {
     }
 }
 
-fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)]) {
+/// Counts the message's unmapped codes for telemetry: identifiers by name, coded answers by
+/// number only (they are patient data); and its results in a unit the mapping table does not
+/// expect (also logged: counts only).
+fn count_unmapped(iface: &Interface, normalized: &normalize::Normalized) {
+    let unit_mismatches = normalized.unit_mismatches;
+    if unit_mismatches > 0 {
+        tracing::warn!(
+            interface = %iface.name,
+            results = unit_mismatches,
+            "results in a unit not commensurable with the unit the mapping table expects; not converted, flagged on the record"
+        );
+    }
+    let (unmapped, answers) = (&normalized.unmapped, normalized.unmapped_answers);
     let Ok(mut counter) = iface.unmapped.lock() else {
         return;
     };
-    if unmapped.is_empty() {
+    counter.record_unit_mismatches(unit_mismatches);
+    if unmapped.is_empty() && answers == 0 {
         counter.record_mapped();
     }
+    counter.record_unnamed(u64::try_from(answers).unwrap_or(u64::MAX));
     for (system, code) in unmapped {
-        counter.record_unmapped(system.hl7_code(), code);
+        counter.record_unmapped(&system.hl7_code(), code);
     }
 }
 

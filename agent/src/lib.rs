@@ -18,6 +18,7 @@ pub mod logging;
 pub mod notify;
 pub mod provision;
 pub mod send;
+pub mod service_account;
 pub mod signals;
 pub mod store;
 pub mod telemetry;

@@ -9,8 +9,8 @@ mod heartbeat;
 use serde::{Deserialize, Serialize};
 
 pub use heartbeat::{
-    Counters, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats,
-    StorageStats, TelemetryError, UnmappedCode, ratio,
+    Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, Refusing,
+    SourceStats, StorageStats, TelemetryError, UnmappedCode, ratio,
 };
 
 /// The retained online/offline status of a gateway.

@@ -77,6 +77,19 @@ fn sample_heartbeat() -> Heartbeat {
                 ..SourceStats::default()
             },
         ],
+        custody: Custody {
+            refusing: Some(Refusing {
+                cause: "reserve".into(),
+                reason:
+                    "the filesystem has 3.0 MiB available and the store keeps 32.0 MiB of it free"
+                        .into(),
+            }),
+            quarantine_open: 2,
+            audit_head: Some(
+                "4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f".into(),
+            ),
+            audit_lines: 1_234,
+        },
     }
 }
 

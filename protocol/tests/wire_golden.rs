@@ -49,6 +49,7 @@ fn glucose() -> Observation {
                 ucum: Some("mg/dL".into()),
                 original: None,
             }),
+            converted: None,
         }),
         reference_range: Some(ReferenceRange {
             low: Some(Decimal {

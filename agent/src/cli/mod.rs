@@ -13,6 +13,7 @@
 //!   texts never contain field values). Only `quarantine show`, an explicit
 //!   request for one message, prints a raw message.
 
+pub mod audit;
 pub mod parked;
 pub mod quarantine;
 pub mod status;

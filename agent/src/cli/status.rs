@@ -25,7 +25,10 @@ use super::quarantine::list::{self as qlist, QuarantineLine};
 use super::text;
 use super::{CliError, Opened};
 use crate::config::{self, AckMode};
-use crate::store::{AuditEntry, SourceStats, StoreStats, now_ms};
+use crate::store::{
+    AuditEntry, DEFAULT_RESERVE_BYTES, FullCause, PROBE_MESSAGE_BYTES, SourceStats, SpaceOutlook,
+    StoreStats, now_ms,
+};
 
 /// An unsent message older than this means forwarding is stuck.
 const QUEUE_OLD_SECS: u64 = 5 * 60;
@@ -53,6 +56,8 @@ pub struct StatusReport {
     pub generated_at: String,
     /// The database file.
     pub database: DatabaseStatus,
+    /// Whether the gateway accepts new messages now, and if not why, with the numbers.
+    pub intake: IntakeStatus,
     /// Messages waiting for the hub.
     pub queue: QueueStatus,
     /// Counters per interface (configured or seen in the database).
@@ -63,7 +68,7 @@ pub struct StatusReport {
     pub parked: ParkedStatus,
     /// The newest audit lines, newest first.
     pub recent_audit: Vec<AuditLine>,
-    /// What needs attention: `queue_old`, `quarantine_not_empty`,
+    /// What needs attention: `refusing`, `queue_old`, `quarantine_not_empty`,
     /// `records_parked`.
     pub attention: Vec<&'static str>,
 }
@@ -77,6 +82,31 @@ pub struct DatabaseStatus {
     pub bytes: u64,
     /// Size of its write-ahead log in bytes.
     pub wal_bytes: u64,
+}
+
+/// Whether a new message would be stored now (the writer's own rule, evaluated on the same
+/// numbers), and the numbers behind it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntakeStatus {
+    /// True when a new message would be answered AR now.
+    pub refusing: bool,
+    /// Why: `quota` (`storage.max_bytes` reached), `reserve` (the filesystem would keep less
+    /// than the store needs beside its data) or `filesystem` (no space left); `None` when
+    /// accepting.
+    pub cause: Option<&'static str>,
+    /// The reason in words, with the numbers.
+    pub reason: Option<String>,
+    /// Bytes counted against `storage.max_bytes`.
+    pub used_bytes: u64,
+    /// `storage.max_bytes`.
+    pub max_bytes: u64,
+    /// Bytes the filesystem gives the agent (`None`: unknown).
+    pub available_bytes: Option<u64>,
+    /// Bytes the store keeps free on the filesystem beside its data: the reserve for deletes
+    /// plus the write-ahead log's growth still to come.
+    pub keep_bytes: u64,
+    /// Messages refused for space over the store's lifetime, all interfaces.
+    pub refused_for_space: u64,
 }
 
 /// Messages waiting for the hub.
@@ -183,8 +213,14 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
     let latest = opened.read(|r| r.quarantine_latest(LATEST))?;
     let latest = qlist::lines(opened, latest)?;
     let audit = opened.read(|r| r.audit_recent(LATEST))?;
+    let max_bytes = opened.config.storage.max_bytes;
+    let outlook = opened.read(|r| r.space_outlook(max_bytes, DEFAULT_RESERVE_BYTES))?;
+    let intake = intake_status(&outlook, &stats.sources);
     let queue = queue_status(&stats, now);
     let mut attention = Vec::new();
+    if intake.refusing {
+        attention.push("refusing");
+    }
     if queue
         .oldest_unsent_age_seconds
         .is_some_and(|age| age > QUEUE_OLD_SECS)
@@ -206,6 +242,7 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
             bytes: stats.db_bytes,
             wal_bytes: stats.wal_bytes,
         },
+        intake,
         queue,
         interfaces: interfaces(opened, &stats.sources),
         quarantine: QuarantineStatus {
@@ -223,6 +260,21 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
         recent_audit: audit.into_iter().map(audit_line).collect(),
         attention,
     })
+}
+
+/// Would the store take a message now, by the writer's rule?
+pub fn intake_status(outlook: &SpaceOutlook, sources: &[SourceStats]) -> IntakeStatus {
+    let refusal = outlook.refusal(PROBE_MESSAGE_BYTES);
+    IntakeStatus {
+        refusing: refusal.is_some(),
+        cause: refusal.as_ref().map(FullCause::kind),
+        reason: refusal.as_ref().map(ToString::to_string),
+        used_bytes: outlook.used,
+        max_bytes: outlook.max_bytes,
+        available_bytes: outlook.available,
+        keep_bytes: outlook.reserve.saturating_add(outlook.pending),
+        refused_for_space: sources.iter().map(|s| s.refused_full).sum(),
+    }
 }
 
 fn queue_status(stats: &StoreStats, now: i64) -> QueueStatus {

@@ -1,7 +1,8 @@
 //! `hl7edge provision`: sets up a new gateway, in two steps.
 //!
 //! 1. `provision --org --site --gateway --hub --ca --listener --allow`: creates the device key
-//!    (P-256, mode 0600), a certificate signing request naming org (O), site (OU) and gateway
+//!    (P-256; `root:hl7edge 0640` when run as root where the service account exists, else
+//!    `0600`: see [`crate::service_account`]), a certificate signing request naming org (O), site (OU) and gateway
 //!    (CN), a copy of the hub CA, a configuration the agent loads and the queue's directory,
 //!    then says what to do next.
 //! 2. `provision --install-cert FILE`: checks the certificate central IT signed and installs it.
@@ -122,6 +123,16 @@ pub fn command(args: &ProvisionArgs) -> Result<ExitCode, ProvisionError> {
     match &args.install_cert {
         Some(file) => {
             let (dates, path) = install::install(&args.config, file, Timestamp::now())?;
+            audit_if_stored(
+                &args.config,
+                "provision.install-cert",
+                &format!(
+                    "certificate for {} installed at {}, valid until {}",
+                    dates.subject,
+                    path.display(),
+                    dates.not_after
+                ),
+            );
             println!(
                 "Installed the certificate for {} at {}\nIt is valid until {} ({} days from now).\n\n\
                  Next steps:\n  1. Check the box: hl7edge doctor --config {}\n  \
@@ -178,14 +189,54 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
     refuse_existing(&layout, args.force)?;
     let (key, csr) = setup::key_and_csr(&identity)?;
     let force = args.force;
-    files::write_atomic(&layout.key, key.as_bytes(), files::SECRET, force)?;
+    let policy = crate::service_account::key_policy(
+        rustix::process::geteuid().as_raw(),
+        crate::service_account::lookup(),
+    );
+    files::write_key(&layout.key, key.as_bytes(), policy, force)?;
     files::write_atomic(&layout.csr, csr.as_bytes(), files::PUBLIC, force)?;
     files::write_atomic(&layout.ca, &ca_bytes, files::PUBLIC, true)?;
     files::write_atomic(&layout.config, config_text.as_bytes(), files::PUBLIC, force)?;
     if let Some(queue_dir) = storage.parent() {
         files::private_dir(queue_dir)?;
     }
-    Ok(next_steps(&identity, &layout))
+    audit_if_stored(
+        &layout.config,
+        "provision",
+        &format!(
+            "gateway {}/{}/{} provisioned: new device key and CSR {}{}",
+            identity.org,
+            identity.site,
+            identity.gateway,
+            layout.csr.display(),
+            if force {
+                " (--force: the old key was replaced)"
+            } else {
+                ""
+            }
+        ),
+    );
+    Ok(next_steps(&identity, &layout, policy))
+}
+
+/// Appends an audit line to the store the configuration names, when it exists already (a
+/// certificate renewal, a re-provisioning); a new box has no store yet, and its first start
+/// records the configuration and certificate fingerprints (`agent.configuration`).
+fn audit_if_stored(config_path: &Path, kind: &str, detail: &str) {
+    let Ok(config) = config::Config::load(config_path) else {
+        return;
+    };
+    if !config.storage.path.exists() {
+        return;
+    }
+    if let Err(e) =
+        crate::store::offline::audit(&config.storage.path, crate::store::now_ms(), kind, detail)
+    {
+        eprintln!(
+            "note: {kind} could not be written to the audit trail in {}: {e}",
+            config.storage.path.display()
+        );
+    }
 }
 
 fn refuse_existing(layout: &Layout, force: bool) -> Result<(), ProvisionError> {
@@ -201,10 +252,18 @@ fn refuse_existing(layout: &Layout, force: bool) -> Result<(), ProvisionError> {
     }
 }
 
-fn next_steps(identity: &Identity, layout: &Layout) -> String {
+fn next_steps(
+    identity: &Identity,
+    layout: &Layout,
+    policy: crate::service_account::KeyPolicy,
+) -> String {
+    let mode = match policy.group {
+        Some(_) => "root:hl7edge 0640, readable by the service".to_owned(),
+        None => format!("mode {:04o}", policy.mode),
+    };
     format!(
         "Provisioned gateway {org}/{site}/{gw}.\n\
-         \x20 device key         {key} (stays on this box; never send it anywhere)\n\
+         \x20 device key         {key} ({mode}; stays on this box, never send it anywhere)\n\
          \x20 signing request    {csr}\n\
          \x20 hub CA             {ca}\n\
          \x20 configuration      {config}\n\n\
@@ -221,5 +280,6 @@ fn next_steps(identity: &Identity, layout: &Layout) -> String {
         csr = layout.csr.display(),
         ca = layout.ca.display(),
         config = layout.config.display(),
+        mode = mode,
     )
 }

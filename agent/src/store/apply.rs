@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use rusqlite::{Transaction, params};
 
 use super::{
-    audit,
+    audit, batch_audit,
     error::StoreError,
     ingest, parked, quarantine,
     request::{Batch, BatchResults, Forward, OpRef, Resolve},
@@ -116,7 +116,25 @@ pub(crate) fn apply(
         apply_growth(tx, batch, limits, &mut space, &mut stats, &mut applied)?;
     }
     stats.flush(tx).map_err(Failure::whole)?;
+    audit_batch(tx, batch, &applied.results).map_err(Failure::whole)?;
     Ok(applied)
+}
+
+/// One audit line for what the batch received and answered, one for what the broker
+/// acknowledged (see `batch_audit.rs`).
+fn audit_batch(
+    tx: &Transaction<'_>,
+    batch: &Batch,
+    results: &super::request::BatchResults,
+) -> rusqlite::Result<()> {
+    let now = super::now_ms();
+    if let Some(detail) = batch_audit::received_line(batch, results) {
+        audit::append(tx, now, "messages.received", &detail)?;
+    }
+    if let Some(detail) = batch_audit::forwarded_line(batch, results) {
+        audit::append(tx, now, "records.forwarded", &detail)?;
+    }
+    Ok(())
 }
 
 fn apply_growth(

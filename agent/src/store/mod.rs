@@ -70,6 +70,7 @@
 
 mod apply;
 mod audit;
+mod batch_audit;
 mod checkpoint;
 mod error;
 mod handle;
@@ -82,7 +83,7 @@ mod reader;
 mod recovery;
 mod request;
 mod schema;
-mod space;
+pub(crate) mod space;
 mod stats;
 mod tally;
 mod writer;
@@ -97,7 +98,7 @@ use std::{
 use tokio::sync::mpsc;
 
 pub use self::{
-    audit::AuditEntry,
+    audit::{AuditEntry, ChainedEntry, Verdict, hex},
     error::{FullCause, StoreError},
     handle::{StoreHandle, StoreHealth, WriterMetrics},
     open::{IntegrityCheck, OpenReport},
@@ -105,6 +106,7 @@ pub use self::{
     reader::{ParkedRecord, PendingQuery, PendingRecord, StoreReader, StoreStats},
     recovery::{LostRows, Recovery},
     request::{Inserted, NewMessage},
+    space::{DEFAULT_RESERVE_BYTES, STANDING_WAL_BYTES, SpaceOutlook, overhead_bytes},
     stats::SourceStats,
 };
 
@@ -154,7 +156,7 @@ impl StoreConfig {
             dedupe_window: Duration::from_secs(24 * 3600),
             max_batch: DEFAULT_MAX_BATCH,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
-            reserve_bytes: 16 << 20,
+            reserve_bytes: DEFAULT_RESERVE_BYTES,
             sync_check_max_bytes: 16 << 20,
         }
     }
@@ -238,6 +240,14 @@ impl StoreWriter {
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
     }
+}
+
+/// A small message's size: "would the store take one now?" is asked with it (status, heartbeat).
+pub const PROBE_MESSAGE_BYTES: u64 = 4096;
+
+/// `path` with `suffix` appended to its file name (`queue.db` + `-wal`).
+pub fn sibling(path: &std::path::Path, suffix: &str) -> PathBuf {
+    recovery::with_suffix(path, suffix)
 }
 
 /// The wall clock in Unix milliseconds (0 before 1970).

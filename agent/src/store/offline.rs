@@ -117,6 +117,16 @@ pub fn drop_parked(path: &Path, seq: i64, at_ms: i64) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// Appends one line to the audit trail of an existing store (an operator's action made outside
+/// the agent: `quarantine show`, `provision --install-cert`), chained like every other line.
+pub fn audit(path: &Path, at_ms: i64, kind: &str, detail: &str) -> Result<(), StoreError> {
+    let mut conn = open_existing(path)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    audit::append(&tx, at_ms, kind, detail)?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Opens an existing store for writing next to the agent's writer.
 fn open_existing(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -174,8 +184,15 @@ mod tests {
         let entry = reader.quarantine_get(id).unwrap().unwrap();
         assert_eq!(entry.summary.replayed_at_ms, Some(5_000));
         let audit = reader.audit_recent(10).unwrap();
-        assert_eq!(audit.len(), 1);
-        assert_eq!(audit[0].kind, "quarantine.replayed");
+        let kinds: Vec<&str> = audit.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, ["quarantine.replayed", "messages.received"]);
+        assert!(
+            audit[1]
+                .detail
+                .contains("lab: 1 quarantined (AE) entries 1"),
+            "{}",
+            audit[1].detail
+        );
         let stats = reader.stats().unwrap();
         let lab = &stats.sources[0];
         assert_eq!((lab.received, lab.stored, lab.quarantined), (1, 1, 1));

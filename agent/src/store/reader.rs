@@ -264,6 +264,24 @@ impl StoreReader {
         Ok(pages.saturating_sub(free).saturating_mul(page_size))
     }
 
+    /// The space situation as the writer sees it, for a store limited to `max_bytes` that keeps
+    /// `reserve_bytes` free on its filesystem ([`SpaceOutlook::refusal`] tells whether a
+    /// message would be refused now, and why).
+    pub fn space_outlook(
+        &self,
+        max_bytes: u64,
+        reserve_bytes: u64,
+    ) -> Result<super::SpaceOutlook, StoreError> {
+        let wal = wal_path(&self.path);
+        let policy = super::space::SpacePolicy {
+            db_path: &self.path,
+            wal_path: &wal,
+            max_bytes,
+            reserve_bytes,
+        };
+        Ok(super::space::outlook(&self.conn, policy)?)
+    }
+
     /// Open quarantine entries, oldest first, without their raw bytes.
     pub fn quarantine_list(&self, limit: usize) -> Result<Vec<QuarantineSummary>, StoreError> {
         Ok(quarantine::list_open(&self.conn, limit)?)
@@ -278,6 +296,44 @@ impl StoreReader {
     /// One quarantine entry with its raw bytes, open or resolved.
     pub fn quarantine_get(&self, id: i64) -> Result<Option<QuarantineEntry>, StoreError> {
         Ok(quarantine::get(&self.conn, id)?)
+    }
+
+    /// The newest audit line of `kind`, if any.
+    pub fn audit_last_of_kind(&self, kind: &str) -> Result<Option<AuditEntry>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, at_ms, kind, detail FROM audit WHERE kind = ?1 ORDER BY id DESC LIMIT 1",
+                [kind],
+                |r| {
+                    Ok(AuditEntry {
+                        id: r.get(0)?,
+                        at_ms: r.get(1)?,
+                        kind: r.get(2)?,
+                        detail: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Recomputes the audit chain over every kept line.
+    pub fn audit_verify(&self) -> Result<super::Verdict, StoreError> {
+        Ok(audit::verify(&self.conn)?)
+    }
+
+    /// Audit lines with `id > after`, oldest first, at most `limit`, with their hashes.
+    pub fn audit_lines(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<super::ChainedEntry>, StoreError> {
+        Ok(audit::lines(&self.conn, after, limit)?)
+    }
+
+    /// The audit trail's head hash (hex) and its number of kept lines.
+    pub fn audit_head(&self) -> Result<(Option<String>, u64), StoreError> {
+        Ok(audit::head_summary(&self.conn)?)
     }
 
     /// The newest `limit` audit lines, newest first.

@@ -113,17 +113,31 @@ const V2: &str = "
 ALTER TABLE source_stats ADD COLUMN no_ack_requested INTEGER NOT NULL DEFAULT 0;
 ";
 
-/// Schema version 3: records set aside because they can never fit the
+/// Schema version 3 (this branch's first; renumber freely at merge): the audit trail is
+/// hash-chained (`hash` of each line, see `audit.rs`; lines of older builds are sealed at open)
+/// and pruned by age behind an anchor (the last pruned line's id and hash).
+const V3_AUDIT_CHAIN: &str = "
+ALTER TABLE audit ADD COLUMN hash BLOB;
+CREATE TABLE audit_anchor (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    last_id   INTEGER NOT NULL,
+    last_hash BLOB    NOT NULL,
+    pruned    INTEGER NOT NULL
+) STRICT;
+";
+
+/// Every migration, in order; index `i` produces schema version `i + 1`.
+/// Schema version 4: records set aside because they can never fit the
 /// hub's payload limit (`parked_at_ms`, set by the forwarder; see
 /// `forwarder/split.rs`). Such a row stays unsent and is skipped by the
 /// forwarder's read until a technician replays or drops it.
-const V3: &str = "
+const V4_PARKED: &str = "
 ALTER TABLE records ADD COLUMN parked_at_ms INTEGER;
 CREATE INDEX records_parked ON records (seq) WHERE parked_at_ms IS NOT NULL;
 ";
 
 /// Every migration, in order; index `i` produces schema version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3_AUDIT_CHAIN, V4_PARKED];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

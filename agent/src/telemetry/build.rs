@@ -13,7 +13,8 @@
 use std::time::Duration;
 
 use hl7edge_protocol::telemetry::{
-    Counters, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats, StorageStats,
+    Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats,
+    StorageStats,
 };
 
 /// Milliseconds in a day.
@@ -84,6 +85,9 @@ pub struct Snapshot {
     pub forwarded: u64,
     /// One reading per interface, in config order.
     pub sources: Vec<SourceReading>,
+    /// Data at rest: refusals, open quarantine entries, audit head (default when the store
+    /// could not be read).
+    pub custody: Custody,
 }
 
 /// What the heartbeat derives from the previous one: the queue's growth
@@ -180,7 +184,7 @@ pub fn heartbeat(
         storage: StorageStats {
             disk_free_bytes: snapshot.disk_free_bytes.unwrap_or(0),
             db_bytes: store.db_bytes,
-            alarm,
+            alarm: alarm || snapshot.custody.refusing.is_some(),
             recovery: identity.recovery.clone(),
         },
         counters: totals(snapshot),
@@ -189,6 +193,7 @@ pub fn heartbeat(
         hours_until_full,
         clock_offset_ms: None,
         sources: snapshot.sources.iter().map(|s| s.stats.clone()).collect(),
+        custody: snapshot.custody.clone(),
     }
 }
 
@@ -256,6 +261,7 @@ mod tests {
             connects: 3,
             forwarded: 9,
             sources: vec![source("lab", 10, 8, 2), source("icu", 5, 4, 0)],
+            custody: Custody::default(),
         }
     }
 

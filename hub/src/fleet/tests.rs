@@ -49,6 +49,7 @@ pub(crate) fn heartbeat(edit: impl FnOnce(&mut Heartbeat)) -> Vec<u8> {
             codes_unmapped: 10,
             ..SourceStats::default()
         }],
+        custody: Custody::default(),
     };
     edit(&mut hb);
     hb.encode().unwrap()

@@ -38,6 +38,12 @@ pub struct Normalized {
     /// the agent can count them per interface. A unit that could not be
     /// translated to UCUM is listed as `(CodingSystem::Ucum, unit as sent)`.
     pub unmapped: Vec<(CodingSystem, String)>,
+    /// Results whose unit is not commensurable with the unit the mapping
+    /// table expects for their code (each also a warning on the record).
+    pub unit_mismatches: u32,
+    /// Coded observation values (OBX-5 answers) that had no standard mapping. Only their
+    /// number is reported: an answer is about the patient, so it is never named in telemetry.
+    pub unmapped_answers: usize,
 }
 
 /// The state of one run: the context, and the warnings and unmapped codes
@@ -49,6 +55,8 @@ pub(crate) struct Work<'c> {
     pub(crate) issues: Vec<Issue>,
     /// Distinct unmapped codes, in order of first appearance.
     pub(crate) unmapped: Vec<(CodingSystem, String)>,
+    /// Unmapped coded observation values (answers), counted, never listed.
+    pub(crate) unmapped_answers: usize,
     /// Units already resolved, by the raw bytes sent.
     pub(crate) units: Memo<Option<Unit>>,
     /// Times already converted, by the raw bytes sent.
@@ -59,6 +67,8 @@ pub(crate) struct Work<'c> {
     /// True once a time of hour precision or finer was sent without an
     /// offset and read in the site zone.
     pub(crate) read_in_site_zone: bool,
+    /// Results in a unit incommensurable with the one their code expects.
+    pub(crate) unit_mismatches: u32,
 }
 
 /// Most entries a [`Memo`] keeps.
@@ -123,10 +133,12 @@ impl<'c> Work<'c> {
             ctx,
             issues,
             unmapped: Vec::new(),
+            unmapped_answers: 0,
             units: Memo::default(),
             times: Memo::default(),
             codes: Memo::default(),
             read_in_site_zone: false,
+            unit_mismatches: 0,
         }
     }
 

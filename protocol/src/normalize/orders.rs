@@ -20,10 +20,6 @@ use crate::normalize::datatypes::{Accept, coded, component, field_time, practiti
 use crate::normalize::fields::Fields;
 use crate::record::{CompactString, Order, OrderMessage};
 
-/// HL7 tables 0487 (specimen type, SPM-4) and 0070 (specimen source,
-/// OBR-15) are standard vocabularies for the specimen.
-const SPECIMEN_SYSTEMS: Accept = Accept(&["HL70487", "HL70070"]);
-
 /// Reads every order.
 pub(crate) fn orders(work: &mut Work<'_>, msg: &Message<'_>) -> OrderMessage {
     let mut orders: Vec<Order> = Vec::new();
@@ -62,7 +58,7 @@ pub(crate) fn orders(work: &mut Work<'_>, msg: &Message<'_>) -> OrderMessage {
             b"SPM" => {
                 if let Some((order, _)) = current.as_mut() {
                     let spm4 = segment.parts(segment.field(4));
-                    let specimen = coded(work, spm4, SPECIMEN_SYSTEMS);
+                    let specimen = coded(work, spm4, Accept::GENERAL, segment.at(4));
                     order.specimen = specimen.or(order.specimen.take());
                 }
             }
@@ -106,11 +102,21 @@ fn empty() -> Order {
 /// Fills `order` from an OBR or RXO.
 fn detail(work: &mut Work<'_>, segment: &Fields<'_>, mut order: Order) -> Order {
     if segment.segment().id_bytes() == b"RXO" {
-        order.service = coded(work, segment.parts(segment.field(1)), Accept::GENERAL);
+        order.service = coded(
+            work,
+            segment.parts(segment.field(1)),
+            Accept::OBSERVATION,
+            segment.at(1),
+        );
         return order;
     }
     let obr = segment;
-    order.service = coded(work, obr.parts(obr.field(4)), Accept::GENERAL);
+    order.service = coded(
+        work,
+        obr.parts(obr.field(4)),
+        Accept::OBSERVATION,
+        obr.at(4),
+    );
     order.placer_order = order.placer_order.or_else(|| component(obr.field(2), 1));
     order.filler_order = order.filler_order.or_else(|| component(obr.field(3), 1));
     if order.orderer.is_none() {
@@ -122,7 +128,7 @@ fn detail(work: &mut Work<'_>, segment: &Fields<'_>, mut order: Order) -> Order 
         .or_else(|| component(obr.field(5), 1));
     if order.specimen.is_none() {
         let source = obr.field(15).and_then(|f| f.component(1));
-        order.specimen = coded(work, obr.parts(source), SPECIMEN_SYSTEMS);
+        order.specimen = coded(work, obr.parts(source), Accept::GENERAL, obr.at(15));
     }
     order
 }

@@ -24,6 +24,7 @@ use crate::normalize::datatypes::{
     text,
 };
 use crate::normalize::fields::Fields;
+use crate::normalize::ucum;
 use crate::record::{
     Coded, CompactString, Observation, ObservationGroup, ObservationReport, ResultStatus, Timestamp,
 };
@@ -74,7 +75,12 @@ fn group(work: &mut Work<'_>, obr: &Fields<'_>) -> ObservationGroup {
     ObservationGroup {
         placer_order: component(obr.field(2), 1),
         filler_order: component(obr.field(3), 1),
-        service: coded(work, obr.parts(obr.field(4)), Accept::GENERAL),
+        service: coded(
+            work,
+            obr.parts(obr.field(4)),
+            Accept::OBSERVATION,
+            obr.at(4),
+        ),
         observed_at: field_time(work, obr, 7),
         reported_at: field_time(work, obr, 22),
         status: component(obr.field(25), 1),
@@ -102,10 +108,13 @@ fn observation(
     group_time: Option<&Timestamp>,
 ) -> Observation {
     let observed_at = field_time(work, obx, 14).filter(|t| Some(t) != group_time);
+    let code = code(work, obx);
+    let mut value = value::value(work, obx);
+    ucum::safety::check_expected_unit(work, &code, &mut value, obx.at(6));
     Observation {
-        code: code(work, obx),
+        code,
         sub_id: component(obx.field(4), 1),
-        value: value::value(work, obx),
+        value,
         reference_range: text(obx.field(7)).map(|t| reference_range(&t)),
         flags: flags(obx.field(8)),
         status: status(work, obx),
@@ -117,7 +126,12 @@ fn observation(
 
 /// OBX-3; an empty one is warned about and kept as an empty local code.
 fn code(work: &mut Work<'_>, obx: &Fields<'_>) -> Coded {
-    if let Some(code) = coded(work, obx.parts(obx.field(3)), Accept::GENERAL) {
+    if let Some(code) = coded(
+        work,
+        obx.parts(obx.field(3)),
+        Accept::OBSERVATION,
+        obx.at(3),
+    ) {
         return code;
     }
     work.warn(

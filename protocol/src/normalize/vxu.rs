@@ -22,10 +22,6 @@ use crate::normalize::datatypes::{
 use crate::normalize::fields::Fields;
 use crate::record::{Coded, Immunization, ImmunizationReport, Quantity};
 
-const MANUFACTURER_SYSTEMS: Accept = Accept(&["MVX"]);
-const ROUTE_SYSTEMS: Accept = Accept(&["HL70162"]);
-const SITE_SYSTEMS: Accept = Accept(&["HL70163"]);
-
 /// Reads every RXA with its RXR.
 pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> ImmunizationReport {
     let mut immunizations: Vec<Immunization> = Vec::new();
@@ -35,8 +31,8 @@ pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> Immunizat
             b"RXR" => {
                 if let Some(last) = immunizations.last_mut() {
                     let rxr = Fields::new(msg, segment);
-                    last.route = coded(work, rxr.parts(rxr.field(1)), ROUTE_SYSTEMS);
-                    last.site = coded(work, rxr.parts(rxr.field(2)), SITE_SYSTEMS);
+                    last.route = coded(work, rxr.parts(rxr.field(1)), Accept::GENERAL, rxr.at(1));
+                    last.site = coded(work, rxr.parts(rxr.field(2)), Accept::GENERAL, rxr.at(2));
                 }
             }
             _ => {}
@@ -53,7 +49,7 @@ fn administration(work: &mut Work<'_>, rxa: &Fields<'_>) -> Immunization {
         vaccine: vaccine(work, rxa),
         dose: dose(work, rxa),
         lot: string(rxa.field(15).and_then(|f| f.repetition(1))),
-        manufacturer: coded(work, rxa.parts(rxa.field(17)), MANUFACTURER_SYSTEMS),
+        manufacturer: coded(work, rxa.parts(rxa.field(17)), Accept::GENERAL, rxa.at(17)),
         completion: component(rxa.field(20), 1),
         route: None,
         site: None,
@@ -88,7 +84,7 @@ fn not_kept(work: &mut Work<'_>, rxa: &Fields<'_>) {
 
 /// RXA-5; an empty one is warned about and kept as an empty code.
 fn vaccine(work: &mut Work<'_>, rxa: &Fields<'_>) -> Coded {
-    if let Some(code) = coded(work, rxa.parts(rxa.field(5)), Accept::GENERAL) {
+    if let Some(code) = coded(work, rxa.parts(rxa.field(5)), Accept::GENERAL, rxa.at(5)) {
         return code;
     }
     work.warn(
@@ -113,6 +109,7 @@ fn dose(work: &mut Work<'_>, rxa: &Fields<'_>) -> Option<Quantity> {
     Some(Quantity {
         value,
         unit: unit(work, rxa, 7),
+        converted: None,
     })
 }
 

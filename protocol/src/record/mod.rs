@@ -218,10 +218,28 @@ pub enum Value {
 /// A number with its unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Quantity {
-    /// The value.
+    /// The value, as sent.
     pub value: Decimal,
-    /// The unit.
+    /// The unit, as sent.
     pub unit: Option<Unit>,
+    /// The value in the unit the interface's mapping table expects for
+    /// this code (its `target_unit`), when the sent unit differs but is
+    /// commensurable with it (`value` and `unit` stay as sent).
+    pub converted: Option<Converted>,
+}
+
+/// A quantity converted to the unit a mapping row expects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Converted {
+    /// The converted value.
+    pub value: Decimal,
+    /// The expected UCUM unit.
+    pub unit: CompactString,
+    /// True when the value is the exact product of the sent value and a
+    /// decimal conversion factor (`5.4 mg/dL` is exactly `54.0 mg/L`);
+    /// false when it was rounded (a temperature offset, a factor that has
+    /// no short decimal form).
+    pub exact: bool,
 }
 
 /// A unit as sent and as UCUM.

@@ -15,9 +15,11 @@
 //! - The golden file `protocol/tests/golden/heartbeat_v1.bin` pins the
 //!   encoding byte for byte.
 //!
-//! Compatibility: `SourceStats::resends`, `SourceStats::control_id_reused`,
+//! Compatibility: [`Heartbeat::custody`] was appended before any release too.
+//! `SourceStats::resends`, `SourceStats::control_id_reused`,
 //! `SourceStats::acks_received` and the counters after it, and
-//! `QueueStats::parked`, were appended before any release shipped, so the schema stayed at version 1 and the golden file was
+//! `QueueStats::parked`, were
+//! appended before any release shipped, so the schema stayed at version 1 and the golden file was
 //! regenerated; from the first release on, such a change bumps
 //! [`HEARTBEAT_SCHEMA_VERSION`].
 
@@ -63,6 +65,33 @@ pub struct Heartbeat {
     pub clock_offset_ms: Option<i64>,
     /// One entry per configured interface (listener), in config order.
     pub sources: Vec<SourceStats>,
+    /// Patient data at rest on the gateway: refusals, quarantine, audit.
+    pub custody: Custody,
+}
+
+/// What the gateway holds of patient data at rest, and whether it takes more. New fields
+/// (quarantine bytes and expiry, set-aside files) are appended here as they are measured.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Custody {
+    /// Set while new messages are refused for space (every message gets AR).
+    pub refusing: Option<Refusing>,
+    /// Quarantine entries neither replayed nor dropped.
+    pub quarantine_open: u64,
+    /// The audit trail's head: the hash of its newest line, hex. A reader that keeps it can
+    /// later tell whether the box's trail was cut or rewritten (`hl7edge audit verify`).
+    pub audit_head: Option<String>,
+    /// Lines in the audit trail (kept lines, after pruning).
+    pub audit_lines: u64,
+}
+
+/// Why new messages are refused, with the numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Refusing {
+    /// `quota` (`storage.max_bytes` reached), `reserve` (the filesystem would keep less than the
+    /// store needs beside its data) or `filesystem` (no space left).
+    pub cause: String,
+    /// The reason in words, with sizes.
+    pub reason: String,
 }
 
 /// The identity a gateway is configured with (`[gateway]` in its config).
@@ -268,6 +297,7 @@ mod tests {
             hours_until_full: None,
             clock_offset_ms: None,
             sources: vec![],
+            custody: Custody::default(),
         }
     }
 

@@ -18,6 +18,12 @@ fn reader(fixture: &Fixture) -> StoreReader {
     StoreReader::open(&fixture.loaded.storage.path).expect("reader")
 }
 
+/// Whether the audit trail has a line of `kind`.
+fn audited(fixture: &Fixture, kind: &str) -> bool {
+    let lines = reader(fixture).audit_recent(100).expect("audit");
+    lines.iter().any(|l| l.kind == kind)
+}
+
 /// The fixture's configuration with `hub.max_payload` set to `value`.
 fn with_max_payload(fixture: &mut Fixture, value: &str) {
     let text = std::fs::read_to_string(&fixture.config).expect("config");
@@ -84,8 +90,7 @@ fn replay_queues_a_record_that_now_fits_with_an_audit_line() {
     assert!(text.contains("queued again"), "{text}");
     let stats = reader(&fixture).stats().expect("stats");
     assert_eq!((stats.parked, stats.queue_depth), (0, 1));
-    let audit = reader(&fixture).audit_recent(1).expect("audit");
-    assert_eq!(audit[0].kind, "parked.replayed");
+    assert!(audited(&fixture, "parked.replayed"));
 }
 
 #[test]
@@ -130,10 +135,7 @@ fn drop_needs_yes_without_a_terminal_then_erases_the_record_with_an_audit_line()
     assert!(text.contains("erased"), "{text}");
     let stats = reader(&fixture).stats().expect("stats");
     assert_eq!((stats.parked, stats.queue_depth), (0, 0));
-    assert_eq!(
-        reader(&fixture).audit_recent(1).expect("audit")[0].kind,
-        "parked.dropped"
-    );
+    assert!(audited(&fixture, "parked.dropped"));
     let (again, _) = parked(&fixture, Action::Drop { id: seq, yes: true });
     assert!(matches!(again, Err(CliError::NoSuchParked { .. })));
 }

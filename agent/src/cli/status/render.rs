@@ -19,12 +19,46 @@ pub(super) fn render(r: &StatusReport, now: i64, out: &mut impl Write) -> std::i
         r.database.path.display()
     )?;
     writeln!(out)?;
+    intake(r, out)?;
     queue(r, out)?;
     interfaces(r, now, out)?;
     quarantine(r, out)?;
     parked(r, out)?;
     audit(r, out)?;
     advice(r, out)
+}
+
+fn intake(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
+    let i = &r.intake;
+    match &i.reason {
+        Some(reason) => {
+            writeln!(
+                out,
+                "REFUSING NEW MESSAGES: every message is answered AR now (the sender keeps it and retries)"
+            )?;
+            writeln!(out, "  why  {reason}")?;
+        }
+        None => writeln!(out, "Accepting new messages")?,
+    }
+    let available = i
+        .available_bytes
+        .map_or_else(|| "unknown".to_owned(), |a| ByteSize(a).to_string());
+    writeln!(
+        out,
+        "  queue {} of storage.max_bytes {}; filesystem {} available, {} kept free by the store",
+        ByteSize(i.used_bytes),
+        ByteSize(i.max_bytes),
+        available,
+        ByteSize(i.keep_bytes)
+    )?;
+    if i.refused_for_space > 0 {
+        writeln!(
+            out,
+            "  {} message(s) refused for space since the database was created",
+            i.refused_for_space
+        )?;
+    }
+    writeln!(out)
 }
 
 fn queue(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
@@ -172,6 +206,25 @@ fn audit(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out)
 }
 
+fn refusing_advice(r: &StatusReport) -> String {
+    let why = r.intake.reason.as_deref().unwrap_or("no room");
+    let fix = match r.intake.cause {
+        Some("quota") => {
+            "The queue reached storage.max_bytes because the hub has not taken messages.\n    \
+             Check the hub connection: hl7edge doctor. Messages are accepted again as soon as \
+             the queue drains."
+        }
+        Some("reserve") => {
+            "The data partition is too small for the store (or filled by other files): it keeps \
+             a reserve for deletes and room for its write-ahead log beside the queue.\n    \
+             hl7edge doctor names the partition size needed; move storage.path to a larger \
+             partition or free space on this one."
+        }
+        _ => "Free space on the data partition (old logs, other files), or move storage.path.",
+    };
+    format!("The gateway is refusing every message: {why}.\n    {fix}")
+}
+
 fn advice(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "What to do")?;
     if r.attention.is_empty() {
@@ -179,6 +232,7 @@ fn advice(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     }
     for code in &r.attention {
         let text = match *code {
+            "refusing" => refusing_advice(r),
             "queue_old" => format!(
                 "Messages have waited more than {} for the hub.\n    \
                  Check the network and the hub connection: hl7edge doctor\n    \

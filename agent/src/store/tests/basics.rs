@@ -262,8 +262,16 @@ async fn quarantine_entries_are_listed_replayed_and_dropped_with_audit() {
         .unwrap()
         .into_iter()
         .map(|a| a.kind)
+        .filter(|k| k.starts_with("quarantine."))
         .collect();
     assert_eq!(kinds, ["quarantine.dropped", "quarantine.replayed"]);
+    assert!(
+        matches!(
+            r.audit_verify().unwrap(),
+            crate::store::Verdict::Intact { .. }
+        ),
+        "the writer's and the quarantine's lines chain"
+    );
     let stats = r.stats().unwrap();
     assert_eq!(
         (stats.quarantine_count, stats.sources[0].quarantined),

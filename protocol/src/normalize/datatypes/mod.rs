@@ -13,7 +13,7 @@ mod identity;
 mod numeric;
 mod unit;
 
-pub(crate) use coded::{Accept, coded, missing_code, repeated_coded};
+pub(crate) use coded::{Accept, coded, coded_answer, missing_code, repeated_coded};
 pub(crate) use identity::{identifier, person_name, practitioner};
 pub(crate) use numeric::{comparator_number, decimal, reference_range, structured_numeric};
 pub(crate) use unit::unit;

@@ -20,7 +20,7 @@
 use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::{At, Work};
 use crate::normalize::datatypes::{
-    Accept, coded, comparator_number, decimal, structured_numeric, text, timestamp, unit,
+    coded_answer, comparator_number, decimal, structured_numeric, text, timestamp, unit,
 };
 use crate::normalize::fields::Fields;
 use crate::record::{Decimal, Quantity, StructuredNumeric, Value};
@@ -102,7 +102,11 @@ fn numeric(work: &mut Work<'_>, obx: &Fields<'_>, field: Element<'_>) -> Option<
     let raw = text(Some(single))?;
     if let Some(value) = decimal(&raw) {
         let unit = unit(work, obx, 6);
-        return Some(Value::Quantity(Quantity { value, unit }));
+        return Some(Value::Quantity(Quantity {
+            value,
+            unit,
+            converted: None,
+        }));
     }
     let sn = comparator_number(&raw)?;
     Some(with_unit(work, obx, sn))
@@ -160,7 +164,7 @@ fn coded_value(
     at: At<'_>,
 ) -> Option<Value> {
     let repetitions = field.repetitions().count();
-    let value = coded(work, obx.parts(Some(field)), Accept::GENERAL)?;
+    let value = coded_answer(work, obx.parts(Some(field)), at.repetition(1))?;
     if repetitions > 1 {
         work.warn(
             ErrorCode::DataType,

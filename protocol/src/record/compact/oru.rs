@@ -6,8 +6,8 @@ use super::reader::Reader;
 use super::writer::Writer;
 use super::{CompactError, Pool};
 use crate::record::{
-    CompactString, Observation, ObservationGroup, ObservationReport, Quantity, ReferenceRange,
-    ResultStatus, StructuredNumeric, Timestamp, Unit, Value,
+    CompactString, Converted, Observation, ObservationGroup, ObservationReport, Quantity,
+    ReferenceRange, ResultStatus, StructuredNumeric, Timestamp, Unit, Value,
 };
 
 /// Result header bits 0-3: the status; 4-6: the value kind.
@@ -34,6 +34,13 @@ const UCUM_ONLY: u64 = 1 << 13;
 
 /// Result header: a method follows (rare, so past the first two bytes).
 const HAS_METHOD: u64 = 1 << 14;
+
+/// Result header: the quantity's value converted to the unit the mapping
+/// table expects follows the value (decimal, then the unit).
+const HAS_CONVERTED: u64 = 1 << 15;
+
+/// Result header: that conversion was rounded (not exact).
+const CONVERTED_ROUNDED: u64 = 1 << 16;
 
 /// Every result status, by its number on the wire.
 const STATUSES: [ResultStatus; 13] = [
@@ -144,6 +151,11 @@ fn write_observation<'a>(
         (same_time, SAME_TIME),
         (ucum_only(&o.value), UCUM_ONLY),
         (o.sub_id.is_some(), HAS_SUB_ID),
+        (converted(&o.value).is_some(), HAS_CONVERTED),
+        (
+            converted(&o.value).is_some_and(|c| !c.exact),
+            CONVERTED_ROUNDED,
+        ),
     ] {
         if present {
             header |= bit;
@@ -155,6 +167,10 @@ fn write_observation<'a>(
         w.str(Pool::Text, o.sub_id.as_deref());
     }
     write_value(w, &o.value, base, ucum_only(&o.value));
+    if let Some(c) = converted(&o.value) {
+        w.decimal(c.value);
+        w.str(Pool::Unit, Some(&c.unit));
+    }
     if let Some(range) = &o.reference_range {
         write_range(w, range);
     }
@@ -186,7 +202,17 @@ fn read_observation(
     let code = read_coded(r)?;
     let has = |bit: u64| header & bit != 0;
     let sub_id = has(HAS_SUB_ID).then(|| r.req_str(Pool::Text)).transpose()?;
-    let value = read_value(r, (header >> KIND_SHIFT) & 7, base, has(UCUM_ONLY))?;
+    let mut value = read_value(r, (header >> KIND_SHIFT) & 7, base, has(UCUM_ONLY))?;
+    if has(HAS_CONVERTED) {
+        let Value::Quantity(q) = &mut value else {
+            return Err(CompactError::Missing("quantity for a converted value"));
+        };
+        q.converted = Some(Converted {
+            value: r.decimal()?,
+            unit: r.req_str(Pool::Unit)?,
+            exact: !has(CONVERTED_ROUNDED),
+        });
+    }
     let reference_range = has(HAS_RANGE).then(|| read_range(r)).transpose()?;
     let flags = has(HAS_FLAGS)
         .then(|| read_list(r, Pool::Code))
@@ -229,6 +255,14 @@ fn value_kind(v: &Value) -> u64 {
         Value::Time(_) => 5,
         Value::Text(_) => 6,
         Value::Series(_) => 7,
+    }
+}
+
+/// The converted value of a quantity, if any.
+fn converted(v: &Value) -> Option<&Converted> {
+    match v {
+        Value::Quantity(q) => q.converted.as_ref(),
+        _ => None,
     }
 }
 
@@ -288,6 +322,7 @@ fn read_value(
                 }),
                 _ => Some(read_unit(r)?),
             },
+            converted: None,
         }),
         3 => Value::Structured(read_structured(r)?),
         4 => Value::Coded(read_coded(r)?),

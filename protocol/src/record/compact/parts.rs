@@ -287,35 +287,64 @@ fn read_coding(r: &mut Reader<'_>, original: &Coding) -> Result<Coding, CompactE
     })
 }
 
-/// The name of a local or other system (nothing for a standard one).
-fn write_system_name<'a>(w: &mut Writer<'a>, name: Option<&'a str>) {
-    if name.is_some() {
-        w.str(Pool::Code, name);
+/// What follows a coding's system number: a local or other system's name,
+/// an HL7 table's number, or an extended system's number.
+enum SystemExtra<'a> {
+    /// Nothing (a standard system with a number of its own).
+    None,
+    /// The name of a local or other system.
+    Name(&'a str),
+    /// A varint: an HL7 table number (system 14) or an extended system
+    /// (system 15).
+    Number(u16),
+}
+
+/// The name or number that follows a coding's system number.
+fn write_system_name<'a>(w: &mut Writer<'a>, extra: SystemExtra<'a>) {
+    match extra {
+        SystemExtra::None => {}
+        SystemExtra::Name(name) => w.str(Pool::Code, Some(name)),
+        SystemExtra::Number(n) => w.varint(u128::from(n)),
     }
 }
 
-/// The system's number and, for local and other systems, its name.
-fn system_index(s: &CodingSystem) -> (u8, Option<&str>) {
+/// Systems numbered after a 15 (the 4-bit numbers ran out).
+const EXTENDED: [CodingSystem; 4] = [
+    CodingSystem::CdcRec,
+    CodingSystem::Ncit,
+    CodingSystem::Hcpcs,
+    CodingSystem::Icd10Pcs,
+];
+
+/// The system's number and what follows it.
+fn system_index(s: &CodingSystem) -> (u8, SystemExtra<'_>) {
+    let plain = |n| (n, SystemExtra::None);
     match s {
-        CodingSystem::Loinc => (0, None),
-        CodingSystem::SnomedCt => (1, None),
-        CodingSystem::Icd10Cm => (2, None),
-        CodingSystem::Icd10 => (3, None),
-        CodingSystem::Icd9Cm => (4, None),
-        CodingSystem::RxNorm => (5, None),
-        CodingSystem::Mdc => (6, None),
-        CodingSystem::Cvx => (7, None),
-        CodingSystem::Ucum => (8, None),
-        CodingSystem::Ndc => (9, None),
-        CodingSystem::Cpt => (10, None),
-        CodingSystem::Local(name) => (11, Some(name)),
-        CodingSystem::Other(name) => (12, Some(name)),
+        CodingSystem::Loinc => plain(0),
+        CodingSystem::SnomedCt => plain(1),
+        CodingSystem::Icd10Cm => plain(2),
+        CodingSystem::Icd10 => plain(3),
+        CodingSystem::Icd9Cm => plain(4),
+        CodingSystem::RxNorm => plain(5),
+        CodingSystem::Mdc => plain(6),
+        CodingSystem::Cvx => plain(7),
+        CodingSystem::Ucum => plain(8),
+        CodingSystem::Ndc => plain(9),
+        CodingSystem::Cpt => plain(10),
+        CodingSystem::Local(name) => (11, SystemExtra::Name(name)),
+        CodingSystem::Other(name) => (12, SystemExtra::Name(name)),
+        CodingSystem::Mvx => plain(13),
+        CodingSystem::Hl7Table(n) => (14, SystemExtra::Number(*n)),
+        extended => {
+            let n = EXTENDED.iter().position(|e| e == extended).unwrap_or(0);
+            (15, SystemExtra::Number(u16::try_from(n).unwrap_or(0)))
+        }
     }
 }
 
-/// The system with number `i`, reading the name of a local or other one.
+/// The system with number `i`, reading what follows it.
 fn system_from(i: u8, r: &mut Reader<'_>) -> Result<CodingSystem, CompactError> {
-    let mut named = || r.req_str(Pool::Code);
+    let bad = |what, tag| CompactError::BadTag { what, tag };
     Ok(match i {
         0 => CodingSystem::Loinc,
         1 => CodingSystem::SnomedCt,
@@ -328,13 +357,24 @@ fn system_from(i: u8, r: &mut Reader<'_>) -> Result<CodingSystem, CompactError> 
         8 => CodingSystem::Ucum,
         9 => CodingSystem::Ndc,
         10 => CodingSystem::Cpt,
-        11 => CodingSystem::Local(named()?),
-        12 => CodingSystem::Other(named()?),
+        11 => CodingSystem::Local(r.req_str(Pool::Code)?),
+        12 => CodingSystem::Other(r.req_str(Pool::Code)?),
+        13 => CodingSystem::Mvx,
+        14 => {
+            let n = r.varint()?;
+            u16::try_from(n)
+                .ok()
+                .and_then(CodingSystem::hl7_table)
+                .filter(|s| matches!(s, CodingSystem::Hl7Table(_)))
+                .ok_or_else(|| bad("HL7 table number", u64::try_from(n).unwrap_or(u64::MAX)))?
+        }
         _ => {
-            return Err(CompactError::BadTag {
-                what: "coding system",
-                tag: u64::from(i),
-            });
+            let n = r.varint()?;
+            usize::try_from(n)
+                .ok()
+                .and_then(|n| EXTENDED.get(n))
+                .cloned()
+                .ok_or_else(|| bad("coding system", u64::try_from(n).unwrap_or(u64::MAX)))?
         }
     })
 }
