@@ -188,6 +188,11 @@ pub struct Hub {
     pub topic_prefix: String,
     /// Most records per published message.
     pub batch_max_records: NonZeroU16,
+    /// Most bytes in one published payload (an envelope of records), within
+    /// 16 KiB..=64 MiB; must not exceed what the broker accepts. A record
+    /// that cannot fit on its own is refused at ingest (AE) or, if queued,
+    /// set aside (`hl7edge parked`).
+    pub max_payload: usize,
     /// How long a connection attempt (TCP + TLS + CONNACK) may take.
     pub connect_timeout: Duration,
 }

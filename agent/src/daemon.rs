@@ -27,7 +27,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{self, Config};
 use crate::forwarder::task::{self as forwarder, ForwarderMetrics, ForwarderSettings};
-use crate::ingest::{AckIds, Interface};
+use crate::ingest::{AckIds, Interface, PayloadLimit};
 use crate::listener::{BoundListener, ConnectionSettings, ListenerMetrics, PreparePool, Shared};
 use crate::store::{OpenedStore, Store, StoreConfig, StoreHandle, StoreHealth, StoreWriter};
 use crate::telemetry::{self, collect::Probes, drift::DriftWatch};
@@ -76,7 +76,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
     );
     for l in &config.listeners {
         let shared = Arc::new(Shared {
-            iface: interface(l)?,
+            iface: interface(&config, l)?,
             store: handle.clone(),
             ids: AckIds::default(),
             metrics: ListenerMetrics::default(),
@@ -93,10 +93,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         listener_tasks.push(tokio::spawn(bound.serve(shutdown_rx.clone())));
     }
     let settings = ForwarderSettings {
-        gateway_name: format!(
-            "{}/{}/{}",
-            config.gateway.org, config.gateway.site, config.gateway.id
-        ),
+        gateway_name: gateway_name(&config),
         topics: GatewayTopics::new(
             &config.hub.topic_prefix,
             &config.gateway.org,
@@ -163,8 +160,15 @@ pub(crate) fn store_config(storage: &config::Storage) -> StoreConfig {
     }
 }
 
-/// The ingest view of one listener, with its mapping table loaded.
-pub(crate) fn interface(l: &config::Listener) -> anyhow::Result<Interface> {
+/// `org/site/id`, as every envelope names the gateway.
+pub(crate) fn gateway_name(config: &Config) -> String {
+    let g = &config.gateway;
+    format!("{}/{}/{}", g.org, g.site, g.id)
+}
+
+/// The ingest view of listener `l` of `config`, with its mapping table
+/// loaded and the hub's payload limit.
+pub(crate) fn interface(config: &Config, l: &config::Listener) -> anyhow::Result<Interface> {
     let mapping = match &l.mapping {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| {
@@ -191,6 +195,11 @@ pub(crate) fn interface(l: &config::Listener) -> anyhow::Result<Interface> {
         mapping,
         unmapped: Mutex::new(UnmappedCounter::default()),
         drift: Mutex::new(DriftWatch::new(u64::from(l.drift_learning_messages.get()))),
+        payload: PayloadLimit {
+            max_payload: config.hub.max_payload,
+            gateway: gateway_name(config),
+            include_raw: l.include_raw,
+        },
     })
 }
 

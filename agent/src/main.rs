@@ -30,6 +30,9 @@ enum Command {
     Status(hl7edge::cli::status::StatusArgs),
     /// List, show, replay or drop rejected (quarantined) messages.
     Quarantine(hl7edge::cli::quarantine::QuarantineArgs),
+    /// List, replay or drop records set aside as too big for the hub
+    /// (hub.max_payload).
+    Parked(hl7edge::cli::parked::ParkedArgs),
     /// Verify the hash-chained audit trail, or export it as RFC 5424 syslog lines.
     Audit(hl7edge::cli::audit::AuditArgs),
     /// Show what the gateway makes of HL7 messages: validity, the ACK it
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => hl7edge::inspect::run(&args),
         Command::Status(args) => hl7edge::cli::status::command(&args).map_err(Into::into),
         Command::Quarantine(args) => hl7edge::cli::quarantine::command(&args).map_err(Into::into),
+        Command::Parked(args) => hl7edge::cli::parked::command(&args).map_err(Into::into),
         Command::Audit(args) => hl7edge::cli::audit::command(&args).map_err(Into::into),
         Command::Send(args) => hl7edge::send::run(&args),
         Command::Doctor(args) => hl7edge::doctor::command(&args).map_err(anyhow::Error::from),

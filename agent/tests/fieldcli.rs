@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
 use hl7edge::config::Config;
-use hl7edge::ingest::{self, AckIds, Interface, Prepared, Stamp};
+use hl7edge::ingest::{self, AckIds, Interface, PayloadLimit, Prepared, Stamp};
 use hl7edge::store::{OpenedStore, Quarantined, Store, StoreConfig};
 use hl7edge_protocol::hl7::ack::AckMode;
 use hl7edge_protocol::normalize::mapping::{MappingTable, UnmappedCounter};
@@ -31,6 +31,11 @@ fn lab() -> Interface {
         mapping: MappingTable::empty(),
         unmapped: Mutex::new(UnmappedCounter::default()),
         drift: Mutex::new(hl7edge::telemetry::drift::DriftWatch::default()),
+        payload: PayloadLimit {
+            max_payload: 128_000,
+            gateway: "acme-health/clinic-12/gw-0001".into(),
+            include_raw: false,
+        },
     }
 }
 

@@ -19,7 +19,7 @@ mod splice;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use splice::EnvelopeWriter;
+pub use splice::{EnvelopeWriter, entry_len, envelope_len};
 
 use crate::normalize::mapping::MappingVersion;
 use crate::record::Record;

@@ -26,6 +26,7 @@ fn sample_heartbeat() -> Heartbeat {
         queue: QueueStats {
             depth: 42,
             oldest_unsent_age_ms: Some(12_500),
+            parked: 1,
         },
         storage: StorageStats {
             disk_free_bytes: 12_884_901_888,

@@ -20,6 +20,7 @@ use serde::Serialize;
 mod render;
 use render::render;
 
+use super::parked::{self as plist, ParkedLine};
 use super::quarantine::list::{self as qlist, QuarantineLine};
 use super::text;
 use super::{CliError, Opened};
@@ -63,9 +64,12 @@ pub struct StatusReport {
     pub interfaces: Vec<InterfaceStatus>,
     /// Rejected messages kept for a technician.
     pub quarantine: QuarantineStatus,
+    /// Records set aside as too big for the hub (`hub.max_payload`).
+    pub parked: ParkedStatus,
     /// The newest audit lines, newest first.
     pub recent_audit: Vec<AuditLine>,
-    /// What needs attention: `refusing`, `queue_old`, `quarantine_not_empty`.
+    /// What needs attention: `refusing`, `queue_old`, `quarantine_not_empty`,
+    /// `records_parked`.
     pub attention: Vec<&'static str>,
 }
 
@@ -108,7 +112,8 @@ pub struct IntakeStatus {
 /// Messages waiting for the hub.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueStatus {
-    /// Records not yet acknowledged by the hub's broker.
+    /// Records not yet acknowledged by the hub's broker (parked ones not
+    /// counted: they are not waiting, see [`ParkedStatus`]).
     pub depth: u64,
     /// When the oldest of them was received (RFC 3339, UTC).
     pub oldest_unsent_at: Option<String>,
@@ -155,6 +160,18 @@ pub struct QuarantineStatus {
     pub open: u64,
     /// The newest open entries, newest first.
     pub latest: Vec<QuarantineLine>,
+}
+
+/// Records the gateway acknowledged but cannot send as they are: each
+/// alone is larger than the hub accepts in one message.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParkedStatus {
+    /// How many.
+    pub count: u64,
+    /// `hub.max_payload` of the configuration, bytes.
+    pub max_payload: u64,
+    /// The oldest, oldest first.
+    pub oldest: Vec<ParkedLine>,
 }
 
 /// One audit line.
@@ -213,6 +230,10 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
     if stats.quarantine_count > 0 {
         attention.push("quarantine_not_empty");
     }
+    if stats.parked > 0 {
+        attention.push("records_parked");
+    }
+    let parked = opened.read(|r| r.parked(LATEST))?;
     Ok(StatusReport {
         format: 1,
         generated_at: text::rfc3339(now),
@@ -227,6 +248,14 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
         quarantine: QuarantineStatus {
             open: stats.quarantine_count,
             latest,
+        },
+        parked: ParkedStatus {
+            count: stats.parked,
+            max_payload: u64::try_from(opened.config.hub.max_payload).unwrap_or(u64::MAX),
+            oldest: parked
+                .iter()
+                .map(|p| plist::line(&opened.config, p))
+                .collect(),
         },
         recent_audit: audit.into_iter().map(audit_line).collect(),
         attention,

@@ -49,6 +49,7 @@ keep_alive = "30s"
 inflight = 64                   # QoS 1 publishes awaiting PUBACK (1 to 65535)
 topic_prefix = "hl7edge/v1"
 batch_max_records = 64          # records per publish (1 = one record per message)
+max_payload = "128 KB"          # bytes per publish; never above the broker's limit
 connect_timeout = "10s"
 
 [telemetry]

@@ -2,7 +2,7 @@
 //! applied in a fixed order inside one transaction.
 //!
 //! Order: forwarded deletes (and the retention purge) first, because they
-//! free space; then quarantine resolutions and audit lines; then space is
+//! free space; then parked records, quarantine resolutions and audit lines; then space is
 //! measured and inserts and quarantines are applied in arrival order. The
 //! caller commits; nothing here is visible, or answered, before that.
 
@@ -13,7 +13,7 @@ use rusqlite::{Transaction, params};
 use super::{
     audit, batch_audit,
     error::StoreError,
-    ingest, quarantine,
+    ingest, parked, quarantine,
     request::{Batch, BatchResults, Forward, OpRef, Resolve},
     space::{Space, SpacePolicy},
     stats::StatsDelta,
@@ -95,6 +95,12 @@ pub(crate) fn apply(
     }
     if let Some(now_ms) = batch.forwarded.iter().map(|p| p.req.now_ms).max() {
         purge_sent(tx, now_ms, limits.retain_sent_ms).map_err(Failure::whole)?;
+    }
+    for (i, p) in batch.parks.iter().enumerate() {
+        let req = &p.req;
+        let parked = parked::park(tx, req.seq, req.at_ms, &req.detail)
+            .map_err(Failure::at(OpRef::Park(i)))?;
+        applied.results.parks.push(parked);
     }
     for (i, p) in batch.resolves.iter().enumerate() {
         let r = resolve(tx, &p.req).map_err(Failure::at(OpRef::Resolve(i)))?;

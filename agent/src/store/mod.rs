@@ -29,8 +29,11 @@
 //!    does. Each record also gets a UUIDv7 id at commit, stable across
 //!    resends to the hub.
 //! 5. **Rows leave only after PUBACK** (`forwarded`), deleted at once or
-//!    marked sent and purged after `retain_sent`. Deletes use
-//!    `secure_delete`, so purged PHI does not linger in free pages.
+//!    marked sent and purged after `retain_sent`, or when a technician
+//!    drops a parked row (audited). Deletes use `secure_delete`, so purged
+//!    PHI does not linger in free pages. A row that can never fit the hub's
+//!    payload limit is parked, not dropped: kept unsent, skipped by the
+//!    forwarder's reads and counted apart from the queue (`parked.rs`).
 //! 6. **A resend is not a second record.** Same source + control id + content
 //!    hash within `dedupe_window` gets the first record's id and stored ACK
 //!    (kept in `dedupe`, independent of `records`). Same control id with
@@ -50,7 +53,7 @@
 //!
 //! | table | holds |
 //! |---|---|
-//! | `records` | committed messages (raw + encoded record) until forwarded |
+//! | `records` | committed messages (raw + encoded record) until forwarded; `parked_at_ms` marks one set aside as too big for the hub |
 //! | `dedupe` | source, control id, content hash → record id + ACK, for the window |
 //! | `quarantine` | rejected messages with their error and NAK |
 //! | `audit` | recoveries, purges, quarantine decisions, config changes (no PHI) |
@@ -74,6 +77,7 @@ mod handle;
 mod ingest;
 pub mod offline;
 mod open;
+mod parked;
 mod quarantine;
 mod reader;
 mod recovery;
@@ -99,7 +103,7 @@ pub use self::{
     handle::{StoreHandle, StoreHealth, WriterMetrics},
     open::{IntegrityCheck, OpenReport},
     quarantine::{QuarantineEntry, QuarantineSummary, Quarantined, Resolution},
-    reader::{PendingRecord, StoreReader, StoreStats},
+    reader::{ParkedRecord, PendingQuery, PendingRecord, StoreReader, StoreStats},
     recovery::{LostRows, Recovery},
     request::{Inserted, NewMessage},
     space::{DEFAULT_RESERVE_BYTES, STANDING_WAL_BYTES, SpaceOutlook, overhead_bytes},

@@ -1,4 +1,5 @@
-//! Changes made by a second process, the `hl7edge quarantine` commands,
+//! Changes made by a second process, the `hl7edge quarantine` and
+//! `hl7edge parked` commands,
 //! directly on the database while the agent may be running.
 //!
 //! Invariants:
@@ -28,7 +29,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::{
     StoreConfig, audit,
     error::StoreError,
-    ingest,
+    ingest, parked,
     quarantine::{self, Resolution},
     request::{Inserted, NewMessage},
     schema,
@@ -81,6 +82,37 @@ pub fn drop_entry(path: &Path, id: i64, at_ms: i64) -> Result<(), StoreError> {
     }
     let detail = format!("quarantine entry {id}, by an operator");
     audit::append(&tx, at_ms, Resolution::Dropped.audit_kind(), &detail)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Moves parked record `seq` to the end of the queue, no longer parked,
+/// with an audit line, in one transaction; returns its new seq. Fails with
+/// [`StoreError::NotFound`] when no parked record has that seq. Whether it
+/// now fits the hub's payload limit is the caller's check.
+pub fn replay_parked(path: &Path, seq: i64, at_ms: i64) -> Result<i64, StoreError> {
+    let mut conn = open_existing(path)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let new_seq = parked::requeue(&tx, seq, at_ms)?.ok_or(StoreError::NotFound {
+        what: "parked record",
+        id: seq,
+    })?;
+    tx.commit()?;
+    Ok(new_seq)
+}
+
+/// Erases parked record `seq` (it is never sent), with an audit line, in
+/// one transaction. Fails with [`StoreError::NotFound`] when no parked
+/// record has that seq.
+pub fn drop_parked(path: &Path, seq: i64, at_ms: i64) -> Result<(), StoreError> {
+    let mut conn = open_existing(path)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !parked::drop_record(&tx, seq, at_ms)? {
+        return Err(StoreError::NotFound {
+            what: "parked record",
+            id: seq,
+        });
+    }
     tx.commit()?;
     Ok(())
 }

@@ -46,7 +46,7 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 0;
 pub(crate) const JOURNAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
 
 /// Schema version 1: every table of the store.
-const V1: &str = "
+pub(crate) const V1: &str = "
 CREATE TABLE records (
     seq            INTEGER PRIMARY KEY AUTOINCREMENT,
     id             BLOB    NOT NULL UNIQUE CHECK (length(id) = 16),
@@ -127,7 +127,17 @@ CREATE TABLE audit_anchor (
 ";
 
 /// Every migration, in order; index `i` produces schema version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3_AUDIT_CHAIN];
+/// Schema version 4: records set aside because they can never fit the
+/// hub's payload limit (`parked_at_ms`, set by the forwarder; see
+/// `forwarder/split.rs`). Such a row stays unsent and is skipped by the
+/// forwarder's read until a technician replays or drops it.
+const V4_PARKED: &str = "
+ALTER TABLE records ADD COLUMN parked_at_ms INTEGER;
+CREATE INDEX records_parked ON records (seq) WHERE parked_at_ms IS NOT NULL;
+";
+
+/// Every migration, in order; index `i` produces schema version `i + 1`.
+const MIGRATIONS: &[&str] = &[V1, V2, V3_AUDIT_CHAIN, V4_PARKED];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

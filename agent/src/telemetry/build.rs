@@ -48,6 +48,8 @@ pub struct StoreReading {
     pub queue_depth: u64,
     /// Receive time of the oldest unsent record, Unix ms.
     pub oldest_unsent_ms: Option<i64>,
+    /// Records set aside as too big for the hub.
+    pub parked: u64,
     /// Database file plus WAL, bytes.
     pub db_bytes: u64,
     /// Bytes in live pages (what counts against `max_bytes`).
@@ -177,6 +179,7 @@ pub fn heartbeat(
             oldest_unsent_age_ms: store
                 .oldest_unsent_ms
                 .map(|t| u64::try_from(now.saturating_sub(t)).unwrap_or(0)),
+            parked: store.parked,
         },
         storage: StorageStats {
             disk_free_bytes: snapshot.disk_free_bytes.unwrap_or(0),
@@ -250,6 +253,7 @@ mod tests {
             store: Some(StoreReading {
                 queue_depth: 3,
                 oldest_unsent_ms: Some(now_ms - 2_500),
+                parked: 1,
                 db_bytes: 4096,
                 live_bytes,
             }),
@@ -287,6 +291,7 @@ mod tests {
         assert_eq!(hb.interval_s, 60);
         assert_eq!(hb.queue.depth, 3);
         assert_eq!(hb.queue.oldest_unsent_age_ms, Some(2_500));
+        assert_eq!(hb.queue.parked, 1, "records set aside are an alarm");
         assert_eq!(hb.broker_reconnects, 2);
         assert_eq!(hb.storage.disk_free_bytes, 7);
         assert!(hb.storage.alarm);

@@ -140,6 +140,7 @@ fn store_reading(
     let reading = StoreReading {
         queue_depth: stats.queue_depth,
         oldest_unsent_ms: stats.oldest_unsent_ms,
+        parked: stats.parked,
         db_bytes: stats.db_bytes.saturating_add(stats.wal_bytes),
         live_bytes: reader.live_bytes()?,
     };

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use super::build::{self, Identity, Snapshot, SourceReading};
 use super::collect::interface_codes;
 use super::drift::DriftWatch;
-use crate::ingest::{self, AckIds, Interface, Stamp};
+use crate::ingest::{self, AckIds, Interface, PayloadLimit, Stamp};
 
 /// How an OBX carries one generated value.
 #[derive(Debug, Clone)]
@@ -100,6 +100,11 @@ fn interface() -> Interface {
         unmapped: Mutex::new(UnmappedCounter::default()),
         // Learns from one message: everything after it is reported as drift.
         drift: Mutex::new(DriftWatch::new(1)),
+        payload: PayloadLimit {
+            max_payload: 128_000,
+            gateway: "acme/clinic-12/gw-1".into(),
+            include_raw: false,
+        },
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Row {
     pub queue_depth: Option<u64>,
     /// Age of the oldest unsent record, ms (`None`: empty or unknown).
     pub oldest_unsent_ms: Option<u64>,
+    /// Records set aside on the gateway as too big for the hub
+    /// (`hub.max_payload`): kept there, not sent.
+    pub parked: Option<u64>,
     /// Free disk bytes.
     pub disk_free_bytes: Option<u64>,
     /// Database size (db + WAL), bytes.
@@ -126,6 +129,7 @@ impl Gateway {
             uptime_s: hb.map(|h| h.uptime_s),
             queue_depth: hb.map(|h| h.queue.depth),
             oldest_unsent_ms: hb.and_then(|h| h.queue.oldest_unsent_age_ms),
+            parked: hb.map(|h| h.queue.parked),
             disk_free_bytes: hb.map(|h| h.storage.disk_free_bytes),
             db_bytes: hb.map(|h| h.storage.db_bytes),
             storage_alarm: hb.is_some_and(|h| h.storage.alarm),

@@ -112,6 +112,11 @@ const METRICS: &[Metric] = &[
         Gateway(|r| r.queue_depth.map(|v| v as f64)),
     ),
     gauge(
+        "hl7edge_records_parked",
+        "Records set aside on the gateway as too big for its hub.max_payload (kept, not sent).",
+        Gateway(|r| r.parked.map(|v| v as f64)),
+    ),
+    gauge(
         "hl7edge_oldest_unsent_seconds",
         "Age of the oldest unsent record (0 when the queue is empty).",
         Gateway(|r| {

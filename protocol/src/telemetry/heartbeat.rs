@@ -17,7 +17,8 @@
 //!
 //! Compatibility: [`Heartbeat::custody`] was appended before any release too.
 //! `SourceStats::resends`, `SourceStats::control_id_reused`,
-//! `SourceStats::acks_received` and the counters after it were
+//! `SourceStats::acks_received` and the counters after it, and
+//! `QueueStats::parked`, were
 //! appended before any release shipped, so the schema stayed at version 1 and the golden file was
 //! regenerated; from the first release on, such a change bumps
 //! [`HEARTBEAT_SCHEMA_VERSION`].
@@ -116,8 +117,12 @@ pub struct QueueStats {
     /// Records committed and not yet acknowledged by the broker.
     pub depth: u64,
     /// Age of the oldest unsent record in milliseconds; `None` when the
-    /// queue is empty.
+    /// queue is empty. Parked records are not counted here nor in `depth`.
     pub oldest_unsent_age_ms: Option<u64>,
+    /// Records set aside because they can never fit the hub's payload
+    /// limit (`hub.max_payload`): kept on the gateway, not sent, waiting
+    /// for a technician (`hl7edge parked`). Non-zero is an alarm.
+    pub parked: u64,
 }
 
 /// Disk space, database size and storage events.

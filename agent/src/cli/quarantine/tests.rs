@@ -171,7 +171,7 @@ fn drop_on_a_terminal_asks_and_only_yes_drops() {
     let fixture = Fixture::new();
     let id = fixture.quarantine(&oru("Q7"), now_ms());
     let mut out = Vec::new();
-    let no = drop_entry::Confirm::new(false, true, &b"n\n"[..]);
+    let no = Confirm::new(false, true, &b"n\n"[..]);
     let code = drop_entry::run(&fixture.config, id, no, &mut out).expect("asks");
     assert_eq!(code, ExitCode::FAILURE);
     let text = String::from_utf8_lossy(&out);
@@ -180,7 +180,7 @@ fn drop_on_a_terminal_asks_and_only_yes_drops() {
         "{text}"
     );
     assert_eq!(reader(&fixture).stats().expect("stats").quarantine_count, 1);
-    let yes = drop_entry::Confirm::new(false, true, &b"yes\n"[..]);
+    let yes = Confirm::new(false, true, &b"yes\n"[..]);
     let code = drop_entry::run(&fixture.config, id, yes, &mut Vec::new()).expect("drops");
     assert_eq!(code, ExitCode::SUCCESS);
     assert_eq!(reader(&fixture).stats().expect("stats").quarantine_count, 0);

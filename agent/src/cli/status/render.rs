@@ -6,6 +6,7 @@ use std::io::Write;
 use bytesize::ByteSize;
 
 use super::{QUEUE_OLD_SECS, StatusReport};
+use crate::cli::parked as plist;
 use crate::cli::quarantine::list as qlist;
 use crate::cli::text::{self, Align};
 
@@ -22,6 +23,7 @@ pub(super) fn render(r: &StatusReport, now: i64, out: &mut impl Write) -> std::i
     queue(r, out)?;
     interfaces(r, now, out)?;
     quarantine(r, out)?;
+    parked(r, out)?;
     audit(r, out)?;
     advice(r, out)
 }
@@ -162,6 +164,27 @@ fn quarantine(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out)
 }
 
+fn parked(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
+    let p = &r.parked;
+    let limit = ByteSize(p.max_payload);
+    match p.count {
+        0 => return Ok(()),
+        1 => writeln!(
+            out,
+            "Parked: 1 record too big for the hub (over hub.max_payload, {limit}), kept, not sent"
+        )?,
+        n => writeln!(
+            out,
+            "Parked: {n} records too big for the hub (over hub.max_payload, {limit}), kept, not sent"
+        )?,
+    }
+    if p.count > u64::try_from(p.oldest.len()).unwrap_or(u64::MAX) {
+        writeln!(out, "  the oldest {}:", p.oldest.len())?;
+    }
+    write!(out, "{}", plist::table(&p.oldest))?;
+    writeln!(out)
+}
+
 fn audit(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "Recent changes (audit trail, newest first)")?;
     if r.recent_audit.is_empty() {
@@ -221,6 +244,13 @@ fn advice(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
                  After fixing the cause (for example the mapping table): \
                  hl7edge quarantine replay ID\n    \
                  Only if it must never be sent: hl7edge quarantine drop ID"
+                .to_owned(),
+            "records_parked" => "Records too big for the hub are set aside (parked): kept, \
+                 not sent; the records behind them are sent.\n    \
+                 See them: hl7edge parked list\n    \
+                 If the broker accepts larger messages: raise hub.max_payload, restart the \
+                 service, then hl7edge parked replay ID\n    \
+                 Only if it must never be sent: hl7edge parked drop ID"
                 .to_owned(),
             other => other.to_owned(),
         };

@@ -187,6 +187,16 @@ fn every_invalid_value_is_reported_at_its_key_with_file_and_position() {
             "hub.batch_max_records",
         ),
         (
+            "max_payload = \"128 KB\"",
+            "max_payload = \"1 KiB\"",
+            "hub.max_payload",
+        ),
+        (
+            "max_payload = \"128 KB\"",
+            "max_payload = \"65 MiB\"",
+            "hub.max_payload",
+        ),
+        (
             "connect_timeout = \"10s\"",
             "connect_timeout = \"0s\"",
             "hub.connect_timeout",
@@ -340,6 +350,7 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(config.hub.inflight.get(), 64);
     assert_eq!(config.hub.topic_prefix, "hl7edge/v1");
     assert_eq!(config.hub.batch_max_records.get(), 64);
+    assert_eq!(config.hub.max_payload, 128_000);
     assert_eq!(config.hub.connect_timeout, Duration::from_secs(10));
     assert_eq!(config.telemetry.interval, Duration::from_secs(60));
     assert_eq!(config.log.level, LogLevel::Info);

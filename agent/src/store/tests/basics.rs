@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::store::{IntegrityCheck, Quarantined, StoreHealth};
+use crate::store::{IntegrityCheck, PendingQuery, Quarantined, StoreHealth};
 
 #[tokio::test]
 async fn committed_rows_survive_reopen() {
@@ -36,7 +36,15 @@ async fn committed_rows_survive_reopen() {
         Some(true)
     );
     // Without the raw message: same rows, same records, no raw bytes read.
-    let lean = reader(&cfg).pending_records(0, 10, false).unwrap();
+    let lean = reader(&cfg)
+        .pending_records(&PendingQuery {
+            after_seq: 0,
+            max_rows: 10,
+            max_bytes: usize::MAX,
+            max_record: usize::MAX,
+            with_raw: false,
+        })
+        .unwrap();
     assert_eq!(lean.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
     assert!(lean.iter().all(|r| r.raw.is_empty()));
     assert_eq!(

@@ -6,6 +6,7 @@ mod crash;
 mod dedupe;
 mod fatal;
 mod model;
+mod parked;
 mod recovery;
 mod space;
 

@@ -514,3 +514,17 @@ fn a_device_asking_for_application_acks_only_gets_one_aa() {
         ]
     );
 }
+
+#[test]
+fn an_absurdly_long_trigger_event_is_not_echoed_into_the_ack() {
+    let long = "X".repeat(70_000);
+    let raw = format!("MSH|^~\\&|A|B|C|D|20240101||ORU^{long}|C9|P|2.5.1\rPID|1\r");
+    let header = AckHeader::scrape(raw.as_bytes());
+    let outcome = Outcome::Error { issues: vec![] };
+    let acks = build_acks(&header, &outcome, AckMode::Original, "20240101", || {
+        "A1".into()
+    });
+    let text = String::from_utf8_lossy(&acks[0].1).into_owned();
+    assert!(text.contains("||ACK|A1|"), "{text}");
+    assert!(text.len() < 500, "{} bytes", text.len());
+}

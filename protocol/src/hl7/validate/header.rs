@@ -12,7 +12,9 @@ use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
 use crate::hl7::limits::Issues;
 use crate::hl7::message::{Message, Segment};
+use crate::hl7::message_type::MessageKind;
 use crate::hl7::validate::{component_text, segment_location, tables};
+use crate::topic::{MAX_MESSAGE_TYPE_PART, TOPIC_UNSAFE};
 
 /// HL7 v2 versions this gateway knows (MSH-12.1); others get a 203 warning.
 pub const KNOWN_VERSIONS: [&str; 14] = [
@@ -143,6 +145,7 @@ fn check_message_type(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mu
             "MSH-9.1 (message code) is missing; the message cannot be routed",
         ));
     }
+    check_message_type_parts(kind, out);
     // v2.1 carried the trigger event outside MSH-9.
     let has_event_component = version.is_none_or(|v| v >= (2, 2, 0));
     if has_event_component && !kind.event_sent {
@@ -151,6 +154,45 @@ fn check_message_type(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mu
             at().component(2),
             "MSH-9.2 (trigger event) is missing",
         ));
+    }
+}
+
+/// MSH-9's parts become an MQTT topic level (`records/ORU_R01`): a part
+/// longer than [`MAX_MESSAGE_TYPE_PART`] characters (104) or holding a
+/// character that is a topic separator or wildcard, NUL or another control
+/// character (102) is refused, so no message can make a malformed or
+/// absurdly long topic.
+fn check_message_type_parts(kind: &MessageKind<'_>, out: &mut Issues) {
+    let parts = [
+        (1, "MSH-9.1 (message code)", &kind.code),
+        (2, "MSH-9.2 (trigger event)", &kind.event),
+        (3, "MSH-9.3 (message structure)", &kind.structure),
+    ];
+    for (component, name, part) in parts {
+        let at = msh_location().field(9).repetition(1).component(component);
+        let chars = part.chars().count();
+        if chars > MAX_MESSAGE_TYPE_PART {
+            out.push(Issue::error(
+                ErrorCode::ValueTooLong,
+                at,
+                format!(
+                    "{name} is {chars} characters long; at most {MAX_MESSAGE_TYPE_PART} are \
+                     accepted (HL7 codes and events have 3, structures 7)"
+                ),
+            ));
+        } else if part
+            .chars()
+            .any(|c| TOPIC_UNSAFE.contains(&c) || c.is_control())
+        {
+            out.push(Issue::error(
+                ErrorCode::DataType,
+                at,
+                format!(
+                    "{name} contains '/', '+', '#' or a control character, which cannot be \
+                     part of a message type"
+                ),
+            ));
+        }
     }
 }
 

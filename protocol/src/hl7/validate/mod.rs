@@ -5,6 +5,8 @@
 //! quarantine) only when it cannot be understood or routed:
 //!
 //! - MSH-9.1 (message code) or MSH-10 (control id) is missing (101);
+//! - a part of MSH-9 is longer than 32 characters (104) or holds `/`, `+`,
+//!   `#` or a control character (102): it becomes an MQTT topic level;
 //! - a segment's id is not three uppercase letters or digits, e.g. `PIDX`, or
 //!   a fragment line left by a line break inside a field (100);
 //! - the bytes contradict a declared MSH-18 `UNICODE UTF-8` (103);

@@ -701,3 +701,52 @@ fn issues_past_the_cap_are_summarized_and_an_error_among_them_still_refuses() {
         "the error is listed, in a warning's place"
     );
 }
+
+#[test]
+fn a_message_type_part_over_32_characters_is_an_error_at_its_component() {
+    let long = "X".repeat(70_000);
+    for (msh9, component) in [
+        (format!("{long}^R01"), 1),
+        (format!("ORU^{long}"), 2),
+        (format!("ORU^R01^{long}"), 3),
+    ] {
+        let issues = errors(&ORU.replace("ORU^R01^ORU_R01", &msh9));
+        let i = only(&issues);
+        assert_eq!((i.code, i.severity), (ValueTooLong, Severity::Error));
+        assert_eq!(
+            i.location,
+            loc("MSH", 1).field(9).repetition(1).component(component)
+        );
+        assert!(i.message.contains("70000 characters"), "{}", i.message);
+        assert!(!i.message.contains("XXX"), "no field value in the text");
+    }
+    let longest = "Z".repeat(32);
+    let at_the_limit = ORU.replace("R01^ORU_R01", &format!("{longest}^{longest}"));
+    assert_eq!(errors(&at_the_limit), []);
+}
+
+#[test]
+fn topic_separators_wildcards_and_control_characters_in_msh_9_are_errors() {
+    for (msh9, component) in [
+        ("OR/U^R01", 1),
+        ("ORU^R+1", 2),
+        ("ORU^R01^ORU#R01", 3),
+        ("ORU^R\u{0}1", 2),
+        ("ORU^R\u{7}1", 2),
+    ] {
+        let issues = errors(&ORU.replace("ORU^R01^ORU_R01", msh9));
+        let i = only(&issues);
+        assert_eq!((i.code, i.severity), (DataType, Severity::Error), "{msh9}");
+        assert_eq!(
+            i.location,
+            loc("MSH", 1).field(9).repetition(1).component(component)
+        );
+    }
+}
+
+/// The error issues of `text` (unknown types also get an information issue).
+fn errors(text: &str) -> Vec<Issue> {
+    let mut issues = check(text);
+    issues.retain(|i| i.severity == Severity::Error);
+    issues
+}
