@@ -188,7 +188,7 @@ impl<'de> Deserialize<'de> for RecordIds {
                 f.write_str("a byte string of 16-byte record ids")
             }
             fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<RecordIds, E> {
-                if bytes.len() % ID_BYTES != 0 {
+                if !bytes.len().is_multiple_of(ID_BYTES) {
                     return Err(E::invalid_length(bytes.len(), &self));
                 }
                 Ok(bytes
