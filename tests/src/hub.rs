@@ -168,17 +168,21 @@ pub struct Serve {
 impl Serve {
     /// `GET /metrics`: the response body.
     pub async fn metrics(&self) -> Result<String, HubError> {
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        let text = String::from_utf8_lossy(&response);
-        Ok(text
-            .split_once("\r\n\r\n")
-            .map_or(String::new(), |(_, body)| body.to_owned()))
+        http_get(self.addr, "/metrics").await
     }
+}
+
+/// `GET path` from an HTTP/1.1 server at `addr`: the response body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String, HubError> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response);
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, body)| body.to_owned()))
 }
 
 impl Drop for Serve {

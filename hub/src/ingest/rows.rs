@@ -113,7 +113,9 @@ impl<'a> Rows<'a> {
             let mut ordinal = 0;
             for (order, group) in report.orders.iter().enumerate() {
                 for obs in &group.observations {
-                    self.observations.push(entry.id, ordinal, clamp(order), obs);
+                    let at = obs.observed_at.or(group.observed_at);
+                    self.observations
+                        .push(entry.id, (ordinal, clamp(order)), obs, at);
                     ordinal += 1;
                 }
             }
@@ -147,7 +149,14 @@ impl<'a> Rows<'a> {
 }
 
 impl<'a> ObservationColumns<'a> {
-    fn push(&mut self, id: Uuid, ordinal: i32, order: i32, obs: &'a Observation) {
+    /// One OBX at `(ordinal, order)`, observed `at` (OBX-14, or the OBR's time).
+    fn push(
+        &mut self,
+        id: Uuid,
+        (ordinal, order): (i32, i32),
+        obs: &'a Observation,
+        at: Option<hl7edge_protocol::record::Timestamp>,
+    ) {
         let (standard, coding) = standard(&obs.code);
         self.record_id.push(id);
         self.ordinal.push(ordinal);
@@ -168,8 +177,7 @@ impl<'a> ObservationColumns<'a> {
         self.value_num.push(value.number);
         self.value_text.push(value.text);
         self.unit.push(value.unit);
-        self.observed_at
-            .push(obs.observed_at.and_then(|t| timestamp(t.utc_ms)));
+        self.observed_at.push(at.and_then(|t| timestamp(t.utc_ms)));
         let mut flags = String::new();
         for (n, flag) in obs.flags.iter().enumerate() {
             if n > 0 {

@@ -49,7 +49,7 @@ CREATE TABLE observations (
     value_num numeric,                   -- exact decimal for quantities (and plain SN)
     value_text text,                     -- the value as text for the other types
     unit text,                           -- UCUM when known, else as sent
-    observed_at timestamptz,             -- OBX-14 (or OBR-7)
+    observed_at timestamptz,             -- OBX-14, or the OBR's OBR-7 when absent
     flags text[] NOT NULL,               -- OBX-8 abnormal flags (table 0078)
     status text NOT NULL,                -- OBX-11 (table 0085), '' when absent
     PRIMARY KEY (record_id, ordinal)
