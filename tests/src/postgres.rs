@@ -120,6 +120,19 @@ impl Postgres {
         self.port
     }
 
+    /// The directory of the server's programs (`psql`, `createdb`, ...).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
+    /// A connection string for `user` (with `password`) to `database` on this server.
+    pub fn url_for(&self, user: &str, password: &str, database: &str) -> String {
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{database}",
+            self.port
+        )
+    }
+
     /// Connects a client (for the test's own queries).
     pub async fn client(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
         let (client, connection) =
