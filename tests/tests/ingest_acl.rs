@@ -208,3 +208,97 @@ async fn the_ingest_dead_letters_envelopes_naming_another_gateway_and_undecodabl
     ensure!(metric(&text, "hl7edge_ingest_decode_failures_total", &[]) == Some(2.0));
     Ok(())
 }
+
+/// An envelope of one lab result whose control id carries a NUL character (PostgreSQL text
+/// cannot hold one), naming `gateway`.
+fn envelope_with_nul(gateway: &str, id: Uuid) -> Vec<u8> {
+    let mut envelope = Envelope::decode(&envelope(gateway, id, 3)).expect("decodes");
+    envelope.entries[0].record.header.control_id = "bad\u{0}id".into();
+    envelope.encode().expect("encodes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_republished_record_is_one_row_and_is_receipted_again_and_a_refused_one_does_not_stop_its_batch()
+-> Result<()> {
+    let rig = IngestRig::start(1, |c| c).await?;
+    let me = IngestRig::gateway(0);
+    let receipts = Subscriber::connect(
+        rig.broker.addr(),
+        &rig.gateway_client(0, "own-receipts"),
+        &topics(&me).receipts(),
+    )
+    .await?;
+    let mut gateway =
+        Publisher::connect(rig.broker.addr(), &rig.gateway_client(0, "republisher")).await?;
+    let records = topics(&me).records("ORU", "R01");
+    let id = Uuid::now_v7();
+    let refused = Uuid::now_v7();
+    let payload = envelope(&me, id, 4);
+    gateway.publish(&records, &payload, false).await?;
+    gateway
+        .publish(&records, &envelope_with_nul(&me, refused), false)
+        .await?;
+    // The same record again, as a gateway in receipt mode republishes it.
+    gateway.publish(&records, &payload, false).await?;
+    let db = rig.pg.client().await?;
+    receipts
+        .wait_until(Duration::from_secs(20), |m| {
+            m.iter()
+                .filter_map(|r| Receipt::decode(&r.payload).ok())
+                .filter(|r| r.ids.contains(&id))
+                .count()
+                >= 2
+        })
+        .await
+        .context("two receipts naming the republished record")?;
+    let key = id.to_string();
+    ensure!(
+        count(
+            &db,
+            "SELECT count(*) FROM records WHERE id::text = $1",
+            &key
+        )
+        .await?
+            == 1
+    );
+    let observations = count(
+        &db,
+        "SELECT count(*) FROM observations WHERE record_id::text = $1",
+        &key,
+    )
+    .await?;
+    ensure!(
+        observations == 20,
+        "{observations} observation rows for one record"
+    );
+    let bad = refused.to_string();
+    ensure!(
+        count(
+            &db,
+            "SELECT count(*) FROM records WHERE id::text = $1",
+            &bad
+        )
+        .await?
+            == 0
+    );
+    let reasons: Vec<String> = db
+        .query("SELECT reason, detail FROM dead_letters", &[])
+        .await?
+        .iter()
+        .map(|r| format!("{}: {}", r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect();
+    ensure!(
+        reasons.len() == 1
+            && reasons[0].starts_with("database_refused")
+            && reasons[0].contains("22021"),
+        "{reasons:?}"
+    );
+    for r in receipts.messages() {
+        let receipt = Receipt::decode(&r.payload)?;
+        ensure!(
+            !receipt.ids.contains(&refused),
+            "a refused record was receipted"
+        );
+    }
+    Ok(())
+}
