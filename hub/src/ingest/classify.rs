@@ -83,18 +83,21 @@ pub enum DeadReason {
 }
 
 impl Item {
-    /// The dead letter this item becomes when the database refuses it.
-    pub fn refused(&self, detail: String) -> DeadLetter {
+    /// The dead letter this item becomes when the database refuses it. Its
+    /// text columns hold no NUL (the one character PostgreSQL text refuses;
+    /// the payload keeps every byte), so storing it cannot be refused again.
+    pub fn refused(&self, detail: &str) -> DeadLetter {
         let (topic, payload) = match self {
             Item::Records { origin, .. } | Item::Heartbeat { origin, .. } => {
-                (origin.topic.clone(), origin.payload.clone())
+                (origin.topic.as_str(), origin.payload.clone())
             }
-            Item::Dead(d) => (d.topic.clone(), d.payload.clone()),
+            Item::Dead(d) => (d.topic.as_str(), d.payload.clone()),
         };
+        let text = |s: &str| s.replace('\0', "\u{fffd}");
         DeadLetter {
-            topic,
+            topic: text(topic),
             reason: DeadReason::DatabaseRefused,
-            detail,
+            detail: text(detail),
             payload,
         }
     }

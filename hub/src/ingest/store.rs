@@ -437,7 +437,7 @@ async fn insert_dead_letter(
 
 /// The dead letter for an item the database refused.
 fn refused(item: &Item, e: &tokio_postgres::Error) -> DeadLetter {
-    item.refused(format!(
+    item.refused(&format!(
         "PostgreSQL refused the rows (SQLSTATE {}): {}",
         code(e),
         e.as_db_error().map_or("", |d| d.message())

@@ -133,3 +133,18 @@ fn arbitrary_bytes_never_panic() {
         let _ = classify(PREFIX, "hl7edge/v1/o/s/g/telemetry", &payload);
     }
 }
+
+#[test]
+fn a_refused_item_becomes_a_dead_letter_whose_text_postgresql_can_hold() {
+    let payload = Bytes::from_static(b"\0raw\0");
+    let item = Item::Dead(DeadLetter {
+        topic: "t\0opic".into(),
+        reason: DeadReason::Undecodable,
+        detail: String::new(),
+        payload: payload.clone(),
+    });
+    let d = item.refused("value \0 refused");
+    assert_eq!(d.reason, DeadReason::DatabaseRefused);
+    assert!(!d.topic.contains('\0') && !d.detail.contains('\0'));
+    assert_eq!(d.payload, payload, "the payload keeps every byte");
+}
