@@ -327,3 +327,27 @@ async fn receipts_name_exactly_the_committed_ids_on_each_gateways_own_topic() ->
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingests_killed_while_postgresql_is_down_lose_none_of_the_messages_they_held() -> Result<()>
+{
+    let mut rig = IngestRig::start(2, |c| c).await?;
+    let db = rig.pg.client().await?;
+    let load = steady(&rig);
+    wait_records(&db, 100, Duration::from_secs(30)).await?;
+    // The ingests now hold messages they cannot commit; an acknowledgement before the commit
+    // would make the broker forget them.
+    rig.pg.stop().await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for ingest in &mut rig.ingests {
+        ingest.kill().await?;
+    }
+    rig.pg.start_again().await?;
+    for ingest in &mut rig.ingests {
+        ingest.restart().await?;
+    }
+    let acked = finish(load).await?;
+    let landed = landed_after(&rig, &acked).await?;
+    assert_exactly_once(&acked, &landed)?;
+    Ok(())
+}
