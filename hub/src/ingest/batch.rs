@@ -135,3 +135,116 @@ impl Default for Batch {
         Batch::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use hl7edge_protocol::wire::Envelope;
+
+    use super::*;
+    use crate::ingest::classify::{DeadLetter, DeadReason, Origin};
+
+    fn records(gateway: &str, ids: &[u128]) -> Pending {
+        let [org, site, gw] = gateway.split('/').collect::<Vec<_>>()[..] else {
+            unreachable!("org/site/id")
+        };
+        let mut envelope = Envelope::new(gateway, "lab", Vec::new());
+        let record = hl7edge_protocol::wire::StoredRecord {
+            mapping_version: hl7edge_protocol::normalize::mapping::MappingTable::empty()
+                .version()
+                .clone(),
+            record: hl7edge_protocol::record::Record {
+                header: hl7edge_protocol::record::Header {
+                    message_code: "ACK".into(),
+                    trigger_event: "".into(),
+                    control_id: "1".into(),
+                    version: "2.5".into(),
+                    sending_application: "".into(),
+                    sending_facility: "".into(),
+                    message_time: None,
+                    processing: hl7edge_protocol::record::Processing::Production,
+                },
+                patient: None,
+                body: hl7edge_protocol::record::Body::Generic(
+                    hl7edge_protocol::record::GenericMessage {
+                        delimiters: "|^~\\&".into(),
+                        segments: Vec::new(),
+                    },
+                ),
+                issues: Vec::new(),
+            },
+        };
+        envelope.entries = ids
+            .iter()
+            .map(|id| record.clone().into_entry(Uuid::from_u128(*id), 0, None))
+            .collect();
+        Pending {
+            item: Item::Records {
+                gateway: GatewayKey {
+                    org: org.into(),
+                    site: site.into(),
+                    gateway: gw.into(),
+                },
+                envelope,
+                origin: Origin {
+                    topic: String::new(),
+                    payload: Bytes::new(),
+                },
+            },
+            ack: None,
+        }
+    }
+
+    fn dead() -> Pending {
+        Pending {
+            item: Item::Dead(DeadLetter {
+                topic: "t".into(),
+                reason: DeadReason::Undecodable,
+                detail: String::new(),
+                payload: Bytes::from_static(b"x"),
+            }),
+            ack: None,
+        }
+    }
+
+    #[test]
+    fn receipts_group_the_committed_ids_by_gateway_and_skip_dead_letters() {
+        let mut batch = Batch::new();
+        let now = Instant::now();
+        batch.push(records("o/s/a", &[1, 2]), 10, now);
+        batch.push(dead(), 10, now);
+        batch.push(records("o/s/b", &[3]), 10, now);
+        batch.push(records("o/s/a", &[4]), 10, now);
+        let receipts = batch.receipts();
+        let by_name: Vec<(String, Vec<u128>)> = receipts
+            .iter()
+            .map(|(k, ids)| (k.to_string(), ids.iter().map(|u| u.as_u128()).collect()))
+            .collect();
+        assert_eq!(
+            by_name,
+            [
+                ("o/s/a".to_string(), vec![1, 2, 4]),
+                ("o/s/b".to_string(), vec![3])
+            ]
+        );
+        assert_eq!(batch.records(), 4);
+    }
+
+    #[test]
+    fn a_batch_is_full_at_its_record_or_byte_limit() {
+        let limits = Limits {
+            max_records: 3,
+            max_bytes: 100,
+        };
+        let now = Instant::now();
+        let mut batch = Batch::new();
+        batch.push(records("o/s/a", &[1, 2]), 10, now);
+        assert!(!batch.is_full(limits));
+        batch.push(records("o/s/a", &[3]), 10, now);
+        assert!(batch.is_full(limits), "three records");
+        let mut big = Batch::new();
+        big.push(dead(), 100, now);
+        assert!(big.is_full(limits), "one message at the byte limit");
+        assert_eq!(big.started(), Some(now));
+    }
+}
