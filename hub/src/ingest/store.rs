@@ -487,9 +487,10 @@ fn code(e: &tokio_postgres::Error) -> &str {
 /// An error for a log line: the SQLSTATE and the kind, without the
 /// database's message (it may quote a value), or the IO cause.
 fn short(e: &tokio_postgres::Error) -> String {
-    match e.code() {
-        Some(c) => format!("SQLSTATE {}", c.code()),
-        None => e.to_string(),
+    match (e.code(), std::error::Error::source(e)) {
+        (Some(c), _) => format!("SQLSTATE {}", c.code()),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     }
 }
 
