@@ -103,34 +103,49 @@ pub async fn run(args: IngestArgs, shutdown: impl Future<Output = ()>) -> Result
         None => None,
     };
     let stats: Stats = Arc::new(Mutex::new(IngestStats::default()));
-    info!("connecting to PostgreSQL and migrating the schema");
-    let store = Store::open(&args.database)
-        .await
-        .map_err(|e| CommandError::Database(e.to_string()))?;
-    lock(&stats).database_up = true;
-    info!(filters = ?filters, broker = %broker.url, "PostgreSQL ready; subscribing");
-    let session = Session::start(options, broker.url.to_string(), filters, QOS0_BACKLOG);
-    let limits = Limits {
-        max_records: args.batch_records.get(),
-        max_bytes: args.batch_bytes,
-    };
     let metrics_stats = stats.clone();
     let render = Arc::new(move || lock(&metrics_stats).render());
-    let ingest = ingest(session, store, prefix, limits, args.linger, stats, shutdown);
-    match listener {
-        Some(listener) => {
-            let addr = args.metrics;
-            tokio::select! {
-                result = ingest => result,
-                result = crate::metrics::http::serve(listener, render, std::future::pending()) => {
-                    result.map_err(|source| CommandError::Bind {
-                        addr: addr.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
-                        source,
-                    })
-                }
+    // Metrics are served from the start, also while PostgreSQL is awaited.
+    let metrics = async {
+        match (listener, args.metrics) {
+            (Some(listener), Some(addr)) => {
+                let served =
+                    crate::metrics::http::serve(listener, render, std::future::pending()).await;
+                served.map_err(|source| CommandError::Bind { addr, source })
             }
+            _ => std::future::pending().await,
         }
-        None => ingest.await,
+    };
+    tokio::pin!(shutdown);
+    let work = async {
+        info!("connecting to PostgreSQL and migrating the schema");
+        let store = tokio::select! {
+            store = Store::open(&args.database) => {
+                store.map_err(|e| CommandError::Database(e.to_string()))?
+            }
+            _ = &mut shutdown => return Ok(()),
+        };
+        lock(&stats).database_up = true;
+        info!(filters = ?filters, broker = %broker.url, "PostgreSQL ready; subscribing");
+        let session = Session::start(options, broker.url.to_string(), filters, QOS0_BACKLOG);
+        let limits = Limits {
+            max_records: args.batch_records.get(),
+            max_bytes: args.batch_bytes,
+        };
+        ingest(
+            session,
+            store,
+            prefix,
+            limits,
+            args.linger,
+            stats.clone(),
+            &mut shutdown,
+        )
+        .await
+    };
+    tokio::select! {
+        result = work => result,
+        result = metrics => result,
     }
 }
 
@@ -247,7 +262,9 @@ async fn write_batches(
             .iter_mut()
             .map(|p| std::mem::replace(&mut p.item, placeholder()))
             .collect();
-        let committed = store.commit(&mut items).await;
+        let committed = store
+            .commit(&mut items, || lock(&stats).database_up = false)
+            .await;
         for (p, item) in batch.pending.iter_mut().zip(items) {
             p.item = item;
         }

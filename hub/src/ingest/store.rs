@@ -160,8 +160,9 @@ impl Store {
     }
 
     /// Commits every item, retrying until it is done (see the module doc).
-    /// Items the database refuses are turned into dead letters in place.
-    pub async fn commit(&mut self, items: &mut [Item]) -> Committed {
+    /// Items the database refuses are turned into dead letters in place;
+    /// `down` is called at each failed attempt (for the metrics).
+    pub async fn commit(&mut self, items: &mut [Item], down: impl Fn()) -> Committed {
         let mut backoff = Backoff::new();
         let mut retries = 0;
         // Items before `done` are committed (only when isolating).
@@ -176,6 +177,7 @@ impl Store {
                         ConnectError::Retry(e) => short(&e),
                     };
                     warn!(cause = %e, retry_in_s = backoff.peek().as_secs(), "PostgreSQL is down; the batch waits, nothing is acknowledged");
+                    down();
                     retries += 1;
                     backoff.wait().await;
                     continue;
@@ -208,6 +210,7 @@ impl Store {
                 }
                 Err(Failure::Connection(e)) => {
                     warn!(cause = %short(&e), retry_in_s = backoff.peek().as_secs(), "commit failed; reconnecting, nothing is acknowledged");
+                    down();
                     self.conn = None;
                     retries += 1;
                     backoff.wait().await;
