@@ -196,6 +196,12 @@ pub struct IngestArgs {
     /// batch is committed (while a commit runs, the next batch fills anyway).
     #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub linger: Duration,
+    /// Retire this ingest for good: unsubscribe (no new messages come to its
+    /// session), commit what the session still holds, then end the session
+    /// and exit. Without it a stopped ingest's session stays in the share
+    /// group and keeps receiving its share, waiting for it to come back.
+    #[arg(long)]
+    pub retire: bool,
 }
 
 /// `hl7edge-hub serve`.

@@ -86,6 +86,19 @@ impl Ingest {
         self.launch().await
     }
 
+    /// Stops it (SIGTERM) and runs `hl7edge-hub ingest --retire` with the same client id until
+    /// it exits: the session drained, then ended.
+    pub async fn retire(&mut self) -> Result<std::process::ExitStatus, HubError> {
+        if self.process.is_some() {
+            self.terminate().await?;
+        }
+        let mut args = self.args();
+        args.push("--retire".into());
+        let log = self.log_path();
+        let mut p = Process::spawn("hl7edge-hub ingest --retire", &self.binary, &args, &log)?;
+        Ok(p.wait_exit(Duration::from_secs(90)).await?)
+    }
+
     /// SIGTERM and wait for the exit (it commits what it holds first).
     pub async fn terminate(&mut self) -> Result<std::process::ExitStatus, HubError> {
         match self.process.take() {
@@ -124,7 +137,7 @@ impl Ingest {
         self.dir.path().join("ingest.log")
     }
 
-    async fn launch(&mut self) -> Result<(), HubError> {
+    fn args(&self) -> Vec<String> {
         let s = &self.spec;
         let mut args: Vec<String> = [
             "ingest",
@@ -151,6 +164,11 @@ impl Ingest {
             args.extend(["--share".to_owned(), group.clone()]);
         }
         args.extend(s.extra.iter().cloned());
+        args
+    }
+
+    async fn launch(&mut self) -> Result<(), HubError> {
+        let args = self.args();
         let log = self.log_path();
         let mut p = Process::spawn("hl7edge-hub ingest", &self.binary, &args, &log)?;
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;

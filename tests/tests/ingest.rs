@@ -351,3 +351,34 @@ async fn ingests_killed_while_postgresql_is_down_lose_none_of_the_messages_they_
     assert_exactly_once(&acked, &landed)?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retired_ingest_leaves_the_share_group_and_no_record_waits_for_it() -> Result<()> {
+    let mut rig = IngestRig::start(2, |c| c).await?;
+    let first = send_to_both(&rig, 50).await?;
+    landed_after(&rig, &first).await?;
+    let status = rig.ingests[1].retire().await?;
+    ensure!(
+        status.success(),
+        "--retire exited with {status}:\n{}",
+        rig.ingests[1].log()
+    );
+    ensure!(
+        rig.ingests[1].log().contains("retired"),
+        "{}",
+        rig.ingests[1].log()
+    );
+    // Without the retirement, the stopped member's session would hold its share of these.
+    let mut a = rig.sender(0);
+    let mut b = rig.sender(1);
+    tokio::join!(
+        a.send_all(hl7gen::messages(Kind::Lab, "lisa", 50..150)),
+        b.send_all(hl7gen::messages(Kind::Lab, "lisb", 50..150)),
+    );
+    let mut acked = first;
+    acked[0].1.extend(a.acked());
+    acked[1].1.extend(b.acked());
+    let landed = landed_after(&rig, &acked).await?;
+    assert_exactly_once(&acked, &landed)?;
+    Ok(())
+}

@@ -127,21 +127,32 @@ pub async fn run(args: IngestArgs, shutdown: impl Future<Output = ()>) -> Result
         };
         lock(&stats).database_up = true;
         info!(filters = ?filters, broker = %broker.url, "PostgreSQL ready; subscribing");
-        let session = Session::start(options, broker.url.to_string(), filters, QOS0_BACKLOG);
+        let session = Session::start(
+            options.clone(),
+            broker.url.to_string(),
+            filters,
+            QOS0_BACKLOG,
+            args.retire,
+        );
         let limits = Limits {
             max_records: args.batch_records.get(),
             max_bytes: args.batch_bytes,
         };
-        ingest(
-            session,
-            store,
+        let retire = args.retire.then_some(RETIRE_IDLE);
+        let run = Run {
             prefix,
             limits,
-            args.linger,
-            stats.clone(),
-            &mut shutdown,
-        )
-        .await
+            linger: args.linger,
+            retire,
+        };
+        ingest(session, store, run, stats.clone(), &mut shutdown).await?;
+        if args.retire {
+            session::end_session(options, &broker.url.to_string())
+                .await
+                .map_err(CommandError::Broker)?;
+            info!(client_id = %args.client_id, "retired: the session is ended; the share group's other members take every new message");
+        }
+        Ok(())
     };
     tokio::select! {
         result = work => result,
@@ -152,15 +163,33 @@ pub async fn run(args: IngestArgs, shutdown: impl Future<Output = ()>) -> Result
 /// A batch on its way to the writer, with the permit that marks the writer busy.
 type Handover = (Batch, tokio::sync::OwnedSemaphorePermit);
 
-async fn ingest(
-    mut session: Session,
-    store: Store,
+/// How long a retiring ingest waits without a message before it considers
+/// its session drained.
+const RETIRE_IDLE: Duration = Duration::from_secs(5);
+
+/// The settings of the ingest loop.
+struct Run {
     prefix: String,
     limits: Limits,
     linger: Duration,
+    /// Retiring: stop once nothing arrived for this long.
+    retire: Option<Duration>,
+}
+
+async fn ingest(
+    mut session: Session,
+    store: Store,
+    run: Run,
     stats: Stats,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), CommandError> {
+    let Run {
+        prefix,
+        limits,
+        linger,
+        retire,
+    } = run;
+    let mut last_activity: Option<tokio::time::Instant> = None;
     let (current_tx, current_rx) = watch::channel::<Option<AsyncClient>>(None);
     let (batch_tx, batch_rx) = mpsc::channel::<Handover>(1);
     let writer_idle = Arc::new(Semaphore::new(1));
@@ -179,9 +208,20 @@ async fn ingest(
         let linger_until = batch
             .started()
             .map(|t| tokio::time::Instant::from_std(t + linger));
+        let drained_at = match (retire, last_activity) {
+            (Some(idle), Some(t)) if batch.is_empty() => Some(t + idle),
+            _ => None,
+        };
         tokio::select! {
             biased;
             _ = &mut shutdown => break Ok(()),
+            _ = tokio::time::sleep_until(drained_at.unwrap_or_else(tokio::time::Instant::now)), if drained_at.is_some() => {
+                if writer_idle.available_permits() == 1 {
+                    info!("retiring: nothing arrived for {:?}; the session is drained", retire.unwrap_or_default());
+                    break Ok(());
+                }
+                last_activity = Some(tokio::time::Instant::now());
+            }
             permit = writer_idle.clone().acquire_owned(), if ready => {
                 let Ok(permit) = permit else { break Err(CommandError::ConnectionEnded) };
                 if batch_tx.send((std::mem::take(&mut batch), permit)).await.is_err() {
@@ -193,11 +233,15 @@ async fn ingest(
                 let Some(event) = event else { break Err(CommandError::ConnectionEnded) };
                 match event {
                     SessionEvent::Connected { client, session_present } => {
+                        last_activity = Some(tokio::time::Instant::now());
                         info!(session_present, "connected to the broker; ingesting");
                         current_tx.send_replace(Some(client));
                         lock(&stats).broker_connected = true;
                     }
-                    SessionEvent::Message(delivery) => take(&mut batch, &prefix, delivery),
+                    SessionEvent::Message(delivery) => {
+                        last_activity = Some(tokio::time::Instant::now());
+                        take(&mut batch, &prefix, delivery);
+                    }
                     SessionEvent::Lost(why) => {
                         warn!("{why}; reconnecting (unacknowledged messages are redelivered)");
                         current_tx.send_replace(None);

@@ -85,6 +85,7 @@ impl Session {
         url: String,
         filters: Vec<String>,
         qos0_limit: usize,
+        retire: bool,
     ) -> Session {
         let (tx, events) = mpsc::unbounded_channel();
         let qos0_waiting = Arc::new(AtomicUsize::new(0));
@@ -92,6 +93,7 @@ impl Session {
             tx,
             qos0_waiting: qos0_waiting.clone(),
             qos0_limit,
+            retire,
         };
         let driver = tokio::spawn(drive(options, url, filters, out));
         Session {
@@ -119,6 +121,28 @@ impl Drop for Session {
     }
 }
 
+/// Ends the persistent session of `options`' client id: connects with a
+/// clean session (the broker discards the old one) and disconnects.
+pub async fn end_session(mut options: MqttOptions, url: &str) -> Result<(), String> {
+    options.set_clean_session(true);
+    let (client, mut eventloop) = AsyncClient::new(options, 10);
+    let ended = async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    client.try_disconnect().map_err(|e| e.to_string())?;
+                }
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(explain(url, &e)),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), ended)
+        .await
+        .map_err(|_| format!("{url} did not answer within 30 s"))?
+}
+
 /// Acknowledges a QoS 1 message (packet `pkid`) through `client`.
 pub async fn ack(client: &AsyncClient, qos: QoS, pkid: u16) -> Result<(), ClientError> {
     let mut publish = Publish::new("", qos, Vec::<u8>::new());
@@ -131,6 +155,8 @@ struct Out {
     tx: mpsc::UnboundedSender<SessionEvent>,
     qos0_waiting: Arc<AtomicUsize>,
     qos0_limit: usize,
+    /// Unsubscribe instead of subscribing (`--retire`).
+    retire: bool,
 }
 
 impl Out {
@@ -221,10 +247,17 @@ async fn connection(
         let report = match event {
             Event::Incoming(Packet::ConnAck(ack)) => {
                 connected = true;
-                let subs = filters
-                    .iter()
-                    .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
-                if client.try_subscribe_many(subs).is_err() {
+                let queued = if tx.retire {
+                    filters
+                        .iter()
+                        .all(|f| client.try_unsubscribe(f.clone()).is_ok())
+                } else {
+                    let subs = filters
+                        .iter()
+                        .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                    client.try_subscribe_many(subs).is_ok()
+                };
+                if !queued {
                     SessionEvent::Fatal("could not queue the subscription".into())
                 } else {
                     SessionEvent::Connected {
@@ -253,6 +286,10 @@ async fn connection(
                     "{url} refused the subscription to {} — check the broker's ACL for the ingest's certificate",
                     refused.join(", ")
                 ))
+            }
+            Event::Incoming(Packet::UnsubAck(_)) => {
+                tracing::info!(filters = ?filters, "unsubscribed (retiring): no new messages come to this session");
+                continue;
             }
             Event::Outgoing(Outgoing::Disconnect) => return Ended::Closed,
             _ => continue,
