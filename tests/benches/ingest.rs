@@ -7,10 +7,11 @@
 //! ```
 //!
 //! 1. Throughput, broker to committed rows, with one and with two ingests in one share group:
-//!    two gateway identities publish envelopes of 64 lab results each (20 OBX, one patient
-//!    identifier: 22 rows and ~2 KB of JSONB per record), as a gateway's forwarder does under
-//!    load, as fast as the broker acknowledges them; the clock runs from the first publish until
-//!    `count(*)` of `records` reaches the total. Each run starts from empty tables.
+//!    two gateway identities publish envelopes of 64 records each, as a gateway's forwarder does
+//!    under load, as fast as the broker acknowledges them; the clock runs from the first publish
+//!    until `count(*)` of `records` reaches the total. Each run starts from empty tables. Two
+//!    record shapes: lab results (20 OBX and a patient identifier: 22 rows and ~2 KB of JSONB
+//!    per record) and admissions (ADT^A01: 2 rows, no observations).
 //! 2. End-to-end latency, from the ACK a lab system gets from the agent to the row: two release
 //!    agents, one paced sender each, two ingests. Two figures per record: to `ingested_at` (the
 //!    ingest transaction's start, a lower bound of the commit) and to the gateway receiving the
@@ -41,6 +42,25 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Records per envelope (the agent's default `batch_max_records`).
 const PER_ENVELOPE: usize = 64;
 
+/// Empties every table between phases.
+const TRUNCATE: &str =
+    "TRUNCATE records, patient_identifiers, observations, heartbeats, dead_letters";
+
+/// An admission: one record row and one patient identifier, no observations.
+const ADT: &str = "MSH|^~\\&|ADT|HOSP|HUB|CLINIC|20250301060000||ADT^A01^ADT_A01|C1|P|2.5.1\r\
+EVN|A01|20250301060000\r\
+PID|1||MRN0001^^^CLINIC^MR||Doe^Jo||19800101|F\r\
+PV1|1|I|W1^101^A\r";
+
+/// What the records of a throughput run are.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// A lab result of 20 OBX: 22 rows and ~2 KB of JSONB per record.
+    Lab,
+    /// An admission: 2 rows and ~0.5 KB of JSONB per record.
+    Adt,
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), BoxError> {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -55,15 +75,21 @@ async fn main() -> Result<(), BoxError> {
     // The rig starts ingests and agents; the throughput phases use their own ingests.
     let rig = IngestRig::start(0, |c| c).await?;
     let mut rows = Vec::new();
-    for ingests in [1, 2] {
-        let (rate, cpu) = throughput(&rig, ingests, records).await?;
-        rows.push(Row::new(
-            &format!("broker -> committed rows, {ingests} ingest(s)"),
-            "rec/s",
-            Goal::AtLeast(20_000.0),
-            Some(rate),
-            &format!("{records} records; ingest CPU {cpu:.0} us/record"),
-        ));
+    for (shape, name, rows_per_record) in [(Shape::Lab, "ORU, 20 OBX", 22), (Shape::Adt, "ADT", 2)]
+    {
+        for ingests in [1, 2] {
+            let (rate, cpu) = throughput(&rig, ingests, records, shape).await?;
+            rows.push(Row::new(
+                &format!("broker -> committed, {name}, {ingests} ingest(s)"),
+                "rec/s",
+                Goal::AtLeast(20_000.0),
+                Some(rate),
+                &format!(
+                    "{records} records, {:.0} rows/s; ingest CPU {cpu:.0} us/record",
+                    rate * f64::from(rows_per_record)
+                ),
+            ));
+        }
     }
     let (to_row, to_receipt, n) = latency(&rig, latency_for).await?;
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
@@ -102,10 +128,13 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// One normalized lab result, the record every envelope entry carries.
-fn lab_record() -> StoredRecord {
-    let hl7 = hl7gen::message(Kind::Lab, "bench", 1);
-    let msg = Message::parse(&hl7.bytes).expect("generated HL7 parses");
+/// One normalized record of `shape`, the record every envelope entry carries.
+fn record(shape: Shape) -> StoredRecord {
+    let bytes = match shape {
+        Shape::Lab => hl7gen::message(Kind::Lab, "bench", 1).bytes,
+        Shape::Adt => ADT.as_bytes().to_vec(),
+    };
+    let msg = Message::parse(&bytes).expect("the benchmark's HL7 parses");
     let mapping = MappingTable::empty();
     let tz = jiff::tz::TimeZone::UTC;
     let ctx = Context {
@@ -119,8 +148,8 @@ fn lab_record() -> StoredRecord {
 }
 
 /// `count` records as envelopes of [`PER_ENVELOPE`] naming `gateway`.
-fn envelopes(gateway: &str, count: usize) -> Vec<Vec<u8>> {
-    let stored = lab_record();
+fn envelopes(gateway: &str, count: usize, shape: Shape) -> Vec<Vec<u8>> {
+    let stored = record(shape);
     let now = jiff::Timestamp::now().as_millisecond();
     (0..count.div_ceil(PER_ENVELOPE))
         .map(|n| {
@@ -138,6 +167,7 @@ async fn throughput(
     rig: &IngestRig,
     ingests: usize,
     records: usize,
+    shape: Shape,
 ) -> Result<(f64, f64), BoxError> {
     let db = rig.pg.client().await?;
     let mut running = Vec::new();
@@ -146,11 +176,10 @@ async fn throughput(
         // share group and queues its share of new messages for it until it comes back.
         running.push(Ingest::start(rig.ingest_spec(&format!("bench-{n}"))).await?);
     }
-    db.batch_execute("TRUNCATE records, heartbeats, dead_letters CASCADE")
-        .await?;
+    db.batch_execute(TRUNCATE).await?;
     let half = records / 2;
     let gateways = [IngestRig::gateway(0), IngestRig::gateway(1)];
-    let payloads: Vec<Vec<Vec<u8>>> = gateways.iter().map(|g| envelopes(g, half)).collect();
+    let payloads: Vec<Vec<Vec<u8>>> = gateways.iter().map(|g| envelopes(g, half, shape)).collect();
     let cpu_before: Vec<Duration> = running
         .iter()
         .filter_map(|i| i.pid().and_then(sys::cpu_time))
@@ -158,7 +187,7 @@ async fn throughput(
     let started = Instant::now();
     let mut publishers = Vec::new();
     for (n, (gateway, payloads)) in gateways.iter().zip(payloads).enumerate() {
-        let options = rig.gateway_client(n, &format!("bench-pub-{ingests}-{n}"));
+        let options = rig.gateway_client(n, &format!("bench-pub-{n}"));
         let topic = topic(gateway).records("ORU", "R01");
         let addr = rig.broker.addr();
         publishers.push(tokio::spawn(async move {
@@ -224,8 +253,7 @@ async fn latency(
     for n in 0..2 {
         ingests.push(Ingest::start(rig.ingest_spec(&format!("bench-{n}"))).await?);
     }
-    db.batch_execute("TRUNCATE records, heartbeats, dead_letters CASCADE")
-        .await?;
+    db.batch_execute(TRUNCATE).await?;
     let mut watchers = Vec::new();
     let mut agents = Vec::new();
     for n in 0..2 {

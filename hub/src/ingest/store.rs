@@ -45,7 +45,6 @@ WITH new AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::int8[], $7::timestamptz[], $8::timestamptz[], $9::text[],
                          $10::jsonb[], $11::bytea[])
-    ORDER BY 1
     ON CONFLICT (id) DO NOTHING
     RETURNING id
 ), identifiers AS (
@@ -313,15 +312,19 @@ async fn insert(
     items: &[Item],
 ) -> Result<Committed, Failure> {
     let mut c = Committed::default();
-    let mut rows = Rows::default();
-    let mut entries = 0u64;
+    // Records go in sorted by id: two ingests inserting overlapping ids
+    // (a republished record) then take the row locks in the same order and
+    // cannot deadlock; sorted here, the database need not sort the JSONB.
+    let mut entries: Vec<(&str, &str, &hl7edge_protocol::wire::Entry)> = Vec::new();
     for item in items {
         match item {
             Item::Records { envelope, .. } => {
-                for entry in &envelope.entries {
-                    entries += 1;
-                    rows.push(&envelope.gateway, &envelope.source, entry);
-                }
+                entries.extend(
+                    envelope
+                        .entries
+                        .iter()
+                        .map(|e| (envelope.gateway.as_str(), envelope.source.as_str(), e)),
+                );
             }
             Item::Heartbeat {
                 gateway,
@@ -337,6 +340,12 @@ async fn insert(
             }
         }
     }
+    entries.sort_by_key(|(_, _, e)| e.id);
+    let mut rows = Rows::default();
+    for (gateway, source, entry) in &entries {
+        rows.push(gateway, source, entry);
+    }
+    let entries = entries.len() as u64;
     if !rows.is_empty() {
         let new: i64 = tx
             .query_one(records, &params(&rows))

@@ -23,9 +23,16 @@ CREATE INDEX records_message_type_received_at ON records (message_type, received
 CREATE INDEX records_source_sequence ON records (gateway, source, sequence)
     WHERE sequence IS NOT NULL;
 
+-- The typed tables carry no foreign key to records: the ingest writes their
+-- rows in the statement that inserts the record row, and only for a row it
+-- inserted, so every record_id has its record. A foreign key's check per
+-- row cost a third of the ingest's database time (measured: 2,000 records of
+-- 20 observations, 935 ms with, 531 ms without). To delete records, delete
+-- their typed rows in the same transaction (see the README).
+
 -- PID-3 (and PID-2/PID-4 in old versions): who a record is about.
 CREATE TABLE patient_identifiers (
-    record_id uuid NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+    record_id uuid NOT NULL,                 -- records.id
     ordinal integer NOT NULL,            -- position in the record
     value text NOT NULL,
     authority text,                      -- CX.4 assigning authority
@@ -36,7 +43,7 @@ CREATE INDEX patient_identifiers_value ON patient_identifiers (value, authority)
 
 -- One row per OBX of an ORU record, as typed columns.
 CREATE TABLE observations (
-    record_id uuid NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+    record_id uuid NOT NULL,                 -- records.id
     ordinal integer NOT NULL,            -- position over the whole record
     order_ordinal integer NOT NULL,      -- which OBR group (0-based)
     code_system text,                    -- the standard code's system (LN, MDC, ...); NULL when unmapped
