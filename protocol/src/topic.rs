@@ -4,7 +4,13 @@
 //! {prefix}/{org}/{site}/{gateway}/records/{message-type}   records, QoS 1
 //! {prefix}/{org}/{site}/{gateway}/status                   retained online/offline
 //! {prefix}/{org}/{site}/{gateway}/telemetry                heartbeat, QoS 1
+//! {prefix}/{org}/{site}/{gateway}/receipts                 hub -> gateway custody receipts, QoS 1
 //! ```
+//!
+//! Gateways publish under their own `{org}/{site}/{gateway}` subtree only and
+//! read only their own `receipts` topic; the hub's ingest reads `records`
+//! and `telemetry` of every gateway and writes every `receipts` topic (see
+//! `crate::receipt` for what a receipt promises).
 
 /// The default topic prefix.
 pub const DEFAULT_PREFIX: &str = "hl7edge/v1";
@@ -68,6 +74,22 @@ impl GatewayTopics {
     pub fn telemetry(&self) -> String {
         format!("{}/telemetry", self.root)
     }
+
+    /// The custody receipts topic: the hub's ingest publishes here, the
+    /// gateway subscribes (see `crate::receipt`).
+    pub fn receipts(&self) -> String {
+        format!("{}/receipts", self.root)
+    }
+}
+
+/// The hub's filter for every gateway's heartbeat, optionally through an
+/// MQTT shared subscription group.
+pub fn all_telemetry_filter(prefix: &str, share_group: Option<&str>) -> String {
+    let prefix = prefix.trim_end_matches('/');
+    match share_group {
+        Some(group) => format!("$share/{group}/{prefix}/+/+/+/telemetry"),
+        None => format!("{prefix}/+/+/+/telemetry"),
+    }
 }
 
 /// The hub's filter for every gateway's records, optionally through an
@@ -114,6 +136,7 @@ mod tests {
         );
         assert_eq!(t.status(), "hl7edge/v1/acme/clinic-12/gw-1/status");
         assert_eq!(t.telemetry(), "hl7edge/v1/acme/clinic-12/gw-1/telemetry");
+        assert_eq!(t.receipts(), "hl7edge/v1/acme/clinic-12/gw-1/receipts");
     }
 
     #[test]
@@ -140,6 +163,10 @@ mod tests {
         assert_eq!(
             all_records_filter("hl7edge/v1", Some("hub")),
             "$share/hub/hl7edge/v1/+/+/+/records/#"
+        );
+        assert_eq!(
+            all_telemetry_filter("hl7edge/v1", Some("hub")),
+            "$share/hub/hl7edge/v1/+/+/+/telemetry"
         );
     }
 }

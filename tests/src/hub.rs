@@ -205,10 +205,14 @@ impl Serve {
 
 /// `GET /metrics` from a hub tool's metrics endpoint at `addr`: the response body.
 pub async fn metrics_at(addr: SocketAddr) -> Result<String, HubError> {
+    http_get(addr, "/metrics").await
+}
+
+/// `GET path` from an HTTP/1.1 server at `addr`: the response body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String, HubError> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?;
     let text = String::from_utf8_lossy(&response);

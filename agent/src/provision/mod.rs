@@ -2,9 +2,10 @@
 //!
 //! 1. `provision --org --site --gateway --hub --ca --listener --allow`: creates the device key
 //!    (P-256; `root:hl7edge 0640` when run as root where the service account exists, else
-//!    `0600`: see [`crate::service_account`]), a certificate signing request naming org (O), site (OU) and gateway
-//!    (CN), a copy of the hub CA, a configuration the agent loads and the queue's directory,
-//!    then says what to do next.
+//!    `0600`: see [`crate::service_account`]), a certificate signing request naming org (O),
+//!    site (OU) and the gateway globally as `org/site/gateway` (CN: the broker's user name for
+//!    the ACL), a copy of the hub CA, a configuration the agent loads and the queue's
+//!    directory, then says what to do next.
 //! 2. `provision --install-cert FILE`: checks the certificate central IT signed and installs it.
 //!
 //! Invariants: every file is written atomically ([`files`]); existing key, CSR, CA copy or
@@ -41,7 +42,7 @@ pub struct ProvisionArgs {
     /// Site (certificate OU, topic level), e.g. clinic-12.
     #[arg(long, required_unless_present = "install_cert")]
     pub site: Option<String>,
-    /// Gateway id (certificate CN, topic level), e.g. gw-0001.
+    /// Gateway id (topic level; the certificate CN is org/site/gateway), e.g. gw-0001.
     #[arg(long, required_unless_present = "install_cert")]
     pub gateway: Option<String>,
     /// The hub's MQTT broker, e.g. mqtts://hub.example.org:8883.
@@ -269,7 +270,8 @@ fn next_steps(
          \x20 configuration      {config}\n\n\
          Next steps:\n\
          \x20 1. Send {csr} to central IT and ask them to sign it as a client certificate\n\
-         \x20    for gateway {gw} (O={org}, OU={site}, CN={gw}).\n\
+         \x20    for gateway {gw} (O={org}, OU={site}, CN={org}/{site}/{gw}; the broker's ACL\n\
+         \x20    takes the CN as this gateway's user name).\n\
          \x20 2. When the signed certificate comes back, install it:\n\
          \x20      hl7edge provision --config {config} --install-cert SIGNED.pem\n\
          \x20 3. Check everything: hl7edge doctor --config {config}\n",

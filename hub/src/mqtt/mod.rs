@@ -33,6 +33,8 @@ pub use url::{BrokerUrl, UrlError};
 /// larger packet cannot be read: the connection fails (and is explained),
 /// see [`explain`].
 pub const DEFAULT_MAX_PACKET: usize = 17 << 20;
+/// Largest packet sent (custody receipts of up to 4096 ids are 64 KiB and a little).
+const MAX_OUTGOING: usize = 1 << 20;
 /// Longest wait between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -146,7 +148,7 @@ impl Broker {
         o.set_keep_alive(self.keep_alive);
         o.set_clean_session(!spec.persistent);
         o.set_manual_acks(spec.manual_acks);
-        o.set_max_packet_size(self.max_packet, 64 << 10);
+        o.set_max_packet_size(self.max_packet, MAX_OUTGOING);
         if let BrokerTransport::Tls { ca, cert, key } = &self.transport {
             let config = tls::client_config(ca, cert, key)?;
             o.set_transport(Transport::tls_with_config(

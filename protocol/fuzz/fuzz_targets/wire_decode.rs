@@ -1,5 +1,6 @@
 //! Fuzzes the wire decoders with arbitrary bytes: what a hub receives from
-//! the broker, and what the agent reads back from its queue, is not trusted.
+//! the broker, what the agent reads back from its queue, and the custody
+//! receipts a gateway receives, is not trusted.
 //!
 //! Also the heartbeat and status decoders, and the envelope read entry by
 //! entry as the hub reads it (the same entries as decoding it whole).
@@ -12,6 +13,7 @@
 
 #![no_main]
 
+use hl7edge_protocol::receipt::Receipt;
 use hl7edge_protocol::telemetry::{Heartbeat, Status};
 use hl7edge_protocol::wire::{Envelope, EnvelopeReader, StoredRecord};
 use libfuzzer_sys::fuzz_target;
@@ -43,5 +45,11 @@ fuzz_target!(|data: &[u8]| {
         let again = stored.encode().expect("a decoded stored record encodes");
         let back = StoredRecord::decode(&again).expect("an encoded stored record decodes");
         assert_eq!(back, stored);
+    }
+    if let Ok(receipt) = Receipt::decode(data) {
+        let again = receipt.encode().expect("a decoded receipt encodes");
+        let back = Receipt::decode(&again).expect("an encoded receipt decodes");
+        assert_eq!(back, receipt);
+        assert!(receipt.ids.len() * 16 <= data.len(), "ids beyond the input");
     }
 });
