@@ -37,8 +37,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(heartbeat) = Heartbeat::decode(data) {
+        // Compared as bytes: a heartbeat may carry a NaN (hours_until_full), which is not
+        // equal to itself.
         let again = heartbeat.encode().expect("a decoded heartbeat encodes");
-        assert_eq!(Heartbeat::decode(&again).expect("decodes"), heartbeat);
+        let back = Heartbeat::decode(&again).expect("an encoded heartbeat decodes");
+        assert_eq!(back.encode().expect("encodes again"), again);
     }
     let _ = Status::decode(data);
     if let Ok(stored) = StoredRecord::decode(data) {
