@@ -106,11 +106,11 @@ fn analyze(code: &str) -> Result<Analysis, UcumInvalid> {
     if code.is_empty() {
         return Err(UcumInvalid::Empty);
     }
-    if code != "1" && code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(UcumInvalid::UnknownUnit);
-    }
     if code.len() > MAX_UNIT_BYTES {
         return Err(UcumInvalid::TooLong);
+    }
+    if code != "1" && code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(UcumInvalid::UnknownUnit);
     }
     ucum::analyze(code).map_err(|err| match err {
         UcumError::Parse { pos, .. } => UcumInvalid::Syntax(pos),
@@ -218,6 +218,12 @@ mod tests {
         assert!(matches!(validate("{a}{b}"), Err(UcumInvalid::Syntax(_))));
         let long = "m.".repeat(MAX_UNIT_BYTES) + "m";
         assert_eq!(validate(&long), Err(UcumInvalid::TooLong));
+        let digits = "1".repeat(MAX_UNIT_BYTES + 1);
+        assert_eq!(
+            validate(&digits),
+            Err(UcumInvalid::TooLong),
+            "too long is said first, whatever the bytes (found by the mapping_parse fuzz target)"
+        );
     }
 
     #[test]
