@@ -154,7 +154,8 @@ fn extended_usages(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Strin
     ];
     let mut words: Vec<String> = named
         .into_iter()
-        .filter_map(|(set, name)| set.then(|| name.to_owned()))
+        .filter(|(set, _)| *set)
+        .map(|(_, name)| name.to_owned())
         .collect();
     words.extend(eku.other.iter().map(|oid| format!("OID {oid}")));
     if words.is_empty() {
