@@ -123,7 +123,8 @@ pub struct ThresholdArgs {
     /// Alert when a client certificate expires within this many days.
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     pub cert_warn_days: i64,
-    /// An interface is failing while its error counts rose within this window.
+    /// A listener is failing while it quarantined messages within this window (control-id
+    /// reuse within it is an alert too).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub error_window: Duration,
     /// Alert when a buffer is estimated to be full within this many hours.
@@ -309,7 +310,6 @@ impl ThresholdArgs {
         FleetConfig {
             prefix: prefix.to_owned(),
             default_interval: self.heartbeat_interval.max(Duration::from_secs(1)),
-            stale_intervals: 3,
             backlog_alert: self.backlog_alert,
             cert_warn_days: self.cert_warn_days,
             error_window: self.error_window,

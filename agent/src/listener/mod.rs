@@ -43,6 +43,10 @@ pub struct ListenerMetrics {
     pub acked: AtomicU64,
     /// Resends answered with the stored ACK.
     pub duplicates: AtomicU64,
+    /// Messages stored as new that reused a known control id with other content.
+    pub control_id_reused: AtomicU64,
+    /// Messages whose MSH-15/MSH-16 asked for no acknowledgement.
+    pub no_ack_requested: AtomicU64,
     /// Messages rejected with AR (store full, shutting down).
     pub rejected: AtomicU64,
     /// Messages answered AE and kept in quarantine.
