@@ -73,10 +73,24 @@ fn main() -> ExitCode {
         // reads what else could be said, so end quietly as the other tools of a pipe do.
         Err(e) if reader_gone(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hl7edge: error: {e:#}");
+            eprintln!("hl7edge: error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: an error whose text already quotes its cause
+/// (`cannot listen on 0.0.0.0:2575: Address already in use ...`) does not repeat it.
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 /// Whether `e` is a write to a pipe whose reader has closed it.
