@@ -27,9 +27,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show every gateway: online or not, backlog, failing interfaces,
-    /// certificates, alerts. Redraws once a second; `--json` prints one
-    /// snapshot and exits.
+    /// Show every gateway: online, late or offline, backlog, unmapped
+    /// codes, alerts. Redraws once a second; `--once` prints the table once,
+    /// `--json` one snapshot of everything, and exit.
     Fleet(FleetArgs),
     /// Print the records the gateways forward as NDJSON, one line per
     /// record, dropping duplicates by record id.
@@ -147,8 +147,11 @@ pub struct FleetArgs {
     /// Print one JSON snapshot and exit.
     #[arg(long)]
     pub json: bool,
-    /// With --json: how long to collect retained status and heartbeats
-    /// after connecting.
+    /// Print the table once and exit (for scripts and a quick look).
+    #[arg(long, conflicts_with = "json")]
+    pub once: bool,
+    /// With --json or --once: how long to collect retained status and
+    /// heartbeats after connecting.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub wait: Duration,
 }
