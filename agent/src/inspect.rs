@@ -166,7 +166,7 @@ fn unmapped(
     skeleton.write(&mut out)?;
     if refused > 0 {
         eprintln!(
-            "{refused} of {count} message(s) would be rejected and were left out;              see why with: hl7edge inspect FILE"
+            "{refused} of {count} message(s) would be rejected and were left out; see why with: hl7edge inspect FILE"
         );
     }
     if skeleton.is_empty() {

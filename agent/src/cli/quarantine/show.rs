@@ -101,12 +101,12 @@ fn ways_out(id: i64, still_refused: bool, out: &mut impl Write) -> std::io::Resu
     if still_refused {
         writeln!(
             out,
-            "No configuration can make this message acceptable: it is refused for what it holds              (above). Ask its sender to send it again, corrected (the NAK above names the problem);              then discard this copy: hl7edge quarantine drop {id}"
+            "No configuration can make this message acceptable: it is refused for what it holds (above). Ask its sender to send it again, corrected (the NAK above names the problem); then discard this copy: hl7edge quarantine drop {id}"
         )
     } else {
         writeln!(
             out,
-            "It passes the checks now (it was refused for its size or an error of the gateway):              once the cause is fixed (for a size: hub.max_payload raised, service restarted):              hl7edge quarantine replay {id}"
+            "It passes the checks now (it was refused for its size or an error of the gateway): once the cause is fixed (for a size: hub.max_payload raised, service restarted): hl7edge quarantine replay {id}"
         )?;
         writeln!(
             out,

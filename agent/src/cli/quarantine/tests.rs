@@ -76,7 +76,10 @@ fn show_prints_every_problem_and_the_message_one_segment_per_line() {
     assert!(!text.contains('\r') && !text.contains('\x0b'), "{text:?}");
     // No configuration gives a message its control id: no replay is offered, the sender is.
     assert!(!text.contains("quarantine replay"), "{text}");
-    assert!(text.contains("Ask its sender to send it again"), "{text}");
+    assert!(
+        text.contains("it is refused for what it holds (above). Ask its sender to send it again"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("hl7edge quarantine drop {id}")),
         "{text}"
