@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the end-to-end tests need (a mosquitto broker, a
-# PostgreSQL server, the test-only Python tools) when missing, then runs every test of the
+# PostgreSQL server, easy-rsa, the test-only Python tools) when missing, then runs every test of the
 # workspace. Extra arguments go to `cargo test`
 # (for example a test name filter after `--`).
 #
@@ -49,6 +49,16 @@ fi
 if ! ls "$POSTGRESQL_LIB"/*/bin/postgres >/dev/null 2>&1; then
     echo "error: the ingest tests expect PostgreSQL under $POSTGRESQL_LIB/VERSION/bin (Debian's postgresql package)" >&2
     exit 1
+fi
+
+# easy-rsa: central IT's signing step as the README shows it (tests/tests/provision.rs runs it).
+if [ ! -x /usr/share/easy-rsa/easyrsa ]; then
+    echo "==> easy-rsa is missing; installing it (apt-get install -y easy-rsa)"
+    if ! as_root apt-get update || ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y easy-rsa; then
+        echo "error: could not install easy-rsa. Run as root or with sudo, or install it yourself:" >&2
+        echo "       apt-get update && apt-get install -y easy-rsa" >&2
+        exit 1
+    fi
 fi
 
 # The packages may start a system broker and database; the tests don't need them.

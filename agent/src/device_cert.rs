@@ -42,6 +42,32 @@ pub enum CertProblem {
     /// The private key does not belong to the certificate.
     #[error("the private key does not belong to the certificate")]
     KeyMismatch,
+    /// The certificate is X.509 version 1: it carries no extensions, so nothing says it may
+    /// authenticate a client (what `openssl x509 -req` makes without `-extfile`).
+    #[error(
+        "it is an X.509 version 1 certificate: it carries no extensions, and TLS clients need version 3 (with extendedKeyUsage = clientAuth)"
+    )]
+    Version1,
+    /// The certificate's extended key usage does not include client authentication (a server
+    /// certificate, say).
+    #[error(
+        "it may be used only for {usages} (its extendedKeyUsage), not to log in to the broker as a client (clientAuth)"
+    )]
+    NotForClients {
+        /// What its extended key usage allows, in words.
+        usages: String,
+    },
+    /// The certificate's key usage does not allow the digital signature a TLS client makes.
+    #[error(
+        "its keyUsage ({usages}) does not allow digitalSignature, which a TLS client needs to prove it holds the key"
+    )]
+    NoDigitalSignature {
+        /// What its key usage allows, in words.
+        usages: String,
+    },
+    /// The certificate is a CA certificate (perhaps the hub CA itself), not a device's.
+    #[error("it is a CA certificate (basicConstraints CA:TRUE), not a certificate for a device")]
+    CaCertificate,
     /// The certificate cannot be read as X.509.
     #[error("the certificate cannot be parsed: {0}")]
     Unparsable(String),
@@ -83,6 +109,62 @@ pub fn dates(cert: &CertificateDer<'_>) -> Result<CertDates, CertProblem> {
     })
 }
 
+/// Checks that a DER certificate is one a TLS client can authenticate with: X.509 version 3,
+/// not a CA, an extended key usage (when it has one) that includes `clientAuth`, and a key
+/// usage (when it has one) that includes `digitalSignature`. The checks the broker's TLS
+/// library makes, named one by one so each can be explained.
+pub fn client_profile(cert: &CertificateDer<'_>) -> Result<(), CertProblem> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|e| CertProblem::Unparsable(e.to_string()))?;
+    if parsed.version() == x509_parser::x509::X509Version::V1 {
+        return Err(CertProblem::Version1);
+    }
+    let unparsable = |e: x509_parser::error::X509Error| CertProblem::Unparsable(e.to_string());
+    if let Some(bc) = parsed.basic_constraints().map_err(unparsable)?
+        && bc.value.ca
+    {
+        return Err(CertProblem::CaCertificate);
+    }
+    if let Some(eku) = parsed.extended_key_usage().map_err(unparsable)?
+        && !eku.value.client_auth
+        && !eku.value.any
+    {
+        return Err(CertProblem::NotForClients {
+            usages: extended_usages(eku.value),
+        });
+    }
+    if let Some(ku) = parsed.key_usage().map_err(unparsable)?
+        && !ku.value.digital_signature()
+    {
+        return Err(CertProblem::NoDigitalSignature {
+            usages: ku.value.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// An extended key usage in words, e.g. `server authentication (serverAuth)`.
+fn extended_usages(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> String {
+    let named = [
+        (eku.server_auth, "server authentication (serverAuth)"),
+        (eku.code_signing, "code signing (codeSigning)"),
+        (eku.email_protection, "e-mail protection (emailProtection)"),
+        (eku.time_stamping, "time stamping (timeStamping)"),
+        (eku.ocsp_signing, "OCSP signing (OCSPSigning)"),
+    ];
+    let mut words: Vec<String> = named
+        .into_iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, name)| name.to_owned())
+        .collect();
+    words.extend(eku.other.iter().map(|oid| format!("OID {oid}")));
+    if words.is_empty() {
+        "nothing".to_owned()
+    } else {
+        words.join(" and ")
+    }
+}
+
 /// The subject and validity window of the first (leaf) certificate of `chain`.
 pub fn leaf_dates(chain: &[CertificateDer<'_>]) -> Result<CertDates, CertProblem> {
     chain
@@ -107,6 +189,7 @@ pub fn verify_chain(
     let (leaf, intermediates) = chain
         .split_first()
         .ok_or_else(|| CertProblem::Unparsable("the file holds no certificate".into()))?;
+    client_profile(leaf)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
@@ -148,6 +231,14 @@ fn classify(err: RustlsError, leaf: &CertificateDer<'_>, now: Timestamp) -> Cert
             ),
             _,
         ) => CertProblem::WrongIssuer,
+        (
+            RustlsError::InvalidCertificate(
+                CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. },
+            ),
+            _,
+        ) => CertProblem::NotForClients {
+            usages: "other purposes".to_owned(),
+        },
         _ => CertProblem::Rejected(err),
     }
 }
@@ -307,6 +398,58 @@ mod tests {
         std::fs::write(&garbage, "not a pem").unwrap();
         assert!(file_dates(&garbage).is_err());
         assert!(matches!(leaf_dates(&[]), Err(CertProblem::Unparsable(_))));
+    }
+
+    fn leaf(configure: impl FnOnce(&mut CertificateParams)) -> CertificateDer<'static> {
+        let ca = ca("hub CA");
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, "gw-1");
+        configure(&mut params);
+        params.signed_by(&key, &ca.issuer).unwrap().der().clone()
+    }
+
+    #[test]
+    fn a_version_1_certificate_is_named_as_such() {
+        // Made by `openssl x509 -req -signkey` without -extfile: X.509 version 1.
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/provision/testdata/v1-client.pem");
+        let chain = crate::tls::load_certs(&path).unwrap();
+        assert!(matches!(
+            client_profile(&chain[0]),
+            Err(CertProblem::Version1)
+        ));
+        let err = verify_chain(&chain, RootCertStore::empty(), now()).unwrap_err();
+        assert!(matches!(err, CertProblem::Version1), "{err:?}");
+        assert!(err.to_string().contains("version 1"), "{err}");
+    }
+
+    #[test]
+    fn a_server_only_certificate_is_not_for_clients() {
+        let cert = leaf(|p| p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth]);
+        let err = client_profile(&cert).unwrap_err();
+        assert!(
+            matches!(&err, CertProblem::NotForClients { usages } if usages == "server authentication (serverAuth)"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("clientAuth"), "{err}");
+    }
+
+    #[test]
+    fn a_ca_certificate_or_one_without_digital_signature_is_refused() {
+        let ca_cert = leaf(|p| p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained));
+        assert!(matches!(
+            client_profile(&ca_cert),
+            Err(CertProblem::CaCertificate)
+        ));
+        let no_sign = leaf(|p| p.key_usages = vec![rcgen::KeyUsagePurpose::KeyEncipherment]);
+        let err = client_profile(&no_sign).unwrap_err();
+        assert!(
+            matches!(&err, CertProblem::NoDigitalSignature { usages } if usages == "Key Encipherment"),
+            "{err:?}"
+        );
+        let plain = leaf(|_| {});
+        client_profile(&plain).expect("no extended key usage at all is allowed");
     }
 
     #[test]

@@ -130,6 +130,14 @@ impl Prepared {
             Prepared::Quarantine(entry) => AckHeader::scrape(&entry.raw).is_acknowledgment(),
         }
     }
+
+    /// True when the message's MSH-15/MSH-16 asked for no acknowledgement.
+    pub fn no_ack_requested(&self) -> bool {
+        match self {
+            Prepared::Store { message, .. } => message.no_ack_requested,
+            Prepared::Quarantine(entry) => entry.no_ack_requested,
+        }
+    }
 }
 
 /// Parses, validates and normalizes one frame.
@@ -406,13 +414,18 @@ fn count_unmapped(iface: &Interface, normalized: &normalize::Normalized) {
         return;
     };
     counter.record_unit_mismatches(unit_mismatches);
-    if unmapped.is_empty() && answers == 0 {
-        counter.record_mapped();
-    }
-    counter.record_unnamed(u64::try_from(answers).unwrap_or(u64::MAX));
+    // Every coded element counts, once per occurrence: those with a standard code (sent in a
+    // standard system or mapped) as mapped, the rest as unmapped: the named codes once per
+    // message, coded answers by number only, and the further occurrences of named codes.
+    let tally = normalized.coded;
+    counter.record_standard(tally.standard);
+    let answers = u64::try_from(answers).unwrap_or(u64::MAX);
+    counter.record_unnamed(answers);
     for (system, code) in unmapped {
         counter.record_unmapped(&system.hl7_code(), code);
     }
+    let named = u64::try_from(unmapped.len()).unwrap_or(u64::MAX);
+    counter.record_repeats(tally.unmapped.saturating_sub(answers).saturating_sub(named));
 }
 
 #[cfg(test)]
@@ -632,5 +645,44 @@ PID|1||1^^^H^MR||A^B\rOBR|1\rOBX|1|ED|PDF^Report^L||^AP^PDF^Base64^"
         assert!(!ack.contains("B1"), "{ack}");
         assert!(ack.contains("batch"), "{ack}");
         assert!(ack.contains("one message per MLLP frame"), "{ack}");
+    }
+
+    /// An ORU of 20 LOINC-coded results in UCUM units, plus `local` results coded `99LAB`.
+    fn lab_result(local: usize) -> String {
+        let mut text = String::from(
+            "MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|U1|P|2.5.1\r\
+             PID|1||1^^^H^MR\rOBR|1|P1|F1|24323-8^Panel^LN\r",
+        );
+        for i in 0..20 {
+            text.push_str(&format!("OBX|{i}|NM|2345-7^Glucose^LN||{i}|mg/dL|||||F\r"));
+        }
+        for i in 0..local {
+            text.push_str(&format!("OBX|{i}|NM|GLU^Glucose^99LAB||{i}|mg/dL|||||F\r"));
+        }
+        text
+    }
+
+    fn unmapped_after(raw: &str) -> (u64, u64) {
+        let iface = interface();
+        let stamp = Stamp {
+            now_ms: 1_700_000_000_000,
+            dtm: "20231114221320+0000".to_string(),
+        };
+        let prepared = prepare(&iface, raw.as_bytes(), "peer", &stamp, &AckIds::default());
+        assert!(matches!(prepared, Prepared::Store { .. }));
+        let counter = iface.unmapped.lock().unwrap();
+        (counter.mapped_total(), counter.unmapped_total())
+    }
+
+    #[test]
+    fn codes_already_standard_count_as_mapped_so_a_loinc_only_sender_is_zero_percent_unmapped() {
+        // The panel code, 20 LOINC codes and 20 UCUM units: all standard.
+        assert_eq!(unmapped_after(&lab_result(0)), (41, 0));
+    }
+
+    #[test]
+    fn every_coded_element_counts_once_per_occurrence() {
+        // One local code on two results: two unmapped codes, their two units standard.
+        assert_eq!(unmapped_after(&lab_result(2)), (43, 2));
     }
 }

@@ -10,6 +10,7 @@
 //! code and unit the accepted messages carried without a standard coding
 //! (`skeleton`), to fill in and load as the interface's mapping file.
 
+mod report;
 mod skeleton;
 
 use std::io::{Read, Write};
@@ -64,6 +65,20 @@ struct Report {
     record: Option<StoredRecord>,
     encoded_bytes: Option<usize>,
     raw_bytes: usize,
+    /// The issues as the ACK's ERR-2 locates them (segments numbered by occurrence), for the
+    /// readable report; `issues` keeps the positions the record and the quarantine use.
+    #[serde(skip)]
+    located: Vec<Issue>,
+}
+
+impl Report {
+    /// How many issues have `severity`.
+    fn count(&self, severity: Severity) -> usize {
+        self.issues
+            .iter()
+            .filter(|i| i.severity == severity)
+            .count()
+    }
 }
 
 /// Runs the command; exit code 1 when any message is invalid.
@@ -91,16 +106,17 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let mut count = 0;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let stamp = ack_stamp(jiff::Timestamp::now());
     for (source, bytes) in inputs {
         for (i, raw) in messages_in_file(&bytes).iter().enumerate() {
             count += 1;
-            let report = inspect_one(&source, i + 1, raw, &mapping, &time_zone);
+            let report = inspect_one(&source, i + 1, raw, &mapping, &time_zone, &stamp);
             any_invalid |= !report.valid;
             if args.json {
                 serde_json::to_writer(&mut out, &report)?;
                 writeln!(out)?;
             } else {
-                print_report(&mut out, &report)?;
+                report::write(&mut out, &report)?;
             }
         }
     }
@@ -150,13 +166,38 @@ fn unmapped(
     skeleton.write(&mut out)?;
     if refused > 0 {
         eprintln!(
-            "{refused} of {count} message(s) would be rejected and were left out;              see why with: hl7edge inspect FILE"
+            "{refused} of {count} message(s) would be rejected and were left out; see why with: hl7edge inspect FILE"
         );
     }
     if skeleton.is_empty() {
         eprintln!("every code and unit in {count} message(s) has a standard coding");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The readable report of every message in `bytes` (a file's content, named `source`), as
+/// `hl7edge inspect` prints it, with ACKs stamped `ack_time`: a pure function of its inputs
+/// (the golden tests pin it).
+pub fn report_text(
+    source: &str,
+    bytes: &[u8],
+    mapping: &MappingTable,
+    time_zone: &jiff::tz::TimeZone,
+    ack_time: jiff::Timestamp,
+) -> String {
+    let stamp = ack_stamp(ack_time);
+    let mut out = Vec::new();
+    for (i, raw) in messages_in_file(bytes).iter().enumerate() {
+        let report = inspect_one(source, i + 1, raw, mapping, time_zone, &stamp);
+        // Writing to a Vec cannot fail.
+        let _ = report::write(&mut out, &report);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// MSH-7 of the ACKs inspect shows.
+fn ack_stamp(now: jiff::Timestamp) -> String {
+    now.strftime("%Y%m%d%H%M%S%z").to_string()
 }
 
 fn read_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
@@ -182,10 +223,8 @@ fn inspect_one(
     raw: &[u8],
     mapping: &MappingTable,
     tz: &jiff::tz::TimeZone,
+    stamp: &str,
 ) -> Report {
-    let stamp = jiff::Timestamp::now()
-        .strftime("%Y%m%d%H%M%S%z")
-        .to_string();
     let mut report = Report {
         source: source.to_string(),
         index,
@@ -198,6 +237,7 @@ fn inspect_one(
         record: None,
         encoded_bytes: None,
         raw_bytes: raw.len(),
+        located: Vec::new(),
     };
     let msg = match Message::parse(raw) {
         Ok(m) => m,
@@ -209,10 +249,11 @@ fn inspect_one(
                 report.control_id = (!id.is_empty()).then(|| id.into_owned());
             }
             report.issues = vec![refused.issue];
+            report.located = report.issues.clone();
             let outcome = Outcome::Error {
                 issues: report.issues.clone(),
             };
-            report.ack = render_acks(&refused.header, &outcome, &stamp);
+            report.ack = render_acks(&refused.header, &outcome, stamp);
             return report;
         }
     };
@@ -228,7 +269,7 @@ fn inspect_one(
     } else {
         Outcome::Error { issues: ack_issues }
     };
-    report.ack = render_acks(&header, &outcome, &stamp);
+    report.ack = render_acks(&header, &outcome, stamp);
     if header.is_acknowledgment() {
         report.no_ack = Some(
             "the message is itself an acknowledgment (MSH-9.1 ACK), and an ACK is never \
@@ -260,6 +301,7 @@ fn inspect_one(
         report.encoded_bytes = stored.encode().ok().map(|b| b.len());
         report.record = Some(stored);
     }
+    report.located = erl::by_occurrence(&msg, report.issues.clone());
     report
 }
 
@@ -275,59 +317,6 @@ fn render_acks(header: &AckHeader, outcome: &Outcome, stamp: &str) -> String {
     .join("\n")
 }
 
-fn print_report(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
-    writeln!(
-        out,
-        "== {} #{}: {} (control id {})",
-        r.source,
-        r.index,
-        r.message_type.as_deref().unwrap_or("not HL7"),
-        r.control_id.as_deref().unwrap_or("-")
-    )?;
-    let errors = r
-        .issues
-        .iter()
-        .filter(|i| i.severity == Severity::Error)
-        .count();
-    let warnings = r
-        .issues
-        .iter()
-        .filter(|i| i.severity == Severity::Warning)
-        .count();
-    if r.valid {
-        writeln!(out, "valid: yes ({warnings} warnings)")?;
-    } else {
-        writeln!(
-            out,
-            "valid: NO ({errors} errors, {warnings} warnings): the gateway answers AE and keeps it in quarantine"
-        )?;
-    }
-    for issue in &r.issues {
-        writeln!(out, "  {issue}")?;
-    }
-    match &r.no_ack {
-        Some(why) => writeln!(out, "ACK the gateway sends: none: {why}")?,
-        None => writeln!(out, "ACK the gateway sends:")?,
-    }
-    for line in r.ack.lines() {
-        writeln!(out, "  {line}")?;
-    }
-    if let Some(record) = &r.record {
-        let size = r.encoded_bytes.map_or(String::new(), |b| {
-            format!(
-                " ({b} bytes on the wire for {} bytes of HL7, {:.0} %)",
-                r.raw_bytes,
-                100.0 * b as f64 / r.raw_bytes.max(1) as f64
-            )
-        });
-        writeln!(out, "record{size}:")?;
-        serde_json::to_writer_pretty(&mut *out, record)?;
-        writeln!(out)?;
-    }
-    writeln!(out)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,7 +328,14 @@ mod tests {
             raw,
             &MappingTable::empty(),
             &jiff::tz::TimeZone::UTC,
+            "20260101000000+0000",
         )
+    }
+
+    fn printed(r: &Report) -> String {
+        let mut out = Vec::new();
+        report::write(&mut out, r).unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
@@ -360,13 +356,14 @@ RXA|0|1|20240102|20240102|08^HepB^CVX|abc|mL\r",
             warnings[0].location.field, 6,
             "RXA-6, found by normalization"
         );
-        let mut printed = Vec::new();
-        print_report(&mut printed, &r).unwrap();
-        let printed = String::from_utf8_lossy(&printed);
-        assert!(printed.contains("valid: yes (1 warnings)"), "{printed}");
+        let printed = printed(&r);
         assert!(
-            printed.contains("  warning 102 at RXA(segment 3)-6"),
+            printed.contains("Accepted: stored and answered AA; 1 warning"),
             "{printed}"
+        );
+        assert!(
+            printed.contains("  warning   102  RXA^1^6 "),
+            "located as ERR-2 locates it: {printed}"
         );
     }
 
@@ -379,9 +376,7 @@ RXA|0|1|20240102|20240102|08^HepB^CVX|abc|mL\r",
         assert_eq!(r.ack, "");
         let why = r.no_ack.as_deref().unwrap_or_default();
         assert!(why.contains("never acknowledged"), "{why}");
-        let mut printed = Vec::new();
-        print_report(&mut printed, &r).unwrap();
-        let printed = String::from_utf8_lossy(&printed);
+        let printed = printed(&r);
         assert!(
             printed
                 .contains("ACK the gateway sends: none: the message is itself an acknowledgment"),
@@ -392,7 +387,7 @@ RXA|0|1|20240102|20240102|08^HepB^CVX|abc|mL\r",
             .nth(1)
             .unwrap_or_default();
         let next = after.lines().nth(1).unwrap_or_default();
-        assert!(next.starts_with("record"), "no ACK lines: {printed}");
+        assert!(!next.starts_with("  MSH"), "no ACK lines: {printed}");
     }
 
     #[test]

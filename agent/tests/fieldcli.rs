@@ -199,3 +199,35 @@ async fn audit_verify_and_export_work_on_a_real_database_and_detect_an_edit() {
     assert_eq!(verify.status.code(), Some(1), "{verify:?}");
     assert!(text.contains("BROKEN at line 1"), "{text}");
 }
+
+#[test]
+fn a_port_in_use_is_said_once_with_how_to_find_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let path = dir.path().join("hl7edge.toml");
+    let text = format!(
+        "[gateway]\norg = \"acme\"\nsite = \"s1\"\nid = \"gw-1\"\n\
+         [storage]\npath = \"{}\"\n\
+         [[listener]]\nname = \"lab\"\nbind = \"127.0.0.1:{port}\"\nallow = [\"127.0.0.1\"]\n\
+         [hub]\nurl = \"mqtt://127.0.0.1:1\"\ninsecure_plaintext = true\n",
+        dir.path().join("queue.db").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = hl7edge(&path, &["run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("hl7edge: error:"))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert_eq!(
+        error.matches("Address already in use").count(),
+        1,
+        "the reason once: {error}"
+    );
+    assert!(
+        error.contains(&format!("ss -ltnp 'sport = :{port}'")),
+        "{error}"
+    );
+}

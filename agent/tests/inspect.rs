@@ -29,9 +29,16 @@ fn a_valid_message_exits_zero_and_shows_ack_and_record() {
     let out = bin().arg("inspect").arg(&file).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("valid: yes"), "{text}");
+    assert!(text.contains("Accepted: stored and answered AA"), "{text}");
     assert!(text.contains("MSA|AA|C1"), "{text}");
-    assert!(text.contains("\"Observations\""), "{text}");
+    assert!(
+        text.contains("GLU (99LAB)") && text.contains("mg/dl"),
+        "the observation table: {text}"
+    );
+    assert!(
+        text.contains("result 1 code  GLU (99LAB)"),
+        "the local code is listed as not mapped: {text}"
+    );
 }
 
 #[test]
@@ -68,9 +75,9 @@ fn a_malformed_message_exits_one_with_a_located_error() {
     let out = bin().arg("inspect").arg(&file).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("valid: NO"), "{text}");
+    assert!(text.contains("REJECTED: answered AE"), "{text}");
     assert!(text.contains("MSA|AE"), "{text}");
-    assert!(text.contains("MSH(segment 1)-10"), "{text}");
+    assert!(text.contains("101  MSH^1^10 "), "{text}");
 }
 
 #[test]

@@ -27,9 +27,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show every gateway: online or not, backlog, failing interfaces,
-    /// certificates, alerts. Redraws once a second; `--json` prints one
-    /// snapshot and exits.
+    /// Show every gateway: online, late or offline, backlog, unmapped
+    /// codes, alerts. Redraws once a second; `--once` prints the table once,
+    /// `--json` one snapshot of everything, and exit.
     Fleet(FleetArgs),
     /// Print the records the gateways forward as NDJSON, one line per
     /// record, dropping duplicates by record id.
@@ -123,7 +123,8 @@ pub struct ThresholdArgs {
     /// Alert when a client certificate expires within this many days.
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     pub cert_warn_days: i64,
-    /// An interface is failing while its error counts rose within this window.
+    /// A listener is failing while it quarantined messages within this window (control-id
+    /// reuse within it is an alert too).
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub error_window: Duration,
     /// Alert when a buffer is estimated to be full within this many hours.
@@ -146,8 +147,11 @@ pub struct FleetArgs {
     /// Print one JSON snapshot and exit.
     #[arg(long)]
     pub json: bool,
-    /// With --json: how long to collect retained status and heartbeats
-    /// after connecting.
+    /// Print the table once and exit (for scripts and a quick look).
+    #[arg(long, conflicts_with = "json")]
+    pub once: bool,
+    /// With --json or --once: how long to collect retained status and
+    /// heartbeats after connecting.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub wait: Duration,
 }
@@ -309,7 +313,6 @@ impl ThresholdArgs {
         FleetConfig {
             prefix: prefix.to_owned(),
             default_interval: self.heartbeat_interval.max(Duration::from_secs(1)),
-            stale_intervals: 3,
             backlog_alert: self.backlog_alert,
             cert_warn_days: self.cert_warn_days,
             error_window: self.error_window,

@@ -15,6 +15,50 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// A duration in its largest unit only, for narrow columns: `45s`, `12m`, `5h`, `3d`.
+pub fn short_duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3_600 => format!("{}m", secs / 60),
+        3_600..86_400 => format!("{}h", secs / 3_600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+/// How long ago `then_ms` was, in the largest unit: `12s ago`, `3m ago`; `just now` for a
+/// future time (clock skew between the gateway and the hub).
+pub fn short_ago(now_ms: i64, then_ms: i64) -> String {
+    match u64::try_from(now_ms.saturating_sub(then_ms) / 1000) {
+        Ok(0) | Err(_) => "just now".into(),
+        Ok(secs) => format!("{} ago", short_duration(secs)),
+    }
+}
+
+/// Text wrapped at `width` columns: the first line starts with `first`, the others with
+/// `rest` (words longer than a line stay whole).
+pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
+    let mut out = String::new();
+    let mut line = first.to_owned();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        let fits = line.chars().count() + 1 + word.chars().count() <= width;
+        if !empty && !fits {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = rest.to_owned();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
+}
+
 /// How long ago `then_ms` was: `12s ago`, `just now` for a future time
 /// (clock skew between the gateway and the hub).
 pub fn ago(now_ms: i64, then_ms: i64) -> String {
@@ -73,6 +117,22 @@ mod tests {
     fn ages_in_the_future_read_as_just_now() {
         assert_eq!(ago(10_000, 20_000), "just now");
         assert_eq!(ago(72_000, 0), "1m 12s ago");
+    }
+
+    #[test]
+    fn short_durations_use_their_largest_unit() {
+        assert_eq!(short_duration(45), "45s");
+        assert_eq!(short_duration(200), "3m");
+        assert_eq!(short_duration(7_800), "2h");
+        assert_eq!(short_duration(4 * 86_400 + 3), "4d");
+        assert_eq!(short_ago(72_000, 0), "1m ago");
+    }
+
+    #[test]
+    fn wrapped_text_keeps_within_the_width_with_its_indents() {
+        let text = wrap("one two three four five six", 12, "  - ", "    ");
+        assert_eq!(text, "  - one two\n    three\n    four\n    five six\n");
+        assert!(text.lines().all(|l| l.chars().count() <= 12));
     }
 
     #[test]

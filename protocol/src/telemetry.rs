@@ -13,6 +13,14 @@ pub use heartbeat::{
     QueueStats, Refusing, SourceStats, StorageStats, TelemetryError, UnmappedCode, ratio,
 };
 
+/// [`Status::reason`] of the offline status a gateway leaves with the broker as its MQTT last
+/// will: the broker publishes it when the connection is lost, so it is not a message from the
+/// gateway and says nothing about when the gateway was last heard from.
+pub const LAST_WILL_REASON: &str = "connection lost";
+
+/// [`Status::reason`] of the offline status a gateway publishes itself when it shuts down.
+pub const SHUTDOWN_REASON: &str = "shutdown";
+
 /// The retained online/offline status of a gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
@@ -28,6 +36,11 @@ pub struct Status {
 }
 
 impl Status {
+    /// True for the offline status the broker published as the gateway's last will.
+    pub fn is_last_will(&self) -> bool {
+        !self.online && self.reason.as_deref() == Some(LAST_WILL_REASON)
+    }
+
     /// Encodes the status with postcard.
     pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
         postcard::to_allocvec(self)

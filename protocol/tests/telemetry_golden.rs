@@ -90,6 +90,7 @@ fn sample_heartbeat() -> Heartbeat {
             ),
             audit_lines: 1_234,
         },
+        cert_not_after_ms: Some(1_816_513_301_234),
     }
 }
 
@@ -159,9 +160,9 @@ fn json_rendering_names_every_part() {
     let json = serde_json::to_value(sample_heartbeat()).unwrap();
     assert_eq!(json["gateway"]["site"], "clinic-12");
     assert_eq!(json["queue"]["oldest_unsent_age_ms"], 12_500);
-    assert_eq!(json["sources"][0]["top_unmapped"][0]["code"], "XGLU");
+    assert_eq!(json["listeners"][0]["top_unmapped"][0]["code"], "XGLU");
     assert_eq!(
-        json["sources"][1]["last_message_ms"],
+        json["listeners"][1]["last_message_ms"],
         serde_json::Value::Null
     );
 }

@@ -112,11 +112,22 @@ impl HubTools {
 
     /// Runs `fleet --json --wait WAIT` to completion and returns its JSON snapshot.
     pub async fn fleet_json(&self, wait: Duration) -> Result<serde_json::Value, HubError> {
+        self.fleet_json_with(wait, &[]).await
+    }
+
+    /// Like [`HubTools::fleet_json`], with more flags (`--error-window 2s`).
+    pub async fn fleet_json_with(
+        &self,
+        wait: Duration,
+        extra: &[&str],
+    ) -> Result<serde_json::Value, HubError> {
         let name = format!("fleet-{}", unique());
         let stdout = self.dir.path().join(format!("{name}.json"));
         let log = self.dir.path().join(format!("{name}.log"));
         let wait = format!("{}ms", wait.as_millis());
-        let args = self.args("fleet", &["--json", "--wait", &wait]);
+        let mut own = vec!["--json", "--wait", wait.as_str()];
+        own.extend_from_slice(extra);
+        let args = self.args("fleet", &own);
         let mut process = Process::spawn_split(&name, &self.binary, args, Some(&stdout), &log)?;
         let status = process.wait_exit(ONE_SHOT_TIMEOUT).await?;
         if !status.success() {

@@ -59,6 +59,9 @@ pub struct Pki {
     issuer: Issuer<'static, KeyPair>,
     /// The test CA certificate: trusted by the broker for clients and by clients for the broker.
     pub ca: PathBuf,
+    /// The test CA's private key (PEM, mode 0600), for signing with a CA tool as central IT
+    /// does (`openssl x509 -req -CAkey`, easy-rsa).
+    pub ca_key: PathBuf,
     /// The broker's server certificate (signed by the test CA).
     pub broker: CertPaths,
     /// A server certificate for MLLP over TLS (signed by the test CA).
@@ -80,15 +83,34 @@ pub struct Pki {
     pub expired_server: CertPaths,
 }
 
+/// How the test CA is made.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PkiOptions {
+    /// The CA expires at the start (UTC) of the day this many days from today; `None`: in 4096.
+    pub ca_expires_in_days: Option<i64>,
+}
+
 impl Pki {
     /// Generates every certificate and writes them into a new temporary directory.
     pub fn generate() -> Result<Pki, PkiError> {
+        Pki::generate_with(PkiOptions::default())
+    }
+
+    /// Like [`Pki::generate`], with the test CA made as `options` say.
+    pub fn generate_with(options: PkiOptions) -> Result<Pki, PkiError> {
         let dir = tempfile::Builder::new()
             .prefix("hl7edge-pki-")
             .tempdir()
             .map_err(|source| write_error(Path::new("<tempdir>"), source))?;
-        let (issuer, ca) = make_ca(dir.path(), "ca", "hl7edge test CA")?;
-        let (wrong_issuer, wrong_ca) = make_ca(dir.path(), "wrong-ca", "unrelated test CA")?;
+        let (issuer, ca) = make_ca(dir.path(), "ca", "hl7edge test CA", options)?;
+        let ca_key = dir.path().join("ca.key");
+        write_file(&ca_key, issuer.key().serialize_pem().as_bytes(), 0o600)?;
+        let (wrong_issuer, wrong_ca) = make_ca(
+            dir.path(),
+            "wrong-ca",
+            "unrelated test CA",
+            PkiOptions::default(),
+        )?;
         let valid = Validity::Current;
         let expired = Validity::Expired;
         let server = |name: &str, issuer: &Issuer<'_, KeyPair>, validity| {
@@ -116,6 +138,7 @@ impl Pki {
             dir,
             issuer,
             ca,
+            ca_key,
             wrong_ca,
         })
     }
@@ -190,6 +213,7 @@ fn make_ca(
     dir: &Path,
     file: &str,
     common_name: &str,
+    options: PkiOptions,
 ) -> Result<(Issuer<'static, KeyPair>, PathBuf), PkiError> {
     let generate = |source| PkiError::Generate {
         what: common_name.to_owned(),
@@ -204,6 +228,16 @@ fn make_ca(
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
+    if let Some(days) = options.ca_expires_in_days {
+        let day = jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+            .checked_add(jiff::Span::new().days(days))
+            .unwrap_or(jiff::civil::date(2100, 1, 1));
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after =
+            rcgen::date_time_ymd(i32::from(day.year()), day.month() as u8, day.day() as u8);
+    }
     let cert = params.self_signed(&key).map_err(generate)?;
     let path = dir.join(format!("{file}.pem"));
     write_file(&path, cert.pem().as_bytes(), 0o644)?;

@@ -441,3 +441,195 @@ async fn fleet_and_metrics_show_both_gateways_with_their_backlog() -> Result<()>
     }
     Ok(())
 }
+
+/// True when `messages` hold the last will (offline, connection lost) of gateway `id`.
+fn last_will_of(messages: &[Received], id: &str) -> bool {
+    messages.iter().any(|r| {
+        r.topic.ends_with(&format!("/{id}/status"))
+            && Status::decode(&r.payload).is_ok_and(|s| s.is_last_will())
+    })
+}
+
+// Multi-thread: the relay's tasks must keep running while the test thread blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_started_after_its_gateways_sees_their_backlog_within_a_second() -> Result<()> {
+    let rig = Rig::start(|c| gateway("gw-a", c)).await?;
+    let tools = HubTools::new(&rig.pki, &rig.broker.url())?;
+    let gate = PubackGate::start(&rig.pki, rig.broker.addr()).await?;
+    let mut agent_b =
+        Agent::start(&gateway("gw-b", AgentConfig::new(&rig.pki, &gate.url()))).await?;
+    let (sent_a, backlog_b) = (3u64, 5u64);
+    send(&rig.agent, "lis-a", sent_a).await?;
+    send(&agent_b, "lis-b", backlog_b).await?;
+    let settled = |m: &[Received]| {
+        let hbs = decode::decode(m).heartbeats;
+        heartbeat_of(&hbs, "gw-a").is_some_and(|a| a.counters.forwarded == sent_a)
+            && heartbeat_of(&hbs, "gw-b").is_some_and(|b| b.queue.depth == backlog_b)
+    };
+    rig.hub
+        .wait_until(Duration::from_secs(30), settled)
+        .await
+        .context("heartbeats never showed the backlog")?;
+    let last_b = heartbeat_of(&rig.decoded().heartbeats, "gw-b")
+        .map(|hb| hb.sent_at_ms)
+        .context("gw-b heartbeat")?;
+    // gw-b dies with its backlog: no heartbeat will ever come again; the broker publishes its
+    // last will.
+    agent_b.sigkill().await?;
+    let killed_ms = jiff::Timestamp::now().as_millisecond();
+    rig.hub
+        .wait_until(Duration::from_secs(60), |m| last_will_of(m, "gw-b"))
+        .await
+        .context("no last will for gw-b")?;
+
+    // A hub started now knows both at once: from the retained heartbeats.
+    let serve = tools.serve().await?;
+    let opened = tokio::time::Instant::now();
+    let depth = |text: &str, id: &str| hub::sample(text, "hl7edge_queue_depth", &[("gateway", id)]);
+    let text = loop {
+        let text = serve.metrics().await?;
+        let known = depth(&text, "gw-a") == Some(0.0) && depth(&text, "gw-b") == Some(5.0);
+        if known || opened.elapsed() > Duration::from_secs(1) {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = opened.elapsed();
+    ensure!(
+        depth(&text, "gw-b") == Some(backlog_b as f64) && depth(&text, "gw-a") == Some(0.0),
+        "backlogs unknown {took:?} after serve opened its port:\n{text}"
+    );
+    ensure!(
+        hub::sample(&text, "hl7edge_gateway_online", &[("gateway", "gw-b")]) == Some(0.0),
+        "{text}"
+    );
+
+    let fleet = tools.fleet_json(Duration::from_millis(500)).await?;
+    let b = row(&fleet, "gw-b").with_context(|| format!("gw-b in {fleet:#}"))?;
+    ensure!(
+        b["state"] == "offline" && b["queue_depth"] == backlog_b,
+        "{b:#}"
+    );
+    let seen = b["last_seen_ms"].as_i64().context("last seen")?;
+    ensure!(
+        (last_b..=killed_ms).contains(&seen),
+        "last seen is its last heartbeat ({last_b}..={killed_ms}), not its last will: {seen}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_sending_only_loinc_codes_shows_no_unmapped_codes() -> Result<()> {
+    let rig = Rig::start(|c| c.set("telemetry.interval", "1s")).await?;
+    let tools = HubTools::new(&rig.pki, &rig.broker.url())?;
+    send(&rig.agent, "lis", 4).await?;
+    let counted = |hb: &Heartbeat| hb.counters.acknowledged == 4;
+    rig.hub
+        .wait_until(Duration::from_secs(30), |m| {
+            decode::decode(m).heartbeats.iter().any(counted)
+        })
+        .await
+        .context("no heartbeat counting the results")?;
+    let heartbeats = rig.decoded().heartbeats;
+    let hb = heartbeats
+        .iter()
+        .find(|hb| counted(hb))
+        .context("heartbeat")?;
+    let lab = hb.sources.first().context("lab")?;
+    ensure!(
+        lab.codes_mapped > 4 * 20 && lab.codes_unmapped == 0,
+        "every LOINC code and UCUM unit counts as mapped: {lab:?}"
+    );
+    let fleet = tools.fleet_json(Duration::from_secs(2)).await?;
+    let gw = row(&fleet, "gw-0001").with_context(|| format!("{fleet:#}"))?;
+    ensure!(gw["unmapped_ratio"] == 0.0, "{gw:#}");
+    let serve = tools.serve().await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = serve.metrics().await?;
+        let ratio = hub::sample(
+            &text,
+            "hl7edge_listener_unmapped_ratio",
+            &[("gateway", "gw-0001"), ("listener", "lab")],
+        );
+        if ratio == Some(0.0) {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "unmapped ratio {ratio:?}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_clean_agent_is_not_failing_and_a_later_hub_does_not_blame_old_errors()
+-> Result<()> {
+    let mut rig = Rig::start(|c| c.set("telemetry.interval", "1s")).await?;
+    let tools = HubTools::new(&rig.pki, &rig.broker.url())?;
+    let serve = tools.serve().await?;
+    send(&rig.agent, "lis", 3).await?;
+    rig.agent.restart().await?;
+    send(&rig.agent, "lis-2", 3).await?;
+    let alerts = |text: &str, kind: &str| {
+        hub::sample(
+            text,
+            "hl7edge_alerts",
+            &[("gateway", "gw-0001"), ("kind", kind)],
+        )
+    };
+    // The restarted agent's counters reached the hub: received 3 since its start.
+    let received = |text: &str| {
+        hub::sample(
+            text,
+            "hl7edge_listener_messages_received_total",
+            &[("gateway", "gw-0001"), ("listener", "lab")],
+        )
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = serve.metrics().await?;
+        let uptime = hub::sample(&text, "hl7edge_uptime_seconds", &[("gateway", "gw-0001")]);
+        if received(&text) == Some(3.0) && uptime.is_some_and(|u| u < 20.0) {
+            break text;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no heartbeat of the restarted agent:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    ensure!(
+        alerts(&text, "listener_failing") == Some(0.0),
+        "a clean restart is not a failure:\n{text}"
+    );
+
+    // A message quarantined now makes the listener fail (1 h window)...
+    let addr = rig.agent.mllp_addr("lab").context("lab")?;
+    let mut connection = Connection::connect(addr, None, WAIT).await?;
+    let ack = parse_ack(&connection.send(b"MSH\rPID|1\r", WAIT).await?)?;
+    ensure!(ack.code == AckCode::AE, "{ack:?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while alerts(&serve.metrics().await?, "listener_failing") != Some(1.0) {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the quarantined message never made the listener fail"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // ...but a hub started later, with a window shorter than the agent's uptime, sees those
+    // counts as the past: not failing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let fleet = tools
+        .fleet_json_with(Duration::from_secs(2), &["--error-window", "2s"])
+        .await?;
+    let gw = row(&fleet, "gw-0001").with_context(|| format!("{fleet:#}"))?;
+    ensure!(
+        gw["failing_listeners"] == serde_json::json!([]),
+        "old errors blamed on a new hub's first sight: {gw:#}"
+    );
+    ensure!(gw["listeners"][0]["quarantined"] == 1, "{gw:#}");
+    Ok(())
+}

@@ -1,8 +1,9 @@
 //! Asking a technician before something is erased for good.
 //!
-//! Invariant: nothing is confirmed without a yes: typed at the terminal,
-//! or `--yes` on the command line; without a terminal and without `--yes`
-//! the confirmation is impossible and the command refuses.
+//! Invariant: nothing is confirmed without a yes: the word `yes` typed at
+//! the terminal, as the prompt asks (not `y`: an erasure deserves the whole
+//! word), or `--yes` on the command line; without a terminal and without
+//! `--yes` the confirmation is impossible and the command refuses.
 
 use std::io::BufRead;
 
@@ -28,12 +29,32 @@ impl<R: BufRead> Confirm<R> {
     }
 }
 
-/// Reads one line; true for `y` or `yes` in any case.
+/// Reads one line; true for `yes` in any case, as the prompt asks.
 pub(in crate::cli) fn answered_yes(mut input: impl BufRead) -> std::io::Result<bool> {
     let mut answer = String::new();
     input.read_line(&mut answer)?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    Ok(answer.trim().eq_ignore_ascii_case("yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_word_the_prompt_asks_for_confirms() {
+        for (typed, confirmed) in [
+            ("yes\n", true),
+            ("YES\n", true),
+            (" yes \n", true),
+            ("y\n", false),
+            ("yep\n", false),
+            ("\n", false),
+        ] {
+            assert_eq!(
+                answered_yes(typed.as_bytes()).unwrap(),
+                confirmed,
+                "{typed:?}"
+            );
+        }
+    }
 }

@@ -20,7 +20,7 @@ pub mod status;
 
 mod confirm;
 mod error;
-mod text;
+pub(crate) mod text;
 
 use std::path::{Path, PathBuf};
 

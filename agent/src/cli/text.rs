@@ -44,7 +44,7 @@ pub(super) fn when_ago(now_ms: i64, when: Option<i64>) -> String {
 
 /// Bytes from a sender as printable text: invalid UTF-8 replaced, control
 /// characters shown as `<0xNN>`.
-pub(super) fn printable(bytes: &[u8]) -> String {
+pub(crate) fn printable(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -67,7 +67,7 @@ pub(super) fn segments(raw: &[u8]) -> Vec<String> {
 
 /// Column alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Align {
+pub(crate) enum Align {
     /// Text.
     Left,
     /// Numbers.
@@ -76,7 +76,7 @@ pub(super) enum Align {
 
 /// Rows (the first is the header) as lines with aligned columns, each
 /// prefixed with `indent`; the last column is not padded.
-pub(super) fn table(indent: &str, aligns: &[Align], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(indent: &str, aligns: &[Align], rows: &[Vec<String>]) -> String {
     let mut widths = vec![0; aligns.len()];
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

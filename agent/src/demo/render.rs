@@ -4,15 +4,14 @@
 //! Columns line up across senders and records: who (8), direction, control
 //! id (9), message type (8), then the detail.
 
-use hl7edge_protocol::normalize::coding_system::CodingSystem;
 use hl7edge_protocol::record::{
-    Body, Coded, Coding, Observation, Quantity, ReferenceRange, Standard, StructuredNumeric, Unit,
-    Value,
+    Body, Coded, Coding, Observation, Quantity, ReferenceRange, Standard, Unit, Value,
 };
 use hl7edge_protocol::wire::{Entry, Envelope};
 
 use super::messages::Kind;
 use super::sender::Exchange;
+use crate::record_text;
 
 /// Observations shown per record.
 const SHOWN_OBSERVATIONS: usize = 3;
@@ -136,7 +135,11 @@ fn observation_lines(observations: &[&Observation]) -> Vec<String> {
 /// `LOINC 718-7`, `Hemoglobin`, `13.9 g/dL`, `[12.0-16.0] N  mapped from …`.
 fn observation_columns(o: &Observation) -> [String; 4] {
     let coding = o.code.standard_coding().unwrap_or(&o.code.original);
-    let code = format!("{} {}", system_name(&coding.system), coding.code);
+    let code = format!(
+        "{} {}",
+        record_text::system_name(&coding.system),
+        coding.code
+    );
     let name = coding
         .display
         .clone()
@@ -168,16 +171,6 @@ fn observation_columns(o: &Observation) -> [String; 4] {
     [code, name.to_string(), value_text(&o.value), rest.join(" ")]
 }
 
-/// What people call the coding system: `LOINC`, `MDC`, `SNOMED`, or the
-/// HL7 name.
-fn system_name(system: &CodingSystem) -> std::borrow::Cow<'_, str> {
-    match system {
-        CodingSystem::Loinc => "LOINC".into(),
-        CodingSystem::SnomedCt => "SNOMED".into(),
-        other => other.hl7_code(),
-    }
-}
-
 fn local(c: &Coding) -> String {
     format!("{} {}", c.system.hl7_code(), c.code)
 }
@@ -188,11 +181,9 @@ fn value_text(value: &Value) -> String {
         Value::Quantity(Quantity { value, unit, .. }) => {
             with_unit(value.to_string(), unit.as_ref())
         }
-        Value::Structured(sn) => structured(sn),
+        Value::Structured(sn) => with_unit(record_text::structured(sn), sn.unit.as_ref()),
         Value::Coded(c) => coded(c),
-        Value::Time(t) => jiff::Timestamp::from_millisecond(t.utc_ms)
-            .map(|t| t.to_string())
-            .unwrap_or_else(|_| t.utc_ms.to_string()),
+        Value::Time(t) => record_text::iso(t),
         Value::Text(t) => t.chars().take(40).collect(),
         Value::Series(s) => format!("{} samples", s.len()),
     }
@@ -203,19 +194,6 @@ fn with_unit(number: String, unit: Option<&Unit>) -> String {
         Some(u) => format!("{number} {u}"),
         None => number,
     }
-}
-
-fn structured(sn: &StructuredNumeric) -> String {
-    let text: String = [
-        sn.comparator.as_deref().map(str::to_owned),
-        sn.low.map(|d| d.to_string()),
-        sn.separator.as_deref().map(str::to_owned),
-        sn.high.map(|d| d.to_string()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    with_unit(text, sn.unit.as_ref())
 }
 
 fn coded(c: &Coded) -> String {
@@ -244,13 +222,7 @@ fn mapped_unit(value: &Value) -> Option<&str> {
 }
 
 fn range_text(r: &ReferenceRange) -> String {
-    match (&r.low, &r.high, &r.text) {
-        (Some(low), Some(high), _) => format!("[{low}-{high}]"),
-        (Some(low), None, _) => format!("[>{low}]"),
-        (None, Some(high), _) => format!("[<{high}]"),
-        (None, None, Some(text)) => format!("[{text}]"),
-        (None, None, None) => String::new(),
-    }
+    format!("[{}]", record_text::range(r))
 }
 
 /// One record as a JSON object: gateway, source, id, receive time, mapping

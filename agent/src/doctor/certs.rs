@@ -1,6 +1,10 @@
 //! `doctor` certificate checks, without the network: the device certificate chains to the hub
-//! CA, the device key belongs to it, how long until it expires, and whether the local clock is
-//! plausible (not before any certificate's start date).
+//! CA, the device key belongs to it, how long until it and the hub CA expire, and whether the
+//! local clock is plausible (not before any certificate's start date).
+//!
+//! Every expiry (device certificate, hub CA, a listener's certificate and client CA) is judged
+//! by one rule, [`expiry_check`]: WARN under [`WARN_DAYS`] days, FAIL once expired. A CA file
+//! may hold several certificates; the one that expires first counts ([`earliest_expiry`]).
 //!
 //! The verdicts ([`expiry`], [`clock`], [`chain_problem`]) are pure; [`checks`] reads the files.
 
@@ -16,9 +20,14 @@ use super::check::Check;
 /// Certificates expiring within this many days get a warning.
 pub const WARN_DAYS: i64 = 30;
 
-/// Runs the certificate checks on the hub TLS files at `now`. `hub_cert` is the broker's own
-/// certificate when the TLS probe saw it, for the clock check.
-pub fn checks(tls: &HubTls, now: Timestamp, hub_cert: Option<&CertDates>) -> Vec<Check> {
+/// Runs the certificate checks on the hub TLS files of the configuration at `config`, at `now`.
+/// `hub_cert` is the broker's own certificate when the TLS probe saw it, for the clock check.
+pub fn checks(
+    tls: &HubTls,
+    config: &Path,
+    now: Timestamp,
+    hub_cert: Option<&CertDates>,
+) -> Vec<Check> {
     let loaded = crate::tls::load_certs(&tls.cert).and_then(|chain| {
         let key = crate::tls::load_key(&tls.key)?;
         let roots = crate::tls::load_roots(&tls.ca)?;
@@ -47,28 +56,58 @@ pub fn checks(tls: &HubTls, now: Timestamp, hub_cert: Option<&CertDates>) -> Vec
                 tls.ca.display()
             ),
         ),
-        Err(problem) => chain_problem(&problem, tls),
+        Err(problem) => chain_problem(&problem, tls, config),
     });
     out.push(match device_cert::verify_key_matches(chain.clone(), &key) {
         Ok(()) => Check::ok(
             "key matches certificate",
             format!("{} is the key of the certificate", tls.key.display()),
         ),
-        Err(problem) => chain_problem(&problem, tls),
+        Err(problem) => chain_problem(&problem, tls, config),
     });
+    let ca = earliest_expiry(&tls.ca);
     match leaf {
         Ok(Some(dates)) => {
-            out.push(expiry(&dates, now));
-            let ca_start = device_cert::file_dates(&tls.ca).ok();
+            out.push(expiry(&dates, now, config));
+            out.extend(ca.as_ref().map(|ca| hub_ca_expiry(ca, tls, now)));
             let mut starts = vec![("device certificate", &dates)];
-            starts.extend(ca_start.as_ref().map(|d| ("hub CA", d)));
+            starts.extend(ca.as_ref().map(|d| ("hub CA", d)));
             starts.extend(hub_cert.map(|d| ("hub's server certificate", d)));
             out.push(clock(now, &starts));
         }
         Ok(None) => {}
-        Err(problem) => out.push(chain_problem(&problem, tls)),
+        Err(problem) => out.push(chain_problem(&problem, tls, config)),
     }
     out
+}
+
+/// Of the certificates in the PEM file at `path`, the one that expires first (a CA file may
+/// bundle an old and a new CA); `None` when none can be read (the file checks say why).
+pub fn earliest_expiry(path: &Path) -> Option<CertDates> {
+    crate::tls::load_certs(path)
+        .ok()?
+        .iter()
+        .filter_map(|c| device_cert::dates(c).ok())
+        .min_by_key(|d| d.not_after)
+}
+
+/// The hub CA's expiry: once it expires, the broker's certificate and this gateway's no longer
+/// verify, and neither side can talk to the other.
+pub fn hub_ca_expiry(ca: &CertDates, tls: &HubTls, now: Timestamp) -> Check {
+    let renew = format!(
+        "central IT must renew the hub CA (and sign the broker's and the gateways' certificates with it) before it expires; put the new CA file (old and new CA in one file during the change-over) at {} (hub.ca)",
+        tls.ca.display()
+    );
+    expiry_check("hub CA expiry", ca, now, &renew)
+}
+
+/// The renewal advice for the device certificate of the configuration at `config`: a new
+/// request from the same key, then the signed certificate installed.
+fn renew_fix(config: &Path) -> String {
+    format!(
+        "renew it: hl7edge provision --renew --config {0} (a new CSR from the same key; the configuration is kept), have central IT sign it, then hl7edge provision --config {0} --install-cert SIGNED.pem",
+        config.display()
+    )
 }
 
 /// Whether every one of `paths` can be opened (when not, the file checks have said why).
@@ -77,14 +116,20 @@ pub(super) fn readable(paths: &[&Path]) -> bool {
 }
 
 /// The check for a certificate problem, with its fix.
-pub fn chain_problem(problem: &CertProblem, tls: &HubTls) -> Check {
+pub fn chain_problem(problem: &CertProblem, tls: &HubTls, config: &Path) -> Check {
     let cert = tls.cert.display();
     let ca = tls.ca.display();
+    let resign = || {
+        format!(
+            "the certificate must be signed again as an X.509 v3 client certificate (extendedKeyUsage = clientAuth, keyUsage = digitalSignature): hl7edge provision --renew --config {0}, send the request to central IT (the README's \"Signing a gateway's certificate\" has their command), then hl7edge provision --config {0} --install-cert SIGNED.pem",
+            config.display()
+        )
+    };
     match problem {
         CertProblem::Expired { .. } => Check::fail(
             "certificate chain",
             format!("{cert}: {problem}"),
-            "make a new CSR (hl7edge provision --force ...), have central IT sign it, then hl7edge provision --install-cert FILE",
+            renew_fix(config),
         ),
         CertProblem::NotYetValid { .. } => Check::fail(
             "certificate chain",
@@ -103,6 +148,16 @@ pub fn chain_problem(problem: &CertProblem, tls: &HubTls) -> Check {
             format!("{} is not the key of {cert}", tls.key.display()),
             "install the certificate signed from this gateway's own CSR (hl7edge provision --install-cert FILE); if the key was replaced, provision again and get a new certificate",
         ),
+        CertProblem::Version1
+        | CertProblem::NotForClients { .. }
+        | CertProblem::NoDigitalSignature { .. } => {
+            Check::fail("certificate chain", format!("{cert}: {problem}"), resign())
+        }
+        CertProblem::CaCertificate => Check::fail(
+            "certificate chain",
+            format!("{cert}: {problem}"),
+            "put the certificate signed for this gateway at hub.cert (hl7edge provision --install-cert FILE), not a CA's",
+        ),
         CertProblem::Unparsable(_) | CertProblem::Rejected(_) => Check::fail(
             "certificate chain",
             format!("{cert}: {problem}"),
@@ -111,14 +166,10 @@ pub fn chain_problem(problem: &CertProblem, tls: &HubTls) -> Check {
     }
 }
 
-/// Days to expiry of the device certificate: see [`expiry_check`].
-pub fn expiry(dates: &CertDates, now: Timestamp) -> Check {
-    expiry_check(
-        "certificate expiry",
-        dates,
-        now,
-        "send a new CSR to central IT (hl7edge provision --force ...) and install the signed certificate",
-    )
+/// Days to expiry of the device certificate of the configuration at `config`: see
+/// [`expiry_check`]; the fix is a renewal that keeps key and configuration.
+pub fn expiry(dates: &CertDates, now: Timestamp, config: &Path) -> Check {
+    expiry_check("certificate expiry", dates, now, &renew_fix(config))
 }
 
 /// Days to expiry of a certificate, as check `name`: OK from [`WARN_DAYS`] on, WARN below,
@@ -187,8 +238,12 @@ mod tests {
     #[test]
     fn expiry_is_ok_then_warns_under_thirty_days_then_fails() {
         let d = dates("2026-01-01T00:00:00Z", "2026-07-01T00:00:00Z");
-        assert_eq!(expiry(&d, at("2026-05-01T00:00:00Z")).outcome, Outcome::Ok);
-        let soon = expiry(&d, at("2026-06-20T00:00:00Z"));
+        let config = Path::new("/etc/hl7edge/hl7edge.toml");
+        assert_eq!(
+            expiry(&d, at("2026-05-01T00:00:00Z"), config).outcome,
+            Outcome::Ok
+        );
+        let soon = expiry(&d, at("2026-06-20T00:00:00Z"), config);
         assert_eq!(soon.outcome, Outcome::Warn);
         assert!(
             soon.detail.starts_with("expires in 11 days"),
@@ -196,9 +251,46 @@ mod tests {
             soon.detail
         );
         assert_eq!(
-            expiry(&d, at("2026-07-02T00:00:00Z")).outcome,
+            expiry(&d, at("2026-07-02T00:00:00Z"), config).outcome,
             Outcome::Fail
         );
+    }
+
+    #[test]
+    fn the_expiry_fix_is_a_renewal_that_keeps_key_and_configuration() {
+        let d = dates("2026-01-01T00:00:00Z", "2026-07-01T00:00:00Z");
+        let soon = expiry(
+            &d,
+            at("2026-06-20T00:00:00Z"),
+            Path::new("/etc/hl7edge/hl7edge.toml"),
+        );
+        assert!(
+            soon.fix
+                .contains("hl7edge provision --renew --config /etc/hl7edge/hl7edge.toml"),
+            "{}",
+            soon.fix
+        );
+        assert!(!soon.fix.contains("--force"), "{}", soon.fix);
+    }
+
+    #[test]
+    fn a_hub_ca_expiring_in_twenty_days_warns_and_an_expired_one_fails() {
+        let tls = HubTls {
+            ca: "/etc/hl7edge/hub-ca.pem".into(),
+            cert: "/etc/hl7edge/device.pem".into(),
+            key: "/etc/hl7edge/device.key".into(),
+        };
+        let ca = dates("2016-01-01T00:00:00Z", "2026-06-21T00:00:00Z");
+        let soon = hub_ca_expiry(&ca, &tls, at("2026-06-01T00:00:00Z"));
+        assert_eq!(soon.outcome, Outcome::Warn);
+        assert!(
+            soon.detail.starts_with("expires in 20 days"),
+            "{}",
+            soon.detail
+        );
+        assert!(soon.fix.contains("hub.ca"), "{}", soon.fix);
+        let late = hub_ca_expiry(&ca, &tls, at("2026-07-01T00:00:00Z"));
+        assert_eq!(late.outcome, Outcome::Fail);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The result model of `doctor`: one [`Check`] per thing a technician would otherwise verify by
 //! hand, and the [`Report`] that renders them for people or as JSON.
 //!
-//! Pure: no IO here. Invariants: every non-OK check carries a fix in plain words; the report
-//! passes (exit code 0) exactly when no check failed (warnings do not fail it).
+//! Pure: no IO here. Invariants: every WARN and FAIL carries a fix in plain words; a check that
+//! could not run because an earlier one failed is listed as not run (SKIP), never left out; the
+//! report passes (exit code 0) exactly when no check failed (warnings and skips do not fail it).
 
 use std::fmt::Write as _;
 
@@ -18,6 +19,8 @@ pub enum Outcome {
     Warn,
     /// Broken: the gateway cannot work like this.
     Fail,
+    /// Not run, because a check it depends on failed (named in the detail).
+    Skipped,
 }
 
 impl Outcome {
@@ -27,6 +30,7 @@ impl Outcome {
             Outcome::Ok => "OK",
             Outcome::Warn => "WARN",
             Outcome::Fail => "FAIL",
+            Outcome::Skipped => "SKIP",
         }
     }
 }
@@ -57,6 +61,16 @@ impl Check {
         fix: impl Into<String>,
     ) -> Check {
         Check::new(name, Outcome::Warn, detail, fix)
+    }
+
+    /// A check not run because `cause` failed first; its fix is that check's.
+    pub fn skipped(name: impl Into<String>, cause: &str) -> Check {
+        Check::new(
+            name,
+            Outcome::Skipped,
+            format!("not run: {cause}"),
+            String::new(),
+        )
     }
 
     /// A failure with its fix.
@@ -123,13 +137,18 @@ impl Report {
                 let _ = writeln!(out, "{:<4}  {:<width$}  fix: {}", "", "", check.fix);
             }
         }
-        let _ = writeln!(
+        let _ = write!(
             out,
             "\n{} OK, {} WARN, {} FAIL",
             self.count(Outcome::Ok),
             self.count(Outcome::Warn),
             self.count(Outcome::Fail)
         );
+        let skipped = self.count(Outcome::Skipped);
+        if skipped > 0 {
+            let _ = write!(out, ", {skipped} not run");
+        }
+        out.push('\n');
         out
     }
 

@@ -43,8 +43,11 @@ pub async fn probe(hub: &Hub) -> HubProbe {
     let wait = hub.connect_timeout;
     let tcp = match timeout(wait, TcpStream::connect((hub.host.as_str(), hub.port))).await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return out.fail_tcp(&addr, &e.to_string()),
-        Err(_) => return out.fail_tcp(&addr, &format!("no answer within {wait:?}")),
+        Ok(Err(e)) => return out.unreachable(hub, tcp_failure(&addr, &hub.host, &e)),
+        Err(_) => {
+            let check = tcp_timeout(&addr, wait);
+            return out.unreachable(hub, check);
+        }
     };
     out.checks.push(Check::ok(
         "hub reachable",
@@ -69,6 +72,10 @@ pub async fn probe(hub: &Hub) -> HubProbe {
             out.checks.push(check);
             out.server_cert = server_cert;
             if !passed {
+                out.checks.push(Check::skipped(
+                    MQTT,
+                    "the TLS handshake with the hub failed (above)",
+                ));
                 return out;
             }
             Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(config))
@@ -79,16 +86,74 @@ pub async fn probe(hub: &Hub) -> HubProbe {
 }
 
 impl HubProbe {
-    fn fail_tcp(mut self, addr: &str, why: &str) -> HubProbe {
-        self.checks.push(Check::fail(
-            "hub reachable",
-            format!("cannot open a TCP connection to {addr}: {why}"),
+    /// The TCP stage failed with `check`: the later stages are listed as not run.
+    fn unreachable(mut self, hub: &Hub, check: Check) -> HubProbe {
+        self.checks.push(check);
+        let cause = "the hub is not reachable (above)";
+        if let HubTransport::Tls(_) = hub.transport {
+            self.checks.push(Check::skipped(TLS, cause));
+        }
+        self.checks.push(Check::skipped(MQTT, cause));
+        self
+    }
+}
+
+/// The check names of the three stages.
+const TCP: &str = "hub reachable";
+const TLS: &str = "hub TLS handshake";
+const MQTT: &str = "hub MQTT login";
+
+/// A TCP connection that failed with `e`, in words that say what the failure means.
+pub fn tcp_failure(addr: &str, host: &str, e: &io::Error) -> Check {
+    use io::ErrorKind as K;
+    let (detail, fix) = match e.kind() {
+        K::ConnectionRefused => (
+            format!("nothing listens on {addr}: the connection was refused ({e})"),
+            "the host answered, so the network is fine: the broker is not running there, or listens on another port. Ask central IT whether the broker is up, and check the port in hub.url (mqtts:// brokers usually use 8883)".to_owned(),
+        ),
+        K::HostUnreachable | K::NetworkUnreachable => (
+            format!("no route to {addr} ({e})"),
+            "check this box's network (cable, address, default gateway: ip route) and that the hub's network is reachable from the clinic".to_owned(),
+        ),
+        K::PermissionDenied => (
+            format!("the connection to {addr} was blocked on this box ({e})"),
+            "a local firewall (nftables/iptables) blocks outgoing connections: allow TCP to the hub's port".to_owned(),
+        ),
+        _ if is_lookup_failure(e) => (
+            format!("the hub's host name {host} cannot be resolved ({e})"),
+            format!(
+                "check the host name in hub.url, and this box's DNS (resolvectl status; try: getent hosts {host})"
+            ),
+        ),
+        _ => (
+            format!("cannot open a TCP connection to {addr}: {e}"),
             format!(
                 "check the network and that the firewall lets this box connect to {addr}; check hub.url in the configuration"
             ),
-        ));
-        self
-    }
+        ),
+    };
+    Check::fail(TCP, detail, fix)
+}
+
+/// No answer to the TCP connection attempt within `wait`.
+pub fn tcp_timeout(addr: &str, wait: Duration) -> Check {
+    Check::fail(
+        TCP,
+        format!(
+            "no answer from {addr} within {}s: the packets are dropped on the way",
+            wait.as_secs()
+        ),
+        format!(
+            "a firewall between this box and the hub drops the connection, or the host is down: ask the clinic's network admin to allow TCP from this box to {addr}, and central IT whether the host is up"
+        ),
+    )
+}
+
+/// Whether `e` came from resolving a host name (the standard library reports lookup failures
+/// as uncategorized errors whose text names the lookup).
+fn is_lookup_failure(e: &io::Error) -> bool {
+    let text = e.to_string();
+    text.contains("lookup address") || text.contains("Name or service not known")
 }
 
 /// Handshakes over `tcp` and waits briefly for a late rejection of the client certificate.
@@ -149,7 +214,7 @@ fn io_failure(e: &io::Error) -> Check {
 
 /// The check for a TLS error, worded for the technician.
 pub fn tls_failure(err: &rustls::Error) -> Check {
-    const NAME: &str = "hub TLS handshake";
+    const NAME: &str = TLS;
     let (detail, fix) = match err {
         rustls::Error::InvalidCertificate(
             CertificateError::UnknownIssuer | CertificateError::BadSignature,
@@ -201,7 +266,7 @@ fn client_cert_fix(alert: AlertDescription) -> &'static str {
 
 /// Connects over MQTT with a separate client id and waits for CONNACK.
 async fn mqtt_stage(hub: &Hub, transport: Transport) -> Check {
-    const NAME: &str = "hub MQTT login";
+    const NAME: &str = MQTT;
     let client_id = format!("{}-doctor", hub.client_id);
     let mut options = MqttOptions::new(client_id.clone(), hub.host.clone(), hub.port);
     options.set_clean_session(true);
@@ -272,6 +337,53 @@ mod tests {
         let check = tls_failure(&rustls::Error::AlertReceived(AlertDescription::UnknownCA));
         assert!(check.detail.contains("refused this gateway's certificate"));
         assert!(check.fix.contains("--install-cert"), "{}", check.fix);
+    }
+
+    #[test]
+    fn a_refused_connection_says_nothing_listens_not_firewall() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let check = tcp_failure("hub.example.org:8883", "hub.example.org", &refused);
+        assert!(
+            check
+                .detail
+                .starts_with("nothing listens on hub.example.org:8883"),
+            "{}",
+            check.detail
+        );
+        assert!(check.fix.contains("broker is not running"), "{}", check.fix);
+        assert!(!check.fix.contains("firewall"), "{}", check.fix);
+        let timeout = tcp_timeout("hub.example.org:8883", Duration::from_secs(10));
+        assert!(timeout.fix.contains("firewall"), "{}", timeout.fix);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_hub_lists_the_tls_and_mqtt_checks_as_not_run() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let config = crate::config::Config::from_toml_str(
+            &crate::config::Config::example().replace(
+                "mqtts://hub.example.org:8883",
+                &format!("mqtts://127.0.0.1:{port}"),
+            ),
+            std::path::Path::new("/etc/hl7edge/hl7edge.toml"),
+        )
+        .unwrap();
+        let probe = probe(&config.hub).await;
+        let outcomes: Vec<(&str, Outcome)> = probe
+            .checks
+            .iter()
+            .map(|c| (c.name.as_str(), c.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                (TCP, Outcome::Fail),
+                (TLS, Outcome::Skipped),
+                (MQTT, Outcome::Skipped)
+            ]
+        );
+        assert!(probe.checks[1].detail.contains("not reachable"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `doctor` checks of MLLP-over-TLS listeners: for each listener with `[listener.tls]`, the
-//! server key belongs to the server certificate, and how long until the certificate expires
-//! (WARN under [`certs::WARN_DAYS`] days, FAIL once expired). That the files exist and can be
+//! server key belongs to the server certificate, and how long until the certificate and the
+//! client CA (`client_ca`, when set) expire (WARN under [`certs::WARN_DAYS`] days, FAIL once
+//! expired). That the files exist and can be
 //! read is the file checks' job ([`super::files`]); a file that cannot be opened is not
 //! reported a second time here.
 //!
@@ -30,7 +31,10 @@ pub fn checks(listeners: &[Listener], now: Timestamp) -> Vec<Check> {
     for (index, listener) in listeners.iter().enumerate() {
         let Some(tls) = &listener.tls else { continue };
         match read(tls) {
-            Ok(found) => out.extend(judge(index, listener, &found, now)),
+            Ok(found) => {
+                out.extend(judge(index, listener, &found, now));
+                out.extend(client_ca(index, listener, now));
+            }
             // A missing or unreadable file already failed its file check; say it once.
             Err(_) if !certs::readable(&[&tls.cert, &tls.key]) => {}
             Err(e) => out.push(Check::fail(
@@ -43,6 +47,34 @@ pub fn checks(listeners: &[Listener], now: Timestamp) -> Vec<Check> {
         }
     }
     out
+}
+
+/// The expiry of listener `index`'s client CA, when it has one and the file can be opened (the
+/// file checks report one that cannot).
+fn client_ca(index: usize, listener: &Listener, now: Timestamp) -> Option<Check> {
+    let path = listener.tls.as_ref()?.client_ca.as_deref()?;
+    if !certs::readable(&[path]) {
+        return None;
+    }
+    let name = format!("listener {} client CA expiry", listener.name);
+    let shown = path.display();
+    Some(match certs::earliest_expiry(path) {
+        Some(dates) => certs::expiry_check(
+            &name,
+            &dates,
+            now,
+            &format!(
+                "get the renewed CA that signs the lab systems' client certificates and put it at {shown} (listener[{index}].tls.client_ca; old and new CA in one file during the change-over)"
+            ),
+        ),
+        None => Check::fail(
+            name,
+            format!("{shown} holds no readable PEM certificate"),
+            format!(
+                "put the CA that signs the lab systems' client certificates there as PEM (listener[{index}].tls.client_ca)"
+            ),
+        ),
+    })
 }
 
 /// Reads the certificate chain and key of `tls` and compares them.
@@ -194,6 +226,41 @@ mod tests {
             late[1].detail.starts_with("expired on"),
             "{}",
             late[1].detail
+        );
+    }
+
+    #[test]
+    fn a_client_ca_expiring_in_twenty_days_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut listener = listener_with_files(dir.path(), true);
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        ca.not_after = rcgen::date_time_ymd(2026, 6, 21);
+        std::fs::write(
+            dir.path().join("clients-ca.pem"),
+            ca.self_signed(&ca_key).unwrap().pem(),
+        )
+        .unwrap();
+        if let Some(tls) = listener.tls.as_mut() {
+            tls.client_ca = Some(dir.path().join("clients-ca.pem"));
+        }
+        let found = checks(&[listener], at("2026-06-01T00:00:00Z"));
+        let ca_check = found
+            .iter()
+            .find(|c| c.name == "listener lab client CA expiry")
+            .expect("a client CA check");
+        assert_eq!(ca_check.outcome, Outcome::Warn);
+        assert!(
+            ca_check.detail.starts_with("expires in 20 days"),
+            "{}",
+            ca_check.detail
+        );
+        assert!(
+            ca_check.fix.contains("listener[0].tls.client_ca"),
+            "{}",
+            ca_check.fix
         );
     }
 

@@ -11,7 +11,8 @@
 //! aside (parked) instead. A PUBACK hands its rows to [`Deletes`], which
 //! deletes them through the store writer without stalling the event loop.
 //! Heartbeats handed over by the telemetry task go out on the same
-//! connection at QoS 1; they take a packet id in the same FIFO as record
+//! connection at QoS 1, retained (the broker keeps each gateway's last one,
+//! so a hub that starts later knows its backlog at once); they take a packet id in the same FIFO as record
 //! publishes (as a publish without rows), so their PUBACKs never count as
 //! forwarded records. Any error, a refused PUBACK, or no progress for too
 //! long ends the generation; the next one starts after an exponential,
@@ -24,7 +25,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use hl7edge_protocol::telemetry::Status;
+use hl7edge_protocol::telemetry::{LAST_WILL_REASON, SHUTDOWN_REASON, Status};
 use hl7edge_protocol::topic::GatewayTopics;
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS, Transport};
 use tokio::sync::{mpsc, watch};
@@ -153,7 +154,7 @@ fn mqtt_options(s: &ForwarderSettings) -> Result<MqttOptions, ForwardError> {
         MAX_INCOMING_PACKET,
         s.hub.max_payload.saturating_add(PUBLISH_OVERHEAD),
     );
-    let offline = status_payload(s, false, Some("connection lost"));
+    let offline = status_payload(s, false, Some(LAST_WILL_REASON));
     o.set_last_will(LastWill::new(
         s.topics.status(),
         offline,
@@ -389,7 +390,7 @@ impl<'a> Generation<'a> {
         beat(self.metrics);
     }
 
-    /// Publishes a telemetry heartbeat (QoS 1, not retained) if connected;
+    /// Publishes a telemetry heartbeat (QoS 1, retained) if connected;
     /// otherwise, when the client's queue is full, or when it would not fit
     /// the hub's payload limit, it is skipped.
     fn publish_heartbeat(&mut self, client: &AsyncClient, payload: Vec<u8>) {
@@ -406,7 +407,7 @@ impl<'a> Generation<'a> {
             );
             return;
         }
-        match client.try_publish(self.s.topics.telemetry(), QoS::AtLeastOnce, false, payload) {
+        match client.try_publish(self.s.topics.telemetry(), QoS::AtLeastOnce, true, payload) {
             // Takes its place in the packet-id FIFO, carrying no rows.
             Ok(()) => self.state.requested_other(bytes),
             Err(e) => debug!(cause = %e, "client queue full; heartbeat skipped"),
@@ -553,7 +554,7 @@ impl<'a> Generation<'a> {
             }
         }
         if self.state.is_connected() {
-            let offline = status_payload(self.s, false, Some("shutdown"));
+            let offline = status_payload(self.s, false, Some(SHUTDOWN_REASON));
             let _ = client.try_publish(self.s.topics.status(), QoS::AtLeastOnce, true, offline);
             let _ = client.try_disconnect();
             let _ = tokio::time::timeout(Duration::from_millis(500), async {

@@ -285,6 +285,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if incoming_ack {
             shared.metrics.acks_received.fetch_add(1, Ordering::Relaxed);
         }
+        if prepared.no_ack_requested() {
+            shared
+                .metrics
+                .no_ack_requested
+                .fetch_add(1, Ordering::Relaxed);
+        }
         match prepared {
             Prepared::Store { message, .. } if incoming_ack => {
                 let span = info_span!("message", control_id = %message.control_id);
@@ -315,6 +321,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }) => {
                         shared.metrics.acked.fetch_add(1, Ordering::Relaxed);
                         if reused_control_id {
+                            shared
+                                .metrics
+                                .control_id_reused
+                                .fetch_add(1, Ordering::Relaxed);
                             warn!(
                                 seq,
                                 "control id seen recently with other content; stored as a new \

@@ -43,6 +43,10 @@ pub struct ListenerMetrics {
     pub acked: AtomicU64,
     /// Resends answered with the stored ACK.
     pub duplicates: AtomicU64,
+    /// Messages stored as new that reused a known control id with other content.
+    pub control_id_reused: AtomicU64,
+    /// Messages whose MSH-15/MSH-16 asked for no acknowledgement.
+    pub no_ack_requested: AtomicU64,
     /// Messages rejected with AR (store full, shutting down).
     pub rejected: AtomicU64,
     /// Messages answered AE and kept in quarantine.
@@ -172,13 +176,29 @@ impl BoundListener {
     }
 }
 
+/// The OS's reason for a failed bind, with what to do about it.
+fn bind_hint(e: &std::io::Error, addr: &SocketAddr) -> String {
+    let port = addr.port();
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "{e}: another program holds the port (find it with: ss -ltnp 'sport = :{port}'; \
+             hl7edge doctor names it); stop it, or choose another port in the listener's bind"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "{e}: ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port from 1024 up"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{e}: this box has no such address (ip addr); use 0.0.0.0 or one of its addresses"
+        ),
+        _ => e.to_string(),
+    }
+}
+
 /// Why a listener could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
     /// The address could not be bound (in use, or not allowed).
-    #[error(
-        "listener {name}: cannot listen on {addr}: {source} (is another program using the port?)"
-    )]
+    #[error("listener {name}: cannot listen on {addr}: {}", bind_hint(.source, .addr))]
     Bind {
         /// Listener name.
         name: String,

@@ -1,6 +1,9 @@
 //! `provision --install-cert`: checks the certificate central IT signed before it replaces
-//! anything: it must belong to this gateway's key, chain to the configured hub CA and be valid
-//! now. Only then is it written, atomically, to the configured certificate path (mode 0644).
+//! anything: it must be a certificate a TLS client can use (X.509 v3, not a CA, allowed for
+//! client authentication and digital signatures), belong to this gateway's key, chain to the
+//! configured hub CA and be valid now. Only then is it written, atomically, to the configured
+//! certificate path (mode 0644). Each refusal says in words what is wrong and what central IT
+//! must do ([`fix`]), with the exact signing command where a signing mistake is the cause.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +14,7 @@ use crate::device_cert::{self, CertDates, CertProblem};
 
 use super::ProvisionError;
 use super::files::{self, PUBLIC};
+use super::signing;
 
 /// Checks `file` against the configuration at `config` and installs it; returns the installed
 /// certificate's dates and where it went.
@@ -19,7 +23,7 @@ pub fn install(
     file: &Path,
     now: Timestamp,
 ) -> Result<(CertDates, PathBuf), ProvisionError> {
-    let loaded = Config::load(config).map_err(ProvisionError::Config)?;
+    let loaded = Config::load(config).map_err(ProvisionError::Configured)?;
     let HubTransport::Tls(tls) = loaded.hub.transport else {
         return Err(ProvisionError::Plaintext);
     };
@@ -37,6 +41,9 @@ pub fn install(
         .transpose()
         .map_err(rejected)?
         .ok_or_else(|| rejected(CertProblem::Unparsable("no certificate".into())))?;
+    if let Some(first) = chain.first() {
+        device_cert::client_profile(first).map_err(rejected)?;
+    }
     device_cert::verify_key_matches(chain.clone(), &key).map_err(rejected)?;
     device_cert::verify_chain(&chain, roots, now).map_err(rejected)?;
     let bytes = std::fs::read(file).map_err(|source| files::WriteError {
@@ -68,9 +75,29 @@ fn fix(problem: &CertProblem, file: &Path, tls: &HubTls) -> String {
         CertProblem::NotYetValid { .. } => {
             "check the clock (timedatectl; set-ntp true); if it is right, ask central IT why the certificate starts in the future".into()
         }
-        CertProblem::Unparsable(_) | CertProblem::Rejected(_) => {
-            "ask central IT for the signed certificate again, as a PEM file (-----BEGIN CERTIFICATE-----)".into()
-        }
+        CertProblem::Version1 => format!(
+            "ask central IT to sign {} again as an X.509 v3 client certificate (extendedKeyUsage = clientAuth), then install that one:\n{}",
+            csr.display(),
+            signing::recipe(&csr, "  ")
+        ),
+        CertProblem::NotForClients { .. } => format!(
+            "a gateway logs in to the broker as a TLS client: ask central IT to sign {} again with extendedKeyUsage = clientAuth (a server certificate cannot be used), then install that one:\n{}",
+            csr.display(),
+            signing::recipe(&csr, "  ")
+        ),
+        CertProblem::NoDigitalSignature { .. } => format!(
+            "ask central IT to sign {} again with keyUsage = critical, digitalSignature (and extendedKeyUsage = clientAuth), then install that one:\n{}",
+            csr.display(),
+            signing::recipe(&csr, "  ")
+        ),
+        CertProblem::CaCertificate => format!(
+            "this is a CA's certificate (perhaps the hub CA itself), not the one signed for this gateway: install the certificate central IT signed from {}",
+            csr.display()
+        ),
+        CertProblem::Unparsable(_) | CertProblem::Rejected(_) => format!(
+            "ask central IT for the certificate signed from {} again, as a PEM file (-----BEGIN CERTIFICATE-----); if they sent it that way, tell them what is printed above",
+            csr.display()
+        ),
     }
 }
 
@@ -148,5 +175,53 @@ mod tests {
         assert!(matches!(problem, CertProblem::KeyMismatch), "{problem}");
         assert!(fix.contains("device.csr"), "{fix}");
         assert!(!layout.cert.exists());
+    }
+
+    #[test]
+    fn a_version_1_certificate_is_refused_with_the_v3_signing_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, layout) = provisioned(dir.path());
+        let v1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/provision/testdata/v1-client.pem");
+        let err = install(&layout.config, &v1, Timestamp::now()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("X.509 version 1"), "{text}");
+        assert!(text.contains("nothing was installed"), "{text}");
+        assert!(
+            text.contains("-extfile client.ext") && text.contains("extendedKeyUsage = clientAuth"),
+            "the fix shows the signing command: {text}"
+        );
+        assert!(!layout.cert.exists());
+    }
+
+    #[test]
+    fn a_server_certificate_is_refused_as_not_for_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let (issuer, layout) = provisioned(dir.path());
+        let device = KeyPair::from_pem(&std::fs::read_to_string(&layout.key).unwrap()).unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, "gw-1");
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let signed = dir.path().join("server.pem");
+        std::fs::write(&signed, params.signed_by(&device, &issuer).unwrap().pem()).unwrap();
+        let text = install(&layout.config, &signed, Timestamp::now())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("only for server authentication (serverAuth)"),
+            "{text}"
+        );
+        assert!(text.contains("extendedKeyUsage = clientAuth"), "{text}");
+        assert!(!layout.cert.exists());
+    }
+
+    #[test]
+    fn without_a_configuration_the_reason_and_the_flag_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("hl7edge.toml");
+        let text = install(&missing, &dir.path().join("signed.pem"), Timestamp::now())
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("No such file or directory"), "{text}");
+        assert!(text.contains("--config FILE"), "{text}");
     }
 }

@@ -8,13 +8,19 @@
 //!    directory, then says what to do next.
 //! 2. `provision --install-cert FILE`: checks the certificate central IT signed and installs it.
 //!
+//! Renewal: `provision --renew` writes a new CSR from the existing device key and the identity
+//! in the configuration ([`renew`]); key and configuration stay as they are, so the box keeps
+//! working with its current certificate until `--install-cert` installs the renewed one.
+//!
 //! Invariants: every file is written atomically ([`files`]); existing key, CSR, CA copy or
 //! configuration are never replaced without `--force`, and nothing is written unless the
 //! configuration validates and none of the files exists (or `--force` is given).
 
 pub mod files;
 pub mod install;
+pub mod renew;
 pub mod setup;
+pub mod signing;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,29 +40,34 @@ pub struct ProvisionArgs {
     #[arg(long, short, default_value = config::DEFAULT_PATH)]
     pub config: PathBuf,
     /// Install the certificate central IT signed from this gateway's CSR (PEM).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["org", "site", "gateway", "hub", "ca", "listener", "allow", "dir", "force"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["org", "site", "gateway", "hub", "ca", "listener", "allow", "dir", "force", "renew"])]
     pub install_cert: Option<PathBuf>,
+    /// Renew the certificate: write a new CSR from the existing device key and the configured
+    /// identity, touching neither the key nor the configuration; then --install-cert the
+    /// certificate central IT signs from it.
+    #[arg(long, conflicts_with_all = ["org", "site", "gateway", "hub", "ca", "listener", "allow", "dir", "force"])]
+    pub renew: bool,
     /// Organization (certificate O, topic level), e.g. acme-health.
-    #[arg(long, required_unless_present = "install_cert")]
+    #[arg(long, required_unless_present_any = ["install_cert", "renew"])]
     pub org: Option<String>,
     /// Site (certificate OU, topic level), e.g. clinic-12.
-    #[arg(long, required_unless_present = "install_cert")]
+    #[arg(long, required_unless_present_any = ["install_cert", "renew"])]
     pub site: Option<String>,
     /// Gateway id (topic level; the certificate CN is org/site/gateway), e.g. gw-0001.
-    #[arg(long, required_unless_present = "install_cert")]
+    #[arg(long, required_unless_present_any = ["install_cert", "renew"])]
     pub gateway: Option<String>,
     /// The hub's MQTT broker, e.g. mqtts://hub.example.org:8883.
-    #[arg(long, value_name = "URL", required_unless_present = "install_cert")]
+    #[arg(long, value_name = "URL", required_unless_present_any = ["install_cert", "renew"])]
     pub hub: Option<String>,
     /// The hub CA certificate (PEM) from central IT; copied next to the key as hub-ca.pem.
-    #[arg(long, value_name = "FILE", required_unless_present = "install_cert")]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["install_cert", "renew"])]
     pub ca: Option<PathBuf>,
     /// Listeners as NAME=ADDRESS:PORT, e.g. lab=0.0.0.0:2575 (repeat or separate with commas).
     #[arg(
         long,
         value_name = "NAME=ADDR",
         value_delimiter = ',',
-        required_unless_present = "install_cert"
+        required_unless_present_any = ["install_cert", "renew"]
     )]
     pub listener: Vec<String>,
     /// Networks allowed to send HL7 to every listener, e.g. 10.0.0.0/24 (repeat or commas).
@@ -64,7 +75,7 @@ pub struct ProvisionArgs {
         long,
         value_name = "NET",
         value_delimiter = ',',
-        required_unless_present = "install_cert"
+        required_unless_present_any = ["install_cert", "renew"]
     )]
     pub allow: Vec<String>,
     /// Directory for the key, CSR, certificate and CA copy (default: the configuration's).
@@ -81,10 +92,12 @@ pub struct ProvisionArgs {
 /// Why provisioning stopped. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    /// The flags make a configuration the agent would refuse, or the configuration to install
-    /// into does not load.
-    #[error("{0}")]
+    /// The flags make a configuration the agent would refuse.
+    #[error(transparent)]
     Config(ConfigError),
+    /// The configuration of a provisioned box (for --install-cert or --renew) does not load.
+    #[error("{}", configured_hint(.0))]
+    Configured(ConfigError),
     /// A `--listener` value is not `NAME=ADDRESS:PORT`.
     #[error("--listener {0:?} is not NAME=ADDRESS:PORT (e.g. lab=0.0.0.0:2575)")]
     Listener(String),
@@ -102,6 +115,14 @@ pub enum ProvisionError {
     /// A file could not be written.
     #[error(transparent)]
     Write(#[from] files::WriteError),
+    /// The device key cannot be used to sign a renewal request.
+    #[error("{}: the device key cannot sign a new request: {reason}", .path.display())]
+    KeyUnusable {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The configured hub is plaintext, so there is no certificate to install.
     #[error(
         "the configured hub.url is plaintext mqtt://, so no certificate is used; provision with an mqtts:// hub"
@@ -121,6 +142,20 @@ pub enum ProvisionError {
 
 /// Runs `provision`, printing what was done and the next steps.
 pub fn command(args: &ProvisionArgs) -> Result<ExitCode, ProvisionError> {
+    if args.renew {
+        let renewed = renew::renew(&args.config, Timestamp::now())?;
+        audit_if_stored(
+            &args.config,
+            "provision.renew",
+            &format!(
+                "new CSR {} from the existing device key {}",
+                renewed.csr.display(),
+                renewed.key.display()
+            ),
+        );
+        print!("{}", renewed.next_steps(&args.config));
+        return Ok(ExitCode::SUCCESS);
+    }
     match &args.install_cert {
         Some(file) => {
             let (dates, path) = install::install(&args.config, file, Timestamp::now())?;
@@ -218,6 +253,36 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
         ),
     );
     Ok(next_steps(&identity, &layout, policy))
+}
+
+/// A configuration that does not load, for `--install-cert` and `--renew`: the reason with the
+/// OS's words, and where to look.
+fn configured_hint(e: &ConfigError) -> String {
+    match e {
+        ConfigError::Read { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            format!(
+                "{}: no configuration there ({source}); give the one `hl7edge provision` wrote with --config FILE",
+                path.display()
+            )
+        }
+        ConfigError::Read { path, source }
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            format!(
+                "{}: cannot read the configuration ({source}); run as root (sudo)",
+                path.display()
+            )
+        }
+        ConfigError::Read { path, source } => {
+            format!(
+                "{}: cannot read the configuration ({source})",
+                path.display()
+            )
+        }
+        other => format!(
+            "{other}\nfix: correct the configuration first (hl7edge doctor --config FILE shows every problem)"
+        ),
+    }
 }
 
 /// Appends an audit line to the store the configuration names, when it exists already (a

@@ -137,14 +137,20 @@ pub fn config_text(settings: &Settings<'_>) -> Result<String, ConfigError> {
 /// `{org}/{site}/{gateway}` subtree.
 pub fn key_and_csr(identity: &Identity) -> Result<(String, String), rcgen::Error> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let csr = csr_for(identity, &key)?;
+    Ok((key.serialize_pem(), csr))
+}
+
+/// A CSR (PEM) for `key` with subject `O=org, OU=site, CN=org/site/gateway`: the one request
+/// every `provision` writes, for a new key and for a renewal of an existing one.
+pub fn csr_for(identity: &Identity, key: &KeyPair) -> Result<String, rcgen::Error> {
     let mut subject = DistinguishedName::new();
     subject.push(DnType::OrganizationName, identity.org.as_str());
     subject.push(DnType::OrganizationalUnitName, identity.site.as_str());
     subject.push(DnType::CommonName, common_name(identity));
     let mut params = CertificateParams::default();
     params.distinguished_name = subject;
-    let csr = params.serialize_request(&key)?.pem()?;
-    Ok((key.serialize_pem(), csr))
+    params.serialize_request(key)?.pem()
 }
 
 /// The device certificate's common name: the gateway's global name `org/site/gateway`, as in

@@ -7,8 +7,10 @@
 //!   a terminology code: no field is taken from a message's content.
 //! - The totals in [`Counters`] are the sums of the per-source readings, so
 //!   the two never disagree.
-//! - The fill estimate is `None` unless the queue's live bytes grew over the
-//!   last interval: a draining or steady queue never looks like it will fill.
+//! - The fill estimate is `None` unless records wait in the queue and its
+//!   live bytes grew over the last interval, and it reaches at most
+//!   [`FILL_HORIZON_HOURS`] ahead: a draining, steady or empty queue (whose
+//!   bytes grow only by audit lines) never looks like it will fill.
 
 use std::time::Duration;
 
@@ -21,6 +23,10 @@ use hl7edge_protocol::telemetry::{
 const DAY_MS: i64 = 86_400_000;
 /// Weight of the newest interval's growth rate in the smoothed rate.
 const RATE_WEIGHT: f64 = 0.5;
+/// The furthest the fill estimate looks ahead (30 days): a queue that would take longer to
+/// fill is not filling in any sense an alert or a dashboard can use (an idle box's audit lines
+/// once made it 340 years).
+pub const FILL_HORIZON_HOURS: f64 = 720.0;
 
 /// What stays the same while the agent runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +135,9 @@ impl Trend {
         let at_limit = store.live_bytes >= max_bytes;
         let hours = self
             .rate_bytes_per_s
-            .and_then(|rate| hours_until_full(max_bytes, store.live_bytes, rate));
+            .filter(|_| store.queue_depth > 0)
+            .and_then(|rate| hours_until_full(max_bytes, store.live_bytes, rate))
+            .filter(|h| *h <= FILL_HORIZON_HOURS);
         (hours, refused_since || at_limit)
     }
 }
@@ -194,6 +202,7 @@ pub fn heartbeat(
         clock_offset_ms: None,
         sources: snapshot.sources.iter().map(|s| s.stats.clone()).collect(),
         custody: snapshot.custody.clone(),
+        cert_not_after_ms: identity.cert_not_after_ms,
     }
 }
 
@@ -348,6 +357,30 @@ mod tests {
         // Drains fast: the smoothed rate turns negative, no estimate.
         let (hours, _) = trend.observe(&snapshot(2_000_000, 0), max);
         assert_eq!(hours, None);
+    }
+
+    #[test]
+    fn an_empty_or_barely_growing_queue_has_no_fill_estimate() {
+        let max = 1_000_000_000;
+        let mut idle = Trend::default();
+        let mut empty = snapshot(0, 100_000);
+        if let Some(store) = empty.store.as_mut() {
+            store.queue_depth = 0;
+        }
+        idle.observe(&empty, max);
+        let mut later = snapshot(1_000_000, 200_000);
+        if let Some(store) = later.store.as_mut() {
+            store.queue_depth = 0;
+        }
+        assert_eq!(
+            idle.observe(&later, max).0,
+            None,
+            "nothing waits: not filling"
+        );
+        // 1 byte a minute into 1 GB: centuries, not an estimate.
+        let mut slow = Trend::default();
+        slow.observe(&snapshot(0, 100_000), max);
+        assert_eq!(slow.observe(&snapshot(60_000, 100_001), max).0, None);
     }
 
     #[test]

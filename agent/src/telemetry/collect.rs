@@ -9,10 +9,10 @@
 //!   and the unmapped-code counters are locked only to copy a bounded list.
 //! - A part that cannot be read is reported as unknown (`None`) with a
 //!   debug log, never as an error that would stop the heartbeat.
-//! - A source's `resends`, `control_id_reused`, `no_ack_requested` and
-//!   `refused_full` come from the store's lifetime counters
-//!   (`source_stats`); the other per-source counters are the listener's
-//!   since start.
+//! - Every per-listener counter of the heartbeat is the listener's own,
+//!   since the agent started (one scope, as the hub's metrics need); only
+//!   `refused_full`, which the storage alarm compares between readings, comes
+//!   from the store's lifetime counters (`source_stats`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -147,9 +147,9 @@ fn store_reading(
     Ok((reading, stats.sources, custody))
 }
 
-/// One interface's reading: its listener's counters since start, the
-/// store's lifetime resend and reuse counts (zero when the store could not
-/// be read), and its recent drift alerts.
+/// One listener's reading: its counters since start, the store's lifetime
+/// count of refusals for space (zero when the store could not be read), and
+/// its recent drift alerts.
 fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
     let m = &shared.metrics;
     let last = m.last_message_ms.load(Ordering::Relaxed);
@@ -168,15 +168,15 @@ fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
             .load(Ordering::Relaxed)
             .saturating_add(m.refused_cap.load(Ordering::Relaxed)),
         tls_failures: m.tls_failures.load(Ordering::Relaxed),
+        resends: m.duplicates.load(Ordering::Relaxed),
+        control_id_reused: m.control_id_reused.load(Ordering::Relaxed),
+        no_ack_requested: m.no_ack_requested.load(Ordering::Relaxed),
         ..SourceStats::default()
     };
-    let mut refused_full = 0;
-    if let Some(s) = lifetime.iter().find(|s| s.source == stats.name) {
-        stats.resends = s.duplicates;
-        stats.control_id_reused = s.control_id_reuse;
-        stats.no_ack_requested = s.no_ack_requested;
-        refused_full = s.refused_full;
-    }
+    let refused_full = lifetime
+        .iter()
+        .find(|s| s.source == stats.name)
+        .map_or(0, |s| s.refused_full);
     interface_codes(&shared.iface, &mut stats);
     SourceReading {
         stats,

@@ -17,8 +17,12 @@ pub enum Alert {
         /// The reason it gave, if any.
         reason: Option<String>,
     },
-    /// Online, but no heartbeat for more than the stale threshold.
-    StaleHeartbeat {
+    /// Online for the broker, but heartbeats are missing: the gateway or its
+    /// link may be stuck (the broker declares it offline only when its MQTT
+    /// keep-alive runs out).
+    Late {
+        /// Heartbeats missed.
+        missed: u64,
         /// Seconds since the last heartbeat (or since the hub first saw it).
         silent_s: u64,
         /// Its heartbeat interval, seconds.
@@ -49,27 +53,30 @@ pub enum Alert {
         /// Estimated hours left.
         hours: f64,
     },
-    /// An interface's quarantined or rejected counts rose recently.
-    InterfaceErrors {
-        /// Interface name.
-        source: String,
-        /// Quarantined since start.
+    /// A listener quarantined messages (answered AE) within the error window.
+    ListenerFailing {
+        /// Listener name.
+        listener: String,
+        /// Messages quarantined within the window.
         quarantined: u64,
-        /// Rejected since start.
-        rejected: u64,
+        /// The window, seconds.
+        window_s: u64,
     },
-    /// An interface reused control ids with different content recently
-    /// (each such message was stored as new, not taken for a resend).
+    /// A listener's sender reused control ids with different content within
+    /// the error window (each such message was stored as new, not taken for
+    /// a resend).
     ControlIdReused {
-        /// Interface name.
-        source: String,
-        /// Reuses over the gateway store's lifetime.
-        total: u64,
+        /// Listener name.
+        listener: String,
+        /// Reuses within the window.
+        count: u64,
+        /// The window, seconds.
+        window_s: u64,
     },
-    /// An interface changed what it sends.
+    /// A listener's sender changed what it sends.
     Drift {
-        /// Interface name.
-        source: String,
+        /// Listener name.
+        listener: String,
         /// What changed.
         detail: String,
     },
@@ -85,13 +92,49 @@ pub enum Alert {
     },
 }
 
-/// The alerts of a row, most serious first. `silent_ms` is set when the
-/// heartbeat is stale.
+/// Every kind of alert, as the `kind` field and the metrics' `kind` label name them.
+pub const KINDS: [&str; 12] = [
+    "offline",
+    "late",
+    "storage_alarm",
+    "records_parked",
+    "cert_expiring",
+    "backlog_age",
+    "buffer_filling",
+    "listener_failing",
+    "control_id_reused",
+    "drift",
+    "store_recovered",
+    "identity_mismatch",
+];
+
+impl Alert {
+    /// The alert's kind, one of [`KINDS`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Alert::Offline { .. } => "offline",
+            Alert::Late { .. } => "late",
+            Alert::StorageAlarm => "storage_alarm",
+            Alert::RecordsParked { .. } => "records_parked",
+            Alert::CertExpiring { .. } => "cert_expiring",
+            Alert::BacklogAge { .. } => "backlog_age",
+            Alert::BufferFilling { .. } => "buffer_filling",
+            Alert::ListenerFailing { .. } => "listener_failing",
+            Alert::ControlIdReused { .. } => "control_id_reused",
+            Alert::Drift { .. } => "drift",
+            Alert::StoreRecovered { .. } => "store_recovered",
+            Alert::IdentityMismatch { .. } => "identity_mismatch",
+        }
+    }
+}
+
+/// The alerts of a row, most serious first; `silent_ms` is the time since
+/// the gateway's last heartbeat (or status).
 pub(super) fn alerts(
     row: &Row,
     hb: Option<&Heartbeat>,
     config: &FleetConfig,
-    silent_ms: Option<i64>,
+    silent_ms: i64,
 ) -> Vec<Alert> {
     let mut out = Vec::new();
     if row.state == Liveness::Offline {
@@ -99,9 +142,10 @@ pub(super) fn alerts(
             reason: row.offline_reason.clone(),
         });
     }
-    if let Some(silent) = silent_ms {
-        out.push(Alert::StaleHeartbeat {
-            silent_s: u64::try_from(silent / 1000).unwrap_or(0),
+    if row.state == Liveness::Late {
+        out.push(Alert::Late {
+            missed: row.missed_heartbeats.unwrap_or(0),
+            silent_s: u64::try_from(silent_ms / 1000).unwrap_or(0),
             interval_s: row.interval_s,
         });
     }
@@ -144,23 +188,25 @@ pub(super) fn alerts(
 }
 
 fn interface_alerts(row: &Row, out: &mut Vec<Alert>) {
-    for s in row.sources.iter().filter(|s| s.failing) {
-        out.push(Alert::InterfaceErrors {
-            source: s.stats.name.clone(),
-            quarantined: s.stats.quarantined,
-            rejected: s.stats.rejected,
+    let window_s = row.error_window_s;
+    for l in row.listeners.iter().filter(|l| l.failing) {
+        out.push(Alert::ListenerFailing {
+            listener: l.stats.name.clone(),
+            quarantined: l.quarantined_recently,
+            window_s,
         });
     }
-    for s in row.sources.iter().filter(|s| s.reusing) {
+    for l in row.listeners.iter().filter(|l| l.reused_recently > 0) {
         out.push(Alert::ControlIdReused {
-            source: s.stats.name.clone(),
-            total: s.stats.control_id_reused,
+            listener: l.stats.name.clone(),
+            count: l.reused_recently,
+            window_s,
         });
     }
-    for s in &row.sources {
-        for detail in &s.stats.drift {
+    for l in &row.listeners {
+        for detail in &l.stats.drift {
             out.push(Alert::Drift {
-                source: s.stats.name.clone(),
+                listener: l.stats.name.clone(),
                 detail: detail.clone(),
             });
         }
@@ -172,12 +218,13 @@ impl std::fmt::Display for Alert {
         match self {
             Alert::Offline { reason: Some(r) } => write!(f, "offline ({r})"),
             Alert::Offline { reason: None } => write!(f, "offline"),
-            Alert::StaleHeartbeat {
+            Alert::Late {
+                missed,
                 silent_s,
                 interval_s,
             } => write!(
                 f,
-                "no heartbeat for {} (expected every {})",
+                "late: no heartbeat for {} ({missed} missed, one expected every {}); the broker still has it online",
                 human::duration(*silent_s),
                 human::duration(*interval_s)
             ),
@@ -200,19 +247,29 @@ impl std::fmt::Display for Alert {
             Alert::BufferFilling { hours } => {
                 write!(f, "buffer full in about {hours:.1} h at the current rate")
             }
-            Alert::InterfaceErrors {
-                source,
+            Alert::ListenerFailing {
+                listener,
                 quarantined,
-                rejected,
+                window_s,
             } => write!(
                 f,
-                "interface {source}: errors rising ({quarantined} quarantined, {rejected} rejected since start)"
+                "listener {listener}: {quarantined} message{} quarantined (answered AE) in the last {} (on the box: hl7edge quarantine list)",
+                if *quarantined == 1 { "" } else { "s" },
+                human::duration(*window_s)
             ),
-            Alert::ControlIdReused { source, total } => write!(
+            Alert::ControlIdReused {
+                listener,
+                count,
+                window_s,
+            } => write!(
                 f,
-                "interface {source}: control ids reused with different content ({total} in total, stored as new messages)"
+                "listener {listener}: {count} control id{} reused with different content in the last {} (stored as new messages)",
+                if *count == 1 { "" } else { "s" },
+                human::duration(*window_s)
             ),
-            Alert::Drift { source, detail } => write!(f, "interface {source} drift: {detail}"),
+            Alert::Drift { listener, detail } => {
+                write!(f, "listener {listener} drift: {detail}")
+            }
             Alert::StoreRecovered { detail } => {
                 write!(f, "damaged database set aside at start: {detail}")
             }

@@ -1,5 +1,7 @@
 //! `hl7edge-hub fleet`: subscribes to every gateway's status and heartbeat
-//! and shows the fleet, redrawn once a second, or as one JSON snapshot.
+//! and shows the fleet, redrawn once a second, or once (`--once`, the table;
+//! `--json`, a JSON snapshot). Gateways publish their status and last
+//! heartbeat retained, so one snapshot shows the whole fleet.
 
 use std::future::Future;
 use std::io::{IsTerminal, Write};
@@ -47,20 +49,27 @@ pub async fn run(args: FleetArgs, shutdown: impl Future<Output = ()>) -> Result<
     let sub = Subscription::start(&broker, spec)?;
     let fleet = Fleet::new(args.thresholds.config(prefix));
     let url = broker.url.to_string();
-    if args.json {
-        snapshot(sub, fleet, url, args.wait).await
+    if args.json || args.once {
+        let fleet = collect(sub, fleet, args.wait).await?;
+        if args.json {
+            print_json(&fleet, url)
+        } else {
+            let now = now_ms();
+            let text = table::render(&fleet.rows(now), &format!("read from {url}"), now);
+            let mut out = std::io::stdout().lock();
+            write!(out, "{text}").map_err(CommandError::Stdout)
+        }
     } else {
         live(sub, fleet, url, shutdown).await
     }
 }
 
-/// Waits for the connection, then `wait` more, and prints the fleet as JSON.
-async fn snapshot(
+/// Waits for the connection, then `wait` more, and gives the fleet it learnt.
+async fn collect(
     mut sub: Subscription,
     mut fleet: Fleet,
-    url: String,
     wait: Duration,
-) -> Result<(), CommandError> {
+) -> Result<Fleet, CommandError> {
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         let until =
@@ -83,6 +92,11 @@ async fn snapshot(
         }
     }
     sub.close().await;
+    Ok(fleet)
+}
+
+/// Prints the fleet as one JSON snapshot.
+fn print_json(fleet: &Fleet, url: String) -> Result<(), CommandError> {
     let snap = Snapshot {
         generated_at_ms: now_ms(),
         broker: url,

@@ -5,18 +5,29 @@
 //! - A gateway is known by its topic levels (`org/site/gateway`); the
 //!   retained status and the heartbeat of the same levels update the same
 //!   entry. An empty retained status (the retained message was cleared)
-//!   removes the gateway.
-//! - Times are the hub's receipt times, except for retained messages: a
-//!   retained status says nothing about when the gateway was last seen, and
-//!   a retained heartbeat counts from its own `sent_at_ms`.
-//! - An interface counts as failing while its quarantined or rejected
-//!   counter rose within the error window; counters that went down (the
-//!   agent restarted) start over from zero.
+//!   removes the gateway; an empty retained heartbeat forgets its heartbeat.
+//! - Gateways publish their heartbeat retained, so a hub that starts later
+//!   knows every gateway's backlog and counters from its first second.
+//! - "Last seen" is the last message *from the gateway*: a heartbeat (when
+//!   it arrived live, or its own `sent_at_ms` when retained) or a status it
+//!   published itself. The offline status the broker publishes as the
+//!   gateway's last will is the broker's message, not the gateway's; a
+//!   retained status says nothing about when it was published.
+//! - A gateway the broker still calls online, whose heartbeats stopped for
+//!   more than one and a half of its intervals, is *late*, with the number of
+//!   heartbeats it missed: that shows before the broker's keep-alive runs
+//!   out and it publishes the last will.
+//! - A listener is failing while messages were quarantined (answered AE)
+//!   within the error window, counted from the increases of its counter
+//!   ([`track`]): a hub's first sight of an agent that started long ago is
+//!   a baseline, and a restarted agent's counters start over, so neither a
+//!   new hub nor a clean restart reads as a failure.
 
 mod alert;
 pub mod command;
 mod row;
 pub mod table;
+mod track;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,7 +37,14 @@ use hl7edge_protocol::telemetry::{Heartbeat, Status, TelemetryError};
 use crate::topics::{self, GatewayKey, TopicKind};
 
 pub use alert::Alert;
-pub use row::{Liveness, Row, SourceRow};
+
+/// Every kind of alert, as the `kind` field and the metrics' `kind` label name them.
+pub fn alert_kinds() -> &'static [&'static str] {
+    &alert::KINDS
+}
+pub use row::{ListenerRow, Liveness, Row};
+
+use track::{Rises, Since};
 
 /// Thresholds that turn facts into alerts.
 #[derive(Debug, Clone)]
@@ -35,13 +53,12 @@ pub struct FleetConfig {
     pub prefix: String,
     /// The heartbeat interval assumed when a gateway has not said its own.
     pub default_interval: Duration,
-    /// A heartbeat is stale after this many intervals without one.
-    pub stale_intervals: u32,
     /// Alert when the oldest unsent record is older than this.
     pub backlog_alert: Duration,
     /// Alert when the client certificate expires within this many days.
     pub cert_warn_days: i64,
-    /// An interface whose error counters rose within this window is failing.
+    /// A listener that quarantined messages within this window is failing;
+    /// control-id reuse within it is an alert too.
     pub error_window: Duration,
     /// Alert when the buffer is estimated to be full within this many hours.
     pub full_warn_hours: f64,
@@ -52,7 +69,6 @@ impl Default for FleetConfig {
         FleetConfig {
             prefix: hl7edge_protocol::topic::DEFAULT_PREFIX.to_owned(),
             default_interval: Duration::from_secs(60),
-            stale_intervals: 3,
             backlog_alert: Duration::from_secs(15 * 60),
             cert_warn_days: 30,
             error_window: Duration::from_secs(3600),
@@ -114,25 +130,22 @@ struct Gateway {
     /// When this hub first heard of the gateway.
     first_seen_ms: i64,
     status: Option<Status>,
-    /// Receipt time of a live (not retained) status.
+    /// Receipt time of the last status the gateway published itself, live
+    /// (not retained, not its last will).
     status_at_ms: Option<i64>,
     heartbeat: Option<Heartbeat>,
     /// When the last heartbeat counts as seen.
     heartbeat_at_ms: Option<i64>,
-    /// Error counters per interface, to see them rise.
-    errors: BTreeMap<String, ErrorTrack>,
+    /// Counters per listener, to see them rise.
+    listeners: BTreeMap<String, ListenerTrack>,
 }
 
-/// The error counters of one interface at the last heartbeat.
-#[derive(Debug, Clone, Copy, Default)]
-struct ErrorTrack {
-    quarantined: u64,
-    rejected: u64,
-    last_rise_ms: Option<i64>,
-    /// Lifetime control-id reuse count (kept in the gateway's store, so it
-    /// does not restart from zero with the agent).
-    reused: u64,
-    last_reuse_ms: Option<i64>,
+/// The counters of one listener whose recent increases make alerts.
+#[derive(Debug, Clone, Default)]
+struct ListenerTrack {
+    quarantined: Rises,
+    rejected: Rises,
+    reused: Rises,
 }
 
 impl Fleet {
@@ -184,20 +197,38 @@ impl Fleet {
                     source,
                 })?;
                 let gw = self.entry(&key, now_ms);
-                gw.status = Some(status);
-                if !retained {
+                if !retained && !status.is_last_will() {
                     gw.status_at_ms = Some(now_ms);
                 }
+                gw.status = Some(status);
                 Ok(Applied::Status(key))
             }
-            TopicKind::Telemetry if payload.is_empty() => Ok(Applied::Ignored),
+            TopicKind::Telemetry if payload.is_empty() => {
+                if let Some(gw) = self.gateways.get_mut(&key) {
+                    gw.heartbeat = None;
+                    gw.heartbeat_at_ms = None;
+                    gw.listeners.clear();
+                    if gw.status.is_none() {
+                        self.gateways.remove(&key);
+                        return Ok(Applied::Removed(key));
+                    }
+                }
+                Ok(Applied::Ignored)
+            }
             TopicKind::Telemetry => {
                 let hb = Heartbeat::decode(payload).map_err(|source| ApplyError::Heartbeat {
                     key: key.clone(),
                     source,
                 })?;
-                let seen = if retained { hb.sent_at_ms } else { now_ms };
-                self.entry(&key, now_ms).record_heartbeat(hb, seen);
+                // A retained heartbeat was sent at its own time (by the gateway's clock, never
+                // later than now).
+                let seen = if retained {
+                    hb.sent_at_ms.min(now_ms)
+                } else {
+                    now_ms
+                };
+                let window = window_ms(&self.config);
+                self.entry(&key, now_ms).record_heartbeat(hb, seen, window);
                 Ok(Applied::Heartbeat(key))
             }
         }
@@ -218,33 +249,44 @@ impl Fleet {
             status_at_ms: None,
             heartbeat: None,
             heartbeat_at_ms: None,
-            errors: BTreeMap::new(),
+            listeners: BTreeMap::new(),
         })
     }
 }
 
+/// The error window in milliseconds.
+fn window_ms(config: &FleetConfig) -> i64 {
+    i64::try_from(config.error_window.as_millis()).unwrap_or(i64::MAX)
+}
+
 impl Gateway {
-    fn record_heartbeat(&mut self, hb: Heartbeat, seen_ms: i64) {
-        let restarted = self
-            .heartbeat
-            .as_ref()
-            .is_some_and(|prev| hb.uptime_s < prev.uptime_s);
-        for source in &hb.sources {
-            let track = self.errors.entry(source.name.clone()).or_default();
-            let (q0, r0) = if restarted {
-                (0, 0)
-            } else {
-                (track.quarantined, track.rejected)
+    fn record_heartbeat(&mut self, hb: Heartbeat, seen_ms: i64, window_ms: i64) {
+        let previous = self.heartbeat.as_ref();
+        // The same heartbeat again (a retained one, delivered once more on a new subscription,
+        // or a QoS 1 redelivery) is not news.
+        if previous.is_some_and(|p| *p == hb) {
+            return;
+        }
+        let recent_start = i64::try_from(hb.uptime_s.saturating_mul(1000))
+            .is_ok_and(|uptime_ms| uptime_ms <= window_ms);
+        let restarted = previous.is_some_and(|p| hb.uptime_s < p.uptime_s);
+        for listener in &hb.sources {
+            let known = self.listeners.contains_key(&listener.name);
+            let since = match (known, restarted) {
+                (false, _) => Since::FirstSight { recent_start },
+                (true, true) => Since::Restart,
+                (true, false) => Since::SameRun,
             };
-            if source.quarantined > q0 || source.rejected > r0 {
-                track.last_rise_ms = Some(seen_ms);
-            }
-            track.quarantined = source.quarantined;
-            track.rejected = source.rejected;
-            if source.control_id_reused > track.reused {
-                track.last_reuse_ms = Some(seen_ms);
-            }
-            track.reused = source.control_id_reused;
+            let track = self.listeners.entry(listener.name.clone()).or_default();
+            track
+                .quarantined
+                .observe(listener.quarantined, since, seen_ms, window_ms);
+            track
+                .rejected
+                .observe(listener.rejected, since, seen_ms, window_ms);
+            track
+                .reused
+                .observe(listener.control_id_reused, since, seen_ms, window_ms);
         }
         self.heartbeat = Some(hb);
         self.heartbeat_at_ms = Some(seen_ms);

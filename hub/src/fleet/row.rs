@@ -6,20 +6,39 @@ use serde::Serialize;
 use hl7edge_protocol::telemetry::{Counters, Heartbeat, SourceStats, ratio};
 
 use super::alert::{self, Alert};
-use super::{FleetConfig, Gateway};
+use super::{FleetConfig, Gateway, window_ms};
 use crate::topics::GatewayKey;
+
+/// Milliseconds in a day.
+const DAY_MS: i64 = 86_400_000;
 
 /// Online or not, as far as the hub can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Liveness {
-    /// The retained status says online (or, without a status, a heartbeat
-    /// arrived recently).
+    /// The retained status says online and heartbeats arrive (or, without a
+    /// status, a heartbeat arrived recently).
     Online,
+    /// The retained status says online, but at least one heartbeat is
+    /// missing: the gateway (or its link) may be stuck, and the broker has
+    /// not declared it offline yet.
+    Late,
     /// The retained status says offline (last will or clean shutdown).
     Offline,
     /// No status, and no recent heartbeat.
     Unknown,
+}
+
+impl Liveness {
+    /// The word the table shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Online => "online",
+            Liveness::Late => "late",
+            Liveness::Offline => "offline",
+            Liveness::Unknown => "unknown",
+        }
+    }
 }
 
 /// One row of the fleet table (also the `--json` form).
@@ -28,15 +47,19 @@ pub struct Row {
     /// The gateway's topic levels.
     #[serde(flatten)]
     pub key: GatewayKey,
-    /// Online, offline or unknown.
+    /// Online, late, offline or unknown.
     pub state: Liveness,
+    /// Heartbeats missed since the last one (online or late gateways).
+    pub missed_heartbeats: Option<u64>,
     /// Why it went offline, when it said.
     pub offline_reason: Option<String>,
     /// Agent version (heartbeat, else status).
     pub version: Option<String>,
     /// When the agent started, Unix ms (from the status).
     pub started_at_ms: Option<i64>,
-    /// When the hub last heard from it live, Unix ms.
+    /// When the hub last had a message from the gateway itself (a heartbeat
+    /// or a status it published; not the last will the broker publishes for
+    /// it), Unix ms.
     pub last_seen_ms: Option<i64>,
     /// When its last heartbeat counts as seen, Unix ms.
     pub last_heartbeat_ms: Option<i64>,
@@ -57,40 +80,50 @@ pub struct Row {
     pub db_bytes: Option<u64>,
     /// At the size limit or the disk is full.
     pub storage_alarm: bool,
-    /// Estimated hours until the buffer is full.
+    /// Estimated hours until the buffer is full (at its last heartbeat).
     pub hours_until_full: Option<f64>,
-    /// Client certificate days to expiry.
+    /// When the buffer is estimated to be full, Unix ms.
+    pub buffer_full_at_ms: Option<i64>,
+    /// Client certificate days to expiry, from now.
     pub cert_days_left: Option<i64>,
+    /// When the client certificate expires, Unix ms.
+    pub cert_expires_ms: Option<i64>,
     /// Gateway clock offset, ms.
     pub clock_offset_ms: Option<i64>,
     /// Broker reconnects since start.
     pub broker_reconnects: Option<u64>,
     /// Message counters since start.
     pub counters: Option<Counters>,
-    /// Share of codes left unmapped over all interfaces.
+    /// Share of coded elements without a standard code, over all listeners.
     pub unmapped_ratio: Option<f64>,
-    /// Names of the interfaces with recent errors.
-    pub failing_sources: Vec<String>,
-    /// Per-interface detail.
-    pub sources: Vec<SourceRow>,
+    /// Names of the listeners that quarantined messages within the error window.
+    pub failing_listeners: Vec<String>,
+    /// The error window the `*_recently` counts cover, seconds.
+    pub error_window_s: u64,
+    /// Per-listener detail.
+    pub listeners: Vec<ListenerRow>,
     /// What needs attention, most serious first.
     pub alerts: Vec<Alert>,
 }
 
-/// One interface of a gateway: its heartbeat counters as sent, and what
+/// One listener of a gateway: its heartbeat counters as sent, and what
 /// the hub concludes from them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SourceRow {
-    /// The interface's counters from the last heartbeat (serialized flat,
+pub struct ListenerRow {
+    /// The listener's counters from the last heartbeat (serialized flat,
     /// one field per counter).
     #[serde(flatten)]
     pub stats: SourceStats,
     /// `codes_unmapped / (codes_mapped + codes_unmapped)`.
     pub unmapped_ratio: Option<f64>,
-    /// Quarantined or rejected counts rose within the error window.
+    /// Messages quarantined (AE) within the error window: the listener is failing.
+    pub quarantined_recently: u64,
+    /// Messages refused (AR) within the error window (the sender keeps and resends them).
+    pub rejected_recently: u64,
+    /// Control ids reused with other content within the error window.
+    pub reused_recently: u64,
+    /// Messages were quarantined within the error window.
     pub failing: bool,
-    /// The control-id reuse count rose within the error window.
-    pub reusing: bool,
 }
 
 impl Gateway {
@@ -100,20 +133,30 @@ impl Gateway {
             .map(|h| u64::from(h.interval_s))
             .filter(|s| *s > 0)
             .unwrap_or(config.default_interval.as_secs().max(1));
-        let stale_ms = ms(interval_s * 1000 * u64::from(config.stale_intervals.max(1)));
-        let silent_since = self.heartbeat_at_ms.unwrap_or(self.first_seen_ms);
-        let fresh = now_ms.saturating_sub(silent_since) <= stale_ms;
+        let silent_since = self
+            .heartbeat_at_ms
+            .or(self.status_at_ms)
+            .unwrap_or(self.first_seen_ms);
+        let silent_ms = now_ms.saturating_sub(silent_since);
+        let missed = missed_heartbeats(silent_ms, interval_s);
         let state = match &self.status {
+            Some(s) if s.online && missed > 0 => Liveness::Late,
             Some(s) if s.online => Liveness::Online,
             Some(_) => Liveness::Offline,
-            None if self.heartbeat.is_some() && fresh => Liveness::Online,
+            None if hb.is_some() && missed == 0 => Liveness::Online,
             None => Liveness::Unknown,
         };
-        let window_ms = ms(u64::try_from(config.error_window.as_millis()).unwrap_or(u64::MAX));
-        let sources = hb.map_or_else(Vec::new, |h| self.source_rows(h, now_ms, window_ms));
+        let listeners = hb.map_or_else(Vec::new, |h| self.listener_rows(h, config, now_ms));
+        let cert_expires_ms = hb.and_then(|h| {
+            h.cert_not_after_ms.or_else(|| {
+                h.cert_days_left
+                    .map(|d| h.sent_at_ms.saturating_add(d.saturating_mul(DAY_MS)))
+            })
+        });
         let mut row = Row {
             key: key.clone(),
             state,
+            missed_heartbeats: matches!(state, Liveness::Online | Liveness::Late).then_some(missed),
             offline_reason: self
                 .status
                 .as_ref()
@@ -133,51 +176,75 @@ impl Gateway {
             disk_free_bytes: hb.map(|h| h.storage.disk_free_bytes),
             db_bytes: hb.map(|h| h.storage.db_bytes),
             storage_alarm: hb.is_some_and(|h| h.storage.alarm),
-            hours_until_full: hb.and_then(|h| h.hours_until_full),
-            cert_days_left: hb.and_then(|h| h.cert_days_left),
+            hours_until_full: hb
+                .and_then(|h| h.hours_until_full)
+                .filter(|h| h.is_finite()),
+            buffer_full_at_ms: hb.and_then(buffer_full_at_ms),
+            cert_days_left: match (hb.and_then(|h| h.cert_not_after_ms), cert_expires_ms) {
+                (Some(at), _) => Some(at.saturating_sub(now_ms).div_euclid(DAY_MS)),
+                (None, _) => hb.and_then(|h| h.cert_days_left),
+            },
+            cert_expires_ms,
             clock_offset_ms: hb.and_then(|h| h.clock_offset_ms),
             broker_reconnects: hb.map(|h| h.broker_reconnects),
             counters: hb.map(|h| h.counters),
             unmapped_ratio: ratio(
-                sources.iter().map(|s| s.stats.codes_unmapped).sum(),
-                sources.iter().map(|s| s.stats.codes_mapped).sum(),
+                listeners.iter().map(|s| s.stats.codes_unmapped).sum(),
+                listeners.iter().map(|s| s.stats.codes_mapped).sum(),
             ),
-            failing_sources: sources
+            failing_listeners: listeners
                 .iter()
                 .filter(|s| s.failing)
                 .map(|s| s.stats.name.clone())
                 .collect(),
-            sources,
+            error_window_s: config.error_window.as_secs(),
+            listeners,
             alerts: Vec::new(),
         };
-        let silent_ms =
-            (state == Liveness::Online && !fresh).then(|| now_ms.saturating_sub(silent_since));
         row.alerts = alert::alerts(&row, hb, config, silent_ms);
         row
     }
 
-    fn source_rows(&self, hb: &Heartbeat, now_ms: i64, window_ms: i64) -> Vec<SourceRow> {
+    fn listener_rows(&self, hb: &Heartbeat, config: &FleetConfig, now_ms: i64) -> Vec<ListenerRow> {
+        let window = window_ms(config);
         hb.sources
             .iter()
             .map(|s| {
-                let track = self.errors.get(&s.name);
-                let recent =
-                    |at: Option<i64>| at.is_some_and(|at| now_ms.saturating_sub(at) <= window_ms);
-                let failing = recent(track.and_then(|t| t.last_rise_ms));
-                let reusing = recent(track.and_then(|t| t.last_reuse_ms));
-                SourceRow {
+                let track = self.listeners.get(&s.name);
+                let recently = |pick: fn(&super::ListenerTrack) -> &super::Rises| {
+                    track.map_or(0, |t| pick(t).within(now_ms, window))
+                };
+                let quarantined = recently(|t| &t.quarantined);
+                ListenerRow {
                     stats: s.clone(),
                     unmapped_ratio: s.unmapped_ratio(),
-                    failing,
-                    reusing,
+                    quarantined_recently: quarantined,
+                    rejected_recently: recently(|t| &t.rejected),
+                    reused_recently: recently(|t| &t.reused),
+                    failing: quarantined > 0,
                 }
             })
             .collect()
     }
 }
 
-fn ms(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
+/// Heartbeats missed after `silent_ms` without one, at one per `interval_s`: none until half
+/// an interval past the expected one (a heartbeat a little late is not missing), then one more
+/// per interval.
+pub fn missed_heartbeats(silent_ms: i64, interval_s: u64) -> u64 {
+    let interval_ms = i64::try_from(interval_s.saturating_mul(1000))
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let late_by = silent_ms.saturating_sub(interval_ms / 2);
+    u64::try_from(late_by / interval_ms).unwrap_or(0)
+}
+
+/// When the buffer will be full at the growth rate of the heartbeat, Unix ms.
+fn buffer_full_at_ms(h: &Heartbeat) -> Option<i64> {
+    let hours = h.hours_until_full.filter(|h| h.is_finite() && *h >= 0.0)?;
+    // At most about 285,000 years ahead: within i64 milliseconds.
+    let ms = (hours * 3_600_000.0).min(9e15) as i64;
+    Some(h.sent_at_ms.saturating_add(ms))
 }
 
 fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {

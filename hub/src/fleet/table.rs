@@ -1,8 +1,15 @@
-//! The fleet as text for people: a summary line, an aligned table with one
-//! gateway per line (`-` for unknown), then every alert in words.
+//! The fleet as text for people: a summary, an aligned table with one gateway per line (`-`
+//! for unknown), then every alert in words, under its gateway.
+//!
+//! Invariant: with gateway names up to 29 characters (`acme-health/clinic-12/gw-0001`) every
+//! line fits 80 columns; alert texts are wrapped to 80 columns. The columns are documented in
+//! the README ("The hub: fleet view and metrics"); the rest is in `--json` and the metrics.
 
-use super::row::{Liveness, Row};
+use super::row::Row;
 use crate::human;
+
+/// The width the view keeps to.
+pub const WIDTH: usize = 80;
 
 /// Column alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,16 +18,13 @@ enum Align {
     Right,
 }
 
-const COLUMNS: [(&str, Align); 10] = [
+const COLUMNS: [(&str, Align); 7] = [
     ("GATEWAY", Align::Left),
     ("STATE", Align::Left),
-    ("LAST SEEN", Align::Left),
-    ("VERSION", Align::Left),
-    ("BACKLOG", Align::Right),
+    ("SEEN", Align::Left),
+    ("QUEUE", Align::Right),
     ("OLDEST", Align::Right),
-    ("FAILING", Align::Left),
-    ("UNMAPPED", Align::Right),
-    ("CERT", Align::Right),
+    ("UNMAP", Align::Right),
     ("ALERTS", Align::Right),
 ];
 
@@ -28,7 +32,6 @@ const COLUMNS: [(&str, Align); 10] = [
 /// (`connected to mqtts://hub:8883`).
 pub fn render(rows: &[Row], connection: &str, now_ms: i64) -> String {
     let mut out = summary(rows, connection, now_ms);
-    out.push('\n');
     if rows.is_empty() {
         out.push_str("\nno gateways seen yet: waiting for their retained status and heartbeats\n");
         return out;
@@ -36,76 +39,68 @@ pub fn render(rows: &[Row], connection: &str, now_ms: i64) -> String {
     out.push('\n');
     let cells: Vec<Vec<String>> = rows.iter().map(|r| cells(r, now_ms)).collect();
     out.push_str(&table(&cells));
-    let alerts: Vec<(String, String)> = rows
-        .iter()
-        .flat_map(|r| r.alerts.iter().map(|a| (r.key.to_string(), a.to_string())))
-        .collect();
-    if !alerts.is_empty() {
-        let width = alerts
-            .iter()
-            .map(|(g, _)| g.chars().count())
-            .max()
-            .unwrap_or(0);
+    let with_alerts: Vec<&Row> = rows.iter().filter(|r| !r.alerts.is_empty()).collect();
+    if !with_alerts.is_empty() {
         out.push_str("\nALERTS\n");
-        for (gateway, alert) in alerts {
-            out.push_str(&format!("  {gateway:<width$}  {alert}\n"));
+        for row in with_alerts {
+            out.push_str(&format!("  {}\n", row.key));
+            for alert in &row.alerts {
+                out.push_str(&human::wrap(&alert.to_string(), WIDTH, "    - ", "      "));
+            }
         }
     }
     out
 }
 
 fn summary(rows: &[Row], connection: &str, now_ms: i64) -> String {
+    use super::row::Liveness;
     let count = |s: Liveness| rows.iter().filter(|r| r.state == s).count();
     let alerts: usize = rows.iter().map(|r| r.alerts.len()).sum();
     let mut parts = vec![
-        format!("{} gateways", rows.len()),
         format!("{} online", count(Liveness::Online)),
+        format!("{} late", count(Liveness::Late)),
         format!("{} offline", count(Liveness::Offline)),
     ];
     let unknown = count(Liveness::Unknown);
     if unknown > 0 {
         parts.push(format!("{unknown} unknown"));
     }
-    parts.push(format!(
-        "{alerts} alert{}",
-        if alerts == 1 { "" } else { "s" }
-    ));
-    format!(
-        "hl7edge fleet  {}  |  {}  |  {}",
+    let head = format!("hl7edge fleet, {}, {connection}", human::utc(now_ms));
+    let counts = format!(
+        "{} gateway{}: {}; {alerts} alert{}",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
         parts.join(", "),
-        connection,
-        human::utc(now_ms)
-    )
+        if alerts == 1 { "" } else { "s" }
+    );
+    format!("{head}\n{counts}\n")
 }
 
 fn cells(r: &Row, now_ms: i64) -> Vec<String> {
     let dash = || "-".to_string();
-    let state = match r.state {
-        Liveness::Online => "online",
-        Liveness::Offline => "offline",
-        Liveness::Unknown => "unknown",
-    };
     vec![
         r.key.to_string(),
-        state.to_string(),
-        r.last_seen_ms.map_or_else(dash, |t| human::ago(now_ms, t)),
-        r.version.clone().unwrap_or_else(dash),
+        r.state.as_str().to_string(),
+        r.last_seen_ms
+            .map_or_else(dash, |t| human::short_ago(now_ms, t)),
         r.queue_depth.map_or_else(dash, |d| d.to_string()),
         r.oldest_unsent_ms
-            .map_or_else(dash, |ms| human::duration(ms / 1000)),
-        if r.failing_sources.is_empty() {
-            dash()
-        } else {
-            r.failing_sources.join(",")
-        },
-        r.unmapped_ratio.map_or_else(dash, human::percent),
-        r.cert_days_left.map_or_else(dash, |d| format!("{d}d")),
+            .map_or_else(dash, |ms| human::short_duration(ms / 1000)),
+        r.unmapped_ratio.map_or_else(dash, percent),
         if r.alerts.is_empty() {
             dash()
         } else {
             r.alerts.len().to_string()
         },
     ]
+}
+
+/// A ratio as a whole percentage, `<1%` for a small non-zero share.
+fn percent(ratio: f64) -> String {
+    match ratio * 100.0 {
+        p if p > 0.0 && p < 1.0 => "<1%".to_owned(),
+        p => format!("{p:.0}%"),
+    }
 }
 
 fn table(rows: &[Vec<String>]) -> String {
@@ -178,13 +173,51 @@ mod tests {
         );
         assert!(online.contains("3s ago"), "{text}");
         assert!(
-            text.contains("2 gateways, 1 online, 1 offline, 1 alert"),
+            text.contains("2 gateways: 1 online, 0 late, 1 offline; 1 alert"),
             "{text}"
         );
         assert!(
-            text.contains("ALERTS\n  acme/c2/gw-2  offline (connection lost)"),
+            text.contains("ALERTS\n  acme/c2/gw-2\n    - offline (connection lost)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_fleet_of_long_names_and_long_alerts_fits_eighty_columns() {
+        let mut fleet = Fleet::new(FleetConfig::default());
+        for id in ["gw-0001", "gw-0002"] {
+            let t = format!("hl7edge/v1/acme-health/clinic-12/{id}");
+            fleet
+                .apply(&format!("{t}/status"), &status(true), false, 0)
+                .unwrap();
+            let payload = heartbeat(|hb| {
+                hb.gateway.org = "acme-health".into();
+                hb.gateway.id = id.into();
+                hb.queue.depth = 12_345;
+                hb.queue.oldest_unsent_age_ms = Some(20 * 3_600_000);
+                hb.storage.recovery = Some(
+                    "queue.db was damaged (quick_check failed); moved to /var/lib/hl7edge/queue.db.corrupt-1795000000000"
+                        .into(),
+                );
+                if let Some(s) = hb.sources.first_mut() {
+                    s.drift =
+                        vec!["unit of observation 2345-7 changed from mg/dL to mmol/L".into()];
+                }
+            });
+            fleet
+                .apply(&format!("{t}/telemetry"), &payload, false, 0)
+                .unwrap();
+        }
+        let now = 1_000 * 3600;
+        let text = render(&fleet.rows(now), "connected to mqtts://hub:8883", now);
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= WIDTH,
+                "{} columns: {line}\n{text}",
+                line.chars().count()
+            );
+        }
+        assert!(text.contains("late"), "{text}");
     }
 
     #[test]

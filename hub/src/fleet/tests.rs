@@ -50,6 +50,7 @@ pub(crate) fn heartbeat(edit: impl FnOnce(&mut Heartbeat)) -> Vec<u8> {
             ..SourceStats::default()
         }],
         custody: Custody::default(),
+        cert_not_after_ms: None,
     };
     edit(&mut hb);
     hb.encode().unwrap()
@@ -104,7 +105,11 @@ fn the_last_will_marks_the_gateway_offline_with_its_reason() {
     status_at(&mut f, false, false, 2_000);
     let row = one(&f, 3_000);
     assert_eq!(row.state, Liveness::Offline);
-    assert_eq!(row.last_seen_ms, Some(2_000));
+    assert_eq!(
+        row.last_seen_ms,
+        Some(1_000),
+        "the last will is the broker's message, not the gateway's"
+    );
     assert_eq!(
         row.alerts,
         vec![Alert::Offline {
@@ -138,42 +143,125 @@ fn a_heartbeat_fills_in_backlog_version_and_certificate() {
 }
 
 #[test]
-fn a_heartbeat_is_stale_after_three_of_its_own_intervals() {
+fn a_gateway_whose_heartbeats_stop_is_late_with_the_heartbeats_it_missed() {
     let mut f = fleet();
     status_at(&mut f, true, true, 0);
     beat(&mut f, 0, |hb| hb.interval_s = 10);
-    assert!(one(&f, 30_000).alerts.is_empty());
-    let row = one(&f, 31_000);
+    let on_time = one(&f, 14_999);
+    assert_eq!(on_time.state, Liveness::Online);
+    assert_eq!(on_time.missed_heartbeats, Some(0));
+    assert!(on_time.alerts.is_empty());
+    // A frozen box: the broker still has it online (its keep-alive has not run out).
+    let row = one(&f, 48_000);
+    assert_eq!(row.state, Liveness::Late);
+    assert_eq!(row.missed_heartbeats, Some(4));
     assert_eq!(
         row.alerts,
-        vec![Alert::StaleHeartbeat {
-            silent_s: 31,
+        vec![Alert::Late {
+            missed: 4,
+            silent_s: 48,
             interval_s: 10
         }]
     );
     assert_eq!(
         row.alerts[0].to_string(),
-        "no heartbeat for 31s (expected every 10s)"
+        "late: no heartbeat for 48s (4 missed, one expected every 10s); the broker still has it online"
     );
+    beat(&mut f, 49_000, |hb| {
+        hb.interval_s = 10;
+        hb.sent_at_ms = 49_000;
+    });
+    assert_eq!(one(&f, 49_000).state, Liveness::Online, "on time again");
 }
 
 #[test]
-fn an_online_gateway_that_never_sent_a_heartbeat_goes_stale_from_first_sight() {
+fn an_online_gateway_that_never_sent_a_heartbeat_is_late_from_first_sight() {
     let mut f = fleet();
     status_at(&mut f, true, true, 0);
-    assert!(one(&f, 3 * MIN).alerts.is_empty());
+    assert!(one(&f, 89_000).alerts.is_empty());
     assert!(matches!(
-        one(&f, 3 * MIN + 1_000).alerts.as_slice(),
-        [Alert::StaleHeartbeat { .. }]
+        one(&f, 91_000).alerts.as_slice(),
+        [Alert::Late { missed: 1, .. }]
     ));
 }
 
 #[test]
-fn an_offline_gateway_is_not_also_reported_stale() {
+fn an_offline_gateway_is_not_also_reported_late() {
     let mut f = fleet();
     status_at(&mut f, false, true, 0);
     let row = one(&f, 60 * MIN);
     assert!(matches!(row.alerts.as_slice(), [Alert::Offline { .. }]));
+    assert_eq!(row.missed_heartbeats, None);
+}
+
+#[test]
+fn a_hub_started_later_knows_backlog_and_counters_from_the_retained_heartbeat() {
+    let mut f = fleet();
+    // What a new subscription gets at once: the retained last will and the retained heartbeat
+    // the gateway sent before it went away.
+    let payload = heartbeat(|hb| {
+        hb.sent_at_ms = 10 * MIN;
+        hb.queue.depth = 61;
+        hb.counters.acknowledged = 61;
+    });
+    f.apply(&format!("{GW}/status"), &status(false), true, 30 * MIN)
+        .unwrap();
+    f.apply(&format!("{GW}/telemetry"), &payload, true, 30 * MIN)
+        .unwrap();
+    let row = one(&f, 30 * MIN);
+    assert_eq!(row.state, Liveness::Offline);
+    assert_eq!(row.queue_depth, Some(61));
+    assert_eq!(row.counters.map(|c| c.acknowledged), Some(61));
+    assert_eq!(
+        row.last_seen_ms,
+        Some(10 * MIN),
+        "last seen is its last heartbeat, not when the hub started"
+    );
+    // The same retained heartbeat delivered again is not news.
+    f.apply(&format!("{GW}/telemetry"), &payload, true, 31 * MIN)
+        .unwrap();
+    assert_eq!(one(&f, 31 * MIN).last_heartbeat_ms, Some(10 * MIN));
+}
+
+#[test]
+fn a_clean_shutdown_published_by_the_gateway_counts_as_seen() {
+    let mut f = fleet();
+    status_at(&mut f, true, false, 1_000);
+    let shutdown = Status {
+        online: false,
+        version: "0.1.0".into(),
+        started_at_ms: 1_000,
+        reason: Some(SHUTDOWN_REASON.into()),
+    }
+    .encode()
+    .unwrap();
+    f.apply(&format!("{GW}/status"), &shutdown, false, 5_000)
+        .unwrap();
+    assert_eq!(one(&f, 6_000).last_seen_ms, Some(5_000));
+}
+
+#[test]
+fn an_empty_retained_heartbeat_forgets_the_heartbeat() {
+    let mut f = fleet();
+    beat(&mut f, 0, |_| {});
+    let applied = f
+        .apply(&format!("{GW}/telemetry"), &[], true, 1_000)
+        .unwrap();
+    assert!(matches!(applied, Applied::Removed(_)), "{applied:?}");
+    assert!(f.is_empty());
+}
+
+#[test]
+fn the_certificate_expiry_comes_from_its_end_date() {
+    let mut f = fleet();
+    beat(&mut f, 0, |hb| {
+        hb.cert_days_left = Some(45);
+        hb.cert_not_after_ms = Some(20 * 86_400_000 + 5);
+    });
+    let row = one(&f, 0);
+    assert_eq!(row.cert_expires_ms, Some(20 * 86_400_000 + 5));
+    assert_eq!(row.cert_days_left, Some(20));
+    assert!(row.alerts.contains(&Alert::CertExpiring { days_left: 20 }));
 }
 
 #[test]
@@ -240,42 +328,77 @@ fn storage_alarm_recovery_and_a_filling_buffer_are_reported() {
 }
 
 #[test]
-fn an_interface_fails_while_its_error_counters_rise_within_the_window() {
+fn a_listener_fails_while_it_quarantined_messages_within_the_window() {
     let mut f = fleet();
     status_at(&mut f, true, true, 0);
     beat(&mut f, 0, set_errors(0, 0, 100));
-    assert!(one(&f, 0).failing_sources.is_empty());
+    assert!(one(&f, 0).failing_listeners.is_empty());
     beat(&mut f, MIN, set_errors(2, 0, 160));
     let row = one(&f, MIN);
-    assert_eq!(row.failing_sources, ["lab"]);
-    assert!(row.alerts.contains(&Alert::InterfaceErrors {
-        source: "lab".into(),
+    assert_eq!(row.failing_listeners, ["lab"]);
+    assert!(row.alerts.contains(&Alert::ListenerFailing {
+        listener: "lab".into(),
         quarantined: 2,
-        rejected: 0
+        window_s: 3_600
     }));
+    assert_eq!(
+        Alert::ListenerFailing {
+            listener: "lab".into(),
+            quarantined: 2,
+            window_s: 3_600
+        }
+        .to_string(),
+        "listener lab: 2 messages quarantined (answered AE) in the last 1h (on the box: hl7edge quarantine list)"
+    );
     beat(&mut f, 2 * MIN, set_errors(2, 0, 220));
     assert_eq!(
-        one(&f, 2 * MIN).failing_sources,
+        one(&f, 2 * MIN).failing_listeners,
         ["lab"],
         "still in the window"
     );
     beat(&mut f, 62 * MIN, set_errors(2, 0, 3_820));
     assert!(
-        one(&f, 62 * MIN).failing_sources.is_empty(),
+        one(&f, 62 * MIN).failing_listeners.is_empty(),
         "window passed"
     );
 }
 
 #[test]
-fn counters_that_restart_from_zero_are_not_errors_but_new_ones_are() {
+fn refusals_alone_do_not_make_a_listener_fail() {
     let mut f = fleet();
-    beat(&mut f, 0, set_errors(5, 1, 100));
-    assert_eq!(one(&f, 0).failing_sources, ["lab"], "first sight counts");
-    beat(&mut f, 120 * MIN, set_errors(0, 0, 10));
-    assert!(one(&f, 120 * MIN).failing_sources.is_empty());
-    beat(&mut f, 130 * MIN, set_errors(0, 0, 5));
-    beat(&mut f, 131 * MIN, set_errors(1, 0, 60));
-    assert_eq!(one(&f, 131 * MIN).failing_sources, ["lab"]);
+    beat(&mut f, 0, set_errors(0, 0, 100));
+    beat(&mut f, MIN, set_errors(0, 3, 160));
+    let row = one(&f, MIN);
+    assert!(row.failing_listeners.is_empty(), "{:?}", row.alerts);
+    assert_eq!(row.listeners[0].rejected_recently, 3);
+}
+
+#[test]
+fn a_restarted_clean_agent_is_not_failing_and_a_new_hub_sees_no_old_errors() {
+    let mut f = fleet();
+    beat(&mut f, 0, set_errors(0, 0, 100));
+    beat(&mut f, MIN, set_errors(0, 0, 5));
+    assert!(one(&f, MIN).alerts.is_empty(), "a clean restart");
+    // A new hub's first sight of an agent that started two hours ago, errors and all.
+    let mut later = fleet();
+    beat(&mut later, 0, set_errors(5, 1, 7_200));
+    assert!(later.rows(0)[0].failing_listeners.is_empty());
+    // An agent that started within the window: its errors happened within the window.
+    let mut fresh = fleet();
+    beat(&mut fresh, 0, set_errors(5, 1, 100));
+    assert_eq!(fresh.rows(0)[0].failing_listeners, ["lab"]);
+}
+
+#[test]
+fn errors_before_a_restart_stay_counted_in_the_window_and_new_ones_add() {
+    let mut f = fleet();
+    beat(&mut f, 0, set_errors(0, 0, 100));
+    beat(&mut f, MIN, set_errors(3, 0, 160));
+    beat(&mut f, 2 * MIN, set_errors(0, 0, 10));
+    beat(&mut f, 3 * MIN, set_errors(1, 0, 70));
+    let row = one(&f, 3 * MIN);
+    assert_eq!(row.listeners[0].quarantined_recently, 4);
+    assert_eq!(row.failing_listeners, ["lab"]);
 }
 
 #[test]
@@ -289,7 +412,7 @@ fn drift_alerts_are_listed_per_interface() {
     let alerts = one(&f, 0).alerts;
     assert_eq!(
         alerts.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        ["interface lab drift: new segment ZXY seen"]
+        ["listener lab drift: new segment ZXY seen"]
     );
 }
 
@@ -309,18 +432,18 @@ fn control_id_reuse_is_an_alert_while_it_rises_within_the_window() {
     assert!(one(&f, 0).alerts.is_empty());
     beat(&mut f, MIN, set_reused(2, 160));
     let row = one(&f, MIN);
-    assert_eq!(row.sources[0].stats.control_id_reused, 2);
+    assert_eq!(row.listeners[0].stats.control_id_reused, 2);
     assert_eq!(
         row.alerts
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
         [
-            "interface lab: control ids reused with different content (2 in total, stored as new messages)"
+            "listener lab: 2 control ids reused with different content in the last 1h (stored as new messages)"
         ]
     );
-    // A restart does not reset the store's lifetime count: no new alert.
-    beat(&mut f, 62 * MIN, set_reused(2, 10));
+    // A restart with no new reuse: nothing new.
+    beat(&mut f, 62 * MIN, set_reused(0, 10));
     assert!(one(&f, 62 * MIN).alerts.is_empty());
 }
 

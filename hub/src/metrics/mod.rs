@@ -1,20 +1,24 @@
 //! The fleet in the Prometheus text exposition format (version 0.0.4).
 //!
 //! One family per metric: `# HELP`, `# TYPE`, then one sample per gateway
-//! (labels `org`, `site`, `gateway`) or per interface (plus `source`).
+//! (labels `org`, `site`, `gateway`), per kind of alert (plus `kind`) or
+//! per listener (plus `listener`).
 //! Every family is one row of `METRICS` (name, help, type, accessor),
 //! rendered in table order by one loop.
 //! Values that are unknown are left out rather than written as 0, so a
 //! dashboard shows a gap, not a false reading. Counters come from the
 //! agents and restart at zero when an agent restarts, which Prometheus'
-//! `rate()` handles.
+//! `rate()` handles. Every family is documented in the README ("The hub:
+//! fleet view and metrics").
 
 pub mod http;
 
 use std::fmt::Write;
 
-use crate::fleet::{Liveness, Row, SourceRow};
-use Value::{Gateway, Hub, Info, Source};
+pub mod conventions;
+
+use crate::fleet::{ListenerRow, Liveness, Row};
+use Value::{Alerts, Gateway, Hub, Info, Listener};
 
 /// Facts about this hub process itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,8 +48,10 @@ enum Value {
     Info,
     /// One sample per gateway.
     Gateway(fn(&Row) -> Option<f64>),
-    /// One sample per interface of each gateway.
-    Source(fn(&SourceRow) -> Option<f64>),
+    /// One sample per kind of alert of each gateway (label `kind`): how many are open.
+    Alerts,
+    /// One sample per listener of each gateway (label `listener`).
+    Listener(fn(&ListenerRow) -> Option<f64>),
 }
 
 /// One metric family: name, help text, type and accessor.
@@ -74,7 +80,11 @@ const fn counter(name: &'static str, help: &'static str, value: Value) -> Metric
     }
 }
 
-/// Every family, in the order it is rendered.
+/// Every family, in the order it is rendered. Names follow Prometheus' conventions (checked by
+/// `conventions`): base units (`_seconds`, `_bytes`, `_timestamp_seconds` for points in time),
+/// `_total` on counters and only on counters, one scope per counter (every gateway counter
+/// counts since its agent started; Prometheus' `rate()` handles the restarts), and one name for
+/// an interface: `listener`, as in the configuration.
 const METRICS: &[Metric] = &[
     gauge(
         "hl7edge_hub_broker_connected",
@@ -93,13 +103,23 @@ const METRICS: &[Metric] = &[
     ),
     gauge(
         "hl7edge_gateway_online",
-        "1 if the gateway's retained status says online.",
-        Gateway(|r| Some(flag(r.state == Liveness::Online))),
+        "1 while the gateway's retained status says online (also while it is late).",
+        Gateway(|r| Some(flag(matches!(r.state, Liveness::Online | Liveness::Late)))),
+    ),
+    gauge(
+        "hl7edge_gateway_missed_heartbeats",
+        "Heartbeats an online gateway has missed (0 on time; from 1 the gateway is shown late).",
+        Gateway(|r| r.missed_heartbeats.map(|v| v as f64)),
     ),
     gauge(
         "hl7edge_last_seen_timestamp_seconds",
-        "When the hub last heard from the gateway (Unix seconds).",
+        "When the hub last had a message from the gateway itself: a heartbeat or a status it published, not its last will (Unix seconds).",
         Gateway(|r| r.last_seen_ms.map(secs)),
+    ),
+    gauge(
+        "hl7edge_last_heartbeat_timestamp_seconds",
+        "When the gateway's last heartbeat was seen (Unix seconds; a retained one by its own send time).",
+        Gateway(|r| r.last_heartbeat_ms.map(secs)),
     ),
     gauge(
         "hl7edge_uptime_seconds",
@@ -140,14 +160,14 @@ const METRICS: &[Metric] = &[
         Gateway(|r| r.counters.map(|_| flag(r.storage_alarm))),
     ),
     gauge(
-        "hl7edge_buffer_full_hours",
-        "Estimated hours until the gateway buffer is full.",
-        Gateway(|r| r.hours_until_full.filter(|h| h.is_finite())),
+        "hl7edge_buffer_full_timestamp_seconds",
+        "When the gateway's queue will reach storage.max_bytes at its current growth (Unix seconds); absent while the queue is not growing.",
+        Gateway(|r| r.buffer_full_at_ms.map(secs)),
     ),
     gauge(
-        "hl7edge_cert_days_left",
-        "Days until the gateway's client certificate expires.",
-        Gateway(|r| r.cert_days_left.map(|v| v as f64)),
+        "hl7edge_cert_expiry_timestamp_seconds",
+        "When the gateway's client certificate expires (Unix seconds).",
+        Gateway(|r| r.cert_expires_ms.map(secs)),
     ),
     gauge(
         "hl7edge_clock_offset_seconds",
@@ -156,108 +176,108 @@ const METRICS: &[Metric] = &[
     ),
     gauge(
         "hl7edge_alerts",
-        "Number of open alerts for the gateway.",
-        Gateway(|r| Some(r.alerts.len() as f64)),
+        "Open alerts of the gateway, by kind (every kind is listed, 0 when none is open).",
+        Alerts,
     ),
     counter(
         "hl7edge_broker_reconnects_total",
-        "Broker reconnects of the gateway since its start.",
+        "Broker reconnects of the gateway since its agent started.",
         Gateway(|r| r.broker_reconnects.map(|v| v as f64)),
     ),
     counter(
-        "hl7edge_duplicates_total",
-        "Resends answered with the stored ACK since start.",
-        Gateway(|r| r.counters.map(|c| c.duplicates as f64)),
-    ),
-    counter(
         "hl7edge_forwarded_total",
-        "Records acknowledged by the broker since start.",
+        "Records of the gateway acknowledged by the broker since its agent started.",
         Gateway(|r| r.counters.map(|c| c.forwarded as f64)),
     ),
     counter(
-        "hl7edge_messages_received_total",
-        "Messages received on the interface since start.",
-        Source(|s| Some(s.stats.received as f64)),
+        "hl7edge_listener_messages_received_total",
+        "Messages received on the listener since the agent started.",
+        Listener(|s| Some(s.stats.received as f64)),
     ),
     counter(
-        "hl7edge_messages_acknowledged_total",
-        "Messages acknowledged positively since start.",
-        Source(|s| Some(s.stats.acknowledged as f64)),
+        "hl7edge_listener_messages_acknowledged_total",
+        "Messages stored and acknowledged positively since the agent started.",
+        Listener(|s| Some(s.stats.acknowledged as f64)),
     ),
     counter(
-        "hl7edge_rejected_total",
-        "Messages answered AR (not stored) since start.",
-        Source(|s| Some(s.stats.rejected as f64)),
+        "hl7edge_listener_rejected_total",
+        "Messages answered AR (not stored; the sender resends) since the agent started.",
+        Listener(|s| Some(s.stats.rejected as f64)),
     ),
     counter(
-        "hl7edge_quarantined_total",
-        "Messages answered AE and quarantined since start.",
-        Source(|s| Some(s.stats.quarantined as f64)),
+        "hl7edge_listener_quarantined_total",
+        "Messages answered AE and quarantined since the agent started.",
+        Listener(|s| Some(s.stats.quarantined as f64)),
     ),
     counter(
-        "hl7edge_acks_received_total",
-        "Incoming acknowledgments (MSH-9.1 ACK) kept and, by rule, not answered since start.",
-        Source(|s| Some(s.stats.acks_received as f64)),
+        "hl7edge_listener_resends_total",
+        "Resends answered with the stored ACK since the agent started.",
+        Listener(|s| Some(s.stats.resends as f64)),
     ),
     counter(
-        "hl7edge_no_ack_requested_total",
-        "Messages whose MSH-15/MSH-16 asked for no acknowledgement (answered anyway unless the interface's ack_mode is as_requested), over the gateway store's lifetime.",
-        Source(|s| Some(s.stats.no_ack_requested as f64)),
+        "hl7edge_listener_control_id_reused_total",
+        "Control ids reused with different content (stored as new) since the agent started.",
+        Listener(|s| Some(s.stats.control_id_reused as f64)),
     ),
     counter(
-        "hl7edge_oversize_frames_total",
-        "Frames over the listener's max_frame, answered AE, since start.",
-        Source(|s| Some(s.stats.oversize_frames as f64)),
+        "hl7edge_listener_acks_received_total",
+        "Incoming acknowledgments (MSH-9.1 ACK) kept and, by rule, not answered since the agent started.",
+        Listener(|s| Some(s.stats.acks_received as f64)),
     ),
     counter(
-        "hl7edge_garbage_bytes_total",
-        "Bytes outside MLLP frames, skipped, since start.",
-        Source(|s| Some(s.stats.garbage_bytes as f64)),
+        "hl7edge_listener_no_ack_requested_total",
+        "Messages whose MSH-15/MSH-16 asked for no acknowledgement (answered anyway unless the listener's ack_mode is as_requested) since the agent started.",
+        Listener(|s| Some(s.stats.no_ack_requested as f64)),
     ),
     counter(
-        "hl7edge_refused_connections_total",
-        "Connections refused by the allowlist or the connection cap since start.",
-        Source(|s| Some(s.stats.refused_connections as f64)),
+        "hl7edge_listener_oversize_frames_total",
+        "Frames over the listener's max_frame, answered AE, since the agent started.",
+        Listener(|s| Some(s.stats.oversize_frames as f64)),
     ),
     counter(
-        "hl7edge_tls_failures_total",
-        "MLLP-over-TLS handshakes that failed since start.",
-        Source(|s| Some(s.stats.tls_failures as f64)),
+        "hl7edge_listener_garbage_bytes_total",
+        "Bytes outside MLLP frames, skipped, since the agent started.",
+        Listener(|s| Some(s.stats.garbage_bytes as f64)),
     ),
     counter(
-        "hl7edge_codes_mapped_total",
-        "Codes mapped to a standard since start.",
-        Source(|s| Some(s.stats.codes_mapped as f64)),
+        "hl7edge_listener_refused_connections_total",
+        "Connections refused by the allowlist or the connection cap since the agent started.",
+        Listener(|s| Some(s.stats.refused_connections as f64)),
     ),
     counter(
-        "hl7edge_codes_unmapped_total",
-        "Codes left unmapped since start.",
-        Source(|s| Some(s.stats.codes_unmapped as f64)),
+        "hl7edge_listener_tls_failures_total",
+        "MLLP-over-TLS handshakes that failed since the agent started.",
+        Listener(|s| Some(s.stats.tls_failures as f64)),
+    ),
+    counter(
+        "hl7edge_listener_codes_mapped_total",
+        "Coded elements with a standard code (sent in a standard system or mapped by the listener's table) since the agent started.",
+        Listener(|s| Some(s.stats.codes_mapped as f64)),
+    ),
+    counter(
+        "hl7edge_listener_codes_unmapped_total",
+        "Coded elements without a standard code since the agent started.",
+        Listener(|s| Some(s.stats.codes_unmapped as f64)),
     ),
     gauge(
-        "hl7edge_unmapped_ratio",
-        "Share of codes left unmapped since start (0 to 1).",
-        Source(|s| s.unmapped_ratio),
+        "hl7edge_listener_unmapped_ratio",
+        "Share of coded elements without a standard code since the agent started (0 to 1).",
+        Listener(|s| s.unmapped_ratio),
     ),
     gauge(
-        "hl7edge_drift_alerts",
-        "Open drift alerts of the interface.",
-        Source(|s| Some(s.stats.drift.len() as f64)),
-    ),
-    counter(
-        "hl7edge_source_resends_total",
-        "Resends answered with the stored ACK over the gateway store's lifetime.",
-        Source(|s| Some(s.stats.resends as f64)),
-    ),
-    counter(
-        "hl7edge_source_control_id_reused_total",
-        "Control ids reused with different content (stored as new) over the gateway store's lifetime.",
-        Source(|s| Some(s.stats.control_id_reused as f64)),
+        "hl7edge_listener_quarantined_recently",
+        "Messages quarantined within the hub's error window (--error-window); above 0 the listener is failing.",
+        Listener(|s| Some(s.quarantined_recently as f64)),
     ),
     gauge(
-        "hl7edge_source_last_message_timestamp_seconds",
-        "When the interface last received a message (Unix seconds).",
-        Source(|s| s.stats.last_message_ms.map(secs)),
+        "hl7edge_listener_drift_alerts",
+        "Open drift alerts of the listener.",
+        Listener(|s| Some(s.stats.drift.len() as f64)),
+    ),
+    gauge(
+        "hl7edge_listener_last_message_timestamp_seconds",
+        "When the listener last received a message (Unix seconds).",
+        Listener(|s| s.stats.last_message_ms.map(secs)),
     ),
 ];
 
@@ -278,7 +298,8 @@ fn samples(value: Value, rows: &[Row], hub: HubStats) -> Vec<Sample> {
             .collect(),
         Info => info_samples(rows),
         Gateway(value) => gateway_samples(rows, value),
-        Source(value) => source_samples(rows, value),
+        Alerts => alert_samples(rows),
+        Listener(value) => listener_samples(rows, value),
     }
 }
 
@@ -309,15 +330,32 @@ fn gateway_samples(rows: &[Row], value: fn(&Row) -> Option<f64>) -> Vec<Sample> 
         .collect()
 }
 
-fn source_samples(rows: &[Row], value: fn(&SourceRow) -> Option<f64>) -> Vec<Sample> {
+fn listener_samples(rows: &[Row], value: fn(&ListenerRow) -> Option<f64>) -> Vec<Sample> {
     rows.iter()
         .flat_map(|r| {
-            r.sources.iter().filter_map(move |s| {
-                value(s).map(|v| {
-                    let labels =
-                        format!("{},source=\"{}\"", gateway_labels(r), escape(&s.stats.name));
+            r.listeners.iter().filter_map(move |l| {
+                value(l).map(|v| {
+                    let labels = format!(
+                        "{},listener=\"{}\"",
+                        gateway_labels(r),
+                        escape(&l.stats.name)
+                    );
                     (labels, v)
                 })
+            })
+        })
+        .collect()
+}
+
+fn alert_samples(rows: &[Row]) -> Vec<Sample> {
+    rows.iter()
+        .flat_map(|r| {
+            crate::fleet::alert_kinds().iter().map(move |kind| {
+                let open = r.alerts.iter().filter(|a| a.kind() == *kind).count();
+                (
+                    format!("{},kind=\"{kind}\"", gateway_labels(r)),
+                    open as f64,
+                )
             })
         })
         .collect()

@@ -73,55 +73,57 @@ fn gateway_metrics_carry_org_site_and_gateway_labels() {
 fn interface_metrics_add_a_source_label() {
     let text = render(&fleet_with_heartbeat().rows(2_000), HubStats::default());
     assert_eq!(
-        sample(&text, "hl7edge_messages_received_total"),
+        sample(&text, "hl7edge_listener_messages_received_total"),
         [format!(
-            "hl7edge_messages_received_total{{{LABELS},source=\"lab\"}} 12"
+            "hl7edge_listener_messages_received_total{{{LABELS},listener=\"lab\"}} 12"
         )]
     );
     assert_eq!(
-        sample(&text, "hl7edge_quarantined_total"),
+        sample(&text, "hl7edge_listener_quarantined_total"),
         [format!(
-            "hl7edge_quarantined_total{{{LABELS},source=\"lab\"}} 2"
+            "hl7edge_listener_quarantined_total{{{LABELS},listener=\"lab\"}} 2"
         )]
     );
     assert_eq!(
-        sample(&text, "hl7edge_source_resends_total"),
+        sample(&text, "hl7edge_listener_resends_total"),
         [format!(
-            "hl7edge_source_resends_total{{{LABELS},source=\"lab\"}} 4"
+            "hl7edge_listener_resends_total{{{LABELS},listener=\"lab\"}} 4"
         )]
     );
     assert_eq!(
-        sample(&text, "hl7edge_source_control_id_reused_total"),
+        sample(&text, "hl7edge_listener_control_id_reused_total"),
         [format!(
-            "hl7edge_source_control_id_reused_total{{{LABELS},source=\"lab\"}} 3"
+            "hl7edge_listener_control_id_reused_total{{{LABELS},listener=\"lab\"}} 3"
         )]
     );
     assert_eq!(
-        sample(&text, "hl7edge_acks_received_total"),
+        sample(&text, "hl7edge_listener_acks_received_total"),
         [format!(
-            "hl7edge_acks_received_total{{{LABELS},source=\"lab\"}} 5"
+            "hl7edge_listener_acks_received_total{{{LABELS},listener=\"lab\"}} 5"
         )]
     );
     for (name, value) in [
-        ("hl7edge_oversize_frames_total", 6),
-        ("hl7edge_garbage_bytes_total", 7),
-        ("hl7edge_refused_connections_total", 8),
-        ("hl7edge_tls_failures_total", 9),
-        ("hl7edge_no_ack_requested_total", 10),
+        ("hl7edge_listener_oversize_frames_total", 6),
+        ("hl7edge_listener_garbage_bytes_total", 7),
+        ("hl7edge_listener_refused_connections_total", 8),
+        ("hl7edge_listener_tls_failures_total", 9),
+        ("hl7edge_listener_no_ack_requested_total", 10),
     ] {
         assert_eq!(
             sample(&text, name),
-            [format!("{name}{{{LABELS},source=\"lab\"}} {value}")]
+            [format!("{name}{{{LABELS},listener=\"lab\"}} {value}")]
         );
     }
     assert_eq!(
-        sample(&text, "hl7edge_drift_alerts"),
-        [format!("hl7edge_drift_alerts{{{LABELS},source=\"lab\"}} 1")]
+        sample(&text, "hl7edge_listener_drift_alerts"),
+        [format!(
+            "hl7edge_listener_drift_alerts{{{LABELS},listener=\"lab\"}} 1"
+        )]
     );
     assert_eq!(
-        sample(&text, "hl7edge_unmapped_ratio"),
+        sample(&text, "hl7edge_listener_unmapped_ratio"),
         [format!(
-            "hl7edge_unmapped_ratio{{{LABELS},source=\"lab\"}} 0.1"
+            "hl7edge_listener_unmapped_ratio{{{LABELS},listener=\"lab\"}} 0.1"
         )]
     );
 }
@@ -165,9 +167,9 @@ fn unknown_values_are_left_out_not_reported_as_zero() {
     );
     for absent in [
         "hl7edge_queue_depth",
-        "hl7edge_cert_days_left",
+        "hl7edge_cert_expiry_timestamp_seconds",
         "hl7edge_last_seen_timestamp_seconds",
-        "hl7edge_messages_received_total",
+        "hl7edge_listener_messages_received_total",
     ] {
         assert!(!text.contains(absent), "{absent} should be absent:\n{text}");
     }
@@ -221,5 +223,117 @@ fn the_whole_exposition_is_pinned_byte_for_byte() {
         invalid_messages: 3,
     };
     let text = render(&f.rows(2_000), hub);
-    assert_eq!(text, include_str!("exposition.prom"));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/metrics/exposition.prom");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    assert_eq!(
+        text,
+        std::fs::read_to_string(&path).unwrap(),
+        "the exposition changed (UPDATE_GOLDEN=1 cargo test -p hl7edge-hub --lib metrics regenerates it)"
+    );
+}
+
+#[test]
+fn alerts_are_counted_by_kind_with_every_kind_listed() {
+    let mut f = fleet_with_heartbeat();
+    f.apply(
+        "hl7edge/v1/acme/clinic-12/gw-0001/telemetry",
+        &heartbeat(|hb| {
+            hb.uptime_s = 200;
+            hb.sent_at_ms = 3_000;
+            hb.queue.parked = 2;
+            if let Some(s) = hb.sources.first_mut() {
+                s.drift = vec!["new segment ZDS".into(), "new segment ZPI".into()];
+            }
+        }),
+        false,
+        3_000,
+    )
+    .unwrap();
+    let text = render(&f.rows(3_000), HubStats::default());
+    let series = sample(&text, "hl7edge_alerts");
+    assert_eq!(series.len(), crate::fleet::alert_kinds().len(), "{text}");
+    assert!(
+        series.contains(&format!("hl7edge_alerts{{{LABELS},kind=\"drift\"}} 2")),
+        "{series:#?}"
+    );
+    assert!(
+        series.contains(&format!(
+            "hl7edge_alerts{{{LABELS},kind=\"records_parked\"}} 1"
+        )),
+        "{series:#?}"
+    );
+    assert!(
+        series.contains(&format!("hl7edge_alerts{{{LABELS},kind=\"offline\"}} 0")),
+        "{series:#?}"
+    );
+}
+
+/// Every gateway fact and every alert kind set, so every family of the exposition appears.
+fn fleet_with_everything() -> Vec<crate::fleet::Row> {
+    let mut f = Fleet::new(FleetConfig::default());
+    f.apply(&format!("{GW}/status"), &status(true), true, 0)
+        .unwrap();
+    f.apply(
+        &format!("{GW}/telemetry"),
+        &heartbeat(|hb| {
+            hb.uptime_s = 60;
+            hb.hours_until_full = Some(2.0);
+            hb.clock_offset_ms = Some(-250);
+            hb.cert_not_after_ms = Some(86_400_000);
+            hb.storage.alarm = true;
+            hb.storage.recovery = Some("moved".into());
+            hb.queue.parked = 1;
+            hb.queue.oldest_unsent_age_ms = Some(3_600_000);
+            hb.gateway.id = "elsewhere".into();
+            if let Some(s) = hb.sources.first_mut() {
+                s.quarantined = 1;
+                s.control_id_reused = 1;
+                s.last_message_ms = Some(1_000);
+                s.drift = vec!["new segment ZDS".into()];
+            }
+        }),
+        false,
+        1_000,
+    )
+    .unwrap();
+    f.apply(
+        "hl7edge/v1/acme/clinic-13/gw-0002/status",
+        &status(false),
+        true,
+        0,
+    )
+    .unwrap();
+    f.rows(1_000 + 10 * 60_000)
+}
+
+#[test]
+fn serve_ingest_and_tail_expositions_keep_prometheus_naming_conventions() {
+    let rows = fleet_with_everything();
+    let kinds: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r.alerts.iter().map(|a| a.kind()))
+        .collect();
+    assert!(kinds.len() >= 10, "most alert kinds are raised: {kinds:?}");
+    let serve = render(
+        &rows,
+        HubStats {
+            connected: true,
+            invalid_messages: 1,
+        },
+    );
+    let mut ingest = crate::ingest::metrics::IngestStats::default();
+    ingest.batch_records.observe(3.0);
+    ingest.lag_seconds = Some(0.5);
+    ingest.last_commit_seconds = Some(1.0);
+    let tail = crate::tail::Counters::default().render();
+    for (what, text) in [
+        ("serve", serve),
+        ("ingest", ingest.render()),
+        ("tail", tail),
+    ] {
+        let found = conventions::violations(&text);
+        assert!(found.is_empty(), "{what}:\n{}\n\n{text}", found.join("\n"));
+    }
 }

@@ -162,6 +162,34 @@ fn clamp(n: usize) -> u16 {
     u16::try_from(n).unwrap_or(u16::MAX)
 }
 
+impl Location {
+    /// The location as ERR-2 writes it (the ERL data type, with `^` between its components):
+    /// `OBX^1^5`, zeros left empty and trailing empty components dropped, the segment
+    /// numbered as the caller gives it (the ACK builder numbers it by occurrence, see
+    /// `ack::erl::by_occurrence`). `message` when no segment is named.
+    pub fn erl(&self) -> String {
+        if self.segment.is_empty() {
+            return "message".to_owned();
+        }
+        let numbers = [
+            self.segment_sequence,
+            u32::from(self.field),
+            u32::from(self.repetition),
+            u32::from(self.component),
+            u32::from(self.subcomponent),
+        ];
+        let used = numbers.iter().rposition(|&n| n > 0).map_or(0, |i| i + 1);
+        let mut out = self.segment.clone();
+        for &n in numbers.iter().take(used) {
+            out.push('^');
+            if n > 0 {
+                out.push_str(&n.to_string());
+            }
+        }
+        out
+    }
+}
+
 impl std::fmt::Display for Location {
     /// Writes the location as an HL7 path, e.g. `PID(2)-3[1].4`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -253,6 +281,15 @@ mod tests {
             .component(4);
         assert_eq!(l.to_string(), "PID(segment 2)-3[1].4");
         assert_eq!(Location::default().to_string(), "message");
+    }
+
+    #[test]
+    fn location_as_erl_is_what_err_2_writes() {
+        let l = Location::segment("OBX", 1).field(5).component(2);
+        assert_eq!(l.erl(), "OBX^1^5^^2");
+        assert_eq!(Location::segment("PID", 1).field(3).erl(), "PID^1^3");
+        assert_eq!(Location::segment("MSH", 0).erl(), "MSH");
+        assert_eq!(Location::default().erl(), "message");
     }
 
     #[test]

@@ -53,6 +53,32 @@ pub struct Normalized {
     /// Coded observation values (OBX-5 answers) that had no standard mapping. Only their
     /// number is reported: an answer is about the patient, so it is never named in telemetry.
     pub unmapped_answers: usize,
+    /// Every coded element of the record, with a standard code or not (each occurrence): the
+    /// unmapped ratio is `unmapped / (standard + unmapped)`.
+    pub coded: CodedTally,
+}
+
+/// Coded elements (codes, coded answers, units) counted by whether they have a standard code:
+/// sent in a standard system, or mapped by the table. An element that carries no code at all
+/// (text only, or a required code not sent) is not counted: there is nothing to map.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CodedTally {
+    /// Elements with a standard code.
+    pub standard: u64,
+    /// Elements without one.
+    pub unmapped: u64,
+}
+
+impl CodedTally {
+    /// Counts one element.
+    pub(crate) fn count(&mut self, standard: bool) {
+        let slot = if standard {
+            &mut self.standard
+        } else {
+            &mut self.unmapped
+        };
+        *slot = slot.saturating_add(1);
+    }
 }
 
 /// The state of one run: the context, and the warnings and unmapped codes
@@ -87,6 +113,8 @@ pub(crate) struct Work<'c> {
     pub(crate) read_in_site_zone: bool,
     /// Results in a unit incommensurable with the one their code expects.
     pub(crate) unit_mismatches: u32,
+    /// Every coded element seen, standard or not.
+    pub(crate) coded: CodedTally,
 }
 
 /// Most entries a [`Memo`] keeps.
@@ -179,6 +207,7 @@ impl<'c> Work<'c> {
             codes: Memo::default(),
             read_in_site_zone: false,
             unit_mismatches: 0,
+            coded: CodedTally::default(),
         }
     }
 

@@ -37,7 +37,7 @@ mod oru;
 mod patient;
 mod vxu;
 
-pub use context::{Context, Normalized};
+pub use context::{CodedTally, Context, Normalized};
 
 use crate::hl7::{Issue, Message};
 use crate::record::{Body, Record};
@@ -67,7 +67,8 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         _ => Body::Generic(generic::generic(msg)),
     };
     header::check_site_zone(&mut work, msg, header.message_time);
-    let (unit_mismatches, unmapped_answers) = (work.unit_mismatches, work.unmapped_answers);
+    let (unit_mismatches, unmapped_answers, coded) =
+        (work.unit_mismatches, work.unmapped_answers, work.coded);
     let (issues, unmapped) = work.finish();
     Normalized {
         record: Record {
@@ -79,6 +80,7 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         unmapped,
         unit_mismatches,
         unmapped_answers,
+        coded,
     }
 }
 

@@ -9,13 +9,25 @@
 //! - The first field is [`HEARTBEAT_SCHEMA_VERSION`]; [`Heartbeat::decode`]
 //!   reads it first and refuses a version it does not know, the same rule
 //!   as the record envelope (`crate::wire`).
-//! - Counters are cumulative since the agent started; a reader detects a
-//!   restart by `uptime_s` going down (or `started` changing in the
-//!   retained status) and takes the new values as they are.
+//! - Counters are cumulative since the agent started, every one of them
+//!   (one scope: a reader detects a restart by `uptime_s` going down, or
+//!   `started` changing in the retained status, and takes the new values as
+//!   they are, as Prometheus' `rate()` does).
+//! - The gateway publishes it retained: the broker keeps each gateway's
+//!   last heartbeat, so a hub that starts later (or again) knows every
+//!   gateway's backlog and counters at once; `sent_at_ms` says how old it
+//!   is.
+//! - One name for one thing: an interface is a *listener* (the
+//!   configuration's `[[listener]]`); the JSON form names the list
+//!   `listeners` (and still reads the older `sources`).
 //! - The golden file `protocol/tests/golden/heartbeat_v1.bin` pins the
 //!   encoding byte for byte.
 //!
-//! Compatibility: [`Heartbeat::custody`] was appended before any release too.
+//! Compatibility: [`Heartbeat::custody`] and [`Heartbeat::cert_not_after_ms`]
+//! were appended before any release too, and `resends`,
+//! `control_id_reused` and `no_ack_requested` changed from the store's
+//! lifetime to since start (one scope for every counter) before any
+//! release.
 //! `SourceStats::resends`, `SourceStats::control_id_reused`,
 //! `SourceStats::acks_received` and the counters after it, and
 //! `QueueStats::parked`, were
@@ -69,10 +81,15 @@ pub struct Heartbeat {
     /// Gateway clock minus reference clock in milliseconds, where a
     /// reference is known (positive: the gateway is ahead).
     pub clock_offset_ms: Option<i64>,
-    /// One entry per configured interface (listener), in config order.
+    /// One entry per configured listener, in config order.
+    #[serde(rename = "listeners", alias = "sources")]
     pub sources: Vec<SourceStats>,
     /// Patient data at rest on the gateway: refusals, quarantine, audit.
     pub custody: Custody,
+    /// When the client certificate expires, Unix milliseconds; `None` when
+    /// unknown (plaintext lab setups). `cert_days_left` in whole days is
+    /// kept for older readers.
+    pub cert_not_after_ms: Option<i64>,
 }
 
 /// What the gateway holds of patient data at rest, and whether it takes more. New fields
@@ -173,9 +190,13 @@ pub struct SourceStats {
     pub rejected: u64,
     /// Messages answered with AE and quarantined.
     pub quarantined: u64,
-    /// Codes (observation codes, units, ...) mapped to a standard since start.
+    /// Coded elements (observation and order codes, coded answers, units,
+    /// ...) with a standard code since start: sent in a standard system or
+    /// mapped by the listener's mapping table. Each occurrence counts.
     pub codes_mapped: u64,
-    /// Codes left unmapped since start.
+    /// Coded elements without a standard code since start (each
+    /// occurrence); `codes_unmapped / (codes_mapped + codes_unmapped)` is
+    /// the listener's unmapped ratio.
     pub codes_unmapped: u64,
     /// The most frequent unmapped codes, most frequent first (a bounded
     /// list; the agent decides how many).
@@ -184,11 +205,10 @@ pub struct SourceStats {
     /// (e.g. `new segment ZXY`). The most recent few, oldest first; the
     /// agent's profile re-learns after a restart, so the list starts empty.
     pub drift: Vec<String>,
-    /// Resends answered with the stored ACK, over the store's lifetime
-    /// (kept in the database, so this survives restarts).
+    /// Resends answered with the stored ACK since start.
     pub resends: u64,
     /// Messages that reused a known control id with different content and
-    /// were stored as new, over the store's lifetime.
+    /// were stored as new, since start.
     pub control_id_reused: u64,
     /// Incoming acknowledgments (MSH-9.1 `ACK`) since start: kept, never
     /// answered (an ACK is never acknowledged).
@@ -204,9 +224,9 @@ pub struct SourceStats {
     /// MLLP-over-TLS handshakes that failed since start (including a
     /// missing or untrusted client certificate).
     pub tls_failures: u64,
-    /// Messages whose MSH-15/MSH-16 asked for no acknowledgement (`NE`),
-    /// over the store's lifetime. They are answered anyway unless the
-    /// interface's `ack_mode` is `as_requested`.
+    /// Messages whose MSH-15/MSH-16 asked for no acknowledgement (`NE`)
+    /// since start. They are answered anyway unless the listener's
+    /// `ack_mode` is `as_requested`.
     pub no_ack_requested: u64,
 }
 
@@ -318,6 +338,7 @@ mod tests {
             clock_offset_ms: None,
             sources: vec![],
             custody: Custody::default(),
+            cert_not_after_ms: None,
         }
     }
 
@@ -359,6 +380,21 @@ mod tests {
         s.codes_mapped = 3;
         s.codes_unmapped = 1;
         assert_eq!(s.unmapped_ratio(), Some(0.25));
+    }
+
+    #[test]
+    fn the_json_form_calls_the_interfaces_listeners_and_reads_the_old_name() {
+        let mut hb = minimal();
+        hb.sources.push(SourceStats {
+            name: "lab".into(),
+            ..SourceStats::default()
+        });
+        let json = serde_json::to_value(&hb).unwrap();
+        assert_eq!(json["listeners"][0]["name"], "lab");
+        assert!(json.get("sources").is_none());
+        let old = json.to_string().replace("\"listeners\"", "\"sources\"");
+        let read: Heartbeat = serde_json::from_str(&old).unwrap();
+        assert_eq!(read, hb);
     }
 
     #[test]

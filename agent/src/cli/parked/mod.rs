@@ -292,7 +292,7 @@ pub(in crate::cli) fn line(config: &Config, p: &ParkedRecord) -> ParkedLine {
 /// The lines as an aligned table with a header, indented by two spaces.
 pub(in crate::cli) fn table(lines: &[ParkedLine]) -> String {
     let mut rows = vec![
-        ["id", "received", "interface", "control id", "type", "needs"]
+        ["id", "received", "listener", "control id", "type", "needs"]
             .map(str::to_owned)
             .to_vec(),
     ];

@@ -110,7 +110,7 @@ fn line(s: QuarantineSummary, raw: &[u8]) -> QuarantineLine {
 /// The lines as an aligned table with a header, indented by two spaces.
 pub(in crate::cli) fn table(lines: &[QuarantineLine]) -> String {
     let mut rows = vec![
-        ["id", "received", "interface", "control id", "error"]
+        ["id", "received", "listener", "control id", "error"]
             .map(str::to_owned)
             .to_vec(),
     ];

@@ -62,7 +62,7 @@ fn render(entry: &QuarantineEntry, now: i64, out: &mut impl Write) -> std::io::R
     let rows = [
         ("state", state),
         ("received", text::when_ago(now, Some(s.received_at_ms))),
-        ("interface", s.source.clone()),
+        ("listener", s.source.clone()),
         ("from", text::printable(s.peer.as_bytes())),
         ("control id", or_dash(text::printable(&header.control_id))),
         ("message type", message_type),
@@ -76,7 +76,7 @@ fn render(entry: &QuarantineEntry, now: i64, out: &mut impl Write) -> std::io::R
     if entry.raw.is_empty() {
         return writeln!(out, "\nThe message was erased when the entry was dropped.");
     }
-    problems(&entry.raw, out)?;
+    let still_refused = problems(&entry.raw, out)?;
     segments(
         "The answer its sender got (NAK)",
         &unframed(&entry.ack),
@@ -88,30 +88,45 @@ fn render(entry: &QuarantineEntry, now: i64, out: &mut impl Write) -> std::io::R
         out,
     )?;
     if s.replayed_at_ms.is_none() {
-        writeln!(out)?;
-        writeln!(
-            out,
-            "After fixing the cause: hl7edge quarantine replay {}",
-            s.id
-        )?;
-        writeln!(
-            out,
-            "To discard it:          hl7edge quarantine drop {}",
-            s.id
-        )?;
+        ways_out(s.id, still_refused, out)?;
     }
     Ok(())
 }
 
-/// Every problem the current validation finds, with its location.
-fn problems(raw: &[u8], out: &mut impl Write) -> std::io::Result<()> {
+/// What to do with an open entry. A message the checks still refuse is refused for what it
+/// is (no MSH, no control id, two messages in one frame): no configuration can change that,
+/// so a replay is not offered; its sender must send it again, corrected.
+fn ways_out(id: i64, still_refused: bool, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out)?;
+    if still_refused {
+        writeln!(
+            out,
+            "No configuration can make this message acceptable: it is refused for what it holds (above). Ask its sender to send it again, corrected (the NAK above names the problem); then discard this copy: hl7edge quarantine drop {id}"
+        )
+    } else {
+        writeln!(
+            out,
+            "It passes the checks now (it was refused for its size or an error of the gateway): once the cause is fixed (for a size: hub.max_payload raised, service restarted): hl7edge quarantine replay {id}"
+        )?;
+        writeln!(
+            out,
+            "Only if it must never be sent: hl7edge quarantine drop {id}"
+        )
+    }
+}
+
+/// Every problem the current validation finds, with its location; true when it still
+/// refuses the message.
+fn problems(raw: &[u8], out: &mut impl Write) -> std::io::Result<bool> {
     let issues: Vec<Issue> = match Message::parse(raw) {
         Ok(msg) => Validation::of(&msg).issues,
         Err(e) => vec![validate::parse_error_issue(&e)],
     };
+    let refused = issues.iter().any(|i| i.severity == Severity::Error);
     writeln!(out, "\nProblems found (checked again now)")?;
     if issues.is_empty() {
-        return writeln!(out, "  none: a replay should now succeed");
+        writeln!(out, "  none: a replay should now succeed")?;
+        return Ok(false);
     }
     let mut rows = vec![
         ["severity", "code", "location", "problem"]
@@ -132,7 +147,8 @@ fn problems(raw: &[u8], out: &mut impl Write) -> std::io::Result<()> {
         ]);
     }
     let aligns = [Align::Left, Align::Right, Align::Left, Align::Left];
-    write!(out, "{}", text::table("  ", &aligns, &rows))
+    write!(out, "{}", text::table("  ", &aligns, &rows))?;
+    Ok(refused)
 }
 
 fn segments(title: &str, bytes: &[u8], out: &mut impl Write) -> std::io::Result<()> {

@@ -74,6 +74,28 @@ fn show_prints_every_problem_and_the_message_one_segment_per_line() {
     );
     assert!(text.lines().any(|l| l.starts_with("  MSA|AE")), "{text}");
     assert!(!text.contains('\r') && !text.contains('\x0b'), "{text:?}");
+    // No configuration gives a message its control id: no replay is offered, the sender is.
+    assert!(!text.contains("quarantine replay"), "{text}");
+    assert!(
+        text.contains("it is refused for what it holds (above). Ask its sender to send it again"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("hl7edge quarantine drop {id}")),
+        "{text}"
+    );
+}
+
+#[test]
+fn show_offers_a_replay_for_a_message_that_passes_the_checks_now() {
+    let fixture = Fixture::new();
+    let id = fixture.quarantine(&oru("Q7"), now_ms());
+    let (result, text) = quarantine(&fixture, Action::Show { id });
+    result.expect("shows");
+    assert!(
+        text.contains(&format!("hl7edge quarantine replay {id}")),
+        "{text}"
+    );
 }
 
 #[test]

@@ -89,14 +89,14 @@ fn queue(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
 }
 
 fn interfaces(r: &StatusReport, now: i64, out: &mut impl Write) -> std::io::Result<()> {
-    writeln!(out, "Interfaces (counted since the database was created)")?;
+    writeln!(out, "Listeners (counted since the database was created)")?;
     if r.interfaces.is_empty() {
         writeln!(out, "  none configured or seen")?;
         return writeln!(out);
     }
     let mut rows = vec![
         [
-            "interface",
+            "listener",
             "received",
             "forwarded",
             "quarantined",
@@ -240,10 +240,12 @@ fn advice(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
                 text::age(QUEUE_OLD_SECS)
             ),
             "quarantine_not_empty" => "Rejected messages are in quarantine.\n    \
-                 See why: hl7edge quarantine list, then hl7edge quarantine show ID\n    \
-                 After fixing the cause (for example the mapping table): \
-                 hl7edge quarantine replay ID\n    \
-                 Only if it must never be sent: hl7edge quarantine drop ID"
+                 See why and what to do with each: hl7edge quarantine list, then \
+                 hl7edge quarantine show ID\n    \
+                 Refused for what they hold (no MSH, no control id): the sender sends them \
+                 again, corrected; then hl7edge quarantine drop ID\n    \
+                 Refused for their size (hub.max_payload): hl7edge quarantine replay ID once \
+                 the limit is raised"
                 .to_owned(),
             "records_parked" => "Records too big for the hub are set aside (parked): kept, \
                  not sent; the records behind them are sent.\n    \

@@ -140,7 +140,11 @@ pub(crate) fn repeated_coded(work: &mut Work<'_>, fields: &Fields<'_>, n: usize)
     let field = fields.field(n)?;
     let raw = field.raw();
     if let Some(known) = work.codes.get(raw) {
-        return known.clone();
+        let known = known.clone();
+        if let Some(c) = &known {
+            tally(work, c);
+        }
+        return known;
     }
     let coded = coded(
         work,
@@ -191,11 +195,22 @@ fn build(work: &mut Work<'_>, parts: Parts<'_>, accept: Accept, at: At<'_>) -> O
         system: system_of(&parts, 3, 14),
     };
     let standard = standard(work, &original, alternate.as_ref(), accept, at);
-    Some(Coded {
+    let coded = Coded {
         original,
         alternate,
         standard,
-    })
+    };
+    tally(work, &coded);
+    Some(coded)
+}
+
+/// Counts a coded element that carries a code, by whether it has a standard one.
+fn tally(work: &mut Work<'_>, c: &Coded) {
+    let has_code =
+        !c.original.code.is_empty() || c.alternate.as_ref().is_some_and(|a| !a.code.is_empty());
+    if has_code {
+        work.coded.count(c.is_mapped());
+    }
 }
 
 fn standard(

@@ -35,7 +35,11 @@ pub(crate) fn unit(work: &mut Work<'_>, fields: &Fields<'_>, n: usize) -> Option
     let field = fields.field(n)?;
     let raw = field.raw();
     if let Some(known) = work.units.get(raw) {
-        return known.clone();
+        let known = known.clone();
+        if let Some(u) = &known {
+            work.coded.count(u.ucum.is_some());
+        }
+        return known;
     }
     let unit = resolve_unit(work, fields.parts(Some(field)), fields.at(n));
     work.units.put(raw, unit.clone());
@@ -70,6 +74,7 @@ fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>, at: At<'_>) -> Option<Uni
 
 /// The unit sent as `sent` with its UCUM code, if any (reported when none).
 fn finish(work: &mut Work<'_>, sent: &str, ucum: Option<CompactString>) -> Unit {
+    work.coded.count(ucum.is_some());
     if ucum.is_none() {
         work.unmapped(&CodingSystem::Ucum, sent);
     }

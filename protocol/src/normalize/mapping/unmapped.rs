@@ -82,9 +82,16 @@ impl UnmappedCounter {
         }
     }
 
-    /// Counts one code that was mapped.
-    pub fn record_mapped(&mut self) {
-        self.mapped_total = self.mapped_total.saturating_add(1);
+    /// Counts `n` coded elements that have a standard code (sent in a standard system, or
+    /// mapped).
+    pub fn record_standard(&mut self, n: u64) {
+        self.mapped_total = self.mapped_total.saturating_add(n);
+    }
+
+    /// Counts `n` more occurrences of unmapped codes already recorded by name in the same
+    /// message (the totals only; the per-code counts count messages).
+    pub fn record_repeats(&mut self, n: u64) {
+        self.unmapped_total = self.unmapped_total.saturating_add(n);
     }
 
     /// Counts one code that was not mapped. Allocates only for a new key.
@@ -212,7 +219,7 @@ mod tests {
         let mut counter = UnmappedCounter::default();
         assert_eq!(counter.unmapped_rate(), None);
         for _ in 0..3 {
-            counter.record_mapped();
+            counter.record_standard(1);
         }
         counter.record_unmapped("99LAB", "XYZ");
         assert_eq!(counter.mapped_total(), 3);
@@ -264,7 +271,7 @@ mod tests {
                 counter.record_unmapped("99LAB", code);
             }
         }
-        counter.record_mapped();
+        counter.record_standard(1);
         counter.record_unit_mismatches(2);
         let snapshot = counter.snapshot(3);
         assert_eq!(snapshot.unit_mismatches, 2);
