@@ -121,6 +121,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         limits: telemetry::collect::StoreLimits {
             max_bytes: config.storage.max_bytes,
             reserve_bytes: crate::store::DEFAULT_RESERVE_BYTES,
+            quarantine: quarantine_limits(&config),
         },
     };
     let telemetry = tokio::spawn(telemetry::run(
