@@ -78,9 +78,9 @@ pub enum Alert {
         /// What was moved where.
         detail: String,
     },
-    /// The heartbeat names another gateway than its topic.
+    /// A heartbeat on this gateway's topic named another gateway (it was dropped, not applied).
     IdentityMismatch {
-        /// The identity inside the heartbeat.
+        /// The identity the dropped heartbeat claimed (cut to a few hundred characters).
         reported: String,
     },
 }
@@ -134,10 +134,6 @@ pub(super) fn alerts(
             out.push(Alert::StoreRecovered {
                 detail: detail.clone(),
             });
-        }
-        let reported = hb.gateway.to_string();
-        if reported != row.key.to_string() {
-            out.push(Alert::IdentityMismatch { reported });
         }
     }
     out
@@ -218,7 +214,8 @@ impl std::fmt::Display for Alert {
             }
             Alert::IdentityMismatch { reported } => write!(
                 f,
-                "heartbeat says it is {reported}: check the gateway's [gateway] config"
+                "a heartbeat on this gateway's topic said it is {reported} (dropped): check the \
+                 gateway's [gateway] config, or whether its certificate is used by another box"
             ),
         }
     }

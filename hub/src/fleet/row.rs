@@ -153,6 +153,15 @@ impl Gateway {
         let silent_ms =
             (state == Liveness::Online && !fresh).then(|| now_ms.saturating_sub(silent_since));
         row.alerts = alert::alerts(&row, hb, config, silent_ms);
+        if let Some((reported, _)) = self
+            .claimed_other
+            .as_ref()
+            .filter(|(_, at)| now_ms.saturating_sub(*at) <= window_ms)
+        {
+            row.alerts.push(Alert::IdentityMismatch {
+                reported: reported.clone(),
+            });
+        }
         row
     }
 

@@ -178,6 +178,12 @@ fn hub_facts_are_reported_without_labels() {
     let hub = HubStats {
         connected: true,
         invalid_messages: 3,
+        refusals: crate::fleet::Refusals {
+            gateway_mismatch: 2,
+            untracked_gateways: 5,
+            untracked_sources: 7,
+        },
+        tracked_gateways: 2,
     };
     let text = render(&[], hub);
     assert!(
@@ -188,6 +194,14 @@ fn hub_facts_are_reported_without_labels() {
         text.contains("\nhl7edge_hub_invalid_messages_total 3\n"),
         "{text}"
     );
+    for line in [
+        "\nhl7edge_hub_gateway_mismatch_total 2\n",
+        "\nhl7edge_hub_tracked_gateways 2\n",
+        "\nhl7edge_hub_untracked_gateways_total 5\n",
+        "\nhl7edge_hub_untracked_sources_total 7\n",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
 }
 
 #[test]
@@ -219,6 +233,12 @@ fn the_whole_exposition_is_pinned_byte_for_byte() {
     let hub = HubStats {
         connected: true,
         invalid_messages: 3,
+        refusals: crate::fleet::Refusals {
+            gateway_mismatch: 2,
+            untracked_gateways: 5,
+            untracked_sources: 7,
+        },
+        tracked_gateways: 2,
     };
     let text = render(&f.rows(2_000), hub);
     assert_eq!(text, include_str!("exposition.prom"));
