@@ -12,7 +12,7 @@ use super::check::Check;
 use super::storage::DiskBudget;
 use crate::config::Config;
 use crate::store::set_aside::{self, SetAside};
-use crate::store::{PROBE_MESSAGE_BYTES, QuarantineOutlook, StoreReader};
+use crate::store::{QuarantineOutlook, StoreReader};
 
 /// The disk budget of `config`: both caps, and the set-aside databases found now.
 pub fn budget(config: &Config) -> DiskBudget {
@@ -87,11 +87,11 @@ pub fn quarantine(o: &QuarantineOutlook, now_ms: i64) -> Check {
             fix,
         );
     }
-    if o.full_for(PROBE_MESSAGE_BYTES) {
+    if o.nearly_full() {
         return Check::warn(
             QUARANTINE,
             format!(
-                "full: {held}; rejected messages are refused (AR) until entries are replayed, dropped or expire"
+                "(nearly) full: {held}; rejected messages that do not fit are refused (AR) until entries are replayed, dropped or expire"
             ),
             format!("{fix}; or raise quarantine.max_bytes"),
         );

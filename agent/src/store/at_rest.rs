@@ -170,6 +170,13 @@ impl QuarantineOutlook {
     pub fn full_for(&self, cost: u64) -> bool {
         self.bytes.saturating_add(cost) > self.max_bytes
     }
+
+    /// True when the quarantine holds 90 % of its cap or more: rejected messages larger than
+    /// the room left are refused (AR) already, and soon any will be (`status`, `doctor`).
+    pub fn nearly_full(&self) -> bool {
+        self.bytes.saturating_mul(10) >= self.max_bytes.saturating_mul(9)
+            || self.full_for(super::PROBE_MESSAGE_BYTES)
+    }
 }
 
 /// Reads the [`QuarantineOutlook`] at `now_ms`.

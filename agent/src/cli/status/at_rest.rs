@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::StatusReport;
 use crate::cli::text;
 use crate::cli::{CliError, Opened};
+use crate::store::QuarantineOutlook;
 use crate::store::set_aside::{self, SetAside};
-use crate::store::{PROBE_MESSAGE_BYTES, QuarantineOutlook};
 
 /// Patient data held beside the queue.
 #[derive(Debug, Clone, Serialize)]
@@ -41,7 +41,8 @@ pub struct QuarantineHold {
     pub expiring: u64,
     /// When the next open entry's message is erased (RFC 3339, UTC).
     pub next_expiry_at: Option<String>,
-    /// True when a rejected message would be refused now for the quarantine's cap.
+    /// True when the quarantine holds 90 % of its cap or more (larger rejected messages are
+    /// refused already, and soon any will be).
     pub full: bool,
     #[serde(skip)]
     next_expiry_ms: Option<i64>,
@@ -89,7 +90,7 @@ fn hold(o: &QuarantineOutlook) -> QuarantineHold {
         retention_seconds: u64::try_from(o.retention_ms / 1000).unwrap_or(0),
         expiring: o.expiring,
         next_expiry_at: o.next_expiry_ms.map(text::rfc3339),
-        full: o.full_for(PROBE_MESSAGE_BYTES),
+        full: o.nearly_full(),
         next_expiry_ms: o.next_expiry_ms,
         warn_ms: o.warn_ms,
     }
@@ -178,9 +179,9 @@ pub(super) fn advice(code: &str, r: &StatusReport) -> Option<String> {
             q.retention_seconds / 86_400
         ),
         "quarantine_full" => format!(
-            "The quarantine is full ({} of quarantine.max_bytes {}): messages that would be \
-             rejected are refused (AR) and their senders retry them; good messages are still \
-             stored.\n    \
+            "The quarantine is (nearly) full ({} of quarantine.max_bytes {}): messages that \
+             would be rejected are refused (AR) when they do not fit, and their senders retry \
+             them; good messages are still stored.\n    \
              Replay or drop entries: hl7edge quarantine list; or raise quarantine.max_bytes",
             ByteSize(q.bytes),
             ByteSize(q.max_bytes)
