@@ -129,12 +129,10 @@ pub(super) fn alerts(
         out.push(Alert::BufferFilling { hours });
     }
     interface_alerts(row, &mut out);
-    if let Some(hb) = hb {
-        if let Some(detail) = &hb.storage.recovery {
-            out.push(Alert::StoreRecovered {
-                detail: detail.clone(),
-            });
-        }
+    if let Some(detail) = hb.and_then(|hb| hb.storage.recovery.as_ref()) {
+        out.push(Alert::StoreRecovered {
+            detail: detail.clone(),
+        });
     }
     out
 }

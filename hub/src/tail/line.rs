@@ -56,7 +56,7 @@ pub enum LineError {
         /// The topic it came on.
         topic: String,
         /// What was claimed and where.
-        source: GatewayMismatch,
+        source: Box<GatewayMismatch>,
     },
     /// The topic is not a records topic under the prefix, so it names no gateway to check the
     /// envelope's claim against: nothing was written.
@@ -150,7 +150,7 @@ pub fn write_lines(
     };
     claim::check_envelope(&key, &gateway).map_err(|source| LineError::GatewayMismatch {
         topic: topic.to_owned(),
-        source,
+        source: Box::new(source),
     })?;
     let mut done = Written::default();
     for entry in reader {
