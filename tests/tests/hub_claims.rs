@@ -14,14 +14,12 @@ use hl7edge_e2e::broker::{Broker, BrokerOptions};
 use hl7edge_e2e::hub::{self, HubTools, Tail};
 use hl7edge_e2e::ingest::ACL_TEMPLATE;
 use hl7edge_e2e::mqtt::{ClientOptions, Publisher};
+use hl7edge_e2e::payloads;
 use hl7edge_e2e::pki::{CertPaths, Pki};
 use hl7edge_e2e::process;
-use hl7edge_protocol::normalize::mapping::MappingTable;
-use hl7edge_protocol::record::{Body, CompactString, GenericMessage, Header, Processing, Record};
 use hl7edge_protocol::telemetry::{
     Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats, Status,
 };
-use hl7edge_protocol::wire::{Entry, Envelope};
 
 const ORG: &str = "acme-health";
 const SITE: &str = "clinic-12";
@@ -65,31 +63,7 @@ fn topic(id: &str, kind: &str) -> String {
 }
 
 fn envelope(named: &str, id: u128) -> Result<Vec<u8>> {
-    let entry = Entry {
-        id: uuid::Uuid::from_u128(id),
-        received_at_ms: 1_795_345_301_234,
-        mapping_version: MappingTable::empty().version().clone(),
-        record: Record {
-            header: Header {
-                message_code: CompactString::from("ZZZ"),
-                trigger_event: CompactString::from("Z01"),
-                control_id: CompactString::from("C1"),
-                version: CompactString::from("2.5.1"),
-                sending_application: CompactString::from("LAB"),
-                sending_facility: CompactString::from("F"),
-                message_time: None,
-                processing: Processing::Production,
-            },
-            patient: None,
-            body: Body::Generic(GenericMessage {
-                delimiters: "|^~\\&".into(),
-                segments: vec!["ZZZ|1".into()],
-            }),
-            issues: vec![],
-        },
-        raw: None,
-    };
-    Ok(Envelope::new(named, "lab", vec![entry]).encode()?)
+    Ok(payloads::records(named, id)?)
 }
 
 fn heartbeat(named: &str, depth: u64, sources: &[&str]) -> Result<Vec<u8>> {

@@ -259,15 +259,11 @@ pub fn disk_free(path: &Path) -> Option<u64> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_fresh_store_reads_as_an_empty_queue_with_its_sizes() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = crate::store::StoreConfig::new(dir.path().join("queue.db"));
-        let opened = crate::store::Store::open(cfg).unwrap();
-        let forwarder = Arc::new(ForwarderMetrics::default());
-        forwarder.connects.store(2, Ordering::Relaxed);
-        let mut collector = Collector::new(Probes {
-            store: opened.handle.clone(),
+    /// A collector of `store` without listeners: a 1 GiB queue, a 1 MiB quarantine that keeps
+    /// messages a day and announces their expiry an hour before.
+    fn collector(store: &StoreHandle, forwarder: Arc<ForwarderMetrics>) -> Collector {
+        Collector::new(Probes {
+            store: store.clone(),
             listeners: Vec::new(),
             forwarder,
             limits: StoreLimits {
@@ -279,7 +275,17 @@ mod tests {
                     std::time::Duration::from_secs(3_600),
                 ),
             },
-        });
+        })
+    }
+
+    #[tokio::test]
+    async fn a_fresh_store_reads_as_an_empty_queue_with_its_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::store::StoreConfig::new(dir.path().join("queue.db"));
+        let opened = crate::store::Store::open(cfg).unwrap();
+        let forwarder = Arc::new(ForwarderMetrics::default());
+        forwarder.connects.store(2, Ordering::Relaxed);
+        let mut collector = collector(&opened.handle, forwarder);
         let snap = collector.snapshot().await;
         let store = snap.store.expect("the store is readable");
         assert_eq!(store.queue_depth, 0);
@@ -311,21 +317,8 @@ mod tests {
             no_ack_requested: false,
         };
         opened.handle.quarantine(entry).await.unwrap();
-        let mut collector = Collector::new(Probes {
-            store: opened.handle.clone(),
-            listeners: Vec::new(),
-            forwarder: Arc::new(ForwarderMetrics::default()),
-            limits: StoreLimits {
-                max_bytes: 1 << 30,
-                reserve_bytes: 0,
-                // Kept a day, announced an hour before: this one expires within the hour.
-                quarantine: QuarantineLimits::new(
-                    1 << 20,
-                    std::time::Duration::from_secs(86_400),
-                    std::time::Duration::from_secs(3_600),
-                ),
-            },
-        });
+        // Kept a day, announced an hour before: this one expires within the hour.
+        let mut collector = collector(&opened.handle, Arc::new(ForwarderMetrics::default()));
         let custody = collector.snapshot().await.custody;
         assert_eq!(custody.quarantine.expiring, 1);
         assert_eq!(custody.quarantine.max_bytes, 1 << 20);
