@@ -391,20 +391,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     control_id = %control_id_of(payload),
                     "message not stored; answering AR so the sender retries"
                 );
-                let reason = match e {
-                    StoreError::Full {
-                        cause: FullCause::Quarantine { .. },
-                    } => {
-                        "gateway quarantine full (rejected messages wait for a technician); retry later"
-                    }
-                    StoreError::Full { .. } => "gateway storage full; retry later",
-                    _ => "gateway storage busy; retry later",
-                };
                 Ok(ingest::rejection(
                     &shared.iface,
                     payload,
                     ErrorCode::RecordLocked,
-                    reason,
+                    refusal_reason(&e),
                     stamp,
                     &shared.ids,
                 ))
@@ -439,6 +430,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Err(Stop::Done)
             }
         }
+    }
+}
+
+/// The text of the AR's ERR for a message the store could not take now.
+fn refusal_reason(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Full {
+            cause: FullCause::Quarantine { .. },
+        } => "gateway quarantine full (rejected messages wait for a technician); retry later",
+        StoreError::Full { .. } => "gateway storage full; retry later",
+        _ => "gateway storage busy; retry later",
     }
 }
 
