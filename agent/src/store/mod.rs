@@ -47,7 +47,14 @@
 //!    resumes by itself. See `space.rs`.
 //! 8. **Damage is moved aside, not crash-looped on.** See `open.rs` and
 //!    `recovery.rs` for what is checked at open, when `quick_check` runs in
-//!    the background, and how a damaged file is set aside.
+//!    the background, and how a damaged file is set aside (`set_aside.rs`
+//!    lists such files and erases them on a technician's request).
+//! 9. **Patient data at rest is minimal and bounded.** A record keeps its
+//!    raw HL7 only when its interface forwards it. The quarantine counts
+//!    against its own cap (`quarantine_max_bytes`), not `max_bytes`, and
+//!    keeps a message at most `quarantine_retention`; a replayed entry's
+//!    message is erased once its record has left the queue. Erasures run in
+//!    the writer's housekeeping, with `now` passed in, audited (`at_rest.rs`).
 //!
 //! # Tables (schema version in `PRAGMA user_version`, see `schema.rs`)
 //!
