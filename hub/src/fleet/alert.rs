@@ -78,6 +78,19 @@ pub enum Alert {
         /// What was moved where.
         detail: String,
     },
+    /// Quarantined messages on the gateway will be erased soon, never sent, unless a technician
+    /// replays them (the gateway's `quarantine.warn_before`).
+    QuarantineExpiring {
+        /// How many.
+        count: u64,
+    },
+    /// Damaged databases set aside at start are still on the gateway (patient data).
+    DatabasesSetAside {
+        /// How many.
+        files: u64,
+        /// Their bytes.
+        bytes: u64,
+    },
     /// A heartbeat on this gateway's topic named another gateway (it was dropped, not applied).
     IdentityMismatch {
         /// The identity the dropped heartbeat claimed (cut to a few hundred characters).
@@ -134,7 +147,26 @@ pub(super) fn alerts(
             detail: detail.clone(),
         });
     }
+    if let Some(hb) = hb {
+        at_rest_alerts(hb, &mut out);
+    }
     out
+}
+
+/// Patient data the gateway holds besides its queue that needs a technician.
+fn at_rest_alerts(hb: &Heartbeat, out: &mut Vec<Alert>) {
+    let custody = &hb.custody;
+    if custody.quarantine.expiring > 0 {
+        out.push(Alert::QuarantineExpiring {
+            count: custody.quarantine.expiring,
+        });
+    }
+    if custody.set_aside.files > 0 {
+        out.push(Alert::DatabasesSetAside {
+            files: custody.set_aside.files,
+            bytes: custody.set_aside.bytes,
+        });
+    }
 }
 
 fn interface_alerts(row: &Row, out: &mut Vec<Alert>) {
@@ -210,6 +242,17 @@ impl std::fmt::Display for Alert {
             Alert::StoreRecovered { detail } => {
                 write!(f, "damaged database set aside at start: {detail}")
             }
+            Alert::QuarantineExpiring { count } => write!(
+                f,
+                "{count} quarantined message(s) will be erased soon, never sent (on the box: \
+                 hl7edge quarantine list, then replay or drop)"
+            ),
+            Alert::DatabasesSetAside { files, bytes } => write!(
+                f,
+                "{files} damaged database(s) set aside ({}) still hold patient data (on the box: \
+                 hl7edge storage purge-set-aside once recovered)",
+                human::bytes(*bytes)
+            ),
             Alert::IdentityMismatch { reported } => write!(
                 f,
                 "a heartbeat on this gateway's topic said it is {reported} (dropped): check the \

@@ -505,3 +505,34 @@ fn interfaces_beyond_the_cap_are_counted_not_tracked() {
     let gw = f.gateways.values().next().unwrap();
     assert_eq!(gw.errors.len(), 2);
 }
+
+#[test]
+fn quarantined_messages_about_to_expire_and_set_aside_databases_are_alerts() {
+    let mut f = fleet();
+    beat(&mut f, 0, |hb| {
+        hb.custody.quarantine.expiring = 2;
+        hb.custody.set_aside.files = 1;
+        hb.custody.set_aside.bytes = 3 << 20;
+    });
+    let alerts = one(&f, 0).alerts;
+    assert!(
+        alerts.contains(&Alert::QuarantineExpiring { count: 2 }),
+        "{alerts:?}"
+    );
+    let aside = Alert::DatabasesSetAside {
+        files: 1,
+        bytes: 3 << 20,
+    };
+    assert!(alerts.contains(&aside), "{alerts:?}");
+    assert!(
+        aside
+            .to_string()
+            .contains("hl7edge storage purge-set-aside"),
+        "{aside}"
+    );
+    beat(&mut f, 0, |_| {});
+    assert!(!one(&f, 0).alerts.iter().any(|a| matches!(
+        a,
+        Alert::QuarantineExpiring { .. } | Alert::DatabasesSetAside { .. }
+    )));
+}
