@@ -137,7 +137,7 @@ fn message(n: usize) -> NewMessage {
         content_hash,
         message_type: "ORU^R01".to_owned(),
         received_at_ms: 1_750_000_000_000 + n as i64 % 1_000_000,
-        raw,
+        raw: Some(raw),
         record: vec![b'r'; 300],
         ack: format!(
             "MSH|^~\\&|HUB|ORG|LAB|CLINIC|20250101120000||ACK|A{n}|P|2.5\rMSA|AA|{control_id}\r"

@@ -51,6 +51,8 @@ pub struct Config {
     pub gateway: Gateway,
     /// The durable message queue (`[storage]`).
     pub storage: Storage,
+    /// Rejected messages kept for a technician (`[quarantine]`).
+    pub quarantine: Quarantine,
     /// The MLLP listeners (`[[listener]]`), at least one, in file order.
     pub listeners: Vec<Listener>,
     /// The MQTT connection to the hub (`[hub]`).
@@ -85,6 +87,21 @@ pub struct Storage {
     pub retain_sent: Duration,
     /// How long a message control id is remembered to recognise a resent message; zero disables.
     pub dedupe_window: Duration,
+}
+
+/// The quarantine: rejected messages (answered AE) kept with their raw bytes for a technician,
+/// bounded by its own cap and a retention.
+///
+/// Invariant: `warn_before < retention`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quarantine {
+    /// Cap on the bytes of the messages kept; past it a message that would be quarantined is
+    /// refused with AR. Not part of `storage.max_bytes`.
+    pub max_bytes: u64,
+    /// How long an entry keeps its raw message; older ones are erased (audited).
+    pub retention: Duration,
+    /// How long before an entry expires it is reported (`status`, `doctor`, the heartbeat).
+    pub warn_before: Duration,
 }
 
 /// One MLLP listener (one local interface, e.g. the lab system).

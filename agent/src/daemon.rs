@@ -53,7 +53,7 @@ pub struct RunningAgent {
 /// Opens the store and starts every part. Returns once the listeners are
 /// bound (ready to accept).
 pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent> {
-    let store_cfg = store_config(&config.storage);
+    let store_cfg = store_config(&config);
     let path = store_cfg.path.clone();
     let OpenedStore {
         handle,
@@ -121,6 +121,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         limits: telemetry::collect::StoreLimits {
             max_bytes: config.storage.max_bytes,
             reserve_bytes: crate::store::DEFAULT_RESERVE_BYTES,
+            quarantine: quarantine_limits(&config),
         },
     };
     let telemetry = tokio::spawn(telemetry::run(
@@ -151,13 +152,23 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
 }
 
 /// The store settings of a `[storage]` configuration.
-pub(crate) fn store_config(storage: &config::Storage) -> StoreConfig {
+pub(crate) fn store_config(config: &Config) -> StoreConfig {
+    let storage = &config.storage;
     StoreConfig {
         max_bytes: storage.max_bytes,
         retain_sent: storage.retain_sent,
         dedupe_window: storage.dedupe_window,
+        quarantine_max_bytes: config.quarantine.max_bytes,
+        quarantine_retention: config.quarantine.retention,
         ..StoreConfig::new(storage.path.clone())
     }
+}
+
+/// The quarantine's cap, retention and warning period of a configuration (for the readers that
+/// report them: `status`, `doctor`, the heartbeat).
+pub(crate) fn quarantine_limits(config: &Config) -> crate::store::QuarantineLimits {
+    let q = &config.quarantine;
+    crate::store::QuarantineLimits::new(q.max_bytes, q.retention, q.warn_before)
 }
 
 /// `org/site/id`, as every envelope names the gateway.

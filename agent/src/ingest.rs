@@ -221,7 +221,9 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
                 format!("{}^{}", message_type.code, message_type.event)
             },
             received_at_ms: stamp.now_ms,
-            raw: raw.to_vec(),
+            // Patient data kept only where it is needed: the raw message is stored with the
+            // record only when it will be forwarded with it.
+            raw: iface.payload.include_raw.then(|| raw.to_vec()),
             record,
             no_ack_requested: ack::requests_no_ack(&header, &outcome),
             ack: framed_acks(&header, &outcome, iface.ack_mode, stamp, ids),
@@ -506,7 +508,6 @@ BTS|1\rFTS|1\r";
             panic!("an ACK is kept as a generic record");
         };
         assert_eq!(message.control_id, "A1");
-        assert_eq!(message.raw, raw.to_vec());
         assert!(message.ack.is_empty(), "{}", answer(&message.ack));
         let broken =
             b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ACK|A2|P|2.5.1\rMSA|AA|M\rPIDX|1\r";
@@ -537,6 +538,39 @@ PID|1||1^^^H^MR||A^B\rOBR|1||F|X^Y^L\rPID|2||2^^^H^MR||C^D\r";
         let nak = answer(&entry.ack);
         assert!(nak.contains("ERR||PID^2|207^"), "the second PID: {nak}");
         assert!(entry.error.contains("PID(segment 4)"), "{}", entry.error);
+    }
+
+    #[test]
+    fn the_raw_message_is_stored_only_when_the_interface_forwards_it() {
+        let raw = b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|R9|P|2.5.1\r\
+PID|1||1^^^H^MR||A^B\rOBR|1\rOBX|1|NM|GLU^Glucose^L||5.4|mmol/L|||||F\r";
+        let Prepared::Store { message, .. } = prepare_frame(raw) else {
+            panic!("stored");
+        };
+        assert_eq!(message.raw, None, "include_raw = false: not kept");
+        assert!(!message.record.is_empty());
+        let mut iface = interface();
+        iface.payload.include_raw = true;
+        let stamp = Stamp {
+            now_ms: 1_700_000_000_000,
+            dtm: "20231114221320+0000".to_string(),
+        };
+        let Prepared::Store { message, .. } = prepare(&iface, raw, "p", &stamp, &AckIds::default())
+        else {
+            panic!("stored");
+        };
+        assert_eq!(
+            message.raw.as_deref(),
+            Some(&raw[..]),
+            "include_raw = true: kept"
+        );
+        let Prepared::Quarantine(entry) = prepare_frame(b"PID|1||1\r") else {
+            panic!("refused");
+        };
+        assert_eq!(
+            entry.raw, b"PID|1||1\r",
+            "a quarantined message is always kept"
+        );
     }
 
     /// An ORU whose one OBX-5 holds `text_len` bytes (an embedded report).

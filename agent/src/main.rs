@@ -33,6 +33,8 @@ enum Command {
     /// List, replay or drop records set aside as too big for the hub
     /// (hub.max_payload).
     Parked(hl7edge::cli::parked::ParkedArgs),
+    /// Erase the damaged databases set aside at start (they hold patient data), audited.
+    Storage(hl7edge::cli::storage::StorageArgs),
     /// Verify the hash-chained audit trail, or export it as RFC 5424 syslog lines.
     Audit(hl7edge::cli::audit::AuditArgs),
     /// Show what the gateway makes of HL7 messages: validity, the ACK it
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Quarantine(args) => hl7edge::cli::quarantine::command(&args).map_err(Into::into),
         Command::Parked(args) => hl7edge::cli::parked::command(&args).map_err(Into::into),
         Command::Audit(args) => hl7edge::cli::audit::command(&args).map_err(Into::into),
+        Command::Storage(args) => hl7edge::cli::storage::command(&args).map_err(Into::into),
         Command::Send(args) => hl7edge::send::run(&args),
         Command::Doctor(args) => hl7edge::doctor::command(&args).map_err(anyhow::Error::from),
         Command::Provision(args) => hl7edge::provision::command(&args).map_err(anyhow::Error::from),

@@ -217,7 +217,15 @@ async fn past_the_size_limit_messages_get_ar_and_nothing_is_stored() {
     let f = start(r#"allow = ["127.0.0.1"]"#, r#"max_bytes = "1 MiB""#).await;
     let mut s = TcpStream::connect(f.addr).await.unwrap();
     let mut padded = oru("P0");
-    padded.extend_from_slice(format!("NTE|1||{}\r", "x".repeat(60_000)).as_bytes());
+    // A long text result: the record carries it (the raw message is not stored unless the
+    // interface forwards it, so the record is what fills the queue).
+    padded.extend_from_slice(
+        format!(
+            "OBX|2|TX|11502-2^Report^LN||{}||||||F\r",
+            "x".repeat(60_000)
+        )
+        .as_bytes(),
+    );
     let mut codes = Vec::new();
     for i in 0..40 {
         let msg = String::from_utf8(padded.clone())

@@ -130,6 +130,14 @@ pub struct ThresholdArgs {
     /// Alert when a buffer is estimated to be full within this many hours.
     #[arg(long, default_value_t = 24.0, value_name = "HOURS")]
     pub full_warn_hours: f64,
+    /// Most gateways tracked; status and heartbeats of further gateways are counted and
+    /// logged, not tracked (bounds memory and metric series).
+    #[arg(long, default_value_t = crate::fleet::DEFAULT_MAX_GATEWAYS, value_name = "N")]
+    pub max_gateways: usize,
+    /// Most interfaces tracked per gateway; a heartbeat's further interfaces are counted and
+    /// logged, not kept.
+    #[arg(long, default_value_t = crate::fleet::DEFAULT_MAX_SOURCES, value_name = "N")]
+    pub max_sources: usize,
 }
 
 /// `hl7edge-hub fleet`.
@@ -317,6 +325,8 @@ impl ThresholdArgs {
             cert_warn_days: self.cert_warn_days,
             error_window: self.error_window,
             full_warn_hours: self.full_warn_hours,
+            max_gateways: self.max_gateways,
+            max_sources: self.max_sources,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! unit-tested; the `command` functions only connect them to MQTT, stdout
 //! and a TCP listener.
 
+pub mod claim;
 pub mod cli;
 pub mod error;
 pub mod fleet;

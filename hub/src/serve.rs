@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use crate::cli::{ServeArgs, fresh_client_id};
 use crate::error::CommandError;
 use crate::fleet::Fleet;
-use crate::fleet::command::now_ms;
+use crate::fleet::command::{apply_logged, now_ms};
 use crate::metrics::{self, HubStats};
 use crate::mqtt::{SessionEvent, SessionSpec, Subscription};
 use crate::topics;
@@ -55,7 +55,12 @@ pub async fn run(args: ServeArgs, shutdown: impl Future<Output = ()>) -> Result<
         let shared = shared.clone();
         Arc::new(move || {
             let s = shared.lock().unwrap_or_else(PoisonError::into_inner);
-            metrics::render(&s.fleet.rows(now_ms()), s.hub)
+            let hub = HubStats {
+                refusals: s.fleet.refusals(),
+                tracked_gateways: s.fleet.len(),
+                ..s.hub
+            };
+            metrics::render(&s.fleet.rows(now_ms()), hub)
         })
     };
     tokio::select! {
@@ -77,7 +82,8 @@ async fn consume(mut sub: Subscription, shared: Arc<Mutex<Shared>>) -> Result<()
                 s.hub.connected = true;
             }
             SessionEvent::Publish(p) => {
-                if let Err(e) = s.fleet.apply(&p.topic, &p.payload, p.retain, now_ms()) {
+                let applied = apply_logged(&mut s.fleet, &p.topic, &p.payload, p.retain, now_ms());
+                if let Some(e) = applied {
                     warn!(cause = %e, "message skipped");
                     s.hub.invalid_messages += 1;
                 }

@@ -89,6 +89,17 @@ fn sample_heartbeat() -> Heartbeat {
                 "4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f".into(),
             ),
             audit_lines: 1_234,
+            quarantine: QuarantineHold {
+                bytes: 48_213,
+                max_bytes: 268_435_456,
+                expiring: 1,
+                next_expiry_ms: Some(1_795_500_000_000),
+            },
+            set_aside: SetAsideFiles {
+                files: 1,
+                bytes: 4_194_304,
+                oldest_ms: Some(1_795_000_000_000),
+            },
         },
         cert_not_after_ms: Some(1_816_513_301_234),
     }

@@ -190,8 +190,9 @@ impl Agent {
         Ok(())
     }
 
-    /// SIGTERM, up to 30 s to exit, then SIGKILL; nothing if it is not running.
-    async fn stop(&mut self) -> Result<(), AgentError> {
+    /// SIGTERM, up to 30 s to exit, then SIGKILL; nothing if it is not running. [`Agent::restart`]
+    /// starts it again (a test may change its database meanwhile).
+    pub async fn stop(&mut self) -> Result<(), AgentError> {
         if let Some(mut old) = self.process.take() {
             old.signal(Signal::SIGTERM)?;
             if old.wait_exit(Duration::from_secs(30)).await.is_err() {

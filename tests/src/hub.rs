@@ -92,12 +92,18 @@ impl HubTools {
     /// Tools for the broker at `url` (`mqtts://...`), trusting `pki.ca` and presenting the
     /// subscriber certificate.
     pub fn new(pki: &Pki, url: &str) -> Result<HubTools, HubError> {
+        HubTools::with_identity(pki, url, &pki.subscriber)
+    }
+
+    /// Tools for the broker at `url` presenting `identity` (for a broker with the ACL template:
+    /// a certificate named `hl7edge-monitor`).
+    pub fn with_identity(pki: &Pki, url: &str, identity: &CertPaths) -> Result<HubTools, HubError> {
         Ok(HubTools {
             binary: binary()?,
             dir: tempfile::Builder::new().prefix("hl7edge-hub-").tempdir()?,
             url: url.to_owned(),
             ca: pki.ca.clone(),
-            identity: pki.subscriber.clone(),
+            identity: identity.clone(),
         })
     }
 
@@ -146,11 +152,19 @@ impl HubTools {
 
     /// Starts `serve --metrics 127.0.0.1:PORT` on a free port and waits until it accepts.
     pub async fn serve(&self) -> Result<Serve, HubError> {
+        self.serve_with(&[]).await
+    }
+
+    /// Starts `serve --metrics 127.0.0.1:PORT EXTRA...` on a free port and waits until it
+    /// accepts.
+    pub async fn serve_with(&self, extra: &[&str]) -> Result<Serve, HubError> {
         let addr = SocketAddr::from(([127, 0, 0, 1], process::free_port()?));
         let name = format!("serve-{}", unique());
         let log = self.dir.path().join(format!("{name}.log"));
         let metrics = addr.to_string();
-        let args = self.args("serve", &["--metrics", &metrics]);
+        let mut own = vec!["--metrics", metrics.as_str()];
+        own.extend_from_slice(extra);
+        let args = self.args("serve", &own);
         let mut process = Process::spawn(&name, &self.binary, args, &log)?;
         process.wait_listening(addr, START_TIMEOUT).await?;
         Ok(Serve { process, addr })
@@ -211,6 +225,11 @@ impl Serve {
     /// Where its metrics are served.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The end of its log.
+    pub fn log_tail(&self) -> String {
+        process::log_tail(self.process.log_path(), LOG_LINES)
     }
 }
 

@@ -42,6 +42,7 @@ pub mod hub;
 pub mod ingest;
 pub mod mllp;
 pub mod mqtt;
+pub mod payloads;
 pub mod pki;
 pub mod postgres;
 pub mod process;

@@ -12,15 +12,13 @@ use anyhow::{Context, Result, ensure};
 use hl7edge_e2e::broker::Broker;
 use hl7edge_e2e::hub::{self, HubTools, Tail};
 use hl7edge_e2e::mqtt::{ClientOptions, Publisher};
+use hl7edge_e2e::payloads::{self, header};
 use hl7edge_e2e::pki::Pki;
 use hl7edge_e2e::process;
 use hl7edge_protocol::normalize::mapping::MappingTable;
-use hl7edge_protocol::record::{
-    Body, CompactString, GenericMessage, Header, ObservationReport, Processing, Record,
-    encode_compact,
-};
+use hl7edge_protocol::record::{Body, ObservationReport, Record, encode_compact};
 use hl7edge_protocol::telemetry::Status;
-use hl7edge_protocol::wire::{Entry, Envelope, SCHEMA_VERSION};
+use hl7edge_protocol::wire::SCHEMA_VERSION;
 
 const GATEWAY: &str = "hl7edge/v1/acme/clinic-12/gw-0001";
 const MIB: usize = 1 << 20;
@@ -28,37 +26,9 @@ const MIB: usize = 1 << 20;
 const ADDRESS_SPACE: u64 = 3 << 30;
 const WAIT: Duration = Duration::from_secs(30);
 
-fn header(code: &str, event: &str) -> Header {
-    Header {
-        message_code: CompactString::from(code),
-        trigger_event: CompactString::from(event),
-        control_id: CompactString::from("C1"),
-        version: CompactString::from("2.5.1"),
-        sending_application: CompactString::from("LAB"),
-        sending_facility: CompactString::from("F"),
-        message_time: None,
-        processing: Processing::Production,
-    }
-}
-
 /// A valid records payload with one record of id `id`.
 fn valid_payload(id: u128) -> Result<Vec<u8>> {
-    let entry = Entry {
-        id: uuid::Uuid::from_u128(id),
-        received_at_ms: 1_795_345_301_234,
-        mapping_version: MappingTable::empty().version().clone(),
-        record: Record {
-            header: header("ZZZ", "Z01"),
-            patient: None,
-            body: Body::Generic(GenericMessage {
-                delimiters: "|^~\\&".into(),
-                segments: vec!["ZZZ|1".into()],
-            }),
-            issues: vec![],
-        },
-        raw: None,
-    };
-    Ok(Envelope::new("acme/clinic-12/gw-0001", "lab", vec![entry]).encode()?)
+    Ok(payloads::records("acme/clinic-12/gw-0001", id)?)
 }
 
 fn varint(mut n: u64, out: &mut Vec<u8>) {

@@ -61,7 +61,7 @@ pub enum CliError {
     AlreadyResolved {
         /// The id given.
         id: i64,
-        /// "replayed" or "dropped".
+        /// "replayed", "dropped" or "erased past the quarantine's retention".
         how: &'static str,
         /// When, as UTC text.
         at: String,
@@ -104,6 +104,26 @@ pub enum CliError {
     NoSuchParked {
         /// The id given.
         seq: i64,
+    },
+    /// `storage purge-set-aside` was run without a terminal and without `--yes`.
+    #[error(
+        "not erasing the {count} set-aside database(s): there is no terminal to confirm on; \
+         add --yes to erase them without asking"
+    )]
+    NeedsConfirmationToErase {
+        /// How many would be erased.
+        count: usize,
+    },
+    /// A file beside the queue database could not be listed or erased.
+    #[error("could not {action}: {}", path.display())]
+    Storage {
+        /// What was being done.
+        action: String,
+        /// The file or database involved.
+        path: PathBuf,
+        /// What the filesystem reported.
+        #[source]
+        source: std::io::Error,
     },
     /// Writing the output or reading the confirmation failed.
     #[error("terminal input/output failed")]

@@ -1,5 +1,5 @@
 //! Commands for field technicians on the box: `hl7edge status`,
-//! `hl7edge quarantine ...` and `hl7edge parked ...`.
+//! `hl7edge quarantine ...`, `hl7edge parked ...` and `hl7edge storage ...`.
 //!
 //! Invariants:
 //! - They read only the local configuration and the queue database, and
@@ -17,6 +17,7 @@ pub mod audit;
 pub mod parked;
 pub mod quarantine;
 pub mod status;
+pub mod storage;
 
 mod confirm;
 mod error;

@@ -17,8 +17,11 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
+mod at_rest;
 mod render;
 use render::render;
+
+pub use at_rest::{AtRestStatus, QuarantineHold, SetAsideLine};
 
 use super::parked::{self as plist, ParkedLine};
 use super::quarantine::list::{self as qlist, QuarantineLine};
@@ -69,8 +72,11 @@ pub struct StatusReport {
     /// The newest audit lines, newest first.
     pub recent_audit: Vec<AuditLine>,
     /// What needs attention: `refusing`, `queue_old`, `quarantine_not_empty`,
-    /// `records_parked`.
+    /// `records_parked`, `quarantine_expiring`, `quarantine_full`, `set_aside_present`.
     pub attention: Vec<&'static str>,
+    /// Patient data held beside the queue: the quarantine against its cap and retention, and
+    /// damaged databases set aside.
+    pub at_rest: AtRestStatus,
 }
 
 /// The database file.
@@ -234,6 +240,8 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
         attention.push("records_parked");
     }
     let parked = opened.read(|r| r.parked(LATEST))?;
+    let at_rest = at_rest::collect(opened, now)?;
+    attention.extend(at_rest::attention(&at_rest));
     Ok(StatusReport {
         format: 1,
         generated_at: text::rfc3339(now),
@@ -259,6 +267,7 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
         },
         recent_audit: audit.into_iter().map(audit_line).collect(),
         attention,
+        at_rest,
     })
 }
 

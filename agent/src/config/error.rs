@@ -163,6 +163,19 @@ pub enum Problem {
         /// Longest allowed.
         max: Duration,
     },
+    /// A duration must be shorter than another key's.
+    #[error(
+        "{} must be shorter than {other_key} ({}): the alarm comes that long before the entry expires",
+        human_duration(*.value), human_duration(*.other)
+    )]
+    NotShorterThan {
+        /// The value given.
+        value: Duration,
+        /// The key it must be shorter than.
+        other_key: &'static str,
+        /// That key's value.
+        other: Duration,
+    },
     /// An integer is outside the allowed range.
     #[error("{value} is out of range (allowed: {min} to {max})")]
     IntegerRange {

@@ -19,6 +19,11 @@ max_bytes = "2 GiB"             # database + WAL cap; past it new messages get a
 retain_sent = "0s"              # keep forwarded rows this long (0s = delete at PUBACK)
 dedupe_window = "7d"            # recognise resent message control ids for this long
 
+[quarantine]                    # rejected messages (AE) kept for a technician
+max_bytes = "256 MiB"           # own cap, apart from storage.max_bytes; past it: AR
+retention = "30d"               # then the raw message is erased (audited)
+warn_before = "7d"              # status, doctor and the heartbeat warn this long before
+
 [[listener]]                    # one per local interface; add more [[listener]] tables
 name = "lab"                    # unique; a-z 0-9 - _
 bind = "0.0.0.0:2575"

@@ -20,6 +20,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub storage: RawStorage,
     #[serde(default)]
+    pub quarantine: RawQuarantine,
+    #[serde(default)]
     pub listener: Vec<RawListener>,
     #[serde(default)]
     pub hub: RawHub,
@@ -46,6 +48,15 @@ pub(super) struct RawStorage {
     pub max_bytes: Option<Quantity>,
     pub retain_sent: Option<Quantity>,
     pub dedupe_window: Option<Quantity>,
+}
+
+/// `[quarantine]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQuarantine {
+    pub max_bytes: Option<Quantity>,
+    pub retention: Option<Quantity>,
+    pub warn_before: Option<Quantity>,
 }
 
 /// One `[[listener]]`.

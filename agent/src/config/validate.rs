@@ -13,8 +13,8 @@ use std::time::Duration;
 use toml::de::DeTable;
 
 use super::error::{self, Invalid, Problem, at_key};
-use super::raw::{Quantity, RawConfig, RawGateway, RawStorage, RawTelemetry, Whole};
-use super::{Config, ConfigError, Gateway, Log, Storage, Telemetry, values};
+use super::raw::{Quantity, RawConfig, RawGateway, RawQuarantine, RawStorage, RawTelemetry, Whole};
+use super::{Config, ConfigError, Gateway, Log, Quarantine, Storage, Telemetry, values};
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -31,6 +31,12 @@ const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(7 * 86_400);
 const RETENTION_RANGE: RangeInclusive<Duration> =
     Duration::ZERO..=Duration::from_secs(365 * 86_400);
 const DEFAULT_TELEMETRY_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_QUARANTINE_MAX_BYTES: u64 = 256 * MIB;
+const DEFAULT_QUARANTINE_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+const QUARANTINE_RETENTION_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(3600)..=Duration::from_secs(3650 * 86_400);
+/// The alarm's default lead: a week, or half the retention when that is shorter.
+const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(7 * 86_400);
 
 /// Parses and validates configuration text read from `origin`.
 pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
@@ -45,6 +51,7 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
 fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Config, Invalid> {
     let gateway = gateway(&raw.gateway)?;
     let storage = storage(&raw.storage, base_dir)?;
+    let quarantine = quarantine(&raw.quarantine)?;
     let listeners = listener::listeners(&raw.listener, base_dir)?;
     let hub = hub::hub(&raw.hub, &gateway, base_dir)?;
     let telemetry = telemetry(&raw.telemetry)?;
@@ -55,6 +62,7 @@ fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Config, Invalid> {
     Ok(Config {
         gateway,
         storage,
+        quarantine,
         listeners,
         hub,
         telemetry,
@@ -95,6 +103,38 @@ fn storage(raw: &RawStorage, base_dir: &Path) -> Result<Storage, Invalid> {
             RETENTION_RANGE,
             "storage.dedupe_window",
         )?,
+    })
+}
+
+fn quarantine(raw: &RawQuarantine) -> Result<Quarantine, Invalid> {
+    let retention = duration_or(
+        &raw.retention,
+        DEFAULT_QUARANTINE_RETENTION,
+        QUARANTINE_RETENTION_RANGE,
+        "quarantine.retention",
+    )?;
+    let warn_before = duration_or(
+        &raw.warn_before,
+        DEFAULT_WARN_BEFORE.min(retention / 2),
+        Duration::ZERO..=retention,
+        "quarantine.warn_before",
+    )?;
+    if warn_before >= retention {
+        return Err(at_key("quarantine.warn_before")(Problem::NotShorterThan {
+            value: warn_before,
+            other_key: "quarantine.retention",
+            other: retention,
+        }));
+    }
+    Ok(Quarantine {
+        max_bytes: size_or(
+            &raw.max_bytes,
+            DEFAULT_QUARANTINE_MAX_BYTES,
+            MAX_BYTES_RANGE,
+            "quarantine.max_bytes",
+        )?,
+        retention,
+        warn_before,
     })
 }
 

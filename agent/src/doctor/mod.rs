@@ -3,11 +3,13 @@
 //!
 //! Order: the configuration (nothing else runs if it does not load), the files it names, the
 //! device certificate, the hub (TCP, TLS, MQTT), the clock, the listener ports, the listeners'
-//! TLS certificates and keys, the listeners' mapping tables and the storage.
+//! TLS certificates and keys, the listeners' mapping tables, the storage, and the patient data
+//! held beside the queue (quarantine expiry, set-aside databases).
 //! The model and rendering live in [`check`]; each group of probes is a small module.
 //!
 //! Invariant: the exit code is 0 exactly when no check failed (warnings pass).
 
+pub mod at_rest;
 pub mod certs;
 pub mod check;
 pub mod files;
@@ -77,7 +79,8 @@ pub async fn diagnose(path: &std::path::Path, now: Timestamp) -> Report {
     report.extend(ports::checks(&config.listeners));
     report.extend(listener_tls::checks(&config.listeners, now));
     report.extend(mapping::checks(&config.listeners));
-    report.extend(storage::checks(&config.storage));
+    report.extend(storage::checks(&config.storage, &at_rest::budget(&config)));
+    report.extend(at_rest::checks(&config, now));
     report
 }
 

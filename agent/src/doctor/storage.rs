@@ -1,6 +1,8 @@
 //! `doctor` storage checks: the queue's directory is writable, the filesystem has room for the
-//! queue to grow to `storage.max_bytes`, and the database (if it exists yet) passes SQLite's
-//! `PRAGMA quick_check`, opened read-only so a running agent is not disturbed.
+//! queue to grow to `storage.max_bytes` and the quarantine to its own cap (the [`DiskBudget`],
+//! which also counts damaged databases set aside beside the store), and the database (if it
+//! exists yet) passes SQLite's `PRAGMA quick_check`, opened read-only so a running agent is not
+//! disturbed.
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,21 +17,57 @@ use super::check::Check;
 /// Below this much free space the gateway cannot work reliably.
 pub const MIN_FREE_BYTES: u64 = 64 << 20;
 
+/// What the store may take on its partition: the queue's cap, the quarantine's cap, and the
+/// damaged databases set aside beside it (they stay until purged), plus the fixed overhead of
+/// [`needed_bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskBudget {
+    /// `storage.max_bytes`.
+    pub queue: u64,
+    /// `quarantine.max_bytes`.
+    pub quarantine: u64,
+    /// Bytes of the set-aside databases now.
+    pub set_aside: u64,
+}
+
+impl DiskBudget {
+    /// The caps the store may grow to: queue and quarantine.
+    pub fn caps(&self) -> u64 {
+        self.queue.saturating_add(self.quarantine)
+    }
+
+    /// The caps and the set-aside databases: everything but the fixed overhead.
+    pub fn data(&self) -> u64 {
+        self.caps().saturating_add(self.set_aside)
+    }
+
+    /// The parts in words, for a check's detail.
+    fn parts(&self) -> String {
+        let size = |b: u64| ByteSize(b).display().iec().to_string();
+        let set_aside = if self.set_aside > 0 {
+            format!(" + {} of damaged databases set aside", size(self.set_aside))
+        } else {
+            String::new()
+        };
+        format!(
+            "storage.max_bytes {} + quarantine.max_bytes {}{set_aside}",
+            size(self.queue),
+            size(self.quarantine)
+        )
+    }
+}
+
 /// Runs the storage checks.
-pub fn checks(storage: &Storage) -> Vec<Check> {
+pub fn checks(storage: &Storage, budget: &DiskBudget) -> Vec<Check> {
     let dir = storage.path.parent().unwrap_or(Path::new("/"));
     let mut out = vec![directory(dir)];
     let fs = rustix::fs::statvfs(dir).ok();
     if let Some(total) = fs.as_ref().map(|s| s.f_blocks.saturating_mul(s.f_frsize)) {
-        out.push(partition(dir, total, storage.max_bytes));
+        out.push(partition(dir, total, budget));
     }
     let available = fs.map(|s| s.f_bavail.saturating_mul(s.f_frsize));
     if let Some(available) = available {
-        out.push(disk(
-            available,
-            used_bytes(&storage.path),
-            storage.max_bytes,
-        ));
+        out.push(disk(available, used_bytes(&storage.path), budget.caps()));
     }
     out.push(database(&storage.path));
     out.push(database_files(&storage.path));
@@ -102,53 +140,61 @@ fn directory(dir: &Path) -> Check {
     }
 }
 
-/// What the store needs on its partition: `max_bytes`, plus the write-ahead log's standing size
-/// and the reserve it keeps free for deletes (the overhead is documented with
-/// `storage.max_bytes` in docs/configuration.md).
-pub fn needed_bytes(max_bytes: u64) -> u64 {
-    max_bytes.saturating_add(crate::store::overhead_bytes(
+/// What the store needs on its partition: the budget's data (queue and quarantine caps, set-aside
+/// databases), plus the write-ahead log's standing size and the reserve it keeps free for deletes
+/// (the overhead is documented with `storage.max_bytes` in docs/configuration.md).
+pub fn needed_bytes(budget: &DiskBudget) -> u64 {
+    budget.data().saturating_add(crate::store::overhead_bytes(
         crate::store::DEFAULT_RESERVE_BYTES,
     ))
 }
 
 /// The data partition's size against what the store needs: a partition too small refuses
 /// messages long before the queue reaches its cap (every message gets AR on a small enough one).
-pub fn partition(dir: &Path, total: u64, max_bytes: u64) -> Check {
+pub fn partition(dir: &Path, total: u64, budget: &DiskBudget) -> Check {
     const NAME: &str = "data partition";
     let size = |b: u64| ByteSize(b).display().iec().to_string();
-    let needed = needed_bytes(max_bytes);
-    let overhead = needed.saturating_sub(max_bytes);
+    let needed = needed_bytes(budget);
+    let overhead = needed.saturating_sub(budget.data());
     if total >= needed {
         return Check::ok(
             NAME,
             format!(
-                "{} holds {}; the store needs {} (storage.max_bytes {} + {} for its write-ahead log and the reserve kept for deletes)",
+                "{} holds {}; the store needs {} ({} + {} for its write-ahead log and the reserve kept for deletes)",
                 dir.display(),
                 size(total),
                 size(needed),
-                size(max_bytes),
+                budget.parts(),
                 size(overhead)
             ),
         );
     }
-    let fits = total.saturating_sub(overhead);
+    let fits = total
+        .saturating_sub(overhead)
+        .saturating_sub(budget.quarantine)
+        .saturating_sub(budget.set_aside);
     let lower = if fits >= (1 << 20) {
         format!(", or lower storage.max_bytes to at most {}", size(fits))
     } else {
         String::new()
     };
+    let purge = if budget.set_aside > 0 {
+        ", erase the damaged databases set aside once recovered (hl7edge storage purge-set-aside)"
+    } else {
+        ""
+    };
     Check::fail(
         NAME,
         format!(
-            "{} holds only {}; the store needs at least {}: storage.max_bytes {} + {} for its write-ahead log and the reserve kept for deletes. Messages are refused (AR) long before the queue is full",
+            "{} holds only {}; the store needs at least {}: {} + {} for its write-ahead log and the reserve kept for deletes. Messages are refused (AR) long before the queue is full",
             dir.display(),
             size(total),
             size(needed),
-            size(max_bytes),
+            budget.parts(),
             size(overhead)
         ),
         format!(
-            "move storage.path to a partition of at least {}{lower}",
+            "move storage.path to a partition of at least {}{lower}{purge}",
             size(needed)
         ),
     )
@@ -162,7 +208,8 @@ fn used_bytes(db: &Path) -> u64 {
     size(db) + size(Path::new(&wal))
 }
 
-/// Free space against what the queue may still grow by.
+/// Free space against what the queue and the quarantine may still grow by (`caps`: their caps
+/// together).
 pub fn disk(available: u64, used: u64, max_bytes: u64) -> Check {
     const NAME: &str = "disk space";
     let growth = max_bytes.saturating_sub(used);
@@ -177,17 +224,17 @@ pub fn disk(available: u64, used: u64, max_bytes: u64) -> Check {
         Check::warn(
             NAME,
             format!(
-                "{free} free, less than the queue may grow (storage.max_bytes {}, {} used)",
+                "{free} free, less than the queue and quarantine may grow (storage.max_bytes + quarantine.max_bytes {}, {} used)",
                 ByteSize(max_bytes).display().iec(),
                 ByteSize(used).display().iec()
             ),
-            "free space, or lower storage.max_bytes below the free space",
+            "free space, or lower storage.max_bytes (or quarantine.max_bytes) below the free space",
         )
     } else {
         Check::ok(
             NAME,
             format!(
-                "{free} free; the queue may use up to {}",
+                "{free} free; the queue and quarantine may use up to {}",
                 ByteSize(max_bytes).display().iec()
             ),
         )
@@ -245,10 +292,52 @@ mod tests {
         assert_eq!(disk(1 << 20, 0, 2 * GIB).outcome, Outcome::Fail);
     }
 
+    fn budget(queue: u64) -> DiskBudget {
+        DiskBudget {
+            queue,
+            quarantine: 0,
+            set_aside: 0,
+        }
+    }
+
+    #[test]
+    fn the_quarantine_cap_and_set_aside_databases_count_against_the_partition() {
+        let dir = Path::new("/var/lib/hl7edge");
+        let with_all = DiskBudget {
+            queue: GIB,
+            quarantine: 256 << 20,
+            set_aside: 512 << 20,
+        };
+        let check = partition(dir, 3 * GIB / 2, &with_all);
+        assert_eq!(
+            check.outcome,
+            Outcome::Fail,
+            "1.75 GiB + 32 MiB do not fit 1.5 GiB"
+        );
+        assert!(
+            check.detail.contains(
+                "quarantine.max_bytes 256.0 MiB + 512.0 MiB of damaged databases set aside"
+            ),
+            "{}",
+            check.detail
+        );
+        assert!(check.fix.contains("at least 1.8 GiB"), "{}", check.fix);
+        assert!(
+            check.fix.contains("hl7edge storage purge-set-aside"),
+            "{}",
+            check.fix
+        );
+        let without = DiskBudget {
+            set_aside: 0,
+            ..with_all
+        };
+        assert_eq!(partition(dir, 3 * GIB / 2, &without).outcome, Outcome::Ok);
+    }
+
     #[test]
     fn a_partition_smaller_than_the_store_needs_fails_naming_the_size() {
         let dir = Path::new("/var/lib/hl7edge");
-        let small = partition(dir, 20 << 20, 2 * GIB);
+        let small = partition(dir, 20 << 20, &budget(2 * GIB));
         assert_eq!(small.outcome, Outcome::Fail);
         assert!(small.detail.contains("2.0 GiB"), "{}", small.detail);
         assert!(small.fix.contains("at least 2.0 GiB"), "{}", small.fix);
@@ -257,7 +346,7 @@ mod tests {
             "nothing fits 20 MiB: {}",
             small.fix
         );
-        let roomy_cap = partition(dir, GIB, 2 * GIB);
+        let roomy_cap = partition(dir, GIB, &budget(2 * GIB));
         assert!(
             roomy_cap
                 .fix
@@ -265,7 +354,10 @@ mod tests {
             "{}",
             roomy_cap.fix
         );
-        assert_eq!(partition(dir, 4 * GIB, 2 * GIB).outcome, Outcome::Ok);
+        assert_eq!(
+            partition(dir, 4 * GIB, &budget(2 * GIB)).outcome,
+            Outcome::Ok
+        );
     }
 
     #[test]

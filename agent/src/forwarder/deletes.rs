@@ -150,7 +150,7 @@ mod tests {
             content_hash: [u8::try_from(n % 256).unwrap_or(0); 32],
             message_type: "ORU^R01".to_owned(),
             received_at_ms: now_ms(),
-            raw: b"MSH|^~\\&|".to_vec(),
+            raw: Some(b"MSH|^~\\&|".to_vec()),
             record: vec![1, 2, 3],
             ack: b"MSA|AA".to_vec(),
         }

@@ -36,12 +36,20 @@ impl Planned for Outgoing<'_> {
     }
 
     fn entry_len(&self) -> usize {
-        let raw = self.with_raw.then_some(self.row.raw.len());
+        let raw = self.raw().map(<[u8]>::len);
         wire::entry_len(self.row.received_at_ms, self.row.record_len, raw)
     }
 
     fn envelope_len(&self, count: usize, entries: usize) -> usize {
         wire::envelope_len(self.gateway, &self.row.source, count, entries)
+    }
+}
+
+impl Outgoing<'_> {
+    /// The raw HL7 that travels with the record: only when the interface forwards it and the
+    /// row has it (a row stored while the interface did not forward raw HL7 has none).
+    pub fn raw(&self) -> Option<&[u8]> {
+        self.row.raw.as_deref().filter(|_| self.with_raw)
     }
 }
 
@@ -73,8 +81,8 @@ pub fn build(gateway: &str, group: Vec<Outgoing<'_>>) -> Built {
     };
     built.seqs.reserve(group.len());
     for out in group {
-        let row = out.row;
-        let raw = out.with_raw.then_some(row.raw.as_slice());
+        let raw = out.raw();
+        let row = &out.row;
         match writer.push(row.id, row.received_at_ms, &row.record, raw) {
             Ok(()) => built.seqs.push(row.seq),
             Err(e) => {
@@ -137,7 +145,7 @@ mod tests {
                 received_at_ms: 1_700_000_000_000 + seq,
                 record_len: record.len(),
                 record,
-                raw: if raw { text.into_bytes() } else { Vec::new() },
+                raw: raw.then(|| text.into_bytes()),
             },
             with_raw: raw,
             gateway: "acme/clinic-12/gw-1",
@@ -147,7 +155,14 @@ mod tests {
     #[test]
     fn planned_envelopes_are_exactly_as_long_as_planned_and_within_the_limit() {
         let rows: Vec<_> = (1..=40)
-            .map(|seq| row(seq, usize::try_from(seq % 9).unwrap_or(0) * 5, seq % 3 == 0))
+            .map(|seq| {
+                let mut out = row(seq, usize::try_from(seq % 9).unwrap_or(0) * 5, seq % 3 == 0);
+                if seq % 2 == 0 {
+                    // Stored while the interface did not forward raw HL7: none travels.
+                    out.row.raw = None;
+                }
+                out
+            })
             .collect();
         let bounds = Bounds {
             max_records: 64,
@@ -166,6 +181,14 @@ mod tests {
             assert!(built.payload.len() <= 4_000);
             let envelope = Envelope::decode(&built.payload).expect("decodes");
             assert_eq!(envelope.entries.len(), count);
+            for entry in &envelope.entries {
+                let seq = entry.received_at_ms - 1_700_000_000_000;
+                assert_eq!(
+                    entry.raw.is_some(),
+                    seq % 3 == 0 && seq % 2 != 0,
+                    "seq {seq}"
+                );
+            }
             published += count;
         }
         assert_eq!(published, 40);

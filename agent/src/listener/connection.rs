@@ -38,7 +38,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::Shared;
 use crate::ingest::{self, Prepared, Stamp};
-use crate::store::{Inserted, StoreError};
+use crate::store::{FullCause, Inserted, StoreError};
 
 /// Read buffer size.
 const READ_CHUNK: usize = 16 * 1024;
@@ -401,16 +401,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     control_id = %control_id_of(payload),
                     "message not stored; answering AR so the sender retries"
                 );
-                let reason = if matches!(e, StoreError::Full { .. }) {
-                    "gateway storage full; retry later"
-                } else {
-                    "gateway storage busy; retry later"
-                };
                 Ok(ingest::rejection(
                     &shared.iface,
                     payload,
                     ErrorCode::RecordLocked,
-                    reason,
+                    refusal_reason(&e),
                     stamp,
                     &shared.ids,
                 ))
@@ -445,6 +440,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Err(Stop::Done)
             }
         }
+    }
+}
+
+/// The text of the AR's ERR for a message the store could not take now.
+fn refusal_reason(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Full {
+            cause: FullCause::Quarantine { .. },
+        } => "gateway quarantine full (rejected messages wait for a technician); retry later",
+        StoreError::Full { .. } => "gateway storage full; retry later",
+        _ => "gateway storage busy; retry later",
     }
 }
 

@@ -34,6 +34,10 @@ pub(crate) struct Limits {
     pub(crate) db_path: PathBuf,
     /// Its write-ahead log.
     pub(crate) wal_path: PathBuf,
+    /// See [`StoreConfig::quarantine_max_bytes`](super::StoreConfig::quarantine_max_bytes).
+    pub(crate) quarantine_max_bytes: u64,
+    /// See [`StoreConfig::quarantine_retention`](super::StoreConfig::quarantine_retention).
+    pub(crate) quarantine_retention_ms: i64,
 }
 
 impl Limits {
@@ -43,6 +47,7 @@ impl Limits {
             wal_path: &self.wal_path,
             max_bytes: self.max_bytes,
             reserve_bytes: self.reserve_bytes,
+            quarantine_max_bytes: self.quarantine_max_bytes,
         }
     }
 }
@@ -289,6 +294,9 @@ fn resolve(tx: &Transaction<'_>, req: &Resolve) -> rusqlite::Result<Result<(), S
             what: "unresolved quarantine entry",
             id: req.id,
         }));
+    }
+    if let Some(record) = req.record {
+        quarantine::link_record(tx, req.id, record)?;
     }
     let kind = req.how.audit_kind();
     audit::append(tx, req.at_ms, kind, &format!("quarantine entry {}", req.id))?;

@@ -103,7 +103,7 @@ fn refusal_kind(e: &StoreError) -> &'static str {
 }
 
 /// `1-3, 7, 9-10` for sorted numbers (at most [`MAX_RANGES`] ranges, then a count).
-fn ranges(sorted: &[i64]) -> String {
+pub(crate) fn ranges(sorted: &[i64]) -> String {
     let mut runs: Vec<(i64, i64)> = Vec::new();
     for &n in sorted {
         match runs.last_mut() {

@@ -136,15 +136,26 @@ pub enum FullCause {
     },
     /// The filesystem itself reported no space (`ENOSPC`).
     Filesystem,
+    /// The quarantine reached its own cap (`quarantine.max_bytes`): a message that would be
+    /// rejected and kept there is refused (AR) until a technician replays or drops entries, or
+    /// they expire. Good messages are still stored.
+    Quarantine {
+        /// Bytes the quarantine holds.
+        used: u64,
+        /// `quarantine.max_bytes`.
+        max_bytes: u64,
+    },
 }
 
 impl FullCause {
-    /// A one-word name for counters and JSON: `quota`, `reserve` or `filesystem`.
+    /// A one-word name for counters and JSON: `quota`, `reserve`, `filesystem` or
+    /// `quarantine`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Limit { .. } => "quota",
             Self::Reserve { .. } => "reserve",
             Self::Filesystem => "filesystem",
+            Self::Quarantine { .. } => "quarantine",
         }
     }
 }
@@ -168,6 +179,13 @@ impl std::fmt::Display for FullCause {
                 size(keep)
             ),
             Self::Filesystem => f.write_str("the filesystem is full (no space left on device)"),
+            Self::Quarantine { used, max_bytes } => write!(
+                f,
+                "the quarantine holds {} of its quarantine.max_bytes {}: rejected messages are \
+                 refused until entries are replayed, dropped or expire",
+                size(used),
+                size(max_bytes)
+            ),
         }
     }
 }

@@ -158,14 +158,21 @@ impl StoreHandle {
         self.call(|reply| Op::Park(Pending { req, reply })).await
     }
 
-    /// Marks an open quarantine entry as replayed (audited).
-    pub async fn mark_quarantine_replayed(&self, id: i64, at_ms: i64) -> Result<(), StoreError> {
-        self.resolve(id, Resolution::Replayed, at_ms).await
+    /// Marks an open quarantine entry as replayed as `record` (audited); its raw bytes are
+    /// erased once that record has left the queue.
+    pub async fn mark_quarantine_replayed(
+        &self,
+        id: i64,
+        record: uuid::Uuid,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.resolve(id, Resolution::Replayed, Some(record), at_ms)
+            .await
     }
 
     /// Drops an open quarantine entry, erasing its raw bytes (audited).
     pub async fn drop_quarantine(&self, id: i64, at_ms: i64) -> Result<(), StoreError> {
-        self.resolve(id, Resolution::Dropped, at_ms).await
+        self.resolve(id, Resolution::Dropped, None, at_ms).await
     }
 
     /// Appends a line to the audit trail. `detail` must not contain PHI.
@@ -213,8 +220,19 @@ impl StoreHandle {
         &self.path
     }
 
-    async fn resolve(&self, id: i64, how: Resolution, at_ms: i64) -> Result<(), StoreError> {
-        let req = Resolve { id, how, at_ms };
+    async fn resolve(
+        &self,
+        id: i64,
+        how: Resolution,
+        record: Option<uuid::Uuid>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let req = Resolve {
+            id,
+            how,
+            at_ms,
+            record,
+        };
         self.call(|reply| Op::Resolve(Pending { req, reply })).await
     }
 

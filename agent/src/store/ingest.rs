@@ -69,9 +69,10 @@ pub(crate) fn quarantine(
 ) -> rusqlite::Result<Result<i64, StoreError>> {
     let counters = stats.seen(&q.source, q.received_at_ms);
     counters.no_ack_requested += u64::from(q.no_ack_requested);
-    let cost =
-        ROW_OVERHEAD + len(&q.raw) + len(&q.ack) + len(q.error.as_bytes()) + len(q.peer.as_bytes());
-    if let Err(cause) = space.admit(cost) {
+    let cost = super::quarantine::held_bytes(q.raw.len(), q.ack.len())
+        + len(q.error.as_bytes())
+        + len(q.peer.as_bytes());
+    if let Err(cause) = space.admit_quarantine(cost) {
         counters.refused_full += 1;
         return Ok(Err(StoreError::Full { cause }));
     }
@@ -89,7 +90,7 @@ fn len(bytes: &[u8]) -> u64 {
 fn footprint(msg: &NewMessage) -> u64 {
     let keys = len(msg.source.as_bytes()) + len(msg.control_id.as_bytes());
     ROW_OVERHEAD
-        + len(&msg.raw)
+        + msg.raw.as_deref().map_or(0, len)
         + len(&msg.record)
         + len(&msg.ack)
         + len(msg.message_type.as_bytes())
@@ -225,7 +226,7 @@ mod tests {
             content_hash: [content; 32],
             message_type: "ORU^R01".into(),
             received_at_ms: 1_000_000,
-            raw: b"MSH|".to_vec(),
+            raw: Some(b"MSH|".to_vec()),
             record: Vec::new(),
             ack: vec![b'A'; 200],
             no_ack_requested: false,

@@ -47,15 +47,23 @@
 //!    resumes by itself. See `space.rs`.
 //! 8. **Damage is moved aside, not crash-looped on.** See `open.rs` and
 //!    `recovery.rs` for what is checked at open, when `quick_check` runs in
-//!    the background, and how a damaged file is set aside.
+//!    the background, and how a damaged file is set aside (`set_aside.rs`
+//!    lists such files and erases them on a technician's request).
+//! 9. **Patient data at rest is minimal and bounded.** A record keeps its
+//!    raw HL7 only when its interface forwards it. The quarantine counts
+//!    against its own cap (`quarantine_max_bytes`), not `max_bytes`, and
+//!    keeps a message at most `quarantine_retention`; a replayed entry's
+//!    message is erased once its record has left the queue. Erasures run in
+//!    the writer's housekeeping, with `now` passed in, audited (`at_rest.rs`).
 //!
 //! # Tables (schema version in `PRAGMA user_version`, see `schema.rs`)
 //!
 //! | table | holds |
 //! |---|---|
-//! | `records` | committed messages (raw + encoded record) until forwarded; `parked_at_ms` marks one set aside as too big for the hub |
+//! | `records` | committed messages (encoded record; raw HL7 only for interfaces that forward it) until forwarded; `parked_at_ms` marks one set aside as too big for the hub |
 //! | `dedupe` | source, control id, content hash → record id + ACK, for the window |
-//! | `quarantine` | rejected messages with their error and NAK |
+//! | `quarantine` | rejected messages with their error and NAK; raw bytes erased once replayed and forwarded, dropped, or past `quarantine.retention` |
+//! | `quarantine_usage` | the bytes the quarantine holds, kept by triggers, against `quarantine.max_bytes` |
 //! | `audit` | recoveries, purges, quarantine decisions, config changes (no PHI) |
 //! | `source_stats` | lifetime counters per source, updated in the same transaction |
 //!
@@ -69,6 +77,7 @@
 //! [`offline`], next to a running agent.
 
 mod apply;
+mod at_rest;
 mod audit;
 mod batch_audit;
 mod checkpoint;
@@ -83,6 +92,7 @@ mod reader;
 mod recovery;
 mod request;
 mod schema;
+pub mod set_aside;
 pub(crate) mod space;
 mod stats;
 mod tally;
@@ -98,6 +108,7 @@ use std::{
 use tokio::sync::mpsc;
 
 pub use self::{
+    at_rest::{QuarantineLimits, QuarantineOutlook},
     audit::{AuditEntry, ChainedEntry, Verdict, hex},
     error::{FullCause, StoreError},
     handle::{StoreHandle, StoreHealth, WriterMetrics},
@@ -137,7 +148,18 @@ pub struct StoreConfig {
     /// integrity check during open; larger ones get it in the background,
     /// so that a large backlog does not delay accepting (see `open.rs`).
     pub sync_check_max_bytes: u64,
+    /// The quarantine's own cap (`quarantine.max_bytes`): rejected messages
+    /// kept for a technician count against it, never against `max_bytes`.
+    pub quarantine_max_bytes: u64,
+    /// How long a quarantine entry keeps its raw message
+    /// (`quarantine.retention`); older ones are erased, audited.
+    pub quarantine_retention: Duration,
 }
+
+/// The quarantine's default cap.
+pub const DEFAULT_QUARANTINE_MAX_BYTES: u64 = 256 << 20;
+/// The quarantine's default retention.
+pub const DEFAULT_QUARANTINE_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 
 /// Default request batch size.
 const DEFAULT_MAX_BATCH: NonZeroUsize = NonZeroUsize::new(512).unwrap();
@@ -147,7 +169,8 @@ const DEFAULT_CHANNEL_CAPACITY: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 impl StoreConfig {
     /// A configuration with the defaults: 2 GiB, delete at PUBACK, a 24 h
     /// dedupe window, batches of 512, 1024 waiting requests, a 16 MiB
-    /// filesystem reserve, and a synchronous integrity check up to 16 MiB.
+    /// filesystem reserve, a synchronous integrity check up to 16 MiB, and
+    /// a quarantine of 256 MiB keeping messages for 30 days.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
@@ -158,6 +181,8 @@ impl StoreConfig {
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             reserve_bytes: DEFAULT_RESERVE_BYTES,
             sync_check_max_bytes: 16 << 20,
+            quarantine_max_bytes: DEFAULT_QUARANTINE_MAX_BYTES,
+            quarantine_retention: DEFAULT_QUARANTINE_RETENTION,
         }
     }
 
@@ -169,6 +194,8 @@ impl StoreConfig {
             reserve_bytes: self.reserve_bytes,
             db_path: self.path.clone(),
             wal_path: reader::wal_path(&self.path),
+            quarantine_max_bytes: self.quarantine_max_bytes,
+            quarantine_retention_ms: duration_ms(self.quarantine_retention),
         }
     }
 }

@@ -60,6 +60,8 @@ pub fn replay(
     let counters = stats.source(&msg.source);
     counters.received = counters.received.saturating_sub(1);
     stats.flush(&tx)?;
+    let (Inserted::Stored { id: record, .. } | Inserted::Duplicate { id: record, .. }) = &inserted;
+    quarantine::link_record(&tx, id, *record)?;
     let detail = match &inserted {
         Inserted::Stored { id: record, .. } => format!("quarantine entry {id} as record {record}"),
         Inserted::Duplicate { id: record, .. } => {
@@ -158,7 +160,7 @@ mod tests {
             no_ack_requested: false,
             source: "lab".into(),
             peer: "10.0.0.7:4000".into(),
-            received_at_ms: 1_000,
+            received_at_ms: crate::store::now_ms(),
             raw: b"MSH|^~\\&|LAB\rPID|1".to_vec(),
             error: "error 101 at MSH-10: missing".into(),
             error_code: 101,

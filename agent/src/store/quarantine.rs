@@ -3,13 +3,37 @@
 //! drop them (promise 4: nothing is dropped silently).
 //!
 //! Invariants:
-//! - An entry is *open* until it is replayed or dropped; both are one-way
-//!   and audited, and an entry cannot be resolved twice.
+//! - An entry is *open* until it is replayed, dropped or erased past the
+//!   quarantine's retention (which counts as a drop); each is one-way and
+//!   audited, and an entry cannot be resolved twice.
 //! - Dropping erases the raw bytes and the stored NAK (with
 //!   `secure_delete`), keeping only the metadata as a tombstone for the
-//!   audit trail. Replaying keeps everything.
+//!   audit trail. Replaying links the entry to the record it became and
+//!   keeps the bytes until that record has left the queue (forwarded), then
+//!   erases them (see `at_rest.rs`, which also expires and forgets
+//!   entries).
+//! - The bytes the quarantine holds are counted in `quarantine_usage` by
+//!   triggers (schema 5): [`held_bytes`] of every row, so the quarantine's
+//!   own cap is checked without reading the table.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use uuid::Uuid;
+
+/// Bytes a row that holds its raw message counts beyond its raw message and
+/// NAK (row header and index entries). The triggers of schema 5 use the
+/// same number (`iif(length(raw) > 0, 160, 0)`).
+pub(crate) const HELD_ROW_BYTES: u64 = 160;
+
+/// What one entry counts against the quarantine's cap: its raw message
+/// and NAK, plus [`HELD_ROW_BYTES`] while the raw message is held (the
+/// triggers' rule).
+pub(crate) fn held_bytes(raw_len: usize, ack_len: usize) -> u64 {
+    let len = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    let row = if raw_len > 0 { HELD_ROW_BYTES } else { 0 };
+    len(raw_len)
+        .saturating_add(len(ack_len))
+        .saturating_add(row)
+}
 
 /// A message to keep in quarantine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,8 +94,14 @@ pub struct QuarantineSummary {
     pub raw_len: u64,
     /// When it was replayed, if it was.
     pub replayed_at_ms: Option<i64>,
-    /// When it was dropped, if it was.
+    /// When it was dropped, if it was (also set when it expired).
     pub dropped_at_ms: Option<i64>,
+    /// When its raw message was erased past the quarantine's retention, if
+    /// it was.
+    pub expired_at_ms: Option<i64>,
+    /// When its raw message and NAK were erased (dropped, expired, or
+    /// replayed and forwarded), if they were.
+    pub erased_at_ms: Option<i64>,
 }
 
 /// A quarantine entry with its raw bytes and stored NAK.
@@ -116,7 +146,7 @@ pub(crate) fn resolve(
              WHERE id = ?1 AND replayed_at_ms IS NULL AND dropped_at_ms IS NULL"
         }
         Resolution::Dropped => {
-            "UPDATE quarantine SET dropped_at_ms = ?2, raw = X'', ack = X''
+            "UPDATE quarantine SET dropped_at_ms = ?2, erased_at_ms = ?2, raw = X'', ack = X''
              WHERE id = ?1 AND replayed_at_ms IS NULL AND dropped_at_ms IS NULL"
         }
     };
@@ -124,7 +154,26 @@ pub(crate) fn resolve(
     Ok(changed == 1)
 }
 
-const SUMMARY_COLUMNS: &str = "id, received_at_ms, source, peer, error, error_code, length(raw), replayed_at_ms, dropped_at_ms";
+/// Remembers the record a replayed entry became (stored now, or stored
+/// earlier when the replay was a resend), so its raw bytes are erased once
+/// that record has left the queue.
+pub(crate) fn link_record(tx: &Transaction<'_>, id: i64, record: Uuid) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE quarantine SET record_id = ?2 WHERE id = ?1")?
+        .execute(params![id, record])?;
+    Ok(())
+}
+
+/// Bytes the quarantine's entries count against its cap ([`held_bytes`]
+/// summed by the triggers).
+pub(crate) fn usage(conn: &Connection) -> rusqlite::Result<u64> {
+    Ok(conn
+        .prepare_cached("SELECT bytes FROM quarantine_usage WHERE id = 1")?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map_or(0, |b| u64::try_from(b).unwrap_or(0)))
+}
+
+const SUMMARY_COLUMNS: &str = "id, received_at_ms, source, peer, error, error_code, length(raw), replayed_at_ms, dropped_at_ms, expired_at_ms, erased_at_ms";
 
 /// Open entries, oldest first, at most `limit`.
 pub(crate) fn list_open(
@@ -165,8 +214,8 @@ pub(crate) fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Quarant
         .query_row([id], |row| {
             Ok(QuarantineEntry {
                 summary: summary_from_row(row)?,
-                raw: row.get(9)?,
-                ack: row.get(10)?,
+                raw: row.get(11)?,
+                ack: row.get(12)?,
             })
         })
         .optional()
@@ -192,5 +241,7 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<QuarantineSummary> {
         raw_len: row.get(6)?,
         replayed_at_ms: row.get(7)?,
         dropped_at_ms: row.get(8)?,
+        expired_at_ms: row.get(9)?,
+        erased_at_ms: row.get(10)?,
     })
 }

@@ -34,9 +34,10 @@ pub struct PendingRecord {
     /// The encoded normalized record; empty when it is longer than the
     /// read's [`PendingQuery::max_record`] (see `record_len`).
     pub record: Vec<u8>,
-    /// The raw message (empty unless asked for, or when the record was
-    /// not read).
-    pub raw: Vec<u8>,
+    /// The raw message; `None` unless asked for, when the record was not
+    /// read, or when it was not stored (its interface did not forward raw
+    /// HL7 when the message arrived).
+    pub raw: Option<Vec<u8>>,
     /// The stored record's length. When it is over the read's
     /// [`PendingQuery::max_record`] the record was not read: it cannot be
     /// sent whole, and the forwarder sets it aside.
@@ -148,7 +149,7 @@ impl StoreReader {
     }
 
     /// The rows `query` asks for. Without `with_raw` the raw HL7 is not
-    /// read (`raw` is empty): the forwarder reads without it unless an
+    /// read (`raw` is `None`): the forwarder reads without it unless an
     /// interface forwards raw messages, and the raw bytes are most of a row.
     /// The byte bound keeps what one read holds in memory small whatever
     /// the records' sizes; a record over `max_record` is never loaded
@@ -159,7 +160,7 @@ impl StoreReader {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, id, source, message_type, received_at_ms, length(record),
                     CASE WHEN length(record) <= ?4 THEN record ELSE x'' END,
-                    CASE WHEN ?3 AND length(record) <= ?4 THEN raw ELSE x'' END
+                    CASE WHEN ?3 AND length(record) <= ?4 THEN raw END
              FROM records
              WHERE sent_at_ms IS NULL AND parked_at_ms IS NULL AND seq > ?1
              ORDER BY seq LIMIT ?2",
@@ -184,7 +185,8 @@ impl StoreReader {
                 record: r.get(6)?,
                 raw: r.get(7)?,
             };
-            bytes = bytes.saturating_add(row.record.len() + row.raw.len());
+            let raw_len = row.raw.as_ref().map_or(0, Vec::len);
+            bytes = bytes.saturating_add(row.record.len() + raw_len);
             if bytes > query.max_bytes && !out.is_empty() {
                 break;
             }
@@ -278,8 +280,22 @@ impl StoreReader {
             wal_path: &wal,
             max_bytes,
             reserve_bytes,
+            // Not judged here: the quarantine's cap is read with `quarantine_outlook`.
+            quarantine_max_bytes: u64::MAX,
         };
         Ok(super::space::outlook(&self.conn, policy)?)
+    }
+
+    /// What the quarantine holds at `now_ms` against its cap and retention: bytes, entries
+    /// holding their message, and the open ones whose message is erased within the warning
+    /// period.
+    pub fn quarantine_outlook(
+        &self,
+        now_ms: i64,
+        limits: super::QuarantineLimits,
+    ) -> Result<super::QuarantineOutlook, StoreError> {
+        let tx = self.conn.unchecked_transaction()?; // one snapshot
+        Ok(super::at_rest::outlook(&tx, now_ms, limits)?)
     }
 
     /// Open quarantine entries, oldest first, without their raw bytes.
@@ -344,7 +360,7 @@ impl StoreReader {
 
 /// The columns [`parked_row`] reads, followed by one blob column.
 const PARKED_COLUMNS: &str = "seq, id, source, control_id, message_type, received_at_ms, \
-                              parked_at_ms, length(record), length(raw)";
+                              parked_at_ms, length(record), coalesce(length(raw), 0)";
 
 /// A parked record and the blob after [`PARKED_COLUMNS`].
 fn parked_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ParkedRecord, Vec<u8>)> {

@@ -29,8 +29,9 @@ pub struct NewMessage {
     pub message_type: String,
     /// When it was received, Unix milliseconds.
     pub received_at_ms: i64,
-    /// The raw frame content.
-    pub raw: Vec<u8>,
+    /// The raw frame content, kept only when the interface forwards it
+    /// (`include_raw`); `None` stores the record without it (schema 5).
+    pub raw: Option<Vec<u8>>,
     /// The encoded normalized record (opaque to the store).
     pub record: Vec<u8>,
     /// The positive ACK to send once stored; answered again to a resend.
@@ -85,6 +86,9 @@ pub(crate) struct Resolve {
     pub(crate) id: i64,
     pub(crate) how: Resolution,
     pub(crate) at_ms: i64,
+    /// The record a replayed entry became (its raw message is erased once that record has
+    /// left the queue).
+    pub(crate) record: Option<Uuid>,
 }
 
 /// An audit trail line. `detail` must not contain PHI.

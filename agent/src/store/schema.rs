@@ -126,7 +126,6 @@ CREATE TABLE audit_anchor (
 ) STRICT;
 ";
 
-/// Every migration, in order; index `i` produces schema version `i + 1`.
 /// Schema version 4: records set aside because they can never fit the
 /// hub's payload limit (`parked_at_ms`, set by the forwarder; see
 /// `forwarder/split.rs`). Such a row stays unsent and is skipped by the
@@ -136,8 +135,55 @@ ALTER TABLE records ADD COLUMN parked_at_ms INTEGER;
 CREATE INDEX records_parked ON records (seq) WHERE parked_at_ms IS NOT NULL;
 ";
 
+/// Schema version 5: patient data at rest, minimal and bounded (see `quarantine.rs` and
+/// `at_rest.rs`).
+/// - `records.raw` may be NULL: the raw HL7 is stored only for interfaces that forward it
+///   (`include_raw`). Rows of older builds keep theirs (a newer build may normalize them again
+///   from it); the change only drops the constraint, no row is rewritten.
+/// - A quarantine entry remembers the record its replay became (`record_id`) and when its raw
+///   bytes were erased (`erased_at_ms`: dropped, past retention, or replayed and forwarded);
+///   `expired_at_ms` marks the ones erased by the retention (they are also `dropped_at_ms`, so
+///   they no longer count as open). Entries dropped by older builds are already erased.
+/// - `quarantine_usage` holds the bytes the quarantine's messages take (raw and NAK, plus a row
+///   overhead while the raw is held), kept by triggers, so the quarantine's own cap is checked
+///   without reading the table and every writer (agent or CLI) keeps it right.
+const V5_AT_REST: &str = "
+ALTER TABLE records ALTER COLUMN raw DROP NOT NULL;
+ALTER TABLE quarantine ADD COLUMN record_id BLOB CHECK (record_id IS NULL OR length(record_id) = 16);
+ALTER TABLE quarantine ADD COLUMN erased_at_ms INTEGER;
+ALTER TABLE quarantine ADD COLUMN expired_at_ms INTEGER;
+UPDATE quarantine SET erased_at_ms = dropped_at_ms WHERE dropped_at_ms IS NOT NULL;
+CREATE INDEX quarantine_held ON quarantine (received_at_ms) WHERE erased_at_ms IS NULL;
+CREATE INDEX quarantine_erased ON quarantine (erased_at_ms) WHERE erased_at_ms IS NOT NULL;
+CREATE INDEX quarantine_replayed_held ON quarantine (id)
+    WHERE replayed_at_ms IS NOT NULL AND erased_at_ms IS NULL;
+CREATE TABLE quarantine_usage (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    bytes INTEGER NOT NULL
+) STRICT;
+INSERT INTO quarantine_usage (id, bytes)
+    SELECT 1, coalesce(sum(length(raw) + length(ack) + iif(length(raw) > 0, 160, 0)), 0)
+    FROM quarantine;
+CREATE TRIGGER quarantine_usage_insert AFTER INSERT ON quarantine BEGIN
+    UPDATE quarantine_usage SET bytes = bytes
+        + length(NEW.raw) + length(NEW.ack) + iif(length(NEW.raw) > 0, 160, 0)
+    WHERE id = 1;
+END;
+CREATE TRIGGER quarantine_usage_update AFTER UPDATE OF raw, ack ON quarantine BEGIN
+    UPDATE quarantine_usage SET bytes = bytes
+        + length(NEW.raw) + length(NEW.ack) + iif(length(NEW.raw) > 0, 160, 0)
+        - length(OLD.raw) - length(OLD.ack) - iif(length(OLD.raw) > 0, 160, 0)
+    WHERE id = 1;
+END;
+CREATE TRIGGER quarantine_usage_delete AFTER DELETE ON quarantine BEGIN
+    UPDATE quarantine_usage SET bytes = bytes
+        - length(OLD.raw) - length(OLD.ack) - iif(length(OLD.raw) > 0, 160, 0)
+    WHERE id = 1;
+END;
+";
+
 /// Every migration, in order; index `i` produces schema version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3_AUDIT_CHAIN, V4_PARKED];
+const MIGRATIONS: &[&str] = &[V1, V2, V3_AUDIT_CHAIN, V4_PARKED, V5_AT_REST];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -404,6 +450,60 @@ mod tests {
             )
             .unwrap();
         assert_eq!(row, (7, 6, 0));
+    }
+
+    #[test]
+    fn a_version_4_store_keeps_its_raw_messages_and_learns_what_its_quarantine_holds() {
+        let (_dir, mut conn) = temp_db();
+        let v4 = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..4] {
+            v4.execute_batch(sql).unwrap();
+        }
+        v4.execute(
+            "INSERT INTO records (id, source, control_id, message_type, received_at_ms, raw, record)
+             VALUES (zeroblob(16), 'lab', 'C1', 'ORU^R01', 1, X'4D5348', X'01')",
+            [],
+        )
+        .unwrap();
+        v4.execute_batch(
+            "INSERT INTO quarantine (received_at_ms, source, peer, raw, error, error_code, ack)
+                 VALUES (1, 'lab', 'p', X'0102030405', 'e', 101, X'0607');
+             INSERT INTO quarantine (received_at_ms, source, peer, raw, error, error_code, ack,
+                                     dropped_at_ms)
+                 VALUES (2, 'lab', 'p', X'', 'e', 101, X'', 9);",
+        )
+        .unwrap();
+        v4.pragma_update(None, "user_version", 4).unwrap();
+        v4.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        v4.commit().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 4);
+        let raw: Vec<u8> = conn
+            .query_row("SELECT raw FROM records", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(raw, b"MSH", "a row of an older build keeps its raw message");
+        conn.execute(
+            "INSERT INTO records (id, source, control_id, message_type, received_at_ms, raw, record)
+             VALUES (randomblob(16), 'lab', 'C2', 'ORU^R01', 2, NULL, X'01')",
+            [],
+        )
+        .expect("raw may be NULL from schema 5 on");
+        let usage: i64 = conn
+            .query_row("SELECT bytes FROM quarantine_usage", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            usage,
+            5 + 2 + 160,
+            "the open entry; the dropped one holds nothing"
+        );
+        let erased: Option<i64> = conn
+            .query_row(
+                "SELECT erased_at_ms FROM quarantine WHERE id = 2",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(erased, Some(9));
     }
 
     #[test]

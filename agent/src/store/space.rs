@@ -21,8 +21,17 @@
 //!   log restarts: the first write after a complete checkpoint cuts it back
 //!   to `journal_size_limit`. So right after a large delete a message may be
 //!   refused once more; the sender's retry gets in.
-//! - Once one message of a batch is refused, every later one in that batch
-//!   is refused too, so a batch never reorders.
+//! - **Quarantine cap.** Rejected messages kept for a technician count
+//!   against the quarantine's own cap (`quarantine.max_bytes`), never
+//!   against `max_bytes`: the queue's usage is live pages minus what the
+//!   quarantine holds (`quarantine_usage`, kept by triggers). A flood of
+//!   bad messages fills the quarantine, not the queue, so good messages
+//!   keep being stored; past the cap rejected messages are refused (AR)
+//!   until a technician replays or drops entries, or they expire. Both
+//!   still need the filesystem reserve.
+//! - Once one message of a batch is refused, every later one of its kind
+//!   (records, quarantine entries) in that batch is refused too, so a batch
+//!   never reorders; a refusal for the filesystem refuses both kinds.
 //!
 //! A real `SQLITE_FULL` (another program filled the disk) is still handled
 //! by the writer: roll back, answer `Full`, keep running.
@@ -45,13 +54,16 @@ pub(crate) struct SpacePolicy<'a> {
     /// Filesystem space kept free for deletes and checkpoints; 0 turns the
     /// filesystem check off.
     pub(crate) reserve_bytes: u64,
+    /// The quarantine's own cap.
+    pub(crate) quarantine_max_bytes: u64,
 }
 
 /// The space situation of a store at one moment: everything a refusal is decided from, so the
 /// writer, `hl7edge status` and the heartbeat decide (and explain) it the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpaceOutlook {
-    /// Bytes counted against `max_bytes`: live pages plus WAL growth past its standing size.
+    /// Bytes counted against `max_bytes`: live pages plus WAL growth past its standing size,
+    /// less what the quarantine holds (counted against its own cap).
     pub used: u64,
     /// The store's own limit, `storage.max_bytes`.
     pub max_bytes: u64,
@@ -65,22 +77,50 @@ pub struct SpaceOutlook {
     pub reserve: u64,
     /// Free pages inside the database, which new rows fill first.
     pub db_free: u64,
+    /// Bytes the quarantine holds, counted against its own cap.
+    pub quarantine_used: u64,
+    /// The quarantine's cap, `quarantine.max_bytes`.
+    pub quarantine_max_bytes: u64,
 }
 
 impl SpaceOutlook {
-    /// Why `cost` more bytes would be refused now, if they would.
+    /// Why a record of `cost` more bytes would be refused now, if it would.
     pub fn refusal(&self, cost: u64) -> Option<FullCause> {
-        if self.used.saturating_add(cost) > self.max_bytes {
-            return Some(FullCause::Limit {
-                used: self.used,
-                max_bytes: self.max_bytes,
-            });
-        }
+        self.quota_refusal(cost)
+            .or_else(|| self.filesystem_refusal(cost))
+    }
+
+    /// Why a quarantine entry of `cost` more bytes would be refused now, if it would.
+    pub fn quarantine_refusal(&self, cost: u64) -> Option<FullCause> {
+        self.quarantine_cap_refusal(cost)
+            .or_else(|| self.filesystem_refusal(cost))
+    }
+
+    /// Whether the queue would pass `max_bytes` with `cost` more bytes.
+    fn quota_refusal(&self, cost: u64) -> Option<FullCause> {
+        (self.used.saturating_add(cost) > self.max_bytes).then_some(FullCause::Limit {
+            used: self.used,
+            max_bytes: self.max_bytes,
+        })
+    }
+
+    /// Whether the quarantine would pass its cap with `cost` more bytes.
+    fn quarantine_cap_refusal(&self, cost: u64) -> Option<FullCause> {
+        (self.quarantine_used.saturating_add(cost) > self.quarantine_max_bytes).then_some(
+            FullCause::Quarantine {
+                used: self.quarantine_used,
+                max_bytes: self.quarantine_max_bytes,
+            },
+        )
+    }
+
+    /// Whether `growth` more bytes would leave the filesystem less than the reserve.
+    fn filesystem_refusal(&self, growth: u64) -> Option<FullCause> {
         let available = self.available?;
         let room = available.saturating_sub(self.pending);
         let needs = self
             .reserve
-            .saturating_add(cost.saturating_sub(self.db_free));
+            .saturating_add(growth.saturating_sub(self.db_free));
         (room < needs).then_some(FullCause::Reserve {
             available,
             keep: self.reserve.saturating_add(self.pending),
@@ -92,8 +132,12 @@ impl SpaceOutlook {
 #[derive(Debug)]
 pub(crate) struct Space {
     outlook: SpaceOutlook,
+    /// Bytes of records admitted so far.
     admitted: u64,
+    /// Bytes of quarantine entries admitted so far.
+    admitted_quarantine: u64,
     refused: Option<FullCause>,
+    quarantine_refused: Option<FullCause>,
 }
 
 impl Space {
@@ -102,31 +146,72 @@ impl Space {
         Ok(Self {
             outlook: outlook(tx, policy)?,
             admitted: 0,
+            admitted_quarantine: 0,
             refused: None,
+            quarantine_refused: None,
         })
     }
 
-    /// Why this batch started refusing, if it did.
+    /// Why this batch started refusing records, if it did.
     pub(crate) fn refused(&self) -> Option<FullCause> {
         self.refused
     }
 
-    /// Admits `cost` more bytes, or refuses this and every later request.
+    /// Admits a record of `cost` more bytes, or refuses this and every later record (and, when
+    /// the filesystem refused, every later quarantine entry too).
     pub(crate) fn admit(&mut self, cost: u64) -> Result<(), FullCause> {
         if let Some(cause) = self.refused {
             return Err(cause);
         }
-        let total = self.admitted.saturating_add(cost);
-        match self.outlook.refusal(total) {
-            Some(cause) => {
-                self.refused = Some(cause);
-                Err(cause)
-            }
+        let records = self.admitted.saturating_add(cost);
+        let growth = records.saturating_add(self.admitted_quarantine);
+        let refusal = self
+            .outlook
+            .quota_refusal(records)
+            .or_else(|| self.outlook.filesystem_refusal(growth));
+        match refusal {
+            Some(cause) => Err(self.refuse(cause, false)),
             None => {
-                self.admitted = total;
+                self.admitted = records;
                 Ok(())
             }
         }
+    }
+
+    /// Admits a quarantine entry of `cost` more bytes (counted as [`held_bytes`]), or refuses
+    /// this and every later entry.
+    ///
+    /// [`held_bytes`]: super::quarantine::held_bytes
+    pub(crate) fn admit_quarantine(&mut self, cost: u64) -> Result<(), FullCause> {
+        if let Some(cause) = self.quarantine_refused {
+            return Err(cause);
+        }
+        let entries = self.admitted_quarantine.saturating_add(cost);
+        let growth = entries.saturating_add(self.admitted);
+        let refusal = self
+            .outlook
+            .quarantine_cap_refusal(entries)
+            .or_else(|| self.outlook.filesystem_refusal(growth));
+        match refusal {
+            Some(cause) => Err(self.refuse(cause, true)),
+            None => {
+                self.admitted_quarantine = entries;
+                Ok(())
+            }
+        }
+    }
+
+    /// Refuses later requests of the kind that was refused (both kinds when the filesystem
+    /// refused); returns `cause`.
+    fn refuse(&mut self, cause: FullCause, quarantine: bool) -> FullCause {
+        let both = matches!(cause, FullCause::Reserve { .. } | FullCause::Filesystem);
+        if both || !quarantine {
+            self.refused.get_or_insert(cause);
+        }
+        if both || quarantine {
+            self.quarantine_refused.get_or_insert(cause);
+        }
+        cause
     }
 }
 
@@ -148,13 +233,18 @@ pub(crate) fn outlook(
     } else {
         available_bytes(policy.db_path)
     };
+    let quarantine_used = super::quarantine::usage(conn)?;
     Ok(SpaceOutlook {
-        used: live.saturating_add(wal.saturating_sub(standing)),
+        used: live
+            .saturating_add(wal.saturating_sub(standing))
+            .saturating_sub(quarantine_used),
         max_bytes: policy.max_bytes,
         available,
         pending,
         reserve: policy.reserve_bytes,
         db_free: free.saturating_mul(page_size),
+        quarantine_used,
+        quarantine_max_bytes: policy.quarantine_max_bytes,
     })
 }
 
@@ -164,7 +254,7 @@ pub const STANDING_WAL_BYTES: u64 = schema::JOURNAL_SIZE_LIMIT_BYTES as u64;
 /// The filesystem space kept free for deletes and checkpoints by default.
 pub const DEFAULT_RESERVE_BYTES: u64 = 16 << 20;
 
-/// What the store needs on its filesystem beyond `max_bytes` (and the quarantine's own cap):
+/// What the store needs on its filesystem beyond `max_bytes` and the quarantine's own cap:
 /// the standing write-ahead log and the reserve kept free for deletes.
 pub const fn overhead_bytes(reserve: u64) -> u64 {
     STANDING_WAL_BYTES + reserve
@@ -199,10 +289,49 @@ mod tests {
                 pending: 0,
                 reserve: 100,
                 db_free,
+                quarantine_used: 0,
+                quarantine_max_bytes: 300,
             },
             admitted: 0,
+            admitted_quarantine: 0,
             refused: None,
+            quarantine_refused: None,
         }
+    }
+
+    fn is_quarantine(r: Result<(), FullCause>) -> bool {
+        matches!(r, Err(FullCause::Quarantine { .. }))
+    }
+
+    #[test]
+    fn rejected_messages_fill_the_quarantine_cap_not_the_queue() {
+        let mut s = space(900, None, 0);
+        assert_eq!(
+            s.admit_quarantine(200),
+            Ok(()),
+            "the queue's usage is not the cap"
+        );
+        assert!(is_quarantine(s.admit_quarantine(200)));
+        assert!(is_quarantine(s.admit_quarantine(1)), "later entries too");
+        assert_eq!(s.admit(50), Ok(()), "records are still admitted");
+        assert!(is_limit(s.admit(100)));
+        assert_eq!(
+            space(1_000, None, 0).admit_quarantine(100),
+            Ok(()),
+            "a full queue does not refuse the quarantine"
+        );
+    }
+
+    #[test]
+    fn the_filesystem_reserve_counts_both_kinds_and_refuses_both() {
+        let mut s = space(0, Some(400), 0);
+        assert_eq!(s.admit_quarantine(150), Ok(()));
+        assert_eq!(s.admit(100), Ok(()));
+        assert!(
+            is_reserve(s.admit(100)),
+            "150 + 100 + 100 leaves less than 100"
+        );
+        assert!(is_reserve(s.admit_quarantine(1)));
     }
 
     fn is_limit(r: Result<(), FullCause>) -> bool {
@@ -250,6 +379,8 @@ mod tests {
             pending: 16 << 20,
             reserve: DEFAULT_RESERVE_BYTES,
             db_free: 0,
+            quarantine_used: 0,
+            quarantine_max_bytes: 64 << 20,
         };
         let cause = outlook.refusal(4096).expect("refused");
         assert_eq!(

@@ -59,7 +59,8 @@ use super::{
 
 /// The writer wakes at least this often, to beat its heartbeat.
 const TICK: Duration = Duration::from_secs(1);
-/// Pruning of expired dedupe entries and sent rows runs this often.
+/// Pruning of expired dedupe entries and sent rows, and the quarantine's
+/// erasures, run this often (and once soon after the writer starts).
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 /// At most this many dedupe entries are pruned per transaction.
 const PRUNE_LIMIT: usize = 5_000;
@@ -73,7 +74,8 @@ pub(crate) struct Writer {
     limits: Limits,
     max_batch: usize,
     signals: Signals,
-    last_housekeeping: Instant,
+    /// `None` until the first housekeeping, which runs at the first quiet moment after start.
+    last_housekeeping: Option<Instant>,
     wal_dirty: bool,
     check: Option<CheckStopper>,
     checkpointer: Option<Kicker>,
@@ -98,7 +100,7 @@ impl Writer {
             limits,
             max_batch: max_batch.max(1),
             signals,
-            last_housekeeping: Instant::now(),
+            last_housekeeping: None,
             wal_dirty: false,
             check: None,
             checkpointer: None,
@@ -338,11 +340,14 @@ impl Writer {
     }
 
     fn housekeeping_if_due(&mut self) -> Result<(), StoreError> {
-        if self.last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY {
-            self.last_housekeeping = Instant::now();
+        let due = self
+            .last_housekeeping
+            .is_none_or(|last| last.elapsed() >= HOUSEKEEPING_EVERY);
+        if due {
+            self.last_housekeeping = Some(Instant::now());
             let result = self
                 .sync_commits(true)
-                .and_then(|()| housekeeping(&mut self.conn, &self.limits));
+                .and_then(|()| housekeeping(&mut self.conn, &self.limits, now_ms()));
             self.tolerate(result)?;
         }
         Ok(())
@@ -410,10 +415,14 @@ impl Drop for OwnRuntime {
     }
 }
 
-/// Prunes expired dedupe entries and sent rows past retention, in
-/// transactions of bounded size.
-fn housekeeping(conn: &mut Connection, limits: &Limits) -> rusqlite::Result<()> {
-    let now = now_ms();
+/// Prunes expired dedupe entries and sent rows past retention, and erases
+/// what the quarantine no longer needs to hold (`at_rest.rs`), in
+/// transactions of bounded size, as of `now` (Unix ms).
+pub(crate) fn housekeeping(
+    conn: &mut Connection,
+    limits: &Limits,
+    now: i64,
+) -> rusqlite::Result<()> {
     for _ in 0..HOUSEKEEPING_ROUNDS {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let pruned = ingest::prune_dedupe(
@@ -423,7 +432,9 @@ fn housekeeping(conn: &mut Connection, limits: &Limits) -> rusqlite::Result<()> 
         )?;
         let purged = apply::purge_sent(&tx, now, limits.retain_sent_ms)?;
         let audit_pruned = super::audit::prune(&tx, now)?;
+        let swept = super::at_rest::sweep(&tx, now, limits.quarantine_retention_ms)?;
         tx.commit()?;
+        log_sweep(&swept);
         if audit_pruned > 0 {
             tracing::info!(
                 lines = audit_pruned,
@@ -431,11 +442,33 @@ fn housekeeping(conn: &mut Connection, limits: &Limits) -> rusqlite::Result<()> 
             );
         }
         tracing::debug!(pruned, purged, "store housekeeping round done");
-        if pruned < PRUNE_LIMIT && purged < apply::PURGE_LIMIT {
+        if pruned < PRUNE_LIMIT && purged < apply::PURGE_LIMIT && !swept.more() {
             break;
         }
     }
     Ok(())
+}
+
+/// One log line per kind of quarantine erasure (ids and counts, no PHI).
+fn log_sweep(swept: &super::at_rest::Swept) {
+    if !swept.erased.is_empty() {
+        tracing::info!(
+            entries = swept.erased.len(),
+            "replayed quarantine entries erased: their records were forwarded"
+        );
+    }
+    if !swept.expired.is_empty() {
+        tracing::warn!(
+            entries = swept.expired.len(),
+            "quarantine entries past retention: their raw messages were erased (audited)"
+        );
+    }
+    if swept.forgotten > 0 {
+        tracing::info!(
+            entries = swept.forgotten,
+            "resolved quarantine entries past retention removed"
+        );
+    }
 }
 
 /// Answers everything still queued after the writer stopped with `err`.

@@ -18,14 +18,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use hl7edge_protocol::telemetry::{Custody, Refusing, SourceStats, UnmappedCode};
+use hl7edge_protocol::telemetry::{
+    Custody, QuarantineHold, Refusing, SetAsideFiles, SourceStats, UnmappedCode,
+};
 use tracing::debug;
 
 use super::build::{Snapshot, SourceReading, StoreReading};
 use crate::forwarder::task::ForwarderMetrics;
 use crate::ingest::Interface;
 use crate::listener::Shared;
-use crate::store::{SourceStats as StoreSourceStats, StoreHandle, StoreReader};
+use crate::store::{
+    QuarantineLimits, QuarantineOutlook, SourceStats as StoreSourceStats, StoreHandle, StoreReader,
+};
 
 /// How many unmapped codes per interface a heartbeat lists.
 const TOP_UNMAPPED: usize = 5;
@@ -50,6 +54,8 @@ pub struct StoreLimits {
     pub max_bytes: u64,
     /// Filesystem bytes kept free for deletes.
     pub reserve_bytes: u64,
+    /// The quarantine's cap, retention and warning period.
+    pub quarantine: QuarantineLimits,
 }
 
 /// Reads from a [`Probes`], keeping its store connection between reads.
@@ -102,8 +108,9 @@ impl Collector {
             },
         };
         let limits = self.probes.limits;
+        let db = self.probes.store.path().to_owned();
         let joined = tokio::task::spawn_blocking(move || {
-            let reading = store_reading(&reader, limits);
+            let reading = store_reading(&reader, limits, &db);
             (reader, reading)
         })
         .await;
@@ -118,11 +125,11 @@ impl Collector {
 fn store_reading(
     reader: &StoreReader,
     limits: StoreLimits,
+    db: &Path,
 ) -> Result<(StoreReading, Vec<StoreSourceStats>, Custody), crate::store::StoreError> {
     let stats = reader.stats()?;
-    let refusal = reader
-        .space_outlook(limits.max_bytes, limits.reserve_bytes)?
-        .refusal(crate::store::PROBE_MESSAGE_BYTES);
+    let space = reader.space_outlook(limits.max_bytes, limits.reserve_bytes)?;
+    let refusal = space.refusal(crate::store::PROBE_MESSAGE_BYTES);
     let custody = Custody {
         refusing: refusal.map(|cause| Refusing {
             cause: cause.kind().to_owned(),
@@ -132,9 +139,12 @@ fn store_reading(
         ..Custody::default()
     };
     let (audit_head, audit_lines) = reader.audit_head()?;
+    let quarantine = reader.quarantine_outlook(crate::store::now_ms(), limits.quarantine)?;
     let custody = Custody {
         audit_head,
         audit_lines,
+        quarantine: quarantine_hold(&quarantine),
+        set_aside: set_aside_files(db),
         ..custody
     };
     let reading = StoreReading {
@@ -142,9 +152,33 @@ fn store_reading(
         oldest_unsent_ms: stats.oldest_unsent_ms,
         parked: stats.parked,
         db_bytes: stats.db_bytes.saturating_add(stats.wal_bytes),
-        live_bytes: reader.live_bytes()?,
+        // What counts against `max_bytes`: the quarantine has its own cap.
+        live_bytes: space.used,
     };
     Ok((reading, stats.sources, custody))
+}
+
+/// The heartbeat's view of the quarantine: sizes, counts and the next expiry.
+fn quarantine_hold(o: &QuarantineOutlook) -> QuarantineHold {
+    QuarantineHold {
+        bytes: o.bytes,
+        max_bytes: o.max_bytes,
+        expiring: o.expiring,
+        next_expiry_ms: o.next_expiry_ms,
+    }
+}
+
+/// The damaged databases set aside beside `db` (none when the directory cannot be listed).
+fn set_aside_files(db: &Path) -> SetAsideFiles {
+    let found = crate::store::set_aside::list(db).unwrap_or_else(|e| {
+        debug!(cause = %e, "telemetry cannot list set-aside databases");
+        Vec::new()
+    });
+    SetAsideFiles {
+        files: u64::try_from(found.len()).unwrap_or(u64::MAX),
+        bytes: crate::store::set_aside::total_bytes(&found),
+        oldest_ms: found.first().map(|s| s.set_aside_at_ms),
+    }
 }
 
 /// One listener's reading: its counters since start, the store's lifetime
@@ -225,6 +259,25 @@ pub fn disk_free(path: &Path) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// A collector of `store` without listeners: a 1 GiB queue, a 1 MiB quarantine that keeps
+    /// messages a day and announces their expiry an hour before.
+    fn collector(store: &StoreHandle, forwarder: Arc<ForwarderMetrics>) -> Collector {
+        Collector::new(Probes {
+            store: store.clone(),
+            listeners: Vec::new(),
+            forwarder,
+            limits: StoreLimits {
+                max_bytes: 1 << 30,
+                reserve_bytes: 0,
+                quarantine: QuarantineLimits::new(
+                    1 << 20,
+                    std::time::Duration::from_secs(86_400),
+                    std::time::Duration::from_secs(3_600),
+                ),
+            },
+        })
+    }
+
     #[tokio::test]
     async fn a_fresh_store_reads_as_an_empty_queue_with_its_sizes() {
         let dir = tempfile::tempdir().unwrap();
@@ -232,15 +285,7 @@ mod tests {
         let opened = crate::store::Store::open(cfg).unwrap();
         let forwarder = Arc::new(ForwarderMetrics::default());
         forwarder.connects.store(2, Ordering::Relaxed);
-        let mut collector = Collector::new(Probes {
-            store: opened.handle.clone(),
-            listeners: Vec::new(),
-            forwarder,
-            limits: StoreLimits {
-                max_bytes: 1 << 30,
-                reserve_bytes: 0,
-            },
-        });
+        let mut collector = collector(&opened.handle, forwarder);
         let snap = collector.snapshot().await;
         let store = snap.store.expect("the store is readable");
         assert_eq!(store.queue_depth, 0);
@@ -248,6 +293,43 @@ mod tests {
         assert!(store.db_bytes > 0 && store.live_bytes > 0, "{store:?}");
         assert!(snap.disk_free_bytes.is_some());
         assert_eq!(snap.connects, 2);
+        drop(collector);
+        drop(opened.handle);
+        opened.writer.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_heartbeat_carries_the_quarantines_hold_its_expiry_alarm_and_set_aside_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::store::StoreConfig::new(dir.path().join("queue.db"));
+        let aside = crate::store::sibling(&cfg.path, ".corrupt-1790000000");
+        std::fs::write(&aside, vec![0u8; 5000]).unwrap();
+        let opened = crate::store::Store::open(cfg).unwrap();
+        let received = crate::store::now_ms() - 23 * 3_600_000;
+        let entry = crate::store::Quarantined {
+            source: "lab".into(),
+            peer: "10.0.0.7:4000".into(),
+            received_at_ms: received,
+            raw: b"PID|1||ZZSECRET".to_vec(),
+            error: "error 100 at PID: no MSH".into(),
+            error_code: 100,
+            ack: Vec::new(),
+            no_ack_requested: false,
+        };
+        opened.handle.quarantine(entry).await.unwrap();
+        // Kept a day, announced an hour before: this one expires within the hour.
+        let mut collector = collector(&opened.handle, Arc::new(ForwarderMetrics::default()));
+        let custody = collector.snapshot().await.custody;
+        assert_eq!(custody.quarantine.expiring, 1);
+        assert_eq!(custody.quarantine.max_bytes, 1 << 20);
+        assert_eq!(
+            custody.quarantine.next_expiry_ms,
+            Some(received + 86_400_000)
+        );
+        assert!(custody.quarantine.bytes > 15, "{:?}", custody.quarantine);
+        assert_eq!(custody.set_aside.files, 1);
+        assert_eq!(custody.set_aside.bytes, 5000);
+        assert_eq!(custody.set_aside.oldest_ms, Some(1_790_000_000_000));
         drop(collector);
         drop(opened.handle);
         opened.writer.join().unwrap();

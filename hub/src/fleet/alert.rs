@@ -85,19 +85,34 @@ pub enum Alert {
         /// What was moved where.
         detail: String,
     },
-    /// The heartbeat names another gateway than its topic.
+    /// Quarantined messages on the gateway will be erased soon, never sent, unless a technician
+    /// replays them (the gateway's `quarantine.warn_before`).
+    QuarantineExpiring {
+        /// How many.
+        count: u64,
+    },
+    /// Damaged databases set aside at start are still on the gateway (patient data).
+    DatabasesSetAside {
+        /// How many.
+        files: u64,
+        /// Their bytes.
+        bytes: u64,
+    },
+    /// A heartbeat on this gateway's topic named another gateway (it was dropped, not applied).
     IdentityMismatch {
-        /// The identity inside the heartbeat.
+        /// The identity the dropped heartbeat claimed (cut to a few hundred characters).
         reported: String,
     },
 }
 
 /// Every kind of alert, as the `kind` field and the metrics' `kind` label name them.
-pub const KINDS: [&str; 12] = [
+pub const KINDS: [&str; 14] = [
     "offline",
     "late",
     "storage_alarm",
     "records_parked",
+    "quarantine_expiring",
+    "databases_set_aside",
     "cert_expiring",
     "backlog_age",
     "buffer_filling",
@@ -116,6 +131,8 @@ impl Alert {
             Alert::Late { .. } => "late",
             Alert::StorageAlarm => "storage_alarm",
             Alert::RecordsParked { .. } => "records_parked",
+            Alert::QuarantineExpiring { .. } => "quarantine_expiring",
+            Alert::DatabasesSetAside { .. } => "databases_set_aside",
             Alert::CertExpiring { .. } => "cert_expiring",
             Alert::BacklogAge { .. } => "backlog_age",
             Alert::BufferFilling { .. } => "buffer_filling",
@@ -173,18 +190,31 @@ pub(super) fn alerts(
         out.push(Alert::BufferFilling { hours });
     }
     interface_alerts(row, &mut out);
+    if let Some(detail) = hb.and_then(|hb| hb.storage.recovery.as_ref()) {
+        out.push(Alert::StoreRecovered {
+            detail: detail.clone(),
+        });
+    }
     if let Some(hb) = hb {
-        if let Some(detail) = &hb.storage.recovery {
-            out.push(Alert::StoreRecovered {
-                detail: detail.clone(),
-            });
-        }
-        let reported = hb.gateway.to_string();
-        if reported != row.key.to_string() {
-            out.push(Alert::IdentityMismatch { reported });
-        }
+        at_rest_alerts(hb, &mut out);
     }
     out
+}
+
+/// Patient data the gateway holds besides its queue that needs a technician.
+fn at_rest_alerts(hb: &Heartbeat, out: &mut Vec<Alert>) {
+    let custody = &hb.custody;
+    if custody.quarantine.expiring > 0 {
+        out.push(Alert::QuarantineExpiring {
+            count: custody.quarantine.expiring,
+        });
+    }
+    if custody.set_aside.files > 0 {
+        out.push(Alert::DatabasesSetAside {
+            files: custody.set_aside.files,
+            bytes: custody.set_aside.bytes,
+        });
+    }
 }
 
 fn interface_alerts(row: &Row, out: &mut Vec<Alert>) {
@@ -273,9 +303,21 @@ impl std::fmt::Display for Alert {
             Alert::StoreRecovered { detail } => {
                 write!(f, "damaged database set aside at start: {detail}")
             }
+            Alert::QuarantineExpiring { count } => write!(
+                f,
+                "{count} quarantined message(s) will be erased soon, never sent (on the box: \
+                 hl7edge quarantine list, then replay or drop)"
+            ),
+            Alert::DatabasesSetAside { files, bytes } => write!(
+                f,
+                "{files} damaged database(s) set aside ({}) still hold patient data (on the box: \
+                 hl7edge storage purge-set-aside once recovered)",
+                human::bytes(*bytes)
+            ),
             Alert::IdentityMismatch { reported } => write!(
                 f,
-                "heartbeat says it is {reported}: check the gateway's [gateway] config"
+                "a heartbeat on this gateway's topic said it is {reported} (dropped): check the \
+                 gateway's [gateway] config, or whether its certificate is used by another box"
             ),
         }
     }

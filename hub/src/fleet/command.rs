@@ -8,9 +8,9 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use serde::Serialize;
-use tracing::debug;
+use tracing::{debug, warn};
 
-use super::{Fleet, Row, table};
+use super::{Applied, ApplyError, Fleet, Row, table, worth_logging};
 use crate::cli::{FleetArgs, fresh_client_id};
 use crate::error::CommandError;
 use crate::mqtt::{SessionEvent, SessionSpec, Subscription};
@@ -80,8 +80,8 @@ async fn collect(
                     deadline.get_or_insert_with(|| tokio::time::Instant::now() + wait);
                 }
                 Some(SessionEvent::Publish(p)) => {
-                    if let Err(e) = fleet.apply(&p.topic, &p.payload, p.retain, now_ms()) {
-                        tracing::warn!(cause = %e, "message skipped");
+                    if let Some(e) = apply_logged(&mut fleet, &p.topic, &p.payload, p.retain, now_ms()) {
+                        warn!(cause = %e, "message skipped");
                     }
                 }
                 Some(SessionEvent::Lost(why)) => tracing::warn!("{why}; retrying"),
@@ -124,7 +124,7 @@ async fn live(
             ev = sub.next() => match ev {
                 Some(SessionEvent::Connected { .. }) => link = format!("connected to {url}"),
                 Some(SessionEvent::Publish(p)) => {
-                    if let Err(e) = fleet.apply(&p.topic, &p.payload, p.retain, now_ms()) {
+                    if let Some(e) = apply_logged(&mut fleet, &p.topic, &p.payload, p.retain, now_ms()) {
                         debug!(cause = %e, "message skipped");
                         problem = Some(e.to_string());
                     }
@@ -161,6 +161,47 @@ fn draw(
     result
         .and_then(|()| out.flush())
         .map_err(CommandError::Stdout)
+}
+
+/// Applies one message to `fleet` and logs what the fleet refused or left untracked (the first,
+/// second, fourth, ... of each kind, so a flood costs few lines; gateway names and counts, no
+/// content). Returns the error of a message that could not be read, for the caller to count
+/// and show.
+pub fn apply_logged(
+    fleet: &mut Fleet,
+    topic: &str,
+    payload: &[u8],
+    retained: bool,
+    now_ms: i64,
+) -> Option<ApplyError> {
+    let result = fleet.apply(topic, payload, retained, now_ms);
+    let refused = fleet.refusals();
+    match result {
+        Ok(Applied::HeartbeatCapped(key, left_out)) => {
+            if worth_logging(refused.untracked_sources) {
+                warn!(gateway = %key, left_out, untracked_sources = refused.untracked_sources,
+                    max_sources = fleet.config().max_sources,
+                    "interfaces of a heartbeat beyond --max-sources are not tracked");
+            }
+            None
+        }
+        Ok(_) => None,
+        Err(e @ ApplyError::GatewayMismatch(_)) => {
+            if worth_logging(refused.gateway_mismatch) {
+                warn!(cause = %e, gateway_mismatch = refused.gateway_mismatch,
+                    "heartbeat dropped: it names another gateway than its topic");
+            }
+            None
+        }
+        Err(e @ ApplyError::Untracked { .. }) => {
+            if worth_logging(refused.untracked_gateways) {
+                warn!(cause = %e, untracked_gateways = refused.untracked_gateways,
+                    "message of a gateway beyond --max-gateways not tracked");
+            }
+            None
+        }
+        Err(e) => Some(e),
+    }
 }
 
 /// The wall clock, Unix ms.

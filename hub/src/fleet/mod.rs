@@ -22,6 +22,12 @@
 //!   ([`track`]): a hub's first sight of an agent that started long ago is
 //!   a baseline, and a restarted agent's counters start over, so neither a
 //!   new hub nor a clean restart reads as a failure.
+//! - A heartbeat is applied only when the gateway it names is its topic's
+//!   ([`crate::claim`]); otherwise it is refused and counted.
+//! - Memory is bounded: at most `max_gateways` gateways and, per gateway,
+//!   `max_sources` listeners are tracked. A message from a gateway beyond
+//!   the cap, or the listeners of a heartbeat beyond it, are not tracked,
+//!   and counted ([`Refusals`]); the caller logs them.
 
 mod alert;
 pub mod command;
@@ -34,6 +40,7 @@ use std::time::Duration;
 
 use hl7edge_protocol::telemetry::{Heartbeat, Status, TelemetryError};
 
+use crate::claim::{self, GatewayMismatch};
 use crate::topics::{self, GatewayKey, TopicKind};
 
 pub use alert::Alert;
@@ -42,6 +49,7 @@ pub use alert::Alert;
 pub fn alert_kinds() -> &'static [&'static str] {
     &alert::KINDS
 }
+pub use command::apply_logged;
 pub use row::{ListenerRow, Liveness, Row};
 
 use track::{Rises, Since};
@@ -62,7 +70,16 @@ pub struct FleetConfig {
     pub error_window: Duration,
     /// Alert when the buffer is estimated to be full within this many hours.
     pub full_warn_hours: f64,
+    /// Most gateways tracked; messages from more are counted, not tracked.
+    pub max_gateways: usize,
+    /// Most interfaces tracked per gateway; a heartbeat's further ones are counted, not kept.
+    pub max_sources: usize,
 }
+
+/// Default of [`FleetConfig::max_gateways`].
+pub const DEFAULT_MAX_GATEWAYS: usize = 10_000;
+/// Default of [`FleetConfig::max_sources`].
+pub const DEFAULT_MAX_SOURCES: usize = 64;
 
 impl Default for FleetConfig {
     fn default() -> Self {
@@ -73,8 +90,21 @@ impl Default for FleetConfig {
             cert_warn_days: 30,
             error_window: Duration::from_secs(3600),
             full_warn_hours: 24.0,
+            max_gateways: DEFAULT_MAX_GATEWAYS,
+            max_sources: DEFAULT_MAX_SOURCES,
         }
     }
+}
+
+/// What the fleet refused to believe or to track, since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// Heartbeats that named another gateway than their topic's (dropped).
+    pub gateway_mismatch: u64,
+    /// Messages from gateways beyond `max_gateways` (not tracked).
+    pub untracked_gateways: u64,
+    /// Interfaces of heartbeats beyond `max_sources` (not kept).
+    pub untracked_sources: u64,
 }
 
 /// Every gateway seen so far.
@@ -82,6 +112,7 @@ impl Default for FleetConfig {
 pub struct Fleet {
     config: FleetConfig,
     gateways: BTreeMap<GatewayKey, Gateway>,
+    refusals: Refusals,
 }
 
 /// What one message changed.
@@ -91,6 +122,9 @@ pub enum Applied {
     Status(GatewayKey),
     /// A heartbeat of this gateway was recorded.
     Heartbeat(GatewayKey),
+    /// A heartbeat of this gateway was recorded without its interfaces beyond
+    /// `max_sources` (this many were left out).
+    HeartbeatCapped(GatewayKey, usize),
     /// The gateway's retained status was cleared: it is forgotten.
     Removed(GatewayKey),
     /// The message is not one the fleet tracks (records).
@@ -122,6 +156,28 @@ pub enum ApplyError {
         /// The decoder's error.
         source: TelemetryError,
     },
+    /// The heartbeat names another gateway than its topic's: dropped.
+    #[error("dropped: {0}")]
+    GatewayMismatch(#[from] GatewayMismatch),
+    /// A new gateway beyond `max_gateways`: not tracked.
+    #[error("gateway {key} not tracked: the fleet already tracks {max} gateways (--max-gateways)")]
+    Untracked {
+        /// The gateway.
+        key: GatewayKey,
+        /// The cap.
+        max: usize,
+    },
+}
+
+impl ApplyError {
+    /// True for a payload that could not be read (as opposed to one refused by the fleet's
+    /// rules: a claim that does not match its topic, a gateway beyond the cap).
+    pub fn is_invalid(&self) -> bool {
+        matches!(
+            self,
+            Self::UnknownTopic { .. } | Self::Status { .. } | Self::Heartbeat { .. }
+        )
+    }
 }
 
 /// What the hub knows about one gateway.
@@ -138,6 +194,9 @@ struct Gateway {
     heartbeat_at_ms: Option<i64>,
     /// Counters per listener, to see them rise.
     listeners: BTreeMap<String, ListenerTrack>,
+    /// The other identity the last dropped heartbeat on this gateway's topic claimed, and when
+    /// (an alert for the error window).
+    claimed_other: Option<(String, i64)>,
 }
 
 /// The counters of one listener whose recent increases make alerts.
@@ -154,7 +213,13 @@ impl Fleet {
         Fleet {
             config,
             gateways: BTreeMap::new(),
+            refusals: Refusals::default(),
         }
+    }
+
+    /// What was refused or not tracked since the fleet started.
+    pub fn refusals(&self) -> Refusals {
+        self.refusals
     }
 
     /// The thresholds in use.
@@ -196,7 +261,7 @@ impl Fleet {
                     key: key.clone(),
                     source,
                 })?;
-                let gw = self.entry(&key, now_ms);
+                let gw = self.entry(&key, now_ms)?;
                 if !retained && !status.is_last_will() {
                     gw.status_at_ms = Some(now_ms);
                 }
@@ -220,6 +285,15 @@ impl Fleet {
                     key: key.clone(),
                     source,
                 })?;
+                if let Err(mismatch) = claim::check_heartbeat(&key, &hb.gateway) {
+                    self.refusals.gateway_mismatch += 1;
+                    // The topic's gateway is who sent it (the broker's ACL says so): its row
+                    // shows the claim as an alert; nothing of the heartbeat is applied.
+                    if let Ok(gw) = self.entry(&key, now_ms) {
+                        gw.claimed_other = Some((mismatch.named_shown(), now_ms));
+                    }
+                    return Err(mismatch.into());
+                }
                 // A retained heartbeat was sent at its own time (by the gateway's clock, never
                 // later than now).
                 let seen = if retained {
@@ -228,8 +302,15 @@ impl Fleet {
                     now_ms
                 };
                 let window = window_ms(&self.config);
-                self.entry(&key, now_ms).record_heartbeat(hb, seen, window);
-                Ok(Applied::Heartbeat(key))
+                let max_sources = self.config.max_sources;
+                let left_out =
+                    self.entry(&key, now_ms)?
+                        .record_heartbeat(hb, seen, window, max_sources);
+                if left_out == 0 {
+                    return Ok(Applied::Heartbeat(key));
+                }
+                self.refusals.untracked_sources += left_out as u64;
+                Ok(Applied::HeartbeatCapped(key, left_out))
             }
         }
     }
@@ -242,15 +323,25 @@ impl Fleet {
             .collect()
     }
 
-    fn entry(&mut self, key: &GatewayKey, now_ms: i64) -> &mut Gateway {
-        self.gateways.entry(key.clone()).or_insert_with(|| Gateway {
+    /// The gateway's entry, created when the cap allows; a new gateway beyond it is counted.
+    fn entry(&mut self, key: &GatewayKey, now_ms: i64) -> Result<&mut Gateway, ApplyError> {
+        let max = self.config.max_gateways;
+        if !self.gateways.contains_key(key) && self.gateways.len() >= max {
+            self.refusals.untracked_gateways += 1;
+            return Err(ApplyError::Untracked {
+                key: key.clone(),
+                max,
+            });
+        }
+        Ok(self.gateways.entry(key.clone()).or_insert_with(|| Gateway {
             first_seen_ms: now_ms,
             status: None,
             status_at_ms: None,
             heartbeat: None,
             heartbeat_at_ms: None,
             listeners: BTreeMap::new(),
-        })
+            claimed_other: None,
+        }))
     }
 }
 
@@ -259,14 +350,32 @@ fn window_ms(config: &FleetConfig) -> i64 {
     i64::try_from(config.error_window.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// True for the 1st, 2nd, 4th, 8th, ... refusal of a kind: the ones worth a log line, so a
+/// flood of them costs a logarithmic number of lines.
+pub fn worth_logging(count: u64) -> bool {
+    count.is_power_of_two()
+}
+
 impl Gateway {
-    fn record_heartbeat(&mut self, hb: Heartbeat, seen_ms: i64, window_ms: i64) {
+    /// Records `hb`, keeping at most `max_sources` of its listeners (and tracking the counters
+    /// of those only); returns how many it left out.
+    fn record_heartbeat(
+        &mut self,
+        mut hb: Heartbeat,
+        seen_ms: i64,
+        window_ms: i64,
+        max_sources: usize,
+    ) -> usize {
+        let left_out = hb.sources.len().saturating_sub(max_sources);
+        hb.sources.truncate(max_sources);
         let previous = self.heartbeat.as_ref();
         // The same heartbeat again (a retained one, delivered once more on a new subscription,
         // or a QoS 1 redelivery) is not news.
         if previous.is_some_and(|p| *p == hb) {
-            return;
+            return left_out;
         }
+        self.listeners
+            .retain(|name, _| hb.sources.iter().any(|s| &s.name == name));
         let recent_start = i64::try_from(hb.uptime_s.saturating_mul(1000))
             .is_ok_and(|uptime_ms| uptime_ms <= window_ms);
         let restarted = previous.is_some_and(|p| hb.uptime_s < p.uptime_s);
@@ -290,6 +399,7 @@ impl Gateway {
         }
         self.heartbeat = Some(hb);
         self.heartbeat_at_ms = Some(seen_ms);
+        left_out
     }
 }
 

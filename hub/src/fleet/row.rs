@@ -202,6 +202,15 @@ impl Gateway {
             alerts: Vec::new(),
         };
         row.alerts = alert::alerts(&row, hb, config, silent_ms);
+        if let Some((reported, _)) = self
+            .claimed_other
+            .as_ref()
+            .filter(|(_, at)| now_ms.saturating_sub(*at) <= window_ms(config))
+        {
+            row.alerts.push(Alert::IdentityMismatch {
+                reported: reported.clone(),
+            });
+        }
         row
     }
 

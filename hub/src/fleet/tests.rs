@@ -448,18 +448,6 @@ fn control_id_reuse_is_an_alert_while_it_rises_within_the_window() {
 }
 
 #[test]
-fn a_heartbeat_naming_another_gateway_is_flagged() {
-    let mut f = fleet();
-    beat(&mut f, 0, |hb| hb.gateway.id = "gw-0002".into());
-    assert_eq!(
-        one(&f, 0).alerts,
-        vec![Alert::IdentityMismatch {
-            reported: "acme/clinic-12/gw-0002".into()
-        }]
-    );
-}
-
-#[test]
 fn foreign_topics_and_bad_payloads_are_errors_that_name_the_gateway() {
     let mut f = fleet();
     assert!(matches!(
@@ -529,4 +517,145 @@ fn records_parked_on_a_gateway_are_an_alert() {
             .iter()
             .any(|a| matches!(a, Alert::RecordsParked { .. }))
     );
+}
+
+#[test]
+fn a_heartbeat_naming_another_gateway_than_its_topic_is_dropped_and_counted() {
+    let mut f = fleet();
+    let spoofed = heartbeat(|hb| hb.gateway.site = "clinic-13".into());
+    let err = f
+        .apply(&format!("{GW}/telemetry"), &spoofed, false, 0)
+        .unwrap_err();
+    assert!(matches!(err, ApplyError::GatewayMismatch(_)), "{err}");
+    assert!(!err.is_invalid(), "refused by rule, not unreadable");
+    assert!(
+        err.to_string()
+            .contains("names gateway \"acme/clinic-13/gw-0001\" but arrived on the topic of acme/clinic-12/gw-0001"),
+        "{err}"
+    );
+    assert_eq!(f.refusals().gateway_mismatch, 1);
+    let row = one(&f, 0);
+    assert_eq!(row.queue_depth, None, "nothing of it is applied");
+    assert_eq!(
+        row.alerts,
+        vec![Alert::IdentityMismatch {
+            reported: "\"acme/clinic-13/gw-0001\"".into()
+        }],
+        "the topic's gateway sent it: its row says so"
+    );
+    beat(&mut f, MIN, |_| {});
+    assert_eq!(
+        one(&f, MIN).queue_depth,
+        Some(7),
+        "its own heartbeat applies"
+    );
+    assert!(
+        !one(&f, 2 * 3600 * 1000)
+            .alerts
+            .iter()
+            .any(|a| matches!(a, Alert::IdentityMismatch { .. })),
+        "the alert lasts the error window"
+    );
+}
+
+#[test]
+fn gateways_beyond_the_cap_are_counted_not_tracked_until_one_leaves() {
+    let mut f = Fleet::new(FleetConfig {
+        max_gateways: 2,
+        ..FleetConfig::default()
+    });
+    let topic = |g: &str| format!("hl7edge/v1/acme/clinic-12/{g}/status");
+    f.apply(&topic("a"), &status(true), false, 0).unwrap();
+    f.apply(&topic("b"), &status(true), false, 0).unwrap();
+    let err = f.apply(&topic("c"), &status(true), false, 0).unwrap_err();
+    assert!(matches!(err, ApplyError::Untracked { max: 2, .. }), "{err}");
+    assert!(err.to_string().contains("--max-gateways"), "{err}");
+    assert_eq!(f.len(), 2);
+    assert_eq!(f.refusals().untracked_gateways, 1);
+    f.apply(&topic("a"), &status(false), false, 1).unwrap();
+    assert_eq!(f.len(), 2, "a tracked gateway is still updated");
+    f.apply(&topic("a"), b"", true, 2).unwrap();
+    f.apply(&topic("c"), &status(true), false, 3).unwrap();
+    let keys: Vec<String> = f.rows(3).iter().map(|r| r.key.gateway.clone()).collect();
+    assert_eq!(keys, ["b", "c"], "a cleared gateway frees its place");
+}
+
+#[test]
+fn interfaces_beyond_the_cap_are_counted_not_tracked() {
+    let mut f = Fleet::new(FleetConfig {
+        max_sources: 2,
+        ..FleetConfig::default()
+    });
+    let named = |names: &[&str]| {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        heartbeat(move |hb| {
+            hb.sources = names
+                .into_iter()
+                .map(|name| SourceStats {
+                    name,
+                    quarantined: 1,
+                    ..SourceStats::default()
+                })
+                .collect();
+        })
+    };
+    let applied = f
+        .apply(
+            &format!("{GW}/telemetry"),
+            &named(&["a", "b", "c", "d"]),
+            false,
+            0,
+        )
+        .unwrap();
+    assert!(
+        matches!(applied, Applied::HeartbeatCapped(_, 2)),
+        "{applied:?}"
+    );
+    let names: Vec<String> = one(&f, 0)
+        .listeners
+        .iter()
+        .map(|s| s.stats.name.clone())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(f.refusals().untracked_sources, 2);
+    // Names that change with every heartbeat do not pile up in the error tracks.
+    for n in 0..100 {
+        let a = format!("x{n}");
+        let b = format!("y{n}");
+        f.apply(&format!("{GW}/telemetry"), &named(&[&a, &b]), false, n)
+            .unwrap();
+    }
+    let gw = f.gateways.values().next().unwrap();
+    assert_eq!(gw.listeners.len(), 2);
+}
+
+#[test]
+fn quarantined_messages_about_to_expire_and_set_aside_databases_are_alerts() {
+    let mut f = fleet();
+    beat(&mut f, 0, |hb| {
+        hb.custody.quarantine.expiring = 2;
+        hb.custody.set_aside.files = 1;
+        hb.custody.set_aside.bytes = 3 << 20;
+    });
+    let alerts = one(&f, 0).alerts;
+    assert!(
+        alerts.contains(&Alert::QuarantineExpiring { count: 2 }),
+        "{alerts:?}"
+    );
+    let aside = Alert::DatabasesSetAside {
+        files: 1,
+        bytes: 3 << 20,
+    };
+    assert!(alerts.contains(&aside), "{alerts:?}");
+    assert!(
+        aside
+            .to_string()
+            .contains("hl7edge storage purge-set-aside"),
+        "{aside}"
+    );
+    beat(&mut f, 0, |_| {});
+    assert!(!one(&f, 0).alerts.iter().any(|a| matches!(
+        a,
+        Alert::QuarantineExpiring { .. } | Alert::DatabasesSetAside { .. }
+    )));
 }

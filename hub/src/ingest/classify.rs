@@ -4,8 +4,9 @@
 //!
 //! Invariants:
 //! - a payload is trusted only after it decodes *and* names the gateway of
-//!   the topic it arrived on: the broker's ACL ties topics to device
-//!   certificates, the payload's own claim is only a claim;
+//!   the topic it arrived on ([`crate::claim`], the rule every hub consumer
+//!   applies): the broker's ACL ties topics to device certificates, the
+//!   payload's own claim is only a claim;
 //! - every refusal keeps the payload, the topic and a reason from a fixed
 //!   vocabulary ([`DeadReason`]) plus a detail without patient data (decoder
 //!   messages name positions and versions, never values).
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use hl7edge_protocol::telemetry::{Heartbeat, TelemetryError};
 use hl7edge_protocol::wire::{Envelope, WireError};
 
+use crate::claim;
 use crate::ingest::rows::timestamp;
 use crate::topics::{self, GatewayKey, TopicKind};
 
@@ -170,15 +172,8 @@ fn records(
         }
         Err(e) => return dead(DeadReason::Undecodable, e.to_string()),
     };
-    let topic_gateway = gateway.to_string();
-    if envelope.gateway != topic_gateway {
-        return dead(
-            DeadReason::GatewayMismatch,
-            format!(
-                "the envelope names gateway {:?} but arrived on the topic of {topic_gateway}",
-                envelope.gateway
-            ),
-        );
+    if let Err(mismatch) = claim::check_envelope(&gateway, &envelope.gateway) {
+        return dead(DeadReason::GatewayMismatch, mismatch.to_string());
     }
     if let Some(n) = envelope
         .entries
@@ -210,21 +205,8 @@ fn heartbeat(
         }
         Err(e) => return dead(DeadReason::Undecodable, e.to_string()),
     };
-    let named = &heartbeat.gateway;
-    if (named.org.as_str(), named.site.as_str(), named.id.as_str())
-        != (
-            gateway.org.as_str(),
-            gateway.site.as_str(),
-            gateway.gateway.as_str(),
-        )
-    {
-        return dead(
-            DeadReason::GatewayMismatch,
-            format!(
-                "the heartbeat names gateway {}/{}/{} but arrived on the topic of {gateway}",
-                named.org, named.site, named.id
-            ),
-        );
+    if let Err(mismatch) = claim::check_heartbeat(&gateway, &heartbeat.gateway) {
+        return dead(DeadReason::GatewayMismatch, mismatch.to_string());
     }
     if timestamp(heartbeat.sent_at_ms).is_none() {
         return dead(

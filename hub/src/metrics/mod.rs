@@ -17,7 +17,7 @@ use std::fmt::Write;
 
 pub mod conventions;
 
-use crate::fleet::{ListenerRow, Liveness, Row};
+use crate::fleet::{ListenerRow, Liveness, Refusals, Row};
 use Value::{Alerts, Gateway, Hub, Info, Listener};
 
 /// Facts about this hub process itself.
@@ -27,6 +27,11 @@ pub struct HubStats {
     pub connected: bool,
     /// Messages on the status/telemetry topics that could not be decoded.
     pub invalid_messages: u64,
+    /// What the fleet refused (a heartbeat naming another gateway) or did not track (beyond
+    /// its caps).
+    pub refusals: Refusals,
+    /// Gateways tracked now.
+    pub tracked_gateways: usize,
 }
 
 /// Prometheus metric types used here.
@@ -95,6 +100,26 @@ const METRICS: &[Metric] = &[
         "hl7edge_hub_invalid_messages_total",
         "Status or telemetry messages this hub could not decode.",
         Hub(|h| Some(h.invalid_messages as f64)),
+    ),
+    counter(
+        "hl7edge_hub_gateway_mismatch_total",
+        "Heartbeats dropped because they name another gateway than the topic they came on.",
+        Hub(|h| Some(h.refusals.gateway_mismatch as f64)),
+    ),
+    gauge(
+        "hl7edge_hub_tracked_gateways",
+        "Gateways this hub tracks (at most --max-gateways).",
+        Hub(|h| Some(h.tracked_gateways as f64)),
+    ),
+    counter(
+        "hl7edge_hub_untracked_gateways_total",
+        "Status and telemetry messages of gateways beyond --max-gateways, not tracked.",
+        Hub(|h| Some(h.refusals.untracked_gateways as f64)),
+    ),
+    counter(
+        "hl7edge_hub_untracked_listeners_total",
+        "Listeners in heartbeats beyond --max-sources per gateway, not tracked.",
+        Hub(|h| Some(h.refusals.untracked_sources as f64)),
     ),
     gauge(
         "hl7edge_gateway_info",

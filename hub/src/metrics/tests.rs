@@ -180,6 +180,12 @@ fn hub_facts_are_reported_without_labels() {
     let hub = HubStats {
         connected: true,
         invalid_messages: 3,
+        refusals: crate::fleet::Refusals {
+            gateway_mismatch: 2,
+            untracked_gateways: 5,
+            untracked_sources: 7,
+        },
+        tracked_gateways: 2,
     };
     let text = render(&[], hub);
     assert!(
@@ -190,6 +196,14 @@ fn hub_facts_are_reported_without_labels() {
         text.contains("\nhl7edge_hub_invalid_messages_total 3\n"),
         "{text}"
     );
+    for line in [
+        "\nhl7edge_hub_gateway_mismatch_total 2\n",
+        "\nhl7edge_hub_tracked_gateways 2\n",
+        "\nhl7edge_hub_untracked_gateways_total 5\n",
+        "\nhl7edge_hub_untracked_listeners_total 7\n",
+    ] {
+        assert!(text.contains(line), "{line:?} in:\n{text}");
+    }
 }
 
 #[test]
@@ -221,6 +235,12 @@ fn the_whole_exposition_is_pinned_byte_for_byte() {
     let hub = HubStats {
         connected: true,
         invalid_messages: 3,
+        refusals: crate::fleet::Refusals {
+            gateway_mismatch: 2,
+            untracked_gateways: 5,
+            untracked_sources: 7,
+        },
+        tracked_gateways: 2,
     };
     let text = render(&f.rows(2_000), hub);
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/metrics/exposition.prom");
@@ -286,7 +306,6 @@ fn fleet_with_everything() -> Vec<crate::fleet::Row> {
             hb.storage.recovery = Some("moved".into());
             hb.queue.parked = 1;
             hb.queue.oldest_unsent_age_ms = Some(3_600_000);
-            hb.gateway.id = "elsewhere".into();
             if let Some(s) = hb.sources.first_mut() {
                 s.quarantined = 1;
                 s.control_id_reused = 1;
@@ -298,6 +317,14 @@ fn fleet_with_everything() -> Vec<crate::fleet::Row> {
         1_000,
     )
     .unwrap();
+    // A heartbeat on this gateway's topic claiming another gateway: refused, shown as an alert.
+    f.apply(
+        &format!("{GW}/telemetry"),
+        &heartbeat(|hb| hb.gateway.id = "elsewhere".into()),
+        false,
+        1_000,
+    )
+    .unwrap_err();
     f.apply(
         "hl7edge/v1/acme/clinic-13/gw-0002/status",
         &status(false),
@@ -321,6 +348,8 @@ fn serve_ingest_and_tail_expositions_keep_prometheus_naming_conventions() {
         HubStats {
             connected: true,
             invalid_messages: 1,
+            tracked_gateways: rows.len(),
+            ..HubStats::default()
         },
     );
     let mut ingest = crate::ingest::metrics::IngestStats::default();

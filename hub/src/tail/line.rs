@@ -9,6 +9,10 @@
 //! (within the record limits of `hl7edge_protocol::record::limits`) and
 //! one line, however many records a payload claims. A record that does not
 //! decode ends the payload: the lines before it stay written.
+//!
+//! An envelope is believed only when the gateway it names is its topic's
+//! ([`crate::claim`]): one that names another gateway, or arrives on a topic
+//! that names none, is refused before any line is written.
 
 use std::io::{self, Write};
 
@@ -20,7 +24,8 @@ use hl7edge_protocol::record::Record;
 use hl7edge_protocol::wire::{EnvelopeReader, WireError};
 
 use super::dedupe::Dedupe;
-use crate::topics::{self, TopicKind};
+use crate::claim::{self, GatewayMismatch};
+use crate::topics::{self, ParsedTopic, TopicKind};
 
 /// The lines of one payload.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -44,6 +49,21 @@ pub enum LineError {
         written: usize,
         /// The decoder's error.
         source: WireError,
+    },
+    /// The envelope names another gateway than its topic's: nothing was written.
+    #[error("{topic}: dropped: {source}")]
+    GatewayMismatch {
+        /// The topic it came on.
+        topic: String,
+        /// What was claimed and where.
+        source: Box<GatewayMismatch>,
+    },
+    /// The topic is not a records topic under the prefix, so it names no gateway to check the
+    /// envelope's claim against: nothing was written.
+    #[error("{topic}: dropped: not a records topic under the prefix, so the sender is unknown")]
+    NotARecordsTopic {
+        /// The topic it came on.
+        topic: String,
     },
     /// A record could not be written as JSON.
     #[error("{topic}: a record could not be written as JSON: {source}")]
@@ -71,8 +91,7 @@ pub struct Written {
 struct Line<'a> {
     gateway: &'a str,
     source: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_type: Option<&'a str>,
+    message_type: &'a str,
     id: Uuid,
     received_at: String,
     received_at_ms: i64,
@@ -118,13 +137,21 @@ pub fn write_lines(
     };
     let reader = EnvelopeReader::new(payload).map_err(|e| wire(0, e))?;
     let (gateway, source) = (reader.gateway.clone(), reader.source.clone());
-    let message_type = match topics::parse(prefix, topic) {
-        Some(parsed) => match parsed.kind {
-            TopicKind::Records(kind) => Some(kind),
-            _ => None,
-        },
-        None => None,
+    let (key, message_type) = match topics::parse(prefix, topic) {
+        Some(ParsedTopic {
+            key,
+            kind: TopicKind::Records(kind),
+        }) => (key, kind),
+        _ => {
+            return Err(LineError::NotARecordsTopic {
+                topic: topic.to_owned(),
+            });
+        }
     };
+    claim::check_envelope(&key, &gateway).map_err(|source| LineError::GatewayMismatch {
+        topic: topic.to_owned(),
+        source: Box::new(source),
+    })?;
     let mut done = Written::default();
     for entry in reader {
         let entry = entry.map_err(|e| wire(done.lines, e))?;
@@ -135,7 +162,7 @@ pub fn write_lines(
         let line = Line {
             gateway: &gateway,
             source: &source,
-            message_type: message_type.as_deref(),
+            message_type: &message_type,
             id: entry.id,
             received_at: rfc3339(entry.received_at_ms),
             received_at_ms: entry.received_at_ms,

@@ -7,6 +7,11 @@
 //! crash or a closed pipe never loses a record the broker considered
 //! delivered; the broker redelivers, and the dedupe window drops the
 //! repeat.
+//!
+//! An envelope that names another gateway than its topic's is not printed
+//! ([`crate::claim`]): it is counted, logged (gateway names only) and
+//! acknowledged, like an undecodable payload. `tail` tracks no gateways, so
+//! it needs no cap on them; its memory is the dedupe window.
 
 pub mod dedupe;
 pub mod line;
@@ -36,6 +41,8 @@ pub struct TailStats {
     pub duplicates: u64,
     /// Payloads that could not be decoded (skipped, acknowledged).
     pub undecodable: u64,
+    /// Envelopes that name another gateway than their topic's (skipped, acknowledged).
+    pub gateway_mismatch: u64,
 }
 
 /// The live counters of a run (read by the metrics endpoint).
@@ -44,6 +51,7 @@ pub struct Counters {
     records: AtomicU64,
     duplicates: AtomicU64,
     undecodable: AtomicU64,
+    gateway_mismatch: AtomicU64,
     connected: AtomicBool,
 }
 
@@ -54,6 +62,7 @@ impl Counters {
             records: self.records.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
             undecodable: self.undecodable.load(Ordering::Relaxed),
+            gateway_mismatch: self.gateway_mismatch.load(Ordering::Relaxed),
         }
     }
 
@@ -86,6 +95,12 @@ impl Counters {
                 "counter",
                 "Record payloads this tail could not decode (logged, acknowledged, skipped).",
                 s.undecodable,
+            ),
+            (
+                "hl7edge_hub_tail_gateway_mismatch_total",
+                "counter",
+                "Record payloads whose envelope names another gateway than their topic (logged, acknowledged, not printed).",
+                s.gateway_mismatch,
             ),
         ] {
             out.push_str(&format!(
@@ -173,6 +188,7 @@ pub async fn run(
         records = stats.records,
         duplicates = stats.duplicates,
         undecodable = stats.undecodable,
+        gateway_mismatch = stats.gateway_mismatch,
         "tail stopped"
     );
     Ok(stats)
@@ -200,6 +216,15 @@ fn write(
             Ok(Outcome::OutputClosed)
         }
         Err(LineError::Output(e)) => Err(CommandError::Stdout(e)),
+        Err(e @ (LineError::GatewayMismatch { .. } | LineError::NotARecordsTopic { .. })) => {
+            stats.gateway_mismatch.fetch_add(1, Ordering::Relaxed);
+            warn!(
+                cause = %e,
+                bytes = p.payload.len(),
+                "payload not printed, acknowledged: its envelope does not name the gateway of its topic"
+            );
+            Ok(Outcome::Done)
+        }
         Err(e) => {
             // Logged without content: the topic (gateway and message type)
             // and what the decoder found, never a value from the payload.

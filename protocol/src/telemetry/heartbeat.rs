@@ -24,10 +24,10 @@
 //!   encoding byte for byte.
 //!
 //! Compatibility: [`Heartbeat::custody`] and [`Heartbeat::cert_not_after_ms`]
-//! were appended before any release too, and `resends`,
-//! `control_id_reused` and `no_ack_requested` changed from the store's
-//! lifetime to since start (one scope for every counter) before any
-//! release.
+//! were appended before any release too, and so were [`Custody::quarantine`]
+//! and [`Custody::set_aside`]; `resends`, `control_id_reused` and
+//! `no_ack_requested` changed from the store's lifetime to since start (one
+//! scope for every counter) before any release.
 //! `SourceStats::resends`, `SourceStats::control_id_reused`,
 //! `SourceStats::acks_received` and the counters after it, and
 //! `QueueStats::parked`, were
@@ -105,6 +105,37 @@ pub struct Custody {
     pub audit_head: Option<String>,
     /// Lines in the audit trail (kept lines, after pruning).
     pub audit_lines: u64,
+    /// The quarantine against its own cap and retention.
+    pub quarantine: QuarantineHold,
+    /// Damaged databases set aside at start and still on the gateway.
+    pub set_aside: SetAsideFiles,
+}
+
+/// What the quarantine holds against its own cap (`quarantine.max_bytes`) and retention: sizes,
+/// counts and times only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QuarantineHold {
+    /// Bytes of the messages (and NAKs) it holds.
+    pub bytes: u64,
+    /// Its cap, `quarantine.max_bytes`; a rejected message past it is refused (AR).
+    pub max_bytes: u64,
+    /// Open entries whose raw message is erased within `quarantine.warn_before` (never sent
+    /// unless replayed first). Non-zero is an alarm.
+    pub expiring: u64,
+    /// When the next open entry's raw message is erased, Unix ms.
+    pub next_expiry_ms: Option<i64>,
+}
+
+/// Damaged databases the agent set aside at start: they hold patient data until a technician
+/// purges them (`hl7edge storage purge-set-aside`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SetAsideFiles {
+    /// How many.
+    pub files: u64,
+    /// Their bytes, with their logs.
+    pub bytes: u64,
+    /// When the oldest was set aside, Unix ms.
+    pub oldest_ms: Option<i64>,
 }
 
 /// Why new messages are refused, with the numbers.

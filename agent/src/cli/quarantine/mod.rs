@@ -109,10 +109,11 @@ fn open_entry(opened: &Opened, id: i64) -> Result<QuarantineEntry, CliError> {
         .read(|r| r.quarantine_get(id))?
         .ok_or(CliError::NoSuchEntry { id })?;
     let s = &entry.summary;
-    let resolved = match (s.replayed_at_ms, s.dropped_at_ms) {
-        (Some(at), _) => Some(("replayed", at)),
-        (None, Some(at)) => Some(("dropped", at)),
-        (None, None) => None,
+    let resolved = match (s.replayed_at_ms, s.dropped_at_ms, s.expired_at_ms) {
+        (Some(at), _, _) => Some(("replayed", at)),
+        (None, _, Some(at)) => Some(("erased past the quarantine's retention", at)),
+        (None, Some(at), None) => Some(("dropped", at)),
+        (None, None, None) => None,
     };
     match resolved {
         Some((how, at)) => Err(CliError::AlreadyResolved {

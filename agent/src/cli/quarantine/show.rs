@@ -41,11 +41,7 @@ pub(super) fn run(config: &Path, id: i64, out: &mut impl Write) -> Result<ExitCo
 
 fn render(entry: &QuarantineEntry, now: i64, out: &mut impl Write) -> std::io::Result<()> {
     let s = &entry.summary;
-    let state = match (s.replayed_at_ms, s.dropped_at_ms) {
-        (Some(at), _) => format!("replayed {}", text::utc(at)),
-        (None, Some(at)) => format!("dropped {}, message erased", text::utc(at)),
-        (None, None) => "open (not sent to the hub)".to_owned(),
-    };
+    let state = state(s);
     let header = hl7edge_protocol::hl7::ack::AckHeader::scrape(&entry.raw);
     let message_type = match (
         header.message_code.is_empty(),
@@ -74,7 +70,7 @@ fn render(entry: &QuarantineEntry, now: i64, out: &mut impl Write) -> std::io::R
     writeln!(out, "Quarantine entry {}", s.id)?;
     write!(out, "{}", text::table("  ", &[Align::Left; 2], &rows))?;
     if entry.raw.is_empty() {
-        return writeln!(out, "\nThe message was erased when the entry was dropped.");
+        return writeln!(out, "\nThe message was erased ({}).", erased_why(s));
     }
     let still_refused = problems(&entry.raw, out)?;
     segments(
@@ -112,6 +108,29 @@ fn ways_out(id: i64, still_refused: bool, out: &mut impl Write) -> std::io::Resu
             out,
             "Only if it must never be sent: hl7edge quarantine drop {id}"
         )
+    }
+}
+
+/// The entry's state in words.
+fn state(s: &crate::store::QuarantineSummary) -> String {
+    let erased = s
+        .erased_at_ms
+        .map(|at| format!(", message erased {}", text::utc(at)))
+        .unwrap_or_default();
+    match (s.replayed_at_ms, s.dropped_at_ms, s.expired_at_ms) {
+        (Some(at), _, _) => format!("replayed {}{erased}", text::utc(at)),
+        (None, _, Some(at)) => format!("erased {} past the quarantine's retention", text::utc(at)),
+        (None, Some(at), None) => format!("dropped {}, message erased", text::utc(at)),
+        (None, None, None) => "open (not sent to the hub)".to_owned(),
+    }
+}
+
+/// Why an entry's message is gone.
+fn erased_why(s: &crate::store::QuarantineSummary) -> &'static str {
+    match (s.replayed_at_ms, s.expired_at_ms) {
+        (_, Some(_)) => "it was older than the quarantine's retention, quarantine.retention",
+        (Some(_), None) => "it was replayed and its record was forwarded to the hub",
+        (None, None) => "the entry was dropped",
     }
 }
 

@@ -24,6 +24,7 @@ pub(super) fn render(r: &StatusReport, now: i64, out: &mut impl Write) -> std::i
     interfaces(r, now, out)?;
     quarantine(r, out)?;
     parked(r, out)?;
+    super::at_rest::render(r, now, out)?;
     audit(r, out)?;
     advice(r, out)
 }
@@ -254,7 +255,7 @@ fn advice(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
                  service, then hl7edge parked replay ID\n    \
                  Only if it must never be sent: hl7edge parked drop ID"
                 .to_owned(),
-            other => other.to_owned(),
+            other => super::at_rest::advice(other, r).unwrap_or_else(|| other.to_owned()),
         };
         writeln!(out, "  - {text}")?;
     }

@@ -141,3 +141,57 @@ fn a_parked_record_is_an_alarm_with_the_ways_out_and_is_not_counted_as_waiting()
         "{v}"
     );
 }
+
+#[test]
+fn quarantine_entries_near_their_retention_are_flagged_before_they_are_erased() {
+    let fixture = Fixture::new();
+    let id = fixture.receive(&without_control_id()).expect("quarantined");
+    let opened = Opened::load(&fixture.config).expect("opens");
+    // The example configuration keeps entries 30 days and warns 7 days before.
+    let in_25_days = now_ms() + 25 * 86_400_000;
+    let report = collect(&opened, in_25_days).expect("report");
+    assert_eq!(
+        report.attention,
+        ["quarantine_not_empty", "quarantine_expiring"]
+    );
+    assert_eq!(report.at_rest.quarantine.expiring, 1);
+    assert_eq!(report.at_rest.quarantine.held_entries, 1);
+    let mut out = Vec::new();
+    render(&report, in_25_days, &mut out).expect("rendered");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert_no_phi(&text);
+    assert!(
+        text.contains("1 rejected message(s) in quarantine will be erased within 7days"),
+        "{text}"
+    );
+    assert!(text.contains("the next is erased"), "{text}");
+    assert!(text.contains("hl7edge quarantine replay ID"), "{text}");
+    let now = collect(&opened, now_ms()).expect("report");
+    assert_eq!(now.attention, ["quarantine_not_empty"], "not yet: {id}");
+}
+
+#[test]
+fn a_set_aside_database_is_listed_with_its_size_and_age_and_the_purge_command() {
+    let fixture = Fixture::new();
+    let db = &fixture.loaded.storage.path;
+    let set_aside_at = now_ms() / 1000 - 3 * 86_400;
+    let aside = crate::store::sibling(db, &format!(".corrupt-{set_aside_at}"));
+    std::fs::write(&aside, vec![0u8; 8192]).expect("written");
+    let text = status(&fixture, false);
+    assert!(
+        text.contains("1 damaged database(s), 8.0 KiB in all"),
+        "{text}"
+    );
+    assert!(text.contains(&aside.display().to_string()), "{text}");
+    assert!(text.contains("(3days ago)"), "{text}");
+    assert!(text.contains("hl7edge storage purge-set-aside"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&status(&fixture, true)).expect("json");
+    assert_eq!(v["at_rest"]["set_aside_bytes"], 8192);
+    assert_eq!(
+        v["at_rest"]["set_aside"][0]["age_seconds"]
+            .as_u64()
+            .map(|s| s / 86_400),
+        Some(3)
+    );
+    assert_eq!(v["attention"], serde_json::json!(["set_aside_present"]));
+}

@@ -354,6 +354,36 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(config.hub.connect_timeout, Duration::from_secs(10));
     assert_eq!(config.telemetry.interval, Duration::from_secs(60));
     assert_eq!(config.log.level, LogLevel::Info);
+    assert_eq!(config.quarantine.max_bytes, 256 << 20);
+    assert_eq!(
+        config.quarantine.retention,
+        Duration::from_secs(30 * 86_400)
+    );
+    assert_eq!(
+        config.quarantine.warn_before,
+        Duration::from_secs(7 * 86_400)
+    );
+}
+
+#[test]
+fn the_quarantine_warning_comes_before_its_retention_ends() {
+    let short = parse(&format!("{MINIMAL}\n[quarantine]\nretention = \"4d\"\n")).unwrap();
+    assert_eq!(
+        short.quarantine.warn_before,
+        Duration::from_secs(2 * 86_400),
+        "the default lead is half of a retention shorter than two weeks"
+    );
+    let err = error_of(&format!(
+        "{MINIMAL}\n[quarantine]\nretention = \"2d\"\nwarn_before = \"2d\"\n"
+    ));
+    assert_eq!(err.key(), Some("quarantine.warn_before"));
+    let text = err.to_string();
+    assert!(
+        text.contains("2d must be shorter than quarantine.retention (2d)"),
+        "{text}"
+    );
+    let err = error_of(&format!("{MINIMAL}\n[quarantine]\nretention = \"10m\"\n"));
+    assert_eq!(err.key(), Some("quarantine.retention"));
 }
 
 #[test]

@@ -32,7 +32,9 @@ async fn committed_rows_survive_reopen() {
     let pending = reader(&cfg).pending(0, 10).unwrap();
     assert_eq!(pending.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
     assert_eq!(
-        pending.first().map(|r| r.raw.starts_with(b"MSH|")),
+        pending
+            .first()
+            .map(|r| r.raw.as_deref().is_some_and(|raw| raw.starts_with(b"MSH|"))),
         Some(true)
     );
     // Without the raw message: same rows, same records, no raw bytes read.
@@ -46,7 +48,7 @@ async fn committed_rows_survive_reopen() {
         })
         .unwrap();
     assert_eq!(lean.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
-    assert!(lean.iter().all(|r| r.raw.is_empty()));
+    assert!(lean.iter().all(|r| r.raw.is_none()));
     assert_eq!(
         lean.iter().map(|r| &r.record).collect::<Vec<_>>(),
         pending.iter().map(|r| &r.record).collect::<Vec<_>>()
@@ -238,7 +240,7 @@ async fn quarantine_entries_are_listed_replayed_and_dropped_with_audit() {
 
     store
         .handle
-        .mark_quarantine_replayed(first, now_ms())
+        .mark_quarantine_replayed(first, uuid::Uuid::now_v7(), now_ms())
         .await
         .unwrap();
     store

@@ -1,6 +1,7 @@
 //! Tests of the store as a whole: through [`StoreHandle`] and
 //! [`StoreReader`], against real files in temporary directories.
 
+mod at_rest;
 mod basics;
 mod crash;
 mod dedupe;
@@ -46,10 +47,10 @@ pub(super) fn message(source: &str, control_id: &str, content: &str) -> NewMessa
         content_hash: hash(content),
         message_type: "ORU^R01".to_owned(),
         received_at_ms: now_ms(),
-        raw: format!(
-            "MSH|^~\\&|LAB|CLINIC|HUB|ORG|20250101||ORU^R01|{control_id}|P|2.5\r{content}"
-        )
-        .into_bytes(),
+        raw: Some(
+            format!("MSH|^~\\&|LAB|CLINIC|HUB|ORG|20250101||ORU^R01|{control_id}|P|2.5\r{content}")
+                .into_bytes(),
+        ),
         record: content.as_bytes().to_vec(),
         ack: format!("MSH|...|ACK\rMSA|AA|{control_id}").into_bytes(),
     }
@@ -58,7 +59,7 @@ pub(super) fn message(source: &str, control_id: &str, content: &str) -> NewMessa
 /// A message with a payload of `size` bytes.
 pub(super) fn sized_message(source: &str, control_id: &str, size: usize) -> NewMessage {
     let mut msg = message(source, control_id, control_id);
-    msg.raw = vec![b'x'; size];
+    msg.raw = Some(vec![b'x'; size]);
     msg
 }
 

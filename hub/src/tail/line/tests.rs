@@ -167,3 +167,33 @@ fn records_before_a_bad_one_are_written_and_the_bad_one_ends_the_payload() {
     assert!(matches!(err, LineError::Wire { written: 2, .. }), "{err:?}");
     assert_eq!(String::from_utf8_lossy(&out).lines().count(), 2);
 }
+
+#[test]
+fn an_envelope_naming_another_gateway_than_its_topic_prints_nothing() {
+    let spoofed = Envelope::new("acme/clinic-13/gw-0001", "lab", vec![entry(1, None)])
+        .encode()
+        .unwrap();
+    let mut out = Vec::new();
+    let mut seen = dedupe();
+    let err = write_lines("hl7edge/v1", TOPIC, &spoofed, &mut seen, false, &mut out).unwrap_err();
+    assert!(matches!(err, LineError::GatewayMismatch { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("names gateway \"acme/clinic-13/gw-0001\""),
+        "{err}"
+    );
+    assert!(out.is_empty());
+    assert!(seen.is_empty(), "its ids are not remembered either");
+    let elsewhere = "hl7edge/v1/acme/clinic-12/gw-0001/status";
+    let err = write_lines(
+        "hl7edge/v1",
+        elsewhere,
+        &payload(vec![entry(2, None)]),
+        &mut dedupe(),
+        false,
+        &mut out,
+    )
+    .unwrap_err();
+    assert!(matches!(err, LineError::NotARecordsTopic { .. }), "{err}");
+    assert!(out.is_empty());
+}

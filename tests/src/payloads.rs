@@ -1,0 +1,41 @@
+//! Payloads as an agent publishes them, built directly, for tests that publish what no agent
+//! would (another gateway's name, crafted counts) beside valid ones.
+
+use hl7edge_protocol::normalize::mapping::MappingTable;
+use hl7edge_protocol::record::{Body, CompactString, GenericMessage, Header, Processing, Record};
+use hl7edge_protocol::wire::{Entry, Envelope, WireError};
+
+/// A record header of message type `code^event` (control id `C1`, version 2.5.1).
+pub fn header(code: &str, event: &str) -> Header {
+    Header {
+        message_code: CompactString::from(code),
+        trigger_event: CompactString::from(event),
+        control_id: CompactString::from("C1"),
+        version: CompactString::from("2.5.1"),
+        sending_application: CompactString::from("LAB"),
+        sending_facility: CompactString::from("F"),
+        message_time: None,
+        processing: Processing::Production,
+    }
+}
+
+/// A records payload naming `gateway` (`org/site/id`), source `lab`, with one generic `ZZZ^Z01`
+/// record of id `id`.
+pub fn records(gateway: &str, id: u128) -> Result<Vec<u8>, WireError> {
+    let entry = Entry {
+        id: uuid::Uuid::from_u128(id),
+        received_at_ms: 1_795_345_301_234,
+        mapping_version: MappingTable::empty().version().clone(),
+        record: Record {
+            header: header("ZZZ", "Z01"),
+            patient: None,
+            body: Body::Generic(GenericMessage {
+                delimiters: "|^~\\&".into(),
+                segments: vec!["ZZZ|1".into()],
+            }),
+            issues: vec![],
+        },
+        raw: None,
+    };
+    Envelope::new(gateway, "lab", vec![entry]).encode()
+}
