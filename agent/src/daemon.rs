@@ -53,7 +53,7 @@ pub struct RunningAgent {
 /// Opens the store and starts every part. Returns once the listeners are
 /// bound (ready to accept).
 pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent> {
-    let store_cfg = store_config(&config.storage);
+    let store_cfg = store_config(&config);
     let path = store_cfg.path.clone();
     let OpenedStore {
         handle,
@@ -150,12 +150,16 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
     })
 }
 
-/// The store settings of a `[storage]` configuration.
-pub(crate) fn store_config(storage: &config::Storage) -> StoreConfig {
+/// The store settings of a configuration: `[storage]`, and `hub.custody` (receipt mode keeps
+/// PUBACKed rows until their receipt).
+pub(crate) fn store_config(config: &Config) -> StoreConfig {
+    let storage = &config.storage;
     StoreConfig {
         max_bytes: storage.max_bytes,
         retain_sent: storage.retain_sent,
         dedupe_window: storage.dedupe_window,
+        receipt_timeout: (config.hub.custody == config::Custody::Receipt)
+            .then_some(config.hub.receipt_timeout),
         ..StoreConfig::new(storage.path.clone())
     }
 }

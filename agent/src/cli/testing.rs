@@ -77,7 +77,7 @@ impl Fixture {
 
     /// The store settings of the configuration.
     pub(crate) fn store_config(&self) -> StoreConfig {
-        daemon::store_config(&self.loaded.storage)
+        daemon::store_config(&self.loaded)
     }
 
     /// Opens the store as the agent does (the writer runs until closed).

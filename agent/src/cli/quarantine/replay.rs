@@ -75,7 +75,7 @@ fn prepare(opened: &Opened, entry: &QuarantineEntry) -> Result<Prepared, CliErro
 }
 
 fn store(opened: &Opened, id: i64, message: &NewMessage) -> Result<Inserted, CliError> {
-    let cfg = daemon::store_config(&opened.config.storage);
+    let cfg = daemon::store_config(&opened.config);
     offline::replay(&cfg, id, message, now_ms()).map_err(|source| CliError::DatabaseWrite {
         action: format!("replay quarantine entry {id}"),
         path: cfg.path.clone(),
