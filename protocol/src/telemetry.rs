@@ -9,8 +9,9 @@ mod heartbeat;
 use serde::{Deserialize, Serialize};
 
 pub use heartbeat::{
-    Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, MAX_HEARTBEAT_BYTES,
-    QueueStats, Refusing, SourceStats, StorageStats, TelemetryError, UnmappedCode, ratio,
+    Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, HubLink,
+    MAX_HEARTBEAT_BYTES, QueueStats, Refusing, SourceStats, StorageStats, TelemetryError,
+    UnmappedCode, ratio,
 };
 
 /// The retained online/offline status of a gateway.

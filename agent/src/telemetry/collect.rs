@@ -87,6 +87,8 @@ impl Collector {
             connects: f.connects.load(Ordering::Relaxed),
             forwarded: f.forwarded.load(Ordering::Relaxed),
             sources,
+            link: f.link(),
+            receipted: f.receipted.load(Ordering::Relaxed),
         }
     }
 
@@ -143,6 +145,8 @@ fn store_reading(
         parked: stats.parked,
         db_bytes: stats.db_bytes.saturating_add(stats.wal_bytes),
         live_bytes: reader.live_bytes()?,
+        awaiting_receipt: stats.awaiting.count,
+        oldest_awaiting_since_ms: stats.awaiting.oldest_since_ms,
     };
     Ok((reading, stats.sources, custody))
 }

@@ -50,6 +50,7 @@ pub(crate) fn heartbeat(edit: impl FnOnce(&mut Heartbeat)) -> Vec<u8> {
             ..SourceStats::default()
         }],
         custody: Custody::default(),
+        hub: Default::default(),
     };
     edit(&mut hb);
     hb.encode().unwrap()

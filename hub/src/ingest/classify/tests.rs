@@ -26,6 +26,7 @@ fn heartbeat(org: &str, site: &str, id: &str, sent_at_ms: i64) -> Vec<u8> {
         clock_offset_ms: None,
         sources: Vec::new(),
         custody: Default::default(),
+        hub: Default::default(),
     }
     .encode()
     .unwrap()
