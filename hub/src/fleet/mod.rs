@@ -39,6 +39,9 @@ pub struct FleetConfig {
     pub stale_intervals: u32,
     /// Alert when the oldest unsent record is older than this.
     pub backlog_alert: Duration,
+    /// Alert when the oldest record awaiting the hub's custody receipt (receipt mode) has
+    /// waited longer than this.
+    pub receipt_alert: Duration,
     /// Alert when the client certificate expires within this many days.
     pub cert_warn_days: i64,
     /// An interface whose error counters rose within this window is failing.
@@ -54,6 +57,7 @@ impl Default for FleetConfig {
             default_interval: Duration::from_secs(60),
             stale_intervals: 3,
             backlog_alert: Duration::from_secs(15 * 60),
+            receipt_alert: Duration::from_secs(15 * 60),
             cert_warn_days: 30,
             error_window: Duration::from_secs(3600),
             full_warn_hours: 24.0,

@@ -221,5 +221,48 @@ fn the_whole_exposition_is_pinned_byte_for_byte() {
         invalid_messages: 3,
     };
     let text = render(&f.rows(2_000), hub);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/metrics/exposition.prom");
+        std::fs::write(path, &text).unwrap();
+    }
     assert_eq!(text, include_str!("exposition.prom"));
+}
+
+#[test]
+fn records_awaiting_the_hubs_receipt_and_the_oldest_ones_age_are_gauges() {
+    let mut f = Fleet::new(FleetConfig::default());
+    f.apply(
+        &format!("{GW}/telemetry"),
+        &heartbeat(|hb| {
+            hb.hub.custody = "receipt".into();
+            hb.hub.awaiting_receipt = 40;
+            hb.hub.oldest_awaiting_receipt_age_ms = Some(1_200_000);
+        }),
+        false,
+        1_500,
+    )
+    .unwrap();
+    let rows = f.rows(2_000);
+    let text = render(&rows, HubStats::default());
+    assert_eq!(
+        sample(&text, "hl7edge_awaiting_receipt"),
+        [format!("hl7edge_awaiting_receipt{{{LABELS}}} 40")]
+    );
+    assert_eq!(
+        sample(&text, "hl7edge_oldest_awaiting_receipt_seconds"),
+        [format!(
+            "hl7edge_oldest_awaiting_receipt_seconds{{{LABELS}}} 1200"
+        )]
+    );
+    let alert = rows[0]
+        .alerts
+        .iter()
+        .find(|a| matches!(a, crate::fleet::Alert::ReceiptsOverdue { .. }))
+        .expect("20 minutes is past the 15-minute receipt alert");
+    assert!(
+        alert
+            .to_string()
+            .contains("40 record(s) wait for this hub's receipt"),
+        "{alert}"
+    );
 }
