@@ -301,7 +301,7 @@ impl Link {
 
     /// The broker accepted the connection.
     pub fn on_connected(&mut self, now_ms: i64) {
-        self.set_state("connected", now_ms);
+        self.set_connected(true, now_ms);
         self.row.connected_at_ms = Some(now_ms);
         self.row.failures = 0;
         self.row.cause = None;
@@ -310,7 +310,7 @@ impl Link {
 
     /// The connection failed or was given up, for `cause` (`error` as the stack said it).
     pub fn on_failed(&mut self, cause: Cause, error: &str, now_ms: i64) {
-        self.set_state("disconnected", now_ms);
+        self.set_connected(false, now_ms);
         self.row.cause = Some(cause.kind().to_owned());
         self.row.error = Some(error.to_owned());
         self.row.error_at_ms = Some(now_ms);
@@ -326,14 +326,6 @@ impl Link {
             self.row.cause = Some(kind.to_owned());
             self.row.error = Some("SUBACK refused the receipts topic".to_owned());
             self.row.error_at_ms = Some(now_ms);
-            self.changed = true;
-        }
-    }
-
-    /// A new attempt to connect starts.
-    pub fn on_connecting(&mut self, now_ms: i64) {
-        if self.row.state != "connecting" {
-            self.set_state("connecting", now_ms);
             self.changed = true;
         }
     }
@@ -372,11 +364,18 @@ impl Link {
         Some(self.row.clone())
     }
 
-    fn set_state(&mut self, state: &str, now_ms: i64) {
-        if self.row.state != state {
-            state.clone_into(&mut self.row.state);
+    /// `since_ms` moves only when the link goes up or down: retries of a link that is down
+    /// keep the time it went down (or the start, if it was never up).
+    fn set_connected(&mut self, connected: bool, now_ms: i64) {
+        if (self.row.state == "connected") != connected {
             self.row.since_ms = now_ms;
         }
+        self.row.state = if connected {
+            "connected"
+        } else {
+            "disconnected"
+        }
+        .to_owned();
     }
 }
 
@@ -477,5 +476,12 @@ mod tests {
         assert_eq!(row.cause.as_deref(), Some("hub_certificate_untrusted"));
         assert_eq!((row.state.as_str(), row.failures), ("disconnected", 1));
         assert_eq!(row.connected_at_ms, Some(2_000), "the last success is kept");
+        link.on_failed(Cause::HubCertificateUntrusted, refused, 9_000);
+        let row = link.take_update(t0 + WRITE_EVERY, 9_000).expect("counted");
+        assert_eq!(
+            (row.since_ms, row.failures),
+            (8_000, 2),
+            "down since the first failure"
+        );
     }
 }

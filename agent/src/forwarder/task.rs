@@ -138,7 +138,6 @@ pub async fn run(
             Some(r) => r,
             None => store.open_reader()?,
         };
-        custody.link.on_connecting(crate::store::now_ms());
         let outcome = Generation::new(&settings, &store, &metrics, current, options, &mut custody)
             .run(&mut heartbeats, &mut shutdown)
             .await;

@@ -16,9 +16,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// What the forwarder knows about its hub connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HubLinkRow {
-    /// `connecting`, `connected` or `disconnected`.
+    /// `connecting` (not connected yet since the agent started), `connected` or
+    /// `disconnected`.
     pub state: String,
-    /// Since when the state holds, Unix ms.
+    /// Since when connected, or since when not (retries do not move it), Unix ms.
     pub since_ms: i64,
     /// `puback` or `receipt` (`hub.custody`).
     pub custody: String,

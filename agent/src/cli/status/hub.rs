@@ -19,8 +19,9 @@ use crate::config::{Config, Custody, HubTransport};
 use crate::forwarder::link::Cause;
 use crate::store::{Awaiting, HubLinkRow};
 
-/// How long the hub may be unreachable before `status` asks for attention.
-const UNREACHABLE_SECS: u64 = 60;
+/// How long the hub may be unreachable before `status` asks for attention (several attempts:
+/// the agent retries after 0.5 s, doubling).
+const UNREACHABLE_SECS: u64 = 10;
 
 /// The hub connection and custody, as `status --json` shows it under `hub`.
 #[derive(Debug, Clone, Serialize)]
@@ -29,9 +30,10 @@ pub struct HubStatus {
     pub custody: &'static str,
     /// `hub.receipt_timeout` in seconds (receipt mode).
     pub receipt_timeout_seconds: Option<u64>,
-    /// `connecting`, `connected`, `disconnected`, or `unknown` (the agent never recorded one).
+    /// `connecting` (never connected since the agent started), `connected`, `disconnected`,
+    /// or `unknown` (the agent never recorded one).
     pub state: String,
-    /// Since when (RFC 3339, UTC).
+    /// Since when connected, or since when not (RFC 3339, UTC).
     pub since: Option<String>,
     /// The last failure's cause (`hub_certificate_untrusted`, `not_listening`, ...), while it
     /// matters: not connected, or receipts refused.
@@ -130,8 +132,7 @@ impl HubStatus {
         if self.refused() {
             out.push("hub_refused");
         } else if let Some(l) = self.link.as_ref().filter(|l| l.state != "connected") {
-            let down_since = l.connected_at_ms.map_or(l.since_ms, |c| c.max(l.since_ms));
-            if l.failures > 0 && text::age_secs(now, down_since) > UNREACHABLE_SECS {
+            if l.failures > 0 && text::age_secs(now, l.since_ms) > UNREACHABLE_SECS {
                 out.push("hub_unreachable");
             }
         }
