@@ -19,7 +19,11 @@ use serde_json::Value;
 fn attention(status: &Value) -> Vec<String> {
     status["attention"]
         .as_array()
-        .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -67,8 +71,16 @@ async fn with_the_broker_down_status_says_nothing_listens_what_to_run_and_that_m
         attention(&status).contains(&"hub_unreachable".to_owned()),
         "{status}"
     );
-    ensure!(status["hub"]["cause"] == "not_listening", "{}", status["hub"]);
-    ensure!(status["hub"]["heals_by_waiting"] == true, "{}", status["hub"]);
+    ensure!(
+        status["hub"]["cause"] == "not_listening",
+        "{}",
+        status["hub"]
+    );
+    ensure!(
+        status["hub"]["heals_by_waiting"] == true,
+        "{}",
+        status["hub"]
+    );
     ensure!(status["hub"]["state"] != "connected", "{}", status["hub"]);
     let text = rig.agent.status_text()?;
     ensure!(
@@ -106,10 +118,21 @@ async fn a_hub_certificate_the_box_does_not_trust_is_named_with_its_fix_and_neve
             attention(s).contains(&"hub_refused".to_owned())
         })
         .await?;
-    ensure!(status["hub"]["cause"] == "hub_certificate_untrusted", "{}", status["hub"]);
-    ensure!(status["hub"]["heals_by_waiting"] == false, "{}", status["hub"]);
+    ensure!(
+        status["hub"]["cause"] == "hub_certificate_untrusted",
+        "{}",
+        status["hub"]
+    );
+    ensure!(
+        status["hub"]["heals_by_waiting"] == false,
+        "{}",
+        status["hub"]
+    );
     let error = status["hub"]["last_error"].as_str().unwrap_or_default();
-    ensure!(error.contains("BadSignature"), "the stack's words are kept: {error}");
+    ensure!(
+        error.contains("BadSignature"),
+        "the stack's words are kept: {error}"
+    );
     ensure!(
         attention(&status).first().map(String::as_str) == Some("hub_refused"),
         "{status}"

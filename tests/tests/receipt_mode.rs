@@ -41,7 +41,9 @@ fn depth(status: &Value) -> u64 {
 }
 
 fn awaiting(status: &Value) -> u64 {
-    status["hub"]["awaiting_receipt"].as_u64().unwrap_or(u64::MAX)
+    status["hub"]["awaiting_receipt"]
+        .as_u64()
+        .unwrap_or(u64::MAX)
 }
 
 /// Sends `COUNT` lab results to gateway `n` and returns the ACKed control ids.
@@ -76,12 +78,17 @@ fn landed_once(landed: &Landed, n: usize, acked: &[String]) -> Result<BTreeSet<S
 /// Stops the ingest (its persistent session stays, the broker queues for it), sends, waits
 /// until the broker acknowledged everything, then restarts the broker without persistence and
 /// starts the ingest again. Returns the ACKed control ids.
-async fn lose_at_the_broker(rig: &mut IngestRig, what_is_held: fn(&Value) -> bool) -> Result<Vec<String>> {
+async fn lose_at_the_broker(
+    rig: &mut IngestRig,
+    what_is_held: fn(&Value) -> bool,
+) -> Result<Vec<String>> {
     let status = rig.ingests[0].terminate().await?;
     ensure!(status.success(), "the ingest stopped with {status}");
     let acked = send(rig, 0, "lisa").await?;
     let held = rig.agents[0]
-        .wait_status(Duration::from_secs(30), |s| depth(s) == 0 && what_is_held(s))
+        .wait_status(Duration::from_secs(30), |s| {
+            depth(s) == 0 && what_is_held(s)
+        })
         .await?;
     ensure!(
         depth(&held) == 0 && what_is_held(&held),
@@ -124,10 +131,20 @@ async fn receipt_mode_delivers_every_record_exactly_once_though_the_broker_lost_
             depth(s) == 0 && awaiting(s) == 0 && s["hub"]["last_receipt_at"].is_string()
         })
         .await?;
-    ensure!(awaiting(&done) == 0, "still awaiting receipts: {}", done["hub"]);
-    ensure!(done["hub"]["last_receipt_at"].is_string(), "{}", done["hub"]);
     ensure!(
-        rig.agents[0].log().contains("publishing again records whose custody receipt did not come"),
+        awaiting(&done) == 0,
+        "still awaiting receipts: {}",
+        done["hub"]
+    );
+    ensure!(
+        done["hub"]["last_receipt_at"].is_string(),
+        "{}",
+        done["hub"]
+    );
+    ensure!(
+        rig.agents[0]
+            .log()
+            .contains("publishing again records whose custody receipt did not come"),
         "the gateway never said it published again"
     );
     Ok(())
@@ -157,7 +174,10 @@ async fn puback_mode_loses_every_record_the_broker_lost_after_its_puback() -> Re
     // The path works: what is sent now lands.
     let later = send(&rig, 0, "lisz").await?;
     let count = wait_records(&db, later.len() as i64, Duration::from_secs(60)).await?;
-    ensure!(count == later.len() as i64, "{count} rows after the broker came back");
+    ensure!(
+        count == later.len() as i64,
+        "{count} rows after the broker came back"
+    );
     Ok(())
 }
 
@@ -229,11 +249,18 @@ async fn a_forged_receipt_is_refused_by_the_acl_or_ignored_and_only_the_hubs_rec
     let db = rig.pg.client().await?;
     wait_records(&db, COUNT as i64, Duration::from_secs(60)).await?;
     let done = rig.agents[1]
-        .wait_status(Duration::from_secs(60), |s| awaiting(s) == 0 && depth(s) == 0)
+        .wait_status(Duration::from_secs(60), |s| {
+            awaiting(s) == 0 && depth(s) == 0
+        })
         .await?;
     ensure!(awaiting(&done) == 0, "{}", done["hub"]);
     let landed = Landed::read(&db).await.context("landed")?;
     let found = landed_once(&landed, 1, &acked)?;
-    ensure!(found.len() == acked.len(), "{} of {} landed", found.len(), acked.len());
+    ensure!(
+        found.len() == acked.len(),
+        "{} of {} landed",
+        found.len(),
+        acked.len()
+    );
     Ok(())
 }
