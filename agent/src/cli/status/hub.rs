@@ -166,7 +166,9 @@ impl HubStatus {
             "hub_unreachable" => format!(
                 "The hub has not been reachable since {}: {words}{error}.\n    {fix}\n    \
                  Nothing is lost; they are sent once the hub is reachable.",
-                self.since.as_deref().unwrap_or("-")
+                self.link
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |l| text::utc(l.since_ms))
             ),
             "receipts_overdue" => format!(
                 "{} record(s) reached the hub's broker but the hub has not confirmed them \
