@@ -437,6 +437,7 @@ async fn backlog_phase(
     agent.restart().await?;
     let restart = started.elapsed();
     let pid = agent.pid().ok_or("agent not running")?;
+    let cpu_at_start = sys::cpu_time(pid).unwrap_or_default();
 
     let mut counter = RecordCount::new();
     let deadline = Instant::now() + Duration::from_secs(120 + n / 2_000);
@@ -448,9 +449,11 @@ async fn backlog_phase(
     }
     let drain = started.elapsed().as_secs_f64();
     let got = counter.records();
+    let cpu_us = |at: Duration| at.saturating_sub(cpu_at_start).as_secs_f64() * 1e6 / n as f64;
     let note = format!(
-        "{got}/{n} records in {drain:.1} s from restart, {} dup; prefilled via store",
-        counter.duplicates()
+        "{got}/{n} records in {drain:.1} s from restart, {} dup; prefilled via store; agent CPU {:.1} µs/record",
+        counter.duplicates(),
+        cpu_us(sys::cpu_time(pid).unwrap_or_default())
     );
     rows.push(Row::new(
         "restart until MLLP accepts (backlog queued)",
@@ -488,7 +491,10 @@ async fn backlog_phase(
             "rec/s",
             Goal::AtLeast(50_000.0),
             Some(n as f64 / receipted),
-            &format!("{n} in {receipted:.1} s from restart; {awaiting} awaiting at the end"),
+            &format!(
+                "{n} in {receipted:.1} s from restart; {awaiting} awaiting at the end; agent CPU {:.1} µs/record",
+                cpu_us(sys::cpu_time(pid).unwrap_or_default())
+            ),
         ));
     }
     rows.push(Row::new(

@@ -116,8 +116,21 @@ async fn rows_whose_receipt_is_overdue_are_read_again_in_seq_order_and_wait_long
         .forwarded(vec![seqs[0]], t0 + 61_000)
         .await
         .unwrap();
-    assert_eq!(due(t0 + 61_000 + 119_999), [seqs[1], seqs[2]]);
-    assert_eq!(due(t0 + 61_000 + 120_000), &seqs[..3]);
+    let second = crate::store::custody::wait_ms(60_000, 2);
+    assert_eq!(second, 120_000);
+    assert_eq!(due(t0 + 61_000 + second - 1), [seqs[1], seqs[2]]);
+    assert_eq!(due(t0 + 61_000 + second), &seqs[..3]);
+    // Later PUBACKs wait as `wait_ms` says: at most eight timeouts.
+    for (n, at) in [(3, 300_000), (4, 600_000), (5, 1_200_000)] {
+        store
+            .handle
+            .forwarded(vec![seqs[0]], t0 + at)
+            .await
+            .unwrap();
+        let wait = crate::store::custody::wait_ms(60_000, n);
+        assert!(!due(t0 + at + wait - 1).contains(&seqs[0]), "PUBACK {n}");
+        assert!(due(t0 + at + wait).contains(&seqs[0]), "PUBACK {n}");
+    }
     let stats = reader(&cfg).stats().unwrap();
     assert_eq!(
         stats.awaiting.oldest_since_ms,
