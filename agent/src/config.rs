@@ -212,6 +212,36 @@ pub struct Hub {
     pub max_payload: usize,
     /// How long a connection attempt (TCP + TLS + CONNACK) may take.
     pub connect_timeout: Duration,
+    /// When a forwarded record leaves the queue: at the broker's PUBACK, or
+    /// at the hub's custody receipt.
+    pub custody: Custody,
+    /// In receipt mode, how long a record the broker acknowledged may wait
+    /// for its receipt before it is published again (same record id).
+    pub receipt_timeout: Duration,
+}
+
+/// When a forwarded record's custody passes to the hub (`hub.custody`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Custody {
+    /// At the broker's PUBACK: the row is deleted then. Right for a hub
+    /// without `hl7edge-hub ingest` (nothing would ever send a receipt).
+    #[default]
+    Puback,
+    /// At the hub's custody receipt, after its database commit: a PUBACKed
+    /// row is kept (awaiting receipt) and published again under the same
+    /// record id when no receipt came within `receipt_timeout`.
+    Receipt,
+}
+
+impl Custody {
+    /// The configuration value naming this mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Custody::Puback => "puback",
+            Custody::Receipt => "receipt",
+        }
+    }
 }
 
 /// How the agent talks to the broker.

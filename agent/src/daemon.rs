@@ -151,7 +151,8 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
     })
 }
 
-/// The store settings of a `[storage]` configuration.
+/// The store settings of a configuration: `[storage]`, `[quarantine]`, and `hub.custody`
+/// (receipt mode keeps PUBACKed rows until their receipt).
 pub(crate) fn store_config(config: &Config) -> StoreConfig {
     let storage = &config.storage;
     StoreConfig {
@@ -160,6 +161,8 @@ pub(crate) fn store_config(config: &Config) -> StoreConfig {
         dedupe_window: storage.dedupe_window,
         quarantine_max_bytes: config.quarantine.max_bytes,
         quarantine_retention: config.quarantine.retention,
+        receipt_timeout: (config.hub.custody == config::Custody::Receipt)
+            .then_some(config.hub.receipt_timeout),
         ..StoreConfig::new(storage.path.clone())
     }
 }

@@ -120,6 +120,10 @@ pub struct ThresholdArgs {
     /// Alert when the oldest unsent record on a gateway is older than this.
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub backlog_alert: Duration,
+    /// Alert when the oldest record a gateway in receipt mode holds for the hub's custody
+    /// receipt has waited longer than this since its PUBACK.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub receipt_alert: Duration,
     /// Alert when a client certificate expires within this many days.
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     pub cert_warn_days: i64,
@@ -322,6 +326,7 @@ impl ThresholdArgs {
             prefix: prefix.to_owned(),
             default_interval: self.heartbeat_interval.max(Duration::from_secs(1)),
             backlog_alert: self.backlog_alert,
+            receipt_alert: self.receipt_alert,
             cert_warn_days: self.cert_warn_days,
             error_window: self.error_window,
             full_warn_hours: self.full_warn_hours,

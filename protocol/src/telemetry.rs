@@ -9,9 +9,9 @@ mod heartbeat;
 use serde::{Deserialize, Serialize};
 
 pub use heartbeat::{
-    Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, MAX_HEARTBEAT_BYTES,
-    QuarantineHold, QueueStats, Refusing, SetAsideFiles, SourceStats, StorageStats, TelemetryError,
-    UnmappedCode, ratio,
+    Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, HubLink,
+    MAX_HEARTBEAT_BYTES, QuarantineHold, QueueStats, Refusing, SetAsideFiles, SourceStats,
+    StorageStats, TelemetryError, UnmappedCode, ratio,
 };
 
 /// [`Status::reason`] of the offline status a gateway leaves with the broker as its MQTT last

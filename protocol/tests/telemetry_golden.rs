@@ -102,6 +102,19 @@ fn sample_heartbeat() -> Heartbeat {
             },
         },
         cert_not_after_ms: Some(1_816_513_301_234),
+        hub: HubLink {
+            custody: "receipt".into(),
+            awaiting_receipt: 128,
+            oldest_awaiting_receipt_age_ms: Some(42_000),
+            receipted: 9_000,
+            failures: 0,
+            last_error_cause: Some("not_listening".into()),
+            last_error: Some("I/O: Connection refused (os error 111)".into()),
+            last_error_at_ms: Some(1_795_345_200_000),
+            connected_at_ms: Some(1_795_345_210_000),
+            last_puback_at_ms: Some(1_795_345_299_000),
+            last_receipt_at_ms: Some(1_795_345_299_500),
+        },
     }
 }
 

@@ -8,7 +8,13 @@
 //! cargo bench -p hl7edge-e2e --bench gateway -- --quick      # short check, 50,000 backlog
 //! cargo bench -p hl7edge-e2e --bench gateway -- --backlog 100000
 //! cargo bench -p hl7edge-e2e --bench gateway -- --quick --live-only  # no backlog phase
+//! cargo bench -p hl7edge-e2e --bench gateway -- --quick --receipt-mode  # hub.custody = "receipt"
 //! ```
+//!
+//! `--receipt-mode` runs the agent with `hub.custody = "receipt"` and a stand-in hub that
+//! answers every records payload at once with a custody receipt (no database in between), so
+//! the figures show what receipt mode costs the gateway; the drain then also reports when the
+//! last record was receipted (deleted), not only when it reached the subscriber.
 //!
 //! Run the agent with `RUST_LOG=info,hl7edge::store=debug` to have the store writer's figures
 //! (requests per commit, commit time, gathering waits) printed before the table.
@@ -28,7 +34,7 @@ use hl7edge_e2e::bench::records::RecordCount;
 use hl7edge_e2e::bench::report::{Goal, Row, print_table, quantile};
 use hl7edge_e2e::bench::sys;
 use hl7edge_e2e::broker::Broker;
-use hl7edge_e2e::mqtt::{ClientOptions, Subscriber};
+use hl7edge_e2e::mqtt::{ClientOptions, Receipter, Subscriber};
 use hl7edge_e2e::pki::Pki;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -42,6 +48,7 @@ const MAX_BYTES: u64 = 16 << 30;
 struct Options {
     quick: bool,
     live_only: bool,
+    receipt_mode: bool,
     backlog: u64,
     warmup: Duration,
     measure: Duration,
@@ -62,6 +69,7 @@ fn options() -> Result<Options, BoxError> {
     Ok(Options {
         quick,
         live_only: args.iter().any(|a| a == "--live-only"),
+        receipt_mode: args.iter().any(|a| a == "--receipt-mode"),
         backlog,
         warmup: secs(1, 3),
         measure: secs(3, 10),
@@ -103,11 +111,24 @@ async fn run(options: Options) -> Result<(), BoxError> {
     let binary = agent_binary()?;
     println!("hl7edge gateway benchmark");
     println!(
-        "command : cargo build --release -p hl7edge && cargo bench -p hl7edge-e2e --bench gateway{}",
+        "command : cargo build --release -p hl7edge && cargo bench -p hl7edge-e2e --bench gateway{}{}",
         if options.quick {
             " -- --quick".to_owned()
         } else {
             format!(" -- --backlog {}", options.backlog)
+        },
+        if options.receipt_mode {
+            " --receipt-mode"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "custody : {}",
+        if options.receipt_mode {
+            "receipt (a stand-in hub receipts every payload at once)"
+        } else {
+            "puback"
         }
     );
     println!("agent   : {}", binary.display());
@@ -131,10 +152,29 @@ async fn run(options: Options) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn agent_config(pki: &Pki, url: &str) -> AgentConfig {
+fn agent_config(pki: &Pki, url: &str, options: &Options) -> AgentConfig {
     let mut config = AgentConfig::new(pki, url).set("storage.max_bytes", "16 GiB");
+    if options.receipt_mode {
+        config = config.set("hub.custody", "receipt");
+    }
     config.log_level = "info".into();
     config
+}
+
+/// In receipt mode, the stand-in hub that receipts every records payload.
+async fn receipter(
+    broker: &Broker,
+    pki: &Pki,
+    options: &Options,
+    name: &str,
+) -> Result<Option<Receipter>, BoxError> {
+    if !options.receipt_mode {
+        return Ok(None);
+    }
+    let hub = ClientOptions::new(name, &pki.ca, Some(&pki.subscriber));
+    Ok(Some(
+        Receipter::start(broker.addr(), &hub, "hl7edge/v1").await?,
+    ))
 }
 
 async fn live_phases(
@@ -146,7 +186,8 @@ async fn live_phases(
     let broker = Broker::start(pki).await?;
     let hub = ClientOptions::new("bench-hub", &pki.ca, Some(&pki.subscriber));
     let subscriber = Subscriber::connect(broker.addr(), &hub, "hl7edge/v1/#").await?;
-    let agent = Agent::start_binary(binary, &agent_config(pki, &broker.url())).await?;
+    let receipts = receipter(&broker, pki, options, "bench-receipts").await?;
+    let agent = Agent::start_binary(binary, &agent_config(pki, &broker.url(), options)).await?;
     let addr = agent.mllp_addr("lab").ok_or("no lab listener")?;
     let pid = agent.pid().ok_or("agent not running")?;
 
@@ -224,6 +265,19 @@ async fn live_phases(
         Some(mb(loaded.peak_kib)),
         &format!("VmRSS now {:.1} MB", mb(loaded.current_kib)),
     ));
+    if let Some(receipts) = receipts {
+        let status = agent.status_json()?;
+        rows.push(Row::new(
+            "receipts sent by the stand-in hub",
+            "",
+            Goal::None,
+            Some(receipts.receipts() as f64),
+            &format!(
+                "awaiting receipt at the end: {}",
+                status["hub"]["awaiting_receipt"]
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -361,7 +415,7 @@ async fn backlog_phase(
     let n = options.backlog;
     let mut broker = Broker::start(pki).await?;
     broker.stop().await?;
-    let mut agent = Agent::start_binary(binary, &agent_config(pki, &broker.url())).await?;
+    let mut agent = Agent::start_binary(binary, &agent_config(pki, &broker.url(), options)).await?;
     agent.sigterm()?;
     agent.wait_exit(Duration::from_secs(30)).await?;
 
@@ -378,10 +432,12 @@ async fn backlog_phase(
     broker.restart().await?;
     let hub = ClientOptions::new("bench-drain", &pki.ca, Some(&pki.subscriber));
     let subscriber = Subscriber::connect(broker.addr(), &hub, "hl7edge/v1/#").await?;
+    let receipts = receipter(&broker, pki, options, "bench-drain-receipts").await?;
     let started = Instant::now();
     agent.restart().await?;
     let restart = started.elapsed();
     let pid = agent.pid().ok_or("agent not running")?;
+    let cpu_at_start = sys::cpu_time(pid).unwrap_or_default();
 
     let mut counter = RecordCount::new();
     let deadline = Instant::now() + Duration::from_secs(120 + n / 2_000);
@@ -393,9 +449,11 @@ async fn backlog_phase(
     }
     let drain = started.elapsed().as_secs_f64();
     let got = counter.records();
+    let cpu_us = |at: Duration| at.saturating_sub(cpu_at_start).as_secs_f64() * 1e6 / n as f64;
     let note = format!(
-        "{got}/{n} records in {drain:.1} s from restart, {} dup; prefilled via store",
-        counter.duplicates()
+        "{got}/{n} records in {drain:.1} s from restart, {} dup; prefilled via store; agent CPU {:.1} µs/record",
+        counter.duplicates(),
+        cpu_us(sys::cpu_time(pid).unwrap_or_default())
     );
     rows.push(Row::new(
         "restart until MLLP accepts (backlog queued)",
@@ -411,6 +469,34 @@ async fn backlog_phase(
         Some(got as f64 / drain),
         &note,
     ));
+    if receipts.is_some() {
+        // Receipt mode deletes at the receipt: the drain is done when nothing awaits one.
+        let deadline = Instant::now() + Duration::from_secs(120 + n / 2_000);
+        let mut awaiting = u64::MAX;
+        while Instant::now() < deadline {
+            let status = agent.status_json()?;
+            awaiting = status["hub"]["awaiting_receipt"]
+                .as_u64()
+                .unwrap_or(u64::MAX);
+            let depth = status["queue"]["depth"].as_u64().unwrap_or(u64::MAX);
+            peak = sys::rss(pid).map_or(peak, |r| r.peak_kib);
+            if awaiting == 0 && depth == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let receipted = started.elapsed().as_secs_f64();
+        rows.push(Row::new(
+            "backlog drain until every record is receipted",
+            "rec/s",
+            Goal::AtLeast(50_000.0),
+            Some(n as f64 / receipted),
+            &format!(
+                "{n} in {receipted:.1} s from restart; {awaiting} awaiting at the end; agent CPU {:.1} µs/record",
+                cpu_us(sys::cpu_time(pid).unwrap_or_default())
+            ),
+        ));
+    }
     rows.push(Row::new(
         "RSS peak while draining (VmHWM)",
         "MB",

@@ -59,6 +59,9 @@ pub enum AgentError {
     /// The agent is not running.
     #[error("the agent is not running")]
     NotRunning,
+    /// `hl7edge status --json` printed no JSON.
+    #[error("hl7edge status printed no JSON ({0}): {1}")]
+    Status(serde_json::Error, String),
 }
 
 /// A running (or deliberately stopped) agent.
@@ -225,6 +228,43 @@ impl Agent {
     /// The log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// `hl7edge status` for this agent's configuration, as people read it.
+    pub fn status_text(&self) -> Result<String, AgentError> {
+        let output = std::process::Command::new(binary()?)
+            .arg("status")
+            .arg("--config")
+            .arg(self.config_path())
+            .output()?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// `hl7edge status --json` for this agent's configuration.
+    pub fn status_json(&self) -> Result<serde_json::Value, AgentError> {
+        let output = std::process::Command::new(binary()?)
+            .args(["status", "--json", "--config"])
+            .arg(self.config_path())
+            .output()?;
+        serde_json::from_slice(&output.stdout).map_err(|e| {
+            AgentError::Status(e, String::from_utf8_lossy(&output.stderr).into_owned())
+        })
+    }
+
+    /// Polls `status --json` until `done` holds or `timeout` passes; returns the last reading.
+    pub async fn wait_status(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value, AgentError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let status = self.status_json()?;
+            if done(&status) || tokio::time::Instant::now() >= deadline {
+                return Ok(status);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// Prints the end of the log to stderr.

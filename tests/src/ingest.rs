@@ -336,6 +336,17 @@ impl IngestRig {
         ingests: usize,
         configure: impl Fn(crate::agent::AgentConfig) -> crate::agent::AgentConfig,
     ) -> Result<IngestRig, IngestRigError> {
+        IngestRig::start_with(ingests, crate::broker::Persistence::default(), configure).await
+    }
+
+    /// As [`IngestRig::start`], with the broker keeping its state as `persistence` says
+    /// ([`crate::broker::Persistence::Off`]: a restart forgets every session and queued
+    /// message, including what it acknowledged and held for a stopped ingest).
+    pub async fn start_with(
+        ingests: usize,
+        persistence: crate::broker::Persistence,
+        configure: impl Fn(crate::agent::AgentConfig) -> crate::agent::AgentConfig,
+    ) -> Result<IngestRig, IngestRigError> {
         let pki = crate::pki::Pki::generate()?;
         let (org, site, id) = SECOND_GATEWAY;
         let second = pki.gateway(org, site, id)?;
@@ -344,6 +355,7 @@ impl IngestRig {
         std::fs::write(&acl, ACL_TEMPLATE)?;
         let options = crate::broker::BrokerOptions {
             extra_config: vec![format!("acl_file {}", acl.display())],
+            persistence,
             ..Default::default()
         };
         let broker = crate::broker::Broker::start_with(&pki, options).await?;

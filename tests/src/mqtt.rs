@@ -8,6 +8,7 @@
 //! - the largest packet the clients accept is the protocol maximum, so the broker never drops a
 //!   message because the test client announced a small limit.
 
+mod receipter;
 mod subscriber;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use rumqttc::{TlsConfiguration, Transport};
 use crate::pki::CertPaths;
 use crate::tls::{self, TlsError};
 
+pub use receipter::Receipter;
 pub use subscriber::{Received, Subscriber};
 
 /// The largest MQTT packet (the protocol's limit), announced so the broker never drops for size.

@@ -18,6 +18,7 @@ use clap::Args;
 use serde::Serialize;
 
 mod at_rest;
+mod hub;
 mod render;
 use render::render;
 
@@ -71,8 +72,11 @@ pub struct StatusReport {
     pub parked: ParkedStatus,
     /// The newest audit lines, newest first.
     pub recent_audit: Vec<AuditLine>,
-    /// What needs attention: `refusing`, `queue_old`, `quarantine_not_empty`,
-    /// `records_parked`, `quarantine_expiring`, `quarantine_full`, `set_aside_present`.
+    /// The hub connection as the agent recorded it, and custody receipts.
+    pub hub: hub::HubStatus,
+    /// What needs attention: `refusing`, `hub_refused`, `hub_unreachable`, `queue_old`,
+    /// `receipts_overdue`, `quarantine_not_empty`, `records_parked`, `quarantine_expiring`,
+    /// `quarantine_full`, `set_aside_present`.
     pub attention: Vec<&'static str>,
     /// Patient data held beside the queue: the quarantine against its cap and retention, and
     /// damaged databases set aside.
@@ -223,15 +227,27 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
     let outlook = opened.read(|r| r.space_outlook(max_bytes, DEFAULT_RESERVE_BYTES))?;
     let intake = intake_status(&outlook, &stats.sources);
     let queue = queue_status(&stats, now);
+    let link = opened.read(|r| r.hub_link())?;
+    let hub = hub::hub_status(&opened.config, link, stats.awaiting, now);
+    let hub_attention = hub.attention(now);
     let mut attention = Vec::new();
     if intake.refusing {
         attention.push("refusing");
     }
+    attention.extend(
+        hub_attention
+            .iter()
+            .filter(|c| **c != "receipts_overdue")
+            .copied(),
+    );
     if queue
         .oldest_unsent_age_seconds
         .is_some_and(|age| age > QUEUE_OLD_SECS)
     {
         attention.push("queue_old");
+    }
+    if hub_attention.contains(&"receipts_overdue") {
+        attention.push("receipts_overdue");
     }
     if stats.quarantine_count > 0 {
         attention.push("quarantine_not_empty");
@@ -266,6 +282,7 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
                 .collect(),
         },
         recent_audit: audit.into_iter().map(audit_line).collect(),
+        hub,
         attention,
         at_rest,
     })

@@ -56,6 +56,8 @@ topic_prefix = "hl7edge/v1"
 batch_max_records = 64          # records per publish (1 = one record per message)
 max_payload = "128 KB"          # bytes per publish; never above the broker's limit
 connect_timeout = "10s"
+custody = "puback"              # puback (delete at the broker's PUBACK) | receipt (at the hub's receipt)
+receipt_timeout = "5m"          # receipt mode: publish again when no receipt came within this
 
 [telemetry]
 interval = "60s"                # heartbeat period

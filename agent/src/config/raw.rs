@@ -9,7 +9,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use super::{AckMode, LogFormat, LogLevel};
+use super::{AckMode, Custody, LogFormat, LogLevel};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -102,6 +102,8 @@ pub(super) struct RawHub {
     pub batch_max_records: Option<Whole>,
     pub max_payload: Option<Quantity>,
     pub connect_timeout: Option<Quantity>,
+    pub custody: Option<Custody>,
+    pub receipt_timeout: Option<Quantity>,
 }
 
 /// `[telemetry]`

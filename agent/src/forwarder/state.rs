@@ -7,8 +7,13 @@
 //! loop. Tests drive it on a virtual clock.
 //!
 //! Invariants:
-//! - A row is reported as forwarded (and so deleted) only after the PUBACK
-//!   of the publish that carried it.
+//! - A row is reported as forwarded (and so deleted, or in receipt mode
+//!   marked at broker) only after the PUBACK of the publish that carried it.
+//! - Rows published again because their custody receipt did not come
+//!   ([`ForwardState::requested_again`], decided by `receipt_wait.rs`) never
+//!   move the cursor of new rows, so a new row below them is not skipped;
+//!   while a sweep of such rows runs, its reads come before reads of new
+//!   rows, so the records go out again in their original order.
 //! - rumqttc does not return packet ids from `publish()`; it reports
 //!   `Outgoing::Publish(pkid)` in the order publishes were requested, so
 //!   requested publishes are queued and matched to packet ids in FIFO order.
@@ -109,6 +114,19 @@ pub struct Read {
     pub max_rows: usize,
     /// Most record bytes (the first row always comes, whatever its size).
     pub max_bytes: usize,
+    /// `None`: rows not published yet. `Some(t)`: rows awaiting their
+    /// receipt whose wait ended by `t` (Unix ms), to publish again.
+    pub due_before_ms: Option<i64>,
+}
+
+/// A sweep of rows to publish again (receipt mode), as `receipt_wait.rs`
+/// hands it to [`ForwardState::next_read`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    /// Rows with a seq above this.
+    pub after_seq: i64,
+    /// Rows whose wait for a receipt ended by this, Unix ms.
+    pub before_ms: i64,
 }
 
 /// What to do after an event.
@@ -129,6 +147,8 @@ pub enum Effect {
 struct Publish {
     seqs: Option<Vec<i64>>,
     bytes: usize,
+    /// Rows published again for want of a receipt.
+    again: bool,
 }
 
 /// Forwarding state for one MQTT connection generation.
@@ -153,6 +173,8 @@ pub struct ForwardState {
     backlog_empty: bool,
     /// When to read again after commits arrived while caught up.
     linger_until: Option<Instant>,
+    /// Outstanding publishes of rows published again.
+    again_outstanding: usize,
 }
 
 impl ForwardState {
@@ -170,6 +192,7 @@ impl ForwardState {
             last_progress: now,
             backlog_empty: false,
             linger_until: None,
+            again_outstanding: 0,
         }
     }
 
@@ -221,7 +244,15 @@ impl ForwardState {
     /// bytes leave room for a page (or nothing is outstanding), and the
     /// deletes of PUBACKed rows keep up (`deletes_waiting` below
     /// `deletes_max`).
-    pub fn next_read(&self, deletes_waiting: usize, deletes_max: usize) -> Option<Read> {
+    ///
+    /// While a `sweep` of rows to publish again runs, the read is the
+    /// sweep's (whether or not new rows wait).
+    pub fn next_read(
+        &self,
+        deletes_waiting: usize,
+        deletes_max: usize,
+        sweep: Option<Sweep>,
+    ) -> Option<Read> {
         let page_bytes = self.limits.page_bytes();
         let free_bytes = self
             .limits
@@ -229,15 +260,23 @@ impl ForwardState {
             .saturating_sub(self.outstanding_bytes);
         let room = self.outstanding() == 0 || free_bytes >= page_bytes;
         let ready = self.connected
-            && !self.backlog_empty
+            && (sweep.is_some() || !self.backlog_empty)
             && self.free_slots() >= self.limits.page()
             && room
             && deletes_waiting < deletes_max;
         ready.then(|| Read {
-            after_seq: self.cursor,
+            after_seq: sweep.map_or(self.cursor, |s| s.after_seq),
             max_rows: self.free_slots().min(self.limits.page()) * self.limits.batch_records,
             max_bytes: free_bytes.min(page_bytes).max(1),
+            due_before_ms: sweep.map(|s| s.before_ms),
         })
+    }
+
+    /// True while rows published again are outstanding: a new sweep waits
+    /// for their PUBACKs (which set their next wait), or it would take them
+    /// again.
+    pub fn republishing(&self) -> bool {
+        self.again_outstanding > 0
     }
 
     /// A read returned `rows` rows; none means the queue is caught up
@@ -254,14 +293,22 @@ impl ForwardState {
         if let Some(&last) = seqs.last() {
             self.cursor = self.cursor.max(last);
         }
-        self.push(Some(seqs), bytes);
+        self.push(Some(seqs), bytes, false);
+    }
+
+    /// Records that a publish of `bytes` carrying rows published again
+    /// (their receipt did not come) was handed to the client. The cursor of
+    /// new rows does not move.
+    pub fn requested_again(&mut self, seqs: Vec<i64>, bytes: usize) {
+        self.again_outstanding += 1;
+        self.push(Some(seqs), bytes, true);
     }
 
     /// Records that a publish of `bytes` carrying no rows (status,
     /// telemetry) was handed to the client; it takes a packet id like any
     /// other.
     pub fn requested_other(&mut self, bytes: usize) {
-        self.push(None, bytes);
+        self.push(None, bytes, false);
     }
 
     /// Row `seq` was not published and stays in the store (set aside as
@@ -277,6 +324,9 @@ impl ForwardState {
         };
         if let Some(old) = self.in_flight.insert(pkid, publish) {
             self.outstanding_bytes = self.outstanding_bytes.saturating_sub(old.bytes);
+            if old.again {
+                self.again_outstanding = self.again_outstanding.saturating_sub(1);
+            }
             return Effect::Reconnect("packet id reused while still in flight");
         }
         Effect::None
@@ -289,6 +339,9 @@ impl ForwardState {
             return Effect::None;
         };
         self.outstanding_bytes = self.outstanding_bytes.saturating_sub(publish.bytes);
+        if publish.again {
+            self.again_outstanding = self.again_outstanding.saturating_sub(1);
+        }
         match (publish.seqs, success) {
             (_, false) => Effect::Reconnect("broker refused a publish (PUBACK failure reason)"),
             (Some(seqs), true) => {
@@ -351,9 +404,9 @@ impl ForwardState {
         *self = ForwardState::new(self.limits, now);
     }
 
-    fn push(&mut self, seqs: Option<Vec<i64>>, bytes: usize) {
+    fn push(&mut self, seqs: Option<Vec<i64>>, bytes: usize, again: bool) {
         self.outstanding_bytes = self.outstanding_bytes.saturating_add(bytes);
-        self.awaiting_pkid.push_back(Publish { seqs, bytes });
+        self.awaiting_pkid.push_back(Publish { seqs, bytes, again });
     }
 }
 

@@ -10,6 +10,14 @@
 //! publishes to the client; a row that can never fit a payload is set
 //! aside (parked) instead. A PUBACK hands its rows to [`Deletes`], which
 //! deletes them through the store writer without stalling the event loop.
+//! In receipt mode (`hub.custody = "receipt"`) the connection also
+//! subscribes to this gateway's receipts topic: a PUBACK marks rows at
+//! broker, a receipt that counts (`receipts.rs`) removes them, and rows
+//! whose receipt did not come in time are read again and published under
+//! the same ids (`receipt_wait.rs` decides when, in seq order).
+//! The connection's state, its last failure with its cause (`link.rs`) and
+//! the times of the last publish, PUBACK and receipt are written to the
+//! store for `hl7edge status` and shared with the heartbeat.
 //! Heartbeats handed over by the telemetry task go out on the same
 //! connection at QoS 1, retained (the broker keeps each gateway's last one,
 //! so a hub that starts later knows its backlog at once); they take a packet id in the same FIFO as record
@@ -31,13 +39,16 @@ use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS,
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Hub, HubTransport};
+use crate::config::{Custody, Hub, HubTransport};
 use crate::forwarder::backoff::Backoff;
 use crate::forwarder::deletes::{self, Deletes};
 use crate::forwarder::envelope::{self, Outgoing};
+use crate::forwarder::link::{self, Cause, Link};
+use crate::forwarder::receipt_wait::ReceiptWait;
+use crate::forwarder::receipts::{self, Applier};
 use crate::forwarder::split::{self, Bounds, Step};
 use crate::forwarder::state::{Effect, ForwardState, Limits};
-use crate::store::{PendingQuery, PendingRecord, StoreHandle, StoreReader};
+use crate::store::{HubLinkRow, PendingQuery, PendingRecord, Pick, StoreHandle, StoreReader};
 use crate::telemetry::HeartbeatInbox;
 
 /// How long shutdown waits for outstanding PUBACKs.
@@ -45,9 +56,10 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 /// The period of the no-progress check, the watchdog heartbeat and the
 /// re-read that finds rows written by another process.
 const TICK: Duration = Duration::from_millis(500);
-/// Largest packet accepted from the broker. The agent subscribes to
-/// nothing, so only acknowledgments and pings come in.
-const MAX_INCOMING_PACKET: usize = 64 << 10;
+/// Largest packet accepted from the broker: acknowledgments, pings and, in
+/// receipt mode, custody receipts (at most 4,096 ids, 64 KiB, per receipt
+/// from the hub; a larger packet ends the connection).
+const MAX_INCOMING_PACKET: usize = 256 << 10;
 /// What a PUBLISH adds to its payload: fixed header (5), topic length (2)
 /// and the longest topic MQTT allows (65,535), packet id (2).
 const PUBLISH_OVERHEAD: usize = 5 + 2 + 65_535 + 2;
@@ -78,6 +90,17 @@ pub struct ForwarderMetrics {
     pub connects: std::sync::atomic::AtomicU64,
     /// Last time the forwarder made progress or was idle-healthy, Unix ms.
     pub heartbeat_ms: std::sync::atomic::AtomicU64,
+    /// Rows removed by custody receipts since start (receipt mode).
+    pub receipted: std::sync::atomic::AtomicU64,
+    /// The hub connection as last seen (also written to the store).
+    pub link: std::sync::Mutex<Option<HubLinkRow>>,
+}
+
+impl ForwarderMetrics {
+    /// The hub connection as last seen, if the forwarder has started.
+    pub fn link(&self) -> Option<HubLinkRow> {
+        self.link.lock().ok().and_then(|l| l.clone())
+    }
 }
 
 /// Why the forwarder stopped for good.
@@ -102,6 +125,11 @@ pub async fn run(
 ) -> Result<(), ForwardError> {
     let mut reader: Option<StoreReader> = None;
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
+    let mut custody = CustodyState {
+        link: Link::new(settings.hub.custody.as_str(), crate::store::now_ms()),
+        wait: (settings.hub.custody == Custody::Receipt)
+            .then(|| ReceiptWait::new(settings.hub.receipt_timeout, now())),
+    };
     loop {
         if *shutdown.borrow() {
             return Ok(());
@@ -111,13 +139,18 @@ pub async fn run(
             Some(r) => r,
             None => store.open_reader()?,
         };
-        let outcome = Generation::new(&settings, &store, &metrics, current, options)
+        let outcome = Generation::new(&settings, &store, &metrics, current, options, &mut custody)
             .run(&mut heartbeats, &mut shutdown)
             .await;
         reader = outcome.reader;
         match outcome.end {
             End::Shutdown => return Ok(()),
-            End::Lost { healthy } => {
+            End::Lost { healthy, failure } => {
+                let (cause, error) = failure;
+                custody
+                    .link
+                    .on_failed(cause, &error, crate::store::now_ms());
+                record_link(&store, &metrics, &mut custody.link);
                 if healthy {
                     backoff.reset();
                 }
@@ -183,7 +216,45 @@ fn status_payload(s: &ForwarderSettings, online: bool, reason: Option<&str>) -> 
 
 enum End {
     Shutdown,
-    Lost { healthy: bool },
+    /// The connection ended: whether it had proved healthy, and why (the cause and the
+    /// error as the stack said it).
+    Lost {
+        healthy: bool,
+        failure: (Cause, String),
+    },
+}
+
+impl End {
+    fn lost(healthy: bool, cause: Cause, error: impl Into<String>) -> End {
+        End::Lost {
+            healthy,
+            failure: (cause, error.into()),
+        }
+    }
+}
+
+/// What lives across connections: the link's record and receipt mode's timing.
+struct CustodyState {
+    link: Link,
+    /// `None` in puback mode.
+    wait: Option<ReceiptWait>,
+}
+
+/// Hands the link's row to the store (not awaited: a lost update is replaced by the next) and
+/// to the heartbeat, when it is due.
+fn record_link(store: &StoreHandle, metrics: &ForwarderMetrics, link: &mut Link) {
+    let Some(row) = link.take_update(now(), crate::store::now_ms()) else {
+        return;
+    };
+    if let Ok(mut shared) = metrics.link.lock() {
+        *shared = Some(row.clone());
+    }
+    let store = store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.record_hub_link(row).await {
+            debug!(cause = %e, "could not record the hub connection state");
+        }
+    });
 }
 
 struct Outcome {
@@ -206,6 +277,10 @@ struct Generation<'a> {
     deletes: Deletes,
     /// True while deletes are refused (full disk), to log it once.
     delete_retrying: bool,
+    /// Receipts on their way into the store (receipt mode).
+    receipts: Applier,
+    /// The link record and receipt timing, kept across connections.
+    custody: &'a mut CustodyState,
 }
 
 impl<'a> Generation<'a> {
@@ -215,6 +290,7 @@ impl<'a> Generation<'a> {
         metrics: &'a ForwarderMetrics,
         reader: StoreReader,
         options: MqttOptions,
+        custody: &'a mut CustodyState,
     ) -> Self {
         let limits = Limits::new(
             s.hub.inflight.get(),
@@ -231,6 +307,8 @@ impl<'a> Generation<'a> {
             state: ForwardState::new(limits, now()),
             deletes: Deletes::new(store.clone()),
             delete_retrying: false,
+            receipts: Applier::new(store.clone()),
+            custody,
         }
     }
 
@@ -240,7 +318,9 @@ impl<'a> Generation<'a> {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Outcome {
         let Some(options) = self.options.take() else {
-            return self.finish(End::Lost { healthy: false }).await;
+            return self
+                .finish(End::lost(false, Cause::Other, "no connection options"))
+                .await;
         };
         let (client, eventloop) =
             AsyncClient::new(options.clone(), options.request_channel_capacity());
@@ -251,15 +331,24 @@ impl<'a> Generation<'a> {
         let end = loop {
             if let Err(e) = self.fill(&client).await {
                 error!(cause = %e, "reading the queue failed");
-                break End::Lost { healthy: false };
+                break End::lost(
+                    false,
+                    Cause::Other,
+                    format!("reading the queue failed: {e}"),
+                );
             }
+            record_link(self.store, self.metrics, &mut self.custody.link);
+            let receipts_room = self.receipts.backlog() < receipts::MAX_BACKLOG_IDS;
             tokio::select! {
-                ev = events.recv() => if let Some(end) = self.on_event(ev, &client, heartbeats) {
-                    break end;
-                },
+                ev = events.recv(), if receipts_room => {
+                    if let Some(end) = self.on_event(ev, &client, heartbeats) {
+                        break end;
+                    }
+                }
                 done = self.deletes.next_done() => if let Some(end) = self.deleted(done) {
                     break end;
                 },
+                done = self.receipts.next_done() => self.receipted(done),
                 _ = committed.changed() => self.state.on_commit(now()),
                 () = sleep_until(self.state.next_timer()) => self.state.on_timer(now()),
                 Some(payload) = heartbeats.recv() => self.publish_heartbeat(&client, payload),
@@ -274,6 +363,54 @@ impl<'a> Generation<'a> {
         };
         driver.abort();
         self.finish(end).await
+    }
+
+    /// Counts rows a receipt removed. A failed request is not retried: its rows stay queued
+    /// and are published again after their timeout.
+    fn receipted(&mut self, done: Result<u64, crate::store::StoreError>) {
+        match done {
+            Ok(rows) => {
+                self.metrics
+                    .receipted
+                    .fetch_add(rows, std::sync::atomic::Ordering::Relaxed);
+                if rows > 0 {
+                    self.custody.link.on_receipt(crate::store::now_ms());
+                }
+            }
+            Err(e) => {
+                warn!(cause = %e, "could not apply a custody receipt; its records are published again after hub.receipt_timeout");
+            }
+        }
+    }
+
+    /// A message on a subscription: a custody receipt, if it counts.
+    fn on_receipt_message(&mut self, publish: &rumqttc::Publish) {
+        let own = self.s.topics.receipts();
+        match receipts::accept(&publish.topic, &publish.payload, &own, &self.s.gateway_name) {
+            Ok(receipt) => {
+                debug!(ids = receipt.ids.len(), "custody receipt");
+                self.receipts.push(&receipt);
+            }
+            Err(why) => warn!(reason = %why, "ignored a message on the receipts subscription"),
+        }
+    }
+
+    /// The broker answered the receipts subscription; a refusal means no receipt can ever
+    /// arrive, which `status` must say.
+    fn on_suback(&mut self, ack: &rumqttc::SubAck) {
+        let refused = ack
+            .return_codes
+            .iter()
+            .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure));
+        if refused {
+            error!(
+                topic = %self.s.topics.receipts(),
+                "the broker refused the subscription to this gateway's receipts: in receipt mode no record can leave the queue; fix the broker ACL or set hub.custody = \"puback\""
+            );
+            self.custody
+                .link
+                .on_receipts_refused(crate::store::now_ms());
+        }
     }
 
     /// One event of the MQTT event loop (`None`: the loop ended).
@@ -298,13 +435,26 @@ impl<'a> Generation<'a> {
                 let effect = self.state.on_puback(ack.pkid, true, now());
                 self.apply(effect)
             }
+            Some(Ok(Event::Incoming(Packet::Publish(publish)))) => {
+                self.on_receipt_message(&publish);
+                None
+            }
+            Some(Ok(Event::Incoming(Packet::SubAck(ack)))) => {
+                self.on_suback(&ack);
+                None
+            }
             Some(Ok(_)) => None,
             Some(Err(e)) => {
                 let connected = self.state.is_connected();
-                warn!(cause = %e, connected, "hub connection failed");
-                Some(End::Lost { healthy })
+                let cause = link::classify(&e);
+                warn!(cause = %e, reason = cause.kind(), connected, "hub connection failed: {}", cause.words());
+                Some(End::lost(healthy, cause, e.to_string()))
             }
-            None => Some(End::Lost { healthy }),
+            None => Some(End::lost(
+                healthy,
+                Cause::Closed,
+                "the MQTT event loop ended",
+            )),
         }
     }
 
@@ -316,11 +466,22 @@ impl<'a> Generation<'a> {
             .connects
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         info!(session_present, "connected to the hub");
+        self.custody.link.on_connected(crate::store::now_ms());
+        if let Some(wait) = &mut self.custody.wait {
+            wait.on_connack(session_present, now());
+            // Every time: a broker without our session has no subscription either.
+            if client
+                .try_subscribe(self.s.topics.receipts(), QoS::AtLeastOnce)
+                .is_err()
+            {
+                return Some(End::lost(false, Cause::Other, "client queue full"));
+            }
+        }
         let online = status_payload(self.s, true, None);
         self.state.requested_other(online.len());
         match client.try_publish(self.s.topics.status(), QoS::AtLeastOnce, true, online) {
             Ok(()) => None,
-            Err(_) => Some(End::Lost { healthy: false }),
+            Err(_) => Some(End::lost(false, Cause::Other, "client queue full")),
         }
     }
 
@@ -336,7 +497,7 @@ impl<'a> Generation<'a> {
                 patience_s = self.state.patience().as_secs(),
                 "rebuilding the hub connection"
             );
-            return Some(End::Lost { healthy: false });
+            return Some(End::lost(false, Cause::Timeout, why));
         }
         self.deletes.retry();
         None
@@ -369,7 +530,11 @@ impl<'a> Generation<'a> {
             }
             Err(e) => {
                 error!(cause = %e, "could not mark records as forwarded");
-                Some(End::Lost { healthy: false })
+                Some(End::lost(
+                    false,
+                    Cause::Other,
+                    format!("could not mark records as forwarded: {e}"),
+                ))
             }
         }
     }
@@ -379,6 +544,11 @@ impl<'a> Generation<'a> {
     async fn finish(mut self, end: End) -> Outcome {
         let flushed = self.deletes.flush().await;
         let _ = self.deleted(flushed);
+        let receipted = self.receipts.flush().await;
+        self.receipted(Ok(receipted));
+        if let Some(wait) = &mut self.custody.wait {
+            wait.on_connection_lost(now());
+        }
         self.state.reset(now());
         Outcome {
             reader: self.reader.take(),
@@ -419,9 +589,10 @@ impl<'a> Generation<'a> {
             Effect::None => None,
             Effect::Reconnect(why) => {
                 warn!(reason = why, "rebuilding the hub connection");
-                Some(End::Lost { healthy: false })
+                Some(End::lost(false, Cause::Rebuilt, why))
             }
             Effect::Forwarded(seqs) => {
+                self.custody.link.on_puback(crate::store::now_ms());
                 self.deletes.push(seqs);
                 None
             }
@@ -432,11 +603,18 @@ impl<'a> Generation<'a> {
     /// and hands their publishes to the client; rows that can never fit a
     /// payload are set aside.
     async fn fill(&mut self, client: &AsyncClient) -> Result<(), ForwardError> {
-        let Some(read) = self
-            .state
-            .next_read(self.deletes.backlog(), deletes::MAX_BACKLOG_ROWS)
+        self.check_due().await?;
+        let sweep = self.custody.wait.as_ref().and_then(ReceiptWait::sweep);
+        let Some(read) =
+            self.state
+                .next_read(self.deletes.backlog(), deletes::MAX_BACKLOG_ROWS, sweep)
         else {
             return Ok(());
+        };
+        let pick = match (read.due_before_ms, &self.custody.wait) {
+            (Some(before_ms), _) => Pick::Due { before_ms },
+            (None, Some(_)) => Pick::NotAtBroker,
+            (None, None) => Pick::Unsent,
         };
         let query = PendingQuery {
             after_seq: read.after_seq,
@@ -444,19 +622,27 @@ impl<'a> Generation<'a> {
             max_bytes: read.max_bytes,
             max_record: self.s.hub.max_payload,
             with_raw: !self.s.include_raw.is_empty(),
+            pick,
         };
-        let Some(reader) = self.reader.take() else {
+        let Some(rows) = self
+            .read_blocking(move |r| r.pending_records(&query))
+            .await?
+        else {
             return Ok(());
         };
-        let (reader, rows) = tokio::task::spawn_blocking(move || {
-            let rows = reader.pending_records(&query);
-            (reader, rows)
-        })
-        .await
-        .map_err(|_| ForwardError::Store(crate::store::StoreError::Closed))?;
-        self.reader = Some(reader);
-        let rows = rows?;
-        self.state.on_read(rows.len());
+        let again = read.due_before_ms.is_some();
+        match &mut self.custody.wait {
+            Some(wait) if again => {
+                if !rows.is_empty() {
+                    info!(
+                        rows = rows.len(),
+                        "publishing again records whose custody receipt did not come in time"
+                    );
+                }
+                wait.on_sweep_read(rows.len());
+            }
+            _ => self.state.on_read(rows.len()),
+        }
         let gateway = self.s.gateway_name.as_str();
         let rows = rows
             .into_iter()
@@ -472,9 +658,9 @@ impl<'a> Generation<'a> {
         };
         for step in split::plan(rows, bounds) {
             let handed = match step {
-                Step::Publish(group) => self.publish(client, group),
+                Step::Publish(group) => self.publish(client, group, again),
                 Step::SetAside { row, needs } => {
-                    self.set_aside(&row.row, needs);
+                    self.set_aside(&row.row, needs, again);
                     true
                 }
             };
@@ -485,9 +671,49 @@ impl<'a> Generation<'a> {
         Ok(())
     }
 
+    /// Receipt mode: when a check is due, asks the store when the next row awaiting its
+    /// receipt is due, so the wait can start a sweep.
+    async fn check_due(&mut self) -> Result<(), ForwardError> {
+        let republishing = self.state.republishing();
+        let wants = self
+            .custody
+            .wait
+            .as_ref()
+            .is_some_and(|w| w.wants_check(now(), republishing));
+        if !wants || !self.state.is_connected() {
+            return Ok(());
+        }
+        let Some(next_due) = self.read_blocking(StoreReader::next_receipt_due).await? else {
+            return Ok(());
+        };
+        if let Some(wait) = &mut self.custody.wait {
+            wait.on_check(next_due, now(), crate::store::now_ms());
+        }
+        Ok(())
+    }
+
+    /// Runs `read` on the reader's connection in a blocking task; `None` when the reader is
+    /// in use (never, in practice: reads are not concurrent).
+    async fn read_blocking<T: Send + 'static>(
+        &mut self,
+        read: impl FnOnce(&StoreReader) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> Result<Option<T>, ForwardError> {
+        let Some(reader) = self.reader.take() else {
+            return Ok(None);
+        };
+        let (reader, result) = tokio::task::spawn_blocking(move || {
+            let result = read(&reader);
+            (reader, result)
+        })
+        .await
+        .map_err(|_| ForwardError::Store(crate::store::StoreError::Closed))?;
+        self.reader = Some(reader);
+        Ok(Some(result?))
+    }
+
     /// Publishes one planned group; false when the client's queue is full
     /// (the rows are read again shortly).
-    fn publish(&mut self, client: &AsyncClient, group: Vec<Outgoing<'_>>) -> bool {
+    fn publish(&mut self, client: &AsyncClient, group: Vec<Outgoing<'_>>, again: bool) -> bool {
         let Some(first) = group.first() else {
             return true;
         };
@@ -499,12 +725,30 @@ impl<'a> Generation<'a> {
                 debug!(cause = %e, "client queue full; retrying shortly");
                 return false;
             }
-            self.state.requested(built.seqs, bytes);
+            self.custody.link.on_publish(crate::store::now_ms());
+            let last = built.seqs.last().copied();
+            if again {
+                self.state.requested_again(built.seqs, bytes);
+            } else {
+                self.state.requested(built.seqs, bytes);
+            }
+            self.swept(again, last);
         }
         for seq in built.left_out {
-            self.state.skipped(seq);
+            if again {
+                self.swept(true, Some(seq));
+            } else {
+                self.state.skipped(seq);
+            }
         }
         true
+    }
+
+    /// A sweep's rows up to `seq` are handed over: its next read starts after them.
+    fn swept(&mut self, again: bool, seq: Option<i64>) {
+        if let (true, Some(seq), Some(wait)) = (again, seq, &mut self.custody.wait) {
+            wait.on_swept(seq);
+        }
     }
 
     /// Sets aside a row that can never fit `hub.max_payload`: it stays in
@@ -512,7 +756,7 @@ impl<'a> Generation<'a> {
     /// `status`), and the rows behind it flow. Marking it is not awaited;
     /// if it fails the row is read and set aside again after the next
     /// reconnect.
-    fn set_aside(&mut self, row: &PendingRecord, needs: usize) {
+    fn set_aside(&mut self, row: &PendingRecord, needs: usize, again: bool) {
         let max_payload = self.s.hub.max_payload;
         warn!(
             seq = row.seq,
@@ -522,7 +766,11 @@ impl<'a> Generation<'a> {
             max_payload,
             "record can never fit one payload of hub.max_payload; set aside, kept unsent (hl7edge parked list)"
         );
-        self.state.skipped(row.seq);
+        if again {
+            self.swept(true, Some(row.seq));
+        } else {
+            self.state.skipped(row.seq);
+        }
         let detail = format!(
             "record {} ({}) from {}: one payload would need {needs} bytes, hub.max_payload is \
              {max_payload}; kept, not sent",

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use rusqlite::{Transaction, params};
 
 use super::{
-    audit, batch_audit,
+    audit, batch_audit, custody,
     error::StoreError,
-    ingest, parked, quarantine,
+    hub_link, ingest, parked, quarantine,
     request::{Batch, BatchResults, Forward, OpRef, Resolve},
     space::{Space, SpacePolicy},
     stats::StatsDelta,
@@ -28,6 +28,9 @@ pub(crate) struct Limits {
     pub(crate) retain_sent_ms: i64,
     /// See [`StoreConfig::dedupe_window`](super::StoreConfig::dedupe_window).
     pub(crate) dedupe_window_ms: i64,
+    /// Receipt mode's timeout (see `custody.rs`); `None` in puback mode, where a PUBACK
+    /// deletes.
+    pub(crate) receipt_timeout_ms: Option<i64>,
     /// See [`StoreConfig::reserve_bytes`](super::StoreConfig::reserve_bytes).
     pub(crate) reserve_bytes: u64,
     /// The database file.
@@ -94,9 +97,23 @@ pub(crate) fn apply(
     let mut stats = StatsDelta::default();
     let mut applied = Applied::default();
     for (i, p) in batch.forwarded.iter().enumerate() {
-        let n = forward(tx, &p.req, limits.retain_sent_ms, &mut stats)
-            .map_err(Failure::at(OpRef::Forwarded(i)))?;
+        let n = match limits.receipt_timeout_ms {
+            None => forward(tx, &p.req, limits.retain_sent_ms, &mut stats),
+            Some(timeout_ms) => {
+                let runs = consecutive_runs(&p.req.seqs);
+                custody::mark_at_broker(tx, &runs, p.req.now_ms, timeout_ms, &mut stats)
+            }
+        }
+        .map_err(Failure::at(OpRef::Forwarded(i)))?;
         applied.results.forwarded.push(n);
+    }
+    for (i, p) in batch.receipts.iter().enumerate() {
+        let seqs = custody::apply_receipt(tx, &p.req, limits.retain_sent_ms)
+            .map_err(Failure::at(OpRef::Receipt(i)))?;
+        applied.results.receipts.push(seqs);
+    }
+    for (i, p) in batch.links.iter().enumerate() {
+        hub_link::write(tx, &p.req).map_err(Failure::at(OpRef::HubLink(i)))?;
     }
     if let Some(now_ms) = batch.forwarded.iter().map(|p| p.req.now_ms).max() {
         purge_sent(tx, now_ms, limits.retain_sent_ms).map_err(Failure::whole)?;
@@ -138,6 +155,9 @@ fn audit_batch(
     }
     if let Some(detail) = batch_audit::forwarded_line(batch, results) {
         audit::append(tx, now, "records.forwarded", &detail)?;
+    }
+    if let Some(detail) = batch_audit::receipted_line(results) {
+        audit::append(tx, now, "records.receipted", &detail)?;
     }
     Ok(())
 }

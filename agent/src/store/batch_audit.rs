@@ -95,6 +95,22 @@ pub(crate) fn forwarded_line(batch: &Batch, results: &BatchResults) -> Option<St
     ))
 }
 
+/// `records.receipted`: the seqs the hub's custody receipts named and the store still held;
+/// `None` when there were none.
+pub(crate) fn receipted_line(results: &BatchResults) -> Option<String> {
+    let mut seqs: Vec<i64> = results.receipts.iter().flatten().copied().collect();
+    if seqs.is_empty() {
+        return None;
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    Some(format!(
+        "{} receipted by the hub: seq {}",
+        seqs.len(),
+        ranges(&seqs)
+    ))
+}
+
 fn refusal_kind(e: &StoreError) -> &'static str {
     match e {
         StoreError::Full { cause } => cause.kind(),

@@ -18,7 +18,9 @@ use std::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{
+    custody::Receipted,
     error::StoreError,
+    hub_link::HubLinkRow,
     quarantine::{Quarantined, Resolution},
     reader::StoreReader,
     request::{AuditLine, Forward, Inserted, NewMessage, Op, Park, Pending, Resolve},
@@ -141,10 +143,25 @@ impl StoreHandle {
     }
 
     /// Deletes the records the broker acknowledged (or marks them sent when
-    /// sent records are retained); returns how many rows were found.
+    /// sent records are retained; in receipt mode, marks them at broker to
+    /// wait for the hub's receipt); returns how many rows were found.
     pub async fn forwarded(&self, seqs: Vec<i64>, now_ms: i64) -> Result<u64, StoreError> {
         let req = Forward { seqs, now_ms };
         self.call(|reply| Op::Forwarded(Pending { req, reply }))
+            .await
+    }
+
+    /// Applies a custody receipt (receipt mode): every named record still queued leaves the
+    /// queue, in one transaction. Returns how many rows it named that the store held (ids it
+    /// no longer holds are ignored: a receipt may repeat).
+    pub async fn receipted(&self, ids: Vec<uuid::Uuid>, now_ms: i64) -> Result<u64, StoreError> {
+        let req = Receipted { ids, now_ms };
+        self.call(|reply| Op::Receipt(Pending { req, reply })).await
+    }
+
+    /// Replaces the recorded hub connection state (read by `hl7edge status`).
+    pub async fn record_hub_link(&self, row: HubLinkRow) -> Result<(), StoreError> {
+        self.call(|reply| Op::HubLink(Pending { req: row, reply }))
             .await
     }
 

@@ -28,9 +28,11 @@
 //!    per-source order is the order of acknowledgement, whatever the clock
 //!    does. Each record also gets a UUIDv7 id at commit, stable across
 //!    resends to the hub.
-//! 5. **Rows leave only after PUBACK** (`forwarded`), deleted at once or
-//!    marked sent and purged after `retain_sent`, or when a technician
-//!    drops a parked row (audited). Deletes use `secure_delete`, so purged
+//! 5. **Rows leave only after custody passes**: the broker's PUBACK
+//!    (`forwarded`), or in receipt mode the hub's custody receipt
+//!    (`receipted`; a PUBACK only marks the row at broker, `custody.rs`);
+//!    deleted at once or marked sent and purged after `retain_sent`, or
+//!    when a technician drops a parked row (audited). Deletes use `secure_delete`, so purged
 //!    PHI does not linger in free pages. A row that can never fit the hub's
 //!    payload limit is parked, not dropped: kept unsent, skipped by the
 //!    forwarder's reads and counted apart from the queue (`parked.rs`).
@@ -66,6 +68,8 @@
 //! | `quarantine_usage` | the bytes the quarantine holds, kept by triggers, against `quarantine.max_bytes` |
 //! | `audit` | recoveries, purges, quarantine decisions, config changes (no PHI) |
 //! | `source_stats` | lifetime counters per source, updated in the same transaction |
+//! | `awaiting_receipt` | receipt mode: rows the broker acknowledged, waiting for the hub's receipt (`custody.rs`) |
+//! | `hub_link` | one row: the hub connection as the forwarder last saw it (`hub_link.rs`) |
 //!
 //! # Use
 //!
@@ -81,8 +85,10 @@ mod at_rest;
 mod audit;
 mod batch_audit;
 mod checkpoint;
+pub mod custody;
 mod error;
 mod handle;
+mod hub_link;
 mod ingest;
 pub mod offline;
 mod open;
@@ -112,9 +118,10 @@ pub use self::{
     audit::{AuditEntry, ChainedEntry, Verdict, hex},
     error::{FullCause, StoreError},
     handle::{StoreHandle, StoreHealth, WriterMetrics},
+    hub_link::HubLinkRow,
     open::{IntegrityCheck, OpenReport},
     quarantine::{QuarantineEntry, QuarantineSummary, Quarantined, Resolution},
-    reader::{ParkedRecord, PendingQuery, PendingRecord, StoreReader, StoreStats},
+    reader::{Awaiting, ParkedRecord, PendingQuery, PendingRecord, Pick, StoreReader, StoreStats},
     recovery::{LostRows, Recovery},
     request::{Inserted, NewMessage},
     space::{DEFAULT_RESERVE_BYTES, STANDING_WAL_BYTES, SpaceOutlook, overhead_bytes},
@@ -154,6 +161,10 @@ pub struct StoreConfig {
     /// How long a quarantine entry keeps its raw message
     /// (`quarantine.retention`); older ones are erased, audited.
     pub quarantine_retention: Duration,
+    /// Receipt mode (`hub.custody = "receipt"`): a PUBACK marks a row at
+    /// broker instead of deleting it, and a row is published again when no
+    /// receipt came within this (see `custody.rs`). `None`: puback mode.
+    pub receipt_timeout: Option<Duration>,
 }
 
 /// The quarantine's default cap.
@@ -183,6 +194,7 @@ impl StoreConfig {
             sync_check_max_bytes: 16 << 20,
             quarantine_max_bytes: DEFAULT_QUARANTINE_MAX_BYTES,
             quarantine_retention: DEFAULT_QUARANTINE_RETENTION,
+            receipt_timeout: None,
         }
     }
 
@@ -191,6 +203,7 @@ impl StoreConfig {
             max_bytes: self.max_bytes,
             retain_sent_ms: duration_ms(self.retain_sent),
             dedupe_window_ms: duration_ms(self.dedupe_window),
+            receipt_timeout_ms: self.receipt_timeout.map(duration_ms),
             reserve_bytes: self.reserve_bytes,
             db_path: self.path.clone(),
             wal_path: reader::wal_path(&self.path),

@@ -144,6 +144,20 @@ pub(crate) fn open(cfg: &StoreConfig) -> Result<Opened, StoreError> {
         }
     };
     make_private(&cfg.path);
+    if cfg.receipt_timeout.is_none() {
+        let queued = super::custody::forget_awaiting(&checked.conn)?;
+        if queued > 0 {
+            let detail = format!(
+                "{queued} records awaiting the hub's receipt queued again: hub.custody is \
+                 puback, so they are published again and deleted at their PUBACK"
+            );
+            tracing::info!(
+                queued,
+                "records awaiting a receipt are queued again (puback mode)"
+            );
+            audit::append(&checked.conn, now_ms(), "custody.mode", &detail)?;
+        }
+    }
     let last_seq =
         checked
             .conn

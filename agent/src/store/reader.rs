@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::{
     audit::{self, AuditEntry},
+    custody,
     error::StoreError,
+    hub_link::{self, HubLinkRow},
     quarantine::{self, QuarantineEntry, QuarantineSummary},
     schema,
     stats::{self, SourceStats},
@@ -60,6 +62,32 @@ pub struct PendingQuery {
     pub max_record: usize,
     /// Read the raw HL7 as well.
     pub with_raw: bool,
+    /// Which rows.
+    pub pick: Pick,
+}
+
+/// Which queued rows a forwarder read takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// Every unsent row (puback mode).
+    Unsent,
+    /// Unsent rows the broker has not acknowledged yet (receipt mode's new rows).
+    NotAtBroker,
+    /// Rows awaiting their receipt whose wait ended at or before this, Unix ms (receipt
+    /// mode's rows to publish again).
+    Due {
+        /// The latest `due_ms` taken.
+        before_ms: i64,
+    },
+}
+
+/// Rows awaiting the hub's custody receipt (receipt mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Awaiting {
+    /// How many.
+    pub count: u64,
+    /// The first PUBACK of the oldest, Unix ms.
+    pub oldest_since_ms: Option<i64>,
 }
 
 /// A record set aside because it cannot fit the hub's payload limit.
@@ -88,12 +116,17 @@ pub struct ParkedRecord {
 /// A summary of the store for status and telemetry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreStats {
-    /// Records not yet acknowledged by the broker, parked ones not counted.
+    /// Records not yet acknowledged by the broker, parked ones and ones
+    /// awaiting a receipt not counted.
     pub queue_depth: u64,
-    /// Receive time of the oldest unsent, not parked record (by seq), Unix ms.
+    /// Receive time of the oldest unsent, not parked record not awaiting a
+    /// receipt (by seq), Unix ms.
     pub oldest_unsent_ms: Option<i64>,
     /// Records set aside because they cannot fit the hub's payload limit.
     pub parked: u64,
+    /// Records the broker acknowledged that wait for the hub's receipt
+    /// (receipt mode; not counted in `queue_depth`).
+    pub awaiting: Awaiting,
     /// Size of the database file in bytes.
     pub db_bytes: u64,
     /// Size of the write-ahead log file in bytes.
@@ -145,6 +178,7 @@ impl StoreReader {
             max_bytes: usize::MAX,
             max_record: usize::MAX,
             with_raw: true,
+            pick: Pick::Unsent,
         })
     }
 
@@ -157,21 +191,29 @@ impl StoreReader {
     pub fn pending_records(&self, query: &PendingQuery) -> Result<Vec<PendingRecord>, StoreError> {
         let limit = i64::try_from(query.max_rows).unwrap_or(i64::MAX);
         let max_record = i64::try_from(query.max_record).unwrap_or(i64::MAX);
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, id, source, message_type, received_at_ms, length(record),
-                    CASE WHEN length(record) <= ?4 THEN record ELSE x'' END,
-                    CASE WHEN ?3 AND length(record) <= ?4 THEN raw END
-             FROM records
-             WHERE sent_at_ms IS NULL AND parked_at_ms IS NULL AND seq > ?1
-             ORDER BY seq LIMIT ?2",
-        )?;
         let params = [
             query.after_seq,
             limit,
             i64::from(query.with_raw),
             max_record,
         ];
-        let mut rows = stmt.query(params)?;
+        let mut stmt;
+        let mut rows = match query.pick {
+            Pick::Unsent | Pick::NotAtBroker => {
+                let sql = if query.pick == Pick::Unsent {
+                    PENDING_UNSENT
+                } else {
+                    PENDING_NOT_AT_BROKER
+                };
+                stmt = self.conn.prepare_cached(sql)?;
+                stmt.query(params)?
+            }
+            Pick::Due { before_ms } => {
+                stmt = self.conn.prepare_cached(PENDING_DUE)?;
+                let [a, b, c, d] = params;
+                stmt.query([a, b, c, d, before_ms])?
+            }
+        };
         let mut out = Vec::new();
         let mut bytes = 0_usize;
         while let Some(r) = rows.next()? {
@@ -193,6 +235,16 @@ impl StoreReader {
             out.push(row);
         }
         Ok(out)
+    }
+
+    /// When the next row awaiting its receipt is due to be published again, Unix ms.
+    pub fn next_receipt_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(custody::next_due(&self.conn)?)
+    }
+
+    /// The hub connection as the forwarder last recorded it.
+    pub fn hub_link(&self) -> Result<Option<HubLinkRow>, StoreError> {
+        Ok(hub_link::read(&self.conn)?)
     }
 
     /// Parked records (set aside as too big for the hub), oldest first.
@@ -232,18 +284,26 @@ impl StoreReader {
         let oldest_unsent_ms = tx
             .query_row(
                 "SELECT received_at_ms FROM records
-                 WHERE sent_at_ms IS NULL AND parked_at_ms IS NULL ORDER BY seq LIMIT 1",
+                 WHERE sent_at_ms IS NULL AND parked_at_ms IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM awaiting_receipt a WHERE a.seq = records.seq)
+                 ORDER BY seq LIMIT 1",
                 [],
                 |r| r.get(0),
             )
             .optional()?;
+        let (count, oldest_since_ms) = custody::awaiting(&tx)?;
+        let awaiting = Awaiting {
+            count,
+            oldest_since_ms,
+        };
         let quarantine_count = quarantine::count_open(&tx)?;
         let sources = stats::read_all(&tx)?;
         drop(tx);
         Ok(StoreStats {
-            queue_depth: unsent.saturating_sub(parked),
+            queue_depth: unsent.saturating_sub(parked).saturating_sub(awaiting.count),
             oldest_unsent_ms,
             parked,
+            awaiting,
             db_bytes: file_len(&self.path),
             wal_bytes: file_len(&wal_path(&self.path)),
             quarantine_count,
@@ -357,6 +417,34 @@ impl StoreReader {
         Ok(audit::recent(&self.conn, limit)?)
     }
 }
+
+/// The forwarder's read in puback mode: unsent, not parked rows after a seq.
+const PENDING_UNSENT: &str = "SELECT seq, id, source, message_type, received_at_ms, length(record),
+        CASE WHEN length(record) <= ?4 THEN record ELSE x'' END,
+        CASE WHEN ?3 AND length(record) <= ?4 THEN raw END
+    FROM records
+    WHERE sent_at_ms IS NULL AND parked_at_ms IS NULL AND seq > ?1
+    ORDER BY seq LIMIT ?2";
+
+/// Receipt mode's read of new rows: as [`PENDING_UNSENT`], without rows awaiting a receipt.
+const PENDING_NOT_AT_BROKER: &str = "SELECT seq, id, source, message_type, received_at_ms,
+        length(record),
+        CASE WHEN length(record) <= ?4 THEN record ELSE x'' END,
+        CASE WHEN ?3 AND length(record) <= ?4 THEN raw END
+    FROM records
+    WHERE sent_at_ms IS NULL AND parked_at_ms IS NULL AND seq > ?1
+      AND NOT EXISTS (SELECT 1 FROM awaiting_receipt a WHERE a.seq = records.seq)
+    ORDER BY seq LIMIT ?2";
+
+/// Receipt mode's read of rows to publish again: awaiting a receipt, due by `?5`, in seq
+/// order (the `+` keeps SQLite walking `awaiting_receipt` by seq, not by `due_ms`).
+const PENDING_DUE: &str = "SELECT r.seq, r.id, r.source, r.message_type, r.received_at_ms,
+        length(r.record),
+        CASE WHEN length(r.record) <= ?4 THEN r.record ELSE x'' END,
+        CASE WHEN ?3 AND length(r.record) <= ?4 THEN r.raw END
+    FROM awaiting_receipt a JOIN records r ON r.seq = a.seq
+    WHERE a.seq > ?1 AND +a.due_ms <= ?5 AND r.sent_at_ms IS NULL AND r.parked_at_ms IS NULL
+    ORDER BY a.seq LIMIT ?2";
 
 /// The columns [`parked_row`] reads, followed by one blob column.
 const PARKED_COLUMNS: &str = "seq, id, source, control_id, message_type, received_at_ms, \

@@ -11,7 +11,9 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{
+    custody::Receipted,
     error::{FailureKind, FullCause, StoreError},
+    hub_link::HubLinkRow,
     quarantine::{Quarantined, Resolution},
 };
 
@@ -122,6 +124,8 @@ pub(crate) enum Op {
     Park(Pending<Park, bool>),
     Resolve(Pending<Resolve, ()>),
     Audit(Pending<AuditLine, ()>),
+    Receipt(Pending<Receipted, u64>),
+    HubLink(Pending<HubLinkRow, ()>),
     /// Stop writing: the integrity check found the database corrupt.
     Halt {
         detail: String,
@@ -137,6 +141,8 @@ pub(crate) enum OpRef {
     Park(usize),
     Resolve(usize),
     Audit(usize),
+    Receipt(usize),
+    HubLink(usize),
 }
 
 /// The requests of one transaction, grouped by kind, each kind in arrival
@@ -151,6 +157,8 @@ pub(crate) struct Batch {
     pub(crate) parks: Vec<Pending<Park, bool>>,
     pub(crate) resolves: Vec<Pending<Resolve, ()>>,
     pub(crate) audits: Vec<Pending<AuditLine, ()>>,
+    pub(crate) receipts: Vec<Pending<Receipted, u64>>,
+    pub(crate) links: Vec<Pending<HubLinkRow, ()>>,
     pub(crate) halt: Option<String>,
 }
 
@@ -162,6 +170,8 @@ pub(crate) struct BatchResults {
     pub(crate) forwarded: Vec<u64>,
     pub(crate) parks: Vec<bool>,
     pub(crate) resolves: Vec<Result<(), StoreError>>,
+    /// The seqs each receipt found, in seq order.
+    pub(crate) receipts: Vec<Vec<i64>>,
 }
 
 impl Batch {
@@ -174,6 +184,8 @@ impl Batch {
             Op::Park(p) => self.parks.push(p),
             Op::Resolve(p) => self.resolves.push(p),
             Op::Audit(p) => self.audits.push(p),
+            Op::Receipt(p) => self.receipts.push(p),
+            Op::HubLink(p) => self.links.push(p),
             Op::Halt { detail } => self.halt = Some(detail),
         }
     }
@@ -186,6 +198,8 @@ impl Batch {
             + self.parks.len()
             + self.resolves.len()
             + self.audits.len()
+            + self.receipts.len()
+            + self.links.len()
     }
 
     /// True when nothing waits for an answer.
@@ -201,8 +215,9 @@ impl Batch {
     /// Whether the commit must be on disk before the batch is answered:
     /// every request but a forwarded delete is a promise to someone (a
     /// sender's ACK, an operator's decision, an audit line, a record set
-    /// aside with its audit line). A lost delete only means its records are
-    /// sent again, under the same ids.
+    /// aside with its audit line). A lost delete (at a PUBACK or a receipt)
+    /// or mark (at broker) only means its records are sent again, under the
+    /// same ids; a lost hub link update is replaced by the next.
     pub(crate) fn must_be_durable(&self) -> bool {
         self.grows()
             || !self.parks.is_empty()
@@ -220,7 +235,18 @@ impl Batch {
         );
         zip_answer(self.parks, results.parks.into_iter().map(Ok).collect());
         zip_answer(self.resolves, results.resolves);
+        zip_answer(
+            self.receipts,
+            results
+                .receipts
+                .into_iter()
+                .map(|seqs| Ok(seqs.len() as u64))
+                .collect(),
+        );
         for p in self.audits {
+            p.answer(Ok(()));
+        }
+        for p in self.links {
             p.answer(Ok(()));
         }
     }
@@ -238,6 +264,8 @@ impl Batch {
         self.parks.drain(..).for_each(|p| p.answer(Err(error())));
         self.resolves.drain(..).for_each(|p| p.answer(Err(error())));
         self.audits.drain(..).for_each(|p| p.answer(Err(error())));
+        self.receipts.drain(..).for_each(|p| p.answer(Err(error())));
+        self.links.drain(..).for_each(|p| p.answer(Err(error())));
     }
 
     /// Answers the inserts and quarantines with `Full` and removes them.
@@ -261,6 +289,8 @@ impl Batch {
             OpRef::Park(i) => eject_at(&mut self.parks, i, kind),
             OpRef::Resolve(i) => eject_at(&mut self.resolves, i, kind),
             OpRef::Audit(i) => eject_at(&mut self.audits, i, kind),
+            OpRef::Receipt(i) => eject_at(&mut self.receipts, i, kind),
+            OpRef::HubLink(i) => eject_at(&mut self.links, i, kind),
         }
     }
 }

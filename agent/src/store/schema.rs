@@ -182,8 +182,42 @@ CREATE TRIGGER quarantine_usage_delete AFTER DELETE ON quarantine BEGIN
 END;
 ";
 
+/// Schema version 6: custody receipts and the hub connection (see `custody.rs` and
+/// `hub_link.rs`). `awaiting_receipt` holds, in receipt mode, the rows the broker acknowledged
+/// and the hub has not receipted yet: when the first PUBACK came (`since_ms`), when the row is
+/// published again without a receipt (`due_ms`) and how often it was PUBACKed. A row of its own
+/// table, not a column of `records`: marking a record would rewrite its whole row (raw HL7 and
+/// record, with `secure_delete`), and these rows are a few bytes. `hub_link` is one row: the
+/// forwarder's connection state, its last error and the last publish, PUBACK and receipt,
+/// written when they change (at most every few seconds), read by `hl7edge status`.
+const V6_CUSTODY: &str = "
+CREATE TABLE awaiting_receipt (
+    seq       INTEGER PRIMARY KEY REFERENCES records (seq) ON DELETE CASCADE,
+    since_ms  INTEGER NOT NULL,
+    due_ms    INTEGER NOT NULL,
+    published INTEGER NOT NULL DEFAULT 1
+) STRICT;
+CREATE INDEX awaiting_receipt_due ON awaiting_receipt (due_ms);
+CREATE INDEX awaiting_receipt_since ON awaiting_receipt (since_ms);
+CREATE TABLE hub_link (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    state           TEXT    NOT NULL,
+    since_ms        INTEGER NOT NULL,
+    custody         TEXT    NOT NULL,
+    cause           TEXT,
+    error           TEXT,
+    error_at_ms     INTEGER,
+    failures        INTEGER NOT NULL DEFAULT 0,
+    connected_at_ms INTEGER,
+    publish_at_ms   INTEGER,
+    puback_at_ms    INTEGER,
+    receipt_at_ms   INTEGER,
+    updated_at_ms   INTEGER NOT NULL
+) STRICT;
+";
+
 /// Every migration, in order; index `i` produces schema version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3_AUDIT_CHAIN, V4_PARKED, V5_AT_REST];
+const MIGRATIONS: &[&str] = &[V1, V2, V3_AUDIT_CHAIN, V4_PARKED, V5_AT_REST, V6_CUSTODY];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

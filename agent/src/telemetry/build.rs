@@ -15,9 +15,11 @@
 use std::time::Duration;
 
 use hl7edge_protocol::telemetry::{
-    Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats,
-    StorageStats,
+    Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, HubLink, QueueStats,
+    SourceStats, StorageStats,
 };
+
+use crate::store::HubLinkRow;
 
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;
@@ -45,6 +47,8 @@ pub struct Identity {
     pub cert_not_after_ms: Option<i64>,
     /// What was set aside when the store was found damaged at start.
     pub recovery: Option<String>,
+    /// `hub.custody`: `puback` or `receipt`.
+    pub custody: &'static str,
 }
 
 /// One reading of the store.
@@ -60,6 +64,10 @@ pub struct StoreReading {
     pub db_bytes: u64,
     /// Bytes in live pages (what counts against `max_bytes`).
     pub live_bytes: u64,
+    /// Records awaiting the hub's custody receipt (receipt mode).
+    pub awaiting_receipt: u64,
+    /// The first PUBACK of the oldest of them, Unix ms.
+    pub oldest_awaiting_since_ms: Option<i64>,
 }
 
 /// One reading of one interface's counters: what its heartbeat entry
@@ -94,6 +102,10 @@ pub struct Snapshot {
     /// Data at rest: refusals, open quarantine entries, audit head (default when the store
     /// could not be read).
     pub custody: Custody,
+    /// The hub connection as the forwarder last saw it (`None` before it started).
+    pub link: Option<HubLinkRow>,
+    /// Records custody receipts removed since start.
+    pub receipted: u64,
 }
 
 /// What the heartbeat derives from the previous one: the queue's growth
@@ -203,6 +215,29 @@ pub fn heartbeat(
         sources: snapshot.sources.iter().map(|s| s.stats.clone()).collect(),
         custody: snapshot.custody.clone(),
         cert_not_after_ms: identity.cert_not_after_ms,
+        hub: hub_link(identity, snapshot, &store),
+    }
+}
+
+/// The hub connection part: receipt mode's backlog from the store, the rest from the
+/// forwarder's link record.
+fn hub_link(identity: &Identity, snapshot: &Snapshot, store: &StoreReading) -> HubLink {
+    let now = snapshot.now_ms;
+    let link = snapshot.link.clone().unwrap_or_default();
+    HubLink {
+        custody: identity.custody.to_owned(),
+        awaiting_receipt: store.awaiting_receipt,
+        oldest_awaiting_receipt_age_ms: store
+            .oldest_awaiting_since_ms
+            .map(|t| u64::try_from(now.saturating_sub(t)).unwrap_or(0)),
+        receipted: snapshot.receipted,
+        failures: link.failures,
+        last_error_cause: link.cause,
+        last_error: link.error,
+        last_error_at_ms: link.error_at_ms,
+        connected_at_ms: link.connected_at_ms,
+        last_puback_at_ms: link.puback_at_ms,
+        last_receipt_at_ms: link.receipt_at_ms,
     }
 }
 
@@ -239,6 +274,7 @@ mod tests {
             max_bytes: 1_000_000,
             cert_not_after_ms: Some(1_000_000 + 10 * DAY_MS + 5),
             recovery: None,
+            custody: "receipt",
         }
     }
 
@@ -265,12 +301,23 @@ mod tests {
                 parked: 1,
                 db_bytes: 4096,
                 live_bytes,
+                awaiting_receipt: 4,
+                oldest_awaiting_since_ms: Some(now_ms - 90_000),
             }),
             disk_free_bytes: Some(7),
             connects: 3,
             forwarded: 9,
             sources: vec![source("lab", 10, 8, 2), source("icu", 5, 4, 0)],
             custody: Custody::default(),
+            link: Some(HubLinkRow {
+                state: "connected".into(),
+                cause: Some("not_listening".into()),
+                error: Some("I/O: Connection refused (os error 111)".into()),
+                error_at_ms: Some(now_ms - 60_000),
+                puback_at_ms: Some(now_ms - 1_000),
+                ..HubLinkRow::default()
+            }),
+            receipted: 11,
         }
     }
 
@@ -306,6 +353,18 @@ mod tests {
         assert!(hb.storage.alarm);
         assert_eq!(hb.hours_until_full, Some(1.5));
         assert_eq!(hb.schema_version, HEARTBEAT_SCHEMA_VERSION);
+        assert_eq!(hb.hub.custody, "receipt");
+        assert_eq!(
+            (
+                hb.hub.awaiting_receipt,
+                hb.hub.oldest_awaiting_receipt_age_ms
+            ),
+            (4, Some(90_000)),
+            "records awaiting a receipt and the oldest one's age"
+        );
+        assert_eq!(hb.hub.receipted, 11);
+        assert_eq!(hb.hub.last_error_cause.as_deref(), Some("not_listening"));
+        assert_eq!(hb.hub.last_puback_at_ms, Some(1_999_000));
     }
 
     #[test]

@@ -93,6 +93,8 @@ impl Collector {
             connects: f.connects.load(Ordering::Relaxed),
             forwarded: f.forwarded.load(Ordering::Relaxed),
             sources,
+            link: f.link(),
+            receipted: f.receipted.load(Ordering::Relaxed),
         }
     }
 
@@ -154,6 +156,8 @@ fn store_reading(
         db_bytes: stats.db_bytes.saturating_add(stats.wal_bytes),
         // What counts against `max_bytes`: the quarantine has its own cap.
         live_bytes: space.used,
+        awaiting_receipt: stats.awaiting.count,
+        oldest_awaiting_since_ms: stats.awaiting.oldest_since_ms,
     };
     Ok((reading, stats.sources, custody))
 }

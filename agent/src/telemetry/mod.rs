@@ -120,6 +120,7 @@ pub fn identity(
         max_bytes: config.storage.max_bytes,
         cert_not_after_ms,
         recovery,
+        custody: config.hub.custody.as_str(),
     }
 }
 

@@ -154,6 +154,7 @@ fn heartbeat_after(carriers: &[Carrier]) -> hl7edge_protocol::telemetry::Heartbe
         max_bytes: 1 << 30,
         cert_not_after_ms: None,
         recovery: None,
+        custody: "puback",
     };
     let snapshot = Snapshot {
         now_ms: stamp.now_ms,

@@ -48,6 +48,20 @@ pub enum Alert {
         /// The threshold, seconds.
         limit_s: u64,
     },
+    /// Records the broker acknowledged have waited too long for this hub's custody receipt
+    /// (the gateway keeps them and publishes them again; the ingest may be down, behind, or
+    /// dead-lettering them).
+    ReceiptsOverdue {
+        /// How many await a receipt.
+        count: u64,
+        /// The oldest one's wait, seconds.
+        oldest_s: u64,
+        /// The threshold, seconds.
+        limit_s: u64,
+    },
+    /// The broker refuses the gateway's subscription to its receipts: in receipt mode nothing
+    /// can leave it.
+    ReceiptsRefused,
     /// The buffer will be full soon at the current ingest rate.
     BufferFilling {
         /// Estimated hours left.
@@ -106,7 +120,7 @@ pub enum Alert {
 }
 
 /// Every kind of alert, as the `kind` field and the metrics' `kind` label name them.
-pub const KINDS: [&str; 14] = [
+pub const KINDS: [&str; 16] = [
     "offline",
     "late",
     "storage_alarm",
@@ -115,6 +129,8 @@ pub const KINDS: [&str; 14] = [
     "databases_set_aside",
     "cert_expiring",
     "backlog_age",
+    "receipts_overdue",
+    "receipts_refused",
     "buffer_filling",
     "listener_failing",
     "control_id_reused",
@@ -135,6 +151,8 @@ impl Alert {
             Alert::DatabasesSetAside { .. } => "databases_set_aside",
             Alert::CertExpiring { .. } => "cert_expiring",
             Alert::BacklogAge { .. } => "backlog_age",
+            Alert::ReceiptsOverdue { .. } => "receipts_overdue",
+            Alert::ReceiptsRefused => "receipts_refused",
             Alert::BufferFilling { .. } => "buffer_filling",
             Alert::ListenerFailing { .. } => "listener_failing",
             Alert::ControlIdReused { .. } => "control_id_reused",
@@ -182,6 +200,21 @@ pub(super) fn alerts(
         .filter(|s| *s > limit_s)
     {
         out.push(Alert::BacklogAge { oldest_s, limit_s });
+    }
+    let receipt_limit_s = config.receipt_alert.as_secs();
+    if let Some(oldest_s) = row
+        .oldest_awaiting_receipt_ms
+        .map(|m| m / 1000)
+        .filter(|s| *s > receipt_limit_s)
+    {
+        out.push(Alert::ReceiptsOverdue {
+            count: row.awaiting_receipt.unwrap_or(0),
+            oldest_s,
+            limit_s: receipt_limit_s,
+        });
+    }
+    if row.hub_error_cause.as_deref() == Some("receipts_refused") {
+        out.push(Alert::ReceiptsRefused);
     }
     if let Some(hours) = row
         .hours_until_full
@@ -273,6 +306,22 @@ impl std::fmt::Display for Alert {
                 "backlog: oldest unsent record is {} old (alert above {})",
                 human::duration(*oldest_s),
                 human::duration(*limit_s)
+            ),
+            Alert::ReceiptsOverdue {
+                count,
+                oldest_s,
+                limit_s,
+            } => write!(
+                f,
+                "custody: {count} record(s) wait for this hub's receipt, the oldest for {} \
+                 (alert above {}): check hl7edge-hub ingest (running? dead letters?)",
+                human::duration(*oldest_s),
+                human::duration(*limit_s)
+            ),
+            Alert::ReceiptsRefused => write!(
+                f,
+                "custody: the broker refuses the gateway's receipts subscription, so nothing \
+                 leaves it (fix the broker ACL, hub/broker/mosquitto-acl)"
             ),
             Alert::BufferFilling { hours } => {
                 write!(f, "buffer full in about {hours:.1} h at the current rate")

@@ -63,6 +63,9 @@ pub struct FleetConfig {
     pub default_interval: Duration,
     /// Alert when the oldest unsent record is older than this.
     pub backlog_alert: Duration,
+    /// Alert when the oldest record awaiting the hub's custody receipt (receipt mode) has
+    /// waited longer than this.
+    pub receipt_alert: Duration,
     /// Alert when the client certificate expires within this many days.
     pub cert_warn_days: i64,
     /// A listener that quarantined messages within this window is failing;
@@ -87,6 +90,7 @@ impl Default for FleetConfig {
             prefix: hl7edge_protocol::topic::DEFAULT_PREFIX.to_owned(),
             default_interval: Duration::from_secs(60),
             backlog_alert: Duration::from_secs(15 * 60),
+            receipt_alert: Duration::from_secs(15 * 60),
             cert_warn_days: 30,
             error_window: Duration::from_secs(3600),
             full_warn_hours: 24.0,

@@ -74,6 +74,16 @@ pub struct Row {
     /// Records set aside on the gateway as too big for the hub
     /// (`hub.max_payload`): kept there, not sent.
     pub parked: Option<u64>,
+    /// `puback` or `receipt`: when the gateway lets go of a record.
+    pub custody: Option<String>,
+    /// Records the broker acknowledged that the gateway holds until the hub's custody receipt
+    /// (receipt mode).
+    pub awaiting_receipt: Option<u64>,
+    /// How long the oldest of them has waited since its PUBACK, ms (`None`: none, or unknown).
+    pub oldest_awaiting_receipt_ms: Option<u64>,
+    /// The gateway's last hub connection failure's cause (`not_listening`, `receipts_refused`,
+    /// ...), as its last heartbeat said.
+    pub hub_error_cause: Option<String>,
     /// Free disk bytes.
     pub disk_free_bytes: Option<u64>,
     /// Database size (db + WAL), bytes.
@@ -173,6 +183,10 @@ impl Gateway {
             queue_depth: hb.map(|h| h.queue.depth),
             oldest_unsent_ms: hb.and_then(|h| h.queue.oldest_unsent_age_ms),
             parked: hb.map(|h| h.queue.parked),
+            custody: hb.map(|h| h.hub.custody.clone()).filter(|c| !c.is_empty()),
+            awaiting_receipt: hb.map(|h| h.hub.awaiting_receipt),
+            oldest_awaiting_receipt_ms: hb.and_then(|h| h.hub.oldest_awaiting_receipt_age_ms),
+            hub_error_cause: hb.and_then(|h| h.hub.last_error_cause.clone()),
             disk_free_bytes: hb.map(|h| h.storage.disk_free_bytes),
             db_bytes: hb.map(|h| h.storage.db_bytes),
             storage_alarm: hb.is_some_and(|h| h.storage.alarm),

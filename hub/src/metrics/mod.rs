@@ -170,6 +170,21 @@ const METRICS: &[Metric] = &[
         }),
     ),
     gauge(
+        "hl7edge_awaiting_receipt",
+        "Records the broker acknowledged that the gateway holds until the hub's custody receipt (receipt mode; 0 in puback mode).",
+        Gateway(|r| r.awaiting_receipt.map(|v| v as f64)),
+    ),
+    gauge(
+        "hl7edge_oldest_awaiting_receipt_seconds",
+        "How long the oldest record awaiting the hub's custody receipt has waited since its PUBACK (0 when none waits).",
+        Gateway(|r| {
+            r.awaiting_receipt.map(|_| {
+                r.oldest_awaiting_receipt_ms
+                    .map_or(0.0, |m| m as f64 / 1000.0)
+            })
+        }),
+    ),
+    gauge(
         "hl7edge_disk_free_bytes",
         "Free bytes on the gateway's database filesystem.",
         Gateway(|r| r.disk_free_bytes.map(|v| v as f64)),

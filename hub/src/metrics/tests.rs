@@ -366,3 +366,42 @@ fn serve_ingest_and_tail_expositions_keep_prometheus_naming_conventions() {
         assert!(found.is_empty(), "{what}:\n{}\n\n{text}", found.join("\n"));
     }
 }
+
+#[test]
+fn records_awaiting_the_hubs_receipt_and_the_oldest_ones_age_are_gauges() {
+    let mut f = Fleet::new(FleetConfig::default());
+    f.apply(
+        &format!("{GW}/telemetry"),
+        &heartbeat(|hb| {
+            hb.hub.custody = "receipt".into();
+            hb.hub.awaiting_receipt = 40;
+            hb.hub.oldest_awaiting_receipt_age_ms = Some(1_200_000);
+        }),
+        false,
+        1_500,
+    )
+    .unwrap();
+    let rows = f.rows(2_000);
+    let text = render(&rows, HubStats::default());
+    assert_eq!(
+        sample(&text, "hl7edge_awaiting_receipt"),
+        [format!("hl7edge_awaiting_receipt{{{LABELS}}} 40")]
+    );
+    assert_eq!(
+        sample(&text, "hl7edge_oldest_awaiting_receipt_seconds"),
+        [format!(
+            "hl7edge_oldest_awaiting_receipt_seconds{{{LABELS}}} 1200"
+        )]
+    );
+    let alert = rows[0]
+        .alerts
+        .iter()
+        .find(|a| matches!(a, crate::fleet::Alert::ReceiptsOverdue { .. }))
+        .expect("20 minutes is past the 15-minute receipt alert");
+    assert!(
+        alert
+            .to_string()
+            .contains("40 record(s) wait for this hub's receipt"),
+        "{alert}"
+    );
+}

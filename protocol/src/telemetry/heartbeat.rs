@@ -23,11 +23,11 @@
 //! - The golden file `protocol/tests/golden/heartbeat_v1.bin` pins the
 //!   encoding byte for byte.
 //!
-//! Compatibility: [`Heartbeat::custody`] and [`Heartbeat::cert_not_after_ms`]
-//! were appended before any release too, and so were [`Custody::quarantine`]
-//! and [`Custody::set_aside`]; `resends`, `control_id_reused` and
-//! `no_ack_requested` changed from the store's lifetime to since start (one
-//! scope for every counter) before any release.
+//! Compatibility: [`Heartbeat::custody`], [`Heartbeat::cert_not_after_ms`]
+//! and then [`Heartbeat::hub`] were appended before any release too, and so
+//! were [`Custody::quarantine`] and [`Custody::set_aside`]; `resends`,
+//! `control_id_reused` and `no_ack_requested` changed from the store's
+//! lifetime to since start (one scope for every counter) before any release.
 //! `SourceStats::resends`, `SourceStats::control_id_reused`,
 //! `SourceStats::acks_received` and the counters after it, and
 //! `QueueStats::parked`, were
@@ -90,6 +90,40 @@ pub struct Heartbeat {
     /// unknown (plaintext lab setups). `cert_days_left` in whole days is
     /// kept for older readers.
     pub cert_not_after_ms: Option<i64>,
+    /// The hub connection and custody receipts as the gateway sees them.
+    pub hub: HubLink,
+}
+
+/// The gateway's side of its hub connection: whether custody ends at the broker's PUBACK or at
+/// the hub's receipt, what waits for a receipt, and the last failure with its cause (the
+/// heartbeat travels only while connected, so this says what went wrong before).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HubLink {
+    /// `puback` or `receipt` (`hub.custody`).
+    pub custody: String,
+    /// Records the broker acknowledged that wait for the hub's custody receipt (receipt mode).
+    pub awaiting_receipt: u64,
+    /// How long the oldest of them has waited since its first PUBACK, ms; `None` when none
+    /// waits.
+    pub oldest_awaiting_receipt_age_ms: Option<u64>,
+    /// Records custody receipts removed from the queue since the agent started.
+    pub receipted: u64,
+    /// Connection attempts that failed since the last successful one.
+    pub failures: u64,
+    /// The last failure's cause, one of a fixed list (`hub_certificate_untrusted`,
+    /// `client_certificate_refused`, `not_authorized`, `receipts_refused`, `not_listening`,
+    /// `dns`, `timeout`, `closed`, ...); `receipts_refused` stays while it holds.
+    pub last_error_cause: Option<String>,
+    /// The last failure as the TLS or MQTT stack said it (no message content).
+    pub last_error: Option<String>,
+    /// When it happened, Unix ms (the gateway's clock).
+    pub last_error_at_ms: Option<i64>,
+    /// The current connection's CONNACK, Unix ms.
+    pub connected_at_ms: Option<i64>,
+    /// The last PUBACK of records, Unix ms.
+    pub last_puback_at_ms: Option<i64>,
+    /// The last receipt that named a queued record, Unix ms.
+    pub last_receipt_at_ms: Option<i64>,
 }
 
 /// What the gateway holds of patient data at rest, and whether it takes more. New fields
@@ -370,6 +404,7 @@ mod tests {
             sources: vec![],
             custody: Custody::default(),
             cert_not_after_ms: None,
+            hub: HubLink::default(),
         }
     }
 

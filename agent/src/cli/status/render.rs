@@ -21,6 +21,7 @@ pub(super) fn render(r: &StatusReport, now: i64, out: &mut impl Write) -> std::i
     writeln!(out)?;
     intake(r, out)?;
     queue(r, out)?;
+    super::hub::render(&r.hub, now, out)?;
     interfaces(r, now, out)?;
     quarantine(r, out)?;
     parked(r, out)?;
@@ -234,12 +235,11 @@ fn advice(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     for code in &r.attention {
         let text = match *code {
             "refusing" => refusing_advice(r),
-            "queue_old" => format!(
-                "Messages have waited more than {} for the hub.\n    \
-                 Check the network and the hub connection: hl7edge doctor\n    \
-                 Nothing is lost; they are sent once the hub is reachable.",
-                text::age(QUEUE_OLD_SECS)
-            ),
+            "queue_old" => r.hub.queue_old_advice(&text::age(QUEUE_OLD_SECS)),
+            "hub_refused" | "hub_unreachable" | "receipts_overdue" => r
+                .hub
+                .advice(code, r.queue.depth)
+                .unwrap_or_else(|| (*code).to_owned()),
             "quarantine_not_empty" => "Rejected messages are in quarantine.\n    \
                  See why and what to do with each: hl7edge quarantine list, then \
                  hl7edge quarantine show ID\n    \

@@ -195,3 +195,140 @@ fn a_set_aside_database_is_listed_with_its_size_and_age_and_the_purge_command() 
     );
     assert_eq!(v["attention"], serde_json::json!(["set_aside_present"]));
 }
+
+/// Records `row` as the running agent would.
+fn record_link(fixture: &Fixture, row: crate::store::HubLinkRow) {
+    let store = fixture.open();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(store.handle.record_hub_link(row))
+        .expect("recorded");
+    close(store);
+}
+
+#[test]
+fn an_untrusted_hub_certificate_is_named_with_its_fix_and_never_called_a_wait_for_the_hub() {
+    let fixture = Fixture::new();
+    fixture.receive(&oru("C1"));
+    let now = now_ms();
+    record_link(
+        &fixture,
+        crate::store::HubLinkRow {
+            state: "disconnected".into(),
+            since_ms: now - 60_000,
+            custody: "puback".into(),
+            cause: Some("hub_certificate_untrusted".into()),
+            error: Some("TLS: I/O: invalid peer certificate: BadSignature".into()),
+            error_at_ms: Some(now - 1_000),
+            failures: 12,
+            updated_at_ms: now - 1_000,
+            ..crate::store::HubLinkRow::default()
+        },
+    );
+    let opened = Opened::load(&fixture.config).expect("opens");
+    let later = now + 20 * 60 * 1000;
+    let report = collect(&opened, later).expect("report");
+    assert_eq!(report.attention, ["hub_refused", "queue_old"]);
+    assert_eq!(report.hub.cause, Some("hub_certificate_untrusted"));
+    assert_eq!(report.hub.heals_by_waiting, Some(false));
+    let mut out = Vec::new();
+    render(&report, later, &mut out).expect("rendered");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(text.contains("not issued by the CA in hub.ca"), "{text}");
+    assert!(text.contains("BadSignature"), "{text}");
+    assert!(
+        text.contains("put it at /etc/hl7edge/hub-ca.pem"),
+        "the fix names the file:\n{text}"
+    );
+    assert!(text.contains("Waiting will not help"), "{text}");
+    assert!(
+        !text.contains("sent once the hub is reachable"),
+        "a refusal is never a wait:\n{text}"
+    );
+    let json = status(&fixture, true);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["hub"]["state"], "disconnected");
+    assert_eq!(v["hub"]["heals_by_waiting"], false);
+}
+
+#[test]
+fn a_hub_that_is_down_is_a_wait_and_says_so() {
+    let fixture = Fixture::new();
+    let now = now_ms();
+    record_link(
+        &fixture,
+        crate::store::HubLinkRow {
+            state: "connecting".into(),
+            since_ms: now - 120_000,
+            custody: "puback".into(),
+            cause: Some("not_listening".into()),
+            error: Some("I/O: Connection refused (os error 111)".into()),
+            error_at_ms: Some(now - 2_000),
+            failures: 5,
+            connected_at_ms: Some(now - 600_000),
+            updated_at_ms: now - 2_000,
+            ..crate::store::HubLinkRow::default()
+        },
+    );
+    let opened = Opened::load(&fixture.config).expect("opens");
+    let report = collect(&opened, now).expect("report");
+    assert_eq!(report.attention, ["hub_unreachable"]);
+    let mut out = Vec::new();
+    render(&report, now, &mut out).expect("rendered");
+    let text = String::from_utf8(out).expect("utf-8");
+    assert!(
+        text.contains("nothing listens at the hub's address"),
+        "{text}"
+    );
+    assert!(text.contains("hl7edge doctor"), "{text}");
+    assert!(text.contains("sent once the hub is reachable"), "{text}");
+}
+
+#[test]
+fn records_waiting_for_their_receipt_past_the_timeout_need_attention() {
+    let mut fixture = Fixture::new();
+    let text = std::fs::read_to_string(&fixture.config)
+        .expect("config")
+        .replace("custody = \"puback\"", "custody = \"receipt\"");
+    std::fs::write(&fixture.config, text).expect("config written");
+    fixture.loaded = crate::config::Config::load(&fixture.config).expect("loads");
+    fixture.receive(&oru("C1"));
+    fixture.receive(&oru("C2"));
+    let store = fixture.open();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let reader = store.handle.open_reader().expect("reader");
+    let seqs: Vec<i64> = reader
+        .pending(0, 10)
+        .expect("pending")
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    let puback_at = now_ms() - 10 * 60 * 1000;
+    runtime
+        .block_on(store.handle.forwarded(seqs[..1].to_vec(), puback_at))
+        .expect("marked at broker");
+    close(store);
+    let json = status(&fixture, true);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        v["queue"]["depth"], 1,
+        "only the record not yet at the broker"
+    );
+    assert_eq!(v["hub"]["custody"], "receipt");
+    assert_eq!(v["hub"]["awaiting_receipt"], 1);
+    assert!(v["hub"]["oldest_awaiting_receipt_age_seconds"].as_u64() >= Some(600));
+    assert_eq!(v["attention"], serde_json::json!(["receipts_overdue"]));
+    let text = status(&fixture, false);
+    assert!(
+        text.contains("awaiting receipt  1 record(s), the oldest for 10m"),
+        "{text}"
+    );
+    assert!(
+        text.contains("published again under the same record ids"),
+        "{text}"
+    );
+}

@@ -25,6 +25,11 @@ const DEFAULT_MAX_PAYLOAD: u64 = 128_000;
 const MAX_PAYLOAD_RANGE: std::ops::RangeInclusive<u64> = 16 * KIB..=64 * MIB;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Long enough that a healthy hub's lag (seconds) and an ingest restart do
+/// not cause republishing, short enough that records a broker lost after
+/// its PUBACK are sent again within minutes.
+const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(300);
+const MAX_RECEIPT_TIMEOUT: Duration = Duration::from_secs(7 * 86_400);
 
 pub(super) fn hub(raw: &RawHub, gateway: &Gateway, base_dir: &Path) -> Result<Hub, Invalid> {
     let url = required(
@@ -77,6 +82,13 @@ pub(super) fn hub(raw: &RawHub, gateway: &Gateway, base_dir: &Path) -> Result<Hu
             DEFAULT_CONNECT_TIMEOUT,
             SECOND..=MAX_CONNECT_TIMEOUT,
             "hub.connect_timeout",
+        )?,
+        custody: raw.custody.unwrap_or_default(),
+        receipt_timeout: duration_or(
+            &raw.receipt_timeout,
+            DEFAULT_RECEIPT_TIMEOUT,
+            SECOND..=MAX_RECEIPT_TIMEOUT,
+            "hub.receipt_timeout",
         )?,
     })
 }

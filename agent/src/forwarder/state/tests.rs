@@ -109,9 +109,9 @@ fn unknown_pubacks_are_ignored_and_unrequested_pkids_force_reconnect() {
 fn nothing_is_read_before_the_broker_accepts_the_connection() {
     let t0 = Instant::now();
     let mut s = ForwardState::new(limits(8), t0);
-    assert_eq!(s.next_read(0, 1024), None);
+    assert_eq!(s.next_read(0, 1024, None), None);
     s.on_connack(t0 + ms(5));
-    let read = s.next_read(0, 1024).expect("connected: read");
+    let read = s.next_read(0, 1024, None).expect("connected: read");
     assert_eq!(read.after_seq, 0);
     assert_eq!(
         read.max_rows,
@@ -124,7 +124,7 @@ fn nothing_is_read_before_the_broker_accepts_the_connection() {
 fn a_caught_up_queue_reads_a_commit_only_after_the_linger() {
     let (mut s, t0) = connected(8);
     s.on_read(0);
-    assert_eq!(s.next_read(0, 1024), None, "caught up");
+    assert_eq!(s.next_read(0, 1024, None), None, "caught up");
     s.on_commit(t0 + ms(100));
     assert_eq!(s.next_timer(), Some(t0 + ms(100) + LINGER));
     s.on_commit(t0 + ms(105));
@@ -134,10 +134,14 @@ fn a_caught_up_queue_reads_a_commit_only_after_the_linger() {
         "later commits join the same wait"
     );
     s.on_timer(t0 + ms(110));
-    assert_eq!(s.next_read(0, 1024), None, "the linger has not passed");
+    assert_eq!(
+        s.next_read(0, 1024, None),
+        None,
+        "the linger has not passed"
+    );
     s.on_timer(t0 + ms(100) + LINGER);
     assert_eq!(s.next_timer(), None);
-    assert!(s.next_read(0, 1024).is_some());
+    assert!(s.next_read(0, 1024, None).is_some());
 }
 
 #[test]
@@ -146,7 +150,7 @@ fn a_commit_during_a_backlog_does_not_delay_the_next_read() {
     s.on_read(500);
     s.on_commit(t0);
     assert_eq!(s.next_timer(), None);
-    assert!(s.next_read(0, 1024).is_some());
+    assert!(s.next_read(0, 1024, None).is_some());
 }
 
 #[test]
@@ -156,7 +160,7 @@ fn the_tick_reads_again_after_the_queue_looked_empty() {
     s.on_commit(t0);
     assert_eq!(s.on_tick(t0 + ms(500)), Effect::None);
     assert_eq!(s.next_timer(), None, "the tick's read replaces the linger");
-    assert!(s.next_read(0, 1024).is_some());
+    assert!(s.next_read(0, 1024, None).is_some());
 }
 
 #[test]
@@ -219,16 +223,19 @@ fn reads_pause_while_outstanding_bytes_fill_the_budget() {
     s.on_connack(t0);
     let budget = s.limits().budget_bytes;
     assert_eq!(budget, MIN_BUDGET_BYTES);
-    let first = s.next_read(0, 1024).expect("read");
+    let first = s.next_read(0, 1024, None).expect("read");
     assert_eq!(first.max_bytes, budget / 2);
     s.requested(vec![1], budget / 2);
-    let second = s.next_read(0, 1024).expect("room for another page");
+    let second = s.next_read(0, 1024, None).expect("room for another page");
     assert_eq!(second.max_bytes, budget / 2);
     s.requested(vec![2], budget / 2);
-    assert_eq!(s.next_read(0, 1024), None, "the budget is full");
+    assert_eq!(s.next_read(0, 1024, None), None, "the budget is full");
     s.on_outgoing_publish(1);
     assert_eq!(s.on_puback(1, true, t0), Effect::Forwarded(vec![1]));
-    assert!(s.next_read(0, 1024).is_some(), "a PUBACK frees its bytes");
+    assert!(
+        s.next_read(0, 1024, None).is_some(),
+        "a PUBACK frees its bytes"
+    );
 }
 
 #[test]
@@ -237,29 +244,29 @@ fn a_payload_over_the_budget_is_read_alone() {
     let mut s = ForwardState::new(Limits::new(64, 64, 16 * MIB, Duration::from_secs(5)), t0);
     s.on_connack(t0);
     assert_eq!(s.limits().budget_bytes, 16 * MIB, "at least one payload");
-    let read = s.next_read(0, 1024).expect("read");
+    let read = s.next_read(0, 1024, None).expect("read");
     assert_eq!(read.max_bytes, 16 * MIB);
     s.requested(vec![1], 15 * MIB);
-    assert_eq!(s.next_read(0, 1024), None);
+    assert_eq!(s.next_read(0, 1024, None), None);
 }
 
 #[test]
 fn the_cursor_moves_only_past_rows_published_or_set_aside() {
     let (mut s, _) = connected(8);
-    let read = s.next_read(0, 1024).expect("read");
+    let read = s.next_read(0, 1024, None).expect("read");
     assert_eq!(read.after_seq, 0);
     s.on_read(10); // rows 1..=10 read; only 1..=4 handed out
     s.requested(vec![1, 2, 3], 30);
     s.skipped(4);
-    let next = s.next_read(0, 1024).expect("read");
+    let next = s.next_read(0, 1024, None).expect("read");
     assert_eq!(next.after_seq, 4, "5..=10 are read again");
 }
 
 #[test]
 fn reads_pause_while_deletes_fall_behind() {
     let (s, _) = connected(8);
-    assert_eq!(s.next_read(1024, 1024), None);
-    assert!(s.next_read(1023, 1024).is_some());
+    assert_eq!(s.next_read(1024, 1024, None), None);
+    assert!(s.next_read(1023, 1024, None).is_some());
 }
 
 #[test]
@@ -269,5 +276,51 @@ fn a_full_window_page_pauses_reads() {
         s.requested(vec![seq], 10);
     }
     assert_eq!(s.free_slots(), 1);
-    assert_eq!(s.next_read(0, 1024), None, "less than a page (2) free");
+    assert_eq!(
+        s.next_read(0, 1024, None),
+        None,
+        "less than a page (2) free"
+    );
+}
+
+#[test]
+fn rows_published_again_never_move_the_cursor_of_new_rows() {
+    let (mut s, _t0) = connected(8);
+    s.requested(vec![11, 12], 100);
+    // Row 10 (say, its PUBACK lost) is below rows published again up to 40.
+    s.requested_again(vec![3, 40], 100);
+    assert_eq!(s.cursor(), 12, "a new row below 40 is not skipped");
+    assert!(s.republishing());
+}
+
+#[test]
+fn a_sweep_is_read_before_new_rows_and_even_when_caught_up() {
+    let (mut s, _t0) = connected(8);
+    s.on_read(0);
+    assert_eq!(s.next_read(0, 1024, None), None, "caught up");
+    let sweep = Sweep {
+        after_seq: 5,
+        before_ms: 1_000,
+    };
+    let read = s.next_read(0, 1024, Some(sweep)).expect("the sweep reads");
+    assert_eq!((read.after_seq, read.due_before_ms), (5, Some(1_000)));
+}
+
+#[test]
+fn the_puback_of_rows_published_again_forwards_them_and_ends_republishing() {
+    let (mut s, t0) = connected(8);
+    s.requested_again(vec![3, 4], 100);
+    assert_eq!(s.on_outgoing_publish(1), Effect::None);
+    assert!(s.republishing());
+    assert_eq!(
+        s.on_puback(1, true, t0 + ms(5)),
+        Effect::Forwarded(vec![3, 4])
+    );
+    assert!(!s.republishing());
+    s.requested_again(vec![5], 10);
+    s.reset(t0 + ms(6));
+    assert!(
+        !s.republishing(),
+        "a lost connection forgets them (still due)"
+    );
 }

@@ -45,6 +45,7 @@ async fn committed_rows_survive_reopen() {
             max_bytes: usize::MAX,
             max_record: usize::MAX,
             with_raw: false,
+            pick: crate::store::Pick::Unsent,
         })
         .unwrap();
     assert_eq!(lean.iter().map(|r| r.id).collect::<Vec<_>>(), ids);

@@ -150,3 +150,5 @@ pub(super) fn count_rows(path: &Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(path).expect("open");
     conn.query_row(sql, [], |r| r.get(0)).expect("count")
 }
+
+mod custody;

@@ -129,6 +129,7 @@ async fn a_read_is_bounded_by_bytes_and_never_loads_a_record_over_the_limit() {
         max_bytes,
         max_record,
         with_raw: false,
+        pick: crate::store::Pick::Unsent,
     };
     let r = reader(&cfg);
     let rows = r.pending_records(&query(150, 10_000)).expect("read");
