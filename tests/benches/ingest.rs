@@ -17,6 +17,13 @@
 //!    ingest transaction's start, a lower bound of the commit) and to the gateway receiving the
 //!    custody receipt (after the commit, an upper bound).
 //!
+//! Each throughput row also gives the CPU spent per record by the ingest processes and by
+//! PostgreSQL (the postmaster and all its processes: backends, WAL writer, checkpointer,
+//! autovacuum), which is what bounds the rate on a machine of few cores.
+//!
+//! Options to run a part: `--shape lab|adt` (one record shape), `--ingests 1|2` (one count),
+//! `--no-latency` (throughput only).
+//!
 //! `HL7EDGE_HUB_BIN` and `HL7EDGE_BIN` override the binaries (default: built in release next to
 //! this program).
 
@@ -63,7 +70,16 @@ enum Shape {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), BoxError> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|n| args.get(n + 1).cloned())
+    };
+    let only_shape = option("--shape");
+    let only_ingests = option("--ingests");
+    let with_latency = !args.iter().any(|a| a == "--no-latency");
     let records = if quick { 20_000 } else { 100_000 };
     let latency_for = Duration::from_secs(if quick { 5 } else { 15 });
     println!(
@@ -78,9 +94,22 @@ async fn main() -> Result<(), BoxError> {
     // One ingest first, then two: a stopped member's session stays in the share group (and
     // would be sent its share), so the single-ingest runs come before the second one exists.
     for ingests in [1, 2] {
+        if only_ingests
+            .as_ref()
+            .is_some_and(|n| *n != ingests.to_string())
+        {
+            continue;
+        }
         for (shape, name, rows_per_record) in
             [(Shape::Lab, "ORU, 20 OBX", 22), (Shape::Adt, "ADT", 2)]
         {
+            let key = match shape {
+                Shape::Lab => "lab",
+                Shape::Adt => "adt",
+            };
+            if only_shape.as_ref().is_some_and(|s| s != key) {
+                continue;
+            }
             // Admissions are cheap: five times as many, so the run lasts long enough to time.
             let records = match shape {
                 Shape::Lab => records,
@@ -93,11 +122,18 @@ async fn main() -> Result<(), BoxError> {
                 Goal::AtLeast(20_000.0),
                 Some(rate),
                 &format!(
-                    "{records} records, {:.0} rows/s; ingest CPU {cpu:.0} us/record",
-                    rate * f64::from(rows_per_record)
+                    "{records} records, {:.0} rows/s; CPU us/record: ingest {:.0}, PostgreSQL {:.0}",
+                    rate * f64::from(rows_per_record),
+                    cpu.ingest,
+                    cpu.postgres
                 ),
             ));
         }
+    }
+    if !with_latency {
+        println!("load average after: {}", sys::load_average());
+        print_table(&rows);
+        return Ok(());
     }
     let (to_row, to_receipt, n) = latency(&rig, latency_for).await?;
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
@@ -171,12 +207,20 @@ fn envelopes(gateway: &str, count: usize, shape: Shape) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// CPU per record, microseconds.
+struct CpuPerRecord {
+    /// The ingest processes together.
+    ingest: f64,
+    /// PostgreSQL's processes together (including the benchmark's own `count(*)` polls).
+    postgres: f64,
+}
+
 async fn throughput(
     rig: &IngestRig,
     ingests: usize,
     records: usize,
     shape: Shape,
-) -> Result<(f64, f64), BoxError> {
+) -> Result<(f64, CpuPerRecord), BoxError> {
     let db = rig.pg.client().await?;
     let mut running = Vec::new();
     for n in 0..ingests {
@@ -192,6 +236,13 @@ async fn throughput(
         .iter()
         .filter_map(|i| i.pid().and_then(sys::cpu_time))
         .collect();
+    let postgres_cpu = || {
+        rig.pg
+            .pid()
+            .and_then(sys::tree_cpu_time)
+            .unwrap_or_default()
+    };
+    let postgres_before = postgres_cpu();
     let started = Instant::now();
     let mut publishers = Vec::new();
     for (n, (gateway, payloads)) in gateways.iter().zip(payloads).enumerate() {
@@ -226,6 +277,7 @@ async fn throughput(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let elapsed = started.elapsed();
+    let postgres = postgres_cpu().saturating_sub(postgres_before);
     let cpu: Duration = running
         .iter()
         .filter_map(|i| i.pid().and_then(sys::cpu_time))
@@ -240,7 +292,14 @@ async fn throughput(
         published.as_secs_f64()
     );
     let rate = total as f64 / elapsed.as_secs_f64();
-    Ok((rate, cpu.as_secs_f64() * 1e6 / total as f64))
+    let per_record = |d: Duration| d.as_secs_f64() * 1e6 / total as f64;
+    Ok((
+        rate,
+        CpuPerRecord {
+            ingest: per_record(cpu),
+            postgres: per_record(postgres),
+        },
+    ))
 }
 
 fn topic(gateway: &str) -> GatewayTopics {

@@ -115,6 +115,11 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// The postmaster's process id while the server runs (its backends are its children).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Process::pid)
+    }
+
     /// The port.
     pub fn port(&self) -> u16 {
         self.port

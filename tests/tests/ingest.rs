@@ -181,6 +181,27 @@ async fn every_acked_message_lands_once_with_its_typed_rows_through_two_ingests_
     ensure!(row.get::<_, String>(8) == "ORU_R01");
     ensure!(row.get::<_, bool>(12), "the JSONB is the record");
     ensure!(row.get::<_, bool>(13), "no sequence before wire schema 3");
+    // Every typed row holds exactly what its OBX in the record says (the binary COPY's
+    // numeric keeps the digits and the scale as sent: 0.7 stays 0.7, 88 stays 88).
+    let row = db
+        .query_one(
+            "SELECT count(*) FILTER (WHERE o.value_type = 'quantity'),
+                    count(*) FILTER (WHERE o.value_num::text IS DISTINCT FROM obx #>> '{value,Quantity,value}'
+                        OR o.flags <> ARRAY(SELECT jsonb_array_elements_text(obx -> 'flags'))
+                        OR o.code <> obx #>> '{code,original,code}'
+                        OR o.unit IS DISTINCT FROM obx #>> '{value,Quantity,unit,ucum}')
+             FROM observations o JOIN records r ON r.id = o.record_id,
+             LATERAL (SELECT r.record #> ARRAY['body', 'Observations', 'orders', '0',
+                                               'observations', o.ordinal::text] AS obx) x",
+            &[],
+        )
+        .await?;
+    let (quantities, differing): (i64, i64) = (row.get(0), row.get(1));
+    ensure!(quantities == 600 * 20, "{quantities} quantity rows");
+    ensure!(
+        differing == 0,
+        "{differing} typed rows differ from their record"
+    );
     // Heartbeats over time, for both gateways, through the Grafana view.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {

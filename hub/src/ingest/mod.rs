@@ -45,6 +45,7 @@ pub mod metrics;
 pub mod rows;
 pub mod schema;
 pub mod session;
+pub mod sql_types;
 pub mod store;
 
 use std::future::Future;

@@ -1,31 +1,35 @@
-//! Database rows from decoded envelopes, column by column: one vector per
-//! column, so one statement inserts a whole batch through `unnest` (one
-//! round trip, one plan, no temporary tables).
+//! Database rows from decoded envelopes. The records of a batch go in as
+//! columns (one vector per column: one `INSERT ... SELECT FROM unnest`
+//! statement inserts them all and returns the ids it inserted); the typed
+//! rows (identifiers, observations) are written afterwards, by binary
+//! `COPY`, for those new ids only.
 //!
 //! Invariants:
-//! - every column vector of a table has the same length (one element per
-//!   row), whatever the record holds;
+//! - every column vector of [`RecordColumns`] has the same length (one
+//!   element per record row), whatever the record holds;
 //! - a record id appears at most once in [`Rows::records`] (the first copy
 //!   in a batch wins; a republished record carries the same content), and
-//!   typed rows are pushed only with their record's row;
+//!   typed rows come only from the records of [`Rows`], in their order;
+//! - typed rows borrow from the record: a row allocates nothing but the
+//!   text of a value that has no text of its own (a time, a series, a
+//!   structured number);
 //! - times the database cannot hold become NULL in the typed columns (the
 //!   record's JSON keeps the original); the gateway's receive time is
 //!   checked before rows are built (see `classify`).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use jiff::Timestamp;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql, Type};
 use uuid::Uuid;
 
 use hl7edge_protocol::record::{
-    Body, Coded, Observation, Record, ResultStatus, Standard, StructuredNumeric, Value,
+    Body, Coded, Decimal, Observation, Record, ResultStatus, Standard, StructuredNumeric, Value,
 };
 use hl7edge_protocol::wire::Entry;
 
-/// Separator of the flags packed into one text per observation (ASCII unit
-/// separator; the statement splits it back into a `text[]`).
-pub const FLAG_SEPARATOR: char = '\u{1f}';
+use crate::ingest::sql_types::{Numeric, TextArray};
 
 /// The columns of `records`.
 #[derive(Debug, Default)]
@@ -43,49 +47,19 @@ pub struct RecordColumns<'a> {
     pub raw: Vec<Option<&'a [u8]>>,
 }
 
-/// The columns of `patient_identifiers`.
-#[derive(Debug, Default)]
-pub struct IdentifierColumns<'a> {
-    pub record_id: Vec<Uuid>,
-    pub ordinal: Vec<i32>,
-    pub value: Vec<&'a str>,
-    pub authority: Vec<Option<&'a str>>,
-    pub kind: Vec<Option<&'a str>>,
-}
-
-/// The columns of `observations`.
-#[derive(Debug, Default)]
-pub struct ObservationColumns<'a> {
-    pub record_id: Vec<Uuid>,
-    pub ordinal: Vec<i32>,
-    pub order_ordinal: Vec<i32>,
-    pub code_system: Vec<Option<String>>,
-    pub code: Vec<&'a str>,
-    pub display: Vec<Option<&'a str>>,
-    pub standard: Vec<&'static str>,
-    pub local_system: Vec<String>,
-    pub local_code: Vec<&'a str>,
-    pub value_type: Vec<&'static str>,
-    pub value_num: Vec<Option<String>>,
-    pub value_text: Vec<Option<String>>,
-    pub unit: Vec<Option<&'a str>>,
-    pub observed_at: Vec<Option<Timestamp>>,
-    pub flags: Vec<String>,
-    pub status: Vec<&'static str>,
-}
-
-/// Every row of a batch's records, by table.
+/// The record rows of a batch, and the records their typed rows come from.
 #[derive(Debug, Default)]
 pub struct Rows<'a> {
     pub records: RecordColumns<'a>,
-    pub identifiers: IdentifierColumns<'a>,
-    pub observations: ObservationColumns<'a>,
+    /// The record of each record row, in the same order.
+    sources: Vec<&'a Record>,
     seen: HashSet<Uuid>,
 }
 
 impl<'a> Rows<'a> {
-    /// Adds the rows of one entry of an envelope from `gateway`/`source`;
-    /// false (and nothing added) when the batch already holds its id.
+    /// Adds the record row of one entry of an envelope from
+    /// `gateway`/`source`; false (and nothing added) when the batch already
+    /// holds its id.
     pub fn push(&mut self, gateway: &'a str, source: &'a str, entry: &'a Entry) -> bool {
         if !self.seen.insert(entry.id) {
             return false;
@@ -108,18 +82,7 @@ impl<'a> Rows<'a> {
         r.mapping_version.push(entry.mapping_version.to_string());
         r.record.push(Json(record));
         r.raw.push(entry.raw.as_deref());
-        self.push_identifiers(entry.id, record);
-        if let Body::Observations(report) = &record.body {
-            let mut ordinal = 0;
-            for (order, group) in report.orders.iter().enumerate() {
-                for obs in &group.observations {
-                    let at = obs.observed_at.or(group.observed_at);
-                    self.observations
-                        .push(entry.id, (ordinal, clamp(order)), obs, at);
-                    ordinal += 1;
-                }
-            }
-        }
+        self.sources.push(record);
         true
     }
 
@@ -133,60 +96,184 @@ impl<'a> Rows<'a> {
         self.records.id.is_empty()
     }
 
-    fn push_identifiers(&mut self, id: Uuid, record: &'a Record) {
-        let Some(patient) = &record.patient else {
-            return;
-        };
-        for (n, ident) in patient.identifiers.iter().enumerate() {
-            let p = &mut self.identifiers;
-            p.record_id.push(id);
-            p.ordinal.push(clamp(n));
-            p.value.push(ident.value.as_str());
-            p.authority.push(ident.authority.as_deref());
-            p.kind.push(ident.kind.as_deref());
-        }
+    /// The records among these rows whose id is in `new`, in row order,
+    /// with their ids: whose typed rows to write.
+    pub fn inserted<'r>(
+        &'r self,
+        new: &'r HashSet<Uuid>,
+    ) -> impl Iterator<Item = (Uuid, &'a Record)> + 'r {
+        self.records
+            .id
+            .iter()
+            .zip(&self.sources)
+            .filter(|(id, _)| new.contains(id))
+            .map(|(id, record)| (*id, *record))
     }
 }
 
-impl<'a> ObservationColumns<'a> {
-    /// One OBX at `(ordinal, order)`, observed `at` (OBX-14, or the OBR's time).
-    fn push(
-        &mut self,
-        id: Uuid,
-        (ordinal, order): (i32, i32),
-        obs: &'a Observation,
-        at: Option<hl7edge_protocol::record::Timestamp>,
-    ) {
-        let (standard, coding) = standard(&obs.code);
-        self.record_id.push(id);
-        self.ordinal.push(ordinal);
-        self.order_ordinal.push(order);
-        self.code_system.push(coding.map(|c| c.system.to_string()));
-        self.code
-            .push(coding.map_or(obs.code.original.code.as_str(), |c| c.code.as_str()));
-        self.display.push(
-            coding
-                .and_then(|c| c.display.as_deref())
-                .or(obs.code.original.display.as_deref()),
-        );
-        self.standard.push(standard);
-        self.local_system.push(obs.code.original.system.to_string());
-        self.local_code.push(obs.code.original.code.as_str());
-        let value = value_columns(&obs.value);
-        self.value_type.push(value.kind);
-        self.value_num.push(value.number);
-        self.value_text.push(value.text);
-        self.unit.push(value.unit);
-        self.observed_at.push(at.and_then(|t| timestamp(t.utc_ms)));
-        let mut flags = String::new();
-        for (n, flag) in obs.flags.iter().enumerate() {
-            if n > 0 {
-                flags.push(FLAG_SEPARATOR);
-            }
-            flags.push_str(flag);
-        }
-        self.flags.push(flags);
-        self.status.push(status_code(obs.status));
+/// One row of `patient_identifiers`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentifierRow<'a> {
+    pub record_id: Uuid,
+    pub ordinal: i32,
+    pub value: &'a str,
+    pub authority: Option<&'a str>,
+    pub kind: Option<&'a str>,
+}
+
+impl IdentifierRow<'_> {
+    /// The column types, in [`IdentifierRow::COPY`]'s order.
+    pub const TYPES: [Type; 5] = [Type::UUID, Type::INT4, Type::TEXT, Type::TEXT, Type::TEXT];
+    /// The statement that takes these rows.
+    pub const COPY: &'static str = "COPY patient_identifiers (record_id, ordinal, value, authority, kind) \
+         FROM STDIN (FORMAT binary)";
+
+    /// The values, in column order.
+    pub fn values(&self) -> [&(dyn ToSql + Sync); 5] {
+        [
+            &self.record_id,
+            &self.ordinal,
+            &self.value,
+            &self.authority,
+            &self.kind,
+        ]
+    }
+}
+
+/// The identifier rows of record `id`.
+pub fn identifiers(id: Uuid, record: &Record) -> impl Iterator<Item = IdentifierRow<'_>> {
+    let identifiers = record.patient.as_ref().map_or(&[][..], |p| &p.identifiers);
+    identifiers
+        .iter()
+        .enumerate()
+        .map(move |(n, ident)| IdentifierRow {
+            record_id: id,
+            ordinal: clamp(n),
+            value: ident.value.as_str(),
+            authority: ident.authority.as_deref(),
+            kind: ident.kind.as_deref(),
+        })
+}
+
+/// One row of `observations`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationRow<'a> {
+    pub record_id: Uuid,
+    pub ordinal: i32,
+    pub order_ordinal: i32,
+    pub code_system: Option<Cow<'a, str>>,
+    pub code: &'a str,
+    pub display: Option<&'a str>,
+    pub standard: &'static str,
+    pub local_system: Cow<'a, str>,
+    pub local_code: &'a str,
+    pub value_type: &'static str,
+    pub value_num: Option<Numeric>,
+    pub value_text: Option<Cow<'a, str>>,
+    pub unit: Option<&'a str>,
+    pub observed_at: Option<Timestamp>,
+    pub flags: TextArray<'a>,
+    pub status: &'static str,
+}
+
+impl ObservationRow<'_> {
+    /// The column types, in [`ObservationRow::COPY`]'s order.
+    pub const TYPES: [Type; 16] = [
+        Type::UUID,
+        Type::INT4,
+        Type::INT4,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::NUMERIC,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TIMESTAMPTZ,
+        Type::TEXT_ARRAY,
+        Type::TEXT,
+    ];
+    /// The statement that takes these rows.
+    pub const COPY: &'static str = "COPY observations (record_id, ordinal, order_ordinal, \
+         code_system, code, display, standard, local_system, local_code, value_type, value_num, \
+         value_text, unit, observed_at, flags, status) FROM STDIN (FORMAT binary)";
+
+    /// The values, in column order.
+    pub fn values(&self) -> [&(dyn ToSql + Sync); 16] {
+        [
+            &self.record_id,
+            &self.ordinal,
+            &self.order_ordinal,
+            &self.code_system,
+            &self.code,
+            &self.display,
+            &self.standard,
+            &self.local_system,
+            &self.local_code,
+            &self.value_type,
+            &self.value_num,
+            &self.value_text,
+            &self.unit,
+            &self.observed_at,
+            &self.flags,
+            &self.status,
+        ]
+    }
+}
+
+/// The observation rows of record `id` (one per OBX, numbered over the
+/// whole record; observed at OBX-14, or the OBR's time).
+pub fn observations(id: Uuid, record: &Record) -> impl Iterator<Item = ObservationRow<'_>> {
+    let orders = match &record.body {
+        Body::Observations(report) => &report.orders[..],
+        _ => &[],
+    };
+    orders
+        .iter()
+        .enumerate()
+        .flat_map(|(order, group)| {
+            group
+                .observations
+                .iter()
+                .map(move |obs| (order, obs, obs.observed_at.or(group.observed_at)))
+        })
+        .enumerate()
+        .map(move |(ordinal, (order, obs, at))| {
+            observation(id, (clamp(ordinal), clamp(order)), obs, at)
+        })
+}
+
+/// One OBX at `(ordinal, order)`, observed `at`.
+fn observation(
+    id: Uuid,
+    (ordinal, order): (i32, i32),
+    obs: &Observation,
+    at: Option<hl7edge_protocol::record::Timestamp>,
+) -> ObservationRow<'_> {
+    let (standard, coding) = standard(&obs.code);
+    let value = value_columns(&obs.value);
+    ObservationRow {
+        record_id: id,
+        ordinal,
+        order_ordinal: order,
+        code_system: coding.map(|c| c.system.hl7_code()),
+        code: coding.map_or(obs.code.original.code.as_str(), |c| c.code.as_str()),
+        display: coding
+            .and_then(|c| c.display.as_deref())
+            .or(obs.code.original.display.as_deref()),
+        standard,
+        local_system: obs.code.original.system.hl7_code(),
+        local_code: obs.code.original.code.as_str(),
+        value_type: value.kind,
+        value_num: value.number.map(Numeric),
+        value_text: value.text,
+        unit: value.unit,
+        observed_at: at.and_then(|t| timestamp(t.utc_ms)),
+        flags: TextArray(&obs.flags),
+        status: status_code(obs.status),
     }
 }
 
@@ -223,8 +310,8 @@ fn standard(code: &Coded) -> (&'static str, Option<&hl7edge_protocol::record::Co
 /// The value columns of one observation.
 struct ValueColumns<'a> {
     kind: &'static str,
-    number: Option<String>,
-    text: Option<String>,
+    number: Option<Decimal>,
+    text: Option<Cow<'a, str>>,
     unit: Option<&'a str>,
 }
 
@@ -238,7 +325,7 @@ fn value_columns(value: &Value) -> ValueColumns<'_> {
     match value {
         Value::None => none("none"),
         Value::Quantity(q) => ValueColumns {
-            number: Some(q.value.to_string()),
+            number: Some(q.value),
             unit: q
                 .unit
                 .as_ref()
@@ -247,28 +334,28 @@ fn value_columns(value: &Value) -> ValueColumns<'_> {
         },
         Value::Structured(sn) => structured(sn),
         Value::Coded(c) => ValueColumns {
-            text: Some(
+            text: Some(Cow::Borrowed(
                 c.standard_coding()
-                    .map_or(c.original.code.to_string(), |s| s.code.to_string()),
-            ),
+                    .map_or(c.original.code.as_str(), |s| s.code.as_str()),
+            )),
             ..none("coded")
         },
         Value::Time(t) => ValueColumns {
-            text: timestamp(t.utc_ms).map(|t| t.to_string()),
+            text: timestamp(t.utc_ms).map(|t| Cow::Owned(t.to_string())),
             ..none("time")
         },
         Value::Text(t) => ValueColumns {
-            text: Some(t.to_string()),
+            text: Some(Cow::Borrowed(t.as_str())),
             ..none("text")
         },
         Value::Series(values) => ValueColumns {
-            text: Some(
+            text: Some(Cow::Owned(
                 values
                     .iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(" "),
-            ),
+            )),
             ..none("series")
         },
     }
@@ -290,8 +377,8 @@ fn structured(sn: &StructuredNumeric) -> ValueColumns<'_> {
         && sn.high.is_none();
     ValueColumns {
         kind: "structured",
-        number: sn.low.filter(|_| plain).map(|d| d.to_string()),
-        text: Some(text),
+        number: sn.low.filter(|_| plain),
+        text: Some(Cow::Owned(text)),
         unit: sn
             .unit
             .as_ref()

@@ -25,7 +25,8 @@
 //!
 //! and the view `heartbeat_series` (one row per heartbeat with a `time`
 //! column and numeric columns, the shape Grafana's PostgreSQL data source
-//! plots directly).
+//! plots directly). Version 2 compresses `records.record` with lz4 where
+//! the server has it (cheaper to insert than the default pglz).
 
 use tokio_postgres::Client;
 
@@ -43,11 +44,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "records, typed rows, heartbeats, dead letters",
-    sql: include_str!("schema/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "records, typed rows, heartbeats, dead letters",
+        sql: include_str!("schema/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "lz4 compression of the record JSON",
+        sql: include_str!("schema/0002_record_lz4.sql"),
+    },
+];
 
 /// Why the schema could not be brought up to date.
 #[derive(Debug, thiserror::Error)]

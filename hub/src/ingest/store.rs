@@ -6,10 +6,13 @@
 //!   committed (records, heartbeats, dead letters); it never gives up on a
 //!   batch, so nothing is acknowledged to the broker that is not in the
 //!   database;
-//! - records are inserted with `ON CONFLICT (id) DO NOTHING`, and their
-//!   typed rows (identifiers, observations) only with a record row that this
-//!   statement inserted: a record delivered twice, by one ingest or by two
-//!   at once, is one row with one set of typed rows;
+//! - records are inserted with `ON CONFLICT (id) DO NOTHING ... RETURNING
+//!   id`, and their typed rows (identifiers, observations) are copied in
+//!   (binary `COPY`, in the same transaction) only for the ids that
+//!   statement returned, i.e. the rows it inserted: a record delivered
+//!   twice, by one ingest or by two at once, is one row with one set of
+//!   typed rows (a second transaction inserting the same id waits for the
+//!   first to commit and then finds it present);
 //! - a connection problem (PostgreSQL down or restarting, a network error,
 //!   a serialization or deadlock abort) drops the connection and retries
 //!   the whole batch after a backoff (1 s doubling to 30 s), logging each
@@ -22,52 +25,34 @@
 //! - log lines carry SQLSTATE codes and counts, never the database's
 //!   message text (it may quote a value).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Json;
 use tokio_postgres::{Client, NoTls, Statement, Transaction};
 use tracing::{info, warn};
+use uuid::Uuid;
 
 use crate::ingest::classify::{DeadLetter, DeadReason, Item};
-use crate::ingest::rows::{Rows, timestamp};
+use crate::ingest::rows::{self, IdentifierRow, ObservationRow, Rows, timestamp};
 use crate::ingest::schema::{self, SchemaError};
 
 /// Longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// The insert of a batch's records and typed rows; `$1..$32` are column
-/// arrays (see `rows`), the result is the number of new records.
+/// The insert of a batch's records: `$1..$11` are column arrays (see
+/// `rows`); returns the id of every row it inserted (not those already
+/// present), whose typed rows are then copied in.
 const INSERT_RECORDS: &str = "
-WITH new AS (
-    INSERT INTO records (id, gateway, source, message_type, control_id, sequence,
-                         received_at, message_time, mapping_version, record, raw)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::int8[], $7::timestamptz[], $8::timestamptz[], $9::text[],
-                         $10::jsonb[], $11::bytea[])
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id
-), identifiers AS (
-    INSERT INTO patient_identifiers (record_id, ordinal, value, authority, kind)
-    SELECT p.* FROM unnest($12::uuid[], $13::int4[], $14::text[], $15::text[], $16::text[])
-        AS p (record_id, ordinal, value, authority, kind)
-    WHERE p.record_id IN (SELECT id FROM new)
-), observations AS (
-    INSERT INTO observations (record_id, ordinal, order_ordinal, code_system, code, display,
-                              standard, local_system, local_code, value_type, value_num,
-                              value_text, unit, observed_at, flags, status)
-    SELECT o.record_id, o.ordinal, o.order_ordinal, o.code_system, o.code, o.display,
-           o.standard, o.local_system, o.local_code, o.value_type, o.value_num::numeric,
-           o.value_text, o.unit, o.observed_at, string_to_array(o.flags, E'\\x1f'), o.status
-    FROM unnest($17::uuid[], $18::int4[], $19::int4[], $20::text[], $21::text[], $22::text[],
-                $23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[],
-                $29::text[], $30::timestamptz[], $31::text[], $32::text[])
-        AS o (record_id, ordinal, order_ordinal, code_system, code, display, standard,
-              local_system, local_code, value_type, value_num, value_text, unit,
-              observed_at, flags, status)
-    WHERE o.record_id IN (SELECT id FROM new)
-)
-SELECT count(*) FROM new";
+INSERT INTO records (id, gateway, source, message_type, control_id, sequence,
+                     received_at, message_time, mapping_version, record, raw)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::int8[], $7::timestamptz[], $8::timestamptz[], $9::text[],
+                     $10::jsonb[], $11::bytea[])
+ON CONFLICT (id) DO NOTHING
+RETURNING id";
 
 const INSERT_HEARTBEAT: &str = "
 INSERT INTO heartbeats (gateway, sent_at, agent_version, uptime_s, queue_depth,
@@ -122,7 +107,14 @@ pub struct Store {
 /// A live connection with its prepared statements.
 struct Conn {
     client: Client,
+    statements: Statements,
+}
+
+/// The prepared statements of a connection.
+struct Statements {
     records: Statement,
+    identifiers: Statement,
+    observations: Statement,
     heartbeat: Statement,
     dead_letter: Statement,
 }
@@ -236,22 +228,15 @@ impl Store {
         if !applied.is_empty() {
             info!(versions = ?applied, "database schema migrated");
         }
-        let prepare = |sql| client.prepare(sql);
-        let records = prepare(INSERT_RECORDS)
-            .await
-            .map_err(ConnectError::classify)?;
-        let heartbeat = prepare(INSERT_HEARTBEAT)
-            .await
-            .map_err(ConnectError::classify)?;
-        let dead_letter = prepare(INSERT_DEAD_LETTER)
-            .await
-            .map_err(ConnectError::classify)?;
-        self.conn = Some(Conn {
-            client,
-            records,
-            heartbeat,
-            dead_letter,
-        });
+        let prepare = async |sql| client.prepare(sql).await.map_err(ConnectError::classify);
+        let statements = Statements {
+            records: prepare(INSERT_RECORDS).await?,
+            identifiers: prepare(IdentifierRow::COPY).await?,
+            observations: prepare(ObservationRow::COPY).await?,
+            heartbeat: prepare(INSERT_HEARTBEAT).await?,
+            dead_letter: prepare(INSERT_DEAD_LETTER).await?,
+        };
+        self.conn = Some(Conn { client, statements });
         Ok(())
     }
 }
@@ -259,14 +244,7 @@ impl Store {
 /// One transaction for the whole batch.
 async fn commit_all(conn: &mut Conn, items: &[Item]) -> Result<Committed, Failure> {
     let tx = conn.client.transaction().await.map_err(Failure::from)?;
-    let mut c = insert(
-        &tx,
-        &conn.records,
-        &conn.heartbeat,
-        &conn.dead_letter,
-        items,
-    )
-    .await?;
+    let mut c = insert(&tx, &conn.statements, items).await?;
     tx.commit().await.map_err(Failure::from)?;
     c.retries = 0;
     Ok(c)
@@ -306,9 +284,7 @@ async fn commit_one_by_one(
 /// Inserts every item inside `tx`.
 async fn insert(
     tx: &Transaction<'_>,
-    records: &Statement,
-    heartbeat: &Statement,
-    dead_letter: &Statement,
+    statements: &Statements,
     items: &[Item],
 ) -> Result<Committed, Failure> {
     let mut c = Committed::default();
@@ -331,11 +307,11 @@ async fn insert(
                 heartbeat: hb,
                 ..
             } => {
-                insert_heartbeat(tx, heartbeat, &gateway.to_string(), hb).await?;
+                insert_heartbeat(tx, &statements.heartbeat, &gateway.to_string(), hb).await?;
                 c.heartbeats += 1;
             }
             Item::Dead(dead) => {
-                insert_dead_letter(tx, dead_letter, dead).await?;
+                insert_dead_letter(tx, &statements.dead_letter, dead).await?;
                 c.dead_letters.push(dead.reason);
             }
         }
@@ -347,21 +323,67 @@ async fn insert(
     }
     let entries = entries.len() as u64;
     if !rows.is_empty() {
-        let new: i64 = tx
-            .query_one(records, &params(&rows))
+        let new: HashSet<Uuid> = tx
+            .query(&statements.records, &params(&rows))
             .await
             .map_err(Failure::from)?
-            .get(0);
-        c.new_records = u64::try_from(new).unwrap_or_default();
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(Failure::from)?;
+        c.new_records = new.len() as u64;
+        if !new.is_empty() {
+            copy_typed_rows(tx, statements, &rows, &new).await?;
+        }
     }
     c.duplicate_records = entries.saturating_sub(c.new_records);
     Ok(c)
 }
 
-fn params<'r>(rows: &'r Rows<'_>) -> [&'r (dyn tokio_postgres::types::ToSql + Sync); 32] {
+/// Copies the identifier and observation rows of the records in `new`.
+async fn copy_typed_rows(
+    tx: &Transaction<'_>,
+    statements: &Statements,
+    rows: &Rows<'_>,
+    new: &HashSet<Uuid>,
+) -> Result<(), Failure> {
+    let sink = tx
+        .copy_in(&statements.identifiers)
+        .await
+        .map_err(Failure::from)?;
+    let writer = BinaryCopyInWriter::new(sink, &IdentifierRow::TYPES);
+    tokio::pin!(writer);
+    for (id, record) in rows.inserted(new) {
+        for row in rows::identifiers(id, record) {
+            writer
+                .as_mut()
+                .write(&row.values())
+                .await
+                .map_err(Failure::from)?;
+        }
+    }
+    writer.finish().await.map_err(Failure::from)?;
+    let sink = tx
+        .copy_in(&statements.observations)
+        .await
+        .map_err(Failure::from)?;
+    let writer = BinaryCopyInWriter::new(sink, &ObservationRow::TYPES);
+    tokio::pin!(writer);
+    for (id, record) in rows.inserted(new) {
+        for row in rows::observations(id, record) {
+            writer
+                .as_mut()
+                .write(&row.values())
+                .await
+                .map_err(Failure::from)?;
+        }
+    }
+    writer.finish().await.map_err(Failure::from)?;
+    Ok(())
+}
+
+fn params<'r>(rows: &'r Rows<'_>) -> [&'r (dyn tokio_postgres::types::ToSql + Sync); 11] {
     let r = &rows.records;
-    let p = &rows.identifiers;
-    let o = &rows.observations;
     [
         &r.id,
         &r.gateway,
@@ -374,27 +396,6 @@ fn params<'r>(rows: &'r Rows<'_>) -> [&'r (dyn tokio_postgres::types::ToSql + Sy
         &r.mapping_version,
         &r.record,
         &r.raw,
-        &p.record_id,
-        &p.ordinal,
-        &p.value,
-        &p.authority,
-        &p.kind,
-        &o.record_id,
-        &o.ordinal,
-        &o.order_ordinal,
-        &o.code_system,
-        &o.code,
-        &o.display,
-        &o.standard,
-        &o.local_system,
-        &o.local_code,
-        &o.value_type,
-        &o.value_num,
-        &o.value_text,
-        &o.unit,
-        &o.observed_at,
-        &o.flags,
-        &o.status,
     ]
 }
 

@@ -58,6 +58,41 @@ fn parse_cpu_time(stat: &str) -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
 }
 
+/// CPU time of process `pid` and all its children: its own, that of the children it has
+/// reaped (`cutime`, `cstime`) and that of its live children (one level down: how PostgreSQL's
+/// postmaster runs its backends and workers). `None` if `pid` is gone.
+pub fn tree_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut total = parse_cpu_time(&stat)? + parse_reaped_cpu_time(&stat)?;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let is_process = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.parse::<u32>().is_ok());
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if is_process && parse_parent(&stat) == Some(pid) {
+            total += parse_cpu_time(&stat).unwrap_or_default();
+        }
+    }
+    Some(total)
+}
+
+fn parse_parent(stat: &str) -> Option<u32> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn parse_reaped_cpu_time(stat: &str) -> Option<Duration> {
+    // cutime (16) and cstime (17): the 14th and 15th fields after the command name.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(13);
+    let cutime: u64 = fields.next()?.parse().ok()?;
+    let cstime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((cutime + cstime) * 1000 / USER_HZ))
+}
+
 /// The first process whose command line has `arg` as one of its arguments (how the broker,
 /// started with `-c <its config file>`, is found).
 pub fn pid_with_arg(arg: &Path) -> Option<u32> {
@@ -125,6 +160,22 @@ mod tests {
         let stat = "42 (tokio (rt) x) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0";
         assert_eq!(parse_cpu_time(stat), Some(Duration::from_millis(3000)));
         assert_eq!(parse_cpu_time("42 (short) S 1"), None);
+    }
+
+    #[test]
+    fn the_parent_and_the_reaped_children_cpu_are_read_after_the_command_name() {
+        let stat = "42 (post (gres)) S 7 42 42 0 -1 4194560 100 0 0 0 250 50 300 100 20 0 9 0";
+        assert_eq!(parse_parent(stat), Some(7));
+        assert_eq!(
+            parse_reaped_cpu_time(stat),
+            Some(Duration::from_millis(4000))
+        );
+    }
+
+    #[test]
+    fn a_process_tree_includes_the_process_itself() {
+        let me = std::process::id();
+        assert!(tree_cpu_time(me).unwrap() >= cpu_time(me).unwrap());
     }
 
     #[test]

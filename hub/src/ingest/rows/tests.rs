@@ -37,33 +37,61 @@ fn an_oru_becomes_one_record_row_with_its_identifiers_and_observations() {
     assert_eq!(rows.records.message_type, ["ORU_R01"]);
     assert_eq!(rows.records.control_id, ["MSG-1"]);
     assert_eq!(rows.records.sequence, [None]);
-    assert_eq!(rows.identifiers.value, ["MRN0001", "4711"]);
-    assert_eq!(rows.identifiers.kind, [Some("MR"), Some("SS")]);
-    let o = &rows.observations;
-    assert_eq!(o.ordinal, [0, 1, 2]);
-    assert_eq!(o.code_system[0].as_deref(), Some("LN"));
-    assert_eq!(o.code[0], "2345-7");
-    assert_eq!(o.standard, ["original", "unmapped", "unmapped"]);
-    assert_eq!(o.code_system[1], None, "unmapped: no standard system");
-    assert_eq!(o.local_system[1], "99LAB");
-    assert_eq!(o.local_code[1], "XGLU");
-    assert_eq!(o.value_type, ["quantity", "structured", "text"]);
-    assert_eq!(o.value_num[0].as_deref(), Some("5.40"), "exact decimal");
-    assert_eq!(o.unit[0], Some("mmol/L"));
-    assert_eq!(o.value_text[1].as_deref(), Some(">100"));
-    assert_eq!(o.value_num[1], None, "a comparator is not a plain number");
-    assert_eq!(o.value_text[2].as_deref(), Some("hemolysed"));
-    assert_eq!(o.flags[0], format!("N{FLAG_SEPARATOR}H"));
-    assert_eq!(o.status, ["F", "P", "C"]);
-    assert!(o.observed_at[0].is_some(), "OBX-14");
+    let id = Uuid::from_u128(1);
+    let p: Vec<IdentifierRow> = identifiers(id, &e.record).collect();
+    let values: Vec<&str> = p.iter().map(|r| r.value).collect();
+    assert_eq!(values, ["MRN0001", "4711"]);
+    assert_eq!(p[1].kind, Some("SS"));
+    assert_eq!(p[1].ordinal, 1);
+    let o: Vec<ObservationRow> = observations(id, &e.record).collect();
+    let column = |f: fn(&ObservationRow) -> String| o.iter().map(f).collect::<Vec<_>>();
+    assert_eq!(column(|r| r.ordinal.to_string()), ["0", "1", "2"]);
+    assert_eq!(o[0].code_system.as_deref(), Some("LN"));
+    assert_eq!(o[0].code, "2345-7");
     assert_eq!(
-        o.observed_at[1],
+        column(|r| r.standard.to_owned()),
+        ["original", "unmapped", "unmapped"]
+    );
+    assert_eq!(o[1].code_system, None, "unmapped: no standard system");
+    assert_eq!(o[1].local_system, "99LAB");
+    assert_eq!(o[1].local_code, "XGLU");
+    assert_eq!(
+        column(|r| r.value_type.to_owned()),
+        ["quantity", "structured", "text"]
+    );
+    assert_eq!(
+        o[0].value_num.map(|n| n.0.to_string()).as_deref(),
+        Some("5.40"),
+        "exact decimal"
+    );
+    assert_eq!(o[0].unit, Some("mmol/L"));
+    assert_eq!(o[1].value_text.as_deref(), Some(">100"));
+    assert_eq!(o[1].value_num, None, "a comparator is not a plain number");
+    assert_eq!(o[2].value_text.as_deref(), Some("hemolysed"));
+    assert_eq!(o[0].flags.0, ["N", "H"]);
+    assert_eq!(column(|r| r.status.to_owned()), ["F", "P", "C"]);
+    assert!(o[0].observed_at.is_some(), "OBX-14");
+    assert_eq!(
+        o[1].observed_at,
         timestamp(1_772_359_200_000),
         "OBR-7 when OBX-14 is empty"
     );
-    // Every column of a table has one element per row.
-    assert_eq!(o.record_id.len(), 3);
-    assert_eq!(o.observed_at.len(), 3);
+    assert!(o.iter().all(|r| r.record_id == id && r.order_ordinal == 0));
+}
+
+#[test]
+fn a_row_has_one_value_per_column_of_its_copy_statement() {
+    let e = entry(ORU, 1);
+    let id = Uuid::from_u128(1);
+    let columns = |copy: &str| copy.split('(').nth(1).unwrap().split(',').count();
+    for row in observations(id, &e.record) {
+        assert_eq!(row.values().len(), ObservationRow::TYPES.len());
+        assert_eq!(row.values().len(), columns(ObservationRow::COPY));
+    }
+    for row in identifiers(id, &e.record) {
+        assert_eq!(row.values().len(), IdentifierRow::TYPES.len());
+        assert_eq!(row.values().len(), columns(IdentifierRow::COPY));
+    }
 }
 
 #[test]
@@ -74,7 +102,23 @@ fn a_record_id_already_in_the_batch_adds_no_rows() {
     assert!(rows.push("o/s/g", "lab", &e));
     assert!(!rows.push("o/s/g", "lab", &again));
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows.observations.ordinal.len(), 3);
+}
+
+#[test]
+fn typed_rows_come_only_from_the_records_the_insert_returned() {
+    let (a, b, c) = (entry(ORU, 1), entry(ORU, 2), entry(ORU, 3));
+    let mut rows = Rows::default();
+    for e in [&a, &b, &c] {
+        assert!(rows.push("o/s/g", "lab", e));
+    }
+    let new: HashSet<Uuid> = [Uuid::from_u128(3), Uuid::from_u128(1)].into();
+    let ids: Vec<u128> = rows.inserted(&new).map(|(id, _)| id.as_u128()).collect();
+    assert_eq!(
+        ids,
+        [1, 3],
+        "in row order, without the record already present"
+    );
+    assert_eq!(rows.inserted(&HashSet::new()).count(), 0);
 }
 
 #[test]
