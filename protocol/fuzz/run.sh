@@ -38,11 +38,16 @@ for target in mllp_decoder hl7_parse wire_decode mapping_parse; do
     max_len=1048576
     [ "$target" = mllp_decoder ] && max_len=65536
     echo "fuzz: $target for ${seconds}s (inputs up to $max_len bytes)"
-    cargo +nightly fuzz run "$target" "${seeds[@]}" -- -max_total_time="$seconds" \
-        -max_len="$max_len" -rss_limit_mb=2048 -malloc_limit_mb=256 2>&1 | tail -n 5
-    # tail hides the exit status of cargo; check it explicitly.
-    if [ "${PIPESTATUS[0]}" -ne 0 ]; then
-        echo "fuzz: $target FAILED (crash input in protocol/fuzz/artifacts/$target)" >&2
+    log="fuzz/artifacts/$target.log"
+    mkdir -p fuzz/artifacts
+    if ! cargo +nightly fuzz run "$target" "${seeds[@]}" -- -max_total_time="$seconds" \
+        -max_len="$max_len" -rss_limit_mb=2048 -malloc_limit_mb=256 >"$log" 2>&1; then
+        # The panic message and the input are what a reader needs; the backtrace is in the log.
+        grep -E "panicked at|^(left|right|  left|  right):|Test unit written|SUMMARY|ERROR:|out-of-memory|Base64:" \
+            "$log" | head -n 20 >&2 || true
+        tail -n 5 "$log" >&2
+        echo "fuzz: $target FAILED (crash input in protocol/fuzz/artifacts/$target, full log $log)" >&2
         exit 1
     fi
+    tail -n 2 "$log"
 done
