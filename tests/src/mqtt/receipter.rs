@@ -40,16 +40,16 @@ impl Receipter {
         let prefix = prefix.to_owned();
         let task = tokio::spawn(async move {
             while let Ok(event) = events.poll().await {
-                if let Event::Incoming(Packet::Publish(publish)) = event {
-                    if let Some((topic, payload)) = receipt_for(&prefix, &publish.payload) {
-                        let client = client.clone();
-                        counted.fetch_add(1, Ordering::Relaxed);
-                        tokio::spawn(async move {
-                            let _ = client
-                                .publish(topic, QoS::AtLeastOnce, false, payload)
-                                .await;
-                        });
-                    }
+                if let Event::Incoming(Packet::Publish(publish)) = event
+                    && let Some((topic, payload)) = receipt_for(&prefix, &publish.payload)
+                {
+                    let client = client.clone();
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        let _ = client
+                            .publish(topic, QoS::AtLeastOnce, false, payload)
+                            .await;
+                    });
                 }
             }
         });

@@ -92,7 +92,7 @@ pub fn hub_status(
     let l = link.clone().unwrap_or_default();
     HubStatus {
         custody: config.hub.custody.as_str(),
-        receipt_timeout_seconds: receipt.then(|| config.hub.receipt_timeout.as_secs()),
+        receipt_timeout_seconds: receipt.then_some(config.hub.receipt_timeout.as_secs()),
         state: link
             .as_ref()
             .map_or_else(|| "unknown".to_owned(), |l| l.state.clone()),
@@ -131,10 +131,12 @@ impl HubStatus {
         let mut out = Vec::new();
         if self.refused() {
             out.push("hub_refused");
-        } else if let Some(l) = self.link.as_ref().filter(|l| l.state != "connected") {
-            if l.failures > 0 && text::age_secs(now, l.since_ms) > UNREACHABLE_SECS {
-                out.push("hub_unreachable");
-            }
+        } else if self.link.as_ref().is_some_and(|l| {
+            l.state != "connected"
+                && l.failures > 0
+                && text::age_secs(now, l.since_ms) > UNREACHABLE_SECS
+        }) {
+            out.push("hub_unreachable");
         }
         let overdue = self
             .oldest_awaiting_receipt_age_seconds
