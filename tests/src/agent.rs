@@ -332,6 +332,9 @@ async fn launch(
             START_TIMEOUT,
         ),
     };
+    // The agent logs this once every listener is bound (a port that answers may be another
+    // test's process that took the port this agent was given; the agent then exits, AddrInUse).
+    process.wait_logged(AGENT_READY, timeout).await?;
     for &port in ports.values() {
         process
             .wait_listening(SocketAddr::from(([127, 0, 0, 1], port)), timeout)
@@ -339,6 +342,9 @@ async fn launch(
     }
     Ok(process)
 }
+
+/// What the agent logs once its listeners are bound and it runs.
+const AGENT_READY: &str = "hl7edge started";
 
 /// A distinct free port for each listener, by name.
 fn free_ports(config: &AgentConfig) -> std::io::Result<BTreeMap<String, u16>> {

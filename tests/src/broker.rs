@@ -221,6 +221,9 @@ async fn launch(dir: &Path, port: u16) -> Result<Process, BrokerError> {
     let config = dir.join(CONFIG);
     let args = [Path::new("-c"), config.as_path()];
     let mut process = Process::spawn("mosquitto", Path::new(MOSQUITTO), args, &dir.join(LOG))?;
+    // "mosquitto version X running" comes once its sockets are open: a port that answers may be
+    // another test's process that took the port this broker was given.
+    process.wait_logged("running", START_TIMEOUT).await?;
     process
         .wait_listening(SocketAddr::from(([127, 0, 0, 1], port)), START_TIMEOUT)
         .await?;

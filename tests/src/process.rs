@@ -97,6 +97,18 @@ pub enum ProcessError {
         /// The end of its log.
         log_tail: String,
     },
+    /// The process did not log a line it logs once it is ready.
+    #[error("{name} did not log {needle:?} within {after:?}; last lines of its log:\n{log_tail}")]
+    NotReady {
+        /// The process name.
+        name: String,
+        /// The text waited for.
+        needle: &'static str,
+        /// How long we waited.
+        after: Duration,
+        /// The end of its log.
+        log_tail: String,
+    },
 }
 
 /// A running (or exited, not yet dropped) child process logging to a file.
@@ -263,6 +275,40 @@ impl Process {
                 return Err(ProcessError::NotListening {
                     name,
                     addr,
+                    after: timeout,
+                    log_tail,
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until the process's log since its latest start holds `needle`. A port that accepts
+    /// connections may be another process's (parallel tests pick free ports independently, and
+    /// one may take a port another was given), so a process is known ready only by its own word.
+    pub async fn wait_logged(
+        &mut self,
+        needle: &'static str,
+        timeout: Duration,
+    ) -> Result<(), ProcessError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if latest_start_logged(&self.log, needle) {
+                return Ok(());
+            }
+            if let Some(status) = self.try_exit()? {
+                let (name, log_tail) = (self.name.clone(), log_tail(&self.log, 40));
+                return Err(ProcessError::ExitedEarly {
+                    name,
+                    status,
+                    log_tail,
+                });
+            }
+            if Instant::now() >= deadline {
+                let (name, log_tail) = (self.name.clone(), log_tail(&self.log, 40));
+                return Err(ProcessError::NotReady {
+                    name,
+                    needle,
                     after: timeout,
                     log_tail,
                 });
