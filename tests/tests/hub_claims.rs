@@ -252,7 +252,7 @@ async fn a_gateway_claiming_to_be_another_is_ignored_by_tail_fleet_and_serve() -
     );
     ensure!(!text.contains(&format!(" {SPOOFED_DEPTH}\n")), "{text}");
     ensure!(
-        hub::sample(&text, "hl7edge_alerts", &[("gateway", "gw-0001")]).is_some_and(|n| n >= 1.0),
+        hub::sample(&text, "hl7edge_alerts", &[("gateway", "gw-0001"), ("kind", "identity_mismatch")]).is_some_and(|n| n >= 1.0),
         "gw-0001's row carries the alert:\n{text}"
     );
     ensure!(
@@ -327,14 +327,14 @@ async fn gateways_and_interfaces_beyond_the_caps_are_counted_not_tracked() -> Re
         ensure!(
             hub::sample(
                 &text,
-                "hl7edge_messages_received_total",
-                &[("gateway", id), ("source", "lab")]
+                "hl7edge_listener_messages_received_total",
+                &[("gateway", id), ("listener", "lab")]
             )
             .is_some()
                 && hub::sample(
                     &text,
-                    "hl7edge_messages_received_total",
-                    &[("gateway", id), ("source", "ward")]
+                    "hl7edge_listener_messages_received_total",
+                    &[("gateway", id), ("listener", "ward")]
                 )
                 .is_none(),
             "{id}: one interface tracked:\n{text}"

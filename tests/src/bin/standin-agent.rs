@@ -45,6 +45,8 @@ fn main() -> ExitCode {
             }
         }));
     }
+    // What the real agent logs once every listener is bound (the harness waits for it).
+    println!("hl7edge started");
     for thread in threads {
         let _ = thread.join();
     }
