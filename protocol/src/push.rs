@@ -131,6 +131,12 @@ impl PushError {
 #[error("{0}")]
 pub struct KeyError(&'static str);
 
+impl Default for KeyError {
+    fn default() -> KeyError {
+        KeyError("not an Ed25519 private key (PKCS#8)")
+    }
+}
+
 /// The organization's public key, as a gateway pins it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushKey([u8; 32]);
