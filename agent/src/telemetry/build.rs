@@ -321,6 +321,7 @@ mod tests {
                 ..HubLinkRow::default()
             }),
             receipted: 11,
+            pushes: Vec::new(),
         }
     }
 
