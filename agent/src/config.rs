@@ -218,6 +218,9 @@ pub struct Hub {
     /// In receipt mode, how long a record the broker acknowledged may wait
     /// for its receipt before it is published again (same record id).
     pub receipt_timeout: Duration,
+    /// The organization's public key (Ed25519, PEM) that signed pushes must verify with;
+    /// `None`: the gateway takes no pushes (and does not subscribe to them).
+    pub push_key: Option<PathBuf>,
 }
 
 /// When a forwarded record's custody passes to the hub (`hub.custody`).

@@ -74,6 +74,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         threads = pool.threads(),
         "frames are prepared on a pool of blocking threads"
     );
+    let mut prepared = Vec::new();
     for l in &config.listeners {
         let shared = Arc::new(Shared {
             iface: interface(&config, l)?,
@@ -87,9 +88,34 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
             },
             pool: pool.clone(),
         });
+        prepared.push((l.name.clone(), shared));
+    }
+    // The last pushed mappings replace the configured ones before the first connection.
+    let (push_inbox, pushes) = match &config.hub.push_key {
+        Some(path) => {
+            let key =
+                crate::push::load_key(path).map_err(|e| anyhow::anyhow!("hub.push_key: {e}"))?;
+            let pushes = Arc::new(crate::push::Pushes::new(
+                &config,
+                key,
+                &prepared,
+                handle.clone(),
+            ));
+            pushes.restore(crate::store::now_ms());
+            let (tx, rx) = tokio::sync::mpsc::channel(crate::push::INBOX);
+            tokio::spawn(crate::push::run(
+                Arc::clone(&pushes),
+                rx,
+                shutdown_rx.clone(),
+            ));
+            (Some(tx), Some(pushes))
+        }
+        None => (None, None),
+    };
+    for (l, (name, shared)) in config.listeners.iter().zip(prepared) {
         let bound = BoundListener::bind(l.clone(), Arc::clone(&shared)).await?;
         let addr = bound.local_addr()?;
-        listeners.push((l.name.clone(), addr, shared));
+        listeners.push((name, addr, shared));
         listener_tasks.push(tokio::spawn(bound.serve(shutdown_rx.clone())));
     }
     let settings = ForwarderSettings {
@@ -109,6 +135,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
             .collect::<HashSet<_>>(),
         version: version.to_string(),
         started_at_ms: crate::store::now_ms(),
+        pushes: push_inbox,
     };
     let forwarder_metrics = Arc::new(ForwarderMetrics::default());
     let (outbox, inbox) = telemetry::channel();
@@ -123,6 +150,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
             reserve_bytes: crate::store::DEFAULT_RESERVE_BYTES,
             quarantine: quarantine_limits(&config),
         },
+        pushes,
     };
     let telemetry = tokio::spawn(telemetry::run(
         identity,
@@ -206,7 +234,7 @@ pub(crate) fn interface(config: &Config, l: &config::Listener) -> anyhow::Result
             config::AckMode::Original => AckMode::Original,
         },
         time_zone: l.time_zone.clone(),
-        mapping,
+        mapping: crate::ingest::MappingSlot::new(mapping),
         unmapped: Mutex::new(UnmappedCounter::default()),
         drift: Mutex::new(DriftWatch::new(u64::from(l.drift_learning_messages.get()))),
         payload: PayloadLimit {

@@ -29,14 +29,45 @@ pub struct Interface {
     pub ack_mode: AckMode,
     /// Site time zone for timestamps without offset.
     pub time_zone: jiff::tz::TimeZone,
-    /// The interface's mapping table (empty when none is configured).
-    pub mapping: MappingTable,
+    /// The interface's mapping table (empty when none is configured); a signed push replaces
+    /// it between two messages.
+    pub mapping: MappingSlot,
     /// Unmapped-code counts, for telemetry.
     pub unmapped: Mutex<UnmappedCounter>,
     /// What this interface sends and how that changed, for telemetry.
     pub drift: Mutex<DriftWatch>,
     /// What the hub takes in one payload, for the size check.
     pub payload: PayloadLimit,
+}
+
+/// The mapping table an interface codes with. Each message takes the table current when its
+/// processing starts and keeps it to the end, so one record is coded by one table and carries
+/// that table's version; a replacement (`crate::push`) takes effect from the next message.
+#[derive(Debug)]
+pub struct MappingSlot(std::sync::RwLock<std::sync::Arc<MappingTable>>);
+
+impl MappingSlot {
+    /// A slot holding `table`.
+    pub fn new(table: MappingTable) -> MappingSlot {
+        MappingSlot(std::sync::RwLock::new(std::sync::Arc::new(table)))
+    }
+
+    /// The table messages starting now are coded with.
+    pub fn current(&self) -> std::sync::Arc<MappingTable> {
+        match self.0.read() {
+            Ok(t) => std::sync::Arc::clone(&t),
+            Err(poisoned) => std::sync::Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replaces the table for every message that starts after this call.
+    pub fn replace(&self, table: MappingTable) {
+        let table = std::sync::Arc::new(table);
+        match self.0.write() {
+            Ok(mut t) => *t = table,
+            Err(poisoned) => *poisoned.into_inner() = table,
+        }
+    }
 }
 
 /// The hub's payload limit as one interface meets it: a record whose
@@ -172,14 +203,15 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
     if !validation.is_acceptable() {
         return refuse(validation.issues);
     }
+    let mapping = iface.mapping.current();
     let ctx = Context {
         time_zone: &iface.time_zone,
-        mapping: &iface.mapping,
+        mapping: &mapping,
     };
     let normalized = normalize::normalize(&msg, validation.issues.clone(), &ctx);
     count_unmapped(iface, &normalized);
     let stored = StoredRecord {
-        mapping_version: iface.mapping.version().clone(),
+        mapping_version: mapping.version().clone(),
         record: normalized.record,
     };
     let record = match stored.encode() {
@@ -446,7 +478,7 @@ BTS|1\rFTS|1\r";
             name: "lab".to_string(),
             ack_mode: AckMode::Always,
             time_zone: jiff::tz::TimeZone::UTC,
-            mapping: MappingTable::empty(),
+            mapping: MappingSlot::new(MappingTable::empty()),
             unmapped: Mutex::default(),
             drift: Mutex::default(),
             payload: PayloadLimit {

@@ -17,6 +17,7 @@ pub mod listener;
 pub mod logging;
 pub mod notify;
 pub mod provision;
+pub mod push;
 pub mod record_text;
 pub mod send;
 pub mod service_account;

@@ -28,7 +28,7 @@ fn lab() -> Interface {
         name: "lab".into(),
         ack_mode: AckMode::Always,
         time_zone: jiff::tz::TimeZone::UTC,
-        mapping: MappingTable::empty(),
+        mapping: hl7edge::ingest::MappingSlot::new(MappingTable::empty()),
         unmapped: Mutex::new(UnmappedCounter::default()),
         drift: Mutex::new(hl7edge::telemetry::drift::DriftWatch::default()),
         payload: PayloadLimit {

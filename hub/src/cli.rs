@@ -41,6 +41,47 @@ pub enum Command {
     /// was committed. Run several with the same --share group to scale out.
     #[command(after_long_help = INGEST_HELP)]
     Ingest(IngestArgs),
+    /// Send a signed change to one gateway, a site or the whole organization (retained, so a
+    /// gateway that is offline gets it when it returns).
+    #[command(subcommand)]
+    Push(PushCommand),
+}
+
+/// `hl7edge-hub push ...`.
+#[derive(Debug, Subcommand)]
+pub enum PushCommand {
+    /// A mapping table for one listener: the gateways verify the signature, refuse an older
+    /// sequence, check the table as `doctor` would, and code the next message with it.
+    Mapping(PushMappingArgs),
+}
+
+/// `hl7edge-hub push mapping`.
+#[derive(Debug, Clone, Args)]
+pub struct PushMappingArgs {
+    /// Broker connection (a certificate the broker ACL lets write push topics).
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// The organization's Ed25519 private key (PKCS#8 PEM, e.g. from
+    /// `openssl genpkey -algorithm ed25519`).
+    #[arg(long = "signing-key", value_name = "FILE")]
+    pub signing_key: PathBuf,
+    /// Who gets it: org, org/site or org/site/gateway. A site or organization push goes to
+    /// every gateway of it whose retained status the broker holds.
+    #[arg(long, value_name = "SCOPE")]
+    pub to: String,
+    /// The listener whose table this is.
+    #[arg(long, value_name = "NAME")]
+    pub listener: String,
+    /// The push's sequence (must be higher than the one the gateways run; default: now in
+    /// Unix ms).
+    #[arg(long = "sequence", value_name = "N")]
+    pub sequence: Option<u64>,
+    /// How long to collect the gateways of a site or organization, and to wait for the broker.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub wait: Duration,
+    /// The mapping file (CSV, as `[[listener]] mapping` names it).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// The end of `hl7edge-hub ingest --help`.

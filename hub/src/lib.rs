@@ -14,6 +14,7 @@ pub mod human;
 pub mod ingest;
 pub mod metrics;
 pub mod mqtt;
+pub mod push;
 pub mod serve;
 pub mod tail;
 pub mod topics;

@@ -27,6 +27,9 @@ fn main() -> ExitCode {
             Command::Tail(args) => hl7edge_hub::tail::run(args, interrupted()).await.map(drop),
             Command::Serve(args) => hl7edge_hub::serve::run(args, interrupted()).await,
             Command::Ingest(args) => hl7edge_hub::ingest::run(args, interrupted()).await,
+            Command::Push(hl7edge_hub::cli::PushCommand::Mapping(args)) => {
+                hl7edge_hub::push::mapping(args).await
+            }
         }
     });
     match result {
@@ -43,7 +46,7 @@ fn main() -> ExitCode {
 /// overrides.
 fn init_logging(command: &Command) {
     let default = match command {
-        Command::Fleet(_) => "warn",
+        Command::Fleet(_) | Command::Push(_) => "warn",
         Command::Tail(_) | Command::Serve(_) | Command::Ingest(_) => "info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

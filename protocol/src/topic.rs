@@ -80,6 +80,25 @@ impl GatewayTopics {
     pub fn receipts(&self) -> String {
         format!("{}/receipts", self.root)
     }
+
+    /// Where the hub retains a signed mapping push for `listener` of this gateway (see
+    /// `crate::push`): one retained message per listener, so a push for one interface never
+    /// replaces another's.
+    pub fn push_mapping(&self, listener: &str) -> String {
+        format!("{}/push/mapping/{listener}", self.root)
+    }
+
+    /// The gateway's subscription to every push meant for it.
+    pub fn push_filter(&self) -> String {
+        format!("{}/push/#", self.root)
+    }
+
+    /// True when `topic` is one of this gateway's push topics.
+    pub fn is_push(&self, topic: &str) -> bool {
+        topic
+            .strip_prefix(self.root.as_str())
+            .is_some_and(|rest| rest.starts_with("/push/"))
+    }
 }
 
 /// The hub's filter for every gateway's heartbeat, optionally through an

@@ -115,6 +115,14 @@ fn sample_heartbeat() -> Heartbeat {
             last_puback_at_ms: Some(1_795_345_299_000),
             last_receipt_at_ms: Some(1_795_345_299_500),
         },
+        pushes: vec![hl7edge_protocol::telemetry::PushReport {
+            listener: "lab".into(),
+            sequence: Some(1_795_345_000_000),
+            outcome: "rejected".into(),
+            reason: Some("downgrade".into()),
+            at_ms: 1_795_345_100_000,
+            mapping_version: "2026-03-lab-v4+0123456789abcdef".into(),
+        }],
     }
 }
 

@@ -116,6 +116,26 @@ impl HubTools {
         args
     }
 
+    /// Runs `push mapping EXTRA...` to completion (EXTRA: `--signing-key`, `--to`,
+    /// `--listener`, `--sequence`, the file) and returns what it printed.
+    pub async fn push_mapping(&self, extra: &[&str]) -> Result<String, HubError> {
+        let name = format!("push-{}", unique());
+        let stdout = self.dir.path().join(format!("{name}.out"));
+        let log = self.dir.path().join(format!("{name}.log"));
+        let mut args: Vec<OsString> = vec!["push".into()];
+        args.extend(self.args("mapping", extra));
+        let mut process = Process::spawn_split(&name, &self.binary, args, Some(&stdout), &log)?;
+        let status = process.wait_exit(ONE_SHOT_TIMEOUT).await?;
+        if !status.success() {
+            return Err(HubError::Failed {
+                command: "push mapping".into(),
+                status,
+                log: process::log_tail(&log, LOG_LINES),
+            });
+        }
+        Ok(std::fs::read_to_string(&stdout)?)
+    }
+
     /// Runs `fleet --json --wait WAIT` to completion and returns its JSON snapshot.
     pub async fn fleet_json(&self, wait: Duration) -> Result<serde_json::Value, HubError> {
         self.fleet_json_with(wait, &[]).await

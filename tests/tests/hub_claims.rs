@@ -98,6 +98,7 @@ fn heartbeat(named: &str, depth: u64, sources: &[&str]) -> Result<Vec<u8>> {
             .collect(),
         custody: Custody::default(),
         hub: Default::default(),
+        pushes: Vec::new(),
     };
     Ok(hb.encode()?)
 }

@@ -104,6 +104,7 @@ pub(super) struct RawHub {
     pub connect_timeout: Option<Quantity>,
     pub custody: Option<Custody>,
     pub receipt_timeout: Option<Quantity>,
+    pub push_key: Option<String>,
 }
 
 /// `[telemetry]`

@@ -79,6 +79,8 @@ pub struct ForwarderSettings {
     pub version: String,
     /// Process start, Unix ms.
     pub started_at_ms: i64,
+    /// Where signed pushes go (`None`: no `hub.push_key`, no subscription to pushes).
+    pub pushes: Option<crate::push::Inbox>,
 }
 
 /// Counters the forwarder shares with telemetry and the watchdog.
@@ -281,6 +283,17 @@ struct Generation<'a> {
     receipts: Applier,
     /// The link record and receipt timing, kept across connections.
     custody: &'a mut CustodyState,
+    /// Subscriptions requested and not yet sent, in order; then sent ones by packet id, so a
+    /// SUBACK is matched to what it answers.
+    subscribing: std::collections::VecDeque<Subscription>,
+    subscribed: Vec<(u16, Subscription)>,
+}
+
+/// What a SUBSCRIBE asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subscription {
+    Receipts,
+    Pushes,
 }
 
 impl<'a> Generation<'a> {
@@ -309,6 +322,8 @@ impl<'a> Generation<'a> {
             delete_retrying: false,
             receipts: Applier::new(store.clone()),
             custody,
+            subscribing: std::collections::VecDeque::new(),
+            subscribed: Vec::new(),
         }
     }
 
@@ -395,6 +410,21 @@ impl<'a> Generation<'a> {
         }
     }
 
+    /// A signed push: handed to the push task (which verifies it). A full queue drops this
+    /// delivery with a log line; the push is retained and comes again with the next connection.
+    fn on_push(&mut self, publish: &rumqttc::Publish) {
+        let Some(inbox) = &self.s.pushes else {
+            return;
+        };
+        let delivery = crate::push::Delivery {
+            topic: publish.topic.clone(),
+            payload: publish.payload.to_vec(),
+        };
+        if inbox.try_send(delivery).is_err() {
+            warn!(topic = %publish.topic, "too many pushes waiting; this one comes again after a reconnect");
+        }
+    }
+
     /// The broker answered the receipts subscription; a refusal means no receipt can ever
     /// arrive, which `status` must say.
     fn on_suback(&mut self, ack: &rumqttc::SubAck) {
@@ -402,6 +432,18 @@ impl<'a> Generation<'a> {
             .return_codes
             .iter()
             .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure));
+        let what = self
+            .subscribed
+            .iter()
+            .position(|(pkid, _)| *pkid == ack.pkid)
+            .map(|i| self.subscribed.swap_remove(i).1);
+        if refused && what == Some(Subscription::Pushes) {
+            error!(
+                topic = %self.s.topics.push_filter(),
+                "the broker refused the subscription to this gateway's pushes: no signed push can reach it; fix the broker ACL (hub/broker/mosquitto-acl) or remove hub.push_key"
+            );
+            return;
+        }
         if refused {
             error!(
                 topic = %self.s.topics.receipts(),
@@ -436,7 +478,17 @@ impl<'a> Generation<'a> {
                 self.apply(effect)
             }
             Some(Ok(Event::Incoming(Packet::Publish(publish)))) => {
-                self.on_receipt_message(&publish);
+                if self.s.topics.is_push(&publish.topic) {
+                    self.on_push(&publish);
+                } else {
+                    self.on_receipt_message(&publish);
+                }
+                None
+            }
+            Some(Ok(Event::Outgoing(rumqttc::Outgoing::Subscribe(pkid)))) => {
+                if let Some(what) = self.subscribing.pop_front() {
+                    self.subscribed.push((pkid, what));
+                }
                 None
             }
             Some(Ok(Event::Incoming(Packet::SubAck(ack)))) => {
@@ -476,6 +528,18 @@ impl<'a> Generation<'a> {
             {
                 return Some(End::lost(false, Cause::Other, "client queue full"));
             }
+            self.subscribing.push_back(Subscription::Receipts);
+        }
+        // Every time too: the retained pushes come with the SUBACK, so a gateway that was away
+        // gets what was pushed meanwhile.
+        if self.s.pushes.is_some() {
+            if client
+                .try_subscribe(self.s.topics.push_filter(), QoS::AtLeastOnce)
+                .is_err()
+            {
+                return Some(End::lost(false, Cause::Other, "client queue full"));
+            }
+            self.subscribing.push_back(Subscription::Pushes);
         }
         let online = status_payload(self.s, true, None);
         self.state.requested_other(online.len());

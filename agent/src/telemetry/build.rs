@@ -106,6 +106,8 @@ pub struct Snapshot {
     pub link: Option<HubLinkRow>,
     /// Records custody receipts removed since start.
     pub receipted: u64,
+    /// The latest push outcome per listener.
+    pub pushes: Vec<hl7edge_protocol::telemetry::PushReport>,
 }
 
 /// What the heartbeat derives from the previous one: the queue's growth
@@ -216,6 +218,7 @@ pub fn heartbeat(
         custody: snapshot.custody.clone(),
         cert_not_after_ms: identity.cert_not_after_ms,
         hub: hub_link(identity, snapshot, &store),
+        pushes: snapshot.pushes.clone(),
     }
 }
 
@@ -318,6 +321,7 @@ mod tests {
                 ..HubLinkRow::default()
             }),
             receipted: 11,
+            pushes: Vec::new(),
         }
     }
 

@@ -45,6 +45,8 @@ pub struct Probes {
     pub forwarder: Arc<ForwarderMetrics>,
     /// The store's limits, to tell whether it refuses messages now.
     pub limits: StoreLimits,
+    /// Signed pushes (`None` without `hub.push_key`).
+    pub pushes: Option<Arc<crate::push::Pushes>>,
 }
 
 /// The limits the store runs with (as `StoreConfig` sets them), for the refusal outlook.
@@ -95,6 +97,12 @@ impl Collector {
             sources,
             link: f.link(),
             receipted: f.receipted.load(Ordering::Relaxed),
+            pushes: self
+                .probes
+                .pushes
+                .as_ref()
+                .map(|p| p.reports())
+                .unwrap_or_default(),
         }
     }
 
@@ -270,6 +278,7 @@ mod tests {
             store: store.clone(),
             listeners: Vec::new(),
             forwarder,
+            pushes: None,
             limits: StoreLimits {
                 max_bytes: 1 << 30,
                 reserve_bytes: 0,

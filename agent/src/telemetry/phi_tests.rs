@@ -96,7 +96,7 @@ fn interface() -> Interface {
         name: "lab".into(),
         ack_mode: AckMode::Always,
         time_zone: jiff::tz::TimeZone::UTC,
-        mapping: MappingTable::empty(),
+        mapping: crate::ingest::MappingSlot::new(MappingTable::empty()),
         unmapped: Mutex::new(UnmappedCounter::default()),
         // Learns from one message: everything after it is reported as drift.
         drift: Mutex::new(DriftWatch::new(1)),

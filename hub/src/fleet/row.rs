@@ -112,6 +112,8 @@ pub struct Row {
     pub error_window_s: u64,
     /// Per-listener detail.
     pub listeners: Vec<ListenerRow>,
+    /// The outcome of the latest signed push per listener, as the last heartbeat said.
+    pub pushes: Vec<hl7edge_protocol::telemetry::PushReport>,
     /// What needs attention, most serious first.
     pub alerts: Vec<Alert>,
 }
@@ -187,6 +189,7 @@ impl Gateway {
             awaiting_receipt: hb.map(|h| h.hub.awaiting_receipt),
             oldest_awaiting_receipt_ms: hb.and_then(|h| h.hub.oldest_awaiting_receipt_age_ms),
             hub_error_cause: hb.and_then(|h| h.hub.last_error_cause.clone()),
+            pushes: hb.map(|h| h.pushes.clone()).unwrap_or_default(),
             disk_free_bytes: hb.map(|h| h.storage.disk_free_bytes),
             db_bytes: hb.map(|h| h.storage.db_bytes),
             storage_alarm: hb.is_some_and(|h| h.storage.alarm),

@@ -52,6 +52,7 @@ pub(crate) fn heartbeat(edit: impl FnOnce(&mut Heartbeat)) -> Vec<u8> {
         custody: Custody::default(),
         cert_not_after_ms: None,
         hub: Default::default(),
+        pushes: Vec::new(),
     };
     edit(&mut hb);
     hb.encode().unwrap()

@@ -188,6 +188,13 @@ impl Subscription {
         self.events.recv().await
     }
 
+    /// Publishes `payload` retained at QoS 1 (queued: the caller confirms by reading it back).
+    pub async fn publish_retained(&self, topic: &str, payload: Vec<u8>) -> Result<(), ClientError> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, true, payload)
+            .await
+    }
+
     /// Acknowledges a publish (with manual acks).
     pub async fn ack(&self, publish: &Publish) -> Result<(), ClientError> {
         self.client.ack(publish).await

@@ -1,6 +1,6 @@
 //! Fuzzes the wire decoders with arbitrary bytes: what a hub receives from
 //! the broker, what the agent reads back from its queue, and the custody
-//! receipts a gateway receives, is not trusted.
+//! receipts and signed pushes a gateway receives, is not trusted.
 //!
 //! Also the heartbeat and status decoders, and the envelope read entry by
 //! entry as the hub reads it (the same entries as decoding it whole).
@@ -13,6 +13,7 @@
 
 #![no_main]
 
+use hl7edge_protocol::push::{self, PushKey};
 use hl7edge_protocol::receipt::Receipt;
 use hl7edge_protocol::telemetry::{Heartbeat, Status};
 use hl7edge_protocol::wire::{Envelope, EnvelopeReader, StoredRecord};
@@ -55,4 +56,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(back, receipt);
         assert!(receipt.ids.len() * 16 <= data.len(), "ids beyond the input");
     }
+    // A push never opens without its signature (the key is fixed; only a forged signature
+    // could open, which libFuzzer cannot find): no panic, bounded work.
+    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    spki.extend_from_slice(&[7u8; 32]);
+    let key = PushKey::from_spki_der(&spki).expect("an Ed25519 key");
+    assert!(push::open(data, &key).is_err());
 });

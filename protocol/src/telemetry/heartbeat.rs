@@ -23,8 +23,8 @@
 //! - The golden file `protocol/tests/golden/heartbeat_v1.bin` pins the
 //!   encoding byte for byte.
 //!
-//! Compatibility: [`Heartbeat::custody`], [`Heartbeat::cert_not_after_ms`]
-//! and then [`Heartbeat::hub`] were appended before any release too, and so
+//! Compatibility: [`Heartbeat::custody`], [`Heartbeat::cert_not_after_ms`],
+//! [`Heartbeat::hub`] and then [`Heartbeat::pushes`] were appended before any release too, and so
 //! were [`Custody::quarantine`] and [`Custody::set_aside`]; `resends`,
 //! `control_id_reused` and `no_ack_requested` changed from the store's
 //! lifetime to since start (one scope for every counter) before any release.
@@ -92,6 +92,28 @@ pub struct Heartbeat {
     pub cert_not_after_ms: Option<i64>,
     /// The hub connection and custody receipts as the gateway sees them.
     pub hub: HubLink,
+    /// The outcome of the latest signed push per listener since the agent started, and the
+    /// pushed mapping each listener runs (at most one entry per listener).
+    pub pushes: Vec<PushReport>,
+}
+
+/// What became of the latest signed push (`crate::push`) for one listener.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PushReport {
+    /// The listener the push was for (empty when the push could not be read far enough to
+    /// say).
+    pub listener: String,
+    /// The push's sequence, when it could be read.
+    pub sequence: Option<u64>,
+    /// `applied`, `rejected`, or `restored` (the last applied push, at start).
+    pub outcome: String,
+    /// Why it was rejected, one of a fixed list (`bad_signature`, `downgrade`,
+    /// `invalid_mapping`, `not_for_this_gateway`, `unknown_listener`, `malformed`, ...).
+    pub reason: Option<String>,
+    /// When, Unix ms (the gateway's clock).
+    pub at_ms: i64,
+    /// The mapping version the listener codes with after it (as records carry it).
+    pub mapping_version: String,
 }
 
 /// The gateway's side of its hub connection: whether custody ends at the broker's PUBACK or at
@@ -405,6 +427,7 @@ mod tests {
             custody: Custody::default(),
             cert_not_after_ms: None,
             hub: HubLink::default(),
+            pushes: vec![],
         }
     }
 

@@ -56,7 +56,7 @@ pub async fn prefill(
         name: source.to_owned(),
         ack_mode: AckMode::Always,
         time_zone: jiff::tz::TimeZone::UTC,
-        mapping: MappingTable::empty(),
+        mapping: hl7edge::ingest::MappingSlot::new(MappingTable::empty()),
         unmapped: Mutex::new(UnmappedCounter::new(64)),
         drift: Mutex::new(DriftWatch::default()),
         payload: PayloadLimit {

@@ -90,6 +90,11 @@ pub(super) fn hub(raw: &RawHub, gateway: &Gateway, base_dir: &Path) -> Result<Hu
             SECOND..=MAX_RECEIPT_TIMEOUT,
             "hub.receipt_timeout",
         )?,
+        push_key: raw
+            .push_key
+            .as_deref()
+            .map(|value| values::path(base_dir, value).map_err(at_key("hub.push_key")))
+            .transpose()?,
     })
 }
 

@@ -28,6 +28,7 @@ fn heartbeat(org: &str, site: &str, id: &str, sent_at_ms: i64) -> Vec<u8> {
         custody: Default::default(),
         cert_not_after_ms: None,
         hub: Default::default(),
+        pushes: Vec::new(),
     }
     .encode()
     .unwrap()

@@ -1,0 +1,452 @@
+//! Signed pushes on the box: verify, decide, keep the last-known-good copy, swap the mapping.
+//!
+//! A push arrives on this gateway's push topics (the forwarder hands it over). It is applied
+//! only when its signature verifies with the pinned organization key (`hub.push_key`), its
+//! scope covers this gateway, it names a listener of this configuration, its sequence is
+//! newer than the one the listener runs ([`decide`]: no downgrade), and its mapping table
+//! loads as `doctor` and the start would load it. Then, in this order: the signed bytes are
+//! written to `{database dir}/pushed/{listener}.push` (temporary file, fsync, rename, fsync of
+//! the directory), and the listener's [`crate::ingest::MappingSlot`] is replaced, so the next
+//! message is coded with the new table and its record carries the new mapping version; a
+//! message already in processing finishes with the table it started with.
+//!
+//! Invariants:
+//! - The copy on disk is the signed push itself: at start ([`restore`]) it is verified again
+//!   with the pinned key, so a file changed on the box is refused, and the box serves on the
+//!   last pushed table whether or not the hub is reachable.
+//! - Every outcome (applied, rejected with its reason, restored at start) is a log line, an
+//!   audit line (`push.applied`, `push.rejected`) and the listener's entry in the heartbeat.
+//!   A retained push delivered again after a reconnect is no news: the same bytes are neither
+//!   applied nor reported twice.
+//! - No PHI: a push carries mapping rows (codes and units), never patient data; logs and
+//!   the audit name listener, sequence, scope, versions and hashes only.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use hl7edge_protocol::normalize::mapping::MappingTable;
+use hl7edge_protocol::push::{self, Bundle, Change, PushKey};
+use hl7edge_protocol::telemetry::PushReport;
+use hl7edge_protocol::topic::GatewayTopics;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::listener::Shared;
+use crate::store::StoreHandle;
+
+/// Pushes waiting for the push task; a full queue drops the delivery with a log line (the push
+/// is retained: the next connection delivers it again).
+pub const INBOX: usize = 16;
+
+/// Different refused pushes remembered, so a retained one is reported once per start.
+const REMEMBERED_REFUSALS: usize = 64;
+
+/// A push as the broker delivered it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The topic it came on.
+    pub topic: String,
+    /// The signed bytes.
+    pub payload: Vec<u8>,
+}
+
+/// The sending half the forwarder holds.
+pub type Inbox = mpsc::Sender<Delivery>;
+
+/// What a listener runs from a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Active {
+    /// The push's sequence.
+    pub sequence: u64,
+    /// The SHA-256 of its signed bytes.
+    pub digest: String,
+}
+
+/// What to do with a push that verified, given what the listener runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Newer: apply it.
+    Apply,
+    /// The push the listener runs, delivered again: nothing to do.
+    Same,
+    /// Older than what runs (`downgrade`), or different under the same sequence
+    /// (`sequence_reused`).
+    Refuse(&'static str),
+}
+
+/// The no-downgrade rule.
+pub fn decide(active: Option<&Active>, sequence: u64, digest: &str) -> Verdict {
+    match active {
+        None => Verdict::Apply,
+        Some(a) if a.digest == digest => Verdict::Same,
+        Some(a) if sequence > a.sequence => Verdict::Apply,
+        Some(a) if sequence == a.sequence => Verdict::Refuse("sequence_reused"),
+        Some(_) => Verdict::Refuse("downgrade"),
+    }
+}
+
+/// Reads the organization's public key (a PEM `PUBLIC KEY` block, Ed25519).
+pub fn load_key(path: &Path) -> Result<PushKey, String> {
+    use rustls_pki_types::SubjectPublicKeyInfoDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let der = SubjectPublicKeyInfoDer::from_pem_file(path)
+        .map_err(|e| format!("{}: not a PEM public key: {e}", path.display()))?;
+    PushKey::from_spki_der(der.as_ref()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Where the last-known-good pushes are kept: `pushed/` beside the queue database.
+pub fn dir(config: &Config) -> PathBuf {
+    config
+        .storage
+        .path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("pushed")
+}
+
+/// The pushes of one running agent.
+pub struct Pushes {
+    key: PushKey,
+    dir: PathBuf,
+    identity: [String; 3],
+    topics: GatewayTopics,
+    listeners: BTreeMap<String, Arc<Shared>>,
+    store: StoreHandle,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    active: BTreeMap<String, Active>,
+    reports: BTreeMap<String, PushReport>,
+    refused: HashSet<String>,
+}
+
+impl std::fmt::Debug for Pushes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pushes")
+            .field("key", &self.key.fingerprint())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pushes {
+    /// The pushes of `config` for these listeners (`(name, shared)` in config order).
+    pub fn new(
+        config: &Config,
+        key: PushKey,
+        listeners: &[(String, Arc<Shared>)],
+        store: StoreHandle,
+    ) -> Pushes {
+        let g = &config.gateway;
+        Pushes {
+            key,
+            dir: dir(config),
+            identity: [g.org.clone(), g.site.clone(), g.id.clone()],
+            topics: GatewayTopics::new(&config.hub.topic_prefix, &g.org, &g.site, &g.id),
+            listeners: listeners.iter().cloned().collect(),
+            store,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The latest outcome per listener, for the heartbeat.
+    pub fn reports(&self) -> Vec<PushReport> {
+        self.state
+            .lock()
+            .map(|s| s.reports.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Verifies a push and returns its bundle, or the reason it is refused (with detail).
+    fn verify(&self, payload: &[u8]) -> Result<Bundle, (&'static str, String)> {
+        let bundle = push::open(payload, &self.key).map_err(|e| (e.reason(), e.to_string()))?;
+        let [org, site, id] = &self.identity;
+        if !push::covers(&bundle.scope, org, site, id) {
+            return Err((
+                "not_for_this_gateway",
+                format!("the push is for {:?}", bundle.scope),
+            ));
+        }
+        Ok(bundle)
+    }
+
+    /// At start: the last applied push of each listener, verified again, replaces the table of
+    /// the configuration. A copy that no longer verifies is named and left aside.
+    pub fn restore(&self, now_ms: i64) {
+        for (name, shared) in &self.listeners {
+            let path = self.dir.join(format!("{name}.push"));
+            let payload = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    warn!(listener = %name, path = %path.display(), cause = %e, "cannot read the last pushed mapping; serving on the configured one");
+                    continue;
+                }
+            };
+            let table = self.verify(&payload).map_err(|(_, d)| d).and_then(|b| {
+                let Change::Mapping { listener, table } = &b.change;
+                if listener != name {
+                    return Err(format!("the copy is for listener {listener}"));
+                }
+                MappingTable::parse(table)
+                    .map(|t| (b.sequence, t))
+                    .map_err(|e| e.to_string())
+            });
+            match table {
+                Ok((sequence, table)) => {
+                    let version = table.version().to_string();
+                    shared.iface.mapping.replace(table);
+                    info!(listener = %name, sequence, mapping_version = %version, "serving on the last pushed mapping");
+                    if let Ok(mut s) = self.state.lock() {
+                        s.active.insert(
+                            name.clone(),
+                            Active {
+                                sequence,
+                                digest: push::digest(&payload),
+                            },
+                        );
+                        s.reports.insert(
+                            name.clone(),
+                            PushReport {
+                                listener: name.clone(),
+                                sequence: Some(sequence),
+                                outcome: "restored".to_owned(),
+                                reason: None,
+                                at_ms: now_ms,
+                                mapping_version: version,
+                            },
+                        );
+                    }
+                }
+                Err(why) => {
+                    warn!(listener = %name, path = %path.display(), reason = %why, "the last pushed mapping does not verify; serving on the configured one");
+                }
+            }
+        }
+    }
+
+    /// Handles one delivered push.
+    pub async fn handle(&self, delivery: Delivery, now_ms: i64) {
+        if !self.topics.is_push(&delivery.topic) {
+            debug!(topic = %delivery.topic, "not a push topic of this gateway");
+            return;
+        }
+        let digest = push::digest(&delivery.payload);
+        if self.state.lock().is_ok_and(|s| s.refused.contains(&digest)) {
+            debug!(push = %digest, "a refused push delivered again");
+            return;
+        }
+        let bundle = match self.verify(&delivery.payload) {
+            Ok(b) => b,
+            Err((reason, detail)) => {
+                let listener = delivery
+                    .topic
+                    .rsplit_once("/push/mapping/")
+                    .map(|(_, l)| l.to_owned())
+                    .unwrap_or_default();
+                return self
+                    .refuse(&listener, None, reason, &detail, &digest, now_ms)
+                    .await;
+            }
+        };
+        let Change::Mapping { listener, table } = &bundle.change;
+        let seq = Some(bundle.sequence);
+        if delivery.topic != self.topics.push_mapping(listener) {
+            return self
+                .refuse(
+                    listener,
+                    seq,
+                    "wrong_topic",
+                    "the push came on another listener's topic",
+                    &digest,
+                    now_ms,
+                )
+                .await;
+        }
+        let Some(shared) = self.listeners.get(listener) else {
+            return self
+                .refuse(
+                    listener,
+                    seq,
+                    "unknown_listener",
+                    "this gateway has no such listener",
+                    &digest,
+                    now_ms,
+                )
+                .await;
+        };
+        let active = self
+            .state
+            .lock()
+            .ok()
+            .and_then(|s| s.active.get(listener).cloned());
+        match decide(active.as_ref(), bundle.sequence, &digest) {
+            Verdict::Same => {
+                debug!(listener = %listener, sequence = bundle.sequence, "the running push delivered again");
+                return;
+            }
+            Verdict::Refuse(reason) => {
+                let runs = active.map_or(0, |a| a.sequence);
+                let detail = format!(
+                    "sequence {} is not newer than the running {runs}",
+                    bundle.sequence
+                );
+                return self
+                    .refuse(listener, seq, reason, &detail, &digest, now_ms)
+                    .await;
+            }
+            Verdict::Apply => {}
+        }
+        let table = match MappingTable::parse(table) {
+            Ok(t) => t,
+            Err(e) => {
+                return self
+                    .refuse(
+                        listener,
+                        seq,
+                        "invalid_mapping",
+                        &e.to_string(),
+                        &digest,
+                        now_ms,
+                    )
+                    .await;
+            }
+        };
+        let path = self.dir.join(format!("{listener}.push"));
+        let payload = delivery.payload;
+        let saved = tokio::task::spawn_blocking(move || save(&path, &payload)).await;
+        if let Err(e) = saved
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            // Not applied: a table the box could not boot from again must not run.
+            return self
+                .refuse(
+                    listener,
+                    seq,
+                    "not_saved",
+                    &format!("cannot keep the copy: {e}"),
+                    &digest,
+                    now_ms,
+                )
+                .await;
+        }
+        let version = table.version().to_string();
+        let previous = shared.iface.mapping.current().version().to_string();
+        shared.iface.mapping.replace(table);
+        info!(listener = %listener, sequence = bundle.sequence, scope = %bundle.scope, from = %previous, mapping_version = %version, "applied a pushed mapping");
+        if let Ok(mut s) = self.state.lock() {
+            s.active.insert(
+                listener.clone(),
+                Active {
+                    sequence: bundle.sequence,
+                    digest: digest.clone(),
+                },
+            );
+            s.reports.insert(
+                listener.clone(),
+                PushReport {
+                    listener: listener.clone(),
+                    sequence: seq,
+                    outcome: "applied".to_owned(),
+                    reason: None,
+                    at_ms: now_ms,
+                    mapping_version: version.clone(),
+                },
+            );
+        }
+        let detail = format!(
+            "listener {listener}: mapping {previous} -> {version} (sequence {}, scope {}, push sha256:{digest})",
+            bundle.sequence, bundle.scope
+        );
+        self.audit("push.applied", detail, now_ms).await;
+    }
+
+    async fn refuse(
+        &self,
+        listener: &str,
+        sequence: Option<u64>,
+        reason: &'static str,
+        detail: &str,
+        digest: &str,
+        now_ms: i64,
+    ) {
+        warn!(listener = %listener, sequence, reason, detail = %detail, "refused a push; the listener keeps its mapping");
+        let running = self
+            .listeners
+            .get(listener)
+            .map(|s| s.iface.mapping.current().version().to_string())
+            .unwrap_or_default();
+        if let Ok(mut s) = self.state.lock() {
+            if s.refused.len() >= REMEMBERED_REFUSALS {
+                s.refused.clear();
+            }
+            s.refused.insert(digest.to_owned());
+            // Only listeners of this configuration get an entry (the list stays bounded).
+            let key = if self.listeners.contains_key(listener) {
+                listener
+            } else {
+                ""
+            };
+            s.reports.insert(
+                key.to_owned(),
+                PushReport {
+                    listener: key.to_owned(),
+                    sequence,
+                    outcome: "rejected".to_owned(),
+                    reason: Some(reason.to_owned()),
+                    at_ms: now_ms,
+                    mapping_version: running,
+                },
+            );
+        }
+        let seq = sequence.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+        let detail = format!(
+            "listener {listener}: sequence {seq} rejected ({reason}): {detail} (push sha256:{digest})"
+        );
+        self.audit("push.rejected", detail, now_ms).await;
+    }
+
+    async fn audit(&self, kind: &str, detail: String, now_ms: i64) {
+        if let Err(e) = self.store.audit(kind, detail, now_ms).await {
+            warn!(cause = %e, kind, "a push outcome was not written to the audit trail");
+        }
+    }
+}
+
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new one, never a mix.
+fn save(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("push.tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Applies pushes as they arrive until shutdown.
+pub async fn run(
+    pushes: Arc<Pushes>,
+    mut inbox: mpsc::Receiver<Delivery>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            d = inbox.recv() => match d {
+                Some(d) => pushes.handle(d, crate::store::now_ms()).await,
+                None => return,
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
