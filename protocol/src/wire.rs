@@ -9,12 +9,17 @@
 //!   new form. Fields are added at the end of structs (postcard is
 //!   positional: an added field is a new schema version for decoders that
 //!   read to the end, so additions are batched into version bumps).
+//! - The previous schema stays readable: [`Envelope::decode`] and
+//!   [`StoredRecord::decode`] read schema 2 into the current model (see
+//!   `record::compact::v2`); nothing schema 2 could say is refused. Older
+//!   versions are refused by name.
 //! - The golden files in `protocol/tests/golden/` pin the encoding byte for
 //!   byte; a change to them is a change to the wire.
 //! - The raw HL7 travels only when the interface is configured for it
 //!   (PHI minimization).
 
 mod splice;
+mod v2;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -24,12 +29,18 @@ pub use splice::EnvelopeWriter;
 use crate::normalize::mapping::MappingVersion;
 use crate::record::Record;
 
-/// The schema version this crate writes and reads.
+/// The schema version this crate writes.
 ///
-/// 1: records in postcard's derived form. 2: records in the compact form
-/// of `record::compact` (string tables, packed timestamps); version-1
-/// payloads are refused as unknown.
-pub const SCHEMA_VERSION: u16 = 2;
+/// 1: records in postcard's derived form (refused as unknown). 2: records
+/// in the compact form of `record::compact` (string tables, packed
+/// timestamps); still read. 3: the record carries comments, specimens,
+/// performers, orderers, parent links, every value repetition, demographics,
+/// the encounter for every type and what it does not carry; every entry has
+/// its per-source sequence number.
+pub const SCHEMA_VERSION: u16 = 3;
+
+/// The previous schema, still read (see [`SCHEMA_VERSION`]).
+pub const PREVIOUS_SCHEMA_VERSION: u16 = 2;
 
 /// Bytes reserved up front when encoding a stored record (a lab result
 /// with a few dozen observations fits without growing).
@@ -54,6 +65,12 @@ pub struct Entry {
     /// Stable, time-ordered id (UUIDv7) assigned when the message was
     /// committed; the hub drops duplicates by it.
     pub id: Uuid,
+    /// The record's number among the records of its source (interface):
+    /// assigned at commit, 1, 2, 3, ... without gaps, never reused, kept
+    /// across restarts. A consumer sees a gap as a record it has not (yet)
+    /// received and restores the order by it. `None` only in entries read
+    /// from schema 2, which had no sequence.
+    pub sequence: Option<u64>,
     /// When the gateway received the message (ms since the Unix epoch, UTC).
     pub received_at_ms: i64,
     /// The mapping table the record was normalized with.
@@ -98,16 +115,20 @@ impl Envelope {
         Ok(postcard::to_allocvec(self)?)
     }
 
-    /// Decodes a payload, checking the schema version first.
+    /// Decodes a payload, checking the schema version first. A schema 2
+    /// payload is read into the current model (its entries have no
+    /// sequence, and the envelope says [`SCHEMA_VERSION`]: encoding it again
+    /// writes the current schema).
     pub fn decode(bytes: &[u8]) -> Result<Envelope, WireError> {
         let (version, _) = postcard::take_from_bytes::<u16>(bytes)?;
-        if version != SCHEMA_VERSION {
-            return Err(WireError::UnknownSchema {
-                found: version,
+        match version {
+            SCHEMA_VERSION => Ok(postcard::from_bytes(bytes)?),
+            PREVIOUS_SCHEMA_VERSION => Ok(postcard::from_bytes::<v2::EnvelopeV2>(bytes)?.into()),
+            found => Err(WireError::UnknownSchema {
+                found,
                 supported: SCHEMA_VERSION,
-            });
+            }),
         }
-        Ok(postcard::from_bytes(bytes)?)
     }
 }
 
@@ -140,10 +161,22 @@ impl StoredRecord {
         Ok(buf)
     }
 
-    /// Decodes what [`StoredRecord::encode`] wrote, refusing other schema
+    /// Decodes what [`StoredRecord::encode`] wrote, or what a schema 2
+    /// build stored (read into the current model), refusing other schema
     /// versions with [`WireError::UnknownSchema`].
     pub fn decode(bytes: &[u8]) -> Result<StoredRecord, WireError> {
-        Ok(postcard::from_bytes(Self::body(bytes)?)?)
+        match Self::version(bytes)? {
+            PREVIOUS_SCHEMA_VERSION => {
+                let (_, rest) = postcard::take_from_bytes::<u16>(bytes)?;
+                Ok(postcard::from_bytes::<v2::StoredRecordV2>(rest)?.into())
+            }
+            _ => Ok(postcard::from_bytes(Self::body(bytes)?)?),
+        }
+    }
+
+    /// The schema version stored records start with.
+    pub fn version(bytes: &[u8]) -> Result<u16, WireError> {
+        Ok(postcard::take_from_bytes::<u16>(bytes)?.0)
     }
 
     /// The encoded fields after the schema version, once the version is
@@ -159,10 +192,17 @@ impl StoredRecord {
         Ok(rest)
     }
 
-    /// The wire entry for this record.
-    pub fn into_entry(self, id: Uuid, received_at_ms: i64, raw: Option<Vec<u8>>) -> Entry {
+    /// The wire entry for this record, number `sequence` of its source.
+    pub fn into_entry(
+        self,
+        id: Uuid,
+        sequence: u64,
+        received_at_ms: i64,
+        raw: Option<Vec<u8>>,
+    ) -> Entry {
         Entry {
             id,
+            sequence: Some(sequence),
             received_at_ms,
             mapping_version: self.mapping_version,
             record: self.record,

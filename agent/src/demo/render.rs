@@ -192,7 +192,7 @@ fn value_text(value: &Value) -> String {
             .map(|t| t.to_string())
             .unwrap_or_else(|_| t.utc_ms.to_string()),
         Value::Text(t) => t.chars().take(40).collect(),
-        Value::Series(s) => format!("{} samples", s.len()),
+        Value::Series(s) => format!("{} samples", s.values.len()),
     }
 }
 
@@ -296,7 +296,7 @@ mod tests {
             mapping_version: mapping.version().clone(),
             record,
         };
-        let entry = stored.into_entry(Uuid::nil(), 0, None);
+        let entry = stored.into_entry(Uuid::nil(), 1, 0, None);
         (Envelope::new("o/s/g", source, vec![entry.clone()]), entry)
     }
 

@@ -498,7 +498,7 @@ impl<'a> Generation<'a> {
         };
         for row in rows {
             let raw = include_raw.then_some(row.raw.as_slice());
-            match writer.push(row.id, row.received_at_ms, &row.record, raw) {
+            match writer.push(row.id, row.source_seq, row.received_at_ms, &row.record, raw) {
                 Ok(()) => seqs.push(row.seq),
                 Err(e) => {
                     error!(seq = row.seq, cause = %e, "stored record cannot be sent by this build; kept in the queue, not sent");

@@ -27,7 +27,10 @@
 //!    commit order and never reused; the forwarder reads in seq order, so
 //!    per-source order is the order of acknowledgement, whatever the clock
 //!    does. Each record also gets a UUIDv7 id at commit, stable across
-//!    resends to the hub.
+//!    resends to the hub, and its source's next number (`source_seq`: 1,
+//!    2, 3, ... per source, without gaps, never reused, raised in the
+//!    inserting transaction), which travels in the envelope so that any
+//!    consumer can detect gaps and restore the order.
 //! 5. **Rows leave only after PUBACK** (`forwarded`), deleted at once or
 //!    marked sent and purged after `retain_sent`. Deletes use
 //!    `secure_delete`, so purged PHI does not linger in free pages.
@@ -55,6 +58,7 @@
 //! | `quarantine` | rejected messages with their error and NAK |
 //! | `audit` | recoveries, purges, quarantine decisions, config changes (no PHI) |
 //! | `source_stats` | lifetime counters per source, updated in the same transaction |
+//! | `source_sequence` | each source's last record number (`records.source_seq`) |
 //!
 //! # Use
 //!

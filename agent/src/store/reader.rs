@@ -27,6 +27,8 @@ pub struct PendingRecord {
     pub id: Uuid,
     /// The listener (interface) name.
     pub source: String,
+    /// The record's number among its source's records (1, 2, 3, ...).
+    pub source_seq: u64,
     /// MSH-9 as a short code.
     pub message_type: String,
     /// When the message was received, Unix milliseconds.
@@ -105,7 +107,7 @@ impl StoreReader {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, id, source, message_type, received_at_ms, record,
-                    CASE WHEN ?3 THEN raw ELSE x'' END FROM records
+                    CASE WHEN ?3 THEN raw ELSE x'' END, coalesce(source_seq, 0) FROM records
              WHERE sent_at_ms IS NULL AND seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let rows = stmt.query_map([after_seq, limit, i64::from(with_raw)], |r| {
@@ -117,6 +119,7 @@ impl StoreReader {
                 received_at_ms: r.get(4)?,
                 record: r.get(5)?,
                 raw: r.get(6)?,
+                source_seq: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

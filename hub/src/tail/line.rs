@@ -1,8 +1,10 @@
 //! One MQTT record payload into NDJSON lines, one per new record.
 //!
-//! A line: `{"gateway", "source", "message_type", "id", "received_at",
-//! "received_at_ms", "mapping_version", "record"}` (plus `"raw_hl7"` when
-//! asked for and forwarded). Records already seen (same id) are dropped.
+//! A line: `{"gateway", "source", "message_type", "id", "sequence",
+//! "received_at", "received_at_ms", "mapping_version", "record"}` (plus
+//! `"raw_hl7"` when asked for and forwarded). `sequence` is the record's
+//! number among its source's records (absent for schema 2 payloads).
+//! Records already seen (same id) are dropped.
 
 use serde::Serialize;
 use uuid::Uuid;
@@ -51,6 +53,8 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     message_type: Option<&'a str>,
     id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sequence: Option<u64>,
     received_at: String,
     received_at_ms: i64,
     mapping_version: &'a MappingVersion,
@@ -89,6 +93,7 @@ pub fn lines(
             source: &envelope.source,
             message_type: message_type.as_deref(),
             id: entry.id,
+            sequence: entry.sequence,
             received_at: rfc3339(entry.received_at_ms),
             received_at_ms: entry.received_at_ms,
             mapping_version: &entry.mapping_version,

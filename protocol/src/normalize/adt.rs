@@ -45,16 +45,14 @@ pub(crate) fn patient_event(
     PatientEvent {
         recorded_at: recorded_at.or(message_time),
         occurred_at: evn.as_ref().and_then(|s| field_time(work, s, 6)),
-        encounter: msg
-            .first_segment("PV1")
-            .map(|pv1| encounter(work, &Fields::new(msg, pv1))),
         merged_from: merged_from(work, msg, event),
+        ..PatientEvent::default()
     }
 }
 
 /// PV1: class, location, visit number, attending doctor, admit and
 /// discharge times.
-fn encounter(work: &mut Work<'_>, pv1: &Fields<'_>) -> Encounter {
+pub(crate) fn encounter(work: &mut Work<'_>, pv1: &Fields<'_>) -> Encounter {
     let location = pv1.field(3);
     Encounter {
         class: component(pv1.field(2), 1),
@@ -66,6 +64,7 @@ fn encounter(work: &mut Work<'_>, pv1: &Fields<'_>) -> Encounter {
         attending: practitioner(pv1.parts(pv1.field(7))),
         admitted_at: field_time(work, pv1, 44),
         discharged_at: field_time(work, pv1, 45),
+        ..Encounter::default()
     }
 }
 
@@ -171,17 +170,30 @@ mod tests {
         (event, work.issues)
     }
 
+    /// The record's encounter.
+    fn visit(text: &str) -> Option<Encounter> {
+        let m = Message::parse(text.as_bytes()).unwrap();
+        let tz = TimeZone::UTC;
+        let mapping = MappingTable::empty();
+        let ctx = Context {
+            time_zone: &tz,
+            mapping: &mapping,
+        };
+        crate::normalize::normalize(&m, Vec::new(), &ctx)
+            .record
+            .encounter
+    }
+
     #[test]
     fn an_admission_reads_event_times_and_the_visit() {
-        let e = read(
-            "MSH|^~\\&|ADT|H|HUB|O|20240101120000||ADT^A01^ADT_A01|1|P|2.5.1\r\
+        let text = "MSH|^~\\&|ADT|H|HUB|O|20240101120000||ADT^A01^ADT_A01|1|P|2.5.1\r\
              EVN|A01|20240101115900||||20240101115500\r\
              PID|1||123^^^HOSP^MR||DOE^JANE\r\
-             PV1|1|I|4W^401^2^NORTH||||2905^Langa^Albert^J||||||||||||V77^^^HOSP^VN|||||||||||||||||||||||||20240101115500",
-        );
+             PV1|1|I|4W^401^2^NORTH||||2905^Langa^Albert^J||||||||||||V77^^^HOSP^VN|||||||||||||||||||||||||20240101115500";
+        let e = read(text);
         assert!(e.recorded_at.is_some());
         assert!(e.occurred_at.is_some());
-        let enc = e.encounter.unwrap();
+        let enc = visit(text).unwrap();
         assert_eq!(enc.class.as_deref(), Some("I"));
         assert_eq!(enc.location.as_deref(), Some("4W/401/2"));
         assert_eq!(enc.facility.as_deref(), Some("NORTH"));
@@ -203,20 +215,18 @@ mod tests {
         );
         let merged: Vec<_> = e.merged_from.iter().map(|i| i.value.as_str()).collect();
         assert_eq!(merged, ["456", "789", "555"]);
-        assert!(e.encounter.is_none());
     }
 
     #[test]
     fn a_visit_number_change_is_not_a_merge_and_says_what_changed() {
-        let (e, issues) = read_with_issues(
-            "MSH|^~\\&|EHR|HOSP|GW|CLINIC|20240102123045||ADT^A50^ADT_A50|A50|P|2.5.1\r\
+        let text = "MSH|^~\\&|EHR|HOSP|GW|CLINIC|20240102123045||ADT^A50^ADT_A50|A50|P|2.5.1\r\
              EVN|A50|20240102123045\r\
              PID|1||12345^^^HOSP^MR\r\
              MRG|12345^^^HOSP^MR||||V111^^^HOSP^VN\r\
-             PV1|1|I|||||||||||||||||V222^^^HOSP^VN",
-        );
+             PV1|1|I|||||||||||||||||V222^^^HOSP^VN";
+        let (e, issues) = read_with_issues(text);
         assert!(e.merged_from.is_empty(), "{:?}", e.merged_from);
-        assert_eq!(e.encounter.unwrap().visit_number.unwrap().value, "V222");
+        assert_eq!(visit(text).unwrap().visit_number.unwrap().value, "V222");
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].location.to_string(), "MRG(segment 4)-5");
         assert!(

@@ -34,6 +34,7 @@ pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageKind<
         sending_facility: hd(fields.field(4)).unwrap_or_default(),
         message_time: field_time(work, &fields, 7),
         processing: processing(fields.field(11)),
+        ..Header::default()
     }
 }
 

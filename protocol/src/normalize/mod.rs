@@ -53,6 +53,10 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
     let mut work = Work::new(*ctx, issues);
     let header = header::header(&mut work, msg, kind);
     let patient = patient::patient(&mut work, msg);
+    let encounter = msg
+        .first_segment("PV1")
+        .filter(|_| kind.code.as_ref() == "ADT")
+        .map(|pv1| adt::encounter(&mut work, &fields::Fields::new(msg, pv1)));
     let body = match kind.code.as_ref() {
         "ORU" => Body::Observations(oru::observations(&mut work, msg)),
         "ADT" => Body::Patient(adt::patient_event(
@@ -70,8 +74,10 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         record: Record {
             header,
             patient,
+            encounter,
             body,
             issues: work.issues,
+            not_carried: Vec::new(),
         },
         unmapped: work.unmapped,
     }

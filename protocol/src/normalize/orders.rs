@@ -85,6 +85,7 @@ fn common(work: &mut Work<'_>, orc: &Fields<'_>) -> Order {
         orderer: practitioner(orc.parts(orc.field(12))),
         priority: component(orc.field(7), 6),
         specimen: None,
+        ..Order::default()
     }
 }
 
@@ -100,6 +101,7 @@ fn empty() -> Order {
         orderer: None,
         priority: None,
         specimen: None,
+        ..Order::default()
     }
 }
 

@@ -79,6 +79,7 @@ fn group(work: &mut Work<'_>, obr: &Fields<'_>) -> ObservationGroup {
         reported_at: field_time(work, obr, 22),
         status: component(obr.field(25), 1),
         observations: Vec::new(),
+        ..ObservationGroup::default()
     }
 }
 
@@ -92,6 +93,7 @@ fn implicit_group() -> ObservationGroup {
         reported_at: None,
         status: None,
         observations: Vec::new(),
+        ..ObservationGroup::default()
     }
 }
 
@@ -112,6 +114,7 @@ fn observation(
         observed_at,
         equipment: equipment(obx),
         method: repeated_coded(work, obx, 17),
+        ..Observation::default()
     }
 }
 

@@ -18,6 +18,7 @@ pub(crate) fn patient(work: &mut Work<'_>, msg: &Message<'_>) -> Option<Patient>
         name: person_name(pid.parts(pid.field(5).and_then(|f| f.repetition(1)))),
         birth_date: field_time(work, &pid, 7),
         sex: component(pid.field(8), 1),
+        ..Patient::default()
     })
 }
 

@@ -57,6 +57,7 @@ fn administration(work: &mut Work<'_>, rxa: &Fields<'_>) -> Immunization {
         completion: component(rxa.field(20), 1),
         route: None,
         site: None,
+        ..Immunization::default()
     }
 }
 

@@ -8,10 +8,11 @@
 //!
 //! Invariant: [`EnvelopeWriter::finish`] returns exactly the bytes
 //! [`Envelope::encode`] returns for the same entries. An entry's encoding
-//! is its id, its receive time, the stored record after its schema version
-//! (the mapping version, then the record: the same fields in the same
-//! order as [`Entry`]), then the optional raw bytes. Stored records of
-//! another schema version are refused, never copied.
+//! is its id, its sequence number, its receive time, the stored record
+//! after its schema version (the mapping version, then the record: the
+//! same fields in the same order as [`Entry`]), then the optional raw
+//! bytes. Stored records of another schema version (an older build's) are
+//! refused, never copied: the caller normalizes them again.
 //!
 //! [`Envelope`]: super::Envelope
 //! [`Envelope::encode`]: super::Envelope::encode
@@ -43,19 +44,21 @@ impl EnvelopeWriter {
         })
     }
 
-    /// Appends one record: `stored` is what [`StoredRecord::encode`]
-    /// returned for it. A stored record of another schema version is
-    /// refused with [`WireError::UnknownSchema`] and nothing is appended.
+    /// Appends one record, number `sequence` of its source: `stored` is
+    /// what [`StoredRecord::encode`] returned for it. A stored record of
+    /// another schema version is refused with [`WireError::UnknownSchema`]
+    /// and nothing is appended.
     pub fn push(
         &mut self,
         id: Uuid,
+        sequence: u64,
         received_at_ms: i64,
         stored: &[u8],
         raw: Option<&[u8]>,
     ) -> Result<(), WireError> {
         let body = StoredRecord::body(stored)?;
         // Everything that can fail comes before the first byte is added.
-        let head = postcard::to_allocvec(&(id, received_at_ms))?;
+        let head = postcard::to_allocvec(&(id, Some(sequence), received_at_ms))?;
         let tail = postcard::to_allocvec(&raw)?;
         self.entries.reserve(head.len() + body.len() + tail.len());
         self.entries.extend_from_slice(&head);
@@ -130,8 +133,11 @@ mod tests {
         for (i, (record, at, raw)) in records.into_iter().enumerate() {
             let id = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + i as u128);
             let bytes = record.encode().expect("stored encodes");
-            writer.push(id, at, &bytes, raw.as_deref()).expect("push");
-            entries.push(record.into_entry(id, at, raw));
+            let sequence = 7 + i as u64 * 1000;
+            writer
+                .push(id, sequence, at, &bytes, raw.as_deref())
+                .expect("push");
+            entries.push(record.into_entry(id, sequence, at, raw));
         }
         assert_eq!(writer.len(), 3);
         let spliced = writer.finish().expect("finish");
@@ -161,15 +167,17 @@ mod tests {
         old.extend_from_slice(good.get(1..).unwrap_or_default());
         let mut writer = EnvelopeWriter::new("g", "lab").expect("writer");
         let err = writer
-            .push(Uuid::nil(), 0, &old, None)
+            .push(Uuid::nil(), 1, 0, &old, None)
             .expect_err("old schema");
         assert!(matches!(
             err,
             WireError::UnknownSchema { found, .. } if found == SCHEMA_VERSION - 1
         ));
-        assert!(writer.push(Uuid::nil(), 0, &[], None).is_err(), "empty");
+        assert!(writer.push(Uuid::nil(), 1, 0, &[], None).is_err(), "empty");
         assert!(writer.is_empty());
-        writer.push(Uuid::nil(), 0, &good, None).expect("good one");
+        writer
+            .push(Uuid::nil(), 1, 0, &good, None)
+            .expect("good one");
         let decoded = Envelope::decode(&writer.finish().expect("finish")).expect("decodes");
         assert_eq!(decoded.entries.len(), 1);
     }

@@ -12,7 +12,7 @@ use super::*;
 const CHILD_DIR: &str = "HL7EDGE_STORE_FATAL_CHILD_DIR";
 const THIS_TEST: &str =
     "store::tests::fatal::write_error_stops_the_writer_and_loses_nothing_acknowledged";
-const FILE_SIZE_LIMIT: u64 = 512 * 1024;
+const FILE_SIZE_LIMIT: u64 = 640 * 1024;
 
 #[test]
 fn write_error_stops_the_writer_and_loses_nothing_acknowledged() {

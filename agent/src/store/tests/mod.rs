@@ -7,6 +7,7 @@ mod dedupe;
 mod fatal;
 mod model;
 mod recovery;
+mod sequence;
 mod space;
 
 use std::{path::Path, time::Duration};

@@ -19,6 +19,7 @@ pub(crate) fn identifier(parts: Parts<'_>) -> Option<Identifier> {
         value,
         authority,
         kind: string(parts.part(5)),
+        ..Identifier::default()
     })
 }
 
@@ -31,7 +32,11 @@ pub(crate) fn person_name(parts: Parts<'_>) -> Option<PersonName> {
 pub(crate) fn practitioner(parts: Parts<'_>) -> Option<Practitioner> {
     let id = string(parts.part(1));
     let name = name_from(parts, 2);
-    (id.is_some() || name.is_some()).then_some(Practitioner { id, name })
+    (id.is_some() || name.is_some()).then_some(Practitioner {
+        id,
+        name,
+        ..Practitioner::default()
+    })
 }
 
 /// Family, given and middle names starting at component `first`.
@@ -43,6 +48,7 @@ fn name_from(parts: Parts<'_>, first: usize) -> Option<PersonName> {
         family,
         given,
         middle,
+        ..PersonName::default()
     })
 }
 

@@ -25,6 +25,15 @@ fn dec(text: &str) -> Decimal {
     Decimal::parse(text).unwrap()
 }
 
+/// A one-channel series without a unit.
+fn series(values: &[&str]) -> Value {
+    Value::Series(crate::record::Series {
+        values: values.iter().map(|v| dec(v)).collect(),
+        channels: 1,
+        unit: None,
+    })
+}
+
 const LAB: &str = "MSH|^~\\&|LAB|H|HUB|O|20240102030405||ORU^R01^ORU_R01|C1|P|2.5.1\r\
 PID|1||123^^^HOSP^MR||DOE^JANE\r\
 OBR|1|PL1^CPOE|FL1^LAB|24323-8^Comprehensive metabolic panel^LN|||20240102020000|||||||||||||||20240102030000|||F\r\
@@ -137,10 +146,7 @@ fn several_numbers_form_a_series_and_a_missing_code_is_warned_about() {
          OBX|2|NM|||7",
     );
     let obs = &r.orders[0].observations;
-    assert_eq!(
-        obs[0].value,
-        Value::Series(vec![dec("1"), dec("2.5"), dec("-3")])
-    );
+    assert_eq!(obs[0].value, series(&["1", "2.5", "-3"]));
     assert_eq!(obs[0].sub_id.as_deref(), Some("1.1.1.3"));
     assert_eq!(obs[1].code.original.code, "");
     assert_eq!(issues.len(), 1);
@@ -176,8 +182,8 @@ fn trailing_delimiters_after_a_number_are_insignificant() {
         (Some("<"), Some(dec("0.5")))
     );
     assert!(sn.unit.is_some());
-    assert_eq!(obs[4].value, Value::Series(vec![dec("1"), dec("2")]));
-    assert_eq!(obs[5].value, Value::Series(vec![dec("1"), dec("2")]));
+    assert_eq!(obs[4].value, series(&["1", "2"]));
+    assert_eq!(obs[5].value, series(&["1", "2"]));
     assert_eq!(obs[6].value, Value::Text("1^^2".into()));
     let places: Vec<_> = issues.iter().map(|i| i.location.to_string()).collect();
     assert_eq!(places, ["OBX(segment 9)-5[1]"]);

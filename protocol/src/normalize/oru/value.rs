@@ -23,7 +23,7 @@ use crate::normalize::datatypes::{
     Accept, coded, comparator_number, decimal, structured_numeric, text, timestamp, unit,
 };
 use crate::normalize::fields::Fields;
-use crate::record::{Decimal, Quantity, StructuredNumeric, Value};
+use crate::record::{Decimal, Quantity, Series, StructuredNumeric, Value};
 
 /// OBX-5 of `obx`, read as OBX-2 says.
 pub(super) fn value(work: &mut Work<'_>, obx: &Fields<'_>) -> Value {
@@ -35,7 +35,7 @@ pub(super) fn value(work: &mut Work<'_>, obx: &Fields<'_>) -> Value {
     let read = match kind {
         Kind::Numeric => numeric(work, obx, field),
         Kind::Structured => structured(work, obx, field),
-        Kind::Series => series(field).map(Value::Series),
+        Kind::Series => series(field).map(|s| Value::Series(one_channel(s, work, obx))),
         Kind::Coded => coded_value(work, obx, field, at),
         // An unreadable time is warned about by `timestamp` itself.
         Kind::Time => {
@@ -97,7 +97,7 @@ fn numeric(work: &mut Work<'_>, obx: &Fields<'_>, field: Element<'_>) -> Option<
     } else if let Some(first) = sole_component(field) {
         first
     } else {
-        return series(field).map(Value::Series);
+        return series(field).map(|s| Value::Series(one_channel(s, work, obx)));
     };
     let raw = text(Some(single))?;
     if let Some(value) = decimal(&raw) {
@@ -184,5 +184,14 @@ fn joined_text(field: Element<'_>) -> Value {
         Value::None
     } else {
         Value::Text(out.into())
+    }
+}
+
+/// A series of one channel with the OBX-6 unit.
+fn one_channel(values: Vec<Decimal>, work: &mut Work<'_>, obx: &Fields<'_>) -> Series {
+    Series {
+        values,
+        channels: 1,
+        unit: unit(work, obx, 6),
     }
 }

@@ -1,13 +1,20 @@
-//! The compact form of an ORU^R01 observation report: orders (OBR) and
-//! their results (OBX). Bit layouts are documented at each function.
+//! The compact form (schema 3) of an observation report: orders (OBR) and
+//! their results (OBX). The hot path of the wire: a result is a header
+//! varint announcing its parts, then those parts; what few results have
+//! (performer, producer, notes, further values, ...) hides behind one bit.
 
-use super::parts::{read_coded, read_opt_coded, write_coded, write_opt_coded};
+use super::coded::{read_coded, write_coded};
+use super::parts::{Compact, compact_struct, kind};
 use super::reader::Reader;
+use super::values::{
+    read_list, read_opt_unit_and, read_range, read_structured, read_unit, write_list,
+    write_opt_unit_and, write_range, write_structured, write_unit,
+};
 use super::writer::Writer;
 use super::{CompactError, Pool};
 use crate::record::{
-    CompactString, Observation, ObservationGroup, ObservationReport, Quantity, ReferenceRange,
-    ResultStatus, StructuredNumeric, Timestamp, Unit, Value,
+    Observation, ObservationGroup, ObservationReport, OrderDetail, Quantity, ResultStatus, Series,
+    Timestamp, Unit, Value,
 };
 
 /// Result header bits 0-3: the status; 4-6: the value kind.
@@ -27,13 +34,48 @@ const HAS_SUB_ID: u64 = 1 << 11;
 /// Result header: the observation time is the previous result's in this
 /// order (for the first result: the order's observation time).
 const SAME_TIME: u64 = 1 << 12;
-
 /// Result header: the quantity's unit has no "as sent" spelling (only its
 /// UCUM code is written).
 const UCUM_ONLY: u64 = 1 << 13;
-
-/// Result header: a method follows (rare, so past the first two bytes).
+/// Result header: a method follows.
 const HAS_METHOD: u64 = 1 << 14;
+/// Result header: an extras presence varint follows (see `EXTRA_*`).
+const HAS_EXTRAS: u64 = 1 << 15;
+/// Every result header bit.
+const RESULT_BITS: u64 = 16;
+
+/// Extras: the further values.
+const EXTRA_MORE_VALUES: u64 = 1 << 0;
+/// Extras: OBX-6 of a value without a unit of its own.
+const EXTRA_UNIT: u64 = 1 << 1;
+/// Extras: OBX-15.
+const EXTRA_PRODUCER: u64 = 1 << 2;
+/// Extras: OBX-16.
+const EXTRA_OBSERVERS: u64 = 1 << 3;
+/// Extras: OBX-19.
+const EXTRA_ANALYZED_AT: u64 = 1 << 4;
+/// Extras: OBX-20.
+const EXTRA_SITES: u64 = 1 << 5;
+/// Extras: OBX-21.
+const EXTRA_INSTANCE_ID: u64 = 1 << 6;
+/// Extras: OBX-23/24.
+const EXTRA_ORGANIZATION: u64 = 1 << 7;
+/// Extras: OBX-25.
+const EXTRA_DIRECTOR: u64 = 1 << 8;
+/// Extras: the specimen index.
+const EXTRA_SPECIMEN: u64 = 1 << 9;
+/// Extras: notes.
+const EXTRA_NOTES: u64 = 1 << 10;
+/// Extras: the producer is the previous result's.
+const SAME_PRODUCER: u64 = 1 << 11;
+/// Extras: the observers are the previous result's.
+const SAME_OBSERVERS: u64 = 1 << 12;
+/// Extras: the performing organization is the previous result's.
+const SAME_ORGANIZATION: u64 = 1 << 13;
+/// Extras: the director is the previous result's.
+const SAME_DIRECTOR: u64 = 1 << 14;
+/// Every extras bit.
+const EXTRA_BITS: u32 = 15;
 
 /// Every result status, by its number on the wire.
 const STATUSES: [ResultStatus; 13] = [
@@ -52,67 +94,117 @@ const STATUSES: [ResultStatus; 13] = [
     ResultStatus::Unknown,
 ];
 
+compact_struct!(OrderDetail {
+    placer_assigner: text,
+    filler_assigner: text,
+    placer_group: item,
+    requested_at: time,
+    observed_until: time,
+    collectors: items,
+    specimen_action: code,
+    clinical_info: text,
+    specimen_received_at: time,
+    orderers: items,
+    orderer_address: item,
+    entered_by: item,
+    callback_phones: items,
+    ordering_facility: item,
+    category: code,
+    parent_result: item,
+    copies_to: items,
+    parent_order: item,
+    reasons: items,
+    interpreters: items,
+    timing: items,
+    notes: items,
+    specimens: items,
+    quality_control: flag,
+});
+
 /// The number of orders, then each order.
-pub(super) fn write_report<'a>(
-    w: &mut Writer<'a>,
-    r: &'a ObservationReport,
-    base: Option<&Timestamp>,
-) {
+pub(super) fn write_report<'a>(w: &mut Writer<'a>, r: &'a ObservationReport) {
     w.len(r.orders.len());
     for g in &r.orders {
-        write_group(w, g, base);
+        write_group(w, g);
     }
 }
 
 /// What [`write_report`] wrote.
-pub(super) fn read_report(
-    r: &mut Reader<'_>,
-    base: Option<&Timestamp>,
-) -> Result<ObservationReport, CompactError> {
+pub(super) fn read_report(r: &mut Reader<'_>) -> Result<ObservationReport, CompactError> {
     let n = r.len()?;
     let mut orders = Vec::with_capacity(n);
     for _ in 0..n {
-        orders.push(read_group(r, base)?);
+        orders.push(read_group(r)?);
     }
     Ok(ObservationReport { orders })
 }
 
-/// Placer, filler, status, service, the two times (relative to the
-/// message time), then the results (each time relative to the previous
-/// result's, else the order's observation time, else the message time).
-fn write_group<'a>(w: &mut Writer<'a>, g: &'a ObservationGroup, base: Option<&Timestamp>) {
-    w.str(Pool::Text, g.placer_order.as_deref());
-    w.str(Pool::Text, g.filler_order.as_deref());
-    w.str(Pool::Code, g.status.as_deref());
-    write_opt_coded(w, g.service.as_ref());
-    w.opt_timestamp(g.observed_at.as_ref(), base);
-    w.opt_timestamp(g.reported_at.as_ref(), base);
-    let mut previous = g.observed_at.as_ref();
-    w.len(g.observations.len());
-    for o in &g.observations {
-        write_observation(w, o, previous.or(base), previous);
-        previous = o.observed_at.as_ref().or(previous);
+/// Group bits: placer, filler, status, service, observation time, report
+/// time, order control, order status, order time, priority, detail.
+const GROUP_BITS: u32 = 11;
+
+/// A presence varint (see [`GROUP_BITS`]), the parts present (times
+/// relative to the message time), then the results.
+fn write_group<'a>(w: &mut Writer<'a>, g: &'a ObservationGroup) {
+    let present = [
+        g.placer_order.is_some(),
+        g.filler_order.is_some(),
+        g.status.is_some(),
+        g.service.is_some(),
+        g.observed_at.is_some(),
+        g.reported_at.is_some(),
+        g.order_control.is_some(),
+        g.order_status.is_some(),
+        g.ordered_at.is_some(),
+        g.priority.is_some(),
+        !g.detail.is_empty(),
+    ];
+    let bits = present
+        .iter()
+        .enumerate()
+        .fold(0u64, |bits, (i, &p)| bits | u64::from(p) << i);
+    w.varint(u128::from(bits));
+    kind::text::write(&g.placer_order, w);
+    kind::text::write(&g.filler_order, w);
+    kind::code::write(&g.status, w);
+    if let Some(s) = &g.service {
+        write_coded(w, s);
     }
+    kind::time::write(&g.observed_at, w);
+    kind::time::write(&g.reported_at, w);
+    kind::code::write(&g.order_control, w);
+    kind::code::write(&g.order_status, w);
+    kind::time::write(&g.ordered_at, w);
+    kind::code::write(&g.priority, w);
+    if !g.detail.is_empty() {
+        g.detail.write(w);
+    }
+    write_results(w, &g.observations, g.observed_at.as_ref());
 }
 
-fn read_group(
-    r: &mut Reader<'_>,
-    base: Option<&Timestamp>,
-) -> Result<ObservationGroup, CompactError> {
-    let placer_order = r.str(Pool::Text)?;
-    let filler_order = r.str(Pool::Text)?;
-    let status = r.str(Pool::Code)?;
-    let service = read_opt_coded(r)?;
-    let observed_at = r.opt_timestamp(base)?;
-    let reported_at = r.opt_timestamp(base)?;
-    let n = r.len()?;
-    let mut observations: Vec<Observation> = Vec::with_capacity(n);
-    let mut previous = observed_at;
-    for _ in 0..n {
-        let o = read_observation(r, previous.as_ref().or(base), previous.as_ref())?;
-        previous = o.observed_at.or(previous);
-        observations.push(o);
-    }
+/// What [`write_group`] wrote.
+fn read_group(r: &mut Reader<'_>) -> Result<ObservationGroup, CompactError> {
+    let bits = r.presence(GROUP_BITS, "result group")?;
+    let has = |i: u32| bits & (1 << i) != 0;
+    let text = |r: &mut Reader<'_>, i| has(i).then(|| r.req_str(Pool::Text)).transpose();
+    let code = |r: &mut Reader<'_>, i| has(i).then(|| r.req_str(Pool::Code)).transpose();
+    let time = |r: &mut Reader<'_>, i| has(i).then(|| kind::time::read(r)).transpose();
+    let placer_order = text(r, 0)?;
+    let filler_order = text(r, 1)?;
+    let status = code(r, 2)?;
+    let service = has(3).then(|| read_coded(r)).transpose()?;
+    let observed_at = time(r, 4)?.flatten();
+    let reported_at = time(r, 5)?.flatten();
+    let order_control = code(r, 6)?;
+    let order_status = code(r, 7)?;
+    let ordered_at = time(r, 8)?.flatten();
+    let priority = code(r, 9)?;
+    let detail = if has(10) {
+        OrderDetail::read(r)?
+    } else {
+        OrderDetail::default()
+    };
+    let observations = read_results(r, observed_at.as_ref())?;
     Ok(ObservationGroup {
         placer_order,
         filler_order,
@@ -121,20 +213,65 @@ fn read_group(
         reported_at,
         status,
         observations,
+        order_control,
+        order_status,
+        ordered_at,
+        priority,
+        detail,
     })
 }
 
+/// The number of results, then each: its times relative to the previous
+/// result's, else `start` (the order's observation time), else the
+/// message time.
+pub(super) fn write_results<'a>(
+    w: &mut Writer<'a>,
+    results: &'a [Observation],
+    start: Option<&Timestamp>,
+) {
+    let message_time = w.base;
+    let mut previous = start.copied();
+    let mut before: Option<&Observation> = None;
+    w.len(results.len());
+    for o in results {
+        let base = previous.or(message_time);
+        write_observation(w, o, base.as_ref(), previous.as_ref(), before);
+        previous = o.observed_at.or(previous);
+        before = Some(o);
+    }
+}
+
+/// What [`write_results`] wrote.
+pub(super) fn read_results(
+    r: &mut Reader<'_>,
+    start: Option<&Timestamp>,
+) -> Result<Vec<Observation>, CompactError> {
+    let message_time = r.base;
+    let n = r.len()?;
+    let mut results: Vec<Observation> = Vec::with_capacity(n);
+    let mut previous = start.copied();
+    for _ in 0..n {
+        let base = previous.or(message_time);
+        let o = read_observation(r, base.as_ref(), previous.as_ref(), results.last())?;
+        previous = o.observed_at.or(previous);
+        results.push(o);
+    }
+    Ok(results)
+}
+
 /// Header varint (see the constants), code, then the parts the header
-/// announces: sub-id, value, range, flags, time, equipment, method.
+/// announces: sub-id, value, range, flags, time, equipment, method, extras.
 fn write_observation<'a>(
     w: &mut Writer<'a>,
     o: &'a Observation,
     base: Option<&Timestamp>,
     previous: Option<&Timestamp>,
+    before: Option<&Observation>,
 ) {
     let status = STATUSES.iter().position(|s| *s == o.status).unwrap_or(12) as u64;
     let mut header = status | value_kind(&o.value) << KIND_SHIFT;
     let same_time = o.observed_at.is_some() && o.observed_at.as_ref() == previous;
+    let extras = extras(o, before);
     for (present, bit) in [
         (o.reference_range.is_some(), HAS_RANGE),
         (!o.flags.is_empty(), HAS_FLAGS),
@@ -144,6 +281,7 @@ fn write_observation<'a>(
         (same_time, SAME_TIME),
         (ucum_only(&o.value), UCUM_ONLY),
         (o.sub_id.is_some(), HAS_SUB_ID),
+        (extras != 0, HAS_EXTRAS),
     ] {
         if present {
             header |= bit;
@@ -170,14 +308,114 @@ fn write_observation<'a>(
     if let Some(m) = &o.method {
         write_coded(w, m);
     }
+    if extras != 0 {
+        write_extras(w, o, extras, base);
+    }
+}
+
+/// The extras bits of `o`, after the result `before` it.
+fn extras(o: &Observation, before: Option<&Observation>) -> u64 {
+    let mut bits = 0;
+    let same = |mine: bool, theirs: Option<bool>| mine && theirs == Some(true);
+    let (same_producer, same_observers, same_organization, same_director) = (
+        same(
+            o.producer.is_some(),
+            before.map(|b| b.producer == o.producer),
+        ),
+        same(
+            !o.observers.is_empty(),
+            before.map(|b| b.observers == o.observers),
+        ),
+        same(
+            o.performing_organization.is_some(),
+            before.map(|b| b.performing_organization == o.performing_organization),
+        ),
+        same(
+            o.performing_director.is_some(),
+            before.map(|b| b.performing_director == o.performing_director),
+        ),
+    );
+    for (present, bit) in [
+        (!o.more_values.is_empty(), EXTRA_MORE_VALUES),
+        (o.unit.is_some(), EXTRA_UNIT),
+        (o.producer.is_some() && !same_producer, EXTRA_PRODUCER),
+        (!o.observers.is_empty() && !same_observers, EXTRA_OBSERVERS),
+        (o.analyzed_at.is_some(), EXTRA_ANALYZED_AT),
+        (!o.sites.is_empty(), EXTRA_SITES),
+        (o.instance_id.is_some(), EXTRA_INSTANCE_ID),
+        (
+            o.performing_organization.is_some() && !same_organization,
+            EXTRA_ORGANIZATION,
+        ),
+        (
+            o.performing_director.is_some() && !same_director,
+            EXTRA_DIRECTOR,
+        ),
+        (o.specimen.is_some(), EXTRA_SPECIMEN),
+        (!o.notes.is_empty(), EXTRA_NOTES),
+        (same_producer, SAME_PRODUCER),
+        (same_observers, SAME_OBSERVERS),
+        (same_organization, SAME_ORGANIZATION),
+        (same_director, SAME_DIRECTOR),
+    ] {
+        if present {
+            bits |= bit;
+        }
+    }
+    bits
+}
+
+/// The extras varint, then the extras it announces.
+fn write_extras<'a>(w: &mut Writer<'a>, o: &'a Observation, bits: u64, base: Option<&Timestamp>) {
+    w.varint(u128::from(bits));
+    let has = |bit: u64| bits & bit != 0;
+    if has(EXTRA_MORE_VALUES) {
+        w.len(o.more_values.len());
+        for v in &o.more_values {
+            let ucum = ucum_only(v);
+            w.byte(value_kind(v) as u8 | u8::from(ucum) << 3);
+            write_value(w, v, base, ucum);
+        }
+    }
+    if let (true, Some(u)) = (has(EXTRA_UNIT), &o.unit) {
+        write_unit(w, u);
+    }
+    if let (true, Some(p)) = (has(EXTRA_PRODUCER), &o.producer) {
+        write_coded(w, p);
+    }
+    if has(EXTRA_OBSERVERS) {
+        kind::items::write(&o.observers, w);
+    }
+    if let (true, Some(t)) = (has(EXTRA_ANALYZED_AT), &o.analyzed_at) {
+        w.timestamp(t, base);
+    }
+    if has(EXTRA_SITES) {
+        kind::items::write(&o.sites, w);
+    }
+    if has(EXTRA_INSTANCE_ID) {
+        kind::item::write(&o.instance_id, w);
+    }
+    if has(EXTRA_ORGANIZATION) {
+        kind::item::write(&o.performing_organization, w);
+    }
+    if has(EXTRA_DIRECTOR) {
+        kind::item::write(&o.performing_director, w);
+    }
+    if let (true, Some(i)) = (has(EXTRA_SPECIMEN), o.specimen) {
+        w.varint(u128::from(i));
+    }
+    if has(EXTRA_NOTES) {
+        kind::items::write(&o.notes, w);
+    }
 }
 
 fn read_observation(
     r: &mut Reader<'_>,
     base: Option<&Timestamp>,
     previous: Option<&Timestamp>,
+    before: Option<&Observation>,
 ) -> Result<Observation, CompactError> {
-    let header = u64::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?;
+    let header = r.presence(RESULT_BITS as u32, "result header")?;
     let status = usize::try_from(header & STATUS_MASK).unwrap_or(usize::MAX);
     let status = *STATUSES.get(status).ok_or(CompactError::BadTag {
         what: "result status",
@@ -204,7 +442,7 @@ fn read_observation(
         .transpose()?
         .unwrap_or_default();
     let method = has(HAS_METHOD).then(|| read_coded(r)).transpose()?;
-    Ok(Observation {
+    let mut o = Observation {
         code,
         sub_id,
         value,
@@ -214,7 +452,93 @@ fn read_observation(
         observed_at,
         equipment,
         method,
-    })
+        ..Observation::default()
+    };
+    if has(HAS_EXTRAS) {
+        read_extras(r, &mut o, base, before)?;
+    }
+    Ok(o)
+}
+
+/// What [`write_extras`] wrote, into `o`.
+fn read_extras(
+    r: &mut Reader<'_>,
+    o: &mut Observation,
+    base: Option<&Timestamp>,
+    before: Option<&Observation>,
+) -> Result<(), CompactError> {
+    let bits = r.presence(EXTRA_BITS, "result extras")?;
+    let has = |bit: u64| bits & bit != 0;
+    let previous = || before.ok_or(CompactError::Missing("previous result"));
+    if has(EXTRA_MORE_VALUES) {
+        let n = r.len()?;
+        o.more_values.reserve(n);
+        for _ in 0..n {
+            let tag = r.byte()?;
+            if tag >> 4 != 0 {
+                return Err(CompactError::BadTag {
+                    what: "value",
+                    tag: u64::from(tag),
+                });
+            }
+            let v = read_value(r, u64::from(tag & 7), base, tag & 8 != 0)?;
+            o.more_values.push(v);
+        }
+    }
+    if has(EXTRA_UNIT) {
+        o.unit = Some(read_unit(r)?);
+    }
+    if has(EXTRA_PRODUCER) {
+        o.producer = Some(read_coded(r)?);
+    }
+    if has(EXTRA_OBSERVERS) {
+        o.observers = kind::items::read(r)?;
+    }
+    if has(EXTRA_ANALYZED_AT) {
+        o.analyzed_at = Some(r.timestamp(base)?);
+    }
+    if has(EXTRA_SITES) {
+        o.sites = kind::items::read(r)?;
+    }
+    if has(EXTRA_INSTANCE_ID) {
+        o.instance_id = kind::item::read(r)?;
+    }
+    if has(EXTRA_ORGANIZATION) {
+        o.performing_organization = kind::item::read(r)?;
+    }
+    if has(EXTRA_DIRECTOR) {
+        o.performing_director = kind::item::read(r)?;
+    }
+    if has(EXTRA_SPECIMEN) {
+        o.specimen = Some(u16::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?);
+    }
+    if has(EXTRA_NOTES) {
+        o.notes = kind::items::read(r)?;
+    }
+    if has(SAME_PRODUCER) {
+        o.producer = previous()?.producer.clone();
+    }
+    if has(SAME_OBSERVERS) {
+        o.observers = previous()?.observers.clone();
+    }
+    if has(SAME_ORGANIZATION) {
+        o.performing_organization = previous()?.performing_organization.clone();
+    }
+    if has(SAME_DIRECTOR) {
+        o.performing_director = previous()?.performing_director.clone();
+    }
+    let copied = [
+        (SAME_PRODUCER, o.producer.is_none()),
+        (SAME_OBSERVERS, o.observers.is_empty()),
+        (SAME_ORGANIZATION, o.performing_organization.is_none()),
+        (SAME_DIRECTOR, o.performing_director.is_none()),
+    ];
+    // "The previous result's" stands for a value: copying an absent one is
+    // no form an encoder writes.
+    if copied.iter().any(|&(bit, empty)| has(bit) && empty) {
+        return Err(CompactError::Missing("previous result's part"));
+    }
+    Ok(())
 }
 
 /// The value kind's number: 0 none, 1 quantity without unit, 2 quantity
@@ -261,11 +585,14 @@ fn write_value<'a>(w: &mut Writer<'a>, v: &'a Value, base: Option<&Timestamp>, u
         Value::Coded(c) => write_coded(w, c),
         Value::Time(t) => w.timestamp(t, base),
         Value::Text(t) => w.str(Pool::Text, Some(t)),
-        Value::Series(items) => {
-            w.len(items.len());
-            for d in items {
-                w.decimal(*d);
-            }
+        Value::Series(s) => {
+            w.varint(u128::from(s.channels));
+            write_opt_unit_and(w, s.unit.as_ref(), |w| {
+                w.len(s.values.len());
+                for d in &s.values {
+                    w.decimal(*d);
+                }
+            });
         }
     }
 }
@@ -294,125 +621,20 @@ fn read_value(
         5 => Value::Time(r.timestamp(base)?),
         6 => Value::Text(r.req_str(Pool::Text)?),
         _ => {
-            let n = r.len()?;
-            let mut items = Vec::with_capacity(n);
-            for _ in 0..n {
-                items.push(r.decimal()?);
-            }
-            Value::Series(items)
+            let channels = u16::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?;
+            let (values, unit) = read_opt_unit_and(r, |r| {
+                let n = r.len()?;
+                let mut values = Vec::with_capacity(n);
+                for _ in 0..n {
+                    values.push(r.decimal()?);
+                }
+                Ok(values)
+            })?;
+            Value::Series(Series {
+                values,
+                channels,
+                unit,
+            })
         }
     })
-}
-
-/// UCUM code, then the unit as sent.
-fn write_unit<'a>(w: &mut Writer<'a>, u: &'a Unit) {
-    w.str(Pool::Unit, u.ucum.as_deref());
-    w.str(Pool::Unit, u.original.as_deref());
-}
-
-fn read_unit(r: &mut Reader<'_>) -> Result<Unit, CompactError> {
-    Ok(Unit {
-        ucum: r.str(Pool::Unit)?,
-        original: r.str(Pool::Unit)?,
-    })
-}
-
-/// Presence byte (bit 0 low, 1 high, 2 unit), comparator, separator, then
-/// the parts present.
-fn write_structured<'a>(w: &mut Writer<'a>, sn: &'a StructuredNumeric) {
-    let bits = u8::from(sn.low.is_some())
-        | u8::from(sn.high.is_some()) << 1
-        | u8::from(sn.unit.is_some()) << 2;
-    w.byte(bits);
-    w.str(Pool::Code, sn.comparator.as_deref());
-    w.str(Pool::Code, sn.separator.as_deref());
-    if let Some(d) = sn.low {
-        w.decimal(d);
-    }
-    if let Some(d) = sn.high {
-        w.decimal(d);
-    }
-    if let Some(u) = &sn.unit {
-        write_unit(w, u);
-    }
-}
-
-fn read_structured(r: &mut Reader<'_>) -> Result<StructuredNumeric, CompactError> {
-    let bits = r.byte()?;
-    let comparator = r.str(Pool::Code)?;
-    let separator = r.str(Pool::Code)?;
-    Ok(StructuredNumeric {
-        comparator,
-        low: if bits & 1 != 0 {
-            Some(r.decimal()?)
-        } else {
-            None
-        },
-        separator,
-        high: if bits & 2 != 0 {
-            Some(r.decimal()?)
-        } else {
-            None
-        },
-        unit: if bits & 4 != 0 {
-            Some(read_unit(r)?)
-        } else {
-            None
-        },
-    })
-}
-
-/// Presence byte (bit 0 low, 1 high, 2 text), then the parts present.
-fn write_range<'a>(w: &mut Writer<'a>, range: &'a ReferenceRange) {
-    let bits = u8::from(range.low.is_some())
-        | u8::from(range.high.is_some()) << 1
-        | u8::from(range.text.is_some()) << 2;
-    w.byte(bits);
-    if let Some(d) = range.low {
-        w.decimal(d);
-    }
-    if let Some(d) = range.high {
-        w.decimal(d);
-    }
-    if range.text.is_some() {
-        w.str(Pool::Text, range.text.as_deref());
-    }
-}
-
-fn read_range(r: &mut Reader<'_>) -> Result<ReferenceRange, CompactError> {
-    let bits = r.byte()?;
-    Ok(ReferenceRange {
-        low: if bits & 1 != 0 {
-            Some(r.decimal()?)
-        } else {
-            None
-        },
-        high: if bits & 2 != 0 {
-            Some(r.decimal()?)
-        } else {
-            None
-        },
-        text: if bits & 4 != 0 {
-            Some(r.req_str(Pool::Text)?)
-        } else {
-            None
-        },
-    })
-}
-
-/// A count, then the strings.
-fn write_list<'a>(w: &mut Writer<'a>, pool: Pool, items: &'a [CompactString]) {
-    w.len(items.len());
-    for s in items {
-        w.str(pool, Some(s));
-    }
-}
-
-fn read_list(r: &mut Reader<'_>, pool: Pool) -> Result<Vec<CompactString>, CompactError> {
-    let n = r.len()?;
-    let mut items = Vec::with_capacity(n);
-    for _ in 0..n {
-        items.push(r.req_str(pool)?);
-    }
-    Ok(items)
 }

@@ -14,6 +14,9 @@ pub(super) struct Reader<'b> {
     /// Per pool: the strings read so far (indexed after the dictionary),
     /// borrowed from the input where they were literals.
     tables: [Vec<Cow<'b, str>>; Pool::COUNT],
+    /// The message time, once the header is read: the base of times
+    /// outside result groups.
+    pub(super) base: Option<Timestamp>,
 }
 
 impl<'b> Reader<'b> {
@@ -22,6 +25,7 @@ impl<'b> Reader<'b> {
         Reader {
             rest: bytes,
             tables: Default::default(),
+            base: None,
         }
     }
 
@@ -55,6 +59,19 @@ impl<'b> Reader<'b> {
             }
         }
         Err(CompactError::Overflow)
+    }
+
+    /// A varint of presence bits of which only the low `known` may be set
+    /// (a set bit past them is a field this schema does not know).
+    pub(super) fn presence(&mut self, known: u32, what: &'static str) -> Result<u64, CompactError> {
+        let v = self.varint()?;
+        if v >> known != 0 {
+            return Err(CompactError::BadTag {
+                what,
+                tag: u64::try_from(v).unwrap_or(u64::MAX),
+            });
+        }
+        u64::try_from(v).map_err(|_| CompactError::Overflow)
     }
 
     /// A count of items, each at least one byte long: never more than the

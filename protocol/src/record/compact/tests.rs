@@ -41,6 +41,7 @@ fn observation(value: Value, observed_at: Option<Timestamp>) -> Observation {
         observed_at,
         equipment: vec!["COBAS-8000".into(), "COBAS-8000".into()],
         method: None,
+        ..Observation::default()
     }
 }
 
@@ -56,6 +57,7 @@ fn record(observations: Vec<Observation>) -> Record {
             sending_facility: "MAINLAB".into(),
             message_time: Some(ts(1_795_345_300_000, Precision::Second, 60)),
             processing: crate::record::Processing::Training,
+            ..Header::default()
         },
         patient: None,
         body: Body::Observations(ObservationReport {
@@ -67,9 +69,10 @@ fn record(observations: Vec<Observation>) -> Record {
                 reported_at: None,
                 status: Some("F".into()),
                 observations,
+                ..ObservationGroup::default()
             }],
         }),
-        issues: Vec::new(),
+        ..Record::default()
     }
 }
 
@@ -129,10 +132,14 @@ fn every_value_kind() -> Vec<Observation> {
         ),
         observation(Value::Text("two\nlines".into()), None),
         observation(
-            Value::Series(vec![Decimal {
-                mantissa: i64::MAX,
-                scale: 3,
-            }]),
+            Value::Series(crate::record::Series {
+                values: vec![Decimal {
+                    mantissa: i64::MAX,
+                    scale: 3,
+                }],
+                channels: 1,
+                unit: None,
+            }),
             None,
         ),
     ]

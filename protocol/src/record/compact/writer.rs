@@ -35,6 +35,9 @@ pub(super) struct Writer<'a> {
     tables: [StringTable<'a>; Pool::COUNT],
     /// Per pool, the room its table gets on first use.
     first_capacity: [usize; Pool::COUNT],
+    /// The message time, once the header is written: the base of times
+    /// outside result groups.
+    pub(super) base: Option<Timestamp>,
 }
 
 /// How many strings a small table keeps in its list.
@@ -110,6 +113,7 @@ impl<'a> Writer<'a> {
             out,
             tables: Default::default(),
             first_capacity,
+            base: None,
         }
     }
 

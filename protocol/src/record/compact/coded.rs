@@ -1,0 +1,162 @@
+//! The compact form of coded elements (CWE, CE, CNE): the same in schema 2
+//! and 3.
+
+use super::reader::Reader;
+use super::writer::Writer;
+use super::{CompactError, Pool};
+use crate::normalize::coding_system::CodingSystem;
+use crate::record::{Coded, Coding, Standard};
+
+/// Coded tag: present (never zero, so a zero byte is an absent code).
+const CODED_PRESENT: u8 = 0x80;
+/// Coded tag: an alternate coding follows.
+const CODED_ALTERNATE: u8 = 0x40;
+/// Coding byte: the display equals the original coding's display.
+const SAME_DISPLAY: u8 = 0x10;
+
+/// A coded element: tag byte (bit 7 present, bit 6 alternate follows,
+/// bits 4-5 where the standard is, bits 0-3 the original's system), the
+/// original's code, display and (local or other) system name, then the
+/// alternate and the mapped coding, each as a coding byte (bits 0-3
+/// system, bit 4 display same as the original's) and its strings.
+pub(super) fn write_coded<'a>(w: &mut Writer<'a>, c: &'a Coded) {
+    let (system, name) = system_index(&c.original.system);
+    let kind: u8 = match c.standard {
+        Standard::Original => 0,
+        Standard::Alternate => 1,
+        Standard::Mapped(_) => 2,
+        Standard::Unmapped => 3,
+    };
+    let mut tag = CODED_PRESENT | kind << 4 | system;
+    if c.alternate.is_some() {
+        tag |= CODED_ALTERNATE;
+    }
+    w.byte(tag);
+    w.str(Pool::Text, Some(&c.original.code));
+    w.str(Pool::Text, c.original.display.as_deref());
+    write_system_name(w, name);
+    if let Some(alt) = &c.alternate {
+        write_coding(w, alt, &c.original);
+    }
+    if let Standard::Mapped(m) = &c.standard {
+        write_coding(w, m, &c.original);
+    }
+}
+
+fn write_coding<'a>(w: &mut Writer<'a>, c: &'a Coding, original: &Coding) {
+    let (system, name) = system_index(&c.system);
+    let same = c.display == original.display;
+    w.byte(system | if same { SAME_DISPLAY } else { 0 });
+    w.str(Pool::Text, Some(&c.code));
+    if !same {
+        w.str(Pool::Text, c.display.as_deref());
+    }
+    write_system_name(w, name);
+}
+
+/// What [`write_opt_coded`] wrote.
+pub(super) fn read_opt_coded(r: &mut Reader<'_>) -> Result<Option<Coded>, CompactError> {
+    let tag = r.byte()?;
+    if tag & CODED_PRESENT == 0 {
+        return match tag {
+            0 => Ok(None),
+            _ => Err(CompactError::BadTag {
+                what: "coded element",
+                tag: u64::from(tag),
+            }),
+        };
+    }
+    let original = Coding {
+        code: r.req_str(Pool::Text)?,
+        display: r.str(Pool::Text)?,
+        system: system_from(tag & 0x0f, r)?,
+    };
+    let alternate = if tag & CODED_ALTERNATE != 0 {
+        Some(read_coding(r, &original)?)
+    } else {
+        None
+    };
+    let standard = match (tag >> 4) & 3 {
+        0 => Standard::Original,
+        1 => Standard::Alternate,
+        2 => Standard::Mapped(read_coding(r, &original)?),
+        _ => Standard::Unmapped,
+    };
+    Ok(Some(Coded {
+        original,
+        alternate,
+        standard,
+    }))
+}
+
+/// What [`write_coded`] wrote.
+pub(super) fn read_coded(r: &mut Reader<'_>) -> Result<Coded, CompactError> {
+    read_opt_coded(r)?.ok_or(CompactError::Missing("coded element"))
+}
+
+fn read_coding(r: &mut Reader<'_>, original: &Coding) -> Result<Coding, CompactError> {
+    let b = r.byte()?;
+    let code = r.req_str(Pool::Text)?;
+    let display = if b & SAME_DISPLAY != 0 {
+        original.display.clone()
+    } else {
+        r.str(Pool::Text)?
+    };
+    Ok(Coding {
+        code,
+        display,
+        system: system_from(b & 0x0f, r)?,
+    })
+}
+
+/// The name of a local or other system (nothing for a standard one).
+fn write_system_name<'a>(w: &mut Writer<'a>, name: Option<&'a str>) {
+    if name.is_some() {
+        w.str(Pool::Code, name);
+    }
+}
+
+/// The system's number and, for local and other systems, its name.
+fn system_index(s: &CodingSystem) -> (u8, Option<&str>) {
+    match s {
+        CodingSystem::Loinc => (0, None),
+        CodingSystem::SnomedCt => (1, None),
+        CodingSystem::Icd10Cm => (2, None),
+        CodingSystem::Icd10 => (3, None),
+        CodingSystem::Icd9Cm => (4, None),
+        CodingSystem::RxNorm => (5, None),
+        CodingSystem::Mdc => (6, None),
+        CodingSystem::Cvx => (7, None),
+        CodingSystem::Ucum => (8, None),
+        CodingSystem::Ndc => (9, None),
+        CodingSystem::Cpt => (10, None),
+        CodingSystem::Local(name) => (11, Some(name)),
+        CodingSystem::Other(name) => (12, Some(name)),
+    }
+}
+
+/// The system with number `i`, reading the name of a local or other one.
+fn system_from(i: u8, r: &mut Reader<'_>) -> Result<CodingSystem, CompactError> {
+    let mut named = || r.req_str(Pool::Code);
+    Ok(match i {
+        0 => CodingSystem::Loinc,
+        1 => CodingSystem::SnomedCt,
+        2 => CodingSystem::Icd10Cm,
+        3 => CodingSystem::Icd10,
+        4 => CodingSystem::Icd9Cm,
+        5 => CodingSystem::RxNorm,
+        6 => CodingSystem::Mdc,
+        7 => CodingSystem::Cvx,
+        8 => CodingSystem::Ucum,
+        9 => CodingSystem::Ndc,
+        10 => CodingSystem::Cpt,
+        11 => CodingSystem::Local(named()?),
+        12 => CodingSystem::Other(named()?),
+        _ => {
+            return Err(CompactError::BadTag {
+                what: "coding system",
+                tag: u64::from(i),
+            });
+        }
+    })
+}
