@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use crate::hl7::{ErrorCode, Issue, Location, Segment};
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::mapping::MappingTable;
-use crate::record::{Coded, Record, Timestamp, Unit};
+use crate::record::{Coded, Organization, Record, Timestamp, Unit};
 
 /// What a normalization run needs from the caller.
 #[derive(Debug, Clone, Copy)]
@@ -53,12 +53,17 @@ pub(crate) struct Work<'c> {
     pub(crate) units: Memo<Option<Unit>>,
     /// Times already converted, by the raw bytes sent.
     pub(crate) times: Memo<Timestamp>,
-    /// Coded values of fields that repeat on every segment (OBX-17), by
-    /// the raw bytes sent.
+    /// Coded values of fields that repeat on every segment (OBX-15,
+    /// OBX-17), by the raw bytes sent.
     pub(crate) codes: Memo<Option<Coded>>,
+    /// Performing organizations (OBX-23/24), by the raw bytes sent.
+    pub(crate) organizations: Memo<Option<Organization>>,
     /// True once a time of hour precision or finer was sent without an
     /// offset and read in the site zone.
     pub(crate) read_in_site_zone: bool,
+    /// Per segment (by index), whether a normalizer read it into the record
+    /// (see `carried`).
+    pub(crate) consumed: Vec<bool>,
 }
 
 /// Most entries a [`Memo`] keeps.
@@ -126,7 +131,21 @@ impl<'c> Work<'c> {
             units: Memo::default(),
             times: Memo::default(),
             codes: Memo::default(),
+            organizations: Memo::default(),
             read_in_site_zone: false,
+            consumed: Vec::new(),
+        }
+    }
+
+    /// Notes that `segment` is read into the record: its fields are
+    /// carried as the `carried` table says.
+    pub(crate) fn consume(&mut self, segment: &Segment<'_>) {
+        let i = segment.index();
+        if self.consumed.len() <= i {
+            self.consumed.resize(i + 1, false);
+        }
+        if let Some(slot) = self.consumed.get_mut(i) {
+            *slot = true;
         }
     }
 
@@ -194,6 +213,28 @@ impl<'a> At<'a> {
             .repetition(self.repetition)
             .component(self.component)
     }
+}
+
+/// Runs `read` on message `text` with a fresh run (site zone UTC, no
+/// mapping table): for normalizer tests. Gives what `read` returned and
+/// the warnings raised.
+#[cfg(test)]
+pub(crate) fn work_for<R>(
+    text: &str,
+    read: impl FnOnce(&mut Work<'_>, &crate::hl7::Message<'_>) -> R,
+) -> (R, Vec<Issue>) {
+    let message = crate::hl7::Message::parse(text.as_bytes()).expect("test message parses");
+    let tz = TimeZone::UTC;
+    let mapping = MappingTable::empty();
+    let mut work = Work::new(
+        Context {
+            time_zone: &tz,
+            mapping: &mapping,
+        },
+        Vec::new(),
+    );
+    let out = read(&mut work, &message);
+    (out, work.issues)
 }
 
 #[cfg(test)]

@@ -1,9 +1,13 @@
-//! MSH to [`Header`]: who sent the message, what it is, when it was made.
+//! MSH (and SFT) to [`Header`]: who sent the message, to whom, what it
+//! is, when it was made, by which software.
 //!
 //! Applications and facilities are HD values: their namespace id, or the
-//! universal id when the namespace is empty. Missing text fields become
-//! empty strings (validation has already flagged what is required); an
-//! unreadable MSH-7 is a warning and `message_time` is `None`.
+//! universal id when the namespace is empty; the sending application's and
+//! facility's universal ids (OIDs) are kept too. MSH-21 gives the message
+//! profiles (EI.1 of each repetition); every SFT the sending software.
+//! Missing text fields become empty strings (validation has already flagged
+//! what is required); an unreadable MSH-7 is a warning and `message_time`
+//! is `None`.
 //!
 //! [`check_site_zone`] runs once the whole message is read: when MSH-7 was
 //! sent with a UTC offset that is not the configured site zone's offset at
@@ -17,14 +21,15 @@
 use crate::hl7::message_type::MessageKind;
 use crate::hl7::{Element, ErrorCode, Message};
 use crate::normalize::context::Work;
-use crate::normalize::datatypes::{field_time, string};
+use crate::normalize::datatypes::{each, field_time, first, organization, string};
 use crate::normalize::fields::Fields;
 use crate::normalize::time::disagrees_with_site;
-use crate::record::{CompactString, Header, Processing, Timestamp};
+use crate::record::{CompactString, Header, Processing, Software, Timestamp};
 
 /// Reads the header of `msg`, whose MSH-9 has been read as `kind`.
 pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageKind<'_>) -> Header {
     let fields = Fields::new(msg, msg.msh());
+    let universal = |n: usize| string(fields.field(n).and_then(|f| f.component(2)));
     Header {
         message_code: kind.code.as_ref().into(),
         trigger_event: kind.event.as_ref().into(),
@@ -34,8 +39,30 @@ pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageKind<
         sending_facility: hd(fields.field(4)).unwrap_or_default(),
         message_time: field_time(work, &fields, 7),
         processing: processing(fields.field(11)),
-        ..Header::default()
+        sending_application_id: universal(3),
+        sending_facility_id: universal(4),
+        receiving_application: hd(fields.field(5)),
+        receiving_facility: hd(fields.field(6)),
+        profiles: each(&fields, 21, |parts| string(parts.part(1))),
+        software: software(work, msg),
     }
+}
+
+/// Every SFT (each marked as read).
+fn software(work: &mut Work<'_>, msg: &Message<'_>) -> Vec<Software> {
+    let mut out = Vec::new();
+    for segment in msg.segments_named("SFT") {
+        work.consume(&segment);
+        let sft = Fields::new(msg, segment);
+        out.push(Software {
+            vendor: first(&sft, 1, organization).and_then(|o| o.name),
+            version: string(sft.field(2)),
+            product: string(sft.field(3)),
+            binary_id: string(sft.field(4)),
+            installed_at: field_time(work, &sft, 6),
+        });
+    }
+    out
 }
 
 /// Warns at MSH-7 when its offset disagrees with the site zone and times

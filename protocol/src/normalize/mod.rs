@@ -6,8 +6,11 @@
 //! Everything is sans-IO: tables arrive as text, lookups return borrowed data.
 //!
 //! On top of it, [`normalize`] turns a parsed message into a [`Record`]:
-//! one module per message family (`oru`, `adt`, `orders`, `vxu`), `generic`
-//! for every other type, and shared readers for the HL7 data types.
+//! one module per message family (`oru` for ORU and OUL, `adt`, `orders`,
+//! `vxu`), `generic` for every other type, readers of the segments several
+//! families share (`header`, `patient`, `encounter`, `order`,
+//! `observation`, `specimen`, `notes`) and of the HL7 data types, and
+//! `carried`, which names what the record does not carry.
 //!
 //! Invariants of [`normalize`]:
 //! - it never fails and never panics: a message type without a normalizer
@@ -18,7 +21,11 @@
 //!   [`Standard::Unmapped`](crate::record::Standard::Unmapped) and listed in
 //!   [`Normalized::unmapped`];
 //! - times are UTC (see [`time`] for zone and DST rules);
-//! - warnings never contain values from the message.
+//! - warnings never contain values from the message;
+//! - nothing is dropped silently: every segment and field of a normalized
+//!   type that holds a value the record has no place for is named in
+//!   [`Record::not_carried`] (see `carried`); a generic record keeps every
+//!   segment.
 
 pub mod coding_system;
 pub mod mapping;
@@ -26,14 +33,20 @@ pub mod time;
 pub mod ucum;
 
 mod adt;
+mod carried;
 mod context;
 mod datatypes;
+mod encounter;
 mod fields;
 mod generic;
 mod header;
+mod notes;
+mod observation;
+mod order;
 mod orders;
 mod oru;
 mod patient;
+mod specimen;
 mod vxu;
 
 pub use context::{Context, Normalized};
@@ -53,12 +66,12 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
     let mut work = Work::new(*ctx, issues);
     let header = header::header(&mut work, msg, kind);
     let patient = patient::patient(&mut work, msg);
-    let encounter = msg
-        .first_segment("PV1")
-        .filter(|_| kind.code.as_ref() == "ADT")
-        .map(|pv1| adt::encounter(&mut work, &fields::Fields::new(msg, pv1)));
+    let encounter = msg.first_segment("PV1").map(|pv1| {
+        work.consume(&pv1);
+        encounter::encounter(&mut work, &fields::Fields::new(msg, pv1))
+    });
     let body = match kind.code.as_ref() {
-        "ORU" => Body::Observations(oru::observations(&mut work, msg)),
+        "ORU" | "OUL" => Body::Observations(oru::observations(&mut work, msg)),
         "ADT" => Body::Patient(adt::patient_event(
             &mut work,
             msg,
@@ -70,6 +83,10 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         _ => Body::Generic(generic::generic(msg)),
     };
     header::check_site_zone(&mut work, msg, header.message_time);
+    let not_carried = match body {
+        Body::Generic(_) => Vec::new(),
+        _ => carried::not_carried(msg, &work.consumed),
+    };
     Normalized {
         record: Record {
             header,
@@ -77,7 +94,7 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
             encounter,
             body,
             issues: work.issues,
-            not_carried: Vec::new(),
+            not_carried,
         },
         unmapped: work.unmapped,
     }
@@ -231,6 +248,7 @@ mod tests {
             ("OML^O21^OML_O21", "Orders"),
             ("VXU^V04^VXU_V04", "Immunizations"),
             ("ORU^R01^ORU_R01", "Observations"),
+            ("OUL^R22^OUL_R22", "Observations"),
             ("ACK^A01", "Generic"),
             ("", "Generic"),
         ];

@@ -1,67 +1,171 @@
-//! PID to [`Patient`]: identifiers first, then name, birth date and sex.
+//! PID (and NK1) to [`Patient`]: identifiers first, then names, birth
+//! date, sex, demographics public health needs, and next of kin.
 //!
 //! Identifiers come from PID-3, then PID-2 and PID-4 (used by versions
-//! before 2.5); an identifier repeated with the same value, authority and
-//! type is kept once. Only the first PID of a message is read.
+//! before 2.5), PID-19 (social security number, typed `SS`) and PID-20
+//! (driver's license, typed `DL`, the issuing state as authority); an
+//! identifier repeated with the same value, authority and type is kept
+//! once. PID-5's first repetition is the name, the others and PID-9's are
+//! `other_names`. Only the first PID of a message is read (see
+//! `normalize` for what a second patient means); NK1 segments of the
+//! first patient group become its contacts, NTE after PID or NK1 its notes
+//! (the message walkers attach those).
 
-use crate::hl7::Message;
+use crate::hl7::{Message, Segment};
 use crate::normalize::context::Work;
-use crate::normalize::datatypes::{component, field_time, identifier, person_name};
+use crate::normalize::datatypes::{
+    Accept, address, coded, component, each, each_coded, field_time, first, identifier,
+    organization, person_name, string, telecom,
+};
 use crate::normalize::fields::Fields;
-use crate::record::{Identifier, Patient};
+use crate::normalize::notes::note;
+use crate::record::{Contact, Identifier, Patient};
 
-/// The patient of the first PID segment, if there is one.
+/// CDC race and ethnicity codes (and HL7 tables 0005, 0189) are the
+/// standard vocabularies of PID-10 and PID-22.
+const RACE_SYSTEMS: Accept = Accept(&["CDCREC", "HL70005", "HL70189"]);
+
+/// The patient of the first PID segment, if there is one (the segment is
+/// marked as read).
 pub(crate) fn patient(work: &mut Work<'_>, msg: &Message<'_>) -> Option<Patient> {
-    let pid = Fields::new(msg, msg.first_segment("PID")?);
-    Some(Patient {
-        identifiers: identifiers(&pid, &[3, 2, 4]),
-        name: person_name(pid.parts(pid.field(5).and_then(|f| f.repetition(1)))),
+    let segment = msg.first_segment("PID")?;
+    let mut patient = demographics(work, msg, segment);
+    patient_group(work, msg, &segment, &mut patient);
+    Some(patient)
+}
+
+/// What the PID says.
+fn demographics(work: &mut Work<'_>, msg: &Message<'_>, segment: Segment<'_>) -> Patient {
+    work.consume(&segment);
+    let pid = Fields::new(msg, segment);
+    let mut identifiers = identifiers(&pid, &[3, 2, 4]);
+    if let Some(value) = string(pid.field(19)) {
+        push_new(
+            &mut identifiers,
+            Identifier {
+                value,
+                kind: Some("SS".into()),
+                ..Identifier::default()
+            },
+        );
+    }
+    if let Some(license) = pid.field(20)
+        && let Some(value) = string(license.component(1))
+    {
+        push_new(
+            &mut identifiers,
+            Identifier {
+                value,
+                authority: string(license.component(2)),
+                kind: Some("DL".into()),
+                ..Identifier::default()
+            },
+        );
+    }
+    let mut names = each(&pid, 5, person_name).into_iter();
+    let name = names.next();
+    let mut other_names: Vec<_> = names.collect();
+    other_names.extend(each(&pid, 9, person_name));
+    let mut phones = each(&pid, 13, telecom);
+    phones.extend(each(&pid, 14, telecom));
+    phones.extend(each(&pid, 40, telecom));
+    Patient {
+        identifiers,
+        name,
         birth_date: field_time(work, &pid, 7),
         sex: component(pid.field(8), 1),
-        ..Patient::default()
-    })
+        other_names,
+        mothers_maiden_name: first(&pid, 6, person_name),
+        races: each_coded(work, &pid, 10, RACE_SYSTEMS),
+        addresses: each(&pid, 11, address),
+        phones,
+        language: coded(
+            work,
+            pid.parts(pid.field(15)),
+            Accept(&["ISO639", "HL70296"]),
+        ),
+        marital_status: coded(work, pid.parts(pid.field(16)), Accept(&["HL70002"])),
+        religion: coded(work, pid.parts(pid.field(17)), Accept(&["HL70006"])),
+        account: first(&pid, 18, identifier),
+        ethnicities: each_coded(work, &pid, 22, RACE_SYSTEMS),
+        birth_place: string(pid.field(23)),
+        deceased_at: field_time(work, &pid, 29),
+        deceased: component(pid.field(30), 1),
+        contacts: Vec::new(),
+        notes: Vec::new(),
+    }
+}
+
+/// The NK1 and NTE segments of the patient group that `segment` (the
+/// patient's PID) opens, read into `patient` (and marked as read): NTE
+/// after PID, PD1 or NK1 are comments on the patient. The group ends at
+/// the first segment that is not part of it.
+pub(crate) fn patient_group(
+    work: &mut Work<'_>,
+    msg: &Message<'_>,
+    pid: &Segment<'_>,
+    patient: &mut Patient,
+) {
+    for segment in msg.segments().skip(pid.index() + 1) {
+        match segment.id_bytes() {
+            b"NK1" => {
+                work.consume(&segment);
+                let nk1 = Fields::new(msg, segment);
+                patient.contacts.push(contact(work, &nk1));
+            }
+            b"NTE" => {
+                work.consume(&segment);
+                if let Some(n) = note(work, &Fields::new(msg, segment)) {
+                    patient.notes.push(n);
+                }
+            }
+            b"PD1" | b"PV1" | b"PV2" | b"ROL" | b"ARV" | b"DB1" | b"PRT" => {}
+            _ => return,
+        }
+    }
+}
+
+/// One NK1.
+pub(crate) fn contact(work: &mut Work<'_>, nk1: &Fields<'_>) -> Contact {
+    let mut phones = each(nk1, 5, telecom);
+    phones.extend(each(nk1, 6, telecom));
+    Contact {
+        name: first(nk1, 2, person_name),
+        relationship: coded(work, nk1.parts(nk1.field(3)), Accept(&["HL70063"])),
+        addresses: each(nk1, 4, address),
+        phones,
+        role: coded(work, nk1.parts(nk1.field(7)), Accept(&["HL70131"])),
+        organization: first(nk1, 13, organization).and_then(|o| o.name),
+    }
 }
 
 /// Every CX repetition of the given fields, duplicates dropped.
 pub(crate) fn identifiers(segment: &Fields<'_>, fields: &[usize]) -> Vec<Identifier> {
     let mut out: Vec<Identifier> = Vec::new();
     for &n in fields {
-        let Some(field) = segment.field(n) else {
-            continue;
-        };
-        for rep in field.repetitions() {
-            let Some(id) = identifier(segment.parts(Some(rep))) else {
-                continue;
-            };
-            if !out.contains(&id) {
-                out.push(id);
-            }
+        for id in each(segment, n, identifier) {
+            push_new(&mut out, id);
         }
     }
     out
 }
 
+fn push_new(list: &mut Vec<Identifier>, id: Identifier) {
+    if !list.contains(&id) {
+        list.push(id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use jiff::tz::TimeZone;
 
     use super::*;
-    use crate::normalize::context::Context;
-    use crate::normalize::mapping::MappingTable;
+    use crate::normalize::context::work_for;
+
     use crate::record::Precision;
 
     fn read(text: &str) -> Option<Patient> {
-        let m = Message::parse(text.as_bytes()).unwrap();
-        let tz = TimeZone::UTC;
-        let mapping = MappingTable::empty();
-        let mut work = Work::new(
-            Context {
-                time_zone: &tz,
-                mapping: &mapping,
-            },
-            Vec::new(),
-        );
-        patient(&mut work, &m)
+        work_for(text, patient).0
     }
 
     #[test]
@@ -75,6 +179,36 @@ mod tests {
         assert_eq!(p.name.unwrap().family.as_deref(), Some("DOE"));
         assert_eq!(p.birth_date.unwrap().precision, Precision::Day);
         assert_eq!(p.sex.as_deref(), Some("F"));
+    }
+
+    #[test]
+    fn demographics_public_health_needs_are_read() {
+        let p = read(
+            "MSH|^~\\&|A\rPID|1||14^^^IA&2.16.840.1&ISO^PI||Finn^Huck^^^^^L~Finn^H^^^^^A|JONES|19630815|M|Huck|2106-3^White^CDCREC~1002-5^American Indian^CDCREC|721 SPRING ST^^GRINNELL^IA^50112^USA^H||(641)555-0101^PRN^PH|^WPN^PH^^1^641^5550102|eng^English^ISO639|M^Married^HL70002|BAP^Baptist^HL70006|AC555^^^H^AN|555-44-4444|67-A4335^OH^20030520||H^Hispanic or Latino^HL70189|Des Moines||||||20240101|Y||||||||||^NET^Internet^h@f.org",
+        )
+        .unwrap();
+        assert_eq!(p.identifiers[0].authority_id.as_deref(), Some("2.16.840.1"));
+        let kinds: Vec<_> = p.identifiers.iter().map(|i| i.kind.as_deref()).collect();
+        assert_eq!(kinds, [Some("PI"), Some("SS"), Some("DL")]);
+        assert_eq!(p.identifiers[2].authority.as_deref(), Some("OH"));
+        assert_eq!(p.other_names.len(), 2, "PID-5 repetition and PID-9");
+        assert_eq!(
+            p.mothers_maiden_name.unwrap().family.as_deref(),
+            Some("JONES")
+        );
+        assert_eq!(p.races.len(), 2);
+        assert_eq!(p.races[0].original.code, "2106-3");
+        assert_eq!(p.addresses[0].city.as_deref(), Some("GRINNELL"));
+        let phones: Vec<_> = p.phones.iter().map(|t| t.value.as_str()).collect();
+        assert_eq!(phones, ["(641)555-0101", "+1 (641) 5550102", "h@f.org"]);
+        assert_eq!(p.language.unwrap().original.code, "eng");
+        assert_eq!(p.marital_status.unwrap().original.code, "M");
+        assert_eq!(p.religion.unwrap().original.code, "BAP");
+        assert_eq!(p.account.unwrap().value, "AC555");
+        assert_eq!(p.ethnicities[0].original.code, "H");
+        assert_eq!(p.birth_place.as_deref(), Some("Des Moines"));
+        assert!(p.deceased_at.is_some());
+        assert_eq!(p.deceased.as_deref(), Some("Y"));
     }
 
     #[test]

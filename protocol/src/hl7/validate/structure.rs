@@ -10,9 +10,10 @@
 //! Whatever the type, a frame must hold one message, since a record carries
 //! one header: a second MSH or a batch envelope segment (two messages in one
 //! frame) is an error (100). A record also carries one patient. Where a
-//! second PID would put clinical data under the first patient (ORU, ORM,
-//! OML, VXU: results, orders and doses are attached to the one patient the
-//! record has) it is an error (207: valid HL7 this gateway cannot carry).
+//! second PID would put clinical data under the first patient (ORU, OUL,
+//! ORM, OML, VXU: results, orders and doses are attached to the one patient
+//! the record has) it is an error (207: valid HL7 this gateway cannot
+//! carry).
 //! Anywhere else it is a warning: the record's patient is the first PID. A
 //! merge with repeated patient groups (A39, A40 ...) keeps the first group
 //! only (normalization reads no MRG after a second PID); an A24/A37 link, a
@@ -72,7 +73,7 @@ pub(super) fn check(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mut 
 /// the first patient: the normalizers of these types attach everything
 /// (results, orders, doses) to the one patient they read.
 fn second_patient_misfiles(mt: &MessageKind<'_>) -> bool {
-    matches!(mt.code.as_ref(), "ORU" | "ORM" | "OML" | "VXU")
+    matches!(mt.code.as_ref(), "ORU" | "OUL" | "ORM" | "OML" | "VXU")
 }
 
 /// Issues for a frame that is not one message about one patient, at the

@@ -14,17 +14,19 @@ mod numeric;
 mod unit;
 
 pub(crate) use coded::{Accept, coded, missing_code, repeated_coded};
-pub(crate) use identity::{identifier, person_name, practitioner};
+pub(crate) use identity::{
+    address, entity_id, identifier, organization, person_name, practitioner, telecom,
+};
 pub(crate) use numeric::{comparator_number, decimal, reference_range, structured_numeric};
-pub(crate) use unit::unit;
+pub(crate) use unit::{unit, unit_in};
 
 use std::borrow::Cow;
 
 use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::{At, Work};
-use crate::normalize::fields::Fields;
+use crate::normalize::fields::{Fields, Parts};
 use crate::normalize::time::to_timestamp;
-use crate::record::{CompactString, Precision, Timestamp};
+use crate::record::{Coded, CompactString, Precision, Timestamp};
 
 /// The element's text, trimmed; `None` when absent, empty, null or blank.
 pub(crate) fn text<'a>(element: Option<Element<'a>>) -> Option<Cow<'a, str>> {
@@ -99,6 +101,52 @@ pub(crate) fn timestamp(
             None
         }
     }
+}
+
+/// Every repetition of field `n` of `fields`, read by `read` from its
+/// components; repetitions it makes nothing of are left out.
+pub(crate) fn each<T>(
+    fields: &Fields<'_>,
+    n: usize,
+    mut read: impl FnMut(Parts<'_>) -> Option<T>,
+) -> Vec<T> {
+    let Some(field) = fields.field(n) else {
+        return Vec::new();
+    };
+    field
+        .repetitions()
+        .filter_map(|rep| read(fields.parts(Some(rep))))
+        .collect()
+}
+
+/// The first repetition of field `n` read by `read` from its components.
+pub(crate) fn first<T>(
+    fields: &Fields<'_>,
+    n: usize,
+    read: impl FnOnce(Parts<'_>) -> Option<T>,
+) -> Option<T> {
+    read(fields.parts(fields.field(n)))
+}
+
+/// Every repetition of field `n` as a coded element.
+pub(crate) fn each_coded(
+    work: &mut Work<'_>,
+    fields: &Fields<'_>,
+    n: usize,
+    accept: Accept,
+) -> Vec<Coded> {
+    each(fields, n, |parts| coded(work, parts, accept))
+}
+
+/// The time in a component of a composite (DR.1, CQ, ...): its first
+/// sub-component (a TS there is `time&precision`).
+pub(crate) fn component_time(
+    work: &mut Work<'_>,
+    component: Option<Element<'_>>,
+    at: At<'_>,
+) -> Option<Timestamp> {
+    let time = component?.subcomponent(1)?;
+    timestamp(work, Some(time), at)
 }
 
 /// Field `n` read as a timestamp.
