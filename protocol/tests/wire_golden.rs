@@ -38,6 +38,7 @@ fn glucose() -> Observation {
                 display: None,
                 system: CodingSystem::Loinc,
             }),
+            text: None,
         },
         sub_id: None,
         value: Value::Quantity(Quantity {
@@ -156,6 +157,7 @@ fn coded(code: &str, display: &str, system: CodingSystem) -> Coded {
         },
         alternate: None,
         standard,
+        text: None,
     }
 }
 
@@ -319,12 +321,19 @@ fn report() -> Record {
         priority: text("S"),
         detail: OrderDetail {
             placer_assigner: text("CPOE"),
-            filler_assigner: text("2.16.840.1.114222.4.3.3.5.1.2"),
+            filler_assigner: text("LIS"),
+            filler_assigner_id: text("2.16.840.1.114222.4.3.3.5.1.2"),
+            other_placer_order: Some(EntityId {
+                id: "ORD-88412-B".into(),
+                authority: text("CPOE"),
+                authority_id: None,
+            }),
             orderers: vec![doctor("1234", "SMITH")],
             ordering_facility: Some(Organization {
                 name: text("Clinic 12"),
                 phones: vec![Telecom {
                     value: "+1 (515) 5550100".into(),
+                    text: text("515-555-0100"),
                     use_code: text("WPN"),
                     equipment: text("PH"),
                 }],
@@ -416,6 +425,7 @@ fn report() -> Record {
             }],
             phones: vec![Telecom {
                 value: "(515)555-0199".into(),
+                text: None,
                 use_code: text("PRN"),
                 equipment: text("PH"),
             }],
@@ -497,9 +507,28 @@ fn other_bodies() -> Vec<Record> {
                     value: "ACC1".into(),
                     ..Identifier::default()
                 }),
+                encounter: Some(Encounter {
+                    class: text("O"),
+                    ..Encounter::default()
+                }),
                 ..Prior::default()
             }],
             observations: vec![glucose()],
+            more_patients: vec![PatientGroup {
+                patient: Patient {
+                    identifiers: vec![Identifier {
+                        value: "12346".into(),
+                        kind: text("MR"),
+                        ..Identifier::default()
+                    }],
+                    ..Patient::default()
+                },
+                merged_from: vec![Identifier {
+                    value: "999".into(),
+                    ..Identifier::default()
+                }],
+                ..PatientGroup::default()
+            }],
             ..PatientEvent::default()
         }),
         ..Record::default()
@@ -527,6 +556,7 @@ fn other_bodies() -> Vec<Record> {
     let dose = Record {
         header: header("VXU", "V04"),
         body: Body::Immunizations(ImmunizationReport {
+            observations: vec![glucose()],
             immunizations: vec![Immunization {
                 administered_at: Some(ts(1_795_000_000_000, Precision::Day)),
                 vaccine: coded("08", "Hep B", CodingSystem::Cvx),

@@ -8,10 +8,13 @@
 //! `prior`: the prior identifiers, account, visit or name the event
 //! merged, moved or changed) and the OBX of the message (height, weight).
 //!
+//! A message with several patient groups (A39/A40 merging several
+//! patients, A24/A37 linking two) keeps the first as the record's patient
+//! and the others, each with its visit, MRG and OBX, in `more_patients`.
+//!
 //! Invariant: `merged_from` is filled only by the events HL7 v2.5.1 ch. 3
 //! defines as merges of patient or person identity (A18, A30, A34, A36, A39,
-//! A40): MRG-1 and MRG-4 of every MRG of the first patient group (before a
-//! second PID), duplicates dropped. Every other event carrying MRG (account
+//! A40): MRG-1 and MRG-4 of every MRG of the group, duplicates dropped. Every other event carrying MRG (account
 //! and visit merges A35, A41, A42; moves A43, A44, A45; identifier changes
 //! A46 to A51) leaves it empty, so a hub never takes them for a patient
 //! merge; what they changed is in `prior`.
@@ -19,10 +22,11 @@
 use crate::hl7::{Message, Segment};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{component, field_time, first, identifier, person_name};
+use crate::normalize::encounter::encounter;
 use crate::normalize::fields::Fields;
 use crate::normalize::observation::observation;
-use crate::normalize::patient::identifiers;
-use crate::record::{Identifier, PatientEvent, Prior, Timestamp};
+use crate::normalize::patient::{identifiers, patient_at};
+use crate::record::{PatientEvent, PatientGroup, Prior, Timestamp};
 
 /// Events whose MRG names a patient (or person) identity merged into the
 /// message's patient.
@@ -46,68 +50,112 @@ pub(crate) fn patient_event(
         "" => evn_code.as_deref().unwrap_or_default(),
         sent => sent,
     };
-    let recorded_at = evn.as_ref().and_then(|s| field_time(work, s, 2));
     let is_merge = IDENTITY_MERGES
         .iter()
         .any(|e| e.eq_ignore_ascii_case(event));
-    let mrgs = first_group(msg, b"MRG");
-    let mut merged_from: Vec<Identifier> = Vec::new();
-    let mut prior = Vec::with_capacity(mrgs.len());
-    for segment in &mrgs {
-        work.consume(segment);
-        let mrg = Fields::new(msg, *segment);
-        if is_merge {
-            for id in identifiers(&mrg, &[1, 4]) {
-                if !merged_from.contains(&id) {
-                    merged_from.push(id);
-                }
-            }
-        }
-        prior.push(Prior {
-            identifiers: identifiers(&mrg, &[1, 4]),
-            alternate_id: first(&mrg, 2, identifier),
-            account: first(&mrg, 3, identifier),
-            visit: first(&mrg, 5, identifier),
-            alternate_visit: first(&mrg, 6, identifier),
-            name: first(&mrg, 7, person_name),
-        });
-    }
+    let groups = patient_groups(msg);
+    let mut first = groups.first().map(|g| group(work, msg, g, is_merge));
+    let more_patients = groups
+        .iter()
+        .skip(1)
+        .filter_map(|g| {
+            let pid = g.iter().find(|s| s.id_bytes() == b"PID")?;
+            let patient = patient_at(work, msg, *pid);
+            let encounter = g.iter().find(|s| s.id_bytes() == b"PV1").map(|pv1| {
+                work.consume(pv1);
+                encounter(work, &Fields::new(msg, *pv1))
+            });
+            let mut read = group(work, msg, g, is_merge);
+            read.patient = patient;
+            read.encounter = encounter;
+            Some(read)
+        })
+        .collect();
+    let first = first.take().unwrap_or_default();
     PatientEvent {
-        recorded_at: recorded_at.or(message_time),
+        recorded_at: evn
+            .as_ref()
+            .and_then(|s| field_time(work, s, 2))
+            .or(message_time),
         occurred_at: evn.as_ref().and_then(|s| field_time(work, s, 6)),
-        merged_from,
+        merged_from: first.merged_from,
         reason: evn.as_ref().and_then(|s| component(s.field(4), 1)),
-        prior,
-        observations: observations(work, msg),
+        prior: first.prior,
+        observations: first.observations,
+        more_patients,
     }
 }
 
-/// The segments `id` of the first patient group (a later group is another
-/// patient's: validation flags it, and its MRG or OBX must not be read as
-/// this patient's).
-fn first_group<'m>(msg: &'m Message<'_>, id: &[u8]) -> Vec<Segment<'m>> {
-    let mut out = Vec::new();
+/// The segments of each patient group: the first runs from the start of
+/// the message to the second PID, each later one from its PID to the next.
+fn patient_groups<'m>(msg: &'m Message<'_>) -> Vec<Vec<Segment<'m>>> {
+    let mut groups: Vec<Vec<Segment<'m>>> = vec![Vec::new()];
     let mut patients = 0;
     for seg in msg.segments() {
-        match seg.id_bytes() {
-            b"PID" if patients == 1 => break,
-            b"PID" => patients += 1,
-            found if found == id => out.push(seg),
+        if seg.id_bytes() == b"PID" {
+            patients += 1;
+            if patients > 1 {
+                groups.push(Vec::new());
+            }
+        }
+        if let Some(g) = groups.last_mut() {
+            g.push(seg);
+        }
+    }
+    groups
+}
+
+/// The MRG and OBX of one patient group (each marked as read); its
+/// patient and encounter are left to the caller.
+fn group(
+    work: &mut Work<'_>,
+    msg: &Message<'_>,
+    segments: &[Segment<'_>],
+    is_merge: bool,
+) -> PatientGroup {
+    let mut read = PatientGroup::default();
+    for segment in segments {
+        match segment.id_bytes() {
+            b"MRG" => {
+                work.consume(segment);
+                let mrg = Fields::new(msg, *segment);
+                let ids = identifiers(work, &mrg, &[1, 4]);
+                if is_merge {
+                    for id in &ids {
+                        if !read.merged_from.contains(id) {
+                            read.merged_from.push(id.clone());
+                        }
+                    }
+                }
+                read.prior.push(Prior {
+                    identifiers: ids,
+                    alternate_id: first(&mrg, 2, identifier),
+                    account: first(&mrg, 3, identifier),
+                    visit: first(&mrg, 5, identifier),
+                    alternate_visit: first(&mrg, 6, identifier),
+                    name: first(&mrg, 7, person_name),
+                    encounter: None,
+                });
+            }
+            // A PV1 after an MRG that is not the group's own visit goes
+            // with that MRG (A45 and its kin: MRG, PV1 pairs).
+            b"PV1" if !work.is_consumed(segment) => {
+                if let Some(prior) = read.prior.last_mut()
+                    && prior.encounter.is_none()
+                {
+                    work.consume(segment);
+                    prior.encounter = Some(encounter(work, &Fields::new(msg, *segment)));
+                }
+            }
+            b"OBX" => {
+                work.consume(segment);
+                let obx = Fields::new(msg, *segment);
+                read.observations.push(observation(work, &obx, None));
+            }
             _ => {}
         }
     }
-    out
-}
-
-/// The OBX of the first patient group (each marked as read).
-fn observations(work: &mut Work<'_>, msg: &Message<'_>) -> Vec<crate::record::Observation> {
-    first_group(msg, b"OBX")
-        .into_iter()
-        .map(|seg| {
-            work.consume(&seg);
-            observation(work, &Fields::new(msg, seg), None)
-        })
-        .collect()
+    read
 }
 
 #[cfg(test)]

@@ -137,6 +137,11 @@ impl<'c> Work<'c> {
         }
     }
 
+    /// True when `segment` was read into the record.
+    pub(crate) fn is_consumed(&self, segment: &Segment<'_>) -> bool {
+        self.consumed.get(segment.index()).copied().unwrap_or(false)
+    }
+
     /// Notes that `segment` is read into the record: its fields are
     /// carried as the `carried` table says.
     pub(crate) fn consume(&mut self, segment: &Segment<'_>) {

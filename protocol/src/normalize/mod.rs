@@ -66,7 +66,7 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
     let mut work = Work::new(*ctx, issues);
     let header = header::header(&mut work, msg, kind);
     let patient = patient::patient(&mut work, msg);
-    let encounter = msg.first_segment("PV1").map(|pv1| {
+    let encounter = first_visit(msg).map(|pv1| {
         work.consume(&pv1);
         encounter::encounter(&mut work, &fields::Fields::new(msg, pv1))
     });
@@ -98,6 +98,14 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         },
         unmapped: work.unmapped,
     }
+}
+
+/// The first PV1 of the first patient group (a PV1 after a second PID is
+/// another patient's).
+fn first_visit<'m>(msg: &'m Message<'_>) -> Option<crate::hl7::Segment<'m>> {
+    let pv1 = msg.first_segment("PV1")?;
+    let second_patient = msg.segments_named("PID").nth(1).map(|s| s.index());
+    (second_patient.is_none_or(|p| pv1.index() < p)).then_some(pv1)
 }
 
 #[cfg(test)]

@@ -31,10 +31,10 @@ const PRIORITIES: Accept = Accept(&["HL70485"]);
 pub(crate) struct Common {
     /// ORC-1.
     pub(crate) control: Option<CompactString>,
-    /// ORC-2.1 and its assigner.
-    pub(crate) placer: (Option<CompactString>, Option<CompactString>),
-    /// ORC-3.1 and its assigner.
-    pub(crate) filler: (Option<CompactString>, Option<CompactString>),
+    /// ORC-2.
+    pub(crate) placer: Number,
+    /// ORC-3.
+    pub(crate) filler: Number,
     /// ORC-4.
     pub(crate) placer_group: Option<EntityId>,
     /// ORC-5.
@@ -82,10 +82,10 @@ pub(crate) fn common(work: &mut Work<'_>, orc: &Fields<'_>) -> Common {
 /// What an OBR says.
 #[derive(Debug, Default)]
 pub(crate) struct Request {
-    /// OBR-2.1 and its assigner.
-    pub(crate) placer: (Option<CompactString>, Option<CompactString>),
-    /// OBR-3.1 and its assigner.
-    pub(crate) filler: (Option<CompactString>, Option<CompactString>),
+    /// OBR-2.
+    pub(crate) placer: Number,
+    /// OBR-3.
+    pub(crate) filler: Number,
     /// OBR-4.
     pub(crate) service: Option<Coded>,
     /// OBR-5 priority (old versions).
@@ -145,12 +145,7 @@ pub(crate) fn request(work: &mut Work<'_>, obr: &Fields<'_>) -> Request {
 /// Merges an ORC into the detail of the order it belongs to (after the
 /// OBR's, see the module doc).
 pub(crate) fn merge(detail: &mut OrderDetail, common: &Common) {
-    if detail.placer_assigner.is_none() {
-        detail.placer_assigner = common.placer.1.clone();
-    }
-    if detail.filler_assigner.is_none() {
-        detail.filler_assigner = common.filler.1.clone();
-    }
+    assigners(detail, &common.placer, &common.filler);
     detail.placer_group = detail.placer_group.take().or(common.placer_group.clone());
     for p in &common.orderers {
         if !detail.orderers.contains(p) {
@@ -201,12 +196,67 @@ pub(crate) fn priority_of(t: &Timing) -> Option<CompactString> {
     t.priorities.first().map(|p| p.original.code.clone())
 }
 
-/// An EI order number: its id and assigner (namespace, else universal id).
-fn number(fields: &Fields<'_>, n: usize) -> (Option<CompactString>, Option<CompactString>) {
-    match first(fields, n, entity_id) {
-        Some(e) => (Some(e.id), e.authority),
-        None => (None, None),
+/// An EI order number as sent: its id, its assigner (namespace, else
+/// universal id) and the universal id; each may be there without the
+/// others.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Number {
+    /// EI.1.
+    pub(crate) id: Option<CompactString>,
+    /// EI.2, else EI.3.
+    pub(crate) assigner: Option<CompactString>,
+    /// EI.3.
+    pub(crate) assigner_id: Option<CompactString>,
+}
+
+/// Field `n` as an EI order number.
+fn number(fields: &Fields<'_>, n: usize) -> Number {
+    let parts = fields.parts(fields.field(n));
+    let universal = string(parts.part(3));
+    Number {
+        id: string(parts.part(1)),
+        assigner: string(parts.part(2)).or_else(|| universal.clone()),
+        assigner_id: universal,
     }
+}
+
+/// Keeps in the detail the placer and filler numbers `placer` and
+/// `filler` (the other segment's) when they are not the order's own
+/// (`own_placer`, `own_filler`).
+pub(crate) fn other_numbers(
+    detail: &mut OrderDetail,
+    own: (Option<&CompactString>, Option<&CompactString>),
+    placer: &Number,
+    filler: &Number,
+) {
+    let other = |own: Option<&CompactString>, theirs: &Number| match (own, &theirs.id) {
+        (Some(mine), Some(id)) if mine != id => Some(EntityId {
+            id: id.clone(),
+            authority: theirs.assigner.clone(),
+            authority_id: theirs.assigner_id.clone(),
+        }),
+        _ => None,
+    };
+    if detail.other_placer_order.is_none() {
+        detail.other_placer_order = other(own.0, placer);
+    }
+    if detail.other_filler_order.is_none() {
+        detail.other_filler_order = other(own.1, filler);
+    }
+}
+
+/// Fills the assigners of the detail's placer and filler numbers where it
+/// has none yet.
+pub(crate) fn assigners(detail: &mut OrderDetail, placer: &Number, filler: &Number) {
+    let fill = |slot: &mut Option<CompactString>, value: &Option<CompactString>| {
+        if slot.is_none() {
+            slot.clone_from(value);
+        }
+    };
+    fill(&mut detail.placer_assigner, &placer.assigner);
+    fill(&mut detail.placer_assigner_id, &placer.assigner_id);
+    fill(&mut detail.filler_assigner, &filler.assigner);
+    fill(&mut detail.filler_assigner_id, &filler.assigner_id);
 }
 
 /// A TQ value (OBR-27, ORC-7): quantity^interval^duration^start^end^

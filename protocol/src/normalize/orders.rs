@@ -72,7 +72,7 @@ pub(crate) fn orders(work: &mut Work<'_>, msg: &Message<'_>) -> OrderMessage {
                 specimen_link = None;
                 spm_seen = false;
             }
-            b"TQ1" if anchor == Anchor::Order => {
+            b"TQ1" => {
                 if let Some((order, _)) = current.as_mut() {
                     work.consume(&segment);
                     let timing = order::timing(work, &Fields::new(msg, segment));
@@ -152,8 +152,8 @@ fn attach(
 fn from_common(common: &Common) -> Order {
     let mut order = Order {
         control: common.control.clone().unwrap_or_default(),
-        placer_order: common.placer.0.clone(),
-        filler_order: common.filler.0.clone(),
+        placer_order: common.placer.id.clone(),
+        filler_order: common.filler.id.clone(),
         status: common.status.clone(),
         ordered_at: common.ordered_at,
         orderer: common.orderers.first().cloned(),
@@ -183,13 +183,24 @@ fn detail(
     }
     let request = order::request(work, &fields);
     order.service = request.service;
-    order.placer_order = order.placer_order.or(request.placer.0);
-    order.filler_order = order.filler_order.or(request.filler.0);
+    order.placer_order = order.placer_order.or_else(|| request.placer.id.clone());
+    order.filler_order = order.filler_order.or_else(|| request.filler.id.clone());
     order.observed_at = request.observed_at;
+    order.reported_at = request.reported_at;
+    order.result_status = request.status;
     order.priority = order.priority.or(request.priority);
     let mut detail = request.detail;
-    detail.placer_assigner = order.detail.placer_assigner.take().or(request.placer.1);
-    detail.filler_assigner = order.detail.filler_assigner.take().or(request.filler.1);
+    detail.placer_assigner = order.detail.placer_assigner.take();
+    detail.placer_assigner_id = order.detail.placer_assigner_id.take();
+    detail.filler_assigner = order.detail.filler_assigner.take();
+    detail.filler_assigner_id = order.detail.filler_assigner_id.take();
+    order::assigners(&mut detail, &request.placer, &request.filler);
+    order::other_numbers(
+        &mut detail,
+        (order.placer_order.as_ref(), order.filler_order.as_ref()),
+        &request.placer,
+        &request.filler,
+    );
     // Timing and comments read after the ORC, before this segment.
     let mut timing = std::mem::take(&mut order.detail.timing);
     timing.extend(request.timing);

@@ -8,7 +8,8 @@
 //!   before any OBR go into an implicit group with no order fields.
 //! - **ORC** belongs to the next OBR in ORU (ORC, OBR), to the OBR before
 //!   it in OUL (OBR, ORC). An ORC no OBR takes is not carried (named).
-//! - **TQ1** adds timing to its order, and its priority wins.
+//! - **TQ1** adds timing to its order (the current one; in ORU one whose
+//!   ORC waits for its OBR), and its priority wins.
 //! - **OBX** joins the group (see `observation`).
 //! - **SPM**: in ORU it follows its order's results and belongs to that
 //!   group; the OBX after it are observations of that specimen (their
@@ -50,6 +51,9 @@ struct Walk<'m> {
     anchor: Anchor,
     /// ORU: the ORC waiting for its OBR, and its segment.
     pending: Option<(Common, Segment<'m>)>,
+    /// TQ1 read after the pending ORC, before its OBR (marked as read
+    /// only when an OBR takes them).
+    pending_timing: Vec<(crate::record::Timing, Segment<'m>)>,
     /// The specimen the OBX being read are observations of (an index into
     /// the current group's specimens).
     specimen_link: Option<usize>,
@@ -69,6 +73,7 @@ pub(crate) fn observations(work: &mut Work<'_>, msg: &Message<'_>) -> Observatio
         orders: Vec::new(),
         anchor: Anchor::None,
         pending: None,
+        pending_timing: Vec::new(),
         specimen_link: None,
         specimen_group: None,
         specimen_first: msg.message_kind().code.as_ref() == "OUL",
@@ -108,6 +113,7 @@ impl<'m> Walk<'m> {
             }
             _ => {
                 self.pending = Some((common, segment));
+                self.pending_timing.clear();
                 self.anchor = Anchor::None;
             }
         }
@@ -117,8 +123,8 @@ impl<'m> Walk<'m> {
         work.consume(&segment);
         let request = order::request(work, &Fields::new(msg, segment));
         let mut group = ObservationGroup {
-            placer_order: request.placer.0,
-            filler_order: request.filler.0,
+            placer_order: request.placer.id.clone(),
+            filler_order: request.filler.id.clone(),
             service: request.service,
             observed_at: request.observed_at,
             reported_at: request.reported_at,
@@ -127,8 +133,7 @@ impl<'m> Walk<'m> {
             detail: request.detail,
             ..ObservationGroup::default()
         };
-        group.detail.placer_assigner = request.placer.1;
-        group.detail.filler_assigner = request.filler.1;
+        order::assigners(&mut group.detail, &request.placer, &request.filler);
         group.detail.timing.extend(request.timing);
         if let Some(i) = self.specimen_group
             && let Some(held) = self.orders.get(i)
@@ -145,6 +150,13 @@ impl<'m> Walk<'m> {
             work.consume(&orc);
             apply(&mut group, &common);
             self.group_has_orc = true;
+            for (timing, tq1) in self.pending_timing.drain(..) {
+                work.consume(&tq1);
+                if let Some(priority) = order::priority_of(&timing) {
+                    group.priority = Some(priority);
+                }
+                group.detail.timing.push(timing);
+            }
         }
         group.observations = Vec::with_capacity(obx_count(msg, segment.index() + 1));
         self.orders.push(group);
@@ -153,9 +165,12 @@ impl<'m> Walk<'m> {
     }
 
     fn tq1(&mut self, work: &mut Work<'_>, msg: &'m Message<'_>, segment: Segment<'m>) {
-        if self.anchor != Anchor::Group {
+        if self.pending.is_some() {
+            let timing = order::timing(work, &Fields::new(msg, segment));
+            self.pending_timing.push((timing, segment));
             return;
         }
+        // Timing belongs to the current order wherever it stands in it.
         let Some(group) = self.orders.last_mut() else {
             return;
         };
@@ -256,11 +271,17 @@ fn apply(group: &mut ObservationGroup, common: &Common) {
     group.order_status = common.status.clone();
     group.ordered_at = common.ordered_at;
     if group.placer_order.is_none() {
-        group.placer_order = common.placer.0.clone();
+        group.placer_order = common.placer.id.clone();
     }
     if group.filler_order.is_none() {
-        group.filler_order = common.filler.0.clone();
+        group.filler_order = common.filler.id.clone();
     }
+    order::other_numbers(
+        &mut group.detail,
+        (group.placer_order.as_ref(), group.filler_order.as_ref()),
+        &common.placer,
+        &common.filler,
+    );
     if group.priority.is_none() {
         group.priority = common
             .timing

@@ -11,7 +11,7 @@
 //! first patient group become its contacts, NTE after PID or NK1 its notes
 //! (the message walkers attach those).
 
-use crate::hl7::{Message, Segment};
+use crate::hl7::{ErrorCode, Message, Segment};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{
     Accept, address, coded, component, each, each_coded, field_time, first, identifier,
@@ -29,16 +29,21 @@ const RACE_SYSTEMS: Accept = Accept(&["CDCREC", "HL70005", "HL70189"]);
 /// marked as read).
 pub(crate) fn patient(work: &mut Work<'_>, msg: &Message<'_>) -> Option<Patient> {
     let segment = msg.first_segment("PID")?;
+    Some(patient_at(work, msg, segment))
+}
+
+/// The patient of the PID `segment` and its group (NK1, NTE).
+pub(crate) fn patient_at(work: &mut Work<'_>, msg: &Message<'_>, segment: Segment<'_>) -> Patient {
     let mut patient = demographics(work, msg, segment);
     patient_group(work, msg, &segment, &mut patient);
-    Some(patient)
+    patient
 }
 
 /// What the PID says.
 fn demographics(work: &mut Work<'_>, msg: &Message<'_>, segment: Segment<'_>) -> Patient {
     work.consume(&segment);
     let pid = Fields::new(msg, segment);
-    let mut identifiers = identifiers(&pid, &[3, 2, 4]);
+    let mut identifiers = identifiers(work, &pid, &[3, 2, 4]);
     if let Some(value) = string(pid.field(19)) {
         push_new(
             &mut identifiers,
@@ -97,30 +102,36 @@ fn demographics(work: &mut Work<'_>, msg: &Message<'_>, segment: Segment<'_>) ->
 }
 
 /// The NK1 and NTE segments of the patient group that `segment` (the
-/// patient's PID) opens, read into `patient` (and marked as read): NTE
-/// after PID, PD1 or NK1 are comments on the patient. The group ends at
-/// the first segment that is not part of it.
+/// patient's PID) opens, read into `patient` (and marked as read): NK1 are
+/// its contacts; NTE right after PID, PD1, NK1 (or another such NTE) are
+/// comments on the patient. The group ends at the next PID or at the first
+/// segment of an order, result, dose or document.
 pub(crate) fn patient_group(
     work: &mut Work<'_>,
     msg: &Message<'_>,
     pid: &Segment<'_>,
     patient: &mut Patient,
 ) {
+    let mut about_patient = true;
     for segment in msg.segments().skip(pid.index() + 1) {
         match segment.id_bytes() {
             b"NK1" => {
                 work.consume(&segment);
                 let nk1 = Fields::new(msg, segment);
                 patient.contacts.push(contact(work, &nk1));
+                about_patient = true;
             }
-            b"NTE" => {
+            b"NTE" if about_patient => {
                 work.consume(&segment);
                 if let Some(n) = note(work, &Fields::new(msg, segment)) {
                     patient.notes.push(n);
                 }
             }
-            b"PD1" | b"PV1" | b"PV2" | b"ROL" | b"ARV" | b"DB1" | b"PRT" => {}
-            _ => return,
+            b"PD1" => about_patient = true,
+            b"PID" | b"ORC" | b"OBR" | b"OBX" | b"RXA" | b"SPM" | b"TXA" | b"SCH" | b"FT1" => {
+                return;
+            }
+            _ => about_patient = false,
         }
     }
 }
@@ -139,12 +150,29 @@ pub(crate) fn contact(work: &mut Work<'_>, nk1: &Fields<'_>) -> Contact {
     }
 }
 
-/// Every CX repetition of the given fields, duplicates dropped.
-pub(crate) fn identifiers(segment: &Fields<'_>, fields: &[usize]) -> Vec<Identifier> {
+/// Every CX repetition of the given fields, duplicates dropped. A
+/// repetition that holds something but no id number (CX.1) is no
+/// identifier: it is warned about at its place.
+pub(crate) fn identifiers(
+    work: &mut Work<'_>,
+    segment: &Fields<'_>,
+    fields: &[usize],
+) -> Vec<Identifier> {
     let mut out: Vec<Identifier> = Vec::new();
     for &n in fields {
-        for id in each(segment, n, identifier) {
-            push_new(&mut out, id);
+        let Some(field) = segment.field(n) else {
+            continue;
+        };
+        for (i, rep) in field.repetitions().enumerate() {
+            match identifier(segment.parts(Some(rep))) {
+                Some(id) => push_new(&mut out, id),
+                None if rep.raw().iter().any(u8::is_ascii_alphanumeric) => work.warn(
+                    ErrorCode::RequiredFieldMissing,
+                    segment.at(n).repetition(i + 1),
+                    "an identifier without its id number (CX.1) is not carried",
+                ),
+                None => {}
+            }
         }
     }
     out

@@ -13,7 +13,8 @@
 //! is kept as sent.
 //!
 //! RXA-21 `D` deletes and `U` updates a dose reported earlier: the record
-//! says so in `action`, so a deletion never passes for a new dose.
+//! says so in `action`, so a deletion never passes for a new dose. OBX
+//! before any order (v2.7+ patient observations) are the report's own.
 
 use crate::hl7::{ErrorCode, Message};
 use crate::normalize::context::Work;
@@ -34,7 +35,12 @@ const SITE_SYSTEMS: Accept = Accept(&["HL70163"]);
 /// Reads every RXA with its ORC, RXR, OBX and NTE.
 pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> ImmunizationReport {
     let mut immunizations: Vec<Immunization> = Vec::new();
+    // Patient-level OBX (v2.7+): before any ORC or RXA.
+    let mut patient_observations: Vec<crate::record::Observation> = Vec::new();
     let mut orc: Option<(Common, crate::hl7::Segment<'_>)> = None;
+    // TQ1 read after the pending ORC (marked as read when a dose takes
+    // them).
+    let mut timing: Vec<(crate::record::Timing, crate::hl7::Segment<'_>)> = Vec::new();
     // Whether an NTE now follows an OBX of the last dose.
     let mut after_obx = false;
     for segment in msg.segments() {
@@ -42,6 +48,7 @@ pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> Immunizat
         match segment.id_bytes() {
             b"ORC" => {
                 orc = Some((order::common(work, &fields), segment));
+                timing.clear();
                 after_obx = false;
             }
             b"RXA" => {
@@ -50,11 +57,13 @@ pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> Immunizat
                 if let Some((common, orc_segment)) = orc.take() {
                     work.consume(&orc_segment);
                     dose.order_control = common.control.clone();
-                    dose.placer_order = common.placer.0.clone();
-                    dose.filler_order = common.filler.0.clone();
-                    dose.detail.placer_assigner = common.placer.1.clone();
-                    dose.detail.filler_assigner = common.filler.1.clone();
+                    dose.placer_order = common.placer.id.clone();
+                    dose.filler_order = common.filler.id.clone();
                     order::merge(&mut dose.detail, &common);
+                    for (t, tq1) in timing.drain(..) {
+                        work.consume(&tq1);
+                        dose.detail.timing.push(t);
+                    }
                 }
                 immunizations.push(dose);
                 after_obx = false;
@@ -66,32 +75,34 @@ pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> Immunizat
                     last.site = coded(work, fields.parts(fields.field(2)), SITE_SYSTEMS);
                 }
             }
-            b"TQ1" => {
-                if let (Some(last), None) = (immunizations.last_mut(), &orc) {
-                    work.consume(&segment);
-                    last.detail.timing.push(order::timing(work, &fields));
-                }
-            }
+            b"TQ1" if orc.is_some() => timing.push((order::timing(work, &fields), segment)),
             b"OBX" => {
-                if let Some(last) = immunizations.last_mut() {
-                    work.consume(&segment);
-                    let read = observation(work, &fields, last.administered_at.as_ref());
-                    last.observations.push(read);
-                    after_obx = true;
-                }
+                work.consume(&segment);
+                let (list, time) = match immunizations.last_mut() {
+                    Some(last) if orc.is_none() => (&mut last.observations, last.administered_at),
+                    _ => (&mut patient_observations, None),
+                };
+                list.push(observation(work, &fields, time.as_ref()));
+                after_obx = true;
             }
-            b"NTE" => {
-                if let (Some(last), true) = (immunizations.last_mut(), after_obx)
-                    && let Some(o) = last.observations.last_mut()
-                {
+            b"NTE" if after_obx => {
+                let list = match immunizations.last_mut() {
+                    Some(last) if orc.is_none() => &mut last.observations,
+                    _ => &mut patient_observations,
+                };
+                if let Some(o) = list.last_mut() {
                     work.consume(&segment);
                     o.notes.extend(note(work, &fields));
                 }
             }
+            b"PRT" => {}
             _ => after_obx = false,
         }
     }
-    ImmunizationReport { immunizations }
+    ImmunizationReport {
+        immunizations,
+        observations: patient_observations,
+    }
 }
 
 /// One RXA (route and site are filled by a following RXR).

@@ -50,6 +50,11 @@ pub struct Coded {
     pub alternate: Option<Coding>,
     /// Where the standard code is.
     pub standard: Standard,
+    /// CWE.9 original text, when it is not already the display (the words
+    /// the sender's user saw or typed: "Salmonella species" beside
+    /// `27268008^Salmonella^SCT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<CompactString>,
 }
 
 impl Coded {

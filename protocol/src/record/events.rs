@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Coded, CompactString, Identifier, Observation, OrderDetail, PersonName, Practitioner, Quantity,
-    Timestamp,
+    Coded, CompactString, Identifier, Observation, OrderDetail, Patient, PersonName, Practitioner,
+    Quantity, Timestamp,
 };
 
 /// ADT: the event and, for merges and moves, what it changed.
@@ -26,6 +26,30 @@ pub struct PatientEvent {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prior: Vec<Prior>,
     /// OBX (height, weight, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observations: Vec<Observation>,
+    /// The patient groups after the first (A39/A40 merge several patients
+    /// in one message; A24/A37 link or unlink two).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_patients: Vec<PatientGroup>,
+}
+
+/// A further patient group of an ADT event: its patient, visit, what was
+/// merged into it, its MRG and OBX.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PatientGroup {
+    /// The group's PID (with its NK1 and NTE).
+    pub patient: Patient,
+    /// The group's PV1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encounter: Option<Encounter>,
+    /// As [`PatientEvent::merged_from`], for this group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<Identifier>,
+    /// As [`PatientEvent::prior`], for this group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prior: Vec<Prior>,
+    /// The group's OBX.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observations: Vec<Observation>,
 }
@@ -51,6 +75,10 @@ pub struct Prior {
     /// MRG-7 prior patient name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<PersonName>,
+    /// The PV1 that follows this MRG, when the event pairs them (A45
+    /// moves visits: each MRG with the visit it moved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encounter: Option<Encounter>,
 }
 
 /// PV1: the visit.
@@ -148,6 +176,12 @@ pub struct Order {
     /// OBX under the order (answers to ask-at-order-entry questions).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observations: Vec<Observation>,
+    /// OBR-22 results reported time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_at: Option<Timestamp>,
+    /// OBR-25 result status (table 0123), as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_status: Option<CompactString>,
     /// The order's people, links, timing, specimens and comments.
     #[serde(flatten)]
     pub detail: OrderDetail,
@@ -158,6 +192,9 @@ pub struct Order {
 pub struct ImmunizationReport {
     /// One entry per RXA.
     pub immunizations: Vec<Immunization>,
+    /// OBX about the patient, before any dose (v2.7+).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observations: Vec<Observation>,
 }
 
 /// One RXA (with its RXR, its ORC and the OBX and NTE that follow it).

@@ -70,7 +70,7 @@ pub use compact::{
 pub use decimal::Decimal;
 pub use events::{
     Encounter, GenericMessage, Immunization, ImmunizationReport, Order, OrderMessage, PatientEvent,
-    Prior,
+    PatientGroup, Prior,
 };
 pub use party::{
     Address, Contact, EntityId, Identifier, Organization, Patient, PersonName, Practitioner,

@@ -198,10 +198,14 @@ pub struct Address {
 /// An XTN phone number or e-mail address.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Telecom {
-    /// The number as sent (XTN.1), else the e-mail address (XTN.4), else
-    /// the number built from its parts: `+country (area) local xext`
-    /// (XTN.5-8), else the unformatted number (XTN.12).
+    /// The e-mail address (XTN.4), else the number built from its parts:
+    /// `+country (area) local xext` (XTN.5-8), else the number as sent
+    /// (XTN.1), else the unformatted number (XTN.12).
     pub value: CompactString,
+    /// XTN.1 as sent, when it is not `value` (versions before 2.5 wrote
+    /// the number there; later ones may send both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<CompactString>,
     /// XTN.2 use code (table 0201: `PRN`, `WPN`, `NET`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_code: Option<CompactString>,

@@ -60,6 +60,22 @@ pub struct OrderDetail {
     /// OBR-3.2/ORC-3.2 namespace (else universal id) of the filler number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filler_assigner: Option<CompactString>,
+    /// OBR-2.3/ORC-2.3 universal id (an OID) of the placer number's
+    /// assigner, whenever sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placer_assigner_id: Option<CompactString>,
+    /// OBR-3.3/ORC-3.3 universal id of the filler number's assigner,
+    /// whenever sent (a device's EUI-64 in IHE PCD-01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filler_assigner_id: Option<CompactString>,
+    /// The placer number the other of ORC-2 and OBR-2 gave, when the two
+    /// differ (the order's own is `placer_order`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_placer_order: Option<EntityId>,
+    /// The filler number the other of ORC-3 and OBR-3 gave, when the two
+    /// differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_filler_order: Option<EntityId>,
     /// ORC-4 placer group number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placer_group: Option<EntityId>,

@@ -14,11 +14,11 @@
 //! ORM, OML, VXU: results, orders and doses are attached to the one patient
 //! the record has) it is an error (207: valid HL7 this gateway cannot
 //! carry).
-//! Anywhere else it is a warning: the record's patient is the first PID. A
-//! merge with repeated patient groups (A39, A40 ...) keeps the first group
-//! only (normalization reads no MRG after a second PID); an A24/A37 link, a
-//! BAR with several accounts or a type kept as generic segments says
-//! nothing of the second patient.
+//! In ADT it is fine: every patient group is carried (a merge of several
+//! patients in A39/A40, the two patients an A24/A37 links). Anywhere else
+//! it is a warning: the record's patient is the first PID (a BAR with
+//! several accounts or another type kept as generic segments keeps every
+//! segment, but its patient is the first).
 
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
 use crate::hl7::message::Message;
@@ -103,7 +103,7 @@ fn one_message_one_patient(msg: &Message<'_>, misfiles: bool, out: &mut Vec<Issu
                         "more than one PID in a message is not supported; send one patient \
                          per message",
                     ));
-                } else if patients == 2 {
+                } else if patients == 2 && msg.message_kind().code.as_ref() != "ADT" {
                     out.push(Issue::warning(
                         ErrorCode::InternalError,
                         segment_location(&seg),

@@ -17,7 +17,8 @@
 //!
 //! The display is component 2, or CWE-9 (original text) when component 2 is
 //! empty, so a value sent as text only (`^Positive` or
-//! `^^^^^^^^Positive`) is a code-less, unmapped coding with that text.
+//! `^^^^^^^^Positive`) is a code-less, unmapped coding with that text. An
+//! original text beside a display is kept as the coded element's `text`.
 
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::context::Work;
@@ -87,6 +88,7 @@ pub(crate) fn missing_code() -> Coded {
         },
         alternate: None,
         standard: Standard::Unmapped,
+        text: None,
     }
 }
 
@@ -94,7 +96,15 @@ fn build(work: &mut Work<'_>, parts: Parts<'_>, accept: Accept) -> Option<Coded>
     let part = |n| string(parts.part(n));
     let system = |n| CodingSystem::from_hl7(text(parts.part(n)).as_deref().unwrap_or_default());
     let code = part(1);
-    let display = part(2).or_else(|| part(9));
+    let original_text = part(9);
+    let display = part(2);
+    let (display, text) = match display {
+        Some(d) => {
+            let text = original_text.filter(|t| *t != d);
+            (Some(d), text)
+        }
+        None => (original_text, None),
+    };
     let alternate = part(4).map(|code| Coding {
         code,
         display: part(5),
@@ -113,6 +123,7 @@ fn build(work: &mut Work<'_>, parts: Parts<'_>, accept: Accept) -> Option<Coded>
         original,
         alternate,
         standard,
+        text,
     })
 }
 

@@ -131,11 +131,13 @@ fn street(sad: Option<Element<'_>>) -> Option<CompactString> {
 
 /// An XTN repetition.
 pub(crate) fn telecom(parts: Parts<'_>) -> Option<Telecom> {
-    let value = string(parts.part(1))
-        .or_else(|| string(parts.part(4)))
+    let sent = string(parts.part(1));
+    let value = string(parts.part(4))
         .or_else(|| phone_number(parts))
+        .or_else(|| sent.clone())
         .or_else(|| string(parts.part(12)))?;
     Some(Telecom {
+        text: sent.filter(|s| *s != value),
         value,
         use_code: string(parts.part(2)),
         equipment: string(parts.part(3)),
@@ -294,6 +296,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.value, "(206)3345232");
+        assert_eq!(t.text, None);
         assert_eq!(t.use_code.as_deref(), Some("PRN"));
         let built = read(
             "MSH|^~\\&|A\rPID|1||x~^WPN^PH^^1^810^4502369^12",
@@ -304,6 +307,14 @@ mod tests {
         assert_eq!(built.value, "+1 (810) 4502369 x12");
         let mail = read("MSH|^~\\&|A\rPID|1||x~y~^NET^Internet^a@b.org", 3, telecom).unwrap();
         assert_eq!(mail.value, "a@b.org");
+        let both = read(
+            "MSH|^~\\&|A\rPID|1||(130) 724-0433^PRN^PH^^^431^2780404",
+            1,
+            telecom,
+        )
+        .unwrap();
+        assert_eq!(both.value, "(431) 2780404");
+        assert_eq!(both.text.as_deref(), Some("(130) 724-0433"));
     }
 
     #[test]

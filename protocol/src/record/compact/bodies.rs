@@ -8,7 +8,7 @@ use super::writer::Writer;
 use super::{CompactError, Pool, oru};
 use crate::record::{
     Body, GenericMessage, Immunization, ImmunizationReport, Order, OrderMessage, PatientEvent,
-    Prior,
+    PatientGroup, Prior,
 };
 
 /// Body kind: generic segments.
@@ -49,6 +49,7 @@ pub(super) fn write_body<'a>(w: &mut Writer<'a>, body: &'a Body) {
             for i in &report.immunizations {
                 i.write(w);
             }
+            super::parts::kind::observations::write(&report.observations, w);
         }
         Body::Generic(g) => {
             w.str(Pool::Text, Some(&g.delimiters));
@@ -68,6 +69,7 @@ pub(super) fn read_body(r: &mut Reader<'_>, kind: u64) -> Result<Body, CompactEr
         ORDERS => Body::Orders(OrderMessage { orders: list(r)? }),
         IMMUNIZATIONS => Body::Immunizations(ImmunizationReport {
             immunizations: list(r)?,
+            observations: super::parts::kind::observations::read(r)?,
         }),
         GENERIC => {
             let delimiters = r.req_str(Pool::Text)?.into_string();
@@ -102,6 +104,15 @@ compact_struct!(PatientEvent {
     reason: code,
     prior: items,
     observations: observations,
+    more_patients: items,
+});
+
+compact_struct!(PatientGroup {
+    patient: patient,
+    encounter: item,
+    merged_from: items,
+    prior: items,
+    observations: observations,
 });
 
 compact_struct!(Prior {
@@ -111,6 +122,7 @@ compact_struct!(Prior {
     visit: item,
     alternate_visit: item,
     name: item,
+    encounter: item,
 });
 
 compact_struct!(Order {
@@ -125,6 +137,8 @@ compact_struct!(Order {
     specimen: item,
     observed_at: time,
     observations: observations,
+    reported_at: time,
+    result_status: code,
     detail: detail,
 });
 

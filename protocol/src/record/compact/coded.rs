@@ -1,5 +1,7 @@
-//! The compact form of coded elements (CWE, CE, CNE): the same in schema 2
-//! and 3.
+//! The compact form of coded elements (CWE, CE, CNE). Schema 3 added the
+//! extended system form (system number 15 in a tag: a varint follows with
+//! the system number and, in its low bit, whether the original text
+//! follows); schema 2 never wrote it, so one reader serves both.
 
 use super::reader::Reader;
 use super::writer::Writer;
@@ -13,12 +15,16 @@ const CODED_PRESENT: u8 = 0x80;
 const CODED_ALTERNATE: u8 = 0x40;
 /// Coding byte: the display equals the original coding's display.
 const SAME_DISPLAY: u8 = 0x10;
+/// The system number that says the extended form follows.
+const EXTENDED: u8 = 15;
 
 /// A coded element: tag byte (bit 7 present, bit 6 alternate follows,
-/// bits 4-5 where the standard is, bits 0-3 the original's system), the
-/// original's code, display and (local or other) system name, then the
-/// alternate and the mapped coding, each as a coding byte (bits 0-3
-/// system, bit 4 display same as the original's) and its strings.
+/// bits 4-5 where the standard is, bits 0-3 the original's system, or 15
+/// for the extended form: a varint `system << 1 | text follows`), the
+/// original's code, display, (local or other) system name and original
+/// text, then the alternate and the mapped coding, each as a coding byte
+/// (bits 0-3 system or 15 and a varint system, bit 4 display same as the
+/// original's) and its strings.
 pub(super) fn write_coded<'a>(w: &mut Writer<'a>, c: &'a Coded) {
     let (system, name) = system_index(&c.original.system);
     let kind: u8 = match c.standard {
@@ -27,14 +33,21 @@ pub(super) fn write_coded<'a>(w: &mut Writer<'a>, c: &'a Coded) {
         Standard::Mapped(_) => 2,
         Standard::Unmapped => 3,
     };
-    let mut tag = CODED_PRESENT | kind << 4 | system;
+    let extended = c.text.is_some() || system >= EXTENDED;
+    let mut tag = CODED_PRESENT | kind << 4 | if extended { EXTENDED } else { system };
     if c.alternate.is_some() {
         tag |= CODED_ALTERNATE;
     }
     w.byte(tag);
+    if extended {
+        w.varint(u128::from(system) << 1 | u128::from(c.text.is_some()));
+    }
     w.str(Pool::Text, Some(&c.original.code));
     w.str(Pool::Text, c.original.display.as_deref());
     write_system_name(w, name);
+    if let Some(text) = &c.text {
+        w.str(Pool::Text, Some(text));
+    }
     if let Some(alt) = &c.alternate {
         write_coding(w, alt, &c.original);
     }
@@ -46,7 +59,13 @@ pub(super) fn write_coded<'a>(w: &mut Writer<'a>, c: &'a Coded) {
 fn write_coding<'a>(w: &mut Writer<'a>, c: &'a Coding, original: &Coding) {
     let (system, name) = system_index(&c.system);
     let same = c.display == original.display;
-    w.byte(system | if same { SAME_DISPLAY } else { 0 });
+    let same_bit = if same { SAME_DISPLAY } else { 0 };
+    if system >= EXTENDED {
+        w.byte(EXTENDED | same_bit);
+        w.varint(u128::from(system));
+    } else {
+        w.byte(system | same_bit);
+    }
     w.str(Pool::Text, Some(&c.code));
     if !same {
         w.str(Pool::Text, c.display.as_deref());
@@ -54,7 +73,7 @@ fn write_coding<'a>(w: &mut Writer<'a>, c: &'a Coding, original: &Coding) {
     write_system_name(w, name);
 }
 
-/// What [`write_opt_coded`] wrote.
+/// An optional coded element: a zero byte is none.
 pub(super) fn read_opt_coded(r: &mut Reader<'_>) -> Result<Option<Coded>, CompactError> {
     let tag = r.byte()?;
     if tag & CODED_PRESENT == 0 {
@@ -66,11 +85,22 @@ pub(super) fn read_opt_coded(r: &mut Reader<'_>) -> Result<Option<Coded>, Compac
             }),
         };
     }
+    let (system, has_text) = match tag & 0x0f {
+        EXTENDED => {
+            let v = r.varint()?;
+            (
+                u8::try_from(v >> 1).map_err(|_| CompactError::Overflow)?,
+                v & 1 != 0,
+            )
+        }
+        system => (system, false),
+    };
     let original = Coding {
         code: r.req_str(Pool::Text)?,
         display: r.str(Pool::Text)?,
-        system: system_from(tag & 0x0f, r)?,
+        system: system_from(system, r)?,
     };
+    let text = has_text.then(|| r.req_str(Pool::Text)).transpose()?;
     let alternate = if tag & CODED_ALTERNATE != 0 {
         Some(read_coding(r, &original)?)
     } else {
@@ -86,6 +116,7 @@ pub(super) fn read_opt_coded(r: &mut Reader<'_>) -> Result<Option<Coded>, Compac
         original,
         alternate,
         standard,
+        text,
     }))
 }
 
@@ -96,6 +127,10 @@ pub(super) fn read_coded(r: &mut Reader<'_>) -> Result<Coded, CompactError> {
 
 fn read_coding(r: &mut Reader<'_>, original: &Coding) -> Result<Coding, CompactError> {
     let b = r.byte()?;
+    let system = match b & 0x0f {
+        EXTENDED => u8::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?,
+        system => system,
+    };
     let code = r.req_str(Pool::Text)?;
     let display = if b & SAME_DISPLAY != 0 {
         original.display.clone()
@@ -105,7 +140,7 @@ fn read_coding(r: &mut Reader<'_>, original: &Coding) -> Result<Coding, CompactE
     Ok(Coding {
         code,
         display,
-        system: system_from(b & 0x0f, r)?,
+        system: system_from(system, r)?,
     })
 }
 

@@ -97,6 +97,10 @@ const STATUSES: [ResultStatus; 13] = [
 compact_struct!(OrderDetail {
     placer_assigner: text,
     filler_assigner: text,
+    placer_assigner_id: text,
+    filler_assigner_id: text,
+    other_placer_order: item,
+    other_filler_order: item,
     placer_group: item,
     requested_at: time,
     observed_until: time,

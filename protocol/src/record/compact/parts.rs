@@ -336,6 +336,28 @@ pub(super) mod kind {
         }
     }
 
+    /// A [`Patient`](crate::record::Patient) the model always has (always
+    /// written).
+    pub(in crate::record::compact) mod patient {
+        use crate::record::Patient;
+        use crate::record::compact::CompactError;
+        use crate::record::compact::parts::Compact;
+        use crate::record::compact::reader::Reader;
+        use crate::record::compact::writer::Writer;
+
+        pub(in crate::record::compact) fn present(_: &Patient) -> bool {
+            true
+        }
+        pub(in crate::record::compact) fn write<'a>(v: &'a Patient, w: &mut Writer<'a>) {
+            v.write(w);
+        }
+        pub(in crate::record::compact) fn read(
+            r: &mut Reader<'_>,
+        ) -> Result<Patient, CompactError> {
+            Patient::read(r)
+        }
+    }
+
     /// An [`OrderDetail`](crate::record::OrderDetail), absent when empty.
     pub(in crate::record::compact) mod detail {
         use crate::record::OrderDetail;
@@ -626,6 +648,7 @@ compact_struct!(Address {
 
 compact_struct!(Telecom {
     value: string,
+    text: text,
     use_code: code,
     equipment: code,
 });

@@ -23,6 +23,7 @@ fn coded(code: &str, display: &str, system: CodingSystem) -> Coded {
         },
         alternate: None,
         standard: Standard::Unmapped,
+        text: None,
     }
 }
 

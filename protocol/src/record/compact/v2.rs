@@ -330,6 +330,7 @@ impl BodyV2 {
             BodyV2::Immunizations(i) => (
                 Body::Immunizations(ImmunizationReport {
                     immunizations: i.immunizations.into_iter().map(Into::into).collect(),
+                    observations: Vec::new(),
                 }),
                 None,
             ),
@@ -424,6 +425,7 @@ impl From<CodedV2> for Coded {
                 StandardV2::Mapped(m) => Standard::Mapped(m.into()),
                 StandardV2::Unmapped => Standard::Unmapped,
             },
+            text: None,
         }
     }
 }
