@@ -7,7 +7,7 @@ use super::reader::Reader;
 use super::writer::Writer;
 use super::{CompactError, Pool};
 use crate::normalize::coding_system::CodingSystem;
-use crate::record::{Coded, Coding, Standard};
+use crate::record::{Coded, Coding, CompactString, Standard};
 
 /// Coded tag: present (never zero, so a zero byte is an absent code).
 const CODED_PRESENT: u8 = 0x80;
@@ -166,6 +166,8 @@ fn system_index(s: &CodingSystem) -> (u8, Option<&str>) {
         CodingSystem::Ndc => (9, None),
         CodingSystem::Cpt => (10, None),
         CodingSystem::Local(name) => (11, Some(name)),
+        // No system named at all: common, so a number of its own.
+        CodingSystem::Other(name) if name.is_empty() => (13, None),
         CodingSystem::Other(name) => (12, Some(name)),
     }
 }
@@ -187,6 +189,7 @@ fn system_from(i: u8, r: &mut Reader<'_>) -> Result<CodingSystem, CompactError> 
         10 => CodingSystem::Cpt,
         11 => CodingSystem::Local(named()?),
         12 => CodingSystem::Other(named()?),
+        13 => CodingSystem::Other(CompactString::const_new("")),
         _ => {
             return Err(CompactError::BadTag {
                 what: "coding system",

@@ -429,11 +429,16 @@ pub(super) fn write_record<'a>(w: &mut Writer<'a>, r: &'a Record) -> Result<(), 
         issues::write_issues(w, &r.issues)?;
     }
     if !r.not_carried.is_empty() {
+        // Each: the segment id, then the field shifted left by one with the
+        // low bit set when a count above one follows.
         w.len(r.not_carried.len());
         for n in &r.not_carried {
             w.str(Pool::Code, Some(&n.segment));
-            w.varint(u128::from(n.field));
-            w.varint(u128::from(n.count));
+            let several = n.count != 1;
+            w.varint(u128::from(n.field) << 1 | u128::from(several));
+            if several {
+                w.varint(u128::from(n.count));
+            }
         }
     }
     Ok(())
@@ -486,10 +491,17 @@ fn read_not_carried(r: &mut Reader<'_>) -> Result<Vec<NotCarried>, CompactError>
     let n = r.len()?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
+        let segment = r.req_str(Pool::Code)?;
+        let field = r.varint()?;
+        let count = if field & 1 != 0 {
+            u32::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?
+        } else {
+            1
+        };
         out.push(NotCarried {
-            segment: r.req_str(Pool::Code)?,
-            field: u16::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?,
-            count: u32::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?,
+            segment,
+            field: u16::try_from(field >> 1).map_err(|_| CompactError::Overflow)?,
+            count,
         });
     }
     Ok(out)
@@ -677,16 +689,16 @@ compact_struct!(Patient {
     name: item,
     birth_date: time,
     sex: code,
-    other_names: items,
-    mothers_maiden_name: item,
-    races: items,
     addresses: items,
     phones: items,
-    language: item,
-    marital_status: item,
-    religion: item,
-    account: item,
+    races: items,
     ethnicities: items,
+    account: item,
+    marital_status: item,
+    language: item,
+    other_names: items,
+    mothers_maiden_name: item,
+    religion: item,
     birth_place: text,
     deceased_at: time,
     deceased: code,
@@ -713,21 +725,21 @@ compact_struct!(Software {
 compact_struct!(Encounter {
     class: code,
     location: text,
-    facility: text,
-    visit_number: item,
     attending: item,
+    visit_number: item,
+    facility: text,
     admitted_at: time,
     discharged_at: time,
-    admission_type: code,
-    preadmit_number: item,
-    prior_location: text,
     referring: item,
     consulting: items,
-    hospital_service: code,
-    admit_source: code,
     admitting: item,
+    hospital_service: code,
+    admission_type: code,
     patient_type: code,
+    preadmit_number: item,
+    prior_location: text,
     financial_class: code,
+    admit_source: code,
     discharge_disposition: code,
     discharged_to: text,
     servicing_facility: text,
@@ -737,18 +749,18 @@ compact_struct!(Encounter {
 compact_struct!(Specimen {
     placer_id: item,
     filler_id: item,
-    parent_ids: items,
     kind: item,
+    role: item,
+    collected_at: time,
+    received_at: time,
+    source_site: item,
+    parent_ids: items,
     additives: items,
     collection_method: item,
-    source_site: item,
     collection_site: item,
-    role: item,
     amount: item,
     description: text,
-    collected_at: time,
     collected_until: time,
-    received_at: time,
     reject_reasons: items,
     conditions: items,
     container: item,
