@@ -205,7 +205,7 @@ fn note(words: &str) -> Note {
     Note {
         text: words.into(),
         source: text("L"),
-        kind: Some(coded("RE", "Remark", hl7("HL70364"))),
+        kind: Some(Box::new(coded("RE", "Remark", hl7("HL70364")))),
         author: None,
         written_at: Some(ts(1_795_345_000_000, Precision::Minute)),
     }
@@ -234,17 +234,17 @@ fn report() -> Record {
             CodingSystem::SnomedCt,
         ))],
         status: ResultStatus::Final,
-        producer: Some(coded("16D0648109", "SHL", hl7("CLIA"))),
+        producer: Some(Box::new(coded("16D0648109", "SHL", hl7("CLIA")))),
         observers: vec![doctor("1234", "SMITH")],
         analyzed_at: Some(ts(1_795_344_000_000, Precision::Second)),
         sites: vec![coded("LA", "Left arm", hl7("HL70163"))],
-        instance_id: Some(EntityId {
+        instance_id: Some(Box::new(EntityId {
             id: "OBX-77".into(),
             authority: text("SHL"),
             authority_id: None,
-        }),
-        performing_organization: Some(lab()),
-        performing_director: Some(doctor("5678", "JONES")),
+        })),
+        performing_organization: Some(Box::new(lab())),
+        performing_director: Some(Box::new(doctor("5678", "JONES"))),
         specimen: Some(0),
         notes: vec![note("hemolyzed, potassium falsely high")],
         ..Observation::default()
@@ -289,13 +289,13 @@ fn report() -> Record {
         kind: Some(coded("BLD", "Whole blood", hl7("HL70487"))),
         source_site: Some(coded("LA", "Left arm", hl7("HL70163"))),
         role: Some(coded("P", "Patient", hl7("HL70369"))),
-        amount: Some(Quantity {
+        amount: Some(Box::new(Quantity {
             value: Decimal::parse("5").unwrap(),
             unit: Some(Unit {
                 ucum: text("mL"),
                 original: None,
             }),
-        }),
+        })),
         collected_at: Some(ts(1_795_340_000_000, Precision::Minute)),
         received_at: Some(ts(1_795_341_000_000, Precision::Minute)),
         reject_reasons: vec![coded("RH", "Hemolysis", hl7("HL70490"))],
@@ -323,13 +323,13 @@ fn report() -> Record {
             placer_assigner: text("CPOE"),
             filler_assigner: text("LIS"),
             filler_assigner_id: text("2.16.840.1.114222.4.3.3.5.1.2"),
-            other_placer_order: Some(EntityId {
+            other_placer_order: Some(Box::new(EntityId {
                 id: "ORD-88412-B".into(),
                 authority: text("CPOE"),
                 authority_id: None,
-            }),
+            })),
             orderers: vec![doctor("1234", "SMITH")],
-            ordering_facility: Some(Organization {
+            ordering_facility: Some(Box::new(Organization {
                 name: text("Clinic 12"),
                 phones: vec![Telecom {
                     value: "+1 (515) 5550100".into(),
@@ -338,20 +338,20 @@ fn report() -> Record {
                     equipment: text("PH"),
                 }],
                 ..Organization::default()
-            }),
+            })),
             category: text("MB"),
-            parent_result: Some(ParentResult {
+            parent_result: Some(Box::new(ParentResult {
                 code: Some(coded("600-7", "Culture", CodingSystem::Loinc)),
                 sub_id: text("1"),
                 value: text("Staphylococcus aureus"),
-            }),
-            parent_order: Some(ParentOrder {
+            })),
+            parent_order: Some(Box::new(ParentOrder {
                 placer: Some(EntityId {
                     id: "ORD-88400".into(),
                     ..EntityId::default()
                 }),
                 filler: None,
-            }),
+            })),
             reasons: vec![coded("R50.9", "Fever", CodingSystem::Icd10Cm)],
             interpreters: vec![doctor("5678", "JONES")],
             timing: vec![Timing {

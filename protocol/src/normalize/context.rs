@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use crate::hl7::{ErrorCode, Issue, Location, Segment};
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::mapping::MappingTable;
-use crate::record::{Coded, Organization, Record, Timestamp, Unit};
+use crate::record::{Coded, Organization, Practitioner, Record, Timestamp, Unit};
 
 /// What a normalization run needs from the caller.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +58,9 @@ pub(crate) struct Work<'c> {
     pub(crate) codes: Memo<Option<Coded>>,
     /// Performing organizations (OBX-23/24), by the raw bytes sent.
     pub(crate) organizations: Memo<Option<Organization>>,
+    /// People of fields that repeat on every OBX (OBX-16, OBX-25), by the
+    /// raw bytes sent.
+    pub(crate) people: Memo<Vec<Practitioner>>,
     /// True once a time of hour precision or finer was sent without an
     /// offset and read in the site zone.
     pub(crate) read_in_site_zone: bool,
@@ -132,6 +135,7 @@ impl<'c> Work<'c> {
             times: Memo::default(),
             codes: Memo::default(),
             organizations: Memo::default(),
+            people: Memo::default(),
             read_in_site_zone: false,
             consumed: Vec::new(),
         }

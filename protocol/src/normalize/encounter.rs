@@ -31,19 +31,19 @@ pub(crate) fn encounter(work: &mut Work<'_>, pv1: &Fields<'_>) -> Encounter {
         admitted_at: field_time(work, pv1, 44),
         discharged_at: field_time(work, pv1, 45),
         admission_type: component(pv1.field(4), 1),
-        preadmit_number: first(pv1, 5, identifier),
+        preadmit_number: first(pv1, 5, identifier).map(Box::new),
         prior_location: point_of_care(pv1.field(6)),
-        referring: first(pv1, 8, practitioner),
+        referring: first(pv1, 8, practitioner).map(Box::new),
         consulting: each(pv1, 9, practitioner),
         hospital_service: component(pv1.field(10), 1),
         admit_source: component(pv1.field(14), 1),
-        admitting: first(pv1, 17, practitioner),
+        admitting: first(pv1, 17, practitioner).map(Box::new),
         patient_type: component(pv1.field(18), 1),
         financial_class: component(pv1.field(20), 1),
         discharge_disposition: component(pv1.field(36), 1),
         discharged_to: component(pv1.field(37), 1),
         servicing_facility: component(pv1.field(39), 1),
-        alternate_visit_id: first(pv1, 50, identifier),
+        alternate_visit_id: first(pv1, 50, identifier).map(Box::new),
     }
 }
 

@@ -19,8 +19,8 @@ pub(crate) fn note(work: &mut Work<'_>, nte: &Fields<'_>) -> Option<Note> {
     let note = Note {
         text: text(nte),
         source: component(nte.field(2), 1),
-        kind: coded(work, nte.parts(nte.field(4)), COMMENT_TYPES),
-        author: first(nte, 5, practitioner),
+        kind: coded(work, nte.parts(nte.field(4)), COMMENT_TYPES).map(Box::new),
+        author: first(nte, 5, practitioner).map(Box::new),
         written_at: field_time(work, nte, 6),
     };
     (note != Note::default()).then_some(note)

@@ -21,8 +21,8 @@ mod value;
 use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{
-    Accept, address, coded, component, each, each_coded, entity_id, field_time, first,
-    missing_code, organization, practitioner, reference_range, repeated_coded, string, text,
+    Accept, address, coded, component, each_coded, entity_id, field_time, first, missing_code,
+    organization, reference_range, repeated_coded, repeated_people, string, text,
 };
 use crate::normalize::fields::Fields;
 use crate::record::{Coded, CompactString, Observation, Organization, ResultStatus, Timestamp};
@@ -48,13 +48,16 @@ pub(crate) fn observation(
         method: repeated_coded(work, obx, 17),
         more_values: read.more,
         unit: read.unit,
-        producer: repeated_coded(work, obx, 15),
-        observers: each(obx, 16, practitioner),
+        producer: repeated_coded(work, obx, 15).map(Box::new),
+        observers: repeated_people(work, obx, 16),
         analyzed_at: field_time(work, obx, 19),
         sites: each_coded(work, obx, 20, Accept(&["HL70163"])),
-        instance_id: first(obx, 21, entity_id),
-        performing_organization: performing_organization(work, obx),
-        performing_director: first(obx, 25, practitioner),
+        instance_id: first(obx, 21, entity_id).map(Box::new),
+        performing_organization: performing_organization(work, obx).map(Box::new),
+        performing_director: repeated_people(work, obx, 25)
+            .into_iter()
+            .next()
+            .map(Box::new),
         specimen: None,
         notes: Vec::new(),
     }

@@ -132,9 +132,9 @@ pub(crate) fn request(work: &mut Work<'_>, obr: &Fields<'_>) -> Request {
             orderers: each(obr, 16, practitioner),
             callback_phones: each(obr, 17, telecom),
             category: component(obr.field(24), 1),
-            parent_result: parent_result(work, obr),
+            parent_result: parent_result(work, obr).map(Box::new),
             copies_to: each(obr, 28, practitioner),
-            parent_order: parent_order(obr, 29),
+            parent_order: parent_order(obr, 29).map(Box::new),
             reasons: each_coded(work, obr, 31, Accept::GENERAL),
             interpreters: interpreters(obr),
             ..OrderDetail::default()
@@ -146,17 +146,20 @@ pub(crate) fn request(work: &mut Work<'_>, obr: &Fields<'_>) -> Request {
 /// OBR's, see the module doc).
 pub(crate) fn merge(detail: &mut OrderDetail, common: &Common) {
     assigners(detail, &common.placer, &common.filler);
-    detail.placer_group = detail.placer_group.take().or(common.placer_group.clone());
+    detail.placer_group = detail
+        .placer_group
+        .take()
+        .or_else(|| common.placer_group.clone().map(Box::new));
     for p in &common.orderers {
         if !detail.orderers.contains(p) {
             detail.orderers.push(p.clone());
         }
     }
     if detail.orderer_address.is_none() {
-        detail.orderer_address = common.orderer_address.clone();
+        detail.orderer_address = common.orderer_address.clone().map(Box::new);
     }
     if detail.entered_by.is_none() {
-        detail.entered_by = common.entered_by.clone();
+        detail.entered_by = common.entered_by.clone().map(Box::new);
     }
     let mut callback = common.callback.clone();
     callback.extend(
@@ -166,10 +169,10 @@ pub(crate) fn merge(detail: &mut OrderDetail, common: &Common) {
     );
     detail.callback_phones = callback;
     if detail.ordering_facility.is_none() {
-        detail.ordering_facility = common.facility.clone();
+        detail.ordering_facility = common.facility.clone().map(Box::new);
     }
     if detail.parent_order.is_none() {
-        detail.parent_order = common.parent.clone();
+        detail.parent_order = common.parent.clone().map(Box::new);
     }
     if let Some(t) = &common.timing
         && !detail.timing.contains(t)
@@ -238,10 +241,10 @@ pub(crate) fn other_numbers(
         _ => None,
     };
     if detail.other_placer_order.is_none() {
-        detail.other_placer_order = other(own.0, placer);
+        detail.other_placer_order = other(own.0, placer).map(Box::new);
     }
     if detail.other_filler_order.is_none() {
-        detail.other_filler_order = other(own.1, filler);
+        detail.other_filler_order = other(own.1, filler).map(Box::new);
     }
 }
 

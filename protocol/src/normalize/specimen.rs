@@ -32,11 +32,11 @@ pub(crate) fn specimen(work: &mut Work<'_>, spm: &Fields<'_>) -> Specimen {
         parent_ids: parents(spm),
         kind: coded(work, spm.parts(spm.field(4)), SPECIMEN_TYPES),
         additives: each_coded(work, spm, 6, Accept(&["HL70371"])),
-        collection_method: coded(work, spm.parts(spm.field(7)), Accept(&["HL70488"])),
+        collection_method: coded(work, spm.parts(spm.field(7)), Accept(&["HL70488"])).map(Box::new),
         source_site: coded(work, spm.parts(spm.field(8)), SITES),
-        collection_site: coded(work, spm.parts(spm.field(10)), SITES),
+        collection_site: coded(work, spm.parts(spm.field(10)), SITES).map(Box::new),
         role: coded(work, spm.parts(spm.field(11)), Accept(&["HL70369"])),
-        amount: amount(work, spm, 12),
+        amount: amount(work, spm, 12).map(Box::new),
         description: string(spm.field(14)),
         collected_at: component_time(work, spm.field(17).and_then(|f| f.component(1)), spm.at(17)),
         collected_until: component_time(
@@ -47,8 +47,8 @@ pub(crate) fn specimen(work: &mut Work<'_>, spm: &Fields<'_>) -> Specimen {
         received_at: field_time(work, spm, 18),
         reject_reasons: each_coded(work, spm, 21, Accept(&["HL70490"])),
         conditions: each_coded(work, spm, 24, Accept(&["HL70493"])),
-        container: coded(work, spm.parts(spm.field(27)), Accept(&["HL70785"])),
-        accession_id: first(spm, 30, identifier),
+        container: coded(work, spm.parts(spm.field(27)), Accept(&["HL70785"])).map(Box::new),
+        accession_id: first(spm, 30, identifier).map(Box::new),
         notes: Vec::new(),
     }
 }

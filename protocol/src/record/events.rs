@@ -103,13 +103,13 @@ pub struct Encounter {
     pub admission_type: Option<CompactString>,
     /// PV1-5 preadmit number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preadmit_number: Option<Identifier>,
+    pub preadmit_number: Option<Box<Identifier>>,
     /// PV1-6 prior patient location, as `location`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior_location: Option<CompactString>,
     /// PV1-8 referring doctor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub referring: Option<Practitioner>,
+    pub referring: Option<Box<Practitioner>>,
     /// PV1-9 consulting doctors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consulting: Vec<Practitioner>,
@@ -121,7 +121,7 @@ pub struct Encounter {
     pub admit_source: Option<CompactString>,
     /// PV1-17 admitting doctor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admitting: Option<Practitioner>,
+    pub admitting: Option<Box<Practitioner>>,
     /// PV1-18 patient type (table 0018).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient_type: Option<CompactString>,
@@ -139,7 +139,7 @@ pub struct Encounter {
     pub servicing_facility: Option<CompactString>,
     /// PV1-50 alternate visit id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alternate_visit_id: Option<Identifier>,
+    pub alternate_visit_id: Option<Box<Identifier>>,
 }
 
 /// ORM^O01 / OML^O21.

@@ -28,7 +28,7 @@ pub struct Patient {
     pub other_names: Vec<PersonName>,
     /// PID-6.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mothers_maiden_name: Option<PersonName>,
+    pub mothers_maiden_name: Option<Box<PersonName>>,
     /// PID-10 (CDC race codes, HL7 table 0005).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub races: Vec<Coded>,
@@ -40,16 +40,16 @@ pub struct Patient {
     pub phones: Vec<Telecom>,
     /// PID-15 primary language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language: Option<Coded>,
+    pub language: Option<Box<Coded>>,
     /// PID-16 marital status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub marital_status: Option<Coded>,
+    pub marital_status: Option<Box<Coded>>,
     /// PID-17 religion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub religion: Option<Coded>,
+    pub religion: Option<Box<Coded>>,
     /// PID-18 patient account number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account: Option<Identifier>,
+    pub account: Option<Box<Identifier>>,
     /// PID-22 (CDC ethnicity codes, HL7 table 0189).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ethnicities: Vec<Coded>,

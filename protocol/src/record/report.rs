@@ -71,14 +71,14 @@ pub struct OrderDetail {
     /// The placer number the other of ORC-2 and OBR-2 gave, when the two
     /// differ (the order's own is `placer_order`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub other_placer_order: Option<EntityId>,
+    pub other_placer_order: Option<Box<EntityId>>,
     /// The filler number the other of ORC-3 and OBR-3 gave, when the two
     /// differ.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub other_filler_order: Option<EntityId>,
+    pub other_filler_order: Option<Box<EntityId>>,
     /// ORC-4 placer group number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placer_group: Option<EntityId>,
+    pub placer_group: Option<Box<EntityId>>,
     /// OBR-6 requested time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_at: Option<Timestamp>,
@@ -102,29 +102,29 @@ pub struct OrderDetail {
     pub orderers: Vec<Practitioner>,
     /// ORC-24 ordering provider address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub orderer_address: Option<Address>,
+    pub orderer_address: Option<Box<Address>>,
     /// ORC-10 entered by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub entered_by: Option<Practitioner>,
+    pub entered_by: Option<Box<Practitioner>>,
     /// ORC-14 and OBR-17 call-back phone numbers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callback_phones: Vec<Telecom>,
     /// ORC-21 ordering facility, with ORC-22 address and ORC-23 phone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ordering_facility: Option<Organization>,
+    pub ordering_facility: Option<Box<Organization>>,
     /// OBR-24 diagnostic service section (table 0074: `CH`, `HM`, `MB`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<CompactString>,
     /// OBR-26 the parent result this order reflexes from (microbiology:
     /// the isolate a susceptibility panel belongs to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_result: Option<ParentResult>,
+    pub parent_result: Option<Box<ParentResult>>,
     /// OBR-28 result copies to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copies_to: Vec<Practitioner>,
     /// OBR-29 (else ORC-8) the parent order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_order: Option<ParentOrder>,
+    pub parent_order: Option<Box<ParentOrder>>,
     /// OBR-31 reasons for study.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<Coded>,
@@ -208,10 +208,10 @@ pub struct Note {
     /// NTE-4 comment type (table 0364: `RE` remark, `PI` patient
     /// instructions, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<Coded>,
+    pub kind: Option<Box<Coded>>,
     /// NTE-5 entered by (v2.6+).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<Practitioner>,
+    pub author: Option<Box<Practitioner>>,
     /// NTE-6 entered at (v2.6+).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_at: Option<Timestamp>,
@@ -237,19 +237,19 @@ pub struct Specimen {
     pub additives: Vec<Coded>,
     /// SPM-7 collection method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collection_method: Option<Coded>,
+    pub collection_method: Option<Box<Coded>>,
     /// SPM-8 (OBR-15.4) source site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_site: Option<Coded>,
     /// SPM-10 collection site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collection_site: Option<Coded>,
+    pub collection_site: Option<Box<Coded>>,
     /// SPM-11 specimen role (table 0369: `P` patient, `Q` control, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Coded>,
     /// SPM-12 collection amount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<Quantity>,
+    pub amount: Option<Box<Quantity>>,
     /// SPM-14 description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<CompactString>,
@@ -270,10 +270,10 @@ pub struct Specimen {
     pub conditions: Vec<Coded>,
     /// SPM-27 container type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<Coded>,
+    pub container: Option<Box<Coded>>,
     /// SPM-30 accession id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub accession_id: Option<Identifier>,
+    pub accession_id: Option<Box<Identifier>>,
     /// NTE after SPM.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
@@ -310,7 +310,7 @@ pub struct Observation {
     pub unit: Option<Unit>,
     /// OBX-15 producer's id (the performing laboratory in older versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub producer: Option<Coded>,
+    pub producer: Option<Box<Coded>>,
     /// OBX-16 responsible observers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observers: Vec<Practitioner>,
@@ -322,13 +322,13 @@ pub struct Observation {
     pub sites: Vec<Coded>,
     /// OBX-21 observation instance identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<EntityId>,
+    pub instance_id: Option<Box<EntityId>>,
     /// OBX-23 performing organization, with the OBX-24 address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub performing_organization: Option<Organization>,
+    pub performing_organization: Option<Box<Organization>>,
     /// OBX-25 performing organization medical director.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub performing_director: Option<Practitioner>,
+    pub performing_director: Option<Box<Practitioner>>,
     /// The specimen this result is about, as an index into its group's
     /// specimens (an OBX after an SPM).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -26,7 +26,7 @@ use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::{At, Work};
 use crate::normalize::fields::{Fields, Parts};
 use crate::normalize::time::to_timestamp;
-use crate::record::{Coded, CompactString, Precision, Timestamp};
+use crate::record::{Coded, CompactString, Practitioner, Precision, Timestamp};
 
 /// The element's text, trimmed; `None` when absent, empty, null or blank.
 pub(crate) fn text<'a>(element: Option<Element<'a>>) -> Option<Cow<'a, str>> {
@@ -126,6 +126,25 @@ pub(crate) fn first<T>(
     read: impl FnOnce(Parts<'_>) -> Option<T>,
 ) -> Option<T> {
     read(fields.parts(fields.field(n)))
+}
+
+/// Every XCN repetition of field `n`, for a field whose value usually
+/// repeats on every segment of a message (OBX-16, OBX-25): the same bytes
+/// are read once per message.
+pub(crate) fn repeated_people(
+    work: &mut Work<'_>,
+    fields: &Fields<'_>,
+    n: usize,
+) -> Vec<Practitioner> {
+    let Some(field) = fields.field(n) else {
+        return Vec::new();
+    };
+    if let Some(known) = work.people.get(field.raw()) {
+        return known.clone();
+    }
+    let people = each(fields, n, practitioner);
+    work.people.put(field.raw(), people.clone());
+    people
 }
 
 /// Every repetition of field `n` as a coded element.

@@ -493,7 +493,7 @@ fn read_extras(
         o.unit = Some(read_unit(r)?);
     }
     if has(EXTRA_PRODUCER) {
-        o.producer = Some(read_coded(r)?);
+        o.producer = Some(Box::new(read_coded(r)?));
     }
     if has(EXTRA_OBSERVERS) {
         o.observers = kind::items::read(r)?;

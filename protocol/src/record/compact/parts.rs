@@ -594,6 +594,16 @@ fn read_header(r: &mut Reader<'_>) -> Result<Header, CompactError> {
     Ok(h)
 }
 
+/// A boxed part is written as the part.
+impl<T: Compact> Compact for Box<T> {
+    fn write<'a>(&'a self, w: &mut Writer<'a>) {
+        T::write(self, w);
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, CompactError> {
+        T::read(r).map(Box::new)
+    }
+}
+
 impl Compact for Coded {
     fn write<'a>(&'a self, w: &mut Writer<'a>) {
         coded::write_coded(w, self);
