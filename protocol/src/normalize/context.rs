@@ -62,8 +62,11 @@ pub(crate) struct Work<'c> {
     /// raw bytes sent.
     pub(crate) people: Memo<Vec<Practitioner>>,
     /// True once a time of hour precision or finer was sent without an
-    /// offset and read in the site zone.
-    pub(crate) read_in_site_zone: bool,
+    /// offset (and so read in the zone of [`Work::zone`]).
+    pub(crate) read_without_offset: bool,
+    /// The sender's own offset (from MSH-7), when it disagrees with the
+    /// site zone: times without an offset are read in it instead.
+    pub(crate) sender_zone: Option<TimeZone>,
     /// Per segment (by index), whether a normalizer read it into the record
     /// (see `carried`).
     pub(crate) consumed: Vec<bool>,
@@ -136,9 +139,17 @@ impl<'c> Work<'c> {
             codes: Memo::default(),
             organizations: Memo::default(),
             people: Memo::default(),
-            read_in_site_zone: false,
+            read_without_offset: false,
+            sender_zone: None,
             consumed: Vec::new(),
         }
+    }
+
+    /// The zone times sent without an offset are read in: the sender's
+    /// offset when MSH-7 showed one the site zone disagrees with, else the
+    /// site zone.
+    pub(crate) fn zone(&self) -> &TimeZone {
+        self.sender_zone.as_ref().unwrap_or(self.ctx.time_zone)
     }
 
     /// True when `segment` was read into the record.

@@ -82,7 +82,7 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         "VXU" => Body::Immunizations(vxu::immunizations(&mut work, msg)),
         _ => Body::Generic(generic::generic(msg)),
     };
-    header::check_site_zone(&mut work, msg, header.message_time);
+    header::check_site_zone(&mut work, msg);
     let not_carried = match body {
         Body::Generic(_) => Vec::new(),
         _ => carried::not_carried(msg, &work.consumed),

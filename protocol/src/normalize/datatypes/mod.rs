@@ -67,9 +67,9 @@ pub(crate) fn component(element: Option<Element<'_>>, n: usize) -> Option<Compac
 /// A TS/DTM/DT element (its first component) as a UTC timestamp.
 ///
 /// Unreadable dates are reported as a data type error at `at`, narrowed to
-/// its first repetition and component as validation does. A time of hour
-/// precision or finer read in the site zone is noted in `work` (for the
-/// check of MSH-7's offset against the site zone).
+/// its first repetition and component as validation does. A time without
+/// an offset is read in `Work::zone` (the site zone, or the sender's offset:
+/// see `header`); one of hour precision or finer is noted in `work`.
 pub(crate) fn timestamp(
     work: &mut Work<'_>,
     element: Option<Element<'_>>,
@@ -86,9 +86,9 @@ pub(crate) fn timestamp(
         return Some(*known);
     }
     let value = text(Some(first))?;
-    match to_timestamp(&value, work.ctx.time_zone) {
+    match to_timestamp(&value, work.zone()) {
         Ok(ts) => {
-            work.read_in_site_zone |= ts.zone_assumed && ts.precision >= Precision::Hour;
+            work.read_without_offset |= ts.zone_assumed && ts.precision >= Precision::Hour;
             work.times.put(first.raw(), ts);
             Some(ts)
         }
