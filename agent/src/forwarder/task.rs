@@ -59,6 +59,9 @@ pub struct ForwarderSettings {
     pub hub: Hub,
     /// Sources whose raw HL7 is forwarded with each record.
     pub include_raw: HashSet<String>,
+    /// How each interface normalizes now: rows an older build queued are
+    /// normalized again with it before they are sent (see `upgrade`).
+    pub interfaces: std::sync::Arc<crate::upgrade::Interfaces>,
     /// Agent version for the status message.
     pub version: String,
     /// Process start, Unix ms.
@@ -443,8 +446,11 @@ impl<'a> Generation<'a> {
         let Some(reader) = self.reader.take() else {
             return Ok(());
         };
+        let interfaces = std::sync::Arc::clone(&self.s.interfaces);
         let (reader, rows) = tokio::task::spawn_blocking(move || {
-            let rows = reader.pending_records(cursor, limit, with_raw);
+            let rows = reader
+                .pending_records(cursor, limit, with_raw)
+                .map(|rows| upgrade_rows(&reader, rows, &interfaces));
             (reader, rows)
         })
         .await
@@ -480,9 +486,11 @@ impl<'a> Generation<'a> {
 
     /// The payload for `rows` and the sequence numbers of the rows it
     /// carries. The stored records are copied into the envelope as they
-    /// are, not decoded and encoded again (`EnvelopeWriter`). A row whose
-    /// stored record has another schema version (written by another build)
-    /// is left out *and left in the store*: it is never deleted, it keeps
+    /// are, not decoded and encoded again (`EnvelopeWriter`). Rows an older
+    /// build queued were made current when they were read (`upgrade_rows`).
+    /// A row whose stored record still has another schema version (a newer
+    /// build's, or one that could not be made current) is left out *and left
+    /// in the store*: it is never deleted, it keeps
     /// counting in the queue depth and the oldest-unsent age that `status`
     /// and telemetry report, and a build that reads it sends it. An error is
     /// logged every time it is skipped.
@@ -539,6 +547,48 @@ impl<'a> Generation<'a> {
             .await;
         }
     }
+}
+
+/// Makes the stored records of rows an older build queued current (see
+/// `upgrade`): normalized again from their raw HL7 (read here when the row
+/// was read without it), or carried over. A row that cannot be made current
+/// is left as it is: `envelope` keeps it in the queue and logs why.
+fn upgrade_rows(
+    reader: &StoreReader,
+    mut rows: Vec<PendingRecord>,
+    interfaces: &crate::upgrade::Interfaces,
+) -> Vec<PendingRecord> {
+    let (mut renormalized, mut carried) = (0u64, 0u64);
+    for row in rows
+        .iter_mut()
+        .filter(|r| !crate::upgrade::is_current(&r.record))
+    {
+        let raw = if row.raw.is_empty() {
+            reader.raw(row.seq).ok().flatten().unwrap_or_default()
+        } else {
+            row.raw.clone()
+        };
+        match crate::upgrade::upgrade(&row.record, &raw, interfaces.get(&row.source)) {
+            Ok((record, how)) => {
+                row.record = record;
+                match how {
+                    crate::upgrade::Upgraded::Renormalized => renormalized += 1,
+                    crate::upgrade::Upgraded::CarriedOver => carried += 1,
+                }
+            }
+            Err(e) => {
+                warn!(seq = row.seq, cause = %e, "a record queued by another build cannot be made current");
+            }
+        }
+    }
+    if renormalized + carried > 0 {
+        info!(
+            renormalized,
+            carried_over = carried,
+            "records queued by an older build made current before sending"
+        );
+    }
+    rows
 }
 
 /// Moves the forwarder's heartbeat to now.

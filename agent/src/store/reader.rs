@@ -125,6 +125,14 @@ impl StoreReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The raw HL7 of record `seq`, if the row is still there.
+    pub fn raw(&self, seq: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT raw FROM records WHERE seq = ?1")?;
+        Ok(stmt.query_row([seq], |r| r.get(0)).optional()?)
+    }
+
     /// Queue depth, sizes, quarantine and per-source counters.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let tx = self.conn.unchecked_transaction()?; // one snapshot for all reads
