@@ -112,6 +112,16 @@ pub(crate) fn not_carried(msg: &Message<'_>, consumed: &[bool]) -> Vec<NotCarrie
         let index = segment.index();
         let read = index == 0 || consumed.get(index).copied().unwrap_or(false);
         let mask = if read { carried(segment.id_bytes()) } else { 0 };
+        if read && let Some(fields) = indexed_fields(msg, &segment) {
+            // Split when the message was parsed: only the fields the
+            // record has no place for are looked at.
+            for (n, raw) in fields {
+                if (n >= 64 || mask & (1 << n) == 0) && !blank(raw) {
+                    bump(&mut out, &segment, u16::try_from(n).unwrap_or(u16::MAX));
+                }
+            }
+            continue;
+        }
         let mut whole = false;
         each_field(&segment, d.field, |n, raw| {
             if blank(raw) {
@@ -128,6 +138,27 @@ pub(crate) fn not_carried(msg: &Message<'_>, consumed: &[bool]) -> Vec<NotCarrie
         }
     }
     out
+}
+
+/// Every field `(n, raw)` of `segment` from the field index the parser
+/// built, when it has one that covers the whole segment (as
+/// [`each_field`] gives them).
+fn indexed_fields<'a>(
+    msg: &'a Message<'_>,
+    segment: &Segment<'a>,
+) -> Option<impl Iterator<Item = (usize, &'a [u8])>> {
+    let ends = msg.field_ends(segment);
+    let raw = segment.raw();
+    let complete = matches!(ends, [.., last] if *last as usize == raw.len());
+    if !complete {
+        return None;
+    }
+    // In MSH the first piece after the id is MSH-2.
+    let shift = usize::from(segment.is_header());
+    Some(ends.windows(2).enumerate().map(move |(i, pair)| {
+        let (start, end) = (pair[0] as usize + 1, pair[1] as usize);
+        (i + 1 + shift, raw.get(start..end).unwrap_or_default())
+    }))
 }
 
 /// Calls `f(n, raw)` for every field `n` of `segment` (MSH-1 and MSH-2
