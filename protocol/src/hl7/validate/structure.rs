@@ -5,7 +5,8 @@
 //! (EVN and PID always, PV1 and MRG where the event's structure requires
 //! them), ORM^O01, OML^O21 and VXU^V04. Structure problems are warnings
 //! (100): the message is still stored. Other message types get one
-//! information issue and are stored as generic records.
+//! information issue; OUL is then normalized like ORU, the rest are stored
+//! as generic records.
 //!
 //! Whatever the type, a frame must hold one message, since a record carries
 //! one header: a second MSH or a batch envelope segment (two messages in one
