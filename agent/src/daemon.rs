@@ -133,6 +133,18 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
             .filter(|l| l.include_raw)
             .map(|l| l.name.clone())
             .collect::<HashSet<_>>(),
+        interfaces: Arc::new(
+            listeners
+                .iter()
+                .map(|(name, _, shared)| {
+                    let how = crate::upgrade::Normalization {
+                        time_zone: shared.iface.time_zone.clone(),
+                        mapping: shared.iface.mapping.current(),
+                    };
+                    (name.clone(), how)
+                })
+                .collect(),
+        ),
         version: version.to_string(),
         started_at_ms: crate::store::now_ms(),
         pushes: push_inbox,

@@ -86,7 +86,9 @@ pub struct PayloadLimit {
 impl PayloadLimit {
     /// Bytes of the one-record envelope for a stored record of
     /// `record_len` bytes (and `raw_len` raw bytes) received at
-    /// `received_at_ms` on `source`: what the forwarder would publish.
+    /// `received_at_ms` on `source`: what the forwarder would publish, at
+    /// most (the record's sequence number, assigned at commit, is counted
+    /// at its longest).
     pub fn needs(
         &self,
         source: &str,
@@ -95,7 +97,7 @@ impl PayloadLimit {
         raw_len: usize,
     ) -> usize {
         let raw = self.include_raw.then_some(raw_len);
-        let entry = wire::entry_len(received_at_ms, record_len, raw);
+        let entry = wire::entry_len(u64::MAX, received_at_ms, record_len, raw);
         wire::envelope_len(&self.gateway, source, 1, entry)
     }
 }
@@ -648,6 +650,7 @@ PID|1||1^^^H^MR||A^B\rOBR|1\rOBX|1|ED|PDF^Report^L||^AP^PDF^Base64^"
         writer
             .push(
                 uuid::Uuid::now_v7(),
+                u64::MAX,
                 1_700_000_000_000,
                 &message.record,
                 None,

@@ -25,4 +25,5 @@ pub mod signals;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod upgrade;
 pub mod watchdog;

@@ -110,7 +110,7 @@ pub fn value(v: &Value) -> String {
         }
         Value::Time(t) => iso(t),
         Value::Text(t) => one_line(t, TEXT_CELL),
-        Value::Series(s) => format!("{} values", s.len()),
+        Value::Series(s) => format!("{} values", s.values.len()),
     }
 }
 

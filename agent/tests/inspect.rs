@@ -67,6 +67,49 @@ fn a_mapping_file_maps_local_codes_and_units() {
 }
 
 #[test]
+fn the_json_view_shows_comments_specimens_visit_performing_lab_and_what_is_not_carried() {
+    let oru = "MSH|^~\\&|LAB|HOSP|GW|ORG|20260102030405||ORU^R01^ORU_R01|C1|P|2.5.1\r\
+PID|1||123^^^HOSP^MR||DOE^JANE||19800101|F|||1 Main St^^Springfield^IL^62701\r\
+PV1|1|O|LAB^^^HOSP||||1234^DOC^ANNA\r\
+ORC|RE|P1|F1||CM|||||||5678^ORDER^OTTO\r\
+OBR|1|P1|F1|24323-8^Panel^LN|||20260102020000\r\
+OBX|1|NM|2345-7^Glucose^LN||112|mg/dL^^UCUM|70-99|H|||F||||||||||||Main Lab^L^^^^CLIA&2.16.840.1.113883.4.7&ISO^XX^^^05D0000000\r\
+NTE|1|L|hemolyzed\r\
+SPM|1|S1||SER^Serum^HL70487|||||||P||||||20260102020000\r\
+ZXX|1|site specific\r";
+    let file = temp("rich.hl7", oru.as_bytes());
+    let out = bin()
+        .args(["inspect", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let line: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let record = &line["record"]["record"];
+    assert_eq!(
+        record["patient"]["addresses"][0]["city"], "Springfield",
+        "{record}"
+    );
+    assert_eq!(record["encounter"]["class"], "O", "{record}");
+    let group = &record["body"]["Observations"]["orders"][0];
+    assert_eq!(group["orderers"][0]["name"]["family"], "ORDER", "{group}");
+    assert_eq!(group["specimens"][0]["placer_id"]["id"], "S1", "{group}");
+    let obs = &group["observations"][0];
+    assert_eq!(obs["notes"][0]["text"], "hemolyzed", "{obs}");
+    assert_eq!(obs["performing_organization"]["name"], "Main Lab", "{obs}");
+    assert_eq!(
+        record["not_carried"],
+        serde_json::json!([{"segment": "ZXX", "field": 0, "count": 1}]),
+        "{record}"
+    );
+}
+
+#[test]
 fn a_malformed_message_exits_one_with_a_located_error() {
     let file = temp(
         "bad.hl7",

@@ -9,6 +9,10 @@
 //!   new form. Fields are added at the end of structs (postcard is
 //!   positional: an added field is a new schema version for decoders that
 //!   read to the end, so additions are batched into version bumps).
+//! - The previous schema stays readable: [`Envelope::decode`] and
+//!   [`StoredRecord::decode`] read schema 2 into the current model (see
+//!   `record::compact::v2`); nothing schema 2 could say is refused. Older
+//!   versions are refused by name.
 //! - The golden files in `protocol/tests/golden/` pin the encoding byte for
 //!   byte; a change to them is a change to the wire.
 //! - The raw HL7 travels only when the interface is configured for it
@@ -24,12 +28,18 @@ pub use splice::{EnvelopeWriter, entry_len, envelope_len};
 use crate::normalize::mapping::MappingVersion;
 use crate::record::Record;
 
-/// The schema version this crate writes and reads.
+/// The schema version this crate writes.
 ///
-/// 1: records in postcard's derived form. 2: records in the compact form
-/// of `record::compact` (string tables, packed timestamps); version-1
-/// payloads are refused as unknown.
-pub const SCHEMA_VERSION: u16 = 2;
+/// 1: records in postcard's derived form (refused as unknown). 2: records
+/// in the compact form of `record::compact` (string tables, packed
+/// timestamps); still read. 3: the record carries comments, specimens,
+/// performers, orderers, parent links, every value repetition, demographics,
+/// the encounter for every type and what it does not carry; every entry has
+/// its per-source sequence number.
+pub const SCHEMA_VERSION: u16 = 3;
+
+/// The previous schema, still read (see [`SCHEMA_VERSION`]).
+pub const PREVIOUS_SCHEMA_VERSION: u16 = 2;
 
 /// Bytes reserved up front when encoding a stored record (a lab result
 /// with a few dozen observations fits without growing).
@@ -54,6 +64,12 @@ pub struct Entry {
     /// Stable, time-ordered id (UUIDv7) assigned when the message was
     /// committed; the hub drops duplicates by it.
     pub id: Uuid,
+    /// The record's number among the records of its source (interface):
+    /// assigned at commit, 1, 2, 3, ... without gaps, never reused, kept
+    /// across restarts. A consumer sees a gap as a record it has not (yet)
+    /// received and restores the order by it. `None` only in entries read
+    /// from schema 2, which had no sequence.
+    pub sequence: Option<u64>,
     /// When the gateway received the message (ms since the Unix epoch, UTC).
     pub received_at_ms: i64,
     /// The mapping table the record was normalized with.
@@ -104,9 +120,12 @@ impl Envelope {
         Ok(postcard::to_allocvec(self)?)
     }
 
-    /// Decodes a payload, checking the schema version first. Holds every
-    /// entry in memory at once; a consumer of untrusted payloads reads
-    /// them one entry at a time with [`EnvelopeReader`] instead.
+    /// Decodes a payload, checking the schema version first. A schema 2
+    /// payload is read into the current model (its entries have no
+    /// sequence, and the envelope says [`SCHEMA_VERSION`]: encoding it again
+    /// writes the current schema). Holds every entry in memory at once; a
+    /// consumer of untrusted payloads reads them one entry at a time with
+    /// [`EnvelopeReader`] instead.
     pub fn decode(bytes: &[u8]) -> Result<Envelope, WireError> {
         let reader = EnvelopeReader::new(bytes)?;
         let (gateway, source) = (reader.gateway.clone(), reader.source.clone());
@@ -127,13 +146,17 @@ impl Envelope {
 /// An envelope read one entry at a time: its header when made, then each
 /// entry when asked for, so memory holds one decoded record at a time
 /// (each within `crate::record::limits`), however many a payload claims.
-/// After an entry fails to decode, the reader ends.
+/// After an entry fails to decode, the reader ends. Schema 2 payloads are
+/// read too (entries without a sequence number).
 #[derive(Debug)]
 pub struct EnvelopeReader<'a> {
     /// The gateway that received the messages (`org/site/id`).
     pub gateway: String,
     /// The interface the messages came in on.
     pub source: String,
+    /// The payload's schema version ([`SCHEMA_VERSION`] or
+    /// [`PREVIOUS_SCHEMA_VERSION`]).
+    pub schema_version: u16,
     remaining: usize,
     rest: &'a [u8],
 }
@@ -142,7 +165,7 @@ impl<'a> EnvelopeReader<'a> {
     /// Reads the header of a payload, checking the schema version first.
     pub fn new(bytes: &'a [u8]) -> Result<Self, WireError> {
         let (version, rest) = postcard::take_from_bytes::<u16>(bytes)?;
-        if version != SCHEMA_VERSION {
+        if version != SCHEMA_VERSION && version != PREVIOUS_SCHEMA_VERSION {
             return Err(WireError::UnknownSchema {
                 found: version,
                 supported: SCHEMA_VERSION,
@@ -154,6 +177,7 @@ impl<'a> EnvelopeReader<'a> {
         Ok(EnvelopeReader {
             gateway,
             source,
+            schema_version: version,
             remaining,
             rest,
         })
@@ -173,7 +197,7 @@ impl Iterator for EnvelopeReader<'_> {
         if self.remaining == 0 {
             return None;
         }
-        match take_entry(self.rest) {
+        match take_entry(self.rest, self.schema_version) {
             Ok((entry, rest)) => {
                 self.remaining -= 1;
                 self.rest = rest;
@@ -187,18 +211,30 @@ impl Iterator for EnvelopeReader<'_> {
     }
 }
 
-/// One [`Entry`] as its derived form reads it, field by field, so that a
-/// record that does not decode says why (postcard keeps no message of an
-/// error raised inside a value).
-fn take_entry(bytes: &[u8]) -> Result<(Entry, &[u8]), WireError> {
+/// One [`Entry`] of a payload of schema `version` as its derived form reads
+/// it, field by field, so that a record that does not decode says why
+/// (postcard keeps no message of an error raised inside a value). Schema 2
+/// entries have no sequence number and their record is in schema 2's
+/// compact form.
+fn take_entry(bytes: &[u8], version: u16) -> Result<(Entry, &[u8]), WireError> {
     let (id, rest) = postcard::take_from_bytes::<Uuid>(bytes)?;
+    let (sequence, rest) = if version == PREVIOUS_SCHEMA_VERSION {
+        (None, rest)
+    } else {
+        postcard::take_from_bytes::<Option<u64>>(rest)?
+    };
     let (received_at_ms, rest) = postcard::take_from_bytes::<i64>(rest)?;
     let (mapping_version, rest) = postcard::take_from_bytes::<MappingVersion>(rest)?;
     let (record, rest) = postcard::take_from_bytes::<&[u8]>(rest)?;
-    let record = crate::record::decode_compact(record)?;
+    let record = if version == PREVIOUS_SCHEMA_VERSION {
+        crate::record::decode_compact_v2(record)?
+    } else {
+        crate::record::decode_compact(record)?
+    };
     let (raw, rest) = postcard::take_from_bytes::<Option<Vec<u8>>>(rest)?;
     let entry = Entry {
         id,
+        sequence,
         received_at_ms,
         mapping_version,
         record,
@@ -234,14 +270,34 @@ impl StoredRecord {
         // `self` field by field, as its derived `Serialize` writes it, with
         // the record's compact form written in place.
         crate::postcard_append::append(&self.mapping_version, &mut buf)?;
-        crate::record::append_postcard(&self.record, &mut buf)?;
+        crate::record::append_postcard(&self.record, &mut buf).map_err(|e| match e {
+            crate::record::CompactError::Limit(limit) => WireError::Limit(limit),
+            other => WireError::Record(other),
+        })?;
         Ok(buf)
     }
 
-    /// Decodes what [`StoredRecord::encode`] wrote, refusing other schema
+    /// Decodes what [`StoredRecord::encode`] wrote, or what a schema 2
+    /// build stored (read into the current model), refusing other schema
     /// versions with [`WireError::UnknownSchema`].
     pub fn decode(bytes: &[u8]) -> Result<StoredRecord, WireError> {
-        Ok(postcard::from_bytes(Self::body(bytes)?)?)
+        match Self::version(bytes)? {
+            PREVIOUS_SCHEMA_VERSION => {
+                let (_, rest) = postcard::take_from_bytes::<u16>(bytes)?;
+                let (mapping_version, rest) = postcard::take_from_bytes::<MappingVersion>(rest)?;
+                let (record, _) = postcard::take_from_bytes::<&[u8]>(rest)?;
+                Ok(StoredRecord {
+                    mapping_version,
+                    record: crate::record::decode_compact_v2(record)?,
+                })
+            }
+            _ => Ok(postcard::from_bytes(Self::body(bytes)?)?),
+        }
+    }
+
+    /// The schema version stored records start with.
+    pub fn version(bytes: &[u8]) -> Result<u16, WireError> {
+        Ok(postcard::take_from_bytes::<u16>(bytes)?.0)
     }
 
     /// The encoded fields after the schema version, once the version is
@@ -257,10 +313,17 @@ impl StoredRecord {
         Ok(rest)
     }
 
-    /// The wire entry for this record.
-    pub fn into_entry(self, id: Uuid, received_at_ms: i64, raw: Option<Vec<u8>>) -> Entry {
+    /// The wire entry for this record, number `sequence` of its source.
+    pub fn into_entry(
+        self,
+        id: Uuid,
+        sequence: u64,
+        received_at_ms: i64,
+        raw: Option<Vec<u8>>,
+    ) -> Entry {
         Entry {
             id,
+            sequence: Some(sequence),
             received_at_ms,
             mapping_version: self.mapping_version,
             record: self.record,

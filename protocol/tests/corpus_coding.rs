@@ -44,13 +44,13 @@ fn coded_elements(record: &Record) -> Vec<(&'static str, &Coded)> {
     };
     let mut out = Vec::new();
     for order in &report.orders {
-        out.extend(order.service.iter().map(|c| ("OBR-4", c)));
+        out.extend(order.service.as_deref().map(|c| ("OBR-4", c)));
         for obs in &order.observations {
             out.push(("OBX-3", &obs.code));
             if let Value::Coded(c) = &obs.value {
                 out.push(("OBX-5", c));
             }
-            out.extend(obs.method.iter().map(|c| ("OBX-17", c)));
+            out.extend(obs.method.as_deref().map(|c| ("OBX-17", c)));
         }
     }
     out

@@ -46,23 +46,16 @@ fn record(body: Body, issues: Vec<Issue>) -> Record {
             sending_facility: s("F"),
             message_time: None,
             processing: Processing::Production,
+            ..Header::default()
         },
-        patient: None,
         body,
         issues,
+        ..Record::default()
     }
 }
 
 fn empty_group() -> ObservationGroup {
-    ObservationGroup {
-        placer_order: None,
-        filler_order: None,
-        service: None,
-        observed_at: None,
-        reported_at: None,
-        status: None,
-        observations: Vec::new(),
-    }
+    ObservationGroup::default()
 }
 
 /// An envelope payload holding `records` (compact bytes each), written
@@ -76,7 +69,8 @@ fn envelope(records: &[Vec<u8>]) -> Vec<u8> {
     varint(records.len() as u64, &mut out);
     for (i, r) in records.iter().enumerate() {
         let id = uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + i as u128);
-        out.extend(postcard::to_allocvec(&(id, 1_700_000_000_000_i64)).unwrap());
+        let sequence = Some(i as u64 + 1);
+        out.extend(postcard::to_allocvec(&(id, sequence, 1_700_000_000_000_i64)).unwrap());
         out.extend(postcard::to_allocvec(MappingTable::empty().version()).unwrap());
         varint(r.len() as u64, &mut out);
         out.extend_from_slice(r);

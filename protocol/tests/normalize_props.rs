@@ -1,6 +1,7 @@
 //! Property: whatever a sender puts in the segments the normalizers read,
 //! normalization returns a record (no panic) that survives a postcard round
-//! trip, and its warnings never quote the message.
+//! trip (the compact form of wire schema 3: compact(record) decodes to the
+//! same record), and its warnings never quote the message.
 
 use hl7edge_protocol::hl7::Message;
 use hl7edge_protocol::normalize::mapping::MappingTable;
@@ -8,17 +9,20 @@ use hl7edge_protocol::normalize::{Context, normalize};
 use hl7edge_protocol::record::Record;
 use proptest::prelude::*;
 
-const TYPES: [&str; 7] = [
+const TYPES: [&str; 9] = [
     "ORU^R01^ORU_R01",
+    "OUL^R22^OUL_R22",
     "ADT^A01",
     "ADT^A40^ADT_A39",
+    "ADT^A45^ADT_A45",
     "ORM^O01",
     "OML^O21",
     "VXU^V04",
     "SIU^S12",
 ];
-const IDS: [&str; 12] = [
-    "OBR", "OBX", "PID", "PV1", "ORC", "RXA", "RXR", "MRG", "EVN", "SPM", "TQ1", "NTE",
+const IDS: [&str; 16] = [
+    "OBR", "OBX", "PID", "PV1", "ORC", "RXA", "RXR", "MRG", "EVN", "SPM", "TQ1", "NTE", "NK1",
+    "SFT", "PD1", "ZXX",
 ];
 
 /// A field made of the characters that matter to HL7: delimiters, escape,
@@ -30,7 +34,8 @@ fn field() -> impl Strategy<Value = String> {
 fn segment() -> impl Strategy<Value = String> {
     (
         proptest::sample::select(IDS.to_vec()),
-        proptest::collection::vec(field(), 0..24),
+        // Past OBX-25, OBR-29, PV1-45 and PID-30: every field the record reads.
+        proptest::collection::vec(field(), 0..48),
     )
         .prop_map(|(id, fields)| format!("{id}|{}", fields.join("|")))
 }

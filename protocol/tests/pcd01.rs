@@ -153,6 +153,6 @@ fn spot_check_waveform_is_a_series() {
     let Value::Series(samples) = &pleth.value else {
         panic!("not a series: {:?}", pleth.value);
     };
-    let text: Vec<_> = samples.iter().map(ToString::to_string).collect();
+    let text: Vec<_> = samples.values.iter().map(ToString::to_string).collect();
     assert_eq!(text, ["12", "15", "21", "30", "26", "18"]);
 }

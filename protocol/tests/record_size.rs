@@ -1,19 +1,19 @@
 //! How big the encoded record is next to the HL7 it came from, over the
 //! ORU^R01 samples (corpus and `tests/data`): postcard(Record) / raw bytes.
 //!
-//! The target is a median of at most 35 %, and the compact record form
-//! (wire schema 2: string tables, number forms for numeric codes and ids,
-//! packed timestamps and decimals, presence bits) meets it: about 33 %
-//! (byte-weighted over all samples: about 23.5 %), where schema 1 (postcard's
-//! derived form) gave 55 % and 36 %. The corpus ORUs are mostly short
-//! hand-written samples, where MSH and PID alone are a quarter of the bytes
-//! and every OBX keeps its code, display text, value, unit, range and
-//! flags; the display texts are about a third of what is left.
-//! `record_size_meets_the_target` holds the target, and pins the
-//! byte-weighted figure reached today so a change that makes records
-//! bigger is not an accident. The parse benchmark (`cargo bench -p
-//! hl7edge-protocol --bench parse`) measures the stored form (validation
-//! warnings and the mapping-table stamp included): median about 34.8 %.
+//! The target is a median of at most 35 %. Wire schema 2 met it (about
+//! 33 %), but its record left out much of the message: comments,
+//! specimens, performers, orderers, demographics, the encounter, every
+//! value repetition. Schema 3 carries them (`fidelity.rs`: 99 % of the
+//! listed fields' occurrences), and on these samples that is most of what
+//! the message says: the corpus ORUs are short hand-written messages whose
+//! leaf values are about 70 % of their bytes, and carrying them costs
+//! about half again. The target is **missed**: median about 47 %,
+//! byte-weighted about 40 % (a general-purpose compressor on top, deflate,
+//! would give about 40 % median; a static text model about 42 %; neither
+//! meets it either). `record_size_is_pinned` holds today's figures so a
+//! change that makes records bigger is not an accident, and prints the
+//! table; the README gives the figures and the trade-off.
 
 mod common;
 
@@ -22,10 +22,13 @@ use hl7edge_protocol::normalize::mapping::MappingTable;
 use hl7edge_protocol::normalize::{Context, normalize};
 use hl7edge_protocol::record::Record;
 
-/// The target: median encoded size over raw size.
+/// The target: median encoded size over raw size (missed, see the module
+/// doc).
 const TARGET_MEDIAN: f64 = 0.35;
-/// What the compact form reaches byte-weighted, with a little room.
-const PINNED_WEIGHTED: f64 = 0.24;
+/// What the compact form reaches today, median, with a little room.
+const PINNED_MEDIAN: f64 = 0.48;
+/// What the compact form reaches today byte-weighted, with a little room.
+const PINNED_WEIGHTED: f64 = 0.41;
 
 struct Ratios {
     median: f64,
@@ -77,9 +80,18 @@ fn measure() -> Ratios {
 }
 
 #[test]
-fn record_size_meets_the_target() {
+fn record_size_is_pinned() {
     let r = measure();
-    assert!(r.median <= TARGET_MEDIAN, "median ratio {:.3}", r.median);
+    println!(
+        "target: median at most {:.0} %; {}",
+        TARGET_MEDIAN * 100.0,
+        if r.median <= TARGET_MEDIAN {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+    assert!(r.median <= PINNED_MEDIAN, "median ratio {:.3}", r.median);
     assert!(
         r.weighted <= PINNED_WEIGHTED,
         "byte-weighted ratio {:.3}",

@@ -197,8 +197,14 @@ fn envelopes(gateway: &str, count: usize, shape: Shape) -> Vec<Vec<u8>> {
     let now = jiff::Timestamp::now().as_millisecond();
     (0..count.div_ceil(PER_ENVELOPE))
         .map(|n| {
-            let entries: Vec<Entry> = (0..PER_ENVELOPE.min(count - n * PER_ENVELOPE))
-                .map(|_| stored.clone().into_entry(Uuid::now_v7(), now, None))
+            let first = n * PER_ENVELOPE;
+            let entries: Vec<Entry> = (first..first + PER_ENVELOPE.min(count - first))
+                .map(|i| {
+                    let sequence = u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1);
+                    stored
+                        .clone()
+                        .into_entry(Uuid::now_v7(), sequence, now, None)
+                })
                 .collect();
             Envelope::new(gateway, "lab", entries)
                 .encode()

@@ -16,6 +16,7 @@ pub fn header(code: &str, event: &str) -> Header {
         sending_facility: CompactString::from("F"),
         message_time: None,
         processing: Processing::Production,
+        ..Header::default()
     }
 }
 
@@ -24,16 +25,19 @@ pub fn header(code: &str, event: &str) -> Header {
 pub fn records(gateway: &str, id: u128) -> Result<Vec<u8>, WireError> {
     let entry = Entry {
         id: uuid::Uuid::from_u128(id),
+        sequence: Some(1),
         received_at_ms: 1_795_345_301_234,
         mapping_version: MappingTable::empty().version().clone(),
         record: Record {
             header: header("ZZZ", "Z01"),
             patient: None,
+            encounter: None,
             body: Body::Generic(GenericMessage {
                 delimiters: "|^~\\&".into(),
                 segments: vec!["ZZZ|1".into()],
             }),
             issues: vec![],
+            not_carried: vec![],
         },
         raw: None,
     };

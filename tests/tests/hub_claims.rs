@@ -253,7 +253,12 @@ async fn a_gateway_claiming_to_be_another_is_ignored_by_tail_fleet_and_serve() -
     );
     ensure!(!text.contains(&format!(" {SPOOFED_DEPTH}\n")), "{text}");
     ensure!(
-        hub::sample(&text, "hl7edge_alerts", &[("gateway", "gw-0001"), ("kind", "identity_mismatch")]).is_some_and(|n| n >= 1.0),
+        hub::sample(
+            &text,
+            "hl7edge_alerts",
+            &[("gateway", "gw-0001"), ("kind", "identity_mismatch")]
+        )
+        .is_some_and(|n| n >= 1.0),
         "gw-0001's row carries the alert:\n{text}"
     );
     ensure!(

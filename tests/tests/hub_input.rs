@@ -49,8 +49,10 @@ fn crafted_payload() -> Result<Vec<u8>> {
     let record = Record {
         header: header("ORU", "R01"),
         patient: None,
+        encounter: None,
         body: Body::Observations(ObservationReport { orders: vec![] }),
         issues: vec![],
+        not_carried: vec![],
     };
     let mut compact = encode_compact(&record)?;
     ensure!(
@@ -64,7 +66,11 @@ fn crafted_payload() -> Result<Vec<u8>> {
     out.extend(postcard::to_allocvec("lab")?);
     out.push(1);
     let id = uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0bad);
-    out.extend(postcard::to_allocvec(&(id, 1_795_345_301_234_i64))?);
+    out.extend(postcard::to_allocvec(&(
+        id,
+        Some(1_u64),
+        1_795_345_301_234_i64,
+    ))?);
     out.extend(postcard::to_allocvec(MappingTable::empty().version())?);
     varint(compact.len() as u64, &mut out);
     out.extend_from_slice(&compact);

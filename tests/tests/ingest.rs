@@ -161,7 +161,7 @@ async fn every_acked_message_lands_once_with_its_typed_rows_through_two_ingests_
             "SELECT o.code_system, o.code, o.standard, o.unit, o.status, o.value_num IS NOT NULL,
                     o.observed_at IS NOT NULL, cardinality(o.flags), r.message_type,
                     o.value_text, o.value_type, r.record #>> '{body,Observations,orders,0,observations,0}',
-                    r.record -> 'header' ->> 'control_id' = r.control_id, r.sequence IS NULL
+                    r.record -> 'header' ->> 'control_id' = r.control_id, r.sequence
              FROM observations o JOIN records r ON r.id = o.record_id
              WHERE o.ordinal = 0 LIMIT 1",
             &[],
@@ -180,7 +180,30 @@ async fn every_acked_message_lands_once_with_its_typed_rows_through_two_ingests_
     ensure!(row.get::<_, i32>(7) == 1, "one OBX-8 flag");
     ensure!(row.get::<_, String>(8) == "ORU_R01");
     ensure!(row.get::<_, bool>(12), "the JSONB is the record");
-    ensure!(row.get::<_, bool>(13), "no sequence before wire schema 3");
+    ensure!(
+        row.get::<_, Option<i64>>(13).is_some_and(|n| n >= 1),
+        "a schema 3 record has its per-source sequence"
+    );
+    // Each gateway's source numbers its records 1..=300, each once.
+    let sequences = db
+        .query(
+            "SELECT gateway, source, count(*), count(DISTINCT sequence), min(sequence),
+                    max(sequence)
+             FROM records GROUP BY gateway, source ORDER BY gateway",
+            &[],
+        )
+        .await?;
+    ensure!(sequences.len() == 2, "{} gateway sources", sequences.len());
+    for r in &sequences {
+        let (rows, distinct) = (r.get::<_, i64>(2), r.get::<_, i64>(3));
+        let (min, max) = (r.get::<_, Option<i64>>(4), r.get::<_, Option<i64>>(5));
+        ensure!(
+            rows == 300 && distinct == 300 && min == Some(1) && max == Some(300),
+            "{}/{}: {rows} rows, {distinct} sequence numbers, {min:?}..{max:?}",
+            r.get::<_, String>(0),
+            r.get::<_, String>(1)
+        );
+    }
     // Every typed row holds exactly what its OBX in the record says (the binary COPY's
     // numeric keeps the digits and the scale as sent: 0.7 stays 0.7, 88 stays 88).
     let row = db

@@ -40,7 +40,7 @@ fn envelope(gateway: &str, id: Uuid, control_id_seed: u64) -> Vec<u8> {
         mapping_version: mapping.version().clone(),
         record: normalize(&msg, Vec::new(), &ctx).record,
     }
-    .into_entry(id, 1_795_345_301_234, None);
+    .into_entry(id, control_id_seed, 1_795_345_301_234, None);
     Envelope::new(gateway, "lab", vec![entry])
         .encode()
         .expect("encodes")

@@ -185,7 +185,7 @@ fn value_text(value: &Value) -> String {
         Value::Coded(c) => coded(c),
         Value::Time(t) => record_text::iso(t),
         Value::Text(t) => t.chars().take(40).collect(),
-        Value::Series(s) => format!("{} samples", s.len()),
+        Value::Series(s) => format!("{} samples", s.values.len()),
     }
 }
 
@@ -270,7 +270,7 @@ mod tests {
             mapping_version: mapping.version().clone(),
             record,
         };
-        let entry = stored.into_entry(Uuid::nil(), 0, None);
+        let entry = stored.into_entry(Uuid::nil(), 1, 0, None);
         (Envelope::new("o/s/g", source, vec![entry.clone()]), entry)
     }
 

@@ -7,9 +7,10 @@
 //!   [`EnvelopeWriter`] writes, so a planned envelope is never larger than
 //!   the planner allowed (tested).
 //! - The stored records are copied into the envelope as they are, not
-//!   decoded and encoded again. A row whose stored record has another
-//!   schema version (written by another build) is left out *and left in
-//!   the store*: it is never deleted, it keeps counting in the queue depth
+//!   decoded and encoded again (rows an older build queued were made
+//!   current when they were read: `upgrade`). A row whose stored record
+//!   still has another schema version (a newer build's, or one that could
+//!   not be made current) is left out *and left in the store*: it is never deleted, it keeps counting in the queue depth
 //!   that `status` and telemetry report, and a build that reads it sends
 //!   it. An error is logged each time it is left out.
 
@@ -37,7 +38,12 @@ impl Planned for Outgoing<'_> {
 
     fn entry_len(&self) -> usize {
         let raw = self.raw().map(<[u8]>::len);
-        wire::entry_len(self.row.received_at_ms, self.row.record_len, raw)
+        wire::entry_len(
+            self.row.source_seq,
+            self.row.received_at_ms,
+            self.row.record_len,
+            raw,
+        )
     }
 
     fn envelope_len(&self, count: usize, entries: usize) -> usize {
@@ -83,7 +89,7 @@ pub fn build(gateway: &str, group: Vec<Outgoing<'_>>) -> Built {
     for out in group {
         let raw = out.raw();
         let row = &out.row;
-        match writer.push(row.id, row.received_at_ms, &row.record, raw) {
+        match writer.push(row.id, row.source_seq, row.received_at_ms, &row.record, raw) {
             Ok(()) => built.seqs.push(row.seq),
             Err(e) => {
                 error!(seq = row.seq, cause = %e, "stored record cannot be sent by this build; kept in the queue, not sent");
@@ -141,6 +147,8 @@ mod tests {
                 seq,
                 id: Uuid::from_u128(seq as u128),
                 source: "lab".into(),
+                // Sequence numbers of every varint length.
+                source_seq: (seq as u64).wrapping_mul(0x0123_4567_89ab_cdef) >> (seq % 64),
                 message_type: "ORU^R01".into(),
                 received_at_ms: 1_700_000_000_000 + seq,
                 record_len: record.len(),

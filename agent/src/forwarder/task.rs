@@ -75,6 +75,9 @@ pub struct ForwarderSettings {
     pub hub: Hub,
     /// Sources whose raw HL7 is forwarded with each record.
     pub include_raw: HashSet<String>,
+    /// How each interface normalizes now: rows an older build queued are
+    /// normalized again with it before they are sent (see `upgrade`).
+    pub interfaces: std::sync::Arc<crate::upgrade::Interfaces>,
     /// Agent version for the status message.
     pub version: String,
     /// Process start, Unix ms.
@@ -688,8 +691,14 @@ impl<'a> Generation<'a> {
             with_raw: !self.s.include_raw.is_empty(),
             pick,
         };
+        // Rows queued by an older build are made current (normalized again from their raw HL7
+        // when it is kept) off the async workers, with the read.
+        let interfaces = std::sync::Arc::clone(&self.s.interfaces);
         let Some(rows) = self
-            .read_blocking(move |r| r.pending_records(&query))
+            .read_blocking(move |r| {
+                r.pending_records(&query)
+                    .map(|rows| upgrade_rows(r, rows, &interfaces))
+            })
             .await?
         else {
             return Ok(());
@@ -875,6 +884,50 @@ impl<'a> Generation<'a> {
             .await;
         }
     }
+}
+
+/// Makes the stored records of rows an older build queued current (see
+/// `upgrade`): normalized again from their raw HL7 (read here when the row
+/// was read without it), or carried over. A row that cannot be made current
+/// is left as it is: `envelope::build` keeps it in the queue and logs why.
+fn upgrade_rows(
+    reader: &StoreReader,
+    mut rows: Vec<PendingRecord>,
+    interfaces: &crate::upgrade::Interfaces,
+) -> Vec<PendingRecord> {
+    let (mut renormalized, mut carried) = (0u64, 0u64);
+    // A row read without its record (too big for any payload: it is set
+    // aside as it is) is left alone.
+    for row in rows
+        .iter_mut()
+        .filter(|r| !r.record.is_empty() && !crate::upgrade::is_current(&r.record))
+    {
+        let raw = match &row.raw {
+            Some(raw) if !raw.is_empty() => raw.clone(),
+            _ => reader.raw(row.seq).ok().flatten().unwrap_or_default(),
+        };
+        match crate::upgrade::upgrade(&row.record, &raw, interfaces.get(&row.source)) {
+            Ok((record, how)) => {
+                row.record_len = record.len();
+                row.record = record;
+                match how {
+                    crate::upgrade::Upgraded::Renormalized => renormalized += 1,
+                    crate::upgrade::Upgraded::CarriedOver => carried += 1,
+                }
+            }
+            Err(e) => {
+                warn!(seq = row.seq, cause = %e, "a record queued by another build cannot be made current");
+            }
+        }
+    }
+    if renormalized + carried > 0 {
+        info!(
+            renormalized,
+            carried_over = carried,
+            "records queued by an older build made current before sending"
+        );
+    }
+    rows
 }
 
 /// Moves the forwarder's heartbeat to now.

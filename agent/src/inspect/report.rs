@@ -37,6 +37,9 @@ pub(super) fn write(out: &mut impl Write, r: &Report) -> io::Result<()> {
                 patient_section(&mut content, patient, &mut f);
             }
             body_section(&mut content, &record.body, &mut f);
+            if let Some(visit) = &record.encounter {
+                encounter(&mut content, visit, &mut f);
+            }
             header(&mut body, &record.header, &mut f);
             verdict(&mut body, r, f.unmapped.len());
             body.push_str(&content);
@@ -405,9 +408,6 @@ fn patient_event(out: &mut String, e: &PatientEvent, f: &mut Findings) {
     }
     let merged: Vec<String> = e.merged_from.iter().map(identifier).collect();
     line(out, "merged from", &merged.join("; "));
-    if let Some(visit) = &e.encounter {
-        encounter(out, visit, f);
-    }
 }
 
 fn encounter(out: &mut String, v: &Encounter, f: &mut Findings) {

@@ -158,11 +158,20 @@ fn earlier_in_window(
     })
 }
 
+/// Inserts the record with a new id and the next number of its source.
 fn insert_record(tx: &Transaction<'_>, msg: &NewMessage) -> rusqlite::Result<(Uuid, i64)> {
     let id = Uuid::now_v7();
+    let source_seq: i64 = tx
+        .prepare_cached(
+            "INSERT INTO source_sequence (source, last) VALUES (?1, 1)
+             ON CONFLICT (source) DO UPDATE SET last = last + 1
+             RETURNING last",
+        )?
+        .query_row([&msg.source], |r| r.get(0))?;
     tx.prepare_cached(
-        "INSERT INTO records (id, source, control_id, message_type, received_at_ms, raw, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO records (id, source, control_id, message_type, received_at_ms, raw, record,
+                              source_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         id,
@@ -171,7 +180,8 @@ fn insert_record(tx: &Transaction<'_>, msg: &NewMessage) -> rusqlite::Result<(Uu
         msg.message_type,
         msg.received_at_ms,
         msg.raw,
-        msg.record
+        msg.record,
+        source_seq
     ])?;
     Ok((id, tx.last_insert_rowid()))
 }

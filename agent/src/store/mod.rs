@@ -27,7 +27,10 @@
 //!    commit order and never reused; the forwarder reads in seq order, so
 //!    per-source order is the order of acknowledgement, whatever the clock
 //!    does. Each record also gets a UUIDv7 id at commit, stable across
-//!    resends to the hub.
+//!    resends to the hub, and its source's next number (`source_seq`: 1,
+//!    2, 3, ... per source, without gaps, never reused, raised in the
+//!    inserting transaction), which travels in the envelope so that any
+//!    consumer can detect gaps and restore the order.
 //! 5. **Rows leave only after custody passes**: the broker's PUBACK
 //!    (`forwarded`), or in receipt mode the hub's custody receipt
 //!    (`receipted`; a PUBACK only marks the row at broker, `custody.rs`);
@@ -70,6 +73,7 @@
 //! | `source_stats` | lifetime counters per source, updated in the same transaction |
 //! | `awaiting_receipt` | receipt mode: rows the broker acknowledged, waiting for the hub's receipt (`custody.rs`) |
 //! | `hub_link` | one row: the hub connection as the forwarder last saw it (`hub_link.rs`) |
+//! | `source_sequence` | each source's last record number (`records.source_seq`) |
 //!
 //! # Use
 //!

@@ -29,6 +29,8 @@ pub struct PendingRecord {
     pub id: Uuid,
     /// The listener (interface) name.
     pub source: String,
+    /// The record's number among its source's records (1, 2, 3, ...).
+    pub source_seq: u64,
     /// MSH-9 as a short code.
     pub message_type: String,
     /// When the message was received, Unix milliseconds.
@@ -226,6 +228,7 @@ impl StoreReader {
                 record_len: r.get(5)?,
                 record: r.get(6)?,
                 raw: r.get(7)?,
+                source_seq: r.get(8)?,
             };
             let raw_len = row.raw.as_ref().map_or(0, Vec::len);
             bytes = bytes.saturating_add(row.record.len() + raw_len);
@@ -245,6 +248,16 @@ impl StoreReader {
     /// The hub connection as the forwarder last recorded it.
     pub fn hub_link(&self) -> Result<Option<HubLinkRow>, StoreError> {
         Ok(hub_link::read(&self.conn)?)
+    }
+
+    /// The raw HL7 of record `seq`, if the row is still there and holds it (a row of an
+    /// interface that does not forward raw messages has none).
+    pub fn raw(&self, seq: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT raw FROM records WHERE seq = ?1")?;
+        let raw: Option<Option<Vec<u8>>> = stmt.query_row([seq], |r| r.get(0)).optional()?;
+        Ok(raw.flatten())
     }
 
     /// Parked records (set aside as too big for the hub), oldest first.
@@ -421,7 +434,8 @@ impl StoreReader {
 /// The forwarder's read in puback mode: unsent, not parked rows after a seq.
 const PENDING_UNSENT: &str = "SELECT seq, id, source, message_type, received_at_ms, length(record),
         CASE WHEN length(record) <= ?4 THEN record ELSE x'' END,
-        CASE WHEN ?3 AND length(record) <= ?4 THEN raw END
+        CASE WHEN ?3 AND length(record) <= ?4 THEN raw END,
+        coalesce(source_seq, 0)
     FROM records
     WHERE sent_at_ms IS NULL AND parked_at_ms IS NULL AND seq > ?1
     ORDER BY seq LIMIT ?2";
@@ -430,7 +444,8 @@ const PENDING_UNSENT: &str = "SELECT seq, id, source, message_type, received_at_
 const PENDING_NOT_AT_BROKER: &str = "SELECT seq, id, source, message_type, received_at_ms,
         length(record),
         CASE WHEN length(record) <= ?4 THEN record ELSE x'' END,
-        CASE WHEN ?3 AND length(record) <= ?4 THEN raw END
+        CASE WHEN ?3 AND length(record) <= ?4 THEN raw END,
+        coalesce(source_seq, 0)
     FROM records
     WHERE sent_at_ms IS NULL AND parked_at_ms IS NULL AND seq > ?1
       AND NOT EXISTS (SELECT 1 FROM awaiting_receipt a WHERE a.seq = records.seq)
@@ -441,7 +456,8 @@ const PENDING_NOT_AT_BROKER: &str = "SELECT seq, id, source, message_type, recei
 const PENDING_DUE: &str = "SELECT r.seq, r.id, r.source, r.message_type, r.received_at_ms,
         length(r.record),
         CASE WHEN length(r.record) <= ?4 THEN r.record ELSE x'' END,
-        CASE WHEN ?3 AND length(r.record) <= ?4 THEN r.raw END
+        CASE WHEN ?3 AND length(r.record) <= ?4 THEN r.raw END,
+        coalesce(r.source_seq, 0)
     FROM awaiting_receipt a JOIN records r ON r.seq = a.seq
     WHERE a.seq > ?1 AND +a.due_ms <= ?5 AND r.sent_at_ms IS NULL AND r.parked_at_ms IS NULL
     ORDER BY a.seq LIMIT ?2";

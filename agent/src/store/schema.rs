@@ -15,6 +15,11 @@
 //! - `records.seq` is `AUTOINCREMENT`: a sequence number is never reused,
 //!   even after every row was deleted, so a reader's `after_seq` cursor can
 //!   never skip a new row. Seq, not time, orders records.
+//! - `records.source_seq` numbers the records of one source 1, 2, 3, ...
+//!   in commit order: `source_sequence.last` is the source's last number,
+//!   raised in the transaction that inserts the record, so a rolled-back
+//!   insert leaves no gap and a number is never given twice (it survives
+//!   restarts and the deletion of every row).
 
 use std::time::Duration;
 
@@ -216,8 +221,35 @@ CREATE TABLE hub_link (
 ) STRICT;
 ";
 
+/// Schema version 7: every record gets a number per source (`source_seq`:
+/// 1, 2, 3, ... in commit order, without gaps, never reused), kept in
+/// `source_sequence`. Rows queued before the upgrade (and not yet sent) are
+/// numbered in the order they were committed.
+const V7_SOURCE_SEQUENCE: &str = "
+ALTER TABLE records ADD COLUMN source_seq INTEGER;
+CREATE TABLE source_sequence (
+    source TEXT    PRIMARY KEY,
+    last   INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+UPDATE records SET source_seq = numbered.n
+    FROM (SELECT seq, row_number() OVER (PARTITION BY source ORDER BY seq) AS n
+          FROM records WHERE sent_at_ms IS NULL) AS numbered
+    WHERE records.seq = numbered.seq;
+INSERT INTO source_sequence (source, last)
+    SELECT source, max(source_seq) FROM records
+    WHERE source_seq IS NOT NULL GROUP BY source;
+";
+
 /// Every migration, in order; index `i` produces schema version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3_AUDIT_CHAIN, V4_PARKED, V5_AT_REST, V6_CUSTODY];
+const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V3_AUDIT_CHAIN,
+    V4_PARKED,
+    V5_AT_REST,
+    V6_CUSTODY,
+    V7_SOURCE_SEQUENCE,
+];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

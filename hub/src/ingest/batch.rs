@@ -163,8 +163,10 @@ mod tests {
                     sending_facility: "".into(),
                     message_time: None,
                     processing: hl7edge_protocol::record::Processing::Production,
+                    ..Default::default()
                 },
                 patient: None,
+                encounter: None,
                 body: hl7edge_protocol::record::Body::Generic(
                     hl7edge_protocol::record::GenericMessage {
                         delimiters: "|^~\\&".into(),
@@ -172,11 +174,16 @@ mod tests {
                     },
                 ),
                 issues: Vec::new(),
+                not_carried: Vec::new(),
             },
         };
         envelope.entries = ids
             .iter()
-            .map(|id| record.clone().into_entry(Uuid::from_u128(*id), 0, None))
+            .map(|id| {
+                record
+                    .clone()
+                    .into_entry(Uuid::from_u128(*id), *id as u64, 0, None)
+            })
             .collect();
         Pending {
             item: Item::Records {

@@ -75,7 +75,10 @@ impl<'a> Rows<'a> {
         r.source.push(source);
         r.message_type.push(message_type(record));
         r.control_id.push(record.header.control_id.as_str());
-        r.sequence.push(None);
+        // A sequence past i64::MAX (never assigned: a store counts from 1)
+        // is stored as unknown rather than wrapped.
+        r.sequence
+            .push(entry.sequence.and_then(|n| i64::try_from(n).ok()));
         r.received_at.push(received_at);
         r.message_time
             .push(record.header.message_time.and_then(|t| timestamp(t.utc_ms)));
@@ -348,9 +351,14 @@ fn value_columns(value: &Value) -> ValueColumns<'_> {
             text: Some(Cow::Borrowed(t.as_str())),
             ..none("text")
         },
-        Value::Series(values) => ValueColumns {
+        Value::Series(series) => ValueColumns {
+            unit: series
+                .unit
+                .as_ref()
+                .and_then(|u| u.ucum.as_deref().or(u.original.as_deref())),
             text: Some(Cow::Owned(
-                values
+                series
+                    .values
                     .iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()

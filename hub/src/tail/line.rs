@@ -1,8 +1,10 @@
 //! One MQTT record payload into NDJSON lines, one per new record.
 //!
-//! A line: `{"gateway", "source", "message_type", "id", "received_at",
-//! "received_at_ms", "mapping_version", "record"}` (plus `"raw_hl7"` when
-//! asked for and forwarded). Records already seen (same id) are dropped.
+//! A line: `{"gateway", "source", "message_type", "id", "sequence",
+//! "received_at", "received_at_ms", "mapping_version", "record"}` (plus
+//! `"raw_hl7"` when asked for and forwarded). `sequence` is the record's
+//! number among its source's records (absent for schema 2 payloads).
+//! Records already seen (same id) are dropped.
 //!
 //! The payload is read one record at a time ([`EnvelopeReader`]) and each
 //! line written as soon as it is made, so memory holds one decoded record
@@ -93,6 +95,8 @@ struct Line<'a> {
     source: &'a str,
     message_type: &'a str,
     id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sequence: Option<u64>,
     received_at: String,
     received_at_ms: i64,
     mapping_version: &'a MappingVersion,
@@ -164,6 +168,7 @@ pub fn write_lines(
             source: &source,
             message_type: &message_type,
             id: entry.id,
+            sequence: entry.sequence,
             received_at: rfc3339(entry.received_at_ms),
             received_at_ms: entry.received_at_ms,
             mapping_version: &entry.mapping_version,

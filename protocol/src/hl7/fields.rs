@@ -20,25 +20,26 @@ use crate::hl7::{Element, Level, Message, Segment};
 
 /// The segments whose fields are indexed: those validation and
 /// normalization read field by field. Any other segment's fields are found
-/// by scanning, on each call. Segments that often carry long tails nobody
-/// here reads (PID's addresses and phone numbers, for one) are indexed only
-/// up to the highest field read (`Some(n)`); fields past it are found by
-/// scanning too. The others are indexed whole (`None`): counting fields
-/// costs more than it saves on them.
-const INDEXED: [(&[u8; 3], Option<usize>); 13] = [
+/// by scanning, on each call. Segments with long tails nobody here reads
+/// are indexed only up to the highest field read (`Some(n)`); fields past
+/// it are found by scanning too. The others are indexed whole (`None`).
+const INDEXED: [(&[u8; 3], Option<usize>); 16] = [
     (b"MSH", None),
-    (b"PID", Some(8)),
+    (b"PID", None),
     (b"PV1", None),
     (b"EVN", None),
     (b"MRG", None),
-    (b"ORC", Some(12)),
+    (b"ORC", None),
     (b"OBR", None),
     (b"OBX", None),
     (b"RXA", None),
     (b"RXR", None),
     (b"RXO", Some(4)),
-    (b"TQ1", Some(9)),
-    (b"SPM", Some(4)),
+    (b"TQ1", None),
+    (b"SPM", None),
+    (b"NTE", None),
+    (b"NK1", Some(13)),
+    (b"SFT", None),
 ];
 
 /// How many segment ids are indexed.

@@ -15,7 +15,7 @@ pub mod message;
 pub(crate) mod message_type;
 pub mod mllp;
 pub mod path;
-mod scan;
+pub(crate) mod scan;
 pub mod validate;
 
 pub use charset::{DeclaredCharset, Encoding};

@@ -24,7 +24,7 @@ use crate::hl7::limits::{MAX_ISSUES, Omitted};
 use crate::hl7::{ErrorCode, Issue, Location, Segment};
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::mapping::MappingTable;
-use crate::record::{Coded, Record, Timestamp, Unit};
+use crate::record::{Coded, Organization, Practitioner, Record, Timestamp, Unit};
 
 /// What a normalization run needs from the caller.
 #[derive(Debug, Clone, Copy)]
@@ -105,12 +105,23 @@ pub(crate) struct Work<'c> {
     pub(crate) units: Memo<Option<Unit>>,
     /// Times already converted, by the raw bytes sent.
     pub(crate) times: Memo<Timestamp>,
-    /// Coded values of fields that repeat on every segment (OBX-17), by
-    /// the raw bytes sent.
+    /// Coded values of fields that repeat on every segment (OBX-15,
+    /// OBX-17), by the raw bytes sent.
     pub(crate) codes: Memo<Option<Coded>>,
+    /// Performing organizations (OBX-23/24), by the raw bytes sent.
+    pub(crate) organizations: Memo<Option<Organization>>,
+    /// People of fields that repeat on every OBX (OBX-16, OBX-25), by the
+    /// raw bytes sent.
+    pub(crate) people: Memo<Vec<Practitioner>>,
     /// True once a time of hour precision or finer was sent without an
-    /// offset and read in the site zone.
-    pub(crate) read_in_site_zone: bool,
+    /// offset (and so read in the zone of [`Work::zone`]).
+    pub(crate) read_without_offset: bool,
+    /// The sender's own offset (from MSH-7), when it disagrees with the
+    /// site zone: times without an offset are read in it instead.
+    pub(crate) sender_zone: Option<TimeZone>,
+    /// Per segment (by index), whether a normalizer read it into the record
+    /// (see `carried`).
+    pub(crate) consumed: Vec<bool>,
     /// Results in a unit incommensurable with the one their code expects.
     pub(crate) unit_mismatches: u32,
     /// Every coded element seen, standard or not.
@@ -205,9 +216,37 @@ impl<'c> Work<'c> {
             units: Memo::default(),
             times: Memo::default(),
             codes: Memo::default(),
-            read_in_site_zone: false,
+            organizations: Memo::default(),
+            people: Memo::default(),
+            read_without_offset: false,
+            sender_zone: None,
+            consumed: Vec::new(),
             unit_mismatches: 0,
             coded: CodedTally::default(),
+        }
+    }
+
+    /// The zone times sent without an offset are read in: the sender's
+    /// offset when MSH-7 showed one the site zone disagrees with, else the
+    /// site zone.
+    pub(crate) fn zone(&self) -> &TimeZone {
+        self.sender_zone.as_ref().unwrap_or(self.ctx.time_zone)
+    }
+
+    /// True when `segment` was read into the record.
+    pub(crate) fn is_consumed(&self, segment: &Segment<'_>) -> bool {
+        self.consumed.get(segment.index()).copied().unwrap_or(false)
+    }
+
+    /// Notes that `segment` is read into the record: its fields are
+    /// carried as the `carried` table says.
+    pub(crate) fn consume(&mut self, segment: &Segment<'_>) {
+        let i = segment.index();
+        if self.consumed.len() <= i {
+            self.consumed.resize(i + 1, false);
+        }
+        if let Some(slot) = self.consumed.get_mut(i) {
+            *slot = true;
         }
     }
 
@@ -326,6 +365,28 @@ impl<'a> At<'a> {
             .repetition(self.repetition)
             .component(self.component)
     }
+}
+
+/// Runs `read` on message `text` with a fresh run (site zone UTC, no
+/// mapping table): for normalizer tests. Gives what `read` returned and
+/// the warnings raised.
+#[cfg(test)]
+pub(crate) fn work_for<R>(
+    text: &str,
+    read: impl FnOnce(&mut Work<'_>, &crate::hl7::Message<'_>) -> R,
+) -> (R, Vec<Issue>) {
+    let message = crate::hl7::Message::parse(text.as_bytes()).expect("test message parses");
+    let tz = TimeZone::UTC;
+    let mapping = MappingTable::empty();
+    let mut work = Work::new(
+        Context {
+            time_zone: &tz,
+            mapping: &mapping,
+        },
+        Vec::new(),
+    );
+    let out = read(&mut work, &message);
+    (out, work.issues)
 }
 
 #[cfg(test)]

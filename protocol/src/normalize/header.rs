@@ -1,30 +1,43 @@
-//! MSH to [`Header`]: who sent the message, what it is, when it was made.
+//! MSH (and SFT) to [`Header`]: who sent the message, to whom, what it
+//! is, when it was made, by which software.
 //!
 //! Applications and facilities are HD values: their namespace id, or the
-//! universal id when the namespace is empty. Missing text fields become
-//! empty strings (validation has already flagged what is required); an
-//! unreadable MSH-7 is a warning and `message_time` is `None`.
+//! universal id when the namespace is empty; the sending application's and
+//! facility's universal ids (OIDs) are kept too. MSH-21 gives the message
+//! profiles (EI.1 of each repetition); every SFT the sending software.
+//! Missing text fields become empty strings (validation has already flagged
+//! what is required); an unreadable MSH-7 is a warning and `message_time`
+//! is `None`.
 //!
-//! [`check_site_zone`] runs once the whole message is read: when MSH-7 was
-//! sent with a UTC offset that is not the configured site zone's offset at
-//! that instant, and other times in the message (hour precision or finer)
-//! were sent without an offset and so were read in the site zone, as they
-//! must be, a warning at MSH-7 says so: the sender's clock and the
-//! interface's zone disagree, so those times are likely off by the
-//! difference. A message whose times all carry offsets is read exactly
-//! whatever the site zone, and gets no warning.
+//! **The sender's zone.** HL7 says a time without an offset is in the
+//! sender's zone. The site zone (the interface's `time_zone`) stands for
+//! it, unless MSH-7 shows the sender's offset and the site zone disagrees
+//! with it at that instant (a sender in another zone, or a site zone
+//! misconfigured): then every time of the message without an offset is
+//! read in the sender's offset (`Timestamp::offset_minutes` says which, and
+//! `zone_assumed` stays set), and once the whole message is read
+//! [`check_site_zone`] puts a warning at MSH-7 saying so, when any such
+//! time (hour precision or finer) was there. A message whose times all
+//! carry offsets is read exactly whatever the zone, and gets no warning.
 
 use crate::hl7::message_type::MessageKind;
 use crate::hl7::{Element, ErrorCode, Message};
 use crate::normalize::context::Work;
-use crate::normalize::datatypes::{field_time, string};
+use crate::normalize::datatypes::{each, field_time, first, organization, string};
 use crate::normalize::fields::Fields;
 use crate::normalize::time::disagrees_with_site;
-use crate::record::{CompactString, Header, Processing, Timestamp};
+use crate::record::{CompactString, Header, Processing, Software};
 
 /// Reads the header of `msg`, whose MSH-9 has been read as `kind`.
 pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageKind<'_>) -> Header {
     let fields = Fields::new(msg, msg.msh());
+    let universal = |n: usize| string(fields.field(n).and_then(|f| f.component(2)));
+    let message_time = field_time(work, &fields, 7);
+    if let Some(t) = message_time.filter(|t| disagrees_with_site(t, work.ctx.time_zone))
+        && let Ok(offset) = jiff::tz::Offset::from_seconds(i32::from(t.offset_minutes) * 60)
+    {
+        work.sender_zone = Some(jiff::tz::TimeZone::fixed(offset));
+    }
     Header {
         message_code: kind.code.as_ref().into(),
         trigger_event: kind.event.as_ref().into(),
@@ -32,26 +45,45 @@ pub(crate) fn header(work: &mut Work<'_>, msg: &Message<'_>, kind: &MessageKind<
         version: string(fields.field(12).and_then(|f| f.component(1))).unwrap_or_default(),
         sending_application: hd(fields.field(3)).unwrap_or_default(),
         sending_facility: hd(fields.field(4)).unwrap_or_default(),
-        message_time: field_time(work, &fields, 7),
+        message_time,
         processing: processing(fields.field(11)),
+        sending_application_id: universal(3),
+        sending_facility_id: universal(4),
+        receiving_application: hd(fields.field(5)),
+        receiving_facility: hd(fields.field(6)),
+        profiles: each(&fields, 21, |parts| string(parts.part(1))),
+        software: software(work, msg),
     }
 }
 
-/// Warns at MSH-7 when its offset disagrees with the site zone and times
-/// were read in the site zone (see the module doc). Runs after the body.
-pub(crate) fn check_site_zone(
-    work: &mut Work<'_>,
-    msg: &Message<'_>,
-    message_time: Option<Timestamp>,
-) {
-    let disagrees = message_time.is_some_and(|t| disagrees_with_site(&t, work.ctx.time_zone));
-    if disagrees && work.read_in_site_zone {
+/// Every SFT (each marked as read).
+fn software(work: &mut Work<'_>, msg: &Message<'_>) -> Vec<Software> {
+    let mut out = Vec::new();
+    for segment in msg.segments_named("SFT") {
+        work.consume(&segment);
+        let sft = Fields::new(msg, segment);
+        out.push(Software {
+            vendor: first(&sft, 1, organization).and_then(|o| o.name),
+            version: string(sft.field(2)),
+            product: string(sft.field(3)),
+            binary_id: string(sft.field(4)),
+            installed_at: field_time(work, &sft, 6),
+        });
+    }
+    out
+}
+
+/// Warns at MSH-7 when times without an offset were read in the sender's
+/// offset instead of the site zone (see the module doc). Runs after the
+/// body.
+pub(crate) fn check_site_zone(work: &mut Work<'_>, msg: &Message<'_>) {
+    if work.sender_zone.is_some() && work.read_without_offset {
         let msh = Fields::new(msg, msg.msh());
         work.warn(
             ErrorCode::DataType,
             msh.at(7).repetition(1).component(1),
-            "the sender's clock offset (MSH-7) disagrees with the configured site time zone, \
-             in which this message's times without an offset were read",
+            "the sender's UTC offset (MSH-7) is not the configured site time zone's; this \
+             message's times without an offset were read in the sender's offset",
         );
     }
 }
@@ -114,9 +146,12 @@ mod tests {
         assert_eq!(h.message_time.unwrap().offset_minutes, 60);
     }
 
-    /// The issues of `header` then `check_site_zone`, with an EVN-2 read
-    /// as a body time would be.
-    fn zone_check(text: &str, tz: &TimeZone) -> Vec<crate::hl7::Issue> {
+    /// The EVN-2 read after `header` (as a body time would be), and the
+    /// issues of `header` then `check_site_zone`.
+    fn zone_check(
+        text: &str,
+        tz: &TimeZone,
+    ) -> (Option<crate::record::Timestamp>, Vec<crate::hl7::Issue>) {
         let m = Message::parse(text.as_bytes()).unwrap();
         let mapping = MappingTable::empty();
         let mut work = Work::new(
@@ -126,30 +161,48 @@ mod tests {
             },
             Vec::new(),
         );
-        let h = header(&mut work, &m, m.message_kind());
+        header(&mut work, &m, m.message_kind());
         let evn = Fields::new(&m, m.segment("EVN").unwrap());
-        field_time(&mut work, &evn, 2);
-        check_site_zone(&mut work, &m, h.message_time);
-        work.issues
+        let evn2 = field_time(&mut work, &evn, 2);
+        check_site_zone(&mut work, &m);
+        (evn2, work.issues)
     }
 
     #[test]
-    fn a_sender_offset_that_is_not_the_site_zone_is_warned_about_when_times_were_read_in_it() {
+    fn times_without_offset_are_read_in_the_senders_offset_when_the_site_zone_disagrees() {
         let msh = "MSH|^~\\&|A|B|C|D|20240102123045-0500||ADT^A01|C1|P|2.5.1";
         let text = format!("{msh}\rEVN|A01|20240102123000");
-        let issues = zone_check(&text, &TimeZone::UTC);
+        let (evn2, issues) = zone_check(&text, &TimeZone::UTC);
+        let evn2 = evn2.unwrap();
+        assert_eq!(evn2.offset_minutes, -300, "the sender's offset");
+        assert!(evn2.zone_assumed);
+        assert_eq!(
+            jiff::Timestamp::from_millisecond(evn2.utc_ms)
+                .unwrap()
+                .to_string(),
+            "2024-01-02T17:30:00Z"
+        );
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].location.to_string(), "MSH(segment 1)-7[1].1");
-        assert!(issues[0].message.contains("site time zone"));
-        let agreeing = zone_check(&text, &TimeZone::fixed(jiff::tz::offset(-5)));
-        assert!(agreeing.is_empty());
+        assert!(issues[0].message.contains("read in the sender's offset"));
+        // The site zone agrees with MSH-7 at that instant: read in it, no
+        // warning (its DST rules still apply to other dates).
+        let eastern = TimeZone::posix("EST5EDT,M3.2.0,M11.1.0").unwrap();
+        let summer = format!("{msh}\rEVN|A01|20240702123000");
+        let (evn2, issues) = zone_check(&summer, &eastern);
+        assert_eq!(evn2.unwrap().offset_minutes, -240);
+        assert!(issues.is_empty());
         let all_with_offsets = format!("{msh}\rEVN|A01|20240102123000-0500");
-        assert!(zone_check(&all_with_offsets, &TimeZone::UTC).is_empty());
+        assert!(zone_check(&all_with_offsets, &TimeZone::UTC).1.is_empty());
         let dates_only = format!("{msh}\rEVN|A01|20240102");
-        assert!(zone_check(&dates_only, &TimeZone::UTC).is_empty());
+        let (date, issues) = zone_check(&dates_only, &TimeZone::UTC);
+        assert_eq!(date.unwrap().offset_minutes, -300);
+        assert!(issues.is_empty(), "no time of day was read");
         let no_offset =
             "MSH|^~\\&|A|B|C|D|20240102123045||ADT^A01|C1|P|2.5.1\rEVN|A01|20240102123000";
-        assert!(zone_check(no_offset, &TimeZone::UTC).is_empty());
+        let (evn2, issues) = zone_check(no_offset, &TimeZone::UTC);
+        assert_eq!(evn2.unwrap().offset_minutes, 0, "the site zone");
+        assert!(issues.is_empty());
     }
 
     #[test]

@@ -6,8 +6,11 @@
 //! Everything is sans-IO: tables arrive as text, lookups return borrowed data.
 //!
 //! On top of it, [`normalize`] turns a parsed message into a [`Record`]:
-//! one module per message family (`oru`, `adt`, `orders`, `vxu`), `generic`
-//! for every other type, and shared readers for the HL7 data types.
+//! one module per message family (`oru` for ORU and OUL, `adt`, `orders`,
+//! `vxu`), `generic` for every other type, readers of the segments several
+//! families share (`header`, `patient`, `encounter`, `order`,
+//! `observation`, `specimen`, `notes`) and of the HL7 data types, and
+//! `carried`, which names what the record does not carry.
 //!
 //! Invariants of [`normalize`]:
 //! - it never fails and never panics: a message type without a normalizer
@@ -18,7 +21,11 @@
 //!   [`Standard::Unmapped`](crate::record::Standard::Unmapped) and listed in
 //!   [`Normalized::unmapped`];
 //! - times are UTC (see [`time`] for zone and DST rules);
-//! - warnings never contain values from the message.
+//! - warnings never contain values from the message;
+//! - nothing is dropped silently: every segment and field of a normalized
+//!   type that holds a value the record has no place for is named in
+//!   [`Record::not_carried`] (see `carried`); a generic record keeps every
+//!   segment.
 
 pub mod coding_system;
 pub mod loinc;
@@ -27,14 +34,20 @@ pub mod time;
 pub mod ucum;
 
 mod adt;
+mod carried;
 mod context;
 mod datatypes;
+mod encounter;
 mod fields;
 mod generic;
 mod header;
+mod notes;
+mod observation;
+mod order;
 mod orders;
 mod oru;
 mod patient;
+mod specimen;
 mod vxu;
 
 pub use context::{CodedTally, Context, Normalized};
@@ -54,8 +67,12 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
     let mut work = Work::new(*ctx, issues);
     let header = header::header(&mut work, msg, kind);
     let patient = patient::patient(&mut work, msg);
+    let encounter = first_visit(msg).map(|pv1| {
+        work.consume(&pv1);
+        encounter::encounter(&mut work, &fields::Fields::new(msg, pv1))
+    });
     let body = match kind.code.as_ref() {
-        "ORU" => Body::Observations(oru::observations(&mut work, msg)),
+        "ORU" | "OUL" => Body::Observations(oru::observations(&mut work, msg)),
         "ADT" => Body::Patient(adt::patient_event(
             &mut work,
             msg,
@@ -66,7 +83,11 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         "VXU" => Body::Immunizations(vxu::immunizations(&mut work, msg)),
         _ => Body::Generic(generic::generic(msg)),
     };
-    header::check_site_zone(&mut work, msg, header.message_time);
+    header::check_site_zone(&mut work, msg);
+    let not_carried = match body {
+        Body::Generic(_) => Vec::new(),
+        _ => carried::not_carried(msg, &work.consumed),
+    };
     let (unit_mismatches, unmapped_answers, coded) =
         (work.unit_mismatches, work.unmapped_answers, work.coded);
     let (issues, unmapped) = work.finish();
@@ -74,14 +95,24 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         record: Record {
             header,
             patient,
+            encounter,
             body,
             issues,
+            not_carried,
         },
         unmapped,
         unit_mismatches,
         unmapped_answers,
         coded,
     }
+}
+
+/// The first PV1 of the first patient group (a PV1 after a second PID is
+/// another patient's).
+fn first_visit<'m>(msg: &'m Message<'_>) -> Option<crate::hl7::Segment<'m>> {
+    let pv1 = msg.first_segment("PV1")?;
+    let second_patient = msg.segments_named("PID").nth(1).map(|s| s.index());
+    (second_patient.is_none_or(|p| pv1.index() < p)).then_some(pv1)
 }
 
 #[cfg(test)]
@@ -279,6 +310,7 @@ mod tests {
             ("OML^O21^OML_O21", "Orders"),
             ("VXU^V04^VXU_V04", "Immunizations"),
             ("ORU^R01^ORU_R01", "Observations"),
+            ("OUL^R22^OUL_R22", "Observations"),
             ("ACK^A01", "Generic"),
             ("", "Generic"),
         ];

@@ -1,60 +1,295 @@
-//! ORU (R01 and friends) to [`ObservationReport`]: lab results and IHE
-//! PCD-01 device observations.
+//! ORU (R01 and the other result events) and OUL (R22, R23, R24) to
+//! [`ObservationReport`]: lab results, IHE PCD-01 device observations and
+//! IHE LAW specimen-oriented results.
 //!
-//! Each OBR opens a group; each OBX joins the group before it. OBX segments
-//! before any OBR go into an implicit group with no order fields. Other
-//! segments (NTE, SPM, ORC, ...) are not part of the report.
+//! The segments after the patient are walked once, in order:
 //!
-//! Per OBX: OBX-3 code (LOINC for labs, MDC for devices; see the coded
-//! element rules), OBX-4 sub-id (the PCD-01 `mds.vmd.channel.metric`
-//! hierarchy), OBX-5 typed by OBX-2 (see [`value`]), OBX-7 reference range,
-//! OBX-8 flags (every repetition), OBX-11 status, OBX-14 time, OBX-17
-//! method and OBX-18 equipment identifiers.
+//! - **OBR** opens a group (see `order` for its fields). OBX segments
+//!   before any OBR go into an implicit group with no order fields.
+//! - **ORC** belongs to the next OBR in ORU (ORC, OBR), to the OBR before
+//!   it in OUL (OBR, ORC). An ORC no OBR takes is not carried (named).
+//! - **TQ1** adds timing to its order (the current one; in ORU one whose
+//!   ORC waits for its OBR), and its priority wins.
+//! - **OBX** joins the group (see `observation`).
+//! - **SPM**: in ORU it follows its order's results and belongs to that
+//!   group; the OBX after it are observations of that specimen (their
+//!   `specimen` names it). In OUL it comes first: it belongs to every OBR
+//!   group that follows it until the next SPM, and the OBX right after it
+//!   (before any OBR) are its observations, in a group of their own.
+//! - **NTE** attaches to what it follows: the group (after OBR, ORC, TQ1),
+//!   the result (after OBX) or the specimen (after SPM).
 //!
-//! To keep records small, an OBX's `observed_at` is set only when OBX-14 is
-//! sent and differs from its group's OBR-7: a reader takes the group's time
-//! when it is absent.
+//! A group whose specimens include quality-control material is marked
+//! `quality_control` (see `specimen`). Every segment read is marked, so
+//! the rest is named in the record's "not carried" warnings.
 
-mod value;
-
-use crate::hl7::{Element, ErrorCode, Message};
+use crate::hl7::{Message, Segment};
 use crate::normalize::context::Work;
-use crate::normalize::datatypes::{
-    Accept, coded, component, field_time, missing_code, reference_range, repeated_coded, string,
-    text,
-};
 use crate::normalize::fields::Fields;
-use crate::normalize::ucum;
-use crate::record::{
-    Coded, CompactString, Observation, ObservationGroup, ObservationReport, ResultStatus, Timestamp,
-};
+use crate::normalize::notes::note;
+use crate::normalize::observation::observation;
+use crate::normalize::order::{self, Common};
+use crate::normalize::specimen::{self, specimen};
+use crate::record::{Note, ObservationGroup, ObservationReport};
 
-/// Reads every OBR group and its OBX segments.
+/// What an NTE would attach to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchor {
+    /// Nothing: the NTE is not carried.
+    None,
+    /// The current group (after OBR, ORC, TQ1).
+    Group,
+    /// The group's last result.
+    Result,
+    /// The group's specimen at this index.
+    Specimen(usize),
+}
+
+/// The walk's state.
+struct Walk<'m> {
+    orders: Vec<ObservationGroup>,
+    anchor: Anchor,
+    /// ORU: the ORC waiting for its OBR, and its segment.
+    pending: Option<(Common, Segment<'m>)>,
+    /// TQ1 read after the pending ORC, before its OBR (marked as read
+    /// only when an OBR takes them).
+    pending_timing: Vec<(crate::record::Timing, Segment<'m>)>,
+    /// The specimen the OBX being read are observations of (an index into
+    /// the current group's specimens).
+    specimen_link: Option<usize>,
+    /// OUL: the group that holds the current SPM (specimen first), if any.
+    specimen_group: Option<usize>,
+    /// OUL: specimens come before their orders.
+    specimen_first: bool,
+    /// Specimen groups whose specimen an order group took a copy of.
+    copied: Vec<usize>,
+    /// Whether the current group has had its ORC.
+    group_has_orc: bool,
+}
+
+/// Reads every group, its results, specimens, timing and comments.
 pub(crate) fn observations(work: &mut Work<'_>, msg: &Message<'_>) -> ObservationReport {
-    let mut orders: Vec<ObservationGroup> = Vec::new();
+    let mut walk = Walk {
+        orders: Vec::new(),
+        anchor: Anchor::None,
+        pending: None,
+        pending_timing: Vec::new(),
+        specimen_link: None,
+        specimen_group: None,
+        specimen_first: msg.message_kind().code.as_ref() == "OUL",
+        group_has_orc: false,
+        copied: Vec::new(),
+    };
     for segment in msg.segments() {
         match segment.id_bytes() {
-            b"OBR" => {
-                let mut group = group(work, &Fields::new(msg, segment));
-                group.observations = Vec::with_capacity(obx_count(msg, segment.index() + 1));
-                orders.push(group);
-            }
-            b"OBX" => {
-                if orders.is_empty() {
-                    let mut group = implicit_group();
-                    group.observations = Vec::with_capacity(obx_count(msg, segment.index()));
-                    orders.push(group);
-                }
-                if let Some(group) = orders.last_mut() {
-                    let obx = Fields::new(msg, segment);
-                    let observation = observation(work, &obx, group.observed_at.as_ref());
-                    group.observations.push(observation);
-                }
-            }
-            _ => {}
+            b"ORC" => walk.orc(work, msg, segment),
+            b"OBR" => walk.obr(work, msg, segment),
+            b"TQ1" => walk.tq1(work, msg, segment),
+            b"OBX" => walk.obx(work, msg, segment),
+            b"SPM" => walk.spm(work, msg, segment),
+            b"NTE" => walk.nte(work, msg, segment),
+            // Patient segments are read by `patient`; a second PID ends
+            // what this record carries (validation refuses it).
+            b"PID" if !walk.orders.is_empty() || walk.pending.is_some() => break,
+            b"PID" | b"PD1" | b"NK1" | b"PV1" | b"PV2" => {}
+            // Segments inside a group (participations, timing, container
+            // details) keep what an NTE after them attaches to.
+            b"PRT" | b"TQ2" | b"CTD" | b"TCD" | b"SID" => {}
+            _ => walk.anchor = Anchor::None,
         }
     }
-    ObservationReport { orders }
+    walk.finish()
+}
+
+impl<'m> Walk<'m> {
+    fn orc(&mut self, work: &mut Work<'_>, msg: &'m Message<'_>, segment: Segment<'m>) {
+        let common = order::common(work, &Fields::new(msg, segment));
+        let own = self.specimen_first && self.anchor == Anchor::Group && !self.group_has_orc;
+        match self.orders.last_mut() {
+            Some(group) if own => {
+                work.consume(&segment);
+                apply(group, &common);
+                self.group_has_orc = true;
+            }
+            _ => {
+                self.pending = Some((common, segment));
+                self.pending_timing.clear();
+                self.anchor = Anchor::None;
+            }
+        }
+    }
+
+    fn obr(&mut self, work: &mut Work<'_>, msg: &'m Message<'_>, segment: Segment<'m>) {
+        work.consume(&segment);
+        let request = order::request(work, &Fields::new(msg, segment));
+        let mut group = ObservationGroup {
+            placer_order: request.placer.id.clone(),
+            filler_order: request.filler.id.clone(),
+            service: request.service.map(Box::new),
+            observed_at: request.observed_at,
+            reported_at: request.reported_at,
+            status: request.status,
+            priority: request.priority,
+            detail: Box::new(request.detail),
+            ..ObservationGroup::default()
+        };
+        order::assigners(&mut group.detail, &request.placer, &request.filler);
+        group.detail.timing.extend(request.timing);
+        if let Some(i) = self.specimen_group
+            && let Some(held) = self.orders.get(i)
+        {
+            group
+                .detail
+                .specimens
+                .extend(held.detail.specimens.first().cloned());
+            self.copied.push(i);
+        }
+        group.detail.specimens.extend(request.specimen);
+        self.group_has_orc = false;
+        if let Some((common, orc)) = self.pending.take() {
+            work.consume(&orc);
+            apply(&mut group, &common);
+            self.group_has_orc = true;
+            for (timing, tq1) in self.pending_timing.drain(..) {
+                work.consume(&tq1);
+                if let Some(priority) = order::priority_of(&timing) {
+                    group.priority = Some(priority);
+                }
+                group.detail.timing.push(timing);
+            }
+        }
+        group.observations = Vec::with_capacity(obx_count(msg, segment.index() + 1));
+        self.orders.push(group);
+        self.anchor = Anchor::Group;
+        self.specimen_link = None;
+    }
+
+    fn tq1(&mut self, work: &mut Work<'_>, msg: &'m Message<'_>, segment: Segment<'m>) {
+        if self.pending.is_some() {
+            let timing = order::timing(work, &Fields::new(msg, segment));
+            self.pending_timing.push((timing, segment));
+            return;
+        }
+        // Timing belongs to the current order wherever it stands in it.
+        let Some(group) = self.orders.last_mut() else {
+            return;
+        };
+        work.consume(&segment);
+        let timing = order::timing(work, &Fields::new(msg, segment));
+        if let Some(priority) = order::priority_of(&timing) {
+            group.priority = Some(priority);
+        }
+        group.detail.timing.push(timing);
+    }
+
+    fn obx(&mut self, work: &mut Work<'_>, msg: &'m Message<'_>, segment: Segment<'m>) {
+        work.consume(&segment);
+        if self.orders.is_empty() {
+            self.orders.push(ObservationGroup {
+                observations: Vec::with_capacity(obx_count(msg, segment.index())),
+                ..ObservationGroup::default()
+            });
+        }
+        let Some(group) = self.orders.last_mut() else {
+            return;
+        };
+        let obx = Fields::new(msg, segment);
+        let mut result = observation(work, &obx, group.observed_at.as_ref());
+        result.specimen = self.specimen_link.and_then(|i| u16::try_from(i).ok());
+        group.observations.push(result);
+        self.anchor = Anchor::Result;
+    }
+
+    fn spm(&mut self, work: &mut Work<'_>, msg: &'m Message<'_>, segment: Segment<'m>) {
+        work.consume(&segment);
+        let read = specimen(work, &Fields::new(msg, segment));
+        let own_group = self.specimen_first || self.orders.is_empty();
+        if own_group {
+            // Specimen first: the specimen opens a group of its own for
+            // its observations; the orders after it get a copy.
+            self.orders.push(ObservationGroup::default());
+            self.specimen_group = Some(self.orders.len() - 1);
+        }
+        let Some(group) = self.orders.last_mut() else {
+            return;
+        };
+        group.detail.specimens.push(read);
+        let index = group.detail.specimens.len() - 1;
+        self.anchor = Anchor::Specimen(index);
+        self.specimen_link = Some(index);
+    }
+
+    fn nte(&mut self, work: &mut Work<'_>, msg: &'m Message<'_>, segment: Segment<'m>) {
+        let Some(group) = self.orders.last_mut() else {
+            return;
+        };
+        let list: &mut Vec<Note> = match self.anchor {
+            Anchor::None => return,
+            Anchor::Group => &mut group.detail.notes,
+            Anchor::Result => match group.observations.last_mut() {
+                Some(result) => &mut result.notes,
+                None => return,
+            },
+            Anchor::Specimen(i) => match group.detail.specimens.get_mut(i) {
+                Some(s) => &mut s.notes,
+                None => return,
+            },
+        };
+        work.consume(&segment);
+        if let Some(n) = note(work, &Fields::new(msg, segment)) {
+            list.push(n);
+        }
+    }
+
+    /// The report: specimen groups that hold no results and whose specimen
+    /// went to the orders after them are dropped, and every group with
+    /// control material is marked.
+    fn finish(self) -> ObservationReport {
+        let Walk {
+            mut orders, copied, ..
+        } = self;
+        let mut index = 0;
+        orders.retain(|g| {
+            let passed_on = copied.contains(&index) && g.observations.is_empty();
+            index += 1;
+            !passed_on
+        });
+        for group in &mut orders {
+            group.detail.quality_control = group
+                .detail
+                .specimens
+                .iter()
+                .any(specimen::is_quality_control);
+        }
+        ObservationReport { orders }
+    }
+}
+
+/// An ORC's part of a result group.
+fn apply(group: &mut ObservationGroup, common: &Common) {
+    group.order_control = common.control.clone();
+    group.order_status = common.status.clone();
+    group.ordered_at = common.ordered_at;
+    if group.placer_order.is_none() {
+        group.placer_order = common.placer.id.clone();
+    }
+    if group.filler_order.is_none() {
+        group.filler_order = common.filler.id.clone();
+    }
+    order::other_numbers(
+        &mut group.detail,
+        (group.placer_order.as_ref(), group.filler_order.as_ref()),
+        &common.placer,
+        &common.filler,
+    );
+    if group.priority.is_none() {
+        group.priority = common
+            .timing
+            .as_ref()
+            .and_then(|t| t.priorities.first())
+            .map(|p| p.original.code.clone());
+    }
+    order::merge(&mut group.detail, common);
 }
 
 /// How many OBX follow segment `from` before the next OBR (observations
@@ -68,142 +303,6 @@ fn obx_count(msg: &Message<'_>, from: usize) -> usize {
         .take_while(|raw| !is(raw, b"OBR"))
         .filter(|raw| is(raw, b"OBX"))
         .count()
-}
-
-/// An OBR: order numbers, service, times and status.
-fn group(work: &mut Work<'_>, obr: &Fields<'_>) -> ObservationGroup {
-    ObservationGroup {
-        placer_order: component(obr.field(2), 1),
-        filler_order: component(obr.field(3), 1),
-        service: coded(
-            work,
-            obr.parts(obr.field(4)),
-            Accept::OBSERVATION,
-            obr.at(4),
-        ),
-        observed_at: field_time(work, obr, 7),
-        reported_at: field_time(work, obr, 22),
-        status: component(obr.field(25), 1),
-        observations: Vec::new(),
-    }
-}
-
-/// The group for OBX segments that come before any OBR.
-fn implicit_group() -> ObservationGroup {
-    ObservationGroup {
-        placer_order: None,
-        filler_order: None,
-        service: None,
-        observed_at: None,
-        reported_at: None,
-        status: None,
-        observations: Vec::new(),
-    }
-}
-
-/// One OBX; `group_time` is its OBR-7.
-fn observation(
-    work: &mut Work<'_>,
-    obx: &Fields<'_>,
-    group_time: Option<&Timestamp>,
-) -> Observation {
-    let observed_at = field_time(work, obx, 14).filter(|t| Some(t) != group_time);
-    let code = code(work, obx);
-    let mut value = value::value(work, obx);
-    ucum::safety::check_expected_unit(work, &code, &mut value, obx.at(6));
-    Observation {
-        code,
-        sub_id: component(obx.field(4), 1),
-        value,
-        reference_range: text(obx.field(7)).map(|t| reference_range(&t)),
-        flags: flags(obx.field(8)),
-        status: status(work, obx),
-        observed_at,
-        equipment: equipment(obx),
-        method: repeated_coded(work, obx, 17),
-    }
-}
-
-/// OBX-3; an empty one is warned about and kept as an empty local code.
-fn code(work: &mut Work<'_>, obx: &Fields<'_>) -> Coded {
-    if let Some(code) = coded(
-        work,
-        obx.parts(obx.field(3)),
-        Accept::OBSERVATION,
-        obx.at(3),
-    ) {
-        return code;
-    }
-    work.warn(
-        ErrorCode::RequiredFieldMissing,
-        obx.at(3),
-        "observation identifier is empty",
-    );
-    missing_code()
-}
-
-/// OBX-8: the first component of every repetition.
-fn flags(element: Option<Element<'_>>) -> Vec<CompactString> {
-    element
-        .map(|f| {
-            f.repetitions()
-                .filter_map(|r| string(r.component(1)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// OBX-11 (table 0085); an unknown code is a table-value warning.
-fn status(work: &mut Work<'_>, obx: &Fields<'_>) -> ResultStatus {
-    let Some(code) = text(obx.field(11).and_then(|f| f.component(1))) else {
-        return ResultStatus::Unknown;
-    };
-    match code.as_ref() {
-        "F" => ResultStatus::Final,
-        "P" => ResultStatus::Preliminary,
-        "C" => ResultStatus::Corrected,
-        "X" => ResultStatus::Cancelled,
-        "D" => ResultStatus::Deleted,
-        "W" => ResultStatus::WrongPatient,
-        "R" => ResultStatus::NotVerified,
-        "I" => ResultStatus::Pending,
-        "S" => ResultStatus::Partial,
-        "U" => ResultStatus::FinalUnchanged,
-        "N" => ResultStatus::NotAsked,
-        "O" => ResultStatus::OrderDetail,
-        _ => {
-            work.warn(
-                ErrorCode::TableValueNotFound,
-                obx.at(11).repetition(1).component(1),
-                "result status is not in HL7 table 0085",
-            );
-            ResultStatus::Unknown
-        }
-    }
-}
-
-/// OBX-18: each EI repetition as `id^namespace^universal id^type`, trailing
-/// empty components dropped (`0123456789ABCDEF^^0123456789ABCDEF^EUI-64`).
-fn equipment(obx: &Fields<'_>) -> Vec<CompactString> {
-    let Some(field) = obx.field(18) else {
-        return Vec::new();
-    };
-    field
-        .repetitions()
-        .filter_map(|rep| {
-            let parts = obx.parts(Some(rep));
-            let texts = [1, 2, 3, 4].map(|n| text(parts.part(n)));
-            let used = texts.iter().rposition(Option::is_some)? + 1;
-            let mut out = CompactString::with_capacity(rep.raw().len());
-            for (i, t) in texts.iter().take(used).enumerate() {
-                if i > 0 {
-                    out.push('^');
-                }
-                out.push_str(t.as_deref().unwrap_or_default());
-            }
-            Some(out)
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -22,11 +22,10 @@
 //! `offset_minutes` is always the offset the wall time was read with, so
 //! `utc_ms + offset_minutes` gives back the time exactly as written.
 //!
-//! The site zone stays the rule for times without an offset even when the
-//! sender shows its own offset elsewhere; [`disagrees_with_site`] tells the
-//! header reader when MSH-7's explicit offset is not the site zone's at that
-//! instant, a sign that the interface's zone (or the sender's clock) is
-//! misconfigured.
+//! The zone for times without an offset is the caller's: the site zone,
+//! or, when MSH-7 shows the sender's offset and the site zone disagrees
+//! with it at that instant, the sender's fixed offset (`header` decides;
+//! [`disagrees_with_site`] is its test).
 
 use jiff::civil::DateTime;
 use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
@@ -49,7 +48,8 @@ pub enum TimeError {
 
 /// Converts an HL7 DTM (or the first component of a TS) to UTC.
 ///
-/// `site` is the zone for values sent without an offset.
+/// `site` is the zone for values sent without an offset (the site zone or
+/// the sender's offset, see the module doc).
 pub fn to_timestamp(text: &str, site: &TimeZone) -> Result<Timestamp, TimeError> {
     let parts = datetime::parse_ts(trim(text)).ok_or(TimeError::Malformed)?;
     from_parts(&parts, site)

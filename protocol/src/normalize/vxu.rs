@@ -1,84 +1,135 @@
 //! VXU^V04 to [`ImmunizationReport`]: one [`Immunization`] per RXA, with
-//! the route and site of the RXR that follows it.
+//! the ORC before it, the route and site of the RXR after it, and the OBX
+//! (funding eligibility, VIS dates, ...) and NTE that follow.
 //!
-//! RXA-3 administration time, RXA-5 vaccine (CVX is standard; NDC too),
-//! RXA-6/7 dose and unit, RXA-15 lot (first repetition), RXA-17
-//! manufacturer (MVX, the CDC manufacturer codes, counts as standard here),
-//! RXA-20 completion status. RXR-1 route and RXR-2 site accept HL7 tables
-//! 0162 and 0163. An RXA without a vaccine code is kept with an empty code
-//! and a warning. The CDC convention `999` for an unknown dose is kept as
-//! sent.
+//! RXA-3/4 administration start and end, RXA-5 vaccine (CVX is standard;
+//! NDC too), RXA-6/7 dose and unit, RXA-9 administration notes (new record
+//! or historical), RXA-10 administering providers, RXA-15 lots, RXA-16
+//! expiration, RXA-17 manufacturer (MVX, the CDC manufacturer codes, counts
+//! as standard here), RXA-18 refusal reasons, RXA-19 indications, RXA-20
+//! completion status and RXA-21 action. RXR-1 route and RXR-2 site accept
+//! HL7 tables 0162 and 0163. An RXA without a vaccine code is kept with an
+//! empty code and a warning. The CDC convention `999` for an unknown dose
+//! is kept as sent.
 //!
-//! The record has no field for RXA-21 (action code) or RXA-18 (refusal
-//! reason), so an RXA that deletes (`D`) or updates (`U`) a dose reported
-//! earlier, or that carries a refusal reason, gets a warning (table 0357
-//! code 201) at that field: a deletion must never pass for a new dose.
+//! RXA-21 `D` deletes and `U` updates a dose reported earlier: the record
+//! says so in `action`, so a deletion never passes for a new dose. OBX
+//! before any order (v2.7+ patient observations) are the report's own.
 
 use crate::hl7::{ErrorCode, Message};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{
-    Accept, coded, component, decimal, field_time, missing_code, string, unit,
+    Accept, coded, coded_private, component, decimal, each, each_coded, field_time, missing_code,
+    practitioner, string, unit,
 };
 use crate::normalize::fields::Fields;
+use crate::normalize::notes::note;
+use crate::normalize::observation::observation;
+use crate::normalize::order::{self, Common};
 use crate::record::{Coded, Immunization, ImmunizationReport, Quantity};
 
-/// Reads every RXA with its RXR.
+/// Reads every RXA with its ORC, RXR, OBX and NTE.
 pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> ImmunizationReport {
     let mut immunizations: Vec<Immunization> = Vec::new();
+    // Patient-level OBX (v2.7+): before any ORC or RXA.
+    let mut patient_observations: Vec<crate::record::Observation> = Vec::new();
+    let mut orc: Option<(Common, crate::hl7::Segment<'_>)> = None;
+    // TQ1 read after the pending ORC (marked as read when a dose takes
+    // them).
+    let mut timing: Vec<(crate::record::Timing, crate::hl7::Segment<'_>)> = Vec::new();
+    // Whether an NTE now follows an OBX of the last dose.
+    let mut after_obx = false;
     for segment in msg.segments() {
+        let fields = Fields::new(msg, segment);
         match segment.id_bytes() {
-            b"RXA" => immunizations.push(administration(work, &Fields::new(msg, segment))),
+            b"ORC" => {
+                orc = Some((order::common(work, &fields), segment));
+                timing.clear();
+                after_obx = false;
+            }
+            b"RXA" => {
+                work.consume(&segment);
+                let mut dose = administration(work, &fields);
+                if let Some((common, orc_segment)) = orc.take() {
+                    work.consume(&orc_segment);
+                    dose.order_control = common.control.clone();
+                    dose.placer_order = common.placer.id.clone();
+                    dose.filler_order = common.filler.id.clone();
+                    order::merge(&mut dose.detail, &common);
+                    for (t, tq1) in timing.drain(..) {
+                        work.consume(&tq1);
+                        dose.detail.timing.push(t);
+                    }
+                }
+                immunizations.push(dose);
+                after_obx = false;
+            }
             b"RXR" => {
                 if let Some(last) = immunizations.last_mut() {
-                    let rxr = Fields::new(msg, segment);
-                    last.route = coded(work, rxr.parts(rxr.field(1)), Accept::GENERAL, rxr.at(1));
-                    last.site = coded(work, rxr.parts(rxr.field(2)), Accept::GENERAL, rxr.at(2));
+                    work.consume(&segment);
+                    last.route = coded_private(
+                        work,
+                        fields.parts(fields.field(1)),
+                        Accept::GENERAL,
+                        fields.at(1),
+                    );
+                    last.site = coded_private(
+                        work,
+                        fields.parts(fields.field(2)),
+                        Accept::GENERAL,
+                        fields.at(2),
+                    );
                 }
             }
-            _ => {}
+            b"TQ1" if orc.is_some() => timing.push((order::timing(work, &fields), segment)),
+            b"OBX" => {
+                work.consume(&segment);
+                let (list, time) = match immunizations.last_mut() {
+                    Some(last) if orc.is_none() => (&mut last.observations, last.administered_at),
+                    _ => (&mut patient_observations, None),
+                };
+                list.push(observation(work, &fields, time.as_ref()));
+                after_obx = true;
+            }
+            b"NTE" if after_obx => {
+                let list = match immunizations.last_mut() {
+                    Some(last) if orc.is_none() => &mut last.observations,
+                    _ => &mut patient_observations,
+                };
+                if let Some(o) = list.last_mut() {
+                    work.consume(&segment);
+                    o.notes.extend(note(work, &fields));
+                }
+            }
+            b"PRT" => {}
+            _ => after_obx = false,
         }
     }
-    ImmunizationReport { immunizations }
+    ImmunizationReport {
+        immunizations,
+        observations: patient_observations,
+    }
 }
 
 /// One RXA (route and site are filled by a following RXR).
 fn administration(work: &mut Work<'_>, rxa: &Fields<'_>) -> Immunization {
-    not_kept(work, rxa);
+    let mut lots = each(rxa, 15, |parts| string(parts.part(1))).into_iter();
     Immunization {
         administered_at: field_time(work, rxa, 3),
         vaccine: vaccine(work, rxa),
         dose: dose(work, rxa),
-        lot: string(rxa.field(15).and_then(|f| f.repetition(1))),
+        lot: lots.next(),
         manufacturer: coded(work, rxa.parts(rxa.field(17)), Accept::GENERAL, rxa.at(17)),
         completion: component(rxa.field(20), 1),
-        route: None,
-        site: None,
-    }
-}
-
-/// The warning for RXA-21 `D`.
-const DELETES: &str = "RXA-21 is D: this deletes a dose reported earlier, it is not a new dose";
-
-/// The warning for RXA-21 `U`.
-const UPDATES: &str = "RXA-21 is U: this updates a dose reported earlier, it is not a new dose";
-
-/// Warns about what the RXA means that the record cannot hold: RXA-21
-/// delete or update, and an RXA-18 refusal reason.
-fn not_kept(work: &mut Work<'_>, rxa: &Fields<'_>) {
-    let message = match component(rxa.field(21), 1).as_deref() {
-        Some("D" | "d") => Some(DELETES),
-        Some("U" | "u") => Some(UPDATES),
-        _ => None,
-    };
-    if let Some(message) = message {
-        work.warn(ErrorCode::UnsupportedEvent, rxa.at(21), message);
-    }
-    if component(rxa.field(18), 1).is_some() || component(rxa.field(18), 2).is_some() {
-        work.warn(
-            ErrorCode::UnsupportedEvent,
-            rxa.at(18),
-            "RXA-18: the vaccine was refused (the record does not keep the reason)",
-        );
+        action: component(rxa.field(21), 1),
+        refusal_reasons: each_coded(work, rxa, 18, Accept::GENERAL),
+        administered_until: field_time(work, rxa, 4),
+        administration_notes: each_coded(work, rxa, 9, Accept::GENERAL),
+        performers: each(rxa, 10, practitioner),
+        more_lots: lots.collect(),
+        expires_at: field_time(work, rxa, 16),
+        indications: each_coded(work, rxa, 19, Accept::GENERAL),
+        ..Immunization::default()
     }
 }
 
@@ -115,26 +166,14 @@ fn dose(work: &mut Work<'_>, rxa: &Fields<'_>) -> Option<Quantity> {
 
 #[cfg(test)]
 mod tests {
-    use jiff::tz::TimeZone;
 
     use super::*;
-    use crate::normalize::context::Context;
-    use crate::normalize::mapping::MappingTable;
+    use crate::normalize::context::work_for;
+
     use crate::record::Standard;
 
     fn read(text: &str) -> (ImmunizationReport, Vec<crate::hl7::Issue>) {
-        let m = Message::parse(text.as_bytes()).unwrap();
-        let tz = TimeZone::UTC;
-        let mapping = MappingTable::empty();
-        let mut work = Work::new(
-            Context {
-                time_zone: &tz,
-                mapping: &mapping,
-            },
-            Vec::new(),
-        );
-        let report = immunizations(&mut work, &m);
-        (report, work.issues)
+        work_for(text, immunizations)
     }
 
     #[test]
@@ -165,31 +204,48 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_or_updated_dose_is_flagged_so_it_cannot_pass_for_a_new_one() {
+    fn a_deleted_or_updated_dose_says_so_so_it_cannot_pass_for_a_new_one() {
         let base = "MSH|^~\\&|A\rRXA|0|1|20240102||08^Hep B^CVX|0.5|mL^mL^UCUM|||||||||||||CP|";
-        let (_, added) = read(&format!("{base}A"));
-        assert!(added.is_empty(), "{added:?}");
-        for action in ["D", "U"] {
+        for action in ["A", "D", "U"] {
             let (r, issues) = read(&format!("{base}{action}"));
             assert_eq!(r.immunizations.len(), 1);
-            assert_eq!(issues.len(), 1, "{action}");
-            assert_eq!(issues[0].location.to_string(), "RXA(segment 2)-21");
-            assert!(
-                issues[0]
-                    .message
-                    .starts_with(&format!("RXA-21 is {action}"))
-            );
+            assert_eq!(r.immunizations[0].action.as_deref(), Some(action));
+            assert!(issues.is_empty(), "{issues:?}");
         }
     }
 
     #[test]
-    fn a_refusal_reason_is_flagged() {
+    fn a_refusal_keeps_its_reason() {
         let (r, issues) = read(
             "MSH|^~\\&|A\rRXA|0|1|20240102||998^No vaccine administered^CVX|999||||||||||||00^Parental refusal^NIP002||RE",
         );
-        assert_eq!(r.immunizations[0].completion.as_deref(), Some("RE"));
-        let places: Vec<_> = issues.iter().map(|i| i.location.to_string()).collect();
-        assert_eq!(places, ["RXA(segment 2)-18"]);
+        let dose = &r.immunizations[0];
+        assert_eq!(dose.completion.as_deref(), Some("RE"));
+        assert_eq!(dose.refusal_reasons[0].original.code, "00");
+        assert!(issues.is_empty(), "{issues:?}");
+    }
+
+    #[test]
+    fn the_order_observations_and_comments_of_a_dose_are_read() {
+        let (r, _) = read(
+            "MSH|^~\\&|A\r\
+             ORC|RE||197023^CMC|||||||||57422^RADON^NICHOLAS\r\
+             RXA|0|1|20240101||141^Influenza^CVX|0.5|mL^mL^UCUM||00^New record^NIP001|7832^LEMON^MIKE|||||Z0860BB~Z0860BC|20250101|PMC^sanofi^MVX|||CP|A\r\
+             RXR|C28161^IM^NCIT|LD^Left Arm^HL70163\r\
+             OBX|1|CE|64994-7^Funding eligibility^LN|1|V02^VFC eligible^HL70064||||||F|||20240101\r\
+             NTE|1||checked at visit",
+        );
+        let dose = &r.immunizations[0];
+        assert_eq!(dose.filler_order.as_deref(), Some("197023"));
+        assert_eq!(dose.detail.filler_assigner.as_deref(), Some("CMC"));
+        assert_eq!(dose.detail.orderers[0].id.as_deref(), Some("57422"));
+        assert_eq!(dose.administration_notes[0].original.code, "00");
+        assert_eq!(dose.performers[0].id.as_deref(), Some("7832"));
+        assert_eq!(dose.lot.as_deref(), Some("Z0860BB"));
+        assert_eq!(dose.more_lots, ["Z0860BC"]);
+        assert!(dose.expires_at.is_some());
+        assert_eq!(dose.observations[0].code.original.code, "64994-7");
+        assert_eq!(dose.observations[0].notes[0].text, "checked at visit");
     }
 
     #[test]

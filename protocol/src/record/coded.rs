@@ -16,8 +16,19 @@ pub struct Coding {
     pub system: CodingSystem,
 }
 
+impl Default for Coding {
+    /// An empty code in an unnamed system.
+    fn default() -> Self {
+        Coding {
+            code: CompactString::const_new(""),
+            display: None,
+            system: CodingSystem::Other(CompactString::const_new("")),
+        }
+    }
+}
+
 /// Which coding the hub should use as the standard one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Standard {
     /// The original coding is already in a standard system.
     Original,
@@ -26,11 +37,12 @@ pub enum Standard {
     /// The interface's mapping table translated the local code.
     Mapped(Coding),
     /// No standard code is known: flagged and counted, never guessed.
+    #[default]
     Unmapped,
 }
 
 /// A coded element as sent, plus the standard code the gateway found.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Coded {
     /// CWE.1-3 as sent.
     pub original: Coding,
@@ -38,6 +50,11 @@ pub struct Coded {
     pub alternate: Option<Coding>,
     /// Where the standard code is.
     pub standard: Standard,
+    /// CWE.9 original text, when it is not already the display (the words
+    /// the sender's user saw or typed: "Salmonella species" beside
+    /// `27268008^Salmonella^SCT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<CompactString>,
 }
 
 impl Coded {

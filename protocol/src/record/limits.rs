@@ -10,12 +10,15 @@
 //! | [`MAX_VALUES`] | flags, equipment ids and series numbers, all results together |
 //! | [`MAX_TEXT_BYTES`] | bytes of text in the header, patient, results and issues |
 //! | [`MAX_GENERIC_SEGMENTS`] | segments of a record kept as text |
+//! | [`MAX_PARTS`] | items of every other list of a record together (names, addresses, phones, people, comments, specimens, codes, ...) |
 //!
 //! Orders, results and generic segments each come from one segment, and the
 //! identifier and issue limits are those of a message
 //! ([`crate::hl7::limits`]), so no message the gateway accepts makes a
-//! record over them; the encoder checks them all the same ([`check`]):
-//! nothing is ever written that a decoder would refuse.
+//! record over them; the encoder checks them all the same ([`check`], and
+//! the compact writer counts the text and list items it writes as the
+//! reader counts them): nothing is ever written that a decoder would
+//! refuse.
 //!
 //! A decoder also never reserves memory up front for more items than
 //! [`PREALLOC_BYTES`] hold: a count read from the input is a claim, and
@@ -49,6 +52,11 @@ pub const MAX_TEXT_BYTES: usize = 16 << 20;
 
 /// Most segments of a record kept as text.
 pub const MAX_GENERIC_SEGMENTS: usize = message::MAX_SEGMENTS;
+
+/// Most items of the lists without a limit of their own, all together:
+/// four per segment a message may have (a contact, a comment, a name, a
+/// code each) is far more than any message gives.
+pub const MAX_PARTS: usize = 4 * message::MAX_SEGMENTS;
 
 /// Most bytes a decoder reserves for one list before reading its items.
 pub const PREALLOC_BYTES: usize = 64 << 10;
@@ -138,11 +146,11 @@ fn check_results(
         for s in [&g.placer_order, &g.filler_order, &g.status] {
             text.opt(s.as_deref());
         }
-        text.coded(g.service.as_ref());
+        text.coded(g.service.as_deref());
         for o in &g.observations {
             values += o.flags.len() + o.equipment.len();
             text.coded(Some(&o.code));
-            text.coded(o.method.as_ref());
+            text.coded(o.method.as_deref());
             text.opt(o.sub_id.as_deref());
             for s in o.flags.iter().chain(&o.equipment) {
                 text.add(s);
@@ -215,7 +223,7 @@ impl Text {
             }
             Value::Coded(c) => self.coded(Some(c)),
             Value::Text(t) => self.add(t),
-            Value::Series(items) => return items.len(),
+            Value::Series(series) => return series.values.len(),
             Value::None | Value::Time(_) => {}
         }
         0
@@ -313,12 +321,13 @@ mod tests {
                 sending_facility: CompactString::from("B"),
                 message_time: None,
                 processing: Processing::Production,
+                ..Header::default()
             },
-            patient: None,
             body: Body::Observations(ObservationReport { orders: Vec::new() }),
             issues: (0..n)
                 .map(|i| Issue::warning(ErrorCode::DataType, Location::segment("OBX", i), text))
                 .collect(),
+            ..Record::default()
         }
     }
 
@@ -349,14 +358,19 @@ mod tests {
     fn text_repeated_by_reference_counts_each_time_it_is_held() {
         let long = "x".repeat(MAX_TEXT_BYTES / 4 + 1);
         let record = with_issues(4, &long);
-        assert!(crate::record::encode_compact(&record).unwrap().len() < MAX_TEXT_BYTES / 2);
+        let over = LimitError {
+            what: "bytes of text",
+            limit: MAX_TEXT_BYTES,
+        };
+        assert_eq!(check(&record), Err(over.clone()));
+        // The compact writer, which would repeat the text by reference,
+        // counts it as the reader does and refuses too.
         assert_eq!(
-            check(&record),
-            Err(LimitError {
-                what: "bytes of text",
-                limit: MAX_TEXT_BYTES
-            })
+            crate::record::encode_compact(&record),
+            Err(crate::record::CompactError::Limit(over))
         );
         assert!(check(&with_issues(3, &long)).is_ok());
+        let three = crate::record::encode_compact(&with_issues(3, &long)).unwrap();
+        assert!(three.len() < MAX_TEXT_BYTES / 2, "written by reference");
     }
 }

@@ -8,10 +8,11 @@
 //!
 //! Invariant: [`EnvelopeWriter::finish`] returns exactly the bytes
 //! [`Envelope::encode`] returns for the same entries. An entry's encoding
-//! is its id, its receive time, the stored record after its schema version
-//! (the mapping version, then the record: the same fields in the same
-//! order as [`Entry`]), then the optional raw bytes. Stored records of
-//! another schema version are refused, never copied.
+//! is its id, its sequence number, its receive time, the stored record
+//! after its schema version (the mapping version, then the record: the
+//! same fields in the same order as [`Entry`]), then the optional raw
+//! bytes. Stored records of another schema version (an older build's) are
+//! refused, never copied: the caller normalizes them again.
 //!
 //! [`Envelope`]: super::Envelope
 //! [`Envelope::encode`]: super::Envelope::encode
@@ -62,23 +63,25 @@ impl EnvelopeWriter {
         })
     }
 
-    /// Appends one record: `stored` is what [`StoredRecord::encode`]
-    /// returned for it. A stored record of another schema version is
-    /// refused with [`WireError::UnknownSchema`] and nothing is appended.
+    /// Appends one record, number `sequence` of its source: `stored` is
+    /// what [`StoredRecord::encode`] returned for it. A stored record of
+    /// another schema version is refused with [`WireError::UnknownSchema`]
+    /// and nothing is appended.
     pub fn push(
         &mut self,
         id: Uuid,
+        sequence: u64,
         received_at_ms: i64,
         stored: &[u8],
         raw: Option<&[u8]>,
     ) -> Result<(), WireError> {
         let body = StoredRecord::body(stored)?;
         // Everything that can fail comes before the first byte is added.
-        let mut head = [0_u8; 32];
-        let head = postcard::to_slice(&(id, received_at_ms), &mut head)?;
+        let mut head = [0_u8; 48];
+        let head = postcard::to_slice(&(id, Some(sequence), received_at_ms), &mut head)?;
         let raw_len = raw.map(<[u8]>::len);
         self.buf
-            .reserve(entry_len(received_at_ms, stored.len(), raw_len));
+            .reserve(entry_len(sequence, received_at_ms, stored.len(), raw_len));
         self.buf.extend_from_slice(head);
         self.buf.extend_from_slice(body);
         match raw {
@@ -131,16 +134,22 @@ fn push_varint(buf: &mut Vec<u8>, mut n: u64) {
 
 /// The bytes [`EnvelopeWriter::push`] appends for one entry, computed
 /// from lengths alone (no copy): the record id (always 17 bytes), the
-/// receive time, the stored record after its schema version, and the
-/// optional raw bytes. `stored_len` is the length of what
+/// sequence number, the receive time, the stored record after its schema
+/// version, and the optional raw bytes. `stored_len` is the length of what
 /// [`StoredRecord::encode`] returned; `raw_len` is `None` when the raw
 /// message does not travel.
-pub fn entry_len(received_at_ms: i64, stored_len: usize, raw_len: Option<usize>) -> usize {
+pub fn entry_len(
+    sequence: u64,
+    received_at_ms: i64,
+    stored_len: usize,
+    raw_len: Option<usize>,
+) -> usize {
     /// A UUID is written as a byte string: its length (16), then 16 bytes.
     const ID_LEN: usize = 17;
     let body = stored_len.saturating_sub(varint_len(u64::from(SCHEMA_VERSION)));
     let raw = raw_len.map_or(1, |len| 1 + varint_len(len as u64) + len);
     ID_LEN
+        .saturating_add(1 + varint_len(sequence))
         .saturating_add(varint_len(zigzag(received_at_ms)))
         .saturating_add(body)
         .saturating_add(raw)
@@ -213,8 +222,11 @@ mod tests {
         for (i, (record, at, raw)) in records.into_iter().enumerate() {
             let id = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + i as u128);
             let bytes = record.encode().expect("stored encodes");
-            writer.push(id, at, &bytes, raw.as_deref()).expect("push");
-            entries.push(record.into_entry(id, at, raw));
+            let sequence = 7 + i as u64 * 1000;
+            writer
+                .push(id, sequence, at, &bytes, raw.as_deref())
+                .expect("push");
+            entries.push(record.into_entry(id, sequence, at, raw));
         }
         assert_eq!(writer.len(), 3);
         let spliced = writer.finish().expect("finish");
@@ -240,10 +252,15 @@ mod tests {
             .map(|(record, at, raw)| (record.encode().expect("encodes"), *at, raw.as_deref()))
             .collect();
         for n in 1..=encoded.len() {
+            // Sequence numbers of one, two and ten varint bytes.
+            let sequence = |i: usize| [1, 300, u64::MAX][i % 3];
             let entries: usize = encoded
                 .iter()
                 .take(n)
-                .map(|(bytes, at, raw)| entry_len(*at, bytes.len(), raw.map(<[u8]>::len)))
+                .enumerate()
+                .map(|(i, (bytes, at, raw))| {
+                    entry_len(sequence(i), *at, bytes.len(), raw.map(<[u8]>::len))
+                })
                 .sum();
             let predicted = envelope_len("org/site/gw-1", "lab", n, entries);
             for capacity in [0, entries] {
@@ -251,7 +268,9 @@ mod tests {
                     .expect("writer");
                 for (i, (bytes, at, raw)) in encoded.iter().take(n).enumerate() {
                     let id = Uuid::from_u128(u128::MAX - i as u128);
-                    writer.push(id, *at, bytes, *raw).expect("push");
+                    writer
+                        .push(id, sequence(i), *at, bytes, *raw)
+                        .expect("push");
                 }
                 let payload = writer.finish().expect("finish");
                 assert_eq!(payload.len(), predicted, "{n} entries");
@@ -299,15 +318,17 @@ mod tests {
         old.extend_from_slice(good.get(1..).unwrap_or_default());
         let mut writer = EnvelopeWriter::new("g", "lab").expect("writer");
         let err = writer
-            .push(Uuid::nil(), 0, &old, None)
+            .push(Uuid::nil(), 1, 0, &old, None)
             .expect_err("old schema");
         assert!(matches!(
             err,
             WireError::UnknownSchema { found, .. } if found == SCHEMA_VERSION - 1
         ));
-        assert!(writer.push(Uuid::nil(), 0, &[], None).is_err(), "empty");
+        assert!(writer.push(Uuid::nil(), 1, 0, &[], None).is_err(), "empty");
         assert!(writer.is_empty());
-        writer.push(Uuid::nil(), 0, &good, None).expect("good one");
+        writer
+            .push(Uuid::nil(), 1, 0, &good, None)
+            .expect("good one");
         let decoded = Envelope::decode(&writer.finish().expect("finish")).expect("decodes");
         assert_eq!(decoded.entries.len(), 1);
     }

@@ -87,7 +87,7 @@ pub fn refuses_second_patient(raw: &[u8]) -> bool {
     };
     let clinical = matches!(
         msg.message_type().code.as_str(),
-        "ORU" | "ORM" | "OML" | "VXU"
+        "ORU" | "OUL" | "ORM" | "OML" | "VXU"
     );
     clinical && msg.segments_named("PID").count() > 1
 }

@@ -9,6 +9,7 @@ mod fatal;
 mod model;
 mod parked;
 mod recovery;
+mod sequence;
 mod space;
 
 use std::{path::Path, time::Duration};

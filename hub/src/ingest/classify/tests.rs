@@ -72,7 +72,7 @@ fn undecodable_and_unknown_schema_payloads_are_dead_letters() {
         reason(&classify(PREFIX, topic, &garbage)),
         Some(DeadReason::Undecodable)
     );
-    let future = Bytes::from_static(&[3, 0, 0, 0]);
+    let future = Bytes::from_static(&[9, 0, 0, 0]);
     assert_eq!(
         reason(&classify(PREFIX, topic, &future)),
         Some(DeadReason::UnknownSchema)

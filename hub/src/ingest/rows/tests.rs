@@ -25,7 +25,7 @@ fn entry(text: &str, id: u128) -> Entry {
         mapping_version: mapping.version().clone(),
         record: normalize(&msg, Vec::new(), &ctx).record,
     }
-    .into_entry(Uuid::from_u128(id), 1_795_345_301_234, None)
+    .into_entry(Uuid::from_u128(id), id as u64, 1_795_345_301_234, None)
 }
 
 #[test]
@@ -36,7 +36,7 @@ fn an_oru_becomes_one_record_row_with_its_identifiers_and_observations() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows.records.message_type, ["ORU_R01"]);
     assert_eq!(rows.records.control_id, ["MSG-1"]);
-    assert_eq!(rows.records.sequence, [None]);
+    assert_eq!(rows.records.sequence, [Some(1)]);
     let id = Uuid::from_u128(1);
     let p: Vec<IdentifierRow> = identifiers(id, &e.record).collect();
     let values: Vec<&str> = p.iter().map(|r| r.value).collect();

@@ -10,6 +10,7 @@ const TOPIC: &str = "hl7edge/v1/acme/clinic-12/gw-0001/records/ZZZ_Z01";
 fn entry(id: u128, raw: Option<&[u8]>) -> Entry {
     Entry {
         id: Uuid::from_u128(id),
+        sequence: u64::try_from(id).ok(),
         received_at_ms: 1_795_345_301_234,
         mapping_version: MappingVersion {
             declared: Some("lab-v4".into()),
@@ -25,13 +26,14 @@ fn entry(id: u128, raw: Option<&[u8]>) -> Entry {
                 sending_facility: "FAC".into(),
                 message_time: None,
                 processing: Processing::Production,
+                ..Header::default()
             },
             patient: None,
             body: Body::Generic(GenericMessage {
                 delimiters: "|^~\\&".into(),
                 segments: vec![],
             }),
-            issues: vec![],
+            ..Record::default()
         },
         raw: raw.map(<[u8]>::to_vec),
     }

@@ -5,19 +5,21 @@
 //! (EVN and PID always, PV1 and MRG where the event's structure requires
 //! them), ORM^O01, OML^O21 and VXU^V04. Structure problems are warnings
 //! (100): the message is still stored. Other message types get one
-//! information issue and are stored as generic records.
+//! information issue; OUL is then normalized like ORU, the rest are stored
+//! as generic records.
 //!
 //! Whatever the type, a frame must hold one message, since a record carries
 //! one header: a second MSH or a batch envelope segment (two messages in one
 //! frame) is an error (100). A record also carries one patient. Where a
-//! second PID would put clinical data under the first patient (ORU, ORM,
-//! OML, VXU: results, orders and doses are attached to the one patient the
-//! record has) it is an error (207: valid HL7 this gateway cannot carry).
-//! Anywhere else it is a warning: the record's patient is the first PID. A
-//! merge with repeated patient groups (A39, A40 ...) keeps the first group
-//! only (normalization reads no MRG after a second PID); an A24/A37 link, a
-//! BAR with several accounts or a type kept as generic segments says
-//! nothing of the second patient.
+//! second PID would put clinical data under the first patient (ORU, OUL,
+//! ORM, OML, VXU: results, orders and doses are attached to the one patient
+//! the record has) it is an error (207: valid HL7 this gateway cannot
+//! carry).
+//! In ADT it is fine: every patient group is carried (a merge of several
+//! patients in A39/A40, the two patients an A24/A37 links). Anywhere else
+//! it is a warning: the record's patient is the first PID (a BAR with
+//! several accounts or another type kept as generic segments keeps every
+//! segment, but its patient is the first).
 
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
 use crate::hl7::limits::Issues;
@@ -73,7 +75,7 @@ pub(super) fn check(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mut 
 /// the first patient: the normalizers of these types attach everything
 /// (results, orders, doses) to the one patient they read.
 fn second_patient_misfiles(mt: &MessageKind<'_>) -> bool {
-    matches!(mt.code.as_ref(), "ORU" | "ORM" | "OML" | "VXU")
+    matches!(mt.code.as_ref(), "ORU" | "OUL" | "ORM" | "OML" | "VXU")
 }
 
 /// Issues for a frame that is not one message about one patient, at the
@@ -103,7 +105,7 @@ fn one_message_one_patient(msg: &Message<'_>, misfiles: bool, out: &mut Issues) 
                         "more than one PID in a message is not supported; send one patient \
                          per message",
                     ));
-                } else if patients == 2 {
+                } else if patients == 2 && msg.message_kind().code.as_ref() != "ADT" {
                     out.push(Issue::warning(
                         ErrorCode::InternalError,
                         segment_location(&seg),

@@ -28,7 +28,8 @@
 //!
 //! The display is component 2, or CWE-9 (original text) when component 2 is
 //! empty, so a value sent as text only (`^Positive` or
-//! `^^^^^^^^Positive`) is a code-less, unmapped coding with that text.
+//! `^^^^^^^^Positive`) is a code-less, unmapped coding with that text. An
+//! original text beside a display is kept as the coded element's `text`.
 
 use crate::hl7::ErrorCode;
 use crate::normalize::coding_system::CodingSystem;
@@ -123,8 +124,22 @@ pub(crate) fn coded(
 /// (`ZZSECRET^Patient said something private^L`) is patient data; telemetry names codes that
 /// identify *what* was measured or ordered, never what the answer was.
 pub(crate) fn coded_answer(work: &mut Work<'_>, parts: Parts<'_>, at: At<'_>) -> Option<Coded> {
+    coded_private(work, parts, Accept::ANSWER, at)
+}
+
+/// A coded value about the patient rather than about what was measured or
+/// ordered (race, ethnicity, religion, marital status, a contact's
+/// relationship, a reason for study, a body site, a refusal reason, ...):
+/// read like [`coded`], but an unmapped code is only counted, as an
+/// answer is ([`coded_answer`]), never noted by name.
+pub(crate) fn coded_private(
+    work: &mut Work<'_>,
+    parts: Parts<'_>,
+    accept: Accept,
+    at: At<'_>,
+) -> Option<Coded> {
     let before = work.unmapped.len();
-    let value = coded(work, parts, Accept::ANSWER, at);
+    let value = coded(work, parts, accept, at);
     let noted = work.unmapped.len().saturating_sub(before);
     work.unmapped.truncate(before);
     work.unmapped_answers = work.unmapped_answers.saturating_add(noted);
@@ -167,6 +182,7 @@ pub(crate) fn missing_code() -> Coded {
         },
         alternate: None,
         standard: Standard::Unmapped,
+        text: None,
     }
 }
 
@@ -180,7 +196,15 @@ fn system_of(parts: &Parts<'_>, name: usize, oid: usize) -> CodingSystem {
 fn build(work: &mut Work<'_>, parts: Parts<'_>, accept: Accept, at: At<'_>) -> Option<Coded> {
     let part = |n| string(parts.part(n));
     let code = part(1);
-    let display = part(2).or_else(|| part(9));
+    let original_text = part(9);
+    let display = part(2);
+    let (display, text) = match display {
+        Some(d) => {
+            let text = original_text.filter(|t| *t != d);
+            (Some(d), text)
+        }
+        None => (original_text, None),
+    };
     let alternate = part(4).map(|code| Coding {
         code,
         display: part(5),
@@ -199,6 +223,7 @@ fn build(work: &mut Work<'_>, parts: Parts<'_>, accept: Accept, at: At<'_>) -> O
         original,
         alternate,
         standard,
+        text,
     };
     tally(work, &coded);
     Some(coded)

@@ -13,18 +13,20 @@ mod identity;
 mod numeric;
 mod unit;
 
-pub(crate) use coded::{Accept, coded, coded_answer, missing_code, repeated_coded};
-pub(crate) use identity::{identifier, person_name, practitioner};
+pub(crate) use coded::{Accept, coded, coded_answer, coded_private, missing_code, repeated_coded};
+pub(crate) use identity::{
+    address, entity_id, identifier, organization, person_name, practitioner, telecom,
+};
 pub(crate) use numeric::{comparator_number, decimal, reference_range, structured_numeric};
-pub(crate) use unit::unit;
+pub(crate) use unit::{unit, unit_in};
 
 use std::borrow::Cow;
 
 use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::{At, Work};
-use crate::normalize::fields::Fields;
+use crate::normalize::fields::{Fields, Parts};
 use crate::normalize::time::to_timestamp;
-use crate::record::{CompactString, Precision, Timestamp};
+use crate::record::{Coded, CompactString, Practitioner, Precision, Timestamp};
 
 /// The element's text, trimmed; `None` when absent, empty, null or blank.
 pub(crate) fn text<'a>(element: Option<Element<'a>>) -> Option<Cow<'a, str>> {
@@ -65,9 +67,9 @@ pub(crate) fn component(element: Option<Element<'_>>, n: usize) -> Option<Compac
 /// A TS/DTM/DT element (its first component) as a UTC timestamp.
 ///
 /// Unreadable dates are reported as a data type error at `at`, narrowed to
-/// its first repetition and component as validation does. A time of hour
-/// precision or finer read in the site zone is noted in `work` (for the
-/// check of MSH-7's offset against the site zone).
+/// its first repetition and component as validation does. A time without
+/// an offset is read in `Work::zone` (the site zone, or the sender's offset:
+/// see `header`); one of hour precision or finer is noted in `work`.
 pub(crate) fn timestamp(
     work: &mut Work<'_>,
     element: Option<Element<'_>>,
@@ -84,9 +86,9 @@ pub(crate) fn timestamp(
         return Some(*known);
     }
     let value = text(Some(first))?;
-    match to_timestamp(&value, work.ctx.time_zone) {
+    match to_timestamp(&value, work.zone()) {
         Ok(ts) => {
-            work.read_in_site_zone |= ts.zone_assumed && ts.precision >= Precision::Hour;
+            work.read_without_offset |= ts.zone_assumed && ts.precision >= Precision::Hour;
             work.times.put(first.raw(), ts);
             Some(ts)
         }
@@ -99,6 +101,86 @@ pub(crate) fn timestamp(
             None
         }
     }
+}
+
+/// Every repetition of field `n` of `fields`, read by `read` from its
+/// components; repetitions it makes nothing of are left out.
+pub(crate) fn each<T>(
+    fields: &Fields<'_>,
+    n: usize,
+    mut read: impl FnMut(Parts<'_>) -> Option<T>,
+) -> Vec<T> {
+    let Some(field) = fields.field(n) else {
+        return Vec::new();
+    };
+    field
+        .repetitions()
+        .filter_map(|rep| read(fields.parts(Some(rep))))
+        .collect()
+}
+
+/// The first repetition of field `n` read by `read` from its components.
+pub(crate) fn first<T>(
+    fields: &Fields<'_>,
+    n: usize,
+    read: impl FnOnce(Parts<'_>) -> Option<T>,
+) -> Option<T> {
+    read(fields.parts(fields.field(n)))
+}
+
+/// Every XCN repetition of field `n`, for a field whose value usually
+/// repeats on every segment of a message (OBX-16, OBX-25): the same bytes
+/// are read once per message.
+pub(crate) fn repeated_people(
+    work: &mut Work<'_>,
+    fields: &Fields<'_>,
+    n: usize,
+) -> Vec<Practitioner> {
+    let Some(field) = fields.field(n) else {
+        return Vec::new();
+    };
+    if let Some(known) = work.people.get(field.raw()) {
+        return known.clone();
+    }
+    let people = each(fields, n, practitioner);
+    work.people.put(field.raw(), people.clone());
+    people
+}
+
+/// Every repetition of field `n` as a coded element about the patient
+/// (unmapped codes counted, never named: see [`coded_private`]).
+pub(crate) fn each_coded(
+    work: &mut Work<'_>,
+    fields: &Fields<'_>,
+    n: usize,
+    accept: Accept,
+) -> Vec<Coded> {
+    let Some(field) = fields.field(n) else {
+        return Vec::new();
+    };
+    field
+        .repetitions()
+        .enumerate()
+        .filter_map(|(i, rep)| {
+            coded_private(
+                work,
+                fields.parts(Some(rep)),
+                accept,
+                fields.at(n).repetition(i + 1),
+            )
+        })
+        .collect()
+}
+
+/// The time in a component of a composite (DR.1, CQ, ...): its first
+/// sub-component (a TS there is `time&precision`).
+pub(crate) fn component_time(
+    work: &mut Work<'_>,
+    component: Option<Element<'_>>,
+    at: At<'_>,
+) -> Option<Timestamp> {
+    let time = component?.subcomponent(1)?;
+    timestamp(work, Some(time), at)
 }
 
 /// Field `n` read as a timestamp.

@@ -46,6 +46,13 @@ pub(crate) fn unit(work: &mut Work<'_>, fields: &Fields<'_>, n: usize) -> Option
     unit
 }
 
+/// Reads the unit held in `parts` (a CWE inside another value, such as
+/// the units of a CQ quantity), sent at `at`.
+pub(crate) fn unit_in(work: &mut Work<'_>, parts: Parts<'_>, at: At<'_>) -> Option<Unit> {
+    parts.element()?;
+    resolve_unit(work, parts, at)
+}
+
 /// Resolves a unit not seen before in this message, sent at `at`.
 fn resolve_unit(work: &mut Work<'_>, parts: Parts<'_>, at: At<'_>) -> Option<Unit> {
     if let Some(joined) = unescaped_power(&parts) {

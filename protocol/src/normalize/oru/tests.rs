@@ -1,10 +1,10 @@
 use jiff::tz::TimeZone;
 
 use super::*;
-use crate::hl7::Issue;
+use crate::hl7::{ErrorCode, Issue};
 use crate::normalize::context::Context;
 use crate::normalize::mapping::MappingTable;
-use crate::record::{Decimal, Precision, Value};
+use crate::record::{Decimal, Precision, ResultStatus, Value};
 
 fn read(text: &str) -> (ObservationReport, Vec<Issue>) {
     let m = Message::parse(text.as_bytes()).unwrap();
@@ -23,6 +23,15 @@ fn read(text: &str) -> (ObservationReport, Vec<Issue>) {
 
 fn dec(text: &str) -> Decimal {
     Decimal::parse(text).unwrap()
+}
+
+/// A one-channel series without a unit.
+fn series(values: &[&str]) -> Value {
+    Value::Series(crate::record::Series {
+        values: values.iter().map(|v| dec(v)).collect(),
+        channels: 1,
+        unit: None,
+    })
 }
 
 const LAB: &str = "MSH|^~\\&|LAB|H|HUB|O|20240102030405||ORU^R01^ORU_R01|C1|P|2.5.1\r\
@@ -137,10 +146,7 @@ fn several_numbers_form_a_series_and_a_missing_code_is_warned_about() {
          OBX|2|NM|||7",
     );
     let obs = &r.orders[0].observations;
-    assert_eq!(
-        obs[0].value,
-        Value::Series(vec![dec("1"), dec("2.5"), dec("-3")])
-    );
+    assert_eq!(obs[0].value, series(&["1", "2.5", "-3"]));
     assert_eq!(obs[0].sub_id.as_deref(), Some("1.1.1.3"));
     assert_eq!(obs[1].code.original.code, "");
     assert_eq!(issues.len(), 1);
@@ -176,8 +182,8 @@ fn trailing_delimiters_after_a_number_are_insignificant() {
         (Some("<"), Some(dec("0.5")))
     );
     assert!(sn.unit.is_some());
-    assert_eq!(obs[4].value, Value::Series(vec![dec("1"), dec("2")]));
-    assert_eq!(obs[5].value, Value::Series(vec![dec("1"), dec("2")]));
+    assert_eq!(obs[4].value, series(&["1", "2"]));
+    assert_eq!(obs[5].value, series(&["1", "2"]));
     assert_eq!(obs[6].value, Value::Text("1^^2".into()));
     let places: Vec<_> = issues.iter().map(|i| i.location.to_string()).collect();
     assert_eq!(places, ["OBX(segment 9)-5[1]"]);
@@ -201,14 +207,143 @@ fn a_coded_value_sent_as_original_text_only_is_coded_not_raw_text() {
 }
 
 #[test]
-fn equipment_identifiers_stay_readable() {
+fn comments_attach_to_the_order_result_or_specimen_they_follow() {
+    let (r, _) = read(
+        "MSH|^~\\&|LAB|H|||20240102030405||ORU^R01|C6|P|2.5.1\r\
+         PID|1||1^^^H^MR\r\
+         ORC|RE|PL1|FL1||CM||||20240102020000|||1234^SMITH^ANN|||||||||Clinic 12|1 Main St^^Ames^IA|^WPN^PH^^1^515^5550100\r\
+         OBR|1|||2823-3^Potassium^LN|||20240102020000\r\
+         NTE|1|L|order comment\r\
+         TQ1|1||||||||S^Stat^HL70485\r\
+         OBX|1|NM|2823-3^Potassium^LN||6.1|mmol/L|||||F\r\
+         NTE|1|L|hemolyzed, potassium falsely high|RE^Remark^HL70364\r\
+         NTE|2|L|repeat advised\r\
+         SPM|1|S1^CPOE||BLD^Whole blood^HL70487|||||||P^Patient^HL70369\r\
+         NTE|1||drawn above IV\r\
+         OBX|1|NM|1234-5^Volume^LN||5|mL|||||F",
+    );
+    let g = &r.orders[0];
+    assert_eq!(g.order_control.as_deref(), Some("RE"));
+    assert_eq!(g.order_status.as_deref(), Some("CM"));
+    assert_eq!(g.placer_order.as_deref(), Some("PL1"), "from the ORC");
+    assert_eq!(g.priority.as_deref(), Some("S"), "from TQ1");
+    assert_eq!(g.detail.orderers[0].id.as_deref(), Some("1234"));
+    let facility = g.detail.ordering_facility.as_ref().unwrap();
+    assert_eq!(facility.name.as_deref(), Some("Clinic 12"));
+    assert_eq!(
+        facility.address.as_ref().unwrap().city.as_deref(),
+        Some("Ames")
+    );
+    assert_eq!(facility.phones[0].value, "+1 (515) 5550100");
+    assert_eq!(g.detail.notes[0].text, "order comment");
+    let notes: Vec<_> = g.observations[0]
+        .notes
+        .iter()
+        .map(|n| n.text.as_str())
+        .collect();
+    assert_eq!(
+        notes,
+        ["hemolyzed, potassium falsely high", "repeat advised"]
+    );
+    assert_eq!(g.detail.specimens[0].notes[0].text, "drawn above IV");
+    assert_eq!(g.observations[0].specimen, None);
+    assert_eq!(
+        g.observations[1].specimen,
+        Some(0),
+        "an OBX after SPM is about it"
+    );
+    assert!(!g.detail.quality_control);
+}
+
+#[test]
+fn results_on_control_material_are_marked_as_quality_control() {
+    let (r, _) = read(
+        "MSH|^~\\&|LAB|H|||20240102030405||ORU^R01|C7|P|2.5.1\r\
+         OBR|1|||2345-7^Glucose^LN\r\
+         OBX|1|NM|2345-7^Glucose^LN||99|mg/dL|||||F\r\
+         SPM|1|QC-LOT-7||BLD|||||||Q^Control specimen^HL70369",
+    );
+    assert!(r.orders[0].detail.quality_control);
+}
+
+#[test]
+fn parent_links_of_a_susceptibility_panel_stay_with_the_isolate() {
+    let (r, _) = read(
+        "MSH|^~\\&|LAB|H|||20240102030405||ORU^R01|C8|P|2.5.1\r\
+         OBR|1|PL1|FL1|600-7^Culture^LN\r\
+         OBX|1|CWE|600-7^Organism^LN|1|3092008^Staphylococcus aureus^SCT||||||F\r\
+         OBR|2|PL2|FL2|29576-6^Susceptibility^LN|||||||G||||||||||||||F|600-7&Organism&LN^1^Staphylococcus aureus|||PL1&CPOE^FL1&LAB\r\
+         OBX|1|SN|18961-5^Cefazolin^LN|1|<=^4|ug/mL||S|||F",
+    );
+    let panel = &r.orders[1].detail;
+    assert_eq!(panel.specimen_action.as_deref(), Some("G"));
+    let parent = panel.parent_result.as_ref().unwrap();
+    assert_eq!(parent.code.as_ref().unwrap().original.code, "600-7");
+    assert_eq!(parent.sub_id.as_deref(), Some("1"));
+    assert_eq!(parent.value.as_deref(), Some("Staphylococcus aureus"));
+    let order = panel.parent_order.as_ref().unwrap();
+    assert_eq!(order.placer.as_ref().unwrap().id, "PL1");
+    assert_eq!(
+        order.filler.as_ref().unwrap().authority.as_deref(),
+        Some("LAB")
+    );
+    assert_eq!(r.orders[1].observations[0].sub_id.as_deref(), Some("1"));
+}
+
+#[test]
+fn an_oul_specimen_belongs_to_the_orders_after_it_and_its_orc_follows_the_obr() {
+    let (r, _) = read(
+        "MSH|^~\\&|LAS|H|||20240102030405||OUL^R22^OUL_R22|C9|P|2.5.1\r\
+         PID|1||1^^^H^MR\r\
+         SPM|1|S1||SER^Serum^HL70487|||||||P\r\
+         OBX|1|NM|SPVOL^Specimen volume^L||2|mL|||||F\r\
+         OBR|1|PL1||2345-7^Glucose^LN\r\
+         ORC|SC|PL1|||CM\r\
+         OBX|1|NM|2345-7^Glucose^LN||99|mg/dL|||||F\r\
+         OBR|2|PL2||2823-3^Potassium^LN\r\
+         ORC|SC|PL2|||CM\r\
+         OBX|1|NM|2823-3^Potassium^LN||4.1|mmol/L|||||F",
+    );
+    assert_eq!(r.orders.len(), 3);
+    let specimen_group = &r.orders[0];
+    assert_eq!(specimen_group.observations[0].specimen, Some(0));
+    for g in &r.orders[1..] {
+        assert_eq!(g.order_control.as_deref(), Some("SC"));
+        assert_eq!(
+            g.detail.specimens[0].kind.as_ref().unwrap().original.code,
+            "SER"
+        );
+        assert_eq!(g.observations.len(), 1);
+    }
+}
+
+#[test]
+fn what_the_record_does_not_carry_is_named() {
     let m = Message::parse(
-        b"MSH|^~\\&|A\rOBX|1||69965^MDC_DEV^MDC|1.0.0.0|||||||X|||||||0123456789ABCDEF^^0123456789ABCDEF^EUI-64~GW1^ACME~",
+        b"MSH|^~\\&|LAB|H|||20240102030405||ORU^R01|C10|P|2.5.1\r\
+          NTE|1||message level comment\r\
+          PID|1||1^^^H^MR\r\
+          PD1|||Clinic\r\
+          OBR|1|||X^Y^L\r\
+          OBX|1|NM|X^Y^L||1||||||F\r\
+          PRT|1|AD||OP\r\
+          ZXY|secret",
     )
     .unwrap();
-    let obx = Fields::new(&m, m.segment("OBX").unwrap());
+    let tz = TimeZone::UTC;
+    let mapping = MappingTable::empty();
+    let ctx = Context {
+        time_zone: &tz,
+        mapping: &mapping,
+    };
+    let record = crate::normalize::normalize(&m, Vec::new(), &ctx).record;
+    let named: Vec<_> = record
+        .not_carried
+        .iter()
+        .map(|n| (n.segment.as_str(), n.field, n.count))
+        .collect();
     assert_eq!(
-        equipment(&obx),
-        ["0123456789ABCDEF^^0123456789ABCDEF^EUI-64", "GW1^ACME"]
+        named,
+        [("NTE", 0, 1), ("PD1", 0, 1), ("PRT", 0, 1), ("ZXY", 0, 1)]
     );
 }

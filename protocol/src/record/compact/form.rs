@@ -6,7 +6,7 @@ use serde::de::Visitor;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::hl7::Issue;
-use crate::record::{Body, Header, Patient, Record};
+use crate::record::{Body, Encounter, Header, NotCarried, Patient, Record};
 
 /// The human-readable shape of a record (written).
 #[derive(Serialize)]
@@ -14,8 +14,22 @@ use crate::record::{Body, Header, Patient, Record};
 struct View<'a> {
     header: &'a Header,
     patient: &'a Option<Patient>,
+    #[serde(skip_serializing_if = "is_none")]
+    encounter: &'a Option<Encounter>,
     body: &'a Body,
     issues: &'a [Issue],
+    #[serde(skip_serializing_if = "is_empty")]
+    not_carried: &'a [NotCarried],
+}
+
+/// True for an absent part (left out of JSON).
+fn is_none<T>(v: &&Option<T>) -> bool {
+    v.is_none()
+}
+
+/// True for an empty list (left out of JSON).
+fn is_empty<T>(v: &&[T]) -> bool {
+    v.is_empty()
 }
 
 /// The human-readable shape of a record (read).
@@ -24,8 +38,12 @@ struct View<'a> {
 struct Owned {
     header: Header,
     patient: Option<Patient>,
+    #[serde(default)]
+    encounter: Option<Encounter>,
     body: Body,
     issues: Vec<Issue>,
+    #[serde(default)]
+    not_carried: Vec<NotCarried>,
 }
 
 impl Serialize for Record {
@@ -34,8 +52,10 @@ impl Serialize for Record {
             View {
                 header: &self.header,
                 patient: &self.patient,
+                encounter: &self.encounter,
                 body: &self.body,
                 issues: &self.issues,
+                not_carried: &self.not_carried,
             }
             .serialize(s)
         } else {
@@ -53,8 +73,10 @@ impl<'de> Deserialize<'de> for Record {
             Ok(Record {
                 header: o.header,
                 patient: o.patient,
+                encounter: o.encounter,
                 body: o.body,
                 issues: o.issues,
+                not_carried: o.not_carried,
             })
         } else {
             d.deserialize_bytes(CompactVisitor)

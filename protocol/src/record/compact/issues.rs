@@ -16,7 +16,7 @@ pub(super) fn write_issues<'a>(
     w: &mut Writer<'a>,
     issues: &'a [Issue],
 ) -> Result<(), postcard::Error> {
-    w.len(issues.len());
+    w.count(issues.len());
     for i in issues {
         crate::postcard_append::append(&(i.code, i.severity), &mut w.out)?;
         let l = &i.location;

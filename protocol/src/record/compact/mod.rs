@@ -1,4 +1,5 @@
-//! The compact binary form of a [`Record`] (wire schema 2).
+//! The compact binary form of a [`Record`] (wire schema 3; schema 2 is
+//! still read, see `v2`).
 //!
 //! postcard's derived form spends a tag byte on every absent field, writes
 //! every string in full however often it repeats, and a timestamp as nine
@@ -21,19 +22,21 @@
 //!   hours, whichever is shortest), a zigzag varint of the sender's
 //!   wall-clock time in that unit, and, when not zero, the offset (zigzag,
 //!   shifted left by one; low bit clear: in quarter hours, set: minutes).
-//!   A zero byte is an absent timestamp. The base is the message time (for order
-//!   and patient times) or the previous result's time in the order, else
-//!   the order's observation time (for results); a result taken at that
-//!   same time costs no bytes at all (a bit in its header).
+//!   A zero byte is an absent timestamp. The base is the message time (for
+//!   everything but results) or the previous result's time in the order,
+//!   else the order's observation time (for results); a result taken at
+//!   that same time costs no bytes at all (a bit in its header).
 //! - **Decimals.** One varint: zigzag mantissa shifted left by three, scale
 //!   in the low three bits (`7`: a scale byte follows).
-//! - **Presence bits.** Optional parts are announced by bits in a header
-//!   varint per record, order and result instead of a byte each.
-//! - Coding systems and value kinds are small numbers packed into those
-//!   headers.
-//!
-//! Bodies other than ORU^R01 observations are written in postcard's
-//! derived form (their strings and times are not in the tables).
+//! - **Presence bits.** Every part with optional fields starts with a
+//!   varint whose bits announce the fields that follow, in declaration
+//!   order (`parts::compact_struct!`); an absent field costs nothing but
+//!   its bit. A set bit this decoder does not know is refused, so a later
+//!   schema's field is never skipped silently.
+//! - **Repeats.** A result's performing organization, director, producer
+//!   and observers, when equal to the previous result's in the same group,
+//!   are a bit each.
+//! - Coding systems and value kinds are small numbers packed into tags.
 //!
 //! Invariants: [`decode`] reads exactly what [`encode`] wrote and gives
 //! back an equal record; it rejects malformed bytes with a
@@ -41,12 +44,16 @@
 //! to the input. The JSON (human-readable) form of a record is not
 //! affected.
 
+mod bodies;
+mod coded;
 mod dictionary;
 mod form;
 mod issues;
 mod oru;
 mod parts;
 mod reader;
+mod v2;
+mod values;
 mod writer;
 
 use dictionary::dictionary;
@@ -132,10 +139,13 @@ pub enum CompactError {
     Limit(#[from] crate::record::limits::LimitError),
 }
 
-/// Encodes a record in the compact form.
-pub fn encode(record: &Record) -> Result<Vec<u8>, postcard::Error> {
+/// Encodes a record in the compact form; a record over the limits of
+/// `crate::record::limits` that the writer counts (text, list items) is
+/// refused, since no reader would accept it.
+pub fn encode(record: &Record) -> Result<Vec<u8>, CompactError> {
     let mut w = Writer::new(results(record));
     parts::write_record(&mut w, record)?;
+    w.over_limits()?;
     Ok(w.out)
 }
 
@@ -143,10 +153,12 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, postcard::Error> {
 /// (what its `Serialize` gives a binary serializer): the length of the
 /// compact form as a varint, then the form. Written in place, without a
 /// buffer of its own; `out` is left as it was on an error.
-pub(crate) fn append_postcard(record: &Record, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+pub(crate) fn append_postcard(record: &Record, out: &mut Vec<u8>) -> Result<(), CompactError> {
     let start = out.len();
     let mut w = Writer::after(std::mem::take(out), results(record));
-    let written = parts::write_record(&mut w, record);
+    let written = parts::write_record(&mut w, record)
+        .map_err(CompactError::from)
+        .and_then(|()| Ok(w.over_limits()?));
     *out = w.out;
     if let Err(e) = written {
         out.truncate(start);
@@ -174,7 +186,10 @@ pub(crate) fn append_postcard(record: &Record, out: &mut Vec<u8>) -> Result<(), 
 fn results(record: &Record) -> usize {
     match &record.body {
         Body::Observations(r) => r.orders.iter().map(|g| g.observations.len()).sum(),
-        _ => 0,
+        Body::Orders(o) => o.orders.iter().map(|o| o.observations.len()).sum(),
+        Body::Immunizations(i) => i.immunizations.iter().map(|i| i.observations.len()).sum(),
+        Body::Patient(p) => p.observations.len(),
+        Body::Generic(g) => g.segments.len(),
     }
 }
 
@@ -182,6 +197,17 @@ fn results(record: &Record) -> usize {
 pub fn decode(bytes: &[u8]) -> Result<Record, CompactError> {
     let mut r = Reader::new(bytes);
     let record = parts::read_record(&mut r)?;
+    match r.rest().len() {
+        0 => Ok(record),
+        n => Err(CompactError::Trailing(n)),
+    }
+}
+
+/// Decodes a record in the compact form of wire schema 2 into the current
+/// model (see `v2`); all of `bytes` must be used.
+pub fn decode_v2(bytes: &[u8]) -> Result<Record, CompactError> {
+    let mut r = Reader::new(bytes);
+    let record = v2::read_record(&mut r)?;
     match r.rest().len() {
         0 => Ok(record),
         n => Err(CompactError::Trailing(n)),

@@ -1,14 +1,21 @@
-//! The compact form of an ORU^R01 observation report: orders (OBR) and
-//! their results (OBX). Bit layouts are documented at each function.
+//! The compact form (schema 3) of an observation report: orders (OBR) and
+//! their results (OBX). The hot path of the wire: a result is a header
+//! varint announcing its parts, then those parts; what few results have
+//! (performer, producer, notes, further values, ...) hides behind one bit.
 
-use super::parts::{read_coded, read_opt_coded, write_coded, write_opt_coded};
+use super::coded::{read_coded, write_coded};
+use super::parts::{Compact, compact_struct, kind};
 use super::reader::Reader;
+use super::values::{
+    read_list, read_opt_unit_and, read_range, read_structured, read_unit, write_list,
+    write_opt_unit_and, write_range, write_structured, write_unit,
+};
 use super::writer::Writer;
 use super::{CompactError, Pool};
 use crate::record::limits;
 use crate::record::{
-    CompactString, Converted, Observation, ObservationGroup, ObservationReport, Quantity,
-    ReferenceRange, ResultStatus, StructuredNumeric, Timestamp, Unit, Value,
+    Converted, Decimal, Observation, ObservationGroup, ObservationReport, OrderDetail, Quantity,
+    ResultStatus, Series, Timestamp, Unit, Value,
 };
 
 /// Result header bits 0-3: the status; 4-6: the value kind.
@@ -28,20 +35,53 @@ const HAS_SUB_ID: u64 = 1 << 11;
 /// Result header: the observation time is the previous result's in this
 /// order (for the first result: the order's observation time).
 const SAME_TIME: u64 = 1 << 12;
-
 /// Result header: the quantity's unit has no "as sent" spelling (only its
 /// UCUM code is written).
 const UCUM_ONLY: u64 = 1 << 13;
-
-/// Result header: a method follows (rare, so past the first two bytes).
+/// Result header: a method follows.
 const HAS_METHOD: u64 = 1 << 14;
-
+/// Result header: an extras presence varint follows (see `EXTRA_*`).
+const HAS_EXTRAS: u64 = 1 << 15;
 /// Result header: the quantity's value converted to the unit the mapping
 /// table expects follows the value (decimal, then the unit).
-const HAS_CONVERTED: u64 = 1 << 15;
-
+const HAS_CONVERTED: u64 = 1 << 16;
 /// Result header: that conversion was rounded (not exact).
-const CONVERTED_ROUNDED: u64 = 1 << 16;
+const CONVERTED_ROUNDED: u64 = 1 << 17;
+/// Every result header bit.
+const RESULT_BITS: u64 = 18;
+
+/// Extras: the further values.
+const EXTRA_MORE_VALUES: u64 = 1 << 0;
+/// Extras: OBX-6 of a value without a unit of its own.
+const EXTRA_UNIT: u64 = 1 << 1;
+/// Extras: OBX-15.
+const EXTRA_PRODUCER: u64 = 1 << 2;
+/// Extras: OBX-16.
+const EXTRA_OBSERVERS: u64 = 1 << 3;
+/// Extras: OBX-19.
+const EXTRA_ANALYZED_AT: u64 = 1 << 4;
+/// Extras: OBX-20.
+const EXTRA_SITES: u64 = 1 << 5;
+/// Extras: OBX-21.
+const EXTRA_INSTANCE_ID: u64 = 1 << 6;
+/// Extras: OBX-23/24.
+const EXTRA_ORGANIZATION: u64 = 1 << 7;
+/// Extras: OBX-25.
+const EXTRA_DIRECTOR: u64 = 1 << 8;
+/// Extras: the specimen index.
+const EXTRA_SPECIMEN: u64 = 1 << 9;
+/// Extras: notes.
+const EXTRA_NOTES: u64 = 1 << 10;
+/// Extras: the producer is the previous result's.
+const SAME_PRODUCER: u64 = 1 << 11;
+/// Extras: the observers are the previous result's.
+const SAME_OBSERVERS: u64 = 1 << 12;
+/// Extras: the performing organization is the previous result's.
+const SAME_ORGANIZATION: u64 = 1 << 13;
+/// Extras: the director is the previous result's.
+const SAME_DIRECTOR: u64 = 1 << 14;
+/// Every extras bit.
+const EXTRA_BITS: u32 = 15;
 
 /// Every result status, by its number on the wire.
 const STATUSES: [ResultStatus; 13] = [
@@ -60,90 +100,189 @@ const STATUSES: [ResultStatus; 13] = [
     ResultStatus::Unknown,
 ];
 
+compact_struct!(OrderDetail {
+    orderers: items,
+    placer_assigner: text,
+    filler_assigner: text,
+    specimens: items,
+    notes: items,
+    timing: items,
+    collectors: items,
+    category: code,
+    interpreters: items,
+    copies_to: items,
+    ordering_facility: item,
+    callback_phones: items,
+    entered_by: item,
+    placer_assigner_id: text,
+    filler_assigner_id: text,
+    other_placer_order: item,
+    other_filler_order: item,
+    placer_group: item,
+    requested_at: time,
+    observed_until: time,
+    specimen_action: code,
+    clinical_info: text,
+    specimen_received_at: time,
+    orderer_address: item,
+    parent_result: item,
+    parent_order: item,
+    reasons: items,
+    quality_control: flag,
+});
+
 /// The number of orders, then each order.
-pub(super) fn write_report<'a>(
-    w: &mut Writer<'a>,
-    r: &'a ObservationReport,
-    base: Option<&Timestamp>,
-) {
-    w.len(r.orders.len());
+pub(super) fn write_report<'a>(w: &mut Writer<'a>, r: &'a ObservationReport) {
+    w.count(r.orders.len());
     for g in &r.orders {
-        write_group(w, g, base);
+        write_group(w, g);
     }
 }
 
 /// What [`write_report`] wrote.
-pub(super) fn read_report(
-    r: &mut Reader<'_>,
-    base: Option<&Timestamp>,
-) -> Result<ObservationReport, CompactError> {
+pub(super) fn read_report(r: &mut Reader<'_>) -> Result<ObservationReport, CompactError> {
     let n = r.count(limits::MAX_ORDERS, "orders")?;
     let mut orders = Vec::with_capacity(limits::capacity::<ObservationGroup>(n));
     for _ in 0..n {
-        orders.push(read_group(r, base)?);
+        orders.push(read_group(r)?);
     }
     Ok(ObservationReport { orders })
 }
 
-/// Placer, filler, status, service, the two times (relative to the
-/// message time), then the results (each time relative to the previous
-/// result's, else the order's observation time, else the message time).
-fn write_group<'a>(w: &mut Writer<'a>, g: &'a ObservationGroup, base: Option<&Timestamp>) {
-    w.str(Pool::Text, g.placer_order.as_deref());
-    w.str(Pool::Text, g.filler_order.as_deref());
-    w.str(Pool::Code, g.status.as_deref());
-    write_opt_coded(w, g.service.as_ref());
-    w.opt_timestamp(g.observed_at.as_ref(), base);
-    w.opt_timestamp(g.reported_at.as_ref(), base);
-    let mut previous = g.observed_at.as_ref();
-    w.len(g.observations.len());
-    for o in &g.observations {
-        write_observation(w, o, previous.or(base), previous);
-        previous = o.observed_at.as_ref().or(previous);
+/// Group bits: placer, filler, status, service, observation time, report
+/// time, order control, order status, order time, priority, detail.
+const GROUP_BITS: u32 = 11;
+
+/// A presence varint (see [`GROUP_BITS`]), the parts present (times
+/// relative to the message time), then the results.
+fn write_group<'a>(w: &mut Writer<'a>, g: &'a ObservationGroup) {
+    let present = [
+        g.placer_order.is_some(),
+        g.filler_order.is_some(),
+        g.status.is_some(),
+        g.service.is_some(),
+        g.observed_at.is_some(),
+        g.reported_at.is_some(),
+        g.order_control.is_some(),
+        g.order_status.is_some(),
+        g.ordered_at.is_some(),
+        g.priority.is_some(),
+        !g.detail.is_empty(),
+    ];
+    let bits = present
+        .iter()
+        .enumerate()
+        .fold(0u64, |bits, (i, &p)| bits | u64::from(p) << i);
+    w.varint(u128::from(bits));
+    kind::text::write(&g.placer_order, w);
+    kind::text::write(&g.filler_order, w);
+    kind::code::write(&g.status, w);
+    if let Some(s) = &g.service {
+        write_coded(w, s);
     }
+    kind::time::write(&g.observed_at, w);
+    kind::time::write(&g.reported_at, w);
+    kind::code::write(&g.order_control, w);
+    kind::code::write(&g.order_status, w);
+    kind::time::write(&g.ordered_at, w);
+    kind::code::write(&g.priority, w);
+    if !g.detail.is_empty() {
+        g.detail.write(w);
+    }
+    write_results(w, &g.observations, g.observed_at.as_ref());
 }
 
-fn read_group(
-    r: &mut Reader<'_>,
-    base: Option<&Timestamp>,
-) -> Result<ObservationGroup, CompactError> {
-    let placer_order = r.str(Pool::Text)?;
-    let filler_order = r.str(Pool::Text)?;
-    let status = r.str(Pool::Code)?;
-    let service = read_opt_coded(r)?;
-    let observed_at = r.opt_timestamp(base)?;
-    let reported_at = r.opt_timestamp(base)?;
-    let n = r.count(limits::MAX_OBSERVATIONS, "results")?;
-    r.add_results(n)?;
-    let mut observations: Vec<Observation> = Vec::with_capacity(limits::capacity::<Observation>(n));
-    let mut previous = observed_at;
-    for _ in 0..n {
-        let o = read_observation(r, previous.as_ref().or(base), previous.as_ref())?;
-        previous = o.observed_at.or(previous);
-        observations.push(o);
-    }
+/// What [`write_group`] wrote.
+fn read_group(r: &mut Reader<'_>) -> Result<ObservationGroup, CompactError> {
+    let bits = r.presence(GROUP_BITS, "result group")?;
+    let has = |i: u32| bits & (1 << i) != 0;
+    let text = |r: &mut Reader<'_>, i| has(i).then(|| r.req_str(Pool::Text)).transpose();
+    let code = |r: &mut Reader<'_>, i| has(i).then(|| r.req_str(Pool::Code)).transpose();
+    let time = |r: &mut Reader<'_>, i| has(i).then(|| kind::time::read(r)).transpose();
+    let placer_order = text(r, 0)?;
+    let filler_order = text(r, 1)?;
+    let status = code(r, 2)?;
+    let service = has(3).then(|| read_coded(r)).transpose()?;
+    let observed_at = time(r, 4)?.flatten();
+    let reported_at = time(r, 5)?.flatten();
+    let order_control = code(r, 6)?;
+    let order_status = code(r, 7)?;
+    let ordered_at = time(r, 8)?.flatten();
+    let priority = code(r, 9)?;
+    let detail = if has(10) {
+        OrderDetail::read(r)?
+    } else {
+        OrderDetail::default()
+    };
+    let observations = read_results(r, observed_at.as_ref())?;
     Ok(ObservationGroup {
         placer_order,
         filler_order,
-        service,
+        service: service.map(Box::new),
         observed_at,
         reported_at,
         status,
         observations,
+        order_control,
+        order_status,
+        ordered_at,
+        priority,
+        detail: Box::new(detail),
     })
 }
 
+/// The number of results, then each: its times relative to the previous
+/// result's, else `start` (the order's observation time), else the
+/// message time.
+pub(super) fn write_results<'a>(
+    w: &mut Writer<'a>,
+    results: &'a [Observation],
+    start: Option<&Timestamp>,
+) {
+    let message_time = w.base;
+    let mut previous = start.copied();
+    let mut before: Option<&Observation> = None;
+    w.count(results.len());
+    for o in results {
+        let base = previous.or(message_time);
+        write_observation(w, o, base.as_ref(), previous.as_ref(), before);
+        previous = o.observed_at.or(previous);
+        before = Some(o);
+    }
+}
+
+/// What [`write_results`] wrote.
+pub(super) fn read_results(
+    r: &mut Reader<'_>,
+    start: Option<&Timestamp>,
+) -> Result<Vec<Observation>, CompactError> {
+    let message_time = r.base;
+    let n = r.count(limits::MAX_OBSERVATIONS, "results")?;
+    r.add_results(n)?;
+    let mut results: Vec<Observation> = Vec::with_capacity(limits::capacity::<Observation>(n));
+    let mut previous = start.copied();
+    for _ in 0..n {
+        let base = previous.or(message_time);
+        let o = read_observation(r, base.as_ref(), previous.as_ref(), results.last())?;
+        previous = o.observed_at.or(previous);
+        results.push(o);
+    }
+    Ok(results)
+}
+
 /// Header varint (see the constants), code, then the parts the header
-/// announces: sub-id, value, range, flags, time, equipment, method.
+/// announces: sub-id, value, range, flags, time, equipment, method, extras.
 fn write_observation<'a>(
     w: &mut Writer<'a>,
     o: &'a Observation,
     base: Option<&Timestamp>,
     previous: Option<&Timestamp>,
+    before: Option<&Observation>,
 ) {
     let status = STATUSES.iter().position(|s| *s == o.status).unwrap_or(12) as u64;
     let mut header = status | value_kind(&o.value) << KIND_SHIFT;
     let same_time = o.observed_at.is_some() && o.observed_at.as_ref() == previous;
+    let extras = extras(o, before);
     for (present, bit) in [
         (o.reference_range.is_some(), HAS_RANGE),
         (!o.flags.is_empty(), HAS_FLAGS),
@@ -153,6 +292,7 @@ fn write_observation<'a>(
         (same_time, SAME_TIME),
         (ucum_only(&o.value), UCUM_ONLY),
         (o.sub_id.is_some(), HAS_SUB_ID),
+        (extras != 0, HAS_EXTRAS),
         (converted(&o.value).is_some(), HAS_CONVERTED),
         (
             converted(&o.value).is_some_and(|c| !c.exact),
@@ -169,10 +309,7 @@ fn write_observation<'a>(
         w.str(Pool::Text, o.sub_id.as_deref());
     }
     write_value(w, &o.value, base, ucum_only(&o.value));
-    if let Some(c) = converted(&o.value) {
-        w.decimal(c.value);
-        w.str(Pool::Unit, Some(&c.unit));
-    }
+    write_converted(w, converted(&o.value));
     if let Some(range) = &o.reference_range {
         write_range(w, range);
     }
@@ -188,14 +325,146 @@ fn write_observation<'a>(
     if let Some(m) = &o.method {
         write_coded(w, m);
     }
+    if extras != 0 {
+        write_extras(w, o, extras, base);
+    }
+}
+
+/// The extras bits of `o`, after the result `before` it.
+fn extras(o: &Observation, before: Option<&Observation>) -> u64 {
+    let mut bits = 0;
+    let same = |mine: bool, theirs: Option<bool>| mine && theirs == Some(true);
+    let (same_producer, same_observers, same_organization, same_director) = (
+        same(
+            o.producer.is_some(),
+            before.map(|b| b.producer == o.producer),
+        ),
+        same(
+            !o.observers.is_empty(),
+            before.map(|b| b.observers == o.observers),
+        ),
+        same(
+            o.performing_organization.is_some(),
+            before.map(|b| b.performing_organization == o.performing_organization),
+        ),
+        same(
+            o.performing_director.is_some(),
+            before.map(|b| b.performing_director == o.performing_director),
+        ),
+    );
+    for (present, bit) in [
+        (!o.more_values.is_empty(), EXTRA_MORE_VALUES),
+        (o.unit.is_some(), EXTRA_UNIT),
+        (o.producer.is_some() && !same_producer, EXTRA_PRODUCER),
+        (!o.observers.is_empty() && !same_observers, EXTRA_OBSERVERS),
+        (o.analyzed_at.is_some(), EXTRA_ANALYZED_AT),
+        (!o.sites.is_empty(), EXTRA_SITES),
+        (o.instance_id.is_some(), EXTRA_INSTANCE_ID),
+        (
+            o.performing_organization.is_some() && !same_organization,
+            EXTRA_ORGANIZATION,
+        ),
+        (
+            o.performing_director.is_some() && !same_director,
+            EXTRA_DIRECTOR,
+        ),
+        (o.specimen.is_some(), EXTRA_SPECIMEN),
+        (!o.notes.is_empty(), EXTRA_NOTES),
+        (same_producer, SAME_PRODUCER),
+        (same_observers, SAME_OBSERVERS),
+        (same_organization, SAME_ORGANIZATION),
+        (same_director, SAME_DIRECTOR),
+    ] {
+        if present {
+            bits |= bit;
+        }
+    }
+    bits
+}
+
+/// The extras varint, then the extras it announces.
+fn write_extras<'a>(w: &mut Writer<'a>, o: &'a Observation, bits: u64, base: Option<&Timestamp>) {
+    w.varint(u128::from(bits));
+    let has = |bit: u64| bits & bit != 0;
+    if has(EXTRA_MORE_VALUES) {
+        w.len(o.more_values.len());
+        for v in &o.more_values {
+            let ucum = ucum_only(v);
+            let c = converted(v);
+            w.byte(
+                value_kind(v) as u8
+                    | u8::from(ucum) << 3
+                    | u8::from(c.is_some()) << 4
+                    | u8::from(c.is_some_and(|c| !c.exact)) << 5,
+            );
+            write_value(w, v, base, ucum);
+            write_converted(w, c);
+        }
+    }
+    if let (true, Some(u)) = (has(EXTRA_UNIT), &o.unit) {
+        write_unit(w, u);
+    }
+    if let (true, Some(p)) = (has(EXTRA_PRODUCER), &o.producer) {
+        costed(w, 0, |w| write_coded(w, p));
+    }
+    if has(EXTRA_OBSERVERS) {
+        costed(w, 1, |w| kind::items::write(&o.observers, w));
+    }
+    if let (true, Some(t)) = (has(EXTRA_ANALYZED_AT), &o.analyzed_at) {
+        w.timestamp(t, base);
+    }
+    if has(EXTRA_SITES) {
+        kind::items::write(&o.sites, w);
+    }
+    if has(EXTRA_INSTANCE_ID) {
+        kind::item::write(&o.instance_id, w);
+    }
+    if has(EXTRA_ORGANIZATION) {
+        costed(w, 2, |w| kind::item::write(&o.performing_organization, w));
+    }
+    if has(EXTRA_DIRECTOR) {
+        costed(w, 3, |w| kind::item::write(&o.performing_director, w));
+    }
+    if let (true, Some(i)) = (has(EXTRA_SPECIMEN), o.specimen) {
+        w.varint(u128::from(i));
+    }
+    if has(EXTRA_NOTES) {
+        kind::items::write(&o.notes, w);
+    }
+    // The parts the reader copies from the result before count as often
+    // as they are copied.
+    for (i, bit) in SAME_BITS.iter().enumerate() {
+        if has(*bit) {
+            w.add_cost(w.same_costs[i]);
+        }
+    }
+}
+
+/// The bits of the parts copied from the result before, in the order of
+/// `same_costs` (producer, observers, organization, director).
+const SAME_BITS: [u64; 4] = [
+    SAME_PRODUCER,
+    SAME_OBSERVERS,
+    SAME_ORGANIZATION,
+    SAME_DIRECTOR,
+];
+
+/// Writes a part a later result may copy, noting what it cost as part `i`
+/// of `same_costs`.
+fn costed<'a>(w: &mut Writer<'a>, i: usize, write: impl FnOnce(&mut Writer<'a>)) {
+    let before = w.cost();
+    write(w);
+    let after = w.cost();
+    w.same_costs[i] = (after.0 - before.0, after.1 - before.1);
 }
 
 fn read_observation(
     r: &mut Reader<'_>,
     base: Option<&Timestamp>,
     previous: Option<&Timestamp>,
+    before: Option<&Observation>,
 ) -> Result<Observation, CompactError> {
-    let header = u64::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?;
+    let header = r.presence(RESULT_BITS as u32, "result header")?;
     let status = usize::try_from(header & STATUS_MASK).unwrap_or(usize::MAX);
     let status = *STATUSES.get(status).ok_or(CompactError::BadTag {
         what: "result status",
@@ -205,16 +474,7 @@ fn read_observation(
     let has = |bit: u64| header & bit != 0;
     let sub_id = has(HAS_SUB_ID).then(|| r.req_str(Pool::Text)).transpose()?;
     let mut value = read_value(r, (header >> KIND_SHIFT) & 7, base, has(UCUM_ONLY))?;
-    if has(HAS_CONVERTED) {
-        let Value::Quantity(q) = &mut value else {
-            return Err(CompactError::Missing("quantity for a converted value"));
-        };
-        q.converted = Some(Converted {
-            value: r.decimal()?,
-            unit: r.req_str(Pool::Unit)?,
-            exact: !has(CONVERTED_ROUNDED),
-        });
-    }
+    read_converted(r, &mut value, has(HAS_CONVERTED), has(CONVERTED_ROUNDED))?;
     let reference_range = has(HAS_RANGE).then(|| read_range(r)).transpose()?;
     let flags = has(HAS_FLAGS)
         .then(|| read_list(r, Pool::Code))
@@ -232,7 +492,7 @@ fn read_observation(
         .transpose()?
         .unwrap_or_default();
     let method = has(HAS_METHOD).then(|| read_coded(r)).transpose()?;
-    Ok(Observation {
+    let mut o = Observation {
         code,
         sub_id,
         value,
@@ -241,8 +501,114 @@ fn read_observation(
         status,
         observed_at,
         equipment,
-        method,
-    })
+        method: method.map(Box::new),
+        ..Observation::default()
+    };
+    if has(HAS_EXTRAS) {
+        read_extras(r, &mut o, base, before)?;
+    }
+    Ok(o)
+}
+
+/// What [`write_extras`] wrote, into `o`.
+fn read_extras(
+    r: &mut Reader<'_>,
+    o: &mut Observation,
+    base: Option<&Timestamp>,
+    before: Option<&Observation>,
+) -> Result<(), CompactError> {
+    let bits = r.presence(EXTRA_BITS, "result extras")?;
+    let has = |bit: u64| bits & bit != 0;
+    let previous = || before.ok_or(CompactError::Missing("previous result"));
+    if has(EXTRA_MORE_VALUES) {
+        let n = r.len()?;
+        o.more_values.reserve(limits::capacity::<Value>(n));
+        for _ in 0..n {
+            let tag = r.byte()?;
+            if tag >> 6 != 0 {
+                return Err(CompactError::BadTag {
+                    what: "value",
+                    tag: u64::from(tag),
+                });
+            }
+            let mut v = read_value(r, u64::from(tag & 7), base, tag & 8 != 0)?;
+            read_converted(r, &mut v, tag & 0x10 != 0, tag & 0x20 != 0)?;
+            o.more_values.push(v);
+        }
+    }
+    if has(EXTRA_UNIT) {
+        o.unit = Some(read_unit(r)?);
+    }
+    if has(EXTRA_PRODUCER) {
+        o.producer = Some(Box::new(read_costed(r, 0, read_coded)?));
+    }
+    if has(EXTRA_OBSERVERS) {
+        o.observers = read_costed(r, 1, kind::items::read)?;
+    }
+    if has(EXTRA_ANALYZED_AT) {
+        o.analyzed_at = Some(r.timestamp(base)?);
+    }
+    if has(EXTRA_SITES) {
+        o.sites = kind::items::read(r)?;
+    }
+    if has(EXTRA_INSTANCE_ID) {
+        o.instance_id = kind::item::read(r)?;
+    }
+    if has(EXTRA_ORGANIZATION) {
+        o.performing_organization = read_costed(r, 2, kind::item::read)?;
+    }
+    if has(EXTRA_DIRECTOR) {
+        o.performing_director = read_costed(r, 3, kind::item::read)?;
+    }
+    if has(EXTRA_SPECIMEN) {
+        o.specimen = Some(u16::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?);
+    }
+    if has(EXTRA_NOTES) {
+        o.notes = kind::items::read(r)?;
+    }
+    if has(SAME_PRODUCER) {
+        o.producer = previous()?.producer.clone();
+    }
+    if has(SAME_OBSERVERS) {
+        o.observers = previous()?.observers.clone();
+    }
+    if has(SAME_ORGANIZATION) {
+        o.performing_organization = previous()?.performing_organization.clone();
+    }
+    if has(SAME_DIRECTOR) {
+        o.performing_director = previous()?.performing_director.clone();
+    }
+    for (i, bit) in SAME_BITS.iter().enumerate() {
+        if has(*bit) {
+            r.add_cost(r.same_costs[i])?;
+        }
+    }
+    let copied = [
+        (SAME_PRODUCER, o.producer.is_none()),
+        (SAME_OBSERVERS, o.observers.is_empty()),
+        (SAME_ORGANIZATION, o.performing_organization.is_none()),
+        (SAME_DIRECTOR, o.performing_director.is_none()),
+    ];
+    // "The previous result's" stands for a value: copying an absent one is
+    // no form an encoder writes.
+    if copied.iter().any(|&(bit, empty)| has(bit) && empty) {
+        return Err(CompactError::Missing("previous result's part"));
+    }
+    Ok(())
+}
+
+/// Reads a part a later result may copy, noting what it cost as part `i`
+/// of `same_costs` (see [`costed`]).
+fn read_costed<T>(
+    r: &mut Reader<'_>,
+    i: usize,
+    read: impl FnOnce(&mut Reader<'_>) -> Result<T, CompactError>,
+) -> Result<T, CompactError> {
+    let before = r.cost();
+    let part = read(r)?;
+    let after = r.cost();
+    r.same_costs[i] = (after.0 - before.0, after.1 - before.1);
+    Ok(part)
 }
 
 /// The value kind's number: 0 none, 1 quantity without unit, 2 quantity
@@ -258,6 +624,43 @@ fn value_kind(v: &Value) -> u64 {
         Value::Text(_) => 6,
         Value::Series(_) => 7,
     }
+}
+
+/// A quantity's converted value, when it has one: the decimal, then the
+/// unit (its exactness is a bit where the value is announced).
+fn write_converted<'a>(w: &mut Writer<'a>, c: Option<&'a Converted>) {
+    if let Some(c) = c {
+        w.decimal(c.value);
+        w.str(Pool::Unit, Some(&c.unit));
+    }
+}
+
+/// What [`write_converted`] wrote, into `value` (which must then be a
+/// quantity) when `present`.
+fn read_converted(
+    r: &mut Reader<'_>,
+    value: &mut Value,
+    present: bool,
+    rounded: bool,
+) -> Result<(), CompactError> {
+    if !present {
+        return if rounded {
+            Err(CompactError::Missing(
+                "converted value of a rounded conversion",
+            ))
+        } else {
+            Ok(())
+        };
+    }
+    let Value::Quantity(q) = value else {
+        return Err(CompactError::Missing("quantity for a converted value"));
+    };
+    q.converted = Some(Converted {
+        value: r.decimal()?,
+        unit: r.req_str(Pool::Unit)?,
+        exact: !rounded,
+    });
+    Ok(())
 }
 
 /// The converted value of a quantity, if any.
@@ -297,11 +700,14 @@ fn write_value<'a>(w: &mut Writer<'a>, v: &'a Value, base: Option<&Timestamp>, u
         Value::Coded(c) => write_coded(w, c),
         Value::Time(t) => w.timestamp(t, base),
         Value::Text(t) => w.str(Pool::Text, Some(t)),
-        Value::Series(items) => {
-            w.len(items.len());
-            for d in items {
-                w.decimal(*d);
-            }
+        Value::Series(s) => {
+            w.varint(u128::from(s.channels));
+            write_opt_unit_and(w, s.unit.as_ref(), |w| {
+                w.count(s.values.len());
+                for d in &s.values {
+                    w.decimal(*d);
+                }
+            });
         }
     }
 }
@@ -331,127 +737,21 @@ fn read_value(
         5 => Value::Time(r.timestamp(base)?),
         6 => Value::Text(r.req_str(Pool::Text)?),
         _ => {
-            let n = r.count(limits::MAX_VALUES, "series numbers")?;
-            r.add_values(n)?;
-            let mut items = Vec::with_capacity(limits::capacity::<crate::record::Decimal>(n));
-            for _ in 0..n {
-                items.push(r.decimal()?);
-            }
-            Value::Series(items)
+            let channels = u16::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?;
+            let (values, unit) = read_opt_unit_and(r, |r| {
+                let n = r.count(limits::MAX_VALUES, "series numbers")?;
+                r.add_values(n)?;
+                let mut values = Vec::with_capacity(limits::capacity::<Decimal>(n));
+                for _ in 0..n {
+                    values.push(r.decimal()?);
+                }
+                Ok(values)
+            })?;
+            Value::Series(Series {
+                values,
+                channels,
+                unit,
+            })
         }
     })
-}
-
-/// UCUM code, then the unit as sent.
-fn write_unit<'a>(w: &mut Writer<'a>, u: &'a Unit) {
-    w.str(Pool::Unit, u.ucum.as_deref());
-    w.str(Pool::Unit, u.original.as_deref());
-}
-
-fn read_unit(r: &mut Reader<'_>) -> Result<Unit, CompactError> {
-    Ok(Unit {
-        ucum: r.str(Pool::Unit)?,
-        original: r.str(Pool::Unit)?,
-    })
-}
-
-/// Presence byte (bit 0 low, 1 high, 2 unit), comparator, separator, then
-/// the parts present.
-fn write_structured<'a>(w: &mut Writer<'a>, sn: &'a StructuredNumeric) {
-    let bits = u8::from(sn.low.is_some())
-        | u8::from(sn.high.is_some()) << 1
-        | u8::from(sn.unit.is_some()) << 2;
-    w.byte(bits);
-    w.str(Pool::Code, sn.comparator.as_deref());
-    w.str(Pool::Code, sn.separator.as_deref());
-    if let Some(d) = sn.low {
-        w.decimal(d);
-    }
-    if let Some(d) = sn.high {
-        w.decimal(d);
-    }
-    if let Some(u) = &sn.unit {
-        write_unit(w, u);
-    }
-}
-
-fn read_structured(r: &mut Reader<'_>) -> Result<StructuredNumeric, CompactError> {
-    let bits = r.byte()?;
-    let comparator = r.str(Pool::Code)?;
-    let separator = r.str(Pool::Code)?;
-    Ok(StructuredNumeric {
-        comparator,
-        low: if bits & 1 != 0 {
-            Some(r.decimal()?)
-        } else {
-            None
-        },
-        separator,
-        high: if bits & 2 != 0 {
-            Some(r.decimal()?)
-        } else {
-            None
-        },
-        unit: if bits & 4 != 0 {
-            Some(read_unit(r)?)
-        } else {
-            None
-        },
-    })
-}
-
-/// Presence byte (bit 0 low, 1 high, 2 text), then the parts present.
-fn write_range<'a>(w: &mut Writer<'a>, range: &'a ReferenceRange) {
-    let bits = u8::from(range.low.is_some())
-        | u8::from(range.high.is_some()) << 1
-        | u8::from(range.text.is_some()) << 2;
-    w.byte(bits);
-    if let Some(d) = range.low {
-        w.decimal(d);
-    }
-    if let Some(d) = range.high {
-        w.decimal(d);
-    }
-    if range.text.is_some() {
-        w.str(Pool::Text, range.text.as_deref());
-    }
-}
-
-fn read_range(r: &mut Reader<'_>) -> Result<ReferenceRange, CompactError> {
-    let bits = r.byte()?;
-    Ok(ReferenceRange {
-        low: if bits & 1 != 0 {
-            Some(r.decimal()?)
-        } else {
-            None
-        },
-        high: if bits & 2 != 0 {
-            Some(r.decimal()?)
-        } else {
-            None
-        },
-        text: if bits & 4 != 0 {
-            Some(r.req_str(Pool::Text)?)
-        } else {
-            None
-        },
-    })
-}
-
-/// A count, then the strings.
-fn write_list<'a>(w: &mut Writer<'a>, pool: Pool, items: &'a [CompactString]) {
-    w.len(items.len());
-    for s in items {
-        w.str(pool, Some(s));
-    }
-}
-
-fn read_list(r: &mut Reader<'_>, pool: Pool) -> Result<Vec<CompactString>, CompactError> {
-    let n = r.count(limits::MAX_VALUES, "flags or equipment ids")?;
-    r.add_values(n)?;
-    let mut items = Vec::with_capacity(limits::capacity::<CompactString>(n));
-    for _ in 0..n {
-        items.push(r.req_str(pool)?);
-    }
-    Ok(items)
 }

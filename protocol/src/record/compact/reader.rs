@@ -19,12 +19,20 @@ pub(super) struct Reader<'b> {
     /// Per pool: the strings read so far (indexed after the dictionary),
     /// borrowed from the input where they were literals.
     tables: [Vec<Cow<'b, str>>; Pool::COUNT],
+    /// The message time, once the header is read: the base of times
+    /// outside result groups.
+    pub(super) base: Option<Timestamp>,
     /// Results read so far.
     results: usize,
     /// Flags, equipment ids and series numbers read so far.
     values: usize,
+    /// Items of the other lists read so far (see [`Self::len`]).
+    parts: usize,
     /// Bytes of the strings produced so far.
     text: usize,
+    /// What the last producer, observers, performing organization and
+    /// director read in full cost (see [`Reader::add_cost`]).
+    pub(super) same_costs: [(usize, usize); 4],
 }
 
 impl<'b> Reader<'b> {
@@ -33,9 +41,12 @@ impl<'b> Reader<'b> {
         Reader {
             rest: bytes,
             tables: Default::default(),
+            base: None,
             results: 0,
             values: 0,
+            parts: 0,
             text: 0,
+            same_costs: [(0, 0); 4],
         }
     }
 
@@ -71,7 +82,32 @@ impl<'b> Reader<'b> {
         Err(CompactError::Overflow)
     }
 
-    /// A count of items within `limit` ([`Self::len`] besides).
+    /// A varint of presence bits of which only the low `known` may be set
+    /// (a set bit past them is a field this schema does not know).
+    pub(super) fn presence(&mut self, known: u32, what: &'static str) -> Result<u64, CompactError> {
+        let v = self.varint()?;
+        if v >> known != 0 {
+            return Err(CompactError::BadTag {
+                what,
+                tag: u64::try_from(v).unwrap_or(u64::MAX),
+            });
+        }
+        u64::try_from(v).map_err(|_| CompactError::Overflow)
+    }
+
+    /// A count of items of a list without a limit of its own (names,
+    /// addresses, people, comments, specimens, codes, ...), each at least
+    /// one byte long: never more than the bytes left, and counted with the
+    /// other such lists against [`limits::MAX_PARTS`].
+    pub(super) fn len(&mut self) -> Result<usize, CompactError> {
+        let n = self.count(limits::MAX_PARTS, "list items")?;
+        self.parts = self.parts.saturating_add(n);
+        limits::within(self.parts, limits::MAX_PARTS, "list items")?;
+        Ok(n)
+    }
+
+    /// A count of items within `limit`, each at least one byte long: never
+    /// more than the bytes left.
     pub(super) fn count(
         &mut self,
         limit: usize,
@@ -83,6 +119,25 @@ impl<'b> Reader<'b> {
             return Err(CompactError::Truncated);
         }
         Ok(n)
+    }
+
+    /// The text bytes and list items produced so far: the difference over
+    /// a part is what copying that part costs.
+    pub(super) fn cost(&self) -> (usize, usize) {
+        (self.text, self.parts)
+    }
+
+    /// Counts `cost` again, for a part copied instead of read, against
+    /// the limits.
+    pub(super) fn add_cost(&mut self, cost: (usize, usize)) -> Result<(), CompactError> {
+        self.parts = self.parts.saturating_add(cost.1);
+        limits::within(self.parts, limits::MAX_PARTS, "list items")?;
+        self.text = self.text.saturating_add(cost.0);
+        Ok(limits::within(
+            self.text,
+            limits::MAX_TEXT_BYTES,
+            "bytes of text",
+        )?)
     }
 
     /// Counts `n` more results against [`limits::MAX_OBSERVATIONS`].

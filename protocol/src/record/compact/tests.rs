@@ -24,6 +24,7 @@ fn coded(code: &str, display: &str, system: CodingSystem) -> Coded {
         },
         alternate: None,
         standard: Standard::Unmapped,
+        text: None,
     }
 }
 
@@ -42,6 +43,7 @@ fn observation(value: Value, observed_at: Option<Timestamp>) -> Observation {
         observed_at,
         equipment: vec!["COBAS-8000".into(), "COBAS-8000".into()],
         method: None,
+        ..Observation::default()
     }
 }
 
@@ -57,6 +59,7 @@ fn record(observations: Vec<Observation>) -> Record {
             sending_facility: "MAINLAB".into(),
             message_time: Some(ts(1_795_345_300_000, Precision::Second, 60)),
             processing: crate::record::Processing::Training,
+            ..Header::default()
         },
         patient: None,
         body: Body::Observations(ObservationReport {
@@ -68,9 +71,10 @@ fn record(observations: Vec<Observation>) -> Record {
                 reported_at: None,
                 status: Some("F".into()),
                 observations,
+                ..ObservationGroup::default()
             }],
         }),
-        issues: Vec::new(),
+        ..Record::default()
     }
 }
 
@@ -139,10 +143,14 @@ fn every_value_kind() -> Vec<Observation> {
         ),
         observation(Value::Text("two\nlines".into()), None),
         observation(
-            Value::Series(vec![Decimal {
-                mantissa: i64::MAX,
-                scale: 3,
-            }]),
+            Value::Series(crate::record::Series {
+                values: vec![Decimal {
+                    mantissa: i64::MAX,
+                    scale: 3,
+                }],
+                channels: 1,
+                unit: None,
+            }),
             None,
         ),
     ]
