@@ -126,7 +126,8 @@ hl7edge installed${destdir:+ into $destdir}.
 Next steps:
   1. Write /etc/hl7edge/hl7edge.toml: \`hl7edge provision\` where available, or start from
      /etc/hl7edge/hl7edge.toml.example (reference: $prefix/share/doc/hl7edge/configuration.md).
-     Keep files root:hl7edge 0640 (keys: 0640, or owned by hl7edge 0600).
+     Keep every file root:hl7edge 0640 (the device key too: the service reads it through
+     its group, and only root can change it; \`hl7edge provision\` run as root writes it so).
   2. Check it:      sudo -u hl7edge $prefix/bin/hl7edge doctor --config /etc/hl7edge/hl7edge.toml
   3. Start it:      systemctl enable --now hl7edge
   4. Watch it:      systemctl status hl7edge; journalctl -u hl7edge -f

@@ -131,6 +131,7 @@ fn message(n: usize) -> NewMessage {
             .into_bytes();
     raw.resize(1024, b'O');
     NewMessage {
+        no_ack_requested: false,
         source: "lab".to_owned(),
         control_id: control_id.clone(),
         content_hash,

@@ -141,13 +141,32 @@ pub struct ListenerTls {
 
 /// How the listener chooses the acknowledgement of a stored message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum AckMode {
-    /// Follow the sender's MSH-15/MSH-16 (enhanced mode when it asks for it).
+    /// Every message gets an answer: enhanced mode as MSH-15/MSH-16 ask,
+    /// and where they ask for none (`NE`), the original-mode AA/AE/AR.
+    /// `auto`, this mode's name before it answered `NE` messages, is read
+    /// as `always`.
     #[default]
-    Auto,
+    #[serde(alias = "auto")]
+    Always,
+    /// MSH-15/MSH-16 to the letter: a message that asks for no
+    /// acknowledgement (`NE`) gets none. Only for senders that never read
+    /// answers.
+    AsRequested,
     /// Always answer in original mode (AA/AE/AR).
     Original,
+}
+
+impl AckMode {
+    /// The configuration value naming this mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckMode::Always => "always",
+            AckMode::AsRequested => "as_requested",
+            AckMode::Original => "original",
+        }
+    }
 }
 
 /// The MQTT connection to the hub.
@@ -169,6 +188,11 @@ pub struct Hub {
     pub topic_prefix: String,
     /// Most records per published message.
     pub batch_max_records: NonZeroU16,
+    /// Most bytes in one published payload (an envelope of records), within
+    /// 16 KiB..=64 MiB; must not exceed what the broker accepts. A record
+    /// that cannot fit on its own is refused at ingest (AE) or, if queued,
+    /// set aside (`hl7edge parked`).
+    pub max_payload: usize,
     /// How long a connection attempt (TCP + TLS + CONNACK) may take.
     pub connect_timeout: Duration,
 }

@@ -27,8 +27,8 @@ use tracing::{error, info, warn};
 
 use crate::config::{self, Config};
 use crate::forwarder::task::{self as forwarder, ForwarderMetrics, ForwarderSettings};
-use crate::ingest::{AckIds, Interface};
-use crate::listener::{BoundListener, ConnectionSettings, ListenerMetrics, Shared};
+use crate::ingest::{AckIds, Interface, PayloadLimit};
+use crate::listener::{BoundListener, ConnectionSettings, ListenerMetrics, PreparePool, Shared};
 use crate::store::{OpenedStore, Store, StoreConfig, StoreHandle, StoreHealth, StoreWriter};
 use crate::telemetry::{self, collect::Probes, drift::DriftWatch};
 
@@ -69,9 +69,14 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut listeners = Vec::new();
     let mut listener_tasks = Vec::new();
+    let pool = PreparePool::for_this_machine();
+    info!(
+        threads = pool.threads(),
+        "frames are prepared on a pool of blocking threads"
+    );
     for l in &config.listeners {
         let shared = Arc::new(Shared {
-            iface: interface(l)?,
+            iface: interface(&config, l)?,
             store: handle.clone(),
             ids: AckIds::default(),
             metrics: ListenerMetrics::default(),
@@ -80,6 +85,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
                 max_frame_bytes: l.max_frame_bytes,
                 idle_timeout: l.idle_timeout,
             },
+            pool: pool.clone(),
         });
         let bound = BoundListener::bind(l.clone(), Arc::clone(&shared)).await?;
         let addr = bound.local_addr()?;
@@ -87,10 +93,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         listener_tasks.push(tokio::spawn(bound.serve(shutdown_rx.clone())));
     }
     let settings = ForwarderSettings {
-        gateway_name: format!(
-            "{}/{}/{}",
-            config.gateway.org, config.gateway.site, config.gateway.id
-        ),
+        gateway_name: gateway_name(&config),
         topics: GatewayTopics::new(
             &config.hub.topic_prefix,
             &config.gateway.org,
@@ -127,6 +130,10 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         store: handle.clone(),
         listeners: listeners.iter().map(|(_, _, s)| Arc::clone(s)).collect(),
         forwarder: Arc::clone(&forwarder_metrics),
+        limits: telemetry::collect::StoreLimits {
+            max_bytes: config.storage.max_bytes,
+            reserve_bytes: crate::store::DEFAULT_RESERVE_BYTES,
+        },
     };
     let telemetry = tokio::spawn(telemetry::run(
         identity,
@@ -165,8 +172,15 @@ pub(crate) fn store_config(storage: &config::Storage) -> StoreConfig {
     }
 }
 
-/// The ingest view of one listener, with its mapping table loaded.
-pub(crate) fn interface(l: &config::Listener) -> anyhow::Result<Interface> {
+/// `org/site/id`, as every envelope names the gateway.
+pub(crate) fn gateway_name(config: &Config) -> String {
+    let g = &config.gateway;
+    format!("{}/{}/{}", g.org, g.site, g.id)
+}
+
+/// The ingest view of listener `l` of `config`, with its mapping table
+/// loaded and the hub's payload limit.
+pub(crate) fn interface(config: &Config, l: &config::Listener) -> anyhow::Result<Interface> {
     let mapping = match &l.mapping {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| {
@@ -185,17 +199,75 @@ pub(crate) fn interface(l: &config::Listener) -> anyhow::Result<Interface> {
     Ok(Interface {
         name: l.name.clone(),
         ack_mode: match l.ack_mode {
-            config::AckMode::Auto => AckMode::Auto,
+            config::AckMode::Always => AckMode::Always,
+            config::AckMode::AsRequested => AckMode::AsRequested,
             config::AckMode::Original => AckMode::Original,
         },
         time_zone: l.time_zone.clone(),
         mapping,
         unmapped: Mutex::new(UnmappedCounter::default()),
         drift: Mutex::new(DriftWatch::new(u64::from(l.drift_learning_messages.get()))),
+        payload: PayloadLimit {
+            max_payload: config.hub.max_payload,
+            gateway: gateway_name(config),
+            include_raw: l.include_raw,
+        },
     })
 }
 
+/// What identifies the running configuration and device certificate in the audit trail:
+/// `config sha256:…, certificate sha256:…` (hashes of the file's bytes and of the certificate's
+/// DER; no content).
+pub fn start_fingerprint(config_path: &std::path::Path, config: &Config) -> String {
+    use sha2::{Digest, Sha256};
+    let short = |bytes: &[u8]| crate::store::hex(&Sha256::digest(bytes));
+    let config_hash = std::fs::read(config_path).map_or_else(
+        |_| "unreadable".to_owned(),
+        |b| format!("sha256:{}", short(&b)),
+    );
+    let cert = match &config.hub.transport {
+        config::HubTransport::Tls(tls) => crate::tls::load_certs(&tls.cert)
+            .ok()
+            .and_then(|chain| chain.into_iter().next())
+            .map_or_else(
+                || "unreadable".to_owned(),
+                |der| format!("sha256:{}", short(der.as_ref())),
+            ),
+        config::HubTransport::Plaintext => "none (plaintext hub)".to_owned(),
+    };
+    format!("config {config_hash}, certificate {cert}")
+}
+
 impl RunningAgent {
+    /// Writes `agent.configuration` to the audit trail when the configuration file or the
+    /// device certificate differs from the last start's (one line per change, none otherwise).
+    pub async fn audit_start(&self, config_path: &std::path::Path, config: &Config) {
+        let Some(store) = &self.store else { return };
+        let now = start_fingerprint(config_path, config);
+        let reader = store.open_reader();
+        let last = tokio::task::spawn_blocking(move || {
+            reader.and_then(|r| r.audit_last_of_kind("agent.configuration"))
+        })
+        .await;
+        let last = match last {
+            Ok(Ok(last)) => last,
+            _ => None,
+        };
+        if last.as_ref().map(|e| e.detail.as_str()) == Some(now.as_str()) {
+            return;
+        }
+        let detail = match &last {
+            None => format!("first start: {now}"),
+            Some(_) => format!("changed since the last start: {now}"),
+        };
+        if let Err(e) = store
+            .audit("agent.configuration", detail, crate::store::now_ms())
+            .await
+        {
+            warn!(cause = %e, "configuration fingerprint not written to the audit trail");
+        }
+    }
+
     /// The bound address of each listener, by name.
     pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
         self.listeners

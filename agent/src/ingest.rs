@@ -12,10 +12,9 @@ use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome, erl};
 use hl7edge_protocol::hl7::validate::Validation;
 use hl7edge_protocol::hl7::{ErrorCode, Issue, Message, Severity};
 use hl7edge_protocol::hl7::{batch, mllp};
-use hl7edge_protocol::normalize::coding_system::CodingSystem;
 use hl7edge_protocol::normalize::mapping::{MappingTable, UnmappedCounter};
 use hl7edge_protocol::normalize::{self, Context};
-use hl7edge_protocol::wire::StoredRecord;
+use hl7edge_protocol::wire::{self, StoredRecord};
 use sha2::{Digest, Sha256};
 
 use crate::store::{NewMessage, Quarantined};
@@ -36,6 +35,40 @@ pub struct Interface {
     pub unmapped: Mutex<UnmappedCounter>,
     /// What this interface sends and how that changed, for telemetry.
     pub drift: Mutex<DriftWatch>,
+    /// What the hub takes in one payload, for the size check.
+    pub payload: PayloadLimit,
+}
+
+/// The hub's payload limit as one interface meets it: a record whose
+/// envelope alone (with the raw message, when the interface forwards it)
+/// is over `max_payload` could never be sent, so it is refused at ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadLimit {
+    /// `hub.max_payload`.
+    pub max_payload: usize,
+    /// `org/site/id`, written into every envelope.
+    pub gateway: String,
+    /// The interface forwards the raw HL7 with each record.
+    pub include_raw: bool,
+}
+
+impl PayloadLimit {
+    /// Bytes of the one-record envelope for a stored record of
+    /// `record_len` bytes (and `raw_len` raw bytes) received at
+    /// `received_at_ms` on `source`: what the forwarder would publish, at
+    /// most (the record's sequence number, assigned at commit, is counted
+    /// at its longest).
+    pub fn needs(
+        &self,
+        source: &str,
+        received_at_ms: i64,
+        record_len: usize,
+        raw_len: usize,
+    ) -> usize {
+        let raw = self.include_raw.then_some(raw_len);
+        let entry = wire::entry_len(u64::MAX, received_at_ms, record_len, raw);
+        wire::envelope_len(&self.gateway, source, 1, entry)
+    }
 }
 
 /// The clock and id source of one processing step (sans-IO).
@@ -138,7 +171,7 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
         mapping: &iface.mapping,
     };
     let normalized = normalize::normalize(&msg, validation.issues.clone(), &ctx);
-    count_unmapped(iface, &normalized.unmapped);
+    count_unmapped(iface, &normalized);
     let stored = StoredRecord {
         mapping_version: iface.mapping.version().clone(),
         record: normalized.record,
@@ -154,6 +187,12 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
             return refuse(vec![issue]);
         }
     };
+    let needs = iface
+        .payload
+        .needs(&iface.name, stamp.now_ms, record.len(), raw.len());
+    if needs > iface.payload.max_payload {
+        return refuse(vec![too_big_for_the_hub(needs, iface.payload.max_payload)]);
+    }
     let warnings = validation
         .issues
         .iter()
@@ -178,10 +217,31 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
             received_at_ms: stamp.now_ms,
             raw: raw.to_vec(),
             record,
+            no_ack_requested: ack::requests_no_ack(&header, &outcome),
             ack: framed_acks(&header, &outcome, iface.ack_mode, stamp, ids),
         }),
         warnings,
     }
+}
+
+/// The refusal of a message whose record can never be sent: AE, not AR,
+/// because sending it again unchanged can never succeed (AR here means
+/// "not stored, try again later", and senders resend an AR, holding up
+/// their queue); 207 because HL7 table 0357 has no code for "too large"
+/// and the limit is this application's, not an error in the content (the
+/// listener's `max_frame` refusal is answered the same way). The raw bytes
+/// go to quarantine, from where a replay stores them once the limit is
+/// raised.
+fn too_big_for_the_hub(needs: usize, max_payload: usize) -> Issue {
+    Issue::error(
+        ErrorCode::InternalError,
+        hl7edge_protocol::hl7::Location::default(),
+        format!(
+            "the record made from this message needs {needs} bytes in one message to the hub, \
+             more than it accepts (hub.max_payload {max_payload} bytes); not stored, kept in \
+             quarantine"
+        ),
+    )
 }
 
 /// The hash that tells a resend from a new message with the same control
@@ -248,6 +308,7 @@ fn quarantine(
         raw: raw.to_vec(),
         error,
         error_code,
+        no_ack_requested: ack::requests_no_ack(&header, &outcome),
         ack: framed_acks(&header, &outcome, iface.ack_mode, stamp, ids),
     }))
 }
@@ -330,15 +391,29 @@ fn observe_drift(iface: &Interface, msg: &Message<'_>) {
     }
 }
 
-fn count_unmapped(iface: &Interface, unmapped: &[(CodingSystem, String)]) {
+/// Counts the message's unmapped codes for telemetry: identifiers by name, coded answers by
+/// number only (they are patient data); and its results in a unit the mapping table does not
+/// expect (also logged: counts only).
+fn count_unmapped(iface: &Interface, normalized: &normalize::Normalized) {
+    let unit_mismatches = normalized.unit_mismatches;
+    if unit_mismatches > 0 {
+        tracing::warn!(
+            interface = %iface.name,
+            results = unit_mismatches,
+            "results in a unit not commensurable with the unit the mapping table expects; not converted, flagged on the record"
+        );
+    }
+    let (unmapped, answers) = (&normalized.unmapped, normalized.unmapped_answers);
     let Ok(mut counter) = iface.unmapped.lock() else {
         return;
     };
-    if unmapped.is_empty() {
+    counter.record_unit_mismatches(unit_mismatches);
+    if unmapped.is_empty() && answers == 0 {
         counter.record_mapped();
     }
+    counter.record_unnamed(u64::try_from(answers).unwrap_or(u64::MAX));
     for (system, code) in unmapped {
-        counter.record_unmapped(system.hl7_code(), code);
+        counter.record_unmapped(&system.hl7_code(), code);
     }
 }
 
@@ -356,11 +431,16 @@ BTS|1\rFTS|1\r";
     fn interface() -> Interface {
         Interface {
             name: "lab".to_string(),
-            ack_mode: AckMode::Auto,
+            ack_mode: AckMode::Always,
             time_zone: jiff::tz::TimeZone::UTC,
             mapping: MappingTable::empty(),
             unmapped: Mutex::default(),
             drift: Mutex::default(),
+            payload: PayloadLimit {
+                max_payload: 128_000,
+                gateway: "acme/clinic-12/gw-1".to_string(),
+                include_raw: false,
+            },
         }
     }
 
@@ -446,6 +526,100 @@ PID|1||1^^^H^MR||A^B\rOBR|1||F|X^Y^L\rPID|2||2^^^H^MR||C^D\r";
         let nak = answer(&entry.ack);
         assert!(nak.contains("ERR||PID^2|207^"), "the second PID: {nak}");
         assert!(entry.error.contains("PID(segment 4)"), "{}", entry.error);
+    }
+
+    /// An ORU whose one OBX-5 holds `text_len` bytes (an embedded report).
+    fn report_of(text_len: usize) -> Vec<u8> {
+        let mut raw = b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|BIG1|P|2.5.1\r\
+PID|1||1^^^H^MR||A^B\rOBR|1\rOBX|1|ED|PDF^Report^L||^AP^PDF^Base64^"
+            .to_vec();
+        raw.extend(std::iter::repeat_n(b'A', text_len));
+        raw.extend_from_slice(b"||||||F\r");
+        raw
+    }
+
+    #[test]
+    fn a_record_that_cannot_fit_the_hub_payload_is_refused_with_ae_and_quarantined() {
+        let raw = report_of(200_000);
+        let Prepared::Quarantine(entry) = prepare_frame(&raw) else {
+            panic!("a record over hub.max_payload must not be stored");
+        };
+        assert_eq!(entry.raw, raw);
+        assert_eq!(entry.error_code, 207);
+        assert!(
+            entry.error.contains("hub.max_payload 128000"),
+            "{}",
+            entry.error
+        );
+        let ack = answer(&entry.ack);
+        assert!(ack.contains("MSA|AE|BIG1"), "{ack}");
+        assert!(ack.contains("ERR|"), "{ack}");
+        assert!(ack.contains("hub.max_payload"), "{ack}");
+    }
+
+    #[test]
+    fn the_size_check_counts_the_envelope_exactly_and_the_raw_message_when_it_travels() {
+        let raw = report_of(100_000);
+        let Prepared::Store { message, .. } = prepare_frame(&raw) else {
+            panic!("fits 128,000 bytes");
+        };
+        let mut iface = interface();
+        let needs = iface
+            .payload
+            .needs("lab", 1_700_000_000_000, message.record.len(), raw.len());
+        let mut writer = wire::EnvelopeWriter::new("acme/clinic-12/gw-1", "lab").unwrap();
+        writer
+            .push(
+                uuid::Uuid::now_v7(),
+                u64::MAX,
+                1_700_000_000_000,
+                &message.record,
+                None,
+            )
+            .unwrap();
+        assert_eq!(writer.finish().unwrap().len(), needs, "byte-exact");
+        let stamp = Stamp {
+            now_ms: 1_700_000_000_000,
+            dtm: "20231114221320+0000".to_string(),
+        };
+        iface.payload.max_payload = needs;
+        let exact = prepare(&iface, &raw, "p", &stamp, &AckIds::default());
+        assert!(
+            matches!(exact, Prepared::Store { .. }),
+            "exactly at the limit fits"
+        );
+        iface.payload.max_payload = needs - 1;
+        let over = prepare(&iface, &raw, "p", &stamp, &AckIds::default());
+        assert!(
+            matches!(over, Prepared::Quarantine(_)),
+            "one byte over does not"
+        );
+        iface.payload.max_payload = needs;
+        iface.payload.include_raw = true;
+        let with_raw = prepare(&iface, &raw, "p", &stamp, &AckIds::default());
+        assert!(
+            matches!(with_raw, Prepared::Quarantine(_)),
+            "the raw message travels too, so it counts"
+        );
+    }
+
+    #[test]
+    fn an_absurdly_long_message_type_is_refused_with_ae_at_msh_9() {
+        let long = "X".repeat(70_000);
+        let raw = format!(
+            "MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^{long}|T1|P|2.5.1\rPID|1||1^^^H^MR\r"
+        );
+        let Prepared::Quarantine(entry) = prepare_frame(raw.as_bytes()) else {
+            panic!("refused");
+        };
+        assert_eq!(entry.error_code, 104);
+        let ack = answer(&entry.ack);
+        assert!(ack.contains("MSA|AE|T1"), "{ack}");
+        assert!(
+            ack.contains("ERR||MSH^1^9^1^2|104^"),
+            "located at MSH-9.2: {ack}"
+        );
+        assert!(ack.len() < 2_000, "the NAK does not echo the value");
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! the normalized record as JSON. Files may hold several messages, HL7
 //! batches or MLLP-framed captures. The exit code is 1 when any message
 //! would be rejected, so scripts can use it as a check.
+//!
+//! With `--unmapped` it prints instead a mapping-table skeleton of every
+//! code and unit the accepted messages carried without a standard coding
+//! (`skeleton`), to fill in and load as the interface's mapping file.
+
+mod skeleton;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -35,6 +41,10 @@ pub struct InspectArgs {
     /// Print one JSON object per message instead of the readable report.
     #[arg(long)]
     pub json: bool,
+    /// Print a mapping-table skeleton (CSV) of every code and unit without
+    /// a standard coding, with how often each was seen, instead of reports.
+    #[arg(long, conflicts_with = "json")]
+    pub unmapped: bool,
 }
 
 /// What inspect reports for one message.
@@ -74,6 +84,9 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         None => jiff::tz::TimeZone::system(),
     };
     let inputs = read_inputs(&args.files)?;
+    if args.unmapped {
+        return unmapped(&inputs, &mapping, &time_zone);
+    }
     let mut any_invalid = false;
     let mut count = 0;
     let stdout = std::io::stdout();
@@ -101,6 +114,49 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--unmapped`: the skeleton of every accepted message's unmapped codes.
+fn unmapped(
+    inputs: &[(String, Vec<u8>)],
+    mapping: &MappingTable,
+    time_zone: &jiff::tz::TimeZone,
+) -> anyhow::Result<ExitCode> {
+    let ctx = Context { time_zone, mapping };
+    let (mut count, mut refused) = (0, 0);
+    let mut skeleton = skeleton::Skeleton::default();
+    for (_, bytes) in inputs {
+        for raw in messages_in_file(bytes) {
+            count += 1;
+            let Ok(msg) = Message::parse(&raw) else {
+                refused += 1;
+                continue;
+            };
+            let validation = Validation::of(&msg);
+            if !validation.is_acceptable() {
+                refused += 1;
+                continue;
+            }
+            skeleton.add(&normalize::normalize(&msg, validation.issues, &ctx));
+        }
+    }
+    if count == 0 {
+        anyhow::bail!(
+            "no HL7 message found in the input (expected text starting with MSH, or MLLP frames)"
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    skeleton.write(&mut out)?;
+    if refused > 0 {
+        eprintln!(
+            "{refused} of {count} message(s) would be rejected and were left out;              see why with: hl7edge inspect FILE"
+        );
+    }
+    if skeleton.is_empty() {
+        eprintln!("every code and unit in {count} message(s) has a standard coding");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
@@ -190,12 +246,13 @@ fn inspect_one(
         let normalized = normalize::normalize(&msg, validation.issues, &ctx);
         // Normalization adds warnings of its own (a value it could not read,
         // a repetition it dropped): they travel on the record, so count
-        // and list them too.
-        for issue in &normalized.record.issues {
-            if !report.issues.contains(issue) {
-                report.issues.push(issue.clone());
-            }
-        }
+        // and list them too. The record's issues start with the validation
+        // issues, unchanged; what follows is normalization's (taken by
+        // position: searching the list per issue was quadratic).
+        let validated = report.issues.len();
+        report
+            .issues
+            .extend(normalized.record.issues.iter().skip(validated).cloned());
         let stored = StoredRecord {
             mapping_version: mapping.version().clone(),
             record: normalized.record,
@@ -208,7 +265,7 @@ fn inspect_one(
 
 fn render_acks(header: &AckHeader, outcome: &Outcome, stamp: &str) -> String {
     let mut n = 0;
-    ack::build_acks(header, outcome, AckMode::Auto, stamp, || {
+    ack::build_acks(header, outcome, AckMode::Always, stamp, || {
         n += 1;
         format!("INSPECT{n}")
     })

@@ -17,6 +17,8 @@ pub mod listener;
 pub mod logging;
 pub mod notify;
 pub mod provision;
+pub mod send;
+pub mod service_account;
 pub mod signals;
 pub mod store;
 pub mod telemetry;

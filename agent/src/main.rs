@@ -30,9 +30,17 @@ enum Command {
     Status(hl7edge::cli::status::StatusArgs),
     /// List, show, replay or drop rejected (quarantined) messages.
     Quarantine(hl7edge::cli::quarantine::QuarantineArgs),
+    /// List, replay or drop records set aside as too big for the hub
+    /// (hub.max_payload).
+    Parked(hl7edge::cli::parked::ParkedArgs),
+    /// Verify the hash-chained audit trail, or export it as RFC 5424 syslog lines.
+    Audit(hl7edge::cli::audit::AuditArgs),
     /// Show what the gateway makes of HL7 messages: validity, the ACK it
     /// would send, and the normalized record.
     Inspect(hl7edge::inspect::InspectArgs),
+    /// Send HL7 messages over MLLP as a lab system does and show how each was answered
+    /// (checks a listener end to end).
+    Send(hl7edge::send::SendArgs),
     /// Check configuration, files, certificates, hub connection, ports, disk and clock; print
     /// each check as OK/WARN/FAIL with the fix.
     Doctor(hl7edge::doctor::DoctorArgs),
@@ -51,6 +59,9 @@ fn main() -> ExitCode {
         Command::Inspect(args) => hl7edge::inspect::run(&args),
         Command::Status(args) => hl7edge::cli::status::command(&args).map_err(Into::into),
         Command::Quarantine(args) => hl7edge::cli::quarantine::command(&args).map_err(Into::into),
+        Command::Parked(args) => hl7edge::cli::parked::command(&args).map_err(Into::into),
+        Command::Audit(args) => hl7edge::cli::audit::command(&args).map_err(Into::into),
+        Command::Send(args) => hl7edge::send::run(&args),
         Command::Doctor(args) => hl7edge::doctor::command(&args).map_err(anyhow::Error::from),
         Command::Provision(args) => hl7edge::provision::command(&args).map_err(anyhow::Error::from),
         #[cfg(feature = "demo")]
@@ -66,6 +77,9 @@ fn main() -> ExitCode {
 }
 
 fn run(path: PathBuf) -> anyhow::Result<ExitCode> {
+    // Files the agent creates (database, log, markers) hold or sit beside patient data: private
+    // from the first byte, whatever the caller's umask (the unit sets the same, UMask=0077).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
     hl7edge::logging::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,7 +87,8 @@ fn run(path: PathBuf) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let agent = hl7edge::daemon::start(config, env!("CARGO_PKG_VERSION")).await?;
+        let agent = hl7edge::daemon::start(config.clone(), env!("CARGO_PKG_VERSION")).await?;
+        agent.audit_start(&path, &config).await;
         agent.run_until(hl7edge::signals::terminate()).await?;
         Ok(ExitCode::SUCCESS)
     })

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
 use hl7edge::config::Config;
-use hl7edge::ingest::{self, AckIds, Interface, Prepared, Stamp};
+use hl7edge::ingest::{self, AckIds, Interface, PayloadLimit, Prepared, Stamp};
 use hl7edge::store::{OpenedStore, Quarantined, Store, StoreConfig};
 use hl7edge_protocol::hl7::ack::AckMode;
 use hl7edge_protocol::normalize::mapping::{MappingTable, UnmappedCounter};
@@ -26,11 +26,16 @@ const NO_CONTROL_ID: &[u8] =
 fn lab() -> Interface {
     Interface {
         name: "lab".into(),
-        ack_mode: AckMode::Auto,
+        ack_mode: AckMode::Always,
         time_zone: jiff::tz::TimeZone::UTC,
         mapping: MappingTable::empty(),
         unmapped: Mutex::new(UnmappedCounter::default()),
         drift: Mutex::new(hl7edge::telemetry::drift::DriftWatch::default()),
+        payload: PayloadLimit {
+            max_payload: 128_000,
+            gateway: "acme-health/clinic-12/gw-0001".into(),
+            include_raw: false,
+        },
     }
 }
 
@@ -64,6 +69,7 @@ async fn fill(db: &Path) -> (i64, i64) {
     };
     let broken = handle.quarantine(*broken).await.unwrap();
     let passing = Quarantined {
+        no_ack_requested: false,
         source: "lab".into(),
         peer: peer.into(),
         received_at_ms: hl7edge::store::now_ms(),
@@ -137,6 +143,7 @@ async fn status_and_quarantine_commands_work_on_a_real_database() {
         .unwrap()
         .iter()
         .filter_map(|a| a["kind"].as_str())
+        .filter(|k| k.starts_with("quarantine."))
         .collect();
     assert_eq!(kinds, ["quarantine.dropped", "quarantine.replayed"]);
     assert_eq!(after["attention"], serde_json::json!([]));
@@ -153,4 +160,42 @@ fn a_missing_database_fails_with_its_path_and_is_not_created() {
     assert!(err.contains(&db.display().to_string()), "{err}");
     assert!(err.contains("does not exist"), "{err}");
     assert!(!db.exists());
+}
+
+/// The README's audit commands: `quarantine show` is recorded before it prints, `audit verify`
+/// passes on the untouched trail and fails (exit 1, naming the line) once a line was edited, and
+/// `audit export --syslog` prints one RFC 5424 line per audit line.
+#[tokio::test]
+async fn audit_verify_and_export_work_on_a_real_database_and_detect_an_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("queue.db");
+    let (broken, _) = fill(&db).await;
+    let config = config(dir.path(), &db);
+    let shown = hl7edge(&config, &["quarantine", "show", &broken.to_string()]);
+    assert!(shown.status.success(), "{shown:?}");
+    let verify = hl7edge(&config, &["audit", "verify"]);
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && text.contains("audit trail intact"),
+        "{verify:?}"
+    );
+    let export = hl7edge(&config, &["audit", "export", "--syslog"]);
+    let lines = String::from_utf8_lossy(&export.stdout).into_owned();
+    assert!(export.status.success(), "{export:?}");
+    assert!(lines.lines().all(|l| l.starts_with("<85>1 ")), "{lines}");
+    assert!(
+        lines.contains(" hl7edge - quarantine.shown [hl7edge@32473 id="),
+        "{lines}"
+    );
+    assert!(lines.contains("messages.received"), "{lines}");
+    assert!(!lines.contains("DOE"), "no patient data: {lines}");
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("UPDATE audit SET detail = 'nothing' WHERE id = 1", [])
+        .unwrap();
+    drop(conn);
+    let verify = hl7edge(&config, &["audit", "verify"]);
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(1), "{verify:?}");
+    assert!(text.contains("BROKEN at line 1"), "{text}");
 }

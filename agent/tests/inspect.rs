@@ -188,3 +188,102 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// An ORU with a local code, a local unit spelling, a code sent as LOINC
+/// with a wrong check digit, and a LOINC code written as its OID.
+const UNMAPPED_ORU: &str = "MSH|^~\\&|LAB|HOSP|GW|ORG|20260102030405||ORU^R01^ORU_R01|C9|P|2.5.1\r\
+PID|1||123^^^HOSP^MR||DOE^JANE||19800101|F\r\
+OBR|1|P1|F1|24323-8^Panel^2.16.840.1.113883.6.1|||20260102020000\r\
+OBX|1|NM|GLU^Glucose, fasting^99LAB||112|MGS/DL|70-99|H|||F\r\
+OBX|2|NM|2823-4^Potassium^LN||4.1|mmol/L|||||F\r\
+OBX|3|NM|GLU^Glucose, fasting^99LAB||5.4|mmol/L|||||F\r";
+
+#[test]
+fn the_unmapped_skeleton_lists_codes_and_units_and_loads_once_filled_in() {
+    let file = temp("unmapped.hl7", UNMAPPED_ORU.as_bytes());
+    let out = bin()
+        .args(["inspect", "--unmapped"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let skeleton = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{skeleton}");
+    assert!(
+        skeleton.contains("\ncode,99LAB,GLU,,,\"Glucose, fasting\",\n"),
+        "{skeleton}"
+    );
+    assert!(
+        skeleton.contains("\ncode,LN,2823-4,,,Potassium,\n"),
+        "{skeleton}"
+    );
+    assert!(skeleton.contains("\nunit,,MGS/DL,UCUM,,,\n"), "{skeleton}");
+    assert!(
+        !skeleton.contains("24323-8"),
+        "an OID-named LOINC code is standard"
+    );
+    let unfilled = temp("skeleton.csv", skeleton.as_bytes());
+    let refused = bin()
+        .args(["inspect", "--mapping"])
+        .arg(&unfilled)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(err.contains("column 4 (`target_system`)"), "{err}");
+
+    let filled = skeleton
+        .replace(
+            "code,99LAB,GLU,,,\"Glucose, fasting\",",
+            "code,99LAB,GLU,LN,2345-7,\"Glucose, fasting\",mg/dL",
+        )
+        .replace(
+            "code,LN,2823-4,,,Potassium,",
+            "code,LN,2823-4,LN,2823-3,Potassium,",
+        )
+        .replace("unit,,MGS/DL,UCUM,,,", "unit,,MGS/DL,UCUM,mg/dL,,");
+    let map = temp("filled.csv", filled.as_bytes());
+    let out = bin()
+        .args(["inspect", "--json", "--mapping"])
+        .arg(&map)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let obs = &line["record"]["record"]["body"]["Observations"]["orders"][0]["observations"];
+    assert_eq!(
+        obs[0]["code"]["standard"]["Mapped"]["code"], "2345-7",
+        "{obs}"
+    );
+    assert_eq!(
+        obs[0]["value"]["Quantity"]["unit"]["ucum"], "mg/dL",
+        "{obs}"
+    );
+    assert_eq!(
+        obs[1]["code"]["standard"]["Mapped"]["code"], "2823-3",
+        "{obs}"
+    );
+    // 5.4 mmol/L sent where the row expects mg/dL: flagged, not converted.
+    assert_eq!(
+        obs[2]["value"]["Quantity"]["converted"],
+        serde_json::Value::Null
+    );
+    let issues = line["issues"].to_string();
+    assert!(issues.contains("not commensurable"), "{issues}");
+
+    let again = bin()
+        .args(["inspect", "--unmapped", "--mapping"])
+        .arg(&map)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let rest = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        !rest
+            .lines()
+            .any(|l| l.starts_with("code,") || l.starts_with("unit,")),
+        "{rest}"
+    );
+}

@@ -321,3 +321,51 @@ async fn a_sender_that_never_reads_its_acks_loses_the_connection() {
     assert!(sent.is_some(), "the connection was closed under the sender");
     drop(f.stop().await);
 }
+
+/// `oru` with MSH-15 and MSH-16 set to `NE`: "never acknowledge", as some
+/// senders copy it from a message profile while still waiting for an
+/// answer.
+fn oru_asking_for_no_ack(control_id: &str) -> Vec<u8> {
+    let text = String::from_utf8(oru(control_id)).unwrap();
+    text.replacen("|P|2.5.1\r", "|P|2.5.1|||NE|NE\r", 1)
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn by_default_a_message_that_asks_for_no_ack_is_answered_and_counted() {
+    let f = start(r#"allow = ["127.0.0.1"]"#, "").await;
+    let mut s = TcpStream::connect(f.addr).await.unwrap();
+    let answer = exchange(&mut s, &oru_asking_for_no_ack("NE1")).await;
+    let ack = ack_code_of(&answer).unwrap();
+    assert_eq!(
+        (ack.code, ack.acknowledged_id.as_str()),
+        (AckCode::ApplicationAccept, "NE1"),
+        "NE/NE still gets the original-mode AA"
+    );
+    let ack = ack_code_of(&exchange(&mut s, &oru("AL1")).await).unwrap();
+    assert_eq!(ack.acknowledged_id, "AL1");
+    let (reader, _dir) = f.stop().await;
+    let stats = reader.stats().unwrap();
+    assert_eq!(stats.queue_depth, 2);
+    let lab = &stats.sources[0];
+    assert_eq!((lab.received, lab.no_ack_requested), (2, 1));
+}
+
+#[tokio::test]
+async fn as_requested_a_message_that_asks_for_no_ack_gets_none_and_the_next_is_answered() {
+    let f = start("allow = [\"127.0.0.1\"]\nack_mode = \"as_requested\"", "").await;
+    let mut s = TcpStream::connect(f.addr).await.unwrap();
+    let mut framed = Vec::new();
+    encode(&oru_asking_for_no_ack("NE1"), &mut framed).unwrap();
+    s.write_all(&framed).await.unwrap();
+    // The next message's answer is the first frame on the wire: NE1 got none.
+    let ack = ack_code_of(&exchange(&mut s, &oru("AL1")).await).unwrap();
+    assert_eq!(ack.acknowledged_id, "AL1");
+    let (reader, _dir) = f.stop().await;
+    let stats = reader.stats().unwrap();
+    assert_eq!(
+        stats.queue_depth, 2,
+        "the NE message is stored all the same"
+    );
+    assert_eq!(stats.sources[0].no_ack_requested, 1);
+}

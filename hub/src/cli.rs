@@ -36,7 +36,35 @@ pub enum Command {
     Tail(TailArgs),
     /// Serve the fleet as Prometheus metrics on `GET /metrics`.
     Serve(ServeArgs),
+    /// Store every gateway's records and heartbeats in PostgreSQL, exactly
+    /// once by record id, and send each gateway a custody receipt for what
+    /// was committed. Run several with the same --share group to scale out.
+    #[command(after_long_help = INGEST_HELP)]
+    Ingest(IngestArgs),
 }
+
+/// The end of `hl7edge-hub ingest --help`.
+const INGEST_HELP: &str = "\
+What it does:
+  Subscribes (persistent session, --client-id) to {prefix}/+/+/+/records/# and
+  {prefix}/+/+/+/telemetry, optionally as a member of --share GROUP. Each batch
+  is committed to PostgreSQL in one transaction; only then are its MQTT
+  messages acknowledged and a receipt published to each gateway on
+  {prefix}/{org}/{site}/{gateway}/receipts (QoS 1). The schema is created and
+  migrated at start (table schema_migrations).
+
+  Payloads that do not decode, or name another gateway than their topic, are
+  kept in the dead_letters table with the reason. While PostgreSQL is down the
+  batch waits and is retried with backoff; nothing is acknowledged meanwhile.
+
+Example:
+  hl7edge-hub ingest --database postgres://hl7edge:SECRET@localhost/hl7edge \\
+      --url mqtts://broker.example.org:8883 --ca ca.pem --cert ingest.pem --key ingest.key \\
+      --client-id hl7edge-ingest-1 --share ingest --metrics 127.0.0.1:9899
+
+The broker must let this client keep enough unacknowledged messages in flight
+for a batch (mosquitto: max_inflight_messages 1000) and queue enough for its
+session while it is away (max_queued_messages).";
 
 /// How to reach the broker (every command).
 #[derive(Debug, Clone, Args)]
@@ -63,6 +91,24 @@ pub struct BrokerArgs {
     /// MQTT keep-alive.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub keep_alive: Duration,
+    /// Largest MQTT packet read from the broker (bytes, or e.g. 17MiB). The
+    /// default admits any agent's payload; a larger packet cannot be read
+    /// (set the broker's largest packet to at most this).
+    #[arg(long, default_value = "17MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_packet: usize,
+}
+
+/// A size in bytes: a number, or a number with a unit (`17MiB`, `512 KiB`).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let bytes: bytesize::ByteSize = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not a size (e.g. 17MiB or 1048576): {e}"))?;
+    let bytes = usize::try_from(bytes.as_u64()).map_err(|_| format!("{text:?} is too large"))?;
+    if bytes < 1024 {
+        return Err(format!("{text:?} is too small: at least 1 KiB"));
+    }
+    Ok(bytes)
 }
 
 /// When a fact becomes an alert (`fleet` and `serve`).
@@ -129,6 +175,59 @@ pub struct TailArgs {
     /// Include the raw HL7 when a gateway forwards it (contains PHI).
     #[arg(long)]
     pub raw: bool,
+    /// Serve this tail's counters (records, duplicates, undecodable
+    /// payloads) as Prometheus metrics on `GET /metrics` at this address.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    /// Stop after printing N records (duplicates not counted). `--count 0` subscribes, so the
+    /// broker keeps this client id's session and queues records for it, and stops at once.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+}
+
+/// `hl7edge-hub ingest`.
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// Broker connection.
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// PostgreSQL connection string: postgres://USER:PASSWORD@HOST:PORT/DATABASE
+    /// or key=value form ("host=/var/run/postgresql dbname=hl7edge"). Also read
+    /// from HL7EDGE_HUB_DATABASE, which keeps a password out of the process list.
+    #[arg(
+        long,
+        env = "HL7EDGE_HUB_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database: String,
+    /// MQTT client id; the broker keeps this session (and queues records for
+    /// it) between runs, so keep it stable and distinct per process.
+    #[arg(long, value_name = "ID")]
+    pub client_id: String,
+    /// Shared subscription group: ingest processes with the same group split
+    /// the records and heartbeats between them.
+    #[arg(long, value_name = "GROUP")]
+    pub share: Option<String>,
+    /// Serve Prometheus metrics on this address (GET /metrics).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    /// Most records per database commit.
+    #[arg(long, default_value = "2000", value_name = "N")]
+    pub batch_records: NonZeroUsize,
+    /// Most payload bytes per database commit.
+    #[arg(long, default_value = "16777216", value_name = "BYTES")]
+    pub batch_bytes: usize,
+    /// How long the first message of a batch may wait for more before the
+    /// batch is committed (while a commit runs, the next batch fills anyway).
+    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub linger: Duration,
+    /// Retire this ingest for good: unsubscribe (no new messages come to its
+    /// session), commit what the session still holds, then end the session
+    /// and exit. Without it a stopped ingest's session stays in the share
+    /// group and keeps receiving its share, waiting for it to come back.
+    #[arg(long)]
+    pub retire: bool,
 }
 
 /// `hl7edge-hub serve`.
@@ -175,6 +274,7 @@ impl BrokerArgs {
             transport,
             client_id,
             keep_alive: self.keep_alive.max(Duration::from_secs(5)),
+            max_packet: self.max_packet,
         })
     }
 
@@ -338,6 +438,38 @@ mod tests {
         };
         assert_eq!(t.types, ["ORU_R01", "ADT_A01"]);
         assert_eq!(t.dedupe_capacity.get(), 100_000);
+    }
+
+    #[test]
+    fn ingest_needs_a_database_and_a_client_id() {
+        let missing = Cli::try_parse_from([
+            "hl7edge-hub",
+            "ingest",
+            "--url",
+            "mqtt://x",
+            "--client-id",
+            "i",
+        ]);
+        // HL7EDGE_HUB_DATABASE is not set in tests.
+        assert!(missing.is_err());
+        let cli = Cli::try_parse_from([
+            "hl7edge-hub",
+            "ingest",
+            "--url",
+            "mqtt://x",
+            "--client-id",
+            "ingest-1",
+            "--database",
+            "postgres://h/db",
+            "--share",
+            "ingest",
+        ])
+        .unwrap();
+        let Command::Ingest(i) = cli.command else {
+            unreachable!("parsed as ingest")
+        };
+        assert_eq!(i.batch_records.get(), 2000);
+        assert_eq!(i.share.as_deref(), Some("ingest"));
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub enum CommandError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The database cannot be used (the message says why and what to check).
+    #[error("{0}")]
+    Database(String),
     /// Standard output could not be written.
     #[error("writing to standard output failed: {0}")]
     Stdout(std::io::Error),

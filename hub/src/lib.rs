@@ -1,5 +1,6 @@
-//! hl7edge hub tools: the fleet view, the record tail and the metrics
-//! exporter, over the wire format and topics of `hl7edge-protocol`.
+//! hl7edge hub tools: the fleet view, the record tail, the metrics
+//! exporter and the PostgreSQL ingest with custody receipts, over the wire
+//! format and topics of `hl7edge-protocol`.
 //!
 //! The models (fleet, dedupe, metrics rendering, NDJSON lines) are pure and
 //! unit-tested; the `command` functions only connect them to MQTT, stdout
@@ -9,6 +10,7 @@ pub mod cli;
 pub mod error;
 pub mod fleet;
 pub mod human;
+pub mod ingest;
 pub mod metrics;
 pub mod mqtt;
 pub mod serve;

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
             Command::Fleet(args) => hl7edge_hub::fleet::command::run(args, interrupted()).await,
             Command::Tail(args) => hl7edge_hub::tail::run(args, interrupted()).await.map(drop),
             Command::Serve(args) => hl7edge_hub::serve::run(args, interrupted()).await,
+            Command::Ingest(args) => hl7edge_hub::ingest::run(args, interrupted()).await,
         }
     });
     match result {
@@ -43,7 +44,7 @@ fn main() -> ExitCode {
 fn init_logging(command: &Command) {
     let default = match command {
         Command::Fleet(_) => "warn",
-        Command::Tail(_) | Command::Serve(_) => "info",
+        Command::Tail(_) | Command::Serve(_) | Command::Ingest(_) => "info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()

@@ -11,6 +11,7 @@ pub mod hl7;
 pub mod normalize;
 mod postcard_append;
 pub mod profile;
+pub mod receipt;
 pub mod record;
 mod serde_util;
 pub mod telemetry;

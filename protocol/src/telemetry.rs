@@ -9,8 +9,8 @@ mod heartbeat;
 use serde::{Deserialize, Serialize};
 
 pub use heartbeat::{
-    Counters, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats,
-    StorageStats, TelemetryError, UnmappedCode, ratio,
+    Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, MAX_HEARTBEAT_BYTES,
+    QueueStats, Refusing, SourceStats, StorageStats, TelemetryError, UnmappedCode, ratio,
 };
 
 /// The retained online/offline status of a gateway.
@@ -33,7 +33,8 @@ impl Status {
         postcard::to_allocvec(self)
     }
 
-    /// Decodes a status payload.
+    /// Decodes a status payload (strings and numbers only: it takes no
+    /// more memory than its bytes).
     pub fn decode(bytes: &[u8]) -> Result<Status, postcard::Error> {
         postcard::from_bytes(bytes)
     }

@@ -4,10 +4,31 @@
 //! {prefix}/{org}/{site}/{gateway}/records/{message-type}   records, QoS 1
 //! {prefix}/{org}/{site}/{gateway}/status                   retained online/offline
 //! {prefix}/{org}/{site}/{gateway}/telemetry                heartbeat, QoS 1
+//! {prefix}/{org}/{site}/{gateway}/receipts                 hub -> gateway custody receipts, QoS 1
 //! ```
+//!
+//! Gateways publish under their own `{org}/{site}/{gateway}` subtree only and
+//! read only their own `receipts` topic; the hub's ingest reads `records`
+//! and `telemetry` of every gateway and writes every `receipts` topic (see
+//! `crate::receipt` for what a receipt promises).
 
 /// The default topic prefix.
 pub const DEFAULT_PREFIX: &str = "hl7edge/v1";
+
+/// Most characters of one part of a message type (MSH-9.1 code, MSH-9.2
+/// event, MSH-9.3 structure). HL7 defines codes and events of 3 characters
+/// and structures of 7; this is several times that, so any real message
+/// type fits, while no message type can make a topic longer than MQTT
+/// allows (65,535 bytes) or a level absurdly long. Validation refuses a
+/// longer part (AE), and [`GatewayTopics::records`] cuts one anyway, so a
+/// record queued before the rule existed still gets a well-formed topic.
+pub const MAX_MESSAGE_TYPE_PART: usize = 32;
+
+/// Characters a message type part may not contain: MQTT's level separator
+/// and wildcards, and NUL (which MQTT forbids in topic names).
+/// Validation refuses them (AE) rather than rewriting them; other
+/// characters that are not letters, digits or `-` become `_` in the topic.
+pub const TOPIC_UNSAFE: [char; 4] = ['/', '+', '#', '\0'];
 
 /// The topic root of one gateway: `{prefix}/{org}/{site}/{gateway}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +49,8 @@ impl GatewayTopics {
     /// Where records of this message type go, e.g. `.../records/ORU_R01`.
     ///
     /// The message type is written `CODE_EVENT` (`ORU_R01`), or `CODE` when
-    /// there is no event; characters not allowed in a topic level become `_`.
+    /// there is no event; characters not allowed in a topic level become `_`,
+    /// and each part is cut to [`MAX_MESSAGE_TYPE_PART`] characters.
     pub fn records(&self, code: &str, event: &str) -> String {
         let kind = if event.is_empty() {
             level(code)
@@ -52,6 +74,22 @@ impl GatewayTopics {
     pub fn telemetry(&self) -> String {
         format!("{}/telemetry", self.root)
     }
+
+    /// The custody receipts topic: the hub's ingest publishes here, the
+    /// gateway subscribes (see `crate::receipt`).
+    pub fn receipts(&self) -> String {
+        format!("{}/receipts", self.root)
+    }
+}
+
+/// The hub's filter for every gateway's heartbeat, optionally through an
+/// MQTT shared subscription group.
+pub fn all_telemetry_filter(prefix: &str, share_group: Option<&str>) -> String {
+    let prefix = prefix.trim_end_matches('/');
+    match share_group {
+        Some(group) => format!("$share/{group}/{prefix}/+/+/+/telemetry"),
+        None => format!("{prefix}/+/+/+/telemetry"),
+    }
 }
 
 /// The hub's filter for every gateway's records, optionally through an
@@ -66,6 +104,7 @@ pub fn all_records_filter(prefix: &str, share_group: Option<&str>) -> String {
 
 fn level(s: &str) -> String {
     s.chars()
+        .take(MAX_MESSAGE_TYPE_PART)
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
                 c
@@ -97,12 +136,22 @@ mod tests {
         );
         assert_eq!(t.status(), "hl7edge/v1/acme/clinic-12/gw-1/status");
         assert_eq!(t.telemetry(), "hl7edge/v1/acme/clinic-12/gw-1/telemetry");
+        assert_eq!(t.receipts(), "hl7edge/v1/acme/clinic-12/gw-1/receipts");
     }
 
     #[test]
     fn wildcards_in_message_types_cannot_escape_their_level() {
         let t = GatewayTopics::new("p", "o", "s", "g");
         assert_eq!(t.records("A/B", "#+"), "p/o/s/g/records/A_B___");
+    }
+
+    #[test]
+    fn an_absurdly_long_message_type_still_makes_a_short_topic() {
+        let t = GatewayTopics::new("p", "o", "s", "g");
+        let long = "X".repeat(70_000);
+        let topic = t.records(&long, &long);
+        let part = "X".repeat(MAX_MESSAGE_TYPE_PART);
+        assert_eq!(topic, format!("p/o/s/g/records/{part}_{part}"));
     }
 
     #[test]
@@ -114,6 +163,10 @@ mod tests {
         assert_eq!(
             all_records_filter("hl7edge/v1", Some("hub")),
             "$share/hub/hl7edge/v1/+/+/+/records/#"
+        );
+        assert_eq!(
+            all_telemetry_filter("hl7edge/v1", Some("hub")),
+            "$share/hub/hl7edge/v1/+/+/+/telemetry"
         );
     }
 }

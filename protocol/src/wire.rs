@@ -19,12 +19,11 @@
 //!   (PHI minimization).
 
 mod splice;
-mod v2;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use splice::EnvelopeWriter;
+pub use splice::{EnvelopeWriter, entry_len, envelope_len};
 
 use crate::normalize::mapping::MappingVersion;
 use crate::record::Record;
@@ -97,6 +96,12 @@ pub enum WireError {
     /// The bytes are not a valid envelope (or a value could not be encoded).
     #[error("payload is not a valid hl7edge envelope: {0}")]
     Malformed(#[from] postcard::Error),
+    /// A record is over a limit of `crate::record::limits` (never written).
+    #[error(transparent)]
+    Limit(#[from] crate::record::limits::LimitError),
+    /// A record in the payload did not decode (or is over a limit).
+    #[error("a record in the payload is invalid: {0}")]
+    Record(#[from] crate::record::CompactError),
 }
 
 impl Envelope {
@@ -118,18 +123,124 @@ impl Envelope {
     /// Decodes a payload, checking the schema version first. A schema 2
     /// payload is read into the current model (its entries have no
     /// sequence, and the envelope says [`SCHEMA_VERSION`]: encoding it again
-    /// writes the current schema).
+    /// writes the current schema). Holds every entry in memory at once; a
+    /// consumer of untrusted payloads reads them one entry at a time with
+    /// [`EnvelopeReader`] instead.
     pub fn decode(bytes: &[u8]) -> Result<Envelope, WireError> {
-        let (version, _) = postcard::take_from_bytes::<u16>(bytes)?;
-        match version {
-            SCHEMA_VERSION => Ok(postcard::from_bytes(bytes)?),
-            PREVIOUS_SCHEMA_VERSION => Ok(postcard::from_bytes::<v2::EnvelopeV2>(bytes)?.into()),
-            found => Err(WireError::UnknownSchema {
-                found,
+        let reader = EnvelopeReader::new(bytes)?;
+        let (gateway, source) = (reader.gateway.clone(), reader.source.clone());
+        let mut entries =
+            Vec::with_capacity(crate::record::limits::capacity::<Entry>(reader.remaining()));
+        for entry in reader {
+            entries.push(entry?);
+        }
+        Ok(Envelope {
+            schema_version: SCHEMA_VERSION,
+            gateway,
+            source,
+            entries,
+        })
+    }
+}
+
+/// An envelope read one entry at a time: its header when made, then each
+/// entry when asked for, so memory holds one decoded record at a time
+/// (each within `crate::record::limits`), however many a payload claims.
+/// After an entry fails to decode, the reader ends. Schema 2 payloads are
+/// read too (entries without a sequence number).
+#[derive(Debug)]
+pub struct EnvelopeReader<'a> {
+    /// The gateway that received the messages (`org/site/id`).
+    pub gateway: String,
+    /// The interface the messages came in on.
+    pub source: String,
+    /// The payload's schema version ([`SCHEMA_VERSION`] or
+    /// [`PREVIOUS_SCHEMA_VERSION`]).
+    pub schema_version: u16,
+    remaining: usize,
+    rest: &'a [u8],
+}
+
+impl<'a> EnvelopeReader<'a> {
+    /// Reads the header of a payload, checking the schema version first.
+    pub fn new(bytes: &'a [u8]) -> Result<Self, WireError> {
+        let (version, rest) = postcard::take_from_bytes::<u16>(bytes)?;
+        if version != SCHEMA_VERSION && version != PREVIOUS_SCHEMA_VERSION {
+            return Err(WireError::UnknownSchema {
+                found: version,
                 supported: SCHEMA_VERSION,
-            }),
+            });
+        }
+        let (gateway, rest) = postcard::take_from_bytes::<String>(rest)?;
+        let (source, rest) = postcard::take_from_bytes::<String>(rest)?;
+        let (remaining, rest) = postcard::take_from_bytes::<usize>(rest)?;
+        Ok(EnvelopeReader {
+            gateway,
+            source,
+            schema_version: version,
+            remaining,
+            rest,
+        })
+    }
+
+    /// How many entries the payload still claims to hold (a claim: each
+    /// is checked when read).
+    pub fn remaining(&self) -> usize {
+        self.remaining
+    }
+}
+
+impl Iterator for EnvelopeReader<'_> {
+    type Item = Result<Entry, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        match take_entry(self.rest, self.schema_version) {
+            Ok((entry, rest)) => {
+                self.remaining -= 1;
+                self.rest = rest;
+                Some(Ok(entry))
+            }
+            Err(e) => {
+                self.remaining = 0;
+                Some(Err(e))
+            }
         }
     }
+}
+
+/// One [`Entry`] of a payload of schema `version` as its derived form reads
+/// it, field by field, so that a record that does not decode says why
+/// (postcard keeps no message of an error raised inside a value). Schema 2
+/// entries have no sequence number and their record is in schema 2's
+/// compact form.
+fn take_entry(bytes: &[u8], version: u16) -> Result<(Entry, &[u8]), WireError> {
+    let (id, rest) = postcard::take_from_bytes::<Uuid>(bytes)?;
+    let (sequence, rest) = if version == PREVIOUS_SCHEMA_VERSION {
+        (None, rest)
+    } else {
+        postcard::take_from_bytes::<Option<u64>>(rest)?
+    };
+    let (received_at_ms, rest) = postcard::take_from_bytes::<i64>(rest)?;
+    let (mapping_version, rest) = postcard::take_from_bytes::<MappingVersion>(rest)?;
+    let (record, rest) = postcard::take_from_bytes::<&[u8]>(rest)?;
+    let record = if version == PREVIOUS_SCHEMA_VERSION {
+        crate::record::decode_compact_v2(record)?
+    } else {
+        crate::record::decode_compact(record)?
+    };
+    let (raw, rest) = postcard::take_from_bytes::<Option<Vec<u8>>>(rest)?;
+    let entry = Entry {
+        id,
+        sequence,
+        received_at_ms,
+        mapping_version,
+        record,
+        raw,
+    };
+    Ok((entry, rest))
 }
 
 /// What the store keeps per row: the record and the mapping table version
@@ -151,13 +262,18 @@ impl StoredRecord {
     /// being misread as the new layout (postcard is positional, so a changed
     /// struct can decode "successfully" into wrong values).
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        // A record a decoder would refuse is never written.
+        crate::record::limits::check(&self.record)?;
         // Sized for a typical record up front instead of growing by doubling.
         let mut buf = Vec::with_capacity(STORED_RECORD_CAPACITY);
         crate::postcard_append::append(&SCHEMA_VERSION, &mut buf)?;
         // `self` field by field, as its derived `Serialize` writes it, with
         // the record's compact form written in place.
         crate::postcard_append::append(&self.mapping_version, &mut buf)?;
-        crate::record::append_postcard(&self.record, &mut buf)?;
+        crate::record::append_postcard(&self.record, &mut buf).map_err(|e| match e {
+            crate::record::CompactError::Limit(limit) => WireError::Limit(limit),
+            other => WireError::Record(other),
+        })?;
         Ok(buf)
     }
 
@@ -168,7 +284,12 @@ impl StoredRecord {
         match Self::version(bytes)? {
             PREVIOUS_SCHEMA_VERSION => {
                 let (_, rest) = postcard::take_from_bytes::<u16>(bytes)?;
-                Ok(postcard::from_bytes::<v2::StoredRecordV2>(rest)?.into())
+                let (mapping_version, rest) = postcard::take_from_bytes::<MappingVersion>(rest)?;
+                let (record, _) = postcard::take_from_bytes::<&[u8]>(rest)?;
+                Ok(StoredRecord {
+                    mapping_version,
+                    record: crate::record::decode_compact_v2(record)?,
+                })
             }
             _ => Ok(postcard::from_bytes(Self::body(bytes)?)?),
         }

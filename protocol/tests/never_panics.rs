@@ -104,3 +104,39 @@ proptest! {
         prop_assert_eq!(summary.acknowledged_id.as_str(), "C123");
     }
 }
+
+/// Mapping-file-shaped text: a header and rows of the kinds and columns a
+/// site writes, sometimes wrong.
+fn mapping_text() -> impl Strategy<Value = String> {
+    let cell = "[A-Za-z0-9 ./\\[\\]{}*%#\"-]{0,10}";
+    let kind = prop::sample::select(vec!["code", "unit", "system", "x", ""]);
+    let row = (kind, prop::collection::vec(cell, 0..8))
+        .prop_map(|(k, cells)| format!("{k},{}", cells.join(",")));
+    let header = prop::sample::select(vec![
+        "kind,local_system,local_code,target_system,target_code",
+        "kind,local_system,local_code,target_system,target_code,target_display",
+        "kind,local_system,local_code,target_system,target_code,target_display,target_unit",
+        "kind,local_system,local_code,target_system,target_code,target_unit,target_display",
+        "kind,local_system",
+    ]);
+    (header, prop::collection::vec(row, 0..12))
+        .prop_map(|(h, rows)| format!("{h}\n{}\n", rows.join("\n")))
+}
+
+proptest! {
+    #[test]
+    fn a_mapping_file_never_panics_the_reader_and_a_loaded_one_never_panics_normalization(
+        text in mapping_text(),
+        obx in "[A-Za-z0-9.^/\\[\\]{}*%-]{0,16}",
+    ) {
+        if let Ok(table) = MappingTable::parse(&text) {
+            let msg = format!(
+                "MSH|^~\\&|A|B|C|D|20260101||ORU^R01|1|P|2.5\rPID|1||1\rOBR|1\rOBX|1|NM|{obx}||5.4|{obx}\r"
+            );
+            let parsed = Message::parse(msg.as_bytes()).unwrap();
+            let tz = jiff::tz::TimeZone::UTC;
+            let ctx = Context { time_zone: &tz, mapping: &table };
+            let _ = normalize(&parsed, Vec::new(), &ctx);
+        }
+    }
+}

@@ -26,6 +26,7 @@ fn sample_heartbeat() -> Heartbeat {
         queue: QueueStats {
             depth: 42,
             oldest_unsent_age_ms: Some(12_500),
+            parked: 1,
         },
         storage: StorageStats {
             disk_free_bytes: 12_884_901_888,
@@ -68,6 +69,7 @@ fn sample_heartbeat() -> Heartbeat {
                 garbage_bytes: 12,
                 refused_connections: 4,
                 tls_failures: 0,
+                no_ack_requested: 3,
             },
             SourceStats {
                 name: "monitors".into(),
@@ -75,6 +77,19 @@ fn sample_heartbeat() -> Heartbeat {
                 ..SourceStats::default()
             },
         ],
+        custody: Custody {
+            refusing: Some(Refusing {
+                cause: "reserve".into(),
+                reason:
+                    "the filesystem has 3.0 MiB available and the store keeps 32.0 MiB of it free"
+                        .into(),
+            }),
+            quarantine_open: 2,
+            audit_head: Some(
+                "4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f4f2a9c0d5e6b7a8f".into(),
+            ),
+            audit_lines: 1_234,
+        },
     }
 }
 

@@ -50,6 +50,14 @@ fn glucose() -> Observation {
                 ucum: Some("mg/dL".into()),
                 original: None,
             }),
+            converted: Some(Converted {
+                value: Decimal {
+                    mantissa: 112,
+                    scale: 2,
+                },
+                unit: "g/L".into(),
+                exact: true,
+            }),
         }),
         reference_range: Some(ReferenceRange {
             low: Some(Decimal {
@@ -73,6 +81,16 @@ fn glucose() -> Observation {
 
 /// The envelope `envelope_v2.bin` (written by schema 2) holds, as schema 3
 /// reads it.
+/// The glucose result as the released schema 2 wrote it: before unit
+/// conversion, so without a converted value.
+fn glucose_unconverted() -> Observation {
+    let mut o = glucose();
+    if let Value::Quantity(q) = &mut o.value {
+        q.converted = None;
+    }
+    o
+}
+
 fn schema2_envelope() -> Envelope {
     let record = Record {
         header: Header {
@@ -106,7 +124,7 @@ fn schema2_envelope() -> Envelope {
                 observed_at: Some(ts(1_795_341_000_000, Precision::Second)),
                 reported_at: None,
                 status: Some("F".into()),
-                observations: vec![glucose()],
+                observations: vec![glucose_unconverted()],
                 ..ObservationGroup::default()
             }],
         }),
@@ -161,8 +179,9 @@ fn coded(code: &str, display: &str, system: CodingSystem) -> Coded {
     }
 }
 
-fn hl7(table: &str) -> CodingSystem {
-    CodingSystem::Other(table.into())
+/// A system as the normalizer names it: `HL7nnnn` is that HL7 table.
+fn hl7(name: &str) -> CodingSystem {
+    CodingSystem::from_hl7(name)
 }
 
 fn doctor(id: &str, family: &str) -> Practitioner {
@@ -295,6 +314,7 @@ fn report() -> Record {
                 ucum: text("mL"),
                 original: None,
             }),
+            converted: None,
         })),
         collected_at: Some(ts(1_795_340_000_000, Precision::Minute)),
         received_at: Some(ts(1_795_341_000_000, Precision::Minute)),
@@ -310,7 +330,11 @@ fn report() -> Record {
     let culture = ObservationGroup {
         placer_order: text("ORD-88412"),
         filler_order: text("F-1"),
-        service: Some(coded("600-7", "Blood culture", CodingSystem::Loinc)),
+        service: Some(Box::new(coded(
+            "600-7",
+            "Blood culture",
+            CodingSystem::Loinc,
+        ))),
         observed_at: Some(ts(1_795_341_000_000, Precision::Second)),
         reported_at: Some(ts(1_795_345_000_000, Precision::Second)),
         status: text("F"),
@@ -319,7 +343,7 @@ fn report() -> Record {
         order_status: text("CM"),
         ordered_at: Some(ts(1_795_330_000_000, Precision::Second)),
         priority: text("S"),
-        detail: OrderDetail {
+        detail: Box::new(OrderDetail {
             placer_assigner: text("CPOE"),
             filler_assigner: text("LIS"),
             filler_assigner_id: text("2.16.840.1.114222.4.3.3.5.1.2"),
@@ -363,7 +387,7 @@ fn report() -> Record {
             specimens: vec![blood, control],
             quality_control: true,
             ..OrderDetail::default()
-        },
+        }),
     };
     Record {
         header: Header {
@@ -412,6 +436,7 @@ fn report() -> Record {
                 ..PersonName::default()
             }],
             races: vec![coded("2106-3", "White", hl7("CDCREC"))],
+            language: Some(Box::new(coded("en", "English", hl7("ISO639")))),
             ethnicities: vec![coded("2186-5", "Not Hispanic or Latino", hl7("CDCREC"))],
             addresses: vec![Address {
                 street: text("721 SPRING STREET"),
@@ -543,11 +568,11 @@ fn other_bodies() -> Vec<Record> {
                 orderer: Some(doctor("1234", "SMITH")),
                 priority: text("S"),
                 observations: vec![glucose()],
-                detail: OrderDetail {
+                detail: Box::new(OrderDetail {
                     orderers: vec![doctor("1234", "SMITH")],
                     notes: vec![note("fasting")],
                     ..OrderDetail::default()
-                },
+                }),
                 ..Order::default()
             }],
         }),
@@ -560,6 +585,19 @@ fn other_bodies() -> Vec<Record> {
             immunizations: vec![Immunization {
                 administered_at: Some(ts(1_795_000_000_000, Precision::Day)),
                 vaccine: coded("08", "Hep B", CodingSystem::Cvx),
+                manufacturer: Some(coded("MSD", "Merck", hl7("MVX"))),
+                dose: Some(Quantity {
+                    value: Decimal::parse("0.5").unwrap(),
+                    unit: Some(Unit {
+                        ucum: text("mL"),
+                        original: None,
+                    }),
+                    converted: Some(Converted {
+                        value: Decimal::parse("0.0005").unwrap(),
+                        unit: "L".into(),
+                        exact: false,
+                    }),
+                }),
                 action: text("D"),
                 refusal_reasons: vec![coded("00", "Parental decision", hl7("NIP002"))],
                 performers: vec![doctor("1234", "SMITH")],

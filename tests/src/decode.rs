@@ -78,6 +78,7 @@ mod tests {
             response_topic: None,
             correlation_data: None,
             user_properties: Vec::new(),
+            received_at: std::time::SystemTime::now(),
         }];
         let decoded = decode(&received);
         assert!(decoded.delivered.is_empty());

@@ -300,6 +300,48 @@ pub fn lab_result(sender: &str, n: u64) -> Message {
     }
 }
 
+/// A lab report with an embedded document: ORU^R01 v2.5.1, original mode, one OBX of type ED
+/// carrying a base64 "PDF" (deterministic filler) that makes the message about `size` bytes
+/// long (at least the header's few hundred). Results with embedded PDF reports are common, and
+/// large: this is the message that tests payload and memory limits.
+pub fn report_with_document(sender: &str, n: u64, size: usize) -> Message {
+    let control_id = format!("{sender}-{n}");
+    let ts = timestamp(n);
+    let mut hl7 = String::with_capacity(size + 512);
+    segment(
+        &mut hl7,
+        format_args!(
+            "MSH|^~\\&|LIS|{sender}|HL7EDGE|CLINIC|{ts}||ORU^R01^ORU_R01|{control_id}|P|2.5.1||||||UNICODE UTF-8"
+        ),
+    );
+    segment(
+        &mut hl7,
+        format_args!(
+            "PID|1||MRN{mrn:07}^^^CLINIC^MR||Testpatient^Alex",
+            mrn = 1000 + n % 5000
+        ),
+    );
+    segment(
+        &mut hl7,
+        format_args!("OBR|1|ORD{n}|ACC{n}|11502-2^Laboratory report^LN|||{ts}||||||||||||||||||F"),
+    );
+    hl7.push_str("OBX|1|ED|11502-2^Laboratory report^LN||^AP^PDF^Base64^JVBERi0xLjQK");
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut state = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while hl7.len() + 16 < size {
+        // xorshift: deterministic, not compressible to nothing.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        hl7.push(char::from(ALPHABET[(state % 64) as usize]));
+    }
+    segment(&mut hl7, format_args!("||||||F"));
+    Message {
+        control_id,
+        bytes: hl7.into_bytes(),
+    }
+}
+
 /// A device observation: ORU^R01 v2.6 in the IHE PCD-01 style (MDC codes, containment ids,
 /// EUI-64 device identity), enhanced mode asking for a commit ACK (MSH-15 `AL`, MSH-16 `NE`).
 pub fn device_observation(sender: &str, n: u64) -> Message {
@@ -447,6 +489,22 @@ mod tests {
             .map(|m| m.control_id)
             .collect();
         assert_eq!(ids, ["a-0", "a-1", "a-2"]);
+    }
+
+    #[test]
+    fn a_report_with_a_document_has_about_the_size_asked_for() {
+        let report = report_with_document("lis", 3, 1 << 20);
+        assert!(
+            report.bytes.len().abs_diff(1 << 20) < 64,
+            "{}",
+            report.bytes.len()
+        );
+        assert_eq!(report.control_id, "lis-3");
+        assert_eq!(report, report_with_document("lis", 3, 1 << 20));
+        let obx = segments(&report)
+            .into_iter()
+            .find(|s| s.starts_with("OBX|1|ED|"));
+        assert!(obx.is_some_and(|s| s.ends_with("||||||F")));
     }
 
     #[test]

@@ -145,6 +145,27 @@ impl HubTools {
         Ok(Serve { process, addr })
     }
 
+    /// Starts `tail --client-id ID EXTRA...` with at most `address_space` bytes of virtual
+    /// memory (`ulimit -v`, as a container or a systemd `MemoryMax` would bound a real hub), its
+    /// NDJSON going to a file of its own. An allocation beyond the limit aborts the process.
+    pub fn tail_limited(
+        &self,
+        client_id: &str,
+        extra: &[&str],
+        address_space: u64,
+    ) -> Result<Tail, HubError> {
+        let stdout = self.dir.path().join(format!("{client_id}.ndjson"));
+        let log = self.dir.path().join(format!("{client_id}.log"));
+        let script = format!("ulimit -v {} && exec \"$0\" \"$@\"", address_space / 1024);
+        let mut args: Vec<OsString> = vec!["-c".into(), script.into(), self.binary.clone().into()];
+        let mut own = vec!["--client-id", client_id];
+        own.extend_from_slice(extra);
+        args.extend(self.args("tail", &own));
+        let shell = std::path::Path::new("/bin/sh");
+        let process = Process::spawn_split(client_id, shell, args, Some(&stdout), &log)?;
+        Ok(Tail { process, stdout })
+    }
+
     /// Starts `tail --client-id ID [--share GROUP]`, its NDJSON going to a file of its own.
     pub fn tail(&self, client_id: &str, share: Option<&str>) -> Result<Tail, HubError> {
         let stdout = self.dir.path().join(format!("{client_id}.ndjson"));
@@ -168,17 +189,36 @@ pub struct Serve {
 impl Serve {
     /// `GET /metrics`: the response body.
     pub async fn metrics(&self) -> Result<String, HubError> {
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        let text = String::from_utf8_lossy(&response);
-        Ok(text
-            .split_once("\r\n\r\n")
-            .map_or(String::new(), |(_, body)| body.to_owned()))
+        metrics_at(self.addr).await
     }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.process.try_exit(), Ok(None))
+    }
+
+    /// Where its metrics are served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// `GET /metrics` from a hub tool's metrics endpoint at `addr`: the response body.
+pub async fn metrics_at(addr: SocketAddr) -> Result<String, HubError> {
+    http_get(addr, "/metrics").await
+}
+
+/// `GET path` from an HTTP/1.1 server at `addr`: the response body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> Result<String, HubError> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response);
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, body)| body.to_owned()))
 }
 
 impl Drop for Serve {
@@ -215,8 +255,8 @@ impl Tail {
     pub async fn wait_subscribed(&mut self, timeout: Duration) -> Result<(), HubError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let log = std::fs::read_to_string(self.process.log_path()).unwrap_or_default();
-            if log.contains("subscribed") {
+            // This run's log only: a restarted tool appends to the same file.
+            if process::latest_start_logged(self.process.log_path(), "subscribed") {
                 return Ok(());
             }
             if self.process.try_exit()?.is_some() || tokio::time::Instant::now() >= deadline {
@@ -227,6 +267,16 @@ impl Tail {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.process.try_exit(), Ok(None))
+    }
+
+    /// The end of its log.
+    pub fn log_tail(&self) -> String {
+        process::log_tail(self.process.log_path(), LOG_LINES)
     }
 
     /// Stops the tool with SIGTERM (it flushes and acknowledges what it printed) and waits.

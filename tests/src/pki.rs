@@ -63,7 +63,8 @@ pub struct Pki {
     pub broker: CertPaths,
     /// A server certificate for MLLP over TLS (signed by the test CA).
     pub mllp_server: CertPaths,
-    /// The agent's client certificate, CN `hl7edge-agent` (signed by the test CA).
+    /// The agent's client certificate, CN `acme-health/clinic-12/gw-0001` (the gateway of
+    /// [`crate::agent::AgentConfig::new`], named globally as the broker ACL needs it).
     pub agent: CertPaths,
     /// The test subscriber's client certificate, CN `hl7edge-subscriber` (signed by the test CA).
     pub subscriber: CertPaths,
@@ -99,7 +100,14 @@ impl Pki {
         Ok(Pki {
             broker: server("broker", &issuer, valid)?,
             mllp_server: server("mllp-server", &issuer, valid)?,
-            agent: client("hl7edge-agent", &issuer, valid)?,
+            agent: issue_named(
+                dir.path(),
+                "hl7edge-agent",
+                &gateway_name("acme-health", "clinic-12", "gw-0001"),
+                &issuer,
+                Role::Client,
+                valid,
+            )?,
             subscriber: client("hl7edge-subscriber", &issuer, valid)?,
             wrong_ca_client: client("wrong-ca-client", &wrong_issuer, valid)?,
             wrong_ca_server: server("wrong-ca-server", &wrong_issuer, valid)?,
@@ -118,6 +126,20 @@ impl Pki {
         issue(
             self.dir.path(),
             name,
+            &self.issuer,
+            Role::Client,
+            Validity::Current,
+        )
+    }
+
+    /// Issues a device certificate for the gateway `org/site/id` the way central IT signs one
+    /// for a provisioned box: O = org, OU = site, CN = `org/site/id` (the broker's user name,
+    /// which the ACL's `%u` patterns put in the topic). Files `gateway-{org}-{site}-{id}`.
+    pub fn gateway(&self, org: &str, site: &str, id: &str) -> Result<CertPaths, PkiError> {
+        issue_named(
+            self.dir.path(),
+            &format!("gateway-{org}-{site}-{id}"),
+            &gateway_name(org, site, id),
             &self.issuer,
             Role::Client,
             Validity::Current,
@@ -196,6 +218,24 @@ fn issue(
     role: Role,
     validity: Validity,
 ) -> Result<CertPaths, PkiError> {
+    issue_named(dir, name, name, issuer, role, validity)
+}
+
+/// A gateway's global name, the common name of its device certificate: `org/site/id`.
+pub fn gateway_name(org: &str, site: &str, id: &str) -> String {
+    format!("{org}/{site}/{id}")
+}
+
+/// Issues a leaf certificate with files `{file}.pem`/`{file}.key` and the given common name.
+fn issue_named(
+    dir: &Path,
+    file: &str,
+    common_name: &str,
+    issuer: &Issuer<'_, KeyPair>,
+    role: Role,
+    validity: Validity,
+) -> Result<CertPaths, PkiError> {
+    let name = file;
     let generate = |source| PkiError::Generate {
         what: name.to_owned(),
         source,
@@ -206,7 +246,7 @@ fn issue(
         Role::Client => Ok(CertificateParams::default()),
     }
     .map_err(generate)?;
-    params.distinguished_name = common_name_dn(name);
+    params.distinguished_name = common_name_dn(common_name);
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![match role {
@@ -227,8 +267,14 @@ fn issue(
     Ok(paths)
 }
 
+/// A subject with the common name; a gateway name `org/site/id` also gets O = org, OU = site,
+/// as `hl7edge provision` writes them.
 fn common_name_dn(common_name: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
+    if let [org, site, _id] = common_name.split('/').collect::<Vec<_>>()[..] {
+        dn.push(DnType::OrganizationName, org);
+        dn.push(DnType::OrganizationalUnitName, site);
+    }
     dn.push(DnType::CommonName, common_name);
     dn
 }

@@ -108,13 +108,29 @@ impl Rig {
         Rig::start_broker_down_binary(&crate::agent::binary()?, configure).await
     }
 
+    /// Like [`Rig::start_broker_down`] with broker options (e.g. a packet size limit).
+    pub async fn start_broker_down_with(
+        options: BrokerOptions,
+        configure: impl FnOnce(AgentConfig) -> AgentConfig,
+    ) -> Result<Rig, RigError> {
+        Rig::broker_down(&crate::agent::binary()?, options, configure).await
+    }
+
     /// Like [`Rig::start_broker_down`] with another agent binary (see [`Agent::start_binary`]).
     pub async fn start_broker_down_binary(
         binary: &Path,
         configure: impl FnOnce(AgentConfig) -> AgentConfig,
     ) -> Result<Rig, RigError> {
+        Rig::broker_down(binary, BrokerOptions::default(), configure).await
+    }
+
+    async fn broker_down(
+        binary: &Path,
+        options: BrokerOptions,
+        configure: impl FnOnce(AgentConfig) -> AgentConfig,
+    ) -> Result<Rig, RigError> {
         let pki = Pki::generate()?;
-        let mut broker = Broker::start(&pki).await?;
+        let mut broker = Broker::start_with(&pki, options).await?;
         let hub = hub(&pki, &broker).await?;
         broker.stop().await?;
         let config = configure(AgentConfig::new(&pki, &broker.url()));

@@ -137,7 +137,7 @@ async fn a_provisioned_gateway_with_its_signed_certificate_delivers_to_the_hub()
     let installed = install(&signed)?;
     ensure!(installed.status.success(), "{}", text(&installed.stderr));
     ensure!(
-        text(&installed.stdout).contains("CN=gw-0001"),
+        text(&installed.stdout).contains("CN=acme-health/clinic-12/gw-0001"),
         "{}",
         text(&installed.stdout)
     );

@@ -8,7 +8,6 @@
 //! test run stays fast. Emulation is 5 to 20 times slower than native code: the timeouts here are
 //! generous on purpose.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -90,12 +90,20 @@ pub enum CliError {
     },
     /// `drop` was run without a terminal to confirm on and without `--yes`.
     #[error(
-        "not dropping quarantine entry {id}: there is no terminal to confirm on; \
+        "not dropping {what} {id}: there is no terminal to confirm on; \
          add --yes to drop it without asking"
     )]
     NeedsConfirmation {
-        /// The entry id.
+        /// What would be dropped: "quarantine entry", "parked record".
+        what: &'static str,
+        /// Its id.
         id: i64,
+    },
+    /// No parked record has this id.
+    #[error("there is no parked record {seq}; `hl7edge parked list` shows them")]
+    NoSuchParked {
+        /// The id given.
+        seq: i64,
     },
     /// Writing the output or reading the confirmation failed.
     #[error("terminal input/output failed")]

@@ -1,5 +1,5 @@
-//! Commands for field technicians on the box: `hl7edge status` and
-//! `hl7edge quarantine ...`.
+//! Commands for field technicians on the box: `hl7edge status`,
+//! `hl7edge quarantine ...` and `hl7edge parked ...`.
 //!
 //! Invariants:
 //! - They read only the local configuration and the queue database, and
@@ -13,9 +13,12 @@
 //!   texts never contain field values). Only `quarantine show`, an explicit
 //!   request for one message, prints a raw message.
 
+pub mod audit;
+pub mod parked;
 pub mod quarantine;
 pub mod status;
 
+mod confirm;
 mod error;
 mod text;
 

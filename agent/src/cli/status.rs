@@ -20,11 +20,15 @@ use serde::Serialize;
 mod render;
 use render::render;
 
+use super::parked::{self as plist, ParkedLine};
 use super::quarantine::list::{self as qlist, QuarantineLine};
 use super::text;
 use super::{CliError, Opened};
-use crate::config;
-use crate::store::{AuditEntry, SourceStats, StoreStats, now_ms};
+use crate::config::{self, AckMode};
+use crate::store::{
+    AuditEntry, DEFAULT_RESERVE_BYTES, FullCause, PROBE_MESSAGE_BYTES, SourceStats, SpaceOutlook,
+    StoreStats, now_ms,
+};
 
 /// An unsent message older than this means forwarding is stuck.
 const QUEUE_OLD_SECS: u64 = 5 * 60;
@@ -52,15 +56,20 @@ pub struct StatusReport {
     pub generated_at: String,
     /// The database file.
     pub database: DatabaseStatus,
+    /// Whether the gateway accepts new messages now, and if not why, with the numbers.
+    pub intake: IntakeStatus,
     /// Messages waiting for the hub.
     pub queue: QueueStatus,
     /// Counters per interface (configured or seen in the database).
     pub interfaces: Vec<InterfaceStatus>,
     /// Rejected messages kept for a technician.
     pub quarantine: QuarantineStatus,
+    /// Records set aside as too big for the hub (`hub.max_payload`).
+    pub parked: ParkedStatus,
     /// The newest audit lines, newest first.
     pub recent_audit: Vec<AuditLine>,
-    /// What needs attention: `queue_old`, `quarantine_not_empty`.
+    /// What needs attention: `refusing`, `queue_old`, `quarantine_not_empty`,
+    /// `records_parked`.
     pub attention: Vec<&'static str>,
 }
 
@@ -75,10 +84,36 @@ pub struct DatabaseStatus {
     pub wal_bytes: u64,
 }
 
+/// Whether a new message would be stored now (the writer's own rule, evaluated on the same
+/// numbers), and the numbers behind it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntakeStatus {
+    /// True when a new message would be answered AR now.
+    pub refusing: bool,
+    /// Why: `quota` (`storage.max_bytes` reached), `reserve` (the filesystem would keep less
+    /// than the store needs beside its data) or `filesystem` (no space left); `None` when
+    /// accepting.
+    pub cause: Option<&'static str>,
+    /// The reason in words, with the numbers.
+    pub reason: Option<String>,
+    /// Bytes counted against `storage.max_bytes`.
+    pub used_bytes: u64,
+    /// `storage.max_bytes`.
+    pub max_bytes: u64,
+    /// Bytes the filesystem gives the agent (`None`: unknown).
+    pub available_bytes: Option<u64>,
+    /// Bytes the store keeps free on the filesystem beside its data: the reserve for deletes
+    /// plus the write-ahead log's growth still to come.
+    pub keep_bytes: u64,
+    /// Messages refused for space over the store's lifetime, all interfaces.
+    pub refused_for_space: u64,
+}
+
 /// Messages waiting for the hub.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueStatus {
-    /// Records not yet acknowledged by the hub's broker.
+    /// Records not yet acknowledged by the hub's broker (parked ones not
+    /// counted: they are not waiting, see [`ParkedStatus`]).
     pub depth: u64,
     /// When the oldest of them was received (RFC 3339, UTC).
     pub oldest_unsent_at: Option<String>,
@@ -107,6 +142,11 @@ pub struct InterfaceStatus {
     pub quarantined: u64,
     /// Messages refused because the store was full.
     pub refused_full: u64,
+    /// Messages whose MSH-15/MSH-16 asked for no acknowledgement (`NE`).
+    pub no_ack_requested: u64,
+    /// The listener's `ack_mode` (`always`, `as_requested`, `original`);
+    /// `None` when the configuration has no listener of this name.
+    pub ack_mode: Option<&'static str>,
     /// When the last message arrived (RFC 3339, UTC).
     pub last_message_at: Option<String>,
     #[serde(skip)]
@@ -120,6 +160,18 @@ pub struct QuarantineStatus {
     pub open: u64,
     /// The newest open entries, newest first.
     pub latest: Vec<QuarantineLine>,
+}
+
+/// Records the gateway acknowledged but cannot send as they are: each
+/// alone is larger than the hub accepts in one message.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParkedStatus {
+    /// How many.
+    pub count: u64,
+    /// `hub.max_payload` of the configuration, bytes.
+    pub max_payload: u64,
+    /// The oldest, oldest first.
+    pub oldest: Vec<ParkedLine>,
 }
 
 /// One audit line.
@@ -161,8 +213,14 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
     let latest = opened.read(|r| r.quarantine_latest(LATEST))?;
     let latest = qlist::lines(opened, latest)?;
     let audit = opened.read(|r| r.audit_recent(LATEST))?;
+    let max_bytes = opened.config.storage.max_bytes;
+    let outlook = opened.read(|r| r.space_outlook(max_bytes, DEFAULT_RESERVE_BYTES))?;
+    let intake = intake_status(&outlook, &stats.sources);
     let queue = queue_status(&stats, now);
     let mut attention = Vec::new();
+    if intake.refusing {
+        attention.push("refusing");
+    }
     if queue
         .oldest_unsent_age_seconds
         .is_some_and(|age| age > QUEUE_OLD_SECS)
@@ -172,6 +230,10 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
     if stats.quarantine_count > 0 {
         attention.push("quarantine_not_empty");
     }
+    if stats.parked > 0 {
+        attention.push("records_parked");
+    }
+    let parked = opened.read(|r| r.parked(LATEST))?;
     Ok(StatusReport {
         format: 1,
         generated_at: text::rfc3339(now),
@@ -180,15 +242,39 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
             bytes: stats.db_bytes,
             wal_bytes: stats.wal_bytes,
         },
+        intake,
         queue,
         interfaces: interfaces(opened, &stats.sources),
         quarantine: QuarantineStatus {
             open: stats.quarantine_count,
             latest,
         },
+        parked: ParkedStatus {
+            count: stats.parked,
+            max_payload: u64::try_from(opened.config.hub.max_payload).unwrap_or(u64::MAX),
+            oldest: parked
+                .iter()
+                .map(|p| plist::line(&opened.config, p))
+                .collect(),
+        },
         recent_audit: audit.into_iter().map(audit_line).collect(),
         attention,
     })
+}
+
+/// Would the store take a message now, by the writer's rule?
+pub fn intake_status(outlook: &SpaceOutlook, sources: &[SourceStats]) -> IntakeStatus {
+    let refusal = outlook.refusal(PROBE_MESSAGE_BYTES);
+    IntakeStatus {
+        refusing: refusal.is_some(),
+        cause: refusal.as_ref().map(FullCause::kind),
+        reason: refusal.as_ref().map(ToString::to_string),
+        used_bytes: outlook.used,
+        max_bytes: outlook.max_bytes,
+        available_bytes: outlook.available,
+        keep_bytes: outlook.reserve.saturating_add(outlook.pending),
+        refused_for_space: sources.iter().map(|s| s.refused_full).sum(),
+    }
 }
 
 fn queue_status(stats: &StoreStats, now: i64) -> QueueStatus {
@@ -212,16 +298,20 @@ fn interfaces(opened: &Opened, sources: &[SourceStats]) -> Vec<InterfaceStatus> 
             ..SourceStats::default()
         };
         let s = by_name.remove(l.name.as_str()).unwrap_or(&empty);
-        out.push(interface_status(s, true));
+        out.push(interface_status(s, Some(l.ack_mode)));
     }
-    out.extend(by_name.values().map(|s| interface_status(s, false)));
+    out.extend(by_name.values().map(|s| interface_status(s, None)));
     out
 }
 
-fn interface_status(s: &SourceStats, configured: bool) -> InterfaceStatus {
+/// `s`'s counters, with the configured listener's `ack_mode` (`None`: not
+/// in the configuration).
+fn interface_status(s: &SourceStats, ack_mode: Option<AckMode>) -> InterfaceStatus {
     InterfaceStatus {
         name: s.source.clone(),
-        configured,
+        configured: ack_mode.is_some(),
+        no_ack_requested: s.no_ack_requested,
+        ack_mode: ack_mode.map(AckMode::as_str),
         received: s.received,
         stored: s.stored,
         duplicates: s.duplicates,

@@ -89,7 +89,7 @@ impl Fixture {
     /// or quarantined (then its quarantine id is returned).
     pub(crate) fn receive(&self, raw: &[u8]) -> Option<i64> {
         let listener = self.loaded.listeners.first().expect("a listener");
-        let iface = daemon::interface(listener).expect("interface");
+        let iface = daemon::interface(&self.loaded, listener).expect("interface");
         let prepared = ingest::prepare(
             &iface,
             raw,
@@ -113,10 +113,31 @@ impl Fixture {
         id
     }
 
+    /// Stores `raw` on the `lab` interface (it must pass) and sets the
+    /// record aside as the forwarder does for one too big for the hub;
+    /// returns its seq.
+    pub(crate) fn park(&self, raw: &[u8]) -> i64 {
+        assert!(self.receive(raw).is_none(), "stored");
+        let store = self.open();
+        let seq = runtime().block_on(async {
+            let reader = store.handle.open_reader().expect("reader");
+            let last = reader.pending(0, 100_000).expect("pending");
+            let seq = last.last().expect("a record").seq;
+            let parked = store
+                .handle
+                .park(seq, format!("record {seq}: too big"), 1_000);
+            assert!(parked.await.expect("parked"));
+            seq
+        });
+        close(store);
+        seq
+    }
+
     /// Puts a message in quarantine as an agent with stricter rules would
     /// have; returns the entry id.
     pub(crate) fn quarantine(&self, raw: &[u8], received_at_ms: i64) -> i64 {
         let entry = Quarantined {
+            no_ack_requested: false,
             source: "lab".into(),
             peer: "10.0.0.7:4000".into(),
             received_at_ms,

@@ -28,7 +28,9 @@ idle_timeout = "5m"             # close idle connections (0s = never)
 max_connections = 32
 mapping = "/etc/hl7edge/maps/lab.csv"  # optional local code -> LOINC/UCUM table
 time_zone = "Europe/Berlin"     # optional; default: the system's time zone
-ack_mode = "auto"               # auto (follow MSH-15/16) | original (always AA/AE/AR)
+ack_mode = "always"             # always (answer every message; enhanced where MSH-15/16 ask)
+                                # | as_requested (MSH-15/16 to the letter: NE gets no answer)
+                                # | original (always one AA/AE/AR)
 include_raw = false             # forward the raw HL7 too (off: PHI minimization)
 drift_learning_messages = 50    # messages learned before changes count as drift
 
@@ -47,6 +49,7 @@ keep_alive = "30s"
 inflight = 64                   # QoS 1 publishes awaiting PUBACK (1 to 65535)
 topic_prefix = "hl7edge/v1"
 batch_max_records = 64          # records per publish (1 = one record per message)
+max_payload = "128 KB"          # bytes per publish; never above the broker's limit
 connect_timeout = "10s"
 
 [telemetry]
@@ -79,7 +82,7 @@ mod tests {
         assert_eq!(lab.len(), 1);
         assert_eq!(lab[0].bind, "0.0.0.0:2575".parse::<SocketAddr>().unwrap());
         assert_eq!(lab[0].max_frame_bytes, 1 << 20);
-        assert_eq!(lab[0].ack_mode, AckMode::Auto);
+        assert_eq!(lab[0].ack_mode, AckMode::Always);
         assert!(
             lab[0]
                 .tls

@@ -17,6 +17,11 @@ pub(super) fn hub_url(value: &str) -> Result<BrokerUrl, Problem> {
 }
 
 /// An MQTT topic prefix: `/`-separated non-empty levels, no wildcards, not a `$` system topic.
+/// Longest topic prefix: with the gateway's three levels (64 characters
+/// each) and the longest records level, every topic stays far below MQTT's
+/// 65,535 bytes.
+const MAX_TOPIC_PREFIX: usize = 256;
+
 pub(super) fn topic_prefix(value: &str) -> Result<String, Problem> {
     let fail = |reason| Problem::TopicPrefix {
         value: value.to_owned(),
@@ -24,6 +29,9 @@ pub(super) fn topic_prefix(value: &str) -> Result<String, Problem> {
     };
     if value.is_empty() {
         return Err(fail("it is empty"));
+    }
+    if value.len() > MAX_TOPIC_PREFIX {
+        return Err(fail("it is longer than 256 bytes"));
     }
     if value.starts_with('$') {
         return Err(fail(
@@ -80,7 +88,15 @@ mod tests {
     fn topic_prefixes_reject_wildcards_empty_levels_and_system_topics() {
         assert_eq!(topic_prefix("hl7edge/v1").unwrap(), "hl7edge/v1");
         for bad in [
-            "", "/hl7edge", "hl7edge/", "a//b", "a/+/b", "a/#", "$SYS/x", "a b",
+            "",
+            "/hl7edge",
+            "hl7edge/",
+            "a//b",
+            "a/+/b",
+            "a/#",
+            "$SYS/x",
+            "a b",
+            &"x".repeat(257),
         ] {
             assert!(
                 matches!(topic_prefix(bad), Err(Problem::TopicPrefix { .. })),

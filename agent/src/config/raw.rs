@@ -89,6 +89,7 @@ pub(super) struct RawHub {
     pub inflight: Option<Whole>,
     pub topic_prefix: Option<String>,
     pub batch_max_records: Option<Whole>,
+    pub max_payload: Option<Quantity>,
     pub connect_timeout: Option<Quantity>,
 }
 

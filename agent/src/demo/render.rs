@@ -170,10 +170,10 @@ fn observation_columns(o: &Observation) -> [String; 4] {
 
 /// What people call the coding system: `LOINC`, `MDC`, `SNOMED`, or the
 /// HL7 name.
-fn system_name(system: &CodingSystem) -> &str {
+fn system_name(system: &CodingSystem) -> std::borrow::Cow<'_, str> {
     match system {
-        CodingSystem::Loinc => "LOINC",
-        CodingSystem::SnomedCt => "SNOMED",
+        CodingSystem::Loinc => "LOINC".into(),
+        CodingSystem::SnomedCt => "SNOMED".into(),
         other => other.hl7_code(),
     }
 }
@@ -185,7 +185,9 @@ fn local(c: &Coding) -> String {
 fn value_text(value: &Value) -> String {
     match value {
         Value::None => "(no value)".into(),
-        Value::Quantity(Quantity { value, unit }) => with_unit(value.to_string(), unit.as_ref()),
+        Value::Quantity(Quantity { value, unit, .. }) => {
+            with_unit(value.to_string(), unit.as_ref())
+        }
         Value::Structured(sn) => structured(sn),
         Value::Coded(c) => coded(c),
         Value::Time(t) => jiff::Timestamp::from_millisecond(t.utc_ms)

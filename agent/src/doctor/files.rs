@@ -1,14 +1,15 @@
-//! `doctor` file checks: every file the configuration names exists and can be read, and private
-//! keys are readable by their owner only.
+//! `doctor` file checks: the configuration and every file it names exist and can be read, by
+//! the service's account too (`hl7edge`, where it exists); private keys are readable by their
+//! owner or the service's group only (see [`crate::service_account`] for the one rule shared
+//! with `provision`, `systemd/install.sh` and the unit); nothing is writable by other users.
 //!
 //! The verdict for one file ([`judge`]) is pure; [`checks`] only gathers metadata.
 
-use std::fs::Metadata;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, HubTransport};
+use crate::service_account::{self, Account, FileMode, SERVICE_USER};
 
 use super::check::Check;
 
@@ -90,47 +91,140 @@ pub fn named_files(config: &Config) -> Vec<Named> {
     files
 }
 
-/// Checks every file the configuration names.
-pub fn checks(config: &Config) -> Vec<Check> {
-    named_files(config)
-        .iter()
+/// The configuration file itself, as a [`Named`] public file.
+pub fn configuration_file(path: &Path) -> Named {
+    Named {
+        label: "configuration file".into(),
+        key: "--config".into(),
+        path: path.to_path_buf(),
+        kind: Kind::Public,
+    }
+}
+
+/// Checks the configuration file and every file it names.
+pub fn checks(config_path: &Path, config: &Config) -> Vec<Check> {
+    let service = service_account::lookup();
+    std::iter::once(configuration_file(config_path))
+        .chain(named_files(config))
         .map(|file| {
             let opened = std::fs::File::open(&file.path).and_then(|f| f.metadata());
-            judge(
-                file,
-                opened.as_ref().map(Metadata::permissions).map(|p| p.mode()),
-            )
+            let found = opened.map(|meta| Found {
+                mode: FileMode::of(&meta),
+                service,
+                blocked_at: service
+                    .and_then(|a| service_account::blocking_directory(&file.path, a)),
+            });
+            judge(&file, found.as_ref())
         })
         .collect()
 }
 
-/// The verdict for one file given the mode it was opened with, or the error opening it.
-pub fn judge(file: &Named, opened: Result<u32, &io::Error>) -> Check {
+/// What `doctor` found about a file it could open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Its owner, group and mode.
+    pub mode: FileMode,
+    /// The service's account, where it exists.
+    pub service: Option<Account>,
+    /// A directory above the file the service's account cannot enter.
+    pub blocked_at: Option<PathBuf>,
+}
+
+/// The verdict for one file given what was found, or the error opening it.
+pub fn judge(file: &Named, opened: Result<&Found, &io::Error>) -> Check {
     let path = file.path.display();
     let name = file.label.as_str();
-    match opened {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Check::fail(
+    let found = match opened {
+        Ok(found) => found,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Check::fail(
+                name,
+                format!("{path} does not exist"),
+                format!(
+                    "put the file there, or correct `{}` in the configuration",
+                    file.key
+                ),
+            );
+        }
+        Err(e) => {
+            return Check::fail(
+                name,
+                format!("{path} cannot be read: {e}"),
+                format!(
+                    "run doctor as root (sudo hl7edge doctor), or fix the owner of {path}: {}",
+                    owner_fix(file)
+                ),
+            );
+        }
+    };
+    let mode = found.mode.mode;
+    let shown = format!(
+        "mode {mode:04o}, owner {}:{}",
+        found.mode.uid, found.mode.gid
+    );
+    if let Some(problem) = permission_problem(file.kind, found) {
+        return Check::fail(
             name,
-            format!("{path} does not exist"),
+            format!("{path} {problem} ({shown})"),
+            fix_for(file, found),
+        );
+    }
+    if let Some(dir) = &found.blocked_at {
+        return Check::fail(
+            name,
             format!(
-                "put the file there, or correct `{}` in the configuration",
-                file.key
+                "the service user {SERVICE_USER} cannot reach {path}: it may not enter {}",
+                dir.display()
             ),
-        ),
-        Err(e) => Check::fail(
-            name,
-            format!("{path} cannot be read: {e}"),
-            format!("run doctor as the service's user (root), or fix the owner of {path}"),
-        ),
-        Ok(mode) if file.kind == Kind::Secret && mode & 0o077 != 0 => Check::fail(
-            name,
             format!(
-                "{path} is readable by other users (mode {:04o}); a private key must be private",
-                mode & 0o7777
+                "chgrp {SERVICE_USER} {d} && chmod g+x {d}",
+                d = dir.display()
             ),
-            format!("chmod 600 {path}"),
-        ),
-        Ok(mode) => Check::ok(name, format!("{path} (mode {:04o})", mode & 0o7777)),
+        );
+    }
+    Check::ok(name, format!("{path} ({shown})"))
+}
+
+/// What is wrong with a readable file's ownership and mode, in words, if anything.
+fn permission_problem(kind: Kind, found: &Found) -> Option<&'static str> {
+    let m = found.mode;
+    let service_group = found.service.is_some_and(|a| a.gid == m.gid);
+    let unreadable_by_service = found.service.is_some_and(|a| !m.grants(a, 4));
+    match kind {
+        Kind::Secret if m.mode & 0o007 != 0 => {
+            Some("is readable by other users; a private key must be private")
+        }
+        Kind::Secret if m.mode & 0o020 != 0 => Some("is writable by its group"),
+        Kind::Secret if m.mode & 0o040 != 0 && !service_group => {
+            Some("is readable by a group other than the service's; a private key must be private")
+        }
+        Kind::Public if m.mode & 0o002 != 0 => {
+            Some("is writable by other users: anyone on the box could change it")
+        }
+        _ if unreadable_by_service => Some("cannot be read by the service user hl7edge"),
+        _ => None,
+    }
+}
+
+/// The exact command that gives a file the ownership and mode the rule wants.
+fn fix_for(file: &Named, found: &Found) -> String {
+    let path = file.path.display();
+    match (file.kind, found.service) {
+        (Kind::Public, _) if found.mode.mode & 0o002 != 0 => format!("chmod o-w {path}"),
+        _ => owner_fix(file),
+    }
+}
+
+/// `chown`/`chmod` to the rule's ownership: keys `root:hl7edge 0640` where the service account
+/// exists (`0600` without it), other files readable by the service group.
+fn owner_fix(file: &Named) -> String {
+    let path = file.path.display();
+    let service = service_account::lookup().is_some();
+    match (file.kind, service) {
+        (Kind::Secret, true) => format!("chown root:{SERVICE_USER} {path} && chmod 0640 {path}"),
+        (Kind::Secret, false) => format!("chmod 600 {path}"),
+        (Kind::Public, true) => format!("chown root:{SERVICE_USER} {path} && chmod 0640 {path}"),
+        (Kind::Public, false) => format!("chmod 0644 {path}"),
     }
 }
 
@@ -148,22 +242,90 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_key_readable_by_others_fails_with_chmod_600() {
-        let check = judge(&key_file(), Ok(0o100644));
-        assert_eq!(check.outcome, Outcome::Fail);
-        assert!(check.detail.contains("mode 0644"), "{}", check.detail);
-        assert_eq!(check.fix, "chmod 600 /etc/hl7edge/device.key");
+    const SERVICE: Account = Account { uid: 998, gid: 997 };
+
+    fn found(uid: u32, gid: u32, mode: u32, service: Option<Account>) -> Found {
+        Found {
+            mode: FileMode { uid, gid, mode },
+            service,
+            blocked_at: None,
+        }
     }
 
     #[test]
-    fn a_private_key_and_a_readable_certificate_pass() {
-        assert_eq!(judge(&key_file(), Ok(0o100600)).outcome, Outcome::Ok);
+    fn a_key_readable_by_others_fails_with_the_fix() {
+        let check = judge(&key_file(), Ok(&found(0, 0, 0o644, None)));
+        assert_eq!(check.outcome, Outcome::Fail);
+        assert!(check.detail.contains("mode 0644"), "{}", check.detail);
+        assert!(
+            check.fix.contains("/etc/hl7edge/device.key"),
+            "{}",
+            check.fix
+        );
+        assert!(check.fix.starts_with("ch"), "{}", check.fix);
+    }
+
+    #[test]
+    fn the_provisioned_key_root_hl7edge_0640_passes_and_root_only_0600_fails_for_the_service() {
+        let ok = judge(&key_file(), Ok(&found(0, 997, 0o640, Some(SERVICE))));
+        assert_eq!(ok.outcome, Outcome::Ok, "{ok:?}");
+        let unreadable = judge(&key_file(), Ok(&found(0, 0, 0o600, Some(SERVICE))));
+        assert_eq!(unreadable.outcome, Outcome::Fail);
+        assert!(
+            unreadable
+                .detail
+                .contains("cannot be read by the service user hl7edge"),
+            "{}",
+            unreadable.detail
+        );
+        let other_group = judge(&key_file(), Ok(&found(0, 4, 0o640, Some(SERVICE))));
+        assert_eq!(other_group.outcome, Outcome::Fail, "{other_group:?}");
+        let owned = judge(&key_file(), Ok(&found(998, 997, 0o600, Some(SERVICE))));
+        assert_eq!(owned.outcome, Outcome::Ok, "hl7edge 0600 is readable too");
+    }
+
+    #[test]
+    fn a_private_key_and_a_readable_certificate_pass_without_a_service_account() {
+        assert_eq!(
+            judge(&key_file(), Ok(&found(1000, 1000, 0o600, None))).outcome,
+            Outcome::Ok
+        );
         let cert = Named {
             kind: Kind::Public,
             ..key_file()
         };
-        assert_eq!(judge(&cert, Ok(0o100644)).outcome, Outcome::Ok);
+        assert_eq!(
+            judge(&cert, Ok(&found(0, 0, 0o644, None))).outcome,
+            Outcome::Ok
+        );
+    }
+
+    #[test]
+    fn config_ca_and_mapping_files_writable_by_others_fail_with_chmod_o_w() {
+        for file in [
+            configuration_file(Path::new("/etc/hl7edge/hl7edge.toml")),
+            Named {
+                kind: Kind::Public,
+                path: PathBuf::from("/etc/hl7edge/maps/lab.csv"),
+                ..key_file()
+            },
+        ] {
+            let check = judge(&file, Ok(&found(0, 0, 0o666, None)));
+            assert_eq!(check.outcome, Outcome::Fail, "{check:?}");
+            assert_eq!(check.fix, format!("chmod o-w {}", file.path.display()));
+        }
+    }
+
+    #[test]
+    fn a_directory_the_service_cannot_enter_fails_naming_it() {
+        let mut f = found(0, 997, 0o640, Some(SERVICE));
+        f.blocked_at = Some(PathBuf::from("/etc/hl7edge"));
+        let check = judge(&key_file(), Ok(&f));
+        assert_eq!(check.outcome, Outcome::Fail);
+        assert_eq!(
+            check.fix,
+            "chgrp hl7edge /etc/hl7edge && chmod g+x /etc/hl7edge"
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub async fn diagnose(path: &std::path::Path, now: Timestamp) -> Report {
         }
     };
     report.extend([configuration(path, &config)]);
-    report.extend(files::checks(&config));
+    report.extend(files::checks(path, &config));
     let probe = hub::probe(&config.hub).await;
     if let HubTransport::Tls(tls) = &config.hub.transport {
         report.extend(certs::checks(tls, now, probe.server_cert.as_ref()));

@@ -19,9 +19,11 @@ pub const MIN_FREE_BYTES: u64 = 64 << 20;
 pub fn checks(storage: &Storage) -> Vec<Check> {
     let dir = storage.path.parent().unwrap_or(Path::new("/"));
     let mut out = vec![directory(dir)];
-    let available = rustix::fs::statvfs(dir)
-        .ok()
-        .map(|s| s.f_bavail.saturating_mul(s.f_frsize));
+    let fs = rustix::fs::statvfs(dir).ok();
+    if let Some(total) = fs.as_ref().map(|s| s.f_blocks.saturating_mul(s.f_frsize)) {
+        out.push(partition(dir, total, storage.max_bytes));
+    }
+    let available = fs.map(|s| s.f_bavail.saturating_mul(s.f_frsize));
     if let Some(available) = available {
         out.push(disk(
             available,
@@ -30,7 +32,52 @@ pub fn checks(storage: &Storage) -> Vec<Check> {
         ));
     }
     out.push(database(&storage.path));
+    out.push(database_files(&storage.path));
     out
+}
+
+/// The database and its `-wal`/`-shm` files: readable by their owner only (the agent sets 0600
+/// itself; an older build's files, or a copy made by hand, may not be).
+fn database_files(db: &Path) -> Check {
+    let files: Vec<(std::path::PathBuf, u32)> = ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| crate::store::sibling(db, suffix))
+        .filter_map(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).ok()?.permissions().mode() & 0o7777;
+            Some((p, mode))
+        })
+        .collect();
+    judge_database_files(&files)
+}
+
+/// The verdict on the database files found, with their modes.
+pub fn judge_database_files(files: &[(std::path::PathBuf, u32)]) -> Check {
+    const NAME: &str = "database permissions";
+    let open: Vec<&(std::path::PathBuf, u32)> =
+        files.iter().filter(|(_, mode)| mode & 0o077 != 0).collect();
+    if open.is_empty() {
+        return match files.first() {
+            Some((path, mode)) => Check::ok(
+                NAME,
+                format!(
+                    "{} and its log are private (mode {mode:04o})",
+                    path.display()
+                ),
+            ),
+            None => Check::ok(NAME, "no database yet"),
+        };
+    }
+    let names: Vec<String> = open.iter().map(|(p, _)| p.display().to_string()).collect();
+    let modes: Vec<String> = open
+        .iter()
+        .map(|(p, m)| format!("{} mode {m:04o}", p.display()))
+        .collect();
+    Check::fail(
+        NAME,
+        format!("patient data readable by other users: {}", modes.join(", ")),
+        format!("chmod 600 {}", names.join(" ")),
+    )
 }
 
 fn directory(dir: &Path) -> Check {
@@ -49,10 +96,62 @@ fn directory(dir: &Path) -> Check {
             NAME,
             format!("cannot create files in {shown}: {e}"),
             format!(
-                "give the service's user write access: chown root {shown} && chmod 700 {shown}"
+                "give the service's user write access: chown hl7edge:hl7edge {shown} && chmod 700 {shown}"
             ),
         ),
     }
+}
+
+/// What the store needs on its partition: `max_bytes`, plus the write-ahead log's standing size
+/// and the reserve it keeps free for deletes (the overhead is documented with
+/// `storage.max_bytes` in docs/configuration.md).
+pub fn needed_bytes(max_bytes: u64) -> u64 {
+    max_bytes.saturating_add(crate::store::overhead_bytes(
+        crate::store::DEFAULT_RESERVE_BYTES,
+    ))
+}
+
+/// The data partition's size against what the store needs: a partition too small refuses
+/// messages long before the queue reaches its cap (every message gets AR on a small enough one).
+pub fn partition(dir: &Path, total: u64, max_bytes: u64) -> Check {
+    const NAME: &str = "data partition";
+    let size = |b: u64| ByteSize(b).display().iec().to_string();
+    let needed = needed_bytes(max_bytes);
+    let overhead = needed.saturating_sub(max_bytes);
+    if total >= needed {
+        return Check::ok(
+            NAME,
+            format!(
+                "{} holds {}; the store needs {} (storage.max_bytes {} + {} for its write-ahead log and the reserve kept for deletes)",
+                dir.display(),
+                size(total),
+                size(needed),
+                size(max_bytes),
+                size(overhead)
+            ),
+        );
+    }
+    let fits = total.saturating_sub(overhead);
+    let lower = if fits >= (1 << 20) {
+        format!(", or lower storage.max_bytes to at most {}", size(fits))
+    } else {
+        String::new()
+    };
+    Check::fail(
+        NAME,
+        format!(
+            "{} holds only {}; the store needs at least {}: storage.max_bytes {} + {} for its write-ahead log and the reserve kept for deletes. Messages are refused (AR) long before the queue is full",
+            dir.display(),
+            size(total),
+            size(needed),
+            size(max_bytes),
+            size(overhead)
+        ),
+        format!(
+            "move storage.path to a partition of at least {}{lower}",
+            size(needed)
+        ),
+    )
 }
 
 /// Bytes the database and its WAL take now.
@@ -114,7 +213,7 @@ fn database(path: &Path) -> Check {
         Err(e) => Check::fail(
             NAME,
             format!("{shown} cannot be read as a database: {e}"),
-            "run doctor as the service's user (root); if the file is not a database, move it away",
+            "run doctor as root or as the service user (sudo -u hl7edge hl7edge doctor); if the file is not a database, move it away",
         ),
     }
 }
@@ -144,6 +243,41 @@ mod tests {
         assert_eq!(disk(GIB, 0, 2 * GIB).outcome, Outcome::Warn);
         assert_eq!(disk(GIB, 2 * GIB, 2 * GIB).outcome, Outcome::Ok);
         assert_eq!(disk(1 << 20, 0, 2 * GIB).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn a_partition_smaller_than_the_store_needs_fails_naming_the_size() {
+        let dir = Path::new("/var/lib/hl7edge");
+        let small = partition(dir, 20 << 20, 2 * GIB);
+        assert_eq!(small.outcome, Outcome::Fail);
+        assert!(small.detail.contains("2.0 GiB"), "{}", small.detail);
+        assert!(small.fix.contains("at least 2.0 GiB"), "{}", small.fix);
+        assert!(
+            !small.fix.contains("lower"),
+            "nothing fits 20 MiB: {}",
+            small.fix
+        );
+        let roomy_cap = partition(dir, GIB, 2 * GIB);
+        assert!(
+            roomy_cap
+                .fix
+                .contains("lower storage.max_bytes to at most 992.0 MiB"),
+            "{}",
+            roomy_cap.fix
+        );
+        assert_eq!(partition(dir, 4 * GIB, 2 * GIB).outcome, Outcome::Ok);
+    }
+
+    #[test]
+    fn a_database_readable_by_others_fails_with_chmod_600_of_each_file() {
+        let db = std::path::PathBuf::from("/var/lib/hl7edge/queue.db");
+        let wal = std::path::PathBuf::from("/var/lib/hl7edge/queue.db-wal");
+        let check = judge_database_files(&[(db.clone(), 0o644), (wal.clone(), 0o600)]);
+        assert_eq!(check.outcome, Outcome::Fail);
+        assert_eq!(check.fix, "chmod 600 /var/lib/hl7edge/queue.db");
+        assert!(check.detail.contains("mode 0644"), "{}", check.detail);
+        let ok = judge_database_files(&[(db, 0o600), (wal, 0o600)]);
+        assert_eq!(ok.outcome, Outcome::Ok);
     }
 
     #[test]

@@ -144,6 +144,7 @@ mod tests {
 
     fn message(n: usize) -> NewMessage {
         NewMessage {
+            no_ack_requested: false,
             source: "lab".to_owned(),
             control_id: format!("c{n}"),
             content_hash: [u8::try_from(n % 256).unwrap_or(0); 32],

@@ -1,52 +1,55 @@
 //! The forwarder task: drives one rumqttc connection at a time.
 //!
 //! Each connection generation: build the client (mutual TLS, persistent
-//! session, last will = offline status), run rumqttc's event loop in its own
-//! task that hands events over a channel (so no `poll()` is ever cancelled
-//! half-way), publish the retained online status once connected, then keep
-//! up to `inflight` publishes of queued records outstanding, reading queued
-//! rows in pages of several publishes. A PUBACK hands its rows to
-//! [`Deletes`], which deletes them through the store writer without
-//! stalling the event loop. Heartbeats handed over by the telemetry task go
-//! out on the same connection at QoS 1; they take a packet id in the same
-//! FIFO as record publishes (as a publish without rows), so their PUBACKs
-//! never count as forwarded records. Any error, a refused PUBACK, or no
-//! progress for too long ends the generation; the next one starts after an
-//! exponential, jittered backoff and re-reads every unacknowledged row from
-//! the store.
+//! session, last will = offline status, packet size limits from
+//! `hub.max_payload`), run rumqttc's event loop in its own task that hands
+//! events over a channel (so no `poll()` is ever cancelled half-way),
+//! publish the retained online status once connected, then read queued
+//! rows whenever the connection state (`state.rs`) asks for a read, split
+//! them into envelopes by count and bytes (`split.rs`), and hand the
+//! publishes to the client; a row that can never fit a payload is set
+//! aside (parked) instead. A PUBACK hands its rows to [`Deletes`], which
+//! deletes them through the store writer without stalling the event loop.
+//! Heartbeats handed over by the telemetry task go out on the same
+//! connection at QoS 1; they take a packet id in the same FIFO as record
+//! publishes (as a publish without rows), so their PUBACKs never count as
+//! forwarded records. Any error, a refused PUBACK, or no progress for too
+//! long ends the generation; the next one starts after an exponential,
+//! jittered backoff and re-reads every unacknowledged row from the store.
+//!
+//! Every decision (when to read, how much, when the connection is wedged,
+//! what the linger waits for) is [`ForwardState`]'s, with the time passed
+//! in; this file only carries out IO.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use hl7edge_protocol::telemetry::Status;
 use hl7edge_protocol::topic::GatewayTopics;
-use hl7edge_protocol::wire::EnvelopeWriter;
-use rumqttc::{
-    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport,
-};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS, Transport};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::config::{Hub, HubTransport};
 use crate::forwarder::backoff::Backoff;
 use crate::forwarder::deletes::{self, Deletes};
-use crate::forwarder::state::{Effect, ForwardState, group_consecutive};
-use crate::store::{PendingRecord, StoreHandle, StoreReader};
+use crate::forwarder::envelope::{self, Outgoing};
+use crate::forwarder::split::{self, Bounds, Step};
+use crate::forwarder::state::{Effect, ForwardState, Limits};
+use crate::store::{PendingQuery, PendingRecord, StoreHandle, StoreReader};
 use crate::telemetry::HeartbeatInbox;
 
-/// How long a generation may have publishes outstanding without any PUBACK
-/// before the connection is considered wedged (also bounded below by two
-/// keep-alive periods).
-const MIN_NO_PROGRESS: Duration = Duration::from_secs(20);
 /// How long shutdown waits for outstanding PUBACKs.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
-/// Once caught up, how long the forwarder lets new commits gather before
-/// it reads them: what arrives meanwhile goes out in the same read,
-/// envelope, PUBACK and delete. At a few messages per second this is most
-/// of the forwarder's cost per message (and a delete commit per message
-/// competing with the ACKs' commits); it delays a record's arrival at the
-/// hub by at most this much. A backlog is read without waiting.
-const LINGER: Duration = Duration::from_millis(20);
+/// The period of the no-progress check, the watchdog heartbeat and the
+/// re-read that finds rows written by another process.
+const TICK: Duration = Duration::from_millis(500);
+/// Largest packet accepted from the broker. The agent subscribes to
+/// nothing, so only acknowledgments and pings come in.
+const MAX_INCOMING_PACKET: usize = 64 << 10;
+/// What a PUBLISH adds to its payload: fixed header (5), topic length (2)
+/// and the longest topic MQTT allows (65,535), packet id (2).
+const PUBLISH_OVERHEAD: usize = 5 + 2 + 65_535 + 2;
 
 /// What the forwarder needs to know.
 #[derive(Debug, Clone)]
@@ -146,7 +149,13 @@ fn mqtt_options(s: &ForwarderSettings) -> Result<MqttOptions, ForwardError> {
     o.set_clean_session(false);
     o.set_inflight(s.hub.inflight.get());
     o.set_request_channel_capacity(usize::from(s.hub.inflight.get()) * 2 + 16);
-    o.set_max_packet_size(16 << 20, 16 << 20);
+    // Every payload the forwarder builds is at most `max_payload`, so the
+    // client's own limit never refuses one (a refused packet used to end
+    // the connection and be rebuilt after every reconnect).
+    o.set_max_packet_size(
+        MAX_INCOMING_PACKET,
+        s.hub.max_payload.saturating_add(PUBLISH_OVERHEAD),
+    );
     let offline = status_payload(s, false, Some("connection lost"));
     o.set_last_will(LastWill::new(
         s.topics.status(),
@@ -185,7 +194,9 @@ struct Outcome {
     end: End,
 }
 
-/// One connection's lifetime.
+/// One connection's lifetime: the IO around a [`ForwardState`]. Each
+/// `select!` arm hands its event to the state (with the time) and carries
+/// out what it answers.
 struct Generation<'a> {
     s: &'a ForwarderSettings,
     store: &'a StoreHandle,
@@ -193,13 +204,6 @@ struct Generation<'a> {
     reader: Option<StoreReader>,
     options: Option<MqttOptions>,
     state: ForwardState,
-    connected: bool,
-    acked_any: bool,
-    last_progress: Instant,
-    /// True when the last read found no rows after the cursor.
-    backlog_empty: bool,
-    /// When to read again after commits arrived while caught up ([`LINGER`]).
-    linger_until: Option<tokio::time::Instant>,
     /// PUBACKed rows on their way out of the store.
     deletes: Deletes,
     /// True while deletes are refused (full disk), to log it once.
@@ -214,38 +218,22 @@ impl<'a> Generation<'a> {
         reader: StoreReader,
         options: MqttOptions,
     ) -> Self {
+        let limits = Limits::new(
+            s.hub.inflight.get(),
+            s.hub.batch_max_records.get(),
+            s.hub.max_payload,
+            s.hub.keep_alive,
+        );
         Generation {
             s,
             store,
             metrics,
             reader: Some(reader),
             options: Some(options),
-            state: ForwardState::new(usize::from(s.hub.inflight.get())),
-            connected: false,
-            acked_any: false,
-            last_progress: Instant::now(),
-            backlog_empty: false,
-            linger_until: None,
+            state: ForwardState::new(limits, now()),
             deletes: Deletes::new(store.clone()),
             delete_retrying: false,
         }
-    }
-
-    /// Publishes requested per read: a quarter of the window, so rows are
-    /// read in pages of several publishes, not one page per PUBACK, and no
-    /// read holds more than a quarter of the window's rows in memory.
-    fn page(&self) -> usize {
-        usize::from(self.s.hub.inflight.get()).div_ceil(4)
-    }
-
-    /// True when more rows may be read and published now: connected, rows
-    /// may be waiting, a page of the window is free, and deletes keep up
-    /// with PUBACKs.
-    fn ready_to_fill(&self) -> bool {
-        self.connected
-            && !self.backlog_empty
-            && self.state.free_slots() >= self.page()
-            && self.deletes.backlog() < deletes::MAX_BACKLOG_ROWS
     }
 
     async fn run(
@@ -261,67 +249,99 @@ impl<'a> Generation<'a> {
         let (events_tx, mut events) = mpsc::channel(256);
         let driver = tokio::spawn(drive(eventloop, events_tx, self.s.hub.connect_timeout));
         let mut committed = self.store.committed();
-        let no_progress = MIN_NO_PROGRESS.max(self.s.hub.keep_alive * 2);
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut tick = tokio::time::interval(TICK);
         let end = loop {
-            if self.ready_to_fill()
-                && let Err(e) = self.fill(&client).await
-            {
+            if let Err(e) = self.fill(&client).await {
                 error!(cause = %e, "reading the queue failed");
                 break End::Lost { healthy: false };
             }
             tokio::select! {
-                ev = events.recv() => match ev {
-                    Some(Ok(event)) => {
-                        let connack = matches!(event, Event::Incoming(Packet::ConnAck(_)));
-                        if let Some(end) = self.on_event(event, &client) {
-                            break end;
-                        }
-                        if connack {
-                            heartbeats.connected();
-                        }
-                    }
-                    Some(Err(e)) => {
-                        warn!(cause = %e, connected = self.connected, "hub connection failed");
-                        break End::Lost { healthy: self.acked_any };
-                    }
-                    None => break End::Lost { healthy: self.acked_any },
+                ev = events.recv() => if let Some(end) = self.on_event(ev, &client, heartbeats) {
+                    break end;
                 },
-                done = self.deletes.next_done() => {
-                    if let Some(end) = self.deleted(done) {
-                        break end;
-                    }
-                }
-                _ = committed.changed() => {
-                    // While not caught up, the next read picks these rows up.
-                    if self.backlog_empty && self.linger_until.is_none() {
-                        self.linger_until = Some(tokio::time::Instant::now() + LINGER);
-                    }
-                }
-                () = lingering(self.linger_until) => {
-                    self.linger_until = None;
-                    self.backlog_empty = false;
-                }
+                done = self.deletes.next_done() => if let Some(end) = self.deleted(done) {
+                    break end;
+                },
+                _ = committed.changed() => self.state.on_commit(now()),
+                () = sleep_until(self.state.next_timer()) => self.state.on_timer(now()),
                 Some(payload) = heartbeats.recv() => self.publish_heartbeat(&client, payload),
-                _ = tick.tick() => {
-                    self.heartbeat();
-                    if self.state.outstanding() > 0 && self.last_progress.elapsed() > no_progress {
-                        warn!(outstanding = self.state.outstanding(), "no PUBACK for too long; rebuilding the hub connection");
-                        break End::Lost { healthy: false };
-                    }
-                    // Rows may have been skipped while the window was full.
-                    self.backlog_empty = false;
-                    self.linger_until = None;
-                    self.deletes.retry();
-                }
+                _ = tick.tick() => if let Some(end) = self.on_tick() {
+                    break end;
+                },
                 _ = shutdown.changed() => {
-                    self.flush(&client, &mut events).await;
+                    self.flush(&client, &mut events, heartbeats).await;
                     break End::Shutdown;
                 }
             }
         };
         driver.abort();
         self.finish(end).await
+    }
+
+    /// One event of the MQTT event loop (`None`: the loop ended).
+    fn on_event(
+        &mut self,
+        event: Option<Result<Event, rumqttc::ConnectionError>>,
+        client: &AsyncClient,
+        heartbeats: &HeartbeatInbox,
+    ) -> Option<End> {
+        let healthy = self.state.proved_healthy();
+        match event {
+            Some(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
+                let end = self.connected(ack.session_present, client);
+                heartbeats.connected();
+                end
+            }
+            Some(Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid)))) => {
+                let effect = self.state.on_outgoing_publish(pkid);
+                self.apply(effect)
+            }
+            Some(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                let effect = self.state.on_puback(ack.pkid, true, now());
+                self.apply(effect)
+            }
+            Some(Ok(_)) => None,
+            Some(Err(e)) => {
+                let connected = self.state.is_connected();
+                warn!(cause = %e, connected, "hub connection failed");
+                Some(End::Lost { healthy })
+            }
+            None => Some(End::Lost { healthy }),
+        }
+    }
+
+    /// The broker accepted the connection: publish the retained online
+    /// status (it takes its packet id like any publish).
+    fn connected(&mut self, session_present: bool, client: &AsyncClient) -> Option<End> {
+        self.state.on_connack(now());
+        self.metrics
+            .connects
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        info!(session_present, "connected to the hub");
+        let online = status_payload(self.s, true, None);
+        self.state.requested_other(online.len());
+        match client.try_publish(self.s.topics.status(), QoS::AtLeastOnce, true, online) {
+            Ok(()) => None,
+            Err(_) => Some(End::Lost { healthy: false }),
+        }
+    }
+
+    /// The periodic tick: the watchdog's heartbeat, the no-progress rule,
+    /// and refused deletes tried again.
+    fn on_tick(&mut self) -> Option<End> {
+        self.heartbeat();
+        if let Effect::Reconnect(why) = self.state.on_tick(now()) {
+            warn!(
+                reason = why,
+                outstanding = self.state.outstanding(),
+                outstanding_bytes = self.state.outstanding_bytes(),
+                patience_s = self.state.patience().as_secs(),
+                "rebuilding the hub connection"
+            );
+            return Some(End::Lost { healthy: false });
+        }
+        self.deletes.retry();
+        None
     }
 
     /// Counts rows whose delete committed. A delete refused because the
@@ -361,7 +381,7 @@ impl<'a> Generation<'a> {
     async fn finish(mut self, end: End) -> Outcome {
         let flushed = self.deletes.flush().await;
         let _ = self.deleted(flushed);
-        self.state.reset();
+        self.state.reset(now());
         Outcome {
             reader: self.reader.take(),
             end,
@@ -373,53 +393,27 @@ impl<'a> Generation<'a> {
     }
 
     /// Publishes a telemetry heartbeat (QoS 1, not retained) if connected;
-    /// otherwise, or when the client's queue is full, it is skipped.
+    /// otherwise, when the client's queue is full, or when it would not fit
+    /// the hub's payload limit, it is skipped.
     fn publish_heartbeat(&mut self, client: &AsyncClient, payload: Vec<u8>) {
-        if !self.connected {
+        if !self.state.is_connected() {
             debug!("not connected to the hub; heartbeat skipped");
+            return;
+        }
+        let bytes = payload.len();
+        if bytes > self.s.hub.max_payload {
+            warn!(
+                bytes,
+                max_payload = self.s.hub.max_payload,
+                "heartbeat larger than hub.max_payload; skipped"
+            );
             return;
         }
         match client.try_publish(self.s.topics.telemetry(), QoS::AtLeastOnce, false, payload) {
             // Takes its place in the packet-id FIFO, carrying no rows.
-            Ok(()) => self.state.requested_other(),
+            Ok(()) => self.state.requested_other(bytes),
             Err(e) => debug!(cause = %e, "client queue full; heartbeat skipped"),
         }
-    }
-
-    fn on_event(&mut self, event: Event, client: &AsyncClient) -> Option<End> {
-        match event {
-            Event::Incoming(Packet::ConnAck(ack)) => {
-                self.connected = true;
-                self.metrics
-                    .connects
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                info!(
-                    session_present = ack.session_present,
-                    "connected to the hub"
-                );
-                let online = status_payload(self.s, true, None);
-                self.state.requested_other();
-                if client
-                    .try_publish(self.s.topics.status(), QoS::AtLeastOnce, true, online)
-                    .is_err()
-                {
-                    return Some(End::Lost { healthy: false });
-                }
-                self.last_progress = Instant::now();
-                self.backlog_empty = false;
-            }
-            Event::Outgoing(Outgoing::Publish(pkid)) => {
-                let effect = self.state.on_outgoing_publish(pkid);
-                return self.apply(effect);
-            }
-            Event::Incoming(Packet::PubAck(ack)) => {
-                self.last_progress = Instant::now();
-                let effect = self.state.on_puback(ack.pkid, true);
-                return self.apply(effect);
-            }
-            _ => {}
-        }
-        None
     }
 
     fn apply(&mut self, effect: Effect) -> Option<End> {
@@ -430,26 +424,36 @@ impl<'a> Generation<'a> {
                 Some(End::Lost { healthy: false })
             }
             Effect::Forwarded(seqs) => {
-                self.acked_any = true;
                 self.deletes.push(seqs);
                 None
             }
         }
     }
 
-    /// Reads the next rows after the cursor and hands publishes to the client.
+    /// Reads the next rows after the cursor, if the state asks for a read,
+    /// and hands their publishes to the client; rows that can never fit a
+    /// payload are set aside.
     async fn fill(&mut self, client: &AsyncClient) -> Result<(), ForwardError> {
-        let batch_max = usize::from(self.s.hub.batch_max_records.get());
-        let limit = self.state.free_slots().min(self.page()) * batch_max;
-        let cursor = self.state.cursor();
-        let with_raw = !self.s.include_raw.is_empty();
+        let Some(read) = self
+            .state
+            .next_read(self.deletes.backlog(), deletes::MAX_BACKLOG_ROWS)
+        else {
+            return Ok(());
+        };
+        let query = PendingQuery {
+            after_seq: read.after_seq,
+            max_rows: read.max_rows,
+            max_bytes: read.max_bytes,
+            max_record: self.s.hub.max_payload,
+            with_raw: !self.s.include_raw.is_empty(),
+        };
         let Some(reader) = self.reader.take() else {
             return Ok(());
         };
         let interfaces = std::sync::Arc::clone(&self.s.interfaces);
         let (reader, rows) = tokio::task::spawn_blocking(move || {
             let rows = reader
-                .pending_records(cursor, limit, with_raw)
+                .pending_records(&query)
                 .map(|rows| upgrade_rows(&reader, rows, &interfaces));
             (reader, rows)
         })
@@ -457,69 +461,85 @@ impl<'a> Generation<'a> {
         .map_err(|_| ForwardError::Store(crate::store::StoreError::Closed))?;
         self.reader = Some(reader);
         let rows = rows?;
-        if rows.is_empty() {
-            self.backlog_empty = true;
-            return Ok(());
-        }
-        for group in group_consecutive(
-            rows,
-            |r| (r.source.clone(), r.message_type.clone()),
-            batch_max,
-        ) {
-            let Some(first) = group.first() else { continue };
-            let topic = records_topic(&self.s.topics, &first.message_type);
-            let source = first.source.clone();
-            let (seqs, payload) = self.envelope(&source, group);
-            if seqs.is_empty() {
-                continue;
-            }
-            match client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
-                Ok(()) => self.state.requested(seqs),
-                Err(e) => {
-                    debug!(cause = %e, "client queue full; retrying shortly");
-                    break;
+        self.state.on_read(rows.len());
+        let gateway = self.s.gateway_name.as_str();
+        let rows = rows
+            .into_iter()
+            .map(|row| Outgoing {
+                with_raw: self.s.include_raw.contains(&row.source),
+                row,
+                gateway,
+            })
+            .collect();
+        let bounds = Bounds {
+            max_records: usize::from(self.s.hub.batch_max_records.get()),
+            max_payload: self.s.hub.max_payload,
+        };
+        for step in split::plan(rows, bounds) {
+            let handed = match step {
+                Step::Publish(group) => self.publish(client, group),
+                Step::SetAside { row, needs } => {
+                    self.set_aside(&row.row, needs);
+                    true
                 }
+            };
+            if !handed {
+                break;
             }
         }
         Ok(())
     }
 
-    /// The payload for `rows` and the sequence numbers of the rows it
-    /// carries. The stored records are copied into the envelope as they
-    /// are, not decoded and encoded again (`EnvelopeWriter`). Rows an older
-    /// build queued were made current when they were read (`upgrade_rows`).
-    /// A row whose stored record still has another schema version (a newer
-    /// build's, or one that could not be made current) is left out *and left
-    /// in the store*: it is never deleted, it keeps
-    /// counting in the queue depth and the oldest-unsent age that `status`
-    /// and telemetry report, and a build that reads it sends it. An error is
-    /// logged every time it is skipped.
-    fn envelope(&self, source: &str, rows: Vec<PendingRecord>) -> (Vec<i64>, Vec<u8>) {
-        let include_raw = self.s.include_raw.contains(source);
-        let mut seqs = Vec::with_capacity(rows.len());
-        let mut writer = match EnvelopeWriter::new(&self.s.gateway_name, source) {
-            Ok(writer) => writer,
-            Err(e) => {
-                error!(cause = %e, "records could not be encoded; kept in the queue, not sent");
-                return (Vec::new(), Vec::new());
-            }
+    /// Publishes one planned group; false when the client's queue is full
+    /// (the rows are read again shortly).
+    fn publish(&mut self, client: &AsyncClient, group: Vec<Outgoing<'_>>) -> bool {
+        let Some(first) = group.first() else {
+            return true;
         };
-        for row in rows {
-            let raw = include_raw.then_some(row.raw.as_slice());
-            match writer.push(row.id, row.source_seq, row.received_at_ms, &row.record, raw) {
-                Ok(()) => seqs.push(row.seq),
-                Err(e) => {
-                    error!(seq = row.seq, cause = %e, "stored record cannot be sent by this build; kept in the queue, not sent");
-                }
+        let topic = records_topic(&self.s.topics, &first.row.message_type);
+        let built = envelope::build(&self.s.gateway_name, group);
+        if !built.seqs.is_empty() {
+            let bytes = built.payload.len();
+            if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, built.payload) {
+                debug!(cause = %e, "client queue full; retrying shortly");
+                return false;
             }
+            self.state.requested(built.seqs, bytes);
         }
-        match writer.finish() {
-            Ok(payload) => (seqs, payload),
-            Err(e) => {
-                error!(cause = %e, "records could not be encoded; kept in the queue, not sent");
-                (Vec::new(), Vec::new())
+        for seq in built.left_out {
+            self.state.skipped(seq);
+        }
+        true
+    }
+
+    /// Sets aside a row that can never fit `hub.max_payload`: it stays in
+    /// the store, marked parked (audited, alarmed in telemetry and
+    /// `status`), and the rows behind it flow. Marking it is not awaited;
+    /// if it fails the row is read and set aside again after the next
+    /// reconnect.
+    fn set_aside(&mut self, row: &PendingRecord, needs: usize) {
+        let max_payload = self.s.hub.max_payload;
+        warn!(
+            seq = row.seq,
+            record_id = %row.id,
+            source = %row.source,
+            needs,
+            max_payload,
+            "record can never fit one payload of hub.max_payload; set aside, kept unsent (hl7edge parked list)"
+        );
+        self.state.skipped(row.seq);
+        let detail = format!(
+            "record {} ({}) from {}: one payload would need {needs} bytes, hub.max_payload is \
+             {max_payload}; kept, not sent",
+            row.seq, row.id, row.source
+        );
+        let store = self.store.clone();
+        let seq = row.seq;
+        tokio::spawn(async move {
+            if let Err(e) = store.park(seq, detail, crate::store::now_ms()).await {
+                warn!(seq, cause = %e, "could not mark the record as set aside; it is set aside again after the next reconnect");
             }
-        }
+        });
     }
 
     /// Waits briefly for outstanding PUBACKs, then says offline and disconnects.
@@ -527,17 +547,18 @@ impl<'a> Generation<'a> {
         &mut self,
         client: &AsyncClient,
         events: &mut mpsc::Receiver<Result<Event, rumqttc::ConnectionError>>,
+        heartbeats: &HeartbeatInbox,
     ) {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH;
         while self.state.outstanding() > 0 {
             match tokio::time::timeout_at(deadline, events.recv()).await {
                 Ok(Some(Ok(event))) => {
-                    let _ = self.on_event(event, client);
+                    let _ = self.on_event(Some(Ok(event)), client, heartbeats);
                 }
                 _ => break,
             }
         }
-        if self.connected {
+        if self.state.is_connected() {
             let offline = status_payload(self.s, false, Some("shutdown"));
             let _ = client.try_publish(self.s.topics.status(), QoS::AtLeastOnce, true, offline);
             let _ = client.try_disconnect();
@@ -552,16 +573,18 @@ impl<'a> Generation<'a> {
 /// Makes the stored records of rows an older build queued current (see
 /// `upgrade`): normalized again from their raw HL7 (read here when the row
 /// was read without it), or carried over. A row that cannot be made current
-/// is left as it is: `envelope` keeps it in the queue and logs why.
+/// is left as it is: `envelope::build` keeps it in the queue and logs why.
 fn upgrade_rows(
     reader: &StoreReader,
     mut rows: Vec<PendingRecord>,
     interfaces: &crate::upgrade::Interfaces,
 ) -> Vec<PendingRecord> {
     let (mut renormalized, mut carried) = (0u64, 0u64);
+    // A row read without its record (too big for any payload: it is set
+    // aside as it is) is left alone.
     for row in rows
         .iter_mut()
-        .filter(|r| !crate::upgrade::is_current(&r.record))
+        .filter(|r| !r.record.is_empty() && !crate::upgrade::is_current(&r.record))
     {
         let raw = if row.raw.is_empty() {
             reader.raw(row.seq).ok().flatten().unwrap_or_default()
@@ -570,6 +593,7 @@ fn upgrade_rows(
         };
         match crate::upgrade::upgrade(&row.record, &raw, interfaces.get(&row.source)) {
             Ok((record, how)) => {
+                row.record_len = record.len();
                 row.record = record;
                 match how {
                     crate::upgrade::Upgraded::Renormalized => renormalized += 1,
@@ -607,16 +631,21 @@ fn records_topic(topics: &GatewayTopics, message_type: &str) -> String {
     topics.records(code, event)
 }
 
-/// Polls the event loop and forwards every event; stops after the first
-/// error (the generation then ends and a new client is built).
+/// Now, on tokio's clock (which tests can pause), for the state machine.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// Waits until `until`; never, without one.
-async fn lingering(until: Option<tokio::time::Instant>) {
+async fn sleep_until(until: Option<Instant>) {
     match until {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
         None => std::future::pending().await,
     }
 }
 
+/// Polls the event loop and forwards every event; stops after the first
+/// error (the generation then ends and a new client is built).
 async fn drive(
     mut eventloop: EventLoop,
     tx: mpsc::Sender<Result<Event, rumqttc::ConnectionError>>,

@@ -1,6 +1,7 @@
 //! One MLLP connection: frames in, ACKs out, strictly in order.
 //!
-//! Each complete frame is prepared (parse, validate, normalize), handed to
+//! Each complete frame is prepared (parse, validate, normalize) on the
+//! listener's prepare pool (blocking threads, see `pool`), handed to
 //! the store writer, and answered only when the writer has committed:
 //! AA/CA after the commit, the stored ACK for a resend, AE after the raw
 //! bytes are in quarantine, AR when the store is full; an incoming ACK is
@@ -231,7 +232,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 m.received.fetch_add(1, Ordering::Relaxed);
                 let now = u64::try_from(crate::store::now_ms()).unwrap_or(0);
                 m.last_message_ms.store(now, Ordering::Relaxed);
-                let reply = self.handle_frame(&payload).await?;
+                let reply = self.handle_frame(payload).await?;
                 self.write(&reply).await
             }
             Event::Garbage { skipped } => {
@@ -274,11 +275,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Prepares, stores and returns the bytes to answer with.
-    async fn handle_frame(&self, payload: &[u8]) -> Result<Vec<u8>, Stop> {
+    /// Prepares (on the prepare pool, off the async workers), stores and
+    /// returns the bytes to answer with.
+    async fn handle_frame(&self, payload: Vec<u8>) -> Result<Vec<u8>, Stop> {
         let shared = &self.shared;
-        let stamp = Stamp::now();
-        let prepared = ingest::prepare(&shared.iface, payload, &self.peer, &stamp, &shared.ids);
+        let (prepared, payload, stamp) = self.prepare(payload).await?;
+        let payload = payload.as_slice();
         let incoming_ack = prepared.is_incoming_ack();
         if incoming_ack {
             shared.metrics.acks_received.fetch_add(1, Ordering::Relaxed);
@@ -357,6 +359,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                     Err(e) => self.store_failed(e, payload, &stamp),
                 }
+            }
+        }
+    }
+
+    /// Prepares a frame on the prepare pool; gives it back with the
+    /// outcome and the time it was stamped with. A frame that could not be
+    /// prepared closes the connection unanswered (the sender resends).
+    async fn prepare(&self, payload: Vec<u8>) -> Result<(Prepared, Vec<u8>, Stamp), Stop> {
+        let shared = Arc::clone(&self.shared);
+        let pool = &self.shared.pool;
+        match pool
+            .prepare(shared, payload, self.peer.clone(), Stamp::now())
+            .await
+        {
+            Ok(done) => Ok(done),
+            Err(e) => {
+                warn!(cause = %e, "closing the connection without an answer; the sender will resend");
+                Err(Stop::Done)
             }
         }
     }

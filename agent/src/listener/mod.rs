@@ -7,6 +7,7 @@
 //! listener has a client CA). Refusals are logged and counted.
 
 mod connection;
+mod pool;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::ingest::{AckIds, Interface};
 use crate::store::StoreHandle;
 
 pub use connection::ConnectionSettings;
+pub use pool::{PrepareError, PreparePool};
 
 /// Counters of one listener (since start), for telemetry and tests.
 #[derive(Debug, Default)]
@@ -68,6 +70,8 @@ pub struct Shared {
     pub metrics: ListenerMetrics,
     /// Per-connection settings.
     pub settings: ConnectionSettings,
+    /// Where frames are prepared (shared by every listener of the agent).
+    pub pool: PreparePool,
 }
 
 /// A bound listener, ready to serve.

@@ -1,9 +1,11 @@
 //! `hl7edge provision`: sets up a new gateway, in two steps.
 //!
 //! 1. `provision --org --site --gateway --hub --ca --listener --allow`: creates the device key
-//!    (P-256, mode 0600), a certificate signing request naming org (O), site (OU) and gateway
-//!    (CN), a copy of the hub CA, a configuration the agent loads and the queue's directory,
-//!    then says what to do next.
+//!    (P-256; `root:hl7edge 0640` when run as root where the service account exists, else
+//!    `0600`: see [`crate::service_account`]), a certificate signing request naming org (O),
+//!    site (OU) and the gateway globally as `org/site/gateway` (CN: the broker's user name for
+//!    the ACL), a copy of the hub CA, a configuration the agent loads and the queue's
+//!    directory, then says what to do next.
 //! 2. `provision --install-cert FILE`: checks the certificate central IT signed and installs it.
 //!
 //! Invariants: every file is written atomically ([`files`]); existing key, CSR, CA copy or
@@ -40,7 +42,7 @@ pub struct ProvisionArgs {
     /// Site (certificate OU, topic level), e.g. clinic-12.
     #[arg(long, required_unless_present = "install_cert")]
     pub site: Option<String>,
-    /// Gateway id (certificate CN, topic level), e.g. gw-0001.
+    /// Gateway id (topic level; the certificate CN is org/site/gateway), e.g. gw-0001.
     #[arg(long, required_unless_present = "install_cert")]
     pub gateway: Option<String>,
     /// The hub's MQTT broker, e.g. mqtts://hub.example.org:8883.
@@ -122,6 +124,16 @@ pub fn command(args: &ProvisionArgs) -> Result<ExitCode, ProvisionError> {
     match &args.install_cert {
         Some(file) => {
             let (dates, path) = install::install(&args.config, file, Timestamp::now())?;
+            audit_if_stored(
+                &args.config,
+                "provision.install-cert",
+                &format!(
+                    "certificate for {} installed at {}, valid until {}",
+                    dates.subject,
+                    path.display(),
+                    dates.not_after
+                ),
+            );
             println!(
                 "Installed the certificate for {} at {}\nIt is valid until {} ({} days from now).\n\n\
                  Next steps:\n  1. Check the box: hl7edge doctor --config {}\n  \
@@ -152,6 +164,8 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
         None => config_path.parent().unwrap_or(Path::new("/")).to_path_buf(),
     };
     let layout = Layout::new(&config_path, &dir);
+    // The configuration reads a relative path from its own folder, not from here.
+    let storage = std::path::absolute(&args.storage).unwrap_or_else(|_| args.storage.clone());
     let listeners = args
         .listener
         .iter()
@@ -164,7 +178,7 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
         hub_url: &hub_url,
         listeners: &listeners,
         allow: &args.allow,
-        storage: &args.storage,
+        storage: &storage,
     })
     .map_err(ProvisionError::Config)?;
     let ca_source = args.ca.clone().unwrap_or_default();
@@ -176,14 +190,54 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
     refuse_existing(&layout, args.force)?;
     let (key, csr) = setup::key_and_csr(&identity)?;
     let force = args.force;
-    files::write_atomic(&layout.key, key.as_bytes(), files::SECRET, force)?;
+    let policy = crate::service_account::key_policy(
+        rustix::process::geteuid().as_raw(),
+        crate::service_account::lookup(),
+    );
+    files::write_key(&layout.key, key.as_bytes(), policy, force)?;
     files::write_atomic(&layout.csr, csr.as_bytes(), files::PUBLIC, force)?;
     files::write_atomic(&layout.ca, &ca_bytes, files::PUBLIC, true)?;
     files::write_atomic(&layout.config, config_text.as_bytes(), files::PUBLIC, force)?;
-    if let Some(queue_dir) = args.storage.parent() {
+    if let Some(queue_dir) = storage.parent() {
         files::private_dir(queue_dir)?;
     }
-    Ok(next_steps(&identity, &layout))
+    audit_if_stored(
+        &layout.config,
+        "provision",
+        &format!(
+            "gateway {}/{}/{} provisioned: new device key and CSR {}{}",
+            identity.org,
+            identity.site,
+            identity.gateway,
+            layout.csr.display(),
+            if force {
+                " (--force: the old key was replaced)"
+            } else {
+                ""
+            }
+        ),
+    );
+    Ok(next_steps(&identity, &layout, policy))
+}
+
+/// Appends an audit line to the store the configuration names, when it exists already (a
+/// certificate renewal, a re-provisioning); a new box has no store yet, and its first start
+/// records the configuration and certificate fingerprints (`agent.configuration`).
+fn audit_if_stored(config_path: &Path, kind: &str, detail: &str) {
+    let Ok(config) = config::Config::load(config_path) else {
+        return;
+    };
+    if !config.storage.path.exists() {
+        return;
+    }
+    if let Err(e) =
+        crate::store::offline::audit(&config.storage.path, crate::store::now_ms(), kind, detail)
+    {
+        eprintln!(
+            "note: {kind} could not be written to the audit trail in {}: {e}",
+            config.storage.path.display()
+        );
+    }
 }
 
 fn refuse_existing(layout: &Layout, force: bool) -> Result<(), ProvisionError> {
@@ -199,16 +253,25 @@ fn refuse_existing(layout: &Layout, force: bool) -> Result<(), ProvisionError> {
     }
 }
 
-fn next_steps(identity: &Identity, layout: &Layout) -> String {
+fn next_steps(
+    identity: &Identity,
+    layout: &Layout,
+    policy: crate::service_account::KeyPolicy,
+) -> String {
+    let mode = match policy.group {
+        Some(_) => "root:hl7edge 0640, readable by the service".to_owned(),
+        None => format!("mode {:04o}", policy.mode),
+    };
     format!(
         "Provisioned gateway {org}/{site}/{gw}.\n\
-         \x20 device key         {key} (stays on this box; never send it anywhere)\n\
+         \x20 device key         {key} ({mode}; stays on this box, never send it anywhere)\n\
          \x20 signing request    {csr}\n\
          \x20 hub CA             {ca}\n\
          \x20 configuration      {config}\n\n\
          Next steps:\n\
          \x20 1. Send {csr} to central IT and ask them to sign it as a client certificate\n\
-         \x20    for gateway {gw} (O={org}, OU={site}, CN={gw}).\n\
+         \x20    for gateway {gw} (O={org}, OU={site}, CN={org}/{site}/{gw}; the broker's ACL\n\
+         \x20    takes the CN as this gateway's user name).\n\
          \x20 2. When the signed certificate comes back, install it:\n\
          \x20      hl7edge provision --config {config} --install-cert SIGNED.pem\n\
          \x20 3. Check everything: hl7edge doctor --config {config}\n",
@@ -219,5 +282,6 @@ fn next_steps(identity: &Identity, layout: &Layout) -> String {
         csr = layout.csr.display(),
         ca = layout.ca.display(),
         config = layout.config.display(),
+        mode = mode,
     )
 }

@@ -130,18 +130,27 @@ pub fn config_text(settings: &Settings<'_>) -> Result<String, ConfigError> {
     Ok(text)
 }
 
-/// A new device key (P-256) and a CSR for it with subject `O=org, OU=site, CN=gateway`, both
-/// as PEM: `(key, csr)`.
+/// A new device key (P-256) and a CSR for it with subject `O=org, OU=site, CN=org/site/gateway`,
+/// both as PEM: `(key, csr)`. The common name names the gateway globally because brokers take
+/// it as the MQTT user name (mosquitto `use_identity_as_username`) and the ACL puts that name
+/// into the topic (`hl7edge/v1/%u/records/#`): a gateway may then publish only under its own
+/// `{org}/{site}/{gateway}` subtree.
 pub fn key_and_csr(identity: &Identity) -> Result<(String, String), rcgen::Error> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let mut subject = DistinguishedName::new();
     subject.push(DnType::OrganizationName, identity.org.as_str());
     subject.push(DnType::OrganizationalUnitName, identity.site.as_str());
-    subject.push(DnType::CommonName, identity.gateway.as_str());
+    subject.push(DnType::CommonName, common_name(identity));
     let mut params = CertificateParams::default();
     params.distinguished_name = subject;
     let csr = params.serialize_request(&key)?.pem()?;
     Ok((key.serialize_pem(), csr))
+}
+
+/// The device certificate's common name: the gateway's global name `org/site/gateway`, as in
+/// its topics.
+pub fn common_name(identity: &Identity) -> String {
+    format!("{}/{}/{}", identity.org, identity.site, identity.gateway)
 }
 
 #[cfg(test)]
@@ -236,6 +245,9 @@ mod tests {
             x509_parser::certification_request::X509CertificationRequest::from_der(der.as_ref())
                 .unwrap();
         let subject = parsed.certification_request_info.subject.to_string();
-        assert_eq!(subject, "O=acme-health, OU=clinic-12, CN=gw-0001");
+        assert_eq!(
+            subject,
+            "O=acme-health, OU=clinic-12, CN=acme-health/clinic-12/gw-0001"
+        );
     }
 }

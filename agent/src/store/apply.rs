@@ -2,7 +2,7 @@
 //! applied in a fixed order inside one transaction.
 //!
 //! Order: forwarded deletes (and the retention purge) first, because they
-//! free space; then quarantine resolutions and audit lines; then space is
+//! free space; then parked records, quarantine resolutions and audit lines; then space is
 //! measured and inserts and quarantines are applied in arrival order. The
 //! caller commits; nothing here is visible, or answered, before that.
 
@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use rusqlite::{Transaction, params};
 
 use super::{
-    audit,
+    audit, batch_audit,
     error::StoreError,
-    ingest, quarantine,
+    ingest, parked, quarantine,
     request::{Batch, BatchResults, Forward, OpRef, Resolve},
     space::{Space, SpacePolicy},
     stats::StatsDelta,
@@ -96,6 +96,12 @@ pub(crate) fn apply(
     if let Some(now_ms) = batch.forwarded.iter().map(|p| p.req.now_ms).max() {
         purge_sent(tx, now_ms, limits.retain_sent_ms).map_err(Failure::whole)?;
     }
+    for (i, p) in batch.parks.iter().enumerate() {
+        let req = &p.req;
+        let parked = parked::park(tx, req.seq, req.at_ms, &req.detail)
+            .map_err(Failure::at(OpRef::Park(i)))?;
+        applied.results.parks.push(parked);
+    }
     for (i, p) in batch.resolves.iter().enumerate() {
         let r = resolve(tx, &p.req).map_err(Failure::at(OpRef::Resolve(i)))?;
         applied.results.resolves.push(r);
@@ -110,7 +116,25 @@ pub(crate) fn apply(
         apply_growth(tx, batch, limits, &mut space, &mut stats, &mut applied)?;
     }
     stats.flush(tx).map_err(Failure::whole)?;
+    audit_batch(tx, batch, &applied.results).map_err(Failure::whole)?;
     Ok(applied)
+}
+
+/// One audit line for what the batch received and answered, one for what the broker
+/// acknowledged (see `batch_audit.rs`).
+fn audit_batch(
+    tx: &Transaction<'_>,
+    batch: &Batch,
+    results: &super::request::BatchResults,
+) -> rusqlite::Result<()> {
+    let now = super::now_ms();
+    if let Some(detail) = batch_audit::received_line(batch, results) {
+        audit::append(tx, now, "messages.received", &detail)?;
+    }
+    if let Some(detail) = batch_audit::forwarded_line(batch, results) {
+        audit::append(tx, now, "records.forwarded", &detail)?;
+    }
+    Ok(())
 }
 
 fn apply_growth(

@@ -15,7 +15,7 @@ use rusqlite::ErrorCode;
 pub enum StoreError {
     /// The store is at its `max_bytes` limit or the filesystem is full.
     /// Nothing was stored; the sender should be answered AR and will retry.
-    #[error("store full ({cause}): message not stored")]
+    #[error("no room for the message ({cause}): not stored")]
     Full {
         /// Which limit was reached.
         cause: FullCause,
@@ -114,22 +114,61 @@ pub enum StoreError {
     WriterPanicked,
 }
 
-/// Which limit refused a message.
+/// Which limit refused a message, with the numbers that decided it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FullCause {
-    /// The store reached `max_bytes`.
-    Limit,
-    /// The filesystem is full, or would keep less than the reserve deletes
-    /// need.
+    /// The queue reached `storage.max_bytes`.
+    Limit {
+        /// Bytes counted against the limit.
+        used: u64,
+        /// `storage.max_bytes`.
+        max_bytes: u64,
+    },
+    /// The filesystem would keep less than the store needs beside its data: the reserve that
+    /// deletes and checkpoints need, plus the write-ahead log's standing size and other growth
+    /// already committed. The disk is not full; the partition is too small for the store or
+    /// filled by other files.
+    Reserve {
+        /// Bytes the filesystem gives an unprivileged writer.
+        available: u64,
+        /// Bytes the store keeps free (reserve plus pending growth).
+        keep: u64,
+    },
+    /// The filesystem itself reported no space (`ENOSPC`).
     Filesystem,
+}
+
+impl FullCause {
+    /// A one-word name for counters and JSON: `quota`, `reserve` or `filesystem`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Limit { .. } => "quota",
+            Self::Reserve { .. } => "reserve",
+            Self::Filesystem => "filesystem",
+        }
+    }
 }
 
 impl std::fmt::Display for FullCause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Limit => "store size limit reached",
-            Self::Filesystem => "filesystem full",
-        })
+        let size = |b: u64| bytesize::ByteSize(b).display().iec().to_string();
+        match *self {
+            Self::Limit { used, max_bytes } => write!(
+                f,
+                "the queue holds {} of its storage.max_bytes {}",
+                size(used),
+                size(max_bytes)
+            ),
+            Self::Reserve { available, keep } => write!(
+                f,
+                "the filesystem has {} available and the store keeps {} of it free \
+                 (for deletes, plus its write-ahead log's standing size); the partition is too small or \
+                 filled by other files",
+                size(available),
+                size(keep)
+            ),
+            Self::Filesystem => f.write_str("the filesystem is full (no space left on device)"),
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use super::{
     error::StoreError,
     quarantine::{Quarantined, Resolution},
     reader::StoreReader,
-    request::{AuditLine, Forward, Inserted, NewMessage, Op, Pending, Resolve},
+    request::{AuditLine, Forward, Inserted, NewMessage, Op, Park, Pending, Resolve},
 };
 
 /// The writer's state, published on a `watch` channel.
@@ -146,6 +146,16 @@ impl StoreHandle {
         let req = Forward { seqs, now_ms };
         self.call(|reply| Op::Forwarded(Pending { req, reply }))
             .await
+    }
+
+    /// Sets an unsent record aside because it can never fit the hub's
+    /// payload limit: it stays in the store, unsent, and the forwarder's
+    /// reads skip it until a technician replays or drops it. `detail` is
+    /// the audit line's text (never PHI). Returns false when the record is
+    /// gone, sent or already parked.
+    pub async fn park(&self, seq: i64, detail: String, at_ms: i64) -> Result<bool, StoreError> {
+        let req = Park { seq, at_ms, detail };
+        self.call(|reply| Op::Park(Pending { req, reply })).await
     }
 
     /// Marks an open quarantine entry as replayed (audited).

@@ -36,6 +36,7 @@ pub(crate) fn insert(
 ) -> rusqlite::Result<Result<Inserted, StoreError>> {
     let window_start = msg.received_at_ms.saturating_sub(dedupe_window_ms);
     let counters = stats.seen(&msg.source, msg.received_at_ms);
+    counters.no_ack_requested += u64::from(msg.no_ack_requested);
     let earlier = earlier_in_window(tx, msg, window_start)?;
     if let Earlier::Resend { id, ack } = earlier {
         counters.duplicates += 1;
@@ -67,6 +68,7 @@ pub(crate) fn quarantine(
     stats: &mut StatsDelta,
 ) -> rusqlite::Result<Result<i64, StoreError>> {
     let counters = stats.seen(&q.source, q.received_at_ms);
+    counters.no_ack_requested += u64::from(q.no_ack_requested);
     let cost =
         ROW_OVERHEAD + len(&q.raw) + len(&q.ack) + len(q.error.as_bytes()) + len(q.peer.as_bytes());
     if let Err(cause) = space.admit(cost) {
@@ -108,29 +110,50 @@ enum Earlier {
     OtherContent,
 }
 
-/// Looks the message's control id up once (one index range on the
-/// primary key's `(source, control_id)` prefix) for both questions: is it
-/// a resend, and was the control id reused.
+/// The first record stored with this source, control id and content
+/// within the window: one point lookup on the primary key.
+const SAME_CONTENT: &str = "SELECT record_id, ack FROM dedupe
+     WHERE source = ?1 AND control_id = ?2 AND content_hash = ?3 AND at_ms >= ?4";
+
+/// Whether this source used the control id within the window at all: the
+/// first row of the primary key's `(source, control_id)` range that is
+/// recent enough (rows older than the window are pruned, so it is nearly
+/// always the first row looked at).
+const SAME_CONTROL_ID: &str = "SELECT 1 FROM dedupe
+     WHERE source = ?1 AND control_id = ?2 AND at_ms >= ?3 LIMIT 1";
+
+/// Answers both questions, is it a resend and was the control id reused,
+/// with two index lookups whose cost does not grow with the number of
+/// messages that reused the control id. (One query that sorted the
+/// control id's rows by "same content" first read every one of them: a
+/// sender that sends every message with the same control id made each
+/// insert slower than the last, for every interface behind the one
+/// writer.)
 fn earlier_in_window(
     tx: &Transaction<'_>,
     msg: &NewMessage,
     window_start: i64,
 ) -> rusqlite::Result<Earlier> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT content_hash = ?3, record_id, ack FROM dedupe
-         WHERE source = ?1 AND control_id = ?2 AND at_ms >= ?4
-         ORDER BY content_hash = ?3 DESC LIMIT 1",
-    )?;
-    let found: Option<(bool, Uuid, Vec<u8>)> = stmt
+    let same: Option<(Uuid, Vec<u8>)> = tx
+        .prepare_cached(SAME_CONTENT)?
         .query_row(
             params![msg.source, msg.control_id, msg.content_hash, window_start],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(match found {
+    if let Some((id, ack)) = same {
+        return Ok(Earlier::Resend { id, ack });
+    }
+    let reused = tx
+        .prepare_cached(SAME_CONTROL_ID)?
+        .query_row(
+            params![msg.source, msg.control_id, window_start],
+            |_| Ok(()),
+        )
+        .optional()?;
+    Ok(match reused {
+        Some(()) => Earlier::OtherContent,
         None => Earlier::None,
-        Some((true, id, ack)) => Earlier::Resend { id, ack },
-        Some((false, _, _)) => Earlier::OtherContent,
     })
 }
 
@@ -194,4 +217,70 @@ pub(crate) fn prune_dedupe(
              (SELECT source, control_id, content_hash FROM dedupe WHERE at_ms < ?1 LIMIT ?2)",
     )?
     .execute(params![before_ms, limit])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use rusqlite::Connection;
+
+    use super::*;
+
+    fn message(control_id: &str, content: u8) -> NewMessage {
+        NewMessage {
+            source: "lab".into(),
+            control_id: control_id.into(),
+            content_hash: [content; 32],
+            message_type: "ORU^R01".into(),
+            received_at_ms: 1_000_000,
+            raw: b"MSH|".to_vec(),
+            record: Vec::new(),
+            ack: vec![b'A'; 200],
+            no_ack_requested: false,
+        }
+    }
+
+    #[test]
+    fn the_lookup_does_not_grow_with_the_messages_that_reused_a_control_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("q.db")).unwrap();
+        crate::store::schema::migrate(&mut conn).unwrap();
+        // SQLite's virtual machine instructions, whatever statement runs.
+        let ops = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&ops);
+        conn.progress_handler(
+            1,
+            Some(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                false
+            }),
+        )
+        .unwrap();
+        let tx = conn.transaction().unwrap();
+        let lookup = |msg: &NewMessage| {
+            let before = ops.load(Ordering::Relaxed);
+            let found = earlier_in_window(&tx, msg, 0).unwrap();
+            (found, ops.load(Ordering::Relaxed) - before)
+        };
+        // Once to prepare the statements, then measured.
+        lookup(&message("SAME", 0));
+        let (found, empty) = lookup(&message("SAME", 0));
+        assert_eq!(found, Earlier::None);
+        for n in 1..=250u8 {
+            remember(&tx, &message("SAME", n), Uuid::now_v7()).unwrap();
+        }
+        for n in 0..2_000 {
+            remember(&tx, &message(&format!("C{n}"), 7), Uuid::now_v7()).unwrap();
+        }
+        let (found, reused) = lookup(&message("SAME", 0));
+        assert_eq!(found, Earlier::OtherContent);
+        let (found, resend) = lookup(&message("SAME", 200));
+        assert!(matches!(found, Earlier::Resend { .. }), "{found:?}");
+        assert!(
+            reused <= empty + 50 && resend <= empty + 50,
+            "{empty} instructions with no row, {reused} and {resend} with 250 rows of the control id"
+        );
+    }
 }

@@ -32,8 +32,11 @@
 //!    inserting transaction), which travels in the envelope so that any
 //!    consumer can detect gaps and restore the order.
 //! 5. **Rows leave only after PUBACK** (`forwarded`), deleted at once or
-//!    marked sent and purged after `retain_sent`. Deletes use
-//!    `secure_delete`, so purged PHI does not linger in free pages.
+//!    marked sent and purged after `retain_sent`, or when a technician
+//!    drops a parked row (audited). Deletes use `secure_delete`, so purged
+//!    PHI does not linger in free pages. A row that can never fit the hub's
+//!    payload limit is parked, not dropped: kept unsent, skipped by the
+//!    forwarder's reads and counted apart from the queue (`parked.rs`).
 //! 6. **A resend is not a second record.** Same source + control id + content
 //!    hash within `dedupe_window` gets the first record's id and stored ACK
 //!    (kept in `dedupe`, independent of `records`). Same control id with
@@ -53,7 +56,7 @@
 //!
 //! | table | holds |
 //! |---|---|
-//! | `records` | committed messages (raw + encoded record) until forwarded |
+//! | `records` | committed messages (raw + encoded record) until forwarded; `parked_at_ms` marks one set aside as too big for the hub |
 //! | `dedupe` | source, control id, content hash → record id + ACK, for the window |
 //! | `quarantine` | rejected messages with their error and NAK |
 //! | `audit` | recoveries, purges, quarantine decisions, config changes (no PHI) |
@@ -71,18 +74,20 @@
 
 mod apply;
 mod audit;
+mod batch_audit;
 mod checkpoint;
 mod error;
 mod handle;
 mod ingest;
 pub mod offline;
 mod open;
+mod parked;
 mod quarantine;
 mod reader;
 mod recovery;
 mod request;
 mod schema;
-mod space;
+pub(crate) mod space;
 mod stats;
 mod tally;
 mod writer;
@@ -97,14 +102,15 @@ use std::{
 use tokio::sync::mpsc;
 
 pub use self::{
-    audit::AuditEntry,
+    audit::{AuditEntry, ChainedEntry, Verdict, hex},
     error::{FullCause, StoreError},
     handle::{StoreHandle, StoreHealth, WriterMetrics},
     open::{IntegrityCheck, OpenReport},
     quarantine::{QuarantineEntry, QuarantineSummary, Quarantined, Resolution},
-    reader::{PendingRecord, StoreReader, StoreStats},
+    reader::{ParkedRecord, PendingQuery, PendingRecord, StoreReader, StoreStats},
     recovery::{LostRows, Recovery},
     request::{Inserted, NewMessage},
+    space::{DEFAULT_RESERVE_BYTES, STANDING_WAL_BYTES, SpaceOutlook, overhead_bytes},
     stats::SourceStats,
 };
 
@@ -154,7 +160,7 @@ impl StoreConfig {
             dedupe_window: Duration::from_secs(24 * 3600),
             max_batch: DEFAULT_MAX_BATCH,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
-            reserve_bytes: 16 << 20,
+            reserve_bytes: DEFAULT_RESERVE_BYTES,
             sync_check_max_bytes: 16 << 20,
         }
     }
@@ -238,6 +244,14 @@ impl StoreWriter {
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
     }
+}
+
+/// A small message's size: "would the store take one now?" is asked with it (status, heartbeat).
+pub const PROBE_MESSAGE_BYTES: u64 = 4096;
+
+/// `path` with `suffix` appended to its file name (`queue.db` + `-wal`).
+pub fn sibling(path: &std::path::Path, suffix: &str) -> PathBuf {
+    recovery::with_suffix(path, suffix)
 }
 
 /// The wall clock in Unix milliseconds (0 before 1970).

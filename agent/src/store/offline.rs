@@ -1,4 +1,5 @@
-//! Changes made by a second process, the `hl7edge quarantine` commands,
+//! Changes made by a second process, the `hl7edge quarantine` and
+//! `hl7edge parked` commands,
 //! directly on the database while the agent may be running.
 //!
 //! Invariants:
@@ -28,7 +29,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::{
     StoreConfig, audit,
     error::StoreError,
-    ingest,
+    ingest, parked,
     quarantine::{self, Resolution},
     request::{Inserted, NewMessage},
     schema,
@@ -85,6 +86,47 @@ pub fn drop_entry(path: &Path, id: i64, at_ms: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Moves parked record `seq` to the end of the queue, no longer parked,
+/// with an audit line, in one transaction; returns its new seq. Fails with
+/// [`StoreError::NotFound`] when no parked record has that seq. Whether it
+/// now fits the hub's payload limit is the caller's check.
+pub fn replay_parked(path: &Path, seq: i64, at_ms: i64) -> Result<i64, StoreError> {
+    let mut conn = open_existing(path)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let new_seq = parked::requeue(&tx, seq, at_ms)?.ok_or(StoreError::NotFound {
+        what: "parked record",
+        id: seq,
+    })?;
+    tx.commit()?;
+    Ok(new_seq)
+}
+
+/// Erases parked record `seq` (it is never sent), with an audit line, in
+/// one transaction. Fails with [`StoreError::NotFound`] when no parked
+/// record has that seq.
+pub fn drop_parked(path: &Path, seq: i64, at_ms: i64) -> Result<(), StoreError> {
+    let mut conn = open_existing(path)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !parked::drop_record(&tx, seq, at_ms)? {
+        return Err(StoreError::NotFound {
+            what: "parked record",
+            id: seq,
+        });
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Appends one line to the audit trail of an existing store (an operator's action made outside
+/// the agent: `quarantine show`, `provision --install-cert`), chained like every other line.
+pub fn audit(path: &Path, at_ms: i64, kind: &str, detail: &str) -> Result<(), StoreError> {
+    let mut conn = open_existing(path)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    audit::append(&tx, at_ms, kind, detail)?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Opens an existing store for writing next to the agent's writer.
 fn open_existing(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -113,6 +155,7 @@ mod tests {
     async fn quarantined(cfg: &StoreConfig) -> i64 {
         let store = open_store(cfg);
         let entry = Quarantined {
+            no_ack_requested: false,
             source: "lab".into(),
             peer: "10.0.0.7:4000".into(),
             received_at_ms: 1_000,
@@ -141,8 +184,15 @@ mod tests {
         let entry = reader.quarantine_get(id).unwrap().unwrap();
         assert_eq!(entry.summary.replayed_at_ms, Some(5_000));
         let audit = reader.audit_recent(10).unwrap();
-        assert_eq!(audit.len(), 1);
-        assert_eq!(audit[0].kind, "quarantine.replayed");
+        let kinds: Vec<&str> = audit.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, ["quarantine.replayed", "messages.received"]);
+        assert!(
+            audit[1]
+                .detail
+                .contains("lab: 1 quarantined (AE) entries 1"),
+            "{}",
+            audit[1].detail
+        );
         let stats = reader.stats().unwrap();
         let lab = &stats.sources[0];
         assert_eq!((lab.received, lab.stored, lab.quarantined), (1, 1, 1));

@@ -92,6 +92,35 @@ impl From<StoreError> for OpenFailure {
     }
 }
 
+/// Mode of the database and its `-wal`/`-shm` files: they hold patient data, so only the
+/// agent's own user may read them, whatever the umask or an older build left.
+pub(crate) const FILE_MODE: u32 = 0o600;
+
+/// Sets [`FILE_MODE`] on the database and its log files where they have other bits. (SQLite
+/// creates `-wal` and `-shm` with the database file's mode, so setting it on the database
+/// first covers files made later.) A file owned by another user is left alone and logged.
+pub(crate) fn make_private(db: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = super::sibling(db, suffix);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o7777 == FILE_MODE {
+            continue;
+        }
+        let private = std::fs::Permissions::from_mode(FILE_MODE);
+        match std::fs::set_permissions(&path, private) {
+            Ok(()) => tracing::info!(path = %path.display(), "store file made private (mode 0600)"),
+            Err(err) => tracing::warn!(
+                path = %path.display(),
+                cause = %err,
+                "cannot make a store file private; run: chmod 600 on it"
+            ),
+        }
+    }
+}
+
 /// Opens the store, setting a damaged file aside.
 pub(crate) fn open(cfg: &StoreConfig) -> Result<Opened, StoreError> {
     let started = Instant::now();
@@ -114,6 +143,7 @@ pub(crate) fn open(cfg: &StoreConfig) -> Result<Opened, StoreError> {
             (checked, Some(recovery))
         }
     };
+    make_private(&cfg.path);
     let last_seq =
         checked
             .conn
@@ -152,6 +182,10 @@ fn open_checked(cfg: &StoreConfig) -> Result<Checked, OpenFailure> {
     schema::configure_writer(&conn)?;
     tracing::debug!(elapsed = ?started.elapsed(), "store connection configured");
     let found_version = schema::migrate(&mut conn)?;
+    let sealed = audit::seal(&conn)?;
+    if sealed > 0 {
+        tracing::info!(lines = sealed, "audit lines of an older build chained");
+    }
     recovery::probe(&conn)?;
     tracing::debug!(elapsed = ?started.elapsed(), "store schema read and probed");
     let page_size: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
@@ -188,5 +222,38 @@ fn remove_marker(cfg: &StoreConfig) {
         && err.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(cause = %err, path = %marker.display(), "cannot remove the integrity-check marker");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn opening_makes_the_database_and_its_log_private_whatever_their_mode_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig::new(dir.path().join("queue.db"));
+        drop(open(&cfg).unwrap());
+        for suffix in ["", "-wal"] {
+            let path = super::super::sibling(&cfg.path, suffix);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+        let opened = open(&cfg).unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let path = super::super::sibling(&cfg.path, suffix);
+            if let Ok(meta) = std::fs::metadata(&path) {
+                assert_eq!(
+                    meta.permissions().mode() & 0o777,
+                    0o600,
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+        drop(opened);
     }
 }

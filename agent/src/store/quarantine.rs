@@ -28,6 +28,8 @@ pub struct Quarantined {
     pub error_code: u16,
     /// The NAK that was (or will be) sent for it.
     pub ack: Vec<u8>,
+    /// Its MSH-15/MSH-16 asked for no acknowledgement (counted per source).
+    pub no_ack_requested: bool,
 }
 
 /// How an operator resolved a quarantine entry.

@@ -33,19 +33,68 @@ pub struct PendingRecord {
     pub message_type: String,
     /// When the message was received, Unix milliseconds.
     pub received_at_ms: i64,
-    /// The encoded normalized record.
+    /// The encoded normalized record; empty when it is longer than the
+    /// read's [`PendingQuery::max_record`] (see `record_len`).
     pub record: Vec<u8>,
-    /// The raw message.
+    /// The raw message (empty unless asked for, or when the record was
+    /// not read).
     pub raw: Vec<u8>,
+    /// The stored record's length. When it is over the read's
+    /// [`PendingQuery::max_record`] the record was not read: it cannot be
+    /// sent whole, and the forwarder sets it aside.
+    pub record_len: usize,
+}
+
+/// What the forwarder reads next: unsent, not parked rows after a seq, in
+/// seq order, bounded by rows and by bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingQuery {
+    /// Rows with a seq above this.
+    pub after_seq: i64,
+    /// Most rows.
+    pub max_rows: usize,
+    /// Most record and raw bytes over all rows; the first row is returned
+    /// whatever its size, so a read always makes progress.
+    pub max_bytes: usize,
+    /// A record longer than this is not read (its row comes back with an
+    /// empty record and its `record_len`).
+    pub max_record: usize,
+    /// Read the raw HL7 as well.
+    pub with_raw: bool,
+}
+
+/// A record set aside because it cannot fit the hub's payload limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedRecord {
+    /// Its sequence number (the id `hl7edge parked` commands take).
+    pub seq: i64,
+    /// The record id (UUIDv7).
+    pub id: Uuid,
+    /// The listener (interface) name.
+    pub source: String,
+    /// MSH-10, the sender's control id.
+    pub control_id: String,
+    /// MSH-9 as a short code.
+    pub message_type: String,
+    /// When the message was received, Unix ms.
+    pub received_at_ms: i64,
+    /// When the forwarder set it aside, Unix ms.
+    pub parked_at_ms: i64,
+    /// The stored record's length in bytes.
+    pub record_len: u64,
+    /// The raw message's length in bytes.
+    pub raw_len: u64,
 }
 
 /// A summary of the store for status and telemetry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreStats {
-    /// Records not yet acknowledged by the broker.
+    /// Records not yet acknowledged by the broker, parked ones not counted.
     pub queue_depth: u64,
-    /// Receive time of the oldest unsent record (by seq), Unix ms.
+    /// Receive time of the oldest unsent, not parked record (by seq), Unix ms.
     pub oldest_unsent_ms: Option<i64>,
+    /// Records set aside because they cannot fit the hub's payload limit.
+    pub parked: u64,
     /// Size of the database file in bytes.
     pub db_bytes: u64,
     /// Size of the write-ahead log file in bytes.
@@ -88,41 +137,64 @@ impl StoreReader {
         })
     }
 
-    /// Up to `limit` unsent records with `seq > after_seq`, in seq order.
+    /// Up to `limit` unsent, not parked records with `seq > after_seq`, in
+    /// seq order, with their raw HL7.
     pub fn pending(&self, after_seq: i64, limit: usize) -> Result<Vec<PendingRecord>, StoreError> {
-        self.pending_records(after_seq, limit, true)
+        self.pending_records(&PendingQuery {
+            after_seq,
+            max_rows: limit,
+            max_bytes: usize::MAX,
+            max_record: usize::MAX,
+            with_raw: true,
+        })
     }
 
-    /// Like [`StoreReader::pending`]; with `with_raw` false the raw HL7 is
-    /// not read (`raw` is empty). The forwarder reads without it unless an
-    /// interface forwards raw messages: the raw bytes are most of a row, so
-    /// this keeps the rows a drain holds in memory (and reads from disk)
-    /// small.
-    pub fn pending_records(
-        &self,
-        after_seq: i64,
-        limit: usize,
-        with_raw: bool,
-    ) -> Result<Vec<PendingRecord>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    /// The rows `query` asks for. Without `with_raw` the raw HL7 is not
+    /// read (`raw` is empty): the forwarder reads without it unless an
+    /// interface forwards raw messages, and the raw bytes are most of a row.
+    /// The byte bound keeps what one read holds in memory small whatever
+    /// the records' sizes; a record over `max_record` is never loaded
+    /// (SQLite reads a blob's length without its pages).
+    pub fn pending_records(&self, query: &PendingQuery) -> Result<Vec<PendingRecord>, StoreError> {
+        let limit = i64::try_from(query.max_rows).unwrap_or(i64::MAX);
+        let max_record = i64::try_from(query.max_record).unwrap_or(i64::MAX);
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, id, source, message_type, received_at_ms, record,
-                    CASE WHEN ?3 THEN raw ELSE x'' END, coalesce(source_seq, 0) FROM records
-             WHERE sent_at_ms IS NULL AND seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, id, source, message_type, received_at_ms, length(record),
+                    CASE WHEN length(record) <= ?4 THEN record ELSE x'' END,
+                    CASE WHEN ?3 AND length(record) <= ?4 THEN raw ELSE x'' END,
+                    coalesce(source_seq, 0)
+             FROM records
+             WHERE sent_at_ms IS NULL AND parked_at_ms IS NULL AND seq > ?1
+             ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt.query_map([after_seq, limit, i64::from(with_raw)], |r| {
-            Ok(PendingRecord {
+        let params = [
+            query.after_seq,
+            limit,
+            i64::from(query.with_raw),
+            max_record,
+        ];
+        let mut rows = stmt.query(params)?;
+        let mut out = Vec::new();
+        let mut bytes = 0_usize;
+        while let Some(r) = rows.next()? {
+            let row = PendingRecord {
                 seq: r.get(0)?,
                 id: r.get(1)?,
                 source: r.get(2)?,
                 message_type: r.get(3)?,
                 received_at_ms: r.get(4)?,
-                record: r.get(5)?,
-                raw: r.get(6)?,
-                source_seq: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+                record_len: r.get(5)?,
+                record: r.get(6)?,
+                raw: r.get(7)?,
+                source_seq: r.get(8)?,
+            };
+            bytes = bytes.saturating_add(row.record.len() + row.raw.len());
+            if bytes > query.max_bytes && !out.is_empty() {
+                break;
+            }
+            out.push(row);
+        }
+        Ok(out)
     }
 
     /// The raw HL7 of record `seq`, if the row is still there.
@@ -133,17 +205,44 @@ impl StoreReader {
         Ok(stmt.query_row([seq], |r| r.get(0)).optional()?)
     }
 
+    /// Parked records (set aside as too big for the hub), oldest first.
+    pub fn parked(&self, limit: usize) -> Result<Vec<ParkedRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {PARKED_COLUMNS}, x'' FROM records
+             WHERE parked_at_ms IS NOT NULL AND sent_at_ms IS NULL ORDER BY seq LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit], |r| Ok(parked_row(r)?.0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One parked record with its stored record, for a replay.
+    pub fn parked_record(&self, seq: i64) -> Result<Option<(ParkedRecord, Vec<u8>)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {PARKED_COLUMNS}, record FROM records
+             WHERE seq = ?1 AND parked_at_ms IS NOT NULL AND sent_at_ms IS NULL"
+        ))?;
+        Ok(stmt.query_row([seq], parked_row).optional()?)
+    }
+
     /// Queue depth, sizes, quarantine and per-source counters.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let tx = self.conn.unchecked_transaction()?; // one snapshot for all reads
-        let queue_depth = tx.query_row(
+        let unsent: u64 = tx.query_row(
             "SELECT count(*) FROM records WHERE sent_at_ms IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        // Few rows, through their own index; parked rows are never sent.
+        let parked: u64 = tx.query_row(
+            "SELECT count(*) FROM records WHERE parked_at_ms IS NOT NULL AND sent_at_ms IS NULL",
             [],
             |r| r.get(0),
         )?;
         let oldest_unsent_ms = tx
             .query_row(
-                "SELECT received_at_ms FROM records WHERE sent_at_ms IS NULL ORDER BY seq LIMIT 1",
+                "SELECT received_at_ms FROM records
+                 WHERE sent_at_ms IS NULL AND parked_at_ms IS NULL ORDER BY seq LIMIT 1",
                 [],
                 |r| r.get(0),
             )
@@ -152,8 +251,9 @@ impl StoreReader {
         let sources = stats::read_all(&tx)?;
         drop(tx);
         Ok(StoreStats {
-            queue_depth,
+            queue_depth: unsent.saturating_sub(parked),
             oldest_unsent_ms,
+            parked,
             db_bytes: file_len(&self.path),
             wal_bytes: file_len(&wal_path(&self.path)),
             quarantine_count,
@@ -176,6 +276,24 @@ impl StoreReader {
         Ok(pages.saturating_sub(free).saturating_mul(page_size))
     }
 
+    /// The space situation as the writer sees it, for a store limited to `max_bytes` that keeps
+    /// `reserve_bytes` free on its filesystem ([`SpaceOutlook::refusal`] tells whether a
+    /// message would be refused now, and why).
+    pub fn space_outlook(
+        &self,
+        max_bytes: u64,
+        reserve_bytes: u64,
+    ) -> Result<super::SpaceOutlook, StoreError> {
+        let wal = wal_path(&self.path);
+        let policy = super::space::SpacePolicy {
+            db_path: &self.path,
+            wal_path: &wal,
+            max_bytes,
+            reserve_bytes,
+        };
+        Ok(super::space::outlook(&self.conn, policy)?)
+    }
+
     /// Open quarantine entries, oldest first, without their raw bytes.
     pub fn quarantine_list(&self, limit: usize) -> Result<Vec<QuarantineSummary>, StoreError> {
         Ok(quarantine::list_open(&self.conn, limit)?)
@@ -192,10 +310,68 @@ impl StoreReader {
         Ok(quarantine::get(&self.conn, id)?)
     }
 
+    /// The newest audit line of `kind`, if any.
+    pub fn audit_last_of_kind(&self, kind: &str) -> Result<Option<AuditEntry>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, at_ms, kind, detail FROM audit WHERE kind = ?1 ORDER BY id DESC LIMIT 1",
+                [kind],
+                |r| {
+                    Ok(AuditEntry {
+                        id: r.get(0)?,
+                        at_ms: r.get(1)?,
+                        kind: r.get(2)?,
+                        detail: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Recomputes the audit chain over every kept line.
+    pub fn audit_verify(&self) -> Result<super::Verdict, StoreError> {
+        Ok(audit::verify(&self.conn)?)
+    }
+
+    /// Audit lines with `id > after`, oldest first, at most `limit`, with their hashes.
+    pub fn audit_lines(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<super::ChainedEntry>, StoreError> {
+        Ok(audit::lines(&self.conn, after, limit)?)
+    }
+
+    /// The audit trail's head hash (hex) and its number of kept lines.
+    pub fn audit_head(&self) -> Result<(Option<String>, u64), StoreError> {
+        Ok(audit::head_summary(&self.conn)?)
+    }
+
     /// The newest `limit` audit lines, newest first.
     pub fn audit_recent(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(audit::recent(&self.conn, limit)?)
     }
+}
+
+/// The columns [`parked_row`] reads, followed by one blob column.
+const PARKED_COLUMNS: &str = "seq, id, source, control_id, message_type, received_at_ms, \
+                              parked_at_ms, length(record), length(raw)";
+
+/// A parked record and the blob after [`PARKED_COLUMNS`].
+fn parked_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ParkedRecord, Vec<u8>)> {
+    let parked = ParkedRecord {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        source: r.get(2)?,
+        control_id: r.get(3)?,
+        message_type: r.get(4)?,
+        received_at_ms: r.get(5)?,
+        parked_at_ms: r.get(6)?,
+        record_len: r.get(7)?,
+        raw_len: r.get(8)?,
+    };
+    Ok((parked, r.get(9)?))
 }
 
 /// The write-ahead log next to a database file.

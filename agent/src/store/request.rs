@@ -35,6 +35,8 @@ pub struct NewMessage {
     pub record: Vec<u8>,
     /// The positive ACK to send once stored; answered again to a resend.
     pub ack: Vec<u8>,
+    /// Its MSH-15/MSH-16 asked for no acknowledgement (counted per source).
+    pub no_ack_requested: bool,
 }
 
 /// The outcome of a successful insert.
@@ -65,6 +67,16 @@ pub enum Inserted {
 pub(crate) struct Forward {
     pub(crate) seqs: Vec<i64>,
     pub(crate) now_ms: i64,
+}
+
+/// A record the forwarder sets aside: it can never fit the hub's payload
+/// limit on its own (see `forwarder/split.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Park {
+    pub(crate) seq: i64,
+    pub(crate) at_ms: i64,
+    /// The audit line's detail: sizes and ids, never PHI.
+    pub(crate) detail: String,
 }
 
 /// An operator's decision on a quarantine entry.
@@ -103,6 +115,7 @@ pub(crate) enum Op {
     Insert(Pending<NewMessage, Inserted>),
     Quarantine(Pending<Quarantined, i64>),
     Forwarded(Pending<Forward, u64>),
+    Park(Pending<Park, bool>),
     Resolve(Pending<Resolve, ()>),
     Audit(Pending<AuditLine, ()>),
     /// Stop writing: the integrity check found the database corrupt.
@@ -117,19 +130,21 @@ pub(crate) enum OpRef {
     Insert(usize),
     Quarantine(usize),
     Forwarded(usize),
+    Park(usize),
     Resolve(usize),
     Audit(usize),
 }
 
 /// The requests of one transaction, grouped by kind, each kind in arrival
 /// order. Within a transaction the writer applies forwarded deletes first
-/// (they free space), then resolutions and audit lines, then inserts and
-/// quarantines in arrival order.
+/// (they free space), then parked records, resolutions and audit lines,
+/// then inserts and quarantines in arrival order.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub(crate) inserts: Vec<Pending<NewMessage, Inserted>>,
     pub(crate) quarantines: Vec<Pending<Quarantined, i64>>,
     pub(crate) forwarded: Vec<Pending<Forward, u64>>,
+    pub(crate) parks: Vec<Pending<Park, bool>>,
     pub(crate) resolves: Vec<Pending<Resolve, ()>>,
     pub(crate) audits: Vec<Pending<AuditLine, ()>>,
     pub(crate) halt: Option<String>,
@@ -141,6 +156,7 @@ pub(crate) struct BatchResults {
     pub(crate) inserts: Vec<Result<Inserted, StoreError>>,
     pub(crate) quarantines: Vec<Result<i64, StoreError>>,
     pub(crate) forwarded: Vec<u64>,
+    pub(crate) parks: Vec<bool>,
     pub(crate) resolves: Vec<Result<(), StoreError>>,
 }
 
@@ -151,6 +167,7 @@ impl Batch {
             Op::Insert(p) => self.inserts.push(p),
             Op::Quarantine(p) => self.quarantines.push(p),
             Op::Forwarded(p) => self.forwarded.push(p),
+            Op::Park(p) => self.parks.push(p),
             Op::Resolve(p) => self.resolves.push(p),
             Op::Audit(p) => self.audits.push(p),
             Op::Halt { detail } => self.halt = Some(detail),
@@ -162,6 +179,7 @@ impl Batch {
         self.inserts.len()
             + self.quarantines.len()
             + self.forwarded.len()
+            + self.parks.len()
             + self.resolves.len()
             + self.audits.len()
     }
@@ -178,10 +196,14 @@ impl Batch {
 
     /// Whether the commit must be on disk before the batch is answered:
     /// every request but a forwarded delete is a promise to someone (a
-    /// sender's ACK, an operator's decision, an audit line). A lost delete
-    /// only means its records are sent again, under the same ids.
+    /// sender's ACK, an operator's decision, an audit line, a record set
+    /// aside with its audit line). A lost delete only means its records are
+    /// sent again, under the same ids.
     pub(crate) fn must_be_durable(&self) -> bool {
-        self.grows() || !self.resolves.is_empty() || !self.audits.is_empty()
+        self.grows()
+            || !self.parks.is_empty()
+            || !self.resolves.is_empty()
+            || !self.audits.is_empty()
     }
 
     /// Answers every request of a committed batch.
@@ -192,6 +214,7 @@ impl Batch {
             self.forwarded,
             results.forwarded.into_iter().map(Ok).collect(),
         );
+        zip_answer(self.parks, results.parks.into_iter().map(Ok).collect());
         zip_answer(self.resolves, results.resolves);
         for p in self.audits {
             p.answer(Ok(()));
@@ -208,6 +231,7 @@ impl Batch {
         self.forwarded
             .drain(..)
             .for_each(|p| p.answer(Err(error())));
+        self.parks.drain(..).for_each(|p| p.answer(Err(error())));
         self.resolves.drain(..).for_each(|p| p.answer(Err(error())));
         self.audits.drain(..).for_each(|p| p.answer(Err(error())));
     }
@@ -230,6 +254,7 @@ impl Batch {
             OpRef::Insert(i) => eject_at(&mut self.inserts, i, kind),
             OpRef::Quarantine(i) => eject_at(&mut self.quarantines, i, kind),
             OpRef::Forwarded(i) => eject_at(&mut self.forwarded, i, kind),
+            OpRef::Park(i) => eject_at(&mut self.parks, i, kind),
             OpRef::Resolve(i) => eject_at(&mut self.resolves, i, kind),
             OpRef::Audit(i) => eject_at(&mut self.audits, i, kind),
         }

@@ -51,7 +51,7 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 0;
 pub(crate) const JOURNAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
 
 /// Schema version 1: every table of the store.
-const V1: &str = "
+pub(crate) const V1: &str = "
 CREATE TABLE records (
     seq            INTEGER PRIMARY KEY AUTOINCREMENT,
     id             BLOB    NOT NULL UNIQUE CHECK (length(id) = 16),
@@ -112,11 +112,39 @@ CREATE TABLE source_stats (
 ) STRICT, WITHOUT ROWID;
 ";
 
-/// Schema version 2: every record gets a number per source (`source_seq`:
+/// Schema version 2: per source, the messages that asked for no
+/// acknowledgement (MSH-15/MSH-16 `NE`).
+const V2: &str = "
+ALTER TABLE source_stats ADD COLUMN no_ack_requested INTEGER NOT NULL DEFAULT 0;
+";
+
+/// Schema version 3 (this branch's first; renumber freely at merge): the audit trail is
+/// hash-chained (`hash` of each line, see `audit.rs`; lines of older builds are sealed at open)
+/// and pruned by age behind an anchor (the last pruned line's id and hash).
+const V3_AUDIT_CHAIN: &str = "
+ALTER TABLE audit ADD COLUMN hash BLOB;
+CREATE TABLE audit_anchor (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    last_id   INTEGER NOT NULL,
+    last_hash BLOB    NOT NULL,
+    pruned    INTEGER NOT NULL
+) STRICT;
+";
+
+/// Schema version 4: records set aside because they can never fit the
+/// hub's payload limit (`parked_at_ms`, set by the forwarder; see
+/// `forwarder/split.rs`). Such a row stays unsent and is skipped by the
+/// forwarder's read until a technician replays or drops it.
+const V4_PARKED: &str = "
+ALTER TABLE records ADD COLUMN parked_at_ms INTEGER;
+CREATE INDEX records_parked ON records (seq) WHERE parked_at_ms IS NOT NULL;
+";
+
+/// Schema version 5: every record gets a number per source (`source_seq`:
 /// 1, 2, 3, ... in commit order, without gaps, never reused), kept in
 /// `source_sequence`. Rows queued before the upgrade (and not yet sent) are
 /// numbered in the order they were committed.
-const V2: &str = "
+const V5_SOURCE_SEQUENCE: &str = "
 ALTER TABLE records ADD COLUMN source_seq INTEGER;
 CREATE TABLE source_sequence (
     source TEXT    PRIMARY KEY,
@@ -132,7 +160,7 @@ INSERT INTO source_sequence (source, last)
 ";
 
 /// Every migration, in order; index `i` produces schema version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3_AUDIT_CHAIN, V4_PARKED, V5_SOURCE_SEQUENCE];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -374,6 +402,31 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('records','dedupe','quarantine','audit','source_stats')", [], |r| r.get(0))
             .unwrap();
         assert_eq!(tables, 5);
+    }
+
+    #[test]
+    fn a_version_1_store_migrates_keeping_its_rows_and_counters() {
+        let (_dir, mut conn) = temp_db();
+        let v1 = conn.transaction().unwrap();
+        v1.execute_batch(V1).unwrap();
+        v1.execute(
+            "INSERT INTO source_stats (source, received, stored) VALUES ('lab', 7, 6)",
+            [],
+        )
+        .unwrap();
+        v1.pragma_update(None, "user_version", 1).unwrap();
+        v1.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        v1.commit().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        let row: (i64, i64, i64) = conn
+            .query_row(
+                "SELECT received, stored, no_ack_requested FROM source_stats WHERE source = 'lab'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (7, 6, 0));
     }
 
     #[test]

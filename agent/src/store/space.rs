@@ -47,17 +47,51 @@ pub(crate) struct SpacePolicy<'a> {
     pub(crate) reserve_bytes: u64,
 }
 
+/// The space situation of a store at one moment: everything a refusal is decided from, so the
+/// writer, `hl7edge status` and the heartbeat decide (and explain) it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpaceOutlook {
+    /// Bytes counted against `max_bytes`: live pages plus WAL growth past its standing size.
+    pub used: u64,
+    /// The store's own limit, `storage.max_bytes`.
+    pub max_bytes: u64,
+    /// Bytes the filesystem still gives an unprivileged writer; `None` when the check is off or
+    /// the filesystem cannot be asked.
+    pub available: Option<u64>,
+    /// Growth already committed but not yet on disk (the database file reaching its page count
+    /// at the next checkpoint, the WAL reaching its standing size).
+    pub pending: u64,
+    /// Bytes kept free on the filesystem for deletes and checkpoints.
+    pub reserve: u64,
+    /// Free pages inside the database, which new rows fill first.
+    pub db_free: u64,
+}
+
+impl SpaceOutlook {
+    /// Why `cost` more bytes would be refused now, if they would.
+    pub fn refusal(&self, cost: u64) -> Option<FullCause> {
+        if self.used.saturating_add(cost) > self.max_bytes {
+            return Some(FullCause::Limit {
+                used: self.used,
+                max_bytes: self.max_bytes,
+            });
+        }
+        let available = self.available?;
+        let room = available.saturating_sub(self.pending);
+        let needs = self
+            .reserve
+            .saturating_add(cost.saturating_sub(self.db_free));
+        (room < needs).then_some(FullCause::Reserve {
+            available,
+            keep: self.reserve.saturating_add(self.pending),
+        })
+    }
+}
+
 /// The space left for one batch.
 #[derive(Debug)]
 pub(crate) struct Space {
-    quota_used: u64,
-    max_bytes: u64,
-    /// Filesystem bytes available once committed growth has reached the
-    /// disk; `None` when the check is off or the filesystem cannot be asked
-    /// (then only `SQLITE_FULL` protects).
-    fs_room: Option<u64>,
-    db_free: u64,
-    reserve: u64,
+    outlook: SpaceOutlook,
     admitted: u64,
     refused: Option<FullCause>,
 }
@@ -65,26 +99,8 @@ pub(crate) struct Space {
 impl Space {
     /// Measures the space in use, as seen inside the transaction.
     pub(crate) fn measure(tx: &Transaction<'_>, policy: SpacePolicy<'_>) -> rusqlite::Result<Self> {
-        let page_size: u64 = tx.pragma_query_value(None, "page_size", |r| r.get(0))?;
-        let pages: u64 = tx.pragma_query_value(None, "page_count", |r| r.get(0))?;
-        let free: u64 = tx.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
-        let wal = file_len(policy.wal_path);
-        let standing = u64::try_from(schema::JOURNAL_SIZE_LIMIT_BYTES).unwrap_or(0);
-        let live = pages.saturating_sub(free).saturating_mul(page_size);
-        let db_target = pages.saturating_mul(page_size);
-        let pending =
-            db_target.saturating_sub(file_len(policy.db_path)) + standing.saturating_sub(wal);
-        let fs_room = if policy.reserve_bytes == 0 {
-            None
-        } else {
-            available_bytes(policy.db_path).map(|a| a.saturating_sub(pending))
-        };
         Ok(Self {
-            quota_used: live.saturating_add(wal.saturating_sub(standing)),
-            max_bytes: policy.max_bytes,
-            fs_room,
-            db_free: free.saturating_mul(page_size),
-            reserve: policy.reserve_bytes,
+            outlook: outlook(tx, policy)?,
             admitted: 0,
             refused: None,
         })
@@ -101,18 +117,7 @@ impl Space {
             return Err(cause);
         }
         let total = self.admitted.saturating_add(cost);
-        let cause = if self.quota_used.saturating_add(total) > self.max_bytes {
-            Some(FullCause::Limit)
-        } else if self.fs_room.is_some_and(|room| {
-            room < self
-                .reserve
-                .saturating_add(total.saturating_sub(self.db_free))
-        }) {
-            Some(FullCause::Filesystem)
-        } else {
-            None
-        };
-        match cause {
+        match self.outlook.refusal(total) {
             Some(cause) => {
                 self.refused = Some(cause);
                 Err(cause)
@@ -123,6 +128,46 @@ impl Space {
             }
         }
     }
+}
+
+/// Reads the [`SpaceOutlook`] of the store on `conn` (a transaction or a reader's connection).
+pub(crate) fn outlook(
+    conn: &rusqlite::Connection,
+    policy: SpacePolicy<'_>,
+) -> rusqlite::Result<SpaceOutlook> {
+    let page_size: u64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    let pages: u64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+    let free: u64 = conn.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+    let wal = file_len(policy.wal_path);
+    let standing = STANDING_WAL_BYTES;
+    let live = pages.saturating_sub(free).saturating_mul(page_size);
+    let db_target = pages.saturating_mul(page_size);
+    let pending = db_target.saturating_sub(file_len(policy.db_path)) + standing.saturating_sub(wal);
+    let available = if policy.reserve_bytes == 0 {
+        None
+    } else {
+        available_bytes(policy.db_path)
+    };
+    Ok(SpaceOutlook {
+        used: live.saturating_add(wal.saturating_sub(standing)),
+        max_bytes: policy.max_bytes,
+        available,
+        pending,
+        reserve: policy.reserve_bytes,
+        db_free: free.saturating_mul(page_size),
+    })
+}
+
+/// The write-ahead log's standing size: the store keeps it allocated beside `max_bytes`.
+pub const STANDING_WAL_BYTES: u64 = schema::JOURNAL_SIZE_LIMIT_BYTES as u64;
+
+/// The filesystem space kept free for deletes and checkpoints by default.
+pub const DEFAULT_RESERVE_BYTES: u64 = 16 << 20;
+
+/// What the store needs on its filesystem beyond `max_bytes` (and the quarantine's own cap):
+/// the standing write-ahead log and the reserve kept free for deletes.
+pub const fn overhead_bytes(reserve: u64) -> u64 {
+    STANDING_WAL_BYTES + reserve
 }
 
 /// A file's length; 0 when it does not exist or cannot be examined.
@@ -145,44 +190,79 @@ pub(crate) fn available_bytes(path: &Path) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn space(quota_used: u64, fs_room: Option<u64>, db_free: u64) -> Space {
+    fn space(used: u64, available: Option<u64>, db_free: u64) -> Space {
         Space {
-            quota_used,
-            max_bytes: 1_000,
-            fs_room,
-            db_free,
-            reserve: 100,
+            outlook: SpaceOutlook {
+                used,
+                max_bytes: 1_000,
+                available,
+                pending: 0,
+                reserve: 100,
+                db_free,
+            },
             admitted: 0,
             refused: None,
         }
+    }
+
+    fn is_limit(r: Result<(), FullCause>) -> bool {
+        matches!(r, Err(FullCause::Limit { .. }))
+    }
+
+    fn is_reserve(r: Result<(), FullCause>) -> bool {
+        matches!(r, Err(FullCause::Reserve { .. }))
     }
 
     #[test]
     fn quota_counts_what_the_batch_already_admitted() {
         let mut s = space(500, None, 0);
         assert_eq!(s.admit(300), Ok(()));
-        assert_eq!(s.admit(300), Err(FullCause::Limit));
+        assert!(is_limit(s.admit(300)));
     }
 
     #[test]
     fn once_refused_a_batch_refuses_even_small_messages() {
         let mut s = space(900, None, 0);
-        assert_eq!(s.admit(200), Err(FullCause::Limit));
-        assert_eq!(s.admit(1), Err(FullCause::Limit));
+        assert!(is_limit(s.admit(200)));
+        assert!(is_limit(s.admit(1)));
     }
 
     #[test]
     fn filesystem_reserve_is_kept_for_deletes() {
         let mut s = space(0, Some(350), 0);
         assert_eq!(s.admit(250), Ok(()));
-        assert_eq!(s.admit(1), Err(FullCause::Filesystem));
+        assert!(is_reserve(s.admit(1)));
     }
 
     #[test]
     fn free_pages_inside_the_database_need_no_filesystem_room() {
         let mut s = space(0, Some(100), 500);
         assert_eq!(s.admit(500), Ok(()));
-        assert_eq!(s.admit(1), Err(FullCause::Filesystem));
+        assert!(is_reserve(s.admit(1)));
+    }
+
+    #[test]
+    fn a_refusal_for_the_reserve_carries_the_numbers_a_person_needs() {
+        let outlook = SpaceOutlook {
+            used: 1 << 20,
+            max_bytes: 2 << 30,
+            available: Some(19 << 20),
+            pending: 16 << 20,
+            reserve: DEFAULT_RESERVE_BYTES,
+            db_free: 0,
+        };
+        let cause = outlook.refusal(4096).expect("refused");
+        assert_eq!(
+            cause,
+            FullCause::Reserve {
+                available: 19 << 20,
+                keep: 32 << 20
+            }
+        );
+        let words = cause.to_string();
+        assert!(words.contains("19.0 MiB available"), "{words}");
+        assert!(words.contains("32.0 MiB"), "{words}");
+        assert!(!words.contains("filesystem full"), "{words}");
     }
 
     #[test]

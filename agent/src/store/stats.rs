@@ -26,6 +26,9 @@ pub struct SourceStats {
     pub refused_full: u64,
     /// Records acknowledged by the broker.
     pub forwarded: u64,
+    /// Messages whose MSH-15/MSH-16 asked for no acknowledgement (answered
+    /// anyway unless the interface's `ack_mode` is `as_requested`).
+    pub no_ack_requested: u64,
     /// Receive time of the newest message, Unix milliseconds.
     pub last_message_at_ms: Option<i64>,
 }
@@ -59,8 +62,9 @@ impl StatsDelta {
     pub(crate) fn flush(self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO source_stats (source, received, stored, duplicates, quarantined,
-                 control_id_reuse, refused_full, forwarded, last_message_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 control_id_reuse, refused_full, forwarded, last_message_at_ms,
+                 no_ack_requested)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (source) DO UPDATE SET
                  received = received + excluded.received,
                  stored = stored + excluded.stored,
@@ -69,6 +73,7 @@ impl StatsDelta {
                  control_id_reuse = control_id_reuse + excluded.control_id_reuse,
                  refused_full = refused_full + excluded.refused_full,
                  forwarded = forwarded + excluded.forwarded,
+                 no_ack_requested = no_ack_requested + excluded.no_ack_requested,
                  last_message_at_ms = max(coalesce(last_message_at_ms, excluded.last_message_at_ms),
                                           coalesce(excluded.last_message_at_ms, last_message_at_ms))",
         )?;
@@ -82,7 +87,8 @@ impl StatsDelta {
                 s.control_id_reuse,
                 s.refused_full,
                 s.forwarded,
-                s.last_message_at_ms
+                s.last_message_at_ms,
+                s.no_ack_requested
             ])?;
         }
         Ok(())
@@ -93,7 +99,7 @@ impl StatsDelta {
 pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<SourceStats>> {
     let mut stmt = conn.prepare_cached(
         "SELECT source, received, stored, duplicates, quarantined, control_id_reuse,
-                refused_full, forwarded, last_message_at_ms
+                refused_full, forwarded, last_message_at_ms, no_ack_requested
          FROM source_stats ORDER BY source",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -107,6 +113,7 @@ pub(crate) fn read_all(conn: &Connection) -> rusqlite::Result<Vec<SourceStats>> 
             refused_full: r.get(6)?,
             forwarded: r.get(7)?,
             last_message_at_ms: r.get(8)?,
+            no_ack_requested: r.get(9)?,
         })
     })?;
     rows.collect()

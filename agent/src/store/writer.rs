@@ -422,7 +422,14 @@ fn housekeeping(conn: &mut Connection, limits: &Limits) -> rusqlite::Result<()> 
             PRUNE_LIMIT,
         )?;
         let purged = apply::purge_sent(&tx, now, limits.retain_sent_ms)?;
+        let audit_pruned = super::audit::prune(&tx, now)?;
         tx.commit()?;
+        if audit_pruned > 0 {
+            tracing::info!(
+                lines = audit_pruned,
+                "audit lines past retention pruned (anchor kept)"
+            );
+        }
         tracing::debug!(pruned, purged, "store housekeeping round done");
         if pruned < PRUNE_LIMIT && purged < apply::PURGE_LIMIT {
             break;

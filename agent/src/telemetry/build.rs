@@ -13,7 +13,8 @@
 use std::time::Duration;
 
 use hl7edge_protocol::telemetry::{
-    Counters, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats, StorageStats,
+    Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats,
+    StorageStats,
 };
 
 /// Milliseconds in a day.
@@ -47,6 +48,8 @@ pub struct StoreReading {
     pub queue_depth: u64,
     /// Receive time of the oldest unsent record, Unix ms.
     pub oldest_unsent_ms: Option<i64>,
+    /// Records set aside as too big for the hub.
+    pub parked: u64,
     /// Database file plus WAL, bytes.
     pub db_bytes: u64,
     /// Bytes in live pages (what counts against `max_bytes`).
@@ -82,6 +85,9 @@ pub struct Snapshot {
     pub forwarded: u64,
     /// One reading per interface, in config order.
     pub sources: Vec<SourceReading>,
+    /// Data at rest: refusals, open quarantine entries, audit head (default when the store
+    /// could not be read).
+    pub custody: Custody,
 }
 
 /// What the heartbeat derives from the previous one: the queue's growth
@@ -173,11 +179,12 @@ pub fn heartbeat(
             oldest_unsent_age_ms: store
                 .oldest_unsent_ms
                 .map(|t| u64::try_from(now.saturating_sub(t)).unwrap_or(0)),
+            parked: store.parked,
         },
         storage: StorageStats {
             disk_free_bytes: snapshot.disk_free_bytes.unwrap_or(0),
             db_bytes: store.db_bytes,
-            alarm,
+            alarm: alarm || snapshot.custody.refusing.is_some(),
             recovery: identity.recovery.clone(),
         },
         counters: totals(snapshot),
@@ -186,6 +193,7 @@ pub fn heartbeat(
         hours_until_full,
         clock_offset_ms: None,
         sources: snapshot.sources.iter().map(|s| s.stats.clone()).collect(),
+        custody: snapshot.custody.clone(),
     }
 }
 
@@ -245,6 +253,7 @@ mod tests {
             store: Some(StoreReading {
                 queue_depth: 3,
                 oldest_unsent_ms: Some(now_ms - 2_500),
+                parked: 1,
                 db_bytes: 4096,
                 live_bytes,
             }),
@@ -252,6 +261,7 @@ mod tests {
             connects: 3,
             forwarded: 9,
             sources: vec![source("lab", 10, 8, 2), source("icu", 5, 4, 0)],
+            custody: Custody::default(),
         }
     }
 
@@ -281,6 +291,7 @@ mod tests {
         assert_eq!(hb.interval_s, 60);
         assert_eq!(hb.queue.depth, 3);
         assert_eq!(hb.queue.oldest_unsent_age_ms, Some(2_500));
+        assert_eq!(hb.queue.parked, 1, "records set aside are an alarm");
         assert_eq!(hb.broker_reconnects, 2);
         assert_eq!(hb.storage.disk_free_bytes, 7);
         assert!(hb.storage.alarm);

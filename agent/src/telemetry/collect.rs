@@ -9,19 +9,21 @@
 //!   and the unmapped-code counters are locked only to copy a bounded list.
 //! - A part that cannot be read is reported as unknown (`None`) with a
 //!   debug log, never as an error that would stop the heartbeat.
-//! - A source's `resends`, `control_id_reused` and `refused_full` come from
-//!   the store's lifetime counters (`source_stats`); the other per-source
-//!   counters are the listener's since start.
+//! - A source's `resends`, `control_id_reused`, `no_ack_requested` and
+//!   `refused_full` come from the store's lifetime counters
+//!   (`source_stats`); the other per-source counters are the listener's
+//!   since start.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use hl7edge_protocol::telemetry::{SourceStats, UnmappedCode};
+use hl7edge_protocol::telemetry::{Custody, Refusing, SourceStats, UnmappedCode};
 use tracing::debug;
 
 use super::build::{Snapshot, SourceReading, StoreReading};
 use crate::forwarder::task::ForwarderMetrics;
+use crate::ingest::Interface;
 use crate::listener::Shared;
 use crate::store::{SourceStats as StoreSourceStats, StoreHandle, StoreReader};
 
@@ -37,6 +39,17 @@ pub struct Probes {
     pub listeners: Vec<Arc<Shared>>,
     /// The forwarder's counters.
     pub forwarder: Arc<ForwarderMetrics>,
+    /// The store's limits, to tell whether it refuses messages now.
+    pub limits: StoreLimits,
+}
+
+/// The limits the store runs with (as `StoreConfig` sets them), for the refusal outlook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// `storage.max_bytes`.
+    pub max_bytes: u64,
+    /// Filesystem bytes kept free for deletes.
+    pub reserve_bytes: u64,
 }
 
 /// Reads from a [`Probes`], keeping its store connection between reads.
@@ -58,7 +71,7 @@ impl Collector {
     /// Reads everything now.
     pub async fn snapshot(&mut self) -> Snapshot {
         let read = self.read_store().await;
-        let lifetime = read.as_ref().map_or(&[][..], |(_, s)| s.as_slice());
+        let lifetime = read.as_ref().map_or(&[][..], |(_, s, _)| s.as_slice());
         let sources = self
             .probes
             .listeners
@@ -68,7 +81,8 @@ impl Collector {
         let f = &self.probes.forwarder;
         Snapshot {
             now_ms: crate::store::now_ms(),
-            store: read.map(|(store, _)| store),
+            custody: read.as_ref().map(|(_, _, c)| c.clone()).unwrap_or_default(),
+            store: read.map(|(store, _, _)| store),
             disk_free_bytes: disk_free(self.probes.store.path()),
             connects: f.connects.load(Ordering::Relaxed),
             forwarded: f.forwarded.load(Ordering::Relaxed),
@@ -76,7 +90,7 @@ impl Collector {
         }
     }
 
-    async fn read_store(&mut self) -> Option<(StoreReading, Vec<StoreSourceStats>)> {
+    async fn read_store(&mut self) -> Option<(StoreReading, Vec<StoreSourceStats>, Custody)> {
         let reader = match self.reader.take() {
             Some(r) => r,
             None => match self.probes.store.open_reader() {
@@ -87,8 +101,9 @@ impl Collector {
                 }
             },
         };
+        let limits = self.probes.limits;
         let joined = tokio::task::spawn_blocking(move || {
-            let reading = store_reading(&reader);
+            let reading = store_reading(&reader, limits);
             (reader, reading)
         })
         .await;
@@ -102,15 +117,34 @@ impl Collector {
 
 fn store_reading(
     reader: &StoreReader,
-) -> Result<(StoreReading, Vec<StoreSourceStats>), crate::store::StoreError> {
+    limits: StoreLimits,
+) -> Result<(StoreReading, Vec<StoreSourceStats>, Custody), crate::store::StoreError> {
     let stats = reader.stats()?;
+    let refusal = reader
+        .space_outlook(limits.max_bytes, limits.reserve_bytes)?
+        .refusal(crate::store::PROBE_MESSAGE_BYTES);
+    let custody = Custody {
+        refusing: refusal.map(|cause| Refusing {
+            cause: cause.kind().to_owned(),
+            reason: cause.to_string(),
+        }),
+        quarantine_open: stats.quarantine_count,
+        ..Custody::default()
+    };
+    let (audit_head, audit_lines) = reader.audit_head()?;
+    let custody = Custody {
+        audit_head,
+        audit_lines,
+        ..custody
+    };
     let reading = StoreReading {
         queue_depth: stats.queue_depth,
         oldest_unsent_ms: stats.oldest_unsent_ms,
+        parked: stats.parked,
         db_bytes: stats.db_bytes.saturating_add(stats.wal_bytes),
         live_bytes: reader.live_bytes()?,
     };
-    Ok((reading, stats.sources))
+    Ok((reading, stats.sources, custody))
 }
 
 /// One interface's reading: its listener's counters since start, the
@@ -140,13 +174,27 @@ fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
     if let Some(s) = lifetime.iter().find(|s| s.source == stats.name) {
         stats.resends = s.duplicates;
         stats.control_id_reused = s.control_id_reuse;
+        stats.no_ack_requested = s.no_ack_requested;
         refused_full = s.refused_full;
     }
-    if let Ok(drift) = shared.iface.drift.lock() {
+    interface_codes(&shared.iface, &mut stats);
+    SourceReading {
+        stats,
+        duplicates: m.duplicates.load(Ordering::Relaxed),
+        refused_full,
+    }
+}
+
+/// What an interface's code counters and drift watch put into its heartbeat entry: counts,
+/// the most frequent unmapped code *identifiers* (never coded answers: those are counted only,
+/// see `ingest`), and the recent drift alerts (structural words only, see
+/// `hl7edge_protocol::profile::facts`).
+pub fn interface_codes(iface: &Interface, stats: &mut SourceStats) {
+    if let Ok(drift) = iface.drift.lock() {
         stats.drift = drift.recent();
     }
     // A poisoned lock means a panic elsewhere; report the codes as unknown.
-    if let Ok(unmapped) = shared.iface.unmapped.lock() {
+    if let Ok(unmapped) = iface.unmapped.lock() {
         let snap = unmapped.snapshot(TOP_UNMAPPED);
         stats.codes_mapped = snap.mapped_total;
         stats.codes_unmapped = snap.unmapped_total;
@@ -159,11 +207,6 @@ fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
                 count: c.count,
             })
             .collect();
-    }
-    SourceReading {
-        stats,
-        duplicates: m.duplicates.load(Ordering::Relaxed),
-        refused_full,
     }
 }
 
@@ -193,6 +236,10 @@ mod tests {
             store: opened.handle.clone(),
             listeners: Vec::new(),
             forwarder,
+            limits: StoreLimits {
+                max_bytes: 1 << 30,
+                reserve_bytes: 0,
+            },
         });
         let snap = collector.snapshot().await;
         let store = snap.store.expect("the store is readable");

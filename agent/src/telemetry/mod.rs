@@ -164,6 +164,9 @@ async fn next(identity: &Identity, collector: &mut Collector, trend: &mut Trend)
 }
 
 #[cfg(test)]
+mod phi_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -26,6 +26,12 @@ pub enum Alert {
     },
     /// The store is at its size limit or the disk is full: AR NAKs.
     StorageAlarm,
+    /// Records too big for the hub's payload limit are set aside on the
+    /// gateway (kept, not sent) and wait for a technician.
+    RecordsParked {
+        /// How many.
+        count: u64,
+    },
     /// The client certificate expires soon (or has expired: negative).
     CertExpiring {
         /// Days left.
@@ -102,6 +108,9 @@ pub(super) fn alerts(
     if row.storage_alarm {
         out.push(Alert::StorageAlarm);
     }
+    if let Some(count) = row.parked.filter(|n| *n > 0) {
+        out.push(Alert::RecordsParked { count });
+    }
     if let Some(days_left) = row.cert_days_left.filter(|d| *d < config.cert_warn_days) {
         out.push(Alert::CertExpiring { days_left });
     }
@@ -137,21 +146,21 @@ pub(super) fn alerts(
 fn interface_alerts(row: &Row, out: &mut Vec<Alert>) {
     for s in row.sources.iter().filter(|s| s.failing) {
         out.push(Alert::InterfaceErrors {
-            source: s.name.clone(),
-            quarantined: s.quarantined,
-            rejected: s.rejected,
+            source: s.stats.name.clone(),
+            quarantined: s.stats.quarantined,
+            rejected: s.stats.rejected,
         });
     }
     for s in row.sources.iter().filter(|s| s.reusing) {
         out.push(Alert::ControlIdReused {
-            source: s.name.clone(),
-            total: s.control_id_reused,
+            source: s.stats.name.clone(),
+            total: s.stats.control_id_reused,
         });
     }
     for s in &row.sources {
-        for detail in &s.drift {
+        for detail in &s.stats.drift {
             out.push(Alert::Drift {
-                source: s.name.clone(),
+                source: s.stats.name.clone(),
                 detail: detail.clone(),
             });
         }
@@ -175,6 +184,11 @@ impl std::fmt::Display for Alert {
             Alert::StorageAlarm => write!(
                 f,
                 "storage full: new messages are refused (AR) until the queue drains"
+            ),
+            Alert::RecordsParked { count } => write!(
+                f,
+                "{count} record(s) too big for hub.max_payload set aside on the gateway, not sent \
+                 (on the box: hl7edge parked list)"
             ),
             Alert::CertExpiring { days_left } => cert(f, *days_left),
             Alert::BacklogAge { oldest_s, limit_s } => write!(

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use hl7edge_protocol::telemetry::{Counters, Heartbeat, UnmappedCode, ratio};
+use hl7edge_protocol::telemetry::{Counters, Heartbeat, SourceStats, ratio};
 
 use super::alert::{self, Alert};
 use super::{FleetConfig, Gateway};
@@ -48,6 +48,9 @@ pub struct Row {
     pub queue_depth: Option<u64>,
     /// Age of the oldest unsent record, ms (`None`: empty or unknown).
     pub oldest_unsent_ms: Option<u64>,
+    /// Records set aside on the gateway as too big for the hub
+    /// (`hub.max_payload`): kept there, not sent.
+    pub parked: Option<u64>,
     /// Free disk bytes.
     pub disk_free_bytes: Option<u64>,
     /// Database size (db + WAL), bytes.
@@ -74,45 +77,16 @@ pub struct Row {
     pub alerts: Vec<Alert>,
 }
 
-/// One interface of a gateway.
+/// One interface of a gateway: its heartbeat counters as sent, and what
+/// the hub concludes from them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceRow {
-    /// Listener name.
-    pub name: String,
-    /// Last message time, Unix ms.
-    pub last_message_ms: Option<i64>,
-    /// Messages received since start.
-    pub received: u64,
-    /// Messages acknowledged positively.
-    pub acknowledged: u64,
-    /// Messages answered AR.
-    pub rejected: u64,
-    /// Messages quarantined (AE).
-    pub quarantined: u64,
-    /// Codes mapped since start.
-    pub codes_mapped: u64,
-    /// Codes unmapped since start.
-    pub codes_unmapped: u64,
+    /// The interface's counters from the last heartbeat (serialized flat,
+    /// one field per counter).
+    #[serde(flatten)]
+    pub stats: SourceStats,
     /// `codes_unmapped / (codes_mapped + codes_unmapped)`.
     pub unmapped_ratio: Option<f64>,
-    /// The most frequent unmapped codes.
-    pub top_unmapped: Vec<UnmappedCode>,
-    /// Drift alerts.
-    pub drift: Vec<String>,
-    /// Resends answered with the stored ACK (the store's lifetime).
-    pub resends: u64,
-    /// Control ids reused with different content (the store's lifetime).
-    pub control_id_reused: u64,
-    /// Incoming acknowledgments kept and, by rule, not answered.
-    pub acks_received: u64,
-    /// Frames over the listener's size limit, answered AE.
-    pub oversize_frames: u64,
-    /// Bytes outside MLLP frames, skipped.
-    pub garbage_bytes: u64,
-    /// Connections refused by the allowlist or the connection cap.
-    pub refused_connections: u64,
-    /// MLLP-over-TLS handshakes that failed.
-    pub tls_failures: u64,
     /// Quarantined or rejected counts rose within the error window.
     pub failing: bool,
     /// The control-id reuse count rose within the error window.
@@ -155,6 +129,7 @@ impl Gateway {
             uptime_s: hb.map(|h| h.uptime_s),
             queue_depth: hb.map(|h| h.queue.depth),
             oldest_unsent_ms: hb.and_then(|h| h.queue.oldest_unsent_age_ms),
+            parked: hb.map(|h| h.queue.parked),
             disk_free_bytes: hb.map(|h| h.storage.disk_free_bytes),
             db_bytes: hb.map(|h| h.storage.db_bytes),
             storage_alarm: hb.is_some_and(|h| h.storage.alarm),
@@ -164,13 +139,13 @@ impl Gateway {
             broker_reconnects: hb.map(|h| h.broker_reconnects),
             counters: hb.map(|h| h.counters),
             unmapped_ratio: ratio(
-                sources.iter().map(|s| s.codes_unmapped).sum(),
-                sources.iter().map(|s| s.codes_mapped).sum(),
+                sources.iter().map(|s| s.stats.codes_unmapped).sum(),
+                sources.iter().map(|s| s.stats.codes_mapped).sum(),
             ),
             failing_sources: sources
                 .iter()
                 .filter(|s| s.failing)
-                .map(|s| s.name.clone())
+                .map(|s| s.stats.name.clone())
                 .collect(),
             sources,
             alerts: Vec::new(),
@@ -191,24 +166,8 @@ impl Gateway {
                 let failing = recent(track.and_then(|t| t.last_rise_ms));
                 let reusing = recent(track.and_then(|t| t.last_reuse_ms));
                 SourceRow {
-                    name: s.name.clone(),
-                    last_message_ms: s.last_message_ms,
-                    received: s.received,
-                    acknowledged: s.acknowledged,
-                    rejected: s.rejected,
-                    quarantined: s.quarantined,
-                    codes_mapped: s.codes_mapped,
-                    codes_unmapped: s.codes_unmapped,
+                    stats: s.clone(),
                     unmapped_ratio: s.unmapped_ratio(),
-                    top_unmapped: s.top_unmapped.clone(),
-                    drift: s.drift.clone(),
-                    resends: s.resends,
-                    control_id_reused: s.control_id_reused,
-                    acks_received: s.acks_received,
-                    oversize_frames: s.oversize_frames,
-                    garbage_bytes: s.garbage_bytes,
-                    refused_connections: s.refused_connections,
-                    tls_failures: s.tls_failures,
                     failing,
                     reusing,
                 }

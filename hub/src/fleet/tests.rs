@@ -35,6 +35,7 @@ pub(crate) fn heartbeat(edit: impl FnOnce(&mut Heartbeat)) -> Vec<u8> {
         queue: QueueStats {
             depth: 7,
             oldest_unsent_age_ms: Some(4_000),
+            parked: 0,
         },
         storage: StorageStats::default(),
         counters: Counters::default(),
@@ -48,6 +49,7 @@ pub(crate) fn heartbeat(edit: impl FnOnce(&mut Heartbeat)) -> Vec<u8> {
             codes_unmapped: 10,
             ..SourceStats::default()
         }],
+        custody: Custody::default(),
     };
     edit(&mut hb);
     hb.encode().unwrap()
@@ -307,7 +309,7 @@ fn control_id_reuse_is_an_alert_while_it_rises_within_the_window() {
     assert!(one(&f, 0).alerts.is_empty());
     beat(&mut f, MIN, set_reused(2, 160));
     let row = one(&f, MIN);
-    assert_eq!(row.sources[0].control_id_reused, 2);
+    assert_eq!(row.sources[0].stats.control_id_reused, 2);
     assert_eq!(
         row.alerts
             .iter()
@@ -381,4 +383,27 @@ fn rows_are_sorted_by_org_site_and_gateway() {
     }
     let keys: Vec<String> = f.rows(0).iter().map(|r| r.key.to_string()).collect();
     assert_eq!(keys, ["a/s/g", "a/s/h", "a/z/g", "b/s/g"]);
+}
+
+#[test]
+fn records_parked_on_a_gateway_are_an_alert() {
+    let mut f = fleet();
+    status_at(&mut f, true, true, 0);
+    beat(&mut f, 0, |hb| hb.queue.parked = 2);
+    let row = one(&f, 0);
+    assert_eq!(row.parked, Some(2));
+    assert!(
+        row.alerts.contains(&Alert::RecordsParked { count: 2 }),
+        "{:?}",
+        row.alerts
+    );
+    let shown = Alert::RecordsParked { count: 2 }.to_string();
+    assert!(shown.contains("hl7edge parked list"), "{shown}");
+    beat(&mut f, 0, |hb| hb.queue.parked = 0);
+    assert!(
+        !one(&f, 0)
+            .alerts
+            .iter()
+            .any(|a| matches!(a, Alert::RecordsParked { .. }))
+    );
 }

@@ -112,6 +112,11 @@ const METRICS: &[Metric] = &[
         Gateway(|r| r.queue_depth.map(|v| v as f64)),
     ),
     gauge(
+        "hl7edge_records_parked",
+        "Records set aside on the gateway as too big for its hub.max_payload (kept, not sent).",
+        Gateway(|r| r.parked.map(|v| v as f64)),
+    ),
+    gauge(
         "hl7edge_oldest_unsent_seconds",
         "Age of the oldest unsent record (0 when the queue is empty).",
         Gateway(|r| {
@@ -172,57 +177,62 @@ const METRICS: &[Metric] = &[
     counter(
         "hl7edge_messages_received_total",
         "Messages received on the interface since start.",
-        Source(|s| Some(s.received as f64)),
+        Source(|s| Some(s.stats.received as f64)),
     ),
     counter(
         "hl7edge_messages_acknowledged_total",
         "Messages acknowledged positively since start.",
-        Source(|s| Some(s.acknowledged as f64)),
+        Source(|s| Some(s.stats.acknowledged as f64)),
     ),
     counter(
         "hl7edge_rejected_total",
         "Messages answered AR (not stored) since start.",
-        Source(|s| Some(s.rejected as f64)),
+        Source(|s| Some(s.stats.rejected as f64)),
     ),
     counter(
         "hl7edge_quarantined_total",
         "Messages answered AE and quarantined since start.",
-        Source(|s| Some(s.quarantined as f64)),
+        Source(|s| Some(s.stats.quarantined as f64)),
     ),
     counter(
         "hl7edge_acks_received_total",
         "Incoming acknowledgments (MSH-9.1 ACK) kept and, by rule, not answered since start.",
-        Source(|s| Some(s.acks_received as f64)),
+        Source(|s| Some(s.stats.acks_received as f64)),
+    ),
+    counter(
+        "hl7edge_no_ack_requested_total",
+        "Messages whose MSH-15/MSH-16 asked for no acknowledgement (answered anyway unless the interface's ack_mode is as_requested), over the gateway store's lifetime.",
+        Source(|s| Some(s.stats.no_ack_requested as f64)),
     ),
     counter(
         "hl7edge_oversize_frames_total",
         "Frames over the listener's max_frame, answered AE, since start.",
-        Source(|s| Some(s.oversize_frames as f64)),
+        Source(|s| Some(s.stats.oversize_frames as f64)),
     ),
     counter(
         "hl7edge_garbage_bytes_total",
         "Bytes outside MLLP frames, skipped, since start.",
-        Source(|s| Some(s.garbage_bytes as f64)),
+        Source(|s| Some(s.stats.garbage_bytes as f64)),
     ),
     counter(
         "hl7edge_refused_connections_total",
         "Connections refused by the allowlist or the connection cap since start.",
-        Source(|s| Some(s.refused_connections as f64)),
+        Source(|s| Some(s.stats.refused_connections as f64)),
     ),
     counter(
         "hl7edge_tls_failures_total",
         "MLLP-over-TLS handshakes that failed since start.",
-        Source(|s| Some(s.tls_failures as f64)),
+        Source(|s| Some(s.stats.tls_failures as f64)),
     ),
     counter(
         "hl7edge_codes_mapped_total",
         "Codes mapped to a standard since start.",
-        Source(|s| Some(s.codes_mapped as f64)),
+        Source(|s| Some(s.stats.codes_mapped as f64)),
     ),
     counter(
         "hl7edge_codes_unmapped_total",
         "Codes left unmapped since start.",
-        Source(|s| Some(s.codes_unmapped as f64)),
+        Source(|s| Some(s.stats.codes_unmapped as f64)),
     ),
     gauge(
         "hl7edge_unmapped_ratio",
@@ -232,22 +242,22 @@ const METRICS: &[Metric] = &[
     gauge(
         "hl7edge_drift_alerts",
         "Open drift alerts of the interface.",
-        Source(|s| Some(s.drift.len() as f64)),
+        Source(|s| Some(s.stats.drift.len() as f64)),
     ),
     counter(
         "hl7edge_source_resends_total",
         "Resends answered with the stored ACK over the gateway store's lifetime.",
-        Source(|s| Some(s.resends as f64)),
+        Source(|s| Some(s.stats.resends as f64)),
     ),
     counter(
         "hl7edge_source_control_id_reused_total",
         "Control ids reused with different content (stored as new) over the gateway store's lifetime.",
-        Source(|s| Some(s.control_id_reused as f64)),
+        Source(|s| Some(s.stats.control_id_reused as f64)),
     ),
     gauge(
         "hl7edge_source_last_message_timestamp_seconds",
         "When the interface last received a message (Unix seconds).",
-        Source(|s| s.last_message_ms.map(secs)),
+        Source(|s| s.stats.last_message_ms.map(secs)),
     ),
 ];
 
@@ -304,7 +314,8 @@ fn source_samples(rows: &[Row], value: fn(&SourceRow) -> Option<f64>) -> Vec<Sam
         .flat_map(|r| {
             r.sources.iter().filter_map(move |s| {
                 value(s).map(|v| {
-                    let labels = format!("{},source=\"{}\"", gateway_labels(r), escape(&s.name));
+                    let labels =
+                        format!("{},source=\"{}\"", gateway_labels(r), escape(&s.stats.name));
                     (labels, v)
                 })
             })

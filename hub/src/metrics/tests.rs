@@ -22,6 +22,7 @@ fn fleet_with_heartbeat() -> Fleet {
                 s.garbage_bytes = 7;
                 s.refused_connections = 8;
                 s.tls_failures = 9;
+                s.no_ack_requested = 10;
                 s.drift = vec!["new segment ZDS".into()];
             }
         }),
@@ -106,6 +107,7 @@ fn interface_metrics_add_a_source_label() {
         ("hl7edge_garbage_bytes_total", 7),
         ("hl7edge_refused_connections_total", 8),
         ("hl7edge_tls_failures_total", 9),
+        ("hl7edge_no_ack_requested_total", 10),
     ] {
         assert_eq!(
             sample(&text, name),

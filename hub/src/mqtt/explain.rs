@@ -36,6 +36,11 @@ fn cause(err: &ConnectionError) -> String {
                 .into()
         }
         ConnectionError::MqttState(StateError::ConnectionAborted) => closed(),
+        ConnectionError::MqttState(StateError::Deserialization(
+            rumqttc::Error::PayloadSizeLimitExceeded(size),
+        )) => format!(
+            "the broker sent a packet of {size} bytes, more than --max-packet allows; the hub cannot read it, and with a persistent session the broker sends it again on every reconnect: set the broker's largest packet (mosquitto max_packet_size) to at most --max-packet, so such a message is refused when it is published, or raise --max-packet"
+        ),
         _ => match io_error(err) {
             Some(e) => io_cause(e),
             None => format!("{err}"),
@@ -208,6 +213,16 @@ mod tests {
             explain_lost("mqtt://b:1883", &err),
             "lost the connection to mqtt://b:1883: the broker closed the connection"
         );
+    }
+
+    #[test]
+    fn a_packet_over_the_limit_is_named_with_its_fix_also_on_a_lost_connection() {
+        let err = ConnectionError::MqttState(StateError::Deserialization(
+            rumqttc::Error::PayloadSizeLimitExceeded(20 << 20),
+        ));
+        let text = explain_lost("mqtts://b:8883", &err);
+        assert!(text.contains("20971520 bytes"), "{text}");
+        assert!(text.contains("max_packet_size"), "{text}");
     }
 
     #[test]

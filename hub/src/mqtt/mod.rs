@@ -27,9 +27,14 @@ use tokio::task::JoinHandle;
 pub use explain::{explain, explain_lost};
 pub use url::{BrokerUrl, UrlError};
 
-/// Largest payload accepted from the broker (the agent batches records into
-/// envelopes of at most 16 MiB).
-const MAX_PACKET: usize = 17 << 20;
+/// The default largest packet read from the broker: an agent's MQTT client
+/// sends packets of at most 16 MiB (its largest envelope, topic and headers
+/// included), so this admits any agent's payload with room to spare. A
+/// larger packet cannot be read: the connection fails (and is explained),
+/// see [`explain`].
+pub const DEFAULT_MAX_PACKET: usize = 17 << 20;
+/// Largest packet sent (custody receipts of up to 4096 ids are 64 KiB and a little).
+const MAX_OUTGOING: usize = 1 << 20;
 /// Longest wait between reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -44,6 +49,8 @@ pub struct Broker {
     pub client_id: String,
     /// MQTT keep-alive.
     pub keep_alive: Duration,
+    /// Largest packet read from the broker, in bytes.
+    pub max_packet: usize,
 }
 
 /// How to reach the broker.
@@ -111,7 +118,9 @@ pub struct SessionSpec {
 /// What the connection task reports.
 #[derive(Debug)]
 pub enum SessionEvent {
-    /// Connected (again) and subscribed.
+    /// Connected (again) and subscribed: the broker acknowledged every
+    /// filter (SUBACK), so messages published from now on reach this
+    /// session. Queued messages of a kept session may arrive before it.
     Connected {
         /// True when the broker kept our session.
         session_present: bool,
@@ -139,7 +148,7 @@ impl Broker {
         o.set_keep_alive(self.keep_alive);
         o.set_clean_session(!spec.persistent);
         o.set_manual_acks(spec.manual_acks);
-        o.set_max_packet_size(MAX_PACKET, 64 << 10);
+        o.set_max_packet_size(self.max_packet, MAX_OUTGOING);
         if let BrokerTransport::Tls { ca, cert, key } = &self.transport {
             let config = tls::client_config(ca, cert, key)?;
             o.set_transport(Transport::tls_with_config(
@@ -207,6 +216,7 @@ async fn drive(
 ) {
     let mut connected_once = false;
     let mut connected = false;
+    let mut session_present = false;
     let mut backoff = Duration::from_secs(1);
     loop {
         let event = match eventloop.poll().await {
@@ -234,31 +244,26 @@ async fn drive(
             Event::Incoming(Packet::ConnAck(ack)) => {
                 connected_once = true;
                 connected = true;
+                session_present = ack.session_present;
                 backoff = Duration::from_secs(1);
                 let subs = filters
                     .iter()
                     .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
-                if client.try_subscribe_many(subs).is_err() {
-                    Some(SessionEvent::Fatal(
-                        "could not queue the subscription".into(),
-                    ))
-                } else {
-                    Some(SessionEvent::Connected {
-                        session_present: ack.session_present,
-                    })
-                }
+                client
+                    .try_subscribe_many(subs)
+                    .is_err()
+                    .then(|| SessionEvent::Fatal("could not queue the subscription".into()))
             }
             Event::Incoming(Packet::Publish(p)) => Some(SessionEvent::Publish(p)),
             Event::Incoming(Packet::SubAck(ack)) => {
-                let refused = refused_filters(&ack.return_codes, &filters);
-                if refused.is_none() {
-                    // Messages published from now on reach this session.
-                    tracing::info!(filters = ?filters, "subscribed");
-                }
-                refused.map(|refused| {
-                    SessionEvent::Fatal(format!(
+                Some(match refused_filters(&ack.return_codes, &filters) {
+                    None => {
+                        tracing::info!(filters = ?filters, "subscribed");
+                        SessionEvent::Connected { session_present }
+                    }
+                    Some(refused) => SessionEvent::Fatal(format!(
                         "{url} refused the subscription to {refused} — check the broker's ACL for this client"
-                    ))
+                    )),
                 })
             }
             Event::Outgoing(Outgoing::Disconnect) => return,

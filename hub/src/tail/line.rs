@@ -5,13 +5,21 @@
 //! `"raw_hl7"` when asked for and forwarded). `sequence` is the record's
 //! number among its source's records (absent for schema 2 payloads).
 //! Records already seen (same id) are dropped.
+//!
+//! The payload is read one record at a time ([`EnvelopeReader`]) and each
+//! line written as soon as it is made, so memory holds one decoded record
+//! (within the record limits of `hl7edge_protocol::record::limits`) and
+//! one line, however many records a payload claims. A record that does not
+//! decode ends the payload: the lines before it stay written.
+
+use std::io::{self, Write};
 
 use serde::Serialize;
 use uuid::Uuid;
 
 use hl7edge_protocol::normalize::mapping::MappingVersion;
 use hl7edge_protocol::record::Record;
-use hl7edge_protocol::wire::{Envelope, WireError};
+use hl7edge_protocol::wire::{EnvelopeReader, WireError};
 
 use super::dedupe::Dedupe;
 use crate::topics::{self, TopicKind};
@@ -25,14 +33,17 @@ pub struct Lines {
     pub duplicates: usize,
 }
 
-/// Why a payload produced no lines.
+/// Why a payload's lines stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum LineError {
-    /// The payload is not an envelope this hub can read.
+    /// The payload (or one of its records) is not what this hub can read;
+    /// `written` lines came before.
     #[error("{topic}: {source}")]
     Wire {
         /// The topic it came on.
         topic: String,
+        /// Lines written before the bad record.
+        written: usize,
         /// The decoder's error.
         source: WireError,
     },
@@ -44,6 +55,18 @@ pub enum LineError {
         /// The encoder's error.
         source: serde_json::Error,
     },
+    /// The output failed.
+    #[error("writing a record: {0}")]
+    Output(#[from] io::Error),
+}
+
+/// What was written for one payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Written {
+    /// Lines written.
+    pub lines: usize,
+    /// Records dropped as duplicates.
+    pub duplicates: usize,
 }
 
 #[derive(Serialize)]
@@ -71,10 +94,34 @@ pub fn lines(
     dedupe: &mut Dedupe,
     include_raw: bool,
 ) -> Result<Lines, LineError> {
-    let envelope = Envelope::decode(payload).map_err(|source| LineError::Wire {
+    let mut out = Vec::new();
+    let written = write_lines(prefix, topic, payload, dedupe, include_raw, &mut out)?;
+    Ok(Lines {
+        lines: String::from_utf8_lossy(&out)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        duplicates: written.duplicates,
+    })
+}
+
+/// Decodes a payload from `topic` record by record and writes a line for
+/// each new one to `out` (not flushed).
+pub fn write_lines(
+    prefix: &str,
+    topic: &str,
+    payload: &[u8],
+    dedupe: &mut Dedupe,
+    include_raw: bool,
+    out: &mut impl Write,
+) -> Result<Written, LineError> {
+    let wire = |written, source| LineError::Wire {
         topic: topic.to_owned(),
+        written,
         source,
-    })?;
+    };
+    let reader = EnvelopeReader::new(payload).map_err(|e| wire(0, e))?;
+    let (gateway, source) = (reader.gateway.clone(), reader.source.clone());
     let message_type = match topics::parse(prefix, topic) {
         Some(parsed) => match parsed.kind {
             TopicKind::Records(kind) => Some(kind),
@@ -82,15 +129,16 @@ pub fn lines(
         },
         None => None,
     };
-    let mut out = Lines::default();
-    for entry in &envelope.entries {
+    let mut done = Written::default();
+    for entry in reader {
+        let entry = entry.map_err(|e| wire(done.lines, e))?;
         if !dedupe.first_time(entry.id) {
-            out.duplicates += 1;
+            done.duplicates += 1;
             continue;
         }
         let line = Line {
-            gateway: &envelope.gateway,
-            source: &envelope.source,
+            gateway: &gateway,
+            source: &source,
             message_type: message_type.as_deref(),
             id: entry.id,
             sequence: entry.sequence,
@@ -104,13 +152,15 @@ pub fn lines(
                 .filter(|_| include_raw)
                 .map(|raw| String::from_utf8_lossy(raw).into_owned()),
         };
-        let json = serde_json::to_string(&line).map_err(|source| LineError::Json {
+        let mut json = serde_json::to_vec(&line).map_err(|source| LineError::Json {
             topic: topic.to_owned(),
             source,
         })?;
-        out.lines.push(json);
+        json.push(b'\n');
+        out.write_all(&json)?;
+        done.lines += 1;
     }
-    Ok(out)
+    Ok(done)
 }
 
 fn rfc3339(ms: i64) -> String {

@@ -13,8 +13,11 @@ pub mod line;
 
 use std::future::Future;
 use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rumqttc::Publish;
+use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::cli::{TailArgs, check_share_group};
@@ -22,6 +25,7 @@ use crate::error::CommandError;
 use crate::mqtt::{SessionEvent, SessionSpec, Subscription};
 use crate::topics;
 use dedupe::Dedupe;
+use line::LineError;
 
 /// Counts over one run, reported at the end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,6 +36,64 @@ pub struct TailStats {
     pub duplicates: u64,
     /// Payloads that could not be decoded (skipped, acknowledged).
     pub undecodable: u64,
+}
+
+/// The live counters of a run (read by the metrics endpoint).
+#[derive(Debug, Default)]
+pub struct Counters {
+    records: AtomicU64,
+    duplicates: AtomicU64,
+    undecodable: AtomicU64,
+    connected: AtomicBool,
+}
+
+impl Counters {
+    /// The counts so far.
+    pub fn snapshot(&self) -> TailStats {
+        TailStats {
+            records: self.records.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            undecodable: self.undecodable.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The Prometheus text exposition of the counts.
+    pub fn render(&self) -> String {
+        let s = self.snapshot();
+        let connected = u64::from(self.connected.load(Ordering::Relaxed));
+        let mut out = String::new();
+        for (name, kind, help, value) in [
+            (
+                "hl7edge_hub_broker_connected",
+                "gauge",
+                "1 while this hub is connected to the broker.",
+                connected,
+            ),
+            (
+                "hl7edge_hub_tail_records_total",
+                "counter",
+                "Records this tail printed.",
+                s.records,
+            ),
+            (
+                "hl7edge_hub_tail_duplicates_total",
+                "counter",
+                "Records this tail dropped as duplicates.",
+                s.duplicates,
+            ),
+            (
+                "hl7edge_hub_tail_undecodable_total",
+                "counter",
+                "Record payloads this tail could not decode (logged, acknowledged, skipped).",
+                s.undecodable,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
+        out
+    }
 }
 
 /// What became of one publish.
@@ -59,9 +121,13 @@ pub async fn run(
         manual_acks: true,
         filters,
     };
+    let stats = Arc::new(Counters::default());
+    let metrics = match args.metrics {
+        Some(addr) => Some(serve_metrics(addr, Arc::clone(&stats)).await?),
+        None => None,
+    };
     let mut sub = Subscription::start(&broker, spec)?;
     let mut dedupe = Dedupe::new(args.dedupe_capacity);
-    let mut stats = TailStats::default();
     let mut out = io::BufWriter::new(io::stdout());
     tokio::pin!(shutdown);
     loop {
@@ -71,24 +137,38 @@ pub async fn run(
         };
         match event {
             SessionEvent::Connected { session_present } => {
+                stats.connected.store(true, Ordering::Relaxed);
                 info!(session_present, "connected; receiving records");
+                if args.count == Some(0) {
+                    break;
+                }
             }
             SessionEvent::Publish(p) => {
-                let outcome = write(&p, &prefix, &mut dedupe, args.raw, &mut out, &mut stats)?;
+                let outcome = write(&p, &prefix, &mut dedupe, args.raw, &mut out, &stats)?;
                 match outcome {
                     Outcome::Done => {
                         if let Err(e) = sub.ack(&p).await {
                             warn!(cause = %e, "could not acknowledge; the broker will redeliver");
                         }
+                        if args.count.is_some_and(|n| stats.snapshot().records >= n) {
+                            break;
+                        }
                     }
                     Outcome::OutputClosed => break,
                 }
             }
-            SessionEvent::Lost(why) => warn!("{why}; retrying"),
+            SessionEvent::Lost(why) => {
+                stats.connected.store(false, Ordering::Relaxed);
+                warn!("{why}; retrying");
+            }
             SessionEvent::Fatal(why) => return Err(CommandError::Broker(why)),
         }
     }
     sub.close().await;
+    if let Some(server) = metrics {
+        server.abort();
+    }
+    let stats = stats.snapshot();
     info!(
         records = stats.records,
         duplicates = stats.duplicates,
@@ -104,28 +184,57 @@ fn write(
     dedupe: &mut Dedupe,
     raw: bool,
     out: &mut impl Write,
-    stats: &mut TailStats,
+    stats: &Counters,
 ) -> Result<Outcome, CommandError> {
-    let decoded = match line::lines(prefix, &p.topic, &p.payload, dedupe, raw) {
-        Ok(decoded) => decoded,
-        Err(e) => {
-            warn!(cause = %e, "payload skipped");
-            stats.undecodable += 1;
-            return Ok(Outcome::Done);
-        }
-    };
-    stats.duplicates += decoded.duplicates as u64;
-    let written = decoded
-        .lines
-        .iter()
-        .try_for_each(|l| writeln!(out, "{l}"))
-        .and_then(|()| out.flush());
+    let written = line::write_lines(prefix, &p.topic, &p.payload, dedupe, raw, out)
+        .and_then(|w| out.flush().map(|()| w).map_err(LineError::Output));
     match written {
-        Ok(()) => {
-            stats.records += decoded.lines.len() as u64;
+        Ok(w) => {
+            stats.records.fetch_add(w.lines as u64, Ordering::Relaxed);
+            stats
+                .duplicates
+                .fetch_add(w.duplicates as u64, Ordering::Relaxed);
             Ok(Outcome::Done)
         }
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Outcome::OutputClosed),
-        Err(e) => Err(CommandError::Stdout(e)),
+        Err(LineError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            Ok(Outcome::OutputClosed)
+        }
+        Err(LineError::Output(e)) => Err(CommandError::Stdout(e)),
+        Err(e) => {
+            // Logged without content: the topic (gateway and message type)
+            // and what the decoder found, never a value from the payload.
+            let printed = match &e {
+                LineError::Wire { written, .. } => *written,
+                _ => 0,
+            };
+            stats.records.fetch_add(printed as u64, Ordering::Relaxed);
+            stats.undecodable.fetch_add(1, Ordering::Relaxed);
+            warn!(
+                cause = %e,
+                bytes = p.payload.len(),
+                records_printed = printed,
+                "payload skipped and acknowledged (not redelivered)"
+            );
+            out.flush().map_err(CommandError::Stdout)?;
+            Ok(Outcome::Done)
+        }
     }
+}
+
+/// Serves `stats` on `GET /metrics` at `addr` until aborted.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    stats: Arc<Counters>,
+) -> Result<tokio::task::JoinHandle<()>, CommandError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| CommandError::Bind { addr, source })?;
+    info!(metrics = %addr, "serving tail counters at /metrics");
+    let render = Arc::new(move || stats.render());
+    Ok(tokio::spawn(async move {
+        if let Err(e) = crate::metrics::http::serve(listener, render, std::future::pending()).await
+        {
+            warn!(cause = %e, "metrics endpoint stopped");
+        }
+    }))
 }

@@ -1,5 +1,9 @@
 //! Fuzzes the wire decoders with arbitrary bytes: what a hub receives from
-//! the broker, and what the agent reads back from its queue, is not trusted.
+//! the broker, what the agent reads back from its queue, and the custody
+//! receipts a gateway receives, is not trusted.
+//!
+//! Also the heartbeat and status decoders, and the envelope read entry by
+//! entry as the hub reads it (the same entries as decoding it whole).
 //!
 //! Checked: no panic (and no allocation out of proportion: libFuzzer's
 //! `-rss_limit_mb` and `-malloc_limit_mb` catch those); whatever decodes
@@ -9,18 +13,43 @@
 
 #![no_main]
 
-use hl7edge_protocol::wire::{Envelope, StoredRecord};
+use hl7edge_protocol::receipt::Receipt;
+use hl7edge_protocol::telemetry::{Heartbeat, Status};
+use hl7edge_protocol::wire::{Envelope, EnvelopeReader, StoredRecord};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(envelope) = Envelope::decode(data) {
+    let whole = Envelope::decode(data);
+    if let Ok(envelope) = &whole {
         let again = envelope.encode().expect("a decoded envelope encodes");
         let back = Envelope::decode(&again).expect("an encoded envelope decodes");
-        assert_eq!(back, envelope);
+        assert_eq!(&back, envelope);
     }
+    // Entry by entry (as the hub reads): the same entries, up to the first bad one.
+    if let Ok(reader) = EnvelopeReader::new(data) {
+        let read: Vec<_> = reader.collect();
+        match &whole {
+            Ok(envelope) => {
+                let entries: Vec<_> = read.into_iter().map(|e| e.expect("decodes whole")).collect();
+                assert_eq!(entries, envelope.entries);
+            }
+            Err(_) => assert!(read.last().is_none_or(|e| e.is_err())),
+        }
+    }
+    if let Ok(heartbeat) = Heartbeat::decode(data) {
+        let again = heartbeat.encode().expect("a decoded heartbeat encodes");
+        assert_eq!(Heartbeat::decode(&again).expect("decodes"), heartbeat);
+    }
+    let _ = Status::decode(data);
     if let Ok(stored) = StoredRecord::decode(data) {
         let again = stored.encode().expect("a decoded stored record encodes");
         let back = StoredRecord::decode(&again).expect("an encoded stored record decodes");
         assert_eq!(back, stored);
+    }
+    if let Ok(receipt) = Receipt::decode(data) {
+        let again = receipt.encode().expect("a decoded receipt encodes");
+        let back = Receipt::decode(&again).expect("an encoded receipt decodes");
+        assert_eq!(back, receipt);
+        assert!(receipt.ids.len() * 16 <= data.len(), "ids beyond the input");
     }
 });

@@ -180,6 +180,30 @@ impl<'a> Element<'a> {
         }
     }
 
+    /// All components of a repetition, in one pass: exactly what
+    /// `component(1..=component_count())` gives (a field reads its first
+    /// repetition; a lower level is its only component). Reading them by
+    /// number instead splits from the start each time, quadratic in the
+    /// number of components.
+    pub fn components(&self) -> impl Iterator<Item = Element<'a>> + '_ {
+        let (raw, sep, level) = match self.level {
+            Level::Field => {
+                let d = &self.ctx.delims;
+                let end = position(self.raw, d.repetition).unwrap_or(self.raw.len());
+                let first = self.raw.get(..end).unwrap_or(self.raw);
+                (first, Some(d.component), Level::Component)
+            }
+            Level::Repetition => (self.raw, Some(self.ctx.delims.component), Level::Component),
+            other => (self.raw, None, other),
+        };
+        Repetitions {
+            rest: Some(raw),
+            sep,
+            ctx: self.ctx,
+            level,
+        }
+    }
+
     /// Sub-component `n` (1-based). Higher levels read their first component.
     pub fn subcomponent(&self, n: usize) -> Option<Element<'a>> {
         match (self.level, self.ctx.delims.subcomponent) {
@@ -274,6 +298,26 @@ mod tests {
     use super::Level;
     use crate::hl7::Message;
     use crate::hl7::message::split_nth;
+
+    #[test]
+    fn components_are_what_reading_each_component_by_number_gives() {
+        let m = Message::parse(b"MSH|^~\\&|A\rOBX|1|NA|c||1^^2^3^~x^y|||^|").unwrap();
+        let obx = m.segment("OBX").unwrap();
+        for n in 1..=9 {
+            let Some(field) = obx.field(n) else { continue };
+            let mut elements = vec![field];
+            elements.extend(field.repetitions());
+            elements.extend(field.repetitions().flat_map(|r| r.component(1)));
+            for e in elements {
+                let by_number: Vec<&[u8]> = (1..=e.component_count().max(1))
+                    .filter_map(|i| e.component(i))
+                    .map(|c| c.raw())
+                    .collect();
+                let in_one_pass: Vec<&[u8]> = e.components().map(|c| c.raw()).collect();
+                assert_eq!(in_one_pass, by_number, "OBX-{n} at {:?}", e.level());
+            }
+        }
+    }
 
     #[test]
     fn a_field_splits_into_repetitions_components_and_subcomponents() {

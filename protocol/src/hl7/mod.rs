@@ -10,6 +10,7 @@ pub mod error;
 pub mod escape;
 pub(crate) mod fields;
 pub mod issue;
+pub mod limits;
 pub mod message;
 pub(crate) mod message_type;
 pub mod mllp;

@@ -25,7 +25,7 @@ use crate::normalize::datatypes::{component, field_time, first, identifier, pers
 use crate::normalize::encounter::encounter;
 use crate::normalize::fields::Fields;
 use crate::normalize::observation::observation;
-use crate::normalize::patient::{identifiers, patient_at};
+use crate::normalize::patient::{IdentifierList, patient_at};
 use crate::record::{PatientEvent, PatientGroup, Prior, Timestamp};
 
 /// Events whose MRG names a patient (or person) identity merged into the
@@ -114,17 +114,18 @@ fn group(
     is_merge: bool,
 ) -> PatientGroup {
     let mut read = PatientGroup::default();
+    let mut merged = IdentifierList::default();
     for segment in segments {
         match segment.id_bytes() {
             b"MRG" => {
                 work.consume(segment);
                 let mrg = Fields::new(msg, *segment);
-                let ids = identifiers(work, &mrg, &[1, 4]);
+                let mut ids = IdentifierList::default();
+                ids.add(work, &mrg, &[1, 4]);
+                let ids = ids.into_vec();
                 if is_merge {
                     for id in &ids {
-                        if !read.merged_from.contains(id) {
-                            read.merged_from.push(id.clone());
-                        }
+                        merged.push(id.clone());
                     }
                 }
                 read.prior.push(Prior {
@@ -155,6 +156,7 @@ fn group(
             _ => {}
         }
     }
+    read.merged_from = merged.into_vec();
     read
 }
 

@@ -20,6 +20,10 @@
 //! are named, never values (a line whose id is not a valid segment id is
 //! named `?`).
 
+use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
+
 use crate::hl7::{Message, Segment};
 use crate::record::{CompactString, NotCarried};
 
@@ -100,7 +104,7 @@ pub(crate) fn carried(id: &[u8]) -> u64 {
 /// The "not carried" warnings of `msg`, whose segments at the indexes set
 /// in `consumed` were read into the record (MSH always is).
 pub(crate) fn not_carried(msg: &Message<'_>, consumed: &[bool]) -> Vec<NotCarried> {
-    let mut out: Vec<NotCarried> = Vec::new();
+    let mut out = Counts::default();
     let d = msg.delimiters();
     let blank = |raw: &[u8]| {
         raw == b"\"\""
@@ -117,7 +121,7 @@ pub(crate) fn not_carried(msg: &Message<'_>, consumed: &[bool]) -> Vec<NotCarrie
             // record has no place for are looked at.
             for (n, raw) in fields {
                 if (n >= 64 || mask & (1 << n) == 0) && !blank(raw) {
-                    bump(&mut out, &segment, u16::try_from(n).unwrap_or(u16::MAX));
+                    out.bump(&segment, u16::try_from(n).unwrap_or(u16::MAX));
                 }
             }
             continue;
@@ -130,14 +134,14 @@ pub(crate) fn not_carried(msg: &Message<'_>, consumed: &[bool]) -> Vec<NotCarrie
             if !read {
                 whole = true;
             } else if n >= 64 || mask & (1 << n) == 0 {
-                bump(&mut out, &segment, u16::try_from(n).unwrap_or(u16::MAX));
+                out.bump(&segment, u16::try_from(n).unwrap_or(u16::MAX));
             }
         });
         if whole {
-            bump(&mut out, &segment, 0);
+            out.bump(&segment, 0);
         }
     }
-    out
+    out.list
 }
 
 /// Every field `(n, raw)` of `segment` from the field index the parser
@@ -182,24 +186,56 @@ fn each_field(segment: &Segment<'_>, sep: u8, mut f: impl FnMut(usize, &[u8])) {
     }
 }
 
-/// Counts one more occurrence of (segment id, `field`).
-fn bump(out: &mut Vec<NotCarried>, segment: &Segment<'_>, field: u16) {
-    let id = segment.id_bytes();
-    let name = if segment.has_valid_id() {
-        std::str::from_utf8(id).unwrap_or("?")
-    } else {
-        "?"
-    };
-    match out
-        .iter_mut()
-        .find(|n| n.field == field && n.segment == name)
-    {
-        Some(n) => n.count = n.count.saturating_add(1),
-        None => out.push(NotCarried {
+/// Up to how many entries are searched in the list rather than through
+/// the index.
+const FEW: usize = 16;
+
+/// The "not carried" entries counted so far, in order of first
+/// occurrence; past [`FEW`] found through a hash index, so a message of
+/// many distinct segments is counted in linear time.
+#[derive(Default)]
+struct Counts {
+    list: Vec<NotCarried>,
+    index: Option<HashMap<(CompactString, u16), usize, RandomState>>,
+}
+
+impl Counts {
+    /// Counts one more occurrence of (segment id, `field`).
+    fn bump(&mut self, segment: &Segment<'_>, field: u16) {
+        let id = segment.id_bytes();
+        let name = if segment.has_valid_id() {
+            std::str::from_utf8(id).unwrap_or("?")
+        } else {
+            "?"
+        };
+        let found = match &self.index {
+            Some(index) => index.get(&(CompactString::from(name), field)).copied(),
+            None => self
+                .list
+                .iter()
+                .position(|n| n.field == field && n.segment == name),
+        };
+        if let Some(n) = found.and_then(|i| self.list.get_mut(i)) {
+            n.count = n.count.saturating_add(1);
+            return;
+        }
+        self.list.push(NotCarried {
             segment: CompactString::from(name),
             field,
             count: 1,
-        }),
+        });
+        let last = self.list.len() - 1;
+        if let Some(index) = &mut self.index {
+            index.insert((CompactString::from(name), field), last);
+        } else if self.list.len() > FEW {
+            self.index = Some(
+                self.list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| ((n.segment.clone(), n.field), i))
+                    .collect(),
+            );
+        }
     }
 }
 

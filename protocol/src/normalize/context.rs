@@ -8,10 +8,19 @@
 //! [`Location`] (built only when a warning is actually raised).
 //!
 //! Invariants: warnings never contain message values (no PHI), and each
-//! unmapped `(system, code)` pair is reported once per message.
+//! unmapped `(system, code)` pair is reported once per message. Both are
+//! deduplicated through hash sets, so a run stays linear in the message
+//! however many warnings or distinct codes it holds; warnings are listed
+//! while the record holds fewer than [`MAX_ISSUES`] issues and summarized
+//! past that (see `crate::hl7::limits`).
 
+use std::collections::{HashMap, HashSet};
+
+use compact_str::CompactString;
+use foldhash::fast::RandomState;
 use jiff::tz::TimeZone;
 
+use crate::hl7::limits::{MAX_ISSUES, Omitted};
 use crate::hl7::{ErrorCode, Issue, Location, Segment};
 use crate::normalize::coding_system::CodingSystem;
 use crate::normalize::mapping::MappingTable;
@@ -38,6 +47,12 @@ pub struct Normalized {
     /// the agent can count them per interface. A unit that could not be
     /// translated to UCUM is listed as `(CodingSystem::Ucum, unit as sent)`.
     pub unmapped: Vec<(CodingSystem, String)>,
+    /// Results whose unit is not commensurable with the unit the mapping
+    /// table expects for their code (each also a warning on the record).
+    pub unit_mismatches: u32,
+    /// Coded observation values (OBX-5 answers) that had no standard mapping. Only their
+    /// number is reported: an answer is about the patient, so it is never named in telemetry.
+    pub unmapped_answers: usize,
 }
 
 /// The state of one run: the context, and the warnings and unmapped codes
@@ -47,8 +62,19 @@ pub(crate) struct Work<'c> {
     pub(crate) ctx: Context<'c>,
     /// Warnings raised while normalizing (validation issues come first).
     pub(crate) issues: Vec<Issue>,
+    /// The place of every issue raised so far (listed or omitted), as
+    /// `warn` compares them, once there are more than [`FEW`] (fewer are
+    /// searched in `issues`: cheaper than hashing, and a bounded cost).
+    places: Option<HashSet<Place, RandomState>>,
+    /// Warnings past [`MAX_ISSUES`].
+    omitted: Omitted,
     /// Distinct unmapped codes, in order of first appearance.
     pub(crate) unmapped: Vec<(CodingSystem, String)>,
+    /// The same codes by system, to find one without searching the list,
+    /// once there are more than [`FEW`].
+    unmapped_seen: Option<HashMap<CodingSystem, HashSet<String, RandomState>, RandomState>>,
+    /// Unmapped coded observation values (answers), counted, never listed.
+    pub(crate) unmapped_answers: usize,
     /// Units already resolved, by the raw bytes sent.
     pub(crate) units: Memo<Option<Unit>>,
     /// Times already converted, by the raw bytes sent.
@@ -70,6 +96,8 @@ pub(crate) struct Work<'c> {
     /// Per segment (by index), whether a normalizer read it into the record
     /// (see `carried`).
     pub(crate) consumed: Vec<bool>,
+    /// Results in a unit incommensurable with the one their code expects.
+    pub(crate) unit_mismatches: u32,
 }
 
 /// Most entries a [`Memo`] keeps.
@@ -127,13 +155,36 @@ impl<T> Memo<T> {
     }
 }
 
+/// Up to how many issues or unmapped codes are searched in their list
+/// rather than through a hash set.
+const FEW: usize = 16;
+
+/// What makes two issues the same problem for [`Work::warn`]: code,
+/// segment position, field and segment id.
+type Place = (ErrorCode, u32, u16, CompactString);
+
+fn place(code: ErrorCode, location: &Location) -> Place {
+    (
+        code,
+        location.segment_sequence,
+        location.field,
+        CompactString::from(location.segment.as_str()),
+    )
+}
+
 impl<'c> Work<'c> {
     /// Starts a run that carries the validation issues along.
     pub(crate) fn new(ctx: Context<'c>, issues: Vec<Issue>) -> Self {
+        let places = (issues.len() > FEW)
+            .then(|| issues.iter().map(|i| place(i.code, &i.location)).collect());
         Work {
             ctx,
             issues,
+            places,
+            omitted: Omitted::default(),
             unmapped: Vec::new(),
+            unmapped_seen: None,
+            unmapped_answers: 0,
             units: Memo::default(),
             times: Memo::default(),
             codes: Memo::default(),
@@ -142,6 +193,7 @@ impl<'c> Work<'c> {
             read_without_offset: false,
             sender_zone: None,
             consumed: Vec::new(),
+            unit_mismatches: 0,
         }
     }
 
@@ -175,23 +227,74 @@ impl<'c> Work<'c> {
     /// message values.
     pub(crate) fn warn(&mut self, code: ErrorCode, at: At<'_>, message: &'static str) {
         let location = at.location();
+        if !self.is_new_place(code, &location) {
+            return;
+        }
+        let issue = Issue::warning(code, location, message);
+        if self.issues.len() < MAX_ISSUES {
+            self.issues.push(issue);
+        } else {
+            self.omitted.add(&issue);
+        }
+    }
+
+    /// True when no issue was raised at `location` with `code` yet (and
+    /// notes the place).
+    fn is_new_place(&mut self, code: ErrorCode, location: &Location) -> bool {
+        if let Some(places) = &mut self.places {
+            return places.insert(place(code, location));
+        }
         let known = self.issues.iter().any(|i| {
             i.code == code
                 && i.location.segment_sequence == location.segment_sequence
                 && i.location.field == location.field
                 && i.location.segment == location.segment
         });
-        if !known {
-            self.issues.push(Issue::warning(code, location, message));
+        if !known && self.issues.len() >= FEW {
+            let mut places: HashSet<Place, RandomState> = self
+                .issues
+                .iter()
+                .map(|i| place(i.code, &i.location))
+                .collect();
+            places.insert(place(code, location));
+            self.places = Some(places);
         }
+        !known
     }
 
     /// Notes a code without a standard mapping (once per message).
     pub(crate) fn unmapped(&mut self, system: &CodingSystem, code: &str) {
-        let seen = self.unmapped.iter().any(|(s, c)| s == system && c == code);
-        if !seen {
-            self.unmapped.push((system.clone(), code.to_owned()));
+        let seen = match &self.unmapped_seen {
+            Some(by_system) => by_system
+                .get(system)
+                .is_some_and(|codes| codes.contains(code)),
+            None => self.unmapped.iter().any(|(s, c)| s == system && c == code),
+        };
+        if seen {
+            return;
         }
+        self.unmapped.push((system.clone(), code.to_owned()));
+        if let Some(by_system) = &mut self.unmapped_seen {
+            by_system
+                .entry(system.clone())
+                .or_default()
+                .insert(code.to_owned());
+        } else if self.unmapped.len() > FEW {
+            let mut by_system: HashMap<_, HashSet<_, RandomState>, RandomState> =
+                HashMap::default();
+            for (s, c) in &self.unmapped {
+                by_system.entry(s.clone()).or_default().insert(c.clone());
+            }
+            self.unmapped_seen = Some(by_system);
+        }
+    }
+
+    /// The record's issues (a summary of the omitted warnings last) and
+    /// the unmapped codes.
+    pub(crate) fn finish(self) -> (Vec<Issue>, Vec<(CodingSystem, String)>) {
+        let mut issues = self.issues;
+        issues.extend(self.omitted.summary(MAX_ISSUES));
+        (issues, self.unmapped)
     }
 }
 
@@ -309,6 +412,42 @@ mod tests {
         work.warn(ErrorCode::DataType, At::new(obx, 6), "not a unit");
         assert_eq!(work.issues.len(), 2);
         assert_eq!(work.issues[0].message, "bad number");
+    }
+
+    #[test]
+    fn warnings_past_the_cap_end_in_one_summary_and_each_place_is_warned_once() {
+        let mut text = String::from("MSH|^~\\&|A|B|C|D|2024||ORU^R01|1|P|2.5.1");
+        for n in 0..MAX_ISSUES + 44 {
+            text.push_str(&format!("\rOBX|{n}|NM|1^a^LN||x"));
+        }
+        let m = Message::parse(text.as_bytes()).unwrap();
+        let tz = TimeZone::UTC;
+        let mapping = MappingTable::empty();
+        let ctx = Context {
+            time_zone: &tz,
+            mapping: &mapping,
+        };
+        let mut work = Work::new(ctx, Vec::new());
+        for obx in m.segments_named("OBX") {
+            work.warn(ErrorCode::DataType, At::new(obx, 5), "not a number");
+            work.warn(
+                ErrorCode::DataType,
+                At::new(obx, 5).repetition(1),
+                "not a number",
+            );
+        }
+        let (issues, _) = work.finish();
+        assert_eq!(issues.len(), MAX_ISSUES + 1);
+        let summary = issues.last().unwrap();
+        assert!(
+            summary.message.starts_with("44 more issues not listed"),
+            "{}",
+            summary.message
+        );
+        assert_eq!(
+            summary.location.to_string(),
+            format!("OBX(segment {})-5", MAX_ISSUES + 2)
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //!   segment.
 
 pub mod coding_system;
+pub mod loinc;
 pub mod mapping;
 pub mod time;
 pub mod ucum;
@@ -87,16 +88,20 @@ pub fn normalize(msg: &Message<'_>, issues: Vec<Issue>, ctx: &Context<'_>) -> No
         Body::Generic(_) => Vec::new(),
         _ => carried::not_carried(msg, &work.consumed),
     };
+    let (unit_mismatches, unmapped_answers) = (work.unit_mismatches, work.unmapped_answers);
+    let (issues, unmapped) = work.finish();
     Normalized {
         record: Record {
             header,
             patient,
             encounter,
             body,
-            issues: work.issues,
+            issues,
             not_carried,
         },
-        unmapped: work.unmapped,
+        unmapped,
+        unit_mismatches,
+        unmapped_answers,
     }
 }
 
@@ -121,12 +126,12 @@ mod tests {
     const LAB_MAP: &str = "# version: lab-v1\n\
         kind,local_system,local_code,target_system,target_code,target_display\n\
         code,L,GLU,LN,2345-7,Glucose [Mass/volume] in Serum or Plasma\n\
-        unit,,mg%,UCUM,mg/dL,\n";
+        unit,,MGS/DL,UCUM,mg/dL,\n";
 
     const ORU: &str = "MSH|^~\\&|LAB|H|HUB|O|20240102030405||ORU^R01|C1|P|2.3\r\
         PID|1||123^^^HOSP^MR||DOE^JANE||19800101|F\r\
         OBR|1|||PANEL^Chemistry^L|||20240102020000\r\
-        OBX|1|NM|GLU^Glucose^L||95|mg%|70-99|N|||F\r\
+        OBX|1|NM|GLU^Glucose^L||95|MGS/DL|70-99|N|||F\r\
         OBX|2|NM|NA^Sodium^L||140|mmol/L|||||F\r\
         OBX|3|NM|NA^Sodium^L||141|mmol/L|||||F\r";
 
@@ -177,11 +182,58 @@ mod tests {
     }
 
     #[test]
+    fn a_result_in_another_unit_than_its_row_expects_is_converted_or_flagged_and_counted() {
+        let table = MappingTable::parse(
+            "kind,local_system,local_code,target_system,target_code,target_unit\n\
+             code,L,GLU,LN,2345-7,g/L\n\
+             code,L,NA,LN,2951-2,mmol/L\n",
+        )
+        .unwrap();
+        let oru = "MSH|^~\\&|LAB|H|HUB|O|20240102030405||ORU^R01|C1|P|2.5\r\
+            PID|1||123^^^HOSP^MR\r\
+            OBR|1|||PANEL^Chemistry^L\r\
+            OBX|1|NM|GLU^Glucose^L||95|mg/dL|||||F\r\
+            OBX|2|NM|NA^Sodium^L||140|mg/dL|||||F\r\
+            OBX|3|NM|NA^Sodium^L||140|mmol/L|||||F\r";
+        let n = run(oru, &table, Vec::new());
+        let obs = observations(&n);
+        let Value::Quantity(glucose) = &obs[0].value else {
+            panic!("{:?}", obs[0].value);
+        };
+        assert_eq!(glucose.value.to_string(), "95", "the value as sent stays");
+        let converted = glucose.converted.as_ref().unwrap();
+        assert_eq!(
+            (
+                converted.value.to_string().as_str(),
+                converted.unit.as_str(),
+                converted.exact
+            ),
+            ("0.95", "g/L", true)
+        );
+        let Value::Quantity(sodium) = &obs[1].value else {
+            panic!("{:?}", obs[1].value);
+        };
+        assert_eq!(sodium.converted, None);
+        assert_eq!(n.unit_mismatches, 1);
+        let flagged: Vec<_> = n
+            .record
+            .issues
+            .iter()
+            .map(|i| i.location.to_string())
+            .collect();
+        assert_eq!(flagged, ["OBX(segment 5)-6"]);
+        let Value::Quantity(same) = &obs[2].value else {
+            panic!("{:?}", obs[2].value);
+        };
+        assert_eq!(same.converted, None, "already in the expected unit");
+    }
+
+    #[test]
     fn without_a_mapping_every_local_code_is_unmapped() {
         let n = run(ORU, &MappingTable::empty(), Vec::new());
         assert!(observations(&n).iter().all(|o| !o.code.is_mapped()));
         let codes: Vec<_> = n.unmapped.iter().map(|(_, c)| c.as_str()).collect();
-        assert_eq!(codes, ["PANEL", "GLU", "mg%", "NA"]);
+        assert_eq!(codes, ["PANEL", "GLU", "MGS/DL", "NA"]);
     }
 
     #[test]

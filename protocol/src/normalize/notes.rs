@@ -11,15 +11,12 @@ use crate::normalize::datatypes::{Accept, coded, component, field_time, first, p
 use crate::normalize::fields::Fields;
 use crate::record::{CompactString, Note};
 
-/// HL7 table 0364 (comment type) is the standard vocabulary of NTE-4.
-const COMMENT_TYPES: Accept = Accept(&["HL70364"]);
-
 /// One NTE; `None` when it holds nothing.
 pub(crate) fn note(work: &mut Work<'_>, nte: &Fields<'_>) -> Option<Note> {
     let note = Note {
         text: text(nte),
         source: component(nte.field(2), 1),
-        kind: coded(work, nte.parts(nte.field(4)), COMMENT_TYPES).map(Box::new),
+        kind: coded(work, nte.parts(nte.field(4)), Accept::GENERAL, nte.at(4)).map(Box::new),
         author: first(nte, 5, practitioner).map(Box::new),
         written_at: field_time(work, nte, 6),
     };

@@ -25,6 +25,7 @@ use crate::normalize::datatypes::{
     organization, reference_range, repeated_coded, repeated_people, string, text,
 };
 use crate::normalize::fields::Fields;
+use crate::normalize::ucum;
 use crate::record::{Coded, CompactString, Observation, Organization, ResultStatus, Timestamp};
 
 /// Reads one OBX; `group_time` is its OBR-7.
@@ -35,7 +36,9 @@ pub(crate) fn observation(
 ) -> Observation {
     let code = code(work, obx);
     let observed_at = field_time(work, obx, 14).filter(|t| Some(t) != group_time);
-    let read = value::values(work, obx);
+    let mut read = value::values(work, obx);
+    // The first value against the unit its mapping row expects.
+    ucum::safety::check_expected_unit(work, &code, &mut read.value, obx.at(6));
     Observation {
         code,
         sub_id: component(obx.field(4), 1),
@@ -45,13 +48,13 @@ pub(crate) fn observation(
         status: status(work, obx),
         observed_at,
         equipment: equipment(obx),
-        method: repeated_coded(work, obx, 17),
+        method: repeated_coded(work, obx, 17).map(Box::new),
         more_values: read.more,
         unit: read.unit,
         producer: repeated_coded(work, obx, 15).map(Box::new),
         observers: repeated_people(work, obx, 16),
         analyzed_at: field_time(work, obx, 19),
-        sites: each_coded(work, obx, 20, Accept(&["HL70163"])),
+        sites: each_coded(work, obx, 20, Accept::GENERAL),
         instance_id: first(obx, 21, entity_id).map(Box::new),
         performing_organization: performing_organization(work, obx).map(Box::new),
         performing_director: repeated_people(work, obx, 25)
@@ -65,7 +68,12 @@ pub(crate) fn observation(
 
 /// OBX-3; an empty one is warned about and kept as an empty local code.
 fn code(work: &mut Work<'_>, obx: &Fields<'_>) -> Coded {
-    if let Some(code) = coded(work, obx.parts(obx.field(3)), Accept::GENERAL) {
+    if let Some(code) = coded(
+        work,
+        obx.parts(obx.field(3)),
+        Accept::OBSERVATION,
+        obx.at(3),
+    ) {
         return code;
     }
     work.warn(

@@ -23,9 +23,6 @@ use crate::record::{
     PersonName, Practitioner, Quantity, Specimen, Telecom, Timestamp, Timing,
 };
 
-/// HL7 table 0485 (priority) is the standard vocabulary of TQ1-9.
-const PRIORITIES: Accept = Accept(&["HL70485"]);
-
 /// What an ORC says.
 #[derive(Debug, Default)]
 pub(crate) struct Common {
@@ -115,7 +112,12 @@ pub(crate) fn request(work: &mut Work<'_>, obr: &Fields<'_>) -> Request {
     Request {
         placer: number(obr, 2),
         filler: number(obr, 3),
-        service: coded(work, obr.parts(obr.field(4)), Accept::GENERAL),
+        service: coded(
+            work,
+            obr.parts(obr.field(4)),
+            Accept::OBSERVATION,
+            obr.at(4),
+        ),
         priority,
         observed_at: field_time(work, obr, 7),
         specimen: specimen::from_obr15(work, obr),
@@ -187,7 +189,7 @@ pub(crate) fn timing(work: &mut Work<'_>, tq1: &Fields<'_>) -> Timing {
         quantity: quantity(work, tq1, tq1.field(2), 2),
         start: field_time(work, tq1, 7),
         end: field_time(work, tq1, 8),
-        priorities: each_coded(work, tq1, 9, PRIORITIES),
+        priorities: each_coded(work, tq1, 9, Accept::GENERAL),
         condition: string(tq1.field(10)),
         instructions: string(tq1.field(11)),
         occurrences: text(tq1.field(14).and_then(|f| f.component(1))).and_then(|t| decimal(&t)),
@@ -300,7 +302,11 @@ fn quantity(
         Some(units) => unit_in(work, fields.parts(Some(units)), fields.at(n)),
         None => None,
     };
-    Some(Quantity { value, unit })
+    Some(Quantity {
+        value,
+        unit,
+        converted: None,
+    })
 }
 
 /// An EIP parent order (OBR-29, ORC-8): placer and filler EIs.
@@ -319,7 +325,12 @@ fn parent_order(fields: &Fields<'_>, n: usize) -> Option<ParentOrder> {
 fn parent_result(work: &mut Work<'_>, obr: &Fields<'_>) -> Option<ParentResult> {
     let prl = obr.field(26)?;
     let parent = ParentResult {
-        code: coded(work, obr.parts(prl.component(1)), Accept::GENERAL),
+        code: coded(
+            work,
+            obr.parts(prl.component(1)),
+            Accept::OBSERVATION,
+            obr.at(26).repetition(1).component(1),
+        ),
         sub_id: string(prl.component(2)),
         value: string(prl.component(3)),
     };

@@ -178,7 +178,12 @@ fn detail(
 ) -> Order {
     let fields = Fields::new(msg, segment);
     if segment.id_bytes() == b"RXO" {
-        order.service = coded(work, fields.parts(fields.field(1)), Accept::GENERAL);
+        order.service = coded(
+            work,
+            fields.parts(fields.field(1)),
+            Accept::OBSERVATION,
+            fields.at(1),
+        );
         return order;
     }
     let request = order::request(work, &fields);
@@ -218,7 +223,7 @@ fn detail(
     if order.orderer.is_none() {
         order.orderer = detail.orderers.first().cloned();
     }
-    order.detail = detail;
+    order.detail = Box::new(detail);
     order
 }
 

@@ -125,12 +125,12 @@ impl<'m> Walk<'m> {
         let mut group = ObservationGroup {
             placer_order: request.placer.id.clone(),
             filler_order: request.filler.id.clone(),
-            service: request.service,
+            service: request.service.map(Box::new),
             observed_at: request.observed_at,
             reported_at: request.reported_at,
             status: request.status,
             priority: request.priority,
-            detail: request.detail,
+            detail: Box::new(request.detail),
             ..ObservationGroup::default()
         };
         order::assigners(&mut group.detail, &request.placer, &request.filler);

@@ -10,20 +10,26 @@
 //! `normalize` for what a second patient means); NK1 segments of the
 //! first patient group become its contacts, NTE after PID or NK1 its notes
 //! (the message walkers attach those).
+//!
+//! At most [`MAX_IDENTIFIERS`] identifiers are read per list (validation
+//! refuses a message with more repetitions, so this only bounds a run on
+//! an unvalidated message); repeats are found through a hash set, so
+//! reading stays linear in the message.
 
+use std::collections::HashSet;
+
+use foldhash::fast::RandomState;
+
+use crate::hl7::limits::MAX_IDENTIFIERS;
 use crate::hl7::{ErrorCode, Message, Segment};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{
-    Accept, address, coded, component, each, each_coded, field_time, first, identifier,
+    Accept, address, coded_private, component, each, each_coded, field_time, first, identifier,
     organization, person_name, string, telecom,
 };
 use crate::normalize::fields::Fields;
 use crate::normalize::notes::note;
 use crate::record::{Contact, Identifier, Patient};
-
-/// CDC race and ethnicity codes (and HL7 tables 0005, 0189) are the
-/// standard vocabularies of PID-10 and PID-22.
-const RACE_SYSTEMS: Accept = Accept(&["CDCREC", "HL70005", "HL70189"]);
 
 /// The patient of the first PID segment, if there is one (the segment is
 /// marked as read).
@@ -43,30 +49,26 @@ pub(crate) fn patient_at(work: &mut Work<'_>, msg: &Message<'_>, segment: Segmen
 fn demographics(work: &mut Work<'_>, msg: &Message<'_>, segment: Segment<'_>) -> Patient {
     work.consume(&segment);
     let pid = Fields::new(msg, segment);
-    let mut identifiers = identifiers(work, &pid, &[3, 2, 4]);
+    let mut identifiers = IdentifierList::default();
+    identifiers.add(work, &pid, &[3, 2, 4]);
     if let Some(value) = string(pid.field(19)) {
-        push_new(
-            &mut identifiers,
-            Identifier {
-                value,
-                kind: Some("SS".into()),
-                ..Identifier::default()
-            },
-        );
+        identifiers.push(Identifier {
+            value,
+            kind: Some("SS".into()),
+            ..Identifier::default()
+        });
     }
     if let Some(license) = pid.field(20)
         && let Some(value) = string(license.component(1))
     {
-        push_new(
-            &mut identifiers,
-            Identifier {
-                value,
-                authority: string(license.component(2)),
-                kind: Some("DL".into()),
-                ..Identifier::default()
-            },
-        );
+        identifiers.push(Identifier {
+            value,
+            authority: string(license.component(2)),
+            kind: Some("DL".into()),
+            ..Identifier::default()
+        });
     }
+    let identifiers = identifiers.into_vec();
     let mut names = each(&pid, 5, person_name).into_iter();
     let name = names.next();
     let mut other_names: Vec<_> = names.collect();
@@ -81,19 +83,17 @@ fn demographics(work: &mut Work<'_>, msg: &Message<'_>, segment: Segment<'_>) ->
         sex: component(pid.field(8), 1),
         other_names,
         mothers_maiden_name: first(&pid, 6, person_name).map(Box::new),
-        races: each_coded(work, &pid, 10, RACE_SYSTEMS),
+        races: each_coded(work, &pid, 10, Accept::GENERAL),
         addresses: each(&pid, 11, address),
         phones,
-        language: coded(
-            work,
-            pid.parts(pid.field(15)),
-            Accept(&["ISO639", "HL70296"]),
-        )
-        .map(Box::new),
-        marital_status: coded(work, pid.parts(pid.field(16)), Accept(&["HL70002"])).map(Box::new),
-        religion: coded(work, pid.parts(pid.field(17)), Accept(&["HL70006"])).map(Box::new),
+        language: coded_private(work, pid.parts(pid.field(15)), Accept::GENERAL, pid.at(15))
+            .map(Box::new),
+        marital_status: coded_private(work, pid.parts(pid.field(16)), Accept::GENERAL, pid.at(16))
+            .map(Box::new),
+        religion: coded_private(work, pid.parts(pid.field(17)), Accept::GENERAL, pid.at(17))
+            .map(Box::new),
         account: first(&pid, 18, identifier).map(Box::new),
-        ethnicities: each_coded(work, &pid, 22, RACE_SYSTEMS),
+        ethnicities: each_coded(work, &pid, 22, Accept::GENERAL),
         birth_place: string(pid.field(23)),
         deceased_at: field_time(work, &pid, 29),
         deceased: component(pid.field(30), 1),
@@ -143,45 +143,81 @@ pub(crate) fn contact(work: &mut Work<'_>, nk1: &Fields<'_>) -> Contact {
     phones.extend(each(nk1, 6, telecom));
     Contact {
         name: first(nk1, 2, person_name),
-        relationship: coded(work, nk1.parts(nk1.field(3)), Accept(&["HL70063"])),
+        relationship: coded_private(work, nk1.parts(nk1.field(3)), Accept::GENERAL, nk1.at(3)),
         addresses: each(nk1, 4, address),
         phones,
-        role: coded(work, nk1.parts(nk1.field(7)), Accept(&["HL70131"])),
+        role: coded_private(work, nk1.parts(nk1.field(7)), Accept::GENERAL, nk1.at(7)),
         organization: first(nk1, 13, organization).and_then(|o| o.name),
     }
 }
 
-/// Every CX repetition of the given fields, duplicates dropped. A
-/// repetition that holds something but no id number (CX.1) is no
-/// identifier: it is warned about at its place.
-pub(crate) fn identifiers(
-    work: &mut Work<'_>,
-    segment: &Fields<'_>,
-    fields: &[usize],
-) -> Vec<Identifier> {
-    let mut out: Vec<Identifier> = Vec::new();
-    for &n in fields {
-        let Some(field) = segment.field(n) else {
-            continue;
-        };
-        for (i, rep) in field.repetitions().enumerate() {
-            match identifier(segment.parts(Some(rep))) {
-                Some(id) => push_new(&mut out, id),
-                None if rep.raw().iter().any(u8::is_ascii_alphanumeric) => work.warn(
-                    ErrorCode::RequiredFieldMissing,
-                    segment.at(n).repetition(i + 1),
-                    "an identifier without its id number (CX.1) is not carried",
-                ),
-                None => {}
+/// Identifiers in order of first appearance, each once, at most
+/// [`MAX_IDENTIFIERS`].
+#[derive(Default)]
+pub(crate) struct IdentifierList {
+    list: Vec<Identifier>,
+    /// The identifiers in `list`, once it is longer than
+    /// [`FEW_IDENTIFIERS`] (a short list is searched: cheaper than hashing,
+    /// and still a bounded cost per repetition).
+    seen: Option<HashSet<Identifier, RandomState>>,
+}
+
+/// Identifiers searched in the list rather than through the set.
+const FEW_IDENTIFIERS: usize = 8;
+
+impl IdentifierList {
+    /// Adds every CX repetition of the given fields that is not there yet,
+    /// while the list has room. A repetition that holds something but no
+    /// id number (CX.1) is no identifier: it is warned about at its place.
+    pub(crate) fn add(&mut self, work: &mut Work<'_>, segment: &Fields<'_>, fields: &[usize]) {
+        for &n in fields {
+            let Some(field) = segment.field(n) else {
+                continue;
+            };
+            for (i, rep) in field.repetitions().enumerate() {
+                if self.list.len() >= MAX_IDENTIFIERS {
+                    return;
+                }
+                match identifier(segment.parts(Some(rep))) {
+                    Some(id) => self.push(id),
+                    None if rep.raw().iter().any(u8::is_ascii_alphanumeric) => work.warn(
+                        ErrorCode::RequiredFieldMissing,
+                        segment.at(n).repetition(i + 1),
+                        "an identifier without its id number (CX.1) is not carried",
+                    ),
+                    None => {}
+                }
             }
         }
     }
-    out
-}
 
-fn push_new(list: &mut Vec<Identifier>, id: Identifier) {
-    if !list.contains(&id) {
-        list.push(id);
+    /// Adds `id` unless it is there already or the list is full.
+    pub(crate) fn push(&mut self, id: Identifier) {
+        if self.list.len() < MAX_IDENTIFIERS && self.is_new(&id) {
+            self.list.push(id);
+        }
+    }
+
+    /// True when `id` is not in the list yet (and notes it in the set,
+    /// once there is one).
+    fn is_new(&mut self, id: &Identifier) -> bool {
+        if let Some(seen) = &mut self.seen {
+            return seen.insert(id.clone());
+        }
+        if self.list.contains(id) {
+            return false;
+        }
+        if self.list.len() >= FEW_IDENTIFIERS {
+            let mut seen: HashSet<Identifier, RandomState> = self.list.iter().cloned().collect();
+            seen.insert(id.clone());
+            self.seen = Some(seen);
+        }
+        true
+    }
+
+    /// The identifiers.
+    pub(crate) fn into_vec(self) -> Vec<Identifier> {
+        self.list
     }
 }
 

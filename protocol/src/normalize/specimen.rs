@@ -9,16 +9,12 @@
 
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{
-    Accept, coded, component_time, decimal, each_coded, entity_id, field_time, first, identifier,
-    string, text, unit_in,
+    Accept, coded, coded_private, component_time, decimal, each_coded, entity_id, field_time,
+    first, identifier, string, text, unit_in,
 };
 use crate::normalize::fields::Fields;
 use crate::record::{Quantity, Specimen};
 
-/// Standard vocabularies of the specimen type (SPM-4, OBR-15.1).
-pub(crate) const SPECIMEN_TYPES: Accept = Accept(&["HL70487", "HL70070"]);
-/// Standard vocabularies of body and collection sites.
-const SITES: Accept = Accept(&["HL70163", "HL70543", "HL70550"]);
 /// SPM-11 codes of control material.
 const QC_ROLES: [&str; 8] = ["Q", "C", "E", "F", "O", "R", "V", "B"];
 
@@ -30,12 +26,14 @@ pub(crate) fn specimen(work: &mut Work<'_>, spm: &Fields<'_>) -> Specimen {
         placer_id: entity_id(spm.parts(id(1))),
         filler_id: entity_id(spm.parts(id(2))),
         parent_ids: parents(spm),
-        kind: coded(work, spm.parts(spm.field(4)), SPECIMEN_TYPES),
-        additives: each_coded(work, spm, 6, Accept(&["HL70371"])),
-        collection_method: coded(work, spm.parts(spm.field(7)), Accept(&["HL70488"])).map(Box::new),
-        source_site: coded(work, spm.parts(spm.field(8)), SITES),
-        collection_site: coded(work, spm.parts(spm.field(10)), SITES).map(Box::new),
-        role: coded(work, spm.parts(spm.field(11)), Accept(&["HL70369"])),
+        kind: coded(work, spm.parts(spm.field(4)), Accept::GENERAL, spm.at(4)),
+        additives: each_coded(work, spm, 6, Accept::GENERAL),
+        collection_method: coded_private(work, spm.parts(spm.field(7)), Accept::GENERAL, spm.at(7))
+            .map(Box::new),
+        source_site: coded_private(work, spm.parts(spm.field(8)), Accept::GENERAL, spm.at(8)),
+        collection_site: coded_private(work, spm.parts(spm.field(10)), Accept::GENERAL, spm.at(10))
+            .map(Box::new),
+        role: coded_private(work, spm.parts(spm.field(11)), Accept::GENERAL, spm.at(11)),
         amount: amount(work, spm, 12).map(Box::new),
         description: string(spm.field(14)),
         collected_at: component_time(work, spm.field(17).and_then(|f| f.component(1)), spm.at(17)),
@@ -45,9 +43,10 @@ pub(crate) fn specimen(work: &mut Work<'_>, spm: &Fields<'_>) -> Specimen {
             spm.at(17).component(2),
         ),
         received_at: field_time(work, spm, 18),
-        reject_reasons: each_coded(work, spm, 21, Accept(&["HL70490"])),
-        conditions: each_coded(work, spm, 24, Accept(&["HL70493"])),
-        container: coded(work, spm.parts(spm.field(27)), Accept(&["HL70785"])).map(Box::new),
+        reject_reasons: each_coded(work, spm, 21, Accept::GENERAL),
+        conditions: each_coded(work, spm, 24, Accept::GENERAL),
+        container: coded_private(work, spm.parts(spm.field(27)), Accept::GENERAL, spm.at(27))
+            .map(Box::new),
         accession_id: first(spm, 30, identifier).map(Box::new),
         notes: Vec::new(),
     }
@@ -78,7 +77,11 @@ fn amount(work: &mut Work<'_>, fields: &Fields<'_>, n: usize) -> Option<Quantity
         fields.parts(field.component(2)),
         fields.at(n).component(2),
     );
-    Some(Quantity { value, unit })
+    Some(Quantity {
+        value,
+        unit,
+        converted: None,
+    })
 }
 
 /// OBR-15 (SPS, before v2.5: source^additives^collection method^body
@@ -87,14 +90,15 @@ fn amount(work: &mut Work<'_>, fields: &Fields<'_>, n: usize) -> Option<Quantity
 pub(crate) fn from_obr15(work: &mut Work<'_>, obr: &Fields<'_>) -> Option<Specimen> {
     let sps = obr.field(15)?;
     let part = |n| obr.parts(sps.component(n));
+    let at = |n| obr.at(15).repetition(1).component(n);
     let specimen = Specimen {
-        kind: coded(work, part(1), SPECIMEN_TYPES),
-        additives: coded(work, part(2), Accept(&["HL70371"]))
+        kind: coded(work, part(1), Accept::GENERAL, at(1)),
+        additives: coded_private(work, part(2), Accept::GENERAL, at(2))
             .into_iter()
             .collect(),
         description: string(sps.component(3)),
-        source_site: coded(work, part(4), SITES),
-        role: coded(work, part(7), Accept(&["HL70369"])),
+        source_site: coded_private(work, part(4), Accept::GENERAL, at(4)),
+        role: coded_private(work, part(7), Accept::GENERAL, at(7)),
         ..Specimen::default()
     };
     (specimen != Specimen::default()).then_some(specimen)

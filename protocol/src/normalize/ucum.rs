@@ -43,7 +43,9 @@
 //! returned code; anything else (case, spacing, spelling, MDC) is
 //! [`UcumMatch::Translated`].
 
+pub mod grammar;
 mod mdc;
+pub(crate) mod safety;
 mod table;
 
 use crate::normalize::coding_system::CodingSystem;
@@ -106,7 +108,7 @@ pub fn to_ucum(unit: &str) -> Option<UcumUnit> {
 pub fn coded_unit_to_ucum(identifier: &str, text: &str, coding_system: &str) -> Option<UcumUnit> {
     if coding_system
         .trim()
-        .eq_ignore_ascii_case(CodingSystem::Mdc.hl7_code())
+        .eq_ignore_ascii_case(&CodingSystem::Mdc.hl7_code())
     {
         let by_code = mdc::by_code(identifier);
         let by_reference = mdc::by_reference_id(text).or_else(|| mdc::by_reference_id(identifier));

@@ -19,18 +19,14 @@
 use crate::hl7::{ErrorCode, Message};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{
-    Accept, coded, component, decimal, each, each_coded, field_time, missing_code, practitioner,
-    string, unit,
+    Accept, coded, coded_private, component, decimal, each, each_coded, field_time, missing_code,
+    practitioner, string, unit,
 };
 use crate::normalize::fields::Fields;
 use crate::normalize::notes::note;
 use crate::normalize::observation::observation;
 use crate::normalize::order::{self, Common};
 use crate::record::{Coded, Immunization, ImmunizationReport, Quantity};
-
-const MANUFACTURER_SYSTEMS: Accept = Accept(&["MVX"]);
-const ROUTE_SYSTEMS: Accept = Accept(&["HL70162"]);
-const SITE_SYSTEMS: Accept = Accept(&["HL70163"]);
 
 /// Reads every RXA with its ORC, RXR, OBX and NTE.
 pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> ImmunizationReport {
@@ -71,8 +67,18 @@ pub(crate) fn immunizations(work: &mut Work<'_>, msg: &Message<'_>) -> Immunizat
             b"RXR" => {
                 if let Some(last) = immunizations.last_mut() {
                     work.consume(&segment);
-                    last.route = coded(work, fields.parts(fields.field(1)), ROUTE_SYSTEMS);
-                    last.site = coded(work, fields.parts(fields.field(2)), SITE_SYSTEMS);
+                    last.route = coded_private(
+                        work,
+                        fields.parts(fields.field(1)),
+                        Accept::GENERAL,
+                        fields.at(1),
+                    );
+                    last.site = coded_private(
+                        work,
+                        fields.parts(fields.field(2)),
+                        Accept::GENERAL,
+                        fields.at(2),
+                    );
                 }
             }
             b"TQ1" if orc.is_some() => timing.push((order::timing(work, &fields), segment)),
@@ -113,12 +119,12 @@ fn administration(work: &mut Work<'_>, rxa: &Fields<'_>) -> Immunization {
         vaccine: vaccine(work, rxa),
         dose: dose(work, rxa),
         lot: lots.next(),
-        manufacturer: coded(work, rxa.parts(rxa.field(17)), MANUFACTURER_SYSTEMS),
+        manufacturer: coded(work, rxa.parts(rxa.field(17)), Accept::GENERAL, rxa.at(17)),
         completion: component(rxa.field(20), 1),
         action: component(rxa.field(21), 1),
-        refusal_reasons: each_coded(work, rxa, 18, Accept(&["NIP002", "HL70938"])),
+        refusal_reasons: each_coded(work, rxa, 18, Accept::GENERAL),
         administered_until: field_time(work, rxa, 4),
-        administration_notes: each_coded(work, rxa, 9, Accept(&["NIP001"])),
+        administration_notes: each_coded(work, rxa, 9, Accept::GENERAL),
         performers: each(rxa, 10, practitioner),
         more_lots: lots.collect(),
         expires_at: field_time(work, rxa, 16),
@@ -129,7 +135,7 @@ fn administration(work: &mut Work<'_>, rxa: &Fields<'_>) -> Immunization {
 
 /// RXA-5; an empty one is warned about and kept as an empty code.
 fn vaccine(work: &mut Work<'_>, rxa: &Fields<'_>) -> Coded {
-    if let Some(code) = coded(work, rxa.parts(rxa.field(5)), Accept::GENERAL) {
+    if let Some(code) = coded(work, rxa.parts(rxa.field(5)), Accept::GENERAL, rxa.at(5)) {
         return code;
     }
     work.warn(
@@ -154,6 +160,7 @@ fn dose(work: &mut Work<'_>, rxa: &Fields<'_>) -> Option<Quantity> {
     Some(Quantity {
         value,
         unit: unit(work, rxa, 7),
+        converted: None,
     })
 }
 

@@ -7,8 +7,21 @@
 //!   identifier of a person.
 //! - Every text is cut to [`MAX_FACT_LEN`] bytes (at a character
 //!   boundary), so a profile's memory is bounded by its set caps.
+//! - Linear in the message: segment ids are deduplicated through a hash
+//!   set, not by searching the list of ids found so far.
+//! - A fact taken from an OBX must look like what its field is meant to
+//!   hold, or it is replaced by a fixed word: a code or coding system
+//!   with white space is free text ([`FREE_TEXT`]), a "unit" that is a
+//!   number or has white space is a shifted value ([`NOT_A_UNIT`]), a
+//!   value type that is not two or three capitals is [`NOT_A_TYPE`]. A
+//!   sender that shifts its OBX fields (OBX-2 left out, so OBX-6 holds the
+//!   value) or writes text into a code field thus never gets that text
+//!   into a drift alert, a log line or a heartbeat.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+
+use foldhash::fast::RandomState;
 
 use crate::hl7::Message;
 
@@ -54,11 +67,13 @@ impl<'a> Facts<'a> {
             (false, true) => Some(mt.code),
             (false, false) => Some(format!("{}^{}", mt.code, mt.event)),
         };
+        // First occurrences in order; the set makes it one pass, however
+        // many distinct ids a message holds.
         let mut segments: Vec<Cow<'a, str>> = Vec::new();
+        let mut seen: HashSet<&[u8], RandomState> = HashSet::default();
         for seg in msg.segments().filter(|s| s.has_valid_id()) {
-            let id = seg.id();
-            if !segments.contains(&id) {
-                segments.push(id);
+            if seen.insert(seg.id_bytes()) {
+                segments.push(seg.id());
             }
         }
         Facts {
@@ -71,6 +86,43 @@ impl<'a> Facts<'a> {
     }
 }
 
+/// Stands for an OBX-3 code or coding system that is free text.
+pub const FREE_TEXT: &str = "(free text)";
+/// Stands for an OBX-6 "unit" that is a number or free text (a shifted value).
+pub const NOT_A_UNIT: &str = "(not a unit)";
+/// Stands for an OBX-2 that is not a value type.
+pub const NOT_A_TYPE: &str = "(not a value type)";
+
+/// `text` if it can be an identifier (no white space or control character), else `FREE_TEXT`.
+fn identifier(text: Cow<'_, str>) -> Cow<'_, str> {
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Cow::Borrowed(FREE_TEXT)
+    } else {
+        text
+    }
+}
+
+/// `text` if it can be a unit: an identifier that is not a number.
+fn unit_like(text: Cow<'_, str>) -> Cow<'_, str> {
+    let number = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | '+' | '-' | '<' | '>' | '='));
+    if number || identifier(Cow::Borrowed(&text)) == FREE_TEXT {
+        Cow::Borrowed(NOT_A_UNIT)
+    } else {
+        text
+    }
+}
+
+/// `text` if it can be an HL7 value type (two or three capitals or digits).
+fn value_type_like(text: Cow<'_, str>) -> Cow<'_, str> {
+    let ok = (2..=3).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if ok { text } else { Cow::Borrowed(NOT_A_TYPE) }
+}
+
 fn observation(obx: crate::hl7::Segment<'_>) -> Option<Observation<'_>> {
     let part = |field: usize, comp: usize| {
         obx.field(field)
@@ -81,10 +133,10 @@ fn observation(obx: crate::hl7::Segment<'_>) -> Option<Observation<'_>> {
             .filter(|v| !v.is_empty())
     };
     Some(Observation {
-        code: part(3, 1)?,
-        system: part(3, 3),
-        unit: part(6, 1),
-        value_type: part(2, 1),
+        code: identifier(part(3, 1)?),
+        system: part(3, 3).map(identifier),
+        unit: part(6, 1).map(unit_like),
+        value_type: part(2, 1).map(value_type_like),
     })
 }
 
@@ -142,6 +194,29 @@ mod tests {
         assert_eq!(facts.observations[1].unit, None);
         let text = format!("{facts:?}");
         assert!(!text.contains("DOE") && !text.contains("5.4") && !text.contains("12345"));
+    }
+
+    #[test]
+    fn a_shifted_or_free_text_obx_never_yields_its_text_as_a_fact() {
+        // One field too many before OBX-5: the value lands in OBX-6, the unit in OBX-7.
+        let raw = "MSH|^~\\&|LAB|F|EHR|C|20240101||ORU^R01|C1|P|2.5.1\r\
+                   OBX|1|NM|GLU^Glucose^99LAB|||138.4|mg/dL\r\
+                   OBX|2|CWE|Pain score said aloud^^L||7|Patient said something\r\
+                   OBX|3|said aloud|K^Potassium^99LAB||4.1|mmol/L\r";
+        let msg = Message::parse(raw.as_bytes()).unwrap();
+        let facts = Facts::of(&msg);
+        let text = format!("{facts:?}");
+        for secret in ["138.4", "Pain score", "Patient said", "said aloud"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert_eq!(facts.observations[0].unit.as_deref(), Some(NOT_A_UNIT));
+        assert_eq!(facts.observations[1].code, FREE_TEXT);
+        assert_eq!(facts.observations[1].unit.as_deref(), Some(NOT_A_UNIT));
+        assert_eq!(
+            facts.observations[2].value_type.as_deref(),
+            Some(NOT_A_TYPE)
+        );
+        assert_eq!(facts.observations[2].unit.as_deref(), Some("mmol/L"));
     }
 
     #[test]

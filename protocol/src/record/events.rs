@@ -184,7 +184,7 @@ pub struct Order {
     pub result_status: Option<CompactString>,
     /// The order's people, links, timing, specimens and comments.
     #[serde(flatten)]
-    pub detail: OrderDetail,
+    pub detail: Box<OrderDetail>,
 }
 
 /// VXU^V04.
@@ -257,7 +257,7 @@ pub struct Immunization {
     pub observations: Vec<Observation>,
     /// The ORC's people and the NTE comments.
     #[serde(flatten)]
-    pub detail: OrderDetail,
+    pub detail: Box<OrderDetail>,
 }
 
 /// A message type without a dedicated normalizer: its segments as text.

@@ -57,6 +57,7 @@ mod coded;
 mod compact;
 mod decimal;
 mod events;
+pub mod limits;
 mod party;
 mod report;
 mod time;
@@ -77,9 +78,9 @@ pub use party::{
     Telecom,
 };
 pub use report::{
-    Note, Observation, ObservationGroup, ObservationReport, OrderDetail, ParentOrder, ParentResult,
-    Quantity, ReferenceRange, ResultStatus, Series, Specimen, StructuredNumeric, Timing, Unit,
-    Value,
+    Converted, Note, Observation, ObservationGroup, ObservationReport, OrderDetail, ParentOrder,
+    ParentResult, Quantity, ReferenceRange, ResultStatus, Series, Specimen, StructuredNumeric,
+    Timing, Unit, Value,
 };
 pub use time::{Precision, Timestamp};
 

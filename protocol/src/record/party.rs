@@ -94,7 +94,7 @@ pub struct Contact {
 }
 
 /// A CX identifier: value, assigning authority and type.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Identifier {
     /// CX.1.
     pub value: CompactString,

@@ -23,7 +23,7 @@ pub struct ObservationGroup {
     /// OBR-3 (else ORC-3) filler order number.
     pub filler_order: Option<CompactString>,
     /// OBR-4 universal service id (the panel or test ordered).
-    pub service: Option<Coded>,
+    pub service: Option<Box<Coded>>,
     /// OBR-7 observation (collection) time.
     pub observed_at: Option<Timestamp>,
     /// OBR-22 results reported time.
@@ -46,7 +46,7 @@ pub struct ObservationGroup {
     pub priority: Option<CompactString>,
     /// The order's people, links, timing, specimens and comments.
     #[serde(flatten)]
-    pub detail: OrderDetail,
+    pub detail: Box<OrderDetail>,
 }
 
 /// What ORC, OBR, TQ1, SPM and NTE say about an order beyond its numbers,
@@ -299,7 +299,7 @@ pub struct Observation {
     /// OBX-18 equipment instance identifiers (device EUI-64 etc).
     pub equipment: Vec<CompactString>,
     /// OBX-17 observation method.
-    pub method: Option<Coded>,
+    pub method: Option<Box<Coded>>,
     /// OBX-5 repetitions after the first, each read as OBX-2 says (text
     /// repetitions are joined into `value` instead).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -374,10 +374,28 @@ pub struct Series {
 /// A number with its unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Quantity {
-    /// The value.
+    /// The value, as sent.
     pub value: Decimal,
-    /// The unit.
+    /// The unit, as sent.
     pub unit: Option<Unit>,
+    /// The value in the unit the interface's mapping table expects for
+    /// this code (its `target_unit`), when the sent unit differs but is
+    /// commensurable with it (`value` and `unit` stay as sent).
+    pub converted: Option<Converted>,
+}
+
+/// A quantity converted to the unit a mapping row expects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Converted {
+    /// The converted value.
+    pub value: Decimal,
+    /// The expected UCUM unit.
+    pub unit: CompactString,
+    /// True when the value is the exact product of the sent value and a
+    /// decimal conversion factor (`5.4 mg/dL` is exactly `54.0 mg/L`);
+    /// false when it was rounded (a temperature offset, a factor that has
+    /// no short decimal form).
+    pub exact: bool,
 }
 
 /// A unit as sent and as UCUM.

@@ -15,8 +15,10 @@
 //! - The golden file `protocol/tests/golden/heartbeat_v1.bin` pins the
 //!   encoding byte for byte.
 //!
-//! Compatibility: `SourceStats::resends`, `SourceStats::control_id_reused`,
-//! `SourceStats::acks_received` and the listener counters after it were
+//! Compatibility: [`Heartbeat::custody`] was appended before any release too.
+//! `SourceStats::resends`, `SourceStats::control_id_reused`,
+//! `SourceStats::acks_received` and the counters after it, and
+//! `QueueStats::parked`, were
 //! appended before any release shipped, so the schema stayed at version 1 and the golden file was
 //! regenerated; from the first release on, such a change bumps
 //! [`HEARTBEAT_SCHEMA_VERSION`].
@@ -25,6 +27,12 @@ use serde::{Deserialize, Serialize};
 
 /// The heartbeat schema version this crate writes and reads.
 pub const HEARTBEAT_SCHEMA_VERSION: u16 = 1;
+
+/// The largest heartbeat written or read, in bytes. A heartbeat is a few
+/// hundred bytes per interface; the cap bounds what a decoder spends on a
+/// payload that claims long lists (its lists take about 20 times their
+/// encoded size in memory).
+pub const MAX_HEARTBEAT_BYTES: usize = 1 << 20;
 
 /// One heartbeat: the health of one gateway at `sent_at_ms`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +71,33 @@ pub struct Heartbeat {
     pub clock_offset_ms: Option<i64>,
     /// One entry per configured interface (listener), in config order.
     pub sources: Vec<SourceStats>,
+    /// Patient data at rest on the gateway: refusals, quarantine, audit.
+    pub custody: Custody,
+}
+
+/// What the gateway holds of patient data at rest, and whether it takes more. New fields
+/// (quarantine bytes and expiry, set-aside files) are appended here as they are measured.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Custody {
+    /// Set while new messages are refused for space (every message gets AR).
+    pub refusing: Option<Refusing>,
+    /// Quarantine entries neither replayed nor dropped.
+    pub quarantine_open: u64,
+    /// The audit trail's head: the hash of its newest line, hex. A reader that keeps it can
+    /// later tell whether the box's trail was cut or rewritten (`hl7edge audit verify`).
+    pub audit_head: Option<String>,
+    /// Lines in the audit trail (kept lines, after pruning).
+    pub audit_lines: u64,
+}
+
+/// Why new messages are refused, with the numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Refusing {
+    /// `quota` (`storage.max_bytes` reached), `reserve` (the filesystem would keep less than the
+    /// store needs beside its data) or `filesystem` (no space left).
+    pub cause: String,
+    /// The reason in words, with sizes.
+    pub reason: String,
 }
 
 /// The identity a gateway is configured with (`[gateway]` in its config).
@@ -82,8 +117,12 @@ pub struct QueueStats {
     /// Records committed and not yet acknowledged by the broker.
     pub depth: u64,
     /// Age of the oldest unsent record in milliseconds; `None` when the
-    /// queue is empty.
+    /// queue is empty. Parked records are not counted here nor in `depth`.
     pub oldest_unsent_age_ms: Option<u64>,
+    /// Records set aside because they can never fit the hub's payload
+    /// limit (`hub.max_payload`): kept on the gateway, not sent, waiting
+    /// for a technician (`hl7edge parked`). Non-zero is an alarm.
+    pub parked: u64,
 }
 
 /// Disk space, database size and storage events.
@@ -165,6 +204,10 @@ pub struct SourceStats {
     /// MLLP-over-TLS handshakes that failed since start (including a
     /// missing or untrusted client certificate).
     pub tls_failures: u64,
+    /// Messages whose MSH-15/MSH-16 asked for no acknowledgement (`NE`),
+    /// over the store's lifetime. They are answered anyway unless the
+    /// interface's `ack_mode` is `as_requested`.
+    pub no_ack_requested: u64,
 }
 
 /// An unmapped terminology code and how often it was seen.
@@ -194,16 +237,30 @@ pub enum TelemetryError {
     /// The bytes are not a valid heartbeat (or a value could not be encoded).
     #[error("payload is not a valid hl7edge heartbeat: {0}")]
     Malformed(#[from] postcard::Error),
+    /// The payload is larger than any heartbeat.
+    #[error("heartbeat of {len} bytes; a heartbeat is at most {MAX_HEARTBEAT_BYTES} bytes")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+    },
 }
 
 impl Heartbeat {
     /// Encodes the heartbeat with postcard.
     pub fn encode(&self) -> Result<Vec<u8>, TelemetryError> {
-        Ok(postcard::to_allocvec(self)?)
+        let bytes = postcard::to_allocvec(self)?;
+        if bytes.len() > MAX_HEARTBEAT_BYTES {
+            return Err(TelemetryError::TooLarge { len: bytes.len() });
+        }
+        Ok(bytes)
     }
 
-    /// Decodes a payload, checking the schema version first.
+    /// Decodes a payload, checking its size and then the schema version
+    /// first.
     pub fn decode(bytes: &[u8]) -> Result<Heartbeat, TelemetryError> {
+        if bytes.len() > MAX_HEARTBEAT_BYTES {
+            return Err(TelemetryError::TooLarge { len: bytes.len() });
+        }
         let (version, _) = postcard::take_from_bytes::<u16>(bytes)?;
         if version != HEARTBEAT_SCHEMA_VERSION {
             return Err(TelemetryError::UnknownSchema {
@@ -260,6 +317,7 @@ mod tests {
             hours_until_full: None,
             clock_offset_ms: None,
             sources: vec![],
+            custody: Custody::default(),
         }
     }
 

@@ -23,23 +23,42 @@ use uuid::Uuid;
 use super::{SCHEMA_VERSION, StoredRecord, WireError};
 
 /// Builds one envelope payload from stored records.
+///
+/// The payload is written into one buffer: the head, room for the count,
+/// then the entries; [`EnvelopeWriter::finish`] writes the count into that
+/// room and closes the gap in place. With [`EnvelopeWriter::with_capacity`]
+/// the buffer is allocated once, so a payload costs one allocation and one
+/// copy of each record, whatever its size.
 #[derive(Debug)]
 pub struct EnvelopeWriter {
-    head: Vec<u8>,
-    entries: Vec<u8>,
+    /// `head`, [`COUNT_ROOM`] bytes, then the entries.
+    buf: Vec<u8>,
+    head_len: usize,
     count: usize,
 }
+
+/// Room for the entry count: the longest varint of a `u64`.
+const COUNT_ROOM: usize = 10;
 
 impl EnvelopeWriter {
     /// An empty envelope of the current schema version for records that
     /// `gateway` received on interface `source`.
     pub fn new(gateway: &str, source: &str) -> Result<Self, WireError> {
-        let head = postcard::to_extend(&SCHEMA_VERSION, Vec::with_capacity(64))?;
-        let head = postcard::to_extend(gateway, head)?;
-        let head = postcard::to_extend(source, head)?;
+        Self::with_capacity(gateway, source, 0)
+    }
+
+    /// Like [`EnvelopeWriter::new`], with room for `entries` bytes of
+    /// entries (see [`entry_len`]) allocated up front.
+    pub fn with_capacity(gateway: &str, source: &str, entries: usize) -> Result<Self, WireError> {
+        let capacity = envelope_len(gateway, source, 0, entries).saturating_add(COUNT_ROOM);
+        let buf = postcard::to_extend(&SCHEMA_VERSION, Vec::with_capacity(capacity))?;
+        let buf = postcard::to_extend(gateway, buf)?;
+        let mut buf = postcard::to_extend(source, buf)?;
+        let head_len = buf.len();
+        buf.resize(head_len + COUNT_ROOM, 0);
         Ok(EnvelopeWriter {
-            head,
-            entries: Vec::new(),
+            buf,
+            head_len,
             count: 0,
         })
     }
@@ -58,12 +77,21 @@ impl EnvelopeWriter {
     ) -> Result<(), WireError> {
         let body = StoredRecord::body(stored)?;
         // Everything that can fail comes before the first byte is added.
-        let head = postcard::to_allocvec(&(id, Some(sequence), received_at_ms))?;
-        let tail = postcard::to_allocvec(&raw)?;
-        self.entries.reserve(head.len() + body.len() + tail.len());
-        self.entries.extend_from_slice(&head);
-        self.entries.extend_from_slice(body);
-        self.entries.extend_from_slice(&tail);
+        let mut head = [0_u8; 48];
+        let head = postcard::to_slice(&(id, Some(sequence), received_at_ms), &mut head)?;
+        let raw_len = raw.map(<[u8]>::len);
+        self.buf
+            .reserve(entry_len(sequence, received_at_ms, stored.len(), raw_len));
+        self.buf.extend_from_slice(head);
+        self.buf.extend_from_slice(body);
+        match raw {
+            None => self.buf.push(0),
+            Some(raw) => {
+                self.buf.push(1);
+                push_varint(&mut self.buf, raw.len() as u64);
+                self.buf.extend_from_slice(raw);
+            }
+        }
         self.count += 1;
         Ok(())
     }
@@ -80,12 +108,73 @@ impl EnvelopeWriter {
 
     /// The payload: the header, the number of records, the records.
     pub fn finish(self) -> Result<Vec<u8>, WireError> {
-        let mut out = self.head;
-        out.reserve(self.entries.len() + 10);
-        let mut out = postcard::to_extend(&self.count, out)?;
-        out.extend_from_slice(&self.entries);
-        Ok(out)
+        let mut buf = self.buf;
+        let mut count = [0_u8; COUNT_ROOM];
+        let count = postcard::to_slice(&self.count, &mut count)?;
+        // head | gap | count | entries: move the head up to the count.
+        let gap = COUNT_ROOM - count.len();
+        let count_at = self.head_len + gap;
+        if let Some(room) = buf.get_mut(count_at..self.head_len + COUNT_ROOM) {
+            room.copy_from_slice(count);
+        }
+        buf.copy_within(..self.head_len, gap);
+        buf.drain(..gap);
+        Ok(buf)
     }
+}
+
+/// Appends `n` as postcard's varint.
+fn push_varint(buf: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+}
+
+/// The bytes [`EnvelopeWriter::push`] appends for one entry, computed
+/// from lengths alone (no copy): the record id (always 17 bytes), the
+/// sequence number, the receive time, the stored record after its schema
+/// version, and the optional raw bytes. `stored_len` is the length of what
+/// [`StoredRecord::encode`] returned; `raw_len` is `None` when the raw
+/// message does not travel.
+pub fn entry_len(
+    sequence: u64,
+    received_at_ms: i64,
+    stored_len: usize,
+    raw_len: Option<usize>,
+) -> usize {
+    /// A UUID is written as a byte string: its length (16), then 16 bytes.
+    const ID_LEN: usize = 17;
+    let body = stored_len.saturating_sub(varint_len(u64::from(SCHEMA_VERSION)));
+    let raw = raw_len.map_or(1, |len| 1 + varint_len(len as u64) + len);
+    ID_LEN
+        .saturating_add(1 + varint_len(sequence))
+        .saturating_add(varint_len(zigzag(received_at_ms)))
+        .saturating_add(body)
+        .saturating_add(raw)
+}
+
+/// The length of the payload an [`EnvelopeWriter`] for `gateway` and
+/// `source` finishes with `count` entries of `entries` bytes in total (see
+/// [`entry_len`]); computed, not written.
+pub fn envelope_len(gateway: &str, source: &str, count: usize, entries: usize) -> usize {
+    let text = |s: &str| varint_len(s.len() as u64) + s.len();
+    varint_len(u64::from(SCHEMA_VERSION))
+        + text(gateway)
+        + text(source)
+        + varint_len(count as u64)
+        + entries
+}
+
+/// Bytes postcard's varint takes for `n`.
+fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Postcard's zigzag form of a signed number.
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
 }
 
 #[cfg(test)]
@@ -147,6 +236,68 @@ mod tests {
         assert_eq!(spliced, expected);
         let decoded = Envelope::decode(&spliced).expect("decodes");
         assert_eq!(decoded.entries, entries);
+    }
+
+    #[test]
+    fn payload_lengths_are_known_before_anything_is_appended() {
+        let records = [
+            (stored(ORU), 1_763_800_000_000_i64, None),
+            (stored(ADT), -5, Some(ADT.as_bytes().to_vec())),
+            (stored(ORU), i64::MAX, Some(vec![b'x'; 300])),
+            (stored(ADT), 0, Some(Vec::new())),
+            (stored(ORU), i64::MIN, None),
+        ];
+        let encoded: Vec<_> = records
+            .iter()
+            .map(|(record, at, raw)| (record.encode().expect("encodes"), *at, raw.as_deref()))
+            .collect();
+        for n in 1..=encoded.len() {
+            // Sequence numbers of one, two and ten varint bytes.
+            let sequence = |i: usize| [1, 300, u64::MAX][i % 3];
+            let entries: usize = encoded
+                .iter()
+                .take(n)
+                .enumerate()
+                .map(|(i, (bytes, at, raw))| {
+                    entry_len(sequence(i), *at, bytes.len(), raw.map(<[u8]>::len))
+                })
+                .sum();
+            let predicted = envelope_len("org/site/gw-1", "lab", n, entries);
+            for capacity in [0, entries] {
+                let mut writer = EnvelopeWriter::with_capacity("org/site/gw-1", "lab", capacity)
+                    .expect("writer");
+                for (i, (bytes, at, raw)) in encoded.iter().take(n).enumerate() {
+                    let id = Uuid::from_u128(u128::MAX - i as u128);
+                    writer
+                        .push(id, sequence(i), *at, bytes, *raw)
+                        .expect("push");
+                }
+                let payload = writer.finish().expect("finish");
+                assert_eq!(payload.len(), predicted, "{n} entries");
+                assert!(payload.capacity() <= predicted + 10 || capacity == 0);
+            }
+        }
+    }
+
+    #[test]
+    fn varint_lengths_match_postcard() {
+        for n in [
+            0_u64,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let encoded = postcard::to_allocvec(&n).expect("encodes");
+            assert_eq!(varint_len(n), encoded.len(), "{n}");
+        }
+        for n in [0_i64, -1, 1, -64, 64, i64::MIN, i64::MAX] {
+            let encoded = postcard::to_allocvec(&n).expect("encodes");
+            assert_eq!(varint_len(zigzag(n)), encoded.len(), "{n}");
+        }
     }
 
     #[test]

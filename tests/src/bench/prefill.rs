@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use hl7edge::ingest::{AckIds, Interface, Prepared, Stamp, prepare};
+use hl7edge::ingest::{AckIds, Interface, PayloadLimit, Prepared, Stamp, prepare};
 use hl7edge::store::{Store, StoreConfig, StoreError};
 use hl7edge::telemetry::drift::DriftWatch;
 use hl7edge_protocol::hl7::ack::AckMode;
@@ -54,11 +54,16 @@ pub async fn prefill(
         .map_err(|e| PrefillError::Task(e.to_string()))??;
     let iface = Interface {
         name: source.to_owned(),
-        ack_mode: AckMode::Auto,
+        ack_mode: AckMode::Always,
         time_zone: jiff::tz::TimeZone::UTC,
         mapping: MappingTable::empty(),
         unmapped: Mutex::new(UnmappedCounter::new(64)),
         drift: Mutex::new(DriftWatch::default()),
+        payload: PayloadLimit {
+            max_payload: 128_000,
+            gateway: "acme-health/clinic-12/gw-0001".into(),
+            include_raw: false,
+        },
     };
     let ids = AckIds::default();
     let mut inserts = JoinSet::new();

@@ -43,6 +43,8 @@ pub struct Received {
     pub correlation_data: Option<Vec<u8>>,
     /// MQTT v5 user properties.
     pub user_properties: Vec<(String, String)>,
+    /// When the subscriber received it (wall clock, for latency figures).
+    pub received_at: std::time::SystemTime,
 }
 
 impl Received {
@@ -59,6 +61,7 @@ impl Received {
             user_properties: properties
                 .map(|p| p.user_properties.clone())
                 .unwrap_or_default(),
+            received_at: std::time::SystemTime::now(),
         }
     }
 }

@@ -11,31 +11,10 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::cli::confirm::{Confirm, answered_yes};
 use crate::cli::quarantine::{list, open_entry};
 use crate::cli::{CliError, Opened, text};
 use crate::store::{now_ms, offline};
-
-/// How the drop is confirmed.
-#[derive(Debug)]
-pub(super) enum Confirm<R> {
-    /// `--yes` was given.
-    Given,
-    /// Ask on the terminal and read the answer from `R`.
-    Ask(R),
-    /// No terminal and no `--yes`: refuse.
-    Impossible,
-}
-
-impl<R: BufRead> Confirm<R> {
-    /// The confirmation for `--yes` (`yes`) and whether stdin is a terminal.
-    pub(super) fn new(yes: bool, on_terminal: bool, input: R) -> Self {
-        match (yes, on_terminal) {
-            (true, _) => Self::Given,
-            (false, true) => Self::Ask(input),
-            (false, false) => Self::Impossible,
-        }
-    }
-}
 
 /// Runs `hl7edge quarantine drop ID`; exit code 1 when the technician
 /// answered no.
@@ -49,7 +28,12 @@ pub(super) fn run<R: BufRead>(
     let entry = open_entry(&opened, id)?;
     let confirmed = match confirm {
         Confirm::Given => true,
-        Confirm::Impossible => return Err(CliError::NeedsConfirmation { id }),
+        Confirm::Impossible => {
+            return Err(CliError::NeedsConfirmation {
+                what: "quarantine entry",
+                id,
+            });
+        }
         Confirm::Ask(input) => {
             let line = list::lines(&opened, vec![entry.summary.clone()])?;
             write!(out, "{}", list::table(&line))?;
@@ -79,13 +63,4 @@ pub(super) fn run<R: BufRead>(
         text::utc(at)
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn answered_yes(mut input: impl BufRead) -> std::io::Result<bool> {
-    let mut answer = String::new();
-    input.read_line(&mut answer)?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
 }

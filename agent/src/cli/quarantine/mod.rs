@@ -26,6 +26,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use super::confirm::Confirm;
 use super::{CliError, Opened, text};
 use crate::config;
 use crate::store::QuarantineEntry;
@@ -82,7 +83,7 @@ pub fn command(args: &QuarantineArgs) -> Result<ExitCode, CliError> {
     if let Action::Drop { id, yes } = args.action {
         let stdin = std::io::stdin();
         let on_terminal = std::io::IsTerminal::is_terminal(&stdin);
-        let confirm = drop_entry::Confirm::new(yes, on_terminal, stdin.lock());
+        let confirm = Confirm::new(yes, on_terminal, stdin.lock());
         return drop_entry::run(&args.config, id, confirm, &mut out);
     }
     run(args, &mut out)
@@ -96,7 +97,7 @@ pub fn run(args: &QuarantineArgs, out: &mut impl Write) -> Result<ExitCode, CliE
         Action::Show { id } => show::run(&args.config, *id, out),
         Action::Replay { id } => replay::run(&args.config, *id, out),
         Action::Drop { id, yes } => {
-            let confirm = drop_entry::Confirm::new(*yes, false, std::io::empty());
+            let confirm = Confirm::new(*yes, false, std::io::empty());
             drop_entry::run(&args.config, *id, confirm, out)
         }
     }

@@ -57,7 +57,7 @@ fn prepare(opened: &Opened, entry: &QuarantineEntry) -> Result<Prepared, CliErro
             interface: s.source.clone(),
             config: opened.config_path.clone(),
         })?;
-    let iface = daemon::interface(listener).map_err(|e| CliError::Interface {
+    let iface = daemon::interface(&opened.config, listener).map_err(|e| CliError::Interface {
         interface: s.source.clone(),
         detail: format!("{e:#}"),
     })?;

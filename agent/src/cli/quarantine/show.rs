@@ -20,6 +20,21 @@ pub(super) fn run(config: &Path, id: i64, out: &mut impl Write) -> Result<ExitCo
     let entry = opened
         .read(|r| r.quarantine_get(id))?
         .ok_or(CliError::NoSuchEntry { id })?;
+    // Printing a raw message is a read of patient data: it is recorded first, and nothing is
+    // printed when it cannot be recorded.
+    let uid = rustix::process::getuid().as_raw();
+    let detail = format!(
+        "entry {id} printed with its raw message ({} bytes) by uid {uid}",
+        entry.raw.len()
+    );
+    crate::store::offline::audit(opened.db_path(), now_ms(), "quarantine.shown", &detail)
+        .map_err(|source| CliError::DatabaseWrite {
+            action: format!(
+                "record the read of quarantine entry {id} in the audit trail (nothing was shown; run as root or as the service user)"
+            ),
+            path: opened.db_path().to_owned(),
+            source,
+        })?;
     render(&entry, now_ms(), out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ use std::io::Write;
 use bytesize::ByteSize;
 
 use super::{QUEUE_OLD_SECS, StatusReport};
+use crate::cli::parked as plist;
 use crate::cli::quarantine::list as qlist;
 use crate::cli::text::{self, Align};
 
@@ -18,11 +19,46 @@ pub(super) fn render(r: &StatusReport, now: i64, out: &mut impl Write) -> std::i
         r.database.path.display()
     )?;
     writeln!(out)?;
+    intake(r, out)?;
     queue(r, out)?;
     interfaces(r, now, out)?;
     quarantine(r, out)?;
+    parked(r, out)?;
     audit(r, out)?;
     advice(r, out)
+}
+
+fn intake(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
+    let i = &r.intake;
+    match &i.reason {
+        Some(reason) => {
+            writeln!(
+                out,
+                "REFUSING NEW MESSAGES: every message is answered AR now (the sender keeps it and retries)"
+            )?;
+            writeln!(out, "  why  {reason}")?;
+        }
+        None => writeln!(out, "Accepting new messages")?,
+    }
+    let available = i
+        .available_bytes
+        .map_or_else(|| "unknown".to_owned(), |a| ByteSize(a).to_string());
+    writeln!(
+        out,
+        "  queue {} of storage.max_bytes {}; filesystem {} available, {} kept free by the store",
+        ByteSize(i.used_bytes),
+        ByteSize(i.max_bytes),
+        available,
+        ByteSize(i.keep_bytes)
+    )?;
+    if i.refused_for_space > 0 {
+        writeln!(
+            out,
+            "  {} message(s) refused for space since the database was created",
+            i.refused_for_space
+        )?;
+    }
+    writeln!(out)
 }
 
 fn queue(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
@@ -91,6 +127,18 @@ fn interfaces(r: &StatusReport, now: i64, out: &mut impl Write) -> std::io::Resu
         Align::Left,
     ];
     write!(out, "{}", text::table("  ", &aligns, &rows))?;
+    for i in r.interfaces.iter().filter(|i| i.no_ack_requested > 0) {
+        let answered = match i.ack_mode {
+            Some("as_requested") => "not answered (ack_mode = \"as_requested\")",
+            Some("original") => "answered AA/AE/AR (ack_mode = \"original\")",
+            _ => "answered anyway (ack_mode = \"always\")",
+        };
+        writeln!(
+            out,
+            "  {}: {} message(s) asked for no acknowledgement (MSH-15/16 NE); {answered}",
+            i.name, i.no_ack_requested
+        )?;
+    }
     writeln!(out)
 }
 
@@ -116,6 +164,27 @@ fn quarantine(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out)
 }
 
+fn parked(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
+    let p = &r.parked;
+    let limit = ByteSize(p.max_payload);
+    match p.count {
+        0 => return Ok(()),
+        1 => writeln!(
+            out,
+            "Parked: 1 record too big for the hub (over hub.max_payload, {limit}), kept, not sent"
+        )?,
+        n => writeln!(
+            out,
+            "Parked: {n} records too big for the hub (over hub.max_payload, {limit}), kept, not sent"
+        )?,
+    }
+    if p.count > u64::try_from(p.oldest.len()).unwrap_or(u64::MAX) {
+        writeln!(out, "  the oldest {}:", p.oldest.len())?;
+    }
+    write!(out, "{}", plist::table(&p.oldest))?;
+    writeln!(out)
+}
+
 fn audit(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "Recent changes (audit trail, newest first)")?;
     if r.recent_audit.is_empty() {
@@ -137,6 +206,25 @@ fn audit(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out)
 }
 
+fn refusing_advice(r: &StatusReport) -> String {
+    let why = r.intake.reason.as_deref().unwrap_or("no room");
+    let fix = match r.intake.cause {
+        Some("quota") => {
+            "The queue reached storage.max_bytes because the hub has not taken messages.\n    \
+             Check the hub connection: hl7edge doctor. Messages are accepted again as soon as \
+             the queue drains."
+        }
+        Some("reserve") => {
+            "The data partition is too small for the store (or filled by other files): it keeps \
+             a reserve for deletes and room for its write-ahead log beside the queue.\n    \
+             hl7edge doctor names the partition size needed; move storage.path to a larger \
+             partition or free space on this one."
+        }
+        _ => "Free space on the data partition (old logs, other files), or move storage.path.",
+    };
+    format!("The gateway is refusing every message: {why}.\n    {fix}")
+}
+
 fn advice(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "What to do")?;
     if r.attention.is_empty() {
@@ -144,6 +232,7 @@ fn advice(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
     }
     for code in &r.attention {
         let text = match *code {
+            "refusing" => refusing_advice(r),
             "queue_old" => format!(
                 "Messages have waited more than {} for the hub.\n    \
                  Check the network and the hub connection: hl7edge doctor\n    \
@@ -155,6 +244,13 @@ fn advice(r: &StatusReport, out: &mut impl Write) -> std::io::Result<()> {
                  After fixing the cause (for example the mapping table): \
                  hl7edge quarantine replay ID\n    \
                  Only if it must never be sent: hl7edge quarantine drop ID"
+                .to_owned(),
+            "records_parked" => "Records too big for the hub are set aside (parked): kept, \
+                 not sent; the records behind them are sent.\n    \
+                 See them: hl7edge parked list\n    \
+                 If the broker accepts larger messages: raise hub.max_payload, restart the \
+                 service, then hl7edge parked replay ID\n    \
+                 Only if it must never be sent: hl7edge parked drop ID"
                 .to_owned(),
             other => other.to_owned(),
         };

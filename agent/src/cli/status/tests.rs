@@ -114,3 +114,30 @@ fn status_reads_while_the_agent_writes() {
     assert_eq!(v["queue"]["depth"], 1);
     close(running);
 }
+
+#[test]
+fn a_parked_record_is_an_alarm_with_the_ways_out_and_is_not_counted_as_waiting() {
+    let fixture = Fixture::new();
+    fixture.receive(&oru("C1"));
+    let seq = fixture.park(&oru("BIG1"));
+    let text = status(&fixture, false);
+    assert_no_phi(&text);
+    assert!(
+        text.contains("Parked: 1 record too big for the hub"),
+        "{text}"
+    );
+    assert!(text.contains("BIG1"), "{text}");
+    assert!(text.contains("hl7edge parked list"), "{text}");
+    assert!(text.contains("waiting to be sent  1 message"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&status(&fixture, true)).expect("json");
+    assert_eq!(v["queue"]["depth"], 1);
+    assert_eq!(v["parked"]["count"], 1);
+    assert_eq!(v["parked"]["max_payload"], 128_000);
+    assert_eq!(v["parked"]["oldest"][0]["id"], seq);
+    assert!(
+        v["attention"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|c| c == "records_parked")),
+        "{v}"
+    );
+}

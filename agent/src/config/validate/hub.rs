@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{SECOND, duration_or, nonzero_u16, required};
+use super::{KIB, MIB, SECOND, duration_or, nonzero_u16, required, size_or};
 use crate::config::error::{Invalid, Problem, at_key};
 use crate::config::hub_url;
 use crate::config::raw::RawHub;
@@ -17,6 +17,12 @@ const DEFAULT_INFLIGHT: u16 = 64;
 const DEFAULT_TOPIC_PREFIX: &str = "hl7edge/v1";
 const DEFAULT_BATCH_MAX_RECORDS: u16 = 64;
 const MAX_BATCH_RECORDS: u16 = 1024;
+/// 128,000 bytes: under AWS IoT Core's payload cap (128 KB) whichever way
+/// it is counted, and far under mosquitto's, EMQX's and HiveMQ's defaults.
+const DEFAULT_MAX_PAYLOAD: u64 = 128_000;
+/// A heartbeat must fit; more than 64 MiB in one payload would only cost
+/// the box memory (a publish is held whole until its PUBACK).
+const MAX_PAYLOAD_RANGE: std::ops::RangeInclusive<u64> = 16 * KIB..=64 * MIB;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -59,6 +65,13 @@ pub(super) fn hub(raw: &RawHub, gateway: &Gateway, base_dir: &Path) -> Result<Hu
             1..=MAX_BATCH_RECORDS,
             "hub.batch_max_records",
         )?,
+        max_payload: usize::try_from(size_or(
+            &raw.max_payload,
+            DEFAULT_MAX_PAYLOAD,
+            MAX_PAYLOAD_RANGE,
+            "hub.max_payload",
+        )?)
+        .unwrap_or(usize::MAX),
         connect_timeout: duration_or(
             &raw.connect_timeout,
             DEFAULT_CONNECT_TIMEOUT,

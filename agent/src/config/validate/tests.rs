@@ -128,7 +128,7 @@ fn every_invalid_value_is_reported_at_its_key_with_file_and_position() {
             "listener[0].time_zone",
         ),
         (
-            "ack_mode = \"auto\"",
+            "ack_mode = \"always\"",
             "ack_mode = \"enhanced\"",
             "listener[0].ack_mode",
         ),
@@ -185,6 +185,16 @@ fn every_invalid_value_is_reported_at_its_key_with_file_and_position() {
             "batch_max_records = 64",
             "batch_max_records = 0",
             "hub.batch_max_records",
+        ),
+        (
+            "max_payload = \"128 KB\"",
+            "max_payload = \"1 KiB\"",
+            "hub.max_payload",
+        ),
+        (
+            "max_payload = \"128 KB\"",
+            "max_payload = \"65 MiB\"",
+            "hub.max_payload",
         ),
         (
             "connect_timeout = \"10s\"",
@@ -340,6 +350,7 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(config.hub.inflight.get(), 64);
     assert_eq!(config.hub.topic_prefix, "hl7edge/v1");
     assert_eq!(config.hub.batch_max_records.get(), 64);
+    assert_eq!(config.hub.max_payload, 128_000);
     assert_eq!(config.hub.connect_timeout, Duration::from_secs(10));
     assert_eq!(config.telemetry.interval, Duration::from_secs(60));
     assert_eq!(config.log.level, LogLevel::Info);

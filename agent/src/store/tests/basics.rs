@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::store::{IntegrityCheck, Quarantined, StoreHealth};
+use crate::store::{IntegrityCheck, PendingQuery, Quarantined, StoreHealth};
 
 #[tokio::test]
 async fn committed_rows_survive_reopen() {
@@ -36,7 +36,15 @@ async fn committed_rows_survive_reopen() {
         Some(true)
     );
     // Without the raw message: same rows, same records, no raw bytes read.
-    let lean = reader(&cfg).pending_records(0, 10, false).unwrap();
+    let lean = reader(&cfg)
+        .pending_records(&PendingQuery {
+            after_seq: 0,
+            max_rows: 10,
+            max_bytes: usize::MAX,
+            max_record: usize::MAX,
+            with_raw: false,
+        })
+        .unwrap();
     assert_eq!(lean.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
     assert!(lean.iter().all(|r| r.raw.is_empty()));
     assert_eq!(
@@ -201,6 +209,7 @@ async fn retained_rows_are_marked_sent_then_purged_after_retention() {
 
 fn rejected(n: u8) -> Quarantined {
     Quarantined {
+        no_ack_requested: false,
         source: "lab".to_owned(),
         peer: "10.0.0.7:5000".to_owned(),
         received_at_ms: now_ms(),
@@ -253,8 +262,16 @@ async fn quarantine_entries_are_listed_replayed_and_dropped_with_audit() {
         .unwrap()
         .into_iter()
         .map(|a| a.kind)
+        .filter(|k| k.starts_with("quarantine."))
         .collect();
     assert_eq!(kinds, ["quarantine.dropped", "quarantine.replayed"]);
+    assert!(
+        matches!(
+            r.audit_verify().unwrap(),
+            crate::store::Verdict::Intact { .. }
+        ),
+        "the writer's and the quarantine's lines chain"
+    );
     let stats = r.stats().unwrap();
     assert_eq!(
         (stats.quarantine_count, stats.sources[0].quarantined),

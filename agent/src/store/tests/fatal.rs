@@ -12,6 +12,8 @@ use super::*;
 const CHILD_DIR: &str = "HL7EDGE_STORE_FATAL_CHILD_DIR";
 const THIS_TEST: &str =
     "store::tests::fatal::write_error_stops_the_writer_and_loses_nothing_acknowledged";
+// Each commit also writes its audit line's page (`batch_audit.rs`) and its
+// source's sequence row (`source_sequence`) to the log.
 const FILE_SIZE_LIMIT: u64 = 640 * 1024;
 
 #[test]

@@ -6,6 +6,7 @@ mod crash;
 mod dedupe;
 mod fatal;
 mod model;
+mod parked;
 mod recovery;
 mod sequence;
 mod space;
@@ -40,6 +41,7 @@ pub(super) fn hash(content: &str) -> [u8; 32] {
 /// An ORU message from `source` with control id `control_id`.
 pub(super) fn message(source: &str, control_id: &str, content: &str) -> NewMessage {
     NewMessage {
+        no_ack_requested: false,
         source: source.to_owned(),
         control_id: control_id.to_owned(),
         content_hash: hash(content),

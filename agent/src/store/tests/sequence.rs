@@ -64,25 +64,11 @@ async fn one_batch_numbers_its_records_in_commit_order() {
     assert_eq!((last["adt"], last["lab"]), (7, 13));
 }
 
-/// The schema this build migrates from, as the previous release created it.
-const SCHEMA_V1_RECORDS: &str = "
-CREATE TABLE records (
-    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
-    id             BLOB    NOT NULL UNIQUE CHECK (length(id) = 16),
-    source         TEXT    NOT NULL,
-    control_id     TEXT    NOT NULL,
-    message_type   TEXT    NOT NULL,
-    received_at_ms INTEGER NOT NULL,
-    raw            BLOB    NOT NULL,
-    record         BLOB    NOT NULL,
-    sent_at_ms     INTEGER
-) STRICT;";
-
 #[tokio::test]
 async fn a_store_of_the_previous_schema_numbers_its_queued_rows_when_migrated() {
     let (_dir, cfg) = temp_config();
-    // Version 1 as the previous release left it: three queued rows of two
-    // sources and one already sent (retained).
+    // The version before per-source numbers, as the previous schema left
+    // it: three queued rows of two sources and one already sent (retained).
     let store = open_store(&cfg);
     for (source, id) in [("lab", "L1"), ("adt", "A1"), ("lab", "L2"), ("lab", "L3")] {
         stored(store.handle.insert(message(source, id, id)).await);
@@ -90,21 +76,13 @@ async fn a_store_of_the_previous_schema_numbers_its_queued_rows_when_migrated() 
     close(store).await.unwrap();
     {
         let conn = Connection::open(&cfg.path).unwrap();
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "UPDATE records SET sent_at_ms = 1 WHERE control_id = 'L1';
              DROP TABLE source_sequence;
-             CREATE TABLE old AS SELECT seq, id, source, control_id, message_type,
-                 received_at_ms, raw, record, sent_at_ms FROM records;
-             DROP TABLE records;",
-        )
-        .unwrap();
-        conn.execute_batch(SCHEMA_V1_RECORDS).unwrap();
-        conn.execute_batch(
-            "INSERT INTO records SELECT * FROM old; DROP TABLE old;
-             CREATE INDEX records_unsent ON records (seq) WHERE sent_at_ms IS NULL;
-             CREATE INDEX records_sent ON records (sent_at_ms) WHERE sent_at_ms IS NOT NULL;
-             PRAGMA user_version = 1;",
-        )
+             ALTER TABLE records DROP COLUMN source_seq;
+             PRAGMA user_version = {};",
+            crate::store::schema::SCHEMA_VERSION - 1
+        ))
         .unwrap();
     }
     let store = open_store(&cfg);

@@ -26,7 +26,7 @@ async fn size_limit_refuses_with_full_until_forwarding_frees_space() {
         matches!(
             refused,
             StoreError::Full {
-                cause: FullCause::Limit
+                cause: FullCause::Limit { .. }
             }
         ),
         "{refused:?}"
@@ -87,7 +87,7 @@ async fn retained_sent_records_make_room_before_new_messages_are_refused_twice()
         matches!(
             refused,
             Err(StoreError::Full {
-                cause: FullCause::Limit
+                cause: FullCause::Limit { .. }
             })
         ),
         "{refused:?}"
@@ -186,7 +186,7 @@ async fn full_filesystem_keeps_a_reserve_so_deletes_work_and_ingest_resumes() {
         matches!(
             refused,
             StoreError::Full {
-                cause: FullCause::Filesystem
+                cause: FullCause::Reserve { .. }
             }
         ),
         "{refused:?}"

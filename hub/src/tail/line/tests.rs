@@ -1,7 +1,7 @@
 use std::num::NonZeroUsize;
 
 use hl7edge_protocol::record::{Body, GenericMessage, Header, Processing};
-use hl7edge_protocol::wire::Entry;
+use hl7edge_protocol::wire::{Entry, Envelope};
 
 use super::*;
 
@@ -154,4 +154,18 @@ OBX|1|NM|6690-2^Leukocytes^LN||7.50|10*3/uL|4.5-11.0|N|||F|||20260309100000+0100
     assert!(obx["observed_at"].is_null());
     assert_eq!(order["observed_at"]["offset_minutes"], 60);
     assert_eq!(order["observed_at"]["precision"], "Second");
+}
+
+#[test]
+fn records_before_a_bad_one_are_written_and_the_bad_one_ends_the_payload() {
+    let mut p = payload(vec![entry(1, None), entry(2, None)]);
+    // Claim a third entry whose bytes are not there.
+    let header = payload(vec![]);
+    let count_at = header.len() - 1;
+    assert_eq!(p[count_at], 2);
+    p[count_at] = 3;
+    let mut out = Vec::new();
+    let err = write_lines("hl7edge/v1", TOPIC, &p, &mut dedupe(), false, &mut out).unwrap_err();
+    assert!(matches!(err, LineError::Wire { written: 2, .. }), "{err:?}");
+    assert_eq!(String::from_utf8_lossy(&out).lines().count(), 2);
 }

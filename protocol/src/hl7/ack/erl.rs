@@ -9,32 +9,38 @@
 //! writing ERR segments. Locations that name no segment, or whose segment id
 //! does not match the segment at that position (a fragment line), are left
 //! as they are.
+//!
+//! Linear in the message: one pass over the segments with a hash map of
+//! the ids seen (a message may hold tens of thousands of distinct ids; a
+//! list searched per segment made this quadratic).
+
+use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 
 use crate::hl7::issue::Issue;
 use crate::hl7::message::Message;
 
 /// `issues` with each segment sequence changed from the segment's position
 /// in `msg` to its occurrence among the segments with the same id. One
-/// pass over the segments, only when some issue names a segment.
+/// pass over the segments (up to the last one an issue names), only when
+/// some issue names a segment.
 pub fn by_occurrence(msg: &Message<'_>, mut issues: Vec<Issue>) -> Vec<Issue> {
-    if !issues.iter().any(|i| i.location.segment_sequence > 0) {
+    let Some(last) = issues.iter().map(|i| i.location.segment_sequence).max() else {
+        return issues;
+    };
+    if last == 0 {
         return issues;
     }
-    let mut seen: Vec<(&[u8], u32)> = Vec::new();
+    // Seeded per process: a sender cannot choose ids that collide.
+    let mut seen: HashMap<&[u8], u32, RandomState> = HashMap::default();
     let occurrences: Vec<u32> = msg
         .segments()
+        .take(last as usize)
         .map(|seg| {
-            let id = seg.id_bytes();
-            match seen.iter_mut().find(|(known, _)| *known == id) {
-                Some((_, count)) => {
-                    *count += 1;
-                    *count
-                }
-                None => {
-                    seen.push((id, 1));
-                    1
-                }
-            }
+            let count = seen.entry(seg.id_bytes()).or_insert(0);
+            *count += 1;
+            *count
         })
         .collect();
     for issue in &mut issues {

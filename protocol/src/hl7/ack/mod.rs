@@ -10,6 +10,12 @@
 //!   does. AL always, NE never, ER only on failure, SU only on success; an
 //!   empty or unknown condition means AL. After a CE or CR no application
 //!   ACK follows: the application never got the message.
+//! - **Every message is answered** ([`AckMode::Always`], the default): where
+//!   the enhanced rules would send nothing (`NE`/`NE`, `ER` on success, `SU`
+//!   on failure), the original-mode ACK is sent. Senders copy `NE` from a
+//!   message profile and still wait for an answer over MLLP; a silent
+//!   gateway hangs them. [`AckMode::AsRequested`] honours "never" to the
+//!   letter.
 //! - An acknowledgment (MSH-9.1 `ACK`) is never acknowledged, whatever its
 //!   outcome or MSH-15/16 say: answering ACKs with ACKs makes two systems
 //!   loop. Its sender expects no reply.
@@ -103,9 +109,14 @@ impl std::fmt::Display for AckCode {
 /// Whether MSH-15/MSH-16 are honoured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AckMode {
-    /// Enhanced mode when MSH-15 or MSH-16 is set, original mode otherwise.
+    /// Enhanced mode when MSH-15 or MSH-16 is set, original mode otherwise;
+    /// where the enhanced rules would send nothing, the original-mode ACK:
+    /// every message (but an incoming ACK) gets an answer.
     #[default]
-    Auto,
+    Always,
+    /// Enhanced mode when MSH-15 or MSH-16 is set, to the letter: `NE`
+    /// (and `ER`/`SU` for the other outcome) means no answer at all.
+    AsRequested,
     /// Always original mode (one AA/AE/AR), whatever MSH-15/16 say.
     Original,
 }
@@ -197,14 +208,23 @@ impl Condition {
 
 /// True when MSH-15 or MSH-16 is set and the mode allows enhanced ACKs.
 pub fn is_enhanced(header: &AckHeader, mode: AckMode) -> bool {
-    mode == AckMode::Auto
+    mode != AckMode::Original
         && !(header.accept_ack_type.trim_ascii().is_empty()
             && header.application_ack_type.trim_ascii().is_empty())
 }
 
-/// Which ACKs to send for `outcome`, in sending order (possibly none in
-/// enhanced mode, e.g. `NE`/`NE` or `ER`/`ER` on success, and never any for
-/// an incoming ACK).
+/// True when the message's MSH-15/MSH-16 ask for no acknowledgement of
+/// this outcome (`NE`/`NE`, `ER` on success, `SU` on failure). Never true
+/// for an incoming ACK, which is not acknowledged whatever it asks.
+pub fn requests_no_ack(header: &AckHeader, outcome: &Outcome) -> bool {
+    !header.is_acknowledgment()
+        && is_enhanced(header, AckMode::AsRequested)
+        && enhanced_plan(header, outcome).is_empty()
+}
+
+/// Which ACKs to send for `outcome`, in sending order: never any for an
+/// incoming ACK; in [`AckMode::AsRequested`] possibly none (`NE`/`NE`, or
+/// `ER`/`ER` on success); otherwise at least one.
 pub fn plan_acks(header: &AckHeader, outcome: &Outcome, mode: AckMode) -> Vec<AckCode> {
     if header.is_acknowledgment() {
         return Vec::new();
@@ -212,6 +232,15 @@ pub fn plan_acks(header: &AckHeader, outcome: &Outcome, mode: AckMode) -> Vec<Ac
     if !is_enhanced(header, mode) {
         return vec![outcome.application_code()];
     }
+    let plan = enhanced_plan(header, outcome);
+    if plan.is_empty() && mode == AckMode::Always {
+        return vec![outcome.application_code()];
+    }
+    plan
+}
+
+/// The enhanced-mode ACKs MSH-15/MSH-16 ask for under `outcome`.
+fn enhanced_plan(header: &AckHeader, outcome: &Outcome) -> Vec<AckCode> {
     let success = outcome.is_success();
     let mut plan = Vec::with_capacity(2);
     if Condition::parse(&header.accept_ack_type).applies(success) {

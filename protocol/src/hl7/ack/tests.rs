@@ -59,12 +59,12 @@ fn segments(ack: &str) -> Vec<&str> {
 fn original_mode_answers_with_exactly_one_of_aa_ae_ar() {
     let h = header(ORU);
     assert_eq!(
-        plan_acks(&h, &accepted(), AckMode::Auto),
+        plan_acks(&h, &accepted(), AckMode::Always),
         [ApplicationAccept]
     );
-    assert_eq!(plan_acks(&h, &error(), AckMode::Auto), [ApplicationError]);
+    assert_eq!(plan_acks(&h, &error(), AckMode::Always), [ApplicationError]);
     assert_eq!(
-        plan_acks(&h, &rejected("full"), AckMode::Auto),
+        plan_acks(&h, &rejected("full"), AckMode::Always),
         [ApplicationReject]
     );
 }
@@ -77,14 +77,14 @@ fn an_incoming_ack_is_never_acknowledged_whatever_the_outcome_or_mode() {
     for h in [header(incoming), header(&enhanced_ack)] {
         assert!(h.is_acknowledgment());
         for outcome in [accepted(), error(), rejected("store full")] {
-            for mode in [AckMode::Auto, AckMode::Original] {
+            for mode in [AckMode::Always, AckMode::AsRequested, AckMode::Original] {
                 assert_eq!(plan_acks(&h, &outcome, mode), [], "{outcome:?} {mode:?}");
                 assert!(build_acks(&h, &outcome, mode, "20260301", || "X".into()).is_empty());
             }
         }
     }
     let scraped = AckHeader::scrape(b"MSH|^~\\&|LIS|LAB|GW|CLINIC|2024||ACK|A1|P|2.3\rMSA|A");
-    assert_eq!(plan_acks(&scraped, &error(), AckMode::Auto), []);
+    assert_eq!(plan_acks(&scraped, &error(), AckMode::Always), []);
     assert!(!header(ORU).is_acknowledgment());
 }
 
@@ -123,11 +123,50 @@ fn enhanced_mode_honours_msh_15_and_msh_16_independently() {
     for (accept, application, outcome, expected) in cases {
         let h = enhanced(accept, application);
         assert_eq!(
-            plan_acks(&h, &outcome, AckMode::Auto),
+            plan_acks(&h, &outcome, AckMode::AsRequested),
             expected,
             "MSH-15 {accept:?} MSH-16 {application:?} {outcome:?}"
         );
+        assert_eq!(
+            requests_no_ack(&h, &outcome),
+            expected.is_empty(),
+            "MSH-15 {accept:?} MSH-16 {application:?} {outcome:?}"
+        );
+        let always = plan_acks(&h, &outcome, AckMode::Always);
+        if expected.is_empty() {
+            assert_eq!(
+                always,
+                [outcome.application_code()],
+                "{accept} {application}"
+            );
+        } else {
+            assert_eq!(always, expected, "{accept} {application}");
+        }
     }
+}
+
+#[test]
+fn by_default_a_message_that_asks_for_no_ack_still_gets_the_original_mode_answer() {
+    for (accept, application) in [("NE", "NE"), ("ER", "ER"), ("NE", "ER")] {
+        let h = enhanced(accept, application);
+        assert_eq!(
+            plan_acks(&h, &accepted(), AckMode::default()),
+            [ApplicationAccept],
+            "{accept}/{application}"
+        );
+        assert!(requests_no_ack(&h, &accepted()));
+    }
+    let h = enhanced("NE", "NE");
+    assert_eq!(plan_acks(&h, &error(), AckMode::Always), [ApplicationError]);
+    assert_eq!(
+        plan_acks(&h, &rejected("full"), AckMode::Always),
+        [ApplicationReject]
+    );
+    assert_eq!(plan_acks(&h, &accepted(), AckMode::AsRequested), []);
+    let built = build_acks(&h, &accepted(), AckMode::Always, "20260301", || "X".into());
+    assert_eq!(built.len(), 1);
+    assert_eq!(ack_code_of(&built[0].1).unwrap().code, ApplicationAccept);
+    assert!(!requests_no_ack(&header(ORU), &accepted()));
 }
 
 #[test]
@@ -137,15 +176,16 @@ fn forced_original_mode_ignores_msh_15_and_16() {
         plan_acks(&h, &accepted(), AckMode::Original),
         [ApplicationAccept]
     );
-    assert!(is_enhanced(&h, AckMode::Auto));
-    assert!(!is_enhanced(&header(ORU), AckMode::Auto));
+    assert!(is_enhanced(&h, AckMode::Always));
+    assert!(is_enhanced(&h, AckMode::AsRequested));
+    assert!(!is_enhanced(&header(ORU), AckMode::Always));
 }
 
 #[test]
 fn build_acks_gives_each_ack_its_own_control_id() {
     let h = enhanced("AL", "AL");
     let mut n = 0;
-    let acks = build_acks(&h, &accepted(), AckMode::Auto, "20260301", || {
+    let acks = build_acks(&h, &accepted(), AckMode::Always, "20260301", || {
         n += 1;
         format!("ID{n}")
     });
@@ -463,7 +503,7 @@ proptest! {
 #[test]
 fn a_device_asking_for_application_acks_only_gets_one_aa() {
     let h = header(crate::hl7::validate::tests::PCD01);
-    let plan = plan_acks(&h, &accepted(), AckMode::Auto);
+    let plan = plan_acks(&h, &accepted(), AckMode::Always);
     assert_eq!(plan, [ApplicationAccept]);
     let text = ack(&h, ApplicationAccept, &accepted());
     assert_eq!(
@@ -473,4 +513,18 @@ fn a_device_asking_for_application_acks_only_gets_one_aa() {
             "MSA|AA|MSGID1234",
         ]
     );
+}
+
+#[test]
+fn an_absurdly_long_trigger_event_is_not_echoed_into_the_ack() {
+    let long = "X".repeat(70_000);
+    let raw = format!("MSH|^~\\&|A|B|C|D|20240101||ORU^{long}|C9|P|2.5.1\rPID|1\r");
+    let header = AckHeader::scrape(raw.as_bytes());
+    let outcome = Outcome::Error { issues: vec![] };
+    let acks = build_acks(&header, &outcome, AckMode::Original, "20240101", || {
+        "A1".into()
+    });
+    let text = String::from_utf8_lossy(&acks[0].1).into_owned();
+    assert!(text.contains("||ACK|A1|"), "{text}");
+    assert!(text.len() < 500, "{} bytes", text.len());
 }

@@ -12,6 +12,7 @@ use crate::hl7::delimiters::Delimiters;
 use crate::hl7::escape::escape;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
 use crate::hl7::validate::header::version_number;
+use crate::topic::MAX_MESSAGE_TYPE_PART;
 
 /// MSH-12 written when the message's version is absent or unreadable.
 const DEFAULT_VERSION: &[u8] = b"2.5.1";
@@ -179,10 +180,13 @@ impl Writer {
         self.end();
     }
 
-    /// `ACK^<event>^ACK`, `ACK^<event>` before v2.3.1, `ACK` without an event.
+    /// `ACK^<event>^ACK`, `ACK^<event>` before v2.3.1, `ACK` without an
+    /// event, or with an event too long to be one (over
+    /// [`MAX_MESSAGE_TYPE_PART`] bytes, which validation refuses): a refusal
+    /// does not echo an absurd value back.
     fn message_type(&mut self, h: &AckHeader, version: Version<'_>) {
         self.raw(b"ACK");
-        if h.trigger_event.is_empty() {
+        if h.trigger_event.is_empty() || h.trigger_event.len() > MAX_MESSAGE_TYPE_PART {
             return;
         }
         self.component();

@@ -7,7 +7,8 @@
 use crate::hl7::datetime::{Precision, parse_ts};
 use crate::hl7::element::{Element, trim};
 use crate::hl7::fields::Fields;
-use crate::hl7::issue::{ErrorCode, Issue};
+use crate::hl7::issue::ErrorCode;
+use crate::hl7::limits::Issues;
 use crate::hl7::validate::segment_location;
 
 /// SN.1 comparators.
@@ -99,7 +100,7 @@ pub(super) fn check_date_time<'a>(
     field: usize,
     what: &str,
     date_only: bool,
-    out: &mut Vec<Issue>,
+    out: &mut Issues,
 ) {
     let Some(f) = seg.field(field) else { return };
     // A remembered value never holds a component or repetition separator,
@@ -123,16 +124,20 @@ pub(super) fn check_date_time<'a>(
         if valid {
             times.remember(first.raw(), date_only);
         } else {
-            let id = seg.segment().id();
             let kind = if date_only { "date" } else { "date/time" };
-            out.push(Issue::warning(
+            out.warn_with(
                 ErrorCode::DataType,
-                segment_location(&seg.segment())
-                    .field(field)
-                    .repetition(r + 1)
-                    .component(1),
-                format!("{id}-{field} ({what}) is not a valid {kind}"),
-            ));
+                || {
+                    segment_location(&seg.segment())
+                        .field(field)
+                        .repetition(r + 1)
+                        .component(1)
+                },
+                || {
+                    let id = seg.segment().id();
+                    format!("{id}-{field} ({what}) is not a valid {kind}")
+                },
+            );
         }
     }
 }

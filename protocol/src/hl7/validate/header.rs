@@ -10,8 +10,11 @@ use crate::hl7::datetime::parse_ts;
 use crate::hl7::element::trim;
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
+use crate::hl7::limits::Issues;
 use crate::hl7::message::{Message, Segment};
+use crate::hl7::message_type::MessageKind;
 use crate::hl7::validate::{component_text, segment_location, tables};
+use crate::topic::{MAX_MESSAGE_TYPE_PART, TOPIC_UNSAFE};
 
 /// HL7 v2 versions this gateway knows (MSH-12.1); others get a 203 warning.
 pub const KNOWN_VERSIONS: [&str; 14] = [
@@ -21,7 +24,7 @@ pub const KNOWN_VERSIONS: [&str; 14] = [
 
 /// Runs every header-level check; gives the version number (MSH-12.1) it
 /// read, for the structure rules.
-pub(super) fn check(msg: &Message<'_>, out: &mut Vec<Issue>) -> Option<(u8, u8, u8)> {
+pub(super) fn check(msg: &Message<'_>, out: &mut Issues) -> Option<(u8, u8, u8)> {
     check_segment_ids(msg, out);
     check_charset(msg, out);
     let msh = Fields::new(msg, msg.msh());
@@ -54,7 +57,7 @@ pub(crate) fn version_number(text: &str) -> Option<(u8, u8, u8)> {
     parts.next().is_none().then_some((major, minor, patch))
 }
 
-fn check_segment_ids(msg: &Message<'_>, out: &mut Vec<Issue>) {
+fn check_segment_ids(msg: &Message<'_>, out: &mut Issues) {
     for seg in msg.segments().filter(|s| !s.has_valid_id()) {
         let sequence = seg.index() + 1;
         out.push(Issue::error(
@@ -68,7 +71,7 @@ fn check_segment_ids(msg: &Message<'_>, out: &mut Vec<Issue>) {
     }
 }
 
-fn check_charset(msg: &Message<'_>, out: &mut Vec<Issue>) {
+fn check_charset(msg: &Message<'_>, out: &mut Issues) {
     // Built only when there is something to report.
     let msh18 = || msh_location().field(18);
     match (msg.declared_charset(), msg.charset_mismatch()) {
@@ -131,7 +134,7 @@ fn msh_location() -> Location {
     Location::segment("MSH", 1)
 }
 
-fn check_message_type(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
+fn check_message_type(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mut Issues) {
     let at = || msh_location().field(9).repetition(1);
     let kind = msg.message_kind();
     // The code is trimmed there, and empty when not sent.
@@ -142,6 +145,7 @@ fn check_message_type(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mu
             "MSH-9.1 (message code) is missing; the message cannot be routed",
         ));
     }
+    check_message_type_parts(kind, out);
     // v2.1 carried the trigger event outside MSH-9.
     let has_event_component = version.is_none_or(|v| v >= (2, 2, 0));
     if has_event_component && !kind.event_sent {
@@ -153,7 +157,46 @@ fn check_message_type(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mu
     }
 }
 
-fn check_control_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
+/// MSH-9's parts become an MQTT topic level (`records/ORU_R01`): a part
+/// longer than [`MAX_MESSAGE_TYPE_PART`] characters (104) or holding a
+/// character that is a topic separator or wildcard, NUL or another control
+/// character (102) is refused, so no message can make a malformed or
+/// absurdly long topic.
+fn check_message_type_parts(kind: &MessageKind<'_>, out: &mut Issues) {
+    let parts = [
+        (1, "MSH-9.1 (message code)", &kind.code),
+        (2, "MSH-9.2 (trigger event)", &kind.event),
+        (3, "MSH-9.3 (message structure)", &kind.structure),
+    ];
+    for (component, name, part) in parts {
+        let at = msh_location().field(9).repetition(1).component(component);
+        let chars = part.chars().count();
+        if chars > MAX_MESSAGE_TYPE_PART {
+            out.push(Issue::error(
+                ErrorCode::ValueTooLong,
+                at,
+                format!(
+                    "{name} is {chars} characters long; at most {MAX_MESSAGE_TYPE_PART} are \
+                     accepted (HL7 codes and events have 3, structures 7)"
+                ),
+            ));
+        } else if part
+            .chars()
+            .any(|c| TOPIC_UNSAFE.contains(&c) || c.is_control())
+        {
+            out.push(Issue::error(
+                ErrorCode::DataType,
+                at,
+                format!(
+                    "{name} contains '/', '+', '#' or a control character, which cannot be \
+                     part of a message type"
+                ),
+            ));
+        }
+    }
+}
+
+fn check_control_id(msh: &Fields<'_>, out: &mut Issues) {
     let control_id = msh.field(10).and_then(|f| f.value());
     if control_id.is_none_or(|id| trim(&id).is_empty()) {
         out.push(Issue::error(
@@ -164,7 +207,7 @@ fn check_control_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     }
 }
 
-fn check_timestamp(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
+fn check_timestamp(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Issues) {
     match component_text(msh, 7, 1) {
         Some(text) if parse_ts(&text).is_none() => out.push(Issue::warning(
             ErrorCode::DataType,
@@ -182,7 +225,7 @@ fn check_timestamp(msh: &Fields<'_>, version: Option<(u8, u8, u8)>, out: &mut Ve
     }
 }
 
-fn check_processing_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
+fn check_processing_id(msh: &Fields<'_>, out: &mut Issues) {
     let at = || msh_location().field(11);
     let Some(id) = component_text(msh, 11, 1) else {
         out.push(Issue::warning(
@@ -209,7 +252,7 @@ fn check_processing_id(msh: &Fields<'_>, out: &mut Vec<Issue>) {
     }
 }
 
-fn check_version(version: Option<&str>, out: &mut Vec<Issue>) {
+fn check_version(version: Option<&str>, out: &mut Issues) {
     let at = || msh_location().field(12);
     match version {
         None => out.push(Issue::warning(

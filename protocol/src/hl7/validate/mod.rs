@@ -5,12 +5,17 @@
 //! quarantine) only when it cannot be understood or routed:
 //!
 //! - MSH-9.1 (message code) or MSH-10 (control id) is missing (101);
+//! - a part of MSH-9 is longer than 32 characters (104) or holds `/`, `+`,
+//!   `#` or a control character (102): it becomes an MQTT topic level;
 //! - a segment's id is not three uppercase letters or digits, e.g. `PIDX`, or
 //!   a fragment line left by a line break inside a field (100);
 //! - the bytes contradict a declared MSH-18 `UNICODE UTF-8` (103);
 //! - a second MSH or a batch segment: two messages in one frame (100);
 //! - a second PID: several patients in one message, which a record cannot
-//!   carry (207).
+//!   carry (207);
+//! - more than [`limits::MAX_SEGMENTS`] segments, or more than
+//!   [`limits::MAX_IDENTIFIERS`] patient or merged identifiers (207): the
+//!   gateway's caps (see [`limits`]).
 //!
 //! Everything else is a [`Severity::Warning`]: the message is stored and the
 //! warning travels on its record. Unknown message types and events are only
@@ -22,6 +27,7 @@
 mod datatypes;
 pub(crate) mod header;
 mod obx;
+mod repeats;
 mod segments;
 mod structure;
 mod tables;
@@ -31,6 +37,7 @@ use std::borrow::Cow;
 use crate::hl7::error::ParseError;
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
+use crate::hl7::limits::{self, Issues};
 use crate::hl7::message::{Message, Segment};
 
 pub use header::KNOWN_VERSIONS;
@@ -74,15 +81,29 @@ impl Validation {
 /// Validates a parsed message: header, segment ids, character set, the
 /// structure of supported message types, required fields, data types and
 /// coded tables of the segments normalization reads.
+///
+/// A message over [`limits::MAX_SEGMENTS`] is refused with the header
+/// checks only, one with more than [`limits::MAX_IDENTIFIERS`] patient or
+/// merged identifiers too; at most [`limits::MAX_ISSUES`] issues are
+/// listed, the rest summarized in one more (see [`limits`]).
 pub fn validate(msg: &Message<'_>) -> Vec<Issue> {
-    let mut out = Vec::new();
+    let mut out = Issues::default();
+    let too_many = limits::too_many_segments(msg);
+    let capped = too_many.is_some();
+    out.extend(too_many);
     let version = header::check(msg, &mut out);
-    structure::check(msg, version, &mut out);
-    let mut times = datatypes::ValidTimes::default();
-    for seg in msg.segments().filter(|s| s.has_valid_id()) {
-        segments::check(msg, seg, &mut times, &mut out);
+    if !capped {
+        structure::check(msg, version, &mut out);
+        let mut times = datatypes::ValidTimes::default();
+        let mut identifiers = repeats::IdentifierCounts::default();
+        for seg in msg.segments().filter(|s| s.has_valid_id()) {
+            segments::check(msg, seg, &mut times, &mut out);
+            if matches!(seg.id_bytes(), b"PID" | b"MRG") {
+                identifiers.check(&Fields::new(msg, seg), &mut out);
+            }
+        }
     }
-    out
+    out.into_vec()
 }
 
 /// The issue to report for a message that [`Message::parse`] refused.
@@ -146,7 +167,7 @@ fn has_value(seg: &Fields<'_>, field: usize) -> bool {
 }
 
 /// Pushes a 101 warning for every listed field of `seg` that has no value.
-fn require_fields(seg: &Fields<'_>, fields: &[(usize, &str)], out: &mut Vec<Issue>) {
+fn require_fields(seg: &Fields<'_>, fields: &[(usize, &str)], out: &mut Issues) {
     for &(n, what) in fields {
         if !has_value(seg, n) {
             let segment = seg.segment();

@@ -7,13 +7,14 @@ use std::borrow::Cow;
 use crate::hl7::Element;
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue};
+use crate::hl7::limits::Issues;
 use crate::hl7::validate::datatypes::{
     ValidTimes, check_date_time, is_numeric, is_structured_numeric,
 };
 use crate::hl7::validate::{component_text, has_value, require_fields, segment_location, tables};
 
 /// Runs every OBX check on `seg`.
-pub(super) fn check<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
+pub(super) fn check<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Issues) {
     require_fields(
         seg,
         &[
@@ -28,7 +29,7 @@ pub(super) fn check<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut 
     check_date_time(seg, times, 14, "date/time of the observation", false, out);
 }
 
-fn check_value_type<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
+fn check_value_type<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Issues) {
     // Built only when there is something to report.
     let at = || segment_location(&seg.segment()).field(2);
     let Some(value_type) = component_text(seg, 2, 1) else {
@@ -59,7 +60,7 @@ fn check_value<'a>(
     seg: &Fields<'a>,
     value_type: &str,
     times: &mut ValidTimes<'a>,
-    out: &mut Vec<Issue>,
+    out: &mut Issues,
 ) {
     match value_type {
         "NM" | "SN" => {}
@@ -80,25 +81,26 @@ fn check_value<'a>(
             is_structured_numeric(&rep)
         };
         if !valid {
-            out.push(Issue::warning(
+            out.warn_with(
                 ErrorCode::DataType,
-                segment_location(&seg.segment()).field(5).repetition(r + 1),
-                format!("OBX-5 (observation value) is not a valid {value_type} value"),
-            ));
+                || segment_location(&seg.segment()).field(5).repetition(r + 1),
+                || format!("OBX-5 (observation value) is not a valid {value_type} value"),
+            );
         }
     }
 }
 
 /// The first component's text when every later component is empty.
 fn sole_component<'a>(rep: &Element<'a>) -> Option<Cow<'a, str>> {
-    let count = rep.component_count();
-    let rest_empty = (2..=count).all(|n| rep.component(n).is_none_or(|c| c.is_empty()));
-    (count > 1 && rest_empty)
+    let mut rest = rep.components().skip(1).peekable();
+    let more = rest.peek().is_some();
+    let rest_empty = rest.all(|c| c.is_empty());
+    (more && rest_empty)
         .then(|| rep.component(1).and_then(|c| c.value()))
         .flatten()
 }
 
-fn check_result_status(seg: &Fields<'_>, out: &mut Vec<Issue>) {
+fn check_result_status(seg: &Fields<'_>, out: &mut Issues) {
     if component_text(seg, 11, 1).is_some_and(|s| !tables::contains(tables::RESULT_STATUS, &s)) {
         out.push(Issue::warning(
             ErrorCode::TableValueNotFound,
@@ -111,19 +113,21 @@ fn check_result_status(seg: &Fields<'_>, out: &mut Vec<Issue>) {
     }
 }
 
-fn check_abnormal_flags(seg: &Fields<'_>, out: &mut Vec<Issue>) {
+fn check_abnormal_flags(seg: &Fields<'_>, out: &mut Issues) {
     let Some(field) = seg.field(8) else { return };
     for (r, rep) in field.repetitions().enumerate() {
         let code = rep.component(1).and_then(|c| c.value());
         if code.is_some_and(|c| !tables::contains(tables::ABNORMAL_FLAGS, &c)) {
-            out.push(Issue::warning(
+            out.warn_with(
                 ErrorCode::TableValueNotFound,
-                segment_location(&seg.segment())
-                    .field(8)
-                    .repetition(r + 1)
-                    .component(1),
-                "OBX-8 (abnormal flags) is not in HL7 table 0078",
-            ));
+                || {
+                    segment_location(&seg.segment())
+                        .field(8)
+                        .repetition(r + 1)
+                        .component(1)
+                },
+                || "OBX-8 (abnormal flags) is not in HL7 table 0078".to_string(),
+            );
         }
     }
 }

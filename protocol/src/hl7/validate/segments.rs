@@ -7,6 +7,7 @@
 
 use crate::hl7::fields::Fields;
 use crate::hl7::issue::{ErrorCode, Issue};
+use crate::hl7::limits::Issues;
 use crate::hl7::message::{Message, Segment};
 use crate::hl7::validate::datatypes::{ValidTimes, check_date_time};
 use crate::hl7::validate::{component_text, obx, require_fields, segment_location, tables};
@@ -17,7 +18,7 @@ pub(super) fn check<'a>(
     msg: &'a Message<'_>,
     seg: Segment<'a>,
     times: &mut ValidTimes<'a>,
-    out: &mut Vec<Issue>,
+    out: &mut Issues,
 ) {
     let fields = || Fields::new(msg, seg);
     match seg.id_bytes() {
@@ -33,7 +34,7 @@ pub(super) fn check<'a>(
     }
 }
 
-fn check_pid<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
+fn check_pid<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Issues) {
     require_fields(
         seg,
         &[(3, "patient identifier list"), (5, "patient name")],
@@ -52,24 +53,24 @@ fn check_pid<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Iss
     }
 }
 
-fn check_evn<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
+fn check_evn<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Issues) {
     require_fields(seg, &[(2, "recorded date/time")], out);
     check_date_time(seg, times, 2, "recorded date/time", false, out);
     check_date_time(seg, times, 6, "event occurred", false, out);
 }
 
-fn check_orc<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
+fn check_orc<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Issues) {
     require_fields(seg, &[(1, "order control")], out);
     check_date_time(seg, times, 9, "date/time of transaction", false, out);
 }
 
-fn check_obr<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
+fn check_obr<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Issues) {
     require_fields(seg, &[(4, "universal service identifier")], out);
     check_date_time(seg, times, 7, "observation date/time", false, out);
     check_date_time(seg, times, 8, "observation end date/time", false, out);
 }
 
-fn check_rxa<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Vec<Issue>) {
+fn check_rxa<'a>(seg: &Fields<'a>, times: &mut ValidTimes<'a>, out: &mut Issues) {
     require_fields(
         seg,
         &[

@@ -22,6 +22,7 @@
 //! segment, but its patient is the first).
 
 use crate::hl7::issue::{ErrorCode, Issue, Location, Severity};
+use crate::hl7::limits::Issues;
 use crate::hl7::message::Message;
 use crate::hl7::message_type::MessageKind;
 use crate::hl7::validate::segment_location;
@@ -40,7 +41,7 @@ const ADT_WITH_MRG: &[&str] = &[
 
 /// Runs the structure rules for the message's type, if it has any;
 /// `version` is the message's version number (MSH-12.1).
-pub(super) fn check(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mut Vec<Issue>) {
+pub(super) fn check(msg: &Message<'_>, version: Option<(u8, u8, u8)>, out: &mut Issues) {
     let mt = msg.message_kind();
     one_message_one_patient(msg, second_patient_misfiles(mt), out);
     let rules = Rules {
@@ -82,7 +83,7 @@ fn second_patient_misfiles(mt: &MessageKind<'_>) -> bool {
 /// PID is an error when `misfiles` (see [`second_patient_misfiles`]), else
 /// a warning. Nothing after a second MSH is looked at: it belongs to
 /// another message.
-fn one_message_one_patient(msg: &Message<'_>, misfiles: bool, out: &mut Vec<Issue>) {
+fn one_message_one_patient(msg: &Message<'_>, misfiles: bool, out: &mut Issues) {
     let mut patients = 0;
     // Texts fit the 80 characters of a pre-v2.5 MSA-3.
     for seg in msg.segments().skip(1) {
@@ -146,13 +147,13 @@ struct Rules<'m, 'a> {
 }
 
 impl Rules<'_, '_> {
-    fn oru(&self, out: &mut Vec<Issue>) {
+    fn oru(&self, out: &mut Issues) {
         self.require("OBR", out);
         self.in_order("PID", "OBR", out);
         self.observations_follow_requests(out);
     }
 
-    fn adt(&self, event: &str, out: &mut Vec<Issue>) {
+    fn adt(&self, event: &str, out: &mut Issues) {
         self.require("EVN", out);
         if event != "A20" {
             self.require("PID", out);
@@ -168,20 +169,20 @@ impl Rules<'_, '_> {
         self.in_order("PID", "MRG", out);
     }
 
-    fn order(&self, out: &mut Vec<Issue>) {
+    fn order(&self, out: &mut Issues) {
         self.require("ORC", out);
         self.in_order("PID", "ORC", out);
         self.in_order("ORC", "OBR", out);
     }
 
-    fn vxu(&self, out: &mut Vec<Issue>) {
+    fn vxu(&self, out: &mut Issues) {
         self.require("PID", out);
         self.require("RXA", out);
         self.in_order("PID", "RXA", out);
     }
 
     /// A 100 warning when no `id` segment is present.
-    fn require(&self, id: &str, out: &mut Vec<Issue>) {
+    fn require(&self, id: &str, out: &mut Issues) {
         if self.msg.first_segment(id).is_none() {
             out.push(Issue::warning(
                 ErrorCode::SegmentSequence,
@@ -193,7 +194,7 @@ impl Rules<'_, '_> {
 
     /// A 100 warning, located at the first `after` segment, when it comes
     /// before the first `before` segment.
-    fn in_order(&self, before: &str, after: &str, out: &mut Vec<Issue>) {
+    fn in_order(&self, before: &str, after: &str, out: &mut Issues) {
         let (Some(first), Some(second)) = (
             self.msg.first_segment(before),
             self.msg.first_segment(after),
@@ -212,7 +213,7 @@ impl Rules<'_, '_> {
     /// A 100 warning for every OBX that does not belong to an OBR: the
     /// nearest PID, ORC or OBR before it must be an OBR (or, from v2.7, a
     /// PID: a patient-level observation).
-    fn observations_follow_requests(&self, out: &mut Vec<Issue>) {
+    fn observations_follow_requests(&self, out: &mut Issues) {
         let mut anchor: Option<&[u8]> = None;
         for seg in self.msg.segments() {
             match seg.id_bytes() {

@@ -595,3 +595,154 @@ OBX|3|NM|147842^MDC_ECG_HEART_RATE^MDC|1.0.1.2|172|264864^MDC_DIM_BEAT_PER_MIN^M
 fn a_device_observation_from_a_patient_monitor_has_no_issues() {
     assert_eq!(check(PCD01), []);
 }
+
+#[test]
+fn a_message_over_the_segment_cap_is_refused_at_the_first_segment_over_it() {
+    let mut text = String::from(ORU);
+    for n in 0..limits::MAX_SEGMENTS {
+        text.push_str(&format!("\nZ{:02}|{n}", n % 100));
+    }
+    let issues = check(&text);
+    let i = only(&issues);
+    assert_eq!((i.code, i.severity), (InternalError, Severity::Error));
+    assert_eq!(i.location, loc("Z96", limits::MAX_SEGMENTS + 1));
+    assert!(
+        i.message
+            .contains(&format!("at most {} per message", limits::MAX_SEGMENTS)),
+        "{}",
+        i.message
+    );
+    let within: String = text
+        .lines()
+        .take(limits::MAX_SEGMENTS)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        Validation {
+            issues: check(&within)
+        }
+        .is_acceptable()
+    );
+}
+
+#[test]
+fn more_identifiers_than_the_cap_are_refused_at_the_repetition_over_it() {
+    let ids: Vec<String> = (0..limits::MAX_IDENTIFIERS - 1)
+        .map(|n| format!("{n}^^^H^MR"))
+        .collect();
+    let at_cap = oru_with(&format!("PID|1|X^^^H^PI|{}||DOE^JANE", ids.join("~")));
+    assert_eq!(
+        check(&at_cap),
+        [],
+        "PID-3 and PID-2 together are at the cap"
+    );
+    let over = at_cap.replace("||DOE^JANE", "|Y^^^H^AN|DOE^JANE");
+    let issues = check(&over);
+    let i = only(&issues);
+    assert_eq!((i.code, i.severity), (InternalError, Severity::Error));
+    assert_eq!(i.location, loc("PID", 2).field(4).repetition(1));
+    let mrg: Vec<String> = (0..=limits::MAX_IDENTIFIERS)
+        .map(|n| format!("MRG|{n}^^^H^MR"))
+        .collect();
+    let merge = format!(
+        "MSH|^~\\&|A|B|C|D|20240102||ADT^A40|C1|P|2.5.1\nEVN|A40|20240102\nPID|1||1^^^H^MR||DOE\n{}",
+        mrg.join("\n")
+    );
+    let errors: Vec<Issue> = check(&merge)
+        .into_iter()
+        .filter(|i| i.severity == Severity::Error)
+        .collect();
+    let i = only(&errors);
+    assert_eq!(
+        i.location,
+        loc("MRG", 4 + limits::MAX_IDENTIFIERS)
+            .field(1)
+            .repetition(1),
+        "the MRG segments of a message count together"
+    );
+}
+
+#[test]
+fn issues_past_the_cap_are_summarized_and_an_error_among_them_still_refuses() {
+    let mut text = String::from(ORU);
+    for n in 0..limits::MAX_ISSUES + 10 {
+        text.push_str(&format!("\nOBX|{n}|NM|1^a^LN||x|mg|||||F"));
+    }
+    let issues = check(&text);
+    assert_eq!(issues.len(), limits::MAX_ISSUES + 1);
+    let summary = issues.last().expect("a summary");
+    assert_eq!(summary.severity, Severity::Warning);
+    assert!(
+        summary.message.starts_with("10 more issues not listed"),
+        "{}",
+        summary.message
+    );
+    assert_eq!(
+        summary.location,
+        loc("OBX", 5 + limits::MAX_ISSUES).field(5).repetition(1)
+    );
+    let with_error = format!("{text}\nobx|1");
+    let issues = check(&with_error);
+    assert_eq!(issues.len(), limits::MAX_ISSUES + 1);
+    assert!(
+        !Validation {
+            issues: issues.clone()
+        }
+        .is_acceptable()
+    );
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.severity == Severity::Error && i.code == SegmentSequence),
+        "the error is listed, in a warning's place"
+    );
+}
+
+#[test]
+fn a_message_type_part_over_32_characters_is_an_error_at_its_component() {
+    let long = "X".repeat(70_000);
+    for (msh9, component) in [
+        (format!("{long}^R01"), 1),
+        (format!("ORU^{long}"), 2),
+        (format!("ORU^R01^{long}"), 3),
+    ] {
+        let issues = errors(&ORU.replace("ORU^R01^ORU_R01", &msh9));
+        let i = only(&issues);
+        assert_eq!((i.code, i.severity), (ValueTooLong, Severity::Error));
+        assert_eq!(
+            i.location,
+            loc("MSH", 1).field(9).repetition(1).component(component)
+        );
+        assert!(i.message.contains("70000 characters"), "{}", i.message);
+        assert!(!i.message.contains("XXX"), "no field value in the text");
+    }
+    let longest = "Z".repeat(32);
+    let at_the_limit = ORU.replace("R01^ORU_R01", &format!("{longest}^{longest}"));
+    assert_eq!(errors(&at_the_limit), []);
+}
+
+#[test]
+fn topic_separators_wildcards_and_control_characters_in_msh_9_are_errors() {
+    for (msh9, component) in [
+        ("OR/U^R01", 1),
+        ("ORU^R+1", 2),
+        ("ORU^R01^ORU#R01", 3),
+        ("ORU^R\u{0}1", 2),
+        ("ORU^R\u{7}1", 2),
+    ] {
+        let issues = errors(&ORU.replace("ORU^R01^ORU_R01", msh9));
+        let i = only(&issues);
+        assert_eq!((i.code, i.severity), (DataType, Severity::Error), "{msh9}");
+        assert_eq!(
+            i.location,
+            loc("MSH", 1).field(9).repetition(1).component(component)
+        );
+    }
+}
+
+/// The error issues of `text` (unknown types also get an information issue).
+fn errors(text: &str) -> Vec<Issue> {
+    let mut issues = check(text);
+    issues.retain(|i| i.severity == Severity::Error);
+    issues
+}

@@ -13,7 +13,7 @@ mod identity;
 mod numeric;
 mod unit;
 
-pub(crate) use coded::{Accept, coded, missing_code, repeated_coded};
+pub(crate) use coded::{Accept, coded, coded_answer, coded_private, missing_code, repeated_coded};
 pub(crate) use identity::{
     address, entity_id, identifier, organization, person_name, practitioner, telecom,
 };
@@ -147,14 +147,29 @@ pub(crate) fn repeated_people(
     people
 }
 
-/// Every repetition of field `n` as a coded element.
+/// Every repetition of field `n` as a coded element about the patient
+/// (unmapped codes counted, never named: see [`coded_private`]).
 pub(crate) fn each_coded(
     work: &mut Work<'_>,
     fields: &Fields<'_>,
     n: usize,
     accept: Accept,
 ) -> Vec<Coded> {
-    each(fields, n, |parts| coded(work, parts, accept))
+    let Some(field) = fields.field(n) else {
+        return Vec::new();
+    };
+    field
+        .repetitions()
+        .enumerate()
+        .filter_map(|(i, rep)| {
+            coded_private(
+                work,
+                fields.parts(Some(rep)),
+                accept,
+                fields.at(n).repetition(i + 1),
+            )
+        })
+        .collect()
 }
 
 /// The time in a component of a composite (DR.1, CQ, ...): its first

@@ -4,15 +4,18 @@
 
 use thiserror::Error;
 
-/// The header row, column by column.
-pub(super) const COLUMNS: [&str; 6] = [
+/// The header row's columns, in this order; every row has them.
+pub(super) const REQUIRED_COLUMNS: [&str; 5] = [
     "kind",
     "local_system",
     "local_code",
     "target_system",
     "target_code",
-    "target_display",
 ];
+
+/// Columns the header may add after the required ones, each at most once,
+/// in any order.
+pub(super) const OPTIONAL_COLUMNS: [&str; 2] = ["target_display", "target_unit"];
 
 /// The longest declared version label.
 pub(super) const MAX_VERSION_LEN: usize = 64;
@@ -21,7 +24,11 @@ pub(super) const MAX_VERSION_LEN: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MappingError {
     /// The text has no header row (it is empty or only comments).
-    #[error("no header row: expected `{}`", COLUMNS.join(","))]
+    #[error(
+        "no header row: expected `{}` (optionally followed by `{}`)",
+        REQUIRED_COLUMNS.join(","),
+        OPTIONAL_COLUMNS.join("`, `")
+    )]
     MissingHeader,
     /// A header column is not the expected name.
     #[error("line {line}, column {column}: expected header `{expected}`, found `{found}`")]
@@ -35,7 +42,7 @@ pub enum MappingError {
         /// What the file has there (empty when the column is missing).
         found: String,
     },
-    /// A row has fewer than six columns.
+    /// A row has fewer than the five required columns.
     #[error("line {line}: missing column `{column}`")]
     MissingColumn {
         /// Line of the row.
@@ -43,18 +50,22 @@ pub enum MappingError {
         /// The first missing column.
         column: &'static str,
     },
-    /// A row has a non-empty seventh (or later) column.
-    #[error("line {line}, column {column}: expected at most 6 columns, found `{found}`")]
+    /// A row has a non-empty column past the header's last.
+    #[error(
+        "line {line}, column {column}: expected at most {width} columns (as many as the header), found `{found}`"
+    )]
     ExtraColumn {
         /// Line of the row.
         line: u64,
+        /// The header's number of columns.
+        width: usize,
         /// 1-based column number of the first non-empty extra column.
         column: usize,
         /// Its content.
         found: String,
     },
-    /// The `kind` column is neither `code` nor `unit`.
-    #[error("line {line}, column `kind`: expected `code` or `unit`, found `{found}`")]
+    /// The `kind` column is not `code`, `unit` or `system`.
+    #[error("line {line}, column 1 (`kind`): expected `code`, `unit` or `system`, found `{found}`")]
     UnknownKind {
         /// Line of the row.
         line: u64,
@@ -62,18 +73,24 @@ pub enum MappingError {
         found: String,
     },
     /// A required column is empty.
-    #[error("line {line}, column `{column}`: expected a value, found nothing")]
+    #[error("line {line}, column {position} (`{column}`): expected a value, found nothing")]
     EmptyField {
         /// Line of the row.
         line: u64,
+        /// 1-based column number.
+        position: usize,
         /// The empty column.
         column: &'static str,
     },
-    /// A column has a value its row kind does not allow.
-    #[error("line {line}, column `{column}`: expected {expected}, found `{found}`")]
+    /// A column has a value its row kind does not allow, or a target that
+    /// nobody could use (an unknown system, a LOINC code with a wrong check
+    /// digit, a unit that is not UCUM).
+    #[error("line {line}, column {position} (`{column}`): expected {expected}, found `{found}`")]
     InvalidField {
         /// Line of the row.
         line: u64,
+        /// 1-based column number.
+        position: usize,
         /// The column.
         column: &'static str,
         /// What is allowed there.

@@ -2,7 +2,10 @@
 //! rate in telemetry.
 //!
 //! Codes and systems are terminology identifiers (e.g. `99LAB|GLU`), not
-//! patient data, so they may be reported.
+//! patient data, so they may be reported. Coded *answers* (OBX-5) are
+//! patient data: they are counted with [`UnmappedCounter::record_unnamed`]
+//! and never kept by name. A "code" with white space or a control
+//! character is free text, not an identifier: counted, never kept.
 //!
 //! Invariants (memory is bounded whatever senders send):
 //! - at most `max_distinct` distinct (system, code) keys are kept; once full,
@@ -33,6 +36,7 @@ pub struct UnmappedCounter {
     mapped_total: u64,
     unmapped_total: u64,
     untracked_total: u64,
+    unit_mismatch_total: u64,
 }
 
 /// One unmapped code and how often it was seen.
@@ -59,6 +63,9 @@ pub struct UnmappedSnapshot {
     pub distinct_unmapped: u64,
     /// The most frequent unmapped codes, most frequent first (ties by system, code).
     pub top: Vec<UnmappedCode>,
+    /// Results in a unit not commensurable with the one their code's
+    /// mapping row expects.
+    pub unit_mismatches: u64,
 }
 
 impl UnmappedCounter {
@@ -71,6 +78,7 @@ impl UnmappedCounter {
             mapped_total: 0,
             unmapped_total: 0,
             untracked_total: 0,
+            unit_mismatch_total: 0,
         }
     }
 
@@ -91,13 +99,31 @@ impl UnmappedCounter {
             return;
         }
         let too_long = system.len() > MAX_KEY_BYTES || code.len() > MAX_KEY_BYTES;
-        if too_long || self.distinct >= self.max_distinct {
+        let text = |s: &str| s.chars().any(|c| c.is_whitespace() || c.is_control());
+        if too_long || text(system) || text(code) || self.distinct >= self.max_distinct {
             self.untracked_total = self.untracked_total.saturating_add(1);
             return;
         }
         let codes = self.per_key.entry(system.to_owned()).or_default();
         codes.insert(code.to_owned(), 1);
         self.distinct += 1;
+    }
+
+    /// Counts results whose unit was not commensurable with the unit the
+    /// mapping table expects for their code.
+    pub fn record_unit_mismatches(&mut self, results: u32) {
+        self.unit_mismatch_total = self.unit_mismatch_total.saturating_add(u64::from(results));
+    }
+
+    /// Results in an incommensurable unit since the last clear.
+    pub fn unit_mismatch_total(&self) -> u64 {
+        self.unit_mismatch_total
+    }
+
+    /// Counts `n` unmapped codes that must not be named (coded answers): in the totals only.
+    pub fn record_unnamed(&mut self, n: u64) {
+        self.unmapped_total = self.unmapped_total.saturating_add(n);
+        self.untracked_total = self.untracked_total.saturating_add(n);
     }
 
     /// Codes mapped since the last clear.
@@ -161,6 +187,7 @@ impl UnmappedCounter {
             untracked_total: self.untracked_total,
             distinct_unmapped: u64::try_from(self.distinct).unwrap_or(u64::MAX),
             top: codes,
+            unit_mismatches: self.unit_mismatch_total,
         }
     }
 
@@ -238,7 +265,9 @@ mod tests {
             }
         }
         counter.record_mapped();
+        counter.record_unit_mismatches(2);
         let snapshot = counter.snapshot(3);
+        assert_eq!(snapshot.unit_mismatches, 2);
         let top: Vec<(&str, u64)> = snapshot
             .top
             .iter()

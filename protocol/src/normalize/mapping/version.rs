@@ -3,10 +3,15 @@
 //!
 //! The hash is SHA-256 over a canonical encoding of the mappings, truncated
 //! to 8 bytes. The encoding is: the tag `hl7edge-mapping-v1`, then every code
-//! mapping in (local system, local code) order, then every unit mapping in
-//! unit order; each field is its byte length (u64 little-endian) followed by
-//! its bytes. Target systems are encoded by their canonical HL7 name, so `LN`
-//! and `LOINC` give the same hash. Comments, row order, whitespace, quoting
+//! mapping in (local system, local code) order (`code`, local system, local
+//! code, target system, target code, display; then, only when the row has a
+//! `target_unit`, `expects` and that unit), then every unit mapping in
+//! unit order (`unit`, unit, UCUM), then every system declaration in local
+//! name order (`system`, local name, target system); each field is its byte
+//! length (u64 little-endian) followed by its bytes. Target systems are
+//! encoded by their canonical HL7 name, so `LN` and `LOINC` give the same
+//! hash. Tables without expected units or system rows hash as they did
+//! before those existed. Comments, row order, whitespace, quoting
 //! and the declared label do not change it; any change to a mapping does.
 //! Changing this encoding changes every table's version: bump the tag.
 
@@ -17,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Target;
+use crate::normalize::coding_system::CodingSystem;
 
 /// Domain-separation tag at the start of the hashed content.
 const HASH_TAG: &[u8] = b"hl7edge-mapping-v1";
@@ -37,6 +43,7 @@ impl MappingVersion {
     pub(super) fn of(
         codes: &BTreeMap<String, BTreeMap<String, Target>>,
         units: &BTreeMap<String, String>,
+        systems: &BTreeMap<String, CodingSystem>,
         declared: Option<String>,
     ) -> MappingVersion {
         let mut hasher = Sha256::new();
@@ -44,21 +51,25 @@ impl MappingVersion {
         for (system, by_code) in codes {
             for (code, target) in by_code {
                 let display = target.display.as_deref().unwrap_or("");
-                let fields = [
-                    "code",
-                    system,
-                    code,
-                    target.system.hl7_code(),
-                    &target.code,
-                    display,
-                ];
+                let target_system = target.system.hl7_code();
+                let fields = ["code", system, code, &target_system, &target.code, display];
                 fields
                     .iter()
                     .for_each(|field| update_field(&mut hasher, field));
+                if let Some(unit) = &target.unit {
+                    ["expects", unit]
+                        .iter()
+                        .for_each(|field| update_field(&mut hasher, field));
+                }
             }
         }
         for (unit, ucum) in units {
             ["unit", unit, ucum]
+                .iter()
+                .for_each(|field| update_field(&mut hasher, field));
+        }
+        for (name, system) in systems {
+            ["system", name, &system.hl7_code()]
                 .iter()
                 .for_each(|field| update_field(&mut hasher, field));
         }
@@ -124,6 +135,7 @@ mod tests {
             "code,99LAB,GLUC,LN,2345-7,Glucose\n",
             "code,,GLU,LN,2345-7,Glucose\n",
             "code,99LAB,GLU,LN,2345-7,Glucose\nunit,,mg/dl,UCUM,mg/dL,\n",
+            "code,99LAB,GLU,LN,2345-7,Glucose\nsystem,99LABX,,LN,,\n",
         ] {
             assert_ne!(version_of(changed).hash, base.hash, "{changed}");
         }
@@ -131,8 +143,8 @@ mod tests {
 
     #[test]
     fn field_boundaries_are_part_of_the_hash() {
-        let a = version_of("code,99LAB,AB,LN,C,\n");
-        let b = version_of("code,99LAB,A,LN,BC,\n");
+        let a = version_of("code,99LAB,AB,SCT,C,\n");
+        let b = version_of("code,99LAB,A,SCT,BC,\n");
         assert_ne!(a.hash, b.hash);
     }
 

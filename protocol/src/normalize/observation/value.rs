@@ -26,7 +26,7 @@
 use crate::hl7::{Element, ErrorCode};
 use crate::normalize::context::Work;
 use crate::normalize::datatypes::{
-    Accept, coded, comparator_number, decimal, structured_numeric, text, timestamp, unit,
+    coded_answer, comparator_number, decimal, structured_numeric, text, timestamp, unit,
 };
 use crate::normalize::fields::Fields;
 use crate::record::{Decimal, Quantity, Series, StructuredNumeric, Unit, Value};
@@ -55,7 +55,7 @@ pub(super) fn values(work: &mut Work<'_>, obx: &Fields<'_>) -> Values {
         Kind::Array => series(field).map(|values| one(Value::Series(array(work, obx, values, 1)))),
         Kind::Multiplexed => multiplexed(work, obx, field),
         Kind::Coded => each_repetition(field, |rep| {
-            coded(work, obx.parts(Some(rep)), Accept::GENERAL).map(Value::Coded)
+            coded_answer(work, obx.parts(Some(rep)), at.repetition(1)).map(Value::Coded)
         }),
         // An unreadable time is warned about by `timestamp` itself.
         Kind::Time => {
@@ -189,7 +189,11 @@ fn number(work: &mut Work<'_>, obx: &Fields<'_>, element: Element<'_>) -> Option
     let raw = text(Some(element))?;
     if let Some(value) = decimal(&raw) {
         let unit = unit(work, obx, 6);
-        return Some(Value::Quantity(Quantity { value, unit }));
+        return Some(Value::Quantity(Quantity {
+            value,
+            unit,
+            converted: None,
+        }));
     }
     let sn = comparator_number(&raw)?;
     Some(with_unit(work, obx, sn))
@@ -244,17 +248,21 @@ fn multiplexed(
     Some(one(Value::Series(array(work, obx, values, channels))))
 }
 
-/// Components of `rep` up to its last non-blank one.
+/// Components of `rep` up to its last non-blank one (one pass over them).
 fn used_components(rep: Element<'_>) -> usize {
-    (1..=rep.component_count())
-        .rev()
-        .find(|&n| text(rep.component(n)).is_some())
-        .unwrap_or(0)
+    rep.components()
+        .enumerate()
+        .filter(|(_, c)| text(Some(*c)).is_some())
+        .last()
+        .map_or(0, |(i, _)| i + 1)
 }
 
-/// True when components `from` onwards of `rep` are all blank.
+/// True when components `from` onwards of `rep` are all blank (one pass
+/// over them: reading component `n` by number scans from the start).
 fn is_blank(rep: Element<'_>, from: usize) -> bool {
-    (from..=rep.component_count()).all(|n| text(rep.component(n)).is_none())
+    rep.components()
+        .skip(from.saturating_sub(1))
+        .all(|c| text(Some(c)).is_none())
 }
 
 /// The first component of the first repetition, when all that follows it
@@ -275,8 +283,8 @@ fn series(field: Element<'_>) -> Option<Vec<Decimal>> {
     let mut empty_repetition = false;
     for rep in field.repetitions() {
         let (before, mut empty_part) = (out.len(), false);
-        for n in 1..=rep.component_count() {
-            match text(rep.component(n)) {
+        for component in rep.components() {
+            match text(Some(component)) {
                 None => empty_part = true,
                 Some(_) if empty_part || empty_repetition => return None,
                 Some(part) => out.push(decimal(&part)?),

@@ -6,6 +6,7 @@ use super::parts::{Compact, compact_struct};
 use super::reader::Reader;
 use super::writer::Writer;
 use super::{CompactError, Pool, oru};
+use crate::record::limits;
 use crate::record::{
     Body, GenericMessage, Immunization, ImmunizationReport, Order, OrderMessage, PatientEvent,
     PatientGroup, Prior,
@@ -39,13 +40,13 @@ pub(super) fn write_body<'a>(w: &mut Writer<'a>, body: &'a Body) {
         Body::Observations(report) => oru::write_report(w, report),
         Body::Patient(event) => event.write(w),
         Body::Orders(orders) => {
-            w.len(orders.orders.len());
+            w.count(orders.orders.len());
             for o in &orders.orders {
                 o.write(w);
             }
         }
         Body::Immunizations(report) => {
-            w.len(report.immunizations.len());
+            w.count(report.immunizations.len());
             for i in &report.immunizations {
                 i.write(w);
             }
@@ -53,7 +54,7 @@ pub(super) fn write_body<'a>(w: &mut Writer<'a>, body: &'a Body) {
         }
         Body::Generic(g) => {
             w.str(Pool::Text, Some(&g.delimiters));
-            w.len(g.segments.len());
+            w.count(g.segments.len());
             for s in &g.segments {
                 w.str(Pool::Text, Some(s));
             }
@@ -66,15 +67,17 @@ pub(super) fn read_body(r: &mut Reader<'_>, kind: u64) -> Result<Body, CompactEr
     Ok(match kind {
         OBSERVATIONS => Body::Observations(oru::read_report(r)?),
         PATIENT => Body::Patient(PatientEvent::read(r)?),
-        ORDERS => Body::Orders(OrderMessage { orders: list(r)? }),
+        ORDERS => Body::Orders(OrderMessage {
+            orders: orders(r, "orders")?,
+        }),
         IMMUNIZATIONS => Body::Immunizations(ImmunizationReport {
-            immunizations: list(r)?,
+            immunizations: orders(r, "immunizations")?,
             observations: super::parts::kind::observations::read(r)?,
         }),
         GENERIC => {
             let delimiters = r.req_str(Pool::Text)?.into_string();
-            let n = r.len()?;
-            let mut segments = Vec::with_capacity(n);
+            let n = r.count(limits::MAX_GENERIC_SEGMENTS, "segments")?;
+            let mut segments = Vec::with_capacity(limits::capacity::<String>(n));
             for _ in 0..n {
                 segments.push(r.req_str(Pool::Text)?.into_string());
             }
@@ -93,8 +96,14 @@ pub(super) fn read_body(r: &mut Reader<'_>, kind: u64) -> Result<Body, CompactEr
 }
 
 /// A count, then each part.
-fn list<T: Compact>(r: &mut Reader<'_>) -> Result<Vec<T>, CompactError> {
-    super::parts::kind::items::read(r)
+/// Orders or doses: at most [`limits::MAX_ORDERS`].
+fn orders<T: Compact>(r: &mut Reader<'_>, what: &'static str) -> Result<Vec<T>, CompactError> {
+    let n = r.count(limits::MAX_ORDERS, what)?;
+    let mut out = Vec::with_capacity(limits::capacity::<T>(n));
+    for _ in 0..n {
+        out.push(T::read(r)?);
+    }
+    Ok(out)
 }
 
 compact_struct!(PatientEvent {

@@ -59,6 +59,7 @@ impl Serialize for Record {
             }
             .serialize(s)
         } else {
+            crate::record::limits::check(self).map_err(serde::ser::Error::custom)?;
             let bytes = super::encode(self).map_err(serde::ser::Error::custom)?;
             s.serialize_bytes(&bytes)
         }

@@ -9,13 +9,14 @@ use super::reader::Reader;
 use super::writer::Writer;
 use super::{CompactError, Pool};
 use crate::hl7::{ErrorCode, Issue, Location, Severity};
+use crate::record::limits;
 
 /// The number of issues, then each one.
 pub(super) fn write_issues<'a>(
     w: &mut Writer<'a>,
     issues: &'a [Issue],
 ) -> Result<(), postcard::Error> {
-    w.len(issues.len());
+    w.count(issues.len());
     for i in issues {
         crate::postcard_append::append(&(i.code, i.severity), &mut w.out)?;
         let l = &i.location;
@@ -36,8 +37,8 @@ pub(super) fn write_issues<'a>(
 
 /// What [`write_issues`] wrote.
 pub(super) fn read_issues(r: &mut Reader<'_>) -> Result<Vec<Issue>, CompactError> {
-    let n = r.len()?;
-    let mut issues = Vec::with_capacity(n);
+    let n = r.count(limits::MAX_ISSUES, "issues")?;
+    let mut issues = Vec::with_capacity(limits::capacity::<Issue>(n));
     for _ in 0..n {
         let (pair, rest) = postcard::take_from_bytes::<(ErrorCode, Severity)>(r.rest())?;
         r.set_rest(rest);

@@ -134,12 +134,18 @@ pub enum CompactError {
     /// Bytes are left after the record.
     #[error("{0} bytes after the end of the record")]
     Trailing(usize),
+    /// The record claims more than a record may hold.
+    #[error(transparent)]
+    Limit(#[from] crate::record::limits::LimitError),
 }
 
-/// Encodes a record in the compact form.
-pub fn encode(record: &Record) -> Result<Vec<u8>, postcard::Error> {
+/// Encodes a record in the compact form; a record over the limits of
+/// `crate::record::limits` that the writer counts (text, list items) is
+/// refused, since no reader would accept it.
+pub fn encode(record: &Record) -> Result<Vec<u8>, CompactError> {
     let mut w = Writer::new(results(record));
     parts::write_record(&mut w, record)?;
+    w.over_limits()?;
     Ok(w.out)
 }
 
@@ -147,10 +153,12 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, postcard::Error> {
 /// (what its `Serialize` gives a binary serializer): the length of the
 /// compact form as a varint, then the form. Written in place, without a
 /// buffer of its own; `out` is left as it was on an error.
-pub(crate) fn append_postcard(record: &Record, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+pub(crate) fn append_postcard(record: &Record, out: &mut Vec<u8>) -> Result<(), CompactError> {
     let start = out.len();
     let mut w = Writer::after(std::mem::take(out), results(record));
-    let written = parts::write_record(&mut w, record);
+    let written = parts::write_record(&mut w, record)
+        .map_err(CompactError::from)
+        .and_then(|()| Ok(w.over_limits()?));
     *out = w.out;
     if let Err(e) = written {
         out.truncate(start);

@@ -12,9 +12,10 @@ use super::values::{
 };
 use super::writer::Writer;
 use super::{CompactError, Pool};
+use crate::record::limits;
 use crate::record::{
-    Observation, ObservationGroup, ObservationReport, OrderDetail, Quantity, ResultStatus, Series,
-    Timestamp, Unit, Value,
+    Converted, Decimal, Observation, ObservationGroup, ObservationReport, OrderDetail, Quantity,
+    ResultStatus, Series, Timestamp, Unit, Value,
 };
 
 /// Result header bits 0-3: the status; 4-6: the value kind.
@@ -41,8 +42,13 @@ const UCUM_ONLY: u64 = 1 << 13;
 const HAS_METHOD: u64 = 1 << 14;
 /// Result header: an extras presence varint follows (see `EXTRA_*`).
 const HAS_EXTRAS: u64 = 1 << 15;
+/// Result header: the quantity's value converted to the unit the mapping
+/// table expects follows the value (decimal, then the unit).
+const HAS_CONVERTED: u64 = 1 << 16;
+/// Result header: that conversion was rounded (not exact).
+const CONVERTED_ROUNDED: u64 = 1 << 17;
 /// Every result header bit.
-const RESULT_BITS: u64 = 16;
+const RESULT_BITS: u64 = 18;
 
 /// Extras: the further values.
 const EXTRA_MORE_VALUES: u64 = 1 << 0;
@@ -127,7 +133,7 @@ compact_struct!(OrderDetail {
 
 /// The number of orders, then each order.
 pub(super) fn write_report<'a>(w: &mut Writer<'a>, r: &'a ObservationReport) {
-    w.len(r.orders.len());
+    w.count(r.orders.len());
     for g in &r.orders {
         write_group(w, g);
     }
@@ -135,8 +141,8 @@ pub(super) fn write_report<'a>(w: &mut Writer<'a>, r: &'a ObservationReport) {
 
 /// What [`write_report`] wrote.
 pub(super) fn read_report(r: &mut Reader<'_>) -> Result<ObservationReport, CompactError> {
-    let n = r.len()?;
-    let mut orders = Vec::with_capacity(n);
+    let n = r.count(limits::MAX_ORDERS, "orders")?;
+    let mut orders = Vec::with_capacity(limits::capacity::<ObservationGroup>(n));
     for _ in 0..n {
         orders.push(read_group(r)?);
     }
@@ -212,7 +218,7 @@ fn read_group(r: &mut Reader<'_>) -> Result<ObservationGroup, CompactError> {
     Ok(ObservationGroup {
         placer_order,
         filler_order,
-        service,
+        service: service.map(Box::new),
         observed_at,
         reported_at,
         status,
@@ -221,7 +227,7 @@ fn read_group(r: &mut Reader<'_>) -> Result<ObservationGroup, CompactError> {
         order_status,
         ordered_at,
         priority,
-        detail,
+        detail: Box::new(detail),
     })
 }
 
@@ -236,7 +242,7 @@ pub(super) fn write_results<'a>(
     let message_time = w.base;
     let mut previous = start.copied();
     let mut before: Option<&Observation> = None;
-    w.len(results.len());
+    w.count(results.len());
     for o in results {
         let base = previous.or(message_time);
         write_observation(w, o, base.as_ref(), previous.as_ref(), before);
@@ -251,8 +257,9 @@ pub(super) fn read_results(
     start: Option<&Timestamp>,
 ) -> Result<Vec<Observation>, CompactError> {
     let message_time = r.base;
-    let n = r.len()?;
-    let mut results: Vec<Observation> = Vec::with_capacity(n);
+    let n = r.count(limits::MAX_OBSERVATIONS, "results")?;
+    r.add_results(n)?;
+    let mut results: Vec<Observation> = Vec::with_capacity(limits::capacity::<Observation>(n));
     let mut previous = start.copied();
     for _ in 0..n {
         let base = previous.or(message_time);
@@ -286,6 +293,11 @@ fn write_observation<'a>(
         (ucum_only(&o.value), UCUM_ONLY),
         (o.sub_id.is_some(), HAS_SUB_ID),
         (extras != 0, HAS_EXTRAS),
+        (converted(&o.value).is_some(), HAS_CONVERTED),
+        (
+            converted(&o.value).is_some_and(|c| !c.exact),
+            CONVERTED_ROUNDED,
+        ),
     ] {
         if present {
             header |= bit;
@@ -297,6 +309,7 @@ fn write_observation<'a>(
         w.str(Pool::Text, o.sub_id.as_deref());
     }
     write_value(w, &o.value, base, ucum_only(&o.value));
+    write_converted(w, converted(&o.value));
     if let Some(range) = &o.reference_range {
         write_range(w, range);
     }
@@ -377,18 +390,25 @@ fn write_extras<'a>(w: &mut Writer<'a>, o: &'a Observation, bits: u64, base: Opt
         w.len(o.more_values.len());
         for v in &o.more_values {
             let ucum = ucum_only(v);
-            w.byte(value_kind(v) as u8 | u8::from(ucum) << 3);
+            let c = converted(v);
+            w.byte(
+                value_kind(v) as u8
+                    | u8::from(ucum) << 3
+                    | u8::from(c.is_some()) << 4
+                    | u8::from(c.is_some_and(|c| !c.exact)) << 5,
+            );
             write_value(w, v, base, ucum);
+            write_converted(w, c);
         }
     }
     if let (true, Some(u)) = (has(EXTRA_UNIT), &o.unit) {
         write_unit(w, u);
     }
     if let (true, Some(p)) = (has(EXTRA_PRODUCER), &o.producer) {
-        write_coded(w, p);
+        costed(w, 0, |w| write_coded(w, p));
     }
     if has(EXTRA_OBSERVERS) {
-        kind::items::write(&o.observers, w);
+        costed(w, 1, |w| kind::items::write(&o.observers, w));
     }
     if let (true, Some(t)) = (has(EXTRA_ANALYZED_AT), &o.analyzed_at) {
         w.timestamp(t, base);
@@ -400,10 +420,10 @@ fn write_extras<'a>(w: &mut Writer<'a>, o: &'a Observation, bits: u64, base: Opt
         kind::item::write(&o.instance_id, w);
     }
     if has(EXTRA_ORGANIZATION) {
-        kind::item::write(&o.performing_organization, w);
+        costed(w, 2, |w| kind::item::write(&o.performing_organization, w));
     }
     if has(EXTRA_DIRECTOR) {
-        kind::item::write(&o.performing_director, w);
+        costed(w, 3, |w| kind::item::write(&o.performing_director, w));
     }
     if let (true, Some(i)) = (has(EXTRA_SPECIMEN), o.specimen) {
         w.varint(u128::from(i));
@@ -411,6 +431,31 @@ fn write_extras<'a>(w: &mut Writer<'a>, o: &'a Observation, bits: u64, base: Opt
     if has(EXTRA_NOTES) {
         kind::items::write(&o.notes, w);
     }
+    // The parts the reader copies from the result before count as often
+    // as they are copied.
+    for (i, bit) in SAME_BITS.iter().enumerate() {
+        if has(*bit) {
+            w.add_cost(w.same_costs[i]);
+        }
+    }
+}
+
+/// The bits of the parts copied from the result before, in the order of
+/// `same_costs` (producer, observers, organization, director).
+const SAME_BITS: [u64; 4] = [
+    SAME_PRODUCER,
+    SAME_OBSERVERS,
+    SAME_ORGANIZATION,
+    SAME_DIRECTOR,
+];
+
+/// Writes a part a later result may copy, noting what it cost as part `i`
+/// of `same_costs`.
+fn costed<'a>(w: &mut Writer<'a>, i: usize, write: impl FnOnce(&mut Writer<'a>)) {
+    let before = w.cost();
+    write(w);
+    let after = w.cost();
+    w.same_costs[i] = (after.0 - before.0, after.1 - before.1);
 }
 
 fn read_observation(
@@ -428,7 +473,8 @@ fn read_observation(
     let code = read_coded(r)?;
     let has = |bit: u64| header & bit != 0;
     let sub_id = has(HAS_SUB_ID).then(|| r.req_str(Pool::Text)).transpose()?;
-    let value = read_value(r, (header >> KIND_SHIFT) & 7, base, has(UCUM_ONLY))?;
+    let mut value = read_value(r, (header >> KIND_SHIFT) & 7, base, has(UCUM_ONLY))?;
+    read_converted(r, &mut value, has(HAS_CONVERTED), has(CONVERTED_ROUNDED))?;
     let reference_range = has(HAS_RANGE).then(|| read_range(r)).transpose()?;
     let flags = has(HAS_FLAGS)
         .then(|| read_list(r, Pool::Code))
@@ -455,7 +501,7 @@ fn read_observation(
         status,
         observed_at,
         equipment,
-        method,
+        method: method.map(Box::new),
         ..Observation::default()
     };
     if has(HAS_EXTRAS) {
@@ -476,16 +522,17 @@ fn read_extras(
     let previous = || before.ok_or(CompactError::Missing("previous result"));
     if has(EXTRA_MORE_VALUES) {
         let n = r.len()?;
-        o.more_values.reserve(n);
+        o.more_values.reserve(limits::capacity::<Value>(n));
         for _ in 0..n {
             let tag = r.byte()?;
-            if tag >> 4 != 0 {
+            if tag >> 6 != 0 {
                 return Err(CompactError::BadTag {
                     what: "value",
                     tag: u64::from(tag),
                 });
             }
-            let v = read_value(r, u64::from(tag & 7), base, tag & 8 != 0)?;
+            let mut v = read_value(r, u64::from(tag & 7), base, tag & 8 != 0)?;
+            read_converted(r, &mut v, tag & 0x10 != 0, tag & 0x20 != 0)?;
             o.more_values.push(v);
         }
     }
@@ -493,10 +540,10 @@ fn read_extras(
         o.unit = Some(read_unit(r)?);
     }
     if has(EXTRA_PRODUCER) {
-        o.producer = Some(Box::new(read_coded(r)?));
+        o.producer = Some(Box::new(read_costed(r, 0, read_coded)?));
     }
     if has(EXTRA_OBSERVERS) {
-        o.observers = kind::items::read(r)?;
+        o.observers = read_costed(r, 1, kind::items::read)?;
     }
     if has(EXTRA_ANALYZED_AT) {
         o.analyzed_at = Some(r.timestamp(base)?);
@@ -508,10 +555,10 @@ fn read_extras(
         o.instance_id = kind::item::read(r)?;
     }
     if has(EXTRA_ORGANIZATION) {
-        o.performing_organization = kind::item::read(r)?;
+        o.performing_organization = read_costed(r, 2, kind::item::read)?;
     }
     if has(EXTRA_DIRECTOR) {
-        o.performing_director = kind::item::read(r)?;
+        o.performing_director = read_costed(r, 3, kind::item::read)?;
     }
     if has(EXTRA_SPECIMEN) {
         o.specimen = Some(u16::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?);
@@ -531,6 +578,11 @@ fn read_extras(
     if has(SAME_DIRECTOR) {
         o.performing_director = previous()?.performing_director.clone();
     }
+    for (i, bit) in SAME_BITS.iter().enumerate() {
+        if has(*bit) {
+            r.add_cost(r.same_costs[i])?;
+        }
+    }
     let copied = [
         (SAME_PRODUCER, o.producer.is_none()),
         (SAME_OBSERVERS, o.observers.is_empty()),
@@ -545,6 +597,20 @@ fn read_extras(
     Ok(())
 }
 
+/// Reads a part a later result may copy, noting what it cost as part `i`
+/// of `same_costs` (see [`costed`]).
+fn read_costed<T>(
+    r: &mut Reader<'_>,
+    i: usize,
+    read: impl FnOnce(&mut Reader<'_>) -> Result<T, CompactError>,
+) -> Result<T, CompactError> {
+    let before = r.cost();
+    let part = read(r)?;
+    let after = r.cost();
+    r.same_costs[i] = (after.0 - before.0, after.1 - before.1);
+    Ok(part)
+}
+
 /// The value kind's number: 0 none, 1 quantity without unit, 2 quantity
 /// with unit, 3 structured numeric, 4 coded, 5 time, 6 text, 7 series.
 fn value_kind(v: &Value) -> u64 {
@@ -557,6 +623,51 @@ fn value_kind(v: &Value) -> u64 {
         Value::Time(_) => 5,
         Value::Text(_) => 6,
         Value::Series(_) => 7,
+    }
+}
+
+/// A quantity's converted value, when it has one: the decimal, then the
+/// unit (its exactness is a bit where the value is announced).
+fn write_converted<'a>(w: &mut Writer<'a>, c: Option<&'a Converted>) {
+    if let Some(c) = c {
+        w.decimal(c.value);
+        w.str(Pool::Unit, Some(&c.unit));
+    }
+}
+
+/// What [`write_converted`] wrote, into `value` (which must then be a
+/// quantity) when `present`.
+fn read_converted(
+    r: &mut Reader<'_>,
+    value: &mut Value,
+    present: bool,
+    rounded: bool,
+) -> Result<(), CompactError> {
+    if !present {
+        return if rounded {
+            Err(CompactError::Missing(
+                "converted value of a rounded conversion",
+            ))
+        } else {
+            Ok(())
+        };
+    }
+    let Value::Quantity(q) = value else {
+        return Err(CompactError::Missing("quantity for a converted value"));
+    };
+    q.converted = Some(Converted {
+        value: r.decimal()?,
+        unit: r.req_str(Pool::Unit)?,
+        exact: !rounded,
+    });
+    Ok(())
+}
+
+/// The converted value of a quantity, if any.
+fn converted(v: &Value) -> Option<&Converted> {
+    match v {
+        Value::Quantity(q) => q.converted.as_ref(),
+        _ => None,
     }
 }
 
@@ -592,7 +703,7 @@ fn write_value<'a>(w: &mut Writer<'a>, v: &'a Value, base: Option<&Timestamp>, u
         Value::Series(s) => {
             w.varint(u128::from(s.channels));
             write_opt_unit_and(w, s.unit.as_ref(), |w| {
-                w.len(s.values.len());
+                w.count(s.values.len());
                 for d in &s.values {
                     w.decimal(*d);
                 }
@@ -619,6 +730,7 @@ fn read_value(
                 }),
                 _ => Some(read_unit(r)?),
             },
+            converted: None,
         }),
         3 => Value::Structured(read_structured(r)?),
         4 => Value::Coded(read_coded(r)?),
@@ -627,8 +739,9 @@ fn read_value(
         _ => {
             let channels = u16::try_from(r.varint()?).map_err(|_| CompactError::Overflow)?;
             let (values, unit) = read_opt_unit_and(r, |r| {
-                let n = r.len()?;
-                let mut values = Vec::with_capacity(n);
+                let n = r.count(limits::MAX_VALUES, "series numbers")?;
+                r.add_values(n)?;
+                let mut values = Vec::with_capacity(limits::capacity::<Decimal>(n));
                 for _ in 0..n {
                     values.push(r.decimal()?);
                 }

@@ -6,6 +6,7 @@
 use super::reader::Reader;
 use super::writer::Writer;
 use super::{CompactError, Pool, bodies, coded, issues, values};
+use crate::record::limits;
 use crate::record::{
     Address, Coded, CompactString, Contact, Encounter, EntityId, Header, Identifier, NotCarried,
     Note, Organization, ParentOrder, ParentResult, Patient, PersonName, Practitioner, Processing,
@@ -310,7 +311,7 @@ pub(super) mod kind {
             r: &mut Reader<'_>,
         ) -> Result<Vec<T>, CompactError> {
             let n = r.len()?;
-            let mut out = Vec::with_capacity(n);
+            let mut out = Vec::with_capacity(crate::record::limits::capacity::<T>(n));
             for _ in 0..n {
                 out.push(T::read(r)?);
             }
@@ -374,8 +375,8 @@ pub(super) mod kind {
         }
         pub(in crate::record::compact) fn read(
             r: &mut Reader<'_>,
-        ) -> Result<OrderDetail, CompactError> {
-            OrderDetail::read(r)
+        ) -> Result<Box<OrderDetail>, CompactError> {
+            OrderDetail::read(r).map(Box::new)
         }
     }
 
@@ -489,7 +490,7 @@ pub(super) fn processing(bits: u64) -> Processing {
 
 fn read_not_carried(r: &mut Reader<'_>) -> Result<Vec<NotCarried>, CompactError> {
     let n = r.len()?;
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(limits::capacity::<NotCarried>(n));
     for _ in 0..n {
         let segment = r.req_str(Pool::Code)?;
         let field = r.varint()?;
@@ -614,14 +615,21 @@ impl Compact for Coded {
 }
 
 /// A quantity: a byte (0 no unit, 1 a unit known by its UCUM code only, 2
-/// a unit with both forms), the decimal, then the unit.
+/// a unit with both forms), the decimal, then the unit; then, when the
+/// quantity was converted to the unit a mapping row expects, the converted
+/// value (see [`values::write_opt_converted`]).
 impl Compact for Quantity {
     fn write<'a>(&'a self, w: &mut Writer<'a>) {
         values::write_opt_unit_and(w, self.unit.as_ref(), |w| w.decimal(self.value));
+        values::write_opt_converted(w, self.converted.as_ref());
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, CompactError> {
         let (value, unit) = values::read_opt_unit_and(r, |r| r.decimal())?;
-        Ok(Quantity { value, unit })
+        Ok(Quantity {
+            value,
+            unit,
+            converted: values::read_opt_converted(r)?,
+        })
     }
 }
 

@@ -1,10 +1,15 @@
 //! The decoding side of the compact record form. Every read is checked:
-//! malformed or truncated bytes give a [`CompactError`], never a panic, and
-//! no count read from the input reserves more than the input could hold.
+//! malformed or truncated bytes give a [`CompactError`], never a panic; no
+//! count read from the input is more than the input could hold or than the
+//! record limits allow (`crate::record::limits`), and memory is reserved
+//! up front only for `limits::PREALLOC_BYTES` per list. The reader counts
+//! the results, listed values and text bytes it produces, so a record that
+//! repeats strings by reference cannot decode into more than the limits.
 
 use std::borrow::Cow;
 
 use super::{CompactError, Pool, dictionary, precision_from, units_of, unzigzag};
+use crate::record::limits::{self, LimitError};
 use crate::record::{CompactString, Decimal, Timestamp};
 
 /// Reads the bytes of one compact record.
@@ -17,6 +22,17 @@ pub(super) struct Reader<'b> {
     /// The message time, once the header is read: the base of times
     /// outside result groups.
     pub(super) base: Option<Timestamp>,
+    /// Results read so far.
+    results: usize,
+    /// Flags, equipment ids and series numbers read so far.
+    values: usize,
+    /// Items of the other lists read so far (see [`Self::len`]).
+    parts: usize,
+    /// Bytes of the strings produced so far.
+    text: usize,
+    /// What the last producer, observers, performing organization and
+    /// director read in full cost (see [`Reader::add_cost`]).
+    pub(super) same_costs: [(usize, usize); 4],
 }
 
 impl<'b> Reader<'b> {
@@ -26,6 +42,11 @@ impl<'b> Reader<'b> {
             rest: bytes,
             tables: Default::default(),
             base: None,
+            results: 0,
+            values: 0,
+            parts: 0,
+            text: 0,
+            same_costs: [(0, 0); 4],
         }
     }
 
@@ -74,18 +95,93 @@ impl<'b> Reader<'b> {
         u64::try_from(v).map_err(|_| CompactError::Overflow)
     }
 
-    /// A count of items, each at least one byte long: never more than the
-    /// bytes left.
+    /// A count of items of a list without a limit of its own (names,
+    /// addresses, people, comments, specimens, codes, ...), each at least
+    /// one byte long: never more than the bytes left, and counted with the
+    /// other such lists against [`limits::MAX_PARTS`].
     pub(super) fn len(&mut self) -> Result<usize, CompactError> {
-        let n = usize::try_from(self.varint()?).map_err(|_| CompactError::Overflow)?;
+        let n = self.count(limits::MAX_PARTS, "list items")?;
+        self.parts = self.parts.saturating_add(n);
+        limits::within(self.parts, limits::MAX_PARTS, "list items")?;
+        Ok(n)
+    }
+
+    /// A count of items within `limit`, each at least one byte long: never
+    /// more than the bytes left.
+    pub(super) fn count(
+        &mut self,
+        limit: usize,
+        what: &'static str,
+    ) -> Result<usize, CompactError> {
+        let n = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
+        limits::within(n, limit, what)?;
         if n > self.rest.len() {
             return Err(CompactError::Truncated);
         }
         Ok(n)
     }
 
+    /// The text bytes and list items produced so far: the difference over
+    /// a part is what copying that part costs.
+    pub(super) fn cost(&self) -> (usize, usize) {
+        (self.text, self.parts)
+    }
+
+    /// Counts `cost` again, for a part copied instead of read, against
+    /// the limits.
+    pub(super) fn add_cost(&mut self, cost: (usize, usize)) -> Result<(), CompactError> {
+        self.parts = self.parts.saturating_add(cost.1);
+        limits::within(self.parts, limits::MAX_PARTS, "list items")?;
+        self.text = self.text.saturating_add(cost.0);
+        Ok(limits::within(
+            self.text,
+            limits::MAX_TEXT_BYTES,
+            "bytes of text",
+        )?)
+    }
+
+    /// Counts `n` more results against [`limits::MAX_OBSERVATIONS`].
+    pub(super) fn add_results(&mut self, n: usize) -> Result<(), CompactError> {
+        self.results = self.results.saturating_add(n);
+        Ok(limits::within(
+            self.results,
+            limits::MAX_OBSERVATIONS,
+            "results",
+        )?)
+    }
+
+    /// Counts `n` more listed values against [`limits::MAX_VALUES`].
+    pub(super) fn add_values(&mut self, n: usize) -> Result<(), CompactError> {
+        self.values = self.values.saturating_add(n);
+        Ok(limits::within(
+            self.values,
+            limits::MAX_VALUES,
+            "flags, equipment ids and series numbers",
+        )?)
+    }
+
+    /// Counts a produced string (one copied rather than read) against
+    /// [`limits::MAX_TEXT_BYTES`].
+    pub(super) fn add_text(&mut self, s: Option<&str>) -> Result<(), CompactError> {
+        self.text = self.text.saturating_add(s.map_or(0, str::len));
+        if self.text > limits::MAX_TEXT_BYTES {
+            return Err(LimitError {
+                what: "bytes of text",
+                limit: limits::MAX_TEXT_BYTES,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// What [`super::writer::Writer::str`] wrote.
     pub(super) fn str(&mut self, pool: Pool) -> Result<Option<CompactString>, CompactError> {
+        let s = self.str_uncounted(pool)?;
+        self.add_text(s.as_deref())?;
+        Ok(s)
+    }
+
+    fn str_uncounted(&mut self, pool: Pool) -> Result<Option<CompactString>, CompactError> {
         let v = self.varint()?;
         if v == 0 {
             return Ok(None);

@@ -1,8 +1,9 @@
 use super::*;
 use crate::normalize::coding_system::CodingSystem;
 use crate::record::{
-    Body, Coded, Coding, Decimal, Header, Observation, ObservationGroup, ObservationReport,
-    Quantity, ReferenceRange, ResultStatus, Standard, StructuredNumeric, Timestamp, Unit, Value,
+    Body, Coded, Coding, Converted, Decimal, Header, Observation, ObservationGroup,
+    ObservationReport, Quantity, ReferenceRange, ResultStatus, Standard, StructuredNumeric,
+    Timestamp, Unit, Value,
 };
 
 fn ts(utc_ms: i64, precision: Precision, offset_minutes: i16) -> Timestamp {
@@ -103,6 +104,14 @@ fn every_value_kind() -> Vec<Observation> {
                     scale: 11,
                 },
                 unit: Some(unit.clone()),
+                converted: Some(Converted {
+                    value: Decimal {
+                        mantissa: -1_234_567_890,
+                        scale: 9,
+                    },
+                    unit: "g/L".into(),
+                    exact: true,
+                }),
             }),
             Some(order_time),
         ),
@@ -113,6 +122,7 @@ fn every_value_kind() -> Vec<Observation> {
                     scale: 0,
                 },
                 unit: None,
+                converted: None,
             }),
             Some(ts(1_795_341_000_123, Precision::Fraction, -300)),
         ),

@@ -16,11 +16,13 @@
 
 use serde::Deserialize;
 
-use super::coded::{read_coded, read_opt_coded};
+use super::coded::{Layout, read_coded_in, read_opt_coded_in};
 use super::reader::Reader;
 use super::values::{read_list, read_range, read_structured, read_unit};
 use super::{CompactError, Pool, issues, parts};
 use crate::normalize::coding_system::CodingSystem;
+use crate::record::Converted;
+use crate::record::limits;
 use crate::record::{
     Body, Coded, Coding, CompactString, Decimal, Encounter, GenericMessage, Header, Identifier,
     Immunization, ImmunizationReport, Observation, ObservationGroup, ObservationReport, Order,
@@ -60,6 +62,13 @@ const SAME_TIME: u64 = 1 << 12;
 const UCUM_ONLY: u64 = 1 << 13;
 /// Result header: a method follows.
 const HAS_METHOD: u64 = 1 << 14;
+
+/// Result header: the quantity's value converted to the unit the mapping
+/// table expects follows the value (decimal, then the unit). Added to
+/// schema 2 after its release (a superset: earlier schema 2 never set it).
+const HAS_CONVERTED: u64 = 1 << 15;
+/// Result header: that conversion was rounded (not exact).
+const CONVERTED_ROUNDED: u64 = 1 << 16;
 
 /// Every result status, by its number on the wire.
 const STATUSES: [ResultStatus; 13] = [
@@ -129,8 +138,8 @@ fn read_patient(
     has_name: bool,
     base: Option<&Timestamp>,
 ) -> Result<Patient, CompactError> {
-    let n = r.len()?;
-    let mut identifiers = Vec::with_capacity(n);
+    let n = r.count(limits::MAX_IDENTIFIERS, "patient identifiers")?;
+    let mut identifiers = Vec::with_capacity(limits::capacity::<Identifier>(n));
     for _ in 0..n {
         identifiers.push(Identifier {
             value: r.req_str(Pool::Text)?,
@@ -162,8 +171,8 @@ fn read_report(
     r: &mut Reader<'_>,
     base: Option<&Timestamp>,
 ) -> Result<ObservationReport, CompactError> {
-    let n = r.len()?;
-    let mut orders = Vec::with_capacity(n);
+    let n = r.count(limits::MAX_ORDERS, "orders")?;
+    let mut orders = Vec::with_capacity(limits::capacity::<ObservationGroup>(n));
     for _ in 0..n {
         orders.push(read_group(r, base)?);
     }
@@ -177,11 +186,12 @@ fn read_group(
     let placer_order = r.str(Pool::Text)?;
     let filler_order = r.str(Pool::Text)?;
     let status = r.str(Pool::Code)?;
-    let service = read_opt_coded(r)?;
+    let service = read_opt_coded_in(r, Layout::V2)?;
     let observed_at = r.opt_timestamp(base)?;
     let reported_at = r.opt_timestamp(base)?;
-    let n = r.len()?;
-    let mut observations: Vec<Observation> = Vec::with_capacity(n);
+    let n = r.count(limits::MAX_OBSERVATIONS, "results")?;
+    r.add_results(n)?;
+    let mut observations: Vec<Observation> = Vec::with_capacity(limits::capacity::<Observation>(n));
     let mut previous = observed_at;
     for _ in 0..n {
         let o = read_observation(r, previous.as_ref().or(base), previous.as_ref())?;
@@ -191,7 +201,7 @@ fn read_group(
     Ok(ObservationGroup {
         placer_order,
         filler_order,
-        service,
+        service: service.map(Box::new),
         observed_at,
         reported_at,
         status,
@@ -211,10 +221,20 @@ fn read_observation(
         what: "result status",
         tag: header & STATUS_MASK,
     })?;
-    let code = read_coded(r)?;
+    let code = read_coded_in(r, Layout::V2)?;
     let has = |bit: u64| header & bit != 0;
     let sub_id = has(HAS_SUB_ID).then(|| r.req_str(Pool::Text)).transpose()?;
-    let value = read_value(r, (header >> KIND_SHIFT) & 7, base, has(UCUM_ONLY))?;
+    let mut value = read_value(r, (header >> KIND_SHIFT) & 7, base, has(UCUM_ONLY))?;
+    if has(HAS_CONVERTED) {
+        let Value::Quantity(q) = &mut value else {
+            return Err(CompactError::Missing("quantity for a converted value"));
+        };
+        q.converted = Some(Converted {
+            value: r.decimal()?,
+            unit: r.req_str(Pool::Unit)?,
+            exact: !has(CONVERTED_ROUNDED),
+        });
+    }
     let reference_range = has(HAS_RANGE).then(|| read_range(r)).transpose()?;
     let flags = has(HAS_FLAGS)
         .then(|| read_list(r, Pool::Code))
@@ -231,7 +251,9 @@ fn read_observation(
         .then(|| read_list(r, Pool::Text))
         .transpose()?
         .unwrap_or_default();
-    let method = has(HAS_METHOD).then(|| read_coded(r)).transpose()?;
+    let method = has(HAS_METHOD)
+        .then(|| read_coded_in(r, Layout::V2))
+        .transpose()?;
     Ok(Observation {
         code,
         sub_id,
@@ -241,7 +263,7 @@ fn read_observation(
         status,
         observed_at,
         equipment,
-        method,
+        method: method.map(Box::new),
         ..Observation::default()
     })
 }
@@ -264,14 +286,16 @@ fn read_value(
                 }),
                 _ => Some(read_unit(r)?),
             },
+            converted: None,
         }),
         3 => Value::Structured(read_structured(r)?),
-        4 => Value::Coded(read_coded(r)?),
+        4 => Value::Coded(read_coded_in(r, Layout::V2)?),
         5 => Value::Time(r.timestamp(base)?),
         6 => Value::Text(r.req_str(Pool::Text)?),
         _ => {
-            let n = r.len()?;
-            let mut values = Vec::with_capacity(n);
+            let n = r.count(limits::MAX_VALUES, "series numbers")?;
+            r.add_values(n)?;
+            let mut values = Vec::with_capacity(limits::capacity::<Decimal>(n));
             for _ in 0..n {
                 values.push(r.decimal()?);
             }
@@ -360,6 +384,14 @@ enum CodingSystemV2 {
     Cpt,
     Local(CompactString),
     Other(CompactString),
+    // Added to schema 2 after its release (variants at the end: a
+    // superset of what earlier schema 2 wrote).
+    Mvx,
+    Hl7Table(u16),
+    CdcRec,
+    Ncit,
+    Hcpcs,
+    Icd10Pcs,
 }
 
 impl From<CodingSystemV2> for CodingSystem {
@@ -378,6 +410,12 @@ impl From<CodingSystemV2> for CodingSystem {
             CodingSystemV2::Cpt => CodingSystem::Cpt,
             CodingSystemV2::Local(n) => CodingSystem::Local(n),
             CodingSystemV2::Other(n) => CodingSystem::Other(n),
+            CodingSystemV2::Mvx => CodingSystem::Mvx,
+            CodingSystemV2::Hl7Table(n) => CodingSystem::Hl7Table(n),
+            CodingSystemV2::CdcRec => CodingSystem::CdcRec,
+            CodingSystemV2::Ncit => CodingSystem::Ncit,
+            CodingSystemV2::Hcpcs => CodingSystem::Hcpcs,
+            CodingSystemV2::Icd10Pcs => CodingSystem::Icd10Pcs,
         }
     }
 }
@@ -507,6 +545,7 @@ impl From<QuantityV2> for Quantity {
         Quantity {
             value: q.value.into(),
             unit: q.unit.map(Into::into),
+            converted: None,
         }
     }
 }
@@ -594,11 +633,13 @@ struct PatientEventV2 {
     recorded_at: Option<TimestampV2>,
     occurred_at: Option<TimestampV2>,
     encounter: Option<EncounterV2>,
+    #[serde(deserialize_with = "limits::identifiers")]
     merged_from: Vec<IdentifierV2>,
 }
 
 #[derive(Deserialize)]
 struct OrderMessageV2 {
+    #[serde(deserialize_with = "limits::orders")]
     orders: Vec<OrderV2>,
 }
 
@@ -634,6 +675,7 @@ impl From<OrderV2> for Order {
 
 #[derive(Deserialize)]
 struct ImmunizationReportV2 {
+    #[serde(deserialize_with = "limits::orders")]
     immunizations: Vec<ImmunizationV2>,
 }
 
@@ -668,11 +710,13 @@ impl From<ImmunizationV2> for Immunization {
 #[derive(Deserialize)]
 struct GenericMessageV2 {
     delimiters: String,
+    #[serde(deserialize_with = "limits::segments")]
     segments: Vec<String>,
 }
 
 #[derive(Deserialize)]
 struct ObservationReportV2 {
+    #[serde(deserialize_with = "limits::orders")]
     orders: Vec<ObservationGroupV2>,
 }
 
@@ -692,6 +736,7 @@ struct ObservationGroupV2 {
     observed_at: Option<TimestampV2>,
     reported_at: Option<TimestampV2>,
     status: Option<CompactString>,
+    #[serde(deserialize_with = "results")]
     observations: Vec<ObservationV2>,
 }
 
@@ -700,7 +745,7 @@ impl From<ObservationGroupV2> for ObservationGroup {
         ObservationGroup {
             placer_order: g.placer_order,
             filler_order: g.filler_order,
-            service: g.service.map(Into::into),
+            service: g.service.map(|c| Box::new(c.into())),
             observed_at: g.observed_at.map(Into::into),
             reported_at: g.reported_at.map(Into::into),
             status: g.status,
@@ -716,9 +761,11 @@ struct ObservationV2 {
     sub_id: Option<CompactString>,
     value: ValueV2,
     reference_range: Option<ReferenceRangeV2>,
+    #[serde(deserialize_with = "values")]
     flags: Vec<CompactString>,
     status: ResultStatusV2,
     observed_at: Option<TimestampV2>,
+    #[serde(deserialize_with = "values")]
     equipment: Vec<CompactString>,
     method: Option<CodedV2>,
 }
@@ -738,7 +785,7 @@ impl From<ObservationV2> for Observation {
             status: o.status.into(),
             observed_at: o.observed_at.map(Into::into),
             equipment: o.equipment,
-            method: o.method.map(Into::into),
+            method: o.method.map(|c| Box::new(c.into())),
             ..Observation::default()
         }
     }
@@ -752,7 +799,24 @@ enum ValueV2 {
     Coded(CodedV2),
     Time(TimestampV2),
     Text(CompactString),
-    Series(Vec<DecimalV2>),
+    Series(#[serde(deserialize_with = "values")] Vec<DecimalV2>),
+}
+
+/// A capped list of results (for the derived form).
+fn results<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    limits::capped_vec(d, limits::MAX_OBSERVATIONS, "results")
+}
+
+/// A capped list of flags, equipment ids or series numbers (for the
+/// derived form).
+fn values<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    limits::capped_vec(
+        d,
+        limits::MAX_VALUES,
+        "flags, equipment ids and series numbers",
+    )
 }
 
 impl From<ValueV2> for Value {

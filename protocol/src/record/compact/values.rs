@@ -5,7 +5,8 @@
 use super::reader::Reader;
 use super::writer::Writer;
 use super::{CompactError, Pool};
-use crate::record::{CompactString, ReferenceRange, StructuredNumeric, Unit};
+use crate::record::limits;
+use crate::record::{CompactString, Converted, ReferenceRange, StructuredNumeric, Unit};
 
 /// Unit form byte: no unit.
 const NO_UNIT: u8 = 0;
@@ -112,7 +113,7 @@ pub(super) fn read_range(r: &mut Reader<'_>) -> Result<ReferenceRange, CompactEr
 
 /// A count, then the strings.
 pub(super) fn write_list<'a>(w: &mut Writer<'a>, pool: Pool, items: &'a [CompactString]) {
-    w.len(items.len());
+    w.count(items.len());
     for s in items {
         w.str(pool, Some(s));
     }
@@ -122,8 +123,9 @@ pub(super) fn read_list(
     r: &mut Reader<'_>,
     pool: Pool,
 ) -> Result<Vec<CompactString>, CompactError> {
-    let n = r.len()?;
-    let mut items = Vec::with_capacity(n);
+    let n = r.count(limits::MAX_VALUES, "flags or equipment ids")?;
+    r.add_values(n)?;
+    let mut items = Vec::with_capacity(limits::capacity::<CompactString>(n));
     for _ in 0..n {
         items.push(r.req_str(pool)?);
     }
@@ -176,4 +178,38 @@ pub(super) fn read_opt_unit_and<T>(
         }
     };
     Ok((read, unit))
+}
+
+/// An optional converted value standing alone (outside a result, whose
+/// header announces it): a byte (0 none, 1 exact, 2 rounded), then the
+/// decimal and the unit.
+pub(super) fn write_opt_converted<'a>(w: &mut Writer<'a>, c: Option<&'a Converted>) {
+    match c {
+        None => w.byte(0),
+        Some(c) => {
+            w.byte(if c.exact { 1 } else { 2 });
+            w.decimal(c.value);
+            w.str(Pool::Unit, Some(&c.unit));
+        }
+    }
+}
+
+/// What [`write_opt_converted`] wrote.
+pub(super) fn read_opt_converted(r: &mut Reader<'_>) -> Result<Option<Converted>, CompactError> {
+    let exact = match r.byte()? {
+        0 => return Ok(None),
+        1 => true,
+        2 => false,
+        tag => {
+            return Err(CompactError::BadTag {
+                what: "converted value",
+                tag: u64::from(tag),
+            });
+        }
+    };
+    Ok(Some(Converted {
+        value: r.decimal()?,
+        unit: r.req_str(Pool::Unit)?,
+        exact,
+    }))
 }

@@ -5,6 +5,10 @@
 //! [`super::reader::Reader`], in the same order; the string tables of both
 //! sides grow identically (a literal is appended to its pool's table the
 //! first time it is written, and later copies are written as its index).
+//! The writer counts the text it writes (copies the reader makes
+//! included) and the items of every list, as the reader counts them at
+//! most: a record over `crate::record::limits` is never written
+//! ([`Writer::over_limits`]).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -13,6 +17,7 @@ use foldhash::fast::RandomState;
 
 use super::dictionary::dictionary_index;
 use super::{Pool, dictionary, units_of, zigzag};
+use crate::record::limits::{self, LimitError};
 use crate::record::{Decimal, Timestamp};
 
 /// Per pool, the room its table gets on first use: few codes or units go
@@ -38,7 +43,18 @@ pub(super) struct Writer<'a> {
     /// The message time, once the header is written: the base of times
     /// outside result groups.
     pub(super) base: Option<Timestamp>,
+    /// Bytes of text written (or copied by the reader) so far.
+    text: usize,
+    /// Items of every list written so far.
+    items: usize,
+    /// What the last producer, observers, performing organization and
+    /// director written in full cost (see [`Writer::add_cost`]).
+    pub(super) same_costs: [Cost; 4],
 }
+
+/// What a part cost when written: bytes of text and list items (see
+/// [`Writer::cost`]).
+pub(super) type Cost = (usize, usize);
 
 /// How many strings a small table keeps in its list.
 const FEW: usize = 16;
@@ -114,7 +130,35 @@ impl<'a> Writer<'a> {
             tables: Default::default(),
             first_capacity,
             base: None,
+            text: 0,
+            items: 0,
+            same_costs: [(0, 0); 4],
         }
+    }
+
+    /// The text and list items written so far: the difference over a part
+    /// is what the part costs a reader.
+    pub(super) fn cost(&self) -> Cost {
+        (self.text, self.items)
+    }
+
+    /// Counts `cost` again: a part the reader copies instead of reading
+    /// (it counts the copy as it counted the part).
+    pub(super) fn add_cost(&mut self, cost: Cost) {
+        self.text = self.text.saturating_add(cost.0);
+        self.items = self.items.saturating_add(cost.1);
+    }
+
+    /// Counts a string the reader copies instead of reading.
+    pub(super) fn count_text(&mut self, s: Option<&str>) {
+        self.text = self.text.saturating_add(s.map_or(0, str::len));
+    }
+
+    /// An error when what was written is more text or list items than a
+    /// reader accepts.
+    pub(super) fn over_limits(&self) -> Result<(), LimitError> {
+        limits::within(self.text, limits::MAX_TEXT_BYTES, "bytes of text")?;
+        limits::within(self.items, limits::MAX_PARTS, "list items")
     }
 
     /// One raw byte.
@@ -153,8 +197,17 @@ impl<'a> Writer<'a> {
         self.out.push(v as u8);
     }
 
-    /// A count or index.
+    /// The number of items of a list with a limit of its own (orders,
+    /// results, listed values, issues, generic segments): the reader checks
+    /// those against `crate::record::limits`, and so does `limits::check`.
+    pub(super) fn count(&mut self, n: usize) {
+        self.varint(n as u128);
+    }
+
+    /// The number of items of any other list (counted, see
+    /// [`Writer::over_limits`]).
     pub(super) fn len(&mut self, n: usize) {
+        self.items = self.items.saturating_add(n);
         self.varint(n as u128);
     }
 
@@ -166,6 +219,7 @@ impl<'a> Writer<'a> {
             self.byte(0);
             return;
         };
+        self.text = self.text.saturating_add(s.len());
         let (form_bits, forms) = if pool == Pool::Text { (2, 4) } else { (1, 2) };
         let dict = dictionary(pool);
         if !dict.is_empty()
