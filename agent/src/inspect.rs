@@ -6,6 +6,13 @@
 //! batches or MLLP-framed captures. The exit code is 1 when any message
 //! would be rejected, so scripts can use it as a check.
 //!
+//! With `--fhir` it prints, for each message the gateway would accept, the
+//! record as a FHIR R4 transaction bundle, one JSON object per line (the
+//! hub's `tail --fhir` writes the same for delivered records). The record
+//! id of a bundle is derived from the message bytes (a real record's is
+//! assigned when the gateway commits it), so inspecting a file twice gives
+//! the same bundles.
+//!
 //! With `--unmapped` it prints instead a mapping-table skeleton of every
 //! code and unit the accepted messages carried without a standard coding
 //! (`skeleton`), to fill in and load as the interface's mapping file.
@@ -18,6 +25,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
+use hl7edge_protocol::fhir;
 use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome, erl};
 use hl7edge_protocol::hl7::batch::{messages_in_file, refuse_unparsed};
 use hl7edge_protocol::hl7::validate::Validation;
@@ -45,6 +53,10 @@ pub struct InspectArgs {
     /// a standard coding, with how often each was seen, instead of reports.
     #[arg(long, conflicts_with = "json")]
     pub unmapped: bool,
+    /// Print each accepted message's record as a FHIR R4 transaction
+    /// bundle, one per line (NDJSON); rejected messages are named on stderr.
+    #[arg(long, conflicts_with_all = ["json", "unmapped"])]
+    pub fhir: bool,
 }
 
 /// What inspect reports for one message.
@@ -96,7 +108,9 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
             count += 1;
             let report = inspect_one(&source, i + 1, raw, &mapping, &time_zone);
             any_invalid |= !report.valid;
-            if args.json {
+            if args.fhir {
+                write_fhir(&mut out, &report, raw)?;
+            } else if args.json {
                 serde_json::to_writer(&mut out, &report)?;
                 writeln!(out)?;
             } else {
@@ -157,6 +171,34 @@ fn unmapped(
         eprintln!("every code and unit in {count} message(s) has a standard coding");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the report's record as one FHIR bundle line, or says on stderr
+/// why there is none.
+fn write_fhir(out: &mut impl Write, report: &Report, raw: &[u8]) -> anyhow::Result<()> {
+    let Some(stored) = &report.record else {
+        eprintln!(
+            "{} #{}: not valid, so no record and no FHIR bundle (run without --fhir to see why)",
+            report.source, report.index
+        );
+        return Ok(());
+    };
+    let received_at_ms = stored
+        .record
+        .header
+        .message_time
+        .map_or_else(|| jiff::Timestamp::now().as_millisecond(), |t| t.utc_ms);
+    let origin = fhir::Origin {
+        record_id: fhir::preview_record_id(raw),
+        received_at_ms,
+        gateway: "inspect",
+        source: "inspect",
+        mapping_version: &stored.mapping_version,
+    };
+    let bundle = fhir::bundle(&stored.record, &origin);
+    serde_json::to_writer(&mut *out, &fhir::Json(&bundle))?;
+    writeln!(out)?;
+    Ok(())
 }
 
 fn read_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {

@@ -9,7 +9,7 @@
 //! - A standard system gets its FHIR URI (LOINC `http://loinc.org`,
 //!   SNOMED CT `http://snomed.info/sct`, ...); a local or unknown system
 //!   gets `urn:hl7edge:code:<sender>:<name>` (local codes mean something
-//!   only at the sender), HL7 tables `HL7nnnn` their terminology URI.
+//!   only at the sender); HL7 tables (`HL7nnnn`) their terminology URI.
 //! - A quantity has `system = http://unitsofmeasure.org` and `code` only
 //!   when its unit is UCUM; the unit as sent stays in `unit`.
 //! - A time is written in the sender's offset and precision; an hour or
@@ -28,37 +28,18 @@ pub const UCUM: &str = "http://unitsofmeasure.org";
 
 /// The FHIR system URI of a coding system; `sender` scopes local codes.
 pub fn system_uri(system: &CodingSystem, sender: &str) -> Option<String> {
-    let fixed = match system {
-        CodingSystem::Loinc => "http://loinc.org",
-        CodingSystem::SnomedCt => "http://snomed.info/sct",
-        CodingSystem::Icd10Cm => "http://hl7.org/fhir/sid/icd-10-cm",
-        CodingSystem::Icd10 => "http://hl7.org/fhir/sid/icd-10",
-        CodingSystem::Icd9Cm => "http://hl7.org/fhir/sid/icd-9-cm",
-        CodingSystem::RxNorm => "http://www.nlm.nih.gov/research/umls/rxnorm",
-        CodingSystem::Mdc => "urn:iso:std:iso:11073:10101",
-        CodingSystem::Cvx => "http://hl7.org/fhir/sid/cvx",
-        CodingSystem::Ucum => UCUM,
-        CodingSystem::Ndc => "http://hl7.org/fhir/sid/ndc",
-        CodingSystem::Cpt => "http://www.ama-assn.org/go/cpt",
-        CodingSystem::Local(name) | CodingSystem::Other(name) => return named_system(name, sender),
-    };
-    Some(fixed.to_owned())
+    match system {
+        CodingSystem::Local(name) | CodingSystem::Other(name) => named_system(name, sender),
+        standard => standard.uri().map(|u| u.into_owned()),
+    }
 }
 
-/// A system named by text: an HL7 table, MVX, or the sender's own.
+/// A system named by text (a local one, or one the gateway does not
+/// know): the sender's own.
 fn named_system(name: &str, sender: &str) -> Option<String> {
     let name = name.trim();
     if name.is_empty() {
         return None;
-    }
-    if let Some(table) = name
-        .strip_prefix("HL7")
-        .filter(|t| t.len() == 4 && t.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Some(format!("http://terminology.hl7.org/CodeSystem/v2-{table}"));
-    }
-    if name.eq_ignore_ascii_case("MVX") {
-        return Some("http://hl7.org/fhir/sid/mvx".to_owned());
     }
     Some(format!(
         "urn:hl7edge:code:{}:{}",
@@ -262,6 +243,7 @@ mod tests {
                 ucum: Some("mmol/L".into()),
                 original: None,
             }),
+            converted: None,
         };
         let v = quantity(&q);
         assert_eq!(
@@ -274,6 +256,7 @@ mod tests {
                 ucum: None,
                 original: Some("tabs".into()),
             }),
+            converted: None,
         };
         let v = quantity(&local);
         assert_eq!(v.get("system"), None);

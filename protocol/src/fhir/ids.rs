@@ -98,11 +98,20 @@ pub fn entry_url(record_id: Uuid, resource_type: &str, key: &Key) -> String {
         hash.update((part.len() as u64).to_le_bytes());
         hash.update(part.as_bytes());
     }
-    let digest = hash.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    let id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
-    format!("urn:uuid:{id}")
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&hash.finalize()[..16]);
+    format!(
+        "urn:uuid:{}",
+        uuid::Builder::from_custom_bytes(id).into_uuid()
+    )
+}
+
+/// A UUID derived from bytes (SHA-256, RFC 9562 version 8).
+pub fn name_based(bytes: &[u8]) -> Uuid {
+    let digest = Sha256::digest(bytes);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(id).into_uuid()
 }
 
 /// The identifier system of an assigning authority: its universal id

@@ -44,7 +44,7 @@ impl Render<'_> {
             &Ordered {
                 placer: group.placer_order.as_deref(),
                 filler: group.filler_order.as_deref(),
-                service: group.service.as_ref(),
+                service: group.service.as_deref(),
                 status: group.order_status.as_deref(),
                 control: group.order_control.as_deref(),
                 ordered_at: group.ordered_at.as_ref(),

@@ -88,6 +88,13 @@ pub fn bundle(record: &Record, origin: &Origin<'_>) -> Value {
     render.finish(origin)
 }
 
+/// A record id for a message that has none yet (a preview, as `hl7edge
+/// inspect --fhir` renders): derived from the message bytes, so the same
+/// message gets the same id.
+pub fn preview_record_id(raw: &[u8]) -> Uuid {
+    ids::name_based(raw)
+}
+
 /// The bundle as one line of JSON (decimals as sent).
 pub fn to_json(bundle: &Value) -> String {
     serde_json::to_string(&Json(bundle)).unwrap_or_else(|_| String::from("{}"))
