@@ -7,31 +7,15 @@
 mod common;
 
 use hl7edge_protocol::fhir::{self, Origin};
-use hl7edge_protocol::hl7::Message;
-use hl7edge_protocol::hl7::validate::validate;
 use hl7edge_protocol::normalize::mapping::MappingTable;
-use hl7edge_protocol::normalize::{Context, normalize};
 use hl7edge_protocol::record::Record;
 use serde_json::Value;
 
 fn records() -> Vec<(String, Record)> {
-    let tz = jiff::tz::TimeZone::get("America/New_York").unwrap();
-    let mapping = MappingTable::empty();
-    let ctx = Context {
-        time_zone: &tz,
-        mapping: &mapping,
-    };
-    let mut out = Vec::new();
-    for path in common::sample_files() {
-        let raw = std::fs::read(&path).unwrap();
-        let Ok(msg) = Message::parse(&raw) else {
-            continue;
-        };
-        let issues = validate(&msg);
-        let record = normalize(&msg, issues, &ctx).record;
-        out.push((path.display().to_string(), record));
-    }
-    out
+    common::sample_files()
+        .iter()
+        .filter_map(|path| Some((path.display().to_string(), common::record_of(path)?)))
+        .collect()
 }
 
 fn origin(mapping: &hl7edge_protocol::normalize::mapping::MappingVersion, n: u128) -> Origin<'_> {

@@ -11,7 +11,8 @@
 //!   gets `urn:hl7edge:code:<sender>:<name>` (local codes mean something
 //!   only at the sender); HL7 tables (`HL7nnnn`) their terminology URI.
 //! - A quantity has `system = http://unitsofmeasure.org` and `code` only
-//!   when its unit is UCUM; the unit as sent stays in `unit`.
+//!   when its unit is UCUM (then `unit` shows the UCUM code too); a unit
+//!   the gateway could not read as UCUM is only the `unit` text, as sent.
 //! - A time is written in the sender's offset and precision; an hour or
 //!   minute precision gets `:00` seconds (FHIR needs them) and a year
 //!   outside 0001-9999 is left out rather than written wrongly.
@@ -117,9 +118,9 @@ pub fn unit_into(out: &mut Object, unit: Option<&Unit>) {
     let Some(unit) = unit else { return };
     let ucum = unit.ucum.as_deref().and_then(json::code);
     let shown = unit
-        .original
+        .ucum
         .as_deref()
-        .or(unit.ucum.as_deref())
+        .or(unit.original.as_deref())
         .and_then(json::string);
     put(out, "unit", shown);
     if let Some(code) = ucum {
