@@ -445,4 +445,28 @@ RXA|0|1|20240102|20240102|08^HepB^CVX|abc|mL\r",
         assert_eq!(r.message_type.as_deref(), Some("HL7 batch (FHS/BHS)"));
         assert!(r.ack.contains("MSA|AE|BATCH1|"), "{}", r.ack);
     }
+
+    #[test]
+    fn fhir_prints_one_stable_bundle_line_per_accepted_message_and_none_for_a_rejected_one() {
+        let raw = b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01^ORU_R01|M1|P|2.5.1\r\
+PID|1||123^^^HOSP^MR||Doe^Jane\rOBR|1||F1|2345-7^Glucose^LN\r\
+OBX|1|NM|2345-7^Glucose^LN||5.40|mmol/L^^UCUM|||||F\r";
+        let mut first = Vec::new();
+        write_fhir(&mut first, &inspect(raw), raw).unwrap();
+        let mut second = Vec::new();
+        write_fhir(&mut second, &inspect(raw), raw).unwrap();
+        assert_eq!(first, second, "inspecting twice gives the same bundle");
+        let text = String::from_utf8(first).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(bundle["type"], "transaction");
+        assert!(text.contains(r#""value":5.40"#));
+
+        let rejected = b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01^ORU_R01||P|2.5.1\r";
+        let report = inspect(rejected);
+        assert!(!report.valid);
+        let mut none = Vec::new();
+        write_fhir(&mut none, &report, rejected).unwrap();
+        assert!(none.is_empty());
+    }
 }

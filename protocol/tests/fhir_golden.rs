@@ -13,10 +13,22 @@ use hl7edge_protocol::normalize::mapping::MappingTable;
 
 /// (golden file, sample message) pairs.
 const CASES: &[(&str, &str)] = &[
-    ("oru_r01.json", "corpus/microsoft-fhir-converter/ORU-R01-01.hl7"),
-    ("adt_a01.json", "corpus/microsoft-fhir-converter/ADT-A01-02.hl7"),
-    ("adt_a40_merge.json", "corpus/microsoft-fhir-converter/ADT-A40-01.hl7"),
-    ("vxu_v04.json", "corpus/microsoft-fhir-converter/VXU-V04-01.hl7"),
+    (
+        "oru_r01.json",
+        "corpus/microsoft-fhir-converter/ORU-R01-01.hl7",
+    ),
+    (
+        "adt_a01.json",
+        "corpus/microsoft-fhir-converter/ADT-A01-02.hl7",
+    ),
+    (
+        "adt_a40_merge.json",
+        "corpus/microsoft-fhir-converter/ADT-A40-01.hl7",
+    ),
+    (
+        "vxu_v04.json",
+        "corpus/microsoft-fhir-converter/VXU-V04-01.hl7",
+    ),
     ("orm_o01.json", "corpus/rethinkhealth-hl7v2/orm-o01.hl7"),
     ("oml_o21.json", "corpus/hapi-hl7v2/example_oml_o21__004.hl7"),
     ("pcd01_oru.json", "data/pcd01/vital-signs-monitor.hl7"),

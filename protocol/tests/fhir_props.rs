@@ -106,7 +106,10 @@ fn every_resource_names_its_record_and_the_mapping_version() {
         let bundle = render(record, id, 0);
         for entry in bundle["entry"].as_array().into_iter().flatten() {
             let meta = &entry["resource"]["meta"];
-            assert_eq!(meta["source"], format!("urn:uuid:{}", uuid::Uuid::from_u128(id)));
+            assert_eq!(
+                meta["source"],
+                format!("urn:uuid:{}", uuid::Uuid::from_u128(id))
+            );
             let tags: Vec<&str> = meta["tag"]
                 .as_array()
                 .unwrap()
@@ -116,7 +119,10 @@ fn every_resource_names_its_record_and_the_mapping_version() {
             assert!(tags.contains(&fhir::MAPPING_TAG) && tags.contains(&fhir::RENDERER_TAG));
             let partial = !record.issues.is_empty() || !record.not_carried.is_empty();
             if partial {
-                assert!(tags.contains(&fhir::FIDELITY_TAG), "record {n}: a partial record's resource poses as complete");
+                assert!(
+                    tags.contains(&fhir::FIDELITY_TAG),
+                    "record {n}: a partial record's resource poses as complete"
+                );
             }
         }
     }

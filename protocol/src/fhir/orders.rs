@@ -201,13 +201,14 @@ fn request_status(control: Option<&str>, status: Option<&str>) -> &'static str {
     }
 }
 
-/// ServiceRequest `priority` of a TQ1-9 / OBR-5 code (table 0485).
+/// ServiceRequest `priority` of a TQ1-9 / OBR-5 code (table 0485); the
+/// codes with no FHIR counterpart (preoperative, as needed, ...) are left
+/// out.
 fn priority(code: &str) -> Option<&'static str> {
     match code.trim() {
         "S" => Some("stat"),
-        "A" | "P" => Some("asap"),
-        "R" | "T" => Some("routine"),
-        "C" => Some("urgent"),
+        "A" => Some("asap"),
+        "R" => Some("routine"),
         _ => None,
     }
 }
