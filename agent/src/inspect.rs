@@ -6,6 +6,13 @@
 //! batches or MLLP-framed captures. The exit code is 1 when any message
 //! would be rejected, so scripts can use it as a check.
 //!
+//! With `--fhir` it prints, for each message the gateway would accept, the
+//! record as a FHIR R4 transaction bundle, one JSON object per line (the
+//! hub's `tail --fhir` writes the same for delivered records). The record
+//! id of a bundle is derived from the message bytes (a real record's is
+//! assigned when the gateway commits it), so inspecting a file twice gives
+//! the same bundles.
+//!
 //! With `--unmapped` it prints instead a mapping-table skeleton of every
 //! code and unit the accepted messages carried without a standard coding
 //! (`skeleton`), to fill in and load as the interface's mapping file.
@@ -19,6 +26,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
+use hl7edge_protocol::fhir;
 use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome, erl};
 use hl7edge_protocol::hl7::batch::{messages_in_file, refuse_unparsed};
 use hl7edge_protocol::hl7::validate::Validation;
@@ -46,6 +54,10 @@ pub struct InspectArgs {
     /// a standard coding, with how often each was seen, instead of reports.
     #[arg(long, conflicts_with = "json")]
     pub unmapped: bool,
+    /// Print each accepted message's record as a FHIR R4 transaction
+    /// bundle, one per line (NDJSON); rejected messages are named on stderr.
+    #[arg(long, conflicts_with_all = ["json", "unmapped"])]
+    pub fhir: bool,
 }
 
 /// What inspect reports for one message.
@@ -112,7 +124,9 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
             count += 1;
             let report = inspect_one(&source, i + 1, raw, &mapping, &time_zone, &stamp);
             any_invalid |= !report.valid;
-            if args.json {
+            if args.fhir {
+                write_fhir(&mut out, &report, raw)?;
+            } else if args.json {
                 serde_json::to_writer(&mut out, &report)?;
                 writeln!(out)?;
             } else {
@@ -198,6 +212,34 @@ pub fn report_text(
 /// MSH-7 of the ACKs inspect shows.
 fn ack_stamp(now: jiff::Timestamp) -> String {
     now.strftime("%Y%m%d%H%M%S%z").to_string()
+}
+
+/// Writes the report's record as one FHIR bundle line, or says on stderr
+/// why there is none.
+fn write_fhir(out: &mut impl Write, report: &Report, raw: &[u8]) -> anyhow::Result<()> {
+    let Some(stored) = &report.record else {
+        eprintln!(
+            "{} #{}: not valid, so no record and no FHIR bundle (run without --fhir to see why)",
+            report.source, report.index
+        );
+        return Ok(());
+    };
+    let received_at_ms = stored
+        .record
+        .header
+        .message_time
+        .map_or_else(|| jiff::Timestamp::now().as_millisecond(), |t| t.utc_ms);
+    let origin = fhir::Origin {
+        record_id: fhir::preview_record_id(raw),
+        received_at_ms,
+        gateway: "inspect",
+        source: "inspect",
+        mapping_version: &stored.mapping_version,
+    };
+    let bundle = fhir::bundle(&stored.record, &origin);
+    serde_json::to_writer(&mut *out, &fhir::Json(&bundle))?;
+    writeln!(out)?;
+    Ok(())
 }
 
 fn read_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
@@ -397,5 +439,29 @@ RXA|0|1|20240102|20240102|08^HepB^CVX|abc|mL\r",
         assert_eq!(r.control_id.as_deref(), Some("BATCH1"));
         assert_eq!(r.message_type.as_deref(), Some("HL7 batch (FHS/BHS)"));
         assert!(r.ack.contains("MSA|AE|BATCH1|"), "{}", r.ack);
+    }
+
+    #[test]
+    fn fhir_prints_one_stable_bundle_line_per_accepted_message_and_none_for_a_rejected_one() {
+        let raw = b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01^ORU_R01|M1|P|2.5.1\r\
+PID|1||123^^^HOSP^MR||Doe^Jane\rOBR|1||F1|2345-7^Glucose^LN\r\
+OBX|1|NM|2345-7^Glucose^LN||5.40|mmol/L^^UCUM|||||F\r";
+        let mut first = Vec::new();
+        write_fhir(&mut first, &inspect(raw), raw).unwrap();
+        let mut second = Vec::new();
+        write_fhir(&mut second, &inspect(raw), raw).unwrap();
+        assert_eq!(first, second, "inspecting twice gives the same bundle");
+        let text = String::from_utf8(first).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(bundle["type"], "transaction");
+        assert!(text.contains(r#""value":5.40"#));
+
+        let rejected = b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01^ORU_R01||P|2.5.1\r";
+        let report = inspect(rejected);
+        assert!(!report.valid);
+        let mut none = Vec::new();
+        write_fhir(&mut none, &report, rejected).unwrap();
+        assert!(none.is_empty());
     }
 }

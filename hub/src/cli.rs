@@ -230,8 +230,13 @@ pub struct TailArgs {
     #[arg(long, default_value = "100000", value_name = "N")]
     pub dedupe_capacity: NonZeroUsize,
     /// Include the raw HL7 when a gateway forwards it (contains PHI).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fhir")]
     pub raw: bool,
+    /// Print each record as a FHIR R4 transaction bundle (one per line)
+    /// instead: conditional creates and updates keyed on business
+    /// identifiers, for loading into a FHIR server.
+    #[arg(long)]
+    pub fhir: bool,
     /// Serve this tail's counters (records, duplicates, undecodable
     /// payloads) as Prometheus metrics on `GET /metrics` at this address.
     #[arg(long, value_name = "ADDR")]

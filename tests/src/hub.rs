@@ -213,13 +213,21 @@ impl HubTools {
 
     /// Starts `tail --client-id ID [--share GROUP]`, its NDJSON going to a file of its own.
     pub fn tail(&self, client_id: &str, share: Option<&str>) -> Result<Tail, HubError> {
-        let stdout = self.dir.path().join(format!("{client_id}.ndjson"));
-        let log = self.dir.path().join(format!("{client_id}.log"));
-        let mut extra = vec!["--client-id", client_id];
+        let mut extra = Vec::new();
         if let Some(group) = share {
             extra.extend(["--share", group]);
         }
-        let args = self.args("tail", &extra);
+        self.tail_with(client_id, &extra)
+    }
+
+    /// Starts `tail --client-id ID EXTRA...` (`--fhir`, say), its NDJSON going to a file of
+    /// its own.
+    pub fn tail_with(&self, client_id: &str, extra: &[&str]) -> Result<Tail, HubError> {
+        let stdout = self.dir.path().join(format!("{client_id}.ndjson"));
+        let log = self.dir.path().join(format!("{client_id}.log"));
+        let mut own = vec!["--client-id", client_id];
+        own.extend_from_slice(extra);
+        let args = self.args("tail", &own);
         let process = Process::spawn_split(client_id, &self.binary, args, Some(&stdout), &log)?;
         Ok(Tail { process, stdout })
     }

@@ -6,6 +6,10 @@
 //! number among its source's records (absent for schema 2 payloads).
 //! Records already seen (same id) are dropped.
 //!
+//! With [`Format::Fhir`] a line is instead the record as a FHIR R4
+//! transaction bundle (`hl7edge_protocol::fhir`), keyed on the record id,
+//! for loading into a FHIR server; the raw HL7 is never in it.
+//!
 //! The payload is read one record at a time ([`EnvelopeReader`]) and each
 //! line written as soon as it is made, so memory holds one decoded record
 //! (within the record limits of `hl7edge_protocol::record::limits`) and
@@ -21,6 +25,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use uuid::Uuid;
 
+use hl7edge_protocol::fhir;
 use hl7edge_protocol::normalize::mapping::MappingVersion;
 use hl7edge_protocol::record::Record;
 use hl7edge_protocol::wire::{EnvelopeReader, WireError};
@@ -80,6 +85,18 @@ pub enum LineError {
     Output(#[from] io::Error),
 }
 
+/// What a line holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The record with its delivery facts, and the raw HL7 when `raw`.
+    Record {
+        /// Include the raw HL7 when the gateway forwarded it.
+        raw: bool,
+    },
+    /// The record as a FHIR R4 transaction bundle.
+    Fhir,
+}
+
 /// What was written for one payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Written {
@@ -111,10 +128,10 @@ pub fn lines(
     topic: &str,
     payload: &[u8],
     dedupe: &mut Dedupe,
-    include_raw: bool,
+    format: Format,
 ) -> Result<Lines, LineError> {
     let mut out = Vec::new();
-    let written = write_lines(prefix, topic, payload, dedupe, include_raw, &mut out)?;
+    let written = write_lines(prefix, topic, payload, dedupe, format, &mut out)?;
     Ok(Lines {
         lines: String::from_utf8_lossy(&out)
             .lines()
@@ -131,7 +148,7 @@ pub fn write_lines(
     topic: &str,
     payload: &[u8],
     dedupe: &mut Dedupe,
-    include_raw: bool,
+    format: Format,
     out: &mut impl Write,
 ) -> Result<Written, LineError> {
     let wire = |written, source| LineError::Wire {
@@ -163,6 +180,28 @@ pub fn write_lines(
             done.duplicates += 1;
             continue;
         }
+        let json_error = |source| LineError::Json {
+            topic: topic.to_owned(),
+            source,
+        };
+        let include_raw = match format {
+            Format::Record { raw } => raw,
+            Format::Fhir => {
+                let origin = fhir::Origin {
+                    record_id: entry.id,
+                    received_at_ms: entry.received_at_ms,
+                    gateway: &gateway,
+                    source: &source,
+                    mapping_version: &entry.mapping_version,
+                };
+                let bundle = fhir::bundle(&entry.record, &origin);
+                let mut json = serde_json::to_vec(&fhir::Json(&bundle)).map_err(json_error)?;
+                json.push(b'\n');
+                out.write_all(&json)?;
+                done.lines += 1;
+                continue;
+            }
+        };
         let line = Line {
             gateway: &gateway,
             source: &source,
@@ -179,10 +218,7 @@ pub fn write_lines(
                 .filter(|_| include_raw)
                 .map(|raw| String::from_utf8_lossy(raw).into_owned()),
         };
-        let mut json = serde_json::to_vec(&line).map_err(|source| LineError::Json {
-            topic: topic.to_owned(),
-            source,
-        })?;
+        let mut json = serde_json::to_vec(&line).map_err(json_error)?;
         json.push(b'\n');
         out.write_all(&json)?;
         done.lines += 1;

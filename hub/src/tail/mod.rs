@@ -143,6 +143,11 @@ pub async fn run(
     };
     let mut sub = Subscription::start(&broker, spec)?;
     let mut dedupe = Dedupe::new(args.dedupe_capacity);
+    let format = if args.fhir {
+        line::Format::Fhir
+    } else {
+        line::Format::Record { raw: args.raw }
+    };
     let mut out = io::BufWriter::new(io::stdout());
     tokio::pin!(shutdown);
     loop {
@@ -159,7 +164,7 @@ pub async fn run(
                 }
             }
             SessionEvent::Publish(p) => {
-                let outcome = write(&p, &prefix, &mut dedupe, args.raw, &mut out, &stats)?;
+                let outcome = write(&p, &prefix, &mut dedupe, format, &mut out, &stats)?;
                 match outcome {
                     Outcome::Done => {
                         if let Err(e) = sub.ack(&p).await {
@@ -198,11 +203,11 @@ fn write(
     p: &Publish,
     prefix: &str,
     dedupe: &mut Dedupe,
-    raw: bool,
+    format: line::Format,
     out: &mut impl Write,
     stats: &Counters,
 ) -> Result<Outcome, CommandError> {
-    let written = line::write_lines(prefix, &p.topic, &p.payload, dedupe, raw, out)
+    let written = line::write_lines(prefix, &p.topic, &p.payload, dedupe, format, out)
         .and_then(|w| out.flush().map(|()| w).map_err(LineError::Output));
     match written {
         Ok(w) => {

@@ -1,6 +1,7 @@
 //! Fuzzes everything the gateway does with a received frame: parse,
-//! validate, normalize, encode and decode the record, and build the ACK
-//! (also from a header scraped out of bytes that do not parse).
+//! validate, normalize, encode and decode the record, render it as a FHIR
+//! bundle, and build the ACK (also from a header scraped out of bytes that
+//! do not parse).
 //!
 //! Checked: no panic anywhere; a stored record decodes to itself; in
 //! original mode exactly one ACK is produced, except for a message that is
@@ -8,6 +9,7 @@
 
 #![no_main]
 
+use hl7edge_protocol::fhir;
 use hl7edge_protocol::hl7::Message;
 use hl7edge_protocol::hl7::ack::{self, AckHeader, AckMode, Outcome};
 use hl7edge_protocol::hl7::validate::{self, Validation};
@@ -36,6 +38,15 @@ fuzz_target!(|data: &[u8]| {
                 let stored = StoredRecord { mapping_version: mapping.version().clone(), record: normalized.record };
                 let bytes = stored.encode().expect("records always encode");
                 assert_eq!(StoredRecord::decode(&bytes).expect("own encoding decodes"), stored);
+                let origin = fhir::Origin {
+                    record_id: fhir::preview_record_id(data),
+                    received_at_ms: 0,
+                    gateway: "fuzz",
+                    source: "fuzz",
+                    mapping_version: mapping.version(),
+                };
+                let bundle = fhir::to_json(&fhir::bundle(&stored.record, &origin));
+                assert_eq!(bundle, fhir::to_json(&fhir::bundle(&stored.record, &origin)));
             }
             let outcome = if validation.is_acceptable() {
                 Outcome::Accepted { issues: validation.issues }

@@ -91,3 +91,22 @@ pub fn refuses_second_patient(raw: &[u8]) -> bool {
     );
     clinical && msg.segments_named("PID").count() > 1
 }
+
+/// The record the gateway makes of the message in `path` (site zone
+/// America/New_York, no mapping table), or `None` when it does not parse.
+pub fn record_of(path: &Path) -> Option<hl7edge_protocol::record::Record> {
+    use hl7edge_protocol::hl7::Message;
+    use hl7edge_protocol::hl7::validate::validate;
+    use hl7edge_protocol::normalize::mapping::MappingTable;
+    use hl7edge_protocol::normalize::{Context, normalize};
+    let raw = std::fs::read(path).unwrap();
+    let msg = Message::parse(&raw).ok()?;
+    let tz = jiff::tz::TimeZone::get("America/New_York").unwrap();
+    let mapping = MappingTable::empty();
+    let ctx = Context {
+        time_zone: &tz,
+        mapping: &mapping,
+    };
+    let issues = validate(&msg);
+    Some(normalize(&msg, issues, &ctx).record)
+}

@@ -56,7 +56,7 @@ fn each_record_becomes_one_json_line_with_its_delivery_facts() {
         TOPIC,
         &payload(vec![entry(1, None), entry(2, None)]),
         &mut dedupe(),
-        false,
+        Format::Record { raw: false },
     )
     .unwrap();
     assert_eq!(out.lines.len(), 2);
@@ -80,7 +80,7 @@ fn a_resent_record_is_dropped_and_counted() {
         TOPIC,
         &payload(vec![entry(1, None)]),
         &mut d,
-        false,
+        Format::Record { raw: false },
     )
     .unwrap();
     let again = lines(
@@ -88,7 +88,7 @@ fn a_resent_record_is_dropped_and_counted() {
         TOPIC,
         &payload(vec![entry(1, None), entry(3, None)]),
         &mut d,
-        false,
+        Format::Record { raw: false },
     )
     .unwrap();
     assert_eq!(again.duplicates, 1);
@@ -99,16 +99,37 @@ fn a_resent_record_is_dropped_and_counted() {
 #[test]
 fn raw_hl7_is_shown_only_when_asked_for() {
     let p = payload(vec![entry(1, Some(b"MSH|^~\\&|APP"))]);
-    let hidden = lines("hl7edge/v1", TOPIC, &p, &mut dedupe(), false).unwrap();
+    let hidden = lines(
+        "hl7edge/v1",
+        TOPIC,
+        &p,
+        &mut dedupe(),
+        Format::Record { raw: false },
+    )
+    .unwrap();
     assert!(!hidden.lines[0].contains("raw_hl7"));
-    let shown = lines("hl7edge/v1", TOPIC, &p, &mut dedupe(), true).unwrap();
+    let shown = lines(
+        "hl7edge/v1",
+        TOPIC,
+        &p,
+        &mut dedupe(),
+        Format::Record { raw: true },
+    )
+    .unwrap();
     let v: serde_json::Value = serde_json::from_str(&shown.lines[0]).unwrap();
     assert_eq!(v["raw_hl7"], "MSH|^~\\&|APP");
 }
 
 #[test]
 fn an_undecodable_payload_names_its_topic() {
-    let err = lines("hl7edge/v1", TOPIC, b"\x09garbage", &mut dedupe(), false).unwrap_err();
+    let err = lines(
+        "hl7edge/v1",
+        TOPIC,
+        b"\x09garbage",
+        &mut dedupe(),
+        Format::Record { raw: false },
+    )
+    .unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with(TOPIC) && text.contains("upgrade"),
@@ -135,7 +156,14 @@ OBX|1|NM|6690-2^Leukocytes^LN||7.50|10*3/uL|4.5-11.0|N|||F|||20260309100000+0100
     let msg = Message::parse(hl7).unwrap();
     let mut e = entry(7, None);
     e.record = normalize(&msg, Vec::new(), &ctx).record;
-    let out = lines("hl7edge/v1", TOPIC, &payload(vec![e]), &mut dedupe(), false).unwrap();
+    let out = lines(
+        "hl7edge/v1",
+        TOPIC,
+        &payload(vec![e]),
+        &mut dedupe(),
+        Format::Record { raw: false },
+    )
+    .unwrap();
     let v: serde_json::Value = serde_json::from_str(&out.lines[0]).unwrap();
     let record = &v["record"];
     assert_eq!(record["patient"]["identifiers"][0]["authority"], "CLINIC12");
@@ -165,7 +193,15 @@ fn records_before_a_bad_one_are_written_and_the_bad_one_ends_the_payload() {
     assert_eq!(p[count_at], 2);
     p[count_at] = 3;
     let mut out = Vec::new();
-    let err = write_lines("hl7edge/v1", TOPIC, &p, &mut dedupe(), false, &mut out).unwrap_err();
+    let err = write_lines(
+        "hl7edge/v1",
+        TOPIC,
+        &p,
+        &mut dedupe(),
+        Format::Record { raw: false },
+        &mut out,
+    )
+    .unwrap_err();
     assert!(matches!(err, LineError::Wire { written: 2, .. }), "{err:?}");
     assert_eq!(String::from_utf8_lossy(&out).lines().count(), 2);
 }
@@ -177,7 +213,15 @@ fn an_envelope_naming_another_gateway_than_its_topic_prints_nothing() {
         .unwrap();
     let mut out = Vec::new();
     let mut seen = dedupe();
-    let err = write_lines("hl7edge/v1", TOPIC, &spoofed, &mut seen, false, &mut out).unwrap_err();
+    let err = write_lines(
+        "hl7edge/v1",
+        TOPIC,
+        &spoofed,
+        &mut seen,
+        Format::Record { raw: false },
+        &mut out,
+    )
+    .unwrap_err();
     assert!(matches!(err, LineError::GatewayMismatch { .. }), "{err}");
     assert!(
         err.to_string()
@@ -192,10 +236,27 @@ fn an_envelope_naming_another_gateway_than_its_topic_prints_nothing() {
         elsewhere,
         &payload(vec![entry(2, None)]),
         &mut dedupe(),
-        false,
+        Format::Record { raw: false },
         &mut out,
     )
     .unwrap_err();
     assert!(matches!(err, LineError::NotARecordsTopic { .. }), "{err}");
     assert!(out.is_empty());
+}
+
+#[test]
+fn with_fhir_each_record_becomes_one_transaction_bundle_line() {
+    let out = lines(
+        "hl7edge/v1",
+        TOPIC,
+        &payload(vec![entry(1, Some(b"MSH|^~\\&|APP")), entry(2, None)]),
+        &mut dedupe(),
+        Format::Fhir,
+    )
+    .unwrap();
+    assert_eq!(out.lines.len(), 2);
+    let first: serde_json::Value = serde_json::from_str(&out.lines[0]).unwrap();
+    assert_eq!(first["resourceType"], "Bundle");
+    assert_eq!(first["type"], "transaction");
+    assert!(!out.lines[0].contains("MSH"), "never the raw message");
 }
