@@ -22,9 +22,10 @@ use super::{
     stats::StatsDelta,
 };
 
-/// Bytes of index entries and row headers per stored message, on top of
-/// its payload; an estimate, so the limit is approximate by this much.
-const ROW_OVERHEAD: u64 = 160;
+/// Bytes of index entries, row headers and the message's share of its
+/// batch's audit line (a hash-chained row per transaction), on top of its
+/// payload.
+const ROW_OVERHEAD: u64 = 512;
 
 /// Stores one message, or recognizes it as a resend, or refuses it.
 pub(crate) fn insert(
@@ -86,17 +87,18 @@ fn len(bytes: &[u8]) -> u64 {
 }
 
 /// Estimated bytes a stored message takes: the record row, its dedupe row
-/// and their index entries.
+/// with its copy of the ACK, their index entries and the audit line's
+/// share (the filesystem check counts it twice over, see `space.rs`).
 fn footprint(msg: &NewMessage) -> u64 {
     let keys = len(msg.source.as_bytes()) + len(msg.control_id.as_bytes());
-    ROW_OVERHEAD
-        + msg.raw.as_deref().map_or(0, len)
+    let payload = msg.raw.as_deref().map_or(0, len)
         + len(&msg.record)
-        + len(&msg.ack)
+        + 2 * len(&msg.ack)
         + len(msg.message_type.as_bytes())
         + 2 * keys
         + 2 * 16
-        + 32
+        + 32;
+    ROW_OVERHEAD + payload
 }
 
 /// What the dedupe table holds for a message's source and control id
