@@ -36,6 +36,7 @@ pub mod bench;
 pub mod broker;
 pub mod build;
 pub mod checker;
+pub mod corpus;
 pub mod decode;
 pub mod hl7gen;
 pub mod hub;

@@ -251,36 +251,23 @@ impl Process {
         self.wait_exit(Duration::from_secs(10)).await
     }
 
-    /// Polls until `addr` accepts TCP connections, failing early if the child exits.
+    /// Waits until `addr` accepts TCP connections (failing early if the process exits).
     pub async fn wait_listening(
         &mut self,
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<(), ProcessError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.try_exit()? {
-                let (name, log_tail) = (self.name.clone(), log_tail(&self.log, 40));
-                return Err(ProcessError::ExitedEarly {
-                    name,
-                    status,
-                    log_tail,
-                });
-            }
-            if TcpStream::connect_timeout(&addr, POLL).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                let (name, log_tail) = (self.name.clone(), log_tail(&self.log, 40));
-                return Err(ProcessError::NotListening {
-                    name,
-                    addr,
-                    after: timeout,
-                    log_tail,
-                });
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        self.wait_until(
+            timeout,
+            |_| TcpStream::connect_timeout(&addr, POLL).is_ok(),
+            |name, log_tail| ProcessError::NotListening {
+                name,
+                addr,
+                after: timeout,
+                log_tail,
+            },
+        )
+        .await
     }
 
     /// Waits until the process's log since its latest start holds `needle`. A port that accepts
@@ -291,9 +278,30 @@ impl Process {
         needle: &'static str,
         timeout: Duration,
     ) -> Result<(), ProcessError> {
+        self.wait_until(
+            timeout,
+            |p| latest_start_logged(&p.log, needle),
+            |name, log_tail| ProcessError::NotReady {
+                name,
+                needle,
+                after: timeout,
+                log_tail,
+            },
+        )
+        .await
+    }
+
+    /// Polls `ready` until it holds; fails with the log's end if the process exits first, or
+    /// with `late` (given the name and the log's end) once `timeout` has passed.
+    async fn wait_until(
+        &mut self,
+        timeout: Duration,
+        mut ready: impl FnMut(&Self) -> bool,
+        late: impl FnOnce(String, String) -> ProcessError,
+    ) -> Result<(), ProcessError> {
         let deadline = Instant::now() + timeout;
         loop {
-            if latest_start_logged(&self.log, needle) {
+            if ready(self) {
                 return Ok(());
             }
             if let Some(status) = self.try_exit()? {
@@ -305,13 +313,7 @@ impl Process {
                 });
             }
             if Instant::now() >= deadline {
-                let (name, log_tail) = (self.name.clone(), log_tail(&self.log, 40));
-                return Err(ProcessError::NotReady {
-                    name,
-                    needle,
-                    after: timeout,
-                    log_tail,
-                });
+                return Err(late(self.name.clone(), log_tail(&self.log, 40)));
             }
             tokio::time::sleep(POLL).await;
         }

@@ -9,7 +9,7 @@
 //! listener tests cover that rule.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -130,27 +130,6 @@ fn framed(messages: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// Every `.hl7` file of the repository's corpus, sorted.
 fn corpus_files() -> Result<Vec<PathBuf>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/corpus");
-    let mut files = Vec::new();
-    let mut dirs = vec![root.clone()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
-            let path = entry?.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "hl7") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    ensure!(
-        files.len() > 100,
-        "only {} messages under {}",
-        files.len(),
-        root.display()
-    );
-    Ok(files)
+    Ok(hl7edge_e2e::corpus::files()?)
 }
