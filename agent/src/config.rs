@@ -59,6 +59,8 @@ pub struct Config {
     pub hub: Hub,
     /// Periodic heartbeat to the hub (`[telemetry]`).
     pub telemetry: Telemetry,
+    /// The silent-feed watch (`[silence]`).
+    pub silence: crate::telemetry::rhythm::SilenceConfig,
     /// Local logging (`[log]`).
     pub log: Log,
 }

@@ -163,6 +163,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
             quarantine: quarantine_limits(&config),
         },
         pushes,
+        silence: config.silence,
     };
     let telemetry = tokio::spawn(telemetry::run(
         identity,
@@ -203,6 +204,7 @@ pub(crate) fn store_config(config: &Config) -> StoreConfig {
         quarantine_retention: config.quarantine.retention,
         receipt_timeout: (config.hub.custody == config::Custody::Receipt)
             .then_some(config.hub.receipt_timeout),
+        rhythm_hour: config.silence.hour,
         ..StoreConfig::new(storage.path.clone())
     }
 }
