@@ -287,7 +287,7 @@ impl StoreReader {
         source: &str,
         hour_ms: i64,
         from_period: i64,
-    ) -> Result<Option<(i64, std::collections::BTreeMap<i64, u64>)>, StoreError> {
+    ) -> Result<Option<stats::HourlyCounts>, StoreError> {
         Ok(stats::read_rhythm(
             &self.conn,
             source,

@@ -149,6 +149,15 @@ fn flush_rhythm(
     Ok(())
 }
 
+/// A source's messages per hour, as kept in `source_rhythm`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HourlyCounts {
+    /// The hour counting began (Unix ms / hour length).
+    pub since_period: i64,
+    /// Messages per hour; hours without messages are absent.
+    pub counts: BTreeMap<i64, u64>,
+}
+
 /// A source's hourly counts from `from_period` on, and the hour counting began; `None` when
 /// nothing was counted for it at this hour length.
 pub(crate) fn read_rhythm(
@@ -156,7 +165,7 @@ pub(crate) fn read_rhythm(
     source: &str,
     hour_ms: i64,
     from_period: i64,
-) -> rusqlite::Result<Option<(i64, BTreeMap<i64, u64>)>> {
+) -> rusqlite::Result<Option<HourlyCounts>> {
     let since: Option<i64> = conn
         .query_row(
             "SELECT first_period FROM source_rhythm_since WHERE source = ?1 AND hour_ms = ?2",
@@ -176,7 +185,10 @@ pub(crate) fn read_rhythm(
             Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?))
         })?
         .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
-    Ok(Some((since, counts)))
+    Ok(Some(HourlyCounts {
+        since_period: since,
+        counts,
+    }))
 }
 
 /// Every source's counters, by name.
@@ -252,20 +264,14 @@ mod tests {
             tx.commit().unwrap();
         }
         let conn = Connection::open(&path).unwrap();
-        let (since, counts) = read_rhythm(&conn, "lab", 1_000, 0).unwrap().unwrap();
-        assert_eq!(since, 0);
-        assert_eq!(counts, BTreeMap::from([(0, 2), (1, 1), (3, 1)]));
-        let (since, _) = read_rhythm(&conn, "ward", 1_000, 0).unwrap().unwrap();
-        assert_eq!(since, 1);
+        let lab = read_rhythm(&conn, "lab", 1_000, 0).unwrap().unwrap();
+        assert_eq!(lab.since_period, 0);
+        assert_eq!(lab.counts, BTreeMap::from([(0, 2), (1, 1), (3, 1)]));
+        let ward = read_rhythm(&conn, "ward", 1_000, 0).unwrap().unwrap();
+        assert_eq!(ward.since_period, 1);
         assert_eq!(read_rhythm(&conn, "lab", 2_000, 0).unwrap(), None);
-        assert_eq!(
-            read_rhythm(&conn, "lab", 1_000, 2)
-                .unwrap()
-                .unwrap()
-                .1
-                .len(),
-            1
-        );
+        let recent = read_rhythm(&conn, "lab", 1_000, 2).unwrap().unwrap();
+        assert_eq!(recent.counts.len(), 1);
     }
 
     #[test]
@@ -281,10 +287,10 @@ mod tests {
             delta.flush(&tx).unwrap();
             tx.commit().unwrap();
         }
-        let (since, counts) = read_rhythm(&conn, "lab", 1, 0).unwrap().unwrap();
-        assert_eq!(since, 0, "the start of counting is kept");
+        let lab = read_rhythm(&conn, "lab", 1, 0).unwrap().unwrap();
+        assert_eq!(lab.since_period, 0, "the start of counting is kept");
         assert_eq!(
-            counts.keys().copied().collect::<Vec<_>>(),
+            lab.counts.keys().copied().collect::<Vec<_>>(),
             vec![1, keep + 1]
         );
     }

@@ -201,12 +201,12 @@ fn source_rhythm(
     let hour_ms = silence.hour_ms();
     let window = i64::from(silence.window_days) * rhythm::HOURS_PER_DAY;
     let from = last_ms.div_euclid(hour_ms).saturating_sub(window + 1);
-    let Some((since_period, counts)) = reader.rhythm(&source.source, hour_ms, from)? else {
+    let Some(hourly) = reader.rhythm(&source.source, hour_ms, from)? else {
         return Ok(None);
     };
     let history = rhythm::History {
-        since_period,
-        counts,
+        since_period: hourly.since_period,
+        counts: hourly.counts,
     };
     Ok(rhythm::assess(&history, Some(last_ms), now_ms, silence))
 }
