@@ -164,6 +164,12 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         },
         pushes,
         silence: config.silence,
+        unwatched: config
+            .listeners
+            .iter()
+            .filter(|l| !l.silence)
+            .map(|l| l.name.clone())
+            .collect(),
     };
     let telemetry = tokio::spawn(telemetry::run(
         identity,

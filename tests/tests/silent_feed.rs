@@ -2,12 +2,13 @@
 //! learns the listener's hourly rhythm (with `silence.hour` shortened so a learned day passes in
 //! six seconds), the real `hl7edge-hub serve` and `fleet --json` raise `feed_silent` for an
 //! online gateway within the configured threshold, a restarted agent keeps the learned norm (the
-//! alert returns without a new day of learning), and every acknowledged message reaches the
-//! broker.
+//! alert returns without a new day of learning), a listener with `silence = false` that stops
+//! with it is not reported, and every acknowledged message reaches the broker.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use hl7edge_e2e::agent::ListenerSpec;
 use hl7edge_e2e::checker::Acked;
 use hl7edge_e2e::hl7gen;
 use hl7edge_e2e::hub::{self, HubTools, Serve};
@@ -60,7 +61,11 @@ async fn metrics_until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_that_stops_is_silent_at_the_hub_within_the_threshold_and_clears_when_it_resumes()
 -> Result<()> {
-    let mut rig = Rig::start(|c| {
+    let mut rig = Rig::start(|mut c| {
+        // A second feed, left out of the watch, that stops with the first.
+        let mut ward = ListenerSpec::new("ward");
+        ward.extra.insert("silence".into(), false.into());
+        c.listeners.push(ward);
         c.set("telemetry.interval", "1s")
             .set("silence.hour", "250ms")
             .set("silence.learn_days", 1)
@@ -74,10 +79,12 @@ async fn a_feed_that_stops_is_silent_at_the_hub_within_the_threshold_and_clears_
 
     // Learning: a message every 100 ms for 7 s, more than one 6 s "day".
     let mut sender = rig.sender("lab")?;
+    let mut ward = rig.sender("ward")?;
     let started = Instant::now();
     let mut n = 0;
     while started.elapsed() < Duration::from_secs(7) {
         sender.send(&hl7gen::lab_result("lis", n)).await;
+        ward.send(&hl7gen::lab_result("adt", n)).await;
         n += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -87,6 +94,12 @@ async fn a_feed_that_stops_is_silent_at_the_hub_within_the_threshold_and_clears_
         acked.len() as u64 == n,
         "{} of {n} acknowledged",
         acked.len()
+    );
+    let ward_acked = ward.acked();
+    ensure!(
+        ward_acked.len() as u64 == n,
+        "ward: {} of {n}",
+        ward_acked.len()
     );
     let text = serve.metrics().await?;
     ensure!(
@@ -105,6 +118,15 @@ async fn a_feed_that_stops_is_silent_at_the_hub_within_the_threshold_and_clears_
     ensure!(
         quiet >= FLOOR.as_secs_f64(),
         "silent for {quiet} s:\n{text}"
+    );
+    let ward_silent = hub::sample(
+        &text,
+        "hl7edge_listener_silent_seconds",
+        &[("gateway", "gw-0001"), ("listener", "ward")],
+    );
+    ensure!(
+        ward_silent.is_none(),
+        "silence = false leaves ward unwatched:\n{text}"
     );
     let up = hub::sample(&text, "hl7edge_gateway_online", &[("gateway", "gw-0001")]);
     ensure!(up == Some(1.0), "the gateway itself is online:\n{text}");
@@ -150,7 +172,10 @@ async fn a_feed_that_stops_is_silent_at_the_hub_within_the_threshold_and_clears_
     ensure!(silent_seconds(&text) == Some(0.0), "{text}");
 
     let report = rig
-        .wait_delivered(&[Acked::new("lab", acked)], Duration::from_secs(30))
+        .wait_delivered(
+            &[Acked::new("lab", acked), Acked::new("ward", ward_acked)],
+            Duration::from_secs(30),
+        )
         .await;
     report.assert_ok_and_ordered();
     Ok(())

@@ -76,6 +76,7 @@ pub(super) struct RawListener {
     pub ack_mode: Option<AckMode>,
     pub include_raw: Option<bool>,
     pub drift_learning_messages: Option<Whole>,
+    pub silence: Option<bool>,
     pub tls: Option<RawListenerTls>,
 }
 

@@ -50,6 +50,8 @@ pub struct Probes {
     pub pushes: Option<Arc<crate::push::Pushes>>,
     /// The silent-feed watch (`[silence]`).
     pub silence: SilenceConfig,
+    /// Listeners the watch leaves out (`silence = false`).
+    pub unwatched: Vec<String>,
 }
 
 /// A source's lifetime counters in the store, and its quiet time against its learned rhythm.
@@ -90,7 +92,10 @@ impl Collector {
             .probes
             .listeners
             .iter()
-            .map(|l| source(l, lifetime))
+            .map(|l| {
+                let watched = !self.probes.unwatched.contains(&l.iface.name);
+                source(l, lifetime, watched)
+            })
             .collect();
         let f = &self.probes.forwarder;
         Snapshot {
@@ -235,9 +240,9 @@ fn set_aside_files(db: &Path) -> SetAsideFiles {
 }
 
 /// One listener's reading: its counters since start, the store's lifetime
-/// count of refusals for space (zero when the store could not be read), and
-/// its recent drift alerts.
-fn source(shared: &Shared, lifetime: &[Lifetime]) -> SourceReading {
+/// count of refusals for space (zero when the store could not be read), its
+/// recent drift alerts, and its rhythm unless the listener is `unwatched`.
+fn source(shared: &Shared, lifetime: &[Lifetime], watched: bool) -> SourceReading {
     let m = &shared.metrics;
     let last = m.last_message_ms.load(Ordering::Relaxed);
     let mut stats = SourceStats {
@@ -262,7 +267,7 @@ fn source(shared: &Shared, lifetime: &[Lifetime]) -> SourceReading {
     };
     let store = lifetime.iter().find(|(s, _)| s.source == stats.name);
     let refused_full = store.map_or(0, |(s, _)| s.refused_full);
-    stats.rhythm = store.and_then(|(_, r)| *r);
+    stats.rhythm = store.and_then(|(_, r)| *r).filter(|_| watched);
     interface_codes(&shared.iface, &mut stats);
     SourceReading {
         stats,
@@ -320,6 +325,7 @@ mod tests {
             forwarder,
             pushes: None,
             silence: SilenceConfig::default(),
+            unwatched: Vec::new(),
             limits: StoreLimits {
                 max_bytes: 1 << 30,
                 reserve_bytes: 0,

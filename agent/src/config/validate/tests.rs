@@ -349,6 +349,7 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(lab.idle_timeout, Some(Duration::from_secs(300)));
     assert_eq!(lab.max_connections.get(), 32);
     assert_eq!(lab.drift_learning_messages.get(), 50);
+    assert!(lab.silence, "listeners are watched for silence unless told");
     assert!(!lab.include_raw && lab.tls.is_none() && lab.mapping.is_none());
     assert_eq!(config.hub.client_id, "acme-health-clinic-12-gw-0001");
     assert_eq!(
