@@ -13,6 +13,9 @@
 //!   since the agent started (one scope, as the hub's metrics need); only
 //!   `refused_full`, which the storage alarm compares between readings, comes
 //!   from the store's lifetime counters (`source_stats`).
+//! - A listener's rhythm (`telemetry::rhythm`) is read from the store, so it
+//!   holds over restarts: its hourly counts (`source_rhythm`) and its last
+//!   message as the store committed it, not the listener's since start.
 
 use std::path::Path;
 use std::sync::Arc;
