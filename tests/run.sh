@@ -61,6 +61,17 @@ if [ ! -x /usr/share/easy-rsa/easyrsa ]; then
     fi
 fi
 
+# openssl: central IT's key and signing commands as the README shows them (tests/tests/push.rs,
+# the README's newcomer path).
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "==> openssl is missing; installing it (apt-get install -y openssl)"
+    if ! as_root apt-get update || ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y openssl; then
+        echo "error: could not install openssl. Run as root or with sudo, or install it yourself:" >&2
+        echo "       apt-get update && apt-get install -y openssl" >&2
+        exit 1
+    fi
+fi
+
 # The packages may start a system broker and database; the tests don't need them.
 as_root systemctl stop mosquitto >/dev/null 2>&1 || true
 as_root systemctl stop postgresql >/dev/null 2>&1 || true

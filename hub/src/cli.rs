@@ -290,6 +290,13 @@ pub struct IngestArgs {
     /// group and keeps receiving its share, waiting for it to come back.
     #[arg(long)]
     pub retire: bool,
+    /// Also write every committed record as a FHIR R4 transaction bundle, one NDJSON line each:
+    /// into DIR, one complete file per committed batch (`bundles-{ms}-{n}.ndjson`), or to
+    /// standard output with `-` (for a FHIR server's loader or a stream). Written after the
+    /// commit and before the acknowledgement, so at least once; the bundles' conditional
+    /// requests make a record written twice load once.
+    #[arg(long, value_name = "DIR|-")]
+    pub fhir_out: Option<std::path::PathBuf>,
 }
 
 /// `hl7edge-hub serve`.

@@ -39,4 +39,15 @@ pub enum CommandError {
     /// Standard output could not be written.
     #[error("writing to standard output failed: {0}")]
     Stdout(std::io::Error),
+    /// The `--fhir-out` directory cannot be made.
+    #[error(
+        "--fhir-out {}: {source} — give a directory this user can create and write, or - for standard output",
+        path.display()
+    )]
+    FhirOut {
+        /// The path given.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }

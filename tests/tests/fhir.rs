@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use hl7edge_e2e::hl7gen;
 use hl7edge_e2e::hub::HubTools;
+use hl7edge_e2e::ingest::{Ingest, IngestRig, metric, wait_records};
 use hl7edge_e2e::pytools;
 use hl7edge_e2e::rig::Rig;
 
@@ -87,6 +88,88 @@ async fn hub_tail_fhir_prints_one_valid_bundle_per_forwarded_record() -> Result<
     let report = validate(&text)?;
     ensure!(report.contains(" 0 invalid"), "{report}");
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_fhir_out_writes_one_valid_bundle_per_committed_record_in_complete_files()
+-> Result<()> {
+    let mut rig = IngestRig::start(0, |c| c).await?;
+    let out = tempfile::tempdir()?;
+    let mut spec = rig.ingest_spec("hl7edge-ingest-fhir");
+    spec.extra = vec!["--fhir-out".into(), out.path().display().to_string()];
+    rig.ingests.push(Ingest::start(spec).await?);
+    let mut sender = rig.sender(0);
+    let count = 6u64;
+    for n in 0..count {
+        sender.send(&hl7gen::lab_result("lis", n)).await;
+    }
+    ensure!(sender.acked().len() == count as usize, "all acked");
+    let db = rig.pg.client().await?;
+    let landed = wait_records(&db, count as i64, Duration::from_secs(30)).await?;
+    ensure!(landed == count as i64, "{landed} records in PostgreSQL");
+    let ids: BTreeSet<String> = db
+        .query("SELECT id::text FROM records", &[])
+        .await?
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    // The bundles are written before the acknowledgement, so once the rows are there the
+    // files are too; only complete files carry the name a loader looks for.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut lines = Vec::new();
+    while tokio::time::Instant::now() < deadline {
+        lines = ndjson_lines(out.path())?;
+        if lines.len() >= count as usize {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(
+        lines.len() == count as usize,
+        "{} bundles for {count} records",
+        lines.len()
+    );
+    let sources: BTreeSet<String> = lines
+        .iter()
+        .filter_map(|line| {
+            let bundle: serde_json::Value = serde_json::from_str(line).ok()?;
+            let source = bundle.pointer("/entry/0/resource/meta/source")?.as_str()?;
+            Some(source.trim_start_matches("urn:uuid:").to_owned())
+        })
+        .collect();
+    ensure!(
+        sources.len() == count as usize
+            && sources.iter().all(|s| ids.iter().any(|id| s.contains(id))),
+        "each bundle names one committed record: {sources:?} vs {ids:?}"
+    );
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let report = validate(&text)?;
+    ensure!(report.contains(" 0 invalid"), "{report}");
+    let written = metric(
+        &rig.ingests[0].metrics().await?,
+        "hl7edge_ingest_fhir_bundles_total",
+        &[],
+    );
+    ensure!(written == Some(count as f64), "{written:?}");
+    Ok(())
+}
+
+/// The lines of every complete `*.ndjson` file in `dir` (temporary files start with a dot).
+fn ndjson_lines(dir: &Path) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with('.') || !name.ends_with(".ndjson") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    Ok(lines)
 }
 
 /// Runs the validator on NDJSON bundles; its summary line, or an error with its output.

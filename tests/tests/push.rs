@@ -34,13 +34,23 @@ fn table(label: &str, extra_row: &str) -> String {
     )
 }
 
-/// An Ed25519 key pair as central IT makes one: (private PKCS#8 PEM, public SPKI PEM).
+/// An Ed25519 key pair as central IT makes one, with the README's two `openssl` commands:
+/// (private PKCS#8 PEM, public SPKI PEM).
 fn org_key(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
-    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
     let private = dir.join(format!("{name}.key"));
     let public = dir.join(format!("{name}.pub"));
-    std::fs::write(&private, pair.serialize_pem())?;
-    std::fs::write(&public, pair.public_key_pem())?;
+    let openssl = |args: &[&str]| -> Result<()> {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .context("running openssl (Debian's openssl package)")?;
+        ensure!(status.success(), "openssl {args:?}: {status}");
+        Ok(())
+    };
+    let (key, pubkey) = (format!("{name}.key"), format!("{name}.pub"));
+    openssl(&["genpkey", "-algorithm", "ed25519", "-out", &key])?;
+    openssl(&["pkey", "-in", &key, "-pubout", "-out", &pubkey])?;
     Ok((private, public))
 }
 

@@ -11,8 +11,9 @@ use crate::daemon;
 use crate::ingest::{self, AckIds, Prepared, Stamp};
 use crate::store::{OpenedStore, Quarantined, Store, StoreConfig};
 
-/// Patient data in [`oru`]: must never appear in summaries.
-pub(crate) const PHI: [&str; 4] = ["DOE", "JANE", "19800101", "112"];
+/// Patient data in [`oru`]: must never appear in summaries. The result has
+/// decimals: a bare `112` turned up in the milliseconds of a printed time.
+pub(crate) const PHI: [&str; 4] = ["DOE", "JANE", "19800101", "112.49"];
 
 /// A valid ORU^R01 with control id `control_id`.
 pub(crate) fn oru(control_id: &str) -> Vec<u8> {
@@ -20,7 +21,7 @@ pub(crate) fn oru(control_id: &str) -> Vec<u8> {
         "MSH|^~\\&|LAB|HOSP|GW|ORG|20260102030405||ORU^R01^ORU_R01|{control_id}|P|2.5.1\r\
 PID|1||123^^^HOSP^MR||DOE^JANE||19800101|F\r\
 OBR|1|P1|F1|24323-8^Panel^LN|||20260102020000\r\
-OBX|1|NM|GLU^Glucose^99LAB||112|mg/dl|70-99|H|||F\r"
+OBX|1|NM|GLU^Glucose^99LAB||112.49|mg/dl|70-99|H|||F\r"
     )
     .into_bytes()
 }

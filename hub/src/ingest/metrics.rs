@@ -81,6 +81,10 @@ pub struct IngestStats {
     pub receipt_ids: u64,
     /// Receipts that could not be queued (connection gone).
     pub receipt_failures: u64,
+    /// FHIR bundles written (`--fhir-out`).
+    pub fhir_bundles: u64,
+    /// Batches whose FHIR bundles could not be written.
+    pub fhir_failures: u64,
     /// Failed database attempts (connects and commits) that were retried.
     pub database_retries: u64,
     /// Records per commit.
@@ -109,6 +113,8 @@ impl Default for IngestStats {
             receipts: 0,
             receipt_ids: 0,
             receipt_failures: 0,
+            fhir_bundles: 0,
+            fhir_failures: 0,
             database_retries: 0,
             batch_records: Histogram::new(BATCH_BUCKETS),
             commit_seconds: Histogram::new(COMMIT_BUCKETS),
@@ -215,6 +221,18 @@ impl IngestStats {
             "hl7edge_ingest_receipt_failures_total",
             "Custody receipts that could not be queued (the gateway republishes and gets another).",
             self.receipt_failures,
+        );
+        counter(
+            &mut out,
+            "hl7edge_ingest_fhir_bundles_total",
+            "FHIR R4 bundles written for committed records (--fhir-out).",
+            self.fhir_bundles,
+        );
+        counter(
+            &mut out,
+            "hl7edge_ingest_fhir_failures_total",
+            "Committed batches whose FHIR bundles could not be written (--fhir-out; the records are in the database).",
+            self.fhir_failures,
         );
         counter(
             &mut out,

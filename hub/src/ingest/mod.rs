@@ -41,6 +41,7 @@
 
 pub mod batch;
 pub mod classify;
+pub mod fhir_out;
 pub mod metrics;
 pub mod rows;
 pub mod schema;
@@ -55,7 +56,7 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, QoS};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use hl7edge_protocol::receipt::Receipt;
 use hl7edge_protocol::topic::{GatewayTopics, all_records_filter, all_telemetry_filter};
@@ -103,6 +104,17 @@ pub async fn run(args: IngestArgs, shutdown: impl Future<Output = ()>) -> Result
         ),
         None => None,
     };
+    let fhir_out = match &args.fhir_out {
+        Some(path) => {
+            Some(
+                fhir_out::FhirOut::open(path).map_err(|source| CommandError::FhirOut {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
+        None => None,
+    };
     let stats: Stats = Arc::new(Mutex::new(IngestStats::default()));
     let metrics_stats = stats.clone();
     let render = Arc::new(move || lock(&metrics_stats).render());
@@ -145,6 +157,7 @@ pub async fn run(args: IngestArgs, shutdown: impl Future<Output = ()>) -> Result
             limits,
             linger: args.linger,
             retire,
+            fhir_out,
         };
         ingest(session, store, run, stats.clone(), &mut shutdown).await?;
         if args.retire {
@@ -175,6 +188,8 @@ struct Run {
     linger: Duration,
     /// Retiring: stop once nothing arrived for this long.
     retire: Option<Duration>,
+    /// Where committed records also go as FHIR bundles (`--fhir-out`).
+    fhir_out: Option<fhir_out::FhirOut>,
 }
 
 async fn ingest(
@@ -189,6 +204,7 @@ async fn ingest(
         limits,
         linger,
         retire,
+        fhir_out,
     } = run;
     let mut last_activity: Option<tokio::time::Instant> = None;
     let (current_tx, current_rx) = watch::channel::<Option<AsyncClient>>(None);
@@ -200,6 +216,7 @@ async fn ingest(
         current_rx,
         prefix.clone(),
         stats.clone(),
+        fhir_out,
     ));
     let mut batch = Batch::new();
     tokio::pin!(shutdown);
@@ -299,6 +316,7 @@ async fn write_batches(
     current: watch::Receiver<Option<AsyncClient>>,
     prefix: String,
     stats: Stats,
+    mut fhir_out: Option<fhir_out::FhirOut>,
 ) {
     while let Some((mut batch, permit)) = batches.recv().await {
         let started = Instant::now();
@@ -315,6 +333,9 @@ async fn write_batches(
         }
         let elapsed = started.elapsed();
         record(&stats, &batch, &committed, elapsed);
+        if let Some(out) = fhir_out.as_mut() {
+            write_fhir(out, &batch, &stats);
+        }
         let client = current.borrow().clone();
         send_receipts(&batch, client.as_ref(), &prefix, &stats).await;
         let mut acked = 0;
@@ -330,6 +351,19 @@ async fn write_batches(
         }
         lock(&stats).messages_acked += acked;
         drop(permit);
+    }
+}
+
+/// Writes the committed batch's records as FHIR bundles; a failure is logged and counted (the
+/// database holds the records).
+fn write_fhir(out: &mut fhir_out::FhirOut, batch: &Batch, stats: &Stats) {
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    match out.write(batch, now_ms) {
+        Ok(n) => lock(stats).fhir_bundles += n as u64,
+        Err(e) => {
+            lock(stats).fhir_failures += 1;
+            error!(cause = %e, "FHIR bundles of a committed batch not written (--fhir-out); the records are in the database");
+        }
     }
 }
 

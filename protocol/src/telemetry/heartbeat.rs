@@ -454,6 +454,24 @@ mod tests {
     }
 
     #[test]
+    fn a_heartbeat_whose_forecast_is_nan_decodes_and_encodes_to_the_same_bytes() {
+        // Found by the wire_decode fuzz target (seed heartbeat_nan_forecast.bin,
+        // in the layout of its day): no agent sends NaN, but a crafted heartbeat
+        // may; it decodes, and re-encodes byte for byte although it equals no
+        // value (NaN != NaN).
+        let crafted = Heartbeat {
+            hours_until_full: Some(f64::NAN),
+            ..minimal()
+        }
+        .encode()
+        .unwrap();
+        let hb = Heartbeat::decode(&crafted).unwrap();
+        assert!(hb.hours_until_full.is_some_and(f64::is_nan));
+        let again = hb.encode().unwrap();
+        assert_eq!(Heartbeat::decode(&again).unwrap().encode().unwrap(), again);
+    }
+
+    #[test]
     fn the_schema_version_is_checked_before_the_body() {
         let mut hb = minimal();
         hb.schema_version = 2;
