@@ -59,6 +59,8 @@ pub struct Config {
     pub hub: Hub,
     /// Periodic heartbeat to the hub (`[telemetry]`).
     pub telemetry: Telemetry,
+    /// The silent-feed watch (`[silence]`).
+    pub silence: crate::telemetry::rhythm::SilenceConfig,
     /// Local logging (`[log]`).
     pub log: Log,
 }
@@ -130,6 +132,8 @@ pub struct Listener {
     /// Messages the interface's drift profile learns from before new
     /// structural facts (segments, units, versions) are reported as drift.
     pub drift_learning_messages: NonZeroU16,
+    /// Whether the silent-feed watch (`[silence]`) covers this listener (`silence`).
+    pub silence: bool,
     /// MLLP over TLS, if configured.
     pub tls: Option<ListenerTls>,
 }

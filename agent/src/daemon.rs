@@ -163,6 +163,13 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
             quarantine: quarantine_limits(&config),
         },
         pushes,
+        silence: config.silence,
+        unwatched: config
+            .listeners
+            .iter()
+            .filter(|l| !l.silence)
+            .map(|l| l.name.clone())
+            .collect(),
     };
     let telemetry = tokio::spawn(telemetry::run(
         identity,
@@ -203,6 +210,7 @@ pub(crate) fn store_config(config: &Config) -> StoreConfig {
         quarantine_retention: config.quarantine.retention,
         receipt_timeout: (config.hub.custody == config::Custody::Receipt)
             .then_some(config.hub.receipt_timeout),
+        rhythm_hour: config.silence.hour,
         ..StoreConfig::new(storage.path.clone())
     }
 }

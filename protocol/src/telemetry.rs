@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use heartbeat::{
     Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, HubLink,
-    MAX_HEARTBEAT_BYTES, PushReport, QuarantineHold, QueueStats, Refusing, SetAsideFiles,
+    MAX_HEARTBEAT_BYTES, PushReport, QuarantineHold, QueueStats, Refusing, Rhythm, SetAsideFiles,
     SourceStats, StorageStats, TelemetryError, UnmappedCode, ratio,
 };
 

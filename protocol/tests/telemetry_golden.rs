@@ -70,6 +70,11 @@ fn sample_heartbeat() -> Heartbeat {
                 refused_connections: 4,
                 tls_failures: 0,
                 no_ack_requested: 3,
+                rhythm: Some(Rhythm {
+                    quiet_s: 5_400,
+                    usual_gap_s: Some(240),
+                    silent: true,
+                }),
             },
             SourceStats {
                 name: "monitors".into(),

@@ -38,6 +38,7 @@ ack_mode = "always"             # always (answer every message; enhanced where M
                                 # | original (always one AA/AE/AR)
 include_raw = false             # forward the raw HL7 too (off: PHI minimization)
 drift_learning_messages = 50    # messages learned before changes count as drift
+silence = true                  # watch for a silent feed ([silence]); false for a sporadic one
 
 [listener.tls]                  # optional: MLLP over TLS for this listener
 cert = "/etc/hl7edge/mllp.pem"
@@ -61,6 +62,14 @@ receipt_timeout = "5m"          # receipt mode: publish again when no receipt ca
 
 [telemetry]
 interval = "60s"                # heartbeat period
+
+[silence]                       # silent-feed alerts: each listener learns its hourly rhythm
+enabled = true
+factor = 6                      # silent once the quiet time holds this many usual messages
+floor = "30m"                   # and never before this long without a message
+learn_days = 3                  # history needed before a listener is judged
+window_days = 14                # days of hourly counts the norm averages
+hour = "1h"                     # tests only: a shorter "hour" makes a day pass in seconds
 
 [log]
 level = "info"                  # error | warn | info | debug | trace

@@ -28,6 +28,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub telemetry: RawTelemetry,
     #[serde(default)]
+    pub silence: RawSilence,
+    #[serde(default)]
     pub log: RawLog,
 }
 
@@ -74,6 +76,7 @@ pub(super) struct RawListener {
     pub ack_mode: Option<AckMode>,
     pub include_raw: Option<bool>,
     pub drift_learning_messages: Option<Whole>,
+    pub silence: Option<bool>,
     pub tls: Option<RawListenerTls>,
 }
 
@@ -112,6 +115,18 @@ pub(super) struct RawHub {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTelemetry {
     pub interval: Option<Quantity>,
+}
+
+/// `[silence]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSilence {
+    pub enabled: Option<bool>,
+    pub factor: Option<Whole>,
+    pub floor: Option<Quantity>,
+    pub learn_days: Option<Whole>,
+    pub window_days: Option<Whole>,
+    pub hour: Option<Quantity>,
 }
 
 /// `[log]`

@@ -13,8 +13,11 @@ use std::time::Duration;
 use toml::de::DeTable;
 
 use super::error::{self, Invalid, Problem, at_key};
-use super::raw::{Quantity, RawConfig, RawGateway, RawQuarantine, RawStorage, RawTelemetry, Whole};
+use super::raw::{
+    Quantity, RawConfig, RawGateway, RawQuarantine, RawSilence, RawStorage, RawTelemetry, Whole,
+};
 use super::{Config, ConfigError, Gateway, Log, Quarantine, Storage, Telemetry, values};
+use crate::telemetry::rhythm::SilenceConfig;
 
 const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
@@ -55,6 +58,7 @@ fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Config, Invalid> {
     let listeners = listener::listeners(&raw.listener, base_dir)?;
     let hub = hub::hub(&raw.hub, &gateway, base_dir)?;
     let telemetry = telemetry(&raw.telemetry)?;
+    let silence = silence(&raw.silence)?;
     let log = Log {
         level: raw.log.level.unwrap_or_default(),
         format: raw.log.format.unwrap_or_default(),
@@ -66,6 +70,7 @@ fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Config, Invalid> {
         listeners,
         hub,
         telemetry,
+        silence,
         log,
     })
 }
@@ -146,6 +151,38 @@ fn telemetry(raw: &RawTelemetry) -> Result<Telemetry, Invalid> {
         "telemetry.interval",
     )?;
     Ok(Telemetry { interval })
+}
+
+fn silence(raw: &RawSilence) -> Result<SilenceConfig, Invalid> {
+    let d = SilenceConfig::default();
+    let whole = |value: Option<Whole>, default: u32, range: RangeInclusive<i64>, key: &str| {
+        values::integer(value.map_or(i64::from(default), |w| w.0), range)
+            .map(|n| u32::try_from(n).unwrap_or(default))
+            .map_err(at_key(key))
+    };
+    Ok(SilenceConfig {
+        enabled: raw.enabled.unwrap_or(d.enabled),
+        factor: whole(raw.factor, d.factor, 2..=1000, "silence.factor")?,
+        floor: duration_or(
+            &raw.floor,
+            d.floor,
+            SECOND..=Duration::from_secs(7 * 86_400),
+            "silence.floor",
+        )?,
+        learn_days: whole(raw.learn_days, d.learn_days, 1..=60, "silence.learn_days")?,
+        window_days: whole(
+            raw.window_days,
+            d.window_days,
+            1..=60,
+            "silence.window_days",
+        )?,
+        hour: duration_or(
+            &raw.hour,
+            d.hour,
+            Duration::from_millis(100)..=Duration::from_secs(3600),
+            "silence.hour",
+        )?,
+    })
 }
 
 /// The value of a required key, or [`Problem::Missing`] with an example line.

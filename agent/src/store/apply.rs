@@ -41,6 +41,8 @@ pub(crate) struct Limits {
     pub(crate) quarantine_max_bytes: u64,
     /// See [`StoreConfig::quarantine_retention`](super::StoreConfig::quarantine_retention).
     pub(crate) quarantine_retention_ms: i64,
+    /// See [`StoreConfig::rhythm_hour`](super::StoreConfig::rhythm_hour).
+    pub(crate) rhythm_hour_ms: i64,
 }
 
 impl Limits {
@@ -94,7 +96,7 @@ pub(crate) fn apply(
     batch: &Batch,
     limits: &Limits,
 ) -> Result<Applied, Failure> {
-    let mut stats = StatsDelta::default();
+    let mut stats = StatsDelta::with_rhythm(limits.rhythm_hour_ms);
     let mut applied = Applied::default();
     for (i, p) in batch.forwarded.iter().enumerate() {
         let n = match limits.receipt_timeout_ms {

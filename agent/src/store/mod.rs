@@ -169,6 +169,9 @@ pub struct StoreConfig {
     /// broker instead of deleting it, and a row is published again when no
     /// receipt came within this (see `custody.rs`). `None`: puback mode.
     pub receipt_timeout: Option<Duration>,
+    /// The length of an hour for the per-hour message counts of each source (`silence.hour`:
+    /// one hour, shorter only in tests).
+    pub rhythm_hour: Duration,
 }
 
 /// The quarantine's default cap.
@@ -199,6 +202,7 @@ impl StoreConfig {
             quarantine_max_bytes: DEFAULT_QUARANTINE_MAX_BYTES,
             quarantine_retention: DEFAULT_QUARANTINE_RETENTION,
             receipt_timeout: None,
+            rhythm_hour: Duration::from_secs(3600),
         }
     }
 
@@ -213,6 +217,7 @@ impl StoreConfig {
             wal_path: reader::wal_path(&self.path),
             quarantine_max_bytes: self.quarantine_max_bytes,
             quarantine_retention_ms: duration_ms(self.quarantine_retention),
+            rhythm_hour_ms: duration_ms(self.rhythm_hour).max(1),
         }
     }
 }

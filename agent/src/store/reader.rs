@@ -280,6 +280,22 @@ impl StoreReader {
         Ok(stmt.query_row([seq], parked_row).optional()?)
     }
 
+    /// One source's messages per hour (of `hour_ms`) from `from_period` on, and the hour
+    /// counting began; `None` when nothing was counted for it.
+    pub fn rhythm(
+        &self,
+        source: &str,
+        hour_ms: i64,
+        from_period: i64,
+    ) -> Result<Option<stats::HourlyCounts>, StoreError> {
+        Ok(stats::read_rhythm(
+            &self.conn,
+            source,
+            hour_ms,
+            from_period,
+        )?)
+    }
+
     /// Queue depth, sizes, quarantine and per-source counters.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let tx = self.conn.unchecked_transaction()?; // one snapshot for all reads

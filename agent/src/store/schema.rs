@@ -240,6 +240,25 @@ INSERT INTO source_sequence (source, last)
     WHERE source_seq IS NOT NULL GROUP BY source;
 ";
 
+/// Schema version 8: each source's messages per hour (`period` = Unix ms / `hour_ms`), and the
+/// hour counting began, for the silent-feed watch (`telemetry::rhythm`). Rows older than
+/// [`RHYTHM_KEEP_DAYS`](super::stats::RHYTHM_KEEP_DAYS) are pruned as new ones are written.
+const V8_SOURCE_RHYTHM: &str = "
+CREATE TABLE source_rhythm (
+    source  TEXT    NOT NULL,
+    hour_ms INTEGER NOT NULL,
+    period  INTEGER NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (source, hour_ms, period)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE source_rhythm_since (
+    source       TEXT    NOT NULL,
+    hour_ms      INTEGER NOT NULL,
+    first_period INTEGER NOT NULL,
+    PRIMARY KEY (source, hour_ms)
+) STRICT, WITHOUT ROWID;
+";
+
 /// Every migration, in order; index `i` produces schema version `i + 1`.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -249,6 +268,7 @@ const MIGRATIONS: &[&str] = &[
     V5_AT_REST,
     V6_CUSTODY,
     V7_SOURCE_SEQUENCE,
+    V8_SOURCE_RHYTHM,
 ];
 
 /// The schema version this build writes.

@@ -1,10 +1,14 @@
 //! Per-source counters, kept in `source_stats` and updated in the same
 //! transaction as the rows they count, so they survive restarts and never
 //! disagree with what was committed. Read by `hl7edge status` and telemetry.
+//!
+//! Beside them, each source's messages per hour (`source_rhythm`), from which telemetry learns
+//! its usual rhythm (`telemetry::rhythm`); a message counts in the hour it was received, in the
+//! same transaction, and rows older than [`RHYTHM_KEEP_DAYS`] are pruned as new ones are written.
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 /// Lifetime counters of one source (interface).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,10 +37,18 @@ pub struct SourceStats {
     pub last_message_at_ms: Option<i64>,
 }
 
+/// Days of hourly counts kept per source (the longest `silence.window_days`).
+pub const RHYTHM_KEEP_DAYS: i64 = 60;
+
 /// Counter increments collected during a batch, written once at its end.
 #[derive(Debug, Default)]
 pub(crate) struct StatsDelta {
     by_source: BTreeMap<String, SourceStats>,
+    /// The rhythm's hour in ms, when messages are counted per hour (not for replays, which are
+    /// not arrivals).
+    rhythm_hour_ms: Option<i64>,
+    /// Messages per (source, hour).
+    by_hour: BTreeMap<(String, i64), u64>,
 }
 
 impl StatsDelta {
@@ -50,8 +62,22 @@ impl StatsDelta {
             })
     }
 
+    /// Increments that also count each message in its hour of `hour_ms` milliseconds.
+    pub(crate) fn with_rhythm(hour_ms: i64) -> Self {
+        Self {
+            rhythm_hour_ms: Some(hour_ms.max(1)),
+            ..Self::default()
+        }
+    }
+
     /// Notes a message received at `at_ms`.
     pub(crate) fn seen(&mut self, source: &str, at_ms: i64) -> &mut SourceStats {
+        if let Some(hour_ms) = self.rhythm_hour_ms {
+            *self
+                .by_hour
+                .entry((source.to_owned(), at_ms.div_euclid(hour_ms)))
+                .or_default() += 1;
+        }
         let s = self.source(source);
         s.received += 1;
         s.last_message_at_ms = Some(s.last_message_at_ms.map_or(at_ms, |t| t.max(at_ms)));
@@ -91,8 +117,78 @@ impl StatsDelta {
                 s.no_ack_requested
             ])?;
         }
+        if let Some(hour_ms) = self.rhythm_hour_ms {
+            flush_rhythm(tx, hour_ms, &self.by_hour)?;
+        }
         Ok(())
     }
+}
+
+fn flush_rhythm(
+    tx: &Transaction<'_>,
+    hour_ms: i64,
+    by_hour: &BTreeMap<(String, i64), u64>,
+) -> rusqlite::Result<()> {
+    let mut add = tx.prepare_cached(
+        "INSERT INTO source_rhythm (source, hour_ms, period, count) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (source, hour_ms, period) DO UPDATE SET count = count + excluded.count",
+    )?;
+    let mut since = tx.prepare_cached(
+        "INSERT OR IGNORE INTO source_rhythm_since (source, hour_ms, first_period)
+         VALUES (?1, ?2, ?3)",
+    )?;
+    let mut prune = tx.prepare_cached(
+        "DELETE FROM source_rhythm WHERE source = ?1 AND hour_ms = ?2 AND period < ?3",
+    )?;
+    let keep = RHYTHM_KEEP_DAYS * 24;
+    for ((source, period), n) in by_hour {
+        add.execute(params![source, hour_ms, period, n])?;
+        since.execute(params![source, hour_ms, period])?;
+        prune.execute(params![source, hour_ms, period.saturating_sub(keep)])?;
+    }
+    Ok(())
+}
+
+/// A source's messages per hour, as kept in `source_rhythm`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HourlyCounts {
+    /// The hour counting began (Unix ms / hour length).
+    pub since_period: i64,
+    /// Messages per hour; hours without messages are absent.
+    pub counts: BTreeMap<i64, u64>,
+}
+
+/// A source's hourly counts from `from_period` on, and the hour counting began; `None` when
+/// nothing was counted for it at this hour length.
+pub(crate) fn read_rhythm(
+    conn: &Connection,
+    source: &str,
+    hour_ms: i64,
+    from_period: i64,
+) -> rusqlite::Result<Option<HourlyCounts>> {
+    let since: Option<i64> = conn
+        .query_row(
+            "SELECT first_period FROM source_rhythm_since WHERE source = ?1 AND hour_ms = ?2",
+            params![source, hour_ms],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(since) = since else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT period, count FROM source_rhythm
+         WHERE source = ?1 AND hour_ms = ?2 AND period >= ?3 ORDER BY period",
+    )?;
+    let counts = stmt
+        .query_map(params![source, hour_ms, from_period], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?))
+        })?
+        .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
+    Ok(Some(HourlyCounts {
+        since_period: since,
+        counts,
+    }))
 }
 
 /// Every source's counters, by name.
@@ -143,5 +239,59 @@ mod tests {
         let lab = &all[0];
         assert_eq!((lab.received, lab.stored, lab.duplicates), (2, 2, 1));
         assert_eq!(lab.last_message_at_ms, Some(2_000));
+    }
+
+    #[test]
+    fn messages_are_counted_per_hour_across_transactions_and_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            schema::migrate(&mut conn).unwrap();
+            for at in [10, 20, 1_005, 3_010] {
+                let tx = conn.transaction().unwrap();
+                let mut delta = StatsDelta::with_rhythm(1_000);
+                delta.seen("lab", at);
+                delta.seen("ward", at + 1_000);
+                delta.flush(&tx).unwrap();
+                tx.commit().unwrap();
+            }
+            // A replay is not an arrival: not counted.
+            let tx = conn.transaction().unwrap();
+            let mut delta = StatsDelta::default();
+            delta.seen("lab", 10);
+            delta.flush(&tx).unwrap();
+            tx.commit().unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        let lab = read_rhythm(&conn, "lab", 1_000, 0).unwrap().unwrap();
+        assert_eq!(lab.since_period, 0);
+        assert_eq!(lab.counts, BTreeMap::from([(0, 2), (1, 1), (3, 1)]));
+        let ward = read_rhythm(&conn, "ward", 1_000, 0).unwrap().unwrap();
+        assert_eq!(ward.since_period, 1);
+        assert_eq!(read_rhythm(&conn, "lab", 2_000, 0).unwrap(), None);
+        let recent = read_rhythm(&conn, "lab", 1_000, 2).unwrap().unwrap();
+        assert_eq!(recent.counts.len(), 1);
+    }
+
+    #[test]
+    fn hourly_counts_older_than_the_kept_days_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("q.db")).unwrap();
+        schema::migrate(&mut conn).unwrap();
+        let keep = RHYTHM_KEEP_DAYS * 24;
+        for period in [0, 1, keep + 1] {
+            let tx = conn.transaction().unwrap();
+            let mut delta = StatsDelta::with_rhythm(1);
+            delta.seen("lab", period);
+            delta.flush(&tx).unwrap();
+            tx.commit().unwrap();
+        }
+        let lab = read_rhythm(&conn, "lab", 1, 0).unwrap().unwrap();
+        assert_eq!(lab.since_period, 0, "the start of counting is kept");
+        assert_eq!(
+            lab.counts.keys().copied().collect::<Vec<_>>(),
+            vec![1, keep + 1]
+        );
     }
 }

@@ -13,17 +13,21 @@
 //!   since the agent started (one scope, as the hub's metrics need); only
 //!   `refused_full`, which the storage alarm compares between readings, comes
 //!   from the store's lifetime counters (`source_stats`).
+//! - A listener's rhythm (`telemetry::rhythm`) is read from the store, so it
+//!   holds over restarts: its hourly counts (`source_rhythm`) and its last
+//!   message as the store committed it, not the listener's since start.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use hl7edge_protocol::telemetry::{
-    Custody, QuarantineHold, Refusing, SetAsideFiles, SourceStats, UnmappedCode,
+    Custody, QuarantineHold, Refusing, Rhythm, SetAsideFiles, SourceStats, UnmappedCode,
 };
 use tracing::debug;
 
 use super::build::{Snapshot, SourceReading, StoreReading};
+use super::rhythm::{self, SilenceConfig};
 use crate::forwarder::task::ForwarderMetrics;
 use crate::ingest::Interface;
 use crate::listener::Shared;
@@ -47,7 +51,14 @@ pub struct Probes {
     pub limits: StoreLimits,
     /// Signed pushes (`None` without `hub.push_key`).
     pub pushes: Option<Arc<crate::push::Pushes>>,
+    /// The silent-feed watch (`[silence]`).
+    pub silence: SilenceConfig,
+    /// Listeners the watch leaves out (`silence = false`).
+    pub unwatched: Vec<String>,
 }
+
+/// A source's lifetime counters in the store, and its quiet time against its learned rhythm.
+type Lifetime = (StoreSourceStats, Option<Rhythm>);
 
 /// The limits the store runs with (as `StoreConfig` sets them), for the refusal outlook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +95,10 @@ impl Collector {
             .probes
             .listeners
             .iter()
-            .map(|l| source(l, lifetime))
+            .map(|l| {
+                let watched = !self.probes.unwatched.contains(&l.iface.name);
+                source(l, lifetime, watched)
+            })
             .collect();
         let f = &self.probes.forwarder;
         Snapshot {
@@ -106,7 +120,7 @@ impl Collector {
         }
     }
 
-    async fn read_store(&mut self) -> Option<(StoreReading, Vec<StoreSourceStats>, Custody)> {
+    async fn read_store(&mut self) -> Option<(StoreReading, Vec<Lifetime>, Custody)> {
         let reader = match self.reader.take() {
             Some(r) => r,
             None => match self.probes.store.open_reader() {
@@ -118,9 +132,10 @@ impl Collector {
             },
         };
         let limits = self.probes.limits;
+        let silence = self.probes.silence;
         let db = self.probes.store.path().to_owned();
         let joined = tokio::task::spawn_blocking(move || {
-            let reading = store_reading(&reader, limits, &db);
+            let reading = store_reading(&reader, limits, &silence, &db);
             (reader, reading)
         })
         .await;
@@ -135,9 +150,11 @@ impl Collector {
 fn store_reading(
     reader: &StoreReader,
     limits: StoreLimits,
+    silence: &SilenceConfig,
     db: &Path,
-) -> Result<(StoreReading, Vec<StoreSourceStats>, Custody), crate::store::StoreError> {
+) -> Result<(StoreReading, Vec<Lifetime>, Custody), crate::store::StoreError> {
     let stats = reader.stats()?;
+    let now_ms = crate::store::now_ms();
     let space = reader.space_outlook(limits.max_bytes, limits.reserve_bytes)?;
     let refusal = space.refusal(crate::store::PROBE_MESSAGE_BYTES);
     let custody = Custody {
@@ -167,7 +184,39 @@ fn store_reading(
         awaiting_receipt: stats.awaiting.count,
         oldest_awaiting_since_ms: stats.awaiting.oldest_since_ms,
     };
-    Ok((reading, stats.sources, custody))
+    let sources = stats
+        .sources
+        .into_iter()
+        .map(|s| {
+            let rhythm = source_rhythm(reader, &s, silence, now_ms)?;
+            Ok((s, rhythm))
+        })
+        .collect::<Result<_, crate::store::StoreError>>()?;
+    Ok((reading, sources, custody))
+}
+
+/// A source's quiet time against its rhythm, from its hourly counts in the store (the window
+/// before its last message) and its last message over restarts.
+fn source_rhythm(
+    reader: &StoreReader,
+    source: &StoreSourceStats,
+    silence: &SilenceConfig,
+    now_ms: i64,
+) -> Result<Option<Rhythm>, crate::store::StoreError> {
+    let Some(last_ms) = source.last_message_at_ms.filter(|_| silence.enabled) else {
+        return Ok(None);
+    };
+    let hour_ms = silence.hour_ms();
+    let window = i64::from(silence.window_days) * rhythm::HOURS_PER_DAY;
+    let from = last_ms.div_euclid(hour_ms).saturating_sub(window + 1);
+    let Some(hourly) = reader.rhythm(&source.source, hour_ms, from)? else {
+        return Ok(None);
+    };
+    let history = rhythm::History {
+        since_period: hourly.since_period,
+        counts: hourly.counts,
+    };
+    Ok(rhythm::assess(&history, Some(last_ms), now_ms, silence))
 }
 
 /// The heartbeat's view of the quarantine: sizes, counts and the next expiry.
@@ -194,9 +243,9 @@ fn set_aside_files(db: &Path) -> SetAsideFiles {
 }
 
 /// One listener's reading: its counters since start, the store's lifetime
-/// count of refusals for space (zero when the store could not be read), and
-/// its recent drift alerts.
-fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
+/// count of refusals for space (zero when the store could not be read), its
+/// recent drift alerts, and its rhythm unless the listener is `unwatched`.
+fn source(shared: &Shared, lifetime: &[Lifetime], watched: bool) -> SourceReading {
     let m = &shared.metrics;
     let last = m.last_message_ms.load(Ordering::Relaxed);
     let mut stats = SourceStats {
@@ -219,10 +268,9 @@ fn source(shared: &Shared, lifetime: &[StoreSourceStats]) -> SourceReading {
         no_ack_requested: m.no_ack_requested.load(Ordering::Relaxed),
         ..SourceStats::default()
     };
-    let refused_full = lifetime
-        .iter()
-        .find(|s| s.source == stats.name)
-        .map_or(0, |s| s.refused_full);
+    let store = lifetime.iter().find(|(s, _)| s.source == stats.name);
+    let refused_full = store.map_or(0, |(s, _)| s.refused_full);
+    stats.rhythm = store.and_then(|(_, r)| *r).filter(|_| watched);
     interface_codes(&shared.iface, &mut stats);
     SourceReading {
         stats,
@@ -279,6 +327,8 @@ mod tests {
             listeners: Vec::new(),
             forwarder,
             pushes: None,
+            silence: SilenceConfig::default(),
+            unwatched: Vec::new(),
             limits: StoreLimits {
                 max_bytes: 1 << 30,
                 reserve_bytes: 0,

@@ -19,6 +19,7 @@
 pub mod build;
 pub mod collect;
 pub mod drift;
+pub mod rhythm;
 
 use std::sync::Arc;
 

@@ -94,6 +94,18 @@ pub enum Alert {
         /// What changed.
         detail: String,
     },
+    /// A listener has received nothing for far longer than it usually does at this hour of day
+    /// (its sender or the interface may have stopped); never raised for a gateway that is
+    /// offline or late.
+    FeedSilent {
+        /// Listener name.
+        listener: String,
+        /// Seconds since its last message.
+        silent_s: u64,
+        /// The usual gap between its messages at this hour, seconds; `None` when it usually
+        /// sends nothing at this hour (it stopped before a quiet hour).
+        usual_gap_s: Option<u64>,
+    },
     /// A damaged database was set aside when the agent started.
     StoreRecovered {
         /// What was moved where.
@@ -120,7 +132,7 @@ pub enum Alert {
 }
 
 /// Every kind of alert, as the `kind` field and the metrics' `kind` label name them.
-pub const KINDS: [&str; 16] = [
+pub const KINDS: [&str; 17] = [
     "offline",
     "late",
     "storage_alarm",
@@ -135,6 +147,7 @@ pub const KINDS: [&str; 16] = [
     "listener_failing",
     "control_id_reused",
     "drift",
+    "feed_silent",
     "store_recovered",
     "identity_mismatch",
 ];
@@ -157,6 +170,7 @@ impl Alert {
             Alert::ListenerFailing { .. } => "listener_failing",
             Alert::ControlIdReused { .. } => "control_id_reused",
             Alert::Drift { .. } => "drift",
+            Alert::FeedSilent { .. } => "feed_silent",
             Alert::StoreRecovered { .. } => "store_recovered",
             Alert::IdentityMismatch { .. } => "identity_mismatch",
         }
@@ -267,6 +281,15 @@ fn interface_alerts(row: &Row, out: &mut Vec<Alert>) {
         });
     }
     for l in &row.listeners {
+        if let Some(silent_s) = l.silent_s {
+            out.push(Alert::FeedSilent {
+                listener: l.stats.name.clone(),
+                silent_s,
+                usual_gap_s: l.stats.rhythm.and_then(|r| r.usual_gap_s),
+            });
+        }
+    }
+    for l in &row.listeners {
         for detail in &l.stats.drift {
             out.push(Alert::Drift {
                 listener: l.stats.name.clone(),
@@ -348,6 +371,29 @@ impl std::fmt::Display for Alert {
             ),
             Alert::Drift { listener, detail } => {
                 write!(f, "listener {listener} drift: {detail}")
+            }
+            Alert::FeedSilent {
+                listener,
+                silent_s,
+                usual_gap_s,
+            } => {
+                write!(
+                    f,
+                    "listener {listener}: no message for {}, ",
+                    human::duration(*silent_s)
+                )?;
+                match usual_gap_s {
+                    Some(gap) => write!(
+                        f,
+                        "usually one every {} at this hour",
+                        human::duration(*gap)
+                    )?,
+                    None => write!(f, "far longer than usual before this hour")?,
+                }
+                write!(
+                    f,
+                    ": the sender or its interface may have stopped (the gateway itself is online)"
+                )
             }
             Alert::StoreRecovered { detail } => {
                 write!(f, "damaged database set aside at start: {detail}")

@@ -136,6 +136,10 @@ pub struct ListenerRow {
     pub reused_recently: u64,
     /// Messages were quarantined within the error window.
     pub failing: bool,
+    /// Seconds without a message while the gateway judges the feed silent against its learned
+    /// hourly rhythm; `None` otherwise, and while the gateway is not online (an offline or late
+    /// gateway's feeds are not also "silent").
+    pub silent_s: Option<u64>,
 }
 
 impl Gateway {
@@ -158,7 +162,8 @@ impl Gateway {
             None if hb.is_some() && missed == 0 => Liveness::Online,
             None => Liveness::Unknown,
         };
-        let listeners = hb.map_or_else(Vec::new, |h| self.listener_rows(h, config, now_ms));
+        let live = state == Liveness::Online;
+        let listeners = hb.map_or_else(Vec::new, |h| self.listener_rows(h, config, now_ms, live));
         let cert_expires_ms = hb.and_then(|h| {
             h.cert_not_after_ms.or_else(|| {
                 h.cert_days_left
@@ -231,7 +236,13 @@ impl Gateway {
         row
     }
 
-    fn listener_rows(&self, hb: &Heartbeat, config: &FleetConfig, now_ms: i64) -> Vec<ListenerRow> {
+    fn listener_rows(
+        &self,
+        hb: &Heartbeat,
+        config: &FleetConfig,
+        now_ms: i64,
+        live: bool,
+    ) -> Vec<ListenerRow> {
         let window = window_ms(config);
         hb.sources
             .iter()
@@ -248,6 +259,7 @@ impl Gateway {
                     rejected_recently: recently(|t| &t.rejected),
                     reused_recently: recently(|t| &t.reused),
                     failing: quarantined > 0,
+                    silent_s: s.rhythm.filter(|r| live && r.silent).map(|r| r.quiet_s),
                 }
             })
             .collect()

@@ -661,3 +661,55 @@ fn quarantined_messages_about_to_expire_and_set_aside_databases_are_alerts() {
         Alert::QuarantineExpiring { .. } | Alert::DatabasesSetAside { .. }
     )));
 }
+
+fn set_rhythm(silent: bool) -> impl FnOnce(&mut Heartbeat) {
+    move |hb| {
+        hb.sources[0].rhythm = Some(Rhythm {
+            quiet_s: 2_700,
+            usual_gap_s: Some(120),
+            silent,
+        });
+    }
+}
+
+#[test]
+fn a_silent_feed_of_an_online_gateway_is_an_alert_naming_listener_quiet_time_and_usual_gap() {
+    let mut f = fleet();
+    status_at(&mut f, true, false, 0);
+    beat(&mut f, 0, set_rhythm(true));
+    let row = one(&f, 1_000);
+    let alert = Alert::FeedSilent {
+        listener: "lab".into(),
+        silent_s: 2_700,
+        usual_gap_s: Some(120),
+    };
+    assert_eq!(row.alerts, vec![alert.clone()]);
+    assert_eq!(alert.kind(), "feed_silent");
+    assert_eq!(
+        alert.to_string(),
+        "listener lab: no message for 45m, usually one every 2m at this hour: the sender or its \
+         interface may have stopped (the gateway itself is online)"
+    );
+    // The next heartbeat after messages resumed clears it.
+    beat(&mut f, 60_000, set_rhythm(false));
+    assert!(one(&f, 61_000).alerts.is_empty());
+}
+
+#[test]
+fn an_offline_or_late_gateways_feeds_are_not_also_silent() {
+    let mut f = fleet();
+    status_at(&mut f, true, false, 0);
+    beat(&mut f, 0, set_rhythm(true));
+    let late = one(&f, 10 * MIN);
+    assert_eq!(late.state, Liveness::Late);
+    assert!(
+        late.alerts.iter().all(|a| a.kind() != "feed_silent"),
+        "{:?}",
+        late.alerts
+    );
+    status_at(&mut f, false, false, 10 * MIN);
+    let offline = one(&f, 10 * MIN);
+    assert_eq!(offline.alerts.len(), 1, "{:?}", offline.alerts);
+    assert_eq!(offline.alerts[0].kind(), "offline");
+    assert_eq!(offline.listeners[0].silent_s, None);
+}

@@ -315,6 +315,11 @@ const METRICS: &[Metric] = &[
         Listener(|s| Some(s.stats.drift.len() as f64)),
     ),
     gauge(
+        "hl7edge_listener_silent_seconds",
+        "Seconds without a message while the feed is silent against its learned hourly rhythm (0 when not silent or the gateway is not online; absent until the gateway has learned the rhythm).",
+        Listener(|s| s.stats.rhythm.map(|_| s.silent_s.unwrap_or(0) as f64)),
+    ),
+    gauge(
         "hl7edge_listener_last_message_timestamp_seconds",
         "When the listener last received a message (Unix seconds).",
         Listener(|s| s.stats.last_message_ms.map(secs)),

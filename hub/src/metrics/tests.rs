@@ -24,6 +24,11 @@ fn fleet_with_heartbeat() -> Fleet {
                 s.tls_failures = 9;
                 s.no_ack_requested = 10;
                 s.drift = vec!["new segment ZDS".into()];
+                s.rhythm = Some(hl7edge_protocol::telemetry::Rhythm {
+                    quiet_s: 2_700,
+                    usual_gap_s: Some(120),
+                    silent: true,
+                });
             }
         }),
         false,
@@ -287,6 +292,23 @@ fn alerts_are_counted_by_kind_with_every_kind_listed() {
     assert!(
         series.contains(&format!("hl7edge_alerts{{{LABELS},kind=\"offline\"}} 0")),
         "{series:#?}"
+    );
+}
+
+#[test]
+fn a_silent_feed_is_a_listener_gauge_of_its_quiet_seconds_and_an_alert() {
+    let text = render(&fleet_with_heartbeat().rows(2_000), HubStats::default());
+    assert_eq!(
+        sample(&text, "hl7edge_listener_silent_seconds"),
+        [format!(
+            "hl7edge_listener_silent_seconds{{{LABELS},listener=\"lab\"}} 2700"
+        )]
+    );
+    assert!(
+        sample(&text, "hl7edge_alerts").contains(&format!(
+            "hl7edge_alerts{{{LABELS},kind=\"feed_silent\"}} 1"
+        )),
+        "{text}"
     );
 }
 

@@ -30,7 +30,7 @@
 //! lifetime to since start (one scope for every counter) before any release.
 //! `SourceStats::resends`, `SourceStats::control_id_reused`,
 //! `SourceStats::acks_received` and the counters after it, and
-//! `QueueStats::parked`, were
+//! `QueueStats::parked`, and `SourceStats::rhythm`, were
 //! appended before any release shipped, so the schema stayed at version 1 and the golden file was
 //! regenerated; from the first release on, such a change bumps
 //! [`HEARTBEAT_SCHEMA_VERSION`].
@@ -315,6 +315,22 @@ pub struct SourceStats {
     /// since start. They are answered anyway unless the listener's
     /// `ack_mode` is `as_requested`.
     pub no_ack_requested: u64,
+    /// The feed's rhythm: how long it has been quiet against what it usually sends at this hour
+    /// of day (`None` until the gateway has learned the listener's rhythm).
+    pub rhythm: Option<Rhythm>,
+}
+
+/// A listener's quiet time against its learned rhythm (the agent's `[silence]` settings): only
+/// times, so no PHI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Rhythm {
+    /// Seconds since the listener's last message (over restarts: the store's time).
+    pub quiet_s: u64,
+    /// The usual gap between messages at this hour of day, seconds; `None` when the listener
+    /// usually sends nothing at this hour.
+    pub usual_gap_s: Option<u64>,
+    /// True when the quiet time is far beyond the norm: the feed is silent.
+    pub silent: bool,
 }
 
 /// An unmapped terminology code and how often it was seen.

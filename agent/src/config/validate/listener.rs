@@ -96,6 +96,7 @@ fn listener(raw: &RawListener, i: usize, base_dir: &Path) -> Result<Listener, In
             1..=u16::MAX,
             &key("drift_learning_messages"),
         )?,
+        silence: raw.silence.unwrap_or(true),
         tls: raw
             .tls
             .as_ref()

@@ -206,6 +206,15 @@ fn every_invalid_value_is_reported_at_its_key_with_file_and_position() {
             "interval = \"0s\"",
             "telemetry.interval",
         ),
+        ("factor = 6", "factor = 1", "silence.factor"),
+        ("floor = \"30m\"", "floor = \"30\"", "silence.floor"),
+        ("learn_days = 3", "learn_days = 0", "silence.learn_days"),
+        (
+            "window_days = 14",
+            "window_days = 61",
+            "silence.window_days",
+        ),
+        ("hour = \"1h\"", "hour = \"2h\"", "silence.hour"),
         ("level = \"info\"", "level = \"verbose\"", "log.level"),
         ("format = \"text\"", "format = \"xml\"", "log.format"),
     ];
@@ -340,6 +349,7 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(lab.idle_timeout, Some(Duration::from_secs(300)));
     assert_eq!(lab.max_connections.get(), 32);
     assert_eq!(lab.drift_learning_messages.get(), 50);
+    assert!(lab.silence, "listeners are watched for silence unless told");
     assert!(!lab.include_raw && lab.tls.is_none() && lab.mapping.is_none());
     assert_eq!(config.hub.client_id, "acme-health-clinic-12-gw-0001");
     assert_eq!(
@@ -353,6 +363,10 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(config.hub.max_payload, 128_000);
     assert_eq!(config.hub.connect_timeout, Duration::from_secs(10));
     assert_eq!(config.telemetry.interval, Duration::from_secs(60));
+    assert_eq!(
+        config.silence,
+        crate::telemetry::rhythm::SilenceConfig::default()
+    );
     assert_eq!(config.log.level, LogLevel::Info);
     assert_eq!(config.quarantine.max_bytes, 256 << 20);
     assert_eq!(

@@ -76,13 +76,14 @@ async fn a_store_of_the_previous_schema_numbers_its_queued_rows_when_migrated() 
     close(store).await.unwrap();
     {
         let conn = Connection::open(&cfg.path).unwrap();
-        conn.execute_batch(&format!(
+        conn.execute_batch(
             "UPDATE records SET sent_at_ms = 1 WHERE control_id = 'L1';
              DROP TABLE source_sequence;
              ALTER TABLE records DROP COLUMN source_seq;
-             PRAGMA user_version = {};",
-            crate::store::schema::SCHEMA_VERSION - 1
-        ))
+             DROP TABLE source_rhythm;
+             DROP TABLE source_rhythm_since;
+             PRAGMA user_version = 6;",
+        )
         .unwrap();
     }
     let store = open_store(&cfg);
