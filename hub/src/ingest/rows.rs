@@ -124,15 +124,23 @@ pub struct IdentifierRow<'a> {
     pub kind: Option<&'a str>,
 }
 
-impl IdentifierRow<'_> {
-    /// The column types, in [`IdentifierRow::COPY`]'s order.
-    pub const TYPES: [Type; 5] = [Type::UUID, Type::INT4, Type::TEXT, Type::TEXT, Type::TEXT];
+/// A row written by binary `COPY`: its statement, its column types and its values, in the
+/// same column order (`N` columns).
+pub trait CopyRow<const N: usize> {
+    /// The column types, in [`CopyRow::COPY`]'s order.
+    const TYPES: [Type; N];
     /// The statement that takes these rows.
-    pub const COPY: &'static str = "COPY patient_identifiers (record_id, ordinal, value, authority, kind) \
+    const COPY: &'static str;
+    /// The values, in column order.
+    fn values(&self) -> [&(dyn ToSql + Sync); N];
+}
+
+impl CopyRow<5> for IdentifierRow<'_> {
+    const TYPES: [Type; 5] = [Type::UUID, Type::INT4, Type::TEXT, Type::TEXT, Type::TEXT];
+    const COPY: &'static str = "COPY patient_identifiers (record_id, ordinal, value, authority, kind) \
          FROM STDIN (FORMAT binary)";
 
-    /// The values, in column order.
-    pub fn values(&self) -> [&(dyn ToSql + Sync); 5] {
+    fn values(&self) -> [&(dyn ToSql + Sync); 5] {
         [
             &self.record_id,
             &self.ordinal,
@@ -179,9 +187,8 @@ pub struct ObservationRow<'a> {
     pub status: &'static str,
 }
 
-impl ObservationRow<'_> {
-    /// The column types, in [`ObservationRow::COPY`]'s order.
-    pub const TYPES: [Type; 16] = [
+impl CopyRow<16> for ObservationRow<'_> {
+    const TYPES: [Type; 16] = [
         Type::UUID,
         Type::INT4,
         Type::INT4,
@@ -199,13 +206,11 @@ impl ObservationRow<'_> {
         Type::TEXT_ARRAY,
         Type::TEXT,
     ];
-    /// The statement that takes these rows.
-    pub const COPY: &'static str = "COPY observations (record_id, ordinal, order_ordinal, \
+    const COPY: &'static str = "COPY observations (record_id, ordinal, order_ordinal, \
          code_system, code, display, standard, local_system, local_code, value_type, value_num, \
          value_text, unit, observed_at, flags, status) FROM STDIN (FORMAT binary)";
 
-    /// The values, in column order.
-    pub fn values(&self) -> [&(dyn ToSql + Sync); 16] {
+    fn values(&self) -> [&(dyn ToSql + Sync); 16] {
         [
             &self.record_id,
             &self.ordinal,

@@ -36,7 +36,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::ingest::classify::{DeadLetter, DeadReason, Item};
-use crate::ingest::rows::{self, IdentifierRow, ObservationRow, Rows, timestamp};
+use crate::ingest::rows::{self, CopyRow, IdentifierRow, ObservationRow, Rows, timestamp};
 use crate::ingest::schema::{self, SchemaError};
 
 /// Longest wait between attempts.
@@ -347,36 +347,31 @@ async fn copy_typed_rows(
     rows: &Rows<'_>,
     new: &HashSet<Uuid>,
 ) -> Result<(), Failure> {
-    let sink = tx
-        .copy_in(&statements.identifiers)
-        .await
-        .map_err(Failure::from)?;
-    let writer = BinaryCopyInWriter::new(sink, &IdentifierRow::TYPES);
+    let identifiers = rows
+        .inserted(new)
+        .flat_map(|(id, record)| rows::identifiers(id, record));
+    copy_rows(tx, &statements.identifiers, identifiers).await?;
+    let observations = rows
+        .inserted(new)
+        .flat_map(|(id, record)| rows::observations(id, record));
+    copy_rows(tx, &statements.observations, observations).await
+}
+
+/// Writes `rows` through the binary `COPY` statement `statement` (prepared from `R::COPY`).
+async fn copy_rows<const N: usize, R: CopyRow<N>>(
+    tx: &Transaction<'_>,
+    statement: &Statement,
+    rows: impl Iterator<Item = R>,
+) -> Result<(), Failure> {
+    let sink = tx.copy_in(statement).await.map_err(Failure::from)?;
+    let writer = BinaryCopyInWriter::new(sink, &R::TYPES);
     tokio::pin!(writer);
-    for (id, record) in rows.inserted(new) {
-        for row in rows::identifiers(id, record) {
-            writer
-                .as_mut()
-                .write(&row.values())
-                .await
-                .map_err(Failure::from)?;
-        }
-    }
-    writer.finish().await.map_err(Failure::from)?;
-    let sink = tx
-        .copy_in(&statements.observations)
-        .await
-        .map_err(Failure::from)?;
-    let writer = BinaryCopyInWriter::new(sink, &ObservationRow::TYPES);
-    tokio::pin!(writer);
-    for (id, record) in rows.inserted(new) {
-        for row in rows::observations(id, record) {
-            writer
-                .as_mut()
-                .write(&row.values())
-                .await
-                .map_err(Failure::from)?;
-        }
+    for row in rows {
+        writer
+            .as_mut()
+            .write(&row.values())
+            .await
+            .map_err(Failure::from)?;
     }
     writer.finish().await.map_err(Failure::from)?;
     Ok(())

@@ -80,18 +80,11 @@ fn an_oru_becomes_one_record_row_with_its_identifiers_and_observations() {
 }
 
 #[test]
-fn a_row_has_one_value_per_column_of_its_copy_statement() {
-    let e = entry(ORU, 1);
-    let id = Uuid::from_u128(1);
+fn a_row_type_has_one_column_type_per_column_of_its_copy_statement() {
+    // The trait ties values to types by their length N; this ties N to the statement.
     let columns = |copy: &str| copy.split('(').nth(1).unwrap().split(',').count();
-    for row in observations(id, &e.record) {
-        assert_eq!(row.values().len(), ObservationRow::TYPES.len());
-        assert_eq!(row.values().len(), columns(ObservationRow::COPY));
-    }
-    for row in identifiers(id, &e.record) {
-        assert_eq!(row.values().len(), IdentifierRow::TYPES.len());
-        assert_eq!(row.values().len(), columns(IdentifierRow::COPY));
-    }
+    assert_eq!(ObservationRow::TYPES.len(), columns(ObservationRow::COPY));
+    assert_eq!(IdentifierRow::TYPES.len(), columns(IdentifierRow::COPY));
 }
 
 #[test]
