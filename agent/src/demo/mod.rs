@@ -40,7 +40,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::Args;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::daemon::{self, RunningAgent};
 use hub::Hub;
@@ -85,12 +87,16 @@ pub struct Options {
 /// Runs the command: quiet logging (`RUST_LOG` shows the gateway's own
 /// logs), the demo, exit code 0 only when every check held.
 pub fn command(args: &DemoArgs) -> Result<ExitCode, DemoError> {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error,rumqttd=off"));
+    let filter = crate::logging::env_filter().unwrap_or_else(|| {
+        Targets::new()
+            .with_default(tracing::Level::ERROR)
+            .with_target("rumqttd", LevelFilter::OFF)
+    });
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .finish()
+        .with(filter)
         .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
