@@ -4,7 +4,7 @@
 //! Used by `provision --install-cert` (before a certificate is installed) and by `doctor`. The
 //! PEM files are read with [`crate::tls`]; chain verification is rustls' own client-certificate
 //! verifier (webpki), so a certificate accepted here is one the broker's kind of check accepts
-//! too. Dates are read with `x509-parser`.
+//! too. Dates are read with `hl7edge_protocol::x509`.
 //!
 //! Invariant: nothing here reads the clock; the caller passes "now", so the checks are
 //! deterministic and testable.
@@ -12,6 +12,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use hl7edge_protocol::x509;
 use jiff::Timestamp;
 use rustls::pki_types::UnixTime;
 use rustls::server::WebPkiClientVerifier;
@@ -96,17 +97,18 @@ impl CertDates {
 
 /// Reads the subject and validity window of a DER certificate.
 pub fn dates(cert: &CertificateDer<'_>) -> Result<CertDates, CertProblem> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
-        .map_err(|e| CertProblem::Unparsable(e.to_string()))?;
-    let validity = parsed.validity();
-    let stamp = |t: &x509_parser::time::ASN1Time| {
-        Timestamp::from_second(t.timestamp()).map_err(|e| CertProblem::Unparsable(e.to_string()))
-    };
+    let fields = fields(cert)?;
+    let stamp =
+        |t: i64| Timestamp::from_second(t).map_err(|e| CertProblem::Unparsable(e.to_string()));
     Ok(CertDates {
-        subject: parsed.subject().to_string(),
-        not_before: stamp(&validity.not_before)?,
-        not_after: stamp(&validity.not_after)?,
+        subject: fields.subject,
+        not_before: stamp(fields.not_before)?,
+        not_after: stamp(fields.not_after)?,
     })
+}
+
+fn fields(cert: &CertificateDer<'_>) -> Result<x509::Fields, CertProblem> {
+    x509::read(cert.as_ref()).map_err(|e| CertProblem::Unparsable(e.to_string()))
 }
 
 /// Checks that a DER certificate is one a TLS client can authenticate with: X.509 version 3,
@@ -114,55 +116,24 @@ pub fn dates(cert: &CertificateDer<'_>) -> Result<CertDates, CertProblem> {
 /// usage (when it has one) that includes `digitalSignature`. The checks the broker's TLS
 /// library makes, named one by one so each can be explained.
 pub fn client_profile(cert: &CertificateDer<'_>) -> Result<(), CertProblem> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
-        .map_err(|e| CertProblem::Unparsable(e.to_string()))?;
-    if parsed.version() == x509_parser::x509::X509Version::V1 {
+    let fields = fields(cert)?;
+    if fields.version == 1 {
         return Err(CertProblem::Version1);
     }
-    let unparsable = |e: x509_parser::error::X509Error| CertProblem::Unparsable(e.to_string());
-    if let Some(bc) = parsed.basic_constraints().map_err(unparsable)?
-        && bc.value.ca
-    {
+    if fields.ca == Some(true) {
         return Err(CertProblem::CaCertificate);
     }
-    if let Some(eku) = parsed.extended_key_usage().map_err(unparsable)?
-        && !eku.value.client_auth
-        && !eku.value.any
-    {
+    if !fields.allows_client_auth() {
         return Err(CertProblem::NotForClients {
-            usages: extended_usages(eku.value),
+            usages: fields.ext_key_usage_words(),
         });
     }
-    if let Some(ku) = parsed.key_usage().map_err(unparsable)?
-        && !ku.value.digital_signature()
-    {
+    if !fields.allows_digital_signature() {
         return Err(CertProblem::NoDigitalSignature {
-            usages: ku.value.to_string(),
+            usages: fields.key_usage_words(),
         });
     }
     Ok(())
-}
-
-/// An extended key usage in words, e.g. `server authentication (serverAuth)`.
-fn extended_usages(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> String {
-    let named = [
-        (eku.server_auth, "server authentication (serverAuth)"),
-        (eku.code_signing, "code signing (codeSigning)"),
-        (eku.email_protection, "e-mail protection (emailProtection)"),
-        (eku.time_stamping, "time stamping (timeStamping)"),
-        (eku.ocsp_signing, "OCSP signing (OCSPSigning)"),
-    ];
-    let mut words: Vec<String> = named
-        .into_iter()
-        .filter(|(set, _)| *set)
-        .map(|(_, name)| name.to_owned())
-        .collect();
-    words.extend(eku.other.iter().map(|oid| format!("OID {oid}")));
-    if words.is_empty() {
-        "nothing".to_owned()
-    } else {
-        words.join(" and ")
-    }
 }
 
 /// The subject and validity window of the first (leaf) certificate of `chain`.
@@ -445,7 +416,7 @@ mod tests {
         let no_sign = leaf(|p| p.key_usages = vec![rcgen::KeyUsagePurpose::KeyEncipherment]);
         let err = client_profile(&no_sign).unwrap_err();
         assert!(
-            matches!(&err, CertProblem::NoDigitalSignature { usages } if usages == "Key Encipherment"),
+            matches!(&err, CertProblem::NoDigitalSignature { usages } if usages == "keyEncipherment"),
             "{err:?}"
         );
         let plain = leaf(|_| {});

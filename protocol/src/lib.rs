@@ -18,3 +18,4 @@ mod serde_util;
 pub mod telemetry;
 pub mod topic;
 pub mod wire;
+pub mod x509;
