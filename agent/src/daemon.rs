@@ -177,13 +177,25 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         outbox,
         shutdown_rx.clone(),
     ));
-    let forwarder = tokio::spawn(forwarder::run(
-        settings,
-        handle.clone(),
-        Arc::clone(&forwarder_metrics),
-        inbox,
-        shutdown_rx.clone(),
-    ));
+    // A box with a claim credential and no device certificate enrolls first; the listeners and
+    // the store run meanwhile, so messages are acknowledged and queued (`crate::enroll`).
+    let enrollment =
+        crate::enroll::Enrollment::new(&config, handle.clone(), Arc::clone(&forwarder_metrics));
+    let forwarder = tokio::spawn({
+        let (store, metrics, shutdown) = (
+            handle.clone(),
+            Arc::clone(&forwarder_metrics),
+            shutdown_rx.clone(),
+        );
+        async move {
+            if let Some(enrollment) = enrollment
+                && !enrollment.run(shutdown.clone()).await
+            {
+                return Ok(());
+            }
+            forwarder::run(settings, store, metrics, inbox, shutdown).await
+        }
+    });
     info!(listeners = listeners.len(), "hl7edge started");
     Ok(RunningAgent {
         shutdown,
