@@ -189,7 +189,7 @@ impl Enrollment {
                     self.show(started, failures, &e).await;
                 }
             }
-            let delay = backoff.next_delay(random_u64());
+            let delay = backoff.next_delay(crate::forwarder::task::random_u64());
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.changed() => {}
@@ -391,17 +391,6 @@ pub fn install(
         .subject;
     files::write_atomic(&tls.cert, chain_pem.as_bytes(), PUBLIC, true).map_err(|e| refused(&e))?;
     Ok(subject)
-}
-
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ impl Site {
     /// written by its first commands, then `hl7edge-hub enroll` runs until stopped. The
     /// allowlist's gateway is replaced by `gateway` when given.
     async fn enroll_command(&self, gateway: Option<&str>) -> Result<Process> {
-        let block = readme_block("<!-- ci: enroll by claim")?;
+        let block = hl7edge_e2e::readme::block("<!-- ci: enroll by claim")?;
         let (setup, command) = block
             .split_once("hl7edge-hub enroll")
             .context("the README block runs hl7edge-hub enroll")?;
@@ -153,22 +153,6 @@ impl Site {
     }
 }
 
-/// The fenced code block after the README line that starts with `marker`.
-fn readme_block(marker: &str) -> Result<String> {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))?;
-    let block = readme
-        .lines()
-        .skip_while(|l| !l.starts_with(marker))
-        .skip_while(|l| !l.starts_with("```"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("```"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    ensure!(!block.is_empty(), "no code block after {marker:?} in README.md");
-    Ok(block)
-}
-
 /// The private key's bytes as they could leak: the PEM's base64 body and the DER.
 fn key_forms(key: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
     let pem = std::fs::read_to_string(key)?;
@@ -189,7 +173,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn device_dir() -> Result<(tempfile::TempDir, PathBuf)> {
-    let dir = tempfile::Builder::new().prefix("hl7edge-device-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("hl7edge-device-")
+        .tempdir()?;
     let device = dir.path().join("etc");
     Ok((dir, device))
 }
@@ -228,7 +214,10 @@ async fn a_box_with_only_a_claim_enrolls_and_delivers_every_acked_message_once()
     })
     .await;
     if installed.is_err() {
-        eprintln!("{}", hl7edge_e2e::process::log_tail(enroller.log_path(), 40));
+        eprintln!(
+            "{}",
+            hl7edge_e2e::process::log_tail(enroller.log_path(), 40)
+        );
     }
     installed.context("the certificate was not installed within 60 s")?;
     sender
@@ -236,23 +225,21 @@ async fn a_box_with_only_a_claim_enrolls_and_delivers_every_acked_message_once()
         .await;
     let acked = [Acked::new("lab", sender.acked())];
     ensure!(acked[0].control_ids.len() == 10, "{:?}", sender.stats());
-    hub.wait_until(Duration::from_secs(30), |m| {
-        checker::check(&acked, &decode::decode(m).delivered)
-            .missing
-            .is_empty()
-    })
-    .await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    checker::check(&acked, &hub.with_messages(|m| decode::decode(m).delivered))
-        .assert_ok_and_ordered();
+    delivered_once(&hub, &acked, Duration::from_secs(30)).await;
 
     // The key stayed on the box: in no request payload, in no form.
     let (pem_body, der) = key_forms(&device.join("device.key"))?;
     let requests = spy.messages();
     ensure!(!requests.is_empty());
     for request in &requests {
-        ensure!(!contains(&request.payload, &pem_body), "the key's PEM was published");
-        ensure!(!contains(&request.payload, &der), "the key's DER was published");
+        ensure!(
+            !contains(&request.payload, &pem_body),
+            "the key's PEM was published"
+        );
+        ensure!(
+            !contains(&request.payload, &der),
+            "the key's DER was published"
+        );
         let decoded = EnrollRequest::decode(&request.payload)?;
         ensure!(decoded.gateway == "acme-health/clinic-12/gw-0001");
     }
@@ -260,12 +247,15 @@ async fn a_box_with_only_a_claim_enrolls_and_delivers_every_acked_message_once()
     let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes())?;
     let cert = parsed.parse_x509()?;
     ensure!(
-        cert.subject().to_string() == "O=acme-health, OU=clinic-12, CN=acme-health/clinic-12/gw-0001",
+        cert.subject().to_string()
+            == "O=acme-health, OU=clinic-12, CN=acme-health/clinic-12/gw-0001",
         "{}",
         cert.subject()
     );
     agent
-        .wait_status(Duration::from_secs(20), |s| s["hub"]["state"] == "connected")
+        .wait_status(Duration::from_secs(20), |s| {
+            s["hub"]["state"] == "connected"
+        })
         .await?;
     let audit = audit_kinds(&agent)?;
     ensure!(audit.iter().any(|k| k == "enroll.requested"), "{audit:?}");
@@ -307,7 +297,11 @@ async fn a_claim_not_on_the_allowlist_is_refused_and_its_messages_stay_queued() 
         }
     })
     .await;
-    ensure!(refused.is_ok(), "status never said not_allowed:\n{}", agent.log());
+    ensure!(
+        refused.is_ok(),
+        "status never said not_allowed:\n{}",
+        agent.log()
+    );
     let enroll_log = std::fs::read_to_string(enroller.log_path())?;
     ensure!(
         enroll_log.contains("enrollment refused") && enroll_log.contains("not_allowed"),
@@ -328,17 +322,18 @@ async fn a_claim_not_on_the_allowlist_is_refused_and_its_messages_stay_queued() 
     enroller.signal(nix::sys::signal::Signal::SIGTERM)?;
     enroller.wait_exit(Duration::from_secs(10)).await?;
     let mut enroller = site.enroll_command(None).await?;
-    hub.wait_until(Duration::from_secs(90), |m| {
-        checker::check(&acked, &decode::decode(m).delivered)
-            .missing
-            .is_empty()
-    })
-    .await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    checker::check(&acked, &hub.with_messages(|m| decode::decode(m).delivered))
-        .assert_ok_and_ordered();
+    delivered_once(&hub, &acked, Duration::from_secs(90)).await;
     enroller.signal(nix::sys::signal::Signal::SIGTERM)?;
     Ok(())
+}
+
+/// Waits until every acknowledged message has arrived, then a second more for a late
+/// duplicate, and checks that each arrived once and in order.
+async fn delivered_once(hub: &Subscriber, acked: &[Acked], timeout: Duration) {
+    rig::wait_delivered(hub, acked, timeout).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    checker::check(acked, &hub.with_messages(|m| decode::decode(m).delivered))
+        .assert_ok_and_ordered();
 }
 
 /// The audit trail's `enroll.*` kinds, oldest first (`hl7edge audit export --syslog`: the
@@ -350,7 +345,11 @@ fn audit_kinds(agent: &Agent) -> Result<Vec<String>> {
         .args(["export", "--syslog"])
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    ensure!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(text
         .lines()
         .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("enroll.")))
