@@ -310,6 +310,21 @@ async fn a_claim_not_on_the_allowlist_is_refused_and_its_messages_stay_queued() 
     let audit = audit_kinds(&agent)?;
     ensure!(audit.iter().any(|k| k == "enroll.refused"), "{audit:?}");
     ensure!(!device.join("device.pem").exists(), "nothing installed");
+    // doctor checks the claim where the device certificate will be, and logs in with it.
+    let doctor = std::process::Command::new(hl7edge_e2e::agent::binary()?)
+        .args(["doctor", "--config"])
+        .arg(agent.config_path())
+        .output()?;
+    let said = String::from_utf8_lossy(&doctor.stdout);
+    ensure!(
+        said.contains("OK    enrollment") && said.contains(CLAIM),
+        "{said}"
+    );
+    ensure!(said.contains("OK    hub MQTT login"), "{said}");
+    ensure!(
+        !said.lines().any(|l| l.starts_with("FAIL")),
+        "a box waiting to enroll passes doctor: {said}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     ensure!(hub.count() == 0, "a refused box sent records");
     let queued = agent.status_json()?;
