@@ -152,7 +152,6 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
     let forwarder_metrics = Arc::new(ForwarderMetrics::default());
     let (outbox, inbox) = telemetry::channel();
     let recovery = report.recovered.as_ref().map(|r| r.describe());
-    let identity = telemetry::identity(&config, version, settings.started_at_ms, recovery);
     let probes = Probes {
         store: handle.clone(),
         listeners: listeners.iter().map(|(_, _, s)| Arc::clone(s)).collect(),
@@ -171,16 +170,29 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
             .map(|l| l.name.clone())
             .collect(),
     };
-    let telemetry = tokio::spawn(telemetry::run(
-        identity,
-        probes,
-        outbox,
-        shutdown_rx.clone(),
-    ));
     // A box with a claim credential and no device certificate enrolls first; the listeners and
-    // the store run meanwhile, so messages are acknowledged and queued (`crate::enroll`).
+    // the store run meanwhile, so messages are acknowledged and queued (`crate::enroll`). Its
+    // heartbeat starts once it is enrolled: before, it has no connection to publish on and no
+    // certificate whose expiry to report.
     let enrollment =
         crate::enroll::Enrollment::new(&config, handle.clone(), Arc::clone(&forwarder_metrics));
+    let (enrolled, enrolled_rx) = tokio::sync::oneshot::channel::<()>();
+    let telemetry = tokio::spawn({
+        let (config, version, started_at_ms, shutdown) = (
+            config.clone(),
+            version.to_owned(),
+            settings.started_at_ms,
+            shutdown_rx.clone(),
+        );
+        let enrolling = enrollment.is_some();
+        async move {
+            if enrolling && enrolled_rx.await.is_err() {
+                return;
+            }
+            let identity = telemetry::identity(&config, &version, started_at_ms, recovery);
+            telemetry::run(identity, probes, outbox, shutdown).await;
+        }
+    });
     let forwarder = tokio::spawn({
         let (store, metrics, shutdown) = (
             handle.clone(),
@@ -188,10 +200,11 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
             shutdown_rx.clone(),
         );
         async move {
-            if let Some(enrollment) = enrollment
-                && !enrollment.run(shutdown.clone()).await
-            {
-                return Ok(());
+            if let Some(enrollment) = enrollment {
+                if !enrollment.run(shutdown.clone()).await {
+                    return Ok(());
+                }
+                let _ = enrolled.send(());
             }
             forwarder::run(settings, store, metrics, inbox, shutdown).await
         }

@@ -23,6 +23,7 @@ use hl7edge_e2e::pki::{CertPaths, Pki};
 use hl7edge_e2e::process::Process;
 use hl7edge_e2e::rig;
 use hl7edge_protocol::enroll::EnrollRequest;
+use hl7edge_protocol::telemetry::Heartbeat;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -84,6 +85,12 @@ impl Site {
     async fn hub(&self) -> Result<Subscriber> {
         let options = ClientOptions::new("monitor", &self.pki.ca, Some(&self.monitor));
         Ok(Subscriber::connect(self.broker.addr(), &options, RECORDS).await?)
+    }
+
+    /// Every heartbeat any gateway publishes.
+    async fn heartbeats(&self) -> Result<Subscriber> {
+        let options = ClientOptions::new("monitor-telemetry", &self.pki.ca, Some(&self.monitor));
+        Ok(Subscriber::connect(self.broker.addr(), &options, "hl7edge/v1/+/+/+/telemetry").await?)
     }
 
     /// Every enrollment request published (read as the enroll user may).
@@ -184,6 +191,7 @@ fn device_dir() -> Result<(tempfile::TempDir, PathBuf)> {
 async fn a_box_with_only_a_claim_enrolls_and_delivers_every_acked_message_once() -> Result<()> {
     let site = Site::start().await?;
     let hub = site.hub().await?;
+    let heartbeats = site.heartbeats().await?;
     let spy = site.spy().await?;
     // The enroll command runs once so the broker keeps its session, then stops: the box's
     // request waits for it, and the box takes in messages meanwhile.
@@ -260,6 +268,14 @@ async fn a_box_with_only_a_claim_enrolls_and_delivers_every_acked_message_once()
     let audit = audit_kinds(&agent)?;
     ensure!(audit.iter().any(|k| k == "enroll.requested"), "{audit:?}");
     ensure!(audit.iter().any(|k| k == "enroll.installed"), "{audit:?}");
+    // The heartbeat starts with the certificate: its expiry is reported without a restart.
+    let beats = heartbeats.wait_for(1, Duration::from_secs(20)).await?;
+    let beat = Heartbeat::decode(&beats[0].payload)?;
+    ensure!(
+        beat.cert_days_left.is_some_and(|d| d > 300),
+        "{:?}",
+        beat.cert_days_left
+    );
     // A restart uses the installed certificate: no second enrollment.
     agent.restart().await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
