@@ -159,7 +159,7 @@ impl Enrollment {
                 return false;
             }
             let attempt = tokio::select! {
-                result = self.attempt() => result,
+                result = self.attempt(failures == 0) => result,
                 _ = shutdown.changed() => return false,
             };
             match attempt {
@@ -197,17 +197,21 @@ impl Enrollment {
         }
     }
 
-    /// One attempt: the request, the broker round trip, the installation.
-    async fn attempt(&self) -> Result<String, EnrollError> {
+    /// One attempt: the request, the broker round trip, the installation. The first attempt of
+    /// a run is audited (`enroll.requested`); retries are not, so a box that keeps asking does
+    /// not fill the audit trail.
+    async fn attempt(&self, first: bool) -> Result<String, EnrollError> {
         let prepared = self.prepare()?;
         let claim = claim_name(&self.claim.claim_cert)?;
         let topics = EnrollTopics::new(&self.prefix, &claim, &prepared.nonce);
         let request = EnrollRequest::new(&setup::common_name(&self.identity), prepared.csr_der);
-        self.audit(
-            "enroll.requested",
-            format!("request for {} under claim {claim}", request.gateway),
-        )
-        .await;
+        if first {
+            self.audit(
+                "enroll.requested",
+                format!("request for {} under claim {claim}", request.gateway),
+            )
+            .await;
+        }
         let answer = self.exchange(&topics, &request, &prepared.nonce).await?;
         match answer.outcome {
             Outcome::Refused(reason) => Err(EnrollError::Refused(reason)),

@@ -7,6 +7,7 @@
 //! no record, keeps what it acknowledged queued, says so in `status` and the audit trail, and
 //! delivers it all once central IT adds it to the allowlist.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -235,7 +236,12 @@ async fn a_box_with_only_a_claim_enrolls_and_delivers_every_acked_message_once()
     ensure!(acked[0].control_ids.len() == 10, "{:?}", sender.stats());
     delivered_once(&hub, &acked, Duration::from_secs(30)).await;
 
-    // The key stayed on the box: in no request payload, in no form.
+    // The key stayed on the box, readable by its owner only: in no request payload, in no form.
+    let mode = std::fs::metadata(device.join("device.key"))?
+        .permissions()
+        .mode()
+        & 0o777;
+    ensure!(mode == 0o600, "device key mode {mode:o}");
     let (pem_body, der) = key_forms(&device.join("device.key"))?;
     let requests = spy.messages();
     ensure!(!requests.is_empty());
