@@ -63,6 +63,18 @@ pub struct Config {
     pub silence: crate::telemetry::rhythm::SilenceConfig,
     /// Local logging (`[log]`).
     pub log: Log,
+    /// Enrollment by claim (`[enroll]`), when the box was shipped with a claim credential.
+    pub enroll: Option<Enroll>,
+}
+
+/// The claim credential a box enrolls with when it has no device certificate yet
+/// (`[enroll]`; see `crate::enroll`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enroll {
+    /// The claim certificate (PEM), shared by a batch of boxes; its CN is the claim's name.
+    pub claim_cert: std::path::PathBuf,
+    /// The claim certificate's private key (PEM).
+    pub claim_key: std::path::PathBuf,
 }
 
 /// Identity of the gateway; each part becomes one MQTT topic level.

@@ -152,38 +152,38 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
     let forwarder_metrics = Arc::new(ForwarderMetrics::default());
     let (outbox, inbox) = telemetry::channel();
     let recovery = report.recovered.as_ref().map(|r| r.describe());
-    let identity = telemetry::identity(&config, version, settings.started_at_ms, recovery);
-    let probes = Probes {
-        store: handle.clone(),
-        listeners: listeners.iter().map(|(_, _, s)| Arc::clone(s)).collect(),
-        forwarder: Arc::clone(&forwarder_metrics),
-        limits: telemetry::collect::StoreLimits {
-            max_bytes: config.storage.max_bytes,
-            reserve_bytes: crate::store::DEFAULT_RESERVE_BYTES,
-            quarantine: quarantine_limits(&config),
-        },
-        pushes,
-        silence: config.silence,
-        unwatched: config
-            .listeners
-            .iter()
-            .filter(|l| !l.silence)
-            .map(|l| l.name.clone())
-            .collect(),
-    };
-    let telemetry = tokio::spawn(telemetry::run(
-        identity,
-        probes,
-        outbox,
-        shutdown_rx.clone(),
-    ));
-    let forwarder = tokio::spawn(forwarder::run(
+    let probes = probes(&config, &handle, &listeners, &forwarder_metrics, pushes);
+    // A box with a claim credential and no device certificate enrolls first; the listeners and
+    // the store run meanwhile, so messages are acknowledged and queued (`crate::enroll`). Its
+    // heartbeat starts once it is enrolled: before, it has no connection to publish on and no
+    // certificate whose expiry to report.
+    let enrollment =
+        crate::enroll::Enrollment::new(&config, handle.clone(), Arc::clone(&forwarder_metrics));
+    let (enrolled, enrolled_rx) = tokio::sync::oneshot::channel::<()>();
+    let telemetry = tokio::spawn({
+        let (config, version, started_at_ms, shutdown) = (
+            config.clone(),
+            version.to_owned(),
+            settings.started_at_ms,
+            shutdown_rx.clone(),
+        );
+        let enrolling = enrollment.is_some();
+        async move {
+            if enrolling && enrolled_rx.await.is_err() {
+                return;
+            }
+            let identity = telemetry::identity(&config, &version, started_at_ms, recovery);
+            telemetry::run(identity, probes, outbox, shutdown).await;
+        }
+    });
+    let forwarder = spawn_forwarder(
         settings,
+        enrollment.map(|e| (e, enrolled)),
         handle.clone(),
         Arc::clone(&forwarder_metrics),
         inbox,
         shutdown_rx.clone(),
-    ));
+    );
     info!(listeners = listeners.len(), "hl7edge started");
     Ok(RunningAgent {
         shutdown,
@@ -195,6 +195,56 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         store: Some(handle),
         writer: Some(writer),
         watchdog: None,
+    })
+}
+
+/// What the heartbeat reads: the store, the listeners, the forwarder, the pushes and the limits
+/// of `config`.
+fn probes(
+    config: &Config,
+    handle: &StoreHandle,
+    listeners: &[(String, SocketAddr, Arc<Shared>)],
+    forwarder_metrics: &Arc<ForwarderMetrics>,
+    pushes: Option<Arc<crate::push::Pushes>>,
+) -> Probes {
+    Probes {
+        store: handle.clone(),
+        listeners: listeners.iter().map(|(_, _, s)| Arc::clone(s)).collect(),
+        forwarder: Arc::clone(forwarder_metrics),
+        limits: telemetry::collect::StoreLimits {
+            max_bytes: config.storage.max_bytes,
+            reserve_bytes: crate::store::DEFAULT_RESERVE_BYTES,
+            quarantine: quarantine_limits(config),
+        },
+        pushes,
+        silence: config.silence,
+        unwatched: config
+            .listeners
+            .iter()
+            .filter(|l| !l.silence)
+            .map(|l| l.name.clone())
+            .collect(),
+    }
+}
+
+/// The forwarder's task; a box that must enroll first does so in it (and says so on `enrolled`,
+/// which starts the heartbeat), so only the hub side waits for the certificate.
+fn spawn_forwarder(
+    settings: ForwarderSettings,
+    enrollment: Option<(crate::enroll::Enrollment, tokio::sync::oneshot::Sender<()>)>,
+    store: StoreHandle,
+    metrics: Arc<ForwarderMetrics>,
+    inbox: telemetry::HeartbeatInbox,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<Result<(), forwarder::ForwardError>> {
+    tokio::spawn(async move {
+        if let Some((enrollment, enrolled)) = enrollment {
+            if !enrollment.run(shutdown.clone()).await {
+                return Ok(());
+            }
+            let _ = enrolled.send(());
+        }
+        forwarder::run(settings, store, metrics, inbox, shutdown).await
     })
 }
 

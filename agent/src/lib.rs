@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod demo;
 pub mod device_cert;
 pub mod doctor;
+pub mod enroll;
 pub mod forwarder;
 pub mod ingest;
 pub mod inspect;

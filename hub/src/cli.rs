@@ -45,6 +45,9 @@ pub enum Command {
     /// gateway that is offline gets it when it returns).
     #[command(subcommand)]
     Push(PushCommand),
+    /// Answer the enrollment requests of boxes shipped with a claim credential: check each
+    /// against the allowlist, sign its request with the device CA, answer on its own topic.
+    Enroll(crate::enroll::EnrollArgs),
 }
 
 /// `hl7edge-hub push ...`.

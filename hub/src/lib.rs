@@ -8,6 +8,7 @@
 
 pub mod claim;
 pub mod cli;
+pub mod enroll;
 pub mod error;
 pub mod fleet;
 pub mod human;

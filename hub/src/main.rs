@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             Command::Push(hl7edge_hub::cli::PushCommand::Mapping(args)) => {
                 hl7edge_hub::push::mapping(args).await
             }
+            Command::Enroll(args) => hl7edge_hub::enroll::run(args, interrupted()).await,
         }
     });
     match result {
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
 fn init_logging(command: &Command) {
     let default = match command {
         Command::Fleet(_) | Command::Push(_) => "warn",
-        Command::Tail(_) | Command::Serve(_) | Command::Ingest(_) => "info",
+        Command::Tail(_) | Command::Serve(_) | Command::Ingest(_) | Command::Enroll(_) => "info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()

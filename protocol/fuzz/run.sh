@@ -26,7 +26,7 @@ fi
 
 samples="tests/corpus"
 [ -d "$samples" ] || { echo "fuzz: the HL7 corpus $samples is missing" >&2; exit 1; }
-for target in mllp_decoder hl7_parse wire_decode mapping_parse cert_fields; do
+for target in mllp_decoder hl7_parse wire_decode mapping_parse cert_fields enroll_decode; do
     mkdir -p "fuzz/corpus/$target" "fuzz/seeds/$target"
     seeds=("fuzz/corpus/$target" "fuzz/seeds/$target")
     if [ "$target" = hl7_parse ]; then

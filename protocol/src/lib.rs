@@ -6,6 +6,7 @@
 //! keeps every function here unit-testable and fuzzable.
 
 pub mod broker_url;
+pub mod enroll;
 pub mod fhir;
 pub mod hl7;
 pub mod normalize;

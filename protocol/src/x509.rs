@@ -53,9 +53,12 @@ const KEY_USAGE_NAMES: [&str; 9] = [
     "decipherOnly",
 ];
 
+/// `id-at-commonName`.
+const COMMON_NAME: &[u64] = &[2, 5, 4, 3];
+
 /// The attribute types of a distinguished name shown by their short names (RFC 4514).
 const NAME_ATTRIBUTES: [(&[u64], &str); 9] = [
-    (&[2, 5, 4, 3], "CN"),
+    (COMMON_NAME, "CN"),
     (&[2, 5, 4, 5], "serialNumber"),
     (&[2, 5, 4, 6], "C"),
     (&[2, 5, 4, 7], "L"),
@@ -73,6 +76,8 @@ pub struct Fields {
     pub version: u8,
     /// The subject, as `O=org, OU=site, CN=name` (RDNs in certificate order).
     pub subject: String,
+    /// The subject's first common name (the one a broker takes as the user name).
+    pub common_name: Option<String>,
     /// Start of validity, Unix seconds.
     pub not_before: i64,
     /// End of validity, Unix seconds.
@@ -186,7 +191,7 @@ fn tbs(r: &mut BERReaderSeq<'_, '_>) -> Result<Fields, ASN1Error> {
     let (not_before, not_after) = r
         .next()
         .read_sequence(|v| Ok((time(v.next())?, time(v.next())?)))?;
-    let subject = r.next().read_sequence(name)?;
+    let (subject, common_name) = r.next().read_sequence(name)?;
     let _key = r.next().read_der()?;
     let _issuer_uid =
         r.read_optional(|r| r.read_tagged_implicit(Tag::context(1), |r| r.read_bitvec_bytes()))?;
@@ -195,6 +200,7 @@ fn tbs(r: &mut BERReaderSeq<'_, '_>) -> Result<Fields, ASN1Error> {
     let mut fields = Fields {
         version: version + 1,
         subject,
+        common_name,
         not_before,
         not_after,
         ca: None,
@@ -220,17 +226,21 @@ fn time(r: BERReader<'_, '_>) -> Result<i64, ASN1Error> {
     }
 }
 
-/// A Name: RDNs joined by `, `, the attributes of one RDN by `+`.
-fn name(r: &mut BERReaderSeq<'_, '_>) -> Result<String, ASN1Error> {
+/// A Name: RDNs joined by `, `, the attributes of one RDN by `+`; and its first common name.
+fn name(r: &mut BERReaderSeq<'_, '_>) -> Result<(String, Option<String>), ASN1Error> {
     let mut rdns = Vec::new();
+    let mut common_name = None;
     loop {
         let rdn = r.read_optional(|r| {
             let mut attributes = Vec::new();
             r.read_set_of(|r| {
                 attributes.push(r.read_sequence(|a| {
                     let kind = a.next().read_oid()?;
-                    let value = a.next().read_tagged_der()?;
-                    Ok(format!("{}={}", attribute_name(&kind), text(&value)))
+                    let value = text(&a.next().read_tagged_der()?);
+                    if common_name.is_none() && kind.components() == COMMON_NAME {
+                        common_name = Some(value.clone());
+                    }
+                    Ok(format!("{}={value}", attribute_name(&kind)))
                 })?);
                 Ok(())
             })?;
@@ -238,7 +248,7 @@ fn name(r: &mut BERReaderSeq<'_, '_>) -> Result<String, ASN1Error> {
         })?;
         match rdn {
             Some(rdn) => rdns.push(rdn),
-            None => return Ok(rdns.join(", ")),
+            None => return Ok((rdns.join(", "), common_name)),
         }
     }
 }

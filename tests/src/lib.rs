@@ -50,6 +50,7 @@ pub mod process;
 pub mod proxy;
 pub mod puback_gate;
 pub mod pytools;
+pub mod readme;
 pub mod rig;
 pub mod steady;
 pub mod tls;

@@ -186,25 +186,6 @@ async fn a_provisioned_gateway_with_its_signed_certificate_delivers_to_the_hub()
     Ok(())
 }
 
-/// The fenced code block after the README line that starts with `marker`.
-fn readme_block(marker: &str) -> Result<String> {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))?;
-    let after = readme
-        .lines()
-        .skip_while(|l| !l.starts_with(marker))
-        .skip_while(|l| !l.starts_with("```"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("```"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    ensure!(
-        !after.is_empty(),
-        "no code block after {marker:?} in README.md"
-    );
-    Ok(after)
-}
-
 /// Runs `script` with bash (`-euo pipefail`) in `dir`, with `env` set; fails with its output.
 fn bash(script: &str, dir: &Path, env: &[(&str, &str)]) -> Result<()> {
     let out = std::process::Command::new("bash")
@@ -340,7 +321,7 @@ async fn central_it_signing_as_the_readme_shows_and_a_renewal_keep_the_box_worki
     std::fs::copy(&pki.ca, central.join("hub-ca.pem"))?;
     std::fs::copy(&pki.ca_key, central.join("hub-ca.key"))?;
     bash(
-        &readme_block("<!-- ci: signing with openssl")?,
+        &hl7edge_e2e::readme::block("<!-- ci: signing with openssl")?,
         &central,
         &[],
     )?;
@@ -391,7 +372,7 @@ async fn central_it_signing_as_the_readme_shows_and_a_renewal_keep_the_box_worki
     easy_rsa(&easy, &pki)?;
     std::fs::copy(&csr, easy.join("device.csr"))?;
     bash(
-        &readme_block("<!-- ci: signing with easy-rsa")?,
+        &hl7edge_e2e::readme::block("<!-- ci: signing with easy-rsa")?,
         &easy,
         &[("EASYRSA_BATCH", "1")],
     )?;

@@ -31,6 +31,15 @@ pub(super) struct RawConfig {
     pub silence: RawSilence,
     #[serde(default)]
     pub log: RawLog,
+    pub enroll: Option<RawEnroll>,
+}
+
+/// `[enroll]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEnroll {
+    pub claim_cert: Option<String>,
+    pub claim_key: Option<String>,
 }
 
 /// `[gateway]`

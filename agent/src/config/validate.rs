@@ -14,7 +14,8 @@ use toml::de::DeTable;
 
 use super::error::{self, Invalid, Problem, at_key};
 use super::raw::{
-    Quantity, RawConfig, RawGateway, RawQuarantine, RawSilence, RawStorage, RawTelemetry, Whole,
+    Quantity, RawConfig, RawEnroll, RawGateway, RawQuarantine, RawSilence, RawStorage,
+    RawTelemetry, Whole,
 };
 use super::{Config, ConfigError, Gateway, Log, Quarantine, Storage, Telemetry, values};
 use crate::telemetry::rhythm::SilenceConfig;
@@ -63,6 +64,11 @@ fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Config, Invalid> {
         level: raw.log.level.unwrap_or_default(),
         format: raw.log.format.unwrap_or_default(),
     };
+    let enroll = raw
+        .enroll
+        .as_ref()
+        .map(|e| enroll(e, &hub, base_dir))
+        .transpose()?;
     Ok(Config {
         gateway,
         storage,
@@ -72,6 +78,30 @@ fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Config, Invalid> {
         telemetry,
         silence,
         log,
+        enroll,
+    })
+}
+
+/// `[enroll]`: both paths, and only with a TLS hub (enrollment installs a device certificate).
+fn enroll(raw: &RawEnroll, hub: &super::Hub, base_dir: &Path) -> Result<super::Enroll, Invalid> {
+    let path = |value: &Option<String>, key: &str, example| {
+        let value = required(value, key, example)?;
+        values::path(base_dir, value).map_err(at_key(key))
+    };
+    if hub.transport == super::HubTransport::Plaintext {
+        return Err(at_key("enroll.claim_cert")(Problem::TlsWithPlaintext));
+    }
+    Ok(super::Enroll {
+        claim_cert: path(
+            &raw.claim_cert,
+            "enroll.claim_cert",
+            "claim_cert = \"/etc/hl7edge/claim.pem\"",
+        )?,
+        claim_key: path(
+            &raw.claim_key,
+            "enroll.claim_key",
+            "claim_key = \"/etc/hl7edge/claim.key\"",
+        )?,
     })
 }
 

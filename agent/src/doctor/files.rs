@@ -46,18 +46,37 @@ pub fn named_files(config: &Config) -> Vec<Named> {
     let mut files = Vec::new();
     if let HubTransport::Tls(tls) = &config.hub.transport {
         files.push(named("hub CA", "hub.ca".into(), &tls.ca, Kind::Public));
-        files.push(named(
-            "device certificate",
-            "hub.cert".into(),
-            &tls.cert,
-            Kind::Public,
-        ));
-        files.push(named(
-            "device key",
-            "hub.key".into(),
-            &tls.key,
-            Kind::Secret,
-        ));
+        match &config.enroll {
+            // Not enrolled yet: the claim is what the box needs; the device files come later.
+            Some(claim) if crate::enroll::needed(config) => {
+                files.push(named(
+                    "claim certificate",
+                    "enroll.claim_cert".into(),
+                    &claim.claim_cert,
+                    Kind::Public,
+                ));
+                files.push(named(
+                    "claim key",
+                    "enroll.claim_key".into(),
+                    &claim.claim_key,
+                    Kind::Secret,
+                ));
+            }
+            _ => {
+                files.push(named(
+                    "device certificate",
+                    "hub.cert".into(),
+                    &tls.cert,
+                    Kind::Public,
+                ));
+                files.push(named(
+                    "device key",
+                    "hub.key".into(),
+                    &tls.key,
+                    Kind::Secret,
+                ));
+            }
+        }
     }
     for (i, listener) in config.listeners.iter().enumerate() {
         let label = |what: &str| format!("listener {} {what}", listener.name);

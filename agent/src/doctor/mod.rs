@@ -59,6 +59,41 @@ pub fn command(args: &DoctorArgs) -> std::io::Result<ExitCode> {
     })
 }
 
+/// The hub settings the network checks use: a box that has not enrolled yet logs in with its
+/// claim credential, as its enrollment will.
+fn probe_hub(config: &Config) -> crate::config::Hub {
+    let mut hub = config.hub.clone();
+    if let (Some(claim), HubTransport::Tls(tls)) = (&config.enroll, &mut hub.transport)
+        && crate::enroll::needed(config)
+    {
+        tls.cert = claim.claim_cert.clone();
+        tls.key = claim.claim_key.clone();
+    }
+    hub
+}
+
+/// A box waiting to enroll: which claim it will enroll with, or why its claim certificate is
+/// unusable.
+fn enrollment(config: &Config) -> Check {
+    let Some(claim) = &config.enroll else {
+        return Check::ok("enrollment", "not configured");
+    };
+    match crate::enroll::claim_name(&claim.claim_cert) {
+        Ok(name) => Check::ok(
+            "enrollment",
+            format!(
+                "no device certificate yet: the agent enrolls with claim {name} ({}) at its start, then installs the certificate hl7edge-hub enroll signs",
+                claim.claim_cert.display()
+            ),
+        ),
+        Err(e) => Check::fail(
+            "enrollment",
+            e.to_string(),
+            "put the claim certificate central IT issued for this batch there, or correct enroll.claim_cert",
+        ),
+    }
+}
+
 /// Runs every check against the configuration at `path`, taking `now` as the local time.
 pub async fn diagnose(path: &std::path::Path, now: Timestamp) -> Report {
     let mut report = Report::default();
@@ -71,9 +106,15 @@ pub async fn diagnose(path: &std::path::Path, now: Timestamp) -> Report {
     };
     report.extend([configuration(path, &config)]);
     report.extend(files::checks(path, &config));
-    let probe = hub::probe(&config.hub).await;
-    if let HubTransport::Tls(tls) = &config.hub.transport {
+    let enrolling = crate::enroll::needed(&config);
+    let probe = hub::probe(&probe_hub(&config)).await;
+    if let HubTransport::Tls(tls) = &config.hub.transport
+        && !enrolling
+    {
         report.extend(certs::checks(tls, path, now, probe.server_cert.as_ref()));
+    }
+    if enrolling {
+        report.extend([enrollment(&config)]);
     }
     report.extend(probe.checks);
     report.extend(ports::checks(&config.listeners));

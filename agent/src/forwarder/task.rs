@@ -978,7 +978,8 @@ async fn drive(
     }
 }
 
-fn random_u64() -> u64 {
+/// Any u64 for backoff jitter (the forwarder's and the enrollment's).
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(

@@ -42,22 +42,7 @@ pub fn renew(config: &Path, now: Timestamp) -> Result<Renewed, ProvisionError> {
     let HubTransport::Tls(tls) = &loaded.hub.transport else {
         return Err(ProvisionError::Plaintext);
     };
-    let key = match crate::tls::load_key(&tls.key)? {
-        PrivateKeyDer::Pkcs8(der) => {
-            KeyPair::try_from(der.secret_pkcs8_der()).map_err(|e| ProvisionError::KeyUnusable {
-                path: tls.key.clone(),
-                reason: e.to_string(),
-            })?
-        }
-        _ => {
-            return Err(ProvisionError::KeyUnusable {
-                path: tls.key.clone(),
-                reason: "it is not a PKCS#8 key (-----BEGIN PRIVATE KEY-----); convert it with \
-                         openssl pkcs8 -topk8 -nocrypt, keeping its owner and mode"
-                    .to_owned(),
-            });
-        }
-    };
+    let key = key_pair(&tls.key)?;
     let identity = Identity {
         org: loaded.gateway.org.clone(),
         site: loaded.gateway.site.clone(),
@@ -73,6 +58,25 @@ pub fn renew(config: &Path, now: Timestamp) -> Result<Renewed, ProvisionError> {
         current: crate::device_cert::file_dates(&tls.cert).ok(),
         now,
     })
+}
+
+/// The device key at `path` as a key pair that can sign a request (PKCS#8 only, as `provision`
+/// and enrollment write it).
+pub fn key_pair(path: &Path) -> Result<KeyPair, ProvisionError> {
+    match crate::tls::load_key(path)? {
+        PrivateKeyDer::Pkcs8(der) => {
+            KeyPair::try_from(der.secret_pkcs8_der()).map_err(|e| ProvisionError::KeyUnusable {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+        }
+        _ => Err(ProvisionError::KeyUnusable {
+            path: path.to_path_buf(),
+            reason: "it is not a PKCS#8 key (-----BEGIN PRIVATE KEY-----); convert it with \
+                     openssl pkcs8 -topk8 -nocrypt, keeping its owner and mode"
+                .to_owned(),
+        }),
+    }
 }
 
 impl Renewed {

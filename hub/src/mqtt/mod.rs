@@ -195,6 +195,13 @@ impl Subscription {
             .await
     }
 
+    /// Publishes `payload` at QoS 1, not retained (queued).
+    pub async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), ClientError> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+    }
+
     /// Acknowledges a publish (with manual acks).
     pub async fn ack(&self, publish: &Publish) -> Result<(), ClientError> {
         self.client.ack(publish).await

@@ -50,6 +50,7 @@ fn a_device_certificate_reads_as_an_independent_reader_reads_it() {
         reference(&der)
     );
     assert_eq!(f.subject, "O=acme, OU=s1, CN=acme/s1/gw-1");
+    assert_eq!(f.common_name.as_deref(), Some("acme/s1/gw-1"));
     assert!(f.allows_client_auth());
     assert!(f.allows_digital_signature());
     assert_eq!(f.ca, None);
@@ -120,6 +121,7 @@ proptest! {
         params.not_after = rcgen::date_time_ymd(2000 + i32::from(years) * 2, 6, 30);
         let der = cert(params);
         let f = read(&der).unwrap();
+        prop_assert_eq!(f.common_name.as_deref(), Some(cn.as_str()));
         prop_assert_eq!((f.version, f.subject, f.not_before, f.not_after), reference(&der));
     }
 

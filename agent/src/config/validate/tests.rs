@@ -472,3 +472,33 @@ fn load_reads_the_file_and_resolves_paths_next_to_it() {
         other => panic!("expected a read error, got {other:?}"),
     }
 }
+
+#[test]
+fn an_enroll_table_names_both_claim_files_next_to_the_configuration() {
+    let text =
+        format!("{MINIMAL}\n[enroll]\nclaim_cert = \"claim.pem\"\nclaim_key = \"claim.key\"\n");
+    let enroll = parse(&text).unwrap().enroll.unwrap();
+    assert_eq!(enroll.claim_cert, Path::new("/etc/hl7edge/claim.pem"));
+    assert_eq!(enroll.claim_key, Path::new("/etc/hl7edge/claim.key"));
+    assert_eq!(parse(MINIMAL).unwrap().enroll, None);
+}
+
+#[test]
+fn an_enroll_table_without_a_key_or_with_a_plaintext_hub_is_refused_at_its_key() {
+    let missing = format!("{MINIMAL}\n[enroll]\nclaim_cert = \"claim.pem\"\n");
+    let err = error_of(&missing);
+    assert_eq!(err.key(), Some("enroll.claim_key"), "{err}");
+    assert!(err.to_string().contains(ORIGIN), "{err}");
+    let unknown =
+        format!("{MINIMAL}\n[enroll]\nclaim_cert = \"c\"\nclaim_key = \"k\"\ntoken = \"x\"\n");
+    assert!(error_of(&unknown).to_string().contains("token"));
+    let plain = MINIMAL
+        .replace("mqtts://hub.example.org", "mqtt://127.0.0.1")
+        .replace("[hub]\n", "[hub]\ninsecure_plaintext = true\n")
+        .replace(
+            "ca = \"hub-ca.pem\"\ncert = \"device.pem\"\nkey = \"device.key\"\n",
+            "",
+        );
+    let plain = format!("{plain}\n[enroll]\nclaim_cert = \"c\"\nclaim_key = \"k\"\n");
+    assert_eq!(error_of(&plain).key(), Some("enroll.claim_cert"));
+}
