@@ -28,7 +28,7 @@ use tracing::{error, info, warn};
 use crate::config::{self, Config};
 use crate::forwarder::task::{self as forwarder, ForwarderMetrics, ForwarderSettings};
 use crate::ingest::{AckIds, Interface, PayloadLimit};
-use crate::listener::{BoundListener, ConnectionSettings, ListenerMetrics, PreparePool, Shared};
+use crate::listener::{ConnectionSettings, ListenerHandle, ListenerMetrics, PreparePool, Shared};
 use crate::store::{OpenedStore, Store, StoreConfig, StoreHandle, StoreHealth, StoreWriter};
 use crate::telemetry::{self, collect::Probes, drift::DriftWatch};
 
@@ -38,7 +38,7 @@ const LISTENER_DRAIN: Duration = Duration::from_millis(2500);
 /// A started agent.
 pub struct RunningAgent {
     shutdown: watch::Sender<bool>,
-    listeners: Vec<(String, SocketAddr, Arc<Shared>)>,
+    listeners: Vec<(String, ListenerHandle, Arc<Shared>)>,
     listener_tasks: Vec<JoinHandle<()>>,
     forwarder: JoinHandle<Result<(), forwarder::ForwardError>>,
     forwarder_metrics: Arc<ForwarderMetrics>,
@@ -112,11 +112,27 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         }
         None => (None, None),
     };
+    // Each listener on its last pushed settings and switch (rolled back to the configured
+    // settings by itself when those cannot be bound).
     for (l, (name, shared)) in config.listeners.iter().zip(prepared) {
-        let bound = BoundListener::bind(l.clone(), Arc::clone(&shared)).await?;
-        let addr = bound.local_addr()?;
-        listeners.push((name, addr, shared));
-        listener_tasks.push(tokio::spawn(bound.serve(shutdown_rx.clone())));
+        let (handle, task) = crate::push::listener::start(
+            pushes.as_deref(),
+            l,
+            Arc::clone(&shared),
+            shutdown_rx.clone(),
+            crate::store::now_ms(),
+        )
+        .await?;
+        listeners.push((name, handle, shared));
+        listener_tasks.push(task);
+    }
+    if let Some(pushes) = &pushes {
+        pushes.attach(
+            listeners
+                .iter()
+                .map(|(name, handle, _)| (name.clone(), handle.clone()))
+                .collect(),
+        );
     }
     let settings = ForwarderSettings {
         gateway_name: gateway_name(&config),
@@ -318,11 +334,11 @@ impl RunningAgent {
         }
     }
 
-    /// The bound address of each listener, by name.
+    /// The bound address of each listener that accepts connections, by name.
     pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
         self.listeners
             .iter()
-            .map(|(n, a, _)| (n.clone(), *a))
+            .filter_map(|(n, h, _)| h.running().addr.map(|a| (n.clone(), a)))
             .collect()
     }
 

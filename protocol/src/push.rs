@@ -154,7 +154,9 @@ pub enum PushError {
     #[error("the push's signature does not verify with the pinned organization key")]
     BadSignature,
     /// A change of a later release (variant index past the ones this agent knows).
-    #[error("the push (sequence {sequence}) is a kind of change this agent does not know (variant {variant}); upgrade the agent")]
+    #[error(
+        "the push (sequence {sequence}) is a kind of change this agent does not know (variant {variant}); upgrade the agent"
+    )]
     UnknownChange {
         /// The variant index read.
         variant: u32,
