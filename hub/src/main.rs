@@ -30,6 +30,9 @@ fn main() -> ExitCode {
             Command::Push(hl7edge_hub::cli::PushCommand::Mapping(args)) => {
                 hl7edge_hub::push::mapping(args).await
             }
+            Command::Push(hl7edge_hub::cli::PushCommand::Listener(args)) => {
+                hl7edge_hub::push::listener(args).await
+            }
         }
     });
     match result {
