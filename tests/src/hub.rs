@@ -119,16 +119,28 @@ impl HubTools {
     /// Runs `push mapping EXTRA...` to completion (EXTRA: `--signing-key`, `--to`,
     /// `--listener`, `--sequence`, the file) and returns what it printed.
     pub async fn push_mapping(&self, extra: &[&str]) -> Result<String, HubError> {
+        self.push("mapping", extra).await
+    }
+
+    /// Runs `push listener EXTRA...` to completion (EXTRA: `--signing-key`, `--to`,
+    /// `--listener`, `--sequence`, and a settings file or `--disable`/`--enable`) and returns
+    /// what it printed.
+    pub async fn push_listener(&self, extra: &[&str]) -> Result<String, HubError> {
+        self.push("listener", extra).await
+    }
+
+    /// Runs `push KIND EXTRA...` to completion and returns what it printed.
+    async fn push(&self, kind: &str, extra: &[&str]) -> Result<String, HubError> {
         let name = format!("push-{}", unique());
         let stdout = self.dir.path().join(format!("{name}.out"));
         let log = self.dir.path().join(format!("{name}.log"));
         let mut args: Vec<OsString> = vec!["push".into()];
-        args.extend(self.args("mapping", extra));
+        args.extend(self.args(kind, extra));
         let mut process = Process::spawn_split(&name, &self.binary, args, Some(&stdout), &log)?;
         let status = process.wait_exit(ONE_SHOT_TIMEOUT).await?;
         if !status.success() {
             return Err(HubError::Failed {
-                command: "push mapping".into(),
+                command: format!("push {kind}"),
                 status,
                 log: process::log_tail(&log, LOG_LINES),
             });

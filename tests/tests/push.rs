@@ -21,7 +21,7 @@ use hl7edge_e2e::hub::HubTools;
 use hl7edge_e2e::ingest::ACL_TEMPLATE;
 use hl7edge_e2e::mllp::{Sender, SenderConfig};
 use hl7edge_e2e::mqtt::{ClientOptions, Received, Subscriber};
-use hl7edge_e2e::pki::Pki;
+use hl7edge_e2e::pki::{self, Pki};
 use hl7edge_protocol::wire::Envelope;
 use serde_json::Value;
 
@@ -34,24 +34,9 @@ fn table(label: &str, extra_row: &str) -> String {
     )
 }
 
-/// An Ed25519 key pair as central IT makes one, with the README's two `openssl` commands:
-/// (private PKCS#8 PEM, public SPKI PEM).
+/// An Ed25519 key pair as central IT makes one (see [`pki::org_push_key`]).
 fn org_key(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
-    let private = dir.join(format!("{name}.key"));
-    let public = dir.join(format!("{name}.pub"));
-    let openssl = |args: &[&str]| -> Result<()> {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .status()
-            .context("running openssl (Debian's openssl package)")?;
-        ensure!(status.success(), "openssl {args:?}: {status}");
-        Ok(())
-    };
-    let (key, pubkey) = (format!("{name}.key"), format!("{name}.pub"));
-    openssl(&["genpkey", "-algorithm", "ed25519", "-out", &key])?;
-    openssl(&["pkey", "-in", &key, "-pubout", "-out", &pubkey])?;
-    Ok((private, public))
+    pki::org_push_key(dir, name).context("making a push key (Debian's openssl package)")
 }
 
 /// The mapping version labels of every record received so far, in arrival order.

@@ -272,11 +272,13 @@ pub async fn start(
             Err(e) => return Err(e),
         };
     let name = &configured.name;
+    // The push stays the newest accepted one: an older push is still a downgrade, and the same
+    // push delivered again is no change (the next start tries it again).
     let sequence = pushes
         .state
         .lock()
         .ok()
-        .and_then(|mut s| s.active.remove(&active_key("listener", name)))
+        .and_then(|s| s.active.get(&active_key("listener", name)).cloned())
         .map_or(0, |a| a.sequence);
     let fallback = Target {
         config: configured.clone(),

@@ -1,0 +1,314 @@
+//! Signed listener pushes end to end: real mosquitto with mutual TLS and the ACL template, the
+//! real `hl7edge-hub push listener` (certificate `hl7edge-admin`) and `fleet --json`
+//! (`hl7edge-monitor`), the agent as a process pinning the organization's public key.
+//!
+//! One story, in order: a push moves the listener to another port while a sender streams
+//! messages (every one ACKed, the old port refuses afterwards); a push whose port another
+//! socket holds is rolled back and the box keeps serving where it was, the hub sees why; a push
+//! signed with another key and one with an older sequence are refused; a switch turns the
+//! listener off (connections refused) and on again; the box restarted while the broker is down
+//! comes up on its last pushed port, and restarted while that port is taken rolls back to the
+//! configured one by itself. Every ACKed message reaches the broker exactly once.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use hl7edge_e2e::agent::{Agent, AgentConfig};
+use hl7edge_e2e::broker::{Broker, BrokerOptions};
+use hl7edge_e2e::checker::{self, Acked};
+use hl7edge_e2e::decode;
+use hl7edge_e2e::hl7gen::{self, Kind, Message};
+use hl7edge_e2e::hub::HubTools;
+use hl7edge_e2e::ingest::ACL_TEMPLATE;
+use hl7edge_e2e::mllp::{Sender, SenderConfig};
+use hl7edge_e2e::mqtt::{ClientOptions, Subscriber};
+use hl7edge_e2e::pki::{self, Pki};
+use hl7edge_e2e::process::free_port;
+use serde_json::Value;
+
+const RECORDS: &str = "hl7edge/v1/+/+/+/records/#";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The gateway's push report for `lab` in `fleet --json`.
+fn lab_push(fleet: &Value) -> Option<Value> {
+    fn find(v: &Value) -> Option<&Value> {
+        match v {
+            Value::Object(map) => map.get("pushes").or_else(|| map.values().find_map(find)),
+            Value::Array(items) => items.iter().find_map(find),
+            _ => None,
+        }
+    }
+    find(fleet)?
+        .as_array()?
+        .iter()
+        .find(|p| p["listener"] == "lab")
+        .cloned()
+}
+
+async fn wait_push(fleet: &HubTools, ok: impl Fn(&Value) -> bool) -> Result<Value> {
+    let until = tokio::time::Instant::now() + WAIT;
+    loop {
+        let json = fleet.fleet_json(Duration::from_secs(2)).await?;
+        let push = lab_push(&json);
+        if push.as_ref().is_some_and(&ok) {
+            return Ok(push.unwrap_or_default());
+        }
+        ensure!(
+            tokio::time::Instant::now() < until,
+            "the hub never saw the expected push outcome; last: {push:?}"
+        );
+    }
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Sends every message to `addr`, all of which must be ACKed.
+async fn send(addr: SocketAddr, messages: Vec<Message>, acked: &mut Vec<String>) -> Result<()> {
+    let n = messages.len();
+    let mut sender = Sender::new(SenderConfig::new(addr));
+    sender.send_all(messages).await;
+    ensure!(
+        sender.acked().len() == n,
+        "{} of {n} ACKed at {addr}: {:?}",
+        sender.acked().len(),
+        sender.outcomes().last()
+    );
+    acked.extend(sender.acked());
+    Ok(())
+}
+
+/// Whether a TCP connection to `addr` is refused (nothing listens there).
+async fn refused(addr: SocketAddr) -> bool {
+    matches!(
+        tokio::net::TcpStream::connect(addr).await,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// A lab system that follows its interface to a new port: it streams to `old` on one
+/// connection, and once `old` stops answering it sends the rest (from the message it was on)
+/// to `new`. Returns the control ids ACKed on each.
+async fn stream_following(
+    old: SocketAddr,
+    new: SocketAddr,
+    messages: Vec<Message>,
+) -> (Vec<String>, Vec<String>, usize) {
+    let mut first = Sender::new(SenderConfig {
+        give_up_after: Duration::from_secs(2),
+        ..SenderConfig::new(old)
+    });
+    let mut second = Sender::new(SenderConfig::new(new));
+    let mut moved = false;
+    for message in &messages {
+        if !moved && first.send(message).await.is_acked() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        moved = true;
+        second.send(message).await;
+    }
+    (first.acked(), second.acked(), messages.len())
+}
+
+fn settings(dir: &Path, name: &str, text: &str) -> Result<String> {
+    let path = dir.join(name);
+    std::fs::write(&path, text)?;
+    Ok(path.display().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_listener_push_moves_the_port_without_losing_a_message_rolls_back_when_it_cannot_bind_and_switches_the_listener_off_and_on()
+-> Result<()> {
+    let pki = Pki::generate()?;
+    let acl = pki.dir().join("mosquitto-acl");
+    std::fs::write(&acl, ACL_TEMPLATE)?;
+    let mut broker = Broker::start_with(
+        &pki,
+        BrokerOptions {
+            extra_config: vec![format!("acl_file {}", acl.display())],
+            ..BrokerOptions::default()
+        },
+    )
+    .await?;
+    let monitor = pki.client("hl7edge-monitor")?;
+    let admin = HubTools::with_identity(&pki, &broker.url(), &pki.client("hl7edge-admin")?)?;
+    let fleet = HubTools::with_identity(&pki, &broker.url(), &monitor)?;
+    let hub = Subscriber::connect(
+        broker.addr(),
+        &ClientOptions::new("listener-push-test-hub", &pki.ca, Some(&monitor)),
+        RECORDS,
+    )
+    .await?;
+    let dir = pki.dir();
+    let (org_private, org_public) =
+        pki::org_push_key(dir, "org-push").context("openssl (Debian's openssl package)")?;
+    let (rogue_private, _) = pki::org_push_key(dir, "rogue")?;
+    let config = AgentConfig::new(&pki, &broker.url())
+        .set("hub.push_key", org_public.display().to_string())
+        .set("telemetry.interval", "1s");
+    let mut agent = Agent::start(&config).await?;
+    let configured = agent.mllp_addr("lab").context("listener lab")?;
+    let mut acked = Vec::new();
+    let mut next = 0u64;
+    let mut batch = |n: u64| {
+        let messages: Vec<Message> = hl7gen::messages(Kind::Lab, "lis", next..next + n).collect();
+        next += n;
+        messages
+    };
+    send(configured, batch(3), &mut acked).await?;
+
+    let push = |key: &Path, sequence: &str, what: &str| {
+        let key = key.display().to_string();
+        let (sequence, what) = (sequence.to_owned(), what.to_owned());
+        let admin = &admin;
+        async move {
+            let mut args = vec![
+                "--signing-key",
+                &key,
+                "--to",
+                "acme-health/clinic-12/gw-0001",
+                "--listener",
+                "lab",
+                "--sequence",
+                &sequence,
+            ];
+            args.push(&what);
+            admin.push_listener(&args).await
+        }
+    };
+
+    // A push moves the listener to another port while a sender streams: the new socket is
+    // bound before the old one closes, every message is ACKed, the old port refuses.
+    let moved_port = free_port()?;
+    let moved = local(moved_port);
+    let streaming = tokio::spawn(stream_following(configured, moved, batch(150)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let file = settings(
+        dir,
+        "lab-moved.toml",
+        &format!("bind = \"127.0.0.1:{moved_port}\"\nidle_timeout = \"60s\"\n"),
+    )?;
+    let out = push(&org_private, "10", &file).await?;
+    ensure!(out.contains("pushed sequence 10"), "{out}");
+    let applied = wait_push(&fleet, |p| p["outcome"] == "applied" && p["sequence"] == 10).await?;
+    ensure!(applied["change"] == "listener", "{applied}");
+    let moved_hash = applied["config_hash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    ensure!(moved_hash.len() == 16, "{applied}");
+    let (before, after, total) = streaming.await?;
+    ensure!(
+        before.len() + after.len() == total,
+        "{} + {} of {total} ACKed across the move",
+        before.len(),
+        after.len()
+    );
+    ensure!(
+        !before.is_empty() && !after.is_empty(),
+        "the move happened mid-stream: {} before, {} after",
+        before.len(),
+        after.len()
+    );
+    acked.extend(before);
+    acked.extend(after);
+    ensure!(refused(configured).await, "the old port still accepts");
+    agent.set_port("lab", moved_port);
+
+    // A port another socket holds: rolled back, the box keeps serving where it was.
+    let held = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let held_port = held.local_addr()?.port();
+    let file = settings(
+        dir,
+        "lab-held.toml",
+        &format!("bind = \"127.0.0.1:{held_port}\"\n"),
+    )?;
+    push(&org_private, "20", &file).await?;
+    let rolled = wait_push(&fleet, |p| p["outcome"] == "rolled_back").await?;
+    ensure!(
+        rolled["reason"] == "port_in_use" && rolled["sequence"] == 20,
+        "{rolled}"
+    );
+    ensure!(rolled["config_hash"] == moved_hash.as_str(), "{rolled}");
+    send(moved, batch(3), &mut acked).await?;
+    drop(held);
+
+    // Another key, then an older sequence: refused, nothing changes.
+    push(&rogue_private, "30", &file).await?;
+    let refused_push = wait_push(&fleet, |p| p["reason"] == "bad_signature").await?;
+    ensure!(refused_push["outcome"] == "rejected", "{refused_push}");
+    push(&org_private, "5", &file).await?;
+    let refused_push = wait_push(&fleet, |p| p["reason"] == "downgrade").await?;
+    ensure!(
+        refused_push["config_hash"] == moved_hash.as_str(),
+        "{refused_push}"
+    );
+    send(moved, batch(2), &mut acked).await?;
+    // The same settings again under a newer sequence: applied, nothing moves (and the push the
+    // broker retains is the one the box runs).
+    let file = settings(
+        dir,
+        "lab-moved-again.toml",
+        &format!("bind = \"127.0.0.1:{moved_port}\"\nidle_timeout = \"60s\"\n"),
+    )?;
+    push(&org_private, "50", &file).await?;
+    let again = wait_push(&fleet, |p| p["outcome"] == "applied" && p["sequence"] == 50).await?;
+    ensure!(again["config_hash"] == moved_hash.as_str(), "{again}");
+
+    // Switched off: connections are refused, and that is no failure at the hub. On again: the
+    // listener serves on its pushed port.
+    push(&org_private, "60", "--disable").await?;
+    let off = wait_push(&fleet, |p| p["change"] == "switch" && p["disabled"] == true).await?;
+    ensure!(off["outcome"] == "applied", "{off}");
+    ensure!(refused(moved).await, "a disabled listener still accepts");
+    push(&org_private, "61", "--enable").await?;
+    wait_push(&fleet, |p| p["sequence"] == 61 && p["disabled"] == false).await?;
+    send(moved, batch(3), &mut acked).await?;
+
+    // Broker down, box restarted: it serves on its last pushed port.
+    broker.stop().await?;
+    agent.restart().await?;
+    ensure!(
+        refused(configured).await,
+        "the configured port is used again"
+    );
+    send(moved, batch(2), &mut acked).await?;
+    broker.restart().await?;
+    let restored = wait_push(&fleet, |p| p["outcome"] == "restored").await?;
+    ensure!(restored["config_hash"] == moved_hash.as_str(), "{restored}");
+
+    // Restarted while the pushed port is taken: it rolls back to the configured one by itself.
+    agent.stop().await?;
+    let squatter = std::net::TcpListener::bind(moved)?;
+    agent.set_port("lab", configured.port());
+    agent.restart().await?;
+    let rolled = wait_push(&fleet, |p| p["outcome"] == "rolled_back").await?;
+    ensure!(rolled["reason"] == "port_in_use", "{rolled}");
+    send(configured, batch(2), &mut acked).await?;
+    drop(squatter);
+    let log = agent.log();
+    ensure!(
+        log.contains("applied a pushed listener change")
+            && log.contains("rolled back a listener push")
+            && log.contains("rolled back to the configured ones"),
+        "the log names the outcomes"
+    );
+
+    // Nothing lost, nothing twice.
+    let total = acked.len();
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    while decode::decode(&hub.messages()).delivered.len() < total
+        && tokio::time::Instant::now() < until
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let delivered = decode::decode(&hub.messages()).delivered;
+    checker::check(&[Acked::new("lab", acked)], &delivered).assert_ok();
+    agent.stop().await?;
+    Ok(())
+}
