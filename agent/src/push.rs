@@ -191,15 +191,7 @@ impl Pushes {
 
     /// Verifies a push and returns its bundle, or the reason it is refused (with detail).
     fn verify(&self, payload: &[u8]) -> Result<Bundle, (&'static str, String)> {
-        let bundle = push::open(payload, &self.key).map_err(|e| (e.reason(), e.to_string()))?;
-        let [org, site, id] = &self.identity;
-        if !push::covers(&bundle.scope, org, site, id) {
-            return Err((
-                "not_for_this_gateway",
-                format!("the push is for {:?}", bundle.scope),
-            ));
-        }
-        Ok(bundle)
+        verify(&self.key, &self.identity, payload)
     }
 
     /// At start: the last applied push of each listener, verified again, replaces the table of
@@ -482,6 +474,24 @@ impl Pushes {
             warn!(cause = %e, kind, "a push outcome was not written to the audit trail");
         }
     }
+}
+
+/// Verifies a push for the gateway `identity` (org, site, id) and returns its bundle, or the
+/// reason it is refused (with detail).
+fn verify(
+    key: &PushKey,
+    identity: &[String; 3],
+    payload: &[u8],
+) -> Result<Bundle, (&'static str, String)> {
+    let bundle = push::open(payload, key).map_err(|e| (e.reason(), e.to_string()))?;
+    let [org, site, id] = identity;
+    if !push::covers(&bundle.scope, org, site, id) {
+        return Err((
+            "not_for_this_gateway",
+            format!("the push is for {:?}", bundle.scope),
+        ));
+    }
+    Ok(bundle)
 }
 
 /// Whom a refusal is about, as far as the push could be read.

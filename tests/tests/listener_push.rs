@@ -62,6 +62,15 @@ async fn wait_push(fleet: &HubTools, ok: impl Fn(&Value) -> bool) -> Result<Valu
     }
 }
 
+/// Listener `lab` in `hl7edge status --json`.
+fn lab_status(status: &Value) -> Option<Value> {
+    status["interfaces"]
+        .as_array()?
+        .iter()
+        .find(|i| i["name"] == "lab")
+        .cloned()
+}
+
 fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -265,9 +274,22 @@ async fn a_listener_push_moves_the_port_without_losing_a_message_rolls_back_when
     let off = wait_push(&fleet, |p| p["change"] == "switch" && p["disabled"] == true).await?;
     ensure!(off["outcome"] == "applied", "{off}");
     ensure!(refused(moved).await, "a disabled listener still accepts");
+    let status = agent.status_json()?;
+    let lab = lab_status(&status).context("lab in status --json")?;
+    ensure!(
+        lab["disabled"] == true && lab["bind"] == moved.to_string().as_str(),
+        "{lab}"
+    );
+    let text = agent.status_text()?;
+    ensure!(text.contains("lab (disabled by a push)"), "{text}");
     push(&org_private, "61", "--enable").await?;
     wait_push(&fleet, |p| p["sequence"] == 61 && p["disabled"] == false).await?;
     send(moved, batch(3), &mut acked).await?;
+    let status = agent.status_json()?;
+    ensure!(
+        lab_status(&status).is_some_and(|l| l["disabled"] == false),
+        "{status}"
+    );
 
     // Broker down, box restarted: it serves on its last pushed port.
     broker.stop().await?;

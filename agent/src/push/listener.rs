@@ -23,13 +23,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hl7edge_protocol::push::{self, Change};
+use hl7edge_protocol::push::{self, Change, PushKey};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::{Active, ListenerHandle, Pushed, Pushes, active_key, file_name};
-use crate::config::Listener as ListenerConfig;
+use crate::config::{Config, Listener as ListenerConfig};
 use crate::listener::supervisor::{self, SetError, Target};
 use crate::listener::{BindError, Shared};
 
@@ -52,70 +52,39 @@ impl Pushes {
         let _ = self.handles.set(handles.into_iter().collect());
     }
 
-    /// The listener's directory for relative paths in pushed settings: the data directory
-    /// (where the queue database and `pushed/` are).
+    /// The directory for relative paths in pushed settings.
     fn base_dir(&self) -> PathBuf {
-        self.dir.parent().unwrap_or(Path::new("/")).to_path_buf()
+        base_dir(&self.dir)
     }
 
     /// The listener's target from its last-known-good copies (verified again), or as
     /// configured. Copies that do not verify are named and left aside.
     fn restore_listener(&self, configured: &ListenerConfig, now_ms: i64) -> Target {
         let name = &configured.name;
+        let copies = Copies {
+            key: &self.key,
+            identity: &self.identity,
+            dir: &self.dir,
+            all: &self.configured,
+        };
         let mut target = Target {
             config: configured.clone(),
             enabled: true,
         };
         for kind in ["listener", "switch"] {
-            let path = self.dir.join(file_name(name, kind));
-            let payload = match std::fs::read(&path) {
-                Ok(bytes) => bytes,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    warn!(listener = %name, kind, path = %path.display(), cause = %e, "cannot read the last pushed listener change; starting without it");
-                    continue;
-                }
-            };
-            let restored = self
-                .verify(&payload)
-                .map_err(|(_, detail)| detail)
-                .and_then(|bundle| {
-                    if bundle.change.listener() != name || bundle.change.kind() != kind {
-                        return Err(format!(
-                            "the copy is a {} push for listener {}",
-                            bundle.change.kind(),
-                            bundle.change.listener()
-                        ));
-                    }
-                    match &bundle.change {
-                        Change::Listener { settings, .. } => {
-                            let origin = PathBuf::from(file_name(name, kind));
-                            target.config = configured
-                                .with_pushed(settings, &origin, &self.configured, &self.base_dir())
-                                .map_err(|e| e.to_string())?;
-                        }
-                        Change::Switch { enabled, .. } => target.enabled = *enabled,
-                        _ => return Err("not a listener change".to_owned()),
-                    }
-                    Ok(bundle.sequence)
-                });
-            match restored {
-                Ok(sequence) => {
+            match copies.lay_over(configured, kind, &mut target) {
+                None => {}
+                Some(Ok((sequence, digest))) => {
                     info!(listener = %name, kind, sequence, enabled = target.enabled, config_hash = %target.config.settings_hash(), "starting on the last pushed listener change");
                     let report = self.report(name, kind, Some(sequence), "restored", None, now_ms);
                     if let Ok(mut s) = self.state.lock() {
-                        s.active.insert(
-                            active_key(kind, name),
-                            Active {
-                                sequence,
-                                digest: push::digest(&payload),
-                            },
-                        );
+                        s.active
+                            .insert(active_key(kind, name), Active { sequence, digest });
                         s.reports.insert(name.clone(), report);
                     }
                 }
-                Err(why) => {
-                    warn!(listener = %name, kind, path = %path.display(), reason = %why, "the last pushed listener change does not verify; starting without it");
+                Some(Err(why)) => {
+                    warn!(listener = %name, kind, reason = %why, "the last pushed listener change does not verify; starting without it");
                 }
             }
         }
@@ -152,6 +121,98 @@ impl Pushes {
         );
         self.audit("push.rolled_back", detail, now_ms).await;
     }
+}
+
+/// The directory for relative paths in pushed settings: the data directory (where the queue
+/// database and `pushed/` are).
+fn base_dir(pushed: &Path) -> PathBuf {
+    pushed.parent().unwrap_or(Path::new("/")).to_path_buf()
+}
+
+/// The last-known-good copies of a gateway, read as the agent reads them at start.
+struct Copies<'a> {
+    key: &'a PushKey,
+    identity: &'a [String; 3],
+    dir: &'a Path,
+    /// The listeners as configured.
+    all: &'a [ListenerConfig],
+}
+
+impl Copies<'_> {
+    /// Lays the copy of `kind` for `configured` over `target`: `None` when there is none,
+    /// the copy's sequence and digest, or why it does not verify (then `target` is unchanged).
+    fn lay_over(
+        &self,
+        configured: &ListenerConfig,
+        kind: &str,
+        target: &mut Target,
+    ) -> Option<Result<(u64, String), String>> {
+        let name = &configured.name;
+        let path = self.dir.join(file_name(name, kind));
+        let payload = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return Some(Err(format!("cannot read {}: {e}", path.display()))),
+        };
+        let bundle = match super::verify(self.key, self.identity, &payload) {
+            Ok(b) => b,
+            Err((_, detail)) => return Some(Err(format!("{}: {detail}", path.display()))),
+        };
+        if bundle.change.listener() != name || bundle.change.kind() != kind {
+            return Some(Err(format!(
+                "{}: a {} push for listener {}",
+                path.display(),
+                bundle.change.kind(),
+                bundle.change.listener()
+            )));
+        }
+        match &bundle.change {
+            Change::Listener { settings, .. } => {
+                let origin = PathBuf::from(file_name(name, kind));
+                match configured.with_pushed(settings, &origin, self.all, &base_dir(self.dir)) {
+                    Ok(config) => target.config = config,
+                    Err(e) => return Some(Err(e.to_string())),
+                }
+            }
+            Change::Switch { enabled, .. } => target.enabled = *enabled,
+            _ => return Some(Err("not a listener change".to_owned())),
+        }
+        Some(Ok((bundle.sequence, push::digest(&payload))))
+    }
+}
+
+/// What each listener of `config` runs after the last-known-good copies in `pushed/` (as the
+/// agent starts on them, before any bind), for `status`; `None` for a listener without copies
+/// that verify. Reads files only.
+pub fn pushed_targets(config: &Config) -> Result<Vec<Option<Target>>, String> {
+    let Some(key_path) = &config.hub.push_key else {
+        return Ok(vec![None; config.listeners.len()]);
+    };
+    let key = super::load_key(key_path)?;
+    let g = &config.gateway;
+    let identity = [g.org.clone(), g.site.clone(), g.id.clone()];
+    let dir = super::dir(config);
+    let copies = Copies {
+        key: &key,
+        identity: &identity,
+        dir: &dir,
+        all: &config.listeners,
+    };
+    Ok(config
+        .listeners
+        .iter()
+        .map(|l| {
+            let mut target = Target {
+                config: l.clone(),
+                enabled: true,
+            };
+            let laid = ["listener", "switch"]
+                .into_iter()
+                .filter(|kind| matches!(copies.lay_over(l, kind, &mut target), Some(Ok(_))))
+                .count();
+            (laid > 0).then_some(target)
+        })
+        .collect())
 }
 
 /// Applies a verified, newer listener push (settings or switch).
