@@ -334,3 +334,139 @@ async fn a_listener_push_moves_the_port_without_losing_a_message_rolls_back_when
     agent.stop().await?;
     Ok(())
 }
+
+const README: &str = include_str!("../../README.md");
+
+/// The README's `push listener` example: the settings file it writes and each command's
+/// arguments after `hl7edge-hub push listener`, without the broker options (the test's own).
+fn readme_example() -> Result<(String, Vec<Vec<String>>)> {
+    let section = README
+        .split_once("### Changing a listener remotely")
+        .map(|(_, rest)| rest.split("\n### ").next().unwrap_or(""))
+        .context("the README's listener push section")?;
+    let block = section
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(body, _)| body)
+        .context("its sh block")?;
+    let settings = block
+        .split_once("<<'EOF'\n")
+        .and_then(|(_, rest)| rest.split_once("\nEOF\n"))
+        .map(|(body, _)| format!("{body}\n"))
+        .context("the settings heredoc")?;
+    let joined = block.replace("\\\n", " ");
+    let mut commands = Vec::new();
+    for line in joined.lines().filter(|l| l.starts_with("hl7edge-hub ")) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        ensure!(
+            words.get(..3) == Some(&["hl7edge-hub", "push", "listener"][..]),
+            "{line}"
+        );
+        let mut args = Vec::new();
+        let mut rest = words[3..].iter();
+        while let Some(word) = rest.next() {
+            if ["--url", "--ca", "--cert", "--key"].contains(word) {
+                rest.next();
+            } else {
+                args.push((*word).to_owned());
+            }
+        }
+        commands.push(args);
+    }
+    ensure!(commands.len() == 3, "move, disable, enable: {commands:?}");
+    Ok((settings, commands))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_readmes_listener_commands_move_the_listener_and_switch_it_off_and_on() -> Result<()> {
+    let (settings_text, commands) = readme_example()?;
+    let pki = Pki::generate()?;
+    let acl = pki.dir().join("mosquitto-acl");
+    std::fs::write(&acl, ACL_TEMPLATE)?;
+    let broker = Broker::start_with(
+        &pki,
+        BrokerOptions {
+            extra_config: vec![format!("acl_file {}", acl.display())],
+            ..BrokerOptions::default()
+        },
+    )
+    .await?;
+    let monitor = pki.client("hl7edge-monitor")?;
+    let admin = HubTools::with_identity(&pki, &broker.url(), &pki.client("hl7edge-admin")?)?;
+    let fleet = HubTools::with_identity(&pki, &broker.url(), &monitor)?;
+    let hub = Subscriber::connect(
+        broker.addr(),
+        &ClientOptions::new("listener-readme-hub", &pki.ca, Some(&monitor)),
+        RECORDS,
+    )
+    .await?;
+    let dir = pki.dir();
+    let (org_private, org_public) = pki::org_push_key(dir, "org-push")?;
+    let config = AgentConfig::new(&pki, &broker.url())
+        .set("hub.push_key", org_public.display().to_string())
+        .set("telemetry.interval", "1s");
+    let mut agent = Agent::start(&config).await?;
+    let configured = agent.mllp_addr("lab").context("listener lab")?;
+    let port = free_port()?;
+    ensure!(settings_text.contains(":2576\""), "{settings_text}");
+    let file = settings(
+        dir,
+        "lab-2576.toml",
+        &settings_text.replace(":2576\"", &format!(":{port}\"")),
+    )?;
+    let key = org_private.display().to_string();
+    let run = |args: &[String]| {
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| match a.as_str() {
+                "org-push.key" => key.clone(),
+                "lab-2576.toml" => file.clone(),
+                _ => a.clone(),
+            })
+            .collect();
+        let admin = &admin;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            admin.push_listener(&args).await
+        }
+    };
+    let mut acked = Vec::new();
+    let mut next = 0u64;
+    let mut batch = |n: u64| {
+        let messages: Vec<Message> = hl7gen::messages(Kind::Lab, "lis", next..next + n).collect();
+        next += n;
+        messages
+    };
+    let moved = local(port);
+
+    run(&commands[0]).await?;
+    wait_push(&fleet, |p| {
+        p["change"] == "listener" && p["outcome"] == "applied"
+    })
+    .await?;
+    send(moved, batch(2), &mut acked).await?;
+    ensure!(refused(configured).await, "the old port still accepts");
+    agent.set_port("lab", port);
+
+    run(&commands[1]).await?;
+    wait_push(&fleet, |p| p["change"] == "switch" && p["disabled"] == true).await?;
+    ensure!(refused(moved).await, "a disabled listener still accepts");
+
+    run(&commands[2]).await?;
+    wait_push(&fleet, |p| {
+        p["change"] == "switch" && p["disabled"] == false
+    })
+    .await?;
+    send(moved, batch(2), &mut acked).await?;
+
+    let until = tokio::time::Instant::now() + WAIT;
+    while decode::decode(&hub.messages()).delivered.len() < acked.len()
+        && tokio::time::Instant::now() < until
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let delivered = decode::decode(&hub.messages()).delivered;
+    checker::check(&[Acked::new("lab", acked)], &delivered).assert_ok();
+    agent.stop().await?;
+    Ok(())
+}
