@@ -470,3 +470,76 @@ async fn the_readmes_listener_commands_move_the_listener_and_switch_it_off_and_o
     agent.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frame_arriving_while_the_listener_is_switched_off_is_stored_answered_and_then_its_connection_closes()
+-> Result<()> {
+    let pki = Pki::generate()?;
+    let acl = pki.dir().join("mosquitto-acl");
+    std::fs::write(&acl, ACL_TEMPLATE)?;
+    let broker = Broker::start_with(
+        &pki,
+        BrokerOptions {
+            extra_config: vec![format!("acl_file {}", acl.display())],
+            ..BrokerOptions::default()
+        },
+    )
+    .await?;
+    let monitor = pki.client("hl7edge-monitor")?;
+    let admin = HubTools::with_identity(&pki, &broker.url(), &pki.client("hl7edge-admin")?)?;
+    let hub = Subscriber::connect(
+        broker.addr(),
+        &ClientOptions::new("listener-close-hub", &pki.ca, Some(&monitor)),
+        RECORDS,
+    )
+    .await?;
+    let (org_private, org_public) = pki::org_push_key(pki.dir(), "org-push")?;
+    let config = AgentConfig::new(&pki, &broker.url())
+        .set("hub.push_key", org_public.display().to_string());
+    let mut agent = Agent::start(&config).await?;
+    let lab = agent.mllp_addr("lab").context("listener lab")?;
+    let message = hl7gen::messages(Kind::Lab, "lis", 0..1)
+        .next()
+        .context("a message")?;
+    let framed = hl7edge_e2e::mllp::frame(&message.bytes);
+    let (head, tail) = framed.split_at(framed.len() / 2);
+    let mut connection =
+        hl7edge_e2e::mllp::Connection::connect(lab, None, Duration::from_secs(5)).await?;
+    connection.write_raw(head).await?;
+
+    let key = org_private.display().to_string();
+    admin
+        .push_listener(&[
+            "--signing-key",
+            &key,
+            "--to",
+            "acme-health",
+            "--listener",
+            "lab",
+            "--wait",
+            "2s",
+            "--disable",
+        ])
+        .await?;
+    let until = tokio::time::Instant::now() + WAIT;
+    while !refused(lab).await {
+        ensure!(tokio::time::Instant::now() < until, "never switched off");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The frame in hand is finished, stored and answered; then the connection closes.
+    connection.write_raw(tail).await?;
+    let ack = connection.read_frame(Duration::from_secs(5)).await?;
+    let ack = hl7edge_e2e::mllp::parse_ack(&ack).context("an ACK")?;
+    ensure!(ack.code.is_positive(), "{ack:?}");
+    ensure!(
+        connection.closed_by_peer(Duration::from_secs(5)).await,
+        "the connection stays open after its message"
+    );
+    hub.wait_until(WAIT, |m| decode::decode(m).delivered.len() == 1)
+        .await
+        .context("the ACKed message at the hub")?;
+    let delivered = decode::decode(&hub.messages()).delivered;
+    checker::check(&[Acked::new("lab", vec![message.control_id])], &delivered).assert_ok();
+    agent.stop().await?;
+    Ok(())
+}
