@@ -31,35 +31,8 @@ use serde_json::Value;
 const RECORDS: &str = "hl7edge/v1/+/+/+/records/#";
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The gateway's push report for `lab` in `fleet --json`.
-fn lab_push(fleet: &Value) -> Option<Value> {
-    fn find(v: &Value) -> Option<&Value> {
-        match v {
-            Value::Object(map) => map.get("pushes").or_else(|| map.values().find_map(find)),
-            Value::Array(items) => items.iter().find_map(find),
-            _ => None,
-        }
-    }
-    find(fleet)?
-        .as_array()?
-        .iter()
-        .find(|p| p["listener"] == "lab")
-        .cloned()
-}
-
 async fn wait_push(fleet: &HubTools, ok: impl Fn(&Value) -> bool) -> Result<Value> {
-    let until = tokio::time::Instant::now() + WAIT;
-    loop {
-        let json = fleet.fleet_json(Duration::from_secs(2)).await?;
-        let push = lab_push(&json);
-        if push.as_ref().is_some_and(&ok) {
-            return Ok(push.unwrap_or_default());
-        }
-        ensure!(
-            tokio::time::Instant::now() < until,
-            "the hub never saw the expected push outcome; last: {push:?}"
-        );
-    }
+    Ok(fleet.wait_push_report("lab", WAIT, ok).await?)
 }
 
 /// Listener `lab` in `hl7edge status --json`.
@@ -123,6 +96,61 @@ async fn stream_following(
     (first.acked(), second.acked(), messages.len())
 }
 
+/// The real broker with the ACL template, the hub's tools as `hl7edge-admin` (push) and
+/// `hl7edge-monitor` (fleet), a subscriber standing in for the hub, and the organization's key.
+struct Rig {
+    pki: Pki,
+    broker: Broker,
+    admin: HubTools,
+    fleet: HubTools,
+    hub: Subscriber,
+    org_private: std::path::PathBuf,
+    org_public: std::path::PathBuf,
+}
+
+impl Rig {
+    async fn start(hub_client: &str) -> Result<Rig> {
+        let pki = Pki::generate()?;
+        let acl = pki.dir().join("mosquitto-acl");
+        std::fs::write(&acl, ACL_TEMPLATE)?;
+        let broker = Broker::start_with(
+            &pki,
+            BrokerOptions {
+                extra_config: vec![format!("acl_file {}", acl.display())],
+                ..BrokerOptions::default()
+            },
+        )
+        .await?;
+        let monitor = pki.client("hl7edge-monitor")?;
+        let admin = HubTools::with_identity(&pki, &broker.url(), &pki.client("hl7edge-admin")?)?;
+        let fleet = HubTools::with_identity(&pki, &broker.url(), &monitor)?;
+        let hub = Subscriber::connect(
+            broker.addr(),
+            &ClientOptions::new(hub_client, &pki.ca, Some(&monitor)),
+            RECORDS,
+        )
+        .await?;
+        let (org_private, org_public) = pki::org_push_key(pki.dir(), "org-push")
+            .context("openssl (Debian's openssl package)")?;
+        Ok(Rig {
+            pki,
+            broker,
+            admin,
+            fleet,
+            hub,
+            org_private,
+            org_public,
+        })
+    }
+
+    /// An agent pinning the organization's key, with a heartbeat every second.
+    fn agent_config(&self) -> AgentConfig {
+        AgentConfig::new(&self.pki, &self.broker.url())
+            .set("hub.push_key", self.org_public.display().to_string())
+            .set("telemetry.interval", "1s")
+    }
+}
+
 fn settings(dir: &Path, name: &str, text: &str) -> Result<String> {
     let path = dir.join(name);
     std::fs::write(&path, text)?;
@@ -132,33 +160,19 @@ fn settings(dir: &Path, name: &str, text: &str) -> Result<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_listener_push_moves_the_port_without_losing_a_message_rolls_back_when_it_cannot_bind_and_switches_the_listener_off_and_on()
 -> Result<()> {
-    let pki = Pki::generate()?;
-    let acl = pki.dir().join("mosquitto-acl");
-    std::fs::write(&acl, ACL_TEMPLATE)?;
-    let mut broker = Broker::start_with(
-        &pki,
-        BrokerOptions {
-            extra_config: vec![format!("acl_file {}", acl.display())],
-            ..BrokerOptions::default()
-        },
-    )
-    .await?;
-    let monitor = pki.client("hl7edge-monitor")?;
-    let admin = HubTools::with_identity(&pki, &broker.url(), &pki.client("hl7edge-admin")?)?;
-    let fleet = HubTools::with_identity(&pki, &broker.url(), &monitor)?;
-    let hub = Subscriber::connect(
-        broker.addr(),
-        &ClientOptions::new("listener-push-test-hub", &pki.ca, Some(&monitor)),
-        RECORDS,
-    )
-    .await?;
+    let rig = Rig::start("listener-push-test-hub").await?;
+    let config = rig.agent_config();
+    let Rig {
+        pki,
+        mut broker,
+        admin,
+        fleet,
+        hub,
+        org_private,
+        ..
+    } = rig;
     let dir = pki.dir();
-    let (org_private, org_public) =
-        pki::org_push_key(dir, "org-push").context("openssl (Debian's openssl package)")?;
     let (rogue_private, _) = pki::org_push_key(dir, "rogue")?;
-    let config = AgentConfig::new(&pki, &broker.url())
-        .set("hub.push_key", org_public.display().to_string())
-        .set("telemetry.interval", "1s");
     let mut agent = Agent::start(&config).await?;
     let configured = agent.mllp_addr("lab").context("listener lab")?;
     let mut acked = Vec::new();
@@ -380,31 +394,17 @@ fn readme_example() -> Result<(String, Vec<Vec<String>>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_readmes_listener_commands_move_the_listener_and_switch_it_off_and_on() -> Result<()> {
     let (settings_text, commands) = readme_example()?;
-    let pki = Pki::generate()?;
-    let acl = pki.dir().join("mosquitto-acl");
-    std::fs::write(&acl, ACL_TEMPLATE)?;
-    let broker = Broker::start_with(
-        &pki,
-        BrokerOptions {
-            extra_config: vec![format!("acl_file {}", acl.display())],
-            ..BrokerOptions::default()
-        },
-    )
-    .await?;
-    let monitor = pki.client("hl7edge-monitor")?;
-    let admin = HubTools::with_identity(&pki, &broker.url(), &pki.client("hl7edge-admin")?)?;
-    let fleet = HubTools::with_identity(&pki, &broker.url(), &monitor)?;
-    let hub = Subscriber::connect(
-        broker.addr(),
-        &ClientOptions::new("listener-readme-hub", &pki.ca, Some(&monitor)),
-        RECORDS,
-    )
-    .await?;
+    let rig = Rig::start("listener-readme-hub").await?;
+    let config = rig.agent_config();
+    let Rig {
+        pki,
+        admin,
+        fleet,
+        hub,
+        org_private,
+        ..
+    } = rig;
     let dir = pki.dir();
-    let (org_private, org_public) = pki::org_push_key(dir, "org-push")?;
-    let config = AgentConfig::new(&pki, &broker.url())
-        .set("hub.push_key", org_public.display().to_string())
-        .set("telemetry.interval", "1s");
     let mut agent = Agent::start(&config).await?;
     let configured = agent.mllp_addr("lab").context("listener lab")?;
     let port = free_port()?;
@@ -474,28 +474,14 @@ async fn the_readmes_listener_commands_move_the_listener_and_switch_it_off_and_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_frame_arriving_while_the_listener_is_switched_off_is_stored_answered_and_then_its_connection_closes()
 -> Result<()> {
-    let pki = Pki::generate()?;
-    let acl = pki.dir().join("mosquitto-acl");
-    std::fs::write(&acl, ACL_TEMPLATE)?;
-    let broker = Broker::start_with(
-        &pki,
-        BrokerOptions {
-            extra_config: vec![format!("acl_file {}", acl.display())],
-            ..BrokerOptions::default()
-        },
-    )
-    .await?;
-    let monitor = pki.client("hl7edge-monitor")?;
-    let admin = HubTools::with_identity(&pki, &broker.url(), &pki.client("hl7edge-admin")?)?;
-    let hub = Subscriber::connect(
-        broker.addr(),
-        &ClientOptions::new("listener-close-hub", &pki.ca, Some(&monitor)),
-        RECORDS,
-    )
-    .await?;
-    let (org_private, org_public) = pki::org_push_key(pki.dir(), "org-push")?;
-    let config = AgentConfig::new(&pki, &broker.url())
-        .set("hub.push_key", org_public.display().to_string());
+    let rig = Rig::start("listener-close-hub").await?;
+    let config = rig.agent_config();
+    let Rig {
+        admin,
+        hub,
+        org_private,
+        ..
+    } = rig;
     let mut agent = Agent::start(&config).await?;
     let lab = agent.mllp_addr("lab").context("listener lab")?;
     let message = hl7gen::messages(Kind::Lab, "lis", 0..1)

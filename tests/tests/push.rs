@@ -48,22 +48,6 @@ fn versions(received: &[Received]) -> Vec<String> {
         .collect()
 }
 
-/// The gateway's push report for `lab` in `fleet --json`.
-fn lab_push(fleet: &Value) -> Option<Value> {
-    fn find(v: &Value) -> Option<&Value> {
-        match v {
-            Value::Object(map) => map.get("pushes").or_else(|| map.values().find_map(find)),
-            Value::Array(items) => items.iter().find_map(find),
-            _ => None,
-        }
-    }
-    find(fleet)?
-        .as_array()?
-        .iter()
-        .find(|p| p["listener"] == "lab")
-        .cloned()
-}
-
 /// Waits until `n` records (not MQTT messages: records travel in batches) arrived.
 async fn records(hub: &Subscriber, n: usize, wait: Duration) -> Result<()> {
     hub.wait_until(wait, |m| versions(m).len() >= n)
@@ -73,18 +57,7 @@ async fn records(hub: &Subscriber, n: usize, wait: Duration) -> Result<()> {
 }
 
 async fn wait_push(fleet: &HubTools, ok: impl Fn(&Value) -> bool) -> Result<Value> {
-    let until = tokio::time::Instant::now() + WAIT;
-    loop {
-        let json = fleet.fleet_json(Duration::from_secs(2)).await?;
-        let push = lab_push(&json);
-        if push.as_ref().is_some_and(&ok) {
-            return Ok(push.unwrap_or_default());
-        }
-        ensure!(
-            tokio::time::Instant::now() < until,
-            "the hub never saw the expected push outcome; last: {push:?}"
-        );
-    }
+    Ok(fleet.wait_push_report("lab", WAIT, ok).await?)
 }
 
 async fn send(agent: &Agent, from: u64, n: u64, acked: &mut Vec<String>) -> Result<()> {
