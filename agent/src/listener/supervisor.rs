@@ -377,6 +377,90 @@ mod tests {
         assert_eq!(plan(&running, &slower), Step::Reconfigure);
     }
 
+    /// The shared state of the example's listener `lab` over a store in `dir`, bound to a
+    /// free port of 127.0.0.1.
+    fn shared_lab(dir: &Path) -> (Arc<Shared>, ListenerConfig) {
+        use crate::store::{Store, StoreConfig};
+        let config = Config::from_toml_str(Config::example(), Path::new("/etc/hl7edge/x.toml"))
+            .expect("the example parses");
+        let mut lab = config.listeners[0].clone();
+        lab.bind = "127.0.0.1:0".parse().expect("an address");
+        lab.mapping = None;
+        lab.tls = None;
+        let opened = Store::open(StoreConfig::new(dir.join("queue.db"))).expect("open");
+        let shared = Arc::new(Shared {
+            iface: crate::daemon::interface(&config, &lab).expect("the interface"),
+            store: opened.handle.clone(),
+            ids: crate::ingest::AckIds::default(),
+            metrics: super::super::ListenerMetrics::default(),
+            settings: ConnectionSettings {
+                name: lab.name.clone(),
+                max_frame_bytes: lab.max_frame_bytes,
+                idle_timeout: lab.idle_timeout,
+            },
+            pool: super::super::PreparePool::for_this_machine(),
+        });
+        (shared, lab)
+    }
+
+    async fn accepts(addr: SocketAddr) -> bool {
+        tokio::net::TcpStream::connect(addr).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_move_to_a_held_port_changes_nothing_and_a_move_to_a_free_port_closes_the_old_socket()
+    {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (shared, lab) = shared_lab(dir.path());
+        let (stop, shutdown) = watch::channel(false);
+        let running = Target {
+            config: lab,
+            enabled: true,
+        };
+        let (handle, task) = start(running.clone(), shared, shutdown)
+            .await
+            .expect("binds");
+        let first = handle.running().addr.expect("bound");
+        assert!(accepts(first).await);
+
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let mut asked = running.clone();
+        asked.config.bind = held.local_addr().expect("its address");
+        let refused = handle.set(asked).await;
+        assert!(
+            matches!(&refused, Err(SetError::Bind(e)) if crate::push::listener::bind_reason(e) == "port_in_use"),
+            "{refused:?}"
+        );
+        assert_eq!(handle.running().target, running, "nothing changed");
+        assert!(accepts(first).await, "the old socket keeps serving");
+
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let mut moved = running.clone();
+        moved.config.bind = free.local_addr().expect("its address");
+        drop(free);
+        assert_eq!(
+            handle.set(moved.clone()).await.expect("moves"),
+            Step::Rebind
+        );
+        assert_eq!(handle.running().addr, Some(moved.config.bind));
+        assert!(accepts(moved.config.bind).await);
+        assert!(!accepts(first).await, "the old socket is closed");
+
+        let off = Target {
+            enabled: false,
+            ..moved.clone()
+        };
+        assert_eq!(handle.set(off).await.expect("closes"), Step::Close);
+        assert_eq!(handle.running().addr, None);
+        assert!(!accepts(moved.config.bind).await);
+        assert_eq!(handle.set(moved.clone()).await.expect("opens"), Step::Bind);
+        assert!(accepts(moved.config.bind).await);
+
+        stop.send_replace(true);
+        task.await.expect("the supervisor ends at shutdown");
+        drop(held);
+    }
+
     #[test]
     fn switching_off_closes_and_switching_on_binds_whatever_the_settings() {
         let on = target(|_| {}, true);
