@@ -1,5 +1,6 @@
-//! Signed pushes: a change central IT sends to gateways through the broker (today: a mapping
-//! table for one listener), signed with the organization's Ed25519 key.
+//! Signed pushes: a change central IT sends to gateways through the broker (a mapping table
+//! for one listener, or a replay of quarantined messages by filter), signed with the
+//! organization's Ed25519 key.
 //!
 //! # The contract
 //!
@@ -7,7 +8,9 @@
 //!   ([`crate::topic::GatewayTopics::push_mapping`]), QoS 1, **retained**: a gateway that was
 //!   offline gets the latest push when it connects. Only the hub may publish there (broker ACL);
 //!   a gateway reads its own subtree only. A push for a site or the whole organization is the
-//!   same signed bytes retained on each gateway's topic.
+//!   same signed bytes retained on each gateway's topic. A replay
+//!   ([`Change::Replay`]) is retained on `{prefix}/{org}/{site}/{gateway}/push/replay`
+//!   ([`crate::topic::GatewayTopics::push_replay`]): one per gateway, the latest wins.
 //! - **Signature**: Ed25519 over [`SIGNING_CONTEXT`] followed by the encoded [`Bundle`]. The
 //!   gateway pins the organization's public key ([`PushKey`]); a push whose signature does not
 //!   verify with it is refused whatever it says.
@@ -23,7 +26,9 @@
 //! Postcard: [`PUSH_SCHEMA_VERSION`], the encoded bundle as a byte string, the signature as a
 //! byte string. [`open`] refuses anything over [`MAX_PUSH_BYTES`] before decoding, checks the
 //! signature before decoding the bundle, and checks every name of the bundle; decoding is
-//! linear in the input and allocates at most its size.
+//! linear in the input and allocates at most its size. New [`Change`] variants are appended
+//! (postcard numbers variants in order, so the older encodings stay as they were); an agent
+//! older than a variant refuses it as `malformed`, which is a refusal like any other.
 
 use ring::signature::{self, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
@@ -71,6 +76,39 @@ pub enum Change {
         /// The table, as a mapping file holds it.
         table: String,
     },
+    /// Run the quarantined messages that match `filter` through their listener's ingest step
+    /// again, with the mapping it runs now; those that now pass become records. Run once per
+    /// sequence (a redelivery is no change).
+    Replay {
+        /// Which open quarantine entries.
+        filter: ReplayFilter,
+    },
+}
+
+/// Which open quarantine entries a replay takes; every condition given must hold (none given:
+/// every open entry). No PHI: names, an HL7 error code and times.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayFilter {
+    /// Only entries received on this listener.
+    pub listener: Option<String>,
+    /// Only entries refused with this HL7 table 0357 error code (103: a code not in the
+    /// mapping table, with `unmapped = "quarantine"`).
+    pub error_code: Option<u16>,
+    /// Only entries received at or after this time, Unix ms.
+    pub since_ms: Option<i64>,
+    /// Only entries received before this time, Unix ms.
+    pub until_ms: Option<i64>,
+}
+
+impl ReplayFilter {
+    /// True when an entry received on `listener` at `received_at_ms` and refused with
+    /// `error_code` is taken.
+    pub fn matches(&self, listener: &str, error_code: u16, received_at_ms: i64) -> bool {
+        self.listener.as_deref().is_none_or(|l| l == listener)
+            && self.error_code.is_none_or(|c| c == error_code)
+            && self.since_ms.is_none_or(|t| received_at_ms >= t)
+            && self.until_ms.is_none_or(|t| received_at_ms < t)
+    }
 }
 
 impl Change {
@@ -78,6 +116,7 @@ impl Change {
     pub fn listener(&self) -> &str {
         match self {
             Change::Mapping { listener, .. } => listener,
+            Change::Replay { filter } => filter.listener.as_deref().unwrap_or(""),
         }
     }
 }
@@ -278,7 +317,9 @@ fn check(bundle: &Bundle) -> Result<(), PushError> {
     if levels.len() > 3 || !levels.iter().all(|l| valid_name(l, true)) {
         return Err(PushError::BadName { what: "scope" });
     }
-    if !valid_name(bundle.change.listener(), false) {
+    let any_listener =
+        matches!(&bundle.change, Change::Replay { filter } if filter.listener.is_none());
+    if !any_listener && !valid_name(bundle.change.listener(), false) {
         return Err(PushError::BadName { what: "listener" });
     }
     Ok(())

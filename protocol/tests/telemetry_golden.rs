@@ -127,6 +127,21 @@ fn sample_heartbeat() -> Heartbeat {
             reason: Some("downgrade".into()),
             at_ms: 1_795_345_100_000,
             mapping_version: "2026-03-lab-v4+0123456789abcdef".into(),
+            change: "mapping".into(),
+            replay: None,
+        },
+        hl7edge_protocol::telemetry::PushReport {
+            listener: String::new(),
+            sequence: Some(1_795_345_050_000),
+            outcome: "applied".into(),
+            reason: None,
+            at_ms: 1_795_345_150_000,
+            mapping_version: String::new(),
+            change: "replay".into(),
+            replay: Some(hl7edge_protocol::telemetry::ReplayCounts {
+                replayed: 12,
+                still_quarantined: 1,
+            }),
         }],
     }
 }

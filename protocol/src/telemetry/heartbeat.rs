@@ -24,7 +24,8 @@
 //!   encoding byte for byte.
 //!
 //! Compatibility: [`Heartbeat::custody`], [`Heartbeat::cert_not_after_ms`],
-//! [`Heartbeat::hub`] and then [`Heartbeat::pushes`] were appended before any release too, and so
+//! [`Heartbeat::hub`] and then [`Heartbeat::pushes`] (and [`PushReport::change`] and
+//! [`PushReport::replay`]) were appended before any release too, and so
 //! were [`Custody::quarantine`] and [`Custody::set_aside`]; `resends`,
 //! `control_id_reused` and `no_ack_requested` changed from the store's
 //! lifetime to since start (one scope for every counter) before any release.
@@ -114,6 +115,20 @@ pub struct PushReport {
     pub at_ms: i64,
     /// The mapping version the listener codes with after it (as records carry it).
     pub mapping_version: String,
+    /// What the push changes: `mapping` or `replay` (the latest replay push of the gateway has
+    /// one entry of its own, whose `listener` is its filter's, empty for every listener).
+    pub change: String,
+    /// What a replay that ran did.
+    pub replay: Option<ReplayCounts>,
+}
+
+/// What one replay push did to the quarantine (counts only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReplayCounts {
+    /// Entries that now pass and became records (or were found stored already: a resend).
+    pub replayed: u64,
+    /// Entries the filter took that still fail, and stay in quarantine.
+    pub still_quarantined: u64,
 }
 
 /// The gateway's side of its hub connection: whether custody ends at the broker's PUBACK or at
