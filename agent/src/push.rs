@@ -1,4 +1,5 @@
-//! Signed pushes on the box: verify, decide, keep the last-known-good copy, swap the mapping.
+//! Signed pushes on the box: verify, decide, keep the last-known-good copy, swap the mapping;
+//! a replay push re-runs quarantined messages (`push/replay.rs`).
 //!
 //! A push arrives on this gateway's push topics (the forwarder hands it over). It is applied
 //! only when its signature verifies with the pinned organization key (`hub.push_key`), its
@@ -123,6 +124,7 @@ struct State {
     active: BTreeMap<String, Active>,
     reports: BTreeMap<String, PushReport>,
     refused: HashSet<String>,
+    replay: replay::ReplayState,
 }
 
 impl std::fmt::Debug for Pushes {
@@ -153,11 +155,14 @@ impl Pushes {
         }
     }
 
-    /// The latest outcome per listener, for the heartbeat.
+    /// The latest outcome per listener (and of the latest replay push), for the heartbeat.
     pub fn reports(&self) -> Vec<PushReport> {
         self.state
             .lock()
-            .map(|s| s.reports.values().cloned().collect())
+            .map(|s| {
+                let replay = s.replay.report.iter().cloned();
+                s.reports.values().cloned().chain(replay).collect()
+            })
             .unwrap_or_default()
     }
 
@@ -177,6 +182,7 @@ impl Pushes {
     /// At start: the last applied push of each listener, verified again, replaces the table of
     /// the configuration. A copy that no longer verifies is named and left aside.
     pub fn restore(&self, now_ms: i64) {
+        self.restore_replay();
         for (name, shared) in &self.listeners {
             let path = self.dir.join(format!("{name}.push"));
             let payload = match std::fs::read(&path) {
@@ -188,7 +194,9 @@ impl Pushes {
                 }
             };
             let table = self.verify(&payload).map_err(|(_, d)| d).and_then(|b| {
-                let Change::Mapping { listener, table } = &b.change;
+                let Change::Mapping { listener, table } = &b.change else {
+                    return Err("the copy is not a mapping push".to_owned());
+                };
                 if listener != name {
                     return Err(format!("the copy is for listener {listener}"));
                 }
@@ -218,6 +226,8 @@ impl Pushes {
                                 reason: None,
                                 at_ms: now_ms,
                                 mapping_version: version,
+                                change: "mapping".to_owned(),
+                                replay: None,
                             },
                         );
                     }
@@ -234,6 +244,9 @@ impl Pushes {
         if !self.topics.is_push(&delivery.topic) {
             debug!(topic = %delivery.topic, "not a push topic of this gateway");
             return;
+        }
+        if delivery.topic == self.topics.push_replay() {
+            return self.handle_replay(delivery, now_ms).await;
         }
         let digest = push::digest(&delivery.payload);
         if self.state.lock().is_ok_and(|s| s.refused.contains(&digest)) {
@@ -253,8 +266,20 @@ impl Pushes {
                     .await;
             }
         };
-        let Change::Mapping { listener, table } = &bundle.change;
         let seq = Some(bundle.sequence);
+        let Change::Mapping { listener, table } = &bundle.change else {
+            let listener = bundle.change.listener();
+            return self
+                .refuse(
+                    listener,
+                    seq,
+                    "wrong_topic",
+                    "the push came on a mapping topic and is not a mapping",
+                    &digest,
+                    now_ms,
+                )
+                .await;
+        };
         if delivery.topic != self.topics.push_mapping(listener) {
             return self
                 .refuse(
@@ -356,6 +381,8 @@ impl Pushes {
                     reason: None,
                     at_ms: now_ms,
                     mapping_version: version.clone(),
+                    change: "mapping".to_owned(),
+                    replay: None,
                 },
             );
         }
@@ -401,6 +428,8 @@ impl Pushes {
                     reason: Some(reason.to_owned()),
                     at_ms: now_ms,
                     mapping_version: running,
+                    change: "mapping".to_owned(),
+                    replay: None,
                 },
             );
         }
@@ -447,6 +476,8 @@ pub async fn run(
         }
     }
 }
+
+mod replay;
 
 #[cfg(test)]
 mod tests;

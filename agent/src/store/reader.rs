@@ -398,6 +398,17 @@ impl StoreReader {
         Ok(quarantine::list_open_newest(&self.conn, limit)?)
     }
 
+    /// Open quarantine entries a replay with `filter` takes, after entry `after_id`, oldest
+    /// first, at most `limit`, with their raw bytes.
+    pub fn quarantine_matching(
+        &self,
+        filter: &hl7edge_protocol::push::ReplayFilter,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<QuarantineEntry>, StoreError> {
+        Ok(quarantine::matching(&self.conn, filter, after_id, limit)?)
+    }
+
     /// One quarantine entry with its raw bytes, open or resolved.
     pub fn quarantine_get(&self, id: i64) -> Result<Option<QuarantineEntry>, StoreError> {
         Ok(quarantine::get(&self.conn, id)?)

@@ -4,8 +4,8 @@
 //! queued for the hub like any received message.
 //!
 //! Invariants:
-//! - The message goes through [`ingest::prepare`], the listener's own
-//!   step: there is no second normalization path.
+//! - The message goes through [`replay::prepare`], the step a replay push
+//!   takes in the running agent too: there is no second normalization path.
 //! - It keeps its original receive time; the record gets a new id.
 //! - Storing it and marking the entry replayed happen in one transaction
 //!   ([`offline::replay`]); a failing check changes nothing.
@@ -17,7 +17,8 @@ use std::process::ExitCode;
 use crate::cli::quarantine::open_entry;
 use crate::cli::{CliError, Opened};
 use crate::daemon;
-use crate::ingest::{self, AckIds, Prepared, Stamp};
+use crate::ingest::Prepared;
+use crate::replay;
 use crate::store::{Inserted, NewMessage, QuarantineEntry, now_ms, offline};
 
 /// Runs `hl7edge quarantine replay ID`; exit code 1 when the message is
@@ -61,17 +62,7 @@ fn prepare(opened: &Opened, entry: &QuarantineEntry) -> Result<Prepared, CliErro
         interface: s.source.clone(),
         detail: format!("{e:#}"),
     })?;
-    let stamp = Stamp {
-        now_ms: s.received_at_ms,
-        ..Stamp::now()
-    };
-    Ok(ingest::prepare(
-        &iface,
-        &entry.raw,
-        &s.peer,
-        &stamp,
-        &AckIds::default(),
-    ))
+    Ok(replay::prepare(&iface, entry))
 }
 
 fn store(opened: &Opened, id: i64, message: &NewMessage) -> Result<Inserted, CliError> {

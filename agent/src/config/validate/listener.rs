@@ -97,6 +97,7 @@ fn listener(raw: &RawListener, i: usize, base_dir: &Path) -> Result<Listener, In
             &key("drift_learning_messages"),
         )?,
         silence: raw.silence.unwrap_or(true),
+        unmapped: raw.unmapped.unwrap_or_default(),
         tls: raw
             .tls
             .as_ref()
