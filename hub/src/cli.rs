@@ -53,6 +53,44 @@ pub enum PushCommand {
     /// A mapping table for one listener: the gateways verify the signature, refuse an older
     /// sequence, check the table as `doctor` would, and code the next message with it.
     Mapping(PushMappingArgs),
+    /// Re-run quarantined messages on the gateways (after a mapping push fixed what put them
+    /// there): the entries the filter takes are checked again with the mapping each listener
+    /// runs now, and those that pass become records. Once per sequence.
+    Replay(PushReplayArgs),
+}
+
+/// `hl7edge-hub push replay`.
+#[derive(Debug, Clone, Args)]
+pub struct PushReplayArgs {
+    /// Broker connection (a certificate the broker ACL lets write push topics).
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// The organization's Ed25519 private key (PKCS#8 PEM).
+    #[arg(long = "signing-key", value_name = "FILE")]
+    pub signing_key: PathBuf,
+    /// Who runs it: org, org/site or org/site/gateway (as for `push mapping`).
+    #[arg(long, value_name = "SCOPE")]
+    pub to: String,
+    /// Only entries received on this listener (default: every listener).
+    #[arg(long, value_name = "NAME")]
+    pub listener: Option<String>,
+    /// Only entries refused with this HL7 error code (103: a code the mapping table did not
+    /// map, on a listener with `unmapped = "quarantine"`).
+    #[arg(long = "error-code", value_name = "CODE")]
+    pub error_code: Option<u16>,
+    /// Only entries received at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<jiff::Timestamp>,
+    /// Only entries received before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<jiff::Timestamp>,
+    /// The push's sequence (must be higher than the last replay the gateways ran; default:
+    /// now in Unix ms).
+    #[arg(long = "sequence", value_name = "N")]
+    pub sequence: Option<u64>,
+    /// How long to collect the gateways of a site or organization, and to wait for the broker.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub wait: Duration,
 }
 
 /// `hl7edge-hub push mapping`.

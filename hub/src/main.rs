@@ -30,6 +30,9 @@ fn main() -> ExitCode {
             Command::Push(hl7edge_hub::cli::PushCommand::Mapping(args)) => {
                 hl7edge_hub::push::mapping(args).await
             }
+            Command::Push(hl7edge_hub::cli::PushCommand::Replay(args)) => {
+                hl7edge_hub::push::replay(args).await
+            }
         }
     });
     match result {

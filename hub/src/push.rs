@@ -1,5 +1,7 @@
-//! `hl7edge-hub push`: signs a change with the organization's key and retains it on the push
-//! topic of every gateway it is for (see `hl7edge_protocol::push` for the contract).
+//! `hl7edge-hub push mapping | replay`: signs a change with the organization's key and
+//! retains it on the push topic of every gateway it is for (see `hl7edge_protocol::push` for
+//! the contract): a mapping table on `push/mapping/{listener}`, a replay of quarantined
+//! messages on `push/replay`.
 //!
 //! A push for one gateway goes to its topic; for a site or the organization, to the topics of
 //! the gateways whose retained status the broker holds under it (a gateway never seen there
@@ -7,35 +9,21 @@
 //! before it says it is done, so "pushed" means the broker retains it.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
-use hl7edge_protocol::push::{Bundle, Change, PushSigner};
+use hl7edge_protocol::push::{Bundle, Change, PushSigner, ReplayFilter};
 use hl7edge_protocol::topic::GatewayTopics;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject as _;
 
-use crate::cli::{PushMappingArgs, fresh_client_id};
+use crate::cli::{BrokerArgs, PushMappingArgs, PushReplayArgs, fresh_client_id};
 use crate::error::CommandError;
 use crate::mqtt::{SessionEvent, SessionSpec, Subscription};
 
 /// Signs and retains a mapping push; prints one line per gateway.
 pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
-    let key = PrivateKeyDer::from_pem_file(&args.signing_key).map_err(|e| {
-        CommandError::Usage(format!(
-            "--signing-key {}: not a PEM private key: {e}",
-            args.signing_key.display()
-        ))
-    })?;
-    let signer = match &key {
-        PrivateKeyDer::Pkcs8(der) => PushSigner::from_pkcs8_der(der.secret_pkcs8_der()),
-        _ => Err(hl7edge_protocol::push::KeyError::default()),
-    }
-    .map_err(|e| {
-        CommandError::Usage(format!(
-            "--signing-key {}: {e}; make one with: openssl genpkey -algorithm ed25519 -out org-push.key",
-            args.signing_key.display()
-        ))
-    })?;
+    let signer = signer(&args.signing_key)?;
     let table = std::fs::read_to_string(&args.file)
         .map_err(|e| CommandError::Usage(format!("cannot read {}: {e}", args.file.display())))?;
     hl7edge_protocol::normalize::mapping::MappingTable::parse(&table).map_err(|e| {
@@ -44,33 +32,121 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
             args.file.display()
         ))
     })?;
-    let sequence = args
-        .sequence
-        .unwrap_or_else(|| u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0));
-    let bundle = Bundle {
-        scope: args.to.clone(),
-        sequence,
-        issued_at_ms: jiff::Timestamp::now().as_millisecond(),
-        change: Change::Mapping {
-            listener: args.listener.clone(),
-            table,
-        },
+    let change = Change::Mapping {
+        listener: args.listener.clone(),
+        table,
     };
+    let bundle = bundle(&args.to, args.sequence, change);
     let sealed = signer
         .seal(&bundle)
         .map_err(|e| CommandError::Usage(format!("cannot sign the push: {e}")))?;
-    let prefix = args.broker.prefix.trim_end_matches('/').to_owned();
-    let levels: Vec<&str> = args.to.split('/').collect();
+    let listener = args.listener.clone();
+    let target = Target {
+        broker: &args.broker,
+        to: &args.to,
+        wait: args.wait,
+        topic_suffix: format!("push/mapping/{listener}"),
+    };
+    retain(&target, bundle.sequence, &sealed, |t| {
+        t.push_mapping(&listener)
+    })
+    .await
+}
+
+/// Signs and retains a replay push; prints one line per gateway.
+pub async fn replay(args: PushReplayArgs) -> Result<(), CommandError> {
+    let signer = signer(&args.signing_key)?;
+    if let (Some(since), Some(until)) = (args.since, args.until)
+        && since >= until
+    {
+        return Err(CommandError::Usage(format!(
+            "--since {since} is not before --until {until}: the replay would take nothing"
+        )));
+    }
+    let filter = ReplayFilter {
+        listener: args.listener.clone(),
+        error_code: args.error_code,
+        since_ms: args.since.map(|t| t.as_millisecond()),
+        until_ms: args.until.map(|t| t.as_millisecond()),
+    };
+    let bundle = bundle(&args.to, args.sequence, Change::Replay { filter });
+    let sealed = signer
+        .seal(&bundle)
+        .map_err(|e| CommandError::Usage(format!("cannot sign the push: {e}")))?;
+    let target = Target {
+        broker: &args.broker,
+        to: &args.to,
+        wait: args.wait,
+        topic_suffix: "push/replay".to_owned(),
+    };
+    retain(
+        &target,
+        bundle.sequence,
+        &sealed,
+        GatewayTopics::push_replay,
+    )
+    .await
+}
+
+/// The organization's signing key from a PKCS#8 PEM file.
+fn signer(path: &Path) -> Result<PushSigner, CommandError> {
+    let key = PrivateKeyDer::from_pem_file(path).map_err(|e| {
+        CommandError::Usage(format!(
+            "--signing-key {}: not a PEM private key: {e}",
+            path.display()
+        ))
+    })?;
+    match &key {
+        PrivateKeyDer::Pkcs8(der) => PushSigner::from_pkcs8_der(der.secret_pkcs8_der()),
+        _ => Err(hl7edge_protocol::push::KeyError::default()),
+    }
+    .map_err(|e| {
+        CommandError::Usage(format!(
+            "--signing-key {}: {e}; make one with: openssl genpkey -algorithm ed25519 -out org-push.key",
+            path.display()
+        ))
+    })
+}
+
+/// A bundle for `to` with `sequence` (default: now in Unix ms).
+fn bundle(to: &str, sequence: Option<u64>, change: Change) -> Bundle {
+    let now = jiff::Timestamp::now().as_millisecond();
+    Bundle {
+        scope: to.to_owned(),
+        sequence: sequence.unwrap_or_else(|| u64::try_from(now).unwrap_or(0)),
+        issued_at_ms: now,
+        change,
+    }
+}
+
+/// Where a push goes: the gateways of `to`, on their topic ending in `topic_suffix`.
+struct Target<'a> {
+    broker: &'a BrokerArgs,
+    to: &'a str,
+    wait: Duration,
+    topic_suffix: String,
+}
+
+/// Retains `sealed` on the topic `topic_of` gives for each gateway of the target, and waits
+/// until the broker delivers each back.
+async fn retain(
+    target: &Target<'_>,
+    sequence: u64,
+    sealed: &[u8],
+    topic_of: impl Fn(&GatewayTopics) -> String,
+) -> Result<(), CommandError> {
+    let prefix = target.broker.prefix.trim_end_matches('/').to_owned();
+    let levels: Vec<&str> = target.to.split('/').collect();
     let wild = |i: usize| levels.get(i).copied().unwrap_or("+");
     let status_filter = format!("{prefix}/{}/{}/{}/status", wild(0), wild(1), wild(2));
     let push_filter = format!(
-        "{prefix}/{}/{}/{}/push/mapping/{}",
+        "{prefix}/{}/{}/{}/{}",
         wild(0),
         wild(1),
         wild(2),
-        args.listener
+        target.topic_suffix
     );
-    let broker = args.broker.broker(fresh_client_id("push"))?;
+    let broker = target.broker.broker(fresh_client_id("push"))?;
     let mut session = Subscription::start(
         &broker,
         SessionSpec {
@@ -81,9 +157,10 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
     )?;
     let mut gateways = BTreeSet::new();
     if levels.len() == 3 {
-        gateways.insert(args.to.clone());
+        gateways.insert(target.to.to_owned());
     }
-    let connect = tokio::time::Instant::now() + args.wait.max(Duration::from_secs(10));
+    let patience = target.wait.max(Duration::from_secs(10));
+    let connect = tokio::time::Instant::now() + patience;
     // Connected first, then the retained statuses for --wait.
     loop {
         match tokio::time::timeout_at(connect, session.next()).await {
@@ -93,15 +170,14 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
             Ok(None) => return Err(CommandError::ConnectionEnded),
             Err(_) => {
                 return Err(CommandError::Broker(format!(
-                    "no connection to {} within {:?}",
-                    broker.url,
-                    args.wait.max(Duration::from_secs(10))
+                    "no connection to {} within {patience:?}",
+                    broker.url
                 )));
             }
         }
     }
     if levels.len() < 3 {
-        let until = tokio::time::Instant::now() + args.wait;
+        let until = tokio::time::Instant::now() + target.wait;
         while let Ok(Some(event)) = tokio::time::timeout_at(until, session.next()).await {
             if let SessionEvent::Publish(p) = event
                 && let Some(gateway) = gateway_of_status(&p.topic, &prefix)
@@ -113,7 +189,7 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
     if gateways.is_empty() {
         return Err(CommandError::Usage(format!(
             "no gateway of {} has a retained status on the broker; push to org/site/gateway by name",
-            args.to
+            target.to
         )));
     }
     let mut waiting = BTreeSet::new();
@@ -122,17 +198,17 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
         let (Some(org), Some(site), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
-        let topic = GatewayTopics::new(&prefix, org, site, id).push_mapping(&args.listener);
+        let topic = topic_of(&GatewayTopics::new(&prefix, org, site, id));
         session
-            .publish_retained(&topic, sealed.clone())
+            .publish_retained(&topic, sealed.to_vec())
             .await
             .map_err(|e| CommandError::Broker(format!("cannot publish to {topic}: {e}")))?;
         waiting.insert(topic);
     }
-    let until = tokio::time::Instant::now() + args.wait.max(Duration::from_secs(10));
+    let until = tokio::time::Instant::now() + patience;
     while !waiting.is_empty() {
         match tokio::time::timeout_at(until, session.next()).await {
-            Ok(Some(SessionEvent::Publish(p))) if p.payload.as_ref() == sealed.as_slice() => {
+            Ok(Some(SessionEvent::Publish(p))) if p.payload.as_ref() == sealed => {
                 if waiting.remove(p.topic.as_str()) {
                     println!("pushed sequence {sequence} to {}", p.topic);
                 }
