@@ -136,6 +136,26 @@ impl HubTools {
         Ok(std::fs::read_to_string(&stdout)?)
     }
 
+    /// Runs `push KIND EXTRA...` to completion (`replay` with `--signing-key`, `--to`, its
+    /// filter flags and `--sequence`) and returns what it printed.
+    pub async fn push(&self, kind: &str, extra: &[&str]) -> Result<String, HubError> {
+        let name = format!("push-{}", unique());
+        let stdout = self.dir.path().join(format!("{name}.out"));
+        let log = self.dir.path().join(format!("{name}.log"));
+        let mut args: Vec<OsString> = vec!["push".into()];
+        args.extend(self.args(kind, extra));
+        let mut process = Process::spawn_split(&name, &self.binary, args, Some(&stdout), &log)?;
+        let status = process.wait_exit(ONE_SHOT_TIMEOUT).await?;
+        if !status.success() {
+            return Err(HubError::Failed {
+                command: format!("push {kind}"),
+                status,
+                log: process::log_tail(&log, LOG_LINES),
+            });
+        }
+        Ok(std::fs::read_to_string(&stdout)?)
+    }
+
     /// Runs `fleet --json --wait WAIT` to completion and returns its JSON snapshot.
     pub async fn fleet_json(&self, wait: Duration) -> Result<serde_json::Value, HubError> {
         self.fleet_json_with(wait, &[]).await
