@@ -460,6 +460,34 @@ fn save(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// The pushed mapping `listener` of `config` boots with, read by another process (`status`,
+/// `quarantine replay`): its sequence and table, verified with `key` as the agent verifies it
+/// at start. `Ok(None)`: no pushed copy (the configured table runs); `Err`: a copy that does
+/// not verify (the agent serves on the configured table and says why).
+pub fn pushed_mapping(
+    config: &Config,
+    key: &PushKey,
+    listener: &str,
+) -> Result<Option<(u64, MappingTable)>, String> {
+    let path = dir(config).join(format!("{listener}.push"));
+    let payload = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let bundle = push::open(&payload, key).map_err(|e| e.to_string())?;
+    let g = &config.gateway;
+    if !push::covers(&bundle.scope, &g.org, &g.site, &g.id) {
+        return Err(format!("the copy is for {:?}", bundle.scope));
+    }
+    match bundle.change {
+        Change::Mapping { listener: l, table } if l == listener => MappingTable::parse(&table)
+            .map(|t| Some((bundle.sequence, t)))
+            .map_err(|e| e.to_string()),
+        _ => Err("the copy is not this listener's mapping".to_owned()),
+    }
+}
+
 /// Applies pushes as they arrive until shutdown.
 pub async fn run(
     pushes: Arc<Pushes>,

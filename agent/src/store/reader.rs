@@ -452,6 +452,15 @@ impl StoreReader {
         Ok(audit::head_summary(&self.conn)?)
     }
 
+    /// The newest `limit` audit lines whose kind starts with `prefix`, newest first.
+    pub fn audit_recent_of(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(audit::recent_of(&self.conn, prefix, limit)?)
+    }
+
     /// The newest `limit` audit lines, newest first.
     pub fn audit_recent(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(audit::recent(&self.conn, limit)?)
