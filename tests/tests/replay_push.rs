@@ -281,8 +281,10 @@ async fn a_replay_push_turns_quarantined_messages_into_records_once_and_a_redeli
     );
     let status = agent.status_text()?;
     ensure!(
-        status.contains("replay"),
-        "status names the replay push: {status}"
+        status.contains("last replay push: applied, sequence 100,")
+            && status.contains(": 3 replayed, 0 still quarantined")
+            && status.contains("(pushed, sequence 11); last push: applied, sequence 11"),
+        "status shows the pushes: {status}"
     );
 
     // Forged: refused, nothing replayed, the hub sees why.
