@@ -1,7 +1,8 @@
 //! `hl7edge quarantine replay ID`: runs the agent's ingest step again on a
 //! quarantined message, with its interface's current configuration (time
-//! zone, ACK mode, mapping table); when the message now passes it is
-//! queued for the hub like any received message.
+//! zone, ACK mode, mapping table: the last pushed one when the agent runs
+//! on a pushed table); when the message now passes it is queued for the hub
+//! like any received message.
 //!
 //! Invariants:
 //! - The message goes through [`replay::prepare`], the step a replay push
@@ -18,7 +19,7 @@ use crate::cli::quarantine::open_entry;
 use crate::cli::{CliError, Opened};
 use crate::daemon;
 use crate::ingest::Prepared;
-use crate::replay;
+use crate::{push, replay};
 use crate::store::{Inserted, NewMessage, QuarantineEntry, now_ms, offline};
 
 /// Runs `hl7edge quarantine replay ID`; exit code 1 when the message is
@@ -62,6 +63,12 @@ fn prepare(opened: &Opened, entry: &QuarantineEntry) -> Result<Prepared, CliErro
         interface: s.source.clone(),
         detail: format!("{e:#}"),
     })?;
+    // The table the agent runs: its last pushed mapping when it has one that verifies.
+    if let Some(Ok(key)) = opened.config.hub.push_key.as_deref().map(push::load_key)
+        && let Ok(Some((_, table))) = push::pushed_mapping(&opened.config, &key, &s.source)
+    {
+        iface.mapping.replace(table);
+    }
     Ok(replay::prepare(&iface, entry))
 }
 
