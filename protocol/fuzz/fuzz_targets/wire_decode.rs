@@ -62,4 +62,10 @@ fuzz_target!(|data: &[u8]| {
     spki.extend_from_slice(&[7u8; 32]);
     let key = PushKey::from_spki_der(&spki).expect("an Ed25519 key");
     assert!(push::open(data, &key).is_err());
+    // What a push's signature covers, decoded as if it verified (every change variant, the
+    // replay filter too): refused cleanly, or a bundle whose names were checked.
+    if let Ok(bundle) = push::decode_unverified(data) {
+        assert!(bundle.scope.split('/').count() <= 3, "a checked scope");
+        assert!(bundle.change.listener().len() <= 64, "a checked listener name");
+    }
 });
