@@ -19,8 +19,8 @@ use crate::cli::quarantine::open_entry;
 use crate::cli::{CliError, Opened};
 use crate::daemon;
 use crate::ingest::Prepared;
-use crate::{push, replay};
 use crate::store::{Inserted, NewMessage, QuarantineEntry, now_ms, offline};
+use crate::{push, replay};
 
 /// Runs `hl7edge quarantine replay ID`; exit code 1 when the message is
 /// still rejected.

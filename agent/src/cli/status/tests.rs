@@ -333,42 +333,10 @@ fn records_waiting_for_their_receipt_past_the_timeout_need_attention() {
     );
 }
 
-/// An organization key as `openssl genpkey -algorithm ed25519` makes one: (signer, public PEM).
-fn org_key() -> (hl7edge_protocol::push::PushSigner, String) {
-    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("ed25519 key");
-    let signer =
-        hl7edge_protocol::push::PushSigner::from_pkcs8_der(&pair.serialize_der()).expect("pkcs8");
-    (signer, pair.public_key_pem())
-}
-
 #[test]
 fn status_shows_the_pushed_mapping_and_the_last_push_outcomes_with_the_agent_stopped() {
-    use hl7edge_protocol::push::{Bundle, Change};
-    let fixture = Fixture::new();
-    let (signer, public) = org_key();
-    let key = fixture.dir.path().join("org-push.pub");
-    std::fs::write(&key, public).unwrap();
-    let text = std::fs::read_to_string(&fixture.config).unwrap();
-    let text = text.replacen(
-        "[hub]\n",
-        &format!("[hub]\npush_key = \"{}\"\n", key.display()),
-        1,
-    );
-    std::fs::write(&fixture.config, text).unwrap();
-    let sealed = signer
-        .seal(&Bundle {
-            scope: "acme-health/clinic-12".to_owned(),
-            sequence: 10,
-            issued_at_ms: 0,
-            change: Change::Mapping {
-                listener: "lab".to_owned(),
-                table: crate::cli::testing::mapping("lab-v2"),
-            },
-        })
-        .unwrap();
-    let pushed = fixture.dir.path().join("pushed");
-    std::fs::create_dir_all(&pushed).unwrap();
-    std::fs::write(pushed.join("lab.push"), sealed).unwrap();
+    let mut fixture = Fixture::new();
+    fixture.push_mapping(&crate::cli::testing::mapping("lab-v2"));
     let store = fixture.open();
     let lines = [
         (
