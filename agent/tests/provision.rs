@@ -8,33 +8,7 @@ use hl7edge::config::Config;
 #[test]
 fn a_relative_storage_path_is_written_as_the_absolute_path_the_technician_meant() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = rcgen::generate_simple_self_signed(vec!["hub-ca".into()]).unwrap();
-    std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hl7edge"))
-        .current_dir(dir.path())
-        .args([
-            "provision",
-            "--config",
-            "box/hl7edge.toml",
-            "--org",
-            "acme",
-            "--site",
-            "s1",
-            "--gateway",
-            "gw-1",
-            "--hub",
-            "mqtts://hub.example.org:8883",
-            "--ca",
-            "ca.pem",
-            "--listener",
-            "lab=127.0.0.1:2575",
-            "--allow",
-            "127.0.0.1",
-            "--storage",
-            "data/queue.db",
-        ])
-        .output()
-        .unwrap();
+    let out = provision(dir.path(), &[]);
     assert!(
         out.status.success(),
         "{}",

@@ -59,18 +59,49 @@ pub enum PushCommand {
     Replay(PushReplayArgs),
 }
 
-/// `hl7edge-hub push replay`.
+/// What every push takes: the broker, the signing key, who gets it, its sequence.
 #[derive(Debug, Clone, Args)]
-pub struct PushReplayArgs {
+pub struct PushCommon {
     /// Broker connection (a certificate the broker ACL lets write push topics).
     #[command(flatten)]
     pub broker: BrokerArgs,
-    /// The organization's Ed25519 private key (PKCS#8 PEM).
+    /// The organization's Ed25519 private key (PKCS#8 PEM, e.g. from
+    /// `openssl genpkey -algorithm ed25519`).
     #[arg(long = "signing-key", value_name = "FILE")]
     pub signing_key: PathBuf,
-    /// Who runs it: org, org/site or org/site/gateway (as for `push mapping`).
+    /// Who gets it: org, org/site or org/site/gateway. A site or organization push goes to
+    /// every gateway of it whose retained status the broker holds.
     #[arg(long, value_name = "SCOPE")]
     pub to: String,
+    /// The push's sequence (must be higher than the one the gateways run; default: now in
+    /// Unix ms).
+    #[arg(long = "sequence", value_name = "N")]
+    pub sequence: Option<u64>,
+    /// How long to collect the gateways of a site or organization, and to wait for the broker.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub wait: Duration,
+}
+
+/// `hl7edge-hub push mapping`.
+#[derive(Debug, Clone, Args)]
+pub struct PushMappingArgs {
+    /// Broker, key, scope, sequence.
+    #[command(flatten)]
+    pub common: PushCommon,
+    /// The listener whose table this is.
+    #[arg(long, value_name = "NAME")]
+    pub listener: String,
+    /// The mapping file (CSV, as `[[listener]] mapping` names it).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `hl7edge-hub push replay`.
+#[derive(Debug, Clone, Args)]
+pub struct PushReplayArgs {
+    /// Broker, key, scope, sequence (higher than the last replay the gateways ran).
+    #[command(flatten)]
+    pub common: PushCommon,
     /// Only entries received on this listener (default: every listener).
     #[arg(long, value_name = "NAME")]
     pub listener: Option<String>,
@@ -84,42 +115,6 @@ pub struct PushReplayArgs {
     /// Only entries received before this time (RFC 3339).
     #[arg(long, value_name = "TIME")]
     pub until: Option<jiff::Timestamp>,
-    /// The push's sequence (must be higher than the last replay the gateways ran; default:
-    /// now in Unix ms).
-    #[arg(long = "sequence", value_name = "N")]
-    pub sequence: Option<u64>,
-    /// How long to collect the gateways of a site or organization, and to wait for the broker.
-    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub wait: Duration,
-}
-
-/// `hl7edge-hub push mapping`.
-#[derive(Debug, Clone, Args)]
-pub struct PushMappingArgs {
-    /// Broker connection (a certificate the broker ACL lets write push topics).
-    #[command(flatten)]
-    pub broker: BrokerArgs,
-    /// The organization's Ed25519 private key (PKCS#8 PEM, e.g. from
-    /// `openssl genpkey -algorithm ed25519`).
-    #[arg(long = "signing-key", value_name = "FILE")]
-    pub signing_key: PathBuf,
-    /// Who gets it: org, org/site or org/site/gateway. A site or organization push goes to
-    /// every gateway of it whose retained status the broker holds.
-    #[arg(long, value_name = "SCOPE")]
-    pub to: String,
-    /// The listener whose table this is.
-    #[arg(long, value_name = "NAME")]
-    pub listener: String,
-    /// The push's sequence (must be higher than the one the gateways run; default: now in
-    /// Unix ms).
-    #[arg(long = "sequence", value_name = "N")]
-    pub sequence: Option<u64>,
-    /// How long to collect the gateways of a site or organization, and to wait for the broker.
-    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub wait: Duration,
-    /// The mapping file (CSV, as `[[listener]] mapping` names it).
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
 }
 
 /// The end of `hl7edge-hub ingest --help`.

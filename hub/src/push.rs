@@ -17,13 +17,13 @@ use hl7edge_protocol::topic::GatewayTopics;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject as _;
 
-use crate::cli::{BrokerArgs, PushMappingArgs, PushReplayArgs, fresh_client_id};
+use crate::cli::{PushCommon, PushMappingArgs, PushReplayArgs, fresh_client_id};
 use crate::error::CommandError;
 use crate::mqtt::{SessionEvent, SessionSpec, Subscription};
 
 /// Signs and retains a mapping push; prints one line per gateway.
 pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
-    let signer = signer(&args.signing_key)?;
+    let signer = signer(&args.common.signing_key)?;
     let table = std::fs::read_to_string(&args.file)
         .map_err(|e| CommandError::Usage(format!("cannot read {}: {e}", args.file.display())))?;
     hl7edge_protocol::normalize::mapping::MappingTable::parse(&table).map_err(|e| {
@@ -36,15 +36,13 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
         listener: args.listener.clone(),
         table,
     };
-    let bundle = bundle(&args.to, args.sequence, change);
+    let bundle = bundle(&args.common.to, args.common.sequence, change);
     let sealed = signer
         .seal(&bundle)
         .map_err(|e| CommandError::Usage(format!("cannot sign the push: {e}")))?;
     let listener = args.listener.clone();
     let target = Target {
-        broker: &args.broker,
-        to: &args.to,
-        wait: args.wait,
+        common: &args.common,
         topic_suffix: format!("push/mapping/{listener}"),
     };
     retain(&target, bundle.sequence, &sealed, |t| {
@@ -55,7 +53,7 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
 
 /// Signs and retains a replay push; prints one line per gateway.
 pub async fn replay(args: PushReplayArgs) -> Result<(), CommandError> {
-    let signer = signer(&args.signing_key)?;
+    let signer = signer(&args.common.signing_key)?;
     if let (Some(since), Some(until)) = (args.since, args.until)
         && since >= until
     {
@@ -69,14 +67,16 @@ pub async fn replay(args: PushReplayArgs) -> Result<(), CommandError> {
         since_ms: args.since.map(|t| t.as_millisecond()),
         until_ms: args.until.map(|t| t.as_millisecond()),
     };
-    let bundle = bundle(&args.to, args.sequence, Change::Replay { filter });
+    let bundle = bundle(
+        &args.common.to,
+        args.common.sequence,
+        Change::Replay { filter },
+    );
     let sealed = signer
         .seal(&bundle)
         .map_err(|e| CommandError::Usage(format!("cannot sign the push: {e}")))?;
     let target = Target {
-        broker: &args.broker,
-        to: &args.to,
-        wait: args.wait,
+        common: &args.common,
         topic_suffix: "push/replay".to_owned(),
     };
     retain(
@@ -119,11 +119,9 @@ fn bundle(to: &str, sequence: Option<u64>, change: Change) -> Bundle {
     }
 }
 
-/// Where a push goes: the gateways of `to`, on their topic ending in `topic_suffix`.
+/// Where a push goes: the gateways of `common.to`, on their topic ending in `topic_suffix`.
 struct Target<'a> {
-    broker: &'a BrokerArgs,
-    to: &'a str,
-    wait: Duration,
+    common: &'a PushCommon,
     topic_suffix: String,
 }
 
@@ -135,8 +133,12 @@ async fn retain(
     sealed: &[u8],
     topic_of: impl Fn(&GatewayTopics) -> String,
 ) -> Result<(), CommandError> {
-    let prefix = target.broker.prefix.trim_end_matches('/').to_owned();
-    let levels: Vec<&str> = target.to.split('/').collect();
+    let PushCommon {
+        broker, to, wait, ..
+    } = target.common;
+    let wait = *wait;
+    let prefix = broker.prefix.trim_end_matches('/').to_owned();
+    let levels: Vec<&str> = to.split('/').collect();
     let wild = |i: usize| levels.get(i).copied().unwrap_or("+");
     let status_filter = format!("{prefix}/{}/{}/{}/status", wild(0), wild(1), wild(2));
     let push_filter = format!(
@@ -146,7 +148,7 @@ async fn retain(
         wild(2),
         target.topic_suffix
     );
-    let broker = target.broker.broker(fresh_client_id("push"))?;
+    let broker = broker.broker(fresh_client_id("push"))?;
     let mut session = Subscription::start(
         &broker,
         SessionSpec {
@@ -157,9 +159,9 @@ async fn retain(
     )?;
     let mut gateways = BTreeSet::new();
     if levels.len() == 3 {
-        gateways.insert(target.to.to_owned());
+        gateways.insert(to.clone());
     }
-    let patience = target.wait.max(Duration::from_secs(10));
+    let patience = wait.max(Duration::from_secs(10));
     let connect = tokio::time::Instant::now() + patience;
     // Connected first, then the retained statuses for --wait.
     loop {
@@ -177,7 +179,7 @@ async fn retain(
         }
     }
     if levels.len() < 3 {
-        let until = tokio::time::Instant::now() + target.wait;
+        let until = tokio::time::Instant::now() + wait;
         while let Ok(Some(event)) = tokio::time::timeout_at(until, session.next()).await {
             if let SessionEvent::Publish(p) = event
                 && let Some(gateway) = gateway_of_status(&p.topic, &prefix)
@@ -188,8 +190,7 @@ async fn retain(
     }
     if gateways.is_empty() {
         return Err(CommandError::Usage(format!(
-            "no gateway of {} has a retained status on the broker; push to org/site/gateway by name",
-            target.to
+            "no gateway of {to} has a retained status on the broker; push to org/site/gateway by name"
         )));
     }
     let mut waiting = BTreeSet::new();

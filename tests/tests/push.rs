@@ -8,50 +8,27 @@
 //! table and the hub sees why; the box restarted while the broker is down comes up on the
 //! last pushed table. Every ACKed message reaches the broker exactly once.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use hl7edge_e2e::agent::{Agent, AgentConfig};
-use hl7edge_e2e::broker::{Broker, BrokerOptions};
 use hl7edge_e2e::checker::{self, Acked};
 use hl7edge_e2e::decode;
 use hl7edge_e2e::hl7gen::{self, Kind};
 use hl7edge_e2e::hub::HubTools;
-use hl7edge_e2e::ingest::ACL_TEMPLATE;
 use hl7edge_e2e::mllp::{Sender, SenderConfig};
-use hl7edge_e2e::mqtt::{ClientOptions, Received, Subscriber};
-use hl7edge_e2e::pki::Pki;
+use hl7edge_e2e::mqtt::{Received, Subscriber};
+use hl7edge_e2e::push::{self, PushRig};
 use hl7edge_protocol::wire::Envelope;
 use serde_json::Value;
 
-const RECORDS: &str = "hl7edge/v1/+/+/+/records/#";
 const WAIT: Duration = Duration::from_secs(30);
 
 fn table(label: &str, extra_row: &str) -> String {
     format!(
         "# version: {label}\nkind,local_system,local_code,target_system,target_code\nunit,,mg/dl,UCUM,mg/dL\n{extra_row}"
     )
-}
-
-/// An Ed25519 key pair as central IT makes one, with the README's two `openssl` commands:
-/// (private PKCS#8 PEM, public SPKI PEM).
-fn org_key(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
-    let private = dir.join(format!("{name}.key"));
-    let public = dir.join(format!("{name}.pub"));
-    let openssl = |args: &[&str]| -> Result<()> {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .status()
-            .context("running openssl (Debian's openssl package)")?;
-        ensure!(status.success(), "openssl {args:?}: {status}");
-        Ok(())
-    };
-    let (key, pubkey) = (format!("{name}.key"), format!("{name}.pub"));
-    openssl(&["genpkey", "-algorithm", "ed25519", "-out", &key])?;
-    openssl(&["pkey", "-in", &key, "-pubout", "-out", &pubkey])?;
-    Ok((private, public))
 }
 
 /// The mapping version labels of every record received so far, in arrival order.
@@ -61,22 +38,6 @@ fn versions(received: &[Received]) -> Vec<String> {
         .filter_map(|m| Envelope::decode(&m.payload).ok())
         .flat_map(|e| e.entries.into_iter().map(|x| x.mapping_version.to_string()))
         .collect()
-}
-
-/// The gateway's push report for `lab` in `fleet --json`.
-fn lab_push(fleet: &Value) -> Option<Value> {
-    fn find(v: &Value) -> Option<&Value> {
-        match v {
-            Value::Object(map) => map.get("pushes").or_else(|| map.values().find_map(find)),
-            Value::Array(items) => items.iter().find_map(find),
-            _ => None,
-        }
-    }
-    find(fleet)?
-        .as_array()?
-        .iter()
-        .find(|p| p["listener"] == "lab")
-        .cloned()
 }
 
 /// Waits until `n` records (not MQTT messages: records travel in batches) arrived.
@@ -91,7 +52,7 @@ async fn wait_push(fleet: &HubTools, ok: impl Fn(&Value) -> bool) -> Result<Valu
     let until = tokio::time::Instant::now() + WAIT;
     loop {
         let json = fleet.fleet_json(Duration::from_secs(2)).await?;
-        let push = lab_push(&json);
+        let push = push::report(&json, |p| p["listener"] == "lab");
         if push.as_ref().is_some_and(&ok) {
             return Ok(push.unwrap_or_default());
         }
@@ -120,29 +81,19 @@ async fn send(agent: &Agent, from: u64, n: u64, acked: &mut Vec<String>) -> Resu
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_signed_push_recodes_the_next_message_bad_and_older_pushes_are_refused_and_the_box_boots_on_the_last_good_one()
 -> Result<()> {
-    let pki = Pki::generate()?;
-    let acl = pki.dir().join("mosquitto-acl");
-    std::fs::write(&acl, ACL_TEMPLATE)?;
-    let mut broker = Broker::start_with(
-        &pki,
-        BrokerOptions {
-            extra_config: vec![format!("acl_file {}", acl.display())],
-            ..BrokerOptions::default()
-        },
-    )
-    .await?;
-    let monitor = pki.client("hl7edge-monitor")?;
-    let admin = HubTools::with_identity(&pki, &broker.url(), &pki.client("hl7edge-admin")?)?;
-    let fleet = HubTools::with_identity(&pki, &broker.url(), &monitor)?;
-    let hub = Subscriber::connect(
-        broker.addr(),
-        &ClientOptions::new("push-test-hub", &pki.ca, Some(&monitor)),
-        RECORDS,
-    )
-    .await?;
+    let rig = PushRig::start("push-test-hub")
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let PushRig {
+        pki,
+        mut broker,
+        admin,
+        fleet,
+        hub,
+        org: (org_private, org_public),
+        rogue: rogue_private,
+    } = rig;
     let dir = pki.dir();
-    let (org_private, org_public) = org_key(dir, "org-push")?;
-    let (rogue_private, _) = org_key(dir, "rogue")?;
     let v1 = dir.join("lab-v1.csv");
     let v2 = dir.join("lab-v2.csv");
     let v0 = dir.join("lab-v0.csv");

@@ -12,23 +12,20 @@
 //! and every replayed one reaches the broker exactly once.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use hl7edge_e2e::agent::{Agent, AgentConfig};
-use hl7edge_e2e::broker::{Broker, BrokerOptions};
 use hl7edge_e2e::decode;
 use hl7edge_e2e::hl7gen::{self, Kind, Message};
 use hl7edge_e2e::hub::HubTools;
-use hl7edge_e2e::ingest::ACL_TEMPLATE;
 use hl7edge_e2e::mllp::{Sender, SenderConfig};
-use hl7edge_e2e::mqtt::{ClientOptions, Received, Subscriber};
-use hl7edge_e2e::pki::Pki;
+use hl7edge_e2e::mqtt::{Received, Subscriber};
+use hl7edge_e2e::push::{self, PushRig};
 use hl7edge_protocol::wire::Envelope;
 use serde_json::Value;
 
-const RECORDS: &str = "hl7edge/v1/+/+/+/records/#";
 const WAIT: Duration = Duration::from_secs(30);
 const GATEWAY: &str = "acme-health/clinic-12";
 
@@ -36,23 +33,6 @@ fn table(label: &str, rows: &str) -> String {
     format!(
         "# version: {label}\nkind,local_system,local_code,target_system,target_code\nunit,,mg/dl,UCUM,mg/dL\n{rows}"
     )
-}
-
-/// An Ed25519 key pair made with the README's two `openssl` commands: (private, public).
-fn org_key(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
-    let openssl = |args: &[&str]| -> Result<()> {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .status()
-            .context("running openssl (Debian's openssl package)")?;
-        ensure!(status.success(), "openssl {args:?}: {status}");
-        Ok(())
-    };
-    let (key, pubkey) = (format!("{name}.key"), format!("{name}.pub"));
-    openssl(&["genpkey", "-algorithm", "ed25519", "-out", &key])?;
-    openssl(&["pkey", "-in", &key, "-pubout", "-out", &pubkey])?;
-    Ok((dir.join(key), dir.join(pubkey)))
 }
 
 /// A result coded in the lab's local system: `code` of `99LAB`, which no standard system
@@ -93,27 +73,11 @@ async fn records(hub: &Subscriber, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// The gateway's replay push report in `fleet --json`.
-fn replay_report(fleet: &Value) -> Option<Value> {
-    fn find(v: &Value) -> Option<&Value> {
-        match v {
-            Value::Object(map) => map.get("pushes").or_else(|| map.values().find_map(find)),
-            Value::Array(items) => items.iter().find_map(find),
-            _ => None,
-        }
-    }
-    find(fleet)?
-        .as_array()?
-        .iter()
-        .find(|p| p["change"] == "replay")
-        .cloned()
-}
-
 async fn wait_replay(fleet: &HubTools, ok: impl Fn(&Value) -> bool) -> Result<Value> {
     let until = tokio::time::Instant::now() + WAIT;
     loop {
         let json = fleet.fleet_json(Duration::from_secs(2)).await?;
-        let report = replay_report(&json);
+        let report = push::report(&json, |p| p["change"] == "replay");
         if report.as_ref().is_some_and(&ok) {
             return Ok(report.unwrap_or_default());
         }
@@ -146,29 +110,19 @@ async fn send(agent: &Agent, messages: Vec<Message>) -> Result<(Vec<String>, Vec
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replay_push_turns_quarantined_messages_into_records_once_and_a_redelivery_or_a_forged_replay_runs_nothing()
 -> Result<()> {
-    let pki = Pki::generate()?;
-    let acl = pki.dir().join("mosquitto-acl");
-    std::fs::write(&acl, ACL_TEMPLATE)?;
-    let broker = Broker::start_with(
-        &pki,
-        BrokerOptions {
-            extra_config: vec![format!("acl_file {}", acl.display())],
-            ..BrokerOptions::default()
-        },
-    )
-    .await?;
-    let monitor = pki.client("hl7edge-monitor")?;
-    let admin = HubTools::with_identity(&pki, &broker.url(), &pki.client("hl7edge-admin")?)?;
-    let fleet = HubTools::with_identity(&pki, &broker.url(), &monitor)?;
-    let hub = Subscriber::connect(
-        broker.addr(),
-        &ClientOptions::new("replay-test-hub", &pki.ca, Some(&monitor)),
-        RECORDS,
-    )
-    .await?;
+    let rig = PushRig::start("replay-test-hub")
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let PushRig {
+        pki,
+        broker,
+        admin,
+        fleet,
+        hub,
+        org: (org_private, org_public),
+        rogue: rogue_private,
+    } = rig;
     let dir = pki.dir();
-    let (org_private, org_public) = org_key(dir, "org-push")?;
-    let (rogue_private, _) = org_key(dir, "rogue")?;
     let v1 = dir.join("lab-v1.csv");
     let v2 = dir.join("lab-v2.csv");
     let v3 = dir.join("lab-v3.csv");
