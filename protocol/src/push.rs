@@ -112,7 +112,7 @@ impl ReplayFilter {
 }
 
 impl Change {
-    /// The listener the change is for.
+    /// The listener the change is for (empty for a replay of every listener).
     pub fn listener(&self) -> &str {
         match self {
             Change::Mapping { listener, .. } => listener,

@@ -94,7 +94,8 @@ pub struct Heartbeat {
     /// The hub connection and custody receipts as the gateway sees them.
     pub hub: HubLink,
     /// The outcome of the latest signed push per listener since the agent started, and the
-    /// pushed mapping each listener runs (at most one entry per listener).
+    /// pushed mapping each listener runs (at most one entry per listener, one for a push whose
+    /// listener could not be read, and one for the latest replay push).
     pub pushes: Vec<PushReport>,
 }
 
