@@ -391,6 +391,7 @@ impl Pushes {
             bundle.sequence, bundle.scope
         );
         self.audit("push.applied", detail, now_ms).await;
+        self.run_waiting_replay(now_ms).await;
     }
 
     async fn refuse(

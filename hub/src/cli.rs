@@ -115,6 +115,11 @@ pub struct PushReplayArgs {
     /// Only entries received before this time (RFC 3339).
     #[arg(long, value_name = "TIME")]
     pub until: Option<jiff::Timestamp>,
+    /// Run only once the gateway's listeners (--listener, or every one) run a pushed mapping of
+    /// at least this sequence (the one just pushed): a gateway that was offline may receive
+    /// the replay before the mapping.
+    #[arg(long = "after-mapping", value_name = "SEQUENCE")]
+    pub after_mapping: Option<u64>,
 }
 
 /// The end of `hl7edge-hub ingest --help`.

@@ -70,7 +70,10 @@ pub async fn replay(args: PushReplayArgs) -> Result<(), CommandError> {
     let bundle = bundle(
         &args.common.to,
         args.common.sequence,
-        Change::Replay { filter },
+        Change::Replay {
+            filter,
+            after_mapping: args.after_mapping,
+        },
     );
     let sealed = signer
         .seal(&bundle)

@@ -82,6 +82,10 @@ pub enum Change {
     Replay {
         /// Which open quarantine entries.
         filter: ReplayFilter,
+        /// Run only once the listeners the filter names (every listener without one) run a
+        /// pushed mapping of at least this sequence: retained pushes on different topics
+        /// arrive in no set order, so a replay that follows a mapping push waits for it.
+        after_mapping: Option<u64>,
     },
 }
 
@@ -116,7 +120,7 @@ impl Change {
     pub fn listener(&self) -> &str {
         match self {
             Change::Mapping { listener, .. } => listener,
-            Change::Replay { filter } => filter.listener.as_deref().unwrap_or(""),
+            Change::Replay { filter, .. } => filter.listener.as_deref().unwrap_or(""),
         }
     }
 }
@@ -329,7 +333,7 @@ fn check(bundle: &Bundle) -> Result<(), PushError> {
         return Err(PushError::BadName { what: "scope" });
     }
     let any_listener =
-        matches!(&bundle.change, Change::Replay { filter } if filter.listener.is_none());
+        matches!(&bundle.change, Change::Replay { filter, .. } if filter.listener.is_none());
     if !any_listener && !valid_name(bundle.change.listener(), false) {
         return Err(PushError::BadName { what: "listener" });
     }

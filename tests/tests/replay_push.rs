@@ -4,8 +4,9 @@
 //! listener that quarantines codes its mapping table does not map (`unmapped = "quarantine"`).
 //!
 //! One story, in order: messages with an unmapped local code are answered AE and kept in
-//! quarantine; a mapping push maps the code, and a replay push turns each of them into exactly
-//! one record carrying the new mapping version (counted at the broker); the replay push,
+//! quarantine; a replay push that follows a mapping push waits for it, and once the mapping
+//! push maps the code, turns each of them into exactly one record carrying the new mapping
+//! version (counted at the broker); the replay push,
 //! redelivered after the agent restarts, does not run again (a message quarantined since
 //! stays there although the table now maps it); a replay push with a bad signature is refused
 //! and the hub sees why; a newer replay push replays the rest. Every AA-acknowledged message
@@ -192,11 +193,24 @@ async fn a_replay_push_turns_quarantined_messages_into_records_once_and_a_redeli
     );
     records(&hub, 2).await?;
 
-    // The table maps the code; the replay makes each quarantined message one record.
-    push("mapping", mapping("10", &v2)).await?;
-    let out = push("replay", replay(&org_private, "100")).await?;
+    // Retained pushes reach a box in no set order: a replay that follows a mapping push
+    // waits for it. Once the table maps the code, the replay makes each quarantined message
+    // one record.
+    let mut first = replay(&org_private, "100");
+    first.extend(["--after-mapping".to_owned(), "10".to_owned()]);
+    let out = push("replay", first).await?;
     ensure!(out.contains("pushed sequence 100"), "{out}");
-    let ran = wait_replay(&fleet, |p| p["sequence"] == 100).await?;
+    let waiting = wait_replay(&fleet, |p| p["outcome"] == "waiting").await?;
+    ensure!(waiting["reason"] == "mapping_not_applied", "{waiting}");
+    ensure!(
+        records_seen(&hub.messages()).len() == 2,
+        "nothing replayed yet"
+    );
+    push("mapping", mapping("10", &v2)).await?;
+    let ran = wait_replay(&fleet, |p| {
+        p["sequence"] == 100 && p["outcome"] != "waiting"
+    })
+    .await?;
     ensure!(
         ran["outcome"] == "applied"
             && ran["replay"]["replayed"] == 3

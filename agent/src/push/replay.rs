@@ -6,6 +6,10 @@
 //!   gateway, it came on this gateway's replay topic, the listener it names (if any) is one
 //!   of this configuration, and its sequence is newer than the last replay run
 //!   ([`super::decide`], the no-downgrade rule).
+//! - A replay that follows a mapping push (`after_mapping`) waits until the listeners it
+//!   names run that mapping: retained pushes on different topics reach a box that was
+//!   offline in no set order. It is reported `waiting` and runs when the mapping push is
+//!   applied (or at its next delivery).
 //! - A replay that ran to the end is kept as `pushed/replay.push` (the signed bytes, saved as
 //!   a mapping push is): at start ([`Pushes::restore_replay`]) it is verified again and its
 //!   sequence is the one that ran, so the retained push delivered again on every reconnect
@@ -31,6 +35,8 @@ const FILE: &str = "replay.push";
 pub(super) struct ReplayState {
     pub(super) active: Option<Active>,
     pub(super) report: Option<PushReport>,
+    /// A replay that waits for the mapping push it follows (`after_mapping`).
+    pub(super) waiting: Option<Delivery>,
 }
 
 /// The filter in words for logs and the audit trail: `listener lab, error code 103, received
@@ -99,7 +105,11 @@ impl Pushes {
             }
         };
         let seq = Some(bundle.sequence);
-        let Change::Replay { filter } = &bundle.change else {
+        let Change::Replay {
+            filter,
+            after_mapping,
+        } = &bundle.change
+        else {
             let detail = "the push came on the replay topic and is not a replay".to_owned();
             let refusal = Refusal::new(seq, "wrong_topic", detail);
             return self.refuse_replay(refusal, &digest, now_ms).await;
@@ -131,9 +141,33 @@ impl Pushes {
             }
             Verdict::Apply => {}
         }
+        let listener = filter.listener.clone().unwrap_or_default();
+        if let Some(min) = *after_mapping
+            && !self.mappings_at_least(filter, min)
+        {
+            info!(
+                sequence = bundle.sequence,
+                after_mapping = min,
+                "a replay push waits for the mapping push it follows; it runs once that is applied"
+            );
+            let report = PushReport {
+                listener: listener.clone(),
+                sequence: seq,
+                outcome: "waiting".to_owned(),
+                reason: Some("mapping_not_applied".to_owned()),
+                at_ms: now_ms,
+                mapping_version: self.mapping_version(&listener),
+                change: "replay".to_owned(),
+                replay: None,
+            };
+            self.set_replay_report(report, None);
+            if let Ok(mut s) = self.state.lock() {
+                s.replay.waiting = Some(delivery);
+            }
+            return;
+        }
         let what = describe(filter);
         info!(sequence = bundle.sequence, scope = %bundle.scope, filter = %what, "replaying quarantined messages");
-        let listener = filter.listener.clone().unwrap_or_default();
         let mut report = PushReport {
             listener: listener.clone(),
             sequence: seq,
@@ -192,6 +226,32 @@ impl Pushes {
         };
         self.set_replay_report(report, Some(active));
         self.audit("push.applied", detail, now_ms).await;
+    }
+
+    /// Runs the replay that waited for a mapping push, if one waits (after a mapping push was
+    /// applied).
+    pub(super) async fn run_waiting_replay(&self, now_ms: i64) {
+        let waiting = self
+            .state
+            .lock()
+            .ok()
+            .and_then(|mut s| s.replay.waiting.take());
+        if let Some(delivery) = waiting {
+            self.handle_replay(delivery, now_ms).await;
+        }
+    }
+
+    /// True when the listeners `filter` names (every listener without one) run a pushed
+    /// mapping of sequence `min` or later.
+    fn mappings_at_least(&self, filter: &ReplayFilter, min: u64) -> bool {
+        let Ok(s) = self.state.lock() else {
+            return false;
+        };
+        let runs = |name: &String| s.active.get(name).is_some_and(|a| a.sequence >= min);
+        match &filter.listener {
+            Some(name) => runs(name),
+            None => self.listeners.keys().all(runs),
+        }
     }
 
     fn mapping_version(&self, listener: &str) -> String {

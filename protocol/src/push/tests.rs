@@ -124,7 +124,10 @@ fn replay(sequence: u64, filter: ReplayFilter) -> Bundle {
         scope: "acme-health/clinic-12/gw-1".to_owned(),
         sequence,
         issued_at_ms: 1_700_000_000_000,
-        change: Change::Replay { filter },
+        change: Change::Replay {
+            filter,
+            after_mapping: Some(sequence / 2),
+        },
     }
 }
 
