@@ -146,6 +146,8 @@ pub struct Listener {
     pub drift_learning_messages: NonZeroU16,
     /// Whether the silent-feed watch (`[silence]`) covers this listener (`silence`).
     pub silence: bool,
+    /// What a message with a code the mapping table does not map gets (`unmapped`).
+    pub unmapped: UnmappedPolicy,
     /// MLLP over TLS, if configured.
     pub tls: Option<ListenerTls>,
 }
@@ -246,6 +248,18 @@ impl AckMode {
             AckMode::Original => "original",
         }
     }
+}
+
+/// What a listener does with a message carrying a local code its mapping table does not map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnmappedPolicy {
+    /// Store it (AA); the code is counted as unmapped and reported to the hub.
+    #[default]
+    Accept,
+    /// Answer AE (ERR 103, table value not found) and keep it in quarantine, to be replayed
+    /// once the table maps the code (`hl7edge quarantine replay`, or a replay push).
+    Quarantine,
 }
 
 /// The MQTT connection to the hub.

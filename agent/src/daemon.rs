@@ -358,6 +358,7 @@ pub(crate) fn interface(config: &Config, l: &config::Listener) -> anyhow::Result
             gateway: gateway_name(config),
             include_raw: l.include_raw,
         },
+        quarantine_unmapped: l.unmapped == config::UnmappedPolicy::Quarantine,
     })
 }
 

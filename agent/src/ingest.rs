@@ -38,6 +38,9 @@ pub struct Interface {
     pub drift: Mutex<DriftWatch>,
     /// What the hub takes in one payload, for the size check.
     pub payload: PayloadLimit,
+    /// A message with a code the mapping table does not map goes to quarantine (AE, ERR 103)
+    /// instead of being stored (`unmapped = "quarantine"`).
+    pub quarantine_unmapped: bool,
 }
 
 /// The mapping table an interface codes with. Each message takes the table current when its
@@ -212,6 +215,22 @@ pub fn prepare(iface: &Interface, raw: &[u8], peer: &str, stamp: &Stamp, ids: &A
     };
     let normalized = normalize::normalize(&msg, validation.issues.clone(), &ctx);
     count_unmapped(iface, &normalized);
+    if iface.quarantine_unmapped
+        && let Some((system, code)) = normalized.unmapped.first()
+    {
+        let issue = Issue::error(
+            ErrorCode::TableValueNotFound,
+            hl7edge_protocol::hl7::Location::default(),
+            format!(
+                "code {code} of system {} is not in the mapping table {} ({} unmapped code(s)); \
+                 the listener quarantines unmapped codes",
+                system.hl7_code(),
+                mapping.version(),
+                normalized.unmapped.len()
+            ),
+        );
+        return refuse(vec![issue]);
+    }
     let stored = StoredRecord {
         mapping_version: mapping.version().clone(),
         record: normalized.record,
@@ -488,6 +507,7 @@ BTS|1\rFTS|1\r";
                 gateway: "acme/clinic-12/gw-1".to_string(),
                 include_raw: false,
             },
+            quarantine_unmapped: false,
         }
     }
 
@@ -530,6 +550,41 @@ BTS|1\rFTS|1\r";
         let msg = Message::parse(first.as_bytes()).unwrap();
         let (start, end) = msh7_span(&msg, first.as_bytes()).unwrap();
         assert_eq!(&first[start..end], "20240102123045");
+    }
+
+    #[test]
+    fn a_listener_that_quarantines_unmapped_codes_answers_ae_103_until_its_table_maps_the_code() {
+        let raw = b"MSH|^~\\&|LIS|LAB|GW|CLINIC|20240102123045||ORU^R01|U1|P|2.5.1\r\
+PID|1||1^^^H^MR\rOBR|1\rOBX|1|NM|GLU^Glucose^99LAB||5.4|mmol/L|||||F\r";
+        let stamp = Stamp {
+            now_ms: 1_700_000_000_000,
+            dtm: "20231114221320+0000".to_string(),
+        };
+        let strict = Interface {
+            quarantine_unmapped: true,
+            ..interface()
+        };
+        let at = |iface: &Interface| prepare(iface, raw, "peer", &stamp, &AckIds::default());
+        let Prepared::Quarantine(entry) = at(&strict) else {
+            panic!("an unmapped code is quarantined");
+        };
+        assert_eq!(entry.error_code, 103, "{}", entry.error);
+        assert!(entry.error.contains("GLU"), "{}", entry.error);
+        assert!(
+            answer(&entry.ack).contains("|103^"),
+            "{}",
+            answer(&entry.ack)
+        );
+        assert!(
+            matches!(at(&interface()), Prepared::Store { .. }),
+            "accepted by default"
+        );
+        let table = MappingTable::parse(
+            "kind,local_system,local_code,target_system,target_code\ncode,99LAB,GLU,LN,2345-7\n",
+        )
+        .unwrap();
+        strict.mapping.replace(table);
+        assert!(matches!(at(&strict), Prepared::Store { .. }), "mapped now");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod notify;
 pub mod provision;
 pub mod push;
 pub mod record_text;
+pub mod replay;
 pub mod send;
 pub mod service_account;
 pub mod signals;

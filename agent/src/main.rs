@@ -47,7 +47,7 @@ enum Command {
     /// each check as OK/WARN/FAIL with the fix.
     Doctor(hl7edge::doctor::DoctorArgs),
     /// Create the device key, CSR and configuration; or install the signed certificate.
-    Provision(hl7edge::provision::ProvisionArgs),
+    Provision(Box<hl7edge::provision::ProvisionArgs>),
     /// See the whole path on this machine: simulated senders, the gateway,
     /// an in-process MQTT broker and a hub-side subscriber (synthetic data).
     #[cfg(feature = "demo")]

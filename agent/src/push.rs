@@ -1,4 +1,5 @@
-//! Signed pushes on the box: verify, decide, keep the last-known-good copy, swap the mapping.
+//! Signed pushes on the box: verify, decide, keep the last-known-good copy, swap the mapping;
+//! a replay push re-runs quarantined messages (`push/replay.rs`).
 //!
 //! This module verifies every push and applies the checks every kind shares (scope, topic,
 //! listener, sequence), then dispatches on the kind: a mapping table here, a listener's
@@ -135,6 +136,7 @@ struct State {
     active: BTreeMap<String, Active>,
     reports: BTreeMap<String, PushReport>,
     refused: HashSet<String>,
+    replay: replay::ReplayState,
 }
 
 impl std::fmt::Debug for Pushes {
@@ -167,13 +169,16 @@ impl Pushes {
         }
     }
 
-    /// The latest outcome per listener, for the heartbeat, with what each listener runs now
-    /// (settings hash, switch).
+    /// The latest outcome per listener (and of the latest replay push), for the heartbeat, with
+    /// what each listener runs now (settings hash, switch).
     pub fn reports(&self) -> Vec<PushReport> {
         let mut reports: Vec<PushReport> = self
             .state
             .lock()
-            .map(|s| s.reports.values().cloned().collect())
+            .map(|s| {
+                let replay = s.replay.report.iter().cloned();
+                s.reports.values().cloned().chain(replay).collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         for r in &mut reports {
             if let Some(running) = self
@@ -181,6 +186,7 @@ impl Pushes {
                 .get()
                 .and_then(|h| h.get(&r.listener))
                 .map(ListenerHandle::running)
+                && r.change != "replay"
             {
                 r.config_hash = running.target.config.settings_hash();
                 r.disabled = !running.target.enabled;
@@ -197,6 +203,7 @@ impl Pushes {
     /// At start: the last applied push of each listener, verified again, replaces the table of
     /// the configuration. A copy that no longer verifies is named and left aside.
     pub fn restore(&self, now_ms: i64) {
+        self.restore_replay();
         for (name, shared) in &self.listeners {
             let path = self.dir.join(format!("{name}.push"));
             let payload = match std::fs::read(&path) {
@@ -249,6 +256,9 @@ impl Pushes {
         if !self.topics.is_push(&delivery.topic) {
             debug!(topic = %delivery.topic, "not a push topic of this gateway");
             return;
+        }
+        if delivery.topic == self.topics.push_replay() {
+            return self.handle_replay(delivery, now_ms).await;
         }
         let digest = push::digest(&delivery.payload);
         if self.state.lock().is_ok_and(|s| s.refused.contains(&digest)) {
@@ -326,6 +336,11 @@ impl Pushes {
             Change::Listener { .. } | Change::Switch { .. } => {
                 listener::apply(self, pushed).await;
             }
+            Change::Replay { .. } => {
+                let detail = "a replay comes on the gateway's push/replay topic";
+                self.refuse(to, "wrong_topic", detail, &digest, now_ms)
+                    .await;
+            }
         }
     }
 
@@ -366,6 +381,7 @@ impl Pushes {
             bundle.sequence, bundle.scope
         );
         self.audit("push.applied", detail, now_ms).await;
+        self.run_waiting_replay(now_ms).await;
     }
 
     /// Writes the signed bytes of a `kind` push for `listener` as its last-known-good copy.
@@ -426,6 +442,7 @@ impl Pushes {
                 .or_else(|| configured.map(ListenerConfig::settings_hash))
                 .unwrap_or_default(),
             disabled: running.is_some_and(|r| !r.target.enabled),
+            replay: None,
         }
     }
 
@@ -538,6 +555,34 @@ fn save(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// The pushed mapping `listener` of `config` boots with, read by another process (`status`,
+/// `quarantine replay`): its sequence and table, verified with `key` as the agent verifies it
+/// at start. `Ok(None)`: no pushed copy (the configured table runs); `Err`: a copy that does
+/// not verify (the agent serves on the configured table and says why).
+pub fn pushed_mapping(
+    config: &Config,
+    key: &PushKey,
+    listener: &str,
+) -> Result<Option<(u64, MappingTable)>, String> {
+    let path = dir(config).join(format!("{listener}.push"));
+    let payload = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let bundle = push::open(&payload, key).map_err(|e| e.to_string())?;
+    let g = &config.gateway;
+    if !push::covers(&bundle.scope, &g.org, &g.site, &g.id) {
+        return Err(format!("the copy is for {:?}", bundle.scope));
+    }
+    match bundle.change {
+        Change::Mapping { listener: l, table } if l == listener => MappingTable::parse(&table)
+            .map(|t| Some((bundle.sequence, t)))
+            .map_err(|e| e.to_string()),
+        _ => Err("the copy is not this listener's mapping".to_owned()),
+    }
+}
+
 /// Applies pushes as they arrive until shutdown.
 pub async fn run(
     pushes: Arc<Pushes>,
@@ -554,6 +599,8 @@ pub async fn run(
         }
     }
 }
+
+mod replay;
 
 #[cfg(test)]
 mod tests;

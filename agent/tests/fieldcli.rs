@@ -36,6 +36,7 @@ fn lab() -> Interface {
             gateway: "acme-health/clinic-12/gw-0001".into(),
             include_raw: false,
         },
+        quarantine_unmapped: false,
     }
 }
 

@@ -56,6 +56,10 @@ pub enum PushCommand {
     /// A mapping table for one listener: the gateways verify the signature, refuse an older
     /// sequence, check the table as `doctor` would, and code the next message with it.
     Mapping(PushMappingArgs),
+    /// Re-run quarantined messages on the gateways (after a mapping push fixed what put them
+    /// there): the entries the filter takes are checked again with the mapping each listener
+    /// runs now, and those that pass become records. Once per sequence.
+    Replay(PushReplayArgs),
     /// A listener's settings (a TOML file with keys of the agent's `[[listener]]`: bind,
     /// allow, max_frame, idle_timeout, max_connections, tls), or the listener switched off
     /// (--disable) or on (--enable). The gateways bind the new socket before closing the old
@@ -67,27 +71,13 @@ pub enum PushCommand {
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["file", "disable", "enable"])))]
 pub struct PushListenerArgs {
-    /// Broker connection (a certificate the broker ACL lets write push topics).
+    /// Broker, key, scope, sequence (higher than the one the gateways run for this listener's
+    /// settings, or its switch).
     #[command(flatten)]
-    pub broker: BrokerArgs,
-    /// The organization's Ed25519 private key (PKCS#8 PEM, e.g. from
-    /// `openssl genpkey -algorithm ed25519`).
-    #[arg(long = "signing-key", value_name = "FILE")]
-    pub signing_key: PathBuf,
-    /// Who gets it: org, org/site or org/site/gateway. A site or organization push goes to
-    /// every gateway of it whose retained status the broker holds.
-    #[arg(long, value_name = "SCOPE")]
-    pub to: String,
+    pub common: PushCommon,
     /// The listener (`[[listener]] name`).
     #[arg(long, value_name = "NAME")]
     pub listener: String,
-    /// The push's sequence (must be higher than the one the gateways run for this listener's
-    /// settings, or its switch; default: now in Unix ms).
-    #[arg(long = "sequence", value_name = "N")]
-    pub sequence: Option<u64>,
-    /// How long to collect the gateways of a site or organization, and to wait for the broker.
-    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
-    pub wait: Duration,
     /// Switch the listener off: it closes its port (new connections are refused, senders queue
     /// on their side); open connections finish the message in hand and close.
     #[arg(long)]
@@ -100,9 +90,9 @@ pub struct PushListenerArgs {
     pub file: Option<PathBuf>,
 }
 
-/// `hl7edge-hub push mapping`.
+/// What every push takes: the broker, the signing key, who gets it, its sequence.
 #[derive(Debug, Clone, Args)]
-pub struct PushMappingArgs {
+pub struct PushCommon {
     /// Broker connection (a certificate the broker ACL lets write push topics).
     #[command(flatten)]
     pub broker: BrokerArgs,
@@ -114,9 +104,6 @@ pub struct PushMappingArgs {
     /// every gateway of it whose retained status the broker holds.
     #[arg(long, value_name = "SCOPE")]
     pub to: String,
-    /// The listener whose table this is.
-    #[arg(long, value_name = "NAME")]
-    pub listener: String,
     /// The push's sequence (must be higher than the one the gateways run; default: now in
     /// Unix ms).
     #[arg(long = "sequence", value_name = "N")]
@@ -124,9 +111,46 @@ pub struct PushMappingArgs {
     /// How long to collect the gateways of a site or organization, and to wait for the broker.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub wait: Duration,
+}
+
+/// `hl7edge-hub push mapping`.
+#[derive(Debug, Clone, Args)]
+pub struct PushMappingArgs {
+    /// Broker, key, scope, sequence.
+    #[command(flatten)]
+    pub common: PushCommon,
+    /// The listener whose table this is.
+    #[arg(long, value_name = "NAME")]
+    pub listener: String,
     /// The mapping file (CSV, as `[[listener]] mapping` names it).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+/// `hl7edge-hub push replay`.
+#[derive(Debug, Clone, Args)]
+pub struct PushReplayArgs {
+    /// Broker, key, scope, sequence (higher than the last replay the gateways ran).
+    #[command(flatten)]
+    pub common: PushCommon,
+    /// Only entries received on this listener (default: every listener).
+    #[arg(long, value_name = "NAME")]
+    pub listener: Option<String>,
+    /// Only entries refused with this HL7 error code (103: a code the mapping table did not
+    /// map, on a listener with `unmapped = "quarantine"`).
+    #[arg(long = "error-code", value_name = "CODE")]
+    pub error_code: Option<u16>,
+    /// Only entries received at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<jiff::Timestamp>,
+    /// Only entries received before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<jiff::Timestamp>,
+    /// Run only once the gateway's listeners (--listener, or every one) run a pushed mapping of
+    /// at least this sequence (the one just pushed): a gateway that was offline may receive
+    /// the replay before the mapping.
+    #[arg(long = "after-mapping", value_name = "SEQUENCE")]
+    pub after_mapping: Option<u64>,
 }
 
 /// The end of `hl7edge-hub ingest --help`.

@@ -34,6 +34,9 @@ fn main() -> ExitCode {
             Command::Push(hl7edge_hub::cli::PushCommand::Listener(args)) => {
                 hl7edge_hub::push::listener(args).await
             }
+            Command::Push(hl7edge_hub::cli::PushCommand::Replay(args)) => {
+                hl7edge_hub::push::replay(args).await
+            }
         }
     });
     match result {

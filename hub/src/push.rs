@@ -1,6 +1,7 @@
 //! `hl7edge-hub push`: signs a change (a mapping table, a listener's settings, a listener's
-//! switch) with the organization's key and retains it on the push topic of every gateway it is
-//! for (see `hl7edge_protocol::push` for the contract).
+//! switch, a replay of quarantined messages) with the organization's key and retains it on the
+//! push topic of every gateway it is for (see `hl7edge_protocol::push` for the contract):
+//! `push/{kind}/{listener}`, and a replay on `push/replay`.
 //!
 //! A push for one gateway goes to its topic; for a site or the organization, to the topics of
 //! the gateways whose retained status the broker holds under it (a gateway never seen there
@@ -10,18 +11,20 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use hl7edge_protocol::push::{Bundle, Change, PushSigner};
+use hl7edge_protocol::push::{Bundle, Change, PushSigner, ReplayFilter};
 use hl7edge_protocol::topic::GatewayTopics;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject as _;
 
-use crate::cli::{BrokerArgs, PushListenerArgs, PushMappingArgs, fresh_client_id};
+use crate::cli::{
+    BrokerArgs, PushCommon, PushListenerArgs, PushMappingArgs, PushReplayArgs, fresh_client_id,
+};
 use crate::error::CommandError;
 use crate::mqtt::{SessionEvent, SessionSpec, Subscription};
 
 /// Signs and retains a mapping push; prints one line per gateway.
 pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
-    let signer = signer(&args.signing_key)?;
+    let signer = signer(&args.common.signing_key)?;
     let table = std::fs::read_to_string(&args.file)
         .map_err(|e| CommandError::Usage(format!("cannot read {}: {e}", args.file.display())))?;
     hl7edge_protocol::normalize::mapping::MappingTable::parse(&table).map_err(|e| {
@@ -34,18 +37,12 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
         listener: args.listener.clone(),
         table,
     };
-    let target = Target {
-        broker: &args.broker,
-        to: &args.to,
-        sequence: args.sequence,
-        wait: args.wait,
-    };
-    retain(&signer, target, change).await
+    retain(&signer, Target::of(&args.common), change).await
 }
 
 /// Signs and retains a listener push (settings, or the switch); prints one line per gateway.
 pub async fn listener(args: PushListenerArgs) -> Result<(), CommandError> {
-    let signer = signer(&args.signing_key)?;
+    let signer = signer(&args.common.signing_key)?;
     let change = match &args.file {
         Some(file) => {
             let settings = std::fs::read_to_string(file)
@@ -62,13 +59,29 @@ pub async fn listener(args: PushListenerArgs) -> Result<(), CommandError> {
             enabled: args.enable,
         },
     };
-    let target = Target {
-        broker: &args.broker,
-        to: &args.to,
-        sequence: args.sequence,
-        wait: args.wait,
+    retain(&signer, Target::of(&args.common), change).await
+}
+
+/// Signs and retains a replay push; prints one line per gateway.
+pub async fn replay(args: PushReplayArgs) -> Result<(), CommandError> {
+    let signer = signer(&args.common.signing_key)?;
+    if let (Some(since), Some(until)) = (args.since, args.until)
+        && since >= until
+    {
+        return Err(CommandError::Usage(format!(
+            "--since {since} is not before --until {until}: the replay would take nothing"
+        )));
+    }
+    let change = Change::Replay {
+        filter: ReplayFilter {
+            listener: args.listener.clone(),
+            error_code: args.error_code,
+            since_ms: args.since.map(|t| t.as_millisecond()),
+            until_ms: args.until.map(|t| t.as_millisecond()),
+        },
+        after_mapping: args.after_mapping,
     };
-    retain(&signer, target, change).await
+    retain(&signer, Target::of(&args.common), change).await
 }
 
 /// The keys of an agent's `[[listener]]` table (the gateway checks the values, as its
@@ -136,6 +149,26 @@ struct Target<'a> {
     wait: Duration,
 }
 
+impl Target<'_> {
+    fn of(common: &PushCommon) -> Target<'_> {
+        Target {
+            broker: &common.broker,
+            to: &common.to,
+            sequence: common.sequence,
+            wait: common.wait,
+        }
+    }
+}
+
+/// The topic of `change` below a gateway's root (or, with `+` levels, below a filter's):
+/// `push/{kind}/{listener}`, and `push/replay` for a replay (one per gateway).
+fn push_suffix(change: &Change) -> String {
+    match change {
+        Change::Replay { .. } => "push/replay".to_owned(),
+        _ => format!("push/{}/{}", change.kind(), change.listener()),
+    }
+}
+
 /// Signs `change` and retains it on the push topic of every gateway `target` covers; reads each
 /// back from the broker before it says it is done.
 async fn retain(
@@ -149,8 +182,18 @@ async fn retain(
         sequence,
         wait,
     } = target;
-    let kind = change.kind();
-    let listener = change.listener().to_owned();
+    let suffix = push_suffix(&change);
+    let topic_of = {
+        let (kind, listener) = (change.kind(), change.listener().to_owned());
+        let replay = matches!(change, Change::Replay { .. });
+        move |t: GatewayTopics| {
+            if replay {
+                t.push_replay()
+            } else {
+                t.push(kind, &listener)
+            }
+        }
+    };
     let sequence = sequence
         .unwrap_or_else(|| u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0));
     let bundle = Bundle {
@@ -167,7 +210,7 @@ async fn retain(
     let wild = |i: usize| levels.get(i).copied().unwrap_or("+");
     let status_filter = format!("{prefix}/{}/{}/{}/status", wild(0), wild(1), wild(2));
     let push_filter = format!(
-        "{prefix}/{}/{}/{}/push/{kind}/{listener}",
+        "{prefix}/{}/{}/{}/{suffix}",
         wild(0),
         wild(1),
         wild(2),
@@ -224,9 +267,9 @@ async fn retain(
         let (Some(org), Some(site), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
-        let topic = GatewayTopics::new(&prefix, org, site, id).push(kind, &listener);
+        let topic = topic_of(GatewayTopics::new(&prefix, org, site, id));
         session
-            .publish_retained(&topic, sealed.clone())
+            .publish_retained(&topic, sealed.to_vec())
             .await
             .map_err(|e| CommandError::Broker(format!("cannot publish to {topic}: {e}")))?;
         waiting.insert(topic);
@@ -234,7 +277,7 @@ async fn retain(
     let until = tokio::time::Instant::now() + wait.max(Duration::from_secs(10));
     while !waiting.is_empty() {
         match tokio::time::timeout_at(until, session.next()).await {
-            Ok(Some(SessionEvent::Publish(p))) if p.payload.as_ref() == sealed.as_slice() => {
+            Ok(Some(SessionEvent::Publish(p))) if p.payload.as_ref() == sealed => {
                 if waiting.remove(p.topic.as_str()) {
                     println!("pushed sequence {sequence} to {}", p.topic);
                 }

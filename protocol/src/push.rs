@@ -1,5 +1,6 @@
 //! Signed pushes: a change central IT sends to gateways through the broker (a mapping table for
-//! one listener, a listener's settings, a listener switched off or on), signed with the
+//! one listener, a listener's settings, a listener switched off or on, or a replay of quarantined
+//! messages by filter), signed with the
 //! organization's Ed25519 key.
 //!
 //! # The contract
@@ -9,7 +10,9 @@
 //!   QoS 1, **retained**: a gateway that was
 //!   offline gets the latest push when it connects. Only the hub may publish there (broker ACL);
 //!   a gateway reads its own subtree only. A push for a site or the whole organization is the
-//!   same signed bytes retained on each gateway's topic.
+//!   same signed bytes retained on each gateway's topic. A replay
+//!   ([`Change::Replay`]) is retained on `{prefix}/{org}/{site}/{gateway}/push/replay`
+//!   ([`crate::topic::GatewayTopics::push_replay`]): one per gateway, the latest wins.
 //! - **Signature**: Ed25519 over [`SIGNING_CONTEXT`] followed by the encoded [`Bundle`]. The
 //!   gateway pins the organization's public key ([`PushKey`]); a push whose signature does not
 //!   verify with it is refused whatever it says.
@@ -93,28 +96,68 @@ pub enum Change {
         /// Accepting connections or not.
         enabled: bool,
     },
+    /// Run the quarantined messages that match `filter` through their listener's ingest step
+    /// again, with the mapping it runs now; those that now pass become records. Run once per
+    /// sequence (a redelivery is no change).
+    Replay {
+        /// Which open quarantine entries.
+        filter: ReplayFilter,
+        /// Run only once the listeners the filter names (every listener without one) run a
+        /// pushed mapping of at least this sequence: retained pushes on different topics
+        /// arrive in no set order, so a replay that follows a mapping push waits for it.
+        after_mapping: Option<u64>,
+    },
+}
+
+/// Which open quarantine entries a replay takes; every condition given must hold (none given:
+/// every open entry). No PHI: names, an HL7 error code and times.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayFilter {
+    /// Only entries received on this listener.
+    pub listener: Option<String>,
+    /// Only entries refused with this HL7 table 0357 error code (103: a code not in the
+    /// mapping table, with `unmapped = "quarantine"`).
+    pub error_code: Option<u16>,
+    /// Only entries received at or after this time, Unix ms.
+    pub since_ms: Option<i64>,
+    /// Only entries received before this time, Unix ms.
+    pub until_ms: Option<i64>,
+}
+
+impl ReplayFilter {
+    /// True when an entry received on `listener` at `received_at_ms` and refused with
+    /// `error_code` is taken.
+    pub fn matches(&self, listener: &str, error_code: u16, received_at_ms: i64) -> bool {
+        self.listener.as_deref().is_none_or(|l| l == listener)
+            && self.error_code.is_none_or(|c| c == error_code)
+            && self.since_ms.is_none_or(|t| received_at_ms >= t)
+            && self.until_ms.is_none_or(|t| received_at_ms < t)
+    }
 }
 
 /// How many [`Change`] variants this crate knows (a larger variant index is a change of a later
 /// release).
-const KNOWN_CHANGES: u32 = 3;
+const KNOWN_CHANGES: u32 = 4;
 
 impl Change {
-    /// The listener the change is for.
+    /// The listener the change is for (empty for a replay of every listener).
     pub fn listener(&self) -> &str {
         match self {
             Change::Mapping { listener, .. }
             | Change::Listener { listener, .. }
             | Change::Switch { listener, .. } => listener,
+            Change::Replay { filter, .. } => filter.listener.as_deref().unwrap_or(""),
         }
     }
 
-    /// The kind of change, as its topic level names it: `mapping`, `listener` or `switch`.
+    /// The kind of change, as its topic level names it: `mapping`, `listener`, `switch` or
+    /// `replay`.
     pub fn kind(&self) -> &'static str {
         match self {
             Change::Mapping { .. } => "mapping",
             Change::Listener { .. } => "listener",
             Change::Switch { .. } => "switch",
+            Change::Replay { .. } => "replay",
         }
     }
 }
@@ -309,8 +352,12 @@ pub fn encode_bundle(bundle: &Bundle) -> Result<Vec<u8>, PushError> {
 }
 
 /// Decodes and checks the bundle inside a push (after its signature verified: [`open`] is what
-/// the gateway calls; this is its decoding half, public for fuzzing).
+/// the gateway calls; this is its decoding half, public for fuzzing and tests: never trust its
+/// result on its own).
 pub fn decode_bundle(bytes: &[u8]) -> Result<Bundle, PushError> {
+    if bytes.len() > MAX_PUSH_BYTES {
+        return Err(PushError::TooLarge(bytes.len()));
+    }
     let (bundle, rest) = match postcard::take_from_bytes::<Bundle>(bytes) {
         Ok(decoded) => decoded,
         Err(e) => {
@@ -357,7 +404,9 @@ fn check(bundle: &Bundle) -> Result<(), PushError> {
     if levels.len() > 3 || !levels.iter().all(|l| valid_name(l, true)) {
         return Err(PushError::BadName { what: "scope" });
     }
-    if !valid_name(bundle.change.listener(), false) {
+    let any_listener =
+        matches!(&bundle.change, Change::Replay { filter, .. } if filter.listener.is_none());
+    if !any_listener && !valid_name(bundle.change.listener(), false) {
         return Err(PushError::BadName { what: "listener" });
     }
     Ok(())

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 pub use heartbeat::{
     Counters, Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, HubLink,
-    MAX_HEARTBEAT_BYTES, PushReport, QuarantineHold, QueueStats, Refusing, Rhythm, SetAsideFiles,
-    SourceStats, StorageStats, TelemetryError, UnmappedCode, ratio,
+    MAX_HEARTBEAT_BYTES, PushReport, QuarantineHold, QueueStats, Refusing, ReplayCounts, Rhythm,
+    SetAsideFiles, SourceStats, StorageStats, TelemetryError, UnmappedCode, ratio,
 };
 
 /// [`Status::reason`] of the offline status a gateway leaves with the broker as its MQTT last

@@ -94,6 +94,12 @@ impl GatewayTopics {
         format!("{}/push/{kind}/{listener}", self.root)
     }
 
+    /// Where the hub retains a signed replay push for this gateway (see `crate::push`): one
+    /// retained message per gateway, the latest replay replaces the one before.
+    pub fn push_replay(&self) -> String {
+        format!("{}/push/replay", self.root)
+    }
+
     /// The gateway's subscription to every push meant for it.
     pub fn push_filter(&self) -> String {
         format!("{}/push/#", self.root)

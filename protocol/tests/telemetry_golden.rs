@@ -120,17 +120,35 @@ fn sample_heartbeat() -> Heartbeat {
             last_puback_at_ms: Some(1_795_345_299_000),
             last_receipt_at_ms: Some(1_795_345_299_500),
         },
-        pushes: vec![hl7edge_protocol::telemetry::PushReport {
-            listener: "lab".into(),
-            sequence: Some(1_795_345_000_000),
-            outcome: "rejected".into(),
-            reason: Some("downgrade".into()),
-            at_ms: 1_795_345_100_000,
-            mapping_version: "2026-03-lab-v4+0123456789abcdef".into(),
-            change: "listener".into(),
-            config_hash: "0123456789abcdef".into(),
-            disabled: true,
-        }],
+        pushes: vec![
+            hl7edge_protocol::telemetry::PushReport {
+                listener: "lab".into(),
+                sequence: Some(1_795_345_000_000),
+                outcome: "rejected".into(),
+                reason: Some("downgrade".into()),
+                at_ms: 1_795_345_100_000,
+                mapping_version: "2026-03-lab-v4+0123456789abcdef".into(),
+                change: "listener".into(),
+                config_hash: "0123456789abcdef".into(),
+                disabled: true,
+                replay: None,
+            },
+            hl7edge_protocol::telemetry::PushReport {
+                listener: String::new(),
+                sequence: Some(1_795_345_050_000),
+                outcome: "applied".into(),
+                reason: None,
+                at_ms: 1_795_345_150_000,
+                mapping_version: String::new(),
+                change: "replay".into(),
+                config_hash: String::new(),
+                disabled: false,
+                replay: Some(hl7edge_protocol::telemetry::ReplayCounts {
+                    replayed: 12,
+                    still_quarantined: 1,
+                }),
+            },
+        ],
     }
 }
 

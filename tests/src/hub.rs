@@ -148,8 +148,9 @@ impl HubTools {
         self.push("listener", extra).await
     }
 
-    /// Runs `push KIND EXTRA...` to completion and returns what it printed.
-    async fn push(&self, kind: &str, extra: &[&str]) -> Result<String, HubError> {
+    /// Runs `push KIND EXTRA...` to completion (`mapping`, `listener`, `replay`, with their
+    /// flags) and returns what it printed.
+    pub async fn push(&self, kind: &str, extra: &[&str]) -> Result<String, HubError> {
         let name = format!("push-{}", unique());
         let stdout = self.dir.path().join(format!("{name}.out"));
         let log = self.dir.path().join(format!("{name}.log"));

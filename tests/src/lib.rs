@@ -49,6 +49,7 @@ pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod puback_gate;
+pub mod push;
 pub mod pytools;
 pub mod readme;
 pub mod rig;

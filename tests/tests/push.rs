@@ -8,35 +8,27 @@
 //! table and the hub sees why; the box restarted while the broker is down comes up on the
 //! last pushed table. Every ACKed message reaches the broker exactly once.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use hl7edge_e2e::agent::{Agent, AgentConfig};
-use hl7edge_e2e::broker::{Broker, BrokerOptions};
 use hl7edge_e2e::checker::{self, Acked};
 use hl7edge_e2e::decode;
 use hl7edge_e2e::hl7gen::{self, Kind};
 use hl7edge_e2e::hub::HubTools;
-use hl7edge_e2e::ingest::ACL_TEMPLATE;
 use hl7edge_e2e::mllp::{Sender, SenderConfig};
-use hl7edge_e2e::mqtt::{ClientOptions, Received, Subscriber};
-use hl7edge_e2e::pki::{self, Pki};
+use hl7edge_e2e::mqtt::{Received, Subscriber};
+use hl7edge_e2e::push::{self, PushRig};
 use hl7edge_protocol::wire::Envelope;
 use serde_json::Value;
 
-const RECORDS: &str = "hl7edge/v1/+/+/+/records/#";
 const WAIT: Duration = Duration::from_secs(30);
 
 fn table(label: &str, extra_row: &str) -> String {
     format!(
         "# version: {label}\nkind,local_system,local_code,target_system,target_code\nunit,,mg/dl,UCUM,mg/dL\n{extra_row}"
     )
-}
-
-/// An Ed25519 key pair as central IT makes one (see [`pki::org_push_key`]).
-fn org_key(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
-    pki::org_push_key(dir, name).context("making a push key (Debian's openssl package)")
 }
 
 /// The mapping version labels of every record received so far, in arrival order.
@@ -57,7 +49,18 @@ async fn records(hub: &Subscriber, n: usize, wait: Duration) -> Result<()> {
 }
 
 async fn wait_push(fleet: &HubTools, ok: impl Fn(&Value) -> bool) -> Result<Value> {
-    Ok(fleet.wait_push_report("lab", WAIT, ok).await?)
+    let until = tokio::time::Instant::now() + WAIT;
+    loop {
+        let json = fleet.fleet_json(Duration::from_secs(2)).await?;
+        let push = push::report(&json, |p| p["listener"] == "lab");
+        if push.as_ref().is_some_and(&ok) {
+            return Ok(push.unwrap_or_default());
+        }
+        ensure!(
+            tokio::time::Instant::now() < until,
+            "the hub never saw the expected push outcome; last: {push:?}"
+        );
+    }
 }
 
 async fn send(agent: &Agent, from: u64, n: u64, acked: &mut Vec<String>) -> Result<()> {
@@ -78,29 +81,19 @@ async fn send(agent: &Agent, from: u64, n: u64, acked: &mut Vec<String>) -> Resu
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_signed_push_recodes_the_next_message_bad_and_older_pushes_are_refused_and_the_box_boots_on_the_last_good_one()
 -> Result<()> {
-    let pki = Pki::generate()?;
-    let acl = pki.dir().join("mosquitto-acl");
-    std::fs::write(&acl, ACL_TEMPLATE)?;
-    let mut broker = Broker::start_with(
-        &pki,
-        BrokerOptions {
-            extra_config: vec![format!("acl_file {}", acl.display())],
-            ..BrokerOptions::default()
-        },
-    )
-    .await?;
-    let monitor = pki.client("hl7edge-monitor")?;
-    let admin = HubTools::with_identity(&pki, &broker.url(), &pki.client("hl7edge-admin")?)?;
-    let fleet = HubTools::with_identity(&pki, &broker.url(), &monitor)?;
-    let hub = Subscriber::connect(
-        broker.addr(),
-        &ClientOptions::new("push-test-hub", &pki.ca, Some(&monitor)),
-        RECORDS,
-    )
-    .await?;
+    let rig = PushRig::start("push-test-hub")
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let PushRig {
+        pki,
+        mut broker,
+        admin,
+        fleet,
+        hub,
+        org: (org_private, org_public),
+        rogue: rogue_private,
+    } = rig;
     let dir = pki.dir();
-    let (org_private, org_public) = org_key(dir, "org-push")?;
-    let (rogue_private, _) = org_key(dir, "rogue")?;
     let v1 = dir.join("lab-v1.csv");
     let v2 = dir.join("lab-v2.csv");
     let v0 = dir.join("lab-v0.csv");

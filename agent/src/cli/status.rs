@@ -19,6 +19,7 @@ use serde::Serialize;
 
 mod at_rest;
 mod hub;
+mod pushes;
 mod render;
 use render::render;
 
@@ -81,6 +82,8 @@ pub struct StatusReport {
     /// Patient data held beside the queue: the quarantine against its cap and retention, and
     /// damaged databases set aside.
     pub at_rest: AtRestStatus,
+    /// Signed pushes: the mapping each listener boots with and the last push outcomes.
+    pub pushes: pushes::PushesStatus,
 }
 
 /// The database file.
@@ -266,6 +269,7 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
     let parked = opened.read(|r| r.parked(LATEST))?;
     let at_rest = at_rest::collect(opened, now)?;
     attention.extend(at_rest::attention(&at_rest));
+    let pushes = pushes::collect(opened)?;
     Ok(StatusReport {
         format: 1,
         generated_at: text::rfc3339(now),
@@ -293,6 +297,7 @@ fn collect(opened: &Opened, now: i64) -> Result<StatusReport, CliError> {
         hub,
         attention,
         at_rest,
+        pushes,
     })
 }
 

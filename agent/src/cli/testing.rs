@@ -114,6 +114,34 @@ impl Fixture {
         id
     }
 
+    /// Pins a new organization push key (`hub.push_key`) and keeps `table` as listener lab's
+    /// pushed mapping, sequence 10, signed with it, as the agent keeps an applied push.
+    pub(crate) fn push_mapping(&mut self, table: &str) {
+        use hl7edge_protocol::push::{Bundle, Change, PushSigner};
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("ed25519 key");
+        let signer = PushSigner::from_pkcs8_der(&pair.serialize_der()).expect("pkcs8");
+        let key = self.dir.path().join("org-push.pub");
+        std::fs::write(&key, pair.public_key_pem()).expect("key written");
+        let text = std::fs::read_to_string(&self.config).expect("config");
+        let pinned = format!("[hub]\npush_key = \"{}\"\n", key.display());
+        std::fs::write(&self.config, text.replacen("[hub]\n", &pinned, 1)).expect("config");
+        self.loaded = Config::load(&self.config).expect("config loads");
+        let sealed = signer
+            .seal(&Bundle {
+                scope: "acme-health/clinic-12".to_owned(),
+                sequence: 10,
+                issued_at_ms: 0,
+                change: Change::Mapping {
+                    listener: "lab".to_owned(),
+                    table: table.to_owned(),
+                },
+            })
+            .expect("sealed");
+        let dir = crate::push::dir(&self.loaded);
+        std::fs::create_dir_all(&dir).expect("pushed/");
+        std::fs::write(dir.join("lab.push"), sealed).expect("push kept");
+    }
+
     /// Stores `raw` on the `lab` interface (it must pass) and sets the
     /// record aside as the forwarder does for one too big for the hub;
     /// returns its seq.
@@ -158,7 +186,7 @@ impl Fixture {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 /// A Unix-millisecond time as `2026-11-22 21:40:02 UTC`.
-pub(super) fn utc(ms: i64) -> String {
+pub(crate) fn utc(ms: i64) -> String {
     match jiff::Timestamp::from_millisecond(ms) {
         Ok(ts) => ts.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
         Err(_) => format!("{ms} ms after 1970"),

@@ -39,6 +39,7 @@ ack_mode = "always"             # always (answer every message; enhanced where M
 include_raw = false             # forward the raw HL7 too (off: PHI minimization)
 drift_learning_messages = 50    # messages learned before changes count as drift
 silence = true                  # watch for a silent feed ([silence]); false for a sporadic one
+unmapped = "accept"             # accept | quarantine (AE 103 until the table maps the code)
 
 [listener.tls]                  # optional: MLLP over TLS for this listener
 cert = "/etc/hl7edge/mllp.pem"

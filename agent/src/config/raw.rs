@@ -86,6 +86,7 @@ pub(super) struct RawListener {
     pub include_raw: Option<bool>,
     pub drift_learning_messages: Option<Whole>,
     pub silence: Option<bool>,
+    pub unmapped: Option<super::UnmappedPolicy>,
     pub tls: Option<RawListenerTls>,
 }
 

@@ -133,6 +133,7 @@ mod tests {
             listeners: &[ListenerFlag::parse("lab=0.0.0.0:2575").unwrap()],
             allow: &["10.0.0.0/24".to_owned()],
             storage: &dir.join("queue.db"),
+            push_key: false,
         })
         .unwrap();
         std::fs::write(&layout.config, text).unwrap();

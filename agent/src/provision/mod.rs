@@ -87,6 +87,11 @@ pub struct ProvisionArgs {
     /// Replace an existing key, CSR, CA copy and configuration.
     #[arg(long)]
     pub force: bool,
+    /// The organization's Ed25519 public key for signed pushes (PEM, from `openssl pkey
+    /// -pubout`): checked, copied next to the device key as org-push.pub and pinned as
+    /// hub.push_key. Without it the box takes no pushes.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["install_cert", "renew"])]
+    pub push_key: Option<PathBuf>,
 }
 
 /// Why provisioning stopped. Each message says what to do.
@@ -128,6 +133,14 @@ pub enum ProvisionError {
         "the configured hub.url is plaintext mqtt://, so no certificate is used; provision with an mqtts:// hub"
     )]
     Plaintext,
+    /// The `--push-key` file is not an Ed25519 public key; nothing was written.
+    #[error(
+        "--push-key {why}; nothing was written.\nfix: give the organization's public push key, made by central IT with:\n  openssl genpkey -algorithm ed25519 -out org-push.key\n  openssl pkey -in org-push.key -pubout -out org-push.pub"
+    )]
+    PushKey {
+        /// What is wrong, naming the file.
+        why: String,
+    },
     /// The signed certificate was refused; nothing was installed.
     #[error("{}: {problem}; nothing was installed.\nfix: {fix}", .file.display())]
     Rejected {
@@ -207,6 +220,17 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
         .map(|l| ListenerFlag::parse(l).ok_or_else(|| ProvisionError::Listener(l.clone())))
         .collect::<Result<Vec<_>, _>>()?;
     let hub_url = text(&args.hub);
+    let push_key = match &args.push_key {
+        Some(path) => {
+            let key = crate::push::load_key(path).map_err(|why| ProvisionError::PushKey { why })?;
+            let pem = std::fs::read(path).map_err(|source| files::WriteError {
+                path: path.clone(),
+                source,
+            })?;
+            Some((key, pem))
+        }
+        None => None,
+    };
     let config_text = setup::config_text(&Settings {
         identity: &identity,
         layout: &layout,
@@ -214,6 +238,7 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
         listeners: &listeners,
         allow: &args.allow,
         storage: &storage,
+        push_key: push_key.is_some(),
     })
     .map_err(ProvisionError::Config)?;
     let ca_source = args.ca.clone().unwrap_or_default();
@@ -232,6 +257,9 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
     files::write_key(&layout.key, key.as_bytes(), policy, force)?;
     files::write_atomic(&layout.csr, csr.as_bytes(), files::PUBLIC, force)?;
     files::write_atomic(&layout.ca, &ca_bytes, files::PUBLIC, true)?;
+    if let Some((_, pem)) = &push_key {
+        files::write_atomic(&layout.push_key, pem, files::PUBLIC, true)?;
+    }
     files::write_atomic(&layout.config, config_text.as_bytes(), files::PUBLIC, force)?;
     if let Some(queue_dir) = storage.parent() {
         files::private_dir(queue_dir)?;
@@ -252,7 +280,16 @@ pub fn create(args: &ProvisionArgs) -> Result<String, ProvisionError> {
             }
         ),
     );
-    Ok(next_steps(&identity, &layout, policy))
+    let mut steps = next_steps(&identity, &layout, policy);
+    if let Some((key, _)) = &push_key {
+        steps.push_str(&format!(
+            "\nSigned pushes: the organization key {} is pinned ({}); the box takes\n\
+             mapping and replay pushes signed with it (hl7edge-hub push).\n",
+            key.fingerprint(),
+            layout.push_key.display()
+        ));
+    }
+    Ok(steps)
 }
 
 /// A configuration that does not load, for `--install-cert` and `--renew`: the reason with the

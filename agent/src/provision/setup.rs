@@ -35,6 +35,8 @@ pub struct Layout {
     pub cert: PathBuf,
     /// The copy of the hub CA.
     pub ca: PathBuf,
+    /// The copy of the organization's push key (`--push-key`).
+    pub push_key: PathBuf,
 }
 
 impl Layout {
@@ -46,6 +48,7 @@ impl Layout {
             csr: dir.join("device.csr"),
             cert: dir.join("device.pem"),
             ca: dir.join("hub-ca.pem"),
+            push_key: dir.join("org-push.pub"),
         }
     }
 }
@@ -86,6 +89,8 @@ pub struct Settings<'a> {
     pub allow: &'a [String],
     /// The queue database.
     pub storage: &'a Path,
+    /// Pin the organization's push key (copied to [`Layout::push_key`]) as `hub.push_key`.
+    pub push_key: bool,
 }
 
 /// The configuration file for `settings`, validated as the agent would load it.
@@ -111,6 +116,9 @@ pub fn config_text(settings: &Settings<'_>) -> Result<String, ConfigError> {
     hub.insert("ca".into(), path(&s.layout.ca));
     hub.insert("cert".into(), path(&s.layout.cert));
     hub.insert("key".into(), path(&s.layout.key));
+    if s.push_key {
+        hub.insert("push_key".into(), path(&s.layout.push_key));
+    }
     let mut root = Table::new();
     root.insert("gateway".into(), Value::Table(gateway));
     root.insert("storage".into(), Value::Table(storage));
@@ -185,6 +193,7 @@ mod tests {
             listeners,
             allow,
             storage: Path::new("/var/lib/hl7edge/queue.db"),
+            push_key: false,
         }
     }
 

@@ -13,8 +13,8 @@ use rusqlite::{Transaction, params};
 use super::{
     audit, batch_audit, custody,
     error::StoreError,
-    hub_link, ingest, parked, quarantine,
-    request::{Batch, BatchResults, Forward, OpRef, Resolve},
+    hub_link, ingest, offline, parked, quarantine,
+    request::{Batch, BatchResults, Forward, OpRef, Replay, Resolve},
     space::{Space, SpacePolicy},
     stats::StatsDelta,
 };
@@ -185,6 +185,13 @@ fn apply_growth(
             .map_err(Failure::at(OpRef::Quarantine(i)))?;
         applied.results.quarantines.push(r);
     }
+    for (i, p) in batch.replays.iter().enumerate() {
+        let r = replay(tx, &p.req, limits, space).map_err(Failure::at(OpRef::Replay(i)))?;
+        if let Ok(super::Inserted::Stored { seq, .. }) = &r {
+            applied.last_seq = Some(applied.last_seq.map_or(*seq, |s| s.max(*seq)));
+        }
+        applied.results.replays.push(r);
+    }
     if space.refused().is_some() && limits.retain_sent_ms > 0 {
         purge_sent_early(tx).map_err(Failure::whole)?;
     }
@@ -308,6 +315,35 @@ pub(crate) fn purge_sent(
         audit::append(tx, now_ms, "records.purged", &detail)?;
     }
     Ok(purged)
+}
+
+/// One replay in a savepoint of its own: a replay that fails (entry no longer open, store
+/// full) leaves nothing behind, and the rest of the batch commits. Its counters are its own
+/// (a replay is not an arrival: no hour of the rhythm counts it).
+fn replay(
+    tx: &Transaction<'_>,
+    req: &Replay,
+    limits: &Limits,
+    space: &mut Space,
+) -> rusqlite::Result<Result<super::Inserted, StoreError>> {
+    tx.execute_batch("SAVEPOINT replay")?;
+    let mut delta = StatsDelta::default();
+    let r = offline::replay_in(
+        tx,
+        req.id,
+        &req.message,
+        req.at_ms,
+        limits.dedupe_window_ms,
+        space,
+        &mut delta,
+    )?;
+    if r.is_ok() {
+        delta.flush(tx)?;
+        tx.execute_batch("RELEASE replay")?;
+    } else {
+        tx.execute_batch("ROLLBACK TO replay; RELEASE replay")?;
+    }
+    Ok(r)
 }
 
 fn resolve(tx: &Transaction<'_>, req: &Resolve) -> rusqlite::Result<Result<(), StoreError>> {

@@ -147,6 +147,21 @@ pub(crate) fn recent(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Au
     rows.collect()
 }
 
+/// The newest `limit` lines whose kind starts with `prefix` (e.g. `push.`), newest first.
+pub(crate) fn recent_of(
+    conn: &Connection,
+    prefix: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<AuditEntry>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, at_ms, kind, detail FROM audit WHERE substr(kind, 1, length(?1)) = ?1
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(rusqlite::params![prefix, limit], entry_from_row)?;
+    rows.collect()
+}
+
 /// Lines with `id > after`, oldest first, at most `limit`, with their hashes.
 pub(crate) fn lines(
     conn: &Connection,

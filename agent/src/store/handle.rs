@@ -23,7 +23,7 @@ use super::{
     hub_link::HubLinkRow,
     quarantine::{Quarantined, Resolution},
     reader::StoreReader,
-    request::{AuditLine, Forward, Inserted, NewMessage, Op, Park, Pending, Resolve},
+    request::{AuditLine, Forward, Inserted, NewMessage, Op, Park, Pending, Replay, Resolve},
 };
 
 /// The writer's state, published on a `watch` channel.
@@ -185,6 +185,20 @@ impl StoreHandle {
     ) -> Result<(), StoreError> {
         self.resolve(id, Resolution::Replayed, Some(record), at_ms)
             .await
+    }
+
+    /// Stores `message` (quarantine entry `id` prepared again) and marks the entry replayed,
+    /// in one transaction (audited), as `hl7edge quarantine replay` does from another process.
+    /// Fails with [`StoreError::NotFound`] when the entry is not open, and with
+    /// [`StoreError::Full`] when the store has no room; then nothing changed.
+    pub async fn replay_quarantined(
+        &self,
+        id: i64,
+        message: NewMessage,
+        at_ms: i64,
+    ) -> Result<Inserted, StoreError> {
+        let req = Replay { id, message, at_ms };
+        self.call(|reply| Op::Replay(Pending { req, reply })).await
     }
 
     /// Drops an open quarantine entry, erasing its raw bytes (audited).

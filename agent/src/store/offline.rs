@@ -51,26 +51,55 @@ pub fn replay(
     let mut conn = open_existing(&cfg.path)?;
     let limits = cfg.limits();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if !quarantine::resolve(&tx, id, Resolution::Replayed, at_ms)? {
-        return Err(not_open(id));
-    }
     let mut space = Space::measure(&tx, limits.space_policy())?;
     let mut stats = StatsDelta::default();
-    let inserted = ingest::insert(&tx, msg, limits.dedupe_window_ms, &mut space, &mut stats)??;
+    let inserted = replay_in(
+        &tx,
+        id,
+        msg,
+        at_ms,
+        limits.dedupe_window_ms,
+        &mut space,
+        &mut stats,
+    )??;
+    stats.flush(&tx)?;
+    tx.commit()?;
+    Ok(inserted)
+}
+
+/// Inside `tx`: marks open entry `id` replayed, stores `msg` through the ingest path (a
+/// resend finds the record stored before), links the entry to its record and audits it. The
+/// same body for this second process and for the running agent's writer (`apply.rs`), so a
+/// replay is one transaction either way. The inner error (entry not open, store full) leaves
+/// the caller to roll back.
+pub(crate) fn replay_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    msg: &NewMessage,
+    at_ms: i64,
+    dedupe_window_ms: i64,
+    space: &mut Space,
+    stats: &mut StatsDelta,
+) -> rusqlite::Result<Result<Inserted, StoreError>> {
+    if !quarantine::resolve(tx, id, Resolution::Replayed, at_ms)? {
+        return Ok(Err(not_open(id)));
+    }
+    let inserted = match ingest::insert(tx, msg, dedupe_window_ms, space, stats)? {
+        Ok(inserted) => inserted,
+        Err(e) => return Ok(Err(e)),
+    };
     let counters = stats.source(&msg.source);
     counters.received = counters.received.saturating_sub(1);
-    stats.flush(&tx)?;
     let (Inserted::Stored { id: record, .. } | Inserted::Duplicate { id: record, .. }) = &inserted;
-    quarantine::link_record(&tx, id, *record)?;
+    quarantine::link_record(tx, id, *record)?;
     let detail = match &inserted {
         Inserted::Stored { id: record, .. } => format!("quarantine entry {id} as record {record}"),
         Inserted::Duplicate { id: record, .. } => {
             format!("quarantine entry {id}, already stored as record {record}")
         }
     };
-    audit::append(&tx, at_ms, Resolution::Replayed.audit_kind(), &detail)?;
-    tx.commit()?;
-    Ok(inserted)
+    audit::append(tx, at_ms, Resolution::Replayed.audit_kind(), &detail)?;
+    Ok(Ok(inserted))
 }
 
 /// Drops open quarantine entry `id`, erasing its raw bytes, with an audit

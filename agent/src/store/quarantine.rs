@@ -16,6 +16,7 @@
 //!   triggers (schema 5): [`held_bytes`] of every row, so the quarantine's
 //!   own cap is checked without reading the table.
 
+use hl7edge_protocol::push::ReplayFilter;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use uuid::Uuid;
 
@@ -219,6 +220,43 @@ pub(crate) fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Quarant
             })
         })
         .optional()
+}
+
+/// Open entries matching `filter` with an id above `after_id`, oldest first, at most
+/// `limit`, with their bytes (a replay's page).
+pub(crate) fn matching(
+    conn: &Connection,
+    filter: &ReplayFilter,
+    after_id: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<QuarantineEntry>> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, raw, ack FROM quarantine
+         WHERE replayed_at_ms IS NULL AND dropped_at_ms IS NULL AND id > ?1
+           AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR error_code = ?3)
+           AND (?4 IS NULL OR received_at_ms >= ?4) AND (?5 IS NULL OR received_at_ms < ?5)
+         ORDER BY id LIMIT ?6"
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            after_id,
+            filter.listener,
+            filter.error_code,
+            filter.since_ms,
+            filter.until_ms,
+            limit
+        ],
+        |row| {
+            Ok(QuarantineEntry {
+                summary: summary_from_row(row)?,
+                raw: row.get(11)?,
+                ack: row.get(12)?,
+            })
+        },
+    )?;
+    rows.collect()
 }
 
 /// Number of open entries.

@@ -398,6 +398,17 @@ impl StoreReader {
         Ok(quarantine::list_open_newest(&self.conn, limit)?)
     }
 
+    /// Open quarantine entries a replay with `filter` takes, after entry `after_id`, oldest
+    /// first, at most `limit`, with their raw bytes.
+    pub fn quarantine_matching(
+        &self,
+        filter: &hl7edge_protocol::push::ReplayFilter,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<QuarantineEntry>, StoreError> {
+        Ok(quarantine::matching(&self.conn, filter, after_id, limit)?)
+    }
+
     /// One quarantine entry with its raw bytes, open or resolved.
     pub fn quarantine_get(&self, id: i64) -> Result<Option<QuarantineEntry>, StoreError> {
         Ok(quarantine::get(&self.conn, id)?)
@@ -439,6 +450,15 @@ impl StoreReader {
     /// The audit trail's head hash (hex) and its number of kept lines.
     pub fn audit_head(&self) -> Result<(Option<String>, u64), StoreError> {
         Ok(audit::head_summary(&self.conn)?)
+    }
+
+    /// The newest `limit` audit lines whose kind starts with `prefix`, newest first.
+    pub fn audit_recent_of(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(audit::recent_of(&self.conn, prefix, limit)?)
     }
 
     /// The newest `limit` audit lines, newest first.

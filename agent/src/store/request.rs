@@ -93,6 +93,15 @@ pub(crate) struct Resolve {
     pub(crate) record: Option<Uuid>,
 }
 
+/// A quarantine entry ingested again by the running agent: `message` (prepared again from the
+/// entry's raw bytes) is stored and the entry marked replayed in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Replay {
+    pub(crate) id: i64,
+    pub(crate) message: NewMessage,
+    pub(crate) at_ms: i64,
+}
+
 /// An audit trail line. `detail` must not contain PHI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AuditLine {
@@ -126,6 +135,7 @@ pub(crate) enum Op {
     Audit(Pending<AuditLine, ()>),
     Receipt(Pending<Receipted, u64>),
     HubLink(Pending<HubLinkRow, ()>),
+    Replay(Pending<Replay, Inserted>),
     /// Stop writing: the integrity check found the database corrupt.
     Halt {
         detail: String,
@@ -143,6 +153,7 @@ pub(crate) enum OpRef {
     Audit(usize),
     Receipt(usize),
     HubLink(usize),
+    Replay(usize),
 }
 
 /// The requests of one transaction, grouped by kind, each kind in arrival
@@ -159,6 +170,7 @@ pub(crate) struct Batch {
     pub(crate) audits: Vec<Pending<AuditLine, ()>>,
     pub(crate) receipts: Vec<Pending<Receipted, u64>>,
     pub(crate) links: Vec<Pending<HubLinkRow, ()>>,
+    pub(crate) replays: Vec<Pending<Replay, Inserted>>,
     pub(crate) halt: Option<String>,
 }
 
@@ -172,6 +184,7 @@ pub(crate) struct BatchResults {
     pub(crate) resolves: Vec<Result<(), StoreError>>,
     /// The seqs each receipt found, in seq order.
     pub(crate) receipts: Vec<Vec<i64>>,
+    pub(crate) replays: Vec<Result<Inserted, StoreError>>,
 }
 
 impl Batch {
@@ -186,6 +199,7 @@ impl Batch {
             Op::Audit(p) => self.audits.push(p),
             Op::Receipt(p) => self.receipts.push(p),
             Op::HubLink(p) => self.links.push(p),
+            Op::Replay(p) => self.replays.push(p),
             Op::Halt { detail } => self.halt = Some(detail),
         }
     }
@@ -200,6 +214,7 @@ impl Batch {
             + self.audits.len()
             + self.receipts.len()
             + self.links.len()
+            + self.replays.len()
     }
 
     /// True when nothing waits for an answer.
@@ -209,7 +224,7 @@ impl Batch {
 
     /// True when the batch adds data (inserts or quarantines).
     pub(crate) fn grows(&self) -> bool {
-        !self.inserts.is_empty() || !self.quarantines.is_empty()
+        !self.inserts.is_empty() || !self.quarantines.is_empty() || !self.replays.is_empty()
     }
 
     /// Whether the commit must be on disk before the batch is answered:
@@ -235,6 +250,7 @@ impl Batch {
         );
         zip_answer(self.parks, results.parks.into_iter().map(Ok).collect());
         zip_answer(self.resolves, results.resolves);
+        zip_answer(self.replays, results.replays);
         zip_answer(
             self.receipts,
             results
@@ -266,6 +282,7 @@ impl Batch {
         self.audits.drain(..).for_each(|p| p.answer(Err(error())));
         self.receipts.drain(..).for_each(|p| p.answer(Err(error())));
         self.links.drain(..).for_each(|p| p.answer(Err(error())));
+        self.replays.drain(..).for_each(|p| p.answer(Err(error())));
     }
 
     /// Answers the inserts and quarantines with `Full` and removes them.
@@ -277,6 +294,7 @@ impl Batch {
         self.quarantines
             .drain(..)
             .for_each(|p| p.answer(Err(full())));
+        self.replays.drain(..).for_each(|p| p.answer(Err(full())));
     }
 
     /// Answers the request that made the batch fail and removes it, so the
@@ -291,6 +309,7 @@ impl Batch {
             OpRef::Audit(i) => eject_at(&mut self.audits, i, kind),
             OpRef::Receipt(i) => eject_at(&mut self.receipts, i, kind),
             OpRef::HubLink(i) => eject_at(&mut self.links, i, kind),
+            OpRef::Replay(i) => eject_at(&mut self.replays, i, kind),
         }
     }
 }

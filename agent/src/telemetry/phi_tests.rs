@@ -105,6 +105,7 @@ fn interface() -> Interface {
             gateway: "acme/clinic-12/gw-1".into(),
             include_raw: false,
         },
+        quarantine_unmapped: false,
     }
 }
 

@@ -1,9 +1,13 @@
 //! The fleet as text for people: a summary, an aligned table with one gateway per line (`-`
-//! for unknown), then every alert in words, under its gateway.
+//! for unknown), then every alert in words, under its gateway, then every push a gateway did
+//! not apply (rejected, rolled back, failed: any outcome but `applied` and `restored`) and
+//! every replay that left messages in quarantine, under its gateway.
 //!
 //! Invariant: with gateway names up to 29 characters (`acme-health/clinic-12/gw-0001`) every
 //! line fits 80 columns; alert texts are wrapped to 80 columns. The columns are documented in
 //! the README ("The hub: fleet view and metrics"); the rest is in `--json` and the metrics.
+
+use hl7edge_protocol::telemetry::PushReport;
 
 use super::row::Row;
 use crate::human;
@@ -49,7 +53,65 @@ pub fn render(rows: &[Row], connection: &str, now_ms: i64) -> String {
             }
         }
     }
+    out.push_str(&pushes(rows, now_ms));
     out
+}
+
+/// The `PUSHES` section: a line per push report worth a look, under its gateway; empty when
+/// every push was applied.
+fn pushes(rows: &[Row], now_ms: i64) -> String {
+    let mut out = String::new();
+    for row in rows {
+        let lines: Vec<String> = row
+            .pushes
+            .iter()
+            .filter(|p| worth_a_look(p))
+            .map(|p| push_line(p, now_ms))
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str("\nPUSHES NOT APPLIED\n");
+        }
+        out.push_str(&format!("  {}\n", row.key));
+        for line in lines {
+            out.push_str(&human::wrap(&line, WIDTH, "    - ", "      "));
+        }
+    }
+    out
+}
+
+/// Not applied, or a replay that left entries in quarantine.
+fn worth_a_look(p: &PushReport) -> bool {
+    let applied = matches!(p.outcome.as_str(), "applied" | "restored");
+    !applied || p.replay.is_some_and(|r| r.still_quarantined > 0)
+}
+
+/// `lab: rejected (bad_signature), sequence 20, 3m ago` (`replay` for a replay push, with its
+/// counts).
+fn push_line(p: &PushReport, now_ms: i64) -> String {
+    let what = match (p.change.as_str(), p.listener.as_str()) {
+        ("replay", "") => "replay".to_owned(),
+        ("replay", l) => format!("replay of {l}"),
+        (_, "") => "a push".to_owned(),
+        (_, l) => l.to_owned(),
+    };
+    let mut line = format!("{what}: {}", p.outcome.replace('_', " "));
+    if let Some(reason) = &p.reason {
+        line.push_str(&format!(" ({reason})"));
+    }
+    if let Some(seq) = p.sequence {
+        line.push_str(&format!(", sequence {seq}"));
+    }
+    if let Some(r) = p.replay {
+        line.push_str(&format!(
+            ", {} replayed, {} still quarantined",
+            r.replayed, r.still_quarantined
+        ));
+    }
+    line.push_str(&format!(", {}", human::short_ago(now_ms, p.at_ms)));
+    line
 }
 
 fn summary(rows: &[Row], connection: &str, now_ms: i64) -> String {
@@ -218,6 +280,61 @@ mod tests {
             );
         }
         assert!(text.contains("late"), "{text}");
+    }
+
+    #[test]
+    fn pushes_a_gateway_did_not_apply_are_listed_under_it_whatever_their_outcome() {
+        let mut fleet = Fleet::new(FleetConfig::default());
+        let t = "hl7edge/v1/acme/clinic-12/gw-0001";
+        fleet
+            .apply(&format!("{t}/status"), &status(true), false, 1_000)
+            .unwrap();
+        let report =
+            |listener: &str, change: &str, outcome: &str, reason: Option<&str>| PushReport {
+                listener: listener.into(),
+                sequence: Some(20),
+                outcome: outcome.into(),
+                reason: reason.map(Into::into),
+                at_ms: 1_000,
+                mapping_version: String::new(),
+                change: change.into(),
+                config_hash: String::new(),
+                disabled: false,
+                replay: None,
+            };
+        let payload = heartbeat(|hb| {
+            hb.pushes = vec![
+                report("lab", "mapping", "rejected", Some("bad_signature")),
+                report("adt", "listener", "rolled_back", Some("bind_failed")),
+                report("pharmacy", "mapping", "applied", None),
+                hl7edge_protocol::telemetry::PushReport {
+                    replay: Some(hl7edge_protocol::telemetry::ReplayCounts {
+                        replayed: 3,
+                        still_quarantined: 1,
+                    }),
+                    ..report("", "replay", "applied", None)
+                },
+            ];
+        });
+        fleet
+            .apply(&format!("{t}/telemetry"), &payload, false, 2_000)
+            .unwrap();
+        let text = render(&fleet.rows(5_000), "connected", 5_000);
+        assert!(
+            text.contains(
+                "PUSHES NOT APPLIED\n  acme/clinic-12/gw-0001\n    - lab: rejected (bad_signature), sequence 20, 4s ago\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("    - adt: rolled back (bind_failed), sequence 20"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    - replay: applied, sequence 20, 3 replayed, 1 still quarantined"),
+            "{text}"
+        );
+        assert!(!text.contains("pharmacy"), "{text}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The fleet in the Prometheus text exposition format (version 0.0.4).
 //!
 //! One family per metric: `# HELP`, `# TYPE`, then one sample per gateway
-//! (labels `org`, `site`, `gateway`), per kind of alert (plus `kind`) or
-//! per listener (plus `listener`).
+//! (labels `org`, `site`, `gateway`), per kind of alert (plus `kind`),
+//! per listener (plus `listener`) or per push report (plus `listener` and
+//! `change`: the latest push of each listener and the latest replay).
 //! Every family is one row of `METRICS` (name, help, type, accessor),
 //! rendered in table order by one loop.
 //! Values that are unknown are left out rather than written as 0, so a
@@ -18,7 +19,8 @@ use std::fmt::Write;
 pub mod conventions;
 
 use crate::fleet::{ListenerRow, Liveness, Refusals, Row};
-use Value::{Alerts, Gateway, Hub, Info, Listener};
+use Value::{Alerts, Gateway, Hub, Info, Listener, Push};
+use hl7edge_protocol::telemetry::PushReport;
 
 /// Facts about this hub process itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +59,9 @@ enum Value {
     Alerts,
     /// One sample per listener of each gateway (label `listener`).
     Listener(fn(&ListenerRow) -> Option<f64>),
+    /// Samples per push report of each gateway (labels `listener`, `change`, then the extra
+    /// labels the accessor gives with each value).
+    Push(fn(&PushReport) -> Vec<Sample>),
 }
 
 /// One metric family: name, help text, type and accessor.
@@ -324,6 +329,45 @@ const METRICS: &[Metric] = &[
         "When the listener last received a message (Unix seconds).",
         Listener(|s| s.stats.last_message_ms.map(secs)),
     ),
+    gauge(
+        "hl7edge_push_outcome",
+        "1 for the outcome of the latest signed push of each listener and of the latest replay (label outcome: applied, rejected, restored, rolled_back, failed, ...; reason: why, empty when applied).",
+        Push(|p| {
+            let labels = format!(
+                "outcome=\"{}\",reason=\"{}\"",
+                escape(&p.outcome),
+                escape(p.reason.as_deref().unwrap_or_default())
+            );
+            vec![(labels, 1.0)]
+        }),
+    ),
+    gauge(
+        "hl7edge_push_sequence",
+        "The sequence of the latest signed push of each listener and of the latest replay, whatever its outcome (absent when the push could not be read).",
+        Push(|p| {
+            p.sequence
+                .map(|s| (String::new(), s as f64))
+                .into_iter()
+                .collect()
+        }),
+    ),
+    gauge(
+        "hl7edge_push_replay_messages",
+        "What the latest replay push did: quarantined messages replayed into records (result replayed) and those still quarantined (result still_quarantined).",
+        Push(|p| {
+            p.replay
+                .map(|r| {
+                    vec![
+                        ("result=\"replayed\"".to_owned(), r.replayed as f64),
+                        (
+                            "result=\"still_quarantined\"".to_owned(),
+                            r.still_quarantined as f64,
+                        ),
+                    ]
+                })
+                .unwrap_or_default()
+        }),
+    ),
 ];
 
 /// Renders every metric for these rows.
@@ -345,7 +389,36 @@ fn samples(value: Value, rows: &[Row], hub: HubStats) -> Vec<Sample> {
         Gateway(value) => gateway_samples(rows, value),
         Alerts => alert_samples(rows),
         Listener(value) => listener_samples(rows, value),
+        Push(value) => push_samples(rows, value),
     }
+}
+
+fn push_samples(rows: &[Row], value: fn(&PushReport) -> Vec<Sample>) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for r in rows {
+        for p in &r.pushes {
+            let change = if p.change.is_empty() {
+                "mapping"
+            } else {
+                &p.change
+            };
+            let labels = format!(
+                "{},listener=\"{}\",change=\"{}\"",
+                gateway_labels(r),
+                escape(&p.listener),
+                escape(change)
+            );
+            for (extra, v) in value(p) {
+                let labels = if extra.is_empty() {
+                    labels.clone()
+                } else {
+                    format!("{labels},{extra}")
+                };
+                out.push((labels, v));
+            }
+        }
+    }
+    out
 }
 
 fn family(out: &mut String, m: &Metric, samples: Vec<Sample>) {

@@ -30,6 +30,35 @@ fn fleet_with_heartbeat() -> Fleet {
                     silent: true,
                 });
             }
+            hb.pushes = vec![
+                hl7edge_protocol::telemetry::PushReport {
+                    listener: "lab".into(),
+                    sequence: Some(20),
+                    outcome: "rejected".into(),
+                    reason: Some("bad_signature".into()),
+                    at_ms: 1_000,
+                    mapping_version: "lab-v2+0123456789abcdef".into(),
+                    change: "mapping".into(),
+                    config_hash: String::new(),
+                    disabled: false,
+                    replay: None,
+                },
+                hl7edge_protocol::telemetry::PushReport {
+                    listener: String::new(),
+                    sequence: Some(100),
+                    outcome: "applied".into(),
+                    reason: None,
+                    at_ms: 1_500,
+                    mapping_version: String::new(),
+                    change: "replay".into(),
+                    config_hash: String::new(),
+                    disabled: false,
+                    replay: Some(hl7edge_protocol::telemetry::ReplayCounts {
+                        replayed: 3,
+                        still_quarantined: 1,
+                    }),
+                },
+            ];
         }),
         false,
         1_500,

@@ -62,9 +62,12 @@ fuzz_target!(|data: &[u8]| {
     spki.extend_from_slice(&[7u8; 32]);
     let key = PushKey::from_spki_der(&spki).expect("an Ed25519 key");
     assert!(push::open(data, &key).is_err());
-    // The bundle's decoder (what runs once a signature verified), every kind of change and the
-    // changes of later releases: what decodes encodes to a bundle that decodes equal.
+    // The bundle's decoder (what runs once a signature verified), every kind of change (the
+    // replay filter too) and the changes of later releases: refused cleanly, or a bundle whose
+    // names were checked and that encodes to a bundle that decodes equal.
     if let Ok(bundle) = push::decode_bundle(data) {
+        assert!(bundle.scope.split('/').count() <= 3, "a checked scope");
+        assert!(bundle.change.listener().len() <= 64, "a checked listener name");
         let again = push::encode_bundle(&bundle).expect("a decoded bundle encodes");
         assert_eq!(push::decode_bundle(&again), Ok(bundle));
     }

@@ -197,3 +197,109 @@ proptest! {
         prop_assert_eq!(open(&org.seal(&b).unwrap(), &org.public_key()).unwrap(), b);
     }
 }
+
+fn replay(sequence: u64, filter: ReplayFilter) -> Bundle {
+    Bundle {
+        scope: "acme-health/clinic-12/gw-1".to_owned(),
+        sequence,
+        issued_at_ms: 1_700_000_000_000,
+        change: Change::Replay {
+            filter,
+            after_mapping: Some(sequence / 2),
+        },
+    }
+}
+
+/// Seals `body` as the bundle bytes, whatever they are: what only the key holder can make.
+fn seal_raw(org: &PushSigner, body: Vec<u8>) -> Vec<u8> {
+    let signature = org.0.sign(&signed_bytes(&body)).as_ref().to_vec();
+    postcard::to_stdvec(&Sealed {
+        schema_version: PUSH_SCHEMA_VERSION,
+        bundle: body,
+        signature,
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_replay_push_for_every_listener_or_one_listener_opens_and_a_bad_listener_name_is_not_signed() {
+    let org = signer(1);
+    let every = replay(3, ReplayFilter::default());
+    assert_eq!(
+        open(&org.seal(&every).unwrap(), &org.public_key()).unwrap(),
+        every
+    );
+    let one = replay(
+        4,
+        ReplayFilter {
+            listener: Some("lab".to_owned()),
+            error_code: Some(103),
+            since_ms: Some(1),
+            until_ms: Some(2),
+        },
+    );
+    assert_eq!(
+        open(&org.seal(&one).unwrap(), &org.public_key()).unwrap(),
+        one
+    );
+    let bad = replay(
+        5,
+        ReplayFilter {
+            listener: Some("lab/#".to_owned()),
+            ..ReplayFilter::default()
+        },
+    );
+    assert_eq!(org.seal(&bad), Err(PushError::BadName { what: "listener" }));
+}
+
+#[test]
+fn the_mapping_variant_keeps_its_encoding_and_the_replay_variant_comes_after_the_listener_ones() {
+    let mapping = postcard::to_stdvec(&bundle(7)).unwrap();
+    let replay = postcard::to_stdvec(&replay(7, ReplayFilter::default())).unwrap();
+    let scope_len = "acme-health/clinic-12".len();
+    // scope (length + bytes), sequence 7, issued_at (zigzag varint), then the variant index.
+    let variant_at = 1 + scope_len + 1 + 6;
+    assert_eq!(mapping[variant_at], 0, "{mapping:?}");
+    // The replay bundle's scope names the gateway too (5 more bytes); mapping 0, listener 1,
+    // switch 2, replay 3.
+    assert_eq!(replay[variant_at + 5], 3, "{replay:?}");
+}
+
+#[test]
+fn a_replay_filter_takes_an_entry_only_when_every_condition_given_holds() {
+    let f = ReplayFilter {
+        listener: Some("lab".to_owned()),
+        error_code: Some(103),
+        since_ms: Some(100),
+        until_ms: Some(200),
+    };
+    assert!(f.matches("lab", 103, 100));
+    assert!(!f.matches("lab", 103, 200), "until is exclusive");
+    assert!(!f.matches("lab", 103, 99));
+    assert!(!f.matches("adt", 103, 150));
+    assert!(!f.matches("lab", 207, 150));
+    assert!(ReplayFilter::default().matches("anything", 0, i64::MIN));
+}
+
+proptest! {
+    #[test]
+    fn any_signed_bundle_bytes_open_or_are_refused_without_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let org = signer(3);
+        if let Ok(b) = open(&seal_raw(&org, body), &org.public_key()) {
+            prop_assert!(org.seal(&b).is_ok(), "what opens can be sealed again");
+        }
+    }
+
+    #[test]
+    fn every_valid_replay_bundle_round_trips(
+        sequence in any::<u64>(),
+        listener in proptest::option::of("[a-z0-9_-]{1,64}"),
+        error_code in proptest::option::of(any::<u16>()),
+        since_ms in proptest::option::of(any::<i64>()),
+        until_ms in proptest::option::of(any::<i64>()),
+    ) {
+        let b = replay(sequence, ReplayFilter { listener, error_code, since_ms, until_ms });
+        let org = signer(9);
+        prop_assert_eq!(open(&org.seal(&b).unwrap(), &org.public_key()).unwrap(), b);
+    }
+}

@@ -94,7 +94,8 @@ pub struct Heartbeat {
     /// The hub connection and custody receipts as the gateway sees them.
     pub hub: HubLink,
     /// The outcome of the latest signed push per listener since the agent started, and the
-    /// pushed mapping each listener runs (at most one entry per listener).
+    /// pushed mapping each listener runs (at most one entry per listener, one for a push whose
+    /// listener could not be read, and one for the latest replay push).
     pub pushes: Vec<PushReport>,
 }
 
@@ -115,8 +116,10 @@ pub struct PushReport {
     pub at_ms: i64,
     /// The mapping version the listener codes with after it (as records carry it).
     pub mapping_version: String,
-    /// Which kind of push the outcome is about: `mapping`, `listener` or `switch`
-    /// (`crate::push::Change::kind`); empty when the push could not be read far enough to say.
+    /// Which kind of push the outcome is about: `mapping`, `listener`, `switch` or `replay`
+    /// (`crate::push::Change::kind`; the latest replay push of the gateway has one entry of its
+    /// own, whose `listener` is its filter's, empty for every listener); empty when the push
+    /// could not be read far enough to say.
     pub change: String,
     /// A short SHA-256 (16 hex digits) of the listener settings the listener runs after it
     /// (bind, allow, limits, TLS files): the same settings give the same hash on every box.
@@ -124,6 +127,17 @@ pub struct PushReport {
     /// True while the listener is switched off by a push: it refuses connections on purpose
     /// (not a failure, and its silence is no alert).
     pub disabled: bool,
+    /// What a replay that ran did.
+    pub replay: Option<ReplayCounts>,
+}
+
+/// What one replay push did to the quarantine (counts only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReplayCounts {
+    /// Entries that now pass and became records (or were found stored already: a resend).
+    pub replayed: u64,
+    /// Entries the filter took that still fail, and stay in quarantine.
+    pub still_quarantined: u64,
 }
 
 /// The gateway's side of its hub connection: whether custody ends at the broker's PUBACK or at

@@ -64,6 +64,7 @@ pub async fn prefill(
             gateway: "acme-health/clinic-12/gw-0001".into(),
             include_raw: false,
         },
+        quarantine_unmapped: false,
     };
     let ids = AckIds::default();
     let mut inserts = JoinSet::new();

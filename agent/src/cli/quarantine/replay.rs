@@ -1,11 +1,12 @@
 //! `hl7edge quarantine replay ID`: runs the agent's ingest step again on a
 //! quarantined message, with its interface's current configuration (time
-//! zone, ACK mode, mapping table); when the message now passes it is
-//! queued for the hub like any received message.
+//! zone, ACK mode, mapping table: the last pushed one when the agent runs
+//! on a pushed table); when the message now passes it is queued for the hub
+//! like any received message.
 //!
 //! Invariants:
-//! - The message goes through [`ingest::prepare`], the listener's own
-//!   step: there is no second normalization path.
+//! - The message goes through [`replay::prepare`], the step a replay push
+//!   takes in the running agent too: there is no second normalization path.
 //! - It keeps its original receive time; the record gets a new id.
 //! - Storing it and marking the entry replayed happen in one transaction
 //!   ([`offline::replay`]); a failing check changes nothing.
@@ -17,8 +18,9 @@ use std::process::ExitCode;
 use crate::cli::quarantine::open_entry;
 use crate::cli::{CliError, Opened};
 use crate::daemon;
-use crate::ingest::{self, AckIds, Prepared, Stamp};
+use crate::ingest::Prepared;
 use crate::store::{Inserted, NewMessage, QuarantineEntry, now_ms, offline};
+use crate::{push, replay};
 
 /// Runs `hl7edge quarantine replay ID`; exit code 1 when the message is
 /// still rejected.
@@ -61,17 +63,13 @@ fn prepare(opened: &Opened, entry: &QuarantineEntry) -> Result<Prepared, CliErro
         interface: s.source.clone(),
         detail: format!("{e:#}"),
     })?;
-    let stamp = Stamp {
-        now_ms: s.received_at_ms,
-        ..Stamp::now()
-    };
-    Ok(ingest::prepare(
-        &iface,
-        &entry.raw,
-        &s.peer,
-        &stamp,
-        &AckIds::default(),
-    ))
+    // The table the agent runs: its last pushed mapping when it has one that verifies.
+    if let Some(Ok(key)) = opened.config.hub.push_key.as_deref().map(push::load_key)
+        && let Ok(Some((_, table))) = push::pushed_mapping(&opened.config, &key, &s.source)
+    {
+        iface.mapping.replace(table);
+    }
+    Ok(replay::prepare(&iface, entry))
 }
 
 fn store(opened: &Opened, id: i64, message: &NewMessage) -> Result<Inserted, CliError> {

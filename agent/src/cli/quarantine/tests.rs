@@ -119,6 +119,21 @@ fn replay_of_a_still_broken_message_changes_nothing() {
 }
 
 #[test]
+fn replay_codes_with_the_pushed_mapping_the_agent_runs_not_the_configured_file() {
+    let mut fixture = Fixture::new();
+    let id = fixture.quarantine(&oru("Q7"), now_ms());
+    fixture.push_mapping(&mapping("lab-pushed"));
+    let (result, text) = quarantine(&fixture, Action::Replay { id });
+    assert_eq!(result.expect("replays"), ExitCode::SUCCESS, "{text}");
+    let pending = reader(&fixture).pending(0, 10).expect("pending");
+    let stored = StoredRecord::decode(&pending[0].record).expect("a record");
+    assert_eq!(
+        stored.mapping_version.declared.as_deref(),
+        Some("lab-pushed")
+    );
+}
+
+#[test]
 fn replay_queues_the_message_with_the_current_mapping_and_audits() {
     let fixture = Fixture::new();
     let received_at = now_ms() - 60_000;

@@ -26,6 +26,7 @@ pub(super) fn render(r: &StatusReport, now: i64, out: &mut impl Write) -> std::i
     quarantine(r, out)?;
     parked(r, out)?;
     super::at_rest::render(r, now, out)?;
+    super::pushes::render(&r.pushes, out)?;
     audit(r, out)?;
     advice(r, out)
 }

@@ -332,3 +332,62 @@ fn records_waiting_for_their_receipt_past_the_timeout_need_attention() {
         "{text}"
     );
 }
+
+#[test]
+fn status_shows_the_pushed_mapping_and_the_last_push_outcomes_with_the_agent_stopped() {
+    let mut fixture = Fixture::new();
+    fixture.push_mapping(&crate::cli::testing::mapping("lab-v2"));
+    let store = fixture.open();
+    let lines = [
+        (
+            "push.applied",
+            "listener lab: mapping a -> b (sequence 10, scope acme-health/clinic-12, push sha256:ab)",
+        ),
+        (
+            "push.rejected",
+            "listener lab: sequence 20 rejected (bad_signature): the signature does not verify (push sha256:cd)",
+        ),
+        (
+            "push.applied",
+            "replay sequence 100 (listener lab, error code 103; scope acme-health/clinic-12): 3 replayed, 0 still quarantined (push sha256:ef)",
+        ),
+    ];
+    crate::cli::testing::runtime().block_on(async {
+        for (kind, detail) in lines {
+            store.handle.audit(kind, detail, now_ms()).await.unwrap();
+        }
+    });
+    close(store);
+
+    let text = status(&fixture, false);
+    assert!(text.contains("Pushes (organization key ed25519:"), "{text}");
+    let lab = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("lab ") && l.contains("mapping lab-v2+"))
+        .unwrap_or_else(|| panic!("a line for lab: {text}"));
+    assert!(lab.contains("(pushed, sequence 10)"), "{lab}");
+    assert!(
+        lab.contains("last push: rejected (bad_signature), sequence 20"),
+        "{lab}"
+    );
+    assert!(
+        text.contains("last replay push: applied, sequence 100,")
+            && text.contains(": 3 replayed, 0 still quarantined"),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&status(&fixture, true)).unwrap();
+    let lab = &v["pushes"]["listeners"][0];
+    assert_eq!(lab["mapping_from"], "pushed");
+    assert_eq!(lab["last"]["reason"], "bad_signature");
+    assert_eq!(v["pushes"]["replay"]["sequence"], 100);
+}
+
+#[test]
+fn status_says_pushes_are_off_without_a_pinned_key() {
+    let fixture = Fixture::new();
+    let text = status(&fixture, false);
+    assert!(
+        text.contains("Pushes: off (hub.push_key is not set)"),
+        "{text}"
+    );
+}

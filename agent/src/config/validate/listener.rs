@@ -101,6 +101,7 @@ pub(super) fn listener(raw: &RawListener, i: usize, base_dir: &Path) -> Result<L
             &key("drift_learning_messages"),
         )?,
         silence: raw.silence.unwrap_or(true),
+        unmapped: raw.unmapped.unwrap_or_default(),
         tls: raw
             .tls
             .as_ref()

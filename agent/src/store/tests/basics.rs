@@ -322,3 +322,64 @@ fn missing_directory_is_an_error_and_creates_nothing() {
     assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[tokio::test]
+async fn the_running_writer_replays_an_entry_once_as_one_record_and_a_resend_finds_it() {
+    let (_dir, cfg) = temp_config();
+    let store = open_store(&cfg);
+    let first = store.handle.quarantine(rejected(1)).await.unwrap();
+    let second = store.handle.quarantine(rejected(2)).await.unwrap();
+    let msg = message("lab", "Q1", "OBX|1");
+    let (record, _) = stored(
+        store
+            .handle
+            .replay_quarantined(first, msg.clone(), now_ms())
+            .await,
+    );
+    let again = store
+        .handle
+        .replay_quarantined(first, msg.clone(), now_ms())
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::NotFound { id, .. }) if id == first),
+        "an entry leaves quarantine once: {again:?}"
+    );
+    // The same message in another entry (its sender resent it): no second record.
+    let resend = store
+        .handle
+        .replay_quarantined(second, msg, now_ms())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&resend, Inserted::Duplicate { id, .. } if *id == record),
+        "{resend:?}"
+    );
+    assert_eq!(pending_seqs(&cfg).len(), 1);
+    let r = reader(&cfg);
+    assert!(r.quarantine_list(10).unwrap().is_empty());
+    let stats = r.stats().unwrap();
+    let lab = stats.sources.iter().find(|s| s.source == "lab").unwrap();
+    assert_eq!(lab.received, 2, "a replay is not a second arrival: {lab:?}");
+}
+
+#[tokio::test]
+async fn a_replay_that_cannot_be_stored_leaves_its_entry_open_and_the_batch_commits() {
+    let (_dir, mut cfg) = temp_config();
+    cfg.max_bytes = 1;
+    let store = open_store(&cfg);
+    let id = store.handle.quarantine(rejected(1)).await.unwrap();
+    let full = store
+        .handle
+        .replay_quarantined(id, sized_message("lab", "BIG", 1 << 20), now_ms())
+        .await;
+    assert!(matches!(full, Err(StoreError::Full { .. })), "{full:?}");
+    let r = reader(&cfg);
+    let listed: Vec<i64> = r
+        .quarantine_list(10)
+        .unwrap()
+        .iter()
+        .map(|q| q.id)
+        .collect();
+    assert_eq!(listed, [id], "still open");
+    assert!(pending_seqs(&cfg).is_empty());
+}
