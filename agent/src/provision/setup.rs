@@ -230,6 +230,23 @@ mod tests {
     }
 
     #[test]
+    fn the_organization_reserved_for_enrollment_is_refused() {
+        let layout = Layout::new(
+            Path::new("/etc/hl7edge/hl7edge.toml"),
+            Path::new("/etc/hl7edge"),
+        );
+        let listeners = [ListenerFlag::parse("lab=0.0.0.0:2575").unwrap()];
+        let allow = ["10.0.0.0/24".to_owned()];
+        let id = Identity {
+            org: "enroll".into(),
+            ..identity()
+        };
+        let err = config_text(&settings(&id, &layout, &listeners, &allow)).unwrap_err();
+        assert_eq!(err.key(), Some("gateway.org"), "{err}");
+        assert!(err.to_string().contains("is reserved"), "{err}");
+    }
+
+    #[test]
     fn listener_flags_need_a_name_and_an_address() {
         assert_eq!(
             ListenerFlag::parse("lab=0.0.0.0:2575").map(|l| l.name),
