@@ -35,9 +35,7 @@ use hl7edge_e2e::postgres::Postgres;
 use hl7edge_e2e::process::{self, Process};
 use hl7edge_e2e::rig;
 use hl7edge_protocol::enroll::EnrollRequest;
-use hl7edge_protocol::telemetry::{
-    GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, Status,
-};
+use hl7edge_protocol::telemetry::{GatewayId, Heartbeat};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -444,13 +442,17 @@ async fn a_stolen_claim_passes_nothing_off_as_a_gateways_records_heartbeat_or_st
         ),
         (
             format!("{own}/records/telemetry"),
-            heartbeat(&made_up)?,
+            payloads::heartbeat(made_up.clone(), 0, &[])?,
             true,
         ),
-        (format!("{own}/records/status"), status()?, true),
+        (format!("{own}/records/status"), payloads::status()?, true),
         (format!("{own}/records/ZZZ_Z01"), envelope, false),
-        (format!("{own}/telemetry"), heartbeat(&made_up)?, false),
-        (format!("{own}/status"), status()?, false),
+        (
+            format!("{own}/telemetry"),
+            payloads::heartbeat(made_up.clone(), 0, &[])?,
+            false,
+        ),
+        (format!("{own}/status"), payloads::status()?, false),
     ] {
         thief.publish(&topic, &payload, retain).await?;
     }
@@ -499,11 +501,12 @@ async fn a_stolen_claim_passes_nothing_off_as_a_gateways_records_heartbeat_or_st
     ensure!(reasons == ["reserved_org", "reserved_org"], "{reasons:?}");
 
     // tail: nothing printed, the payload counted and logged.
-    wait_sample(
+    hub::wait_sample(
         tail_metrics,
         "hl7edge_hub_tail_reserved_org_total",
         &[],
         1.0,
+        WAIT,
     )
     .await?;
     ensure!(tail.record_ids().is_empty(), "{:?}", tail.record_ids());
@@ -514,7 +517,14 @@ async fn a_stolen_claim_passes_nothing_off_as_a_gateways_records_heartbeat_or_st
     );
 
     // serve: the status and heartbeat skipped and counted, no gateway tracked.
-    wait_sample(serve.addr(), "hl7edge_hub_invalid_messages_total", &[], 2.0).await?;
+    hub::wait_sample(
+        serve.addr(),
+        "hl7edge_hub_invalid_messages_total",
+        &[],
+        2.0,
+        WAIT,
+    )
+    .await?;
     let text = serve.metrics().await?;
     ensure!(
         hub::sample(&text, "hl7edge_hub_tracked_gateways", &[]) == Some(0.0),
@@ -580,61 +590,6 @@ async fn a_claim_certificate_not_named_enroll_slash_claim_is_refused_on_the_box_
     ensure!(spy.count() == 0, "a request was published");
     ensure!(!device.join("device.pem").exists());
     Ok(())
-}
-
-fn heartbeat(gateway: &GatewayId) -> Result<Vec<u8>> {
-    Ok(Heartbeat {
-        schema_version: HEARTBEAT_SCHEMA_VERSION,
-        gateway: gateway.clone(),
-        version: "0.1.0".into(),
-        sent_at_ms: 1_795_345_301_234,
-        uptime_s: 100,
-        interval_s: 60,
-        queue: QueueStats::default(),
-        storage: Default::default(),
-        counters: Default::default(),
-        broker_reconnects: 0,
-        cert_days_left: None,
-        cert_not_after_ms: None,
-        hours_until_full: None,
-        clock_offset_ms: None,
-        sources: Vec::new(),
-        custody: Default::default(),
-        hub: Default::default(),
-        pushes: Vec::new(),
-    }
-    .encode()?)
-}
-
-fn status() -> Result<Vec<u8>> {
-    Ok(Status {
-        online: true,
-        version: "0.1.0".into(),
-        started_at_ms: 1_795_345_301_234,
-        reason: None,
-    }
-    .encode()?)
-}
-
-/// Waits until `name{labels}` is `want` at `addr`.
-async fn wait_sample(
-    addr: SocketAddr,
-    name: &str,
-    labels: &[(&str, &str)],
-    want: f64,
-) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let text = hub::metrics_at(addr).await?;
-        if hub::sample(&text, name, labels) == Some(want) {
-            return Ok(());
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{name}{labels:?} never became {want}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Waits until every acknowledged message has arrived, then a second more for a late
