@@ -159,6 +159,52 @@ impl Listener {
         let ip = values::canonical_ip(ip);
         self.allow.iter().any(|net| net.contains(&ip))
     }
+
+    /// This listener with pushed settings laid over it: `text` has the keys of a
+    /// `[[listener]]` table (named `origin` in errors); each key it holds replaces this
+    /// listener's, validated as the file's are; the result must not clash with `others` (the
+    /// other listeners as they run). Relative paths resolve against `base_dir`. See
+    /// `validate/pushed.rs` for which keys a push may change.
+    pub fn with_pushed(
+        &self,
+        text: &str,
+        origin: &Path,
+        others: &[Listener],
+        base_dir: &Path,
+    ) -> Result<Listener, ConfigError> {
+        validate::pushed_listener(text, origin, self, others, base_dir)
+    }
+
+    /// A short SHA-256 (16 hex digits) of the settings a listener push may change, written
+    /// out in a fixed form: the same settings give the same hash on every box and every start.
+    pub fn settings_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let allow: Vec<String> = self.allow.iter().map(ToString::to_string).collect();
+        let tls = self.tls.as_ref().map(|t| {
+            format!(
+                "{}|{}|{}",
+                t.cert.display(),
+                t.key.display(),
+                t.client_ca
+                    .as_deref()
+                    .map(Path::display)
+                    .map(|p| p.to_string())
+                    .unwrap_or_default()
+            )
+        });
+        let canonical = format!(
+            "name={}\nbind={}\nallow={}\nmax_frame={}\nidle_timeout_ms={}\nmax_connections={}\ntls={}\n",
+            self.name,
+            self.bind,
+            allow.join(","),
+            self.max_frame_bytes,
+            self.idle_timeout.map_or(0, |d| d.as_millis()),
+            self.max_connections,
+            tls.unwrap_or_default(),
+        );
+        let digest = Sha256::digest(canonical.as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// TLS settings of an MLLP listener.
@@ -412,6 +458,63 @@ mod tests {
         let mapped_rule = listener_allowing(r#"["::ffff:10.0.0.0/120"]"#);
         assert!(mapped_rule.allows(v4(10, 0, 0, 7)));
         assert!(mapped_rule.allows(mapped(10, 0, 0, 7)));
+    }
+
+    fn lab_and_others() -> (Listener, Vec<Listener>) {
+        let text = format!(
+            "{}\n[[listener]]\nname = \"adt\"\nbind = \"0.0.0.0:2600\"\nallow = [\"10.0.0.0/24\"]\n",
+            Config::example()
+        );
+        let config = Config::from_toml_str(&text, Path::new(DEFAULT_PATH)).unwrap();
+        let lab = config.listeners[0].clone();
+        (lab, config.listeners)
+    }
+
+    fn push(text: &str) -> Result<Listener, ConfigError> {
+        let (lab, all) = lab_and_others();
+        lab.with_pushed(
+            text,
+            Path::new("pushed listener lab"),
+            &all,
+            Path::new("/var/lib/hl7edge"),
+        )
+    }
+
+    #[test]
+    fn pushed_keys_replace_the_configured_ones_and_the_rest_stay() {
+        let (lab, _) = lab_and_others();
+        let moved = push("bind = \"0.0.0.0:2590\"\nidle_timeout = \"30s\"\n").unwrap();
+        assert_eq!(moved.bind.port(), 2590);
+        assert_eq!(moved.idle_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(moved.allow, lab.allow);
+        assert_eq!(moved.max_frame_bytes, lab.max_frame_bytes);
+        assert_eq!(moved.mapping, lab.mapping);
+        assert_ne!(moved.settings_hash(), lab.settings_hash());
+        assert_eq!(
+            push("").unwrap(),
+            lab,
+            "an empty push is the configured listener"
+        );
+        assert_eq!(push("").unwrap().settings_hash(), lab.settings_hash());
+    }
+
+    #[test]
+    fn a_pushed_setting_is_checked_as_the_file_is_and_the_error_points_into_the_push() {
+        let err = push("bind = \"0.0.0.0:2590\"\nmax_connections = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pushed listener lab:2:") && err.contains("max_connections"),
+            "{err}"
+        );
+        let err = push("bnid = \"0.0.0.0:2590\"\n").unwrap_err().to_string();
+        assert!(err.contains("bnid"), "{err}");
+        let err = push("bind = \"0.0.0.0:2600\"\n").unwrap_err().to_string();
+        assert!(err.contains("2600"), "a port another listener holds: {err}");
+        let err = push("ack_mode = \"original\"\n").unwrap_err().to_string();
+        assert!(err.contains("ack_mode stays"), "{err}");
+        let err = push("name = \"adt\"\n").unwrap_err().to_string();
+        assert!(err.contains("pushed for"), "{err}");
     }
 
     #[test]

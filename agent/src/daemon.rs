@@ -28,7 +28,7 @@ use tracing::{error, info, warn};
 use crate::config::{self, Config};
 use crate::forwarder::task::{self as forwarder, ForwarderMetrics, ForwarderSettings};
 use crate::ingest::{AckIds, Interface, PayloadLimit};
-use crate::listener::{BoundListener, ConnectionSettings, ListenerMetrics, PreparePool, Shared};
+use crate::listener::{ConnectionSettings, ListenerHandle, ListenerMetrics, PreparePool, Shared};
 use crate::store::{OpenedStore, Store, StoreConfig, StoreHandle, StoreHealth, StoreWriter};
 use crate::telemetry::{self, collect::Probes, drift::DriftWatch};
 
@@ -38,7 +38,7 @@ const LISTENER_DRAIN: Duration = Duration::from_millis(2500);
 /// A started agent.
 pub struct RunningAgent {
     shutdown: watch::Sender<bool>,
-    listeners: Vec<(String, SocketAddr, Arc<Shared>)>,
+    listeners: Vec<Started>,
     listener_tasks: Vec<JoinHandle<()>>,
     forwarder: JoinHandle<Result<(), forwarder::ForwardError>>,
     forwarder_metrics: Arc<ForwarderMetrics>,
@@ -67,57 +67,10 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
         error!(detail = %recovery.describe(), "the queue database was damaged and set aside");
     }
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let mut listeners = Vec::new();
-    let mut listener_tasks = Vec::new();
-    let pool = PreparePool::for_this_machine();
-    info!(
-        threads = pool.threads(),
-        "frames are prepared on a pool of blocking threads"
-    );
-    let mut prepared = Vec::new();
-    for l in &config.listeners {
-        let shared = Arc::new(Shared {
-            iface: interface(&config, l)?,
-            store: handle.clone(),
-            ids: AckIds::default(),
-            metrics: ListenerMetrics::default(),
-            settings: ConnectionSettings {
-                name: l.name.clone(),
-                max_frame_bytes: l.max_frame_bytes,
-                idle_timeout: l.idle_timeout,
-            },
-            pool: pool.clone(),
-        });
-        prepared.push((l.name.clone(), shared));
-    }
-    // The last pushed mappings replace the configured ones before the first connection.
-    let (push_inbox, pushes) = match &config.hub.push_key {
-        Some(path) => {
-            let key =
-                crate::push::load_key(path).map_err(|e| anyhow::anyhow!("hub.push_key: {e}"))?;
-            let pushes = Arc::new(crate::push::Pushes::new(
-                &config,
-                key,
-                &prepared,
-                handle.clone(),
-            ));
-            pushes.restore(crate::store::now_ms());
-            let (tx, rx) = tokio::sync::mpsc::channel(crate::push::INBOX);
-            tokio::spawn(crate::push::run(
-                Arc::clone(&pushes),
-                rx,
-                shutdown_rx.clone(),
-            ));
-            (Some(tx), Some(pushes))
-        }
-        None => (None, None),
-    };
-    for (l, (name, shared)) in config.listeners.iter().zip(prepared) {
-        let bound = BoundListener::bind(l.clone(), Arc::clone(&shared)).await?;
-        let addr = bound.local_addr()?;
-        listeners.push((name, addr, shared));
-        listener_tasks.push(tokio::spawn(bound.serve(shutdown_rx.clone())));
-    }
+    let prepared = prepare_listeners(&config, &handle)?;
+    let (push_inbox, pushes) = start_pushes(&config, &prepared, &handle, &shutdown_rx)?;
+    let (listeners, listener_tasks) =
+        start_listeners(&config, prepared, pushes.as_deref(), &shutdown_rx).await?;
     let settings = ForwarderSettings {
         gateway_name: gateway_name(&config),
         topics: GatewayTopics::new(
@@ -203,7 +156,7 @@ pub async fn start(config: Config, version: &str) -> anyhow::Result<RunningAgent
 fn probes(
     config: &Config,
     handle: &StoreHandle,
-    listeners: &[(String, SocketAddr, Arc<Shared>)],
+    listeners: &[Started],
     forwarder_metrics: &Arc<ForwarderMetrics>,
     pushes: Option<Arc<crate::push::Pushes>>,
 ) -> Probes {
@@ -246,6 +199,99 @@ fn spawn_forwarder(
         }
         forwarder::run(settings, store, metrics, inbox, shutdown).await
     })
+}
+
+/// The shared state of each listener of `config` (ingest settings with the mapping table
+/// loaded, counters, the prepare pool), in config order.
+fn prepare_listeners(
+    config: &Config,
+    store: &StoreHandle,
+) -> anyhow::Result<Vec<(String, Arc<Shared>)>> {
+    let pool = PreparePool::for_this_machine();
+    info!(
+        threads = pool.threads(),
+        "frames are prepared on a pool of blocking threads"
+    );
+    config
+        .listeners
+        .iter()
+        .map(|l| {
+            let shared = Arc::new(Shared {
+                iface: interface(config, l)?,
+                store: store.clone(),
+                ids: AckIds::default(),
+                metrics: ListenerMetrics::default(),
+                settings: ConnectionSettings {
+                    name: l.name.clone(),
+                    max_frame_bytes: l.max_frame_bytes,
+                    idle_timeout: l.idle_timeout,
+                },
+                pool: pool.clone(),
+            });
+            Ok((l.name.clone(), shared))
+        })
+        .collect()
+}
+
+/// With `hub.push_key`: the pushes of this agent, their last pushed mappings restored (before
+/// the first connection), and the task that applies new ones with the inbox the forwarder
+/// hands them to.
+fn start_pushes(
+    config: &Config,
+    prepared: &[(String, Arc<Shared>)],
+    store: &StoreHandle,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<(Option<crate::push::Inbox>, Option<Arc<crate::push::Pushes>>)> {
+    let Some(path) = &config.hub.push_key else {
+        return Ok((None, None));
+    };
+    let key = crate::push::load_key(path).map_err(|e| anyhow::anyhow!("hub.push_key: {e}"))?;
+    let pushes = Arc::new(crate::push::Pushes::new(
+        config,
+        key,
+        prepared,
+        store.clone(),
+    ));
+    pushes.restore(crate::store::now_ms());
+    let (tx, rx) = tokio::sync::mpsc::channel(crate::push::INBOX);
+    tokio::spawn(crate::push::run(Arc::clone(&pushes), rx, shutdown.clone()));
+    Ok((Some(tx), Some(pushes)))
+}
+
+/// A listener and its supervisor's handle, as the running agent keeps them.
+type Started = (String, ListenerHandle, Arc<Shared>);
+
+/// Starts each listener on its last pushed settings and switch (rolled back to the configured
+/// settings by itself when those cannot be bound), then hands the supervisors to the pushes.
+async fn start_listeners(
+    config: &Config,
+    prepared: Vec<(String, Arc<Shared>)>,
+    pushes: Option<&crate::push::Pushes>,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<(Vec<Started>, Vec<JoinHandle<()>>)> {
+    let mut listeners = Vec::new();
+    let mut tasks = Vec::new();
+    for (l, (name, shared)) in config.listeners.iter().zip(prepared) {
+        let (handle, task) = crate::push::listener::start(
+            pushes,
+            l,
+            Arc::clone(&shared),
+            shutdown.clone(),
+            crate::store::now_ms(),
+        )
+        .await?;
+        listeners.push((name, handle, shared));
+        tasks.push(task);
+    }
+    if let Some(pushes) = pushes {
+        pushes.attach(
+            listeners
+                .iter()
+                .map(|(name, handle, _)| (name.clone(), handle.clone()))
+                .collect(),
+        );
+    }
+    Ok((listeners, tasks))
 }
 
 /// The store settings of a configuration: `[storage]`, `[quarantine]`, and `hub.custody`
@@ -368,11 +414,11 @@ impl RunningAgent {
         }
     }
 
-    /// The bound address of each listener, by name.
+    /// The bound address of each listener that accepts connections, by name.
     pub fn listener_addrs(&self) -> Vec<(String, SocketAddr)> {
         self.listeners
             .iter()
-            .map(|(n, a, _)| (n.clone(), *a))
+            .filter_map(|(n, h, _)| h.running().addr.map(|a| (n.clone(), a)))
             .collect()
     }
 

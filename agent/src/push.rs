@@ -1,5 +1,10 @@
 //! Signed pushes on the box: verify, decide, keep the last-known-good copy, swap the mapping.
 //!
+//! This module verifies every push and applies the checks every kind shares (scope, topic,
+//! listener, sequence), then dispatches on the kind: a mapping table here, a listener's
+//! settings or switch in [`listener`] (graceful rebind, rollback). Each kind of each listener
+//! has its own sequence and its own copy on disk.
+//!
 //! A push arrives on this gateway's push topics (the forwarder hands it over). It is applied
 //! only when its signature verifies with the pinned organization key (`hub.push_key`), its
 //! scope covers this gateway, it names a listener of this configuration, its sequence is
@@ -33,9 +38,11 @@ use hl7edge_protocol::topic::GatewayTopics;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
-use crate::listener::Shared;
+use crate::config::{Config, Listener as ListenerConfig};
+use crate::listener::{ListenerHandle, Shared};
 use crate::store::StoreHandle;
+
+pub mod listener;
 
 /// Pushes waiting for the push task; a full queue drops the delivery with a log line (the push
 /// is retained: the next connection delivers it again).
@@ -114,12 +121,17 @@ pub struct Pushes {
     identity: [String; 3],
     topics: GatewayTopics,
     listeners: BTreeMap<String, Arc<Shared>>,
+    /// The listeners as the configuration file sets them, in its order.
+    configured: Vec<ListenerConfig>,
+    /// The supervisors, once the listeners run.
+    handles: std::sync::OnceLock<BTreeMap<String, ListenerHandle>>,
     store: StoreHandle,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
+    /// What runs from a push, by `{kind}/{listener}`.
     active: BTreeMap<String, Active>,
     reports: BTreeMap<String, PushReport>,
     refused: HashSet<String>,
@@ -148,30 +160,38 @@ impl Pushes {
             identity: [g.org.clone(), g.site.clone(), g.id.clone()],
             topics: GatewayTopics::new(&config.hub.topic_prefix, &g.org, &g.site, &g.id),
             listeners: listeners.iter().cloned().collect(),
+            configured: config.listeners.clone(),
+            handles: std::sync::OnceLock::new(),
             store,
             state: Mutex::new(State::default()),
         }
     }
 
-    /// The latest outcome per listener, for the heartbeat.
+    /// The latest outcome per listener, for the heartbeat, with what each listener runs now
+    /// (settings hash, switch).
     pub fn reports(&self) -> Vec<PushReport> {
-        self.state
+        let mut reports: Vec<PushReport> = self
+            .state
             .lock()
             .map(|s| s.reports.values().cloned().collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        for r in &mut reports {
+            if let Some(running) = self
+                .handles
+                .get()
+                .and_then(|h| h.get(&r.listener))
+                .map(ListenerHandle::running)
+            {
+                r.config_hash = running.target.config.settings_hash();
+                r.disabled = !running.target.enabled;
+            }
+        }
+        reports
     }
 
     /// Verifies a push and returns its bundle, or the reason it is refused (with detail).
     fn verify(&self, payload: &[u8]) -> Result<Bundle, (&'static str, String)> {
-        let bundle = push::open(payload, &self.key).map_err(|e| (e.reason(), e.to_string()))?;
-        let [org, site, id] = &self.identity;
-        if !push::covers(&bundle.scope, org, site, id) {
-            return Err((
-                "not_for_this_gateway",
-                format!("the push is for {:?}", bundle.scope),
-            ));
-        }
-        Ok(bundle)
+        verify(&self.key, &self.identity, payload)
     }
 
     /// At start: the last applied push of each listener, verified again, replaces the table of
@@ -188,7 +208,9 @@ impl Pushes {
                 }
             };
             let table = self.verify(&payload).map_err(|(_, d)| d).and_then(|b| {
-                let Change::Mapping { listener, table } = &b.change;
+                let Change::Mapping { listener, table } = &b.change else {
+                    return Err(format!("the copy is a {} push", b.change.kind()));
+                };
                 if listener != name {
                     return Err(format!("the copy is for listener {listener}"));
                 }
@@ -201,25 +223,18 @@ impl Pushes {
                     let version = table.version().to_string();
                     shared.iface.mapping.replace(table);
                     info!(listener = %name, sequence, mapping_version = %version, "serving on the last pushed mapping");
+                    let _ = version;
+                    let report =
+                        self.report(name, "mapping", Some(sequence), "restored", None, now_ms);
                     if let Ok(mut s) = self.state.lock() {
                         s.active.insert(
-                            name.clone(),
+                            active_key("mapping", name),
                             Active {
                                 sequence,
                                 digest: push::digest(&payload),
                             },
                         );
-                        s.reports.insert(
-                            name.clone(),
-                            PushReport {
-                                listener: name.clone(),
-                                sequence: Some(sequence),
-                                outcome: "restored".to_owned(),
-                                reason: None,
-                                at_ms: now_ms,
-                                mapping_version: version,
-                            },
-                        );
+                        s.reports.insert(name.clone(), report);
                     }
                 }
                 Err(why) => {
@@ -243,50 +258,51 @@ impl Pushes {
         let bundle = match self.verify(&delivery.payload) {
             Ok(b) => b,
             Err((reason, detail)) => {
-                let listener = delivery
+                // `…/push/{kind}/{listener}`: name the listener the topic names.
+                let (kind, listener) = delivery
                     .topic
-                    .rsplit_once("/push/mapping/")
-                    .map(|(_, l)| l.to_owned())
+                    .rsplit_once("/push/")
+                    .and_then(|(_, rest)| rest.split_once('/'))
                     .unwrap_or_default();
-                return self
-                    .refuse(&listener, None, reason, &detail, &digest, now_ms)
-                    .await;
+                let kind = ["mapping", "listener", "switch"]
+                    .into_iter()
+                    .find(|k| *k == kind)
+                    .unwrap_or("");
+                let to = Refusal {
+                    listener,
+                    kind,
+                    sequence: None,
+                };
+                return self.refuse(to, reason, &detail, &digest, now_ms).await;
             }
         };
-        let Change::Mapping { listener, table } = &bundle.change;
-        let seq = Some(bundle.sequence);
-        if delivery.topic != self.topics.push_mapping(listener) {
+        let kind = bundle.change.kind();
+        let listener = bundle.change.listener();
+        let to = Refusal {
+            listener,
+            kind,
+            sequence: Some(bundle.sequence),
+        };
+        if delivery.topic != self.topics.push(kind, listener) {
+            let detail = "the push came on another topic than its kind's and listener's";
             return self
-                .refuse(
-                    listener,
-                    seq,
-                    "wrong_topic",
-                    "the push came on another listener's topic",
-                    &digest,
-                    now_ms,
-                )
+                .refuse(to, "wrong_topic", detail, &digest, now_ms)
                 .await;
         }
         let Some(shared) = self.listeners.get(listener) else {
+            let detail = "this gateway has no such listener";
             return self
-                .refuse(
-                    listener,
-                    seq,
-                    "unknown_listener",
-                    "this gateway has no such listener",
-                    &digest,
-                    now_ms,
-                )
+                .refuse(to, "unknown_listener", detail, &digest, now_ms)
                 .await;
         };
         let active = self
             .state
             .lock()
             .ok()
-            .and_then(|s| s.active.get(listener).cloned());
+            .and_then(|s| s.active.get(&active_key(kind, listener)).cloned());
         match decide(active.as_ref(), bundle.sequence, &digest) {
             Verdict::Same => {
-                debug!(listener = %listener, sequence = bundle.sequence, "the running push delivered again");
+                debug!(listener = %listener, kind, sequence = bundle.sequence, "the running push delivered again");
                 return;
             }
             Verdict::Refuse(reason) => {
@@ -295,70 +311,56 @@ impl Pushes {
                     "sequence {} is not newer than the running {runs}",
                     bundle.sequence
                 );
-                return self
-                    .refuse(listener, seq, reason, &detail, &digest, now_ms)
-                    .await;
+                return self.refuse(to, reason, &detail, &digest, now_ms).await;
             }
             Verdict::Apply => {}
         }
+        let pushed = Pushed {
+            bundle: &bundle,
+            digest: &digest,
+            payload: delivery.payload,
+            now_ms,
+        };
+        match &bundle.change {
+            Change::Mapping { table, .. } => self.apply_mapping(pushed, shared, table).await,
+            Change::Listener { .. } | Change::Switch { .. } => {
+                listener::apply(self, pushed).await;
+            }
+        }
+    }
+
+    /// Applies a verified, newer mapping push: parse, save, swap.
+    async fn apply_mapping(&self, pushed: Pushed<'_>, shared: &Shared, table: &str) {
+        let Pushed {
+            bundle,
+            digest,
+            payload,
+            now_ms,
+        } = pushed;
+        let listener = bundle.change.listener();
+        let to = Refusal {
+            listener,
+            kind: "mapping",
+            sequence: Some(bundle.sequence),
+        };
         let table = match MappingTable::parse(table) {
             Ok(t) => t,
             Err(e) => {
                 return self
-                    .refuse(
-                        listener,
-                        seq,
-                        "invalid_mapping",
-                        &e.to_string(),
-                        &digest,
-                        now_ms,
-                    )
+                    .refuse(to, "invalid_mapping", &e.to_string(), digest, now_ms)
                     .await;
             }
         };
-        let path = self.dir.join(format!("{listener}.push"));
-        let payload = delivery.payload;
-        let saved = tokio::task::spawn_blocking(move || save(&path, &payload)).await;
-        if let Err(e) = saved
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
+        if let Err(e) = self.keep(listener, "mapping", payload).await {
             // Not applied: a table the box could not boot from again must not run.
-            return self
-                .refuse(
-                    listener,
-                    seq,
-                    "not_saved",
-                    &format!("cannot keep the copy: {e}"),
-                    &digest,
-                    now_ms,
-                )
-                .await;
+            let detail = format!("cannot keep the copy: {e}");
+            return self.refuse(to, "not_saved", &detail, digest, now_ms).await;
         }
         let version = table.version().to_string();
         let previous = shared.iface.mapping.current().version().to_string();
         shared.iface.mapping.replace(table);
         info!(listener = %listener, sequence = bundle.sequence, scope = %bundle.scope, from = %previous, mapping_version = %version, "applied a pushed mapping");
-        if let Ok(mut s) = self.state.lock() {
-            s.active.insert(
-                listener.clone(),
-                Active {
-                    sequence: bundle.sequence,
-                    digest: digest.clone(),
-                },
-            );
-            s.reports.insert(
-                listener.clone(),
-                PushReport {
-                    listener: listener.clone(),
-                    sequence: seq,
-                    outcome: "applied".to_owned(),
-                    reason: None,
-                    at_ms: now_ms,
-                    mapping_version: version.clone(),
-                },
-            );
-        }
+        self.ran(listener, "mapping", bundle.sequence, digest, now_ms);
         let detail = format!(
             "listener {listener}: mapping {previous} -> {version} (sequence {}, scope {}, push sha256:{digest})",
             bundle.sequence, bundle.scope
@@ -366,55 +368,160 @@ impl Pushes {
         self.audit("push.applied", detail, now_ms).await;
     }
 
-    async fn refuse(
+    /// Writes the signed bytes of a `kind` push for `listener` as its last-known-good copy.
+    async fn keep(&self, listener: &str, kind: &str, payload: Vec<u8>) -> Result<(), String> {
+        let path = self.dir.join(file_name(listener, kind));
+        tokio::task::spawn_blocking(move || save(&path, &payload))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+    }
+
+    /// Records that `listener` runs this `kind` push now (reported `applied`).
+    fn ran(&self, listener: &str, kind: &str, sequence: u64, digest: &str, now_ms: i64) {
+        let report = self.report(listener, kind, Some(sequence), "applied", None, now_ms);
+        if let Ok(mut s) = self.state.lock() {
+            s.active.insert(
+                active_key(kind, listener),
+                Active {
+                    sequence,
+                    digest: digest.to_owned(),
+                },
+            );
+            s.reports.insert(listener.to_owned(), report);
+        }
+    }
+
+    /// The heartbeat entry of `listener` after an outcome of a `kind` push: what it runs now.
+    fn report(
         &self,
         listener: &str,
+        kind: &str,
         sequence: Option<u64>,
+        outcome: &str,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> PushReport {
+        let running = self
+            .handles
+            .get()
+            .and_then(|h| h.get(listener))
+            .map(ListenerHandle::running);
+        let configured = self.configured.iter().find(|l| l.name == listener);
+        PushReport {
+            listener: listener.to_owned(),
+            sequence,
+            outcome: outcome.to_owned(),
+            reason: reason.map(str::to_owned),
+            at_ms: now_ms,
+            mapping_version: self
+                .listeners
+                .get(listener)
+                .map(|s| s.iface.mapping.current().version().to_string())
+                .unwrap_or_default(),
+            change: kind.to_owned(),
+            config_hash: running
+                .as_ref()
+                .map(|r| r.target.config.settings_hash())
+                .or_else(|| configured.map(ListenerConfig::settings_hash))
+                .unwrap_or_default(),
+            disabled: running.is_some_and(|r| !r.target.enabled),
+        }
+    }
+
+    async fn refuse(
+        &self,
+        to: Refusal<'_>,
         reason: &'static str,
         detail: &str,
         digest: &str,
         now_ms: i64,
     ) {
-        warn!(listener = %listener, sequence, reason, detail = %detail, "refused a push; the listener keeps its mapping");
-        let running = self
-            .listeners
-            .get(listener)
-            .map(|s| s.iface.mapping.current().version().to_string())
-            .unwrap_or_default();
+        let Refusal {
+            listener,
+            kind,
+            sequence,
+        } = to;
+        warn!(listener = %listener, kind, sequence, reason, detail = %detail, "refused a push; the listener keeps what it runs");
+        // Only listeners of this configuration get an entry (the list stays bounded).
+        let key = if self.listeners.contains_key(listener) {
+            listener
+        } else {
+            ""
+        };
+        let report = self.report(key, kind, sequence, "rejected", Some(reason), now_ms);
+        self.remember_refused(key, digest, report);
+        let seq = sequence.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+        let detail = format!(
+            "listener {listener}: {kind} sequence {seq} rejected ({reason}): {detail} (push sha256:{digest})"
+        );
+        self.audit("push.rejected", detail, now_ms).await;
+    }
+
+    /// Remembers a push that is not applied (a redelivery is no news) and its report.
+    fn remember_refused(&self, listener: &str, digest: &str, report: PushReport) {
         if let Ok(mut s) = self.state.lock() {
             if s.refused.len() >= REMEMBERED_REFUSALS {
                 s.refused.clear();
             }
             s.refused.insert(digest.to_owned());
-            // Only listeners of this configuration get an entry (the list stays bounded).
-            let key = if self.listeners.contains_key(listener) {
-                listener
-            } else {
-                ""
-            };
-            s.reports.insert(
-                key.to_owned(),
-                PushReport {
-                    listener: key.to_owned(),
-                    sequence,
-                    outcome: "rejected".to_owned(),
-                    reason: Some(reason.to_owned()),
-                    at_ms: now_ms,
-                    mapping_version: running,
-                },
-            );
+            s.reports.insert(listener.to_owned(), report);
         }
-        let seq = sequence.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
-        let detail = format!(
-            "listener {listener}: sequence {seq} rejected ({reason}): {detail} (push sha256:{digest})"
-        );
-        self.audit("push.rejected", detail, now_ms).await;
     }
 
     async fn audit(&self, kind: &str, detail: String, now_ms: i64) {
         if let Err(e) = self.store.audit(kind, detail, now_ms).await {
             warn!(cause = %e, kind, "a push outcome was not written to the audit trail");
         }
+    }
+}
+
+/// Verifies a push for the gateway `identity` (org, site, id) and returns its bundle, or the
+/// reason it is refused (with detail).
+fn verify(
+    key: &PushKey,
+    identity: &[String; 3],
+    payload: &[u8],
+) -> Result<Bundle, (&'static str, String)> {
+    let bundle = push::open(payload, key).map_err(|e| (e.reason(), e.to_string()))?;
+    let [org, site, id] = identity;
+    if !push::covers(&bundle.scope, org, site, id) {
+        return Err((
+            "not_for_this_gateway",
+            format!("the push is for {:?}", bundle.scope),
+        ));
+    }
+    Ok(bundle)
+}
+
+/// Whom a refusal is about, as far as the push could be read.
+#[derive(Clone, Copy)]
+struct Refusal<'a> {
+    listener: &'a str,
+    kind: &'static str,
+    sequence: Option<u64>,
+}
+
+/// A verified push that is newer than what runs: what applying it needs.
+struct Pushed<'a> {
+    bundle: &'a Bundle,
+    digest: &'a str,
+    payload: Vec<u8>,
+    now_ms: i64,
+}
+
+/// The key of what runs from a push: `{kind}/{listener}`.
+fn active_key(kind: &str, listener: &str) -> String {
+    format!("{kind}/{listener}")
+}
+
+/// The last-known-good copy's file name: `{listener}.push` for a mapping (as the first release
+/// wrote it), `{listener}.{kind}.push` for the other kinds.
+fn file_name(listener: &str, kind: &str) -> String {
+    if kind == "mapping" {
+        format!("{listener}.push")
+    } else {
+        format!("{listener}.{kind}.push")
     }
 }
 

@@ -56,6 +56,48 @@ pub enum PushCommand {
     /// A mapping table for one listener: the gateways verify the signature, refuse an older
     /// sequence, check the table as `doctor` would, and code the next message with it.
     Mapping(PushMappingArgs),
+    /// A listener's settings (a TOML file with keys of the agent's `[[listener]]`: bind,
+    /// allow, max_frame, idle_timeout, max_connections, tls), or the listener switched off
+    /// (--disable) or on (--enable). The gateways bind the new socket before closing the old
+    /// one and roll back when it cannot be bound.
+    Listener(PushListenerArgs),
+}
+
+/// `hl7edge-hub push listener`.
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["file", "disable", "enable"])))]
+pub struct PushListenerArgs {
+    /// Broker connection (a certificate the broker ACL lets write push topics).
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// The organization's Ed25519 private key (PKCS#8 PEM, e.g. from
+    /// `openssl genpkey -algorithm ed25519`).
+    #[arg(long = "signing-key", value_name = "FILE")]
+    pub signing_key: PathBuf,
+    /// Who gets it: org, org/site or org/site/gateway. A site or organization push goes to
+    /// every gateway of it whose retained status the broker holds.
+    #[arg(long, value_name = "SCOPE")]
+    pub to: String,
+    /// The listener (`[[listener]] name`).
+    #[arg(long, value_name = "NAME")]
+    pub listener: String,
+    /// The push's sequence (must be higher than the one the gateways run for this listener's
+    /// settings, or its switch; default: now in Unix ms).
+    #[arg(long = "sequence", value_name = "N")]
+    pub sequence: Option<u64>,
+    /// How long to collect the gateways of a site or organization, and to wait for the broker.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub wait: Duration,
+    /// Switch the listener off: it closes its port (new connections are refused, senders queue
+    /// on their side); open connections finish the message in hand and close.
+    #[arg(long)]
+    pub disable: bool,
+    /// Switch the listener on again.
+    #[arg(long)]
+    pub enable: bool,
+    /// The listener's settings (TOML: the keys it holds replace the configured ones).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
 /// `hl7edge-hub push mapping`.

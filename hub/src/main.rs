@@ -31,6 +31,9 @@ fn main() -> ExitCode {
                 hl7edge_hub::push::mapping(args).await
             }
             Command::Enroll(args) => hl7edge_hub::enroll::run(args, interrupted()).await,
+            Command::Push(hl7edge_hub::cli::PushCommand::Listener(args)) => {
+                hl7edge_hub::push::listener(args).await
+            }
         }
     });
     match result {

@@ -1,5 +1,6 @@
-//! `hl7edge-hub push`: signs a change with the organization's key and retains it on the push
-//! topic of every gateway it is for (see `hl7edge_protocol::push` for the contract).
+//! `hl7edge-hub push`: signs a change (a mapping table, a listener's settings, a listener's
+//! switch) with the organization's key and retains it on the push topic of every gateway it is
+//! for (see `hl7edge_protocol::push` for the contract).
 //!
 //! A push for one gateway goes to its topic; for a site or the organization, to the topics of
 //! the gateways whose retained status the broker holds under it (a gateway never seen there
@@ -14,28 +15,13 @@ use hl7edge_protocol::topic::GatewayTopics;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject as _;
 
-use crate::cli::{PushMappingArgs, fresh_client_id};
+use crate::cli::{BrokerArgs, PushListenerArgs, PushMappingArgs, fresh_client_id};
 use crate::error::CommandError;
 use crate::mqtt::{SessionEvent, SessionSpec, Subscription};
 
 /// Signs and retains a mapping push; prints one line per gateway.
 pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
-    let key = PrivateKeyDer::from_pem_file(&args.signing_key).map_err(|e| {
-        CommandError::Usage(format!(
-            "--signing-key {}: not a PEM private key: {e}",
-            args.signing_key.display()
-        ))
-    })?;
-    let signer = match &key {
-        PrivateKeyDer::Pkcs8(der) => PushSigner::from_pkcs8_der(der.secret_pkcs8_der()),
-        _ => Err(hl7edge_protocol::push::KeyError::default()),
-    }
-    .map_err(|e| {
-        CommandError::Usage(format!(
-            "--signing-key {}: {e}; make one with: openssl genpkey -algorithm ed25519 -out org-push.key",
-            args.signing_key.display()
-        ))
-    })?;
+    let signer = signer(&args.signing_key)?;
     let table = std::fs::read_to_string(&args.file)
         .map_err(|e| CommandError::Usage(format!("cannot read {}: {e}", args.file.display())))?;
     hl7edge_protocol::normalize::mapping::MappingTable::parse(&table).map_err(|e| {
@@ -44,33 +30,149 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
             args.file.display()
         ))
     })?;
-    let sequence = args
-        .sequence
+    let change = Change::Mapping {
+        listener: args.listener.clone(),
+        table,
+    };
+    let target = Target {
+        broker: &args.broker,
+        to: &args.to,
+        sequence: args.sequence,
+        wait: args.wait,
+    };
+    retain(&signer, target, change).await
+}
+
+/// Signs and retains a listener push (settings, or the switch); prints one line per gateway.
+pub async fn listener(args: PushListenerArgs) -> Result<(), CommandError> {
+    let signer = signer(&args.signing_key)?;
+    let change = match &args.file {
+        Some(file) => {
+            let settings = std::fs::read_to_string(file)
+                .map_err(|e| CommandError::Usage(format!("cannot read {}: {e}", file.display())))?;
+            check_settings(&settings, &args.listener)
+                .map_err(|e| CommandError::Usage(format!("{}: {e}", file.display())))?;
+            Change::Listener {
+                listener: args.listener.clone(),
+                settings,
+            }
+        }
+        None => Change::Switch {
+            listener: args.listener.clone(),
+            enabled: args.enable,
+        },
+    };
+    let target = Target {
+        broker: &args.broker,
+        to: &args.to,
+        sequence: args.sequence,
+        wait: args.wait,
+    };
+    retain(&signer, target, change).await
+}
+
+/// The keys of an agent's `[[listener]]` table (the gateway checks the values, as its
+/// configuration file's, and which of them a push may change).
+const LISTENER_KEYS: [&str; 13] = [
+    "name",
+    "bind",
+    "allow",
+    "max_frame",
+    "idle_timeout",
+    "max_connections",
+    "mapping",
+    "time_zone",
+    "ack_mode",
+    "include_raw",
+    "drift_learning_messages",
+    "silence",
+    "tls",
+];
+
+/// What the hub can check of listener settings before signing them: TOML, the keys of a
+/// `[[listener]]` table, the listener's own name if it names one.
+fn check_settings(text: &str, listener: &str) -> Result<(), String> {
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+    if let Some(key) = table.keys().find(|k| !LISTENER_KEYS.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown key {key:?}; a listener's settings have the keys of a [[listener]] table: {}",
+            LISTENER_KEYS.join(", ")
+        ));
+    }
+    match table.get("name") {
+        Some(name) if name.as_str() != Some(listener) => Err(format!(
+            "name = {name} but --listener {listener}; leave name out"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The organization's signing key.
+fn signer(path: &std::path::Path) -> Result<PushSigner, CommandError> {
+    let key = PrivateKeyDer::from_pem_file(path).map_err(|e| {
+        CommandError::Usage(format!(
+            "--signing-key {}: not a PEM private key: {e}",
+            path.display()
+        ))
+    })?;
+    match &key {
+        PrivateKeyDer::Pkcs8(der) => PushSigner::from_pkcs8_der(der.secret_pkcs8_der()),
+        _ => Err(hl7edge_protocol::push::KeyError::default()),
+    }
+    .map_err(|e| {
+        CommandError::Usage(format!(
+            "--signing-key {}: {e}; make one with: openssl genpkey -algorithm ed25519 -out org-push.key",
+            path.display()
+        ))
+    })
+}
+
+/// Where a push goes and how it is sequenced.
+struct Target<'a> {
+    broker: &'a BrokerArgs,
+    to: &'a str,
+    sequence: Option<u64>,
+    wait: Duration,
+}
+
+/// Signs `change` and retains it on the push topic of every gateway `target` covers; reads each
+/// back from the broker before it says it is done.
+async fn retain(
+    signer: &PushSigner,
+    target: Target<'_>,
+    change: Change,
+) -> Result<(), CommandError> {
+    let Target {
+        broker: broker_args,
+        to,
+        sequence,
+        wait,
+    } = target;
+    let kind = change.kind();
+    let listener = change.listener().to_owned();
+    let sequence = sequence
         .unwrap_or_else(|| u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0));
     let bundle = Bundle {
-        scope: args.to.clone(),
+        scope: to.to_owned(),
         sequence,
         issued_at_ms: jiff::Timestamp::now().as_millisecond(),
-        change: Change::Mapping {
-            listener: args.listener.clone(),
-            table,
-        },
+        change,
     };
     let sealed = signer
         .seal(&bundle)
         .map_err(|e| CommandError::Usage(format!("cannot sign the push: {e}")))?;
-    let prefix = args.broker.prefix.trim_end_matches('/').to_owned();
-    let levels: Vec<&str> = args.to.split('/').collect();
+    let prefix = broker_args.prefix.trim_end_matches('/').to_owned();
+    let levels: Vec<&str> = to.split('/').collect();
     let wild = |i: usize| levels.get(i).copied().unwrap_or("+");
     let status_filter = format!("{prefix}/{}/{}/{}/status", wild(0), wild(1), wild(2));
     let push_filter = format!(
-        "{prefix}/{}/{}/{}/push/mapping/{}",
+        "{prefix}/{}/{}/{}/push/{kind}/{listener}",
         wild(0),
         wild(1),
         wild(2),
-        args.listener
     );
-    let broker = args.broker.broker(fresh_client_id("push"))?;
+    let broker = broker_args.broker(fresh_client_id("push"))?;
     let mut session = Subscription::start(
         &broker,
         SessionSpec {
@@ -81,9 +183,9 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
     )?;
     let mut gateways = BTreeSet::new();
     if levels.len() == 3 {
-        gateways.insert(args.to.clone());
+        gateways.insert(to.to_owned());
     }
-    let connect = tokio::time::Instant::now() + args.wait.max(Duration::from_secs(10));
+    let connect = tokio::time::Instant::now() + wait.max(Duration::from_secs(10));
     // Connected first, then the retained statuses for --wait.
     loop {
         match tokio::time::timeout_at(connect, session.next()).await {
@@ -95,13 +197,13 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
                 return Err(CommandError::Broker(format!(
                     "no connection to {} within {:?}",
                     broker.url,
-                    args.wait.max(Duration::from_secs(10))
+                    wait.max(Duration::from_secs(10))
                 )));
             }
         }
     }
     if levels.len() < 3 {
-        let until = tokio::time::Instant::now() + args.wait;
+        let until = tokio::time::Instant::now() + wait;
         while let Ok(Some(event)) = tokio::time::timeout_at(until, session.next()).await {
             if let SessionEvent::Publish(p) = event
                 && let Some(gateway) = gateway_of_status(&p.topic, &prefix)
@@ -113,7 +215,7 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
     if gateways.is_empty() {
         return Err(CommandError::Usage(format!(
             "no gateway of {} has a retained status on the broker; push to org/site/gateway by name",
-            args.to
+            to
         )));
     }
     let mut waiting = BTreeSet::new();
@@ -122,14 +224,14 @@ pub async fn mapping(args: PushMappingArgs) -> Result<(), CommandError> {
         let (Some(org), Some(site), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
-        let topic = GatewayTopics::new(&prefix, org, site, id).push_mapping(&args.listener);
+        let topic = GatewayTopics::new(&prefix, org, site, id).push(kind, &listener);
         session
             .publish_retained(&topic, sealed.clone())
             .await
             .map_err(|e| CommandError::Broker(format!("cannot publish to {topic}: {e}")))?;
         waiting.insert(topic);
     }
-    let until = tokio::time::Instant::now() + args.wait.max(Duration::from_secs(10));
+    let until = tokio::time::Instant::now() + wait.max(Duration::from_secs(10));
     while !waiting.is_empty() {
         match tokio::time::timeout_at(until, session.next()).await {
             Ok(Some(SessionEvent::Publish(p))) if p.payload.as_ref() == sealed.as_slice() => {
@@ -162,6 +264,18 @@ fn gateway_of_status(topic: &str, prefix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listener_settings_are_checked_for_toml_keys_and_name_before_signing() {
+        assert!(check_settings("bind = \"0.0.0.0:2576\"\n[tls]\ncert = \"a\"\n", "lab").is_ok());
+        assert!(check_settings("name = \"lab\"\n", "lab").is_ok());
+        let err = check_settings("bnid = \"0.0.0.0:2576\"\n", "lab").unwrap_err();
+        assert!(err.contains("\"bnid\"") && err.contains("bind"), "{err}");
+        let err = check_settings("bind = \"0.0.0.0:2576\n", "lab").unwrap_err();
+        assert!(err.contains("line 1"), "{err}");
+        let err = check_settings("name = \"adt\"\n", "lab").unwrap_err();
+        assert!(err.contains("--listener lab"), "{err}");
+    }
 
     #[test]
     fn a_status_topic_names_its_gateway_and_nothing_else_does() {

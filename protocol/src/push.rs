@@ -1,10 +1,12 @@
-//! Signed pushes: a change central IT sends to gateways through the broker (today: a mapping
-//! table for one listener), signed with the organization's Ed25519 key.
+//! Signed pushes: a change central IT sends to gateways through the broker (a mapping table for
+//! one listener, a listener's settings, a listener switched off or on), signed with the
+//! organization's Ed25519 key.
 //!
 //! # The contract
 //!
-//! - **Topic**: `{prefix}/{org}/{site}/{gateway}/push/mapping/{listener}`
-//!   ([`crate::topic::GatewayTopics::push_mapping`]), QoS 1, **retained**: a gateway that was
+//! - **Topic**: `{prefix}/{org}/{site}/{gateway}/push/{kind}/{listener}` with `kind` one of
+//!   `mapping`, `listener`, `switch` ([`Change::kind`], [`crate::topic::GatewayTopics::push`]),
+//!   QoS 1, **retained**: a gateway that was
 //!   offline gets the latest push when it connects. Only the hub may publish there (broker ACL);
 //!   a gateway reads its own subtree only. A push for a site or the whole organization is the
 //!   same signed bytes retained on each gateway's topic.
@@ -24,6 +26,11 @@
 //! byte string. [`open`] refuses anything over [`MAX_PUSH_BYTES`] before decoding, checks the
 //! signature before decoding the bundle, and checks every name of the bundle; decoding is
 //! linear in the input and allocates at most its size.
+//!
+//! A [`Change`] variant is appended, never inserted, so the pushes of an earlier release keep
+//! their bytes. A gateway of an earlier release that reads a change it does not know (a variant
+//! index past its own) refuses it as [`PushError::UnknownChange`] (`unknown_change`), with the
+//! sequence it read, instead of failing on it.
 
 use ring::signature::{self, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
@@ -71,15 +78,55 @@ pub enum Change {
         /// The table, as a mapping file holds it.
         table: String,
     },
+    /// Listener `listener` runs with these settings: the text of a TOML table with the keys of
+    /// the agent's `[[listener]]` (the keys it holds replace the configured ones).
+    Listener {
+        /// The listener (`[[listener]] name`).
+        listener: String,
+        /// The TOML text.
+        settings: String,
+    },
+    /// Listener `listener` accepts connections (`enabled`) or refuses them.
+    Switch {
+        /// The listener (`[[listener]] name`).
+        listener: String,
+        /// Accepting connections or not.
+        enabled: bool,
+    },
 }
+
+/// How many [`Change`] variants this crate knows (a larger variant index is a change of a later
+/// release).
+const KNOWN_CHANGES: u32 = 3;
 
 impl Change {
     /// The listener the change is for.
     pub fn listener(&self) -> &str {
         match self {
-            Change::Mapping { listener, .. } => listener,
+            Change::Mapping { listener, .. }
+            | Change::Listener { listener, .. }
+            | Change::Switch { listener, .. } => listener,
         }
     }
+
+    /// The kind of change, as its topic level names it: `mapping`, `listener` or `switch`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Mapping { .. } => "mapping",
+            Change::Listener { .. } => "listener",
+            Change::Switch { .. } => "switch",
+        }
+    }
+}
+
+/// The start of a bundle, as every release encodes it: what an agent can still read of a change
+/// it does not know.
+#[derive(Deserialize)]
+struct Head {
+    _scope: String,
+    sequence: u64,
+    _issued_at_ms: i64,
+    variant: u32,
 }
 
 /// The signed form on the wire.
@@ -106,6 +153,16 @@ pub enum PushError {
     /// The signature does not verify with the pinned key.
     #[error("the push's signature does not verify with the pinned organization key")]
     BadSignature,
+    /// A change of a later release (variant index past the ones this agent knows).
+    #[error(
+        "the push (sequence {sequence}) is a kind of change this agent does not know (variant {variant}); upgrade the agent"
+    )]
+    UnknownChange {
+        /// The variant index read.
+        variant: u32,
+        /// The push's sequence.
+        sequence: u64,
+    },
     /// A name in the bundle is not a valid name.
     #[error("the push names an invalid {what}")]
     BadName {
@@ -122,6 +179,7 @@ impl PushError {
             PushError::UnknownSchema(_) | PushError::Malformed(_) => "malformed",
             PushError::BadSignature => "bad_signature",
             PushError::BadName { .. } => "bad_name",
+            PushError::UnknownChange { .. } => "unknown_change",
         }
     }
 }
@@ -198,7 +256,7 @@ impl PushSigner {
     /// The signed bytes of `bundle`.
     pub fn seal(&self, bundle: &Bundle) -> Result<Vec<u8>, PushError> {
         check(bundle)?;
-        let body = postcard::to_stdvec(bundle).map_err(|e| PushError::Malformed(e.to_string()))?;
+        let body = encode_bundle(bundle)?;
         let signature = self.0.sign(&signed_bytes(&body)).as_ref().to_vec();
         let sealed = Sealed {
             schema_version: PUSH_SCHEMA_VERSION,
@@ -242,8 +300,29 @@ pub fn open(bytes: &[u8], key: &PushKey) -> Result<Bundle, PushError> {
     UnparsedPublicKey::new(&signature::ED25519, &key.0)
         .verify(&signed_bytes(&sealed.bundle), &sealed.signature)
         .map_err(|_| PushError::BadSignature)?;
-    let (bundle, rest) = postcard::take_from_bytes::<Bundle>(&sealed.bundle)
-        .map_err(|e| PushError::Malformed(e.to_string()))?;
+    decode_bundle(&sealed.bundle)
+}
+
+/// The encoded bundle (what the signature covers, after [`SIGNING_CONTEXT`]).
+pub fn encode_bundle(bundle: &Bundle) -> Result<Vec<u8>, PushError> {
+    postcard::to_stdvec(bundle).map_err(|e| PushError::Malformed(e.to_string()))
+}
+
+/// Decodes and checks the bundle inside a push (after its signature verified: [`open`] is what
+/// the gateway calls; this is its decoding half, public for fuzzing).
+pub fn decode_bundle(bytes: &[u8]) -> Result<Bundle, PushError> {
+    let (bundle, rest) = match postcard::take_from_bytes::<Bundle>(bytes) {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            return Err(match postcard::take_from_bytes::<Head>(bytes) {
+                Ok((head, _)) if head.variant >= KNOWN_CHANGES => PushError::UnknownChange {
+                    variant: head.variant,
+                    sequence: head.sequence,
+                },
+                _ => PushError::Malformed(e.to_string()),
+            });
+        }
+    };
     if !rest.is_empty() {
         return Err(PushError::Malformed(format!(
             "{} bytes after the bundle",

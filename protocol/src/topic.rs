@@ -105,6 +105,12 @@ impl GatewayTopics {
         format!("{}/push/mapping/{listener}", self.root)
     }
 
+    /// Where the hub retains a signed push of `kind` (`crate::push::Change::kind`: `mapping`,
+    /// `listener`, `switch`) for `listener`: one retained message per kind and listener.
+    pub fn push(&self, kind: &str, listener: &str) -> String {
+        format!("{}/push/{kind}/{listener}", self.root)
+    }
+
     /// The gateway's subscription to every push meant for it.
     pub fn push_filter(&self) -> String {
         format!("{}/push/#", self.root)

@@ -127,6 +127,9 @@ fn sample_heartbeat() -> Heartbeat {
             reason: Some("downgrade".into()),
             at_ms: 1_795_345_100_000,
             mapping_version: "2026-03-lab-v4+0123456789abcdef".into(),
+            change: "listener".into(),
+            config_hash: "0123456789abcdef".into(),
+            disabled: true,
         }],
     }
 }

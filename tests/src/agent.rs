@@ -129,6 +129,12 @@ impl Agent {
             .map(|&port| SocketAddr::from(([127, 0, 0, 1], port)))
     }
 
+    /// Listener `name` listens on `port` from now on (moved by a listener push): what
+    /// [`Agent::mllp_addr`] says and what a restart waits for.
+    pub fn set_port(&mut self, name: &str, port: u16) {
+        self.ports.insert(name.to_owned(), port);
+    }
+
     /// The process id while the agent runs.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(Process::pid)

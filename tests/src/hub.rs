@@ -67,6 +67,25 @@ pub enum HubError {
     },
 }
 
+/// The push report (`pushes` entry) of `listener` in a `fleet --json` snapshot: the first
+/// gateway's that has one.
+pub fn push_report(fleet: &serde_json::Value, listener: &str) -> Option<serde_json::Value> {
+    fn find(v: &serde_json::Value) -> Option<&serde_json::Value> {
+        match v {
+            serde_json::Value::Object(map) => {
+                map.get("pushes").or_else(|| map.values().find_map(find))
+            }
+            serde_json::Value::Array(items) => items.iter().find_map(find),
+            _ => None,
+        }
+    }
+    find(fleet)?
+        .as_array()?
+        .iter()
+        .find(|p| p["listener"] == listener)
+        .cloned()
+}
+
 /// The path of the `hl7edge-hub` binary, built on first use (see [`crate::build`]);
 /// `HL7EDGE_HUB_BIN` names a prebuilt one.
 pub fn binary() -> Result<PathBuf, HubError> {
@@ -119,21 +138,57 @@ impl HubTools {
     /// Runs `push mapping EXTRA...` to completion (EXTRA: `--signing-key`, `--to`,
     /// `--listener`, `--sequence`, the file) and returns what it printed.
     pub async fn push_mapping(&self, extra: &[&str]) -> Result<String, HubError> {
+        self.push("mapping", extra).await
+    }
+
+    /// Runs `push listener EXTRA...` to completion (EXTRA: `--signing-key`, `--to`,
+    /// `--listener`, `--sequence`, and a settings file or `--disable`/`--enable`) and returns
+    /// what it printed.
+    pub async fn push_listener(&self, extra: &[&str]) -> Result<String, HubError> {
+        self.push("listener", extra).await
+    }
+
+    /// Runs `push KIND EXTRA...` to completion and returns what it printed.
+    async fn push(&self, kind: &str, extra: &[&str]) -> Result<String, HubError> {
         let name = format!("push-{}", unique());
         let stdout = self.dir.path().join(format!("{name}.out"));
         let log = self.dir.path().join(format!("{name}.log"));
         let mut args: Vec<OsString> = vec!["push".into()];
-        args.extend(self.args("mapping", extra));
+        args.extend(self.args(kind, extra));
         let mut process = Process::spawn_split(&name, &self.binary, args, Some(&stdout), &log)?;
         let status = process.wait_exit(ONE_SHOT_TIMEOUT).await?;
         if !status.success() {
             return Err(HubError::Failed {
-                command: "push mapping".into(),
+                command: format!("push {kind}"),
                 status,
                 log: process::log_tail(&log, LOG_LINES),
             });
         }
         Ok(std::fs::read_to_string(&stdout)?)
+    }
+
+    /// Polls `fleet --json` until the push report of `listener` (see [`push_report`]) satisfies
+    /// `ok`, and returns it; after `timeout`, an error naming the last report seen.
+    pub async fn wait_push_report(
+        &self,
+        listener: &str,
+        timeout: Duration,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value, HubError> {
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            let json = self.fleet_json(Duration::from_secs(2)).await?;
+            let report = push_report(&json, listener);
+            if let Some(report) = report.as_ref().filter(|r| ok(r)) {
+                return Ok(report.clone());
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(HubError::NotReady {
+                    what: format!("the expected push outcome of listener {listener}"),
+                    log: format!("last report: {report:?}"),
+                });
+            }
+        }
     }
 
     /// Runs `fleet --json --wait WAIT` to completion and returns its JSON snapshot.

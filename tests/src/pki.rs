@@ -336,6 +336,27 @@ fn write_error(path: &Path, source: std::io::Error) -> PkiError {
     }
 }
 
+/// An Ed25519 key pair for signed pushes as central IT makes one, with the README's two
+/// `openssl` commands (Debian's openssl package): `(private PKCS#8 PEM, public SPKI PEM)` in
+/// `dir` as `{name}.key` and `{name}.pub`.
+pub fn org_push_key(dir: &Path, name: &str) -> std::io::Result<(PathBuf, PathBuf)> {
+    let (key, public) = (format!("{name}.key"), format!("{name}.pub"));
+    let openssl = |args: &[&str]| -> std::io::Result<()> {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("openssl {args:?}: {status}")))
+        }
+    };
+    openssl(&["genpkey", "-algorithm", "ed25519", "-out", &key])?;
+    openssl(&["pkey", "-in", &key, "-pubout", "-out", &public])?;
+    Ok((dir.join(key), dir.join(public)))
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;

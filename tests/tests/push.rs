@@ -21,7 +21,7 @@ use hl7edge_e2e::hub::HubTools;
 use hl7edge_e2e::ingest::ACL_TEMPLATE;
 use hl7edge_e2e::mllp::{Sender, SenderConfig};
 use hl7edge_e2e::mqtt::{ClientOptions, Received, Subscriber};
-use hl7edge_e2e::pki::Pki;
+use hl7edge_e2e::pki::{self, Pki};
 use hl7edge_protocol::wire::Envelope;
 use serde_json::Value;
 
@@ -34,24 +34,9 @@ fn table(label: &str, extra_row: &str) -> String {
     )
 }
 
-/// An Ed25519 key pair as central IT makes one, with the README's two `openssl` commands:
-/// (private PKCS#8 PEM, public SPKI PEM).
+/// An Ed25519 key pair as central IT makes one (see [`pki::org_push_key`]).
 fn org_key(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
-    let private = dir.join(format!("{name}.key"));
-    let public = dir.join(format!("{name}.pub"));
-    let openssl = |args: &[&str]| -> Result<()> {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .status()
-            .context("running openssl (Debian's openssl package)")?;
-        ensure!(status.success(), "openssl {args:?}: {status}");
-        Ok(())
-    };
-    let (key, pubkey) = (format!("{name}.key"), format!("{name}.pub"));
-    openssl(&["genpkey", "-algorithm", "ed25519", "-out", &key])?;
-    openssl(&["pkey", "-in", &key, "-pubout", "-out", &pubkey])?;
-    Ok((private, public))
+    pki::org_push_key(dir, name).context("making a push key (Debian's openssl package)")
 }
 
 /// The mapping version labels of every record received so far, in arrival order.
@@ -63,22 +48,6 @@ fn versions(received: &[Received]) -> Vec<String> {
         .collect()
 }
 
-/// The gateway's push report for `lab` in `fleet --json`.
-fn lab_push(fleet: &Value) -> Option<Value> {
-    fn find(v: &Value) -> Option<&Value> {
-        match v {
-            Value::Object(map) => map.get("pushes").or_else(|| map.values().find_map(find)),
-            Value::Array(items) => items.iter().find_map(find),
-            _ => None,
-        }
-    }
-    find(fleet)?
-        .as_array()?
-        .iter()
-        .find(|p| p["listener"] == "lab")
-        .cloned()
-}
-
 /// Waits until `n` records (not MQTT messages: records travel in batches) arrived.
 async fn records(hub: &Subscriber, n: usize, wait: Duration) -> Result<()> {
     hub.wait_until(wait, |m| versions(m).len() >= n)
@@ -88,18 +57,7 @@ async fn records(hub: &Subscriber, n: usize, wait: Duration) -> Result<()> {
 }
 
 async fn wait_push(fleet: &HubTools, ok: impl Fn(&Value) -> bool) -> Result<Value> {
-    let until = tokio::time::Instant::now() + WAIT;
-    loop {
-        let json = fleet.fleet_json(Duration::from_secs(2)).await?;
-        let push = lab_push(&json);
-        if push.as_ref().is_some_and(&ok) {
-            return Ok(push.unwrap_or_default());
-        }
-        ensure!(
-            tokio::time::Instant::now() < until,
-            "the hub never saw the expected push outcome; last: {push:?}"
-        );
-    }
+    Ok(fleet.wait_push_report("lab", WAIT, ok).await?)
 }
 
 async fn send(agent: &Agent, from: u64, n: u64, acked: &mut Vec<String>) -> Result<()> {

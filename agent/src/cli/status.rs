@@ -161,6 +161,14 @@ pub struct InterfaceStatus {
     pub last_message_at: Option<String>,
     #[serde(skip)]
     last_message_ms: Option<i64>,
+    /// Switched off by a signed push (`hl7edge-hub push listener --disable`): it refuses
+    /// connections on purpose.
+    pub disabled: bool,
+    /// The address it listens on: the pushed settings' when a push changed them, else the
+    /// configured one; `None` when the configuration has no listener of this name.
+    pub bind: Option<String>,
+    /// A short SHA-256 of its settings (as the heartbeat's push report carries it).
+    pub config_hash: Option<String>,
 }
 
 /// The quarantine at a glance.
@@ -318,13 +326,24 @@ fn interfaces(opened: &Opened, sources: &[SourceStats]) -> Vec<InterfaceStatus> 
     let mut by_name: BTreeMap<&str, &SourceStats> =
         sources.iter().map(|s| (s.source.as_str(), s)).collect();
     let mut out = Vec::new();
-    for l in &opened.config.listeners {
+    // The last-known-good listener pushes, as the agent starts on them (none when they cannot
+    // be read: the configured settings are shown).
+    let pushed = crate::push::listener::pushed_targets(&opened.config).unwrap_or_default();
+    for (i, l) in opened.config.listeners.iter().enumerate() {
         let empty = SourceStats {
             source: l.name.clone(),
             ..SourceStats::default()
         };
         let s = by_name.remove(l.name.as_str()).unwrap_or(&empty);
-        out.push(interface_status(s, Some(l.ack_mode)));
+        let mut status = interface_status(s, Some(l.ack_mode));
+        let (config, enabled) = match pushed.get(i).cloned().flatten() {
+            Some(target) => (target.config, target.enabled),
+            None => (l.clone(), true),
+        };
+        status.disabled = !enabled;
+        status.bind = Some(config.bind.to_string());
+        status.config_hash = Some(config.settings_hash());
+        out.push(status);
     }
     out.extend(by_name.values().map(|s| interface_status(s, None)));
     out
@@ -346,6 +365,9 @@ fn interface_status(s: &SourceStats, ack_mode: Option<AckMode>) -> InterfaceStat
         refused_full: s.refused_full,
         last_message_at: s.last_message_at_ms.map(text::rfc3339),
         last_message_ms: s.last_message_at_ms,
+        disabled: false,
+        bind: None,
+        config_hash: None,
     }
 }
 

@@ -286,6 +286,16 @@ pub enum Problem {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A pushed listener setting that only the configuration file (or a mapping push) changes.
+    #[error(
+        "a listener push changes bind, allow, max_frame, idle_timeout, max_connections and tls only; {key} stays as the configuration file says (remove it from the pushed settings{hint})"
+    )]
+    NotPushable {
+        /// The key.
+        key: &'static str,
+        /// What to do instead, if anything.
+        hint: &'static str,
+    },
     /// The MQTT client id is empty or contains spaces or control characters.
     #[error(
         "{value:?} is not a usable MQTT client id (expected 1 to 256 visible characters, no spaces)"

@@ -5,6 +5,7 @@
 
 mod hub;
 mod listener;
+mod pushed;
 
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -50,6 +51,23 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         .map_err(|err| shape_error(text, origin, err))?;
     let base_dir = origin.parent().unwrap_or(Path::new(""));
     validate(&raw, base_dir).map_err(|invalid| key_error(text, origin, invalid))
+}
+
+/// A listener's pushed settings (TOML text named `origin` in errors) laid over its configured
+/// settings `base` (see [`pushed::listener`]).
+pub(super) fn pushed_listener(
+    text: &str,
+    origin: &Path,
+    base: &super::Listener,
+    others: &[super::Listener],
+    base_dir: &Path,
+) -> Result<super::Listener, ConfigError> {
+    let deserializer =
+        toml::Deserializer::parse(text).map_err(|err| syntax_error(text, origin, &err))?;
+    let raw: super::raw::RawListener = serde_path_to_error::deserialize(deserializer)
+        .map_err(|err| shape_error(text, origin, err))?;
+    pushed::listener(raw, base, others, base_dir)
+        .map_err(|invalid| key_error(text, origin, invalid))
 }
 
 fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Config, Invalid> {

@@ -20,6 +20,11 @@
 //! keepalive reclaims connections whose peer vanished. Frames over the size
 //! limit are discarded as they stream in and answered AE from their first
 //! bytes.
+//!
+//! Closing (shutdown, the listener switched off or moved by a push): a
+//! connection with no frame in hand closes at once; one that is receiving a
+//! frame gets up to [`CLOSE_GRACE`] to finish it, stores and answers it, and
+//! then closes, so a sender is not cut off in the middle of a message.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +68,9 @@ fn control_id_of(raw: &[u8]) -> String {
     String::from_utf8_lossy(&AckHeader::scrape(raw).control_id).into_owned()
 }
 
+/// How long a closing connection waits for the frame it is receiving.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// Socket send buffer of a connection: answers are small and a sender
 /// waits for each, so this holds thousands of them; a sender that stops
 /// reading fills it soon and meets the write timeout, instead of the kernel
@@ -95,21 +103,34 @@ pub struct ConnectionSettings {
 }
 
 /// Serves one accepted connection to its end.
+///
+/// `settings` are the listener's as they were when it accepted the
+/// connection; `shutdown` turning true (or its sender going away) closes it
+/// (see the module's "Closing").
 pub(super) async fn serve(
     sock: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
+    settings: ConnectionSettings,
     shutdown: watch::Receiver<bool>,
 ) {
-    let span = info_span!("mllp", listener = %shared.settings.name, peer = %peer);
+    let span = info_span!("mllp", listener = %settings.name, peer = %peer);
     async move {
         debug!("connection accepted");
         match tls {
-            None => Connection::new(sock, peer, shared, shutdown).run().await,
+            None => {
+                Connection::new(sock, peer, shared, settings, shutdown)
+                    .run()
+                    .await
+            }
             Some(acceptor) => {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-                    Ok(Ok(stream)) => Connection::new(stream, peer, shared, shutdown).run().await,
+                    Ok(Ok(stream)) => {
+                        Connection::new(stream, peer, shared, settings, shutdown)
+                            .run()
+                            .await
+                    }
                     Ok(Err(e)) => {
                         shared.metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
                         warn!(cause = %e, "TLS handshake refused");
@@ -131,7 +152,12 @@ struct Connection<S> {
     stream: S,
     peer: String,
     shared: Arc<Shared>,
+    settings: ConnectionSettings,
     shutdown: watch::Receiver<bool>,
+    /// Told to close: no new frame is waited for.
+    closing: bool,
+    /// Until when a closing connection waits for the frame in hand.
+    close_by: Option<Instant>,
     decoder: Decoder,
     frame_started: Option<Instant>,
 }
@@ -149,14 +175,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         stream: S,
         peer: SocketAddr,
         shared: Arc<Shared>,
+        settings: ConnectionSettings,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
-        let decoder = Decoder::new(shared.settings.max_frame_bytes);
+        let decoder = Decoder::new(settings.max_frame_bytes);
         Connection {
             stream,
             peer: peer.to_string(),
             shared,
+            settings,
             shutdown,
+            closing: false,
+            close_by: None,
             decoder,
             frame_started: None,
         }
@@ -202,26 +232,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let _ = self.stream.shutdown().await;
     }
 
-    /// Reads with the idle and slow-frame limits; `None` ends the connection.
+    /// Reads with the idle and slow-frame limits; `None` ends the connection
+    /// (also when told to close, at once between frames, or once the frame
+    /// in hand is complete or [`CLOSE_GRACE`] has passed).
     async fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let deadline = self.shared.settings.idle_timeout.map(|t| {
-            let start = self.frame_started.unwrap_or_else(Instant::now);
-            start + t
-        });
-        let read = self.stream.read(buf);
-        tokio::select! {
-            r = read => match r {
-                Ok(n) => Some(n),
-                Err(e) => {
-                    debug!(cause = %e, "read failed");
-                    None
-                }
-            },
-            _ = sleep_until(deadline) => {
-                info!(partial_frame = self.frame_started.is_some(), "closing idle or too slow connection");
-                None
+        loop {
+            if !self.closing && *self.shutdown.borrow() {
+                self.closing = true;
             }
-            _ = self.shutdown.changed() => None,
+            if self.closing && self.frame_started.is_none() {
+                return None;
+            }
+            let mut deadline = self.settings.idle_timeout.map(|t| {
+                let start = self.frame_started.unwrap_or_else(Instant::now);
+                start + t
+            });
+            if self.closing {
+                let grace = *self
+                    .close_by
+                    .get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+                deadline = Some(deadline.map_or(grace, |d| d.min(grace)));
+            }
+            let closing = self.closing;
+            tokio::select! {
+                r = self.stream.read(buf) => return match r {
+                    Ok(n) => Some(n),
+                    Err(e) => {
+                        debug!(cause = %e, "read failed");
+                        None
+                    }
+                },
+                _ = sleep_until(deadline) => {
+                    info!(partial_frame = self.frame_started.is_some(), closing, "closing idle or too slow connection");
+                    return None;
+                }
+                _ = self.shutdown.changed(), if !closing => self.closing = true,
+            }
         }
     }
 
@@ -424,7 +470,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if bytes.is_empty() {
             return Ok(());
         }
-        let limit = self.shared.settings.idle_timeout.unwrap_or(WRITE_TIMEOUT);
+        let limit = self.settings.idle_timeout.unwrap_or(WRITE_TIMEOUT);
         let write = async {
             self.stream.write_all(bytes).await?;
             self.stream.flush().await

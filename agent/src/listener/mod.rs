@@ -1,5 +1,5 @@
-//! MLLP listeners: one accept loop per configured interface, one task per
-//! connection.
+//! MLLP listeners: one supervisor per configured interface (`supervisor`: it owns the
+//! listening socket, moves, closes and opens it on command), one task per connection.
 //!
 //! Checked before a single byte is read: the peer address against the
 //! listener's allowlist, and the connection cap. MLLP over TLS, when
@@ -8,23 +8,17 @@
 
 mod connection;
 mod pool;
+pub mod supervisor;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
-use tracing::{debug, info, warn};
-
-use crate::config::Listener as ListenerConfig;
 use crate::ingest::{AckIds, Interface};
 use crate::store::StoreHandle;
 
 pub use connection::ConnectionSettings;
 pub use pool::{PrepareError, PreparePool};
+pub use supervisor::{ListenerHandle, Running, SetError, Step, Target};
 
 /// Counters of one listener (since start), for telemetry and tests.
 #[derive(Debug, Default)]
@@ -72,108 +66,10 @@ pub struct Shared {
     pub ids: AckIds,
     /// Counters.
     pub metrics: ListenerMetrics,
-    /// Per-connection settings.
+    /// Per-connection settings as configured (a listener push gives new connections others).
     pub settings: ConnectionSettings,
     /// Where frames are prepared (shared by every listener of the agent).
     pub pool: PreparePool,
-}
-
-/// A bound listener, ready to serve.
-pub struct BoundListener {
-    tcp: TcpListener,
-    config: ListenerConfig,
-    tls: Option<TlsAcceptor>,
-    shared: Arc<Shared>,
-}
-
-impl BoundListener {
-    /// Binds the listener's address (port 0 picks a free port).
-    pub async fn bind(config: ListenerConfig, shared: Arc<Shared>) -> Result<Self, BindError> {
-        let tls = match &config.tls {
-            Some(t) => Some(TlsAcceptor::from(crate::tls::server_config(
-                &t.cert,
-                &t.key,
-                t.client_ca.as_deref(),
-            )?)),
-            None => None,
-        };
-        let tcp = TcpListener::bind(config.bind)
-            .await
-            .map_err(|source| BindError::Bind {
-                name: config.name.clone(),
-                addr: config.bind,
-                source,
-            })?;
-        Ok(BoundListener {
-            tcp,
-            config,
-            tls,
-            shared,
-        })
-    }
-
-    /// The address actually bound.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.tcp.local_addr()
-    }
-
-    /// The shared state (metrics) of this listener.
-    pub fn shared(&self) -> Arc<Shared> {
-        Arc::clone(&self.shared)
-    }
-
-    /// Accepts connections until `shutdown` turns true, then waits for the
-    /// open connections to answer what they hold and close.
-    pub async fn serve(self, shutdown: watch::Receiver<bool>) {
-        let name = self.config.name.clone();
-        let cap = Arc::new(Semaphore::new(usize::from(
-            self.config.max_connections.get(),
-        )));
-        let mut conns = JoinSet::new();
-        let mut stop = shutdown.clone();
-        info!(listener = %name, addr = %self.config.bind, "listening for MLLP");
-        loop {
-            tokio::select! {
-                accepted = self.tcp.accept() => {
-                    let (sock, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            warn!(listener = %name, cause = %e, "accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    if !self.config.allows(peer.ip()) {
-                        self.shared.metrics.refused_address.fetch_add(1, Ordering::Relaxed);
-                        warn!(listener = %name, peer = %peer, "connection refused: address not in the allow list");
-                        continue;
-                    }
-                    let Ok(permit) = Arc::clone(&cap).try_acquire_owned() else {
-                        self.shared.metrics.refused_cap.fetch_add(1, Ordering::Relaxed);
-                        warn!(listener = %name, peer = %peer, "connection refused: max_connections reached");
-                        continue;
-                    };
-                    self.shared.metrics.connections.fetch_add(1, Ordering::Relaxed);
-                    let _ = sock.set_nodelay(true);
-                    if let Err(e) = connection::tune_socket(&sock) {
-                        debug!(cause = %e, "TCP keepalive or send buffer not set");
-                    }
-                    let shared = Arc::clone(&self.shared);
-                    let tls = self.tls.clone();
-                    let shutdown = shutdown.clone();
-                    conns.spawn(async move {
-                        connection::serve(sock, peer, tls, shared, shutdown).await;
-                        drop(permit);
-                    });
-                }
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                _ = stop.changed() => break,
-            }
-        }
-        drop(self.tcp);
-        while conns.join_next().await.is_some() {}
-        info!(listener = %name, "listener stopped");
-    }
 }
 
 /// The OS's reason for a failed bind, with what to do about it.

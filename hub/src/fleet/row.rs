@@ -138,8 +138,11 @@ pub struct ListenerRow {
     pub failing: bool,
     /// Seconds without a message while the gateway judges the feed silent against its learned
     /// hourly rhythm; `None` otherwise, and while the gateway is not online (an offline or late
-    /// gateway's feeds are not also "silent").
+    /// gateway's feeds are not also "silent"), and while the listener is switched off by a
+    /// push (silent on purpose).
     pub silent_s: Option<u64>,
+    /// Switched off by a push: refuses connections on purpose (not a failure).
+    pub disabled: bool,
 }
 
 impl Gateway {
@@ -252,6 +255,7 @@ impl Gateway {
                     track.map_or(0, |t| pick(t).within(now_ms, window))
                 };
                 let quarantined = recently(|t| &t.quarantined);
+                let disabled = hb.pushes.iter().any(|p| p.listener == s.name && p.disabled);
                 ListenerRow {
                     stats: s.clone(),
                     unmapped_ratio: s.unmapped_ratio(),
@@ -259,7 +263,11 @@ impl Gateway {
                     rejected_recently: recently(|t| &t.rejected),
                     reused_recently: recently(|t| &t.reused),
                     failing: quarantined > 0,
-                    silent_s: s.rhythm.filter(|r| live && r.silent).map(|r| r.quiet_s),
+                    silent_s: s
+                        .rhythm
+                        .filter(|r| live && r.silent && !disabled)
+                        .map(|r| r.quiet_s),
+                    disabled,
                 }
             })
             .collect()

@@ -696,6 +696,26 @@ fn a_silent_feed_of_an_online_gateway_is_an_alert_naming_listener_quiet_time_and
 }
 
 #[test]
+fn a_listener_switched_off_by_a_push_is_silent_on_purpose_and_raises_no_alert() {
+    let mut f = fleet();
+    status_at(&mut f, true, false, 0);
+    beat(&mut f, 0, |hb| {
+        set_rhythm(true)(hb);
+        hb.pushes.push(hl7edge_protocol::telemetry::PushReport {
+            listener: "lab".into(),
+            outcome: "applied".into(),
+            change: "switch".into(),
+            disabled: true,
+            ..Default::default()
+        });
+    });
+    let row = one(&f, 1_000);
+    assert!(row.alerts.is_empty(), "{:?}", row.alerts);
+    assert!(row.listeners[0].disabled);
+    assert_eq!(row.listeners[0].silent_s, None);
+}
+
+#[test]
 fn an_offline_or_late_gateways_feeds_are_not_also_silent() {
     let mut f = fleet();
     status_at(&mut f, true, false, 0);

@@ -100,7 +100,86 @@ fn the_public_key_round_trips_through_its_spki_form() {
     assert!(key.fingerprint().starts_with("ed25519:"));
 }
 
+#[test]
+fn a_mapping_push_keeps_the_bytes_of_the_first_release() {
+    let b = Bundle {
+        scope: "a".to_owned(),
+        sequence: 1,
+        issued_at_ms: 2,
+        change: Change::Mapping {
+            listener: "l".to_owned(),
+            table: "t".to_owned(),
+        },
+    };
+    assert_eq!(
+        postcard::to_stdvec(&b).unwrap(),
+        [1, b'a', 1, 4, 0, 1, b'l', 1, b't']
+    );
+}
+
+#[test]
+fn listener_settings_and_switches_open_as_signed() {
+    let org = signer(3);
+    for change in [
+        Change::Listener {
+            listener: "lab".to_owned(),
+            settings: "bind = \"0.0.0.0:2576\"\n".to_owned(),
+        },
+        Change::Switch {
+            listener: "lab".to_owned(),
+            enabled: false,
+        },
+    ] {
+        let b = Bundle {
+            change,
+            ..bundle(11)
+        };
+        assert_eq!(open(&org.seal(&b).unwrap(), &org.public_key()).unwrap(), b);
+    }
+}
+
+#[test]
+fn a_change_of_a_later_release_is_refused_as_unknown_with_its_sequence() {
+    // scope "a", sequence 5, issued at 2, variant 7, then whatever that variant holds.
+    let later = [1, b'a', 5, 4, 7, 1, b'l', 0x2a];
+    assert_eq!(
+        decode_bundle(&later),
+        Err(PushError::UnknownChange {
+            variant: 7,
+            sequence: 5
+        })
+    );
+    assert_eq!(
+        decode_bundle(&later).unwrap_err().reason(),
+        "unknown_change"
+    );
+    // A known variant cut short is malformed, not unknown.
+    assert!(matches!(
+        decode_bundle(&[1, b'a', 5, 4, 1, 9]),
+        Err(PushError::Malformed(_))
+    ));
+}
+
 proptest! {
+    #[test]
+    fn arbitrary_bundle_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(b) = decode_bundle(&bytes) {
+            prop_assert_eq!(decode_bundle(&postcard::to_stdvec(&b).unwrap()).unwrap(), b);
+        }
+    }
+
+    #[test]
+    fn every_valid_listener_change_round_trips(sequence in any::<u64>(), settings in ".{0,400}", enabled in any::<bool>()) {
+        let org = signer(9);
+        for change in [
+            Change::Listener { listener: "lab_1".to_owned(), settings: settings.clone() },
+            Change::Switch { listener: "lab_1".to_owned(), enabled },
+        ] {
+            let b = Bundle { scope: "acme".to_owned(), sequence, issued_at_ms: 0, change };
+            prop_assert_eq!(open(&org.seal(&b).unwrap(), &org.public_key()).unwrap(), b);
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic_and_never_open(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         prop_assert!(open(&bytes, &signer(1).public_key()).is_err());

@@ -24,7 +24,8 @@
 //!   encoding byte for byte.
 //!
 //! Compatibility: [`Heartbeat::custody`], [`Heartbeat::cert_not_after_ms`],
-//! [`Heartbeat::hub`] and then [`Heartbeat::pushes`] were appended before any release too, and so
+//! [`Heartbeat::hub`] and then [`Heartbeat::pushes`] were appended before any release too
+//! (and [`PushReport::change`] and the fields after it), and so
 //! were [`Custody::quarantine`] and [`Custody::set_aside`]; `resends`,
 //! `control_id_reused` and `no_ack_requested` changed from the store's
 //! lifetime to since start (one scope for every counter) before any release.
@@ -114,6 +115,15 @@ pub struct PushReport {
     pub at_ms: i64,
     /// The mapping version the listener codes with after it (as records carry it).
     pub mapping_version: String,
+    /// Which kind of push the outcome is about: `mapping`, `listener` or `switch`
+    /// (`crate::push::Change::kind`); empty when the push could not be read far enough to say.
+    pub change: String,
+    /// A short SHA-256 (16 hex digits) of the listener settings the listener runs after it
+    /// (bind, allow, limits, TLS files): the same settings give the same hash on every box.
+    pub config_hash: String,
+    /// True while the listener is switched off by a push: it refuses connections on purpose
+    /// (not a failure, and its silence is no alert).
+    pub disabled: bool,
 }
 
 /// The gateway's side of its hub connection: whether custody ends at the broker's PUBACK or at

@@ -108,10 +108,12 @@ fn interfaces(r: &StatusReport, now: i64, out: &mut impl Write) -> std::io::Resu
         .to_vec(),
     ];
     for i in &r.interfaces {
-        let name = if i.configured {
-            i.name.clone()
-        } else {
+        let name = if !i.configured {
             format!("{} (not in config)", i.name)
+        } else if i.disabled {
+            format!("{} (disabled by a push)", i.name)
+        } else {
+            i.name.clone()
         };
         rows.push(vec![
             name,

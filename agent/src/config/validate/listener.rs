@@ -37,7 +37,11 @@ pub(super) fn listeners(raw: &[RawListener], base_dir: &Path) -> Result<Vec<List
     Ok(out)
 }
 
-fn check_unique(earlier: &[Listener], listener: &Listener, i: usize) -> Result<(), Invalid> {
+pub(super) fn check_unique(
+    earlier: &[Listener],
+    listener: &Listener,
+    i: usize,
+) -> Result<(), Invalid> {
     if let Some(first) = earlier.iter().position(|l| l.name == listener.name) {
         let problem = Problem::DuplicateName {
             name: listener.name.clone(),
@@ -63,7 +67,7 @@ fn check_unique(earlier: &[Listener], listener: &Listener, i: usize) -> Result<(
     Ok(())
 }
 
-fn listener(raw: &RawListener, i: usize, base_dir: &Path) -> Result<Listener, Invalid> {
+pub(super) fn listener(raw: &RawListener, i: usize, base_dir: &Path) -> Result<Listener, Invalid> {
     let key = |field: &str| format!("listener[{i}].{field}");
     let name = required(&raw.name, &key("name"), "name = \"lab\"")?;
     let bind = required(&raw.bind, &key("bind"), "bind = \"0.0.0.0:2575\"")?;
