@@ -71,7 +71,7 @@ pub struct Config {
 /// (`[enroll]`; see `crate::enroll`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enroll {
-    /// The claim certificate (PEM), shared by a batch of boxes; its CN is the claim's name.
+    /// The claim certificate (PEM), shared by a batch of boxes; its CN is `enroll/{claim}`.
     pub claim_cert: std::path::PathBuf,
     /// The claim certificate's private key (PEM).
     pub claim_key: std::path::PathBuf,

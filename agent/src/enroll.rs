@@ -57,12 +57,21 @@ pub enum EnrollError {
     /// The device key or request could not be made or written.
     #[error(transparent)]
     Provision(#[from] crate::provision::ProvisionError),
-    /// The claim certificate names no usable claim (its CN must be one topic level).
+    /// The claim certificate names no usable claim (its CN must be `enroll/{claim}`).
     #[error(
-        "{}: the claim certificate's common name must be one MQTT topic level (no /, + or #)",
-        .0.display()
+        "{}: the claim certificate's common name is {}, but a claim certificate's must be \
+         enroll/CLAIM (e.g. enroll/claim-acme-2026a; CLAIM 1 to 64 characters without /, + or #); \
+         ask central IT for one issued as the README's \"Enroll by claim\" shows \
+         (openssl req ... -subj '/CN=enroll\\/CLAIM')",
+        .path.display(),
+        .common_name.as_deref().map_or("missing".to_owned(), |cn| format!("{:?}", shown(cn)))
     )]
-    ClaimName(PathBuf),
+    ClaimName {
+        /// The claim certificate.
+        path: PathBuf,
+        /// Its common name, when it has one.
+        common_name: Option<String>,
+    },
     /// The broker connection failed or closed.
     #[error("the broker connection failed: {0}")]
     Connection(String),
@@ -353,21 +362,31 @@ impl Enrollment {
     }
 }
 
-/// The claim's name: the claim certificate's common name, which the broker takes as the user
-/// name and the ACL puts in the enroll topics.
+/// The claim's name: the claim certificate's common name is `enroll/{claim}`, which the broker
+/// takes as the user name and the ACL puts in the enroll topics (`hl7edge/v1/%u/+/request`);
+/// a certificate named otherwise is refused with the name expected and how to get one.
 pub fn claim_name(claim_cert: &Path) -> Result<String, EnrollError> {
     let chain = crate::tls::load_certs(claim_cert)?;
-    let unusable = || EnrollError::ClaimName(claim_cert.to_path_buf());
-    let leaf = chain.first().ok_or_else(unusable)?;
-    let name = hl7edge_protocol::x509::read(leaf.as_ref())
-        .ok()
-        .and_then(|fields| fields.common_name)
-        .ok_or_else(unusable)?;
-    if enroll::claim_name_ok(&name) {
-        Ok(name)
-    } else {
-        Err(unusable())
+    let common_name = chain
+        .first()
+        .and_then(|leaf| hl7edge_protocol::x509::read(leaf.as_ref()).ok())
+        .and_then(|fields| fields.common_name);
+    match common_name
+        .as_deref()
+        .and_then(enroll::claim_from_common_name)
+    {
+        Some(claim) => Ok(claim.to_owned()),
+        None => Err(EnrollError::ClaimName {
+            path: claim_cert.to_path_buf(),
+            common_name,
+        }),
     }
+}
+
+/// A common name as shown in an error: at most 80 characters (it is whatever the certificate
+/// says).
+fn shown(common_name: &str) -> String {
+    common_name.chars().take(80).collect()
 }
 
 /// Checks the certificate chain of an answer against the CA and the device key, then installs
@@ -483,15 +502,30 @@ mod tests {
     }
 
     #[test]
-    fn the_claim_name_is_the_claim_certificates_common_name_and_one_level() {
+    fn the_claim_is_the_level_after_enroll_in_the_claim_certificates_common_name() {
         let dir = tempfile::tempdir().unwrap();
         let (issuer, _) = ca(dir.path());
         let key = KeyPair::generate().unwrap();
         let good = dir.path().join("claim.pem");
-        std::fs::write(&good, client_cert(&key, &issuer, "claim-acme-2026a")).unwrap();
+        std::fs::write(&good, client_cert(&key, &issuer, "enroll/claim-acme-2026a")).unwrap();
         assert_eq!(claim_name(&good).unwrap(), "claim-acme-2026a");
-        let bad = dir.path().join("bad.pem");
-        std::fs::write(&bad, client_cert(&key, &issuer, "a/b")).unwrap();
-        assert!(matches!(claim_name(&bad), Err(EnrollError::ClaimName(_))));
+    }
+
+    #[test]
+    fn a_claim_certificate_not_named_enroll_slash_claim_is_refused_saying_what_is_expected() {
+        let dir = tempfile::tempdir().unwrap();
+        let (issuer, _) = ca(dir.path());
+        let key = KeyPair::generate().unwrap();
+        for cn in ["claim-acme-2026a", "a/b", "enroll/a/b", "enroll/+"] {
+            let bad = dir.path().join("bad.pem");
+            std::fs::write(&bad, client_cert(&key, &issuer, cn)).unwrap();
+            let err = claim_name(&bad).unwrap_err();
+            assert!(matches!(err, EnrollError::ClaimName { .. }), "{cn}: {err}");
+            let text = err.to_string();
+            assert!(text.starts_with(&bad.display().to_string()), "{text}");
+            assert!(text.contains(&format!("is {cn:?}")), "{text}");
+            assert!(text.contains("must be enroll/CLAIM"), "{text}");
+            assert!(text.contains("Enroll by claim"), "{text}");
+        }
     }
 }

@@ -4,7 +4,9 @@
 //! ties a topic subtree to one device certificate; the payload's own claim
 //! is only a claim). Every consumer applies this check: the ingest
 //! dead-letters a mismatch, `tail`, `fleet` and `serve` drop it, count it
-//! and log it.
+//! and log it. A topic under the organization reserved for enrollment names
+//! no gateway at all ([`crate::topics::gateway_topic`]): a claim certificate
+//! can publish there, so nothing published there reaches these checks.
 //!
 //! Invariant: the text of a mismatch holds gateway names only (the claimed
 //! one quoted with escapes and cut to [`MAX_SHOWN`] characters, since it is

@@ -7,6 +7,11 @@
 //! {prefix}/{org}/{site}/{gateway}/status
 //! {prefix}/{org}/{site}/{gateway}/telemetry
 //! ```
+//!
+//! Invariant: no topic under the reserved organization (`hl7edge_protocol::topic::reserved_org`:
+//! `enroll`, the enrollment topics and all a claim certificate reaches through the broker's
+//! gateway patterns) parses into a gateway: [`gateway_topic`] says so, [`parse`] gives `None`, so
+//! no hub tool takes anything published there for a gateway's.
 
 use serde::Serialize;
 
@@ -88,25 +93,52 @@ pub fn record_filters(
         .collect()
 }
 
-/// Splits a topic under `prefix`; `None` for anything else.
-pub fn parse(prefix: &str, topic: &str) -> Option<ParsedTopic> {
+/// Why a topic is not a gateway's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotAGatewayTopic {
+    /// Not `{prefix}/{org}/{site}/{gateway}/{kind}` with a kind the hub reads.
+    #[error("not a gateway's records, status or telemetry topic under the prefix")]
+    Layout,
+    /// Under the organization reserved for enrollment: a claim certificate published it (the
+    /// broker lets one reach only that subtree), never a gateway.
+    #[error(
+        "under the organization {:?}, reserved for enrollment: a claim certificate's topic, no gateway's",
+        hl7edge_protocol::topic::ENROLL_ORG
+    )]
+    ReservedOrg,
+}
+
+/// Splits a topic under `prefix` into its gateway and kind, or says why it names no gateway.
+pub fn gateway_topic(prefix: &str, topic: &str) -> Result<ParsedTopic, NotAGatewayTopic> {
+    let layout = NotAGatewayTopic::Layout;
     let rest = topic
-        .strip_prefix(prefix.trim_end_matches('/'))?
-        .strip_prefix('/')?;
+        .strip_prefix(prefix.trim_end_matches('/'))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .ok_or(layout)?;
     let mut levels = rest.split('/');
     let mut next = || levels.next().filter(|l| !l.is_empty());
+    let org = next().ok_or(layout)?;
+    if hl7edge_protocol::topic::reserved_org(org) {
+        return Err(NotAGatewayTopic::ReservedOrg);
+    }
     let key = GatewayKey {
-        org: next()?.to_owned(),
-        site: next()?.to_owned(),
-        gateway: next()?.to_owned(),
+        org: org.to_owned(),
+        site: next().ok_or(layout)?.to_owned(),
+        gateway: next().ok_or(layout)?.to_owned(),
     };
-    let kind = match (next()?, next(), next()) {
+    let kind = match (next().ok_or(layout)?, next(), next()) {
         ("status", None, _) => TopicKind::Status,
         ("telemetry", None, _) => TopicKind::Telemetry,
         ("records", Some(kind), None) => TopicKind::Records(kind.to_owned()),
-        _ => return None,
+        _ => return Err(layout),
     };
-    Some(ParsedTopic { key, kind })
+    Ok(ParsedTopic { key, kind })
+}
+
+/// Splits a topic under `prefix`; `None` for anything else, and for every topic under the
+/// reserved organization ([`gateway_topic`] says which).
+pub fn parse(prefix: &str, topic: &str) -> Option<ParsedTopic> {
+    gateway_topic(prefix, topic).ok()
 }
 
 impl std::fmt::Display for GatewayKey {
@@ -153,6 +185,36 @@ mod tests {
         ] {
             assert_eq!(parse("hl7edge/v1", topic), None, "{topic}");
         }
+    }
+
+    #[test]
+    fn no_topic_under_the_enroll_organization_names_a_gateway() {
+        // Everything a claim certificate (CN enroll/CLAIM) may publish through the gateway
+        // patterns, including the forms the hub's filters match.
+        for topic in [
+            "hl7edge/v1/enroll/claim-a/records/records/ORU_R01",
+            "hl7edge/v1/enroll/claim-a/records/telemetry",
+            "hl7edge/v1/enroll/claim-a/records/status",
+            "hl7edge/v1/enroll/claim-a/status",
+            "hl7edge/v1/enroll/claim-a/nonce/request",
+        ] {
+            assert_eq!(
+                gateway_topic("hl7edge/v1", topic),
+                Err(NotAGatewayTopic::ReservedOrg),
+                "{topic}"
+            );
+            assert_eq!(parse("hl7edge/v1", topic), None, "{topic}");
+        }
+        // A near name is an organization like any other.
+        let t = GatewayTopics::new("hl7edge/v1", "enroll-health", "c", "g");
+        assert_eq!(
+            parse("hl7edge/v1", &t.status()).unwrap().key.org,
+            "enroll-health"
+        );
+        assert_eq!(
+            gateway_topic("hl7edge/v1", "hl7edge/v1/acme/c/status/x"),
+            Err(NotAGatewayTopic::Layout)
+        );
     }
 
     #[test]

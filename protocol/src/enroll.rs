@@ -9,10 +9,14 @@
 //! {prefix}/enroll/{claim}/{nonce}/answer    hub -> box, QoS 1   (an EnrollAnswer)
 //! ```
 //!
-//! `{claim}` is the claim certificate's common name, which the broker takes as the user name
-//! (`use_identity_as_username`), so the ACL pattern `hl7edge/v1/enroll/%u/+/request` lets a
-//! claim write only under its own name and the hub learns from the topic which claim a request
-//! came under, vouched for by the broker rather than by the payload. `{nonce}` is
+//! A claim certificate's common name is `enroll/{claim}` ([`claim_from_common_name`]): the
+//! broker takes it as the user name (`use_identity_as_username`), so the ACL pattern
+//! `hl7edge/v1/%u/+/request` lets a claim write only under its own name and the hub learns from
+//! the topic which claim a request came under, vouched for by the broker rather than by the
+//! payload. The two-level name also keeps everything a claim reaches through the gateway
+//! patterns (`hl7edge/v1/%u/records/#`, ...) under the organization `enroll`, which
+//! `crate::topic::reserved_org` reserves: no gateway has it and every hub tool refuses it.
+//! `{nonce}` is
 //! [`key_nonce`] of the box's new public key: the box subscribes to its answer topic before it
 //! publishes the request, retries on the same topic while it keeps the same key, and the hub
 //! refuses a request whose nonce is not that of the request's own key.
@@ -237,8 +241,9 @@ impl EnrollTopics {
     /// Topics for a box of claim `claim` (the claim certificate's CN) with `nonce`.
     pub fn new(prefix: &str, claim: &str, nonce: &str) -> Self {
         let prefix = prefix.trim_end_matches('/');
+        let org = crate::topic::ENROLL_ORG;
         EnrollTopics {
-            root: format!("{prefix}/enroll/{claim}/{nonce}"),
+            root: format!("{prefix}/{org}/{claim}/{nonce}"),
         }
     }
 
@@ -267,6 +272,15 @@ pub fn parse_request_topic<'t>(prefix: &str, topic: &'t str) -> Option<(&'t str,
     let (claim, nonce, last) = (levels.next()?, levels.next()?, levels.next()?);
     (levels.next().is_none() && last == "request" && !claim.is_empty() && !nonce.is_empty())
         .then_some((claim, nonce))
+}
+
+/// The claim a claim certificate's common name stands for: the CN is `enroll/{claim}`
+/// ([`crate::topic::ENROLL_ORG`], then a name [`claim_name_ok`] accepts), or `None`.
+pub fn claim_from_common_name(common_name: &str) -> Option<&str> {
+    common_name
+        .strip_prefix(crate::topic::ENROLL_ORG)?
+        .strip_prefix('/')
+        .filter(|claim| claim_name_ok(claim))
 }
 
 /// True when `level` may be a claim name in a topic: a non-empty single level without MQTT
@@ -299,6 +313,27 @@ mod tests {
             parse_request_topic("hl7edge/v1", "hl7edge/v1/enroll/a/b/c/request"),
             None
         );
+    }
+
+    #[test]
+    fn a_claim_certificates_name_is_enroll_then_one_claim_level() {
+        assert_eq!(
+            claim_from_common_name("enroll/claim-acme-2026a"),
+            Some("claim-acme-2026a")
+        );
+        for cn in [
+            "claim-acme-2026a",
+            "enroll",
+            "enroll/",
+            "enroll/a/b",
+            "enroll/+",
+            "enroll/#",
+            "Enroll/claim",
+            "enrollx/claim",
+            "acme/clinic-12/gw-1",
+        ] {
+            assert_eq!(claim_from_common_name(cn), None, "{cn}");
+        }
     }
 
     #[test]

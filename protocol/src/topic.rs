@@ -11,6 +11,12 @@
 //! read only their own `receipts` topic; the hub's ingest reads `records`
 //! and `telemetry` of every gateway and writes every `receipts` topic (see
 //! `crate::receipt` for what a receipt promises).
+//!
+//! The organization level [`ENROLL_ORG`] is reserved: `{prefix}/enroll/...` holds the
+//! enrollment topics (`crate::enroll`), and a claim certificate (CN `enroll/{claim}`) reaches
+//! through the broker's gateway ACL patterns only topics under it. [`reserved_org`] is the one
+//! rule: no gateway is configured or provisioned under it, and every hub tool refuses a
+//! gateway topic under it, so nothing a claim certificate publishes counts as a gateway's.
 
 /// The default topic prefix.
 pub const DEFAULT_PREFIX: &str = "hl7edge/v1";
@@ -29,6 +35,17 @@ pub const MAX_MESSAGE_TYPE_PART: usize = 32;
 /// Validation refuses them (AE) rather than rewriting them; other
 /// characters that are not letters, digits or `-` become `_` in the topic.
 pub const TOPIC_UNSAFE: [char; 4] = ['/', '+', '#', '\0'];
+
+/// The organization level of the enrollment topics (`{prefix}/enroll/{claim}/{nonce}/...`),
+/// and the first part of every claim certificate's common name (`enroll/{claim}`).
+pub const ENROLL_ORG: &str = "enroll";
+
+/// True when `org` may not be a gateway's organization: it is [`ENROLL_ORG`], whose subtree
+/// holds the enrollment topics and is all that a claim certificate can reach through the
+/// gateway ACL patterns. Topic levels are case-sensitive, so only this exact name is reserved.
+pub fn reserved_org(org: &str) -> bool {
+    org == ENROLL_ORG
+}
 
 /// The topic root of one gateway: `{prefix}/{org}/{site}/{gateway}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +200,21 @@ mod tests {
         let topic = t.records(&long, &long);
         let part = "X".repeat(MAX_MESSAGE_TYPE_PART);
         assert_eq!(topic, format!("p/o/s/g/records/{part}_{part}"));
+    }
+
+    #[test]
+    fn only_the_enroll_organization_is_reserved() {
+        assert!(reserved_org("enroll"));
+        for org in [
+            "acme-health",
+            "enrolled",
+            "enroll-acme",
+            "Enroll",
+            "",
+            "enroll/",
+        ] {
+            assert!(!reserved_org(org), "{org}");
+        }
     }
 
     #[test]

@@ -414,6 +414,30 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Waits until the sample `name{labels}` at `addr` is `want`, for at most `timeout`.
+pub async fn wait_sample(
+    addr: SocketAddr,
+    name: &str,
+    labels: &[(&str, &str)],
+    want: f64,
+    timeout: Duration,
+) -> Result<(), HubError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let text = metrics_at(addr).await?;
+        if sample(&text, name, labels) == Some(want) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(HubError::NotReady {
+                what: format!("{name}{labels:?} = {want}"),
+                log: text,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The value of the Prometheus sample `name` whose labels include every `labels` pair
 /// (`key="value"`), if the exposition has one.
 pub fn sample(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {

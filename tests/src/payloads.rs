@@ -3,6 +3,9 @@
 
 use hl7edge_protocol::normalize::mapping::MappingTable;
 use hl7edge_protocol::record::{Body, CompactString, GenericMessage, Header, Processing, Record};
+use hl7edge_protocol::telemetry::{
+    GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats, Status, TelemetryError,
+};
 use hl7edge_protocol::wire::{Entry, Envelope, WireError};
 
 /// A record header of message type `code^event` (control id `C1`, version 2.5.1).
@@ -42,4 +45,54 @@ pub fn records(gateway: &str, id: u128) -> Result<Vec<u8>, WireError> {
         raw: None,
     };
     Envelope::new(gateway, "lab", vec![entry]).encode()
+}
+
+/// A heartbeat naming `gateway`, with queue depth `depth` and one interface per name of
+/// `sources` (counters zero).
+pub fn heartbeat(
+    gateway: GatewayId,
+    depth: u64,
+    sources: &[&str],
+) -> Result<Vec<u8>, TelemetryError> {
+    Heartbeat {
+        schema_version: HEARTBEAT_SCHEMA_VERSION,
+        gateway,
+        version: "0.1.0".into(),
+        sent_at_ms: 1_795_345_301_234,
+        uptime_s: 100,
+        interval_s: 60,
+        queue: QueueStats {
+            depth,
+            ..QueueStats::default()
+        },
+        storage: Default::default(),
+        counters: Default::default(),
+        broker_reconnects: 0,
+        cert_days_left: None,
+        cert_not_after_ms: None,
+        hours_until_full: None,
+        clock_offset_ms: None,
+        sources: sources
+            .iter()
+            .map(|name| SourceStats {
+                name: (*name).into(),
+                ..SourceStats::default()
+            })
+            .collect(),
+        custody: Default::default(),
+        hub: Default::default(),
+        pushes: Vec::new(),
+    }
+    .encode()
+}
+
+/// An `online` status.
+pub fn status() -> Result<Vec<u8>, TelemetryError> {
+    Ok(Status {
+        online: true,
+        version: "0.1.0".into(),
+        started_at_ms: 1_795_345_301_234,
+        reason: None,
+    }
+    .encode()?)
 }

@@ -6,7 +6,15 @@
 //! published payload. A claim whose gateway is not on the allowlist is refused: the box sends
 //! no record, keeps what it acknowledged queued, says so in `status` and the audit trail, and
 //! delivers it all once central IT adds it to the allowlist.
+//!
+//! The claim certificate is issued with the README's openssl commands (CN `enroll/CLAIM`). What
+//! a stolen claim certificate publishes through the gateway patterns, on every topic where a
+//! hub tool looks, reaches the hub (the broker lets it) and counts for no gateway: the ingest
+//! keeps it as a dead letter (`reserved_org`), `tail` prints nothing and counts it, `serve` and
+//! `fleet` track nothing. A claim certificate named the old way (one level) gets an error on
+//! the box naming the common name expected.
 
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,14 +25,17 @@ use hl7edge_e2e::broker::{Broker, BrokerOptions};
 use hl7edge_e2e::checker::{self, Acked};
 use hl7edge_e2e::decode;
 use hl7edge_e2e::hl7gen::{self, Kind};
-use hl7edge_e2e::ingest::ACL_TEMPLATE;
+use hl7edge_e2e::hub::{self, HubTools};
+use hl7edge_e2e::ingest::{ACL_TEMPLATE, INGEST_USER, Ingest, IngestSpec};
 use hl7edge_e2e::mllp::Sender;
-use hl7edge_e2e::mqtt::{ClientOptions, Subscriber};
+use hl7edge_e2e::mqtt::{ClientOptions, Publisher, Subscriber};
+use hl7edge_e2e::payloads;
 use hl7edge_e2e::pki::{CertPaths, Pki};
-use hl7edge_e2e::process::Process;
+use hl7edge_e2e::postgres::Postgres;
+use hl7edge_e2e::process::{self, Process};
 use hl7edge_e2e::rig;
 use hl7edge_protocol::enroll::EnrollRequest;
-use hl7edge_protocol::telemetry::Heartbeat;
+use hl7edge_protocol::telemetry::{GatewayId, Heartbeat};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -32,8 +43,11 @@ const CLAIM: &str = "claim-acme-2026a";
 const RECORDS: &str = "hl7edge/v1/+/+/+/records/#";
 const REQUESTS: &str = "hl7edge/v1/enroll/+/+/request";
 
+const WAIT: Duration = Duration::from_secs(30);
+
 /// A broker with the ACL template, and the certificates of the parts: the claim (CN
-/// [`CLAIM`]), the enroll command, the read-only monitor.
+/// `enroll/`[`CLAIM`], issued by the README's commands), the enroll command, the read-only
+/// monitor.
 struct Site {
     claim: CertPaths,
     enroller: CertPaths,
@@ -46,7 +60,6 @@ struct Site {
 impl Site {
     async fn start() -> Result<Site> {
         let pki = Pki::generate()?;
-        let claim = pki.client(CLAIM)?;
         let enroller = pki.client("hl7edge-enroll")?;
         let monitor = pki.client("hl7edge-monitor")?;
         let acl = pki.dir().join("mosquitto-acl");
@@ -72,6 +85,15 @@ impl Site {
         ] {
             std::fs::copy(from, central.path().join(to))?;
         }
+        // The claim certificate, issued as the README shows.
+        bash_in(
+            central.path(),
+            &hl7edge_e2e::readme::block("<!-- ci: claim certificate")?,
+        )?;
+        let claim = CertPaths {
+            cert: central.path().join("claim.pem"),
+            key: central.path().join("claim.key"),
+        };
         Ok(Site {
             claim,
             enroller,
@@ -120,15 +142,7 @@ impl Site {
             std::env::var("PATH").unwrap_or_default()
         );
         let dir = self.central.path();
-        let out = std::process::Command::new("bash")
-            .args(["-euo", "pipefail", "-c", &setup])
-            .current_dir(dir)
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "{setup}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bash_in(dir, &setup)?;
         let script = format!(
             "export PATH='{path}' BROKER='{broker}'; cd '{dir}'; exec hl7edge-hub enroll{command}",
             broker = self.broker.url(),
@@ -159,6 +173,20 @@ impl Site {
             .set("enroll.claim_cert", self.claim.cert.display().to_string())
             .set("enroll.claim_key", self.claim.key.display().to_string())
     }
+}
+
+/// Runs `script` with bash (`-euo pipefail`) in `dir`.
+fn bash_in(dir: &Path, script: &str) -> Result<()> {
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
 }
 
 /// The private key's bytes as they could leak: the PEM's base64 body and the DER.
@@ -361,6 +389,206 @@ async fn a_claim_not_on_the_allowlist_is_refused_and_its_messages_stay_queued() 
     let mut enroller = site.enroll_command(None).await?;
     delivered_once(&hub, &acked, Duration::from_secs(90)).await;
     enroller.signal(nix::sys::signal::Signal::SIGTERM)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_claim_passes_nothing_off_as_a_gateways_records_heartbeat_or_status() -> Result<()>
+{
+    let site = Site::start().await?;
+    let pg = Postgres::start().await?;
+    let ingest = Ingest::start(IngestSpec {
+        broker_url: site.broker.url(),
+        ca: site.pki.ca.clone(),
+        identity: site.pki.client(INGEST_USER)?,
+        database: pg.url(),
+        client_id: "hl7edge-ingest-0".into(),
+        share: None,
+        extra: Vec::new(),
+    })
+    .await?;
+    let tools = HubTools::with_identity(&site.pki, &site.broker.url(), &site.monitor)?;
+    let tail_metrics = SocketAddr::from(([127, 0, 0, 1], process::free_port()?));
+    let metrics_arg = tail_metrics.to_string();
+    let mut tail = tools.tail_with("tail-claim", &["--metrics", &metrics_arg])?;
+    tail.wait_subscribed(WAIT).await?;
+    let serve = tools.serve().await?;
+    // What the monitor's filters see: the broker delivers what the claim publishes below.
+    let records = site.hub().await?;
+    let heartbeats = site.heartbeats().await?;
+
+    // Everything the gateway patterns let the claim certificate (%u = enroll/CLAIM) publish: its
+    // own status and heartbeat topics, and under its records/# the forms the hub's filters
+    // {prefix}/+/+/+/records/#, .../telemetry and .../status match, as the made-up gateway
+    // enroll/CLAIM/records; each payload names the gateway of its topic.
+    let own = format!("hl7edge/v1/enroll/{CLAIM}");
+    let made_up = GatewayId {
+        org: "enroll".into(),
+        site: CLAIM.into(),
+        id: "records".into(),
+    };
+    let forged = 0x0190_0000_0000_7000_8000_0000_0000_0bad_u128;
+    let mut thief = Publisher::connect(
+        site.broker.addr(),
+        &ClientOptions::new("thief", &site.pki.ca, Some(&site.claim)),
+    )
+    .await?;
+    let envelope = payloads::records(&made_up.to_string(), forged)?;
+    for (topic, payload, retain) in [
+        (
+            format!("{own}/records/records/ZZZ_Z01"),
+            envelope.clone(),
+            false,
+        ),
+        (
+            format!("{own}/records/telemetry"),
+            payloads::heartbeat(made_up.clone(), 0, &[])?,
+            true,
+        ),
+        (format!("{own}/records/status"), payloads::status()?, true),
+        (format!("{own}/records/ZZZ_Z01"), envelope, false),
+        (
+            format!("{own}/telemetry"),
+            payloads::heartbeat(made_up.clone(), 0, &[])?,
+            false,
+        ),
+        (format!("{own}/status"), payloads::status()?, false),
+    ] {
+        thief.publish(&topic, &payload, retain).await?;
+    }
+    thief.disconnect().await?;
+    records.wait_for(1, WAIT).await?;
+    heartbeats.wait_for(1, WAIT).await?;
+
+    // The ingest: two dead letters of the reserved organization, no record, no heartbeat.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let dead = loop {
+        let text = ingest.metrics().await?;
+        let dead = hub::sample(
+            &text,
+            "hl7edge_ingest_dead_letters_total",
+            &[("reason", "reserved_org")],
+        );
+        if dead == Some(2.0) || tokio::time::Instant::now() > deadline {
+            break dead;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    ensure!(
+        dead == Some(2.0),
+        "dead letters: {dead:?}\n{}",
+        ingest.log()
+    );
+    let db = pg.client().await?;
+    let rows = |sql: &'static str| {
+        let db = &db;
+        async move { Ok::<i64, anyhow::Error>(db.query_one(sql, &[]).await?.get(0)) }
+    };
+    ensure!(
+        rows("SELECT count(*) FROM records").await? == 0,
+        "a record landed"
+    );
+    ensure!(
+        rows("SELECT count(*) FROM heartbeats").await? == 0,
+        "a heartbeat landed"
+    );
+    let reasons: Vec<String> = db
+        .query("SELECT reason FROM dead_letters ORDER BY id", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    ensure!(reasons == ["reserved_org", "reserved_org"], "{reasons:?}");
+
+    // tail: nothing printed, the payload counted and logged.
+    hub::wait_sample(
+        tail_metrics,
+        "hl7edge_hub_tail_reserved_org_total",
+        &[],
+        1.0,
+        WAIT,
+    )
+    .await?;
+    ensure!(tail.record_ids().is_empty(), "{:?}", tail.record_ids());
+    let log = tail.log_tail();
+    ensure!(
+        log.contains("a claim certificate published it") && log.contains("reserved for enrollment"),
+        "{log}"
+    );
+
+    // serve: the status and heartbeat skipped and counted, no gateway tracked.
+    hub::wait_sample(
+        serve.addr(),
+        "hl7edge_hub_invalid_messages_total",
+        &[],
+        2.0,
+        WAIT,
+    )
+    .await?;
+    let text = serve.metrics().await?;
+    ensure!(
+        hub::sample(&text, "hl7edge_hub_tracked_gateways", &[]) == Some(0.0),
+        "{text}"
+    );
+    ensure!(
+        serve.log_tail().contains("is not an hl7edge gateway topic"),
+        "{}",
+        serve.log_tail()
+    );
+    // fleet: the retained status and heartbeat make no row.
+    let fleet = tools.fleet_json(Duration::from_secs(2)).await?;
+    ensure!(fleet["gateways"] == serde_json::json!([]), "{fleet:#}");
+    tail.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_certificate_not_named_enroll_slash_claim_is_refused_on_the_box_in_words()
+-> Result<()> {
+    let site = Site::start().await?;
+    let spy = site.spy().await?;
+    // A claim certificate as issued before claims had their own organization: CN = the claim.
+    let one_level = site.pki.client(CLAIM)?;
+    let (_keep, device) = device_dir()?;
+    let config = site
+        .box_config(&device)
+        .set("enroll.claim_cert", one_level.cert.display().to_string())
+        .set("enroll.claim_key", one_level.key.display().to_string());
+    let agent = Agent::start(&config).await?;
+    let expected = "must be enroll/CLAIM";
+    let said = tokio::time::timeout(WAIT, async {
+        loop {
+            if agent.status_text().is_ok_and(|s| s.contains(expected)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    ensure!(
+        said.is_ok(),
+        "status never said {expected:?}:\n{}",
+        agent.log()
+    );
+    let status = agent.status_text()?;
+    ensure!(
+        status.contains(&format!("{CLAIM:?}")) && status.contains("Enroll by claim"),
+        "the error names the CN found and where to read how to issue one: {status}"
+    );
+    let doctor = std::process::Command::new(hl7edge_e2e::agent::binary()?)
+        .args(["doctor", "--config"])
+        .arg(agent.config_path())
+        .output()?;
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    ensure!(
+        report
+            .lines()
+            .any(|l| l.starts_with("FAIL  enrollment") && l.contains(expected)),
+        "{report}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ensure!(spy.count() == 0, "a request was published");
+    ensure!(!device.join("device.pem").exists());
     Ok(())
 }
 

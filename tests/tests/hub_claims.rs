@@ -17,9 +17,7 @@ use hl7edge_e2e::mqtt::{ClientOptions, Publisher};
 use hl7edge_e2e::payloads;
 use hl7edge_e2e::pki::{CertPaths, Pki};
 use hl7edge_e2e::process;
-use hl7edge_protocol::telemetry::{
-    Custody, GatewayId, HEARTBEAT_SCHEMA_VERSION, Heartbeat, QueueStats, SourceStats, Status,
-};
+use hl7edge_protocol::telemetry::GatewayId;
 
 const ORG: &str = "acme-health";
 const SITE: &str = "clinic-12";
@@ -67,54 +65,16 @@ fn envelope(named: &str, id: u128) -> Result<Vec<u8>> {
 }
 
 fn heartbeat(named: &str, depth: u64, sources: &[&str]) -> Result<Vec<u8>> {
-    let hb = Heartbeat {
-        schema_version: HEARTBEAT_SCHEMA_VERSION,
-        gateway: GatewayId {
-            org: ORG.into(),
-            site: SITE.into(),
-            id: named.into(),
-        },
-        version: "0.1.0".into(),
-        sent_at_ms: 1_795_345_301_234,
-        uptime_s: 100,
-        interval_s: 60,
-        queue: QueueStats {
-            depth,
-            ..QueueStats::default()
-        },
-        storage: Default::default(),
-        counters: Default::default(),
-        broker_reconnects: 0,
-        cert_days_left: None,
-        cert_not_after_ms: None,
-        hours_until_full: None,
-        clock_offset_ms: None,
-        sources: sources
-            .iter()
-            .map(|name| SourceStats {
-                name: (*name).into(),
-                ..SourceStats::default()
-            })
-            .collect(),
-        custody: Custody::default(),
-        hub: Default::default(),
-        pushes: Vec::new(),
+    let gateway = GatewayId {
+        org: ORG.into(),
+        site: SITE.into(),
+        id: named.into(),
     };
-    Ok(hb.encode()?)
+    Ok(payloads::heartbeat(gateway, depth, sources)?)
 }
 
 fn status() -> Result<Vec<u8>> {
-    Ok(Status {
-        online: true,
-        version: "0.1.0".into(),
-        started_at_ms: 1_795_345_301_234,
-        reason: None,
-    }
-    .encode()?)
-}
-
-async fn sample(addr: SocketAddr, name: &str, labels: &[(&str, &str)]) -> Result<Option<f64>> {
-    Ok(hub::sample(&hub::metrics_at(addr).await?, name, labels))
+    Ok(payloads::status()?)
 }
 
 /// Waits until `name{labels}` is `want` at `addr`.
@@ -124,18 +84,7 @@ async fn wait_sample(
     labels: &[(&str, &str)],
     want: f64,
 ) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if sample(addr, name, labels).await? == Some(want) {
-            return Ok(());
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{name}{labels:?} never became {want}:\n{}",
-            hub::metrics_at(addr).await?
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    Ok(hub::wait_sample(addr, name, labels, want, WAIT).await?)
 }
 
 async fn wait_printed(tail: &mut Tail, id: &str) -> Result<()> {

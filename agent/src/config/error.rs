@@ -123,6 +123,14 @@ pub enum Problem {
         /// The allowed characters.
         allowed: &'static str,
     },
+    /// A name reserved by the topic layout (`gateway.org = "enroll"`).
+    #[error(
+        "{value:?} is reserved: the topics under this organization level are the enrollment topics, where claim certificates publish (choose another organization name)"
+    )]
+    Reserved {
+        /// The value as written.
+        value: String,
+    },
     /// A size could not be parsed.
     #[error(
         "{value:?} is not a size (expected e.g. \"512 MiB\" or \"2 GiB\"; KiB/MiB/GiB are powers of 1024, KB/MB/GB of 1000)"

@@ -127,8 +127,12 @@ fn gateway(raw: &RawGateway) -> Result<Gateway, Invalid> {
     let part = |value: &Option<String>, key: &str, example| {
         values::name(required(value, key, example)?, true).map_err(at_key(key))
     };
+    let org = part(&raw.org, "gateway.org", "org = \"acme-health\"")?;
+    if hl7edge_protocol::topic::reserved_org(&org) {
+        return Err(at_key("gateway.org")(Problem::Reserved { value: org }));
+    }
     Ok(Gateway {
-        org: part(&raw.org, "gateway.org", "org = \"acme-health\"")?,
+        org,
         site: part(&raw.site, "gateway.site", "site = \"clinic-12\"")?,
         id: part(&raw.id, "gateway.id", "id = \"gw-0001\"")?,
     })

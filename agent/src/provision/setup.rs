@@ -222,20 +222,34 @@ mod tests {
         assert_eq!(tls.ca, Path::new("/etc/hl7edge/hub-ca.pem"));
     }
 
-    #[test]
-    fn an_invalid_gateway_name_is_refused_with_its_key() {
+    /// The error of a configuration for `id` with one listener.
+    fn refused(id: &Identity) -> ConfigError {
         let layout = Layout::new(
             Path::new("/etc/hl7edge/hl7edge.toml"),
             Path::new("/etc/hl7edge"),
         );
         let listeners = [ListenerFlag::parse("lab=0.0.0.0:2575").unwrap()];
         let allow = ["10.0.0.0/24".to_owned()];
-        let id = Identity {
+        config_text(&settings(id, &layout, &listeners, &allow)).unwrap_err()
+    }
+
+    #[test]
+    fn an_invalid_gateway_name_is_refused_with_its_key() {
+        let err = refused(&Identity {
             gateway: "GW 1".into(),
             ..identity()
-        };
-        let err = config_text(&settings(&id, &layout, &listeners, &allow)).unwrap_err();
+        });
         assert_eq!(err.key(), Some("gateway.id"), "{err}");
+    }
+
+    #[test]
+    fn the_organization_reserved_for_enrollment_is_refused() {
+        let err = refused(&Identity {
+            org: "enroll".into(),
+            ..identity()
+        });
+        assert_eq!(err.key(), Some("gateway.org"), "{err}");
+        assert!(err.to_string().contains("is reserved"), "{err}");
     }
 
     #[test]

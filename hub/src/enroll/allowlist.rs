@@ -9,8 +9,9 @@
 //! *                  acme-health/clinic-14/gw-0001
 //! ```
 //!
-//! An entry lets a box holding the named claim certificate (its common name; `*`: any claim)
-//! enroll as that gateway. The file is read again for every request, so an entry added or
+//! An entry lets a box holding the named claim certificate (`CLAIM`: the claim certificate's
+//! common name is `enroll/CLAIM`; `*`: any claim) enroll as that gateway. A gateway under the
+//! organization reserved for enrollment (`enroll`) is refused: its topics are the claims'. The file is read again for every request, so an entry added or
 //! removed counts from the next request on, without a restart.
 //!
 //! Ledger (`--ledger FILE`), one line per gateway signed, appended and fsynced before the
@@ -26,7 +27,7 @@ use hl7edge_protocol::enroll::{Refusal, split_gateway};
 /// A line of the allowlist that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "line {line}: {problem} (expected `CLAIM org/site/gateway`, CLAIM being the claim certificate's common name or *)"
+    "line {line}: {problem} (expected `CLAIM org/site/gateway`, CLAIM being the claim of the claim certificate's common name enroll/CLAIM, or *)"
 )]
 pub struct AllowlistError {
     /// The 1-based line number.
@@ -59,8 +60,14 @@ impl Allowlist {
             else {
                 return Err(err("not two words"));
             };
-            if split_gateway(gateway).is_none() {
-                return Err(err("the gateway is not org/site/gateway"));
+            match split_gateway(gateway) {
+                None => return Err(err("the gateway is not org/site/gateway")),
+                Some((org, _, _)) if hl7edge_protocol::topic::reserved_org(org) => {
+                    return Err(err(
+                        "the organization enroll is reserved for the enrollment topics",
+                    ));
+                }
+                Some(_) => {}
             }
             if claim != "*" && !hl7edge_protocol::enroll::claim_name_ok(claim) {
                 return Err(err("the claim is not one topic level"));
@@ -165,6 +172,13 @@ mod tests {
             key_nonce: nonce,
             gateway,
         }
+    }
+
+    #[test]
+    fn a_gateway_under_the_organization_reserved_for_enrollment_is_refused_by_line() {
+        let err = Allowlist::parse("claim-a  acme/s1/gw-1\nclaim-a  enroll/s1/gw-1\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.to_string().contains("reserved"), "{err}");
     }
 
     #[test]

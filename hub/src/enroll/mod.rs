@@ -45,7 +45,7 @@ pub struct EnrollArgs {
     #[arg(long = "ca-key", value_name = "FILE")]
     pub ca_key: PathBuf,
     /// Who may enroll: lines of `CLAIM org/site/gateway` (CLAIM: the claim certificate's
-    /// common name, or * for any claim); read again for every request.
+    /// common name is enroll/CLAIM; * for any claim); read again for every request.
     #[arg(long, value_name = "FILE")]
     pub allowlist: PathBuf,
     /// The gateways signed so far (`gateway nonce` per line, appended); a gateway is signed

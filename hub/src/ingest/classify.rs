@@ -18,7 +18,7 @@ use hl7edge_protocol::wire::{Envelope, WireError};
 
 use crate::claim;
 use crate::ingest::rows::timestamp;
-use crate::topics::{self, GatewayKey, TopicKind};
+use crate::topics::{self, GatewayKey, NotAGatewayTopic, TopicKind};
 
 /// One message, decided.
 #[derive(Debug)]
@@ -78,6 +78,9 @@ pub enum DeadReason {
     GatewayMismatch,
     /// A topic the ingest does not take records or heartbeats from.
     UnexpectedTopic,
+    /// A topic under the organization reserved for enrollment (`enroll`): a claim
+    /// certificate published it, no gateway.
+    ReservedOrg,
     /// A value the database cannot hold (a time out of range).
     OutOfRange,
     /// The database refused the rows (a data error, named by its SQLSTATE).
@@ -107,11 +110,12 @@ impl Item {
 
 impl DeadReason {
     /// Every reason, for metrics that show zeros too.
-    pub const ALL: [DeadReason; 6] = [
+    pub const ALL: [DeadReason; 7] = [
         DeadReason::Undecodable,
         DeadReason::UnknownSchema,
         DeadReason::GatewayMismatch,
         DeadReason::UnexpectedTopic,
+        DeadReason::ReservedOrg,
         DeadReason::OutOfRange,
         DeadReason::DatabaseRefused,
     ];
@@ -123,6 +127,7 @@ impl DeadReason {
             DeadReason::UnknownSchema => "unknown_schema",
             DeadReason::GatewayMismatch => "gateway_mismatch",
             DeadReason::UnexpectedTopic => "unexpected_topic",
+            DeadReason::ReservedOrg => "reserved_org",
             DeadReason::OutOfRange => "out_of_range",
             DeadReason::DatabaseRefused => "database_refused",
         }
@@ -139,11 +144,17 @@ pub fn classify(prefix: &str, topic: &str, payload: &Bytes) -> Item {
             payload: payload.clone(),
         })
     };
-    let Some(parsed) = topics::parse(prefix, topic) else {
-        return dead(
-            DeadReason::UnexpectedTopic,
-            format!("not a records or telemetry topic under {prefix}"),
-        );
+    let parsed = match topics::gateway_topic(prefix, topic) {
+        Ok(parsed) => parsed,
+        Err(e @ NotAGatewayTopic::ReservedOrg) => {
+            return dead(DeadReason::ReservedOrg, e.to_string());
+        }
+        Err(NotAGatewayTopic::Layout) => {
+            return dead(
+                DeadReason::UnexpectedTopic,
+                format!("not a records or telemetry topic under {prefix}"),
+            );
+        }
     };
     let origin = || Origin {
         topic: topic.to_owned(),

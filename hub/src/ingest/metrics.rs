@@ -72,7 +72,7 @@ pub struct IngestStats {
     /// MQTT messages acknowledged to the broker after their commit.
     pub messages_acked: u64,
     /// Dead letters by reason, in [`DeadReason::ALL`] order.
-    pub dead_letters: [u64; 6],
+    pub dead_letters: [u64; DeadReason::ALL.len()],
     /// Payloads that did not decode (also counted as dead letters).
     pub decode_failures: u64,
     /// Receipt messages published.
@@ -108,7 +108,7 @@ impl Default for IngestStats {
             records_duplicate: 0,
             heartbeats: 0,
             messages_acked: 0,
-            dead_letters: [0; 6],
+            dead_letters: [0; DeadReason::ALL.len()],
             decode_failures: 0,
             receipts: 0,
             receipt_ids: 0,

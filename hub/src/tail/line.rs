@@ -18,7 +18,9 @@
 //!
 //! An envelope is believed only when the gateway it names is its topic's
 //! ([`crate::claim`]): one that names another gateway, or arrives on a topic
-//! that names none, is refused before any line is written.
+//! that names none (among them every topic under the organization reserved for
+//! enrollment, where only a claim certificate can publish), is refused before
+//! any line is written.
 
 use std::io::{self, Write};
 
@@ -32,7 +34,7 @@ use hl7edge_protocol::wire::{EnvelopeReader, WireError};
 
 use super::dedupe::Dedupe;
 use crate::claim::{self, GatewayMismatch};
-use crate::topics::{self, ParsedTopic, TopicKind};
+use crate::topics::{self, NotAGatewayTopic, ParsedTopic, TopicKind};
 
 /// The lines of one payload.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -64,6 +66,13 @@ pub enum LineError {
         topic: String,
         /// What was claimed and where.
         source: Box<GatewayMismatch>,
+    },
+    /// The topic is under the organization reserved for enrollment: a claim certificate
+    /// published it, no gateway; nothing was written.
+    #[error("{topic}: dropped: {}", NotAGatewayTopic::ReservedOrg)]
+    ReservedOrg {
+        /// The topic it came on.
+        topic: String,
     },
     /// The topic is not a records topic under the prefix, so it names no gateway to check the
     /// envelope's claim against: nothing was written.
@@ -158,11 +167,16 @@ pub fn write_lines(
     };
     let reader = EnvelopeReader::new(payload).map_err(|e| wire(0, e))?;
     let (gateway, source) = (reader.gateway.clone(), reader.source.clone());
-    let (key, message_type) = match topics::parse(prefix, topic) {
-        Some(ParsedTopic {
+    let (key, message_type) = match topics::gateway_topic(prefix, topic) {
+        Ok(ParsedTopic {
             key,
             kind: TopicKind::Records(kind),
         }) => (key, kind),
+        Err(NotAGatewayTopic::ReservedOrg) => {
+            return Err(LineError::ReservedOrg {
+                topic: topic.to_owned(),
+            });
+        }
         _ => {
             return Err(LineError::NotARecordsTopic {
                 topic: topic.to_owned(),

@@ -43,6 +43,9 @@ pub struct TailStats {
     pub undecodable: u64,
     /// Envelopes that name another gateway than their topic's (skipped, acknowledged).
     pub gateway_mismatch: u64,
+    /// Payloads on a topic under the organization reserved for enrollment, where only a claim
+    /// certificate can publish (skipped, acknowledged).
+    pub reserved_org: u64,
 }
 
 /// The live counters of a run (read by the metrics endpoint).
@@ -52,6 +55,7 @@ pub struct Counters {
     duplicates: AtomicU64,
     undecodable: AtomicU64,
     gateway_mismatch: AtomicU64,
+    reserved_org: AtomicU64,
     connected: AtomicBool,
 }
 
@@ -63,6 +67,7 @@ impl Counters {
             duplicates: self.duplicates.load(Ordering::Relaxed),
             undecodable: self.undecodable.load(Ordering::Relaxed),
             gateway_mismatch: self.gateway_mismatch.load(Ordering::Relaxed),
+            reserved_org: self.reserved_org.load(Ordering::Relaxed),
         }
     }
 
@@ -101,6 +106,12 @@ impl Counters {
                 "counter",
                 "Record payloads whose envelope names another gateway than their topic (logged, acknowledged, not printed).",
                 s.gateway_mismatch,
+            ),
+            (
+                "hl7edge_hub_tail_reserved_org_total",
+                "counter",
+                "Record payloads on a topic under the organization reserved for enrollment, where only a claim certificate can publish (logged, acknowledged, not printed).",
+                s.reserved_org,
             ),
         ] {
             out.push_str(&format!(
@@ -194,6 +205,7 @@ pub async fn run(
         duplicates = stats.duplicates,
         undecodable = stats.undecodable,
         gateway_mismatch = stats.gateway_mismatch,
+        reserved_org = stats.reserved_org,
         "tail stopped"
     );
     Ok(stats)
@@ -221,6 +233,16 @@ fn write(
             Ok(Outcome::OutputClosed)
         }
         Err(LineError::Output(e)) => Err(CommandError::Stdout(e)),
+        Err(e @ LineError::ReservedOrg { .. }) => {
+            let n = stats.reserved_org.fetch_add(1, Ordering::Relaxed) + 1;
+            warn!(
+                cause = %e,
+                bytes = p.payload.len(),
+                reserved_org = n,
+                "payload not printed, acknowledged: a claim certificate published it, no gateway"
+            );
+            Ok(Outcome::Done)
+        }
         Err(e @ (LineError::GatewayMismatch { .. } | LineError::NotARecordsTopic { .. })) => {
             stats.gateway_mismatch.fetch_add(1, Ordering::Relaxed);
             warn!(

@@ -232,6 +232,30 @@ fn every_invalid_value_is_reported_at_its_key_with_file_and_position() {
 }
 
 #[test]
+fn the_enroll_organization_is_refused_at_its_line_as_reserved_for_enrollment_topics() {
+    let text = MINIMAL.replace("org = \"acme-health\"", "org = \"enroll\"");
+    let err = error_of(&text);
+    assert_eq!(err.key(), Some("gateway.org"));
+    assert_eq!(
+        err.problem(),
+        Some(&Problem::Reserved {
+            value: "enroll".into()
+        })
+    );
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "{ORIGIN}:3:7: gateway.org: \"enroll\" is reserved: "
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("enrollment topics"), "{shown}");
+    // Only the exact level is reserved: a name that merely starts with it is a name.
+    let near = MINIMAL.replace("org = \"acme-health\"", "org = \"enroll-health\"");
+    assert_eq!(parse(&near).unwrap().gateway.org, "enroll-health");
+}
+
+#[test]
 fn a_bad_network_in_a_second_listener_reads_like_the_reference() {
     let second =
         "\n[[listener]]\nname = \"ward\"\nbind = \"0.0.0.0:2576\"\nallow = [\"10.0.0.0/33\"]\n";

@@ -152,3 +152,36 @@ fn a_refused_item_becomes_a_dead_letter_whose_text_postgresql_can_hold() {
     assert!(!d.topic.contains('\0') && !d.detail.contains('\0'));
     assert_eq!(d.payload, payload, "the payload keeps every byte");
 }
+
+#[test]
+fn a_claim_certificates_records_and_heartbeats_are_dead_letters_of_the_reserved_org() {
+    // A claim certificate (CN enroll/claim-a) may publish under hl7edge/v1/enroll/claim-a/records/#;
+    // these are the forms the ingest's filters match, with payloads that name the topic's
+    // gateway, so only the reserved organization stops them.
+    let records = Bytes::from(
+        Envelope::new("enroll/claim-a/records", "lab", vec![])
+            .encode()
+            .unwrap(),
+    );
+    let item = classify(
+        PREFIX,
+        "hl7edge/v1/enroll/claim-a/records/records/ORU_R01",
+        &records,
+    );
+    let Item::Dead(d) = item else {
+        panic!("took a claim certificate's records for a gateway's")
+    };
+    assert_eq!(d.reason, DeadReason::ReservedOrg);
+    assert_eq!(d.reason.as_str(), "reserved_org");
+    assert!(d.detail.contains("reserved for enrollment"), "{}", d.detail);
+    assert_eq!(d.payload, records, "the payload is kept");
+    let beat = Bytes::from(heartbeat("enroll", "claim-a", "records", 1_795_000_000_000));
+    assert_eq!(
+        reason(&classify(
+            PREFIX,
+            "hl7edge/v1/enroll/claim-a/records/telemetry",
+            &beat
+        )),
+        Some(DeadReason::ReservedOrg)
+    );
+}

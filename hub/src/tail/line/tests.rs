@@ -245,6 +245,29 @@ fn an_envelope_naming_another_gateway_than_its_topic_prints_nothing() {
 }
 
 #[test]
+fn a_claim_certificates_records_under_the_reserved_org_print_nothing() {
+    // The envelope names the topic's gateway, so only the reserved organization stops it.
+    let forged = Envelope::new("enroll/claim-a/records", "lab", vec![entry(1, None)])
+        .encode()
+        .unwrap();
+    let mut out = Vec::new();
+    let mut seen = dedupe();
+    let err = write_lines(
+        "hl7edge/v1",
+        "hl7edge/v1/enroll/claim-a/records/records/ORU_R01",
+        &forged,
+        &mut seen,
+        Format::Record { raw: false },
+        &mut out,
+    )
+    .unwrap_err();
+    assert!(matches!(err, LineError::ReservedOrg { .. }), "{err}");
+    assert!(err.to_string().contains("reserved for enrollment"), "{err}");
+    assert!(out.is_empty());
+    assert!(seen.is_empty(), "its ids are not remembered either");
+}
+
+#[test]
 fn with_fhir_each_record_becomes_one_transaction_bundle_line() {
     let out = lines(
         "hl7edge/v1",
