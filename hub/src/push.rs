@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use hl7edge_protocol::push::{Bundle, Change, PushSigner, ReplayFilter};
-use hl7edge_protocol::topic::GatewayTopics;
+use hl7edge_protocol::topic::{ENROLL_ORG, GatewayTopics, reserved_org};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject as _;
 
@@ -182,6 +182,11 @@ async fn retain(
         sequence,
         wait,
     } = target;
+    if to.split('/').next().is_some_and(reserved_org) {
+        return Err(CommandError::Usage(format!(
+            "--to {to}: the organization {ENROLL_ORG} is reserved for enrollment topics; no gateway is under it"
+        )));
+    }
     let suffix = push_suffix(&change);
     let topic_of = {
         let (kind, listener) = (change.kind(), change.listener().to_owned());
@@ -301,12 +306,26 @@ async fn retain(
 fn gateway_of_status(topic: &str, prefix: &str) -> Option<String> {
     let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
     let gateway = rest.strip_suffix("/status")?;
-    (gateway.split('/').count() == 3).then(|| gateway.to_owned())
+    let org = gateway.split('/').next()?;
+    (gateway.split('/').count() == 3 && !reserved_org(org)).then(|| gateway.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_under_the_organization_reserved_for_enrollment_names_no_gateway_to_push_to() {
+        let prefix = "hl7edge/v1";
+        assert_eq!(
+            gateway_of_status("hl7edge/v1/acme/s1/gw-1/status", prefix).as_deref(),
+            Some("acme/s1/gw-1")
+        );
+        assert_eq!(
+            gateway_of_status("hl7edge/v1/enroll/claim-a/records/status", prefix),
+            None
+        );
+    }
 
     #[test]
     fn listener_settings_are_checked_for_toml_keys_and_name_before_signing() {
