@@ -177,7 +177,11 @@ impl Pushes {
             .lock()
             .map(|s| {
                 let replay = s.replay.report.iter().cloned();
-                s.reports.values().cloned().chain(replay).collect::<Vec<_>>()
+                s.reports
+                    .values()
+                    .cloned()
+                    .chain(replay)
+                    .collect::<Vec<_>>()
             })
             .unwrap_or_default();
         for r in &mut reports {

@@ -214,12 +214,7 @@ async fn retain(
     let levels: Vec<&str> = to.split('/').collect();
     let wild = |i: usize| levels.get(i).copied().unwrap_or("+");
     let status_filter = format!("{prefix}/{}/{}/{}/status", wild(0), wild(1), wild(2));
-    let push_filter = format!(
-        "{prefix}/{}/{}/{}/{suffix}",
-        wild(0),
-        wild(1),
-        wild(2),
-    );
+    let push_filter = format!("{prefix}/{}/{}/{}/{suffix}", wild(0), wild(1), wild(2),);
     let broker = broker_args.broker(fresh_client_id("push"))?;
     let mut session = Subscription::start(
         &broker,

@@ -54,6 +54,29 @@ pub fn render(rows: &[Row], connection: &str, now_ms: i64) -> String {
         }
     }
     out.push_str(&pushes(rows, now_ms));
+    out.push_str(&switched_off(rows));
+    out
+}
+
+/// The `SWITCHED OFF` section: the listeners a push switched off, under their gateway (on
+/// purpose, so not an alert, but a feed nobody should wait for); empty when none is.
+fn switched_off(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for row in rows {
+        let names: Vec<&str> = row
+            .listeners
+            .iter()
+            .filter(|l| l.disabled)
+            .map(|l| l.stats.name.as_str())
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str("\nSWITCHED OFF BY A PUSH (refusing connections on purpose)\n");
+        }
+        out.push_str(&format!("  {}: {}\n", row.key, names.join(", ")));
+    }
     out
 }
 

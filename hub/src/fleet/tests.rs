@@ -713,6 +713,12 @@ fn a_listener_switched_off_by_a_push_is_silent_on_purpose_and_raises_no_alert() 
     assert!(row.alerts.is_empty(), "{:?}", row.alerts);
     assert!(row.listeners[0].disabled);
     assert_eq!(row.listeners[0].silent_s, None);
+    let text = super::table::render(std::slice::from_ref(&row), "connected", 1_000);
+    assert!(
+        text.contains("SWITCHED OFF BY A PUSH (refusing connections on purpose)\n  ")
+            && text.contains(": lab\n"),
+        "{text}"
+    );
 }
 
 #[test]

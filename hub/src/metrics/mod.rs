@@ -325,6 +325,11 @@ const METRICS: &[Metric] = &[
         Listener(|s| s.stats.rhythm.map(|_| s.silent_s.unwrap_or(0) as f64)),
     ),
     gauge(
+        "hl7edge_listener_disabled",
+        "1 while the listener is switched off by a signed push (it refuses connections on purpose: no failure, no silence alert), else 0.",
+        Listener(|s| Some(if s.disabled { 1.0 } else { 0.0 })),
+    ),
+    gauge(
         "hl7edge_listener_last_message_timestamp_seconds",
         "When the listener last received a message (Unix seconds).",
         Listener(|s| s.stats.last_message_ms.map(secs)),
