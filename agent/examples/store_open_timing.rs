@@ -18,9 +18,7 @@ use hl7edge::store::{IntegrityCheck, NewMessage, Store, StoreConfig, StoreReader
 const IN_FLIGHT: usize = 1024;
 
 fn main() -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    hl7edge::logging::init(&hl7edge::config::Log::default());
     let mut args = std::env::args().skip(1);
     let temp = tempfile_dir()?;
     let dir = args.next().map_or_else(|| temp.clone(), PathBuf::from);

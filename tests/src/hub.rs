@@ -67,25 +67,6 @@ pub enum HubError {
     },
 }
 
-/// The push report (`pushes` entry) of `listener` in a `fleet --json` snapshot: the first
-/// gateway's that has one.
-pub fn push_report(fleet: &serde_json::Value, listener: &str) -> Option<serde_json::Value> {
-    fn find(v: &serde_json::Value) -> Option<&serde_json::Value> {
-        match v {
-            serde_json::Value::Object(map) => {
-                map.get("pushes").or_else(|| map.values().find_map(find))
-            }
-            serde_json::Value::Array(items) => items.iter().find_map(find),
-            _ => None,
-        }
-    }
-    find(fleet)?
-        .as_array()?
-        .iter()
-        .find(|p| p["listener"] == listener)
-        .cloned()
-}
-
 /// The path of the `hl7edge-hub` binary, built on first use (see [`crate::build`]);
 /// `HL7EDGE_HUB_BIN` names a prebuilt one.
 pub fn binary() -> Result<PathBuf, HubError> {
@@ -168,24 +149,25 @@ impl HubTools {
         Ok(std::fs::read_to_string(&stdout)?)
     }
 
-    /// Polls `fleet --json` until the push report of `listener` (see [`push_report`]) satisfies
-    /// `ok`, and returns it; after `timeout`, an error naming the last report seen.
+    /// Polls `fleet --json` until the first push report `which` picks (see
+    /// [`crate::push::report`]) satisfies `ok`, and returns it; after `timeout`, an error
+    /// naming the last report seen.
     pub async fn wait_push_report(
         &self,
-        listener: &str,
+        which: impl Fn(&serde_json::Value) -> bool,
         timeout: Duration,
         ok: impl Fn(&serde_json::Value) -> bool,
     ) -> Result<serde_json::Value, HubError> {
         let until = tokio::time::Instant::now() + timeout;
         loop {
             let json = self.fleet_json(Duration::from_secs(2)).await?;
-            let report = push_report(&json, listener);
+            let report = crate::push::report(&json, &which);
             if let Some(report) = report.as_ref().filter(|r| ok(r)) {
                 return Ok(report.clone());
             }
             if tokio::time::Instant::now() >= until {
                 return Err(HubError::NotReady {
-                    what: format!("the expected push outcome of listener {listener}"),
+                    what: "the expected push outcome".to_owned(),
                     log: format!("last report: {report:?}"),
                 });
             }

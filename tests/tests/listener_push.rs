@@ -32,7 +32,9 @@ const RECORDS: &str = "hl7edge/v1/+/+/+/records/#";
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn wait_push(fleet: &HubTools, ok: impl Fn(&Value) -> bool) -> Result<Value> {
-    Ok(fleet.wait_push_report("lab", WAIT, ok).await?)
+    Ok(fleet
+        .wait_push_report(|p| p["listener"] == "lab", WAIT, ok)
+        .await?)
 }
 
 /// Listener `lab` in `hl7edge status --json`.

@@ -19,7 +19,7 @@ use hl7edge_e2e::hl7gen::{self, Kind};
 use hl7edge_e2e::hub::HubTools;
 use hl7edge_e2e::mllp::{Sender, SenderConfig};
 use hl7edge_e2e::mqtt::{Received, Subscriber};
-use hl7edge_e2e::push::{self, PushRig};
+use hl7edge_e2e::push::PushRig;
 use hl7edge_protocol::wire::Envelope;
 use serde_json::Value;
 
@@ -49,18 +49,9 @@ async fn records(hub: &Subscriber, n: usize, wait: Duration) -> Result<()> {
 }
 
 async fn wait_push(fleet: &HubTools, ok: impl Fn(&Value) -> bool) -> Result<Value> {
-    let until = tokio::time::Instant::now() + WAIT;
-    loop {
-        let json = fleet.fleet_json(Duration::from_secs(2)).await?;
-        let push = push::report(&json, |p| p["listener"] == "lab");
-        if push.as_ref().is_some_and(&ok) {
-            return Ok(push.unwrap_or_default());
-        }
-        ensure!(
-            tokio::time::Instant::now() < until,
-            "the hub never saw the expected push outcome; last: {push:?}"
-        );
-    }
+    Ok(fleet
+        .wait_push_report(|p| p["listener"] == "lab", WAIT, ok)
+        .await?)
 }
 
 async fn send(agent: &Agent, from: u64, n: u64, acked: &mut Vec<String>) -> Result<()> {

@@ -23,7 +23,7 @@ use hl7edge_e2e::hl7gen::{self, Kind, Message};
 use hl7edge_e2e::hub::HubTools;
 use hl7edge_e2e::mllp::{Sender, SenderConfig};
 use hl7edge_e2e::mqtt::{Received, Subscriber};
-use hl7edge_e2e::push::{self, PushRig};
+use hl7edge_e2e::push::PushRig;
 use hl7edge_protocol::wire::Envelope;
 use serde_json::Value;
 
@@ -75,18 +75,9 @@ async fn records(hub: &Subscriber, n: usize) -> Result<()> {
 }
 
 async fn wait_replay(fleet: &HubTools, ok: impl Fn(&Value) -> bool) -> Result<Value> {
-    let until = tokio::time::Instant::now() + WAIT;
-    loop {
-        let json = fleet.fleet_json(Duration::from_secs(2)).await?;
-        let report = push::report(&json, |p| p["change"] == "replay");
-        if report.as_ref().is_some_and(&ok) {
-            return Ok(report.unwrap_or_default());
-        }
-        ensure!(
-            tokio::time::Instant::now() < until,
-            "the hub never saw the expected replay outcome; last: {report:?}"
-        );
-    }
+    Ok(fleet
+        .wait_push_report(|p| p["change"] == "replay", WAIT, ok)
+        .await?)
 }
 
 /// Sends `messages` to `lab`; returns (AA-acknowledged, AE-answered) control ids.

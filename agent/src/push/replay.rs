@@ -150,18 +150,7 @@ impl Pushes {
                 after_mapping = min,
                 "a replay push waits for the mapping push it follows; it runs once that is applied"
             );
-            let report = PushReport {
-                listener: listener.clone(),
-                sequence: seq,
-                outcome: "waiting".to_owned(),
-                reason: Some("mapping_not_applied".to_owned()),
-                at_ms: now_ms,
-                mapping_version: self.mapping_version(&listener),
-                change: "replay".to_owned(),
-                config_hash: String::new(),
-                disabled: false,
-                replay: None,
-            };
+            let report = self.replay_report(&listener, seq, "waiting", Some("mapping_not_applied"), now_ms);
             self.set_replay_report(report, None);
             if let Ok(mut s) = self.state.lock() {
                 s.replay.waiting = Some(delivery);
@@ -170,18 +159,7 @@ impl Pushes {
         }
         let what = describe(filter);
         info!(sequence = bundle.sequence, scope = %bundle.scope, filter = %what, "replaying quarantined messages");
-        let mut report = PushReport {
-            listener: listener.clone(),
-            sequence: seq,
-            outcome: "applied".to_owned(),
-            reason: None,
-            at_ms: now_ms,
-            mapping_version: self.mapping_version(&listener),
-            change: "replay".to_owned(),
-            config_hash: String::new(),
-            disabled: false,
-            replay: None,
-        };
+        let mut report = self.replay_report(&listener, seq, "applied", None, now_ms);
         let (done, stopped) =
             match crate::replay::run(&self.store, &self.listeners, filter, now_ms).await {
                 Ok(done) => (done, None),
@@ -269,6 +247,28 @@ impl Pushes {
             .unwrap_or_default()
     }
 
+    /// The heartbeat entry of the replay push: `outcome` (with `reason`), no counts yet.
+    fn replay_report(
+        &self,
+        listener: &str,
+        sequence: Option<u64>,
+        outcome: &str,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> PushReport {
+        PushReport {
+            listener: listener.to_owned(),
+            sequence,
+            outcome: outcome.to_owned(),
+            reason: reason.map(str::to_owned),
+            at_ms: now_ms,
+            mapping_version: self.mapping_version(listener),
+            change: "replay".to_owned(),
+            replay: None,
+            ..PushReport::default()
+        }
+    }
+
     fn set_replay_report(&self, report: PushReport, active: Option<Active>) {
         if let Ok(mut s) = self.state.lock() {
             if active.is_some() {
@@ -292,18 +292,7 @@ impl Pushes {
             }
             s.refused.insert(digest.to_owned());
         }
-        let report = PushReport {
-            listener: listener.clone(),
-            sequence,
-            outcome: "rejected".to_owned(),
-            reason: Some(reason.to_owned()),
-            at_ms: now_ms,
-            mapping_version: self.mapping_version(&listener),
-            change: "replay".to_owned(),
-            config_hash: String::new(),
-            disabled: false,
-            replay: None,
-        };
+        let report = self.replay_report(&listener, sequence, "rejected", Some(reason), now_ms);
         self.set_replay_report(report, None);
         let seq = sequence.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
         let detail =
