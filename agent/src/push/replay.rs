@@ -150,7 +150,13 @@ impl Pushes {
                 after_mapping = min,
                 "a replay push waits for the mapping push it follows; it runs once that is applied"
             );
-            let report = self.replay_report(&listener, seq, "waiting", Some("mapping_not_applied"), now_ms);
+            let report = self.replay_report(
+                &listener,
+                seq,
+                "waiting",
+                Some("mapping_not_applied"),
+                now_ms,
+            );
             self.set_replay_report(report, None);
             if let Ok(mut s) = self.state.lock() {
                 s.replay.waiting = Some(delivery);
