@@ -8,7 +8,11 @@
 //! Invariants:
 //! - pure: bytes in, fields out; no clock, no files;
 //! - strict DER (yasna's DER mode): input that is not a well-formed certificate is an error
-//!   naming what did not read, never a panic; work and memory are linear in the input.
+//!   naming what did not read, never a panic; work and memory are linear in the input;
+//! - yasna is handed only bytes whose every element, nested ones included, is a definite length
+//!   that fits what holds it ([`well_formed`]): its reader adds a claimed length to its position
+//!   unchecked, which a length near `usize::MAX` overflows (found by the `cert_fields` fuzz
+//!   target).
 
 use yasna::models::ObjectIdentifier;
 use yasna::{ASN1Error, ASN1ErrorKind, BERReader, BERReaderSeq, Tag};
@@ -166,6 +170,11 @@ impl From<ASN1Error> for FieldsError {
 
 /// Reads the fields of a DER certificate.
 pub fn read(der: &[u8]) -> Result<Fields, FieldsError> {
+    if !well_formed(der, 0) {
+        return Err(FieldsError {
+            what: "an element's length does not fit what holds it".to_owned(),
+        });
+    }
     let fields = yasna::parse_der(der, |r| {
         r.read_sequence(|cert| {
             let fields = cert.next().read_sequence(tbs)?;
@@ -175,6 +184,56 @@ pub fn read(der: &[u8]) -> Result<Fields, FieldsError> {
         })
     })?;
     Ok(fields)
+}
+
+/// How deep elements may nest (a certificate nests about 8 deep; yasna stops at 100).
+const MAX_DEPTH: usize = 32;
+
+/// True when `der` is a sequence of elements with definite lengths (DER: at most 4 length bytes,
+/// plenty for a certificate) that end exactly where it ends, and so is the content of each
+/// constructed element, to [`MAX_DEPTH`]. Looks at each element's header once: linear in the
+/// input. (An extension's value, DER inside an OCTET STRING, is checked before it is read.)
+fn well_formed(der: &[u8], depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return false;
+    }
+    let mut rest = der;
+    while let Some((&identifier, after)) = rest.split_first() {
+        let mut after = after;
+        if identifier & 0x1f == 0x1f {
+            // A tag number in further bytes: at most 4, the last without the high bit.
+            let Some(end) = after.iter().take(4).position(|b| b & 0x80 == 0) else {
+                return false;
+            };
+            after = &after[end + 1..];
+        }
+        let Some((&first, after)) = after.split_first() else {
+            return false;
+        };
+        let (length, after) = match first {
+            0..=0x7f => (usize::from(first), after),
+            0x81..=0x84 => {
+                let n = usize::from(first & 0x7f);
+                if after.len() < n {
+                    return false;
+                }
+                let length = after[..n]
+                    .iter()
+                    .fold(0usize, |l, &b| (l << 8) | usize::from(b));
+                (length, &after[n..])
+            }
+            _ => return false,
+        };
+        if length > after.len() {
+            return false;
+        }
+        let (content, next) = after.split_at(length);
+        if identifier & 0x20 != 0 && !well_formed(content, depth + 1) {
+            return false;
+        }
+        rest = next;
+    }
+    true
 }
 
 /// TBSCertificate (RFC 5280 4.1).
@@ -291,6 +350,9 @@ fn extension(r: BERReader<'_, '_>, fields: &mut Fields) -> Result<(), ASN1Error>
         let id = e.next().read_oid()?;
         let _critical = e.read_default(false, |r| r.read_bool())?;
         let value = e.next().read_bytes()?;
+        if !well_formed(&value, 0) {
+            return Err(ASN1Error::new(ASN1ErrorKind::Invalid));
+        }
         match id.components().as_slice() {
             BASIC_CONSTRAINTS => {
                 fields.ca = Some(yasna::parse_der(&value, |r| {

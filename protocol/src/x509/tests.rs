@@ -102,6 +102,22 @@ fn bytes_that_are_not_a_certificate_are_an_error_that_says_so() {
     assert!(read(&longer).is_err());
 }
 
+#[test]
+fn a_length_near_the_end_of_memory_is_an_error_not_an_overflow() {
+    // Found by the cert_fields fuzz target: yasna added this length to its position unchecked.
+    let der = include_bytes!("crash-overflowing-length.der");
+    assert!(read(der).is_err());
+    // The same in a few bytes: a sequence claiming 2^32 - 1 bytes, and one inside a sequence.
+    assert!(read(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x00]).is_err());
+    assert!(read(&[0x30, 0x06, 0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
+    assert!(
+        read(&[
+            0x30, 0x89, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0
+        ])
+        .is_err()
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
